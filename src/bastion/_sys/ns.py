@@ -1,0 +1,31 @@
+"""unshare(2) and setns(2): Python 3.11 has neither in `os`."""
+
+from __future__ import annotations
+
+from bastion._sys.libc import check, libc, syscall, SYS_SETNS
+
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# ioctl on a namespace fd: which type is it (linux/nsfs.h NS_GET_NSTYPE = _IO(0xb7, 0x3)).
+_NS_GET_NSTYPE = 0xB703
+
+
+def unshare(flags: int) -> None:
+    check(libc.unshare(flags), f"unshare(0x{flags:x})")
+
+
+def setns(fd: int, nstype: int, path: str | None = None) -> None:
+    """Join the namespace `fd`; the kernel refuses (EINVAL) when its type is not `nstype`."""
+    syscall(SYS_SETNS, fd, nstype, what=f"setns(type 0x{nstype:x})", path=path)
+
+
+def nstype(fd: int, path: str | None = None) -> int:
+    """The CLONE_NEW* type of the namespace file `fd` (NS_GET_NSTYPE)."""
+    return check(libc.ioctl(fd, _NS_GET_NSTYPE), "ioctl(NS_GET_NSTYPE)", path)

@@ -1,0 +1,51 @@
+"""prctl(2) options the runtime uses."""
+
+from __future__ import annotations
+
+import ctypes
+
+from bastion._sys.libc import check, libc
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
+    res = libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
+                     ctypes.c_ulong(0))
+    return check(res, f"{what} (prctl option {option})")
+
+
+def set_dumpable(value: bool) -> None:
+    prctl(PR_SET_DUMPABLE, int(value), what="PR_SET_DUMPABLE")
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1, what="PR_SET_CHILD_SUBREAPER")
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig, what="PR_SET_PDEATHSIG")
+
+
+def set_keepcaps(value: bool) -> None:
+    prctl(PR_SET_KEEPCAPS, int(value), what="PR_SET_KEEPCAPS")
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
+
+
+def set_name(name: str) -> None:
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    check(libc.prctl(PR_SET_NAME, buf, 0, 0, 0), "PR_SET_NAME")

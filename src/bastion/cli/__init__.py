@@ -1,0 +1,1 @@
+"""Command-line faces of bastion: `runc` (bastion-runc) and `front` (bastion). Nothing imports cli."""

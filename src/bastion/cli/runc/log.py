@@ -1,0 +1,50 @@
+"""runc's --log / --log-format: what containerd and Podman read when a runtime call fails.
+
+With `--log FILE --log-format json` each line is `{"level": ..., "msg": ..., "time": ...}` as
+runc's logrus writes; errors also go to stderr, as runc does. No `logging` import: 6 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from bastion import jsonio
+
+
+class Log:
+    __slots__ = ("debug_enabled", "fmt", "path")
+
+    def __init__(self, path: str | None, fmt: str = "text", debug: bool = False) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.debug_enabled = debug
+
+    def write(self, level: str, msg: str) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if self.fmt == "json":
+            line = jsonio.dumps({"level": level, "msg": msg, "time": now})
+        else:
+            line = f'time="{now}" level={level} msg="{msg}"'
+        if self.path:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+        elif level != "error":
+            sys.stderr.write(line + "\n")
+
+    def error(self, msg: str) -> None:
+        self.write("error", msg)
+        sys.stderr.write(msg + "\n")
+
+    def warning(self, msg: str) -> None:
+        self.write("warning", msg)
+        if self.path:
+            sys.stderr.write(msg + "\n")
+
+    def debug(self, msg: str) -> None:
+        if self.debug_enabled:
+            self.write("debug", msg)

@@ -1,0 +1,109 @@
+"""JSON read and write on top of the C accelerator `_json`, without importing `json`.
+
+Why: `import json` pulls in `re`, `enum`, `functools` and `collections`, 13 ms on this machine,
+more than runc needs for a whole container start. The C scanner and encoder that `json` itself
+uses are reachable directly; this module gives them the small context object they expect.
+Only on a syntax error do we import `json.decoder` (the C scanner does so itself to raise
+`JSONDecodeError`), where speed no longer matters.
+"""
+
+from __future__ import annotations
+
+import _json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _parse_constant(name: str) -> float:
+    # JSON has no NaN/Infinity; Python's json accepts them, so must a runc-compatible reader
+    # (runc uses Go's encoding/json, which rejects them: so do we).
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+class _Context:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_parse_constant)
+
+    def __init__(self) -> None:
+        self.memo: dict[str, str] = {}
+
+
+class JSONSyntaxError(ValueError):
+    """Raised by `loads` for text that is not one JSON document; `pos`, `lineno`, `colno`."""
+
+    def __init__(self, msg: str, doc: str, pos: int) -> None:
+        lineno = doc.count("\n", 0, pos) + 1
+        colno = pos - doc.rfind("\n", 0, pos)
+        super().__init__(f"{msg}: line {lineno} column {colno} (char {pos})")
+        self.msg = msg
+        self.pos = pos
+        self.lineno = lineno
+        self.colno = colno
+
+
+_WS = " \t\n\r"
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse one JSON document, like `json.loads` (no NaN or Infinity)."""
+    doc = text.decode("utf-8") if isinstance(text, bytes) else text
+    if doc.startswith("\ufeff"):
+        raise JSONSyntaxError("unexpected UTF-8 BOM", doc, 0)
+    ctx = _Context()
+    scan = _json.make_scanner(ctx)  # type: ignore[attr-defined]
+    start = len(doc) - len(doc.lstrip(_WS))
+    try:
+        value, end = scan(doc, start)
+    except (StopIteration, ValueError, SystemError):
+        # The C scanner reports syntax errors through `json.decoder`, and only if that module is
+        # already loaded (SystemError otherwise): let `json` itself find and describe the error.
+        _raise_syntax_error(doc)
+        raise
+    finally:
+        ctx.memo.clear()
+    rest = len(doc) - len(doc[end:].lstrip(_WS))
+    if rest != len(doc):
+        raise JSONSyntaxError("extra data", doc, rest)
+    return value
+
+
+def _raise_syntax_error(doc: str) -> None:
+    import json
+
+    try:
+        json.loads(doc, parse_constant=_parse_constant)
+    except json.JSONDecodeError as exc:
+        raise JSONSyntaxError(exc.msg, doc, exc.pos) from None
+    except ValueError as exc:
+        raise JSONSyntaxError(str(exc), doc, 0) from None
+
+
+def _no_default(obj: object) -> object:
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+    """Serialise `value` to JSON text, like `json.dumps` (ASCII only, no NaN)."""
+    if indent is not None:
+        # Indented output is for humans (`spec`, `state`); the pure-Python path is fine there.
+        import json
+
+        return json.dumps(value, indent=indent, sort_keys=sort_keys, allow_nan=False)
+    encoder = _json.make_encoder(  # type: ignore[attr-defined]
+        None,  # markers: None disables the cycle check, our values are trees
+        _no_default,
+        _json.encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        sort_keys,
+        False,
+        False,
+    )
+    return "".join(encoder(value, 0))

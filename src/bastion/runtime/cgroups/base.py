@@ -1,0 +1,102 @@
+"""What every cgroup manager offers: the `CgroupManager` Protocol and the `CgroupStats` record.
+
+There are two managers, `v1.manager.V1Manager` (legacy and hybrid hosts) and
+`v2.manager.V2Manager` (unified hosts); `detect.open_manager` picks one once per process and
+nothing else branches on the cgroup version (CONVENTIONS.md §4, youki's `CgroupManager`).
+The Protocol exists for the type checker only: `typing` costs 17 ms to import on bastion-runc's
+start-up path, so it is defined under `TYPE_CHECKING` and the managers do not inherit from it.
+"""
+
+from __future__ import annotations
+
+from bastion._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from bastion.oci.spec import LinuxResources
+
+    class CgroupManager(Protocol):
+        """One container's cgroup, in every hierarchy the host mounts."""
+
+        @property
+        def path(self) -> str:
+            """The cgroupsPath, absolute ("/bastion/<id>"), relative to each hierarchy's root."""
+            ...
+
+        def create(self) -> bool:
+            """Make the cgroup (and its parents) everywhere; True if this call made the leaf.
+
+            The caller keeps the result: a cgroup that existed before must survive `destroy`.
+            """
+            ...
+
+        def add(self, pid: int) -> None:
+            """Move process `pid` into the cgroup."""
+            ...
+
+        def apply(self, resources: LinuxResources) -> None:
+            """Write the limits in `resources` (used by create and by update)."""
+            ...
+
+        def freeze(self) -> None:
+            """Freeze every process in the cgroup; returns once the kernel says frozen."""
+            ...
+
+        def thaw(self) -> None:
+            """Thaw the cgroup."""
+            ...
+
+        def state(self) -> str:
+            """"frozen" or "thawed"."""
+            ...
+
+        def kill(self, sig: int) -> None:
+            """Send `sig` to every process in the cgroup (SIGKILL uses cgroup.kill if present)."""
+            ...
+
+        def pids(self) -> list[int]:
+            """The pids in the cgroup and its descendants, sorted."""
+            ...
+
+        def stats(self) -> CgroupStats:
+            """Memory, CPU and pids counters."""
+            ...
+
+        def oom_kills(self) -> int:
+            """How many processes the OOM killer killed in this cgroup."""
+            ...
+
+        def exists(self) -> bool:
+            """Whether the cgroup directory exists."""
+            ...
+
+        def destroy(self) -> None:
+            """SIGKILL what is left, wait for it to go, remove the directories; idempotent."""
+            ...
+
+
+@record
+class CgroupStats:
+    """Counters of one cgroup; None where this host's cgroups do not say (or: no limit)."""
+
+    memory_usage: int | None = None
+    memory_max_usage: int | None = None
+    memory_limit: int | None = None
+    oom_kills: int = 0
+    cpu_usage_ns: int | None = None
+    cpu_user_ns: int | None = None
+    cpu_system_ns: int | None = None
+    cpu_periods: int | None = None
+    cpu_throttled_periods: int | None = None
+    cpu_throttled_time_ns: int | None = None
+    pids_current: int | None = None
+    pids_limit: int | None = None
+
+
+class FreezerState:
+    """The values of `CgroupManager.state()`."""
+
+    FROZEN = "frozen"
+    THAWED = "thawed"

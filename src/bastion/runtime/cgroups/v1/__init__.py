@@ -1,0 +1,1 @@
+"""The cgroup v1 manager (legacy and hybrid hosts) and one module per v1 controller."""

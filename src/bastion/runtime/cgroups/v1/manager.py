@@ -1,0 +1,178 @@
+"""`V1Manager`: one container's cgroup on a legacy or hybrid host (one hierarchy per controller).
+
+The cgroup is made in every mounted v1 hierarchy (named ones such as name=systemd excepted: they
+belong to their manager) and written in runc's fs order: cpuset, devices, memory, cpu, cpuacct,
+pids, blkio, hugetlb, net_cls, net_prio. A resource whose controller is not mounted raises
+`cgroup-unsupported`; an unmounted controller with nothing to set is simply skipped.
+
+Hybrid hosts (v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified), as runc does: the
+same path is also made in the unified hierarchy and every pid added there too, which gives
+cgroup.kill (used for SIGKILL) and cgroup.events. Beyond runc: when v1 lacks hugetlb or the
+freezer but the unified hierarchy offers them, they are used there, and `unified` keys for
+controllers the unified hierarchy offers (or core "cgroup.*" files) are written there; runc
+refuses `unified` on v1 altogether.
+"""
+
+from __future__ import annotations
+
+from bastion.runtime.cgroups import files, tree
+from bastion.runtime.cgroups.base import CgroupStats, FreezerState
+from bastion.runtime.cgroups.errors import CgroupUnsupportedError
+from bastion.runtime.cgroups.v1 import (
+    blkio,
+    cpu,
+    cpuacct,
+    cpuset,
+    devices,
+    freezer,
+    hugetlb,
+    memory,
+    net_cls,
+    net_prio,
+    pids,
+)
+from bastion.runtime.cgroups.v2 import freezer as v2_freezer
+from bastion.runtime.cgroups.v2 import hugetlb as v2_hugetlb
+from bastion.runtime.cgroups.v2 import subtree, unified
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.oci.spec import LinuxResources
+
+_CONTROLLERS = (cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, net_cls, net_prio)
+
+
+class V1Manager:
+    """The cgroup `path` in each hierarchy of `controllers` (controller → mount point), plus the
+    cgroup2 mount `unified` on hybrid hosts."""
+
+    def __init__(self, path: str, *, controllers: dict[str, str], unified: str | None) -> None:
+        self.path = path
+        mounts = {n: m.rstrip("/") for n, m in controllers.items() if not n.startswith("name=")}
+        self._mounts = mounts
+        self._dirs = {name: mount + path for name, mount in mounts.items()}
+        self._unified_root = unified.rstrip("/") if unified else None
+        self._unified = self._unified_root + path if self._unified_root else None
+
+    def __repr__(self) -> str:
+        return f"V1Manager({self.path!r}, controllers={self._mounts!r}, unified={self._unified_root!r})"
+
+    def _leaves(self) -> list[str]:
+        """The cgroup's directory in each hierarchy (one per mount), the unified one last."""
+        leaves = sorted({mount + self.path for mount in self._mounts.values()})
+        return leaves + ([self._unified] if self._unified else [])
+
+    def create(self) -> bool:
+        """mkdir the cgroup everywhere, cpuset values inherited level by level; True if the leaf
+        existed in no hierarchy before."""
+        existed = False
+        for mount in sorted(set(self._mounts.values())):
+            existed |= not tree.make(mount, self.path)
+            if mount == self._mounts.get("cpuset"):
+                cpuset.inherit(mount, self.path)
+        if self._unified_root:
+            existed |= not tree.make(self._unified_root, self.path)
+        return not existed
+
+    def add(self, pid: int) -> None:
+        """Move process `pid` into the cgroup in every hierarchy."""
+        for leaf in self._leaves():
+            files.write(f"{leaf}/cgroup.procs", str(pid))
+
+    def apply(self, resources: LinuxResources) -> None:
+        """Write `resources` into the cgroup (also used by update)."""
+        on_unified = unified.controllers(resources)
+        if hugetlb.wanted(resources) and "hugetlb" not in self._dirs:
+            on_unified.add("hugetlb")
+        missing = [
+            mod.NAME
+            for mod in _CONTROLLERS
+            if mod.NAME not in self._dirs and mod.wanted(resources) and mod.NAME not in on_unified
+        ]
+        if missing:
+            raise CgroupUnsupportedError(
+                f"cgroup v1 controllers not mounted on this host: {' '.join(missing)}",
+                where="linux.resources",
+            )
+        if (on_unified or resources.unified) and self._unified_root is None:
+            raise CgroupUnsupportedError(
+                "this host has no cgroup v2 hierarchy for these settings",
+                where="linux.resources.unified" if resources.unified else "linux.resources",
+            )
+        for mod in _CONTROLLERS:
+            directory = self._dirs.get(mod.NAME)
+            if directory is not None:
+                mod.apply(directory, resources)
+        if self._unified_root and self._unified:
+            subtree.enable(self._unified_root, self.path, on_unified)
+            if "hugetlb" not in self._dirs:
+                v2_hugetlb.apply(self._unified, resources)
+            unified.apply(self._unified, resources)
+
+    def _freezer(self) -> tuple[str, bool]:
+        """The directory to freeze and whether it is a v1 freezer (else the unified one)."""
+        if "freezer" in self._dirs:
+            return self._dirs["freezer"], True
+        if self._unified and v2_freezer.supported(self._unified):
+            return self._unified, False
+        raise CgroupUnsupportedError("no freezer on this host (v1 freezer or cgroup.freeze)")
+
+    def freeze(self) -> None:
+        """Freeze every process in the cgroup."""
+        directory, v1 = self._freezer()
+        (freezer.freeze if v1 else v2_freezer.freeze)(directory)
+
+    def thaw(self) -> None:
+        """Thaw the cgroup (nothing to do without a freezer)."""
+        try:
+            directory, v1 = self._freezer()
+        except CgroupUnsupportedError:
+            return
+        (freezer.thaw if v1 else v2_freezer.thaw)(directory)
+
+    def state(self) -> str:
+        """"frozen" or "thawed"."""
+        try:
+            directory, v1 = self._freezer()
+        except CgroupUnsupportedError:
+            return FreezerState.THAWED
+        return (freezer.state if v1 else v2_freezer.state)(directory)
+
+    def kill(self, sig: int) -> None:
+        """Signal every process. SIGKILL goes through the unified cgroup.kill on hybrid hosts,
+        then to any pid still listed in v1 (one that joined only v1); otherwise pid by pid
+        while frozen, like runc's signalAllProcesses."""
+        if sig == tree.SIGKILL and self._unified and v2_freezer.kill(self._unified):
+            tree.signal(self.pids(), sig)
+            return
+        tree.signal_all(self, sig)
+
+    def pids(self) -> list[int]:
+        """The pids in the cgroup and its descendants, in any hierarchy."""
+        return tree.pids(self._leaves())
+
+    def stats(self) -> CgroupStats:
+        """Memory, CPU and pids counters (None where a controller is not mounted)."""
+        fields: dict[str, int | None] = {}
+        for mod in (memory, cpu, cpuacct, pids):
+            directory = self._dirs.get(mod.NAME)
+            if directory is not None:
+                fields.update(mod.stats(directory))
+        return CgroupStats(**fields)
+
+    def oom_kills(self) -> int:
+        """OOM kills in this cgroup (memory.oom_control "oom_kill"; 0 without memory)."""
+        directory = self._dirs.get("memory")
+        return 0 if directory is None else memory.oom_kills(directory)
+
+    def exists(self) -> bool:
+        """Whether the cgroup exists in any hierarchy."""
+        return any(files.exists(leaf) for leaf in self._leaves())
+
+    def destroy(self) -> None:
+        """SIGKILL what is left, then remove the cgroup from every hierarchy."""
+        if not self.exists():
+            return
+        if self.pids():
+            self.kill(tree.SIGKILL)
+        tree.remove(self._leaves())

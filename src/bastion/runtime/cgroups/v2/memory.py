@@ -1,0 +1,110 @@
+"""v2 memory controller: memory.max, memory.low, memory.swap.max.
+
+Follows runc's fs2/memory.go. The spec's `swap` is memory+swap (a v1 notion), while v2's
+memory.swap.max is swap alone, so it becomes swap - limit (`swap_max`, runc's
+ConvertMemorySwapToCgroupV2Value); -1 is "max". memory.high has no spec field: set it through
+`unified`. `disableOOMKiller` and `swappiness` have no v2 file and raise `cgroup-unsupported`;
+`kernel`/`kernelTCP` are ignored as on v1.
+"""
+
+from __future__ import annotations
+
+from errno import ENOENT
+
+from bastion.runtime.cgroups import files
+from bastion.runtime.cgroups.errors import (
+    CgroupFileError,
+    CgroupInvalidValueError,
+    CgroupMemoryBelowUsageError,
+    CgroupUnsupportedError,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.oci.spec import LinuxResources
+
+NAME = "memory"
+
+
+def wanted(resources: LinuxResources) -> bool:
+    """Whether `resources` sets anything this controller writes."""
+    mem = resources.memory
+    return mem is not None and bool(mem.limit or mem.reservation or mem.swap)
+
+
+def check(resources: LinuxResources) -> None:
+    """Refuse the v1-only memory settings."""
+    mem = resources.memory
+    if mem is None:
+        return
+    if mem.disable_oom_killer:
+        raise CgroupUnsupportedError(
+            "cgroup v2 cannot disable the OOM killer",
+            where="linux.resources.memory.disableOOMKiller",
+        )
+    if mem.swappiness is not None and mem.swappiness != -1:
+        raise CgroupUnsupportedError(
+            "cgroup v2 has no per-cgroup swappiness", where="linux.resources.memory.swappiness"
+        )
+
+
+def swap_max(swap: int, limit: int) -> int:
+    """memory.swap.max for a spec memory+swap `swap` and `limit` (0: leave it, -1: max)."""
+    if limit == -1 and swap == 0:
+        return -1  # "unlimited memory" lifts swap too, as on v1
+    if swap in (-1, 0) or limit == -1:
+        return swap
+    where = "linux.resources.memory.swap"
+    if limit == 0:
+        raise CgroupInvalidValueError("a swap limit needs a memory limit", where=where)
+    if limit < 0 or swap < limit:
+        raise CgroupInvalidValueError(
+            f"memory+swap {swap} must be at least the memory limit {limit}", where=where
+        )
+    return swap - limit
+
+
+def _text(value: int) -> str:
+    return "max" if value == -1 else str(value)
+
+
+def apply(directory: str, resources: LinuxResources) -> None:
+    """Write the memory limits of `resources` into the cgroup `directory`."""
+    mem = resources.memory
+    if mem is None or not wanted(resources):
+        return
+    limit, swap = mem.limit or 0, mem.swap or 0
+    if mem.check_before_update and limit > 0:
+        usage = files.read_int(f"{directory}/memory.current") or 0
+        if usage >= limit:
+            raise CgroupMemoryBelowUsageError(
+                f"rejecting memory limit {limit} below current usage {usage}",
+                where="linux.resources.memory.limit",
+            )
+    converted = swap_max(swap, limit)
+    if converted != 0 or swap > 0:  # swap == limit: disable swap ("0")
+        text = _text(converted)
+        try:
+            files.write(f"{directory}/memory.swap.max", text)
+        except CgroupFileError as exc:  # no swap accounting: "max" and "0" are moot
+            if exc.errno != ENOENT or text not in ("max", "0"):
+                raise
+    if limit:
+        files.write(f"{directory}/memory.max", _text(limit))
+    if mem.reservation:
+        files.write(f"{directory}/memory.low", _text(mem.reservation))
+
+
+def oom_kills(directory: str) -> int:
+    """The `oom_kill` count of memory.events."""
+    return files.read_keyed(f"{directory}/memory.events").get("oom_kill", 0)
+
+
+def stats(directory: str) -> dict[str, int | None]:
+    """Usage, peak (Linux 5.19+), limit (None: max) and OOM kills, as `CgroupStats` fields."""
+    return {
+        "memory_usage": files.read_int(f"{directory}/memory.current"),
+        "memory_max_usage": files.read_int(f"{directory}/memory.peak"),
+        "memory_limit": files.read_int(f"{directory}/memory.max"),
+        "oom_kills": oom_kills(directory),
+    }

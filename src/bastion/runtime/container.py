@@ -1,0 +1,216 @@
+"""A container that exists under the runtime root: status, state, start, kill, delete, wait.
+
+Every operation takes the container's lock, computes the status from the kernel's truth (is the
+recorded init still the same process? does the exec fifo still exist?) and checks the operation's
+predicate from `status` before doing anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from bastion._sys.proc import is_alive
+from bastion._sys.signals import pidfd_send_signal
+from bastion.runtime import store
+from bastion.runtime.cgroups.detect import open_manager
+from bastion.runtime.errors import InvalidState, RuntimeFailure
+from bastion.runtime.status import Status, can_delete, can_kill, can_start
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from bastion.runtime.cgroups.base import CgroupManager
+
+_SIGKILL = 9
+OCI_VERSION = "1.1.0"
+
+
+class Container:
+    __slots__ = ("_cgroup", "doc", "sd")
+
+    def __init__(self, sd: store.StateDir, doc: dict[str, Any]) -> None:
+        self.sd = sd
+        self.doc = doc
+        self._cgroup: CgroupManager | None = None
+
+    @classmethod
+    def load(cls, root: str, container_id: str) -> Container:
+        sd = store.open_existing(root, container_id)
+        return cls(sd, sd.read())
+
+    @property
+    def id(self) -> str:
+        return self.sd.id
+
+    @property
+    def pid(self) -> int:
+        return int(self.doc.get("pid") or 0)
+
+    @property
+    def bundle(self) -> str:
+        return str(self.doc["bundle"])
+
+    @property
+    def cgroup(self) -> CgroupManager:
+        if self._cgroup is None:
+            self._cgroup = open_manager(self.doc["cgroup_path"])
+        return self._cgroup
+
+    def init_alive(self) -> bool:
+        return is_alive(self.pid, self.doc.get("pid_start"))
+
+    @property
+    def status(self) -> str:
+        recorded = self.doc.get("status")
+        if recorded == Status.CREATING:
+            creator = is_alive(self.doc.get("creator_pid", 0), self.doc.get("creator_start"))
+            # A create that died half way is never shown as running: it is stopped debris
+            # that `delete --force` removes.
+            return Status.CREATING if creator else Status.STOPPED
+        if not self.init_alive():
+            return Status.STOPPED
+        if os.path.exists(self.sd.fifo):
+            return Status.CREATED
+        if self.cgroup.state() == "frozen":
+            return Status.PAUSED
+        return Status.RUNNING
+
+    def oom_killed(self) -> bool:
+        try:
+            return self.cgroup.exists() and self.cgroup.oom_kills() > 0
+        except OSError:
+            return False
+
+    def state(self) -> dict[str, Any]:
+        """The OCI state document, plus runc's extra keys (rootfs, created, owner)."""
+        status = self.status
+        doc: dict[str, Any] = {
+            "ociVersion": OCI_VERSION,
+            "id": self.id,
+            "status": status,
+            "pid": self.pid if status in (Status.CREATED, Status.RUNNING, Status.PAUSED) else 0,
+            "bundle": self.bundle,
+            "rootfs": self.doc.get("rootfs", ""),
+            "created": self.doc.get("created", ""),
+            "owner": self.doc.get("owner", ""),
+        }
+        if self.doc.get("annotations"):
+            doc["annotations"] = self.doc["annotations"]
+        if status == Status.STOPPED and self.oom_killed():
+            doc["oomKilled"] = True  # bastion's addition: why it stopped
+        return doc
+
+    def start(self) -> None:
+        fd = self.sd.lock()
+        try:
+            status = self.status
+            if not can_start(status):
+                raise InvalidState(self.id, status, "start", hint="only a created container starts")
+            try:
+                fifo = os.open(self.sd.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # nobody reads it: the init died
+                    raise InvalidState(self.id, Status.STOPPED, "start") from None
+                raise
+            try:
+                os.write(fifo, b"0")
+            finally:
+                os.close(fifo)
+            os.unlink(self.sd.fifo)
+            self.doc["status"] = Status.RUNNING
+            self.sd.write(self.doc)
+        finally:
+            self.sd.unlock(fd)
+
+    def kill(self, sig: int, *, all_processes: bool = False) -> None:
+        fd = self.sd.lock()
+        try:
+            status = self.status
+            if not can_kill(status):
+                raise InvalidState(self.id, status, "kill")
+            if all_processes:
+                self.cgroup.kill(sig)
+            else:
+                pidfd_send_signal(self.pid, self.doc.get("pid_start"), sig)
+        finally:
+            self.sd.unlock(fd)
+
+    def delete(self, *, force: bool = False) -> None:
+        fd = self.sd.lock()
+        try:
+            status = self.status
+            if not can_delete(status, force):
+                raise InvalidState(self.id, status, "delete", hint="stop it first or use --force")
+            self._destroy(status)
+        finally:
+            self.sd.unlock(fd)
+
+    def _destroy(self, status: str) -> None:
+        # A live `create` (only with --force) dies first, so it cannot make more behind us.
+        if status == Status.CREATING:
+            _kill_quietly(self.doc["creator_pid"], self.doc.get("creator_start"))
+        if self.pid:
+            _kill_quietly(self.pid, self.doc.get("pid_start"))
+        cgroup = self.cgroup
+        if cgroup.exists():
+            if status == Status.PAUSED:
+                cgroup.thaw()
+            cgroup.kill(_SIGKILL)
+            _wait_gone(self)
+            if not self.doc.get("cgroup_preexisting"):
+                cgroup.destroy()
+        for stale in store.stale_reservations(self.sd.root, self.id):
+            store.remove_tree(stale)
+        self.sd.remove()
+
+    def wait(self) -> int:
+        """Wait for the init (our child: `create` made us its subreaper); shell-style status."""
+        while True:
+            try:
+                _, raw = os.waitpid(self.pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                raise RuntimeFailure(f"container {self.id!r}: its init is not our child") from None
+        if os.WIFSIGNALED(raw):
+            return 128 + os.WTERMSIG(raw)
+        return os.WEXITSTATUS(raw)
+
+
+def _kill_quietly(pid: int, start: int | None) -> None:
+    try:
+        pidfd_send_signal(pid, start, _SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(container: Container, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while container.cgroup.pids() or container.init_alive():
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"processes of {container.id!r} survived SIGKILL for {timeout} s")
+        _reap_children()
+        time.sleep(0.005)
+    _reap_children()
+
+
+def _reap_children() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def list_containers(root: str) -> list[Container]:
+    found = []
+    for container_id in store.list_ids(root):
+        try:
+            found.append(Container.load(root, container_id))
+        except Exception:  # noqa: BLE001, S112 - a half-removed directory is not a container
+            continue
+    return found

@@ -1,0 +1,213 @@
+"""`create`: the ordered steps that make a container, each with its undo.
+
+    decode + validate config.json (no side effects yet)
+    reserve the state directory          -> crash point "state"
+    create the cgroup and apply limits   -> crash point "cgroup"
+    fork the intermediate, put it in the cgroup, write id maps, get the init's pid
+                                         -> crash point "fork"
+    the init builds the rootfs           -> crash point "mounts"
+    the init sets the process up and waits on the exec fifo; state becomes "created"
+
+A `create` killed at any point leaves a state directory whose status is "creating" and whose
+creator is dead: `list` shows it stopped and `delete --force` removes every part of it
+(processes through the cgroup, the cgroup, the directory). The crash points exist for the tests:
+BASTION_TEST_CRASH_AT=<point> makes create SIGKILL itself there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from bastion._record import record
+from bastion._sys import prctl as _prctl
+from bastion._sys.proc import start_time
+from bastion.oci.decode import SpecError, decode_spec
+from bastion.oci.validate import validate_spec
+from bastion.runtime import namespaces, store
+from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
+from bastion.runtime.container import Container
+from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.init import InitConfig, run_intermediate
+from bastion.runtime.init.channel import pair
+from bastion.runtime.init.devices import with_default_device_rules
+from bastion.runtime.rollback import Rollback
+from bastion.runtime.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from bastion.oci.spec import Spec
+    from bastion.runtime.cgroups.base import CgroupManager
+    from bastion.runtime.init.channel import Channel
+
+_SIGKILL = 9
+
+
+@record
+class CreateOptions:
+    """runc's `create` flags, as a library call (youki's builder, without the builder)."""
+
+    id: str
+    bundle: str
+    root: str = store.DEFAULT_ROOT
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    preserve_fds: int = 0
+
+
+def load_bundle(bundle: str) -> tuple[bytes, Spec, str]:
+    """(raw config.json, decoded and validated spec, absolute rootfs path)."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise SpecError(
+            f"cannot read {path}: {exc.strerror}",
+            where=path,
+            hint="pass the bundle directory with --bundle, or run `bastion-runc spec` there",
+            reference="spec-missing",
+        ) from None
+    spec = decode_spec(raw, source=path)
+    validate_spec(spec, require_process=True)
+    assert spec.root is not None  # validate_spec requires root on Linux
+    rootfs = os.path.realpath(os.path.join(bundle, spec.root.path))
+    if not os.path.isdir(rootfs):
+        raise SpecError(f"root filesystem {rootfs} is not a directory", where="root.path",
+                        reference="spec-invalid-value")
+    return raw, spec, rootfs
+
+
+def create(opts: CreateOptions) -> Container:
+    bundle = os.path.abspath(opts.bundle)
+    store.check_id(opts.id)
+    raw, spec, rootfs = load_bundle(bundle)
+    plan = namespaces.plan(spec.linux)
+    cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
+    state: dict[str, Any] = {
+        "id": opts.id,
+        "status": Status.CREATING,
+        "bundle": bundle,
+        "rootfs": rootfs,
+        "creator_pid": os.getpid(),
+        "creator_start": start_time(os.getpid()),
+        "cgroup_path": cgroup_path,
+        "cgroup_preexisting": None,
+        "created": _now(),
+        "owner": "",
+        "annotations": spec.annotations or {},
+    }
+    undo = Rollback()
+    chan: Channel | None = None
+    try:
+        sd = store.reserve(opts.root, opts.id, state, raw)
+        undo.push("state directory", sd.remove)
+        _crash_point("state")
+        cgroup = open_manager(cgroup_path)
+        state["cgroup_preexisting"] = cgroup.exists()
+        sd.write(state)
+        cgroup.create()
+        if not state["cgroup_preexisting"]:
+            undo.push("cgroup", cgroup.destroy)
+        _crash_point("cgroup")
+        cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
+        os.mkfifo(sd.fifo, 0o622)
+        cfg = InitConfig(spec=spec, rootfs=rootfs, cgroup_path=cgroup_path, fifo=sd.fifo,
+                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, namespaces=plan)
+        chan, init_pid = _spawn(cfg, cgroup, undo)
+        state.update(pid=init_pid, pid_start=start_time(init_pid))
+        sd.write(state)
+        if spec.process is not None and spec.process.oom_score_adj is not None:
+            _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
+        chan.recv("mounts-done")
+        _crash_point("mounts")
+        chan.send("continue")
+        chan.recv("ready")
+        state["status"] = Status.CREATED
+        sd.write(state)
+        if opts.pid_file:
+            store.write_atomic(os.path.abspath(opts.pid_file), f"{init_pid}".encode(), 0o644)
+        undo.commit()
+    except BaseException as exc:
+        undo.unwind(exc)
+        raise
+    finally:
+        if chan is not None:
+            chan.close()
+    return Container(sd, state)
+
+
+def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Channel, int]:
+    """Fork the intermediate, place it, map its ids; returns the channel and the init's pid."""
+    parent, child = pair()
+    # The init is the intermediate's child; when the intermediate exits it is re-parented to
+    # us (or to our caller's subreaper, e.g. conmon), so `run` can wait for it.
+    _prctl.set_child_subreaper()
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        run_intermediate(cfg, child)
+    child.close()
+    undo.push("intermediate process", lambda: _kill_and_reap(pid))
+    try:
+        cgroup.add(pid)
+        _crash_point("fork")
+        parent.send("go")
+        if cfg.namespaces.creates("user"):
+            parent.recv("idmap")
+            _write_id_maps(pid, cfg.spec)
+            parent.send("idmap-done")
+        init_pid = int(parent.recv("init")["pid"])
+    except BaseException:
+        parent.close()
+        raise
+    os.waitpid(pid, 0)
+    undo.push("init process", lambda: _kill_and_reap(init_pid))
+    return parent, init_pid
+
+
+def _write_id_maps(pid: int, spec: Spec) -> None:
+    linux = spec.linux
+    assert linux is not None
+    for name, mappings in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as exc:
+            key = "uidMappings" if name == "uid_map" else "gidMappings"
+            raise RuntimeFailure(f"cannot write {name}: {exc.strerror}", where=f"linux.{key}") from None
+
+
+def _write_oom_score_adj(pid: int, value: int) -> None:
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot set oom_score_adj {value}: {exc.strerror}",
+            where="process.oomScoreAdj",
+            hint="lowering it needs CAP_SYS_RESOURCE",
+        ) from None
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, _SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get("BASTION_TEST_CRASH_AT") == name:
+        os.kill(os.getpid(), _SIGKILL)
+
+
+def _now() -> str:
+    # RFC 3339 with nanoseconds, as runc writes "created".
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"

@@ -1,0 +1,169 @@
+"""Code that runs in the forked children of `create`, never in the parent.
+
+Two children, as in runc's nsexec stages and crun's libcrun_container_run_internal:
+- the *intermediate* joins existing namespaces, creates the user namespace (the parent writes its
+  id maps), unshares the rest and forks the init, whose pid it reports before exiting. The extra
+  fork exists because a new pid (and time) namespace applies only to the children of the caller;
+- the *init* is pid 1 of the container: it builds the rootfs, then the process's identity, then
+  waits on the exec fifo until `start`, and execs the user program.
+
+Read `run_init` top to bottom: it is the list of steps (crun's container_init_setup).
+"""
+
+from __future__ import annotations
+
+import os
+
+from bastion._record import record
+from bastion._sys import ns as _ns
+from bastion._sys import prctl as _prctl
+from bastion._sys.host import setdomainname, sethostname
+from bastion.runtime import namespaces
+from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.init import process as proc
+from bastion.runtime.init import rootfs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from bastion.oci.spec import Spec
+    from bastion.runtime.init.channel import Channel
+    from bastion.runtime.namespaces import NamespacePlan
+
+_SIGKILL = 9
+
+
+@record
+class InitConfig:
+    """What the children need; it reaches them by fork, never serialised."""
+
+    spec: Spec
+    rootfs: str
+    cgroup_path: str
+    fifo: str
+    no_pivot: bool
+    preserve_fds: int
+    namespaces: NamespacePlan
+
+
+def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
+    try:
+        # If `create` dies before the init exists, so do we (and the init then sees EOF).
+        _prctl.set_pdeathsig(_SIGKILL)
+        _prctl.set_dumpable(False)
+        chan.recv("go")  # the parent has put us in the container's cgroup
+        namespaces.join(namespaces.open_joined(cfg.namespaces))
+        if cfg.namespaces.creates("user"):
+            _ns.unshare(_ns.CLONE_NEWUSER)
+            chan.send("idmap")
+            chan.recv("idmap-done")
+            _become_root_if_mapped()
+        rest = cfg.namespaces.new & ~_ns.CLONE_NEWUSER
+        if rest:
+            _ns.unshare(rest)
+        if rest & _ns.CLONE_NEWTIME:
+            _write_time_offsets(cfg.spec)
+        pid = os.fork()
+        if pid == 0:
+            run_init(cfg, chan)
+        chan.send("init", pid=pid)
+    except BaseException as exc:
+        chan.send_error(exc)
+        os._exit(1)
+    os._exit(0)
+
+
+def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
+    spec = cfg.spec
+    process = spec.process
+    assert process is not None  # validate_spec(require_process=True) ran before the fork
+    try:
+        # A container process must never reach this (host) interpreter through /proc/1/exe
+        # (CVE-2019-5736): non-dumpable until exec, which installs the container's binary.
+        _prctl.set_dumpable(False)
+        os.setsid()
+        start_fd = _open_exec_fifo(cfg.fifo)
+        if cfg.namespaces.creates("mount"):
+            rootfs.setup(spec, cfg.rootfs, cfg.cgroup_path, cfg.namespaces.creates("cgroup"),
+                         cfg.no_pivot)
+        _set_names(spec)
+        _write_sysctls(spec)
+        rootfs.finalize(spec)
+        chan.send("mounts-done")
+        chan.recv("continue")
+        env = proc.environment(process)
+        proc.set_rlimits(process)
+        proc.switch_user(process)
+        proc.enter_cwd(process)
+        executable = proc.find_executable(process, env)
+        proc.restrict(process)
+        proc.close_host_fds(cfg.preserve_fds)
+        chan.send("ready")
+        chan.close()
+    except BaseException as exc:
+        chan.send_error(exc)
+        os._exit(1)
+    _wait_for_start(start_fd)
+    try:
+        os.execve(executable, list(process.args), env)
+    except OSError as exc:
+        os.write(2, f"bastion-runc init: exec {executable}: {exc.strerror}\n".encode())
+    os._exit(127)
+
+
+def _open_exec_fifo(path: str) -> int:
+    """Open the exec fifo both ways before pivot_root hides its host path.
+
+    Holding a writer ourselves makes the blocking read wait for `start`'s byte instead of
+    returning EOF; `start` opens it O_NONBLOCK and gets ENXIO if no init is left to read it.
+    """
+    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    os.set_blocking(read_fd, True)
+    return read_fd
+
+
+def _wait_for_start(fd: int) -> None:
+    while True:
+        try:
+            if os.read(fd, 1):
+                return
+        except InterruptedError:
+            continue
+
+
+def _become_root_if_mapped() -> None:
+    with open("/proc/self/uid_map", "rb") as f:
+        mapped_zero = any(line.split()[:1] == [b"0"] for line in f.read().splitlines())
+    if mapped_zero:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def _write_time_offsets(spec: Spec) -> None:
+    offsets = spec.linux.time_offsets if spec.linux else None
+    if not offsets:
+        return
+    lines = [f"{clock} {o.secs or 0} {o.nanosecs or 0}" for clock, o in offsets.items()]
+    with open("/proc/self/timens_offsets", "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _set_names(spec: Spec) -> None:
+    if spec.hostname:
+        sethostname(spec.hostname)
+    if spec.domainname:
+        setdomainname(spec.domainname)
+
+
+def _write_sysctls(spec: Spec) -> None:
+    for key, value in (spec.linux.sysctl or {}).items() if spec.linux else ():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot set sysctl {key}={value!r}: {exc.strerror}", where=f"linux.sysctl.{key}"
+            ) from None

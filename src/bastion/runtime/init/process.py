@@ -1,0 +1,144 @@
+"""The container process's identity and limits, then exec: the last steps of the init.
+
+Order (runc's linuxStandardInit + finalizeNamespace): rlimits -> bounding set -> user/groups
+(keeping capabilities across setuid) -> cwd -> capability sets -> no_new_privs -> fds -> exec.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+from bastion._sys import prctl as _prctl
+from bastion.oci.vocabulary import RLIMITS
+from bastion.runtime import capabilities
+from bastion.runtime.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.oci.spec import Process
+
+_RLIM_INFINITY_U64 = (1 << 64) - 1
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def set_rlimits(process: Process) -> None:
+    for index, rlimit in enumerate(process.rlimits):
+        soft, hard = (_rlim(rlimit.soft), _rlim(rlimit.hard))
+        try:
+            resource.setrlimit(RLIMITS[rlimit.type], (soft, hard))
+        except (OSError, ValueError) as exc:
+            hint = None
+            if isinstance(exc, PermissionError) or "not allowed" in str(exc):
+                hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks"
+            raise RuntimeFailure(
+                f"cannot set {rlimit.type} to soft={rlimit.soft} hard={rlimit.hard}: {exc}",
+                where=f"process.rlimits[{index}]",
+                hint=hint,
+            ) from None
+
+
+def _rlim(value: int) -> int:
+    return resource.RLIM_INFINITY if value >= _RLIM_INFINITY_U64 or value < 0 else value
+
+
+def find_executable(process: Process, env: dict[str, str]) -> str:
+    """Resolve args[0] like execvp, inside the container, so `create` reports a missing binary."""
+    name = process.args[0]
+    candidates = (
+        [name] if "/" in name else [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
+    )
+    if "/" in name and not name.startswith("/"):
+        candidates = [os.path.join(process.cwd, name)]
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise RuntimeFailure(
+        f"executable {name!r} not found in the container",
+        where="process.args[0]",
+        hint="check the path and the PATH in process.env",
+        reference="executable-not-found",
+    )
+
+
+def environment(process: Process) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in process.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    if "HOME" not in env:
+        env["HOME"] = _home_of(process.user.uid)
+    return env
+
+
+def _home_of(uid: int) -> str:
+    # runc sets HOME from the container's /etc/passwd when the config does not.
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                parts = line.split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def switch_user(process: Process) -> None:
+    """Groups, gid, uid; capabilities in the permitted set survive thanks to PR_SET_KEEPCAPS."""
+    user = process.user
+    if process.capabilities is not None:
+        capabilities.drop_bounding(process.capabilities)
+    _prctl.set_keepcaps(True)
+    try:
+        os.setgroups(list(user.additional_gids))
+        os.setresgid(user.gid, user.gid, user.gid)
+        os.setresuid(user.uid, user.uid, user.uid)
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot switch to uid {user.uid} gid {user.gid}: {exc.strerror}",
+            where="process.user",
+            hint="in a user namespace the ids must be mapped",
+        ) from None
+    finally:
+        _prctl.set_keepcaps(False)
+    os.umask(0o022 if user.umask is None else user.umask)
+
+
+def enter_cwd(process: Process) -> None:
+    try:
+        os.chdir(process.cwd)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot enter {process.cwd!r}: {exc.strerror}", where="process.cwd") from None
+
+
+def restrict(process: Process) -> None:
+    if process.capabilities is not None:
+        capabilities.apply_sets(process.capabilities)
+    if process.no_new_privileges:
+        _prctl.set_no_new_privs()
+
+
+def close_host_fds(preserve_fds: int) -> None:
+    """Mark every descriptor past stdio and the preserved ones close-on-exec.
+
+    The caller of bastion-runc (a shell, Podman, a CI runner) may have left descriptors open;
+    none of them may reach the container (runc's CloseExecFrom).
+    """
+    first = 3 + preserve_fds
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        os.closerange(first, 65536)
+        return
+    for fd in fds:
+        if fd >= first:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the descriptor listdir itself used
+    for fd in range(3, first):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass

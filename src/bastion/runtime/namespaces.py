@@ -1,0 +1,103 @@
+"""Which namespaces a container creates or joins, and joining them safely.
+
+A namespace with a `path` is joined with setns(2) after checking the file really is a namespace
+of that type (runtime-spec: "If a path is specified ... the runtime MUST ... error if the path is
+not a namespace of the given type"); one without a path is created with unshare(2).
+"""
+
+from __future__ import annotations
+
+import os
+
+from bastion._record import record
+from bastion._sys import ns as _ns
+from bastion.runtime.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.oci.spec import Linux
+
+# OCI namespace type -> (clone flag, /proc/<pid>/ns file name).
+NAMESPACE_TYPES: dict[str, tuple[int, str]] = {
+    "pid": (_ns.CLONE_NEWPID, "pid"),
+    "network": (_ns.CLONE_NEWNET, "net"),
+    "mount": (_ns.CLONE_NEWNS, "mnt"),
+    "ipc": (_ns.CLONE_NEWIPC, "ipc"),
+    "uts": (_ns.CLONE_NEWUTS, "uts"),
+    "user": (_ns.CLONE_NEWUSER, "user"),
+    "cgroup": (_ns.CLONE_NEWCGROUP, "cgroup"),
+    "time": (_ns.CLONE_NEWTIME, "time"),
+}
+
+
+@record
+class NamespacePlan:
+    """`new`: CLONE_* flags to unshare; `join`: (OCI type, path) pairs to setns into."""
+
+    new: int
+    join: tuple[tuple[str, str], ...]
+
+    def has(self, ns_type: str) -> bool:
+        flag = NAMESPACE_TYPES[ns_type][0]
+        return bool(self.new & flag) or any(t == ns_type for t, _ in self.join)
+
+    def creates(self, ns_type: str) -> bool:
+        return bool(self.new & NAMESPACE_TYPES[ns_type][0])
+
+
+def plan(linux: Linux | None) -> NamespacePlan:
+    new = 0
+    join: list[tuple[str, str]] = []
+    for namespace in linux.namespaces if linux else ():
+        if namespace.path:
+            join.append((namespace.type, namespace.path))
+        else:
+            new |= NAMESPACE_TYPES[namespace.type][0]
+    return NamespacePlan(new=new, join=tuple(join))
+
+
+def open_joined(plan: NamespacePlan) -> list[tuple[str, int]]:
+    """Open every namespace to join and check its type, before any setns changes our view.
+
+    Returns (type, fd) with the user namespace last: joining it first would drop the host
+    privileges needed to join the others (they are owned by it or by an ancestor).
+    """
+    opened: list[tuple[str, int]] = []
+    try:
+        for ns_type, path in plan.join:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            opened.append((ns_type, fd))
+            try:
+                actual = _ns.nstype(fd, path)
+            except OSError as exc:
+                raise RuntimeFailure(
+                    f"{path} is not a namespace file ({exc.strerror})",
+                    where=f"linux.namespaces[type={ns_type}].path",
+                    reference="namespace-path-invalid",
+                ) from None
+            if actual != NAMESPACE_TYPES[ns_type][0]:
+                names = {flag: name for name, (flag, _) in NAMESPACE_TYPES.items()}
+                raise RuntimeFailure(
+                    f"{path} is a {names.get(actual, hex(actual))} namespace, not {ns_type}",
+                    where=f"linux.namespaces[type={ns_type}].path",
+                    reference="namespace-path-wrong-type",
+                    hint=f"point it at /proc/<pid>/ns/{NAMESPACE_TYPES[ns_type][1]}",
+                )
+    except BaseException:
+        for _, fd in opened:
+            os.close(fd)
+        raise
+    opened.sort(key=lambda item: item[0] == "user")
+    return opened
+
+
+def join(opened: list[tuple[str, int]]) -> None:
+    for ns_type, fd in opened:
+        try:
+            _ns.setns(fd, NAMESPACE_TYPES[ns_type][0])
+        finally:
+            os.close(fd)
+
+
+def proc_path(pid: int, ns_type: str) -> str:
+    return f"/proc/{pid}/ns/{NAMESPACE_TYPES[ns_type][1]}"

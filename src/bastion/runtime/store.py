@@ -1,0 +1,175 @@
+"""Container state directories: <root>/<id>/{state.json, config.json, exec.fifo, lock}.
+
+Written so that a `create` killed at any instant leaves something `delete --force` can finish:
+- the directory appears atomically (built as a hidden temp dir, then renamed into place), so
+  there is never an `<id>` directory without a state.json;
+- state.json is replaced atomically (write a temp file, fsync-free rename: the runtime root lives
+  on tmpfs (/run) and a crash of the host loses the containers anyway, as with runc);
+- every operation that changes a container holds an exclusive flock on `<id>/lock`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from bastion import jsonio
+from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_ROOT = "/run/bastion"
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+FIFO_FILE = "exec.fifo"
+LOCK_FILE = "lock"
+_TMP_PREFIX = ".creating-"
+
+
+def check_id(container_id: str) -> None:
+    """Reject ids that are empty or could name a path outside the root (runc's rule, roughly)."""
+    if (
+        not container_id
+        or container_id in (".", "..")
+        or container_id.startswith(".")
+        or "/" in container_id
+        or "\0" in container_id
+        or len(container_id) > 1024
+    ):
+        raise InvalidId(
+            f"invalid container id {container_id!r}",
+            hint="use letters, digits, '_', '-', '+' and '.' (not first)",
+        )
+
+
+class StateDir:
+    """One container's directory under the runtime root."""
+
+    __slots__ = ("id", "path", "root")
+
+    def __init__(self, root: str, container_id: str) -> None:
+        self.root = root
+        self.id = container_id
+        self.path = os.path.join(root, container_id)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def fifo(self) -> str:
+        return self.file(FIFO_FILE)
+
+    def read(self) -> dict[str, Any]:
+        try:
+            with open(self.file(STATE_FILE), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container {self.id!r} does not exist", where=self.path) from None
+        doc: dict[str, Any] = jsonio.loads(data)
+        return doc
+
+    def write(self, doc: dict[str, Any]) -> None:
+        write_atomic(self.file(STATE_FILE), jsonio.dumps(doc).encode())
+
+    def lock(self) -> int:
+        """Take the exclusive lock; returns the fd to pass to `unlock`."""
+        try:
+            fd = os.open(self.file(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container {self.id!r} does not exist", where=self.path) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    @staticmethod
+    def unlock(fd: int) -> None:
+        os.close(fd)  # closing drops the flock
+
+    def remove(self) -> None:
+        remove_tree(self.path)
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def reserve(root: str, container_id: str, state: dict[str, Any], config: bytes) -> StateDir:
+    """Create <root>/<id> with its first state.json and a private copy of config.json, atomically.
+
+    The private copy is what every later operation reads, so edits to the bundle's config.json
+    after `create` have no effect (runtime-spec: "changes to config.json after create ...").
+    """
+    check_id(container_id)
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    final = StateDir(root, container_id)
+    if os.path.lexists(final.path):
+        raise ContainerExists(f"container {container_id!r} already exists", where=final.path)
+    tmp = os.path.join(root, f"{_TMP_PREFIX}{container_id}.{os.getpid()}")
+    os.mkdir(tmp, 0o711)
+    try:
+        write_atomic(os.path.join(tmp, CONFIG_FILE), config)
+        write_atomic(os.path.join(tmp, STATE_FILE), jsonio.dumps(state).encode())
+        try:
+            os.rename(tmp, final.path)  # fails if another create won the race
+        except OSError:
+            raise ContainerExists(
+                f"container {container_id!r} already exists", where=final.path
+            ) from None
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    return final
+
+
+def open_existing(root: str, container_id: str) -> StateDir:
+    check_id(container_id)
+    sd = StateDir(root, container_id)
+    if not os.path.isfile(sd.file(STATE_FILE)):
+        raise ContainerNotFound(f"container {container_id!r} does not exist", where=sd.path)
+    return sd
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(root, n)))
+
+
+def stale_reservations(root: str, container_id: str) -> list[str]:
+    """Temp dirs a `create` killed before its rename left behind (removed by delete --force)."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    prefix = f"{_TMP_PREFIX}{container_id}."
+    return [os.path.join(root, n) for n in names if n.startswith(prefix)]
+
+
+def remove_tree(path: str) -> None:
+    """rm -r without following symlinks (state dirs hold only plain files and a fifo)."""
+    try:
+        entries = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in entries:
+        child = os.path.join(path, name)
+        if os.path.isdir(child) and not os.path.islink(child):
+            remove_tree(child)
+        else:
+            try:
+                os.unlink(child)
+            except FileNotFoundError:
+                pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
