@@ -51,6 +51,8 @@ from bastion.oci.spec import (
     User,
 )
 
+__all__ = ["SpecError", "SpecNotFound", "decode_spec", "load_spec"]
+
 # A hook's timeout is in seconds and must be positive (defs.json Hook.timeout "minimum": 1).
 _TIMEOUT = (1, INT64[1])
 

@@ -114,10 +114,14 @@ def create(opts: CreateOptions) -> Container:
             undo.push("cgroup", cgroup.destroy)
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
-        os.mkfifo(sd.fifo, 0o622)
-        cfg = InitConfig(spec=spec, rootfs=rootfs, cgroup_path=cgroup_path, fifo=sd.fifo,
+        fifo_fds = _open_exec_fifo(sd.fifo)
+        cfg = InitConfig(spec=spec, rootfs=rootfs, cgroup_path=cgroup_path, fifo_fds=fifo_fds,
                          no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, namespaces=plan)
-        chan, init_pid = _spawn(cfg, cgroup, undo)
+        try:
+            chan, init_pid = _spawn(cfg, cgroup, undo)
+        finally:
+            for fd in fifo_fds:  # only the init keeps them
+                os.close(fd)
         state.update(pid=init_pid, pid_start=start_time(init_pid))
         sd.write(state)
         if spec.process is not None and spec.process.oom_score_adj is not None:
@@ -180,6 +184,24 @@ def _write_id_maps(pid: int, spec: Spec) -> None:
         except OSError as exc:
             key = "uidMappings" if name == "uid_map" else "gidMappings"
             raise RuntimeFailure(f"cannot write {name}: {exc.strerror}", where=f"linux.{key}") from None
+
+
+def _open_exec_fifo(path: str) -> tuple[int, int]:
+    """Make the exec fifo and open both ends here, for the init to inherit through fork.
+
+    Opened by us (host root) rather than by the init: after pivot_root its path is gone, and in a
+    user namespace the init could not even reach the runtime root. The init holding a writer
+    makes its blocking read wait for `start`'s byte instead of seeing EOF; `start` opens the
+    fifo with O_NONBLOCK and gets ENXIO once no init is left to read it.
+    """
+    os.mkfifo(path, 0o600)
+    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        write_fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    return read_fd, write_fd
 
 
 def _write_oom_score_adj(pid: int, value: int) -> None:

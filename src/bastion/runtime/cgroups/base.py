@@ -49,7 +49,7 @@ if TYPE_CHECKING:
             ...
 
         def state(self) -> str:
-            """"frozen" or "thawed"."""
+            """The freezer state: "frozen" or "thawed"."""
             ...
 
         def kill(self, sig: int) -> None:
@@ -84,7 +84,7 @@ class CgroupStats:
     memory_usage: int | None = None
     memory_max_usage: int | None = None
     memory_limit: int | None = None
-    oom_kills: int = 0
+    oom_kills: int | None = None
     cpu_usage_ns: int | None = None
     cpu_user_ns: int | None = None
     cpu_system_ns: int | None = None

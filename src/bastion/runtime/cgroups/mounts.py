@@ -15,10 +15,22 @@ MOUNTINFO = "/proc/self/mountinfo"
 
 # The v1 controllers runc's fs driver knows (libcontainer/cgroups/fs: subsystems).
 V1_CONTROLLERS = frozenset(
-    (
-        "blkio cpu cpuacct cpuset devices freezer hugetlb memory misc net_cls net_prio "
-        "perf_event pids rdma"
-    ).split()
+    {
+        "blkio",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "devices",
+        "freezer",
+        "hugetlb",
+        "memory",
+        "misc",
+        "net_cls",
+        "net_prio",
+        "perf_event",
+        "pids",
+        "rdma",
+    }
 )
 
 

@@ -41,7 +41,7 @@ class InitConfig:
     spec: Spec
     rootfs: str
     cgroup_path: str
-    fifo: str
+    fifo_fds: tuple[int, int]  # (read, write) ends of the exec fifo, opened by the parent
     no_pivot: bool
     preserve_fds: int
     namespaces: NamespacePlan
@@ -83,7 +83,8 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         # (CVE-2019-5736): non-dumpable until exec, which installs the container's binary.
         _prctl.set_dumpable(False)
         os.setsid()
-        start_fd = _open_exec_fifo(cfg.fifo)
+        start_fd = cfg.fifo_fds[0]
+        os.set_blocking(start_fd, True)
         if cfg.namespaces.creates("mount"):
             rootfs.setup(spec, cfg.rootfs, cfg.cgroup_path, cfg.namespaces.creates("cgroup"),
                          cfg.no_pivot)
@@ -110,18 +111,6 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     except OSError as exc:
         os.write(2, f"bastion-runc init: exec {executable}: {exc.strerror}\n".encode())
     os._exit(127)
-
-
-def _open_exec_fifo(path: str) -> int:
-    """Open the exec fifo both ways before pivot_root hides its host path.
-
-    Holding a writer ourselves makes the blocking read wait for `start`'s byte instead of
-    returning EOF; `start` opens it O_NONBLOCK and gets ENXIO if no init is left to read it.
-    """
-    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    os.set_blocking(read_fd, True)
-    return read_fd
 
 
 def _wait_for_start(fd: int) -> None:

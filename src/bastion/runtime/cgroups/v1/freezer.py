@@ -43,7 +43,7 @@ def thaw(directory: str) -> None:
 
 
 def state(directory: str) -> str:
-    """"frozen" or "thawed" (a missing freezer.state counts as thawed)."""
+    """The freezer state, "frozen" or "thawed" (a missing freezer.state counts as thawed)."""
     text = None
     for _ in range(_ATTEMPTS):  # FREEZING is transient: wait (at most ~1 s) for it to settle
         text = files.read_optional(f"{directory}/freezer.state")

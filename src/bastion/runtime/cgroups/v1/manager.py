@@ -2,7 +2,7 @@
 
 The cgroup is made in every mounted v1 hierarchy (named ones such as name=systemd excepted: they
 belong to their manager) and written in runc's fs order: cpuset, devices, memory, cpu, cpuacct,
-pids, blkio, hugetlb, net_cls, net_prio. A resource whose controller is not mounted raises
+pids, blkio, hugetlb, net_cls, net_prio, rdma. A resource whose controller is not mounted raises
 `cgroup-unsupported`; an unmounted controller with nothing to set is simply skipped.
 
 Hybrid hosts (v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified), as runc does: the
@@ -18,28 +18,32 @@ from __future__ import annotations
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
 from bastion.runtime.cgroups.errors import CgroupUnsupportedError
-from bastion.runtime.cgroups.v1 import (
-    blkio,
-    cpu,
-    cpuacct,
-    cpuset,
-    devices,
-    freezer,
-    hugetlb,
-    memory,
-    net_cls,
-    net_prio,
-    pids,
-)
+from bastion.runtime.cgroups.v1 import cpuset, freezer
 from bastion.runtime.cgroups.v2 import freezer as v2_freezer
-from bastion.runtime.cgroups.v2 import hugetlb as v2_hugetlb
-from bastion.runtime.cgroups.v2 import subtree, unified
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from bastion.oci.spec import LinuxResources
 
-_CONTROLLERS = (cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, net_cls, net_prio)
+
+def _controllers() -> tuple[ModuleType, ...]:
+    # Imported on first use: kill, delete and pause need none of them (start-up cost).
+    from bastion.runtime.cgroups.v1 import (
+        blkio,
+        cpu,
+        cpuacct,
+        devices,
+        hugetlb,
+        memory,
+        net_cls,
+        net_prio,
+        pids,
+        rdma,
+    )
+
+    return (cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, net_cls, net_prio, rdma)
 
 
 class V1Manager:
@@ -55,7 +59,7 @@ class V1Manager:
         self._unified = self._unified_root + path if self._unified_root else None
 
     def __repr__(self) -> str:
-        return f"V1Manager({self.path!r}, controllers={self._mounts!r}, unified={self._unified_root!r})"
+        return f"V1Manager({self.path!r}, {self._mounts!r}, unified={self._unified_root!r})"
 
     def _leaves(self) -> list[str]:
         """The cgroup's directory in each hierarchy (one per mount), the unified one last."""
@@ -81,12 +85,16 @@ class V1Manager:
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
+        from bastion.runtime.cgroups.v2 import hugetlb as v2_hugetlb
+        from bastion.runtime.cgroups.v2 import subtree, unified
+
+        controllers = _controllers()
         on_unified = unified.controllers(resources)
-        if hugetlb.wanted(resources) and "hugetlb" not in self._dirs:
+        if resources.hugepage_limits and "hugetlb" not in self._dirs:
             on_unified.add("hugetlb")
         missing = [
             mod.NAME
-            for mod in _CONTROLLERS
+            for mod in controllers
             if mod.NAME not in self._dirs and mod.wanted(resources) and mod.NAME not in on_unified
         ]
         if missing:
@@ -99,7 +107,7 @@ class V1Manager:
                 "this host has no cgroup v2 hierarchy for these settings",
                 where="linux.resources.unified" if resources.unified else "linux.resources",
             )
-        for mod in _CONTROLLERS:
+        for mod in controllers:
             directory = self._dirs.get(mod.NAME)
             if directory is not None:
                 mod.apply(directory, resources)
@@ -131,7 +139,7 @@ class V1Manager:
         (freezer.thaw if v1 else v2_freezer.thaw)(directory)
 
     def state(self) -> str:
-        """"frozen" or "thawed"."""
+        """The freezer state: "frozen" or "thawed"."""
         try:
             directory, v1 = self._freezer()
         except CgroupUnsupportedError:
@@ -153,6 +161,8 @@ class V1Manager:
 
     def stats(self) -> CgroupStats:
         """Memory, CPU and pids counters (None where a controller is not mounted)."""
+        from bastion.runtime.cgroups.v1 import cpu, cpuacct, memory, pids
+
         fields: dict[str, int | None] = {}
         for mod in (memory, cpu, cpuacct, pids):
             directory = self._dirs.get(mod.NAME)
@@ -162,6 +172,8 @@ class V1Manager:
 
     def oom_kills(self) -> int:
         """OOM kills in this cgroup (memory.oom_control "oom_kill"; 0 without memory)."""
+        from bastion.runtime.cgroups.v1 import memory
+
         directory = self._dirs.get("memory")
         return 0 if directory is None else memory.oom_kills(directory)
 

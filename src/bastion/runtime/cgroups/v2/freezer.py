@@ -42,7 +42,7 @@ def thaw(directory: str) -> None:
 
 
 def state(directory: str) -> str:
-    """"frozen" if cgroup.freeze is set, else "thawed" (also without cgroup.freeze)."""
+    """The freezer state: "frozen" if cgroup.freeze says 1, else (or without it) "thawed"."""
     text = files.read_optional(f"{directory}/cgroup.freeze")
     return FreezerState.FROZEN if text == "1" else FreezerState.THAWED
 

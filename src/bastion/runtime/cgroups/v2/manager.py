@@ -1,9 +1,10 @@
 """`V2Manager`: one container's cgroup on a unified (cgroup v2) hierarchy.
 
-`apply` enables in the ancestors only the controllers the resources need (`subtree.enable`), then
-writes them in runc's fs2 order: pids, memory, io, cpu, cpuset, hugetlb, then the raw `unified`
-keys. Settings v2 cannot express (realtime CPU, OOM-killer disabling, swappiness, net_cls and
-net_prio, deny rules for particular devices) raise `cgroup-unsupported` before anything is written.
+`apply` enables in the ancestors only the controllers the resources need (`subtree.enable`),
+then writes them in runc's fs2 order: pids, memory, io, cpu, cpuset, hugetlb, rdma, then the raw
+`unified` keys. Settings v2 cannot express (realtime CPU, OOM-killer disabling, swappiness,
+net_cls and net_prio, deny rules for particular devices) raise `cgroup-unsupported` before anything
+is written.
 """
 
 from __future__ import annotations
@@ -11,25 +12,13 @@ from __future__ import annotations
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats
 from bastion.runtime.cgroups.errors import CgroupUnsupportedError
-from bastion.runtime.cgroups.v2 import (
-    cpu,
-    cpuset,
-    devices,
-    freezer,
-    hugetlb,
-    io,
-    memory,
-    pids,
-    subtree,
-    unified,
-)
+from bastion.runtime.cgroups.v2 import freezer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import LinuxResources
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
-_CONTROLLERS = (pids, memory, io, cpu, cpuset, hugetlb)
 
 
 class V2Manager:
@@ -53,6 +42,21 @@ class V2Manager:
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
+        # Imported on first use: kill, delete and pause need none of them (start-up cost).
+        from bastion.runtime.cgroups.v1 import rdma
+        from bastion.runtime.cgroups.v2 import (
+            cpu,
+            cpuset,
+            devices,
+            hugetlb,
+            io,
+            memory,
+            pids,
+            subtree,
+            unified,
+        )
+
+        controllers = (pids, memory, io, cpu, cpuset, hugetlb, rdma)  # runc's fs2 Set order
         devices.check(resources)
         memory.check(resources)
         cpu.check(resources)
@@ -63,10 +67,10 @@ class V2Manager:
                 "matches instead",
                 where="linux.resources.network",
             )
-        wanted = {mod.NAME for mod in _CONTROLLERS if mod.wanted(resources)}
+        wanted = {mod.NAME for mod in controllers if mod.wanted(resources)}
         wanted |= unified.controllers(resources) & subtree.available(self.root)
         subtree.enable(self.root, self.path, wanted)
-        for mod in _CONTROLLERS:
+        for mod in controllers:
             mod.apply(self.directory, resources)
         unified.apply(self.directory, resources)
 
@@ -79,7 +83,7 @@ class V2Manager:
         freezer.thaw(self.directory)
 
     def state(self) -> str:
-        """"frozen" or "thawed"."""
+        """The freezer state: "frozen" or "thawed"."""
         return freezer.state(self.directory)
 
     def kill(self, sig: int) -> None:
@@ -95,12 +99,16 @@ class V2Manager:
 
     def stats(self) -> CgroupStats:
         """Memory, CPU and pids counters (None where a controller is not enabled)."""
+        from bastion.runtime.cgroups.v2 import cpu, memory, pids
+
         fields = {**memory.stats(self.directory), **cpu.stats(self.directory)}
         fields.update(pids.stats(self.directory))
         return CgroupStats(**fields)
 
     def oom_kills(self) -> int:
         """OOM kills in this cgroup (memory.events "oom_kill")."""
+        from bastion.runtime.cgroups.v2 import memory
+
         return memory.oom_kills(self.directory)
 
     def exists(self) -> bool:
@@ -114,4 +122,3 @@ class V2Manager:
         if self.pids():
             self.kill(tree.SIGKILL)
         tree.remove([self.directory])
-

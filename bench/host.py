@@ -1,0 +1,175 @@
+"""What a bench needs from the host: the busybox bundle, the cgroup tree it cleans, machine facts.
+
+Nothing here is timed. The cgroups of bench containers live under `/bastion-bench/` at the root of
+every hierarchy (an absolute `cgroupsPath`): never under the caller's own cgroup, which on this host
+is the machine's (`memory:/process_api/...`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CGROUP_FS = "/sys/fs/cgroup"
+#: The hybrid hierarchy's cgroup2 mount, which crun refuses (see ANCHORS.md).
+UNIFIED = "/sys/fs/cgroup/unified"
+#: Parent, in every hierarchy, of the bench containers' cgroups.
+CGROUP_PARENT = "bastion-bench"
+
+
+def first_line(argv: list[str]) -> str:
+    """The first line a command prints (stdout, else stderr), or why it could not run."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"({exc})"
+    text = (done.stdout.strip() or done.stderr.strip()).splitlines()
+    return text[0] if text else f"(exit status {done.returncode})"
+
+
+def make_rootfs(dest: str) -> str:
+    """Put a busybox rootfs at `dest`; say where it came from.
+
+    The test image (`tests/helpers/bastion_testing/rootfs.py`) is copied when it can be had, so the
+    bench runs what the tests run; otherwise a minimal one is built from the host's static busybox.
+    """
+    try:
+        sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
+        from bastion_testing.rootfs import busybox_rootfs
+
+        source = busybox_rootfs()
+    except Exception as exc:  # any failure: fall back, and say why in the facts
+        _build_rootfs(dest)
+        return f"built from /bin/busybox (test image unavailable: {exc})"
+    # A private copy: a runtime may create mount points in it; the cached image stays untouched.
+    subprocess.run(
+        ["cp", "-a", "--reflink=auto", "--no-target-directory", source, dest],
+        check=True,
+        capture_output=True,
+    )
+    return f"copy of the test image {source}"
+
+
+def _build_rootfs(dest: str) -> None:
+    busybox = os.path.realpath(shutil.which("busybox") or "/bin/busybox")
+    for sub in ("bin", "dev", "proc", "sys", "tmp", "etc", "root", "run"):
+        os.makedirs(os.path.join(dest, sub), exist_ok=True)
+    shutil.copy2(busybox, os.path.join(dest, "bin", "busybox"))
+    listing = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=False)
+    for applet in listing.stdout.split() or ["bin/sh", "bin/true"]:
+        link = os.path.join(dest, applet)
+        if applet != "bin/busybox" and not os.path.lexists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink("/bin/busybox", link)
+
+
+def base_spec(runc: str | None) -> dict[str, object]:
+    """`runc spec` with no terminal and /bin/true as the process (bastion's template if no runc)."""
+    if runc is not None:
+        tmp = tempfile.mkdtemp(prefix="bastion-bench-spec-")
+        try:
+            subprocess.run([runc, "spec", "--bundle", tmp], check=True, capture_output=True)
+            with open(os.path.join(tmp, "config.json")) as f:
+                spec: dict[str, object] = json.load(f)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        sys.path.insert(0, os.path.join(REPO, "src"))
+        from bastion.oci.defaults import default_spec
+
+        spec = default_spec()
+    process = spec["process"]
+    assert isinstance(process, dict)
+    process["terminal"] = False
+    process["args"] = ["/bin/true"]
+    spec["root"] = {"path": "rootfs", "readonly": True}
+    return spec
+
+
+def write_config(bundle: str, spec: dict[str, object], cgroups_path: str) -> None:
+    config = copy.deepcopy(spec)
+    linux = config.setdefault("linux", {})
+    assert isinstance(linux, dict)
+    linux["cgroupsPath"] = cgroups_path
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+
+
+def remove_cgroups(tag: str) -> list[str]:
+    """rmdir our cgroups (names holding `-<tag>-`) under every `bastion-bench`; what stayed."""
+    left = []
+    for parent in sorted(glob.glob(os.path.join(CGROUP_FS, "*", CGROUP_PARENT))):
+        for name in os.listdir(parent):
+            child = os.path.join(parent, name)
+            if f"-{tag}-" not in name or not os.path.isdir(child):
+                continue
+            for dirpath, _, _ in os.walk(child, topdown=False):
+                try:
+                    os.rmdir(dirpath)
+                except OSError as exc:
+                    left.append(f"{dirpath}: {exc.strerror}")
+        with contextlib.suppress(OSError):  # another bench's cgroups may still be in it
+            os.rmdir(parent)
+    return left
+
+
+def cgroup_mode() -> str:
+    with open("/proc/self/mounts") as f:
+        mounts = {fields[1]: fields[2] for fields in (line.split() for line in f)}
+    if mounts.get(CGROUP_FS) == "cgroup2":
+        return "unified (v2)"
+    return "hybrid (v1 + v2 at unified)" if mounts.get(UNIFIED) == "cgroup2" else "legacy (v1)"
+
+
+def machine_facts(tools: dict[str, str | None]) -> dict[str, object]:
+    """Kernel, CPUs, Pythons, cgroup mode, tool versions, bastion's commit."""
+    cpu = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?"
+        )
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    versions = {
+        name: first_line([path, "--version"]) if path else "not found"
+        for name, path in tools.items()
+    }
+    bastion = tools.get("bastion-runc")
+    launcher = "?"
+    if bastion is not None:
+        with contextlib.suppress(OSError), open(bastion, "rb") as fb:
+            launcher = fb.readline().decode(errors="replace").strip()
+    with open(os.path.join(REPO, "src", "bastion", "__init__.py")) as f:
+        found = re.search(r'__version__ = "([^"]+)"', f.read())
+    commit = first_line(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["git", "-C", REPO, "status", "--porcelain", "--", "src"])
+    return {
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_mib": mem_kib // 1024,
+        "loadavg_at_start": load,
+        "python_bench": f"{platform.python_version()} ({sys.executable})",
+        "python_floor": first_line(["/usr/bin/python3", "--version"]),
+        "cgroups": cgroup_mode(),
+        "tools": versions,
+        "bastion": {
+            "version": found.group(1) if found else "?",
+            "commit": commit
+            + (" + uncommitted changes in src" if not dirty.startswith("(") else ""),
+            "launcher": launcher,
+        },
+    }

@@ -1,0 +1,230 @@
+"""How a bench times a command: posix_spawn, wait on a pidfd, waitpid; nothing else in the clock.
+
+Every tool, floor or runtime, is timed by the same `measure()` around the same few syscalls
+(`posix_spawn`, `pidfd_open`, `select`, `waitpid`: tens of microseconds), with the same fixed
+environment and the same stdio (stdin and stdout on /dev/null, stderr into a file read only after
+the clock stops). No pipes: a container started by `create` inherits the runtime's stdio and would
+hold a pipe open long after the runtime exits.
+
+`Worker` runs `measure()` in another process (the crun worker, inside its own mount namespace)
+with a line of JSON each way; the exchange happens outside the clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+#: The environment of every timed process: fixed, so no tool sees a different one.
+ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One command; `fallback` runs (inside the clock) when it exits non-zero."""
+
+    argv: list[str]
+    fallback: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One timed trial: `ns` when every step succeeded, else `error`; `forced` if a fallback ran."""
+
+    ns: int | None
+    error: str | None = None
+    forced: bool = False
+
+
+class StepTimeout(Exception):
+    """A step ran longer than the spawner's timeout (it was killed)."""
+
+
+class Spawner:
+    """Starts a command with posix_spawn and waits for it on a pidfd, with a timeout."""
+
+    def __init__(self, stderr_path: str, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
+        self._err = os.open(stderr_path, flags, 0o600)
+        self._actions = [
+            (os.POSIX_SPAWN_DUP2, self._null, 0),
+            (os.POSIX_SPAWN_DUP2, self._null, 1),
+            (os.POSIX_SPAWN_DUP2, self._err, 2),
+        ]
+
+    def close(self) -> None:
+        os.close(self._null)
+        os.close(self._err)
+
+    def clear_stderr(self) -> None:
+        os.ftruncate(self._err, 0)  # O_APPEND: the next write lands at offset 0
+
+    def stderr_summary(self) -> str:
+        """The first stderr line (the last one of a Python traceback), at most 200 characters."""
+        os.lseek(self._err, 0, os.SEEK_SET)
+        lines = [
+            line.strip()
+            for line in os.read(self._err, 1 << 16).decode(errors="replace").splitlines()
+        ]
+        lines = [line for line in lines if line]
+        if not lines:
+            return ""
+        line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+        return line[:200]
+
+    def run(self, argv: list[str]) -> int:
+        """Run `argv` to completion; its exit code (-N for signal N). Raise StepTimeout."""
+        pid = os.posix_spawn(argv[0], argv, ENV, file_actions=self._actions)
+        try:
+            pidfd = os.pidfd_open(pid)
+            try:
+                ready, _, _ = select.select([pidfd], [], [], self._timeout_s)
+            finally:
+                os.close(pidfd)
+            if not ready:
+                raise StepTimeout(
+                    f"{os.path.basename(argv[0])} timed out after {self._timeout_s:g} s"
+                )
+            _, status = os.waitpid(pid, 0)
+        except BaseException:  # timeout, Ctrl-C: never leave the child running or unreaped
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            raise
+        return os.waitstatus_to_exitcode(status)
+
+
+def measure(spawner: Spawner, steps: list[Step]) -> Sample:
+    """Time `steps` run one after the other; stop at the first that fails (after its fallback)."""
+    spawner.clear_stderr()
+    forced = False
+    start = time.perf_counter_ns()
+    try:
+        for step in steps:
+            code = spawner.run(step.argv)
+            if code != 0 and step.fallback is not None:
+                forced = True
+                spawner.clear_stderr()
+                code = spawner.run(step.fallback)
+            if code != 0:
+                what = " ".join(step.argv[-3:] if len(step.argv) > 3 else step.argv)
+                detail = spawner.stderr_summary() or f"exit status {code}"
+                return Sample(None, f"{what}: {detail}", forced)
+    except StepTimeout as exc:
+        return Sample(None, str(exc), forced)
+    return Sample(time.perf_counter_ns() - start, None, forced)
+
+
+class Executor(Protocol):
+    """Where a trial's steps are timed: here (`Local`) or in another namespace (`Worker`)."""
+
+    def measure(self, steps: list[Step]) -> Sample: ...
+
+
+class Local:
+    def __init__(self, spawner: Spawner) -> None:
+        self._spawner = spawner
+
+    def measure(self, steps: list[Step]) -> Sample:
+        return measure(self._spawner, steps)
+
+
+class Worker:
+    """A child process (started with `argv`) that times steps on request; see `serve()`."""
+
+    def __init__(self, argv: list[str]) -> None:
+        # Its own session: Ctrl-C reaches the bench only, which then shuts the worker down.
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        hello = self._read()
+        self.error: str | None = None if hello.get("ready") else str(hello.get("error", "no reply"))
+
+    def _read(self) -> dict[str, object]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            return {"error": f"worker exited (status {self._proc.poll()})"}
+        reply: dict[str, object] = json.loads(line)
+        return reply
+
+    def measure(self, steps: list[Step]) -> Sample:
+        assert self._proc.stdin is not None
+        if self.error is not None:
+            return Sample(None, self.error)
+        try:
+            self._proc.stdin.write(json.dumps([[s.argv, s.fallback] for s in steps]) + "\n")
+        except BrokenPipeError:
+            self.error = f"worker exited (status {self._proc.poll()})"
+            return Sample(None, self.error)
+        reply = self._read()
+        ns = reply.get("ns")
+        error = reply.get("error")
+        return Sample(
+            ns if isinstance(ns, int) else None,
+            str(error) if error is not None else None,
+            bool(reply.get("forced", False)),
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+def serve(spawner: Spawner) -> None:
+    """The worker's loop: a JSON list of [argv, fallback] in, a JSON Sample out, until EOF."""
+    for line in sys.stdin:
+        steps = [Step(argv, fallback) for argv, fallback in json.loads(line)]
+        sample = measure(spawner, steps)
+        reply = {"ns": sample.ns, "error": sample.error, "forced": sample.forced}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    n: int
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    mean_ms: float
+
+
+def summarize(samples_ns: list[int]) -> Summary:
+    ms = sorted(ns / 1e6 for ns in samples_ns)
+    p90 = statistics.quantiles(ms, n=10, method="inclusive")[-1] if len(ms) > 1 else ms[0]
+    return Summary(len(ms), statistics.median(ms), p90, ms[0], statistics.fmean(ms))
+
+
+def paired_ratio(a: list[int | None], b: list[int | None]) -> float | None:
+    """Median over rounds of a/b, using the rounds where both succeeded (alternation pairs them)."""
+    ratios = [x / y for x, y in zip(a, b, strict=True) if x is not None and y]
+    return statistics.median(ratios) if ratios else None

@@ -1,0 +1,233 @@
+"""The runtime-spec lifecycle through bastion-runc's command line, on real containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bastion_testing import schemas
+from bastion_testing.bundle import read_config, write_config
+from bastion_testing.plugin import BundleFactory
+
+pytestmark = pytest.mark.privileged
+
+
+
+class Runc:
+    def __init__(self, binary: str, root: str) -> None:
+        self.binary = binary
+        self.root = root
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # Files, not pipes: a created or detached container inherits our stdio and would keep a
+        # pipe open long after bastion-runc exits (runc behaves the same).
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            code = subprocess.run(
+                [self.binary, "--root", self.root, *args], stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL, timeout=60, check=False,
+            ).returncode
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(args, code, out.read(), err.read())
+        if check and result.returncode != 0:
+            raise AssertionError(f"bastion-runc {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def state(self, container_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self("state", container_id).stdout)
+        return doc
+
+
+@pytest.fixture
+def runc(bastion_runc: str, runtime_root: str) -> Runc:
+    return Runc(bastion_runc, runtime_root)
+
+
+def _wait_status(runc: Runc, container_id: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while runc.state(container_id)["status"] != status:
+        assert time.monotonic() < deadline, f"{container_id} never became {status}"
+        time.sleep(0.02)
+
+
+def test_create_start_state_delete(runc: Runc, bundle_factory: BundleFactory, container_id: str,
+                                   tmp_path: Path) -> None:
+    marker = "/tmp/started"
+    bundle = bundle_factory(args=["sh", "-c", f"touch {marker}; exec sleep 60"], readonly=False)
+    pid_file = tmp_path / "pid"
+    runc("create", "--bundle", bundle, "--pid-file", str(pid_file), container_id)
+    state = runc.state(container_id)
+    assert state["status"] == "created"
+    assert state["pid"] == int(pid_file.read_text())
+    assert state["bundle"] == bundle
+    # create does every set-up step, but the user process starts only at `start`.
+    assert not os.path.exists(f"{bundle}/rootfs{marker}")
+    runc("start", container_id)
+    _wait_status(runc, container_id, "running")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"{bundle}/rootfs{marker}"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # start twice: the spec says start of a container that is not `created` fails.
+    again = runc("start", container_id, check=False)
+    assert again.returncode != 0 and "invalid-state" in again.stderr
+    # delete of a running container fails without --force and leaves it running.
+    refused = runc("delete", container_id, check=False)
+    assert refused.returncode != 0 and "invalid-state" in refused.stderr
+    assert runc.state(container_id)["status"] == "running"
+    runc("kill", container_id, "KILL")
+    _wait_status(runc, container_id, "stopped")
+    assert runc.state(container_id)["pid"] == 0
+    runc("delete", container_id)
+    assert runc("state", container_id, check=False).returncode != 0
+    assert not os.path.exists(os.path.join(runc.root, container_id))
+
+
+@pytest.mark.parametrize("signal", ["TERM", "SIGTERM", "15", "term"])
+def test_kill_accepts_names_and_numbers(runc: Runc, bundle_factory: BundleFactory,
+                                        container_id: str, signal: str) -> None:
+    # busybox sh as PID 1 ignores SIGTERM unless it traps it, so trap it and exit 42.
+    bundle = bundle_factory(args=["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"])
+    runc("run", "--detach", "--bundle", bundle, container_id)
+    _wait_status(runc, container_id, "running")
+    time.sleep(0.2)  # let the trap be installed
+    runc("kill", container_id, signal)
+    _wait_status(runc, container_id, "stopped")
+    runc("delete", container_id)
+
+
+def test_kill_all_reaches_every_process(runc: Runc, bundle_factory: BundleFactory,
+                                        container_id: str) -> None:
+    bundle = bundle_factory(args=["sh", "-c", "sleep 60 & sleep 60 & wait"])
+    runc("run", "-d", "-b", bundle, container_id)
+    _wait_status(runc, container_id, "running")
+    runc("kill", "--all", container_id, "9")
+    _wait_status(runc, container_id, "stopped")
+    runc("delete", container_id)
+
+
+def test_unknown_signal_is_a_usage_error(runc: Runc, bundle_factory: BundleFactory,
+                                         container_id: str) -> None:
+    bundle = bundle_factory(args=["sleep", "60"])
+    runc("create", "-b", bundle, container_id)
+    result = runc("kill", container_id, "SIGNOPE", check=False)
+    assert result.returncode == 2
+    assert "unknown signal" in result.stderr
+    runc("delete", container_id)  # a created container can be deleted (its program never ran)
+
+
+def test_run_returns_exit_status(runc: Runc, bundle_factory: BundleFactory,
+                                 container_id: str) -> None:
+    bundle = bundle_factory(args=["sh", "-c", "exit 7"])
+    result = runc("run", "-b", bundle, container_id, check=False)
+    assert result.returncode == 7, result.stderr
+    # run deletes the container once it exits, as runc does.
+    assert runc("list", "-q").stdout.split() == []
+
+
+def test_config_edits_after_create_have_no_effect(runc: Runc, bundle_factory: BundleFactory,
+                                                  container_id: str) -> None:
+    bundle = bundle_factory(args=["sh", "-c", "echo original"])
+    runc("create", "-b", bundle, container_id)
+    config = read_config(bundle)
+    config["process"]["args"] = ["sh", "-c", "echo edited"]
+    config["hostname"] = "edited"
+    write_config(bundle, config)
+    proc = subprocess.Popen([runc.binary, "--root", runc.root, "start", container_id])
+    assert proc.wait(timeout=30) == 0
+    _wait_status(runc, container_id, "stopped")
+    runc("delete", container_id)
+
+
+def test_created_container_output_comes_from_the_original_config(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, tmp_path: Path
+) -> None:
+    bundle = bundle_factory(args=["sh", "-c", "echo original; hostname"])
+    out = tmp_path / "out"
+    with out.open("w") as f:
+        subprocess.run([runc.binary, "--root", runc.root, "create", "-b", bundle, container_id],
+                       stdout=f, stderr=subprocess.DEVNULL, check=True, timeout=30)
+    hostname = read_config(bundle)["hostname"]
+    config = read_config(bundle)
+    config["process"]["args"] = ["sh", "-c", "echo edited"]
+    write_config(bundle, config)
+    runc("start", container_id)
+    _wait_status(runc, container_id, "stopped")
+    assert out.read_text().split() == ["original", hostname]
+    runc("delete", container_id)
+
+
+def test_list_formats(runc: Runc, bundle_factory: BundleFactory, container_id: str) -> None:
+    bundle = bundle_factory(args=["sleep", "60"])
+    runc("create", "-b", bundle, container_id)
+    assert runc("list", "-q").stdout.split() == [container_id]
+    table = runc("list").stdout.splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert table[1].split()[:3] == [container_id, str(runc.state(container_id)["pid"]), "created"]
+    (entry,) = json.loads(runc("list", "--format", "json").stdout)
+    assert entry["id"] == container_id and entry["status"] == "created"
+    runc("delete", "--force", container_id)
+
+
+def test_state_is_valid_against_the_oci_schema(runc: Runc, bundle_factory: BundleFactory,
+                                              container_id: str) -> None:
+    if not schemas.AVAILABLE:
+        pytest.skip(schemas.MISSING_REASON)
+    bundle = bundle_factory(args=["sleep", "60"], annotations={"org.example/key": "value"})
+    runc("create", "-b", bundle, container_id)
+    for step in ("created", "running", "stopped"):
+        if step == "running":
+            runc("start", container_id)
+            _wait_status(runc, container_id, "running")
+        if step == "stopped":
+            runc("kill", container_id, "KILL")
+            _wait_status(runc, container_id, "stopped")
+        state = runc.state(container_id)
+        assert state["status"] == step
+        assert schemas.errors("state-schema.json", state) == []
+        assert state["annotations"] == {"org.example/key": "value"}
+    runc("delete", container_id)
+
+
+def test_spec_and_features(runc: Runc, tmp_path: Path) -> None:
+    runc("spec", "--bundle", str(tmp_path))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["process"]["args"] == ["sh"] and config["root"]["path"] == "rootfs"
+    again = runc("spec", "--bundle", str(tmp_path), check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    features = json.loads(runc("features").stdout)
+    assert "CAP_SYS_ADMIN" in features["linux"]["capabilities"]
+    assert set(features["linux"]["namespaces"]) >= {"pid", "network", "mount", "user", "time"}
+    if schemas.AVAILABLE:
+        assert schemas.errors("features-schema.json", features) == []
+
+
+def test_systemd_cgroup_is_refused_clearly(bastion_runc: str, runtime_root: str,
+                                           bundle_factory: BundleFactory, container_id: str) -> None:
+    bundle = bundle_factory(args=["true"])
+    result = subprocess.run(
+        [bastion_runc, "--root", runtime_root, "--systemd-cgroup", "create", "-b", bundle, container_id],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert result.returncode != 0
+    assert "systemd cgroup driver is not supported" in result.stderr
+    assert not os.path.exists(os.path.join(runtime_root, container_id))
+
+
+def test_log_json(bastion_runc: str, runtime_root: str, tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    result = subprocess.run(
+        [bastion_runc, "--root", runtime_root, "--log", str(log), "--log-format", "json",
+         "state", "bst-test-missing"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert result.returncode != 0
+    (line,) = log.read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error" and "container-not-found" in entry["msg"]
