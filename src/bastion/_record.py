@@ -33,12 +33,12 @@ else:
                     names.append(name)
         return tuple(names)
 
-    def record(cls):  # noqa: ANN001, ANN201 - typed through the TYPE_CHECKING branch
+    def record(cls):
         fields = _fields_of(cls)
         defaults = {f: getattr(cls, f) for f in fields if hasattr(cls, f)}
         name = cls.__qualname__
 
-        def __init__(self, **kwargs: Any) -> None:  # noqa: N807
+        def __init__(self, **kwargs: Any) -> None:
             for field in fields:
                 value = kwargs.pop(field, _MISSING)
                 if value is _MISSING:
@@ -49,21 +49,21 @@ else:
             if kwargs:
                 raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kwargs)}")
 
-        def __setattr__(self, key: str, value: Any) -> None:  # noqa: N807
+        def __setattr__(self, key: str, value: Any) -> None:
             raise AttributeError(f"cannot assign to field {key!r} of frozen record {name}")
 
-        def __delattr__(self, key: str) -> None:  # noqa: N807
+        def __delattr__(self, key: str) -> None:
             raise AttributeError(f"cannot delete field {key!r} of frozen record {name}")
 
-        def __eq__(self, other: object) -> bool:  # noqa: N807
+        def __eq__(self, other: object) -> bool:
             if other.__class__ is not self.__class__:
                 return NotImplemented
             return all(getattr(self, f) == getattr(other, f) for f in fields)
 
-        def __hash__(self) -> int:  # noqa: N807
+        def __hash__(self) -> int:
             return hash(tuple(getattr(self, f) for f in fields))
 
-        def __repr__(self) -> str:  # noqa: N807
+        def __repr__(self) -> str:
             inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields)
             return f"{name}({inner})"
 

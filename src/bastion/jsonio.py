@@ -56,7 +56,7 @@ def loads(text: str | bytes) -> Any:
     if doc.startswith("\ufeff"):
         raise JSONSyntaxError("unexpected UTF-8 BOM", doc, 0)
     ctx = _Context()
-    scan = _json.make_scanner(ctx)  # type: ignore[attr-defined]
+    scan = _json.make_scanner(ctx)  # type: ignore[arg-type]  # duck-typed context
     start = len(doc) - len(doc.lstrip(_WS))
     try:
         value, end = scan(doc, start)
@@ -95,7 +95,7 @@ def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> 
         import json
 
         return json.dumps(value, indent=indent, sort_keys=sort_keys, allow_nan=False)
-    encoder = _json.make_encoder(  # type: ignore[attr-defined]
+    encoder = _json.make_encoder(
         None,  # markers: None disables the cycle check, our values are trees
         _no_default,
         _json.encode_basestring_ascii,

@@ -8,6 +8,8 @@ import tempfile
 from typing import Any
 
 import pytest
+
+from bastion.oci.defaults import default_spec
 from bastion_testing.helper import parse
 from bastion_testing.plugin import BundleFactory
 
@@ -16,18 +18,27 @@ pytestmark = pytest.mark.privileged
 HELPER = "/usr/bin/bst-helper"
 
 
+def _default() -> Any:
+    return default_spec()
+
+
 def run_in(bastion_runc: str, root: str, bundle: str, name: str, *extra: str) -> str:
     result = subprocess.run(
         [bastion_runc, "--root", root, "run", *extra, "-b", bundle, name],
-        capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}{result.stdout}"
     return result.stdout
 
 
 @pytest.fixture
-def inside(bastion_runc: str, runtime_root: str, bundle_factory: BundleFactory,
-           container_id: str) -> Any:
+def inside(
+    bastion_runc: str, runtime_root: str, bundle_factory: BundleFactory, container_id: str
+) -> Any:
     def go(args: list[str], **edits: Any) -> str:
         bundle = bundle_factory(args=args, **edits)
         return run_in(bastion_runc, runtime_root, bundle, container_id)
@@ -45,8 +56,10 @@ def _caps_mask(names: list[str]) -> int:
 
 
 def test_pid_one_and_hostname(inside: Any) -> None:
-    out = inside(["sh", "-c", "echo pid=$$ ppid=$PPID; hostname; cat /proc/sys/kernel/domainname"],
-                 domainname="example.test")
+    out = inside(
+        ["sh", "-c", "echo pid=$$ ppid=$PPID; hostname; cat /proc/sys/kernel/domainname"],
+        domainname="example.test",
+    )
     lines = out.splitlines()
     assert parse(lines[0]) == {"pid": "1", "ppid": "0"}
     assert lines[1].startswith("bst-test-")
@@ -56,8 +69,11 @@ def test_pid_one_and_hostname(inside: Any) -> None:
 def test_ids_umask_groups_and_env(inside: Any) -> None:
     out = inside(
         ["sh", "-c", f"{HELPER} ids; echo HOME=$HOME; echo FOO=$FOO; pwd"],
-        **{"process.user": {"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63},
-           "process.env": ["PATH=/bin:/usr/bin", "FOO=bar baz"], "process.cwd": "/tmp"},
+        **{
+            "process.user": {"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63},
+            "process.env": ["PATH=/bin:/usr/bin", "FOO=bar baz"],
+            "process.cwd": "/tmp",
+        },
     )
     ids = parse(out)
     assert (ids["uid"], ids["euid"], ids["gid"], ids["egid"]) == ("1000",) * 4
@@ -77,8 +93,10 @@ def test_capability_sets(inside: Any) -> None:
         "ambient": ["CAP_NET_BIND_SERVICE"],
     }
     # A non-root user so exec does not refill the sets from the bounding set.
-    out = inside([HELPER, "caps"], **{"process.capabilities": caps,
-                                      "process.user": {"uid": 1000, "gid": 1000}})
+    out = inside(
+        [HELPER, "caps"],
+        **{"process.capabilities": caps, "process.user": {"uid": 1000, "gid": 1000}},
+    )
     got = {k: int(v, 16) for k, v in parse(out).items() if k.startswith("Cap")}
     assert got["CapBnd"] == _caps_mask(caps["bounding"])
     assert got["CapInh"] == _caps_mask(caps["inheritable"])
@@ -90,7 +108,7 @@ def test_capability_sets(inside: Any) -> None:
 
 def test_root_gets_the_bounding_set(inside: Any) -> None:
     bounding = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    caps = {k: bounding for k in ("bounding", "effective", "permitted")}
+    caps = dict.fromkeys(("bounding", "effective", "permitted"), bounding)
     got = parse(inside([HELPER, "caps"], **{"process.capabilities": caps}))
     assert int(got["CapEff"], 16) == int(got["CapBnd"], 16) == _caps_mask(bounding)
 
@@ -102,9 +120,11 @@ def test_no_new_privileges(inside: Any, nnp: bool) -> None:
 
 
 def test_rlimits(inside: Any) -> None:
-    rlimits = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
-               {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
-               {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400}]
+    rlimits = [
+        {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+        {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
+    ]
     got = parse(inside([HELPER, "rlimits"], **{"process.rlimits": rlimits}))
     assert got["RLIMIT_NOFILE"] == "512:1024"
     assert got["RLIMIT_CORE"] == "0:0"
@@ -119,20 +139,23 @@ def _mountinfo(text: str) -> dict[str, tuple[str, str, str]]:
         fields = left.split()
         if len(fields) < 6:
             continue
-        fstype, _source, super_opts = (right.split() + ["", "", ""])[:3]
+        fstype, _source, super_opts = [*right.split(), "", "", ""][:3]
         table[fields[4]] = (fields[5], fstype, super_opts)
     return table
 
 
 def test_mounts_and_their_flags(inside: Any) -> None:
     mounts = [
-        {"destination": "/data", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=700"]},
+        {
+            "destination": "/data",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=700"],
+        },
         {"destination": "/ro-bind", "type": "bind", "source": "/etc", "options": ["rbind", "ro"]},
     ]
-    from bastion.oci.defaults import default_spec
 
-    out = inside([HELPER, "mounts"], mounts=default_spec()["mounts"] + mounts)
+    out = inside([HELPER, "mounts"], mounts=_default()["mounts"] + mounts)
     table = _mountinfo(out)
     root_opts = table["/"][0].split(",")
     assert "ro" in root_opts  # root.readonly
@@ -161,14 +184,29 @@ def test_masked_and_readonly_paths(inside: Any) -> None:
 
 
 def test_devices(inside: Any) -> None:
-    devices = [{"path": "/dev/bst-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600,
-                "uid": 0, "gid": 0}]
+    devices = [
+        {
+            "path": "/dev/bst-null",
+            "type": "c",
+            "major": 1,
+            "minor": 3,
+            "fileMode": 0o600,
+            "uid": 0,
+            "gid": 0,
+        }
+    ]
     resources_rule = {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
     out = inside(
-        ["sh", "-c", "ls -ln /dev/null /dev/zero /dev/bst-null; echo x > /dev/bst-null && echo ok;"
-                     " readlink /dev/fd; readlink /dev/ptmx; head -c 4 /dev/zero | wc -c"],
-        **{"linux.devices": devices,
-           "linux.resources.devices": [{"allow": False, "access": "rwm"}, resources_rule]},
+        [
+            "sh",
+            "-c",
+            "ls -ln /dev/null /dev/zero /dev/bst-null; echo x > /dev/bst-null && echo ok;"
+            " readlink /dev/fd; readlink /dev/ptmx; head -c 4 /dev/zero | wc -c",
+        ],
+        **{
+            "linux.devices": devices,
+            "linux.resources.devices": [{"allow": False, "access": "rwm"}, resources_rule],
+        },
     )
     lines = out.splitlines()
     by_name = {line.split()[-1]: line for line in lines if line.startswith("c")}
@@ -181,29 +219,35 @@ def test_devices(inside: Any) -> None:
 
 
 def test_sysctl_and_oom_score_adj(inside: Any) -> None:
-    out = inside(["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj"],
-                 **{"linux.sysctl": {"net.ipv4.ip_forward": "1"}, "process.oomScoreAdj": 500,
-                    "root.readonly": True})
+    out = inside(
+        ["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj"],
+        **{
+            "linux.sysctl": {"net.ipv4.ip_forward": "1"},
+            "process.oomScoreAdj": 500,
+            "root.readonly": True,
+        },
+    )
     assert out.split() == ["1", "500"]
 
 
-def test_user_namespace_with_mappings(bastion_runc: str, runtime_root: str,
-                                      container_id: str) -> None:
-    from bastion.oci.defaults import default_spec
-
+def test_user_namespace_with_mappings(
+    bastion_runc: str, runtime_root: str, container_id: str
+) -> None:
     from bastion_testing.bundle import make_bundle
 
-    namespaces = [*default_spec()["linux"]["namespaces"], {"type": "user"}]
+    namespaces = [*_default()["linux"]["namespaces"], {"type": "user"}]
     mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     # The mapped root (host uid 100000) must be able to reach the rootfs, as with runc: pytest's
     # tmp_path is 0700, so this bundle lives in a world-traversable temp dir.
     with tempfile.TemporaryDirectory(prefix="bst-test-userns-") as parent:
         os.chmod(parent, 0o755)
-        bundle = make_bundle(
-            parent, args=["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"],
-            **{"linux.namespaces": namespaces, "linux.uidMappings": mapping,
-               "linux.gidMappings": mapping},
-        )
+        edits: dict[str, Any] = {
+            "linux.namespaces": namespaces,
+            "linux.uidMappings": mapping,
+            "linux.gidMappings": mapping,
+        }
+        script = "cat /proc/self/uid_map /proc/self/gid_map; id -u"
+        bundle = make_bundle(parent, args=["sh", "-c", script], **edits)
         os.chmod(bundle, 0o755)
         out = run_in(bastion_runc, runtime_root, bundle, container_id)
     lines = [line.split() for line in out.splitlines()]
@@ -212,37 +256,55 @@ def test_user_namespace_with_mappings(bastion_runc: str, runtime_root: str,
 
 
 def test_cgroup_namespace_sees_its_own_root(inside: Any) -> None:
-    from bastion.oci.defaults import default_spec
 
-    namespaces = [n for n in default_spec()["linux"]["namespaces"] if n["type"] != "cgroup"]
-    out = inside(["cat", "/proc/self/cgroup"],
-                 **{"linux.namespaces": [*namespaces, {"type": "cgroup"}]})
+    namespaces = [n for n in _default()["linux"]["namespaces"] if n["type"] != "cgroup"]
+    out = inside(
+        ["cat", "/proc/self/cgroup"], **{"linux.namespaces": [*namespaces, {"type": "cgroup"}]}
+    )
     for line in out.splitlines():
         assert line.split(":", 2)[2] == "/", line
 
 
 def test_time_namespace_offsets(inside: Any) -> None:
-    from bastion.oci.defaults import default_spec
 
-    namespaces = [*default_spec()["linux"]["namespaces"], {"type": "time"}]
-    out = inside(["cat", "/proc/uptime"],
-                 **{"linux.namespaces": namespaces,
-                    "linux.timeOffsets": {"boottime": {"secs": 86400 * 365, "nanosecs": 0}}})
+    namespaces = [*_default()["linux"]["namespaces"], {"type": "time"}]
+    out = inside(
+        ["cat", "/proc/uptime"],
+        **{
+            "linux.namespaces": namespaces,
+            "linux.timeOffsets": {"boottime": {"secs": 86400 * 365, "nanosecs": 0}},
+        },
+    )
     assert float(out.split()[0]) > 86400 * 365
 
 
 def test_join_network_namespace_by_path(inside: Any, tmp_path: Any) -> None:
-    from bastion.oci.defaults import default_spec
 
     # A network namespace we make and own: `unshare --net` bound to a file in tmp_path.
     ns_file = tmp_path / "netns"
     ns_file.touch()
     try:
-        subprocess.run(["unshare", f"--net={ns_file}", "ip", "link", "add", "bst-test-v0", "type",
-                        "veth", "peer", "name", "bst-test-v1"], check=True)
-        namespaces = [n for n in default_spec()["linux"]["namespaces"] if n["type"] != "network"]
-        out = inside(["cat", "/proc/net/dev"],
-                     **{"linux.namespaces": [*namespaces, {"type": "network", "path": str(ns_file)}]})
+        subprocess.run(
+            [
+                "unshare",
+                f"--net={ns_file}",
+                "ip",
+                "link",
+                "add",
+                "bst-test-v0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "bst-test-v1",
+            ],
+            check=True,
+        )
+        namespaces = [n for n in _default()["linux"]["namespaces"] if n["type"] != "network"]
+        out = inside(
+            ["cat", "/proc/net/dev"],
+            **{"linux.namespaces": [*namespaces, {"type": "network", "path": str(ns_file)}]},
+        )
         assert "bst-test-v0" in out and "bst-test-v1" in out
     finally:
         if os.path.ismount(ns_file):

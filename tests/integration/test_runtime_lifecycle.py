@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from bastion_testing import schemas
 from bastion_testing.bundle import read_config, write_config
 from bastion_testing.plugin import BundleFactory
 
 pytestmark = pytest.mark.privileged
-
 
 
 class Runc:
@@ -29,8 +29,12 @@ class Runc:
         # pipe open long after bastion-runc exits (runc behaves the same).
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             code = subprocess.run(
-                [self.binary, "--root", self.root, *args], stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, timeout=60, check=False,
+                [self.binary, "--root", self.root, *args],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
             ).returncode
             out.seek(0)
             err.seek(0)
@@ -56,8 +60,9 @@ def _wait_status(runc: Runc, container_id: str, status: str, timeout: float = 10
         time.sleep(0.02)
 
 
-def test_create_start_state_delete(runc: Runc, bundle_factory: BundleFactory, container_id: str,
-                                   tmp_path: Path) -> None:
+def test_create_start_state_delete(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, tmp_path: Path
+) -> None:
     marker = "/tmp/started"
     bundle = bundle_factory(args=["sh", "-c", f"touch {marker}; exec sleep 60"], readonly=False)
     pid_file = tmp_path / "pid"
@@ -90,8 +95,9 @@ def test_create_start_state_delete(runc: Runc, bundle_factory: BundleFactory, co
 
 
 @pytest.mark.parametrize("signal", ["TERM", "SIGTERM", "15", "term"])
-def test_kill_accepts_names_and_numbers(runc: Runc, bundle_factory: BundleFactory,
-                                        container_id: str, signal: str) -> None:
+def test_kill_accepts_names_and_numbers(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, signal: str
+) -> None:
     # busybox sh as PID 1 ignores SIGTERM unless it traps it, so trap it and exit 42.
     bundle = bundle_factory(args=["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"])
     runc("run", "--detach", "--bundle", bundle, container_id)
@@ -102,8 +108,9 @@ def test_kill_accepts_names_and_numbers(runc: Runc, bundle_factory: BundleFactor
     runc("delete", container_id)
 
 
-def test_kill_all_reaches_every_process(runc: Runc, bundle_factory: BundleFactory,
-                                        container_id: str) -> None:
+def test_kill_all_reaches_every_process(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
     bundle = bundle_factory(args=["sh", "-c", "sleep 60 & sleep 60 & wait"])
     runc("run", "-d", "-b", bundle, container_id)
     _wait_status(runc, container_id, "running")
@@ -112,8 +119,9 @@ def test_kill_all_reaches_every_process(runc: Runc, bundle_factory: BundleFactor
     runc("delete", container_id)
 
 
-def test_unknown_signal_is_a_usage_error(runc: Runc, bundle_factory: BundleFactory,
-                                         container_id: str) -> None:
+def test_unknown_signal_is_a_usage_error(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
     bundle = bundle_factory(args=["sleep", "60"])
     runc("create", "-b", bundle, container_id)
     result = runc("kill", container_id, "SIGNOPE", check=False)
@@ -122,8 +130,9 @@ def test_unknown_signal_is_a_usage_error(runc: Runc, bundle_factory: BundleFacto
     runc("delete", container_id)  # a created container can be deleted (its program never ran)
 
 
-def test_run_returns_exit_status(runc: Runc, bundle_factory: BundleFactory,
-                                 container_id: str) -> None:
+def test_run_returns_exit_status(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
     bundle = bundle_factory(args=["sh", "-c", "exit 7"])
     result = runc("run", "-b", bundle, container_id, check=False)
     assert result.returncode == 7, result.stderr
@@ -131,8 +140,9 @@ def test_run_returns_exit_status(runc: Runc, bundle_factory: BundleFactory,
     assert runc("list", "-q").stdout.split() == []
 
 
-def test_config_edits_after_create_have_no_effect(runc: Runc, bundle_factory: BundleFactory,
-                                                  container_id: str) -> None:
+def test_config_edits_after_create_have_no_effect(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
     bundle = bundle_factory(args=["sh", "-c", "echo original"])
     runc("create", "-b", bundle, container_id)
     config = read_config(bundle)
@@ -151,8 +161,13 @@ def test_created_container_output_comes_from_the_original_config(
     bundle = bundle_factory(args=["sh", "-c", "echo original; hostname"])
     out = tmp_path / "out"
     with out.open("w") as f:
-        subprocess.run([runc.binary, "--root", runc.root, "create", "-b", bundle, container_id],
-                       stdout=f, stderr=subprocess.DEVNULL, check=True, timeout=30)
+        subprocess.run(
+            [runc.binary, "--root", runc.root, "create", "-b", bundle, container_id],
+            stdout=f,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=30,
+        )
     hostname = read_config(bundle)["hostname"]
     config = read_config(bundle)
     config["process"]["args"] = ["sh", "-c", "echo edited"]
@@ -175,8 +190,9 @@ def test_list_formats(runc: Runc, bundle_factory: BundleFactory, container_id: s
     runc("delete", "--force", container_id)
 
 
-def test_state_is_valid_against_the_oci_schema(runc: Runc, bundle_factory: BundleFactory,
-                                              container_id: str) -> None:
+def test_state_is_valid_against_the_oci_schema(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
     if not schemas.AVAILABLE:
         pytest.skip(schemas.MISSING_REASON)
     bundle = bundle_factory(args=["sleep", "60"], annotations={"org.example/key": "value"})
@@ -208,12 +224,25 @@ def test_spec_and_features(runc: Runc, tmp_path: Path) -> None:
         assert schemas.errors("features-schema.json", features) == []
 
 
-def test_systemd_cgroup_is_refused_clearly(bastion_runc: str, runtime_root: str,
-                                           bundle_factory: BundleFactory, container_id: str) -> None:
+def test_systemd_cgroup_is_refused_clearly(
+    bastion_runc: str, runtime_root: str, bundle_factory: BundleFactory, container_id: str
+) -> None:
     bundle = bundle_factory(args=["true"])
     result = subprocess.run(
-        [bastion_runc, "--root", runtime_root, "--systemd-cgroup", "create", "-b", bundle, container_id],
-        capture_output=True, text=True, timeout=30, check=False,
+        [
+            bastion_runc,
+            "--root",
+            runtime_root,
+            "--systemd-cgroup",
+            "create",
+            "-b",
+            bundle,
+            container_id,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode != 0
     assert "systemd cgroup driver is not supported" in result.stderr
@@ -223,9 +252,21 @@ def test_systemd_cgroup_is_refused_clearly(bastion_runc: str, runtime_root: str,
 def test_log_json(bastion_runc: str, runtime_root: str, tmp_path: Path) -> None:
     log = tmp_path / "log.json"
     result = subprocess.run(
-        [bastion_runc, "--root", runtime_root, "--log", str(log), "--log-format", "json",
-         "state", "bst-test-missing"],
-        capture_output=True, text=True, timeout=30, check=False,
+        [
+            bastion_runc,
+            "--root",
+            runtime_root,
+            "--log",
+            str(log),
+            "--log-format",
+            "json",
+            "state",
+            "bst-test-missing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode != 0
     (line,) = log.read_text().splitlines()

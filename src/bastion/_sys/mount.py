@@ -35,8 +35,11 @@ def mount(
     source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
 ) -> None:
     res = libc.mount(cstr(source), cstr(target), cstr(fstype), ctypes.c_ulong(flags), cstr(data))
-    check(res, f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})",
-          target)
+    check(
+        res,
+        f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})",
+        target,
+    )
 
 
 def umount2(target: str, flags: int = 0) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion._sys.libc import check, libc, syscall, SYS_SETNS
+from bastion._sys.libc import SYS_SETNS, check, libc, syscall
 
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000

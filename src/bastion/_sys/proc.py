@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name, or None if there is no such process.

@@ -14,7 +14,9 @@ from bastion._sys.proc import start_time
 SIGNALS: dict[str, int] = {
     name[3:]: value
     for name, value in vars(_signal).items()
-    if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(value, int)
+    if name.startswith("SIG")
+    and not name.startswith("SIG_")
+    and isinstance(value, int)
     and name not in ("SIGRTMIN", "SIGRTMAX")
 }
 
@@ -31,7 +33,7 @@ def parse_signal(text: str) -> int:
     if name in SIGNALS:
         return SIGNALS[name]
     if name.startswith("RTMIN+") and name[6:].isdigit():
-        return _signal.SIGRTMIN + int(name[6:])
+        return int(_signal.SIGRTMIN) + int(name[6:])
     raise ValueError(f"unknown signal {text!r}")
 
 

@@ -1,1 +1,4 @@
-"""Command-line faces of bastion: `runc` (bastion-runc) and `front` (bastion). Nothing imports cli."""
+"""Command-line faces of bastion: `runc` (bastion-runc) and `front` (bastion).
+
+Nothing imports cli.
+"""

@@ -36,8 +36,9 @@ def apply_sets(caps: LinuxCapabilities) -> None:
     """Set effective, permitted, inheritable, then the ambient set (after the user switch)."""
     last = (1 << (_caps.last_cap() + 1)) - 1
     # Capabilities this kernel does not know (a newer spec) are ignored, as runc does.
-    _caps.capset(mask(caps.effective) & last, mask(caps.permitted) & last,
-                 mask(caps.inheritable) & last)
+    _caps.capset(
+        mask(caps.effective) & last, mask(caps.permitted) & last, mask(caps.inheritable) & last
+    )
     _caps.ambient_clear()
     # capabilities(7): an ambient capability must be permitted and inheritable; runc 1.2 skips
     # the others (runc spec's default lists ambient caps without inheritable ones), so do we.

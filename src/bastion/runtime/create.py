@@ -76,8 +76,11 @@ def load_bundle(bundle: str) -> tuple[bytes, Spec, str]:
     assert spec.root is not None  # validate_spec requires root on Linux
     rootfs = os.path.realpath(os.path.join(bundle, spec.root.path))
     if not os.path.isdir(rootfs):
-        raise SpecError(f"root filesystem {rootfs} is not a directory", where="root.path",
-                        reference="spec-invalid-value")
+        raise SpecError(
+            f"root filesystem {rootfs} is not a directory",
+            where="root.path",
+            reference="spec-invalid-value",
+        )
     return raw, spec, rootfs
 
 
@@ -115,8 +118,15 @@ def create(opts: CreateOptions) -> Container:
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
         fifo_fds = _open_exec_fifo(sd.fifo)
-        cfg = InitConfig(spec=spec, rootfs=rootfs, cgroup_path=cgroup_path, fifo_fds=fifo_fds,
-                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, namespaces=plan)
+        cfg = InitConfig(
+            spec=spec,
+            rootfs=rootfs,
+            cgroup_path=cgroup_path,
+            fifo_fds=fifo_fds,
+            no_pivot=opts.no_pivot,
+            preserve_fds=opts.preserve_fds,
+            namespaces=plan,
+        )
         try:
             chan, init_pid = _spawn(cfg, cgroup, undo)
         finally:
@@ -183,7 +193,9 @@ def _write_id_maps(pid: int, spec: Spec) -> None:
                 f.write(text)
         except OSError as exc:
             key = "uidMappings" if name == "uid_map" else "gidMappings"
-            raise RuntimeFailure(f"cannot write {name}: {exc.strerror}", where=f"linux.{key}") from None
+            raise RuntimeFailure(
+                f"cannot write {name}: {exc.strerror}", where=f"linux.{key}"
+            ) from None
 
 
 def _open_exec_fifo(path: str) -> tuple[int, int]:

@@ -37,7 +37,9 @@ class InvalidState(BastionError):
     reference = "invalid-state"
     exit_code = ExitCode.INVALID_STATE
 
-    def __init__(self, container_id: str, status: str, operation: str, hint: str | None = None):
+    def __init__(
+        self, container_id: str, status: str, operation: str, hint: str | None = None
+    ) -> None:
         super().__init__(
             f"cannot {operation} container {container_id!r}: it is {status}",
             where=container_id,

@@ -30,5 +30,5 @@ class Rollback:
             what, undo = self._undo.pop()
             try:
                 undo()
-            except Exception as exc:  # noqa: BLE001 - reported on the original error
+            except Exception as exc:
                 error.add_note(f"while undoing {what}: {exc}")

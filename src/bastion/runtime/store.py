@@ -66,7 +66,9 @@ class StateDir:
             with open(self.file(STATE_FILE), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ContainerNotFound(f"container {self.id!r} does not exist", where=self.path) from None
+            raise ContainerNotFound(
+                f"container {self.id!r} does not exist", where=self.path
+            ) from None
         doc: dict[str, Any] = jsonio.loads(data)
         return doc
 
@@ -78,7 +80,9 @@ class StateDir:
         try:
             fd = os.open(self.file(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
-            raise ContainerNotFound(f"container {self.id!r} does not exist", where=self.path) from None
+            raise ContainerNotFound(
+                f"container {self.id!r} does not exist", where=self.path
+            ) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
 
@@ -141,7 +145,9 @@ def list_ids(root: str) -> list[str]:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(root, n)))
+    return sorted(
+        n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(root, n))
+    )
 
 
 def stale_reservations(root: str, container_id: str) -> list[str]:

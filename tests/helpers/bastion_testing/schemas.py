@@ -15,8 +15,14 @@ _REPO = Path(__file__).resolve().parents[3]
 SCHEMA_DIR = Path(
     os.environ.get("BASTION_OCI_SCHEMA_DIR")
     or next(
-        (str(p) for p in (_REPO.parent / "shared" / "oci" / "runtime-spec-schema",
-                          Path("/work/shared/oci/runtime-spec-schema")) if p.is_dir()),
+        (
+            str(p)
+            for p in (
+                _REPO.parent / "shared" / "oci" / "runtime-spec-schema",
+                Path("/work/shared/oci/runtime-spec-schema"),
+            )
+            if p.is_dir()
+        ),
         str(_REPO.parent / "shared" / "oci" / "runtime-spec-schema"),
     )
 )

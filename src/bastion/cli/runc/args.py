@@ -30,13 +30,17 @@ class Option:
         names: str,
         kind: str = "bool",
         default: Any = None,
-        help: str = "",  # noqa: A002 - the natural name in a declaration table
+        help: str = "",
         metavar: str = "VALUE",
         repeat: bool = False,
     ) -> None:
         self.names = tuple(names.split(","))
         self.kind = kind  # "bool", "str", "int"
-        self.default = default if default is not None else ([] if repeat else (False if kind == "bool" else None))
+        self.default: Any = (
+            default
+            if default is not None
+            else ([] if repeat else (False if kind == "bool" else None))
+        )
         self.help = help
         self.metavar = metavar
         self.repeat = repeat
@@ -51,12 +55,12 @@ def parse(
 ) -> tuple[dict[str, Any], list[str]]:
     """Parse `argv`; returns (values by key, positional arguments)."""
     by_name: dict[str, Option] = {}
-    for opt in options:
-        for name in opt.names:
-            by_name[name] = opt
+    for declared in options:
+        for name in declared.names:
+            by_name[name] = declared
             if name.startswith("--"):
-                by_name[name[1:]] = opt  # Go style single-dash long name
-    values: dict[str, Any] = {opt.key: (list(opt.default) if opt.repeat else opt.default) for opt in options}
+                by_name[name[1:]] = declared  # Go style single-dash long name
+    values: dict[str, Any] = {o.key: (list(o.default) if o.repeat else o.default) for o in options}
     positional: list[str] = []
     i = 0
     while i < len(argv):

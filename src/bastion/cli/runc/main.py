@@ -89,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _help() -> str:
-    lines = ["usage: bastion-runc [global options] COMMAND [options] [arguments]", "",
-             "An OCI runtime with runc's command line.", "", "commands:"]
+    lines = [
+        "usage: bastion-runc [global options] COMMAND [options] [arguments]",
+        "",
+        "An OCI runtime with runc's command line.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {verb}" for verb in COMMANDS]
     lines += ["", "global options:"]
     for opt in GLOBAL_OPTIONS:
@@ -104,5 +109,5 @@ def require_id(positional: list[str], command: str, extra: int = 0) -> str:
     if not positional:
         raise UsageError(f"{command} needs a container id", hint=f"bastion-runc {command} ID")
     if len(positional) > 1 + extra:
-        raise UsageError(f"{command}: unexpected arguments {positional[1 + extra:]}")
+        raise UsageError(f"{command}: unexpected arguments {positional[1 + extra :]}")
     return positional[0]

@@ -86,8 +86,9 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         start_fd = cfg.fifo_fds[0]
         os.set_blocking(start_fd, True)
         if cfg.namespaces.creates("mount"):
-            rootfs.setup(spec, cfg.rootfs, cfg.cgroup_path, cfg.namespaces.creates("cgroup"),
-                         cfg.no_pivot)
+            rootfs.setup(
+                spec, cfg.rootfs, cfg.cgroup_path, cfg.namespaces.creates("cgroup"), cfg.no_pivot
+            )
         _set_names(spec)
         _write_sysctls(spec)
         rootfs.finalize(spec)

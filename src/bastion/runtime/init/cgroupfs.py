@@ -40,8 +40,15 @@ def mount_cgroups(
     target = root.make(destination, directory=True)
     try:
         if unified_only:
-            _mount_hierarchy(fd_path(target), _CGROUP_ROOT, "cgroup2", "", cgroup_path,
-                             new_cgroupns, base_flags | readonly)
+            _mount_hierarchy(
+                fd_path(target),
+                _CGROUP_ROOT,
+                "cgroup2",
+                "",
+                cgroup_path,
+                new_cgroupns,
+                base_flags | readonly,
+            )
             _bind_readonly(root, destination, new_cgroupns, base_flags | readonly)
             return
         _m.mount("tmpfs", fd_path(target), "tmpfs", base_flags, "mode=755")
@@ -51,11 +58,19 @@ def mount_cgroups(
         name = os.path.relpath(mount_point, _CGROUP_ROOT)
         sub = root.make(f"{destination}/{name}", directory=True)
         try:
-            _mount_hierarchy(fd_path(sub), mount_point, fstype, super_opts, cgroup_path,
-                             new_cgroupns, base_flags | readonly)
+            _mount_hierarchy(
+                fd_path(sub),
+                mount_point,
+                fstype,
+                super_opts,
+                cgroup_path,
+                new_cgroupns,
+                base_flags | readonly,
+            )
         except OSError as exc:
-            raise RuntimeFailure(f"cannot mount cgroup hierarchy {name}: {exc.strerror}",
-                                 where=where) from None
+            raise RuntimeFailure(
+                f"cannot mount cgroup hierarchy {name}: {exc.strerror}", where=where
+            ) from None
         finally:
             os.close(sub)
         _bind_readonly(root, f"{destination}/{name}", new_cgroupns, base_flags | readonly)
@@ -73,7 +88,9 @@ def mount_cgroups(
     if readonly:
         top = root.open(destination)
         try:
-            _m.mount(None, fd_path(top), None, _m.MS_REMOUNT | base_flags | _m.MS_RDONLY, "mode=755")
+            _m.mount(
+                None, fd_path(top), None, _m.MS_REMOUNT | base_flags | _m.MS_RDONLY, "mode=755"
+            )
         finally:
             os.close(top)
 

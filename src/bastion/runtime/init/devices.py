@@ -75,7 +75,9 @@ def _make_node(
         if bind:
             if kind == "p":
                 return
-            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=parent_fd))
+            os.close(
+                os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=parent_fd)
+            )
             leaf = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
             try:
                 _m.mount(path, fd_path(leaf), None, _m.MS_BIND)
@@ -83,7 +85,9 @@ def _make_node(
                 os.close(leaf)
             return
         try:
-            os.mknod(name, _KIND[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent_fd)
+            os.mknod(
+                name, _KIND[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent_fd
+            )
             os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
             # mknod applies the umask; the spec's fileMode is the final mode.
             leaf = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
@@ -92,7 +96,9 @@ def _make_node(
             finally:
                 os.close(leaf)
         except OSError as exc:
-            raise RuntimeFailure(f"cannot create device {path!r}: {exc.strerror}", where=where) from None
+            raise RuntimeFailure(
+                f"cannot create device {path!r}: {exc.strerror}", where=where
+            ) from None
     finally:
         os.close(parent_fd)
 
@@ -129,8 +135,10 @@ def with_default_device_rules(resources: LinuxResources | None) -> LinuxResource
     from bastion._record import replace
     from bastion.oci.spec import LinuxDeviceCgroup, LinuxResources
 
-    rules = [LinuxDeviceCgroup(allow=True, type=t, major=ma, minor=mi, access=acc)
-             for t, ma, mi, acc in _DEFAULT_RULES]
+    rules = [
+        LinuxDeviceCgroup(allow=True, type=t, major=ma, minor=mi, access=acc)
+        for t, ma, mi, acc in _DEFAULT_RULES
+    ]
     if resources is None:
         return LinuxResources(devices=(LinuxDeviceCgroup(allow=False, access="rwm"), *rules))
     return replace(resources, devices=(*resources.devices, *rules))

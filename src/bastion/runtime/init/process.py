@@ -46,7 +46,9 @@ def find_executable(process: Process, env: dict[str, str]) -> str:
     """Resolve args[0] like execvp, inside the container, so `create` reports a missing binary."""
     name = process.args[0]
     candidates = (
-        [name] if "/" in name else [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
+        [name]
+        if "/" in name
+        else [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
     )
     if "/" in name and not name.startswith("/"):
         candidates = [os.path.join(process.cwd, name)]
@@ -109,7 +111,9 @@ def enter_cwd(process: Process) -> None:
     try:
         os.chdir(process.cwd)
     except OSError as exc:
-        raise RuntimeFailure(f"cannot enter {process.cwd!r}: {exc.strerror}", where="process.cwd") from None
+        raise RuntimeFailure(
+            f"cannot enter {process.cwd!r}: {exc.strerror}", where="process.cwd"
+        ) from None
 
 
 def restrict(process: Process) -> None:

@@ -107,7 +107,8 @@ def _mount_one(root: Root, mnt: Mount, index: int, cgroup_path: str, new_cgroupn
         target_fd = root.make(mnt.destination, directory=directory)
     except OSError as exc:
         raise RuntimeFailure(
-            f"cannot make mount point {mnt.destination!r}: {exc.strerror}", where=f"{where}.destination"
+            f"cannot make mount point {mnt.destination!r}: {exc.strerror}",
+            where=f"{where}.destination",
         ) from None
     try:
         if is_bind:
@@ -146,8 +147,12 @@ def _locked(fd: int) -> int:
 
 
 def _dev_symlinks(root: Root) -> None:
-    links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
-             ("/proc/self/fd/2", "stderr")]
+    links = [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ]
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "core"))
     if root.exists("/dev/pts/ptmx"):

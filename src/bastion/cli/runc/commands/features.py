@@ -22,8 +22,14 @@ def features() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                  "poststop"],
+        "hooks": [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ],
         "mountOptions": sorted([*MOUNT_OPTIONS, *PROPAGATION_OPTIONS]),
         "linux": {
             "namespaces": sorted(NAMESPACE_TYPES),

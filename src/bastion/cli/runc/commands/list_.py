@@ -35,9 +35,13 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
         sys.stdout.write(dumps(states) + "\n")
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])
-                 for s in states]
+        rows += [
+            (s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])
+            for s in states
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
-            sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+            sys.stdout.write(
+                "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+            )
     return 0

@@ -1,0 +1,159 @@
+"""Bad input to bastion-runc: a one-line error naming the reference and where, and no debris.
+
+Each bad config.json must make `create` fail before it leaves anything on the host: no state
+directory, no cgroup, no process, no mount. Misuse of the lifecycle (duplicate id, start or
+delete in the wrong status) fails with its reference and leaves the existing container as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from bastion_testing.bundle import DELETE, read_config, write_config
+from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
+from bastion_testing.runc import error_line, wait_no_leftovers
+
+if TYPE_CHECKING:
+    from bastion_testing.plugin import BundleFactory
+    from bastion_testing.runc import Runc
+
+pytestmark = pytest.mark.privileged
+
+SLEEP = [HELPER, "sleep", "30"]
+
+# (edits to the bundle's config, the error's reference, where it must point)
+BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "no-ociVersion": ({"ociVersion": DELETE}, "spec-missing-field", "ociVersion"),
+    "no-process-args": ({"process.args": DELETE}, "spec-missing-field", "process.args"),
+    "unknown-capability": (
+        {"process.capabilities.bounding": ["CAP_CHOWN", "CAP_FOO"]},
+        "spec-invalid-value",
+        "process.capabilities.bounding[1]",
+    ),
+    "unknown-rlimit": (
+        {
+            "process.rlimits": [
+                {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024},
+                {"type": "RLIMIT_FOO", "soft": 1, "hard": 1},
+            ]
+        },
+        "spec-invalid-value",
+        "process.rlimits[1].type",
+    ),
+    "relative-cwd": ({"process.cwd": "tmp"}, "spec-invalid-value", "process.cwd"),
+    "uid-is-a-string": ({"process.user.uid": "0"}, "spec-wrong-type", "process.user.uid"),
+}
+
+
+def _assert_refused(result: Any, reference: str, where: str) -> None:
+    assert result.returncode not in (0, None), result
+    assert result.returncode > 0, f"killed by a signal: {result}"
+    line = error_line(result.stderr)
+    assert f"error[{reference}]" in line, line
+    assert where in line, line
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_refused_cleanly(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, case: str
+) -> None:
+    edits, reference, where = BAD_CONFIGS[case]
+    bundle = bundle_factory(args=SLEEP, **edits)
+    _assert_refused(runc("create", "--bundle", bundle, container_id), reference, where)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+    assert os.listdir(runc.root) == []
+
+
+def test_config_that_is_not_json(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP)
+    config = os.path.join(bundle, "config.json")
+    with open(config, "w") as f:
+        f.write('{"ociVersion": "1.0.2",\n  "process": nope}\n')
+    result = runc("create", "--bundle", bundle, container_id)
+    # The position is the file's line:column, where JSON has no path yet.
+    _assert_refused(result, "spec-not-json", f"{config}:2:")
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+    assert os.listdir(runc.root) == []
+
+
+def test_namespace_path_of_the_wrong_type(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    # runtime-spec config-linux "Namespaces": the runtime MUST error if the path is not a
+    # namespace of the given type. This check runs in the intermediate process, after the state
+    # directory and the cgroup exist, so it also proves their rollback.
+    bundle = bundle_factory(args=SLEEP)
+    config = read_config(bundle)
+    namespaces = config["linux"]["namespaces"]
+    index = next(i for i, ns in enumerate(namespaces) if ns["type"] == "network")
+    namespaces[index]["path"] = "/proc/self/ns/uts"
+    write_config(bundle, config)
+    result = runc("create", "--bundle", bundle, container_id)
+    # The JSON path names the entry, by index or by type (types are unique in the list).
+    _assert_refused(result, "namespace-path-wrong-type", "linux.namespaces[")
+    line = error_line(result.stderr)
+    assert any(f"linux.namespaces[{i}].path" in line for i in (index, "type=network")), line
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+    assert os.listdir(runc.root) == []
+
+
+def test_missing_bundle(runc: Runc, tmp_path: Any, container_id: str) -> None:
+    missing = os.path.join(str(tmp_path), "no-such-bundle")
+    result = runc("create", "--bundle", missing, container_id)
+    _assert_refused(result, "spec-missing", os.path.join(missing, "config.json"))
+    assert os.listdir(runc.root) == []
+
+
+def test_duplicate_id_leaves_the_first_container_alone(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    first = bundle_factory(args=SLEEP)
+    second = bundle_factory(args=SLEEP)
+    runc("create", "--bundle", first, container_id, check=True)
+    before = runc.state(container_id)
+    result = runc("create", "--bundle", second, container_id)
+    _assert_refused(result, "container-exists", container_id)
+    after = runc.state(container_id)
+    assert after == before  # same status, pid, bundle
+    assert after["status"] == "created"
+    assert os.path.exists(f"/proc/{after['pid']}")
+    # The failed create made nothing for the second bundle (its own cgroup in particular).
+    assert wait_no_leftovers(runc.root, "not-this-id", second) == []
+    runc("start", container_id, check=True)
+    assert runc.wait_status(container_id, "running")["pid"] == before["pid"]
+    runc("delete", "--force", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, first) == []
+
+
+def test_start_twice_and_start_stopped_fail(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP)
+    runc("create", "--bundle", bundle, container_id, check=True)
+    runc("start", container_id, check=True)
+    running = runc.wait_status(container_id, "running")
+    _assert_refused(runc("start", container_id), "invalid-state", container_id)
+    assert runc.state(container_id) == running
+    runc("kill", container_id, "KILL", check=True)
+    runc.wait_status(container_id, "stopped")
+    _assert_refused(runc("start", container_id), "invalid-state", container_id)
+    assert runc.state(container_id)["status"] == "stopped"
+    runc("delete", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_delete_running_without_force_fails(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP)
+    runc("run", "--detach", "--bundle", bundle, container_id, check=True)
+    running = runc.wait_status(container_id, "running")
+    _assert_refused(runc("delete", container_id), "invalid-state", container_id)
+    assert runc.state(container_id) == running
+    assert os.path.exists(f"/proc/{running['pid']}")
+    runc("delete", "--force", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
