@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,11 +31,20 @@ CGROUP_PARENT = "bastion-bench"
 def first_line(argv: list[str]) -> str:
     """The first line a command prints (stdout, else stderr), or why it could not run."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        # Its own session: on a timeout the whole group goes, so no grandchild holds our pipes.
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+    except OSError as exc:
         return f"({exc})"
-    text = (done.stdout.strip() or done.stderr.strip()).splitlines()
-    return text[0] if text else f"(exit status {done.returncode})"
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return f"({' '.join(argv)}: no answer in 10 s)"
+    text = (out.strip() or err.strip()).splitlines()
+    return text[0] if text else f"(exit status {proc.returncode})"
 
 
 def make_rootfs(dest: str) -> str:

@@ -132,15 +132,17 @@ class Runtime:
         return sample
 
     def run_trial(self) -> Sample:
-        return self._trial(lambda cid: [Step([*self.argv, "run", "-b", self.bundle, cid])])
+        return self._trial(
+            lambda cid: [Step([*self.argv, "run", "-b", self.bundle, cid], label="run")]
+        )
 
     def cycle_trial(self) -> Sample:
         def steps(cid: str) -> list[Step]:
             delete = [*self.argv, "delete", cid]
             return [
-                Step([*self.argv, "create", "-b", self.bundle, cid]),
-                Step([*self.argv, "start", cid]),
-                Step(delete, fallback=[*self.argv, "delete", "--force", cid]),
+                Step([*self.argv, "create", "-b", self.bundle, cid], label="create"),
+                Step([*self.argv, "start", cid], label="start"),
+                Step(delete, fallback=[*self.argv, "delete", "--force", cid], label="delete"),
             ]
 
         return self._trial(steps)
@@ -175,7 +177,9 @@ def runtime_row(rt: Runtime, phase: str) -> Row:
 
 
 def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
+    """Each round runs every row once, starting one row later than the round before."""
     total = warmup + rounds
+    tty = sys.stderr.isatty()
     for r in range(total):
         shift = r % len(rows)
         for row in rows[shift:] + rows[:shift]:
@@ -184,13 +188,10 @@ def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
                     row.samples_ns.append(None)
                 continue
             row.record(row.trial(), keep=r >= warmup)
-        print(
-            f"\r  {phase}: round {r + 1}/{total} ({'warm-up' if r < warmup else 'timed'})   ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(file=sys.stderr)
+        if tty:
+            state = "warm-up" if r < warmup else "timed"
+            print(f"\r  {phase}: round {r + 1}/{total} ({state})  ", end="", file=sys.stderr)
+    print(f"\r  {phase}: {total} rounds done ({warmup} warm-up)", file=sys.stderr)
 
 
 def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:

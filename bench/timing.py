@@ -37,6 +37,7 @@ class Step:
 
     argv: list[str]
     fallback: list[str] | None = None
+    label: str = ""  # names the step in an error ("create: ..."); default: the program's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,8 @@ class Spawner:
 
     def run(self, argv: list[str]) -> int:
         """Run `argv` to completion; its exit code (-N for signal N). Raise StepTimeout."""
-        pid = os.posix_spawn(argv[0], argv, ENV, file_actions=self._actions)
+        # Its own process group, so a timeout or Ctrl-C can kill whatever it started too.
+        pid = os.posix_spawn(argv[0], argv, ENV, file_actions=self._actions, setpgroup=0)
         try:
             pidfd = os.pidfd_open(pid)
             try:
@@ -102,7 +104,7 @@ class Spawner:
             _, status = os.waitpid(pid, 0)
         except BaseException:  # timeout, Ctrl-C: never leave the child running or unreaped
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             raise
@@ -122,7 +124,7 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
                 spawner.clear_stderr()
                 code = spawner.run(step.fallback)
             if code != 0:
-                what = " ".join(step.argv[-3:] if len(step.argv) > 3 else step.argv)
+                what = step.label or os.path.basename(step.argv[0])
                 detail = spawner.stderr_summary() or f"exit status {code}"
                 return Sample(None, f"{what}: {detail}", forced)
     except StepTimeout as exc:
@@ -173,7 +175,9 @@ class Worker:
         if self.error is not None:
             return Sample(None, self.error)
         try:
-            self._proc.stdin.write(json.dumps([[s.argv, s.fallback] for s in steps]) + "\n")
+            self._proc.stdin.write(
+                json.dumps([[s.argv, s.fallback, s.label] for s in steps]) + "\n"
+            )
         except BrokenPipeError:
             self.error = f"worker exited (status {self._proc.poll()})"
             return Sample(None, self.error)
@@ -200,9 +204,9 @@ class Worker:
 
 
 def serve(spawner: Spawner) -> None:
-    """The worker's loop: a JSON list of [argv, fallback] in, a JSON Sample out, until EOF."""
+    """The worker's loop: a JSON list of [argv, fallback, label] in, a JSON Sample out, until EOF."""
     for line in sys.stdin:
-        steps = [Step(argv, fallback) for argv, fallback in json.loads(line)]
+        steps = [Step(argv, fallback, label) for argv, fallback, label in json.loads(line)]
         sample = measure(spawner, steps)
         reply = {"ns": sample.ns, "error": sample.error, "forced": sample.forced}
         sys.stdout.write(json.dumps(reply) + "\n")

@@ -128,17 +128,19 @@ def _mutate(data: st.DataObject, doc: dict[str, Any]) -> None:
 def _check(text: str | bytes, *, require_process: bool) -> None:
     # `event`s show where inputs stop: pytest --hypothesis-show-statistics.
     stage = "decode"
+    error: SpecError | None = None
     try:
         spec = decode_spec(text)
         stage = "validate"
         validate_spec(spec, require_process=require_process)
-    except SpecError as error:
-        assert error.where, error.render()
-        assert error.reference in REFERENCES, error.render()
-        assert error.render()
-        event(f"{stage}: {error.reference}")
-    else:
+    except SpecError as exc:
+        error = exc
+    if error is None:
         event("valid")
+        return
+    event(f"{stage}: {error.reference}")
+    assert error.where, error.render()
+    assert error.reference in REFERENCES, error.render()
 
 
 @FUZZ

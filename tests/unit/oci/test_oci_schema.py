@@ -7,15 +7,13 @@ see SOURCE.txt there); CI provides them, elsewhere these tests skip.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from bastion_testing import schemas
 
 from bastion import jsonio
 from bastion.oci import State, Status, decode_spec, default_spec
+from bastion_testing import schemas
 
 pytestmark = pytest.mark.skipif(not schemas.AVAILABLE, reason=schemas.MISSING_REASON)
 _errors = schemas.errors

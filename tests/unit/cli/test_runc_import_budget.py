@@ -1,0 +1,78 @@
+"""bastion-runc's start-up imports only what it needs (CONVENTIONS.md §13).
+
+Each verb is run in a fresh `python -S` (as the lean launcher does) against a bundle that does
+not exist, so no privileges are needed but the whole import chain of the verb is loaded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+FORBIDDEN = {
+    "yaml",
+    "pyroute2",
+    "bastion.sensor",
+    "bastion.engine",
+    "pydantic",
+    "jsonschema",
+    # measured start-up costs on this machine: typing 17 ms, dataclasses 24 ms, json 13 ms...
+    "typing",
+    "dataclasses",
+    "json",
+    "re",
+    "enum",
+    "argparse",
+    "logging",
+    "subprocess",
+    "pathlib",
+    "contextlib",
+    "signal",
+    "socket",
+    "shutil",
+    "tempfile",
+}
+
+PROBE = """
+import sys
+sys.path.insert(0, {src!r})
+from bastion.cli.runc.main import main
+code = main({argv!r})
+print(",".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["create", "--bundle", "/nonexistent-bst-test", "bst-test-budget"],
+        ["run", "--bundle", "/nonexistent-bst-test", "bst-test-budget"],
+        ["state", "bst-test-budget"],
+        ["kill", "bst-test-budget", "KILL"],
+        ["delete", "bst-test-budget"],
+        ["list"],
+        ["start", "bst-test-budget"],
+    ],
+)
+def test_verbs_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:
+    full = ["--root", str(tmp_path), *argv]
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE.format(src=str(SRC), argv=full)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(result.stdout.splitlines()[-1].split(","))
+    heavy = {
+        m
+        for m in loaded
+        if m in FORBIDDEN
+        or m.split(".")[0] in FORBIDDEN
+        or m.startswith(("bastion.sensor", "bastion.engine"))
+    }
+    assert heavy == set(), f"bastion-runc {argv[0]} imported {sorted(heavy)}"
