@@ -9,54 +9,115 @@
 
 No behaviour lives here. This package is on bastion-runc's start-up path, so it imports only
 `bastion.errors`, `bastion._record` and `bastion.jsonio`, never `typing`, `json`, `re`, `enum` or
-`dataclasses` at run time (docs/CONTRIBUTING-FAST-PATH.md), and nothing from `bastion.runtime`,
-`bastion.sensor` or `bastion.cli` (CONVENTIONS.md §13 layers).
+`dataclasses` at run time (docs/architecture.md, "The fast path"), and nothing from
+`bastion.runtime`, `bastion.sensor` or `bastion.cli` (CONVENTIONS.md §13 layers).
 """
 
 from __future__ import annotations
 
-from bastion.oci._reader import SpecError, SpecNotFound
-from bastion.oci.decode import decode_spec, load_spec
-from bastion.oci.defaults import default_spec
-from bastion.oci.spec import (
-    Box,
-    CPUAffinity,
-    Hook,
-    Hooks,
-    Linux,
-    LinuxBlockIO,
-    LinuxCapabilities,
-    LinuxCPU,
-    LinuxDevice,
-    LinuxDeviceCgroup,
-    LinuxHugepageLimit,
-    LinuxIDMapping,
-    LinuxIntelRdt,
-    LinuxInterfacePriority,
-    LinuxIOPriority,
-    LinuxMemory,
-    LinuxNamespace,
-    LinuxNetwork,
-    LinuxPersonality,
-    LinuxPids,
-    LinuxRdma,
-    LinuxResources,
-    LinuxSeccomp,
-    LinuxSeccompArg,
-    LinuxSyscall,
-    LinuxThrottleDevice,
-    LinuxTimeOffset,
-    LinuxWeightDevice,
-    Mount,
-    POSIXRlimit,
-    Process,
-    Root,
-    Scheduler,
-    Spec,
-    User,
-)
-from bastion.oci.state import STATUSES, State, Status
-from bastion.oci.validate import validate_spec
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.oci._reader import SpecError, SpecNotFound
+    from bastion.oci.decode import decode_spec, load_spec
+    from bastion.oci.defaults import default_spec
+    from bastion.oci.spec import (
+        Box,
+        CPUAffinity,
+        Hook,
+        Hooks,
+        Linux,
+        LinuxBlockIO,
+        LinuxCapabilities,
+        LinuxCPU,
+        LinuxDevice,
+        LinuxDeviceCgroup,
+        LinuxHugepageLimit,
+        LinuxIDMapping,
+        LinuxIntelRdt,
+        LinuxInterfacePriority,
+        LinuxIOPriority,
+        LinuxMemory,
+        LinuxNamespace,
+        LinuxNetwork,
+        LinuxPersonality,
+        LinuxPids,
+        LinuxRdma,
+        LinuxResources,
+        LinuxSeccomp,
+        LinuxSeccompArg,
+        LinuxSyscall,
+        LinuxThrottleDevice,
+        LinuxTimeOffset,
+        LinuxWeightDevice,
+        Mount,
+        POSIXRlimit,
+        Process,
+        Root,
+        Scheduler,
+        Spec,
+        User,
+    )
+    from bastion.oci.state import STATUSES, State, Status
+    from bastion.oci.validate import validate_spec
+
+# Re-exports resolve on first use (PEP 562): importing `bastion.oci.decode` must not pay for
+# `defaults`, `state` and `validate` on bastion-runc's start-up path.
+_LAZY: dict[str, str] = {
+    "Box": "bastion.oci.spec",
+    "CPUAffinity": "bastion.oci.spec",
+    "Hook": "bastion.oci.spec",
+    "Hooks": "bastion.oci.spec",
+    "Linux": "bastion.oci.spec",
+    "LinuxBlockIO": "bastion.oci.spec",
+    "LinuxCPU": "bastion.oci.spec",
+    "LinuxCapabilities": "bastion.oci.spec",
+    "LinuxDevice": "bastion.oci.spec",
+    "LinuxDeviceCgroup": "bastion.oci.spec",
+    "LinuxHugepageLimit": "bastion.oci.spec",
+    "LinuxIDMapping": "bastion.oci.spec",
+    "LinuxIOPriority": "bastion.oci.spec",
+    "LinuxIntelRdt": "bastion.oci.spec",
+    "LinuxInterfacePriority": "bastion.oci.spec",
+    "LinuxMemory": "bastion.oci.spec",
+    "LinuxNamespace": "bastion.oci.spec",
+    "LinuxNetwork": "bastion.oci.spec",
+    "LinuxPersonality": "bastion.oci.spec",
+    "LinuxPids": "bastion.oci.spec",
+    "LinuxRdma": "bastion.oci.spec",
+    "LinuxResources": "bastion.oci.spec",
+    "LinuxSeccomp": "bastion.oci.spec",
+    "LinuxSeccompArg": "bastion.oci.spec",
+    "LinuxSyscall": "bastion.oci.spec",
+    "LinuxThrottleDevice": "bastion.oci.spec",
+    "LinuxTimeOffset": "bastion.oci.spec",
+    "LinuxWeightDevice": "bastion.oci.spec",
+    "Mount": "bastion.oci.spec",
+    "POSIXRlimit": "bastion.oci.spec",
+    "Process": "bastion.oci.spec",
+    "Root": "bastion.oci.spec",
+    "STATUSES": "bastion.oci.state",
+    "Scheduler": "bastion.oci.spec",
+    "Spec": "bastion.oci.spec",
+    "SpecError": "bastion.oci._reader",
+    "SpecNotFound": "bastion.oci._reader",
+    "State": "bastion.oci.state",
+    "Status": "bastion.oci.state",
+    "User": "bastion.oci.spec",
+    "decode_spec": "bastion.oci.decode",
+    "default_spec": "bastion.oci.defaults",
+    "load_spec": "bastion.oci.decode",
+    "validate_spec": "bastion.oci.validate",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.oci' has no attribute {name!r}")
+    value = getattr(__import__(module, fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STATUSES",

@@ -2,7 +2,8 @@
 
 Every reader takes the parsed JSON object `d`, a key and the JSON path of `d`, and either returns
 a Python value or raises `SpecError` naming the path of the offending value. Paths are only
-joined when an error is raised or an object is entered, so a valid config costs little.
+joined when an error is raised or an object or array item is entered, so a valid config
+costs little.
 
 Go's encoding/json is the model (runc decodes config.json with it): `null` reads as absent, a
 JSON number with a fraction or exponent never fills an integer, integers out of the Go type's range
@@ -29,7 +30,8 @@ class SpecError(BastionError):
 
     `where` is the JSON path of the offending value (`process.capabilities.bounding[3]`), or
     `file:line:column` when the text is not JSON. The reference says what kind of problem:
-    spec-not-json, spec-missing-field, spec-wrong-type, spec-invalid-value, or spec-invalid.
+    spec-not-json, spec-missing-field, spec-wrong-type, spec-invalid-value, spec-unreadable
+    (config.json exists but cannot be read), or spec-invalid.
     """
 
     reference = "spec-invalid"
@@ -130,6 +132,8 @@ def string(d: dict[str, object], key: str, path: str) -> str | None:
         return None
     if type(value) is not str:
         raise wrong_type(child(path, key), "string", value)
+    if value.isascii() and "\x00" not in value:  # the common case, without building a path
+        return value
     return _text(value, child(path, key))
 
 

@@ -11,7 +11,7 @@ import bastion.oci
 
 SRC = Path(bastion.oci.__file__).resolve().parents[2]
 
-# docs/CONTRIBUTING-FAST-PATH.md: never at module level on the start-up path.
+# docs/architecture.md "The fast path": never at module level on the start-up path.
 FORBIDDEN = ("typing", "dataclasses", "json", "re", "enum", "pathlib", "logging", "subprocess")
 
 
@@ -31,7 +31,11 @@ def _modules_after(statement: str) -> set[str]:
 
 def test_importing_bastion_oci_loads_no_heavy_module() -> None:
     loaded = _modules_after("import bastion.oci")
+    # The re-exports are lazy (PEP 562): the package alone loads none of its modules.
+    assert sorted(m for m in loaded if m.startswith("bastion.oci.")) == []
+    loaded = _modules_after("from bastion.oci import Spec, decode_spec, validate_spec, State")
     assert {"bastion.oci.decode", "bastion.oci.validate", "bastion.oci.state"} <= loaded
+    assert "bastion.oci.defaults" not in loaded
     assert sorted(set(FORBIDDEN) & loaded) == []
 
 
