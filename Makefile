@@ -1,5 +1,5 @@
 # Shortcuts for the scripts README names; the scripts are the source of truth.
-.PHONY: setup demo check test
+.PHONY: setup demo check test bench
 setup:
 	scripts/setup
 demo:
@@ -8,3 +8,6 @@ check:
 	scripts/check
 test:
 	scripts/test
+# Side-by-side start-up figures vs runc/crun (bench/README.md); BENCH_ARGS="--runs 10" to pass flags.
+bench:
+	.venv/bin/python bench/runtime_start.py $(BENCH_ARGS)

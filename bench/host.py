@@ -28,23 +28,33 @@ UNIFIED = "/sys/fs/cgroup/unified"
 CGROUP_PARENT = "bastion-bench"
 
 
-def first_line(argv: list[str]) -> str:
-    """The first line a command prints (stdout, else stderr), or why it could not run."""
+def run_briefly(argv: list[str], timeout: float = 10) -> tuple[int | None, str, str]:
+    """Run a command that is not timed: (exit code or None on timeout/no such file, out, err).
+
+    In its own session, so a timeout kills its whole group and no grandchild keeps our pipes open.
+    """
     try:
-        # Its own session: on a timeout the whole group goes, so no grandchild holds our pipes.
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
         )
     except OSError as exc:
-        return f"({exc})"
+        return None, "", str(exc)
     try:
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return f"({' '.join(argv)}: no answer in 10 s)"
+        return None, "", f"{' '.join(argv)}: no answer in {timeout:g} s"
+    return proc.returncode, out, err
+
+
+def first_line(argv: list[str]) -> str:
+    """The first line a command prints (stdout, else stderr), or why it could not run."""
+    code, out, err = run_briefly(argv)
     text = (out.strip() or err.strip()).splitlines()
-    return text[0] if text else f"(exit status {proc.returncode})"
+    if code is None:
+        return f"({err})"
+    return text[0] if text else f"(exit status {code})"
 
 
 def make_rootfs(dest: str) -> str:

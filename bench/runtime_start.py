@@ -87,8 +87,11 @@ class Row:
 class Runtime:
     """An OCI runtime: its own state dir and copy of the bundle, a fresh container per trial."""
 
-    def __init__(self, name: str, binary: str | None, work: str, *, tag: str) -> None:
+    def __init__(
+        self, name: str, binary: str | None, work: str, *, tag: str, timeout: float
+    ) -> None:
         self.name = name
+        self.timeout = timeout
         self.binary = binary
         self.tag = tag
         self.state = os.path.join(work, "state", name)
@@ -148,9 +151,7 @@ class Runtime:
         return self._trial(steps)
 
     def force_delete(self, cid: str) -> None:
-        argv = [*self.cleanup_prefix, *self.argv, "delete", "--force", cid]
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        host.run_briefly([*self.cleanup_prefix, *self.argv, "delete", "--force", cid], self.timeout)
 
     def delete_all(self) -> list[str]:
         """Delete every container left in our state dir; the ids that would not go."""
@@ -266,13 +267,12 @@ def start_crun_worker(
         "--timeout",
         str(timeout),
     ]
+    mounted = os.path.ismount(host.UNIFIED)
     worker = Worker(argv)
     if worker.error is not None:
         crun.problem = f"crun worker: {worker.error}"
-    if not os.path.ismount(host.UNIFIED) and "hybrid" in host.cgroup_mode():
-        raise SystemExit(
-            f"bench: {host.UNIFIED} vanished from the host's mount namespace: stopping"
-        )
+    if mounted and not os.path.ismount(host.UNIFIED):  # the worker's umount must stay private
+        raise SystemExit(f"bench: the worker unmounted {host.UNIFIED} on the host: stopping")
     crun.cleanup_prefix = [
         unshare,
         "-m",
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             "bench: runtime_start needs root (it creates containers and cgroups)", file=sys.stderr
         )
         return 2
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with it ignored
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     started = time.strftime("%Y%m%d-%H%M%S")
@@ -368,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
         leftovers: list[str] = []
         stack.callback(_collect, leftovers, lambda: host.remove_cgroups(tag))
-        runtimes = [Runtime(name, path, work, tag=tag) for name, path in tools.items()]
+        runtimes = [
+            Runtime(name, path, work, tag=tag, timeout=args.timeout) for name, path in tools.items()
+        ]
         for rt in runtimes:
             stack.callback(_collect, leftovers, rt.delete_all)
         # Cleanup runs first thing on the way out, and a second Ctrl-C must not cut it short.

@@ -204,7 +204,7 @@ class Worker:
 
 
 def serve(spawner: Spawner) -> None:
-    """The worker's loop: a JSON list of [argv, fallback, label] in, a JSON Sample out, until EOF."""
+    """The worker's loop: JSON [[argv, fallback, label], ...] in, a JSON Sample out, until EOF."""
     for line in sys.stdin:
         steps = [Step(argv, fallback, label) for argv, fallback, label in json.loads(line)]
         sample = measure(spawner, steps)

@@ -13,6 +13,7 @@ import signal
 from typing import TYPE_CHECKING
 
 import pytest
+
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.runc import cgroup_dirs, cgroup_path, processes_in, wait_no_leftovers
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.privileged
 
 CRASH_POINTS = ("state", "cgroup", "fork", "mounts")
 #: Where each crash point is, what must exist right after the crash (before `delete`).
-MADE_BY = {
+MADE_BY: dict[str, dict[str, bool | None]] = {
     "state": {"cgroup": False, "processes": False},
     "cgroup": {"cgroup": True, "processes": False},
     "fork": {"cgroup": True, "processes": None},  # the intermediate may be dying already

@@ -5,59 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bastion_testing import schemas
 from bastion_testing.bundle import read_config, write_config
 from bastion_testing.plugin import BundleFactory
+from bastion_testing.runc import Runc
 
 pytestmark = pytest.mark.privileged
-
-
-class Runc:
-    def __init__(self, binary: str, root: str) -> None:
-        self.binary = binary
-        self.root = root
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        # Files, not pipes: a created or detached container inherits our stdio and would keep a
-        # pipe open long after bastion-runc exits (runc behaves the same).
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            code = subprocess.run(
-                [self.binary, "--root", self.root, *args],
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-                check=False,
-            ).returncode
-            out.seek(0)
-            err.seek(0)
-            result = subprocess.CompletedProcess(args, code, out.read(), err.read())
-        if check and result.returncode != 0:
-            raise AssertionError(f"bastion-runc {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def state(self, container_id: str) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads(self("state", container_id).stdout)
-        return doc
-
-
-@pytest.fixture
-def runc(bastion_runc: str, runtime_root: str) -> Runc:
-    return Runc(bastion_runc, runtime_root)
-
-
-def _wait_status(runc: Runc, container_id: str, status: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while runc.state(container_id)["status"] != status:
-        assert time.monotonic() < deadline, f"{container_id} never became {status}"
-        time.sleep(0.02)
 
 
 def test_create_start_state_delete(
@@ -66,15 +24,15 @@ def test_create_start_state_delete(
     marker = "/tmp/started"
     bundle = bundle_factory(args=["sh", "-c", f"touch {marker}; exec sleep 60"], readonly=False)
     pid_file = tmp_path / "pid"
-    runc("create", "--bundle", bundle, "--pid-file", str(pid_file), container_id)
+    runc("create", "--bundle", bundle, "--pid-file", str(pid_file), container_id, check=True)
     state = runc.state(container_id)
     assert state["status"] == "created"
     assert state["pid"] == int(pid_file.read_text())
     assert state["bundle"] == bundle
     # create does every set-up step, but the user process starts only at `start`.
     assert not os.path.exists(f"{bundle}/rootfs{marker}")
-    runc("start", container_id)
-    _wait_status(runc, container_id, "running")
+    runc("start", container_id, check=True)
+    runc.wait_status(container_id, "running")
     deadline = time.monotonic() + 10
     while not os.path.exists(f"{bundle}/rootfs{marker}"):
         assert time.monotonic() < deadline
@@ -86,10 +44,10 @@ def test_create_start_state_delete(
     refused = runc("delete", container_id, check=False)
     assert refused.returncode != 0 and "invalid-state" in refused.stderr
     assert runc.state(container_id)["status"] == "running"
-    runc("kill", container_id, "KILL")
-    _wait_status(runc, container_id, "stopped")
+    runc("kill", container_id, "KILL", check=True)
+    runc.wait_status(container_id, "stopped")
     assert runc.state(container_id)["pid"] == 0
-    runc("delete", container_id)
+    runc("delete", container_id, check=True)
     assert runc("state", container_id, check=False).returncode != 0
     assert not os.path.exists(os.path.join(runc.root, container_id))
 
@@ -100,34 +58,36 @@ def test_kill_accepts_names_and_numbers(
 ) -> None:
     # busybox sh as PID 1 ignores SIGTERM unless it traps it, so trap it and exit 42.
     bundle = bundle_factory(args=["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"])
-    runc("run", "--detach", "--bundle", bundle, container_id)
-    _wait_status(runc, container_id, "running")
+    runc("run", "--detach", "--bundle", bundle, container_id, check=True)
+    runc.wait_status(container_id, "running")
     time.sleep(0.2)  # let the trap be installed
-    runc("kill", container_id, signal)
-    _wait_status(runc, container_id, "stopped")
-    runc("delete", container_id)
+    runc("kill", container_id, signal, check=True)
+    runc.wait_status(container_id, "stopped")
+    runc("delete", container_id, check=True)
 
 
 def test_kill_all_reaches_every_process(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     bundle = bundle_factory(args=["sh", "-c", "sleep 60 & sleep 60 & wait"])
-    runc("run", "-d", "-b", bundle, container_id)
-    _wait_status(runc, container_id, "running")
-    runc("kill", "--all", container_id, "9")
-    _wait_status(runc, container_id, "stopped")
-    runc("delete", container_id)
+    runc("run", "-d", "-b", bundle, container_id, check=True)
+    runc.wait_status(container_id, "running")
+    runc("kill", "--all", container_id, "9", check=True)
+    runc.wait_status(container_id, "stopped")
+    runc("delete", container_id, check=True)
 
 
 def test_unknown_signal_is_a_usage_error(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     bundle = bundle_factory(args=["sleep", "60"])
-    runc("create", "-b", bundle, container_id)
+    runc("create", "-b", bundle, container_id, check=True)
     result = runc("kill", container_id, "SIGNOPE", check=False)
     assert result.returncode == 2
     assert "unknown signal" in result.stderr
-    runc("delete", container_id)  # a created container can be deleted (its program never ran)
+    runc(
+        "delete", container_id, check=True
+    )  # a created container can be deleted (its program never ran)
 
 
 def test_run_returns_exit_status(
@@ -137,22 +97,22 @@ def test_run_returns_exit_status(
     result = runc("run", "-b", bundle, container_id, check=False)
     assert result.returncode == 7, result.stderr
     # run deletes the container once it exits, as runc does.
-    assert runc("list", "-q").stdout.split() == []
+    assert runc("list", "-q", check=True).stdout.split() == []
 
 
 def test_config_edits_after_create_have_no_effect(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     bundle = bundle_factory(args=["sh", "-c", "echo original"])
-    runc("create", "-b", bundle, container_id)
+    runc("create", "-b", bundle, container_id, check=True)
     config = read_config(bundle)
     config["process"]["args"] = ["sh", "-c", "echo edited"]
     config["hostname"] = "edited"
     write_config(bundle, config)
     proc = subprocess.Popen([runc.binary, "--root", runc.root, "start", container_id])
     assert proc.wait(timeout=30) == 0
-    _wait_status(runc, container_id, "stopped")
-    runc("delete", container_id)
+    runc.wait_status(container_id, "stopped")
+    runc("delete", container_id, check=True)
 
 
 def test_created_container_output_comes_from_the_original_config(
@@ -172,22 +132,22 @@ def test_created_container_output_comes_from_the_original_config(
     config = read_config(bundle)
     config["process"]["args"] = ["sh", "-c", "echo edited"]
     write_config(bundle, config)
-    runc("start", container_id)
-    _wait_status(runc, container_id, "stopped")
+    runc("start", container_id, check=True)
+    runc.wait_status(container_id, "stopped")
     assert out.read_text().split() == ["original", hostname]
-    runc("delete", container_id)
+    runc("delete", container_id, check=True)
 
 
 def test_list_formats(runc: Runc, bundle_factory: BundleFactory, container_id: str) -> None:
     bundle = bundle_factory(args=["sleep", "60"])
-    runc("create", "-b", bundle, container_id)
-    assert runc("list", "-q").stdout.split() == [container_id]
-    table = runc("list").stdout.splitlines()
+    runc("create", "-b", bundle, container_id, check=True)
+    assert runc("list", "-q", check=True).stdout.split() == [container_id]
+    table = runc("list", check=True).stdout.splitlines()
     assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     assert table[1].split()[:3] == [container_id, str(runc.state(container_id)["pid"]), "created"]
-    (entry,) = json.loads(runc("list", "--format", "json").stdout)
+    (entry,) = json.loads(runc("list", "--format", "json", check=True).stdout)
     assert entry["id"] == container_id and entry["status"] == "created"
-    runc("delete", "--force", container_id)
+    runc("delete", "--force", container_id, check=True)
 
 
 def test_state_is_valid_against_the_oci_schema(
@@ -196,28 +156,28 @@ def test_state_is_valid_against_the_oci_schema(
     if not schemas.AVAILABLE:
         pytest.skip(schemas.MISSING_REASON)
     bundle = bundle_factory(args=["sleep", "60"], annotations={"org.example/key": "value"})
-    runc("create", "-b", bundle, container_id)
+    runc("create", "-b", bundle, container_id, check=True)
     for step in ("created", "running", "stopped"):
         if step == "running":
-            runc("start", container_id)
-            _wait_status(runc, container_id, "running")
+            runc("start", container_id, check=True)
+            runc.wait_status(container_id, "running")
         if step == "stopped":
-            runc("kill", container_id, "KILL")
-            _wait_status(runc, container_id, "stopped")
+            runc("kill", container_id, "KILL", check=True)
+            runc.wait_status(container_id, "stopped")
         state = runc.state(container_id)
         assert state["status"] == step
         assert schemas.errors("state-schema.json", state) == []
         assert state["annotations"] == {"org.example/key": "value"}
-    runc("delete", container_id)
+    runc("delete", container_id, check=True)
 
 
 def test_spec_and_features(runc: Runc, tmp_path: Path) -> None:
-    runc("spec", "--bundle", str(tmp_path))
+    runc("spec", "--bundle", str(tmp_path), check=True)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["process"]["args"] == ["sh"] and config["root"]["path"] == "rootfs"
     again = runc("spec", "--bundle", str(tmp_path), check=False)
     assert again.returncode != 0 and "already exists" in again.stderr
-    features = json.loads(runc("features").stdout)
+    features = json.loads(runc("features", check=True).stdout)
     assert "CAP_SYS_ADMIN" in features["linux"]["capabilities"]
     assert set(features["linux"]["namespaces"]) >= {"pid", "network", "mount", "user", "time"}
     if schemas.AVAILABLE:

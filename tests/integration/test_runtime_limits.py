@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from bastion_testing.bundle import new_name
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.helper import parse, parse_records
@@ -28,9 +29,14 @@ pytestmark = pytest.mark.privileged
 
 MIB = 1 << 20
 #: 64 MiB of memory and no swap beyond it (memory.memsw.limit_in_bytes == the memory limit).
-MEMORY_64M = {"limit": 64 * MIB, "swap": 64 * MIB}
+MEMORY_64M: dict[str, Any] = {"linux.resources.memory": {"limit": 64 * MIB, "swap": 64 * MIB}}
 SIGKILL_STATUS = 128 + 9
 EAGAIN = 11
+
+
+def _edit(path: str, value: Any) -> dict[str, Any]:
+    """One `bundle_factory` edit, typed for mypy (a dict literal would clash with its params)."""
+    return {path: value}
 
 
 def _touched_mib(output: str) -> int:
@@ -42,11 +48,11 @@ def _touched_mib(output: str) -> int:
 def test_memory_limit_oom_kills_run(
     runc: Runc, bundle_factory: BundleFactory, container_id: str, tmp_path: Path
 ) -> None:
-    bundle = bundle_factory(
-        args=[HELPER, "alloc", "200"], **{"linux.resources.memory": MEMORY_64M}
-    )
+    bundle = bundle_factory(args=[HELPER, "alloc", "200"], **MEMORY_64M)
     log = tmp_path / "runc.log"
-    result = runc("--log", str(log), "--log-format", "json", "run", "--bundle", bundle, container_id)
+    result = runc(
+        "--log", str(log), "--log-format", "json", "run", "--bundle", bundle, container_id
+    )
     assert result.returncode == SIGKILL_STATUS, result
     # It got well into the allocation and was stopped near the limit, not before or after.
     touched = _touched_mib(result.stdout)
@@ -61,9 +67,7 @@ def test_memory_limit_oom_kills_run(
 def test_memory_limit_oom_kill_shows_in_state(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
-    bundle = bundle_factory(
-        args=[HELPER, "alloc", "200"], **{"linux.resources.memory": MEMORY_64M}
-    )
+    bundle = bundle_factory(args=[HELPER, "alloc", "200"], **MEMORY_64M)
     runc("run", "--detach", "--bundle", bundle, container_id, check=True)
     state = runc.wait_status(container_id, "stopped")
     assert state.get("oomKilled") is True, state
@@ -76,9 +80,7 @@ def test_within_memory_limit_is_not_oom_killed(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     # The control for the two tests above: 16 MiB fits, so no kill and no oomKilled.
-    bundle = bundle_factory(
-        args=[HELPER, "alloc", "16"], **{"linux.resources.memory": MEMORY_64M}
-    )
+    bundle = bundle_factory(args=[HELPER, "alloc", "16"], **MEMORY_64M)
     result = runc("run", "--keep", "--bundle", bundle, container_id)
     assert result.returncode == 0, result
     assert parse(result.stdout)["alloc"] == "ok"
@@ -93,7 +95,7 @@ def test_pids_limit_makes_fork_fail(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     bundle = bundle_factory(
-        args=[HELPER, "fork", "20", "1"], **{"linux.resources.pids": {"limit": 8}}
+        args=[HELPER, "fork", "20", "1"], **_edit("linux.resources.pids", {"limit": 8})
     )
     result = runc("run", "--bundle", bundle, container_id)
     assert result.returncode == 0, result
@@ -121,7 +123,7 @@ def test_cpu_quota_halves_cpu_time(
 ) -> None:
     bundle = bundle_factory(
         args=[HELPER, "spin", "3"],
-        **{"linux.resources.cpu": {"quota": 50000, "period": 100000}},
+        **_edit("linux.resources.cpu", {"quota": 50000, "period": 100000}),
     )
     result = runc("run", "--bundle", bundle, container_id)
     assert result.returncode == 0, result
@@ -140,23 +142,26 @@ def test_cpu_shares_split_one_cpu(
     ids = {name: new_name() for name in names}
     bundles = {
         name: bundle_factory(
-            args=[HELPER, "spin", "4"], **{"linux.resources.cpu": {"shares": shares, "cpus": "1"}}
+            args=[HELPER, "spin", "4"],
+            **_edit("linux.resources.cpu", {"shares": shares, "cpus": "1"}),
         )
         for name, shares in names.items()
     }
     outputs = {name: tmp_path / f"{name}.out" for name in names}
     for name in names:
         with outputs[name].open("w") as out:
-            # The container inherits create's stdout and stderr: a file, never a pipe (a pipe
-            # would stay open, and `run` wait for its end, as long as the container lives).
+            # The container inherits create's stdout and stderr: a file, never a pipe (the
+            # container would hold the pipe open and subprocess.run wait for it to end).
             subprocess.run(
                 runc.argv("create", "--bundle", bundles[name], ids[name]),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                timeout=60, check=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                timeout=60,
+                check=True,
             )
     starts = [
-        subprocess.Popen(runc.argv("start", ids[name]), stdin=subprocess.DEVNULL)
-        for name in names
+        subprocess.Popen(runc.argv("start", ids[name]), stdin=subprocess.DEVNULL) for name in names
     ]
     assert [p.wait(timeout=60) for p in starts] == [0, 0]
     for name in names:

@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from bastion_testing.bundle import read_config, write_config
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.helper import parse, parse_records
@@ -69,7 +70,7 @@ def test_host_interpreter_is_not_reachable_through_proc_exe(
         "readlink /proc/1/exe; echo readlink_status=$?"
     )
     bundle_b = bundle_factory(
-        args=["sh", "-c", script], **{"linux.namespaces": _namespaces_joining_pid_of(init_pid)}
+        args=["sh", "-c", script], linux__namespaces=_namespaces_joining_pid_of(init_pid)
     )
     b_id = f"{container_id}-b"
     result = runc("run", "--bundle", bundle_b, b_id)
@@ -134,8 +135,14 @@ def test_preserve_fds_passes_fd_3_only(
     bundle = bundle_factory(args=[HELPER, "fds"])
     prefix = [sys.executable, "-c", _DUP_TO_3, str(host_fd)]
     result = runc(
-        "run", "--preserve-fds", "1", "--bundle", bundle, container_id,
-        pass_fds=[host_fd], prefix=prefix,
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bundle,
+        container_id,
+        pass_fds=[host_fd],
+        prefix=prefix,
     )
     assert result.returncode == 0, result
     fds = _fds(result.stdout)
@@ -152,7 +159,7 @@ def test_cwd_and_root_are_the_containers(
         f"{HELPER} cwd; echo root_ls=$(ls /.. | tr '\\n' ,); cd /..; cd ..; "
         f"echo up_ls=$(ls | tr '\\n' ,); {HELPER} mounts"
     )
-    bundle = bundle_factory(args=["sh", "-c", script], **{"process.cwd": "/tmp"})
+    bundle = bundle_factory(args=["sh", "-c", script], process__cwd="/tmp")
     flags = ["--no-pivot"] if pivot == "no-pivot" else []
     result = runc("run", *flags, "--bundle", bundle, container_id)
     assert result.returncode == 0, result
@@ -195,9 +202,7 @@ def escape_targets() -> Iterator[dict[str, str]]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _symlink_bundle(
-    bundle_factory: BundleFactory, targets: dict[str, str], script: str
-) -> str:
+def _symlink_bundle(bundle_factory: BundleFactory, targets: dict[str, str], script: str) -> str:
     bundle = bundle_factory(args=["sh", "-c", script])
     rootfs = os.path.join(bundle, "rootfs")
     # /evil -> /../../../../tmp/X: absolute, with enough ".." to leave any rootfs on the host.
@@ -214,7 +219,9 @@ def _symlink_bundle(
 
 
 def test_symlinked_mount_destinations_stay_in_the_rootfs(
-    runc: Runc, bundle_factory: BundleFactory, container_id: str,
+    runc: Runc,
+    bundle_factory: BundleFactory,
+    container_id: str,
     escape_targets: dict[str, str],
 ) -> None:
     script = f"{HELPER} mounts; touch /evil/marker /evil2/sub/marker && echo touched=1"
@@ -239,12 +246,21 @@ def test_symlinked_mount_destinations_stay_in_the_rootfs(
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
 
 
+@pytest.mark.parametrize("on_host", ["absent-on-host", "present-on-host"])
 def test_dangling_symlinked_mount_destination_is_refused(
-    runc: Runc, bundle_factory: BundleFactory, container_id: str,
+    runc: Runc,
+    bundle_factory: BundleFactory,
+    container_id: str,
     escape_targets: dict[str, str],
+    on_host: str,
 ) -> None:
-    # Nothing at the symlinks' targets, inside or outside: bastion refuses to create the
-    # target of a dangling symlink rather than guess (mountpoints.Root.make).
+    # Nothing at the symlinks' targets inside the rootfs: bastion refuses to create the target
+    # of a dangling symlink rather than guess (mountpoints.Root.make). When the targets exist
+    # on the host, a runtime that followed the symlinks there would mount over them and create
+    # `sub` in the host's directory.
+    if on_host == "present-on-host":
+        for path in escape_targets.values():
+            os.mkdir(path)
     bundle = _symlink_bundle(bundle_factory, escape_targets, f"{HELPER} mounts")
     result = runc("create", "--bundle", bundle, container_id)
     assert result.returncode > 0, result
@@ -252,6 +268,9 @@ def test_dangling_symlinked_mount_destination_is_refused(
     assert "error[mount-destination-dangling-symlink]" in line, line
     assert "/evil" in line
     for path in escape_targets.values():
-        assert not os.path.lexists(path), f"{path} was made on the host"
+        if on_host == "present-on-host":
+            assert os.listdir(path) == [], f"the runtime wrote into {path} on the host"
+        else:
+            assert not os.path.lexists(path), f"{path} was made on the host"
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
     assert os.listdir(runc.root) == []

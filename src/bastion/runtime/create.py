@@ -89,6 +89,7 @@ def create(opts: CreateOptions) -> Container:
     store.check_id(opts.id)
     raw, spec, rootfs = load_bundle(bundle)
     plan = namespaces.plan(spec.linux)
+    namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
     state: dict[str, Any] = {
         "id": opts.id,

@@ -11,7 +11,7 @@ import os
 
 from bastion._record import record
 from bastion._sys import ns as _ns
-from bastion.runtime.errors import RuntimeFailure
+from bastion.oci.decode import SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,6 +56,49 @@ def plan(linux: Linux | None) -> NamespacePlan:
     return NamespacePlan(new=new, join=tuple(join))
 
 
+def check_paths(linux: Linux | None) -> None:
+    """Check every namespace path names a namespace of its type, before `create` makes anything.
+
+    The intermediate checks again when it opens them (a path can change in between); this early
+    check is what gives a config error its JSON path and nothing to roll back.
+    """
+    for index, namespace in enumerate(linux.namespaces if linux else ()):
+        if not namespace.path:
+            continue
+        where = f"linux.namespaces[{index}].path"
+        try:
+            fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SpecError(
+                f"cannot open {namespace.path}: {exc.strerror}",
+                where=where,
+                reference="namespace-path-invalid",
+            ) from None
+        try:
+            _check_type(fd, namespace.type, namespace.path, where)
+        finally:
+            os.close(fd)
+
+
+def _check_type(fd: int, ns_type: str, path: str, where: str) -> None:
+    try:
+        actual = _ns.nstype(fd, path)
+    except OSError as exc:
+        raise SpecError(
+            f"{path} is not a namespace file ({exc.strerror})",
+            where=where,
+            reference="namespace-path-invalid",
+        ) from None
+    if actual != NAMESPACE_TYPES[ns_type][0]:
+        names = {flag: name for name, (flag, _) in NAMESPACE_TYPES.items()}
+        raise SpecError(
+            f"{path} is a {names.get(actual, hex(actual))} namespace, not {ns_type}",
+            where=where,
+            reference="namespace-path-wrong-type",
+            hint=f"point it at /proc/<pid>/ns/{NAMESPACE_TYPES[ns_type][1]}",
+        )
+
+
 def open_joined(plan: NamespacePlan) -> list[tuple[str, int]]:
     """Open every namespace to join and check its type, before any setns changes our view.
 
@@ -67,22 +110,7 @@ def open_joined(plan: NamespacePlan) -> list[tuple[str, int]]:
         for ns_type, path in plan.join:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             opened.append((ns_type, fd))
-            try:
-                actual = _ns.nstype(fd, path)
-            except OSError as exc:
-                raise RuntimeFailure(
-                    f"{path} is not a namespace file ({exc.strerror})",
-                    where=f"linux.namespaces[type={ns_type}].path",
-                    reference="namespace-path-invalid",
-                ) from None
-            if actual != NAMESPACE_TYPES[ns_type][0]:
-                names = {flag: name for name, (flag, _) in NAMESPACE_TYPES.items()}
-                raise RuntimeFailure(
-                    f"{path} is a {names.get(actual, hex(actual))} namespace, not {ns_type}",
-                    where=f"linux.namespaces[type={ns_type}].path",
-                    reference="namespace-path-wrong-type",
-                    hint=f"point it at /proc/<pid>/ns/{NAMESPACE_TYPES[ns_type][1]}",
-                )
+            _check_type(fd, ns_type, path, f"linux.namespaces[type={ns_type}].path")
     except BaseException:
         for _, fd in opened:
             os.close(fd)

@@ -121,6 +121,8 @@ def runtime_root() -> Iterator[str]:
 @pytest.fixture
 def runc(bastion_runc: str, runtime_root: str) -> Runc:
     """`runc("create", "--bundle", b, cid)`: bastion-runc on this test's `runtime_root`."""
+    if not os.access(bastion_runc, os.X_OK):
+        pytest.fail(f"{bastion_runc} is missing: run scripts/setup", pytrace=False)
     return Runc(bastion_runc, runtime_root)
 
 

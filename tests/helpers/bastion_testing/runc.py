@@ -124,32 +124,33 @@ def processes_in(path: str) -> list[str]:
 
 def mounts_of(path: str) -> list[str]:
     """Mount points in our mount namespace at or under `path`, or with `path` as their source."""
-    found = []
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if path in line:
-                found.append(line.strip())
-    return found
+        return [line.strip() for line in f if path in line]
 
 
-def leftovers(root: str, container_id: str, bundle: str) -> list[str]:
-    """What of container `container_id` (made from `bundle`) is still there; [] if nothing."""
+def leftovers(root: str, container_id: str, bundle: str, cgroup: str | None = None) -> list[str]:
+    """What of container `container_id` (made from `bundle`) is still there; [] if nothing.
+
+    `cgroup` is the container's cgroup path, by default the bundle's `linux.cgroupsPath`.
+    """
     left: list[str] = []
     names = os.listdir(root) if os.path.isdir(root) else []
     left += [f"state dir {root}/{n}" for n in names if n == container_id]
     left += [f"temp dir {root}/{n}" for n in names if n.startswith(f".creating-{container_id}.")]
-    cgroup = cgroup_path(bundle)
+    cgroup = cgroup or cgroup_path(bundle)
     left += [f"cgroup {d}" for d in cgroup_dirs(cgroup)]
     left += [f"process {p} in {cgroup}" for p in processes_in(cgroup)]
     left += [f"mount {m}" for m in mounts_of(os.path.join(bundle, "rootfs"))]
     return left
 
 
-def wait_no_leftovers(root: str, container_id: str, bundle: str) -> list[str]:
+def wait_no_leftovers(
+    root: str, container_id: str, bundle: str, cgroup: str | None = None
+) -> list[str]:
     """`leftovers`, polled for up to SETTLE_SECONDS until empty; what is left at the end."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        left = leftovers(root, container_id, bundle)
+        left = leftovers(root, container_id, bundle, cgroup)
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)

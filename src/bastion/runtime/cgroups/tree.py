@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.runtime.cgroups.base import CgroupManager
 
-# signal(7). Not `import signal`: it imports `enum` (7 ms, CONTRIBUTING-FAST-PATH.md).
+# signal(7). Not `import signal`: it imports `enum` (7 ms, docs/architecture.md "The fast path").
 SIGKILL = 9
 
 # destroy() waits this long in total for SIGKILLed processes to leave before giving up.
