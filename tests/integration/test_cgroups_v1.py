@@ -84,21 +84,37 @@ def manager(new_manager: Callable[[], V1Manager]) -> V1Manager:
     return made
 
 
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    """Kill and reap a test child, thawing its test freezer cgroup first if a failed test left
+    it frozen (a task frozen by the v1 freezer cannot die)."""
+    if child.poll() is None:
+        try:
+            for line in _read(f"/proc/{child.pid}/cgroup").splitlines():
+                _, names, path = line.split(":", 2)
+                if "freezer" in names.split(",") and path.startswith(PARENT + "/"):
+                    with open(f"{ROOT}/freezer{path}/freezer.state", "w") as stream:
+                        stream.write("THAWED")
+        except OSError:
+            pass
+        child.kill()
+    child.wait(timeout=30)
+
+
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     child = subprocess.Popen(["sleep", "300"])
     try:
         yield child
     finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
+        _reap(child)
 
 
 def _leaves(manager: V1Manager) -> list[str]:
     controllers, unified = _v1_layout()
     mounts = {m for n, m in controllers.items() if not n.startswith("name=")}
-    return [m + manager.path for m in sorted(mounts)] + ([unified + manager.path] if unified else [])
+    return [m + manager.path for m in sorted(mounts)] + (
+        [unified + manager.path] if unified else []
+    )
 
 
 def _read(path: str) -> str:
@@ -147,7 +163,9 @@ def test_create_apply_add_stats_destroy(
     membership = _read(f"/proc/{sleeper.pid}/cgroup").splitlines()
     for name in ("memory", "cpu", "pids", "freezer", "cpuset"):
         if name in controllers:
-            assert any(f":{name}:{leaf}" in line or f",{name}:{leaf}" in line for line in membership)
+            assert any(
+                f":{name}:{leaf}" in line or f",{name}:{leaf}" in line for line in membership
+            )
     stats = manager.stats()
     assert (stats.pids_current, stats.pids_limit, stats.memory_limit) == (1, 16, 64 * MiB)
     assert stats.oom_kills == 0
@@ -208,9 +226,7 @@ def test_kill_with_sigterm_then_sigkill_on_a_frozen_cgroup(
         assert second.wait(timeout=10) == -signal.SIGKILL
         assert manager.state() == "thawed"
     finally:
-        if second.poll() is None:
-            second.kill()
-        second.wait()
+        _reap(second)
     assert manager.pids() == []
 
 
@@ -227,9 +243,7 @@ def test_oom_kills_are_counted(manager: V1Manager) -> None:
         hog.stdin.close()
         assert hog.wait(timeout=30) == -signal.SIGKILL
     finally:
-        if hog.poll() is None:
-            hog.kill()
-        hog.wait()
+        _reap(hog)
     assert manager.oom_kills() >= 1
     assert manager.stats().oom_kills == manager.oom_kills()
 

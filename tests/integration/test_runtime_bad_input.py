@@ -157,3 +157,12 @@ def test_delete_running_without_force_fails(
     assert os.path.exists(f"/proc/{running['pid']}")
     runc("delete", "--force", container_id, check=True)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_terminal_is_refused_until_supported(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP, **{"process.terminal": True})
+    result = runc("create", "--bundle", bundle, container_id)
+    _assert_refused(result, "terminal-unsupported", "process.terminal")
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []

@@ -88,6 +88,14 @@ def create(opts: CreateOptions) -> Container:
     bundle = os.path.abspath(opts.bundle)
     store.check_id(opts.id)
     raw, spec, rootfs = load_bundle(bundle)
+    if spec.process is not None and spec.process.terminal:
+        # Refuse rather than hand the container our stdio while the config asked for a pty.
+        raise SpecError(
+            "process.terminal is true, but this bastion-runc cannot allocate terminals yet",
+            where="process.terminal",
+            hint="set it to false (pass stdio through), e.g. `runc spec` output needs this edit",
+            reference="terminal-unsupported",
+        )
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)

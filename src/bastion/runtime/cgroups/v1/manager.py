@@ -148,10 +148,15 @@ class V1Manager:
 
     def kill(self, sig: int) -> None:
         """Signal every process. SIGKILL goes through the unified cgroup.kill on hybrid hosts,
-        then to any pid still listed in v1 (one that joined only v1); otherwise pid by pid
-        while frozen, like runc's signalAllProcesses."""
+        then to any pid still listed in v1 (one that joined only v1), and a frozen cgroup is
+        thawed so the tasks can die; otherwise pid by pid while frozen, like runc's
+        signalAllProcesses."""
         if sig == tree.SIGKILL and self._unified and v2_freezer.kill(self._unified):
             tree.signal(self.pids(), sig)
+            # A task frozen by the v1 freezer acts on SIGKILL only once thawed (runc thaws a
+            # paused container for SIGKILL too).
+            if self.state() == FreezerState.FROZEN:
+                self.thaw()
             return
         tree.signal_all(self, sig)
 
