@@ -27,10 +27,10 @@ from bastion.oci.validate import validate_spec
 from bastion.runtime import namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container
+from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
-from bastion.runtime.init.devices import with_default_device_rules
 from bastion.runtime.rollback import Rollback
 from bastion.runtime.status import Status
 

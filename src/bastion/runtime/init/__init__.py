@@ -20,8 +20,6 @@ from bastion._sys import prctl as _prctl
 from bastion._sys.host import setdomainname, sethostname
 from bastion.runtime import namespaces
 from bastion.runtime.errors import RuntimeFailure
-from bastion.runtime.init import process as proc
-from bastion.runtime.init import rootfs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,6 +50,10 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         # If `create` dies before the init exists, so do we (and the init then sees EOF).
         _prctl.set_pdeathsig(_SIGKILL)
         _prctl.set_dumpable(False)
+        # The init's modules load here, while the parent waits in the kernel for the cgroup
+        # attach (an RCU grace period, 5-15 ms): on two cores that import time is free.
+        from bastion.runtime.init import process, rootfs  # noqa: F401
+
         chan.recv("go")  # the parent has put us in the container's cgroup
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
@@ -75,6 +77,9 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
 
 
 def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
+    from bastion.runtime.init import process as proc
+    from bastion.runtime.init import rootfs
+
     spec = cfg.spec
     process = spec.process
     assert process is not None  # validate_spec(require_process=True) ran before the fork

@@ -16,7 +16,7 @@ from bastion.runtime.init.mountpoints import Root, fd_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from bastion.oci.spec import LinuxResources, Spec
+    from bastion.oci.spec import Spec
 
 # (path, type, major, minor)
 DEFAULT_DEVICES: tuple[tuple[str, str, int, int], ...] = (
@@ -110,35 +110,3 @@ def _in_user_namespace() -> bool:
     except OSError:
         return False
     return first[:3] != [b"0", b"0", b"4294967295"]
-
-
-# Device cgroup rules every container gets after the config's own (runc's AllowedDevices): the
-# default nodes above, ptys and tun, and mknod of anything (using a node still needs r/w rules).
-_DEFAULT_RULES: tuple[tuple[str, int | None, int | None, str], ...] = (
-    ("c", None, None, "m"),
-    ("b", None, None, "m"),
-    ("c", 1, 3, "rwm"),
-    ("c", 1, 8, "rwm"),
-    ("c", 1, 7, "rwm"),
-    ("c", 5, 0, "rwm"),
-    ("c", 1, 5, "rwm"),
-    ("c", 1, 9, "rwm"),
-    ("c", 5, 1, "rwm"),
-    ("c", 136, None, "rwm"),
-    ("c", 5, 2, "rwm"),
-    ("c", 10, 200, "rwm"),
-)
-
-
-def with_default_device_rules(resources: LinuxResources | None) -> LinuxResources:
-    """`resources` with the default device rules appended, and the config's own devices allowed."""
-    from bastion._record import replace
-    from bastion.oci.spec import LinuxDeviceCgroup, LinuxResources
-
-    rules = [
-        LinuxDeviceCgroup(allow=True, type=t, major=ma, minor=mi, access=acc)
-        for t, ma, mi, acc in _DEFAULT_RULES
-    ]
-    if resources is None:
-        return LinuxResources(devices=(LinuxDeviceCgroup(allow=False, access="rwm"), *rules))
-    return replace(resources, devices=(*resources.devices, *rules))
