@@ -111,6 +111,17 @@ def test_v1_sigkill_uses_unified_cgroup_kill_on_hybrid(
     assert fake_fs.writes == [("unified/bastion/c1/cgroup.kill", "1")]
 
 
+def test_v1_sigkill_thaws_a_frozen_v1_cgroup_after_cgroup_kill(
+    v1: V1Manager, fake_fs: FakeCgroupFs
+) -> None:
+    fake_fs.set("freezer/bastion/c1/freezer.state", "FROZEN")
+    v1.kill(9)
+    assert fake_fs.writes == [
+        ("unified/bastion/c1/cgroup.kill", "1"),
+        ("freezer/bastion/c1/freezer.state", "THAWED"),
+    ]
+
+
 def test_v1_freezer_falls_back_to_unified(fake_fs: FakeCgroupFs) -> None:
     fake_fs.add_v1("memory")
     fake_fs.add_unified("unified", "")

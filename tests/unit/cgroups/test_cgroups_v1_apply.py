@@ -252,9 +252,15 @@ def test_bad_device_rules_are_refused_before_any_write(
 ) -> None:
     rules = (LinuxDeviceCgroup(allow=False), rule)
     with pytest.raises(CgroupInvalidValueError) as info:
-        v1.apply(LinuxResources(devices=rules))
+        v1.apply(LinuxResources(devices=rules, cpu=LinuxCPU(cpus="1")))
     assert info.value.where == "linux.resources.devices[1]"
-    assert fake_fs.written("devices") == []
+    assert fake_fs.writes == []  # not even cpuset, which comes before devices
+
+
+def test_bad_swappiness_is_refused_before_any_write(v1: V1Manager, fake_fs: FakeCgroupFs) -> None:
+    with pytest.raises(CgroupInvalidValueError):
+        v1.apply(LinuxResources(memory=LinuxMemory(limit=4096, swappiness=200)))
+    assert fake_fs.writes == []
 
 
 def test_blkio_uses_bfq_when_cfq_files_are_absent(v1: V1Manager, fake_fs: FakeCgroupFs) -> None:
@@ -347,8 +353,10 @@ def test_hybrid_unified_keys(fake_fs: FakeCgroupFs) -> None:
     made.create()
     made.apply(LinuxResources(unified={"cgroup.freeze": "0"}))
     assert fake_fs.writes[-1] == ("unified/bastion/c1/cgroup.freeze", "0")
+    fake_fs.writes.clear()
     with pytest.raises(CgroupUnsupportedError):
-        made.apply(LinuxResources(unified={"memory.high": "1000"}))
+        made.apply(LinuxResources(pids=LinuxPids(limit=1), unified={"memory.high": "1000"}))
+    assert fake_fs.writes == []
 
 
 def test_legacy_without_unified_refuses_hugetlb_and_unified(v1: V1Manager) -> None:

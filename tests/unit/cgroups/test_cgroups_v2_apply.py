@@ -91,10 +91,14 @@ def test_memory_swap_conversion(
 
 
 @pytest.mark.parametrize(("limit", "swap"), [(200, 100), (None, 100)])
-def test_memory_swap_that_cannot_convert(v2: V2Manager, limit: int | None, swap: int) -> None:
+def test_memory_swap_that_cannot_convert(
+    v2: V2Manager, fake_fs: FakeCgroupFs, limit: int | None, swap: int
+) -> None:
+    resources = LinuxResources(memory=LinuxMemory(limit=limit, swap=swap), pids=LinuxPids(limit=1))
     with pytest.raises(CgroupInvalidValueError) as info:
-        v2.apply(LinuxResources(memory=LinuxMemory(limit=limit, swap=swap)))
+        v2.apply(resources)
     assert info.value.where == "linux.resources.memory.swap"
+    assert fake_fs.writes == []  # refused before pids (written first) or any subtree_control
 
 
 def test_swap_max_missing_is_fine_only_for_max_or_zero(

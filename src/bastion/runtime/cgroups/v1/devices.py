@@ -42,6 +42,12 @@ def rule_text(rule: LinuxDeviceCgroup, index: int) -> str:
     return f"{kind} {major}:{minor} {access}"
 
 
+def check(resources: LinuxResources) -> None:
+    """Refuse malformed rules before anything is written."""
+    for index, rule in enumerate(resources.devices):
+        rule_text(rule, index)
+
+
 def apply(directory: str, resources: LinuxResources) -> None:
     """Reset the cgroup `directory` to deny-all, then write the rules in order."""
     if not resources.devices:

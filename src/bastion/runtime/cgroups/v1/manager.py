@@ -85,6 +85,7 @@ class V1Manager:
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
+        from bastion.runtime.cgroups.v1 import devices, memory
         from bastion.runtime.cgroups.v2 import hugetlb as v2_hugetlb
         from bastion.runtime.cgroups.v2 import subtree, unified
 
@@ -107,6 +108,10 @@ class V1Manager:
                 "this host has no cgroup v2 hierarchy for these settings",
                 where="linux.resources.unified" if resources.unified else "linux.resources",
             )
+        if on_unified and self._unified_root:
+            subtree.check(self._unified_root, on_unified)
+        devices.check(resources)
+        memory.check(resources)
         for mod in controllers:
             directory = self._dirs.get(mod.NAME)
             if directory is not None:

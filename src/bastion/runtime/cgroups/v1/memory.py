@@ -36,6 +36,18 @@ def wanted(resources: LinuxResources) -> bool:
     )
 
 
+def check(resources: LinuxResources) -> None:
+    """Refuse out-of-range values before anything is written."""
+    mem = resources.memory
+    if mem is None or mem.swappiness is None or mem.swappiness == -1:
+        return
+    if not 0 <= mem.swappiness <= 100:
+        raise CgroupInvalidValueError(
+            f"memory swappiness {mem.swappiness} is outside 0-100",
+            where="linux.resources.memory.swappiness",
+        )
+
+
 def apply(directory: str, resources: LinuxResources) -> None:
     """Write the memory limits of `resources` into the cgroup `directory`."""
     mem = resources.memory
@@ -67,11 +79,7 @@ def apply(directory: str, resources: LinuxResources) -> None:
         files.write(f"{directory}/memory.oom_control", "1")
     swappiness = mem.swappiness
     if swappiness is not None and swappiness != -1:
-        if not 0 <= swappiness <= 100:
-            raise CgroupInvalidValueError(
-                f"memory swappiness {swappiness} is outside 0-100",
-                where="linux.resources.memory.swappiness",
-            )
+        check(resources)
         files.write(f"{directory}/memory.swappiness", str(swappiness))
 
 

@@ -33,7 +33,7 @@ def wanted(resources: LinuxResources) -> bool:
 
 
 def check(resources: LinuxResources) -> None:
-    """Refuse the v1-only memory settings."""
+    """Refuse the v1-only memory settings and swap values that cannot convert."""
     mem = resources.memory
     if mem is None:
         return
@@ -46,6 +46,7 @@ def check(resources: LinuxResources) -> None:
         raise CgroupUnsupportedError(
             "cgroup v2 has no per-cgroup swappiness", where="linux.resources.memory.swappiness"
         )
+    swap_max(mem.swap or 0, mem.limit or 0)  # raises for values that cannot convert
 
 
 def swap_max(swap: int, limit: int) -> int:

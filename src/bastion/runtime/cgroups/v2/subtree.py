@@ -18,16 +18,21 @@ def available(mount: str) -> set[str]:
     return set((files.read_optional(f"{mount}/cgroup.controllers") or "").split())
 
 
-def enable(mount: str, path: str, wanted: set[str]) -> None:
-    """Make the controllers `wanted` usable in cgroup `path` of the hierarchy at `mount`."""
-    if not wanted:
-        return
+def check(mount: str, wanted: set[str]) -> None:
+    """Raise `cgroup-unsupported` unless the hierarchy at `mount` offers all of `wanted`."""
     missing = wanted - available(mount)
     if missing:
         raise CgroupUnsupportedError(
             f"cgroup v2 controllers not available on this host: {' '.join(sorted(missing))}",
             where=f"{mount}/cgroup.controllers",
         )
+
+
+def enable(mount: str, path: str, wanted: set[str]) -> None:
+    """Make the controllers `wanted` usable in cgroup `path` of the hierarchy at `mount`."""
+    if not wanted:
+        return
+    check(mount, wanted)
     current = mount.rstrip("/")
     for part in path.strip("/").split("/"):
         control = f"{current}/cgroup.subtree_control"
