@@ -162,7 +162,8 @@ def test_delete_running_without_force_fails(
 def test_terminal_is_refused_until_supported(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
-    bundle = bundle_factory(args=SLEEP, **{"process.terminal": True})
+    edits: dict[str, Any] = {"process.terminal": True}
+    bundle = bundle_factory(args=SLEEP, **edits)
     result = runc("create", "--bundle", bundle, container_id)
     _assert_refused(result, "terminal-unsupported", "process.terminal")
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
