@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,28 @@ def test_log_json(bastion_runc: str, runtime_root: str, tmp_path: Path) -> None:
     (line,) = log.read_text().splitlines()
     entry = json.loads(line)
     assert entry["level"] == "error" and "container-not-found" in entry["msg"]
+
+
+def test_identity_is_published_before_the_first_exec(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    from bastion.runtime.container import Container
+
+    edits: dict[str, Any] = {
+        "annotations": {
+            "bastion.name": "web-1",
+            "bastion.image": "busybox:test",
+            "bastion.label.team": "sec",
+        },
+    }
+    bundle = bundle_factory(args=["sleep", "60"], **edits)
+    runc("create", "-b", bundle, container_id, check=True)
+    state = runc.state(container_id)
+    identity = Container.load(runc.root, container_id).identity()
+    assert (identity.id, identity.name, identity.image) == (container_id, "web-1", "busybox:test")
+    assert identity.labels == {"bastion.label.team": "sec"}
+    assert identity.pid == state["pid"]
+    cgroup = read_config(bundle)["linux"]["cgroupsPath"]
+    assert identity.cgroup_path == cgroup
+    assert identity.cgroup_ids == (os.stat(f"/sys/fs/cgroup/unified{cgroup}").st_ino,)
+    runc("delete", "--force", container_id, check=True)

@@ -11,8 +11,10 @@ import errno
 import os
 import time
 
+from bastion import jsonio
 from bastion._sys.proc import is_alive
 from bastion._sys.signals import pidfd_send_signal
+from bastion.identity import IDENTITY_FILE, ContainerIdentity
 from bastion.runtime import store
 from bastion.runtime.cgroups.detect import open_manager
 from bastion.runtime.errors import InvalidState, RuntimeFailure
@@ -58,6 +60,11 @@ class Container:
         if self._cgroup is None:
             self._cgroup = open_manager(self.doc["cgroup_path"])
         return self._cgroup
+
+    def identity(self) -> ContainerIdentity:
+        """The record `create` published for the sensor before the container's first exec."""
+        with open(self.sd.file(IDENTITY_FILE), "rb") as f:
+            return ContainerIdentity.from_dict(jsonio.loads(f.read()))
 
     def init_alive(self) -> bool:
         return is_alive(self.pid, self.doc.get("pid_start"))

@@ -19,9 +19,17 @@ from __future__ import annotations
 import os
 import time
 
+from bastion import jsonio
 from bastion._record import record
 from bastion._sys import prctl as _prctl
 from bastion._sys.proc import start_time
+from bastion.identity import (
+    IDENTITY_FILE,
+    IMAGE_ANNOTATIONS,
+    NAME_ANNOTATIONS,
+    ContainerIdentity,
+    first_annotation,
+)
 from bastion.oci.decode import SpecError, decode_spec
 from bastion.oci.validate import validate_spec
 from bastion.runtime import namespaces, store
@@ -145,6 +153,7 @@ def create(opts: CreateOptions) -> Container:
         sd.write(state)
         if spec.process is not None and spec.process.oom_score_adj is not None:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
+        _publish_identity(sd, spec, opts.id, cgroup, init_pid, state["pid_start"])
         chan.recv("mounts-done")
         _crash_point("mounts")
         chan.send("continue")
@@ -190,6 +199,34 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def _publish_identity(
+    sd: store.StateDir,
+    spec: Spec,
+    container_id: str,
+    cgroup: CgroupManager,
+    pid: int,
+    start: int | None,
+) -> None:
+    """Write identity.json before the first exec, so a sensor can name the container's first
+    syscall (DESIGN.md: the runtime that made it says who it is)."""
+    annotations = spec.annotations or {}
+    directory = cgroup.v2_directory()
+    cgroup_ids = (os.stat(directory).st_ino,) if directory and os.path.isdir(directory) else ()
+    caps = spec.process.capabilities if spec.process else None
+    identity = ContainerIdentity(
+        id=container_id,
+        name=first_annotation(annotations, NAME_ANNOTATIONS) or container_id,
+        image=first_annotation(annotations, IMAGE_ANNOTATIONS) or "",
+        labels={k: v for k, v in annotations.items() if k.startswith("bastion.label.")} or None,
+        privileged=bool(caps and "CAP_SYS_ADMIN" in caps.bounding),
+        cgroup_path=cgroup.path,
+        cgroup_ids=cgroup_ids,
+        pid=pid,
+        start_time=start or 0,
+    )
+    store.write_atomic(sd.file(IDENTITY_FILE), jsonio.dumps(identity.to_dict()).encode(), 0o644)
 
 
 def _write_id_maps(pid: int, spec: Spec) -> None:

@@ -72,6 +72,11 @@ if TYPE_CHECKING:
             """Whether the cgroup directory exists."""
             ...
 
+        def v2_directory(self) -> str | None:
+            """This cgroup's directory in the cgroup2 hierarchy (`unified` on hybrid hosts), whose
+            inode number is the cgroup id eBPF programs see; None on a legacy-only host."""
+            ...
+
         def destroy(self) -> None:
             """SIGKILL what is left, wait for it to go, remove the directories; idempotent."""
             ...

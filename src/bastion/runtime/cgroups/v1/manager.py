@@ -61,6 +61,9 @@ class V1Manager:
     def __repr__(self) -> str:
         return f"V1Manager({self.path!r}, {self._mounts!r}, unified={self._unified_root!r})"
 
+    def v2_directory(self) -> str | None:
+        return self._unified
+
     def _leaves(self) -> list[str]:
         """The cgroup's directory in each hierarchy (one per mount), the unified one last."""
         leaves = sorted({mount + self.path for mount in self._mounts.values()})

@@ -36,6 +36,9 @@ class V2Manager:
         """mkdir the cgroup and its parents; True if the leaf is new."""
         return tree.make(self.root, self.path)
 
+    def v2_directory(self) -> str | None:
+        return self.directory
+
     def add(self, pid: int) -> None:
         """Move process `pid` into the cgroup."""
         files.write(f"{self.directory}/cgroup.procs", str(pid))

@@ -1,0 +1,82 @@
+"""`ContainerIdentity`: the one record the runtime and the sensor share (DESIGN.md).
+
+The runtime writes it into the container's state directory (`identity.json`) before the
+container's first exec, so a sensor that sees the first syscall of a container can already name
+it: id, name, image, labels and the cgroup ids the eBPF probe reports. Metadata is never `<NA>`
+because the runtime that made the container says who it is, before it runs.
+"""
+
+from __future__ import annotations
+
+from bastion._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+IDENTITY_FILE = "identity.json"
+
+# Annotations a caller (our engine, Podman, containerd/CRI) uses to name a container and its image.
+NAME_ANNOTATIONS = (
+    "bastion.name",
+    "io.kubernetes.cri.container-name",
+    "io.podman.annotations.name",
+)
+IMAGE_ANNOTATIONS = (
+    "bastion.image",
+    "io.kubernetes.cri.image-name",
+    "org.opencontainers.image.ref.name",
+)
+
+
+@record
+class ContainerIdentity:
+    """Who a container is, for the sensor: `cgroup_ids` are cgroup2 inode numbers (what
+    `bpf_get_current_cgroup_id()` returns); `start_time` is the init's, in clock ticks."""
+
+    id: str
+    name: str
+    image: str = ""
+    labels: dict[str, str] | None = None
+    privileged: bool = False
+    cgroup_path: str = ""
+    cgroup_ids: tuple[int, ...] = ()
+    pid: int = 0
+    start_time: int = 0
+    runtime: str = "bastion"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "image": self.image,
+            "labels": dict(self.labels or {}),
+            "privileged": self.privileged,
+            "cgroupPath": self.cgroup_path,
+            "cgroupIds": list(self.cgroup_ids),
+            "pid": self.pid,
+            "startTime": self.start_time,
+            "runtime": self.runtime,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ContainerIdentity:
+        return cls(
+            id=str(doc["id"]),
+            name=str(doc.get("name") or doc["id"]),
+            image=str(doc.get("image", "")),
+            labels={str(k): str(v) for k, v in (doc.get("labels") or {}).items()},
+            privileged=bool(doc.get("privileged", False)),
+            cgroup_path=str(doc.get("cgroupPath", "")),
+            cgroup_ids=tuple(int(i) for i in doc.get("cgroupIds", ())),
+            pid=int(doc.get("pid", 0)),
+            start_time=int(doc.get("startTime", 0)),
+            runtime=str(doc.get("runtime", "bastion")),
+        )
+
+
+def first_annotation(annotations: dict[str, str] | None, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if annotations and annotations.get(key):
+            return annotations[key]
+    return None
