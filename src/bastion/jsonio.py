@@ -84,6 +84,23 @@ def _raise_syntax_error(doc: str) -> None:
         raise JSONSyntaxError(str(exc), doc, 0) from None
 
 
+def _pretty(value: Any, indent: int, sort_keys: bool, level: int) -> str:
+    """`json.dumps(value, indent=indent)` without importing json (`state` is called often)."""
+    if isinstance(value, dict) and value:
+        pad = " " * (indent * (level + 1))
+        items = sorted(value.items()) if sort_keys else value.items()
+        key = _json.encode_basestring_ascii
+        inner = ",\n".join(
+            f"{pad}{key(str(k))}: {_pretty(v, indent, sort_keys, level + 1)}" for k, v in items
+        )
+        return "{\n" + inner + "\n" + " " * (indent * level) + "}"
+    if isinstance(value, (list, tuple)) and value:
+        pad = " " * (indent * (level + 1))
+        inner = ",\n".join(pad + _pretty(v, indent, sort_keys, level + 1) for v in value)
+        return "[\n" + inner + "\n" + " " * (indent * level) + "]"
+    return dumps(value, sort_keys=sort_keys)
+
+
 def _no_default(obj: object) -> object:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
 
@@ -91,10 +108,7 @@ def _no_default(obj: object) -> object:
 def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
     """Serialise `value` to JSON text, like `json.dumps` (ASCII only, no NaN)."""
     if indent is not None:
-        # Indented output is for humans (`spec`, `state`); the pure-Python path is fine there.
-        import json
-
-        return json.dumps(value, indent=indent, sort_keys=sort_keys, allow_nan=False)
+        return _pretty(value, indent, sort_keys, 0)
     encoder = _json.make_encoder(
         None,  # markers: None disables the cycle check, our values are trees
         _no_default,
