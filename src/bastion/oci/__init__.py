@@ -18,7 +18,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci._reader import SpecError, SpecNotFound
-    from bastion.oci.decode import decode_spec, load_spec
+    from bastion.oci.decode import decode_process, decode_spec, load_spec
     from bastion.oci.defaults import default_spec
     from bastion.oci.spec import (
         Box,
@@ -103,6 +103,7 @@ _LAZY: dict[str, str] = {
     "State": "bastion.oci.state",
     "Status": "bastion.oci.state",
     "User": "bastion.oci.spec",
+    "decode_process": "bastion.oci.decode",
     "decode_spec": "bastion.oci.decode",
     "default_spec": "bastion.oci.defaults",
     "load_spec": "bastion.oci.decode",
@@ -160,6 +161,7 @@ __all__ = [
     "State",
     "Status",
     "User",
+    "decode_process",
     "decode_spec",
     "default_spec",
     "load_spec",

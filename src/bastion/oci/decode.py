@@ -82,6 +82,11 @@ def decode_spec(text: str | bytes, *, source: str = "config.json") -> Spec:
     return _spec(_parse(text, source), source)
 
 
+def decode_process(text: str | bytes, *, source: str = "process.json") -> Process:
+    """Decode a process document (`bastion-runc exec --process FILE`); paths start at its root."""
+    return _process(_parse(text, source), "")
+
+
 def _parse(text: str | bytes, source: str) -> object:
     if isinstance(text, bytes):
         # Go's decoder replaces invalid UTF-8 inside strings with U+FFFD; outside strings it is

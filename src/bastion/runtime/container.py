@@ -24,6 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
 
 _SIGKILL = 9
@@ -94,23 +95,16 @@ class Container:
     def state(self) -> dict[str, Any]:
         """The OCI state document, plus runc's extra keys (rootfs, created, owner)."""
         status = self.status
-        doc: dict[str, Any] = {
-            "ociVersion": OCI_VERSION,
-            "id": self.id,
-            "status": status,
-            "pid": self.pid if status in (Status.CREATED, Status.RUNNING, Status.PAUSED) else 0,
-            "bundle": self.bundle,
-            "rootfs": self.doc.get("rootfs", ""),
-            "created": self.doc.get("created", ""),
-            "owner": self.doc.get("owner", ""),
-        }
-        if self.doc.get("annotations"):
-            doc["annotations"] = self.doc["annotations"]
+        doc = oci_state(self.doc, status)
+        doc["rootfs"] = self.doc.get("rootfs", "")
+        doc["created"] = self.doc.get("created", "")
+        doc["owner"] = self.doc.get("owner", "")
         if status == Status.STOPPED and self.oom_killed():
             doc["oomKilled"] = True  # bastion's addition: why it stopped
         return doc
 
-    def start(self) -> None:
+    def start(self) -> list[str]:
+        """Start the user process; returns the poststart hooks' warnings (they never fail it)."""
         fd = self.sd.lock()
         try:
             status = self.status
@@ -131,6 +125,20 @@ class Container:
             self.sd.write(self.doc)
         finally:
             self.sd.unlock(fd)
+        if not self.doc.get("has_poststart"):
+            return []
+        from bastion.runtime import hooks
+
+        return hooks.run_warning(
+            self.spec().hooks, "poststart", oci_state(self.doc, Status.RUNNING)
+        )
+
+    def spec(self) -> Spec:
+        """The config as `create` saw it (the private copy, not the bundle's file)."""
+        from bastion.oci.decode import decode_spec
+
+        with open(self.sd.file(store.CONFIG_FILE), "rb") as f:
+            return decode_spec(f.read(), source=self.sd.file(store.CONFIG_FILE))
 
     def kill(self, sig: int, *, all_processes: bool = False) -> None:
         fd = self.sd.lock()
@@ -145,15 +153,22 @@ class Container:
         finally:
             self.sd.unlock(fd)
 
-    def delete(self, *, force: bool = False) -> None:
+    def delete(self, *, force: bool = False) -> list[str]:
+        """Delete the container; returns the poststop hooks' warnings (they never fail it)."""
         fd = self.sd.lock()
         try:
             status = self.status
             if not can_delete(status, force):
                 raise InvalidState(self.id, status, "delete", hint="stop it first or use --force")
+            spec = self.spec() if self.doc.get("has_poststop") else None
             self._destroy(status)
         finally:
             self.sd.unlock(fd)
+        if spec is None:
+            return []
+        from bastion.runtime import hooks
+
+        return hooks.run_warning(spec.hooks, "poststop", oci_state(self.doc, Status.STOPPED))
 
     def _destroy(self, status: str) -> None:
         # A live `create` (only with --force) dies first, so it cannot make more behind us.
@@ -186,6 +201,21 @@ class Container:
         if os.WIFSIGNALED(raw):
             return 128 + os.WTERMSIG(raw)
         return os.WEXITSTATUS(raw)
+
+
+def oci_state(doc: dict[str, Any], status: str) -> dict[str, Any]:
+    """The OCI state document (runtime-spec runtime.md "State") for a state.json and a status."""
+    alive = status in (Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED)
+    state: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "id": doc["id"],
+        "status": status,
+        "pid": int(doc.get("pid") or 0) if alive else 0,
+        "bundle": doc["bundle"],
+    }
+    if doc.get("annotations"):
+        state["annotations"] = doc["annotations"]
+    return state
 
 
 def _kill_quietly(pid: int, start: int | None) -> None:

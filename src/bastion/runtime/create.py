@@ -32,9 +32,9 @@ from bastion.identity import (
 )
 from bastion.oci.decode import SpecError, decode_spec
 from bastion.oci.validate import validate_spec
-from bastion.runtime import namespaces, store
+from bastion.runtime import console, hooks, namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
-from bastion.runtime.container import Container
+from bastion.runtime.container import Container, oci_state
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.init import InitConfig, run_intermediate
@@ -44,6 +44,7 @@ from bastion.runtime.status import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from bastion.oci.spec import Spec
@@ -64,6 +65,9 @@ class CreateOptions:
     console_socket: str | None = None
     no_pivot: bool = False
     preserve_fds: int = 0
+    # Receives (pty master, pty name) when the process has a terminal and no console socket is
+    # given: how a foreground `run` gets the master to proxy it.
+    console_receiver: Callable[[int, str], None] | None = None
 
 
 def load_bundle(bundle: str) -> tuple[bytes, Spec, str]:
@@ -96,13 +100,14 @@ def create(opts: CreateOptions) -> Container:
     bundle = os.path.abspath(opts.bundle)
     store.check_id(opts.id)
     raw, spec, rootfs = load_bundle(bundle)
-    if spec.process is not None and spec.process.terminal:
-        # Refuse rather than hand the container our stdio while the config asked for a pty.
+    terminal = spec.process is not None and spec.process.terminal
+    if terminal and not (opts.console_socket or opts.console_receiver):
+        # runc: "cannot allocate tty if runc will detach without setting console socket".
         raise SpecError(
-            "process.terminal is true, but this bastion-runc cannot allocate terminals yet",
+            "process.terminal is true but no --console-socket was given to receive the pty",
             where="process.terminal",
-            hint="set it to false (pass stdio through), e.g. `runc spec` output needs this edit",
-            reference="terminal-unsupported",
+            hint="pass --console-socket PATH, use `run` in the foreground, or set it to false",
+            reference="console-socket-required",
         )
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
@@ -119,6 +124,9 @@ def create(opts: CreateOptions) -> Container:
         "created": _now(),
         "owner": "",
         "annotations": spec.annotations or {},
+        # Read by start and delete without decoding config.json again.
+        "has_poststart": bool(hooks.of(spec.hooks, "poststart")),
+        "has_poststop": bool(hooks.of(spec.hooks, "poststop")),
     }
     undo = Rollback()
     chan: Channel | None = None
@@ -154,9 +162,16 @@ def create(opts: CreateOptions) -> Container:
         if spec.process is not None and spec.process.oom_score_adj is not None:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
         _publish_identity(sd, spec, opts.id, cgroup, init_pid, state["pid_start"])
+        hook_state = oci_state(state, Status.CREATING)
+        chan.recv("pre-pivot")
+        hooks.run(spec.hooks, "prestart", hook_state)
+        hooks.run(spec.hooks, "createRuntime", hook_state)
+        chan.send("hooks-done", state=hook_state)
+        if terminal:
+            _deliver_console(chan, opts)
         chan.recv("mounts-done")
         _crash_point("mounts")
-        chan.send("continue")
+        chan.send("continue", state=hook_state)
         chan.recv("ready")
         state["status"] = Status.CREATED
         sd.write(state)
@@ -199,6 +214,17 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def _deliver_console(chan: Channel, opts: CreateOptions) -> None:
+    msg, master = chan.recv_fd("console")
+    try:
+        if opts.console_socket:
+            console.send_to_socket(opts.console_socket, master, str(msg.get("name", "")))
+        elif opts.console_receiver is not None:
+            opts.console_receiver(os.dup(master), str(msg.get("name", "")))
+    finally:
+        os.close(master)
 
 
 def _publish_identity(

@@ -7,7 +7,9 @@ Two children, as in runc's nsexec stages and crun's libcrun_container_run_intern
 - the *init* is pid 1 of the container: it builds the rootfs, then the process's identity, then
   waits on the exec fifo until `start`, and execs the user program.
 
-Read `run_init` top to bottom: it is the list of steps (crun's container_init_setup).
+Read `run_init` top to bottom: it is the list of steps (crun's container_init_setup). Every module
+the children use must be imported before pivot_root (or setns into the container's mount
+namespace): after that, the host's Python library is out of reach.
 """
 
 from __future__ import annotations
@@ -77,12 +79,15 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
 
 
 def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
+    from bastion.runtime import hooks
     from bastion.runtime.init import process as proc
     from bastion.runtime.init import rootfs
 
     spec = cfg.spec
     process = spec.process
     assert process is not None  # validate_spec(require_process=True) ran before the fork
+    # Nothing may be imported after pivot_root: the host's library is gone from our view then.
+    hooks.preload(spec.hooks)
     try:
         # A container process must never reach this (host) interpreter through /proc/1/exe
         # (CVE-2019-5736): non-dumpable until exec, which installs the container's binary.
@@ -90,15 +95,32 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         os.setsid()
         start_fd = cfg.fifo_fds[0]
         os.set_blocking(start_fd, True)
+
+        def before_pivot() -> None:
+            # The parent runs prestart and createRuntime now; then createContainer runs here,
+            # in the container's namespaces, before pivot_root (runtime-spec hook order).
+            chan.send("pre-pivot")
+            state = chan.recv("hooks-done")["state"]
+            hooks.run(spec.hooks, "createContainer", state)
+
         if cfg.namespaces.creates("mount"):
             rootfs.setup(
-                spec, cfg.rootfs, cfg.cgroup_path, cfg.namespaces.creates("cgroup"), cfg.no_pivot
+                spec,
+                cfg.rootfs,
+                cfg.cgroup_path,
+                cfg.namespaces.creates("cgroup"),
+                cfg.no_pivot,
+                before_pivot,
             )
+        else:
+            before_pivot()
         _set_names(spec)
         _write_sysctls(spec)
         rootfs.finalize(spec)
+        if process.terminal:
+            proc.attach_terminal(process, chan)
         chan.send("mounts-done")
-        chan.recv("continue")
+        state = chan.recv("continue")["state"]
         env = proc.environment(process)
         proc.set_rlimits(process)
         proc.switch_user(process)
@@ -112,6 +134,12 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         chan.send_error(exc)
         os._exit(1)
     _wait_for_start(start_fd)
+    if hooks.of(spec.hooks, "startContainer"):
+        try:
+            hooks.run(spec.hooks, "startContainer", {**state, "status": "created"})
+        except Exception as exc:  # reported on the container's stderr
+            os.write(2, f"bastion-runc init: {getattr(exc, 'render', exc.__str__)()}\n".encode())
+            os._exit(1)
     try:
         os.execve(executable, list(process.args), env)
     except OSError as exc:

@@ -8,6 +8,7 @@ fields of the BastionError it caught; the parent re-raises it. EOF means the oth
 from __future__ import annotations
 
 import _socket
+import sys
 
 from bastion import jsonio
 from bastion.runtime.errors import InitFailed
@@ -33,6 +34,25 @@ class Channel:
         fields["type"] = kind
         self.sock.send(jsonio.dumps(fields).encode())
 
+    def send_fd(self, kind: str, fd: int, **fields: Any) -> None:
+        """A message carrying one descriptor (SCM_RIGHTS), e.g. a pty master for the parent."""
+        fields["type"] = kind
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+        self.sock.sendmsg([jsonio.dumps(fields).encode()], rights)
+
+    def recv_fd(self, expect: str) -> tuple[dict[str, Any], int]:
+        """The next message, which must carry a descriptor; returns (message, fd)."""
+        data, ancillary, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(4))
+        fds = [
+            int.from_bytes(payload[:4], sys.byteorder)
+            for level, kind, payload in ancillary
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+        ]
+        msg = self._check(data, expect)
+        if not fds:
+            raise InitFailed(f"the {self.peer} sent {expect!r} without a descriptor")
+        return msg, fds[0]
+
     def send_error(self, exc: BaseException) -> None:
         try:
             self.send(
@@ -47,7 +67,9 @@ class Channel:
 
     def recv(self, expect: str) -> dict[str, Any]:
         """The next message, which must be of type `expect`; an error message is re-raised."""
-        data = self.sock.recv(_MAX)
+        return self._check(self.sock.recv(_MAX), expect)
+
+    def _check(self, data: bytes, expect: str) -> dict[str, Any]:
         if not data:
             raise InitFailed(f"the {self.peer} exited before sending {expect!r}")
         msg: dict[str, Any] = jsonio.loads(data)

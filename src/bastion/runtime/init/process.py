@@ -10,6 +10,7 @@ import os
 import resource
 
 from bastion._sys import prctl as _prctl
+from bastion._sys import pty
 from bastion.oci.vocabulary import RLIMITS
 from bastion.runtime import capabilities
 from bastion.runtime.errors import RuntimeFailure
@@ -17,6 +18,7 @@ from bastion.runtime.errors import RuntimeFailure
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Process
+    from bastion.runtime.init.channel import Channel
 
 _RLIM_INFINITY_U64 = (1 << 64) - 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -121,6 +123,30 @@ def restrict(process: Process) -> None:
         capabilities.apply_sets(process.capabilities)
     if process.no_new_privileges:
         _prctl.set_no_new_privs()
+
+
+def attach_terminal(process: Process, chan: Channel) -> None:
+    """A pty from the container's own devpts; the master goes to the parent, the slave becomes
+    our stdio and controlling terminal (runc's setupConsole)."""
+    try:
+        master, slave, name = pty.open_pty("/dev/ptmx")
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot open a terminal through /dev/ptmx: {exc.strerror}",
+            where="process.terminal",
+            hint="a devpts mount at /dev/pts (with newinstance,ptmxmode=0666) is needed",
+        ) from None
+    try:
+        if process.console_size is not None:
+            pty.set_window_size(slave, process.console_size.height, process.console_size.width)
+        os.fchown(slave, process.user.uid, process.user.gid)
+        chan.send_fd("console", master, name=name)
+    finally:
+        os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    pty.make_controlling(0)
 
 
 def close_host_fds(preserve_fds: int) -> None:

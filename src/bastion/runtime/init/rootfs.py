@@ -19,6 +19,8 @@ from bastion.runtime.init.mountpoints import Root, fd_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bastion.oci.spec import Mount, Spec
 
 # statvfs f_flag bits that equal their MS_* twins; a bind remount must repeat the ones that are
@@ -44,8 +46,17 @@ def parse_options(options: tuple[str, ...]) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
-def setup(spec: Spec, rootfs: str, cgroup_path: str, new_cgroupns: bool, no_pivot: bool) -> None:
-    """Build the container's filesystem view; on return the process's root is the rootfs."""
+def setup(
+    spec: Spec,
+    rootfs: str,
+    cgroup_path: str,
+    new_cgroupns: bool,
+    no_pivot: bool,
+    before_pivot: Callable[[], None],
+) -> None:
+    """Build the container's filesystem view; on return the process's root is the rootfs.
+
+    `before_pivot` runs once every mount is made and before pivot_root (the hooks' moment)."""
     linux = spec.linux
     propagation = PROPAGATION_OPTIONS.get(
         (linux.rootfs_propagation if linux else None) or "rslave", _m.MS_SLAVE | _m.MS_REC
@@ -68,6 +79,7 @@ def setup(spec: Spec, rootfs: str, cgroup_path: str, new_cgroupns: bool, no_pivo
             os.close(root.make(spec.process.cwd, directory=True))
     finally:
         root.close()
+    before_pivot()
     if no_pivot:
         _move_root(rootfs)
     else:

@@ -26,7 +26,8 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
         if values["force"]:
             return _remove_debris(ctx.root, positional[0])
         raise
-    container.delete(force=values["force"])
+    for warning in container.delete(force=values["force"]):
+        ctx.log.warning(warning)
     return 0
 
 

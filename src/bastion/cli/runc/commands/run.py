@@ -28,22 +28,43 @@ _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "S
 
 
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
+    from bastion._record import replace
     from bastion.runtime.create import create
 
-    container = create(options(ctx, values, positional, "run"))
+    opts = options(ctx, values, positional, "run")
+    masters: list[int] = []
+    if not values["detach"] and not opts.console_socket:
+        # A foreground run with `process.terminal` gets the pty master to proxy (runc does this).
+        opts = replace(opts, console_receiver=lambda fd, _name: masters.append(fd))
+    container = create(opts)
+    proxy = None
     try:
         _forward_signals(container.pid)
-        container.start()
+        if masters:
+            from bastion.cli.runc.tty import TerminalProxy
+
+            proxy = TerminalProxy(masters[0])
+            proxy.start()
+        for warning in container.start():
+            ctx.log.warning(warning)
     except BaseException:
+        if proxy is not None:
+            proxy.stop()
         container.delete(force=True)
         raise
     if values["detach"]:
         return 0
+    if proxy is not None:
+        try:
+            proxy.copy_until_closed()
+        finally:
+            proxy.stop()
     status = container.wait()
     if status == 128 + 9 and container.oom_killed():
         ctx.log.warning(f"container {container.id} was killed by the kernel's OOM killer")
     if not values["keep"]:
-        container.delete(force=True)
+        for warning in container.delete(force=True):
+            ctx.log.warning(warning)
     return status
 
 

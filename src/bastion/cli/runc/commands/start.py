@@ -18,5 +18,6 @@ OPTIONS: list[Any] = []
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     from bastion.runtime.container import Container
 
-    Container.load(ctx.root, require_id(positional, "start")).start()
+    for warning in Container.load(ctx.root, require_id(positional, "start")).start():
+        ctx.log.warning(warning)
     return 0
