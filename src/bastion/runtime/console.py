@@ -8,9 +8,16 @@ payload is the pty's name and whose SCM_RIGHTS ancillary data is the master desc
 from __future__ import annotations
 
 import _socket
+import os
 import sys
 
 from bastion.runtime.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bastion.runtime.init.channel import Channel
 
 
 def send_to_socket(path: str, master: int, name: str) -> None:
@@ -37,3 +44,19 @@ def receive_from_socket(sock: _socket.socket) -> tuple[str, int]:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             return data.decode(errors="replace"), int.from_bytes(payload[:4], sys.byteorder)
     raise RuntimeFailure("the console socket message carried no descriptor")
+
+
+def deliver(
+    chan: Channel, socket_path: str | None, receiver: Callable[[int, str], None] | None
+) -> None:
+    """Take the pty master the container side sent on `chan` and pass it on: to the caller's
+    console socket, or to `receiver` (a foreground run/exec that proxies it)."""
+    msg, master = chan.recv_fd("console")
+    name = str(msg.get("name", ""))
+    try:
+        if socket_path:
+            send_to_socket(socket_path, master, name)
+        elif receiver is not None:
+            receiver(os.dup(master), name)
+    finally:
+        os.close(master)

@@ -168,7 +168,7 @@ def create(opts: CreateOptions) -> Container:
         hooks.run(spec.hooks, "createRuntime", hook_state)
         chan.send("hooks-done", state=hook_state)
         if terminal:
-            _deliver_console(chan, opts)
+            console.deliver(chan, opts.console_socket, opts.console_receiver)
         chan.recv("mounts-done")
         _crash_point("mounts")
         chan.send("continue", state=hook_state)
@@ -214,17 +214,6 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
-
-
-def _deliver_console(chan: Channel, opts: CreateOptions) -> None:
-    msg, master = chan.recv_fd("console")
-    try:
-        if opts.console_socket:
-            console.send_to_socket(opts.console_socket, master, str(msg.get("name", "")))
-        elif opts.console_receiver is not None:
-            opts.console_receiver(os.dup(master), str(msg.get("name", "")))
-    finally:
-        os.close(master)
 
 
 def _publish_identity(

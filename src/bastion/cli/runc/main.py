@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "create": "create",
     "start": "start",
     "run": "run",
+    "exec": "exec",
     "state": "state",
     "kill": "kill",
     "delete": "delete",
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"unknown command {verb!r}", hint="run bastion-runc --help")
         module = __import__(f"bastion.cli.runc.commands.{COMMANDS[verb]}", fromlist=["run"])
         opts: list[Option] = [*module.OPTIONS, Option("--help,-h", "bool", help="show help")]
-        cmd_values, positional = parse(args, opts)
+        # exec's command line is the container's: options end at the first argument (runc's
+        # SkipArgReorder), so `exec ID sh -c CMD` keeps its `-c`.
+        stop = getattr(module, "STOP_AT_POSITIONAL", False)
+        cmd_values, positional = parse(args, opts, stop_at_positional=stop)
         if cmd_values.pop("help"):
             sys.stdout.write(usage(verb, module.SUMMARY, module.ARGUMENTS, module.OPTIONS) + "\n")
             return ExitCode.OK

@@ -39,7 +39,7 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     container = create(opts)
     proxy = None
     try:
-        _forward_signals(container.pid)
+        forward_signals(container.pid)
         if masters:
             from bastion.cli.runc.tty import TerminalProxy
 
@@ -68,7 +68,9 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     return status
 
 
-def _forward_signals(pid: int) -> None:
+def forward_signals(pid: int) -> None:
+    """Pass the signals a foreground run/exec receives on to `pid` (runc's signal handler)."""
+
     def forward(sig: int, _frame: object) -> None:
         try:
             os.kill(pid, sig)

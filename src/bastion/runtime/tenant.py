@@ -1,0 +1,170 @@
+"""`exec`: a new process inside a running container (youki calls it a *tenant*).
+
+Like create's children, but joining instead of creating: the intermediate is put in the
+container's cgroup, opens and joins every namespace of the container's init (/proc/<pid>/ns/*,
+checked to still belong to the same init), and forks the tenant, which becomes the configured
+user with its own capabilities, rlimits and no_new_privs, and execs. The parent learns that the
+exec happened when the close-on-exec channel reaches EOF, or gets the error if it failed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bastion._record import record, replace
+from bastion._sys import prctl as _prctl
+from bastion._sys.proc import is_alive
+from bastion.oci.decode import SpecError
+from bastion.oci.validate import validate_spec
+from bastion.runtime import console, namespaces, store
+from bastion.runtime.errors import InitFailed, InvalidState
+from bastion.runtime.init.channel import pair
+from bastion.runtime.status import can_exec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn
+
+    from bastion.oci.spec import Process, Spec
+    from bastion.runtime.container import Container
+    from bastion.runtime.init.channel import Channel
+
+_SIGKILL = 9
+
+
+@record
+class ExecOptions:
+    """runc's `exec` flags that are not part of the process itself."""
+
+    process: Process
+    detach: bool = False
+    pid_file: str | None = None
+    console_socket: str | None = None
+    console_receiver: Callable[[int, str], None] | None = None
+    preserve_fds: int = 0
+
+
+def exec_process(container: Container, opts: ExecOptions) -> int:
+    """Start `opts.process` in `container`; returns its host pid once it has exec'd."""
+    status = container.status
+    if not can_exec(status):
+        raise InvalidState(
+            container.id, status, "exec", hint="exec needs a created or running container"
+        )
+    spec = container.spec()
+    process = opts.process
+    validate_spec(replace(spec, process=process), require_process=True)
+    if process.terminal and not (opts.console_socket or opts.console_receiver):
+        raise SpecError(
+            "a terminal was asked for but no --console-socket was given to receive the pty",
+            where="process.terminal",
+            reference="console-socket-required",
+        )
+    joined = _open_namespaces(container, spec)
+    parent, child = pair()
+    _prctl.set_child_subreaper()  # the tenant is re-parented to us when the intermediate exits
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _run_intermediate(spec, process, joined, opts.preserve_fds, child)
+    child.close()
+    for _, fd in joined:
+        os.close(fd)
+    tenant = 0
+    try:
+        container.cgroup.add(pid)
+        parent.send("go")
+        tenant = int(parent.recv("tenant")["pid"])
+        os.waitpid(pid, 0)
+        if process.terminal:
+            console.deliver(parent, opts.console_socket, opts.console_receiver)
+        parent.recv("exec")
+        _wait_exec(parent)
+    except BaseException:
+        _kill(pid)
+        if tenant:
+            _kill(tenant)
+        raise
+    finally:
+        parent.close()
+    if opts.pid_file:
+        store.write_atomic(os.path.abspath(opts.pid_file), str(tenant).encode(), 0o644)
+    return tenant
+
+
+def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:
+    """Open the init's namespaces, then check the init is still the one we recorded (a pid alone
+    could have been reused by the time the files were opened)."""
+    init = container.pid
+    types = [n.type for n in spec.linux.namespaces] if spec.linux else []
+    plan = namespaces.NamespacePlan(
+        new=0, join=tuple((t, namespaces.proc_path(init, t)) for t in types)
+    )
+    opened = namespaces.open_joined(plan)
+    if not is_alive(init, container.doc.get("pid_start")):
+        for _, fd in opened:
+            os.close(fd)
+        raise InvalidState(container.id, "stopped", "exec")
+    return opened
+
+
+def _run_intermediate(
+    spec: Spec, process: Process, joined: list[tuple[str, int]], preserve_fds: int, chan: Channel
+) -> NoReturn:
+    try:
+        _prctl.set_pdeathsig(_SIGKILL)
+        # Visible in the container's pid namespace from the fork on: never let a container
+        # process reach this host interpreter through /proc/<pid>/exe (CVE-2019-5736).
+        _prctl.set_dumpable(False)
+        # Everything the tenant uses is imported now: after setns into the container's mount
+        # namespace the host's Python library is out of reach.
+        from bastion.runtime.init import process as proc  # noqa: F401
+
+        chan.recv("go")
+        namespaces.join(joined)
+        tenant = os.fork()
+        if tenant == 0:
+            _run_tenant(process, preserve_fds, chan)
+        chan.send("tenant", pid=tenant)
+    except BaseException as exc:
+        chan.send_error(exc)
+        os._exit(1)
+    os._exit(0)
+
+
+def _run_tenant(process: Process, preserve_fds: int, chan: Channel) -> NoReturn:
+    from bastion.runtime.init import process as p  # already loaded: no file access
+
+    try:
+        if process.terminal:
+            os.setsid()
+            p.attach_terminal(process, chan)
+        env = p.environment(process)
+        p.set_rlimits(process)
+        p.switch_user(process)
+        p.enter_cwd(process)
+        executable = p.find_executable(process, env)
+        p.restrict(process)
+        p.close_host_fds(preserve_fds)
+        chan.send("exec")
+        os.execve(executable, list(process.args), env)
+    except BaseException as exc:
+        chan.send_error(exc)
+    os._exit(127)
+
+
+def _wait_exec(chan: Channel) -> None:
+    """EOF on the close-on-exec channel: the exec happened. A message: it failed."""
+    data = chan.sock.recv(65536)
+    if data:
+        chan._check(data, "nothing")  # raises InitFailed with the tenant's error
+        raise InitFailed("the exec'd process sent an unexpected message")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, _SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
