@@ -159,11 +159,11 @@ def test_delete_running_without_force_fails(
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
 
 
-def test_terminal_is_refused_until_supported(
+def test_terminal_without_console_socket_is_refused(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
     edits: dict[str, Any] = {"process.terminal": True}
     bundle = bundle_factory(args=SLEEP, **edits)
     result = runc("create", "--bundle", bundle, container_id)
-    _assert_refused(result, "terminal-unsupported", "process.terminal")
+    _assert_refused(result, "console-socket-required", "process.terminal")
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
