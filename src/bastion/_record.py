@@ -15,7 +15,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, TypeVar, dataclass_transform
+    from typing import TypeVar, dataclass_transform
 
     _T = TypeVar("_T")
 
@@ -33,53 +33,64 @@ else:
                     names.append(name)
         return tuple(names)
 
-    def record(cls):
-        fields = _fields_of(cls)
-        defaults = {f: getattr(cls, f) for f in fields if hasattr(cls, f)}
-        name = cls.__qualname__
+    class _RecordMethods:
+        """The behaviour every record shares; `record` copies these onto the class, so that
+        decorating a class costs two attribute computations, not seven new closures."""
 
-        def __init__(self, **kwargs: Any) -> None:
-            for field in fields:
+        def __init__(self, **kwargs):
+            cls = self.__class__
+            for field in cls.__record_fields__:
                 value = kwargs.pop(field, _MISSING)
                 if value is _MISSING:
-                    value = defaults.get(field, _MISSING)
+                    value = cls.__record_defaults__.get(field, _MISSING)
                     if value is _MISSING:
-                        raise TypeError(f"{name}() missing keyword argument {field!r}")
+                        raise TypeError(f"{cls.__qualname__}() missing keyword argument {field!r}")
                 object.__setattr__(self, field, value)
             if kwargs:
-                raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kwargs)}")
+                raise TypeError(
+                    f"{cls.__qualname__}() got unexpected keyword arguments {sorted(kwargs)}"
+                )
 
-        def __setattr__(self, key: str, value: Any) -> None:
-            raise AttributeError(f"cannot assign to field {key!r} of frozen record {name}")
+        def __setattr__(self, key, value):
+            raise AttributeError(
+                f"cannot assign to field {key!r} of frozen record {type(self).__qualname__}"
+            )
 
-        def __delattr__(self, key: str) -> None:
-            raise AttributeError(f"cannot delete field {key!r} of frozen record {name}")
+        def __delattr__(self, key):
+            raise AttributeError(
+                f"cannot delete field {key!r} of frozen record {type(self).__qualname__}"
+            )
 
-        def __eq__(self, other: object) -> bool:
+        def __eq__(self, other):
             if other.__class__ is not self.__class__:
                 return NotImplemented
-            return all(getattr(self, f) == getattr(other, f) for f in fields)
+            return all(getattr(self, f) == getattr(other, f) for f in self.__record_fields__)
 
-        def __hash__(self) -> int:
-            return hash(tuple(getattr(self, f) for f in fields))
+        def __hash__(self):
+            return hash(tuple(getattr(self, f) for f in self.__record_fields__))
 
-        def __repr__(self) -> str:
-            inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields)
-            return f"{name}({inner})"
+        def __repr__(self):
+            inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__record_fields__)
+            return f"{type(self).__qualname__}({inner})"
 
-        def replace(self, **changes: Any) -> Any:
-            values = {f: getattr(self, f) for f in fields}
+        def _replace(self, **changes):
+            values = {f: getattr(self, f) for f in self.__record_fields__}
             values.update(changes)
-            return cls(**values)
+            return self.__class__(**values)
 
-        cls.__init__ = __init__
-        cls.__setattr__ = __setattr__
-        cls.__delattr__ = __delattr__
-        cls.__eq__ = __eq__
-        cls.__hash__ = __hash__
-        cls.__repr__ = __repr__
-        cls._replace = replace
+    _SHARED = {
+        name: value
+        for name, value in vars(_RecordMethods).items()
+        if name
+        in ("__init__", "__setattr__", "__delattr__", "__eq__", "__hash__", "__repr__", "_replace")
+    }
+
+    def record(cls):
+        fields = _fields_of(cls)
         cls.__record_fields__ = fields
+        cls.__record_defaults__ = {f: getattr(cls, f) for f in fields if hasattr(cls, f)}
+        for name, value in _SHARED.items():
+            setattr(cls, name, value)
         return cls
 
 
