@@ -34,7 +34,7 @@ def test_frozen_and_keyword_only() -> None:
     with pytest.raises(AttributeError):
         p.x = 2  # type: ignore[misc]
     with pytest.raises(AttributeError):
-        del p.y  # type: ignore[misc]
+        del p.y
     with pytest.raises(TypeError, match="missing keyword argument 'x'"):
         Point()  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected keyword"):
