@@ -80,10 +80,11 @@ class Container:
             return Status.CREATING if creator else Status.STOPPED
         if not self.init_alive():
             return Status.STOPPED
-        if os.path.exists(self.sd.fifo):
-            return Status.CREATED
+        # The freezer first, as runc's refreshState: a paused created container is "paused".
         if self.cgroup.state() == "frozen":
             return Status.PAUSED
+        if os.path.exists(self.sd.fifo):
+            return Status.CREATED
         return Status.RUNNING
 
     def oom_killed(self) -> bool:
@@ -150,6 +151,9 @@ class Container:
                 self.cgroup.kill(sig)
             else:
                 pidfd_send_signal(self.pid, self.doc.get("pid_start"), sig)
+                if sig == _SIGKILL and status == Status.PAUSED:
+                    # A task frozen by the v1 freezer acts on SIGKILL only once thawed (runc).
+                    self.cgroup.thaw()
         finally:
             self.sd.unlock(fd)
 

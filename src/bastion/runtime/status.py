@@ -44,3 +44,13 @@ def can_resume(status: str) -> bool:
 
 def can_exec(status: str) -> bool:
     return status in (Status.CREATED, Status.RUNNING)
+
+
+def can_update(status: str) -> bool:
+    # runc's Set: anything but a stopped container (a paused one too).
+    return status in (Status.CREATED, Status.RUNNING, Status.PAUSED)
+
+
+def can_observe(status: str) -> bool:
+    # runc's events and ps: "container ... is not running" for a stopped one.
+    return status in (Status.CREATED, Status.RUNNING, Status.PAUSED)

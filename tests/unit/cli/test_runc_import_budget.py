@@ -56,6 +56,13 @@ print(",".join(sorted(sys.modules)))
         ["delete", "bst-test-budget"],
         ["list"],
         ["start", "bst-test-budget"],
+        ["pause", "bst-test-budget"],
+        ["resume", "bst-test-budget"],
+        ["update", "--memory", "64m", "--pids-limit", "8", "bst-test-budget"],
+        ["events", "--stats", "bst-test-budget"],
+        ["events", "--interval", "1s", "bst-test-budget"],
+        ["ps", "bst-test-budget", "-o", "pid"],
+        ["ps", "--format", "json", "bst-test-budget"],
     ],
 )
 def test_verbs_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:

@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "list": "list_",
     "spec": "spec",
     "features": "features",
+    "pause": "pause",
+    "resume": "resume",
+    "update": "update",
+    "events": "events",
+    "ps": "ps",
 }
 
 GLOBAL_OPTIONS = [

@@ -1,0 +1,505 @@
+"""`linux.seccomp` → a libseccomp filter, loaded by the init; the SCMP_ACT_NOTIFY listener hand-off.
+
+Semantics are runc's (libcontainer/specconv SetupSeccomp + libcontainer/seccomp InitSeccomp),
+which crun shares, on top of runtime-spec config-linux.md "Seccomp":
+
+- the default action is `defaultAction`; SCMP_ACT_ERRNO and SCMP_ACT_TRACE return
+  `defaultErrnoRet` / `errnoRet`, EPERM when absent. SCMP_ACT_KILL is KILL_THREAD;
+- the native arch is always in the filter; `architectures` are added to it;
+- each name of `syscalls[i].names` gets the rule. A rule whose action equals the default action is
+  skipped (libseccomp refuses it with EACCES). A name that libseccomp does not know at all (newer
+  than the library) is skipped, as runc does ("unknown seccomp syscall ignored"): `Filter.skipped`
+  lists them for a debug log. A name that libseccomp knows only for another arch (`_llseek`)
+  applies to the filter's arches that have it;
+- `args` are ANDed; when two of them test the same argument index, runc (and crun) fall back to
+  one rule per condition (ORed) for the whole entry, since libseccomp refuses two conditions on
+  one argument in a rule;
+- flags: SECCOMP_FILTER_FLAG_TSYNC, _LOG, _SPEC_ALLOW set libseccomp's CTL_TSYNC, CTL_LOG and
+  CTL_SSB attributes; _WAIT_KILLABLE_RECV needs libseccomp 2.6 (CTL_WAITKILL). runc 1.2 also
+  adds SPEC_ALLOW when `flags` is absent; here absent and empty read the same, so no flag is added
+  (the kernel keeps its speculative-store-bypass mitigation: the safer choice);
+- libseccomp's CTL_NNP attribute is off: the init sets no_new_privs itself when the spec asks.
+
+Deliberate differences, stricter where runc fails late or is silently wrong: an errno libseccomp
+cannot encode (ERRNO above 4094, TRACE above 65535; runc truncates to 16 bits, then fails in the
+init) and an errno on an action that returns none (crun refuses it too; the spec says the runtime
+MUST fail) are errors before anything is created; a syscall name that is not an identifier is an
+error rather than "unknown". runc's BPF patch that returns ENOSYS for syscalls newer than the
+profile (patchbpf) is not done: such calls get the default action.
+
+`validate` (pure Python, no libseccomp) runs in `create` before any side effect; `compile_filter`
+may run there too (it needs no privilege) or in the init; `load` runs in the init.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import sys
+
+from bastion import jsonio
+from bastion._sys import seccomp as _scmp
+from bastion.oci._reader import SpecError
+from bastion.oci.vocabulary import (
+    SECCOMP_ACTIONS,
+    SECCOMP_ARCHITECTURES,
+    SECCOMP_FLAGS,
+    SECCOMP_OPERATORS,
+)
+from bastion.runtime.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from bastion.oci.spec import LinuxSeccomp, LinuxSyscall, Spec
+
+__all__ = [
+    "INVALID",
+    "UNKNOWN_ACTION",
+    "UNKNOWN_SYSCALL",
+    "Filter",
+    "Rule",
+    "check_seccomp",
+    "compile_filter",
+    "container_process_state",
+    "load",
+    "plan_rules",
+    "send_to_listener",
+    "validate",
+]
+
+UNKNOWN_ACTION = "seccomp-unknown-action"
+UNKNOWN_SYSCALL = "seccomp-unknown-syscall"
+INVALID = "seccomp-invalid"
+
+_PATH = "linux.seccomp"
+_EPERM = 1
+_NOTIFY = "SCMP_ACT_NOTIFY"
+_NOTIFY_VALUE = SECCOMP_ACTIONS[_NOTIFY]
+# The largest errnoRet per action: TRACE's message is the 16-bit SECCOMP_RET_DATA field; an
+# errno must be below the kernel's MAX_ERRNO (4095), or libseccomp refuses the action (EINVAL).
+_MAX_ERRNO = {"SCMP_ACT_ERRNO": 4094, "SCMP_ACT_TRACE": 0xFFFF}
+# Flag → (libseccomp attribute, the libseccomp version that has it).
+_FLAG_ATTRS: dict[str, tuple[int, tuple[int, int]]] = {
+    "SECCOMP_FILTER_FLAG_TSYNC": (_scmp.ATTR_CTL_TSYNC, (2, 2)),
+    "SECCOMP_FILTER_FLAG_LOG": (_scmp.ATTR_CTL_LOG, (2, 4)),
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (_scmp.ATTR_CTL_SSB, (2, 5)),
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (_scmp.ATTR_CTL_WAITKILL, (2, 6)),
+}
+# runc: libseccomp's binary-tree layout pays off past 32 rules (and 2.5.4 breaks with none).
+_OPTIMIZE_ABOVE = 32
+_CONTAINER_SEND_TIMEOUT = 10.0
+
+
+class Rule:
+    """One libseccomp rule: `action` for syscall `name` when every condition holds.
+
+    A condition is (argument index, libseccomp `enum scmp_compare`, datum_a, datum_b); for
+    SCMP_CMP_MASKED_EQ datum_a is the mask (OCI `value`) and datum_b the expected value
+    (`valueTwo`), as libseccomp-golang's MakeCondition passes them for runc.
+    """
+
+    __slots__ = ("action", "conditions", "name", "where")
+
+    def __init__(
+        self, name: str, action: int, conditions: tuple[tuple[int, int, int, int], ...], where: str
+    ) -> None:
+        self.name = name
+        self.action = action
+        self.conditions = conditions
+        self.where = where
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rule) and (
+            self.name,
+            self.action,
+            self.conditions,
+        ) == (other.name, other.action, other.conditions)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.action, self.conditions))
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r}, 0x{self.action:08x}, {self.conditions!r})"
+
+
+class Filter:
+    """A compiled libseccomp context, ready for `load`; `release` it if it is not loaded.
+
+    `notify` says whether it has SCMP_ACT_NOTIFY rules (so `load` returns a listener fd);
+    `skipped` lists the syscall names libseccomp did not know (runc logs them at debug level).
+    """
+
+    __slots__ = ("ctx", "notify", "rules", "skipped")
+
+    def __init__(self, ctx: int, rules: tuple[Rule, ...], skipped: tuple[str, ...]) -> None:
+        self.ctx = ctx
+        self.rules = rules
+        self.skipped = skipped
+        self.notify = any(rule.action == _NOTIFY_VALUE for rule in rules)
+
+    def release(self) -> None:
+        if self.ctx:
+            _scmp.release(self.ctx)
+            self.ctx = 0
+
+    def export_bpf(self) -> bytes:
+        """The BPF program libseccomp generates (for tests and debugging)."""
+        return _scmp.export_bpf(self._live())
+
+    def export_pfc(self) -> str:
+        """libseccomp's readable pseudo filter code (for tests and debugging)."""
+        return _scmp.export_pfc(self._live())
+
+    def _live(self) -> int:
+        if not self.ctx:
+            raise ValueError("the seccomp filter was released")
+        return self.ctx
+
+
+# --- validation (no libseccomp) ------------------------------------------------------------
+
+
+def check_seccomp(spec: Spec) -> None:
+    """`validate(spec.linux.seccomp)` when there is one; for `create`, before any side effect."""
+    seccomp = spec.linux.seccomp if spec.linux is not None else None
+    if seccomp is not None:
+        validate(seccomp)
+
+
+def validate(seccomp: LinuxSeccomp) -> None:
+    """Raise `SpecError` (with the JSON path) if `seccomp` cannot be compiled as runc would.
+
+    References: seccomp-unknown-action (an action name), seccomp-unknown-syscall (a syscall name
+    that is not an identifier), seccomp-invalid (everything else: operator, argument index,
+    architecture, flag, errno, NOTIFY constraints).
+    """
+    _check_top(seccomp)
+    plan_rules(seccomp)
+
+
+def _check_top(seccomp: LinuxSeccomp) -> int:
+    """Check the fields outside `syscalls`; return the default action's value."""
+    default = _default_action(seccomp)
+    if seccomp.default_action == _NOTIFY:
+        # runc: "SCMP_ACT_NOTIFY cannot be used as default action" (the init needs write(2)).
+        raise _invalid(f"{_PATH}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
+    for i, arch in enumerate(seccomp.architectures):
+        if arch not in SECCOMP_ARCHITECTURES:
+            raise _invalid(
+                f"{_PATH}.architectures[{i}]",
+                f"unknown architecture {arch!r}",
+                "e.g. SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32",
+            )
+    for i, flag in enumerate(seccomp.flags):
+        if flag not in SECCOMP_FLAGS:
+            raise _invalid(
+                f"{_PATH}.flags[{i}]",
+                f"unknown flag {flag!r}",
+                "one of " + ", ".join(SECCOMP_FLAGS),
+            )
+    return default
+
+
+def plan_rules(seccomp: LinuxSeccomp) -> tuple[Rule, ...]:
+    """The libseccomp rules `syscalls` stands for, in order (validating each entry).
+
+    Pure: no name is resolved here. Rules whose action is the default action are left out.
+    """
+    default = _default_action(seccomp)
+    rules: list[Rule] = []
+    for i, syscall in enumerate(seccomp.syscalls):
+        where = f"{_PATH}.syscalls[{i}]"
+        action = _action_value(syscall.action, syscall.errno_ret, where, "action", "errnoRet")
+        groups = _condition_groups(syscall, where)
+        _check_names(syscall, where, notify=syscall.action == _NOTIFY)
+        if syscall.action == _NOTIFY and not seccomp.listener_path:
+            raise _invalid(
+                f"{_PATH}.listenerPath",
+                "SCMP_ACT_NOTIFY needs listenerPath, the socket of the seccomp agent",
+            )
+        if action == default:
+            continue  # runc: redundant, and libseccomp would refuse it
+        for name in syscall.names:
+            rules.extend(Rule(name, action, group, where) for group in groups)
+    return tuple(rules)
+
+
+def _default_action(seccomp: LinuxSeccomp) -> int:
+    return _action_value(
+        seccomp.default_action, seccomp.default_errno_ret, _PATH, "defaultAction", "defaultErrnoRet"
+    )
+
+
+def _action_value(
+    name: str, errno_ret: int | None, where: str, action_key: str, errno_key: str
+) -> int:
+    """The SECCOMP_RET_* value of action `name` with its errno (EPERM when absent, as runc)."""
+    base = SECCOMP_ACTIONS.get(name)
+    if base is None:
+        raise SpecError(
+            f"unknown seccomp action {name!r}",
+            where=f"{where}.{action_key}",
+            hint="one of " + ", ".join(SECCOMP_ACTIONS),
+            reference=UNKNOWN_ACTION,
+        )
+    errno_where = f"{where}.{errno_key}"
+    if name not in _MAX_ERRNO:
+        if errno_ret is not None:
+            # config-linux.md: "When the action doesn't support an errno, the runtime MUST print
+            # and error and fail" (crun: "errno value specified for action").
+            raise _invalid(
+                errno_where, f"{name} takes no errno", "remove it, or use SCMP_ACT_ERRNO"
+            )
+        return base
+    if errno_ret is None:
+        errno_ret = _EPERM  # runc's actErrno / actTrace
+    elif errno_ret > _MAX_ERRNO[name]:
+        raise _invalid(
+            errno_where,
+            f"{errno_ret} is out of range for {name}",
+            f"at most {_MAX_ERRNO[name]}",
+        )
+    return base | errno_ret
+
+
+def _condition_groups(
+    syscall: LinuxSyscall, where: str
+) -> tuple[tuple[tuple[int, int, int, int], ...], ...]:
+    """The condition sets of one entry: one ANDed set, or one set per condition (runc)."""
+    conditions: list[tuple[int, int, int, int]] = []
+    seen: set[int] = set()
+    repeated = False
+    for k, arg in enumerate(syscall.args):
+        if arg.index > 5:
+            raise _invalid(f"{where}.args[{k}].index", "syscalls have arguments 0 to 5")
+        op = SECCOMP_OPERATORS.get(arg.op)
+        if op is None:
+            raise _invalid(
+                f"{where}.args[{k}].op",
+                f"unknown operator {arg.op!r}",
+                "one of " + ", ".join(SECCOMP_OPERATORS),
+            )
+        repeated = repeated or arg.index in seen
+        seen.add(arg.index)
+        conditions.append((arg.index, op, arg.value, arg.value_two))
+    if repeated:
+        return tuple((c,) for c in conditions)
+    return (tuple(conditions),)
+
+
+def _check_names(syscall: LinuxSyscall, where: str, *, notify: bool) -> None:
+    if not syscall.names:
+        raise _invalid(f"{where}.names", "names must list at least one syscall")
+    for j, name in enumerate(syscall.names):
+        if not _is_identifier(name):
+            raise SpecError(
+                f"{name!r} is not a syscall name",
+                where=f"{where}.names[{j}]",
+                hint="syscall names are identifiers such as mkdirat or _llseek",
+                reference=UNKNOWN_SYSCALL,
+            )
+        if notify and name == "write":
+            # runc: the init reports the notify fd with write(2) after loading the filter.
+            raise _invalid(f"{where}.names[{j}]", "SCMP_ACT_NOTIFY cannot be used for write")
+
+
+def _is_identifier(name: str) -> bool:
+    # A C identifier, checked without `re` (start-up cost): what a syscall table can name.
+    return 0 < len(name) <= 64 and name.isascii() and name.isidentifier()
+
+
+def _invalid(where: str, message: str, hint: str | None = None) -> SpecError:
+    return SpecError(message, where=where, hint=hint, reference=INVALID)
+
+
+# --- compile and load ----------------------------------------------------------------------
+
+
+def compile_filter(seccomp: LinuxSeccomp) -> Filter:
+    """Validate `seccomp` and build its libseccomp filter (no privilege needed, nothing loaded).
+
+    Raises `SpecError` for what the spec gets wrong (including an architecture or flag this
+    libseccomp lacks) and `RuntimeFailure` when libseccomp itself fails.
+    """
+    default = _check_top(seccomp)
+    rules = plan_rules(seccomp)
+    if any(rule.action == _NOTIFY_VALUE for rule in rules) and _scmp.api_level() < 6:
+        raise _invalid(
+            _PATH,
+            f"SCMP_ACT_NOTIFY needs libseccomp API level 6, this one has {_scmp.api_level()}",
+            "libseccomp 2.5+ and Linux 5.7+",
+        )
+    try:
+        ctx = _scmp.init(default)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create the seccomp filter: {_why(exc)}") from None
+    try:
+        _set_attributes(ctx, seccomp, len(rules))
+        _add_arches(ctx, seccomp)
+        skipped = _add_rules(ctx, rules)
+    except BaseException:
+        _scmp.release(ctx)
+        raise
+    return Filter(ctx, rules, skipped)
+
+
+def _set_attributes(ctx: int, seccomp: LinuxSeccomp, n_rules: int) -> None:
+    try:
+        # Errors from seccomp_load as the kernel's errno, not libseccomp's -ECANCELED.
+        _scmp.attr_set(ctx, _scmp.ATTR_API_SYSRAWRC, 1, "API_SYSRAWRC")
+        # no_new_privs is the spec's process.noNewPrivileges, set by the init (runc does so).
+        _scmp.attr_set(ctx, _scmp.ATTR_CTL_NNP, 0, "CTL_NNP")
+        if n_rules > _OPTIMIZE_ABOVE:
+            _scmp.attr_set(ctx, _scmp.ATTR_CTL_OPTIMIZE, 2, "CTL_OPTIMIZE")
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot configure the seccomp filter: {_why(exc)}") from None
+    for i, flag in enumerate(seccomp.flags):
+        attr, since = _FLAG_ATTRS[flag]
+        try:
+            _scmp.attr_set(ctx, attr, 1, flag)
+        except OSError as exc:
+            have = ".".join(map(str, _scmp.version()))
+            raise _invalid(
+                f"{_PATH}.flags[{i}]",
+                f"{flag} is not supported here ({_why(exc)})",
+                f"needs libseccomp {since[0]}.{since[1]}+ and kernel support; this is {have}",
+            ) from None
+
+
+def _add_arches(ctx: int, seccomp: LinuxSeccomp) -> None:
+    for i, arch in enumerate(seccomp.architectures):
+        token = _scmp.arch_resolve_name(_arch_name(arch))
+        if not token:
+            have = ".".join(map(str, _scmp.version()))
+            raise _invalid(
+                f"{_PATH}.architectures[{i}]",
+                f"{arch} is not supported by libseccomp {have}",
+            )
+        try:
+            if not _scmp.arch_exist(ctx, token):
+                _scmp.arch_add(ctx, token, arch)
+        except OSError as exc:
+            hint = None
+            if exc.errno == 33:  # EDOM
+                hint = "libseccomp cannot mix big- and little-endian arches in one filter"
+            raise _invalid(
+                f"{_PATH}.architectures[{i}]", f"cannot add {arch}: {_why(exc)}", hint
+            ) from None
+
+
+def _why(exc: OSError) -> str:
+    """The errno's text alone (the `_sys` message also names the call, which users do not need)."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _arch_name(oci: str) -> str:
+    """libseccomp's name of an OCI arch: SCMP_ARCH_X86_64 → x86_64, SCMP_ARCH_MIPSEL64 → ..."""
+    return oci.removeprefix("SCMP_ARCH_").lower()
+
+
+def _add_rules(ctx: int, rules: tuple[Rule, ...]) -> tuple[str, ...]:
+    skipped: dict[str, None] = {}
+    numbers: dict[str, int | None] = {}
+    for rule in rules:
+        name = rule.name
+        if name not in numbers:
+            numbers[name] = _scmp.syscall_resolve_name(name)
+        nr = numbers[name]
+        if nr is None:
+            skipped[name] = None  # runc: "unknown seccomp syscall %q ignored" (debug)
+            continue
+        try:
+            _scmp.rule_add(ctx, rule.action, nr, rule.conditions, name)
+        except OSError as exc:
+            raise _invalid(
+                rule.where, f"libseccomp refused the rule for {name}: {_why(exc)}"
+            ) from None
+    return tuple(skipped)
+
+
+def load(filter: Filter) -> int | None:
+    """Install `filter` on the calling process; return its notify fd (SCMP_ACT_NOTIFY) or None.
+
+    Call it from the container's init, and mind the order (runc's standard_init_linux.go):
+
+    - `process.noNewPrivileges` false: loading a filter needs CAP_SYS_ADMIN (seccomp(2)), so load
+      it *before* the capabilities are dropped (before `switch_user`'s bounding-set cut and
+      `capabilities.apply_sets`);
+    - `process.noNewPrivileges` true: set no_new_privs first, then load as late as possible, just
+      before the init tells the parent it is ready, so the fewest of the runtime's own syscalls run
+      under the container's filter.
+
+    Either way it must happen before the "ready" message, so that a notify fd can be passed to
+    the parent (which calls `send_to_listener`) while `create` still runs. With SCMP_ACT_NOTIFY
+    the init may block in a syscall the agent handles until the agent answers.
+
+    The filter is released afterwards (the notify fd stays open; it is the caller's).
+    """
+    try:
+        _scmp.load(filter._live())
+        fd = _scmp.notify_fd(filter.ctx) if filter.notify else None
+    except OSError as exc:
+        hint = None
+        if exc.errno == 13:
+            hint = "without noNewPrivileges the filter must be loaded while CAP_SYS_ADMIN is held"
+        raise RuntimeFailure(
+            f"cannot load the seccomp filter: {_why(exc)}",
+            where=_PATH,
+            hint=hint,
+            reference="seccomp-load-failed",
+        ) from None
+    finally:
+        filter.release()
+    if filter.notify and fd is None:
+        raise RuntimeFailure(
+            "the seccomp filter has SCMP_ACT_NOTIFY rules but no notify fd",
+            where=_PATH,
+            reference="seccomp-load-failed",
+        )
+    return fd
+
+
+# --- SCMP_ACT_NOTIFY: hand the fd to the agent ---------------------------------------------
+
+
+def container_process_state(
+    *, state: dict[str, Any], pid: int, metadata: str | None, oci_version: str
+) -> dict[str, Any]:
+    """runtime-spec's "container process state" (config-linux.md "Seccomp"): what the agent gets.
+
+    `state` is the OCI state document (ociVersion, id, status, pid, bundle, annotations);
+    `metadata` is linux.seccomp.listenerMetadata (left out when empty, as runc does).
+    """
+    doc: dict[str, Any] = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": pid}
+    if metadata:
+        doc["metadata"] = metadata
+    doc["state"] = state
+    return doc
+
+
+def send_to_listener(path: str, notify_fd: int, process_state: dict[str, Any]) -> None:
+    """Connect to the agent's socket at `path` and send the state JSON with the fd (SCM_RIGHTS).
+
+    One `sendmsg` on a SOCK_STREAM connection, as runc's sendContainerProcessState does;
+    `process_state` is `container_process_state(...)`'s document. The fd stays open here.
+    """
+    data = jsonio.dumps(process_state).encode()
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, notify_fd.to_bytes(4, sys.byteorder))]
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(_CONTAINER_SEND_TIMEOUT)
+        sock.connect(path)
+        sent = sock.sendmsg([data], rights)
+        if sent != len(data):
+            sock.sendall(data[sent:])
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot send the seccomp notify fd to the agent at {path!r}: {exc.strerror or exc}",
+            where=f"{_PATH}.listenerPath",
+            hint="is the seccomp agent listening on this socket?",
+            reference="seccomp-listener-failed",
+        ) from None
+    finally:
+        sock.close()
