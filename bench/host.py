@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CGROUP_FS = "/sys/fs/cgroup"
@@ -93,8 +95,9 @@ def _build_rootfs(dest: str) -> None:
             os.symlink("/bin/busybox", link)
 
 
-def base_spec(runc: str | None) -> dict[str, object]:
-    """`runc spec` with no terminal and /bin/true as the process (bastion's template if no runc)."""
+def base_spec(runc: str | None, args: list[str] | None = None) -> dict[str, object]:
+    """`runc spec` with no terminal, a read-only root and `args` as the process (default
+    /bin/true); bastion's template if there is no runc."""
     if runc is not None:
         tmp = tempfile.mkdtemp(prefix="bastion-bench-spec-")
         try:
@@ -111,7 +114,7 @@ def base_spec(runc: str | None) -> dict[str, object]:
     process = spec["process"]
     assert isinstance(process, dict)
     process["terminal"] = False
-    process["args"] = ["/bin/true"]
+    process["args"] = list(args or ["/bin/true"])
     spec["root"] = {"path": "rootfs", "readonly": True}
     return spec
 
@@ -193,3 +196,69 @@ def machine_facts(tools: dict[str, str | None]) -> dict[str, object]:
             "launcher": launcher,
         },
     }
+
+
+def executable(path: str | None) -> str | None:
+    """`path` if it is an executable file, else None."""
+    return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def catch_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP become KeyboardInterrupt, so the clean-up runs for each."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with it ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+
+
+def ignore_signals() -> None:
+    """From here on (the clean-up), a second Ctrl-C must not cut it short."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def collect(into: list[str], cleanup: Callable[[], list[str]]) -> None:
+    """Run one cleanup step; keep what it could not remove, and let the other steps run."""
+    try:
+        into.extend(cleanup())
+    except Exception as exc:
+        into.append(f"{cleanup}: {exc}")
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def print_facts(facts: dict[str, object], runs: int, warmup: int) -> None:
+    """The machine facts a reader needs beside the figures."""
+    for key in (
+        "kernel",
+        "cpu",
+        "cores",
+        "cores_usable",
+        "memory_mib",
+        "loadavg_at_start",
+        "python_bench",
+        "python_floor",
+        "cgroups",
+        "rootfs",
+    ):
+        print(f"  {key}: {facts[key]}")
+    versions = facts["tools"]
+    assert isinstance(versions, dict)
+    for name, version in versions.items():
+        print(f"  {name}: {version}")
+    print(f"  bastion: {facts['bastion']}")
+    print(f"  {runs} timed rounds after {warmup} warm-up; order rotated each round")
+
+
+def save_results(bench: str, started: str, document: dict[str, object]) -> str:
+    """Write `bench/results/<bench>-<started>.json` (git ignores it); its path from the repo."""
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    out = os.path.join(REPO, "bench", "results", f"{bench}-{started}.json")
+    with open(out, "w") as f:
+        json.dump(document, f, indent=1)
+    return os.path.relpath(out, REPO)

@@ -8,6 +8,10 @@ hold a pipe open long after the runtime exits.
 
 `Worker` runs `measure()` in another process (the crun worker, inside its own mount namespace)
 with a line of JSON each way; the exchange happens outside the clock.
+
+`Row`, `run_rounds()` and `report()` are the shape every bench shares: one row per tool, each
+row run once per round in an order rotated by one each round, then a table of medians, p90s and
+the ratios bastion-runc/runc, bastion-runc/crun and runc/crun.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
+
+#: A tool is given up after this many failures in a row (a broken runtime costs seconds).
+GIVE_UP_AFTER = 3
 
 #: The environment of every timed process: fixed, so no tool sees a different one.
 ENV = {
@@ -232,3 +240,106 @@ def paired_ratio(a: list[int | None], b: list[int | None]) -> float | None:
     """Median over rounds of a/b, using the rounds where both succeeded (alternation pairs them)."""
     ratios = [x / y for x, y in zip(a, b, strict=True) if x is not None and y]
     return statistics.median(ratios) if ratios else None
+
+
+@dataclass
+class Row:
+    """One line of a bench's table: a tool, how to time it once, and what it gave."""
+
+    name: str
+    command: str
+    trial: Callable[[], Sample]
+    failed: str | None = None
+    streak: int = 0
+    samples_ns: list[int | None] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    forced: int = 0
+
+    def record(self, sample: Sample, *, keep: bool) -> None:
+        if sample.error is not None:
+            self.errors.append(sample.error)
+            self.streak += 1
+            if self.streak >= GIVE_UP_AFTER:
+                self.failed = sample.error
+        else:
+            self.streak = 0
+        if keep:
+            self.samples_ns.append(sample.ns)
+            self.forced += sample.forced
+
+
+def floor_row(name: str, executor: Executor, *commands: list[str]) -> Row:
+    """A row timing `commands` one after the other (a floor: what any tool pays at least)."""
+    steps = [Step(argv) for argv in commands]
+    shown = " ; ".join(" ".join(argv) for argv in commands)
+    return Row(name, shown, lambda: executor.measure(steps))
+
+
+def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
+    """Each round runs every row once, starting one row later than the round before."""
+    total = warmup + rounds
+    tty = sys.stderr.isatty()
+    for r in range(total):
+        shift = r % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            if row.failed is not None:
+                if r >= warmup:
+                    row.samples_ns.append(None)
+                continue
+            row.record(row.trial(), keep=r >= warmup)
+        if tty:
+            state = "warm-up" if r < warmup else "timed"
+            print(f"\r  {phase}: round {r + 1}/{total} ({state})  ", end="", file=sys.stderr)
+    print(f"\r  {phase}: {total} rounds done ({warmup} warm-up)", file=sys.stderr)
+
+
+def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
+    """Print the table and ratios of one bench; return them for the JSON file."""
+    print(f"\n## {phase}: {title}")
+    print(f"{'tool':<34} {'median':>8} {'p90':>8} {'min':>8} {'mean':>8}  ok")
+    by_name: dict[str, Row] = {}
+    result_rows: dict[str, object] = {}
+    for row in rows:
+        ok = [ns for ns in row.samples_ns if ns is not None]
+        entry: dict[str, object] = {
+            "command": row.command,
+            "samples_ns": row.samples_ns,
+            "errors": sorted(set(row.errors)),
+            "forced_deletes": row.forced,
+        }
+        if ok:
+            s = summarize(ok)
+            by_name[row.name] = row
+            entry["summary_ms"] = asdict(s)
+            extra = f" ({row.forced} needed delete --force)" if row.forced else ""
+            extra += (
+                f"; failed {len(row.samples_ns) - len(ok)}: {row.errors[-1]}"
+                if len(ok) < len(row.samples_ns)
+                else ""
+            )
+            print(
+                f"{row.name:<34} {s.median_ms:>5.2f} ms {s.p90_ms:>5.2f} ms {s.min_ms:>5.2f} ms "
+                f"{s.mean_ms:>5.2f} ms  {len(ok)}/{len(row.samples_ns)}{extra}"
+            )
+        else:
+            why = row.failed or (row.errors[-1] if row.errors else "no samples")
+            entry["failed"] = why
+            print(f"{row.name:<34} failed: {why}")
+        result_rows[row.name] = entry
+    ratios: dict[str, object] = {}
+    for a, b in (("bastion-runc", "runc"), ("bastion-runc", "crun"), ("runc", "crun")):
+        if a in by_name and b in by_name:
+            ra, rb = by_name[a], by_name[b]
+            med = summarize([n for n in ra.samples_ns if n])
+            ref = summarize([n for n in rb.samples_ns if n])
+            paired = paired_ratio(ra.samples_ns, rb.samples_ns)
+            ratio = med.median_ms / ref.median_ms
+            ratios[f"{a}/{b}"] = {
+                "of_medians": round(ratio, 3),
+                "paired_median": paired and round(paired, 3),
+            }
+            paired_text = f" (median of per-round ratios {paired:.2f}x)" if paired else ""
+            print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}")
+        elif a == "bastion-runc":
+            print(f"  ratio {a}/{b}: n/a ({a if a not in by_name else b} has no samples)")
+    return {"title": title, "rows": result_rows, "ratios": ratios}

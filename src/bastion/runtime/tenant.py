@@ -18,6 +18,7 @@ from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
 from bastion.runtime.errors import InitFailed, InvalidState
+from bastion.runtime.init import fork_and_report
 from bastion.runtime.init.channel import pair
 from bastion.runtime.status import can_exec
 
@@ -123,10 +124,8 @@ def _run_intermediate(
 
         chan.recv("go")
         namespaces.join(joined)
-        tenant = os.fork()
-        if tenant == 0:
+        if fork_and_report(chan, "tenant") == 0:
             _run_tenant(process, preserve_fds, chan)
-        chan.send("tenant", pid=tenant)
     except BaseException as exc:
         chan.send_error(exc)
         os._exit(1)

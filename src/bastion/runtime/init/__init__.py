@@ -68,10 +68,8 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
             _ns.unshare(rest)
         if rest & _ns.CLONE_NEWTIME:
             _write_time_offsets(cfg.spec)
-        pid = os.fork()
-        if pid == 0:
+        if fork_and_report(chan, "init") == 0:
             run_init(cfg, chan)
-        chan.send("init", pid=pid)
     except BaseException as exc:
         chan.send_error(exc)
         os._exit(1)
@@ -145,6 +143,28 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     except OSError as exc:
         os.write(2, f"bastion-runc init: exec {executable}: {exc.strerror}\n".encode())
     os._exit(127)
+
+
+def fork_and_report(chan: Channel, kind: str) -> int:
+    """Fork; the parent sends `kind` with the child's pid on `chan`; returns 0 in the child.
+
+    The child and this process share `chan`: the child waits until the pid message is sent
+    (EOF on a pipe) before it may send anything, so the parent reads them in that order even on
+    a loaded machine.
+    """
+    reported, report = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(report)
+        os.read(reported, 1)  # EOF: the pid message is out
+        os.close(reported)
+        return 0
+    os.close(reported)
+    try:
+        chan.send(kind, pid=pid)
+    finally:
+        os.close(report)
+    return pid
 
 
 def _wait_for_start(fd: int) -> None:
