@@ -15,7 +15,7 @@ which crun shares, on top of runtime-spec config-linux.md "Seccomp":
   one rule per condition (ORed) for the whole entry, since libseccomp refuses two conditions on
   one argument in a rule;
 - flags: SECCOMP_FILTER_FLAG_TSYNC, _LOG, _SPEC_ALLOW set libseccomp's CTL_TSYNC, CTL_LOG and
-  CTL_SSB attributes; _WAIT_KILLABLE_RECV needs libseccomp 2.6 (CTL_WAITKILL). runc 1.2 also
+  CTL_SSB attributes; _WAIT_KILLABLE_RECV needs libseccomp 2.6 (CTL_WAITKILL). recent runc also
   adds SPEC_ALLOW when `flags` is absent; here absent and empty read the same, so no flag is added
   (the kernel keeps its speculative-store-bypass mitigation: the safer choice);
 - libseccomp's CTL_NNP attribute is off: the init sets no_new_privs itself when the spec asks.
@@ -38,6 +38,7 @@ import os
 import sys
 
 from bastion import jsonio
+from bastion._record import record
 from bastion._sys import seccomp as _scmp
 from bastion.oci._reader import SpecError
 from bastion.oci.vocabulary import (
@@ -89,39 +90,23 @@ _FLAG_ATTRS: dict[str, tuple[int, tuple[int, int]]] = {
 }
 # runc: libseccomp's binary-tree layout pays off past 32 rules (and 2.5.4 breaks with none).
 _OPTIMIZE_ABOVE = 32
-_CONTAINER_SEND_TIMEOUT = 10.0
+_LISTENER_TIMEOUT = 10.0
 
 
+@record
 class Rule:
     """One libseccomp rule: `action` for syscall `name` when every condition holds.
 
     A condition is (argument index, libseccomp `enum scmp_compare`, datum_a, datum_b); for
     SCMP_CMP_MASKED_EQ datum_a is the mask (OCI `value`) and datum_b the expected value
-    (`valueTwo`), as libseccomp-golang's MakeCondition passes them for runc.
+    (`valueTwo`), as libseccomp-golang's MakeCondition passes them for runc. `where` is the
+    JSON path of the `syscalls` entry the rule comes from.
     """
 
-    __slots__ = ("action", "conditions", "name", "where")
-
-    def __init__(
-        self, name: str, action: int, conditions: tuple[tuple[int, int, int, int], ...], where: str
-    ) -> None:
-        self.name = name
-        self.action = action
-        self.conditions = conditions
-        self.where = where
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Rule) and (
-            self.name,
-            self.action,
-            self.conditions,
-        ) == (other.name, other.action, other.conditions)
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.action, self.conditions))
-
-    def __repr__(self) -> str:
-        return f"Rule({self.name!r}, 0x{self.action:08x}, {self.conditions!r})"
+    name: str
+    action: int
+    conditions: tuple[tuple[int, int, int, int], ...]
+    where: str
 
 
 class Filter:
@@ -222,7 +207,9 @@ def plan_rules(seccomp: LinuxSeccomp) -> tuple[Rule, ...]:
         if action == default:
             continue  # runc: redundant, and libseccomp would refuse it
         for name in syscall.names:
-            rules.extend(Rule(name, action, group, where) for group in groups)
+            rules.extend(
+                Rule(name=name, action=action, conditions=group, where=where) for group in groups
+            )
     return tuple(rules)
 
 
@@ -489,7 +476,7 @@ def send_to_listener(path: str, notify_fd: int, process_state: dict[str, Any]) -
     rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, notify_fd.to_bytes(4, sys.byteorder))]
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        sock.settimeout(_CONTAINER_SEND_TIMEOUT)
+        sock.settimeout(_LISTENER_TIMEOUT)
         sock.connect(path)
         sent = sock.sendmsg([data], rights)
         if sent != len(data):
