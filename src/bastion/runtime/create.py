@@ -109,6 +109,10 @@ def create(opts: CreateOptions) -> Container:
             hint="pass --console-socket PATH, use `run` in the foreground, or set it to false",
             reference="console-socket-required",
         )
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from bastion.runtime.seccomp import check_seccomp
+
+        check_seccomp(spec)
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
@@ -172,6 +176,8 @@ def create(opts: CreateOptions) -> Container:
         chan.recv("mounts-done")
         _crash_point("mounts")
         chan.send("continue", state=hook_state)
+        if has_notify(spec):
+            forward_notify_fd(chan, spec, hook_state)
         chan.recv("ready")
         state["status"] = Status.CREATED
         sd.write(state)
@@ -214,6 +220,31 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def has_notify(spec: Spec) -> bool:
+    seccomp = spec.linux.seccomp if spec.linux else None
+    return seccomp is not None and any(s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls)
+
+
+def forward_notify_fd(chan: Channel, spec: Spec, state: dict[str, Any]) -> None:
+    """The container's seccomp notify fd goes to the agent at listenerPath, with the container
+    process state (runtime-spec config-linux.md "Seccomp"), as runc does."""
+    from bastion.runtime.seccomp import container_process_state, send_to_listener
+
+    seccomp = spec.linux.seccomp if spec.linux else None
+    assert seccomp is not None
+    _msg, fd = chan.recv_fd("seccomp")
+    try:
+        process_state = container_process_state(
+            state=state,
+            pid=int(state["pid"]),
+            metadata=seccomp.listener_metadata,
+            oci_version=str(state["ociVersion"]),
+        )
+        send_to_listener(str(seccomp.listener_path), fd, process_state)
+    finally:
+        os.close(fd)
 
 
 def _publish_identity(

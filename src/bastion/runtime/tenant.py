@@ -17,8 +17,10 @@ from bastion._sys.proc import is_alive
 from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
+from bastion.runtime.container import oci_state
+from bastion.runtime.create import forward_notify_fd, has_notify
 from bastion.runtime.errors import InitFailed, InvalidState
-from bastion.runtime.init import fork_and_report
+from bastion.runtime.init import compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
 from bastion.runtime.status import can_exec
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from bastion.oci.spec import Process, Spec
     from bastion.runtime.container import Container
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.seccomp import Filter
 
 _SIGKILL = 9
 
@@ -80,6 +83,8 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
         os.waitpid(pid, 0)
         if process.terminal:
             console.deliver(parent, opts.console_socket, opts.console_receiver)
+        if has_notify(spec):
+            forward_notify_fd(parent, spec, oci_state(container.doc, container.status))
         parent.recv("exec")
         _wait_exec(parent)
     except BaseException:
@@ -122,17 +127,20 @@ def _run_intermediate(
         # namespace the host's Python library is out of reach.
         from bastion.runtime.init import process as proc  # noqa: F401
 
+        seccomp_filter = compile_seccomp(spec)  # the container's filter applies to exec too
         chan.recv("go")
         namespaces.join(joined)
         if fork_and_report(chan, "tenant") == 0:
-            _run_tenant(process, preserve_fds, chan)
+            _run_tenant(process, preserve_fds, chan, seccomp_filter)
     except BaseException as exc:
         chan.send_error(exc)
         os._exit(1)
     os._exit(0)
 
 
-def _run_tenant(process: Process, preserve_fds: int, chan: Channel) -> NoReturn:
+def _run_tenant(
+    process: Process, preserve_fds: int, chan: Channel, seccomp_filter: Filter | None
+) -> NoReturn:
     from bastion.runtime.init import process as p  # already loaded: no file access
 
     try:
@@ -141,10 +149,7 @@ def _run_tenant(process: Process, preserve_fds: int, chan: Channel) -> NoReturn:
             p.attach_terminal(process, chan)
         env = p.environment(process)
         p.set_rlimits(process)
-        p.switch_user(process)
-        p.enter_cwd(process)
-        executable = p.find_executable(process, env)
-        p.restrict(process)
+        executable = p.become(process, env, seccomp_filter, chan)
         p.close_host_fds(preserve_fds)
         chan.send("exec")
         os.execve(executable, list(process.args), env)

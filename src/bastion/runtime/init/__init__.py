@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.init.channel import Channel
     from bastion.runtime.namespaces import NamespacePlan
+    from bastion.runtime.seccomp import Filter
 
 _SIGKILL = 9
 
@@ -52,10 +53,12 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         # If `create` dies before the init exists, so do we (and the init then sees EOF).
         _prctl.set_pdeathsig(_SIGKILL)
         _prctl.set_dumpable(False)
-        # The init's modules load here, while the parent waits in the kernel for the cgroup
-        # attach (an RCU grace period, 5-15 ms): on two cores that import time is free.
+        # The init's modules load here, and the seccomp filter compiles, while the parent waits
+        # in the kernel for the cgroup attach (an RCU grace period, 5-15 ms): on two cores that
+        # time is free.
         from bastion.runtime.init import process, rootfs  # noqa: F401
 
+        seccomp_filter = compile_seccomp(cfg.spec)
         chan.recv("go")  # the parent has put us in the container's cgroup
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
@@ -69,14 +72,14 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         if rest & _ns.CLONE_NEWTIME:
             _write_time_offsets(cfg.spec)
         if fork_and_report(chan, "init") == 0:
-            run_init(cfg, chan)
+            run_init(cfg, chan, seccomp_filter)
     except BaseException as exc:
         chan.send_error(exc)
         os._exit(1)
     os._exit(0)
 
 
-def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
+def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> NoReturn:
     from bastion.runtime import hooks
     from bastion.runtime.init import process as proc
     from bastion.runtime.init import rootfs
@@ -121,10 +124,7 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         state = chan.recv("continue")["state"]
         env = proc.environment(process)
         proc.set_rlimits(process)
-        proc.switch_user(process)
-        proc.enter_cwd(process)
-        executable = proc.find_executable(process, env)
-        proc.restrict(process)
+        executable = proc.become(process, env, seccomp_filter, chan)
         proc.close_host_fds(cfg.preserve_fds)
         chan.send("ready")
         chan.close()
@@ -143,6 +143,16 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     except OSError as exc:
         os.write(2, f"bastion-runc init: exec {executable}: {exc.strerror}\n".encode())
     os._exit(127)
+
+
+def compile_seccomp(spec: Spec) -> Filter | None:
+    """The container's seccomp filter, compiled (not loaded): libseccomp is loaded now, while the
+    host's libraries are still reachable."""
+    if spec.linux is None or spec.linux.seccomp is None:
+        return None
+    from bastion.runtime.seccomp import compile_filter
+
+    return compile_filter(spec.linux.seccomp)
 
 
 def fork_and_report(chan: Channel, kind: str) -> int:

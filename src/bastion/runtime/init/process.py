@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Process
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.seccomp import Filter
 
 _RLIM_INFINITY_U64 = (1 << 64) - 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -86,6 +87,37 @@ def _home_of(uid: int) -> str:
     except OSError:
         pass
     return "/"
+
+
+def become(
+    process: Process, env: dict[str, str], seccomp_filter: Filter | None, chan: Channel
+) -> str:
+    """Switch to the configured user, cwd, capabilities and no_new_privs, and load seccomp at
+    runc's moment; returns the executable to exec. A notify fd goes to the parent on `chan`."""
+    notify = None
+    early = seccomp_filter is not None and not process.no_new_privileges
+    if early:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps drop.
+        notify = _load_seccomp(seccomp_filter)
+    switch_user(process)
+    enter_cwd(process)
+    executable = find_executable(process, env)
+    restrict(process)
+    if seccomp_filter is not None and not early:
+        notify = _load_seccomp(seccomp_filter)  # as late as possible, after no_new_privs
+    if notify is not None:
+        try:
+            chan.send_fd("seccomp", notify)
+        finally:
+            os.close(notify)
+    return executable
+
+
+def _load_seccomp(seccomp_filter: Filter | None) -> int | None:
+    from bastion.runtime.seccomp import load  # loaded with compile_filter, before pivot_root
+
+    assert seccomp_filter is not None
+    return load(seccomp_filter)
 
 
 def switch_user(process: Process) -> None:

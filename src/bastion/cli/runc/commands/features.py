@@ -16,7 +16,14 @@ OPTIONS: list[Any] = []
 
 
 def features() -> dict[str, Any]:
-    from bastion.oci.vocabulary import CAPABILITIES, MOUNT_OPTIONS, PROPAGATION_OPTIONS
+    from bastion.oci.vocabulary import (
+        CAPABILITIES,
+        MOUNT_OPTIONS,
+        PROPAGATION_OPTIONS,
+        SECCOMP_ACTIONS,
+        SECCOMP_ARCHITECTURES,
+        SECCOMP_OPERATORS,
+    )
     from bastion.runtime.namespaces import NAMESPACE_TYPES
 
     return {
@@ -35,7 +42,12 @@ def features() -> dict[str, Any]:
             "namespaces": sorted(NAMESPACE_TYPES),
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(SECCOMP_ACTIONS),
+                "operators": sorted(SECCOMP_OPERATORS),
+                "archs": sorted(SECCOMP_ARCHITECTURES),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
