@@ -310,3 +310,40 @@ def test_join_network_namespace_by_path(inside: Any, tmp_path: Any) -> None:
         if os.path.ismount(ns_file):
             subprocess.run(["umount", str(ns_file)], check=True)
     assert not os.path.ismount(ns_file)
+
+
+def test_no_mount_namespace_mounts_are_removed_by_delete(
+    bastion_runc: str, runtime_root: str, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    # runc allows a container without a mount namespace: its mounts land in the host's
+    # namespace under the rootfs. bastion removes them at delete (runc leaves them).
+    namespaces = [n for n in _default()["linux"]["namespaces"] if n["type"] != "mount"]
+    edits: dict[str, Any] = {"linux.namespaces": namespaces}
+    bundle = bundle_factory(args=["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"], **edits)
+    rootfs = os.path.join(bundle, "rootfs")
+    result = subprocess.run(
+        [bastion_runc, "--root", runtime_root, "run", "--keep", "-b", bundle, container_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "bin" in result.stdout.split() and "work" not in result.stdout.split()
+    with open("/proc/self/mountinfo") as f:
+        assert f" {rootfs}/proc " in f.read()  # in the host's namespace, as runc does
+    subprocess.run([bastion_runc, "--root", runtime_root, "delete", container_id], check=True)
+    with open("/proc/self/mountinfo") as f:
+        assert rootfs not in f.read()
+
+
+@pytest.mark.parametrize(("propagation", "bind_ok"), [("unbindable", False), ("rslave", True)])
+def test_rootfs_propagation(inside: Any, propagation: str, bind_ok: bool) -> None:
+    caps = ["CAP_SYS_ADMIN", "CAP_KILL", "CAP_AUDIT_WRITE"]
+    edits = {
+        "linux.rootfsPropagation": propagation,
+        "process.capabilities": dict.fromkeys(("bounding", "effective", "permitted"), caps),
+    }
+    out = inside(["sh", "-c", "mount --bind / /tmp 2>/dev/null; echo rc=$?"], **edits)
+    assert (out.strip() == "rc=0") == bind_ok, out

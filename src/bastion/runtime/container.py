@@ -188,6 +188,10 @@ class Container:
             _wait_gone(self)
             if not self.doc.get("cgroup_preexisting"):
                 cgroup.destroy()
+        if self.doc.get("host_mounts"):
+            from bastion.runtime.host_mounts import unmount_under
+
+            unmount_under(self.doc["rootfs"])
         for stale in store.stale_reservations(self.sd.root, self.id):
             store.remove_tree(stale)
         self.sd.remove()

@@ -131,6 +131,8 @@ def create(opts: CreateOptions) -> Container:
         # Read by start and delete without decoding config.json again.
         "has_poststart": bool(hooks.of(spec.hooks, "poststart")),
         "has_poststop": bool(hooks.of(spec.hooks, "poststop")),
+        # No mount namespace: its mounts live in ours, under the rootfs, until delete.
+        "host_mounts": not plan.has("mount"),
     }
     undo = Rollback()
     chan: Channel | None = None
@@ -146,6 +148,10 @@ def create(opts: CreateOptions) -> Container:
             undo.push("cgroup", cgroup.destroy)
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
+        if state["host_mounts"]:
+            from bastion.runtime.host_mounts import unmount_under
+
+            undo.push("mounts under the rootfs", lambda: unmount_under(rootfs))
         fifo_fds = _open_exec_fifo(sd.fifo)
         cfg = InitConfig(
             spec=spec,

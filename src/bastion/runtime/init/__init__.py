@@ -104,17 +104,16 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
             state = chan.recv("hooks-done")["state"]
             hooks.run(spec.hooks, "createContainer", state)
 
-        if cfg.namespaces.creates("mount"):
-            rootfs.setup(
-                spec,
-                cfg.rootfs,
-                cfg.cgroup_path,
-                cfg.namespaces.creates("cgroup"),
-                cfg.no_pivot,
-                before_pivot,
-            )
-        else:
-            before_pivot()
+        # A joined mount namespace gets the same set-up as a new one (runc's prepareRootfs).
+        rootfs.setup(
+            spec,
+            cfg.rootfs,
+            cfg.cgroup_path,
+            cfg.namespaces.creates("cgroup"),
+            cfg.no_pivot,
+            before_pivot,
+            own_mount_ns=cfg.namespaces.has("mount"),
+        )
         _set_names(spec)
         _write_sysctls(spec)
         rootfs.finalize(spec)

@@ -53,21 +53,27 @@ def setup(
     new_cgroupns: bool,
     no_pivot: bool,
     before_pivot: Callable[[], None],
+    *,
+    own_mount_ns: bool = True,
 ) -> None:
     """Build the container's filesystem view; on return the process's root is the rootfs.
 
-    `before_pivot` runs once every mount is made and before pivot_root (the hooks' moment)."""
+    `before_pivot` runs once every mount is made and before pivot_root (the hooks' moment).
+    Without a mount namespace of its own (`own_mount_ns` false: none in the config, as runc
+    allows) the mounts land in the host's namespace under the rootfs and the root is entered
+    with chroot; `delete` unmounts them (runc leaves them behind)."""
     linux = spec.linux
     propagation = PROPAGATION_OPTIONS.get(
         (linux.rootfs_propagation if linux else None) or "rslave", _m.MS_SLAVE | _m.MS_REC
     )
-    # Nothing we mount may propagate back to the host: start from a slave (default) or private
-    # copy of the host's mounts (runc: rootfsPropagation defaults to rslave).
-    if propagation & (_m.MS_SHARED):
-        _m.mount(None, "/", None, _m.MS_SLAVE | _m.MS_REC)
-    else:
-        _m.mount(None, "/", None, propagation | _m.MS_REC)
-    # pivot_root needs the new root to be a mount point.
+    # Shared and unbindable roots are set up from a slave copy and get their propagation once
+    # the rootfs is the root: an unbindable / could not even be bind-mounted onto itself.
+    late = bool(propagation & (_m.MS_SHARED | _m.MS_UNBINDABLE))
+    if own_mount_ns:
+        # Nothing we mount may propagate back to the host: start from a slave (default) or
+        # private copy of the host's mounts (runc: rootfsPropagation defaults to rslave).
+        _m.mount(None, "/", None, (_m.MS_SLAVE if late else propagation) | _m.MS_REC)
+    # pivot_root needs the new root to be a mount point (and a read-only root a mount to remount).
     _m.mount(rootfs, rootfs, None, _m.MS_BIND | _m.MS_REC)
     root = Root(rootfs)
     try:
@@ -80,11 +86,14 @@ def setup(
     finally:
         root.close()
     before_pivot()
+    if not own_mount_ns:
+        _chroot(rootfs)  # pivot_root would move the host's own root
+        return
     if no_pivot:
         _move_root(rootfs)
     else:
         _pivot_root(rootfs)
-    if propagation & _m.MS_SHARED:
+    if late:
         _m.mount(None, "/", None, propagation)
 
 
@@ -208,6 +217,12 @@ def _move_root(rootfs: str) -> None:
     # no working directory outside the new root survives (the classic chroot escape).
     os.chdir(rootfs)
     _m.mount(rootfs, "/", None, _m.MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def _chroot(rootfs: str) -> None:
+    os.chdir(rootfs)
     os.chroot(".")
     os.chdir("/")
 
