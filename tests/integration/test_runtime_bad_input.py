@@ -167,3 +167,33 @@ def test_terminal_without_console_socket_is_refused(
     result = runc("create", "--bundle", bundle, container_id)
     _assert_refused(result, "console-socket-required", "process.terminal")
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "reference", "where"),
+    [
+        (
+            {"process.apparmorProfile": "bst-profile"},
+            "apparmor-unavailable",
+            "process.apparmorProfile",
+        ),
+        (
+            {"process.selinuxLabel": "system_u:system_r:container_t:s0"},
+            "selinux-unsupported",
+            "process.selinuxLabel",
+        ),
+    ],
+)
+def test_confinement_this_host_cannot_enforce_is_refused(
+    runc: Runc,
+    bundle_factory: BundleFactory,
+    container_id: str,
+    edit: dict[str, Any],
+    reference: str,
+    where: str,
+) -> None:
+    if reference == "apparmor-unavailable" and os.path.isdir("/sys/kernel/security/apparmor"):
+        pytest.skip("this host has AppArmor")
+    bundle = bundle_factory(args=SLEEP, **edit)
+    _assert_refused(runc("create", "--bundle", bundle, container_id), reference, where)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []

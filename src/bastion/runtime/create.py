@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from bastion.runtime.init.channel import Channel
 
 _SIGKILL = 9
+_APPARMOR = "/sys/kernel/security/apparmor"
 
 
 @record
@@ -109,6 +110,7 @@ def create(opts: CreateOptions) -> Container:
             hint="pass --console-socket PATH, use `run` in the foreground, or set it to false",
             reference="console-socket-required",
         )
+    check_host_support(spec)
     if spec.linux is not None and spec.linux.seccomp is not None:
         from bastion.runtime.seccomp import check_seccomp
 
@@ -226,6 +228,27 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def check_host_support(spec: Spec) -> None:
+    """Refuse what this host cannot enforce, rather than run the container less confined than
+    asked (runc: "apparmor profile specified but AppArmor is not enabled")."""
+    process = spec.process
+    if process is not None and process.apparmor_profile and not os.path.isdir(_APPARMOR):
+        raise SpecError(
+            f"an AppArmor profile ({process.apparmor_profile!r}) is asked for, but AppArmor is "
+            "not enabled on this host",
+            where="process.apparmorProfile",
+            hint="remove it, or run on a host with AppArmor",
+            reference="apparmor-unavailable",
+        )
+    if process is not None and process.selinux_label:
+        raise SpecError(
+            "an SELinux label is asked for, but bastion does not support SELinux",
+            where="process.selinuxLabel",
+            hint="remove it",
+            reference="selinux-unsupported",
+        )
 
 
 def has_notify(spec: Spec) -> bool:

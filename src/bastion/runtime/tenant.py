@@ -18,7 +18,7 @@ from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
 from bastion.runtime.container import oci_state
-from bastion.runtime.create import forward_notify_fd, has_notify
+from bastion.runtime.create import check_host_support, forward_notify_fd, has_notify
 from bastion.runtime.errors import InitFailed, InvalidState
 from bastion.runtime.init import compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
@@ -59,6 +59,7 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     spec = container.spec()
     process = opts.process
     validate_spec(replace(spec, process=process), require_process=True)
+    check_host_support(replace(spec, process=process))
     if process.terminal and not (opts.console_socket or opts.console_receiver):
         raise SpecError(
             "a terminal was asked for but no --console-socket was given to receive the pty",
