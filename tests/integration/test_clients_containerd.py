@@ -163,11 +163,6 @@ def test_run_tty(containerd: clients.Containerd) -> None:
     assert containerd.leftovers(cid) == [], containerd.report(cid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bastion-runc kill of a stopped container must say 'container not running' (runc's "
-    "text): the shim matches it (checkKillError) and takes any other error as fatal; reported",
-)
 def test_kill_and_force_delete_of_a_stopped_task(containerd: clients.Containerd, task: str) -> None:
     containerd.ctr("task", "kill", "-s", "KILL", task, check=True)
     assert containerd.wait_stopped(task), containerd.report(task)

@@ -152,16 +152,9 @@ def test_exec_many_times(podman: clients.Podman, sleeper: str) -> None:
         assert result.stdout == f"bst-{i}\n"
 
 
-_EXIT_CODE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="Podman reads exit codes 126/127 off the runtime's error text (runc: 'permission "
-    "denied', 'no such file or directory', 'executable file not found in $PATH'); reported",
-)
-
-
 @pytest.mark.parametrize(
     ("command", "code"),
-    [("/nonexistent", 127), pytest.param("/etc/passwd", 126, marks=_EXIT_CODE_XFAIL)],
+    [("/nonexistent", 127), ("/etc/passwd", 126)],
 )
 def test_run_of_a_command_that_cannot_run(podman: clients.Podman, command: str, code: int) -> None:
     """Docker's and Podman's convention: 127 when not found, 126 when it cannot be executed."""
@@ -171,10 +164,7 @@ def test_run_of_a_command_that_cannot_run(podman: clients.Podman, command: str, 
 
 @pytest.mark.parametrize(
     ("command", "code"),
-    [
-        pytest.param("/nonexistent", 127, marks=_EXIT_CODE_XFAIL),
-        pytest.param("/etc/passwd", 126, marks=_EXIT_CODE_XFAIL),
-    ],
+    [("/nonexistent", 127), ("/etc/passwd", 126)],
 )
 def test_exec_of_a_command_that_cannot_run(
     podman: clients.Podman, sleeper: str, command: str, code: int
@@ -195,10 +185,6 @@ def test_pause_unpause(podman: clients.Podman, sleeper: str) -> None:
     assert "pause" in verbs and "resume" in verbs, podman.report(sleeper)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bastion-runc passes Podman's 'tmpcopyup' tmpfs option to mount(2) (EINVAL); reported",
-)
 def test_read_only_root(podman: clients.Podman) -> None:
     # --read-only: a read-only root, with tmpfs on /run, /tmp and /var/tmp ("tmpcopyup").
     script = "touch /tmp/ok && ! touch /bst 2>/dev/null && echo bst-ro"

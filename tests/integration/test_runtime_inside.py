@@ -347,3 +347,27 @@ def test_rootfs_propagation(inside: Any, propagation: str, bind_ok: bool) -> Non
     }
     out = inside(["sh", "-c", "mount --bind / /tmp 2>/dev/null; echo rc=$?"], **edits)
     assert (out.strip() == "rc=0") == bind_ok, out
+
+
+def test_tmpcopyup_fills_the_tmpfs_with_what_it_covers(inside: Any) -> None:
+    # Podman's --read-only asks for it on /tmp, /run, /var/tmp (runc's own mount option).
+    mounts = [
+        *_default()["mounts"],
+        {
+            "destination": "/etc",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["tmpcopyup", "nosuid", "mode=755"],
+        },
+    ]
+    out = inside(
+        [
+            "sh",
+            "-c",
+            "cat /etc/hostname; grep -c root /etc/passwd; touch /etc/new && "
+            "echo writable; grep ' /etc ' /proc/self/mounts | cut -d' ' -f3",
+        ],
+        mounts=mounts,
+    )
+    lines = out.split()
+    assert lines[1] == "1" and "writable" in lines and lines[-1] == "tmpfs"

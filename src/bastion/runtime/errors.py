@@ -40,8 +40,11 @@ class InvalidState(BastionError):
     def __init__(
         self, container_id: str, status: str, operation: str, hint: str | None = None
     ) -> None:
+        # "container not running" is runc's wording, which containerd's shim matches on to
+        # treat a kill of a finished task as done rather than as an error.
+        why = "container not running" if status == "stopped" else f"it is {status}"
         super().__init__(
-            f"cannot {operation} container {container_id!r}: it is {status}",
+            f"cannot {operation} container {container_id!r}: {why}",
             where=container_id,
             hint=hint,
         )

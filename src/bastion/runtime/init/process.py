@@ -46,23 +46,33 @@ def _rlim(value: int) -> int:
 
 
 def find_executable(process: Process, env: dict[str, str]) -> str:
-    """Resolve args[0] like execvp, inside the container, so `create` reports a missing binary."""
+    """Resolve args[0] like execvp, inside the container, so `create` reports a missing binary.
+
+    The messages are runc's words on purpose: Podman turns them into exit statuses 127 ("not
+    found", "no such file or directory") and 126 ("permission denied").
+    """
     name = process.args[0]
-    candidates = (
-        [name]
-        if "/" in name
-        else [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
-    )
-    if "/" in name and not name.startswith("/"):
-        candidates = [os.path.join(process.cwd, name)]
-    for path in candidates:
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.join(process.cwd, name)
+        if not os.path.exists(path):
+            _not_runnable(name, f"stat {path}: no such file or directory", "executable-not-found")
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            _not_runnable(name, "permission denied", "executable-not-executable")
+        return path
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        path = os.path.join(directory or ".", name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
+    _not_runnable(name, "executable file not found in $PATH", "executable-not-found")
+    raise AssertionError("unreachable")
+
+
+def _not_runnable(name: str, why: str, reference: str) -> None:
     raise RuntimeFailure(
-        f"executable {name!r} not found in the container",
+        f'exec: "{name}": {why}',
         where="process.args[0]",
-        hint="check the path and the PATH in process.env",
-        reference="executable-not-found",
+        hint="check the path, its mode and the PATH in process.env",
+        reference=reference,
     )
 
 

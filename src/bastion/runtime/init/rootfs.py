@@ -13,6 +13,7 @@ import os
 from bastion._sys import mount as _m
 from bastion.oci.vocabulary import MOUNT_OPTIONS, PROPAGATION_OPTIONS
 from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.init import copyup
 from bastion.runtime.init.cgroupfs import mount_cgroups
 from bastion.runtime.init.devices import create_devices
 from bastion.runtime.init.mountpoints import Root, fd_path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 # "locked" (inherited from a less privileged mount namespace) or the kernel refuses with EPERM.
 _LOCKED_FLAGS = _m.MS_NOSUID | _m.MS_NODEV | _m.MS_NOEXEC
 _ST_RELATIME = 4096  # MS_RELATIME
+_READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _ST_NOATIME = 1024
 
 
@@ -111,7 +113,8 @@ def finalize(spec: Spec) -> None:
 
 def _mount_one(root: Root, mnt: Mount, index: int, cgroup_path: str, new_cgroupns: bool) -> None:
     where = f"mounts[{index}]"
-    flags, propagation, data = parse_options(mnt.options)
+    copy_up = mnt.type == "tmpfs" and "tmpcopyup" in mnt.options
+    flags, propagation, data = parse_options(tuple(o for o in mnt.options if o != "tmpcopyup"))
     fstype = mnt.type or ("bind" if flags & _m.MS_BIND else None)
     if fstype == "cgroup" or fstype == "cgroup2":
         mount_cgroups(root, mnt.destination, flags, cgroup_path, new_cgroupns, where)
@@ -131,6 +134,7 @@ def _mount_one(root: Root, mnt: Mount, index: int, cgroup_path: str, new_cgroupn
             f"cannot make mount point {mnt.destination!r}: {exc.strerror}",
             where=f"{where}.destination",
         ) from None
+    under = os.open(fd_path(target_fd), _READ_DIR) if copy_up else -1
     try:
         if is_bind:
             _m.mount(source, fd_path(target_fd), None, flags & (_m.MS_BIND | _m.MS_REC))
@@ -149,10 +153,16 @@ def _mount_one(root: Root, mnt: Mount, index: int, cgroup_path: str, new_cgroupn
                     raise RuntimeFailure(
                         f"cannot mount {fstype} on {mnt.destination!r}: {exc.strerror}", where=where
                     ) from None
+    except BaseException:
+        if under >= 0:
+            os.close(under)
+        raise
     finally:
         os.close(target_fd)
     # Reopen: the old descriptor names the directory *under* the new mount.
     top = root.open(mnt.destination)
+    if copy_up:
+        _copy_up(under, top)
     try:
         extra = flags & ~(_m.MS_BIND | _m.MS_REC | _m.MS_REMOUNT)
         if is_bind and extra:
@@ -161,6 +171,17 @@ def _mount_one(root: Root, mnt: Mount, index: int, cgroup_path: str, new_cgroupn
             _m.mount(None, fd_path(top), None, propagation)
     finally:
         os.close(top)
+
+
+def _copy_up(under: int, top: int) -> None:
+    try:
+        new = os.open(fd_path(top), _READ_DIR)
+        try:
+            copyup.copy_tree(under, new)
+        finally:
+            os.close(new)
+    finally:
+        os.close(under)
 
 
 def _locked(fd: int) -> int:
