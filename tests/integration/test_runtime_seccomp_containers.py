@@ -138,3 +138,39 @@ def test_notify_agent_receives_and_answers(
     assert "No message of desired type" in out
     assert "rc=1" in out
     assert not Path(bundle, "rootfs", "tmp", "n").exists()
+
+
+def test_a_rule_of_unknown_syscalls_is_refused_but_newer_names_are_skipped(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    typo: dict[str, Any] = {
+        "linux.seccomp": {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdri"], "action": "SCMP_ACT_ERRNO"}],
+        }
+    }
+    bundle = bundle_factory(args=["true"], **typo)
+    result = runc("create", "-b", bundle, container_id)
+    assert result.returncode == 5
+    line = error_line(result.stderr)
+    assert "error[seccomp-unknown-syscall]" in line
+    assert "linux.seccomp.syscalls[0].names[0]" in line
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+    # One known name with one this libseccomp lacks: runc's behaviour, the rule applies.
+    mixed: dict[str, Any] = {
+        "linux.seccomp": {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {
+                    "names": ["mkdir", "mkdirat", "bst_future_syscall"],
+                    "action": "SCMP_ACT_ERRNO",
+                    "errnoRet": ENOMSG,
+                }
+            ],
+        }
+    }
+    bundle = bundle_factory(
+        args=["sh", "-c", "mkdir /tmp/q 2>&1; echo rc=$?"], readonly=False, **mixed
+    )
+    out = _run(runc, bundle, container_id)
+    assert "No message of desired type" in out

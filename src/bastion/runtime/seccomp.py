@@ -147,10 +147,30 @@ class Filter:
 
 
 def check_seccomp(spec: Spec) -> None:
-    """`validate(spec.linux.seccomp)` when there is one; for `create`, before any side effect."""
+    """`validate(spec.linux.seccomp)` and `check_names` when there is one; for `create` and
+    `exec`, before any side effect."""
     seccomp = spec.linux.seccomp if spec.linux is not None else None
     if seccomp is not None:
         validate(seccomp)
+        check_names(seccomp)
+
+
+def check_names(seccomp: LinuxSeccomp) -> None:
+    """A rule none of whose names libseccomp knows is an error (a typo such as "mkdri").
+
+    A rule where only *some* names are unknown keeps runc's behaviour: those are skipped, since
+    profiles such as Docker's default name syscalls newer than this host's libseccomp (nine of
+    them with libseccomp 2.5.4), and refusing them would refuse the profile.
+    """
+    for index, syscall in enumerate(seccomp.syscalls):
+        if syscall.names and all(_scmp.syscall_resolve_name(n) is None for n in syscall.names):
+            raise SpecError(
+                f"unknown syscall {syscall.names[0]!r} (no name of this rule is a syscall "
+                "libseccomp knows)",
+                where=f"{_PATH}.syscalls[{index}].names[0]",
+                hint="check the spelling against syscalls(2)",
+                reference="seccomp-unknown-syscall",
+            )
 
 
 def validate(seccomp: LinuxSeccomp) -> None:
