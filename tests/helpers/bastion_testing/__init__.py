@@ -8,6 +8,7 @@
   to tell what a test session left behind.
 - `runc`: driving `bastion-runc` from tests, and one container's leftovers.
 - `schemas`: the official runtime-spec JSON schemas as a test oracle.
+- `clients`: Podman and containerd set up in private temporary roots, driving bastion-runc.
 - `plugin`: the pytest plugin (fixtures, the `privileged` skip, the session leak check),
   loaded by tests/conftest.py.
 

@@ -63,6 +63,7 @@ print(",".join(sorted(sys.modules)))
         ["events", "--interval", "1s", "bst-test-budget"],
         ["ps", "bst-test-budget", "-o", "pid"],
         ["ps", "--format", "json", "bst-test-budget"],
+        ["exec", "bst-test-budget", "true"],
     ],
 )
 def test_verbs_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:
@@ -83,3 +84,22 @@ def test_verbs_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:
         or m.startswith(("bastion.sensor", "bastion.engine"))
     }
     assert heavy == set(), f"bastion-runc {argv[0]} imported {sorted(heavy)}"
+
+
+def test_the_whole_runtime_library_imports_nothing_heavy() -> None:
+    """What create/exec load in the parent and the children, including seccomp and hooks."""
+    modules = (
+        "bastion.runtime.create, bastion.runtime.tenant, bastion.runtime.init.rootfs, "
+        "bastion.runtime.init.process, bastion.runtime.seccomp, bastion.runtime.hooks, "
+        "bastion.runtime.control, bastion.cli.runc.tty"
+    )
+    code = (
+        f"import sys\nsys.path.insert(0, {str(SRC)!r})\nimport {modules}\n"
+        "print(','.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(result.stdout.strip().split(","))
+    heavy = {m for m in loaded if m.split(".")[0] in FORBIDDEN}
+    assert heavy == set(), sorted(heavy)
