@@ -195,7 +195,7 @@ def test_pause_of_stopped_container_is_invalid_state(
         assert result.returncode == INVALID_STATE, result
         line = error_line(result.stderr)
         assert "invalid-state" in line
-        assert "stopped" in line
+        assert "container not running" in line
     runc("delete", container_id, check=True)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
 
