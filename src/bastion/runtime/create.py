@@ -37,9 +37,11 @@ from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.rollback import Rollback
+from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.status import Status
 
 TYPE_CHECKING = False
@@ -52,7 +54,6 @@ if TYPE_CHECKING:
     from bastion.runtime.init.channel import Channel
 
 _SIGKILL = 9
-_APPARMOR = "/sys/kernel/security/apparmor"
 
 
 @record
@@ -228,52 +229,6 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: _kill_and_reap(init_pid))
     return parent, init_pid
-
-
-def check_host_support(spec: Spec) -> None:
-    """Refuse what this host cannot enforce, rather than run the container less confined than
-    asked (runc: "apparmor profile specified but AppArmor is not enabled")."""
-    process = spec.process
-    if process is not None and process.apparmor_profile and not os.path.isdir(_APPARMOR):
-        raise SpecError(
-            f"an AppArmor profile ({process.apparmor_profile!r}) is asked for, but AppArmor is "
-            "not enabled on this host",
-            where="process.apparmorProfile",
-            hint="remove it, or run on a host with AppArmor",
-            reference="apparmor-unavailable",
-        )
-    if process is not None and process.selinux_label:
-        raise SpecError(
-            "an SELinux label is asked for, but bastion does not support SELinux",
-            where="process.selinuxLabel",
-            hint="remove it",
-            reference="selinux-unsupported",
-        )
-
-
-def has_notify(spec: Spec) -> bool:
-    seccomp = spec.linux.seccomp if spec.linux else None
-    return seccomp is not None and any(s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls)
-
-
-def forward_notify_fd(chan: Channel, spec: Spec, state: dict[str, Any]) -> None:
-    """The container's seccomp notify fd goes to the agent at listenerPath, with the container
-    process state (runtime-spec config-linux.md "Seccomp"), as runc does."""
-    from bastion.runtime.seccomp import container_process_state, send_to_listener
-
-    seccomp = spec.linux.seccomp if spec.linux else None
-    assert seccomp is not None
-    _msg, fd = chan.recv_fd("seccomp")
-    try:
-        process_state = container_process_state(
-            state=state,
-            pid=int(state["pid"]),
-            metadata=seccomp.listener_metadata,
-            oci_version=str(state["ociVersion"]),
-        )
-        send_to_listener(str(seccomp.listener_path), fd, process_state)
-    finally:
-        os.close(fd)
 
 
 def _publish_identity(

@@ -18,10 +18,11 @@ from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
 from bastion.runtime.container import oci_state
-from bastion.runtime.create import check_host_support, forward_notify_fd, has_notify
 from bastion.runtime.errors import InitFailed, InvalidState
+from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
+from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.status import can_exec
 
 TYPE_CHECKING = False
