@@ -23,9 +23,10 @@ which crun shares, on top of runtime-spec config-linux.md "Seccomp":
 Deliberate differences, stricter where runc fails late or is silently wrong: an errno libseccomp
 cannot encode (ERRNO above 4094, TRACE above 65535; runc truncates to 16 bits, then fails in the
 init) and an errno on an action that returns none (crun refuses it too; the spec says the runtime
-MUST fail) are errors before anything is created; a syscall name that is not an identifier, or a rule none of whose names is a
-syscall, is an error rather than "unknown". runc's BPF patch that returns ENOSYS for syscalls newer than the
-profile (patchbpf) is not done: such calls get the default action.
+MUST fail) are errors before anything is created; a syscall name that is not an identifier, or
+a rule none of whose names is a syscall, is an error rather than "unknown". runc's BPF patch that
+returns ENOSYS for syscalls newer than the profile (patchbpf) is not done: such calls get the
+default action.
 
 `validate` (pure Python, no libseccomp) and `check_names` run in `create` before any side
 effect; `compile_filter` runs in the intermediate, `load` in the init.
