@@ -13,7 +13,6 @@ import time
 
 from bastion import jsonio
 from bastion._sys.proc import is_alive
-from bastion._sys.signals import pidfd_send_signal
 from bastion.identity import IDENTITY_FILE, ContainerIdentity
 from bastion.runtime import store
 from bastion.runtime.cgroups.detect import open_manager
@@ -150,6 +149,8 @@ class Container:
             if all_processes:
                 self.cgroup.kill(sig)
             else:
+                from bastion._sys.signals import pidfd_send_signal  # ctypes: only when signalling
+
                 pidfd_send_signal(self.pid, self.doc.get("pid_start"), sig)
                 if sig == _SIGKILL and status == Status.PAUSED:
                     # A task frozen by the v1 freezer acts on SIGKILL only once thawed (runc).
@@ -227,6 +228,8 @@ def oci_state(doc: dict[str, Any], status: str) -> dict[str, Any]:
 
 
 def _kill_quietly(pid: int, start: int | None) -> None:
+    from bastion._sys.signals import pidfd_send_signal  # ctypes: only when signalling
+
     try:
         pidfd_send_signal(pid, start, _SIGKILL)
     except ProcessLookupError:
