@@ -1,0 +1,316 @@
+"""Stage 3 of the rules pipeline: compile a condition AST once into nested closures.
+
+`compile_condition` walks the AST with a visitor (CONVENTIONS.md §10), expanding macros and
+lists as it goes, and returns ``Callable[[Event], bool]``; no AST is looked at per event.
+Semantics follow libsinsp (``sinsp_filtercheck.cpp`` ``compare_nocache``): a field that cannot
+be read (the getter returns `MISSING`) makes its check false, ``exists`` included only when the
+field is unreadable, and ``not`` just negates, so ``not <check on a missing field>`` is true.
+Operators live in `ops`. `event_types` infers the ``evt.type`` values a condition can match
+(falco ``evttype_index_ruleset``), to index rules by event type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeAlias
+
+from bastion.errors import BastionError
+from bastion.sensor.rules import ops
+from bastion.sensor.rules.ast import (
+    And,
+    BinaryCheck,
+    Expr,
+    FieldRef,
+    FieldValue,
+    Identifier,
+    ListValue,
+    Literal,
+    Not,
+    Or,
+    UnaryCheck,
+    Visitor,
+)
+from bastion.sensor.rules.ops import MISSING
+
+Event: TypeAlias = object
+Getter: TypeAlias = Callable[[Event], object]
+Condition: TypeAlias = Callable[[Event], bool]
+
+
+class FieldTable(Protocol):
+    """Resolves a field name (and its bracket argument) to a getter, or None if unknown."""
+
+    def resolve(self, name: str, arg: str | None) -> Getter | None: ...
+
+
+class CompileError(BastionError):
+    """Raised by `compile_condition` for a condition that parses but cannot be compiled.
+
+    References: ``rule-unknown-field`` (`name` is the field), ``rule-undefined-macro``,
+    ``rule-macro-cycle`` (`name` is the macro), ``rule-undefined-list`` and
+    ``rule-invalid-operand`` (bad hex for ``bcontains``, bad regex, ...).
+    """
+
+    reference = "rule-compile"
+
+    def __init__(
+        self, message: str, *, reference: str, name: str, where: str | None = None
+    ) -> None:
+        super().__init__(message, where=where, reference=reference)
+        self.name = name
+
+
+def unquote(item: str) -> str:
+    """A list item as Falco pastes it into a condition: one level of matching quotes removed."""
+    if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
+        return item[1:-1]
+    return item
+
+
+def _expand_list(
+    name: str, lists: Mapping[str, Sequence[str]], stack: tuple[str, ...] = ()
+) -> list[str]:
+    out: list[str] = []
+    for item in lists[name]:
+        if item in lists and item not in stack and item != name:
+            out.extend(_expand_list(item, lists, (*stack, name)))
+        else:
+            out.append(unquote(item))
+    return out
+
+
+def compile_condition(
+    expr: Expr,
+    *,
+    macros: Mapping[str, Expr],
+    lists: Mapping[str, Sequence[str]],
+    fields: FieldTable,
+) -> Condition:
+    """Compile `expr` to a predicate on events; raises `CompileError`."""
+    return _Compiler(macros, lists, fields).visit(expr)
+
+
+def _not(inner: Condition) -> Condition:
+    return lambda evt: not inner(evt)
+
+
+def _and(parts: tuple[Condition, ...]) -> Condition:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda evt: a(evt) and b(evt)
+    return lambda evt: all(p(evt) for p in parts)
+
+
+def _or(parts: tuple[Condition, ...]) -> Condition:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda evt: a(evt) or b(evt)
+    return lambda evt: any(p(evt) for p in parts)
+
+
+class _Compiler(Visitor[Condition]):
+    def __init__(
+        self,
+        macros: Mapping[str, Expr],
+        lists: Mapping[str, Sequence[str]],
+        fields: FieldTable,
+    ) -> None:
+        self.macros = macros
+        self.lists = lists
+        self.fields = fields
+        self.stack: list[str] = []
+        self.done: dict[str, Condition] = {}
+
+    def visit_And(self, node: And) -> Condition:
+        return _and(tuple(self.visit(c) for c in node.children))
+
+    def visit_Or(self, node: Or) -> Condition:
+        return _or(tuple(self.visit(c) for c in node.children))
+
+    def visit_Not(self, node: Not) -> Condition:
+        return _not(self.visit(node.child))
+
+    def visit_Identifier(self, node: Identifier) -> Condition:
+        name = node.name
+        if name in self.done:
+            return self.done[name]
+        if name in self.stack:
+            chain = " -> ".join([*self.stack, name])
+            raise CompileError(
+                f"macro {name!r} refers to itself ({chain})",
+                reference="rule-macro-cycle",
+                name=name,
+            )
+        if name not in self.macros:
+            raise CompileError(
+                f"undefined macro {name!r}", reference="rule-undefined-macro", name=name
+            )
+        self.stack.append(name)
+        try:
+            compiled = self.visit(self.macros[name])
+        finally:
+            self.stack.pop()
+        self.done[name] = compiled
+        return compiled
+
+    def getter(self, ref: FieldRef) -> Getter:
+        get = self.fields.resolve(ref.name, ref.arg)
+        if get is None:
+            shown = ref.name if ref.arg is None else f"{ref.name}[{ref.arg}]"
+            raise CompileError(
+                f"unknown field {shown!r}", reference="rule-unknown-field", name=ref.name
+            )
+        for tr in ref.transformers:
+            get = _transformed(get, ops.TRANSFORMERS[tr])
+        return get
+
+    def visit_UnaryCheck(self, node: UnaryCheck) -> Condition:
+        get = self.getter(node.field)
+        return lambda evt: get(evt) is not MISSING
+
+    def texts(self, node: BinaryCheck) -> list[str]:
+        value = node.value
+        if isinstance(value, Literal):
+            return [value.text]
+        if isinstance(value, Identifier):
+            if value.name in self.lists:
+                return _expand_list(value.name, self.lists)
+            if node.op in ops.LIST_OPS:
+                raise CompileError(
+                    f"undefined list {value.name!r}",
+                    reference="rule-undefined-list",
+                    name=value.name,
+                )
+            return [value.name]
+        assert isinstance(value, ListValue)
+        out: list[str] = []
+        for item in value.items:
+            if isinstance(item, Identifier) and item.name in self.lists:
+                out.extend(_expand_list(item.name, self.lists))
+            else:
+                out.append(item.name if isinstance(item, Identifier) else item.text)
+        return out
+
+    def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
+        get = self.getter(node.field)
+        op = node.op
+        if isinstance(node.value, FieldValue):
+            rhs = self.getter(node.value.field)
+            return _dynamic(get, rhs, op)
+        try:
+            pred = ops.make_predicate(op, self.texts(node))
+        except ops.OperandError as exc:
+            raise CompileError(
+                f"{node.field.name} {op}: {exc}",
+                reference="rule-invalid-operand",
+                name=node.field.name,
+            ) from exc
+
+        def check(evt: Event) -> bool:
+            value = get(evt)
+            return value is not MISSING and pred(value)
+
+        return check
+
+
+def _transformed(get: Getter, fn: Callable[[object], object]) -> Getter:
+    return lambda evt: fn(get(evt))
+
+
+def _dynamic(get: Getter, rhs: Getter, op: str) -> Condition:
+    """``field op val(other)``: the right side is read per event, then compared as text."""
+
+    def check(evt: Event) -> bool:
+        value = get(evt)
+        if value is MISSING:
+            return False
+        other = rhs(evt)
+        if other is MISSING:
+            return False
+        items = other if isinstance(other, ops.MULTI) else (other,)
+        texts = [ops.to_text(v) for v in items]
+        try:
+            return ops.make_predicate(op, texts)(value)
+        except ops.OperandError:
+            return False
+
+    return check
+
+
+# --- event-type inference ---------------------------------------------------------------------
+
+
+class _EventTypes(Visitor[frozenset[str] | None]):
+    """The set of ``evt.type`` values an expression can match; None means any.
+
+    Like falco's ``filter_evttype_resolver``: ``evt.type = X`` and ``evt.type in (...)`` give
+    their names, ``and`` intersects, ``or`` unites, any other check gives any; under ``not``,
+    ``evt.type != X`` and ``not evt.type = X`` match all but some types and count as any.
+    """
+
+    def __init__(self, macros: Mapping[str, Expr], lists: Mapping[str, Sequence[str]]) -> None:
+        self.macros = macros
+        self.lists = lists
+        self.stack: list[str] = []
+
+    def visit_And(self, node: And) -> frozenset[str] | None:
+        result: frozenset[str] | None = None
+        for child in node.children:
+            types = self.visit(child)
+            if types is not None:
+                result = types if result is None else result & types
+        return result
+
+    def visit_Or(self, node: Or) -> frozenset[str] | None:
+        result: frozenset[str] = frozenset()
+        for child in node.children:
+            types = self.visit(child)
+            if types is None:
+                return None
+            result |= types
+        return result
+
+    def visit_Not(self, node: Not) -> frozenset[str] | None:
+        return None
+
+    def visit_Identifier(self, node: Identifier) -> frozenset[str] | None:
+        if node.name not in self.macros or node.name in self.stack:
+            return None
+        self.stack.append(node.name)
+        try:
+            return self.visit(self.macros[node.name])
+        finally:
+            self.stack.pop()
+
+    def visit_UnaryCheck(self, node: UnaryCheck) -> frozenset[str] | None:
+        return None
+
+    def visit_BinaryCheck(self, node: BinaryCheck) -> frozenset[str] | None:
+        f = node.field
+        if f.name != "evt.type" or f.transformers or f.arg is not None:
+            return None
+        value = node.value
+        if node.op in ("=", "==") and isinstance(value, Literal):
+            return frozenset((value.text,))
+        if node.op in ("in", "intersects"):
+            if isinstance(value, Identifier) and value.name in self.lists:
+                return frozenset(_expand_list(value.name, self.lists))
+            if isinstance(value, ListValue):
+                names: set[str] = set()
+                for item in value.items:
+                    if isinstance(item, Identifier) and item.name in self.lists:
+                        names.update(_expand_list(item.name, self.lists))
+                    else:
+                        names.add(item.name if isinstance(item, Identifier) else item.text)
+                return frozenset(names)
+        return None
+
+
+def event_types(
+    expr: Expr,
+    macros: Mapping[str, Expr],
+    lists: Mapping[str, Sequence[str]] | None = None,
+) -> set[str] | None:
+    """The ``evt.type`` values `expr` can match, or None when it may match any event type."""
+    types = _EventTypes(macros, lists or {}).visit(expr)
+    return None if types is None else set(types)
