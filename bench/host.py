@@ -262,3 +262,13 @@ def save_results(bench: str, started: str, document: dict[str, object]) -> str:
     with open(out, "w") as f:
         json.dump(document, f, indent=1)
     return os.path.relpath(out, REPO)
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """The benches' entry point: exit with main()'s status; Ctrl-C ends cleanly (the clean-up ran
+    in main's finally blocks)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; cleaned up", file=sys.stderr)
+        sys.exit(130)

@@ -173,8 +173,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\nbench: interrupted; cleaned up", file=sys.stderr)
-        sys.exit(130)
+    host.run_main(main)

@@ -23,7 +23,9 @@ from bastion import jsonio
 from bastion._sys import seccomp as scmp
 from bastion.oci.vocabulary import CAPABILITIES
 from bastion.runtime import seccomp_profile
+from bastion.runtime.seccomp_profile import DOCKER_DEFAULT_CAPABILITIES
 
+DOCKER_CAPS = list(DOCKER_DEFAULT_CAPABILITIES)
 pytestmark = pytest.mark.privileged
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -31,22 +33,6 @@ EPERM, EBADF, EACCES, EROFS, ENOSYS = 1, 9, 13, 30, 38
 SIGCONT, SIGWINCH = 18, 28
 CLONE_NEWUTS, CLONE_NEWUSER = 0x04000000, 0x10000000
 KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING = 0, -4
-DOCKER_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
 
 CHILD = r"""
 import os, subprocess, sys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name, or None if there is no such process.
@@ -31,3 +33,12 @@ def is_alive(pid: int, start: int | None) -> bool:
     if fields is None or fields[0] in ("Z", "X"):
         return False
     return start is None or int(fields[19]) == start
+
+
+def kill_and_reap(pid: int) -> None:
+    """SIGKILL our child `pid` and wait for it; quiet if it is already gone or reaped."""
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

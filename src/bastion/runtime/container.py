@@ -238,20 +238,27 @@ def _kill_quietly(pid: int, start: int | None) -> None:
 
 def _wait_gone(container: Container, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while container.cgroup.pids() or container.init_alive():
+    seen = {container.pid} if container.pid else set()
+    while True:
+        left = container.cgroup.pids()
+        seen.update(left)
+        _reap(seen)
+        if not left and not container.init_alive():
+            return
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"processes of {container.id!r} survived SIGKILL for {timeout} s")
-        _reap_children()
         time.sleep(0.005)
-    _reap_children()
 
 
-def _reap_children() -> None:
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
+def _reap(pids: set[int]) -> None:
+    """Reap those of the container's processes that are our children (as subreaper we inherit
+    them). Only these pids: a library caller's other children are not ours to reap."""
+    for pid in list(pids):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                pids.discard(pid)
+        except ChildProcessError:
+            pids.discard(pid)
 
 
 def list_containers(root: str) -> list[Container]:

@@ -22,7 +22,7 @@ import time
 from bastion import jsonio
 from bastion._record import record
 from bastion._sys import prctl as _prctl
-from bastion._sys.proc import start_time
+from bastion._sys.proc import kill_and_reap, start_time
 from bastion.identity import (
     IDENTITY_FILE,
     IMAGE_ANNOTATIONS,
@@ -213,7 +213,7 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
         parent.close()
         run_intermediate(cfg, child)
     child.close()
-    undo.push("intermediate process", lambda: _kill_and_reap(pid))
+    undo.push("intermediate process", lambda: kill_and_reap(pid))
     try:
         cgroup.add(pid)
         _crash_point("fork")
@@ -227,7 +227,7 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
         parent.close()
         raise
     os.waitpid(pid, 0)
-    undo.push("init process", lambda: _kill_and_reap(init_pid))
+    undo.push("init process", lambda: kill_and_reap(init_pid))
     return parent, init_pid
 
 
@@ -302,14 +302,6 @@ def _write_oom_score_adj(pid: int, value: int) -> None:
             where="process.oomScoreAdj",
             hint="lowering it needs CAP_SYS_RESOURCE",
         ) from None
-
-
-def _kill_and_reap(pid: int) -> None:
-    try:
-        os.kill(pid, _SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 def _crash_point(name: str) -> None:

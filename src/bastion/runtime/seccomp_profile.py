@@ -98,6 +98,26 @@ class SeccompProfileError(BastionError):
     exit_code = ExitCode.INVALID_INPUT
 
 
+# Docker's default capability set (moby oci/caps DefaultCapabilities): the bounding set its
+# default seccomp profile is converted for.
+DOCKER_DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+
 def host_arch() -> str:
     """The host's arch as Docker profiles name it in `arches` ("amd64", "arm64", ...)."""
     machine = os.uname().machine

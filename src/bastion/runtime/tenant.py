@@ -13,7 +13,7 @@ import os
 
 from bastion._record import record, replace
 from bastion._sys import prctl as _prctl
-from bastion._sys.proc import is_alive
+from bastion._sys.proc import is_alive, kill_and_reap
 from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
@@ -90,9 +90,9 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
         parent.recv("exec")
         _wait_exec(parent)
     except BaseException:
-        _kill(pid)
+        kill_and_reap(pid)
         if tenant:
-            _kill(tenant)
+            kill_and_reap(tenant)
         raise
     finally:
         parent.close()
@@ -164,13 +164,5 @@ def _wait_exec(chan: Channel) -> None:
     """EOF on the close-on-exec channel: the exec happened. A message: it failed."""
     data = chan.sock.recv(65536)
     if data:
-        chan._check(data, "nothing")  # raises InitFailed with the tenant's error
+        chan.check(data, "nothing")  # raises InitFailed with the tenant's error
         raise InitFailed("the exec'd process sent an unexpected message")
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, _SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass

@@ -11,25 +11,14 @@ import pytest
 from bastion import jsonio
 from bastion.oci import decode_spec
 from bastion.runtime import seccomp, seccomp_profile
-from bastion.runtime.seccomp_profile import SeccompProfileError, convert
+from bastion.runtime.seccomp_profile import (
+    DOCKER_DEFAULT_CAPABILITIES,
+    SeccompProfileError,
+    convert,
+)
 
-# Docker's default capability set (moby oci/caps DefaultCapabilities), the container's bounding.
-DOCKER_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
+DOCKER_CAPS = list(DOCKER_DEFAULT_CAPABILITIES)
+
 KERNEL = (6, 18)
 
 
@@ -245,7 +234,10 @@ def test_default_profile_follows_the_kernel_and_other_caps() -> None:
     on_old_kernel = convert(raw, capabilities=DOCKER_CAPS, arch="amd64", kernel=(4, 4))
     assert "ptrace" not in names_of(on_old_kernel)  # includes minKernel 4.8
     with_ptrace = convert(
-        raw, capabilities=[*DOCKER_CAPS, "CAP_SYS_PTRACE"], arch="amd64", kernel=(4, 4)
+        raw,
+        capabilities=[*DOCKER_CAPS, "CAP_SYS_PTRACE"],
+        arch="amd64",
+        kernel=(4, 4),
     )
     assert "ptrace" in names_of(with_ptrace)
     assert "ptrace" in names_of(convert(raw, capabilities=DOCKER_CAPS, arch="amd64", kernel=KERNEL))

@@ -48,7 +48,7 @@ class Channel:
             for level, kind, payload in ancillary
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
         ]
-        msg = self._check(data, expect)
+        msg = self.check(data, expect)
         if not fds:
             raise InitFailed(f"the {self.peer} sent {expect!r} without a descriptor")
         return msg, fds[0]
@@ -67,9 +67,9 @@ class Channel:
 
     def recv(self, expect: str) -> dict[str, Any]:
         """The next message, which must be of type `expect`; an error message is re-raised."""
-        return self._check(self.sock.recv(_MAX), expect)
+        return self.check(self.sock.recv(_MAX), expect)
 
-    def _check(self, data: bytes, expect: str) -> dict[str, Any]:
+    def check(self, data: bytes, expect: str) -> dict[str, Any]:
         if not data:
             raise InitFailed(f"the {self.peer} exited before sending {expect!r}")
         msg: dict[str, Any] = jsonio.loads(data)

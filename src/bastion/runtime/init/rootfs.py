@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 # statvfs f_flag bits that equal their MS_* twins; a bind remount must repeat the ones that are
 # "locked" (inherited from a less privileged mount namespace) or the kernel refuses with EPERM.
 _LOCKED_FLAGS = _m.MS_NOSUID | _m.MS_NODEV | _m.MS_NOEXEC
-_ST_RELATIME = 4096  # MS_RELATIME
 _READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_ST_NOATIME = 1024
 
 
 def parse_options(options: tuple[str, ...]) -> tuple[int, int, str]:

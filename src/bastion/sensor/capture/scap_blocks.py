@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bastion.errors import BastionError
@@ -380,15 +381,29 @@ class FdInfo:
     unix_destination: int = 0
 
 
+# fd type -> (address width, decoder, connected: two endpoints rather than a listening one)
+_INET: dict[int, tuple[int, Callable[[bytes], str], bool]] = {
+    FD_IPV4_SOCK: (4, ipv4, True),
+    FD_IPV4_SERVSOCK: (4, ipv4, False),
+    FD_IPV6_SOCK: (16, ipv6, True),
+    FD_IPV6_SERVSOCK: (16, ipv6, False),
+}
+
+
 def read_fd(cur: Cursor, tid: int, v2: bool) -> FdInfo:
     start = cur.pos
     size = cur.uint("I", "fd entry length") if v2 else 0
     at = cur.pos
     fd, ino, fdtype = cur.unpack("qQB", "fd/ino/type")
     info = FdInfo(tid=tid, fd=fd, ino=ino, type=fdtype)
-    if fdtype == FD_IPV4_SOCK:
-        sip, dip = ipv4(cur.raw(4, "sip")), ipv4(cur.raw(4, "dip"))
-        sport, dport, proto = cur.unpack("HHB", "sport/dport/l4proto")
+    if fdtype in _INET:
+        width, decode, connected = _INET[fdtype]
+        if connected:
+            sip, dip = decode(cur.raw(width, "sip")), decode(cur.raw(width, "dip"))
+            sport, dport, proto = cur.unpack("HHB", "sport/dport/l4proto")
+        else:  # a listening socket has one address
+            sip, dip, dport = decode(cur.raw(width, "ip")), "", 0
+            sport, proto = cur.unpack("HB", "port/l4proto")
         info = FdInfo(
             tid=tid,
             fd=fd,
@@ -400,28 +415,6 @@ def read_fd(cur: Cursor, tid: int, v2: bool) -> FdInfo:
             dip=dip,
             dport=dport,
         )
-    elif fdtype == FD_IPV4_SERVSOCK:
-        sip = ipv4(cur.raw(4, "ip"))
-        sport, proto = cur.unpack("HB", "port/l4proto")
-        info = FdInfo(tid=tid, fd=fd, ino=ino, type=fdtype, l4proto=proto, sip=sip, sport=sport)
-    elif fdtype == FD_IPV6_SOCK:
-        sip, dip = ipv6(cur.raw(16, "sip")), ipv6(cur.raw(16, "dip"))
-        sport, dport, proto = cur.unpack("HHB", "sport/dport/l4proto")
-        info = FdInfo(
-            tid=tid,
-            fd=fd,
-            ino=ino,
-            type=fdtype,
-            l4proto=proto,
-            sip=sip,
-            sport=sport,
-            dip=dip,
-            dport=dport,
-        )
-    elif fdtype == FD_IPV6_SERVSOCK:
-        sip = ipv6(cur.raw(16, "ip"))
-        sport, proto = cur.unpack("HB", "port/l4proto")
-        info = FdInfo(tid=tid, fd=fd, ino=ino, type=fdtype, l4proto=proto, sip=sip, sport=sport)
     elif fdtype == FD_UNIX_SOCK:
         source, dest = cur.unpack("QQ", "unix source/destination")
         name = text(cur.string("unix socket path", MAX_PATH - 1))
