@@ -1,0 +1,1 @@
+"""State tables: threads, file descriptors, containers, users, built from /proc and events."""

@@ -1,0 +1,180 @@
+"""The records the state tables hold: threads, file descriptors, containers, users, groups.
+
+Mutable slotted dataclasses (the state changes as events arrive); field getters read them.
+Fd tables are shared by the threads of one process (`Thread.fds` is the same dict object).
+Falco's names are noted where they differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from bastion.sensor.events.model import IpAddress
+
+
+class FdType:
+    """Falco's ``fd.type`` values, with ``fd.typechar`` below."""
+
+    FILE = "file"
+    DIRECTORY = "directory"
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    UNIX = "unix"
+    PIPE = "pipe"
+    EVENT = "event"
+    SIGNALFD = "signalfd"
+    EVENTPOLL = "eventpoll"
+    INOTIFY = "inotify"
+    TIMERFD = "timerfd"
+    NETLINK = "netlink"
+    BPF = "bpf"
+    MEMFD = "memfd"
+    USERFAULTFD = "userfaultfd"
+    IOURING = "io_uring"
+    UNKNOWN = "unknown"
+
+    TYPECHAR: ClassVar[dict[str, str]] = {
+        FILE: "f",
+        DIRECTORY: "d",
+        IPV4: "4",
+        IPV6: "6",
+        UNIX: "u",
+        PIPE: "p",
+        EVENT: "e",
+        SIGNALFD: "s",
+        EVENTPOLL: "l",
+        INOTIFY: "i",
+        TIMERFD: "t",
+        NETLINK: "n",
+        BPF: "b",
+        MEMFD: "m",
+        USERFAULTFD: "u",
+        IOURING: "r",
+        UNKNOWN: "o",
+    }
+
+
+@dataclass(slots=True)
+class Fd:
+    """One open file descriptor.
+
+    `name` is Falco's ``fd.name``: a path, ``sip:sport->dip:dport`` for a connected inet
+    socket, the path for a unix socket, ``pipe:[ino]`` for a pipe, ``memfd:NAME`` for a memfd.
+    For sockets, `client`/`server` follow Falco (``fd.cip``/``fd.sip``): the side that
+    connected is the client; `is_server` is true for a listening or accepted socket.
+    """
+
+    num: int
+    type: str
+    name: str = ""
+    flags: int = 0
+    dev: int = 0
+    ino: int = 0
+    l4proto: str = ""  # tcp, udp, icmp, raw, "" (unknown)
+    client: IpAddress | None = None
+    cport: int | None = None
+    server: IpAddress | None = None
+    sport: int | None = None
+    is_server: bool = False
+    is_upper_layer: bool = (
+        False  # the file lives in an overlay's upper dir (written in the container)
+    )
+
+
+@dataclass(slots=True)
+class Thread:
+    """One thread (Falco's threadinfo). A process is its main thread (`tid == pid`).
+
+    `exe` is Falco's ``proc.exe`` (argv[0] as the process wrote it); `exepath` is
+    ``proc.exepath`` (the resolved executable path). `ptid` is the parent's tid (Falco:
+    ``proc.ppid`` reads the parent process's pid). `vtid`/`vpid` are the ids inside the
+    thread's pid namespace. `start_ts` is ns since the epoch (``proc.start_ts``) and
+    `container_id` is "" on the host. `fds` is shared by the process's threads.
+    """
+
+    tid: int
+    pid: int
+    ptid: int = 0
+    comm: str = ""
+    exe: str = ""
+    exepath: str = ""
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    cwd: str = ""
+    uid: int | None = None
+    gid: int | None = None
+    euid: int | None = None
+    egid: int | None = None
+    loginuid: int | None = None
+    vtid: int | None = None
+    vpid: int | None = None
+    sid: int | None = None
+    vpgid: int | None = None
+    tty: int = 0
+    start_ts: int = 0
+    cgroup_id: int = 0
+    cgroups: tuple[tuple[str, str], ...] = ()  # (controller, path) as /proc/PID/cgroup
+    container_id: str = ""
+    cap_permitted: int = 0
+    cap_effective: int = 0
+    cap_inheritable: int = 0
+    exe_writable: bool = False
+    exe_upper_layer: bool = False
+    exe_from_memfd: bool = False
+    is_exited: bool = False
+    fds: dict[int, Fd] = field(default_factory=dict)
+
+    @property
+    def is_main_thread(self) -> bool:
+        return self.tid == self.pid
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container the sensor knows, keyed by its cgroup id (and its id).
+
+    `kind` is where the record came from: ``bastion`` (the identity record the runtime wrote
+    before the first exec), ``docker``, ``containerd``, ``cri-o``, ``podman`` (recognised from
+    the cgroup path), or ``host``. `id` is the full id; Falco's ``container.id`` is its first
+    12 characters (`short_id`). `labels` carry CRI's ``io.kubernetes.*`` labels when present,
+    from which ``k8s.*`` fields are read.
+    """
+
+    id: str
+    name: str
+    kind: str
+    image: str = ""
+    image_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    cgroup_id: int = 0
+    cgroup_path: str = ""
+    rootfs: str = ""  # host path of the container's root, for its /etc/passwd (may be "")
+    privileged: bool | None = None
+    start_ts: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id if self.kind == "host" else self.id[:12]
+
+
+HOST_CONTAINER = Container(id="host", name="host", kind="host")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An /etc/passwd entry (of the host or of one container)."""
+
+    uid: int
+    gid: int
+    name: str
+    home: str = ""
+    shell: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """An /etc/group entry."""
+
+    gid: int
+    name: str
