@@ -48,16 +48,27 @@ class CompileError(BastionError):
 
     References: ``rule-unknown-field`` (`name` is the field), ``rule-undefined-macro``,
     ``rule-macro-cycle`` (`name` is the macro), ``rule-undefined-list`` and
-    ``rule-invalid-operand`` (bad hex for ``bcontains``, bad regex, ...).
+    ``rule-invalid-operand`` (bad hex for ``bcontains``, bad regex, ...). `pos` is the offset
+    of the offending node in the condition of `macro` (None: the compiled expression itself),
+    so a caller holding the sources can point at file:line:col.
     """
 
     reference = "rule-compile"
 
     def __init__(
-        self, message: str, *, reference: str, name: str, where: str | None = None
+        self,
+        message: str,
+        *,
+        reference: str,
+        name: str,
+        where: str | None = None,
+        pos: int = 0,
+        macro: str | None = None,
     ) -> None:
         super().__init__(message, where=where, reference=reference)
         self.name = name
+        self.pos = pos
+        self.macro = macro
 
 
 def unquote(item: str) -> str:
@@ -121,6 +132,11 @@ class _Compiler(Visitor[Condition]):
         self.stack: list[str] = []
         self.done: dict[str, Condition] = {}
 
+    @property
+    def current(self) -> str | None:
+        """The macro being compiled, or None for the top-level expression."""
+        return self.stack[-1] if self.stack else None
+
     def visit_And(self, node: And) -> Condition:
         return _and(tuple(self.visit(c) for c in node.children))
 
@@ -140,10 +156,16 @@ class _Compiler(Visitor[Condition]):
                 f"macro {name!r} refers to itself ({chain})",
                 reference="rule-macro-cycle",
                 name=name,
+                pos=node.pos,
+                macro=self.current,
             )
         if name not in self.macros:
             raise CompileError(
-                f"undefined macro {name!r}", reference="rule-undefined-macro", name=name
+                f"undefined macro {name!r}",
+                reference="rule-undefined-macro",
+                name=name,
+                pos=node.pos,
+                macro=self.current,
             )
         self.stack.append(name)
         try:
@@ -158,7 +180,11 @@ class _Compiler(Visitor[Condition]):
         if get is None:
             shown = ref.name if ref.arg is None else f"{ref.name}[{ref.arg}]"
             raise CompileError(
-                f"unknown field {shown!r}", reference="rule-unknown-field", name=ref.name
+                f"unknown field {shown!r}",
+                reference="rule-unknown-field",
+                name=ref.name,
+                pos=ref.pos,
+                macro=self.current,
             )
         for tr in ref.transformers:
             get = _transformed(get, ops.TRANSFORMERS[tr])
@@ -180,6 +206,8 @@ class _Compiler(Visitor[Condition]):
                     f"undefined list {value.name!r}",
                     reference="rule-undefined-list",
                     name=value.name,
+                    pos=value.pos,
+                    macro=self.current,
                 )
             return [value.name]
         assert isinstance(value, ListValue)
@@ -204,6 +232,8 @@ class _Compiler(Visitor[Condition]):
                 f"{node.field.name} {op}: {exc}",
                 reference="rule-invalid-operand",
                 name=node.field.name,
+                pos=node.pos,
+                macro=self.current,
             ) from exc
 
         def check(evt: Event) -> bool:

@@ -1,0 +1,326 @@
+"""Stage 4 of the rules pipeline: a loaded `RuleSet` compiled into a matcher indexed by event type.
+
+`RuleEngine.build` compiles every enabled rule once (condition with its exceptions, and its
+output through the caller's output compiler), then indexes rules by the event types their
+condition can match (falco ``evttype_index_ruleset``): an event only meets the rules of its own
+type plus the rules that can match any type. `match` follows Falco's ``rule_matching``:
+``first`` (Falco's default) returns the first matching rule in load order, ``all`` every one.
+
+What Falco would refuse is an `EngineError` naming ``file:line:col`` and the rule; what Falco
+would skip with a warning (a rule whose source is a plugin's, a rule with ``skip-if-unknown-
+filter`` that uses an unknown field, a rule below the minimum priority) is skipped and listed in
+`warnings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bastion.errors import BastionError
+from bastion.sensor.rules.ast import Expr
+from bastion.sensor.rules.compiler import (
+    CompileError,
+    Condition,
+    FieldTable,
+    compile_condition,
+    event_types,
+)
+from bastion.sensor.rules.errors import ConditionSyntaxError
+from bastion.sensor.rules.exceptions import exception_text
+from bastion.sensor.rules.loader import locate
+from bastion.sensor.rules.model import ConditionPart, ExceptionDef, Mark, RuleDef, RuleSet
+from bastion.sensor.rules.parser import parse_condition
+
+# Falco's priorities, most severe first, as its alerts spell them.
+PRIORITY_ORDER: tuple[str, ...] = (
+    "Emergency",
+    "Alert",
+    "Critical",
+    "Error",
+    "Warning",
+    "Notice",
+    "Informational",
+    "Debug",
+)
+_RANK = {p.lower(): i for i, p in enumerate(PRIORITY_ORDER)}
+_RANK["info"] = _RANK["informational"]
+
+RULE_MATCHING = ("first", "all")
+SYSCALL_SOURCE = "syscall"
+
+
+def priority_name(text: str) -> str:
+    """Falco's spelling of a priority given in any case (``info`` is ``Informational``)."""
+    return PRIORITY_ORDER[priority_rank(text)]
+
+
+def priority_rank(text: str) -> int:
+    """0 for Emergency ... 7 for Debug; raises `EngineError` for anything else."""
+    try:
+        return _RANK[text.strip().lower()]
+    except KeyError:
+        raise EngineError(
+            f"unknown priority {text!r}",
+            hint="use one of " + ", ".join(PRIORITY_ORDER),
+            reference="rule-priority",
+        ) from None
+
+
+class EngineError(BastionError):
+    """Raised by `RuleEngine.build` for a rule that cannot be compiled (unknown field, undefined
+    macro or list, a bad operand, a bad exception) and for bad engine options."""
+
+    reference = "rule-compile"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledRule:
+    """One rule ready to run: its predicate, compiled output and the event types it needs."""
+
+    name: str
+    priority: str  # Falco's spelling: "Warning"
+    rank: int  # 0 = Emergency
+    condition: Condition
+    output: object  # whatever the output compiler returned (None without one)
+    event_types: frozenset[str] | None  # None: any event type
+    tags: tuple[str, ...]
+    source: str
+    definition: RuleDef
+    order: int  # position in load order
+
+
+OutputCompiler = Callable[[str], object]
+
+
+@dataclass(slots=True)
+class RuleEngine:
+    """Rules indexed by event type. Build with `RuleEngine.build`."""
+
+    rules: list[CompiledRule]
+    rule_matching: str = "first"
+    warnings: list[str] = field(default_factory=list)
+    _by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    _any_type: tuple[CompiledRule, ...] = ()
+    matches: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        ruleset: RuleSet,
+        fields: FieldTable,
+        *,
+        output_compiler: OutputCompiler | None = None,
+        rule_matching: str = "first",
+        min_priority: str = "debug",
+        enabled_rules: Iterable[str] = (),
+        disabled_rules: Iterable[str] = (),
+        disabled_tags: Iterable[str] = (),
+    ) -> RuleEngine:
+        """Compile `ruleset`; `enabled_rules`/`disabled_rules` override each rule's ``enabled``
+        and `disabled_tags` disables rules carrying any of them (Falco's ``-D``/``-T``)."""
+        if rule_matching not in RULE_MATCHING:
+            raise EngineError(
+                f"unknown rule_matching {rule_matching!r}",
+                hint="use 'first' (Falco's default) or 'all'",
+                reference="rule-matching",
+            )
+        floor = priority_rank(min_priority)
+        force_on, force_off = set(enabled_rules), set(disabled_rules)
+        off_tags = set(disabled_tags)
+        macros = {name: m.expr for name, m in ruleset.macros.items()}
+        lists = {name: lst.items for name, lst in ruleset.lists.items()}
+        warnings = list(ruleset.warnings)
+        compiled: list[CompiledRule] = []
+        for order, rule in enumerate(ruleset.rules.values()):
+            enabled = rule.enabled and not (off_tags & set(rule.tags))
+            if rule.name in force_on:
+                enabled = True
+            if rule.name in force_off or not enabled:
+                continue
+            if rule.source != SYSCALL_SOURCE:
+                warnings.append(
+                    f"{rule.mark}: rule '{rule.name}': source '{rule.source}' needs a Falco "
+                    "plugin; plugins are not supported, the rule is skipped"
+                )
+                continue
+            rank = priority_rank(rule.priority)
+            if rank > floor:
+                continue
+            built = _compile_rule(rule, ruleset, macros, lists, fields, warnings)
+            if built is None:
+                continue
+            condition, types = built
+            output = None
+            if output_compiler is not None:
+                try:
+                    output = output_compiler(rule.output)
+                except BastionError as exc:
+                    raise EngineError(
+                        f"rule '{rule.name}': output: {exc.message}",
+                        where=str(rule.mark),
+                        hint=exc.hint,
+                        reference=exc.reference or "rule-output",
+                    ) from exc
+            if types is None and rule.warn_evttypes:
+                warnings.append(
+                    f"{rule.mark}: rule '{rule.name}' matches every event type (add an "
+                    "evt.type condition, or warn_evttypes: false to silence this)"
+                )
+            compiled.append(
+                CompiledRule(
+                    name=rule.name,
+                    priority=PRIORITY_ORDER[rank],
+                    rank=rank,
+                    condition=condition,
+                    output=output,
+                    event_types=None if types is None else frozenset(types),
+                    tags=rule.tags,
+                    source=rule.source,
+                    definition=rule,
+                    order=order,
+                )
+            )
+        engine = cls(compiled, rule_matching, warnings)
+        engine._index()
+        return engine
+
+    def _index(self) -> None:
+        by_type: dict[str, list[CompiledRule]] = {}
+        any_type: list[CompiledRule] = []
+        for rule in self.rules:
+            if rule.event_types is None:
+                any_type.append(rule)
+                continue
+            for name in rule.event_types:
+                by_type.setdefault(name, []).append(rule)
+        # an event of type T meets T's rules and the any-type rules, in load order
+        self._any_type = tuple(any_type)
+        self._by_type = {
+            name: tuple(sorted([*rules, *any_type], key=lambda r: r.order))
+            for name, rules in by_type.items()
+        }
+
+    def candidates(self, event_type: str) -> tuple[CompiledRule, ...]:
+        """The rules an event of `event_type` is evaluated against, in load order."""
+        return self._by_type.get(event_type, self._any_type)
+
+    @property
+    def event_types(self) -> frozenset[str] | None:
+        """Every event type some rule needs, or None when a rule takes any type."""
+        if self._any_type:
+            return None
+        return frozenset(self._by_type)
+
+    def match(self, event: object) -> list[CompiledRule]:
+        """The rules `event` triggers: the first in load order, or all (``rule_matching``)."""
+        hits: list[CompiledRule] = []
+        for rule in self._by_type.get(event.type, self._any_type):  # type: ignore[attr-defined]
+            if rule.condition(event):
+                self.matches[rule.name] = self.matches.get(rule.name, 0) + 1
+                hits.append(rule)
+                if self.rule_matching == "first":
+                    break
+        return hits
+
+
+def _compile_rule(
+    rule: RuleDef,
+    ruleset: RuleSet,
+    macros: dict[str, Expr],
+    lists: dict[str, tuple[str, ...]],
+    fields: FieldTable,
+    warnings: list[str],
+) -> tuple[Condition, set[str] | None] | None:
+    """The rule's predicate (condition and not any exception) and its event types.
+
+    The condition and each exception are compiled separately, so a compile error's offset
+    stays relative to the text it came from.
+    """
+    try:
+        condition = compile_condition(rule.expr, macros=macros, lists=lists, fields=fields)
+        excluded: list[Condition] = []
+        for item in rule.exceptions:
+            text = exception_text(item, lists)
+            if text is not None:
+                excluded.append(_compile_exception(rule, item, text, macros, lists, fields))
+    except CompileError as exc:
+        if rule.skip_if_unknown_filter and exc.reference == "rule-unknown-field":
+            warnings.append(f"{rule.mark}: rule '{rule.name}' skipped: {exc.message}")
+            return None
+        raise _located(rule, ruleset, exc) from exc
+    types = event_types(rule.expr, macros, lists)
+    if not excluded:
+        return condition, types
+    if len(excluded) == 1:
+        (only,) = excluded
+        return (lambda evt: condition(evt) and not only(evt)), types
+    return (lambda evt: condition(evt) and not any(e(evt) for e in excluded)), types
+
+
+def _compile_exception(
+    rule: RuleDef,
+    item: ExceptionDef,
+    text: str,
+    macros: dict[str, Expr],
+    lists: dict[str, tuple[str, ...]],
+    fields: FieldTable,
+) -> Condition:
+    try:
+        expr = parse_condition(text)
+        return compile_condition(expr, macros=macros, lists=lists, fields=fields)
+    except ConditionSyntaxError as exc:
+        raise EngineError(
+            f"rule '{rule.name}': exception '{item.name}': {exc.message} (in: {text})",
+            where=str(item.mark),
+            hint="check the exception's fields, comps and values",
+            reference="rule-exception",
+        ) from exc
+    except CompileError as exc:
+        if exc.reference == "rule-unknown-field" and rule.skip_if_unknown_filter:
+            raise
+        raise EngineError(
+            f"rule '{rule.name}': exception '{item.name}': {exc.message}",
+            where=str(item.mark),
+            hint=_HINTS.get(exc.reference or ""),
+            reference=exc.reference,
+        ) from exc
+
+
+def _located(rule: RuleDef, ruleset: RuleSet, exc: CompileError) -> EngineError:
+    """`exc` with the file:line:col of its node: in the macro that holds it, or the rule."""
+    chain = f"rule '{rule.name}'"
+    parts: tuple[ConditionPart, ...] = rule.parts
+    fallback = rule.mark
+    if exc.macro is not None:
+        chain += f" → macro '{exc.macro}'"
+        macro = ruleset.macros.get(exc.macro)
+        parts = macro.parts if macro else ()
+        fallback = macro.mark if macro else rule.mark
+    where = _position(parts, exc.pos) if parts else fallback
+    return EngineError(
+        f"{chain}: {exc.message}",
+        where=str(where),
+        hint=_HINTS.get(exc.reference or ""),
+        reference=exc.reference,
+    )
+
+
+def locate_in(parts: Sequence[ConditionPart], pos: int) -> Mark | None:
+    """The file position of offset `pos` in a condition made of `parts` (None without parts)."""
+    if not parts:
+        return None
+    return _position(parts, pos)
+
+
+def _position(parts: Sequence[ConditionPart], pos: int) -> Mark:
+    part = next((p for p in reversed(parts) if p.offset <= pos), parts[0])
+    local = pos - part.offset
+    return locate(part.span, part.text, local) if part.span else part.mark
+
+
+_HINTS = {
+    "rule-unknown-field": "`bastion fields` lists the fields bastion knows",
+    "rule-undefined-macro": "define the macro before the rule, or check its spelling",
+    "rule-undefined-list": "define the list before the rule, or check its spelling",
+}
