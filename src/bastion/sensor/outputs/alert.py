@@ -57,3 +57,18 @@ class Output(Protocol):
     def emit(self, alert: Alert) -> None: ...
 
     def close(self) -> None: ...
+
+
+def priority_rank(name: str) -> int | None:
+    """The index of `name` in `PRIORITIES` (0 = Emergency, most severe), or None.
+
+    Case-insensitive, and "info" means Informational, as Falco's `parse_priority` accepts (the
+    two spellings have been used interchangeably in Falco rules for years).
+    """
+    low = name.strip().lower()
+    if low == "info":
+        low = "informational"
+    for rank, known in enumerate(PRIORITIES):
+        if known.lower() == low:
+            return rank
+    return None
