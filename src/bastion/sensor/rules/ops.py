@@ -312,11 +312,17 @@ def _member(texts: Sequence[str]) -> Pred:
 
 
 def in_(texts: Sequence[str]) -> Pred:
-    """``in``: the value is an item; for a list field, every value is an item."""
+    """``in``: the value is an item; for a list field, every value is an item.
+
+    A value flagged ``any_of`` (``proc.aname`` without an index: libsinsp compares each ancestor
+    in turn) matches when some value is an item.
+    """
     member = _member(texts)
 
     def check(value: object) -> bool:
         if isinstance(value, MULTI):
+            if getattr(value, "any_of", False):
+                return any(member(v) for v in value)
             return all(member(v) for v in value)
         return member(value)
 

@@ -1,0 +1,228 @@
+"""``container.*`` and ``k8s.*``: the container of the event's thread (Falco's container
+plugin fields; ``k8s.*`` from the CRI labels a Kubernetes runtime puts on each container).
+
+On the host ``container.id`` and ``container.name`` are ``host`` and the fields a host does
+not have (image, privileged...) are unreadable. ``k8s.*`` fields are unreadable outside a
+Kubernetes pod (no ``io.kubernetes.pod.*`` labels). Pod labels are not known from a
+container's own record, so ``k8s.pod.label[X]`` reads the container's labels, where CRI
+runtimes copy them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView
+from bastion.sensor.rules.ops import MISSING
+
+if TYPE_CHECKING:
+    from bastion.sensor.events.model import Event
+    from bastion.sensor.state.model import Container
+
+Read = Callable[["Container"], object]
+
+POD_NAME = "io.kubernetes.pod.name"
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+POD_UID = "io.kubernetes.pod.uid"
+SANDBOX_ID = "io.kubernetes.sandbox.id"
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """``registry/repo:tag@sha256:x`` -> (``registry/repo``, ``tag``, ``sha256:x``)."""
+    ref, _, digest = image.partition("@")
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :], digest
+    return ref, "", digest
+
+
+def _text(value: str) -> object:
+    return value if value else MISSING
+
+
+def _on_container(read: Read) -> Callable[..., Getter]:
+    def factory(state: StateView, arg: str | None) -> Getter:
+        del arg
+
+        def get(evt: Event) -> object:
+            t = evt.thread
+            if t is None:
+                return MISSING
+            value = read(state.container_of(t))
+            return MISSING if value is None else value
+
+        return get
+
+    return factory
+
+
+def _keyed(read: Callable[[Container, str], object]) -> Callable[..., Getter | None]:
+    def factory(state: StateView, arg: str | None) -> Getter | None:
+        if not arg:
+            return None
+        key = arg
+
+        def get(evt: Event) -> object:
+            t = evt.thread
+            if t is None:
+                return MISSING
+            value = read(state.container_of(t), key)
+            return MISSING if value is None else value
+
+        return get
+
+    return factory
+
+
+def _is_host(c: Container) -> bool:
+    return c.kind == "host"
+
+
+def _not_host(read: Read) -> Read:
+    return lambda c: MISSING if _is_host(c) else read(c)
+
+
+def _k8s(read: Read) -> Read:
+    return lambda c: read(c) if POD_NAME in c.labels else MISSING
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}:{v}" for k, v in labels.items())
+
+
+def _fields() -> Iterator[FieldDef]:
+    def c(name: str, type: str, doc: str, read: Read) -> FieldDef:
+        return FieldDef(name, type, doc, _on_container(read))
+
+    yield c(
+        "container.id",
+        "string",
+        "Container id, 12 characters; 'host' on the host.",
+        lambda x: x.short_id,
+    )
+    yield c("container.full_id", "string", "Full container id; 'host' on the host.", lambda x: x.id)
+    yield c("container.name", "string", "Container name; 'host' on the host.", lambda x: x.name)
+    yield c(
+        "container.type",
+        "string",
+        "Where the record came from: bastion, docker, containerd...",
+        lambda x: x.kind,
+    )
+    yield c(
+        "container.image",
+        "string",
+        "Image reference, e.g. repo:tag.",
+        _not_host(lambda x: _text(x.image)),
+    )
+    yield c(
+        "container.image.repository",
+        "string",
+        "Image repository without tag or digest.",
+        _not_host(lambda x: _text(split_image(x.image)[0])),
+    )
+    yield c(
+        "container.image.tag",
+        "string",
+        "Image tag.",
+        _not_host(lambda x: _text(split_image(x.image)[1])),
+    )
+    yield c(
+        "container.image.digest",
+        "string",
+        "Image digest from the reference.",
+        _not_host(lambda x: _text(split_image(x.image)[2])),
+    )
+    yield c("container.image.id", "string", "Image id.", _not_host(lambda x: _text(x.image_id)))
+    yield c(
+        "container.privileged",
+        "bool",
+        "The container runs privileged.",
+        _not_host(lambda x: x.privileged),
+    )
+    yield c(
+        "container.start_ts",
+        "abstime",
+        "Container start time, ns since the epoch.",
+        _not_host(lambda x: x.start_ts or MISSING),
+    )
+    yield FieldDef(
+        "container.label",
+        "string",
+        "One container label: container.label[KEY].",
+        _keyed(lambda x, k: x.labels.get(k)),
+        ArgKind.REQUIRED,
+    )
+    yield c(
+        "container.labels",
+        "string",
+        "Every label as 'k:v, k:v'.",
+        _not_host(lambda x: _labels_text(x.labels)),
+    )
+    yield c(
+        "container.mounts",
+        "string",
+        "The container's mounts (not tracked yet: unreadable).",
+        lambda x: MISSING,
+    )
+    for part in ("", ".source", ".dest", ".mode", ".rdwr", ".propagation"):
+        yield FieldDef(
+            f"container.mount{part}",
+            "string",
+            f"One mount{part.replace('.', ' ')} by index or path (not tracked yet: unreadable).",
+            _keyed(lambda x, k: MISSING),
+            ArgKind.REQUIRED,
+        )
+    yield c(
+        "container.healthcheck",
+        "string",
+        "Health-check command (not tracked: unreadable).",
+        lambda x: MISSING,
+    )
+    yield c("k8s.pod.name", "string", "Pod name (CRI label).", _k8s(lambda x: x.labels[POD_NAME]))
+    yield c(
+        "k8s.ns.name",
+        "string",
+        "Pod namespace (CRI label).",
+        _k8s(lambda x: x.labels.get(POD_NAMESPACE)),
+    )
+    yield c("k8s.pod.uid", "string", "Pod UID (CRI label).", _k8s(lambda x: x.labels.get(POD_UID)))
+    yield c(
+        "k8s.pod.id",
+        "string",
+        "Legacy alias of k8s.pod.uid.",
+        _k8s(lambda x: x.labels.get(POD_UID)),
+    )
+    yield c(
+        "k8s.pod.sandbox_id",
+        "string",
+        "Pod sandbox id, 12 characters.",
+        _k8s(lambda x: x.labels[SANDBOX_ID][:12] if SANDBOX_ID in x.labels else None),
+    )
+    yield c(
+        "k8s.pod.full_sandbox_id",
+        "string",
+        "Full pod sandbox id.",
+        _k8s(lambda x: x.labels.get(SANDBOX_ID)),
+    )
+    yield FieldDef(
+        "k8s.pod.label",
+        "string",
+        "One pod label: k8s.pod.label[KEY].",
+        _keyed(lambda x, k: x.labels.get(k) if POD_NAME in x.labels else None),
+        ArgKind.REQUIRED,
+    )
+    yield c(
+        "k8s.pod.labels",
+        "string",
+        "Every pod label as 'k:v, k:v'.",
+        _k8s(
+            lambda x: _labels_text(
+                {k: v for k, v in x.labels.items() if not k.startswith("io.kubernetes.")}
+            )
+        ),
+    )
+
+
+FIELDS: tuple[FieldDef, ...] = tuple(_fields())

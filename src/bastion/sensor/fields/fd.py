@@ -1,0 +1,268 @@
+"""``fd.*``: the file descriptor the event acts on (libsinsp ``sinsp_filtercheck_fd.cpp``).
+
+The state sets ``event.fd`` before rules run. Without one, libsinsp still names the file of
+an open-like call that failed (``extract_from_null_fd``): ``fd.name`` is then the absolute
+path the call tried, ``fd.nameraw`` the path as passed, and ``fd.directory``/``fd.filename``
+its parts; every other fd field is unreadable.
+
+Socket fields: the client is the side that connected, the server the side that accepted;
+"local" is the server side when the fd is a server socket, else the client side. The
+``fd.*net``/``fd.ip``/``fd.port`` fields are filter-only in Falco and hold both ends when they
+say "either" (as `AnyOf`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from bastion.sensor.fields import paths
+from bastion.sensor.fields.model import AnyOf, FieldDef, simple
+from bastion.sensor.rules.ops import MISSING
+from bastion.sensor.state.model import FdType
+
+if TYPE_CHECKING:
+    from bastion.sensor.events.model import Event
+    from bastion.sensor.state.model import Fd
+
+Read = Callable[["Fd"], object]
+
+_INET = (FdType.IPV4, FdType.IPV6)
+_NAMED_FILE = (FdType.FILE, FdType.DIRECTORY)
+# open-like events whose failed call still names a file (libsinsp extract_from_null_fd)
+_NULL_FD_PATHS: dict[str, tuple[str | None, str]] = {
+    name: paths.PATH_PARAMS[name] for name in ("open", "openat", "openat2", "creat")
+}
+
+
+def _null_fd_path(evt: Event) -> str | None:
+    where = _NULL_FD_PATHS.get(evt.type)
+    return None if where is None else paths.resolve(evt, where)
+
+
+def _on_fd(read: Read) -> Callable[[Event], object]:
+    def get(evt: Event) -> object:
+        fd = evt.fd
+        return MISSING if fd is None else read(fd)
+
+    return get
+
+
+def _name(evt: Event) -> object:
+    fd = evt.fd
+    if fd is not None:
+        return fd.name if fd.name else MISSING
+    path = _null_fd_path(evt)
+    return MISSING if path is None else path
+
+
+def _path(evt: Event) -> str | None:
+    """The path of a file or directory fd (or of a failed open), else None."""
+    fd = evt.fd
+    if fd is None:
+        return _null_fd_path(evt)
+    if fd.type in _NAMED_FILE and fd.name:
+        return fd.name
+    return None
+
+
+def _directory(evt: Event) -> object:
+    path = _path(evt)
+    if path is None:
+        return MISSING
+    fd = evt.fd
+    if fd is not None and fd.type == FdType.DIRECTORY:
+        return path
+    return posixpath.dirname(path) or "/"
+
+
+def _filename(evt: Event) -> object:
+    path = _path(evt)
+    fd = evt.fd
+    if path is None or (fd is not None and fd.type == FdType.DIRECTORY):
+        return MISSING
+    return posixpath.basename(path)
+
+
+def _nameraw(evt: Event) -> object:
+    where = paths.PATH_PARAMS.get(evt.type)
+    raw = evt.params.get(where[1]) if where is not None else None
+    if isinstance(raw, str) and raw:
+        return raw
+    fd = evt.fd
+    return MISSING if fd is None or not fd.name else fd.name
+
+
+def _inet(read: Read) -> Callable[[Event], object]:
+    """A socket field: unreadable on events without an IP socket, or when unknown."""
+
+    def get(evt: Event) -> object:
+        fd = evt.fd
+        if fd is None or fd.type not in _INET:
+            return MISSING
+        value = read(fd)
+        return MISSING if value is None else value
+
+    return get
+
+
+def _local_ip(fd: Fd) -> object:
+    return fd.server if fd.is_server else fd.client
+
+
+def _remote_ip(fd: Fd) -> object:
+    return fd.client if fd.is_server else fd.server
+
+
+def _local_port(fd: Fd) -> object:
+    return fd.sport if fd.is_server else fd.cport
+
+
+def _remote_port(fd: Fd) -> object:
+    return fd.cport if fd.is_server else fd.sport
+
+
+def _both(a: Read, b: Read) -> Read:
+    def read(fd: Fd) -> object:
+        values = AnyOf(v for v in (a(fd), b(fd)) if v is not None)
+        return values if values else None
+
+    return read
+
+
+def _sockfamily(fd: Fd) -> object:
+    if fd.type in _INET:
+        return "ip"
+    return "unix" if fd.type == FdType.UNIX else MISSING
+
+
+def _l4proto(fd: Fd) -> object:
+    if fd.type in _INET:
+        return fd.l4proto or MISSING
+    return MISSING
+
+
+def _connected(fd: Fd) -> object:
+    # The Fd record has no "connected" flag yet: an IP socket with both ends known is one.
+    if fd.type in _INET:
+        return fd.client is not None and fd.server is not None and bool(fd.sport)
+    return fd.type == FdType.UNIX and bool(fd.name)
+
+
+def _fields() -> Iterator[FieldDef]:
+    def f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
+        return FieldDef(name, type, doc, simple(fn))
+
+    yield f(
+        "fd.num", "int64", "The file descriptor number the event uses.", _on_fd(lambda d: d.num)
+    )
+    yield f(
+        "fd.type",
+        "string",
+        "FD kind: file, directory, ipv4, ipv6, unix, pipe...",
+        _on_fd(lambda d: d.type),
+    )
+    yield f(
+        "fd.typechar",
+        "string",
+        "FD kind as one letter (f, d, 4, 6, u, p...).",
+        _on_fd(lambda d: FdType.TYPECHAR.get(d.type, "o")),
+    )
+    yield f("fd.name", "string", "Full name: a path, or a connection tuple for sockets.", _name)
+    yield f(
+        "fd.directory",
+        "string",
+        "Directory of a file fd (the directory itself for one).",
+        _directory,
+    )
+    yield f("fd.filename", "string", "Base name of a file fd.", _filename)
+    yield f("fd.nameraw", "string", "The path as the caller passed it, unresolved.", _nameraw)
+    yield f("fd.cip", "ipaddr", "Client IP address.", _inet(lambda d: d.client))
+    yield f("fd.sip", "ipaddr", "Server IP address.", _inet(lambda d: d.server))
+    yield f("fd.lip", "ipaddr", "Local IP address.", _inet(_local_ip))
+    yield f("fd.rip", "ipaddr", "Remote IP address.", _inet(_remote_ip))
+    yield f("fd.cport", "port", "Client port.", _inet(lambda d: d.cport))
+    yield f("fd.sport", "port", "Server port.", _inet(lambda d: d.sport))
+    yield f("fd.lport", "port", "Local port.", _inet(_local_port))
+    yield f("fd.rport", "port", "Remote port.", _inet(_remote_port))
+    yield f(
+        "fd.ip",
+        "ipaddr",
+        "Filter-only: either end's IP address.",
+        _inet(_both(lambda d: d.client, lambda d: d.server)),
+    )
+    yield f(
+        "fd.port",
+        "port",
+        "Filter-only: either end's port.",
+        _inet(_both(lambda d: d.cport, lambda d: d.sport)),
+    )
+    yield f(
+        "fd.net",
+        "ipnet",
+        "Filter-only: either end's IP, compared against a network.",
+        _inet(_both(lambda d: d.client, lambda d: d.server)),
+    )
+    yield f(
+        "fd.cnet",
+        "ipnet",
+        "Filter-only: the client IP against a network.",
+        _inet(lambda d: d.client),
+    )
+    yield f(
+        "fd.snet",
+        "ipnet",
+        "Filter-only: the server IP against a network.",
+        _inet(lambda d: d.server),
+    )
+    yield f("fd.lnet", "ipnet", "Filter-only: the local IP against a network.", _inet(_local_ip))
+    yield f("fd.rnet", "ipnet", "Filter-only: the remote IP against a network.", _inet(_remote_ip))
+    yield f("fd.l4proto", "string", "Socket L4 protocol: tcp, udp, icmp or raw.", _on_fd(_l4proto))
+    yield f("fd.sockfamily", "string", "Socket family: ip or unix.", _on_fd(_sockfamily))
+    yield f(
+        "fd.is_server",
+        "bool",
+        "The process is the server end of the socket.",
+        _on_fd(lambda d: d.is_server),
+    )
+    yield f("fd.connected", "bool", "The socket is connected.", _on_fd(_connected))
+    yield f(
+        "fd.name_changed",
+        "bool",
+        "The event changed the fd's name (not tracked yet: false).",
+        _on_fd(lambda d: False),
+    )
+    for end in ("cip", "sip", "lip", "rip"):
+        yield f(
+            f"fd.{end}.name",
+            "string",
+            f"DNS name seen for fd.{end} (no DNS tracking: unreadable).",
+            lambda e: MISSING,
+        )
+    yield f("fd.dev", "int32", "Device number of the file.", _on_fd(lambda d: d.dev))
+    yield f(
+        "fd.dev.major", "int32", "Major device number of the file.", _on_fd(lambda d: d.dev >> 20)
+    )
+    yield f(
+        "fd.dev.minor",
+        "int32",
+        "Minor device number of the file.",
+        _on_fd(lambda d: d.dev & 0xFFFFF),
+    )
+    yield f("fd.ino", "int64", "Inode number of the file.", _on_fd(lambda d: d.ino))
+    yield f(
+        "fd.is_upper_layer",
+        "bool",
+        "The file lives in an overlay's upper layer.",
+        _on_fd(lambda d: d.is_upper_layer),
+    )
+    yield f(
+        "fd.uid",
+        "string",
+        "Unique fd id: the fd number and the thread id.",
+        lambda e: MISSING if e.fd is None else f"{e.fd.num}{e.tid}",
+    )
+
+
+FIELDS: tuple[FieldDef, ...] = tuple(_fields())

@@ -1,0 +1,175 @@
+"""The container table: bastion's containers from their identity records, others by cgroup.
+
+bastion's runtime writes ``<runtime_root>/<id>/identity.json`` before the container's first
+exec, so a scan of the runtime roots names a container before its first syscall. The table
+scans at start and again when an event carries a cgroup id it does not know, at most once per
+`rescan_interval` seconds (a host cgroup id is unknown on every event; it must not cost a
+directory scan each time). Containers of other engines are recognised from the cgroup path
+(`cgroups.engine_container`) and added as they are met.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from bastion import jsonio
+from bastion.identity import IDENTITY_FILE, ContainerIdentity
+from bastion.sensor.state import cgroups
+from bastion.sensor.state.model import Container
+
+
+def from_identity(
+    identity: ContainerIdentity, proc_root: str, ticks_to_ns: Callable[[int], int]
+) -> Container:
+    """A `Container` for a bastion identity record; its files are read through the init's
+    root (``/proc/<pid>/root``), which is the container's rootfs seen from the host."""
+    return Container(
+        id=identity.id,
+        name=identity.name,
+        kind="bastion",
+        image=identity.image,
+        labels=dict(identity.labels or {}),
+        cgroup_id=identity.cgroup_ids[0] if identity.cgroup_ids else 0,
+        cgroup_path=identity.cgroup_path,
+        rootfs=f"{proc_root}/{identity.pid}/root" if identity.pid else "",
+        privileged=identity.privileged,
+        start_ts=ticks_to_ns(identity.start_time) if identity.start_time else 0,
+    )
+
+
+def read_identity(path: str) -> ContainerIdentity | None:
+    """The record at `path`, or None when it is missing, half written or not an identity."""
+    try:
+        with open(path, "rb") as f:
+            doc = jsonio.loads(f.read())
+        return ContainerIdentity.from_dict(doc) if isinstance(doc, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class ContainerTable:
+    """Containers by id, by cgroup id and by cgroup path."""
+
+    def __init__(
+        self,
+        runtime_roots: tuple[str, ...] = ("/run/bastion",),
+        *,
+        proc_root: str = "/proc",
+        ticks_to_ns: Callable[[int], int] = lambda ticks: 0,
+        rescan_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime_roots = runtime_roots
+        self.proc_root = proc_root
+        self._ticks_to_ns = ticks_to_ns
+        self.rescan_interval = rescan_interval
+        self._clock = clock
+        self._next_scan = 0.0
+        self._by_id: dict[str, Container] = {}
+        self._by_cgroup_id: dict[int, Container] = {}
+        self._by_path: dict[str, Container] = {}
+        self._bastion_ids: set[str] = set()
+        self.scans = 0
+
+    # ---------------------------------------------------------------- lookups
+    def by_id(self, container_id: str) -> Container | None:
+        return self._by_id.get(container_id)
+
+    def by_cgroup_id(self, cgroup_id: int) -> Container | None:
+        return self._by_cgroup_id.get(cgroup_id)
+
+    def find_cgroup_id(self, cgroup_id: int) -> Container | None:
+        """`by_cgroup_id`, rescanning the runtime roots on a miss (rate-limited)."""
+        found = self._by_cgroup_id.get(cgroup_id)
+        if found is None and cgroup_id and self._clock() >= self._next_scan:
+            self.refresh()
+            found = self._by_cgroup_id.get(cgroup_id)
+        return found
+
+    def by_cgroups(self, paths: tuple[tuple[str, str], ...]) -> Container | None:
+        """The container of a thread from its ``(controller, path)`` pairs: a known path
+        first (bastion's own, on any controller), then an engine's naming style."""
+        for _, path in paths:
+            found = self._by_path.get(path)
+            if found is not None:
+                return found
+        for _, path in paths:
+            named = cgroups.engine_container(path)
+            if named is not None:
+                kind, cid = named
+                found = self._by_id.get(cid)
+                if found is None:
+                    found = self.add(Container(id=cid, name=cid[:12], kind=kind, cgroup_path=path))
+                return found
+        return None
+
+    # ---------------------------------------------------------------- changes
+    def add(self, container: Container) -> Container:
+        """Insert or replace `container` under its id, cgroup id and cgroup path."""
+        old = self._by_id.get(container.id)
+        if old is not None:
+            self._unindex(old)
+        self._by_id[container.id] = container
+        if container.cgroup_id:
+            self._by_cgroup_id[container.cgroup_id] = container
+        if container.cgroup_path:
+            self._by_path[container.cgroup_path] = container
+        return container
+
+    def remove(self, container_id: str) -> Container | None:
+        old = self._by_id.pop(container_id, None)
+        if old is not None:
+            self._unindex(old)
+            self._bastion_ids.discard(container_id)
+        return old
+
+    def _unindex(self, old: Container) -> None:
+        if self._by_cgroup_id.get(old.cgroup_id) is old:
+            del self._by_cgroup_id[old.cgroup_id]
+        if self._by_path.get(old.cgroup_path) is old:
+            del self._by_path[old.cgroup_path]
+
+    def refresh(self) -> int:
+        """Rescan the runtime roots: add new bastion containers, drop deleted ones.
+        Returns how many were added."""
+        self.scans += 1
+        self._next_scan = self._clock() + self.rescan_interval
+        seen: set[str] = set()
+        added = 0
+        for root in self.runtime_roots:
+            try:
+                entries = os.listdir(root)
+            except OSError:
+                continue
+            for name in entries:
+                if name in self._bastion_ids:  # a directory is named by its container's id
+                    seen.add(name)
+                    continue
+                identity = read_identity(os.path.join(root, name, IDENTITY_FILE))
+                if identity is None:
+                    continue
+                seen.add(identity.id)
+                if identity.id in self._bastion_ids:
+                    continue
+                self._bastion_ids.add(identity.id)
+                self._add_identity(identity)
+                added += 1
+        for gone in self._bastion_ids - seen:
+            self.remove(gone)
+        return added
+
+    def _add_identity(self, identity: ContainerIdentity) -> None:
+        container = self.add(from_identity(identity, self.proc_root, self._ticks_to_ns))
+        for extra in identity.cgroup_ids[1:]:
+            self._by_cgroup_id[extra] = container
+        # cgroup v1 paths as /proc/PID/cgroup shows them, with and without the leading "/".
+        if container.cgroup_path and not container.cgroup_path.startswith("/"):
+            self._by_path["/" + container.cgroup_path] = container
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)

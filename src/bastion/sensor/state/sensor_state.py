@@ -1,0 +1,301 @@
+"""`SensorState`: the facade over the thread, fd, container and user tables.
+
+`apply(event)` is the per-event path: find (or create) the event's thread, run the handler of
+its type, attach `event.thread`, `event.pid` and `event.fd`. Threads met for the first time
+are read from /proc when live (the sensor started after them, or missed their clone) and
+created bare when replaying a capture, where /proc describes another machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable, Iterator
+
+from bastion.sensor.events.model import Direction, Event
+from bastion.sensor.state import cgroups, procfs
+from bastion.sensor.state.apply import ALWAYS, HANDLERS
+from bastion.sensor.state.containers import ContainerTable
+from bastion.sensor.state.fds import FdLimiter
+from bastion.sensor.state.model import HOST_CONTAINER, Container, Group, Thread, User
+from bastion.sensor.state.on_process import CLONE_EVENTS, on_clone
+from bastion.sensor.state.scap_seed import group_fds, thread_from_scap
+from bastion.sensor.state.threads import ThreadTable
+from bastion.sensor.state.users import UserTable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.sensor.capture import scap_blocks
+
+HOST_AFTER = 2.0  # seconds an unknown cgroup id waits for its identity record
+_MAX_ANCESTORS = 256  # a loop in ptid links (reused tids) must not hang ancestors()
+
+
+class SensorState:
+    """The sensor's view of the machine: threads, their fds, containers, users."""
+
+    def __init__(
+        self,
+        *,
+        max_threads: int = 65536,
+        max_fds_per_process: int = 4096,
+        runtime_roots: tuple[str, ...] = ("/run/bastion",),
+        proc_root: str = "/proc",
+        hostname: str | None = None,
+        host_root: str = "/",
+    ) -> None:
+        self.proc_root = proc_root.rstrip("/") or "/"
+        self.hostname = hostname if hostname is not None else os.uname().nodename
+        self.live = True  # False once seeded from a capture: /proc is not that machine's
+        self.clock = procfs.BootClock(self.proc_root)
+        self.cgroup2 = cgroups.cgroup2_mount(self.proc_root)
+        self.threads = ThreadTable(max_threads)
+        self.fd_limiter = FdLimiter(max_fds_per_process)
+        self.containers = ContainerTable(
+            runtime_roots, proc_root=self.proc_root, ticks_to_ns=self.clock.ticks_to_ns
+        )
+        self.users = UserTable(host_root)
+        self.copied_fd_tables = 0
+        self.proc_lookups = 0
+        self.events = 0
+        self._enter: dict[int, tuple[str, dict[str, object]]] = {}
+        self._cgroup_containers: dict[int, str] = {}  # cgroup id -> container id ("" host)
+        self._unknown_since: dict[int, float] = {}
+        self._sockets = procfs.SocketIndex(self.proc_root)
+
+    # ------------------------------------------------------------------ seeding
+    def seed_from_proc(self) -> int:
+        """Read every process and thread (with fds, sockets, cgroups) from /proc; returns
+        how many threads were added. Stops when the thread table is full."""
+        self.live = True
+        self.containers.refresh()
+        sockets = self._sockets
+        added = 0
+        for pid in procfs.list_ids(self.proc_root):
+            if len(self.threads) >= self.threads.max_threads:
+                break
+            added += self._seed_process(pid, sockets)
+        return added
+
+    def _seed_process(self, pid: int, sockets: procfs.SocketIndex) -> int:
+        main = procfs.read_thread(self.proc_root, pid, self.clock, self.cgroup2)
+        if main is None:
+            return 0
+        main.fds = procfs.read_fds(self.proc_root, pid, self.fd_limiter.limit, sockets)
+        self._place(main)
+        self.threads.add(main)
+        added = 1
+        for tid in procfs.list_ids(f"{self.proc_root}/{pid}/task"):
+            if tid != pid and len(self.threads) < self.threads.max_threads:
+                self.threads.add(self._sibling(main, tid))
+                added += 1
+        return added
+
+    def _sibling(self, main: Thread, tid: int) -> Thread:
+        """A non-leader thread: shares the process's fds, cwd and image with its leader."""
+        part = procfs.read_thread(self.proc_root, tid, self.clock, None, full=False)
+        sibling = dataclasses.replace(main, tid=tid)
+        sibling.fds = main.fds  # replace() keeps the same dict object: shared, as it must be
+        if part is not None:
+            sibling.comm, sibling.vtid = part.comm, part.vtid
+            sibling.uid, sibling.euid, sibling.gid, sibling.egid = (
+                part.uid,
+                part.euid,
+                part.gid,
+                part.egid,
+            )
+        return sibling
+
+    def seed_from_scap(
+        self,
+        threads: Iterable[scap_blocks.ThreadInfo],
+        fds: Iterable[scap_blocks.FdInfo],
+        users: Iterable[scap_blocks.User] = (),
+        groups: Iterable[scap_blocks.Group] = (),
+    ) -> int:
+        """Install a capture's process/fd/user lists; later events are applied as a replay."""
+        self.live = False
+        tables = group_fds(fds)
+        added: list[Thread] = []
+        for info in threads:
+            thread = thread_from_scap(info)
+            self.threads.add(thread)
+            added.append(thread)
+        for thread in added:
+            main = self.threads.get(thread.pid)
+            owner = main if main is not None else thread
+            if owner is thread:
+                thread.fds = tables.get(thread.tid, {})
+            else:
+                owner.fds = owner.fds or tables.get(owner.tid, {})
+                thread.fds = owner.fds
+                thread.cgroups = thread.cgroups or owner.cgroups
+            self._place(thread)
+        self.users.seed(
+            (User(uid=u.uid, gid=u.gid, name=u.name, home=u.home, shell=u.shell) for u in users),
+            (Group(gid=g.gid, name=g.name) for g in groups),
+        )
+        return len(added)
+
+    # ------------------------------------------------------------------ the event path
+    def apply(self, event: Event) -> None:
+        """Update the tables for `event`; set its `thread`, `pid` and `fd`."""
+        self.events += 1
+        kind = event.type
+        params = event.params
+        if event.dir == Direction.ENTER and kind not in ALWAYS:
+            self._enter[event.tid] = (kind, params)
+            thread = self.thread_for(event.tid, event.pid)
+        elif kind in CLONE_EVENTS:
+            thread = on_clone(self, event) or self.thread_for(event.tid, event.pid)
+        else:
+            thread = self.thread_for(event.tid, event.pid)
+            if thread is not None:
+                handler = HANDLERS.get(kind)
+                if handler is not None:
+                    event.thread = thread  # handlers may read it; procexit purges the record
+                    handler(self, event, thread)
+        if thread is None:
+            return
+        event.thread = thread
+        if not event.pid:
+            event.pid = thread.pid
+        cgid = event.cgroup_id
+        if cgid and (
+            cgid != thread.cgroup_id
+            or (not thread.container_id and cgid not in self._cgroup_containers)
+        ):
+            thread.cgroup_id = cgid
+            self._place(thread)
+        if event.fd is None:
+            num = params.get("fd")
+            if isinstance(num, int) and num >= 0:
+                event.fd = thread.fds.get(num)
+
+    def enter_param(self, event: Event, name: str) -> object:
+        """`name` from the enter event of the same call, for sources whose exit lacks it."""
+        enter = self._enter.get(event.tid)
+        if enter is None or enter[0] != event.type:
+            return None
+        return enter[1].get(name)
+
+    def thread_for(self, tid: int, pid: int = 0) -> Thread | None:
+        """The thread `tid`; one met for the first time is read from /proc (live) or made
+        bare (replay)."""
+        thread = self.threads.get(tid)
+        if thread is not None or tid <= 0:
+            return thread
+        if self.live:
+            self.proc_lookups += 1
+            thread = procfs.read_thread(self.proc_root, tid, self.clock, self.cgroup2)
+            if thread is not None:
+                main = self.threads.get(thread.pid) if thread.pid != tid else None
+                if main is not None:
+                    thread.fds = main.fds
+                else:
+                    thread.fds = procfs.read_fds(
+                        self.proc_root, thread.pid, self.fd_limiter.limit, self._sockets
+                    )
+        if thread is None:
+            main = self.threads.get(pid) if pid and pid != tid else None
+            thread = Thread(tid=tid, pid=pid or tid)
+            if main is not None:
+                thread.fds = main.fds
+                thread.container_id = main.container_id
+        self._place(thread)
+        return self.add_thread(thread)
+
+    def add_thread(self, thread: Thread) -> Thread:
+        return self.threads.add(thread)
+
+    def remove_thread(self, tid: int) -> None:
+        self.threads.remove(tid)
+        self._enter.pop(tid, None)
+
+    # ------------------------------------------------------------------ containers
+    def _place(self, thread: Thread) -> None:
+        """Set `thread.container_id`: by cgroup id when known, else by cgroup path.
+
+        An unknown cgroup id is asked about again (rescans are rate-limited by the table)
+        until it has stayed unknown for `HOST_AFTER` seconds: a runtime creates a
+        container's cgroup a moment before it writes the identity record.
+        """
+        cgid = thread.cgroup_id
+        if cgid:
+            cached = self._cgroup_containers.get(cgid)
+            if cached is not None:
+                thread.container_id = cached
+                return
+            found = self.containers.find_cgroup_id(cgid)
+            if found is not None:
+                thread.container_id = self._cgroup_containers[cgid] = found.id
+                return
+        if not thread.cgroups and self.live:
+            thread.cgroups = procfs.read_cgroups(self.proc_root, thread.tid)
+        found = self.containers.by_cgroups(thread.cgroups) if thread.cgroups else None
+        thread.container_id = found.id if found is not None else ""
+        if found is not None and not found.rootfs and self.live:
+            self.containers.add(
+                dataclasses.replace(found, rootfs=f"{self.proc_root}/{thread.pid}/root")
+            )
+        if cgid and (found is not None or self._settled(cgid)):
+            self._cgroup_containers[cgid] = thread.container_id
+
+    def _settled(self, cgid: int) -> bool:
+        """True once `cgid` has been unknown long enough to be taken as a host cgroup."""
+        now = time.monotonic()
+        first = self._unknown_since.setdefault(cgid, now)
+        if now - first < HOST_AFTER:
+            return False
+        del self._unknown_since[cgid]
+        return True
+
+    def container_of(self, thread: Thread) -> Container:
+        if not thread.container_id:
+            return HOST_CONTAINER
+        return self.containers.by_id(thread.container_id) or HOST_CONTAINER
+
+    # ------------------------------------------------------------------ process tree
+    def process(self, pid: int) -> Thread | None:
+        """The main thread of process `pid`."""
+        return self.threads.get(pid)
+
+    def parent(self, thread: Thread) -> Thread | None:
+        """The parent process (Falco's ``proc.pname``...), None at the top or when unknown."""
+        if thread.ptid <= 0:
+            return None
+        parent = self.threads.get(thread.ptid)
+        if parent is None:
+            return None
+        main = self.threads.get(parent.pid)
+        return main if main is not None else parent
+
+    def ancestors(self, thread: Thread) -> Iterator[Thread]:
+        """Parent, grandparent, ... (``proc.aname[N]``), stopping at a loop or the top."""
+        seen = {thread.pid}
+        current = self.parent(thread)
+        while current is not None and current.pid not in seen and len(seen) < _MAX_ANCESTORS:
+            yield current
+            seen.add(current.pid)
+            current = self.parent(current)
+
+    # ------------------------------------------------------------------ users
+    def user(self, thread: Thread) -> User | None:
+        return self.users.user(
+            thread.euid if thread.euid is not None else thread.uid, self.container_of(thread)
+        )
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "events": self.events,
+            "threads": len(self.threads),
+            "threads_evicted": self.threads.evicted,
+            "threads_purged": self.threads.purged,
+            "proc_lookups": self.proc_lookups,
+            "fds_dropped": self.fd_limiter.dropped,
+            "fd_tables_copied": self.copied_fd_tables,
+            "containers": len(self.containers),
+            "container_scans": self.containers.scans,
+            "user_tables": len(self.users),
+        }

@@ -1,0 +1,222 @@
+"""The fd tables fed with synthetic events: files, memfds, pipes, sockets, dup, close, bounds."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from bastion.sensor.events.model import Event, SockAddr, SockTuple
+from bastion.sensor.events.schema import BY_NAME
+from bastion.sensor.state import SensorState, Thread
+from bastion.sensor.state.fds import abspath
+from bastion.sensor.state.flags import AF_INET, AF_INET6, AF_UNIX, O_CLOEXEC, O_DIRECTORY
+from bastion.sensor.state.model import Fd, FdType
+
+NUM = iter(range(1, 1_000_000))
+LO = ipaddress.ip_address("127.0.0.1")
+PEER = ipaddress.ip_address("10.0.0.9")
+
+
+def ev(kind: str, on: int, /, res: int | None = 0, **params: object) -> Event:
+    spec = BY_NAME.get(kind)
+    return Event(
+        num=next(NUM),
+        ts=1,
+        cpu=0,
+        tid=on,
+        pid=on,
+        type=kind,
+        dir="<",
+        category=spec.category if spec else "unknown",
+        params=dict(params),
+        specs=spec.specs if spec else {},
+        res=res,
+    )
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> SensorState:
+    s = SensorState(max_fds_per_process=16, proc_root=str(tmp_path))
+    s.seed_from_scap([], [])
+    s.add_thread(Thread(tid=10, pid=10, cwd="/work"))
+    return s
+
+
+def fds(state: SensorState) -> dict[int, Fd]:
+    thread = state.process(10)
+    assert thread is not None
+    return thread.fds
+
+
+@pytest.mark.parametrize(
+    ("cwd", "name", "base", "want"),
+    [
+        ("/w", "a/b", None, "/w/a/b"),
+        ("/w", "/abs/./x/../y", None, "/abs/y"),
+        ("/w", "../..//up", None, "/up"),
+        ("/w", "rel", "/dir", "/dir/rel"),
+        ("/", "x", None, "/x"),
+        ("", "x", None, "x"),
+        ("/w", "//etc//passwd", None, "/etc/passwd"),
+    ],
+)
+def test_abspath(cwd: str, name: str, base: str | None, want: str) -> None:
+    assert abspath(cwd, name, base) == want
+
+
+def test_open_relative_to_cwd_and_dirfd(state: SensorState) -> None:
+    e = ev("openat", 10, res=3, dirfd=-100, name="conf/app.yml", flags=1, mode=0, dev=5, ino=9)
+    state.apply(e)
+    assert e.fd is fds(state)[3]
+    assert (e.fd.name, e.fd.type, e.fd.dev, e.fd.ino) == ("/work/conf/app.yml", "file", 5, 9)
+    state.apply(ev("open", 10, res=4, name="/etc", flags=O_DIRECTORY, mode=0))
+    assert fds(state)[4].type == FdType.DIRECTORY
+    e = ev("openat2", 10, res=5, dirfd=4, name="passwd", flags=0, mode=0, resolve=0)
+    state.apply(e)
+    assert e.fd is not None and e.fd.name == "/etc/passwd"
+    state.apply(ev("creat", 10, res=6, name="new.txt", mode=0o644))
+    assert fds(state)[6].name == "/work/new.txt"
+
+
+def test_failed_open_adds_nothing(state: SensorState) -> None:
+    e = ev("openat", 10, res=-2, dirfd=-100, name="/missing", flags=0)
+    state.apply(e)
+    assert e.fd is None and fds(state) == {}
+
+
+def test_memfd_create(state: SensorState) -> None:
+    e = ev("memfd_create", 10, res=3, name="payload", flags=0)
+    state.apply(e)
+    assert e.fd is not None and (e.fd.name, e.fd.type) == ("memfd:payload", FdType.MEMFD)
+    assert FdType.TYPECHAR[e.fd.type] == "m"
+
+
+def test_pipe_makes_two_fds(state: SensorState) -> None:
+    e = ev("pipe2", 10, res=0, fd1=3, fd2=4, ino=777, flags=O_CLOEXEC)
+    state.apply(e)
+    table = fds(state)
+    assert table[3].type == table[4].type == FdType.PIPE
+    assert table[3].name == "pipe:[777]" and e.fd is table[3]
+
+
+def test_dup_family(state: SensorState) -> None:
+    state.apply(ev("open", 10, res=3, name="/log", flags=O_CLOEXEC))
+    state.apply(ev("dup", 10, res=4, oldfd=3))
+    table = fds(state)
+    assert table[4].name == "/log" and table[4] is not table[3]
+    assert not table[4].flags & O_CLOEXEC  # dup never copies close-on-exec
+    state.apply(ev("open", 10, res=5, name="/other", flags=0))
+    e = ev("dup3", 10, res=5, oldfd=3, newfd=5, flags=O_CLOEXEC)
+    state.apply(e)
+    assert table[5].name == "/log" and table[5].flags & O_CLOEXEC and e.fd is table[5]
+    state.apply(ev("dup2", 10, res=6, oldfd=99, newfd=6))  # unknown source: nothing invented
+    assert 6 not in table
+
+
+def test_close_removes_but_the_event_keeps_the_fd(state: SensorState) -> None:
+    state.apply(ev("open", 10, res=3, name="/x", flags=0))
+    e = ev("close", 10, res=0, fd=3)
+    state.apply(e)
+    assert 3 not in fds(state)
+    assert e.fd is not None and e.fd.name == "/x"
+
+
+def test_events_with_an_fd_parameter_get_the_fd(state: SensorState) -> None:
+    state.apply(ev("open", 10, res=3, name="/x", flags=0))
+    e = ev("write", 10, res=5, fd=3, data=b"hello", size=5)
+    state.apply(e)
+    assert e.fd is fds(state)[3]
+    e = ev("read", 10, res=0, fd=42)
+    state.apply(e)
+    assert e.fd is None
+
+
+def test_fd_table_is_bounded_per_process(state: SensorState) -> None:
+    for num in range(40):
+        state.apply(ev("open", 10, res=num, name=f"/f{num}", flags=0))
+    assert len(fds(state)) == 16
+    assert state.stats()["fds_dropped"] == 24
+    state.apply(ev("open", 10, res=0, name="/replaced", flags=0))  # a used number still fits
+    assert fds(state)[0].name == "/replaced"
+
+
+def test_tcp_client(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET, type=1 | 0o4000, proto=0))
+    sock = fds(state)[3]
+    assert (sock.type, sock.l4proto) == (FdType.IPV4, "tcp")
+    tup = SockTuple("inet", LO, 40000, PEER, 443)
+    e = ev("connect", 10, res=0, tuple=tup, fd=3, addr=SockAddr("inet", PEER, 443))
+    state.apply(e)
+    assert e.fd is sock
+    assert sock.name == "127.0.0.1:40000->10.0.0.9:443"
+    assert (sock.client, sock.cport, sock.server, sock.sport) == (LO, 40000, PEER, 443)
+    assert not sock.is_server
+
+
+def test_connect_in_progress_names_the_peer_failed_connect_does_not(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET, type=1, proto=0))
+    state.apply(ev("socket", 10, res=4, domain=AF_INET, type=1, proto=0))
+    tup = SockTuple("inet", LO, 40001, PEER, 80)
+    state.apply(ev("connect", 10, res=-115, tuple=tup, fd=3))
+    state.apply(ev("connect", 10, res=-111, tuple=tup, fd=4))
+    assert fds(state)[3].name.endswith("->10.0.0.9:80") and fds(state)[4].name == ""
+
+
+def test_udp_and_ipv6_and_unix_sockets(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET, type=2, proto=0))
+    state.apply(ev("socket", 10, res=4, domain=AF_INET6, type=1, proto=0))
+    state.apply(ev("socket", 10, res=5, domain=AF_UNIX, type=1, proto=0))
+    state.apply(ev("socket", 10, res=6, domain=16, type=3, proto=0))
+    table = fds(state)
+    assert (table[3].l4proto, table[4].type, table[5].type) == ("udp", FdType.IPV6, FdType.UNIX)
+    assert table[6].type == FdType.NETLINK
+    state.apply(ev("connect", 10, res=0, fd=5, tuple=SockTuple("unix", dest_path="/run/x.sock")))
+    assert table[5].name == "/run/x.sock"
+
+
+def test_server_bind_listen_accept(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET, type=1, proto=6))
+    e = ev("bind", 10, res=0, addr=SockAddr("inet", ipaddress.ip_address("0.0.0.0"), 8080), fd=3)
+    state.apply(e)
+    listener = fds(state)[3]
+    assert e.fd is listener and listener.name == "0.0.0.0:8080" and listener.sport == 8080
+    state.apply(ev("listen", 10, res=0, fd=3, backlog=5))
+    assert listener.is_server
+    tup = SockTuple("inet", PEER, 5555, LO, 8080)
+    e = ev("accept4", 10, res=4, tuple=tup, queuepct=0, queuelen=0, queuemax=5, flags=0)
+    state.apply(e)
+    conn = fds(state)[4]
+    assert e.fd is conn and conn.is_server and conn.l4proto == "tcp"
+    assert conn.name == "10.0.0.9:5555->127.0.0.1:8080"
+    assert (conn.client, conn.sport) == (PEER, 8080)
+
+
+def test_bind_unix(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_UNIX, type=1, proto=0))
+    state.apply(ev("bind", 10, res=0, addr=SockAddr("unix", path="/tmp/s"), fd=3))
+    assert fds(state)[3].name == "/tmp/s"
+
+
+def test_socketpair_and_anon_fds(state: SensorState) -> None:
+    state.apply(ev("socketpair", 10, res=0, fd1=3, fd2=4, domain=AF_UNIX, type=1))
+    state.apply(ev("eventfd2", 10, res=5))
+    state.apply(ev("epoll_create1", 10, res=6))
+    state.apply(ev("bpf", 10, res=7, cmd=0))
+    state.apply(ev("bpf", 10, res=8, cmd=2))  # BPF_MAP_UPDATE_ELEM: 0 or error, never an fd
+    table = fds(state)
+    assert [table[n].type for n in (3, 4, 5, 6, 7)] == [
+        FdType.UNIX,
+        FdType.UNIX,
+        FdType.EVENT,
+        FdType.EVENTPOLL,
+        FdType.BPF,
+    ]
+    assert 8 not in table
+
+
+def test_process_fds_are_shared_by_threads(state: SensorState) -> None:
+    state.apply(ev("clone", 10, res=11, tid=10, pid=10, ptid=1, flags=1 << 13))
+    state.apply(ev("open", 11, res=3, name="/from-thread", flags=0))
+    assert fds(state)[3].name == "/from-thread"
