@@ -170,6 +170,9 @@ class SensorState:
             self._place(thread)
         if event.fd is None:
             num = params.get("fd")
+            if num is None and event.dir == Direction.EXIT:
+                # old captures put the fd on the enter event only; Falco's exit sees it too
+                num = self.enter_param(event, "fd")
             if isinstance(num, int) and num >= 0:
                 event.fd = thread.fds.get(num)
 

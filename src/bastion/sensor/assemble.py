@@ -1,0 +1,68 @@
+"""Assembling the sensor from its parts: rules files -> engine over the real fields and state.
+
+The CLI verbs (`watch`, `rules`, `events`) and the engine build the same objects the same way
+through these functions, so a rule that validates is a rule that runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bastion.sensor.defaults import rules_files
+from bastion.sensor.rules import RuleSet, load_rules_files
+from bastion.sensor.rules.engine import RuleEngine
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.sensor.fields.registry import FieldRegistry
+    from bastion.sensor.state import SensorState
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A loaded ruleset, its compiled engine and the field table it was compiled against."""
+
+    files: tuple[str, ...]
+    ruleset: RuleSet
+    engine: RuleEngine
+    fields: FieldRegistry
+
+
+def new_state(**options: object) -> SensorState:
+    from bastion.sensor.state import SensorState
+
+    return SensorState(**options)  # type: ignore[arg-type]
+
+
+def load_rules(
+    files: list[str] | None,
+    state: SensorState,
+    *,
+    rule_matching: str = "first",
+    min_priority: str = "debug",
+    disabled_rules: tuple[str, ...] = (),
+    disabled_tags: tuple[str, ...] = (),
+    enabled_rules: tuple[str, ...] = (),
+) -> Rules:
+    """Load `files` (bastion's default rules when None/empty) and compile them.
+
+    Raises `RulesFileError` (file:line:col of a YAML or condition error) or `EngineError`
+    (file:line:col of an unknown field, undefined macro or list, bad output).
+    """
+    from bastion.sensor.fields.format import compile_output
+    from bastion.sensor.fields.registry import FieldRegistry
+
+    paths = rules_files(files)
+    ruleset = load_rules_files(paths)
+    fields = FieldRegistry(state)
+    engine = RuleEngine.build(
+        ruleset,
+        fields,
+        output_compiler=lambda text: compile_output(text, fields),
+        rule_matching=rule_matching,
+        min_priority=min_priority,
+        disabled_rules=disabled_rules,
+        disabled_tags=disabled_tags,
+        enabled_rules=enabled_rules,
+    )
+    return Rules(tuple(paths), ruleset, engine, fields)
