@@ -73,10 +73,24 @@ _SIGNATURES: tuple[tuple[str, Any, list[Any]], ...] = (
     ("bpf_program__attach", ctypes.c_void_p, [ctypes.c_void_p]),
     ("bpf_program__fd", ctypes.c_int, [ctypes.c_void_p]),
     ("bpf_link__destroy", ctypes.c_int, [ctypes.c_void_p]),
+    ("bpf_link__fd", ctypes.c_int, [ctypes.c_void_p]),
+    (
+        "bpf_obj_get_info_by_fd",
+        ctypes.c_int,
+        [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)],
+    ),
     ("bpf_map__fd", ctypes.c_int, [ctypes.c_void_p]),
     ("bpf_map__max_entries", ctypes.c_uint32, [ctypes.c_void_p]),
     ("bpf_map__value_size", ctypes.c_uint32, [ctypes.c_void_p]),
+    ("bpf_map__set_max_entries", ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint32]),
     ("bpf_map_lookup_elem", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    (
+        "bpf_map_update_elem",
+        ctypes.c_int,
+        [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64],
+    ),
+    ("bpf_map_delete_elem", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p]),
+    ("bpf_map_get_next_key", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
     ("libbpf_num_possible_cpus", ctypes.c_int, []),
     ("libbpf_set_print", ctypes.c_void_p, [_PRINT_FN]),
     ("libbpf_strerror", ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]),
@@ -200,3 +214,66 @@ def percpu_lookup_u64(fd: int, key: int) -> list[int]:
     if result < 0:  # the low-level bpf.h API returns -1 and sets errno in libbpf 1.x
         raise _error(ctypes.get_errno() or -result, f"bpf_map_lookup_elem key {key}")
     return list(values)
+
+
+def map_set_max_entries(map_: int, entries: int, name: str = "") -> None:
+    """bpf_map__set_max_entries: before load only (e.g. to size a ring buffer)."""
+    what = f"bpf_map__set_max_entries {name} {entries}".replace("  ", " ")
+    _ret(_lib().bpf_map__set_max_entries(map_, entries), what)
+
+
+def _check(result: int, what: str) -> None:
+    # The low-level bpf.h API returns -1 (or -errno) and sets errno in libbpf 1.x.
+    if result < 0:
+        raise _error(ctypes.get_errno() or -result, what)
+
+
+def map_update(fd: int, key: bytes, value: bytes, flags: int = 0) -> None:
+    """bpf_map_update_elem(fd, key, value, flags) with the key and value as raw bytes."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    _check(_lib().bpf_map_update_elem(fd, k, v, flags), f"bpf_map_update_elem fd {fd}")
+
+
+def map_delete(fd: int, key: bytes) -> bool:
+    """bpf_map_delete_elem; False when the key was not there (ENOENT)."""
+    k = ctypes.create_string_buffer(key, len(key))
+    if _lib().bpf_map_delete_elem(fd, k) < 0:
+        err = ctypes.get_errno()
+        if err == 2:
+            return False
+        raise _error(err or 22, f"bpf_map_delete_elem fd {fd}")
+    return True
+
+
+def map_keys(fd: int, key_size: int) -> list[bytes]:
+    """Every key of a hash map (bpf_map_get_next_key from NULL until ENOENT)."""
+    lib = _lib()
+    keys: list[bytes] = []
+    cur = ctypes.create_string_buffer(key_size)
+    nxt = ctypes.create_string_buffer(key_size)
+    prev: ctypes.Array[ctypes.c_char] | None = None
+    while lib.bpf_map_get_next_key(fd, prev, nxt) == 0:
+        keys.append(nxt.raw)
+        ctypes.memmove(cur, nxt, key_size)
+        prev = cur
+    err = ctypes.get_errno()
+    if err not in (0, 2):
+        raise _error(err, f"bpf_map_get_next_key fd {fd}")
+    return keys
+
+
+def link_fd(link: int) -> int:
+    return _ret(_lib().bpf_link__fd(link), "bpf_link__fd")
+
+
+def object_id(fd: int) -> int:
+    """The kernel id (what `bpftool prog/map/link list` shows) of a program, map or link fd.
+
+    bpf_prog_info, bpf_map_info and bpf_link_info all start with `__u32 type; __u32 id;`, so
+    the first 8 bytes of any of them are enough (the kernel accepts a shorter info buffer).
+    """
+    info = (ctypes.c_uint32 * 2)()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(_lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)), f"bpf_obj_get_info fd {fd}")
+    return int(info[1])

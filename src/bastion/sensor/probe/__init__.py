@@ -1,10 +1,22 @@
-"""The eBPF probe: bastion.bpf.c (CO-RE), its build, its libbpf loader and its ring-buffer reader.
+"""The eBPF probe: bastion.bpf.c (CO-RE), its build, its libbpf loader, its ring-buffer reader
+and the decoder from its records to `Event`s (record format: bastion_record.h).
 
 It must not import bastion.runtime; libbpf is reached only through bastion._sys.bpf.
 """
 
 from bastion.sensor.probe.build import ProbeBuildError, build_probe
-from bastion.sensor.probe.loader import Probe, ProbeStatistics
-from bastion.sensor.probe.ringbuf import ExecEvent, RingBuffer
+from bastion.sensor.probe.decode import Decoder, RecordError
+from bastion.sensor.probe.loader import Probe, ProbeError, ProbeLoadError, ProbeStatistics
+from bastion.sensor.probe.ringbuf import RingBuffer
 
-__all__ = ["ExecEvent", "Probe", "ProbeBuildError", "ProbeStatistics", "RingBuffer", "build_probe"]
+__all__ = [
+    "Decoder",
+    "Probe",
+    "ProbeBuildError",
+    "ProbeError",
+    "ProbeLoadError",
+    "ProbeStatistics",
+    "RecordError",
+    "RingBuffer",
+    "build_probe",
+]

@@ -1,39 +1,68 @@
 // SPDX-License-Identifier: GPL-2.0
 // bastion's probe: CO-RE, compiled by build.py against a vmlinux.h that bpftool generates from
-// the running kernel's BTF (.cache/probe/vmlinux.h). The record layout below is mirrored by
-// ringbuf.py's struct.Struct (EXEC_RECORD); change both together.
+// the running kernel's BTF (.cache/probe/vmlinux.h). Record format: bastion_record.h.
+//
+// Programs:
+//   bst_sys_enter   tp_btf/sys_enter: for interesting syscalls, save the six arguments by tid
+//                   (the exit no longer has them for execve, and pt_regs may be rewritten)
+//   bst_sys_exit    tp_btf/sys_exit: the dispatcher. syscall id -> event code through
+//                   bst_interesting (0: skipped at once), cgroup and failed filters, one record
+//   bst_fork        tp_btf/sched_process_fork -> clone (the child's view, as Falco's child event)
+//   bst_exit        tp_btf/sched_process_exit -> procexit
+//   bst_exec        tp_btf/sched_process_exec: keeps bprm->filename for the execve exit event
+// Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output and
+// BPF_RB_NO_WAKEUP: the reader polls on a short timer, so no event pays for a wakeup.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "bastion_events.h"
+#include "bastion_record.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define BST_EVENT_EXEC 1
-#define BST_COMM_LEN 16
-#define BST_PATH_LEN 256
+#define BST_NR_MAX 512        // syscalls.py NR_MAX
+#ifndef BST_RB_FLAGS          // -DBST_RB_FLAGS=0 builds the wake-per-record variant (measuring)
+#define BST_RB_FLAGS BPF_RB_NO_WAKEUP
+#endif
+#define BST_HALF 16384        // the most one record may take
+#define BST_MASK (BST_HALF - 1)
+#define BST_PATH_MAX 4096
+#define BST_PATH_MASK (BST_PATH_MAX - 1)
+#define BST_ARG_MAX 1024      // one argv/env string read from a user array
+#define BST_ARGV_MAX 4096     // all of argv (or env) in one record
+#define BST_ARGV_COUNT 32     // strings read from a user argv array (failed execve)
+#define BST_PATH_DEPTH 40     // dentries walked for a path
+#define BST_NAME_MAX 255
 
-enum bst_counter {
-	BST_CTR_PRODUCED = 0,
-	BST_CTR_DROPPED_RESERVE = 1,
-	BST_CTR_MAX = 2,
+#define BST_S_IFMT 00170000
+#define BST_S_IFSOCK 0140000
+#define BST_AF_UNIX 1
+#define BST_AF_INET 2
+#define BST_AF_INET6 10
+#define BST_CLONE_VM 0x00000100
+#define BST_CLONE_FS 0x00000200
+#define BST_CLONE_FILES 0x00000400
+#define BST_CLONE_THREAD 0x00010000
+#define BST_PR_SET_NAME 15
+#define BST_PR_GET_NAME 16
+
+struct bst_args {
+	__u64 a[6];
 };
 
-// 8-byte aligned, no implicit padding: 4 x u32 + 2 x u64 + 16 + 256 = 304 bytes.
-struct bst_exec_record {
-	__u32 type;
-	__u32 pid;   // host tgid
-	__u32 tid;   // host tid
-	__u32 ppid;  // host tgid of real_parent
-	__u64 ts_ns; // bpf_ktime_get_ns (CLOCK_MONOTONIC)
-	__u64 cgroup_id;
-	char comm[BST_COMM_LEN];
-	char filename[BST_PATH_LEN];
+struct bst_scratch {
+	__u8 b[BST_HALF * 2]; // twice the record limit: a masked offset plus one read stays inside
+};
+
+struct bst_pathbuf {
+	char b[BST_PATH_MAX * 2];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 8 << 20); // user space resizes it before load
 } bst_events SEC(".maps");
 
 struct {
@@ -43,6 +72,71 @@ struct {
 	__type(value, __u64);
 } bst_counters SEC(".maps");
 
+// syscall number -> event code (0: not captured); filled from events/schema.py by user space.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BST_NR_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} bst_interesting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bst_config);
+} bst_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} bst_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct bst_args);
+} bst_enter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct bst_pathbuf);
+} bst_exec_filename SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bst_scratch);
+} bst_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bst_pathbuf);
+} bst_pathbuf SEC(".maps");
+
+// The record being built in the per-CPU scratch buffer: off is the next data byte, idx the next
+// parameter's length slot. The parameter writers are global BPF functions (not static): the
+// verifier checks each once instead of at each of the dispatcher's hundreds of call sites.
+struct bst_rec {
+	__u32 off;
+	__u32 idx;
+};
+
+static __always_inline __u8 *bst_buf(void)
+{
+	__u32 zero = 0;
+	struct bst_scratch *s = bpf_map_lookup_elem(&bst_scratch, &zero);
+	return s ? s->b : NULL;
+}
+
 static __always_inline void bst_count(__u32 which)
 {
 	__u64 *value = bpf_map_lookup_elem(&bst_counters, &which);
@@ -50,30 +144,1245 @@ static __always_inline void bst_count(__u32 which)
 		*value += 1; // per-CPU slot: no atomic needed
 }
 
-// sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(bst_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline int bst_cgroup_skipped(__u64 cgid)
 {
-	struct bst_exec_record *rec;
-	__u64 pid_tgid;
+	__u32 zero = 0;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	if (!cfg || !cfg->cgroup_filter || bpf_map_lookup_elem(&bst_cgroups, &cgid))
+		return 0;
+	bst_count(BST_CTR_SKIPPED_CGROUP);
+	return 1;
+}
 
-	rec = bpf_ringbuf_reserve(&bst_events, sizeof(*rec), 0);
-	if (!rec) {
-		bst_count(BST_CTR_DROPPED_RESERVE);
+static __always_inline int bst_failed_skipped(long ret)
+{
+	__u32 zero = 0;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	if (!cfg || !cfg->drop_failed || ret >= 0)
+		return 0;
+	bst_count(BST_CTR_SKIPPED_FAILED);
+	return 1;
+}
+
+// Start a record of `nparams` parameters for the current task.
+__noinline int bst_begin(struct bst_rec *r, __u32 code, __u32 nparams, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u8 *b = bst_buf();
+	struct bst_hdr *h;
+
+	if (!b || !r)
+		return -1;
+	h = (struct bst_hdr *)b;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->ret = ret;
+	h->tid = (__u32)pid_tgid;
+	h->tgid = pid_tgid >> 32;
+	h->code = code;
+	h->cpu = bpf_get_smp_processor_id();
+	h->nparams = nparams;
+	r->off = BST_HDR_SIZE + 2 * (nparams & (BST_MAX_PARAMS - 1));
+	r->idx = 0;
+	return 0;
+}
+
+static __always_inline void bst_len(__u8 *b, struct bst_rec *r, __u32 len)
+{
+	if (r->idx < BST_MAX_PARAMS)
+		*(__u16 *)&b[(BST_HDR_SIZE + 2 * r->idx) & BST_MASK] = len;
+	r->idx++;
+	r->off += len;
+}
+
+__noinline int bst_submit(struct bst_rec *r)
+{
+	__u8 *b = bst_buf();
+	__u32 size;
+
+	if (!b || !r)
+		return 0;
+	size = r->off;
+	if (size >= BST_HALF)
+		return 0;
+	((struct bst_hdr *)b)->size = size;
+	barrier_var(size);
+	size &= BST_HALF - 1;
+	bst_count(BST_CTR_PRODUCED); // every record built, so produced == read + dropped
+	if (bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS))
+		bst_count(BST_CTR_DROPPED_RING);
+	return 0;
+}
+
+// An integer parameter of `size` bytes (1, 2, 4 or 8), little endian.
+__noinline int p_int(struct bst_rec *r, __u64 v, __u32 size)
+{
+	__u8 *b = bst_buf();
+	__u32 at;
+
+	if (!b || !r)
+		return 0;
+	if (r->off + 8 > BST_HALF) {
+		bst_len(b, r, 0);
 		return 0;
 	}
-	pid_tgid = bpf_get_current_pid_tgid();
-	rec->type = BST_EVENT_EXEC;
-	rec->pid = pid_tgid >> 32;
-	rec->tid = (__u32)pid_tgid;
-	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
-	rec->ts_ns = bpf_ktime_get_ns();
-	rec->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-	if (bpf_probe_read_kernel_str(rec->filename, sizeof(rec->filename),
-				      BPF_CORE_READ(bprm, filename)) < 0)
-		rec->filename[0] = '\0';
-	bpf_ringbuf_submit(rec, 0);
-	bst_count(BST_CTR_PRODUCED);
+	at = r->off & BST_MASK;
+	switch (size) {
+	case 1:
+		b[at] = v;
+		break;
+	case 2:
+		*(__u16 *)&b[at] = v;
+		break;
+	case 4:
+		*(__u32 *)&b[at] = v;
+		break;
+	default:
+		size = 8;
+		*(__u64 *)&b[at] = v;
+	}
+	bst_len(b, r, size);
+	return 0;
+}
+
+#define p_s64(r, v) p_int(r, (__u64)(__s64)(v), 8)
+#define p_u64(r, v) p_int(r, (__u64)(v), 8)
+#define p_u32(r, v) p_int(r, (__u32)(v), 4)
+#define p_s32(r, v) p_int(r, (__u32)(__s32)(v), 4)
+#define p_u16(r, v) p_int(r, (__u16)(v), 2)
+#define p_u8(r, v) p_int(r, (__u8)(v), 1)
+
+__noinline int p_none(struct bst_rec *r)
+{
+	__u8 *b = bst_buf();
+
+	if (b && r)
+		bst_len(b, r, 0);
+	return 0;
+}
+
+__noinline int p_ustr(struct bst_rec *r, __u64 ptr)
+{
+	__u8 *b = bst_buf();
+	long n;
+
+	if (!b || !r)
+		return 0;
+	if (!ptr || r->off + BST_PATH_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	n = bpf_probe_read_user_str(&b[r->off & BST_MASK], BST_PATH_MAX, (void *)ptr);
+	bst_len(b, r, n > 0 ? n : 0);
+	return 0;
+}
+
+static __always_inline int p_kstr(struct bst_rec *r, const void *ptr)
+{
+	__u8 *b = bst_buf();
+	long n;
+
+	if (!b || !r)
+		return 0;
+	if (!ptr || r->off + BST_PATH_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	n = bpf_probe_read_kernel_str(&b[r->off & BST_MASK], BST_PATH_MAX, ptr);
+	bst_len(b, r, n > 0 ? n : 0);
+	return 0;
+}
+
+// The current task's comm (a new child's is its parent's until it execs or renames itself).
+__noinline int p_comm(struct bst_rec *r)
+{
+	__u8 *b = bst_buf();
+	long n;
+
+	if (!b || !r)
+		return 0;
+	if (r->off + 16 > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	if (bpf_get_current_comm(&b[r->off & BST_MASK], 16)) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	// The comm's length with its NUL: the string read onto itself returns it.
+	n = bpf_probe_read_kernel_str(&b[r->off & BST_MASK], 16, &b[r->off & BST_MASK]);
+	bst_len(b, r, n > 0 ? n : 0);
+	return 0;
+}
+
+// At most BST_PATH_MAX - 1 bytes of user memory.
+__noinline int p_ubytes(struct bst_rec *r, __u64 ptr, __u64 len)
+{
+	__u8 *b = bst_buf();
+
+	if (!b || !r)
+		return 0;
+	if (!ptr || r->off + BST_PATH_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	if (len > BST_PATH_MAX - 1)
+		len = BST_PATH_MAX - 1;
+	if (len == 0 ||
+	    bpf_probe_read_user(&b[r->off & BST_MASK], len & BST_PATH_MASK, (void *)ptr)) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	bst_len(b, r, len & BST_PATH_MASK);
+	return 0;
+}
+
+// A data snapshot: at most BST_SNAPLEN bytes (a negative length, e.g. an errno, is none).
+#define p_snap(r, ptr, len) \
+	p_ubytes(r, (__u64)(ptr), (long)(len) < 0 ? 0 : ((long)(len) > BST_SNAPLEN ? BST_SNAPLEN : (len)))
+
+// ------------------------------------------------------------------------ task helpers
+
+static __always_inline struct file *bst_fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds;
+	struct file *file = NULL;
+	unsigned int max;
+
+	if (fd < 0)
+		return NULL;
+	max = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+	return file;
+}
+
+static __always_inline __u32 bst_encode_dev(dev_t dev)
+{
+	__u32 major = dev >> 20, minor = dev & ((1U << 20) - 1);
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+}
+
+// dev and ino of the file behind a new fd (open-family events).
+__noinline int p_dev_ino(struct bst_rec *r, long fd)
+{
+	struct file *file = bst_fd_file(fd);
+	struct inode *inode;
+
+	if (!r)
+		return 0;
+	if (!file) {
+		p_none(r);
+		p_none(r);
+		return 0;
+	}
+	inode = BPF_CORE_READ(file, f_inode);
+	p_u32(r, bst_encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
+	p_u64(r, BPF_CORE_READ(inode, i_ino));
+	return 0;
+}
+
+__noinline __u64 bst_fd_ino(long fd)
+{
+	struct file *file = bst_fd_file(fd);
+	return file ? BPF_CORE_READ(file, f_inode, i_ino) : 0;
+}
+
+static __always_inline struct sock *bst_fd_sock(long fd)
+{
+	struct file *file = bst_fd_file(fd);
+	struct socket *sock;
+	umode_t mode;
+
+	if (!file)
+		return NULL;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & BST_S_IFMT) != BST_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+// A unix socket's bound path, NUL-terminated, at record offset `at`; returns its length.
+static __always_inline __u32 bst_unix_path(__u8 *b, __u32 at, struct sock *sk)
+{
+	struct unix_sock *us = (struct unix_sock *)sk;
+	struct unix_address *addr = sk ? BPF_CORE_READ(us, addr) : NULL;
+	char *path;
+	char first = 0;
+	long n;
+
+	if (!addr) {
+		b[at & BST_MASK] = 0;
+		return 1;
+	}
+	path = (char *)addr + bpf_core_field_offset(struct unix_address, name) +
+	       bpf_core_field_offset(struct sockaddr_un, sun_path);
+	bpf_probe_read_kernel(&first, 1, path);
+	if (!first) { // an abstract name: Falco prints it with a leading '@'
+		b[at & BST_MASK] = '@';
+		n = bpf_probe_read_kernel_str(&b[(at + 1) & BST_MASK], 108, path + 1);
+		return n > 0 ? n + 1 : 2;
+	}
+	n = bpf_probe_read_kernel_str(&b[at & BST_MASK], 108, path);
+	return n > 0 ? n : 1;
+}
+
+// SOCKTUPLE of the socket behind `fd`; `peer_first` for accept; `uaddr` (sendto/recvfrom's
+// user sockaddr, or 0) names the remote end of an unconnected datagram socket.
+__noinline int p_tuple(struct bst_rec *r, long fd, int peer_first, __u64 uaddr)
+{
+	struct sockaddr_in6 ua = {};
+	__u8 *b = bst_buf();
+	struct sock *sk = bst_fd_sock(fd);
+	__u32 at, n;
+	__u16 family, lport, rport;
+
+	if (!b || !r)
+		return 0;
+	if (!sk || r->off + 512 > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	at = r->off;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	b[at & BST_MASK] = family;
+	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (uaddr && bpf_probe_read_user(&ua, sizeof(ua), (void *)uaddr))
+		uaddr = 0;
+	if (uaddr && ua.sin6_family != family)
+		uaddr = 0;
+	if (uaddr)
+		rport = bpf_ntohs(ua.sin6_port); // sin_port and sin6_port share their offset
+	if (family == BST_AF_INET) {
+		__u32 laddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 raddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		if (uaddr)
+			raddr = ((struct sockaddr_in *)&ua)->sin_addr.s_addr;
+		*(__u32 *)&b[(at + 1) & BST_MASK] = peer_first ? raddr : laddr;
+		*(__u16 *)&b[(at + 5) & BST_MASK] = peer_first ? rport : lport;
+		*(__u32 *)&b[(at + 7) & BST_MASK] = peer_first ? laddr : raddr;
+		*(__u16 *)&b[(at + 11) & BST_MASK] = peer_first ? lport : rport;
+		bst_len(b, r, 13);
+		return 0;
+	}
+	if (family == BST_AF_INET6) {
+		__u32 lo = peer_first ? 18 : 0, po = peer_first ? 0 : 18;
+		BPF_CORE_READ_INTO((struct in6_addr *)&b[(at + 1 + lo) & BST_MASK], sk,
+				   __sk_common.skc_v6_rcv_saddr);
+		if (uaddr)
+			__builtin_memcpy(&b[(at + 1 + po) & BST_MASK], &ua.sin6_addr, 16);
+		else
+			BPF_CORE_READ_INTO((struct in6_addr *)&b[(at + 1 + po) & BST_MASK], sk,
+					   __sk_common.skc_v6_daddr);
+		*(__u16 *)&b[(at + 17 + lo) & BST_MASK] = lport;
+		*(__u16 *)&b[(at + 17 + po) & BST_MASK] = rport;
+		bst_len(b, r, 37);
+		return 0;
+	}
+	if (family == BST_AF_UNIX) {
+		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+		n = 1;
+		n += bst_unix_path(b, at + n, peer_first ? peer : sk) & 255;
+		n += bst_unix_path(b, at + n, peer_first ? sk : peer) & 255;
+		bst_len(b, r, n);
+		return 0;
+	}
+	bst_len(b, r, 1); // another family: just the family byte
+	return 0;
+}
+
+// The path of a dentry on a mount as seen from the current task's root: names are written
+// backwards into the per-CPU path buffer, then copied into the record. (bpf_d_path is not
+// allowed from tracepoints.) The walk runs under bpf_loop so the verifier checks one step.
+struct bst_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 pos;
+};
+
+static long bst_path_step(__u32 index, void *data)
+{
+	struct bst_walk *w = data;
+	__u32 zero = 0, len, pos = w->pos;
+	struct bst_pathbuf *pb = bpf_map_lookup_elem(&bst_pathbuf, &zero);
+	struct dentry *parent;
+	struct qstr name;
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+
+	if (!pb)
+		return 1;
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt)
+			return 1; // the top of the mount tree
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vfsmnt = &up->mnt;
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry)
+		return 1;
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len;
+	if (len > BST_NAME_MAX)
+		len = BST_NAME_MAX;
+	if (pos > BST_PATH_MAX - 1 || pos < len + 1)
+		return 1;
+	pos -= len;
+	bpf_probe_read_kernel(&pb->b[pos & BST_PATH_MASK], len & BST_NAME_MAX, name.name);
+	pos -= 1;
+	pb->b[pos & BST_PATH_MASK] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+// which: 0 = the cwd, 1 = the executable (mm->exe_file).
+__noinline int p_path(struct bst_rec *r, int which)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0, len, pos;
+	struct bst_pathbuf *pb = bpf_map_lookup_elem(&bst_pathbuf, &zero);
+	__u8 *b = bst_buf();
+	struct bst_walk w = {};
+
+	if (!b || !r)
+		return 0;
+	if (which) {
+		struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+		if (exe) {
+			w.dentry = BPF_CORE_READ(exe, f_path.dentry);
+			w.vfsmnt = BPF_CORE_READ(exe, f_path.mnt);
+		}
+	} else {
+		w.dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+		w.vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
+	}
+	if (!pb || !w.dentry || r->off + BST_PATH_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	w.root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	w.pos = BST_PATH_MAX - 1;
+	pb->b[BST_PATH_MAX - 1] = 0;
+	bpf_loop(BST_PATH_DEPTH, bst_path_step, &w, 0);
+	pos = w.pos;
+	if (pos >= BST_PATH_MAX - 1) {
+		pos = BST_PATH_MAX - 2;
+		pb->b[pos & BST_PATH_MASK] = '/';
+	}
+	len = BST_PATH_MAX - pos;
+	if (bpf_probe_read_kernel(&b[r->off & BST_MASK], len & BST_PATH_MASK,
+				  &pb->b[pos & BST_PATH_MASK])) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	bst_len(b, r, len & BST_PATH_MASK);
+	return 0;
+}
+
+// exe (argv[0]) and args (argv[1:]) from the current mm: arg_start..arg_end.
+__noinline int p_mm_argv(struct bst_rec *r)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 start = BPF_CORE_READ(task, mm, arg_start);
+	__u64 end = BPF_CORE_READ(task, mm, arg_end);
+	__u8 *b = bst_buf();
+	long n;
+
+	if (!b || !r)
+		return 0;
+	if (!start || end <= start || r->off + BST_PATH_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		bst_len(b, r, 0);
+		return 0;
+	}
+	n = bpf_probe_read_user_str(&b[r->off & BST_MASK], BST_PATH_MAX, (void *)start);
+	if (n <= 0) {
+		bst_len(b, r, 0);
+		bst_len(b, r, 0);
+		return 0;
+	}
+	bst_len(b, r, n);
+	p_ubytes(r, start + n, end - start - n);
+	return 0;
+}
+
+__noinline int p_mm_env(struct bst_rec *r)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 start = BPF_CORE_READ(task, mm, env_start);
+	__u64 end = BPF_CORE_READ(task, mm, env_end);
+
+	if (!r)
+		return 0;
+	if (!start || end <= start)
+		return p_none(r);
+	return p_ubytes(r, start, end - start);
+}
+
+// Strings of a user `char *const[]` (a failed execve's argv/envp), from index `first`,
+// appended at record offset `base` (one bpf_loop step per string).
+struct bst_strings {
+	__u64 array;
+	__u32 base;
+	__u32 sub;
+	__u32 first;
+};
+
+static long bst_strings_step(__u32 i, void *data)
+{
+	struct bst_strings *st = data;
+	__u8 *b = bst_buf();
+	__u64 ptr = 0;
+	long n;
+
+	if (!b)
+		return 1;
+	if (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)(st->array + 8 * i)) || !ptr)
+		return 1;
+	if (i < st->first)
+		return 0;
+	if (st->sub > BST_ARGV_MAX)
+		return 1;
+	n = bpf_probe_read_user_str(&b[(st->base + st->sub) & BST_MASK], BST_ARG_MAX, (void *)ptr);
+	if (n <= 0)
+		return 1;
+	st->sub += n;
+	return 0;
+}
+
+__noinline int p_user_strings(struct bst_rec *r, __u64 array, int first)
+{
+	struct bst_strings st = {.array = array, .sub = 0, .first = first};
+	__u8 *b = bst_buf();
+
+	if (!b || !r)
+		return 0;
+	if (!array || r->off + BST_ARGV_MAX + BST_ARG_MAX > BST_HALF) {
+		bst_len(b, r, 0);
+		return 0;
+	}
+	st.base = r->off;
+	bpf_loop(BST_ARGV_COUNT, bst_strings_step, &st, 0);
+	bst_len(b, r, st.sub & (BST_HALF - 1));
+	return 0;
+}
+
+static __always_inline __u64 bst_cap(const kernel_cap_t *cap)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), cap);
+	return v;
+}
+
+// Everything an execve/execveat exit carries after res, up to trusted_exepath (_EXEC_COMMON).
+// A successful exec reads the new image (mm args/env, exe_file); a failed one the caller's
+// argv/envp, still mapped.
+__noinline int p_exec_common(struct bst_rec *r, long ret, __u64 argv, __u64 envp)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 ptr = 0;
+
+	if (!r)
+		return 0;
+	if (ret == 0) {
+		p_mm_argv(r);
+	} else {
+		if (argv && !bpf_probe_read_user(&ptr, sizeof(ptr), (void *)argv))
+			p_ustr(r, ptr);
+		else
+			p_none(r);
+		p_user_strings(r, argv, 1);
+	}
+	p_s64(r, BPF_CORE_READ(task, pid));
+	p_s64(r, BPF_CORE_READ(task, tgid));
+	p_s64(r, BPF_CORE_READ(task, real_parent, pid));
+	p_path(r, 0);
+	p_comm(r);
+	if (ret == 0)
+		p_mm_env(r);
+	else
+		p_user_strings(r, envp, 0);
+	if (bpf_core_field_exists(task->loginuid))
+		p_u32(r, BPF_CORE_READ(task, loginuid.val));
+	else
+		p_none(r);
+	p_u32(r, BPF_CORE_READ(cred, uid.val));
+	p_u32(r, BPF_CORE_READ(cred, gid.val));
+	p_u32(r, BPF_CORE_READ(cred, euid.val));
+	p_u32(r, BPF_CORE_READ(cred, egid.val));
+	p_u64(r, bst_cap(&cred->cap_inheritable));
+	p_u64(r, bst_cap(&cred->cap_permitted));
+	p_u64(r, bst_cap(&cred->cap_effective));
+	if (ret == 0)
+		p_path(r, 1);
+	else
+		p_none(r);
+	return 0;
+}
+
+// execve's `filename`: what sched_process_exec saved (success) or the caller's string.
+__noinline int p_exec_filename(struct bst_rec *r, long ret, __u64 user_ptr)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct bst_pathbuf *saved;
+
+	if (!r)
+		return 0;
+	if (ret != 0)
+		return p_ustr(r, user_ptr);
+	saved = bpf_map_lookup_elem(&bst_exec_filename, &tid);
+	if (!saved)
+		return p_none(r);
+	p_kstr(r, saved->b);
+	bpf_map_delete_elem(&bst_exec_filename, &tid);
+	return 0;
+}
+
+// ------------------------------------------------------------------------ programs
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(bst_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 nr = id, tid;
+	__u32 *code;
+	struct bst_args args;
+
+	if (nr >= BST_NR_MAX)
+		return 0;
+	code = bpf_map_lookup_elem(&bst_interesting, &nr);
+	if (!code || !*code)
+		return 0;
+	args.a[0] = BPF_CORE_READ(regs, di);
+	args.a[1] = BPF_CORE_READ(regs, si);
+	args.a[2] = BPF_CORE_READ(regs, dx);
+	args.a[3] = BPF_CORE_READ(regs, r10);
+	args.a[4] = BPF_CORE_READ(regs, r8);
+	args.a[5] = BPF_CORE_READ(regs, r9);
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&bst_enter, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bst_rec r = {};
+	struct bst_rec *rp = &r;
+
+#define BEGIN(NAME) if (bst_begin(rp, BST_EVT_##NAME, BST_NPARAMS_##NAME, ret)) return 0
+	switch (code) {
+	case BST_EVT_EXECVE:
+		BEGIN(EXECVE);
+		p_s64(rp, ret);
+		p_exec_common(rp, ret, a->a[1], a->a[2]);
+		p_exec_filename(rp, ret, a->a[0]);
+		break;
+	case BST_EVT_EXECVEAT:
+		BEGIN(EXECVEAT);
+		p_s64(rp, ret);
+		p_exec_common(rp, ret, a->a[2], a->a[3]);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[4]);
+		break;
+	case BST_EVT_OPEN:
+		BEGIN(OPEN);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		p_dev_ino(rp, ret);
+		break;
+	case BST_EVT_OPENAT:
+		BEGIN(OPENAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		p_u32(rp, a->a[3]);
+		p_dev_ino(rp, ret);
+		break;
+	case BST_EVT_OPENAT2: {
+		struct open_how how = {};
+		int ok = !bpf_probe_read_user(&how, sizeof(how), (void *)a->a[2]);
+		BEGIN(OPENAT2);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		if (ok) {
+			p_u32(rp, how.flags);
+			p_u32(rp, how.mode);
+			p_u32(rp, how.resolve);
+		} else {
+			p_none(rp);
+			p_none(rp);
+			p_none(rp);
+		}
+		p_dev_ino(rp, ret);
+		break;
+	}
+	case BST_EVT_CREAT:
+		BEGIN(CREAT);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_dev_ino(rp, ret);
+		break;
+	case BST_EVT_CLOSE:
+		BEGIN(CLOSE);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		break;
+	case BST_EVT_DUP:
+		BEGIN(DUP);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		break;
+	case BST_EVT_DUP2:
+		BEGIN(DUP2);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_s64(rp, (int)a->a[1]);
+		break;
+	case BST_EVT_DUP3:
+		BEGIN(DUP3);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_s64(rp, (int)a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_UNLINK:
+		BEGIN(UNLINK);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		break;
+	case BST_EVT_UNLINKAT:
+		BEGIN(UNLINKAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_RENAME:
+		BEGIN(RENAME);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_ustr(rp, a->a[1]);
+		break;
+	case BST_EVT_RENAMEAT:
+		BEGIN(RENAMEAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_s64(rp, (int)a->a[2]);
+		p_ustr(rp, a->a[3]);
+		break;
+	case BST_EVT_RENAMEAT2:
+		BEGIN(RENAMEAT2);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_s64(rp, (int)a->a[2]);
+		p_ustr(rp, a->a[3]);
+		p_u32(rp, a->a[4]);
+		break;
+	case BST_EVT_MKDIR:
+		BEGIN(MKDIR);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_MKDIRAT:
+		BEGIN(MKDIRAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_RMDIR:
+		BEGIN(RMDIR);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		break;
+	case BST_EVT_SYMLINK:
+		BEGIN(SYMLINK);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_ustr(rp, a->a[1]);
+		break;
+	case BST_EVT_SYMLINKAT:
+		BEGIN(SYMLINKAT);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_s64(rp, (int)a->a[1]);
+		p_ustr(rp, a->a[2]);
+		break;
+	case BST_EVT_LINK:
+		BEGIN(LINK);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_ustr(rp, a->a[1]);
+		break;
+	case BST_EVT_LINKAT:
+		BEGIN(LINKAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_s64(rp, (int)a->a[2]);
+		p_ustr(rp, a->a[3]);
+		p_u32(rp, a->a[4]);
+		break;
+	case BST_EVT_CHMOD:
+		BEGIN(CHMOD);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_FCHMOD:
+		BEGIN(FCHMOD);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_FCHMODAT:
+		BEGIN(FCHMODAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_CHOWN:
+		BEGIN(CHOWN);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_LCHOWN:
+		BEGIN(LCHOWN);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_FCHOWN:
+		BEGIN(FCHOWN);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_FCHOWNAT:
+		BEGIN(FCHOWNAT);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		p_u32(rp, a->a[3]);
+		p_u32(rp, a->a[4]);
+		break;
+	case BST_EVT_CHDIR:
+		BEGIN(CHDIR);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		break;
+	case BST_EVT_FCHDIR:
+		BEGIN(FCHDIR);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		break;
+	case BST_EVT_CHROOT:
+		BEGIN(CHROOT);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		break;
+	case BST_EVT_PIVOT_ROOT:
+		BEGIN(PIVOT_ROOT);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_ustr(rp, a->a[1]);
+		break;
+	case BST_EVT_MEMFD_CREATE:
+		BEGIN(MEMFD_CREATE);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_PIPE:
+	case BST_EVT_PIPE2: {
+		int fds[2] = {-1, -1};
+		int ok = ret == 0 && !bpf_probe_read_user(fds, sizeof(fds), (void *)a->a[0]);
+		if (code == BST_EVT_PIPE) {
+			BEGIN(PIPE);
+		} else {
+			BEGIN(PIPE2);
+		}
+		p_s64(rp, ret);
+		if (ok) {
+			p_s64(rp, fds[0]);
+			p_s64(rp, fds[1]);
+			p_u64(rp, bst_fd_ino(fds[0]));
+		} else {
+			p_none(rp);
+			p_none(rp);
+			p_none(rp);
+		}
+		if (code == BST_EVT_PIPE2)
+			p_u32(rp, a->a[1]);
+		break;
+	}
+	case BST_EVT_SOCKET:
+		BEGIN(SOCKET);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_CONNECT:
+		BEGIN(CONNECT);
+		p_s64(rp, ret);
+		p_tuple(rp, (int)a->a[0], 0, 0);
+		p_s64(rp, (int)a->a[0]);
+		p_ubytes(rp, a->a[1], a->a[2] > BST_SOCKADDR_MAX ? BST_SOCKADDR_MAX : a->a[2]);
+		break;
+	case BST_EVT_ACCEPT:
+	case BST_EVT_ACCEPT4: {
+		struct sock *lsk = bst_fd_sock((int)a->a[0]);
+		__u32 qlen = lsk ? BPF_CORE_READ(lsk, sk_ack_backlog) : 0;
+		__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
+		if (code == BST_EVT_ACCEPT) {
+			BEGIN(ACCEPT);
+		} else {
+			BEGIN(ACCEPT4);
+		}
+		p_s64(rp, ret);
+		p_tuple(rp, ret, 1, 0);
+		p_u8(rp, qmax ? (__u8)(qlen * 100 / qmax) : 0);
+		p_u32(rp, qlen);
+		p_u32(rp, qmax);
+		if (code == BST_EVT_ACCEPT4)
+			p_s32(rp, a->a[3]);
+		break;
+	}
+	case BST_EVT_BIND:
+		BEGIN(BIND);
+		p_s64(rp, ret);
+		p_ubytes(rp, a->a[1], a->a[2] > BST_SOCKADDR_MAX ? BST_SOCKADDR_MAX : a->a[2]);
+		p_s64(rp, (int)a->a[0]);
+		break;
+	case BST_EVT_LISTEN:
+		BEGIN(LISTEN);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_s32(rp, a->a[1]);
+		break;
+	case BST_EVT_SENDTO:
+		BEGIN(SENDTO);
+		p_s64(rp, ret);
+		p_snap(rp, a->a[1], a->a[2]);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[2]);
+		p_tuple(rp, (int)a->a[0], 0, a->a[4]);
+		break;
+	case BST_EVT_RECVFROM:
+		BEGIN(RECVFROM);
+		p_s64(rp, ret);
+		p_snap(rp, a->a[1], ret);
+		p_tuple(rp, (int)a->a[0], 0, ret >= 0 ? a->a[4] : 0);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_SENDMSG:
+	case BST_EVT_RECVMSG: {
+		struct user_msghdr msg = {};
+		struct iovec iov = {};
+		if (a->a[1] && !bpf_probe_read_user(&msg, sizeof(msg), (void *)a->a[1]) &&
+		    msg.msg_iovlen)
+			bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov);
+		if (code == BST_EVT_SENDMSG) {
+			BEGIN(SENDMSG);
+			p_s64(rp, ret);
+			p_snap(rp, (__u64)iov.iov_base, iov.iov_len);
+			p_s64(rp, (int)a->a[0]);
+			p_u32(rp, iov.iov_len);
+			p_tuple(rp, (int)a->a[0], 0, (__u64)msg.msg_name);
+		} else {
+			BEGIN(RECVMSG);
+			p_s64(rp, ret);
+			p_u32(rp, ret > 0 ? ret : 0);
+			p_snap(rp, (__u64)iov.iov_base, ret < (long)iov.iov_len ? ret : iov.iov_len);
+			p_tuple(rp, (int)a->a[0], 0, (__u64)msg.msg_name);
+			p_s64(rp, (int)a->a[0]);
+		}
+		break;
+	}
+	case BST_EVT_SETUID:
+		BEGIN(SETUID);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		break;
+	case BST_EVT_SETGID:
+		BEGIN(SETGID);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		break;
+	case BST_EVT_SETRESUID:
+		BEGIN(SETRESUID);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_SETRESGID:
+		BEGIN(SETRESGID);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_CAPSET: {
+		const struct cred *cred = BPF_CORE_READ(task, cred);
+
+		BEGIN(CAPSET);
+		p_s64(rp, ret);
+		p_u64(rp, bst_cap(&cred->cap_inheritable));
+		p_u64(rp, bst_cap(&cred->cap_permitted));
+		p_u64(rp, bst_cap(&cred->cap_effective));
+		break;
+	}
+	case BST_EVT_PTRACE:
+		BEGIN(PTRACE);
+		p_s64(rp, ret);
+		p_u64(rp, a->a[2]);
+		p_u64(rp, a->a[3]);
+		p_u16(rp, a->a[0]);
+		p_s64(rp, (int)a->a[1]);
+		break;
+	case BST_EVT_INIT_MODULE:
+		BEGIN(INIT_MODULE);
+		p_s64(rp, ret);
+		p_snap(rp, a->a[0], a->a[1]);
+		p_u64(rp, a->a[1]);
+		p_ustr(rp, a->a[2]);
+		break;
+	case BST_EVT_FINIT_MODULE:
+		BEGIN(FINIT_MODULE);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_MOUNT:
+		BEGIN(MOUNT);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_ustr(rp, a->a[1]);
+		p_ustr(rp, a->a[2]);
+		p_u32(rp, a->a[3]);
+		break;
+	case BST_EVT_UMOUNT2:
+		BEGIN(UMOUNT2);
+		p_s64(rp, ret);
+		p_ustr(rp, a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_UNSHARE:
+		BEGIN(UNSHARE);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		break;
+	case BST_EVT_SETNS:
+		BEGIN(SETNS);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[1]);
+		break;
+	case BST_EVT_BPF:
+		BEGIN(BPF);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		break;
+	case BST_EVT_KILL:
+		BEGIN(KILL);
+		p_s64(rp, ret);
+		p_s64(rp, (int)a->a[0]);
+		p_u8(rp, a->a[1]);
+		break;
+	case BST_EVT_PRCTL:
+		BEGIN(PRCTL);
+		p_s64(rp, ret);
+		p_u32(rp, a->a[0]);
+		if (a->a[0] == BST_PR_SET_NAME || a->a[0] == BST_PR_GET_NAME)
+			p_ustr(rp, a->a[1]);
+		else
+			p_none(rp);
+		p_s64(rp, a->a[1]);
+		break;
+	case BST_EVT_READ:
+		BEGIN(READ);
+		p_s64(rp, ret);
+		p_snap(rp, a->a[1], ret);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[2]);
+		break;
+	case BST_EVT_WRITE:
+		BEGIN(WRITE);
+		p_s64(rp, ret);
+		p_snap(rp, a->a[1], a->a[2]);
+		p_s64(rp, (int)a->a[0]);
+		p_u32(rp, a->a[2]);
+		break;
+	default:
+		return 0;
+	}
+#undef BEGIN
+	bst_submit(rp);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(bst_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 nr = BPF_CORE_READ(regs, orig_ax), tid, code;
+	__u32 *codep;
+	struct bst_args *saved, args;
+
+	if (nr >= BST_NR_MAX)
+		return 0;
+	codep = bpf_map_lookup_elem(&bst_interesting, &nr);
+	if (!codep || !*codep) {
+		bst_count(BST_CTR_SKIPPED_SYSCALL);
+		return 0;
+	}
+	code = *codep;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	saved = bpf_map_lookup_elem(&bst_enter, &tid);
+	if (saved) {
+		args = *saved;
+		bpf_map_delete_elem(&bst_enter, &tid);
+	} else { // attached mid-call, or a non-leader thread's execve (its tid changed)
+		args.a[0] = BPF_CORE_READ(regs, di);
+		args.a[1] = BPF_CORE_READ(regs, si);
+		args.a[2] = BPF_CORE_READ(regs, dx);
+		args.a[3] = BPF_CORE_READ(regs, r10);
+		args.a[4] = BPF_CORE_READ(regs, r8);
+		args.a[5] = BPF_CORE_READ(regs, r9);
+	}
+	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()) || bst_failed_skipped(ret))
+		return 0;
+	bst_emit(code, ret, &args);
+	return 0;
+}
+
+// sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm):
+// the only place bprm->filename (the path as the caller passed it) is still readable.
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(bst_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid();
+	struct bst_pathbuf *pb = bpf_map_lookup_elem(&bst_pathbuf, &zero);
+
+	if (!pb)
+		return 0;
+	if (bpf_probe_read_kernel_str(pb->b, BST_PATH_MAX, BPF_CORE_READ(bprm, filename)) <= 0)
+		return 0;
+	bpf_map_update_elem(&bst_exec_filename, &tid, pb, BPF_ANY);
+	return 0;
+}
+
+// A pid as its own (innermost) pid namespace numbers it: Falco's vtid/vpid.
+static __always_inline __s64 bst_ns_nr(struct pid *pid)
+{
+	struct upid upid = {};
+	unsigned int level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (bpf_probe_read_kernel(&upid, sizeof(upid), &pid->numbers[level & 31]))
+		return 0;
+	return upid.nr;
+}
+
+// sched_process_fork(struct task_struct *parent, struct task_struct *child), run by the
+// parent: the record is the child's view (Falco's child-side clone exit: res 0, tid/pid the
+// child's), read from the parent, whose memory, cwd, comm and creds the child shares or copies.
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(bst_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct bst_rec r;
+	struct bst_hdr *h;
+	__u8 *b;
+	__u32 flags = 0, tid = BPF_CORE_READ(child, pid), tgid = BPF_CORE_READ(child, tgid);
+
+	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()))
+		return 0;
+	if (bst_begin(&r, BST_EVT_CLONE, BST_NPARAMS_CLONE, 0))
+		return 0;
+	b = bst_buf();
+	if (!b)
+		return 0;
+	h = (struct bst_hdr *)b;
+	h->tid = tid;
+	h->tgid = tgid;
+	if (tgid == (__u32)BPF_CORE_READ(parent, tgid))
+		flags |= BST_CLONE_THREAD;
+	if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+		flags |= BST_CLONE_VM;
+	if (BPF_CORE_READ(child, fs) == BPF_CORE_READ(parent, fs))
+		flags |= BST_CLONE_FS;
+	if (BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files))
+		flags |= BST_CLONE_FILES;
+	p_s64(&r, 0);
+	p_mm_argv(&r);
+	p_s64(&r, tid);
+	p_s64(&r, tgid);
+	p_s64(&r, BPF_CORE_READ(child, real_parent, pid));
+	p_path(&r, 0);
+	p_comm(&r);
+	p_u32(&r, flags);
+	p_u32(&r, BPF_CORE_READ(child, cred, uid.val));
+	p_u32(&r, BPF_CORE_READ(child, cred, gid.val));
+	p_s64(&r, bst_ns_nr(BPF_CORE_READ(child, thread_pid)));
+	p_s64(&r, bst_ns_nr(BPF_CORE_READ(child, group_leader, thread_pid)));
+	bst_submit(&r);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(bst_exit, struct task_struct *p)
+{
+	struct bst_rec r;
+	int code = BPF_CORE_READ(p, exit_code);
+
+	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()))
+		return 0;
+	if (bst_begin(&r, BST_EVT_PROCEXIT, BST_NPARAMS_PROCEXIT, 0))
+		return 0;
+	p_s64(&r, code);
+	p_s64(&r, (code >> 8) & 0xff);
+	p_u8(&r, code & 0x7f);
+	p_u8(&r, (code & 0x80) ? 1 : 0);
+	p_none(&r); // reaper_tid: not computed
+	bst_submit(&r);
 	return 0;
 }

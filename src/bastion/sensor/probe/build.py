@@ -13,6 +13,10 @@ import os
 import subprocess
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bastion.bpf.c")
+# The headers bastion.bpf.c includes from its own directory: part of the fingerprint.
+HEADERS = tuple(
+    os.path.join(os.path.dirname(SOURCE), name) for name in ("bastion_events.h", "bastion_record.h")
+)
 # src/bastion/sensor/probe/build.py -> the repository root.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(SOURCE)))))
 CACHE_DIR = os.path.join(REPO, ".cache", "probe")
@@ -35,8 +39,9 @@ def _run(argv: list[str]) -> None:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    with open(SOURCE, "rb") as f:
-        digest.update(f.read())
+    for path in (SOURCE, *HEADERS):
+        with open(path, "rb") as f:
+            digest.update(f.read())
     digest.update(os.uname().release.encode())
     return digest.hexdigest()[:16]
 

@@ -1,92 +1,203 @@
-"""`Probe`: load and attach bastion.bpf.o through libbpf, expose its ring buffer and counters.
+"""`Probe`: load and attach bastion.bpf.o through libbpf, set its filters, read its events.
 
 Start is a list of steps, each pushing its undo onto an ExitStack (CONVENTIONS.md §3): build,
-open, load, attach, map the ring buffer. Leaving the `with` block (or a failed step) runs the
-undos in reverse: unmap, destroy the link, close the object, so no program, link or map is left.
+open, size the ring buffer, load, fill the filter maps, attach, map the ring buffer. `stop()`
+(or leaving the `with` block, or a failed step) runs the undos in reverse: unmap, destroy the
+links, close the object, so no program, link or map is left in the kernel.
+
+Filters live in the kernel (bastion.bpf.c): the interesting-syscall array (syscall number ->
+event code, from the event names asked for), an optional cgroup-id set and an optional drop of
+failed syscalls. The process lifecycle events (clone, execve, execveat, procexit) are always on:
+the thread table cannot follow processes without them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import mmap
+import struct
 import time
+from collections.abc import Iterable
 
 from bastion._sys import bpf
+from bastion.errors import BastionError
+from bastion.sensor.events.model import Event
+from bastion.sensor.events.schema import BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
+from bastion.sensor.probe.decode import Decoder
 from bastion.sensor.probe.ringbuf import RingBuffer
+from bastion.sensor.probe.syscalls import NR_MAX, X86_64
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
 
-PROGRAMS = ("bst_sched_exec",)
-EVENTS_MAP = "bst_events"
-COUNTERS_MAP = "bst_counters"
-# enum bst_counter in bastion.bpf.c
+PROGRAMS = ("bst_sys_enter", "bst_sys_exit", "bst_exec", "bst_fork", "bst_exit")
+MAPS = (
+    "bst_events",
+    "bst_counters",
+    "bst_interesting",
+    "bst_config",
+    "bst_cgroups",
+    "bst_enter",
+    "bst_exec_filename",
+    "bst_scratch",
+    "bst_pathbuf",
+)
+# enum bst_counter in bastion_record.h
 COUNTER_PRODUCED = 0
-COUNTER_DROPPED_RESERVE = 1
+COUNTER_DROPPED_RING = 1
+COUNTER_SKIPPED_SYSCALL = 2
+COUNTER_SKIPPED_CGROUP = 3
+COUNTER_SKIPPED_FAILED = 4
+
+ALWAYS_ON = frozenset({"clone", "procexit", "execve", "execveat"})
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_CONFIG = struct.Struct("<II")  # struct bst_config: cgroup_filter, drop_failed
+
+
+class ProbeError(BastionError):
+    """The probe was configured wrongly (unknown event, bad ring size) or is not started."""
+
+    reference = "probe-config-invalid"
+
+
+class ProbeLoadError(ProbeError):
+    """libbpf could not open, load or attach the probe (the message carries its log)."""
+
+    reference = "probe-load-failed"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeStatistics:
-    """Kernel-side counters (summed over CPUs) and what the reader has consumed."""
+    """Kernel-side counters (summed over CPUs) and what the reader has consumed.
+
+    `produced` counts records the probe built, `dropped_ring_full` those lost to a full ring
+    buffer (so once the ring is drained, produced == read + dropped_ring_full);
+    the `skipped_*` counters events the in-kernel filters removed (syscall filter, cgroup
+    filter, failed-syscall filter). `read` is records the reader took from the ring buffer.
+    """
 
     produced: int
     dropped_ring_full: int
+    skipped_syscall: int
+    skipped_cgroup: int
+    skipped_failed: int
     read: int
     load_seconds: float
 
 
-class Probe:
-    """`with Probe() as p:` loads and attaches the probe; `p.ring` reads its events."""
+def event_codes(names: Iterable[str] | None) -> dict[str, int]:
+    """Event names (None: schema's defaults) -> {name: code}, lifecycle events included."""
+    if names is None:
+        chosen = {e.name for e in EVENTS if e.default}
+    else:
+        chosen = set(names)
+        unknown = sorted(chosen - set(BY_NAME))
+        if unknown:
+            raise ProbeError(
+                f"unknown event name(s): {', '.join(unknown)}",
+                hint="see src/bastion/sensor/events/schema.py for the events the probe emits",
+            )
+    chosen |= ALWAYS_ON
+    return {name: BY_NAME[name].code for name in sorted(chosen)}
 
-    def __init__(self, object_path: str | None = None) -> None:
+
+def interesting_array(names: Iterable[str] | None) -> list[int]:
+    """The bst_interesting contents: for each syscall number, its event code or 0."""
+    table = [0] * NR_MAX
+    for name in event_codes(names):
+        for syscall in BY_NAME[name].syscalls:
+            table[X86_64[syscall]] = BY_NAME[name].code
+    return table
+
+
+def _check_ring_size(size: int) -> None:
+    if size < mmap.PAGESIZE or size & (size - 1):
+        raise ProbeError(
+            f"ring_size {size} is not a power of two of at least one page ({mmap.PAGESIZE})",
+            hint="use e.g. 8 << 20",
+        )
+
+
+class Probe:
+    """`with Probe() as p:` loads and attaches the probe; `p.read_events()` returns its events."""
+
+    def __init__(
+        self,
+        *,
+        ring_size: int = 8 << 20,
+        events: Iterable[str] | None = None,
+        cgroup_ids: Iterable[int] | None = None,
+        drop_failed: bool = False,
+        object_path: str | None = None,
+    ) -> None:
+        _check_ring_size(ring_size)
+        self._ring_size = ring_size
+        self._interesting = interesting_array(events)
+        self._cgroups = None if cgroup_ids is None else frozenset(cgroup_ids)
+        self._drop_failed = drop_failed
         self._object_path = object_path
         self._stack = contextlib.ExitStack()
-        self._counters_fd = -1
+        self._fds: dict[str, int] = {}
+        self._prog_fds: list[int] = []
+        self._links: list[int] = []
         self._ring: RingBuffer | None = None
+        self._final: ProbeStatistics | None = None
         self.load_seconds = 0.0
+        self.decoder = Decoder()
 
-    @property
-    def ring(self) -> RingBuffer:
-        if self._ring is None:
-            raise RuntimeError("the probe is not started")
-        return self._ring
+    # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        """Build (if needed), load, configure and attach; on failure nothing is left behind."""
+        if self._ring is not None:
+            raise ProbeError("the probe is already started")
         path = self._object_path or build_probe()
         began = time.perf_counter()
+        try:
+            self._start(path)
+        except OSError as e:
+            raise ProbeLoadError(
+                f"cannot load the probe: {e.strerror or e}",
+                where=path,
+                hint="needs root, a kernel with BTF and tp_btf; rebuild with scripts/setup",
+            ) from e
+        self.load_seconds = time.perf_counter() - began
+
+    def _start(self, path: str) -> None:
         with contextlib.ExitStack() as stack:
             obj = bpf.object_open(path)
             stack.callback(bpf.object_close, obj)
+            events_map = bpf.find_map(obj, "bst_events")
+            bpf.map_set_max_entries(events_map, self._ring_size, "bst_events")
             bpf.object_load(obj, path)
+            self._fds = {name: bpf.map_fd(bpf.find_map(obj, name), name) for name in MAPS}
+            stack.callback(self._fds.clear)
+            self._prog_fds = [bpf.program_fd(bpf.find_program(obj, name)) for name in PROGRAMS]
+            stack.callback(self._prog_fds.clear)
+            self._write_interesting(self._interesting)
+            self._write_cgroups(self._cgroups)
+            ring = RingBuffer(self._fds["bst_events"], bpf.map_max_entries(events_map))
+            stack.callback(ring.close)
             for name in PROGRAMS:
                 link = bpf.program_attach(bpf.find_program(obj, name), name)
                 stack.callback(bpf.link_destroy, link)
-            self._counters_fd = bpf.map_fd(bpf.find_map(obj, COUNTERS_MAP), COUNTERS_MAP)
-            events = bpf.find_map(obj, EVENTS_MAP)
-            ring = RingBuffer(bpf.map_fd(events, EVENTS_MAP), bpf.map_max_entries(events))
-            stack.callback(ring.close)
+                self._links.append(link)
+            stack.callback(self._links.clear)
             self._ring = ring
             stack.callback(setattr, self, "_ring", None)
+            self._final = None
+            self.decoder = Decoder()
             self._stack = stack.pop_all()
-        self.load_seconds = time.perf_counter() - began
 
     def stop(self) -> None:
+        """Detach and free everything; `statistics()` keeps answering with the final counts."""
+        if self._ring is not None:
+            self._final = self.statistics()
         self._stack.close()
-        self._counters_fd = -1
-
-    def counter(self, index: int) -> int:
-        """One kernel counter summed over every possible CPU."""
-        return sum(bpf.percpu_lookup_u64(self._counters_fd, index))
-
-    def statistics(self) -> ProbeStatistics:
-        return ProbeStatistics(
-            produced=self.counter(COUNTER_PRODUCED),
-            dropped_ring_full=self.counter(COUNTER_DROPPED_RESERVE),
-            read=self.ring.records_read,
-            load_seconds=self.load_seconds,
-        )
 
     def __enter__(self) -> Probe:
         self.start()
@@ -99,3 +210,87 @@ class Probe:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def ring(self) -> RingBuffer:
+        if self._ring is None:
+            raise ProbeError("the probe is not started", hint="call start() or use `with`")
+        return self._ring
+
+    def poll(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` seconds for records; True if some are ready."""
+        return self.ring.poll(timeout_s)
+
+    def read_raw(self, max_records: int = 4096) -> list[bytes]:
+        """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture."""
+        return self.ring.read_raw(max_records)
+
+    def read_events(self, max_records: int = 4096) -> list[Event]:
+        """Up to `max_records` records, decoded."""
+        return self.decoder.decode(self.ring.read_raw(max_records))
+
+    # -- live configuration -------------------------------------------------------------
+
+    def set_events(self, names: Iterable[str] | None) -> None:
+        """Capture these events from now on (None: schema's defaults)."""
+        table = interesting_array(names)
+        self._interesting = table
+        if self._ring is not None:
+            self._write_interesting(table)
+
+    def set_cgroups(self, ids: Iterable[int] | None) -> None:
+        """Emit only events from these cgroup v2 ids (None: from every cgroup)."""
+        self._cgroups = None if ids is None else frozenset(ids)
+        if self._ring is not None:
+            self._write_cgroups(self._cgroups)
+
+    def _write_interesting(self, table: list[int]) -> None:
+        fd = self._fds["bst_interesting"]
+        for nr, code in enumerate(table):
+            bpf.map_update(fd, _U32.pack(nr), _U32.pack(code))
+
+    def _write_cgroups(self, ids: frozenset[int] | None) -> None:
+        fd, config = self._fds["bst_cgroups"], self._fds["bst_config"]
+        drop = int(self._drop_failed)
+        if ids is None:  # filter off first, so no event is lost while the set is cleared
+            bpf.map_update(config, _U32.pack(0), _CONFIG.pack(0, drop))
+        for key in bpf.map_keys(fd, 8):
+            if ids is None or _U64.unpack(key)[0] not in ids:
+                bpf.map_delete(fd, key)
+        for cgroup_id in ids or ():
+            bpf.map_update(fd, _U64.pack(cgroup_id), b"\1")
+        if ids is not None:
+            bpf.map_update(config, _U32.pack(0), _CONFIG.pack(1, drop))
+
+    def kernel_object_ids(self) -> dict[str, tuple[int, ...]]:
+        """The kernel ids of our programs, maps and links (as `bpftool ... list` shows them)."""
+        if self._ring is None:
+            raise ProbeError("the probe is not started", hint="call start() or use `with`")
+        return {
+            "prog": tuple(bpf.object_id(fd) for fd in self._prog_fds),
+            "map": tuple(bpf.object_id(fd) for fd in self._fds.values()),
+            "link": tuple(bpf.object_id(bpf.link_fd(link)) for link in self._links),
+        }
+
+    # -- counters -----------------------------------------------------------------------
+
+    def counter(self, index: int) -> int:
+        """One kernel counter summed over every possible CPU."""
+        return sum(bpf.percpu_lookup_u64(self._fds["bst_counters"], index))
+
+    def statistics(self) -> ProbeStatistics:
+        if self._ring is None:
+            if self._final is None:
+                raise ProbeError("the probe was never started")
+            return self._final
+        return ProbeStatistics(
+            produced=self.counter(COUNTER_PRODUCED),
+            dropped_ring_full=self.counter(COUNTER_DROPPED_RING),
+            skipped_syscall=self.counter(COUNTER_SKIPPED_SYSCALL),
+            skipped_cgroup=self.counter(COUNTER_SKIPPED_CGROUP),
+            skipped_failed=self.counter(COUNTER_SKIPPED_FAILED),
+            read=self.ring.records_read,
+            load_seconds=self.load_seconds,
+        )

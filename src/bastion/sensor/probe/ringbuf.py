@@ -6,42 +6,27 @@ Layout (kernel/bpf/ringbuf.c, and libbpf's ring_buffer__add, which maps it the s
   `size` bytes mapped twice in a row, so a record that wraps is still contiguous: the mapping is
   `pagesize + 2 * size` bytes.
 Each record starts with an 8-byte header: u32 `len` (BUSY bit: still being written; DISCARD bit:
-skip it) and u32 `pg_off`; records are 8-byte aligned. We read positions, walk the committed
-records, decode each with one precompiled `struct.Struct`, then store the new `consumer_pos`
-(an aligned 8-byte store through a 'Q' memoryview, the store-release x86 needs nothing more for).
+skip it) and u32 `pg_off`; records are 8-byte aligned. We read positions, copy out each committed
+record's bytes (the probe's record, bastion_record.h), then store the new `consumer_pos` (an
+aligned 8-byte store through a 'Q' memoryview, the store-release x86 needs nothing more for).
+
+The probe submits with BPF_RB_NO_WAKEUP, so the kernel never wakes an epoll waiter: `poll`
+sleeps in short steps (`POLL_STEP_S`) and checks the producer position. Measured here (a C
+open+close loop, 3.1 us a pair bare, reader running): +132% with NO_WAKEUP and this 5 ms timer,
++208% when every record may wake an epoll reader. An idle reader costs ~200 cheap wake-ups a
+second; a busy one never sleeps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
-import select
 import struct
+import time
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HEADER_SIZE = 8
-
-EVENT_EXEC = 1
-# struct bst_exec_record in bastion.bpf.c: type, pid, tid, ppid, ts_ns, cgroup_id, comm, filename.
-EXEC_RECORD = struct.Struct("<IIIIQQ16s256s")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ExecEvent:
-    """One sched_process_exec record: host pid/tid, parent's pid, monotonic ns, cgroup id."""
-
-    pid: int
-    tid: int
-    ppid: int
-    ts_ns: int
-    cgroup_id: int
-    comm: str
-    filename: str
-
-
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="surrogateescape")
+POLL_STEP_S = 0.005
 
 
 class RingBuffer:
@@ -63,49 +48,59 @@ class RingBuffer:
         self._cons_pos = memoryview(self._consumer).cast("Q")
         self._prod_pos = memoryview(self._producer)[:8].cast("Q")
         self._data = memoryview(self._producer)[page:]
-        self._epoll = select.epoll()
-        self._epoll.register(fd, select.EPOLLIN)
         self.records_read = 0
         self.records_discarded = 0
 
     def poll(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds (negative: forever) for records; True if there are some."""
+        """Wait up to `timeout` seconds for records (negative: forever); True if there are some."""
         if self.pending():
             return True
-        return bool(self._epoll.poll(timeout))
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        while True:
+            step = POLL_STEP_S
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return bool(self.pending())
+                step = min(step, left)
+            time.sleep(step)
+            if self.pending():
+                return True
 
     def pending(self) -> int:
         """Bytes the producer has committed (or reserved) past our consumer position."""
         return int(self._prod_pos[0] - self._cons_pos[0])
 
-    def read_batch(self, max_records: int = 1024) -> list[ExecEvent]:
-        """Decode up to `max_records` committed records and release their space to the kernel."""
-        events: list[ExecEvent] = []
+    def read_raw(self, max_records: int = 4096) -> list[bytes]:
+        """Copy out up to `max_records` committed records and release their space to the kernel."""
+        records: list[bytes] = []
         cons = self._cons_pos[0]
         prod = self._prod_pos[0]
-        data, mask, unpack = self._data, self._mask, EXEC_RECORD.unpack_from
+        data, mask, unpack = self._data, self._mask, _LEN.unpack_from
         start = cons
-        while cons < prod and len(events) < max_records:
+        while cons < prod and len(records) < max_records:
             offset = cons & mask
-            length, _pg_off = struct.unpack_from("<II", data, offset)
+            (length,) = unpack(data, offset)
             if length & BUSY_BIT:
                 break  # reserved, not yet submitted: records after it wait for it too
-            cons += (HEADER_SIZE + (length & ~DISCARD_BIT) + 7) & ~7
+            size = length & ~(BUSY_BIT | DISCARD_BIT)
+            cons += (HEADER_SIZE + size + 7) & ~7
             if length & DISCARD_BIT:
                 self.records_discarded += 1
                 continue
-            etype, pid, tid, ppid, ts, cgid, comm, filename = unpack(data, offset + HEADER_SIZE)
-            if etype == EVENT_EXEC:
-                events.append(ExecEvent(pid, tid, ppid, ts, cgid, _cstr(comm), _cstr(filename)))
+            body = offset + HEADER_SIZE
+            records.append(bytes(data[body : body + size]))
         if cons != start:
             self._cons_pos[0] = cons
-        self.records_read += len(events)
-        return events
+        self.records_read += len(records)
+        return records
 
     def close(self) -> None:
-        self._epoll.close()
         self._cons_pos.release()
         self._prod_pos.release()
         self._data.release()
         self._producer.close()
         self._consumer.close()
+
+
+_LEN = struct.Struct("<I")

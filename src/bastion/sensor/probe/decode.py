@@ -1,0 +1,365 @@
+"""Probe records (bastion_record.h) -> `Event` objects, driven by events/schema.py.
+
+Each event code gets, once, its parameter list as (name, reader) pairs and one precompiled
+`struct.Struct` for its length array; a record is then decoded with one header unpack, one
+lengths unpack and one small reader call per parameter. Readers are chosen by `ParamType`
+(integers by width, strings with surrogateescape, argv/env as tuples, sockets as
+`SockAddr`/`SockTuple` with `ipaddress` objects). A length of 0 means the probe could not read
+the parameter: it is left out of `Event.params`.
+
+The same `Decoder` decodes records read live and records read back from a capture file, so
+`bastion events -r` and a live probe agree; a capture should keep `Decoder.boot_epoch_ns`, the
+offset that turns the probe's CLOCK_BOOTTIME stamps into ns since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+
+from bastion.errors import BastionError
+from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockAddr, SockTuple
+from bastion.sensor.events.schema import EVENTS, EventSpec
+
+T = ParamType
+
+# struct bst_hdr: ts, cgroup_id, ret, tid, tgid, code, cpu, nparams, size.
+HEADER = struct.Struct("<QQqIIHHHH")
+assert HEADER.size == 40
+
+Reader = Callable[[bytes, int, int], object]
+
+
+class RecordError(BastionError):
+    """A record that does not match bastion_record.h or events/schema.py."""
+
+    reference = "probe-record-invalid"
+
+
+def _int_reader(fmt: str) -> Reader:
+    unpack = struct.Struct(fmt).unpack_from
+
+    def read(raw: bytes, off: int, length: int) -> object:
+        return unpack(raw, off)[0]
+
+    return read
+
+
+def _text(raw: bytes, off: int, length: int) -> object:
+    end = off + length
+    if raw[end - 1] == 0:
+        end -= 1
+    return raw[off:end].decode("utf-8", "surrogateescape")
+
+
+def _strings(raw: bytes, off: int, length: int) -> object:
+    parts = raw[off : off + length].split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return tuple(p.decode("utf-8", "surrogateescape") for p in parts)
+
+
+def _bytes(raw: bytes, off: int, length: int) -> object:
+    return raw[off : off + length]
+
+
+_FAMILIES: dict[int, str] = {
+    int(socket.AF_INET): "inet",
+    int(socket.AF_INET6): "inet6",
+    int(socket.AF_UNIX): "unix",
+}
+
+
+def _family_name(family: int) -> str:
+    return _FAMILIES.get(family, "other")
+
+
+def _unix_path(raw: bytes) -> str:
+    if raw[:1] == b"\0":  # abstract: Falco prints it with a leading '@'
+        return "@" + raw[1:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _sockaddr(raw: bytes, off: int, length: int) -> object:
+    """The raw struct sockaddr the caller passed (family in host order, port in network)."""
+    data = raw[off : off + length]
+    if len(data) < 2:
+        return SockAddr("other")
+    family = int.from_bytes(data[:2], "little")
+    if family == socket.AF_INET and len(data) >= 8:
+        port = int.from_bytes(data[2:4], "big")
+        return SockAddr("inet", ipaddress.IPv4Address(data[4:8]), port)
+    if family == socket.AF_INET6 and len(data) >= 24:
+        port = int.from_bytes(data[2:4], "big")
+        return SockAddr("inet6", ipaddress.IPv6Address(data[8:24]), port)
+    if family == socket.AF_UNIX:
+        return SockAddr("unix", path=_unix_path(data[2:]))
+    return SockAddr(_family_name(family))
+
+
+_PORT = struct.Struct("<H").unpack_from
+
+
+def _socktuple(raw: bytes, off: int, length: int) -> object:
+    family = raw[off]
+    if family == socket.AF_INET and length >= 13:
+        return SockTuple(
+            "inet",
+            ipaddress.IPv4Address(raw[off + 1 : off + 5]),
+            _PORT(raw, off + 5)[0],
+            ipaddress.IPv4Address(raw[off + 7 : off + 11]),
+            _PORT(raw, off + 11)[0],
+        )
+    if family == socket.AF_INET6 and length >= 37:
+        return SockTuple(
+            "inet6",
+            ipaddress.IPv6Address(raw[off + 1 : off + 17]),
+            _PORT(raw, off + 17)[0],
+            ipaddress.IPv6Address(raw[off + 19 : off + 35]),
+            _PORT(raw, off + 35)[0],
+        )
+    if family == socket.AF_UNIX:
+        paths = raw[off + 1 : off + length].split(b"\0")
+        source = paths[0].decode("utf-8", "surrogateescape") if paths else ""
+        dest = paths[1].decode("utf-8", "surrogateescape") if len(paths) > 1 else ""
+        return SockTuple("unix", source_path=source, dest_path=dest)
+    return SockTuple(_family_name(family))
+
+
+# Linux open(2) flag bits -> Falco's PPM_O_* (driver/ppm_events_public.h); the access mode is
+# handled apart because O_RDONLY is 0 in Linux but a bit in Falco.
+_OPEN_FLAGS = (
+    (0o100, 1 << 2),  # O_CREAT
+    (0o2000, 1 << 3),  # O_APPEND
+    (0o10000, 1 << 4),  # O_DSYNC
+    (0o200, 1 << 5),  # O_EXCL
+    (0o4000, 1 << 6),  # O_NONBLOCK
+    (0o4000000, 1 << 7),  # __O_SYNC
+    (0o1000, 1 << 8),  # O_TRUNC
+    (0o40000, 1 << 9),  # O_DIRECT
+    (0o200000, 1 << 10),  # O_DIRECTORY
+    (0o100000, 1 << 11),  # O_LARGEFILE
+    (0o2000000, 1 << 12),  # O_CLOEXEC
+    (0o20000000, 1 << 13),  # __O_TMPFILE
+)
+_ACCMODE = {0: 1 << 0, 1: 1 << 1, 2: (1 << 0) | (1 << 1)}
+
+# Linux CLONE_* -> Falco's PPM_CL_*.
+_CLONE_FLAGS = (
+    (0x400, 1 << 0),  # FILES
+    (0x200, 1 << 1),  # FS
+    (0x80000000, 1 << 2),  # IO
+    (0x08000000, 1 << 3),  # NEWIPC
+    (0x40000000, 1 << 4),  # NEWNET
+    (0x00020000, 1 << 5),  # NEWNS
+    (0x20000000, 1 << 6),  # NEWPID
+    (0x04000000, 1 << 7),  # NEWUTS
+    (0x8000, 1 << 8),  # PARENT
+    (0x100000, 1 << 9),  # PARENT_SETTID
+    (0x2000, 1 << 10),  # PTRACE
+    (0x800, 1 << 11),  # SIGHAND
+    (0x40000, 1 << 12),  # SYSVSEM
+    (0x10000, 1 << 13),  # THREAD
+    (0x800000, 1 << 14),  # UNTRACED
+    (0x100, 1 << 15),  # VM
+    (0x10000000, 1 << 20),  # NEWUSER
+    (0x200000, 1 << 23),  # CHILD_CLEARTID
+    (0x1000000, 1 << 24),  # CHILD_SETTID
+    (0x80000, 1 << 25),  # SETTLS
+    (0x4000, 1 << 27),  # VFORK
+    (0x02000000, 1 << 28),  # NEWCGROUP
+)
+
+
+def open_flags_to_ppm(flags: int) -> int:
+    """Linux O_* bits as Falco's PPM_O_* (what `evt.arg.flags` renders for open events)."""
+    out = _ACCMODE.get(flags & 3, 0)
+    for linux, ppm in _OPEN_FLAGS:
+        if flags & linux == linux:
+            out |= ppm
+    return out
+
+
+def clone_flags_to_ppm(flags: int) -> int:
+    """Linux CLONE_* bits as Falco's PPM_CL_*."""
+    out = 0
+    for linux, ppm in _CLONE_FLAGS:
+        if flags & linux:
+            out |= ppm
+    return out
+
+
+def _memoised(convert: Callable[[int], int]) -> Callable[[int], int]:
+    """A few distinct flag values recur endlessly: convert each once."""
+    cache: dict[int, int] = {}
+
+    def cached(value: int) -> int:
+        out = cache.get(value)
+        if out is None:
+            out = convert(value)
+            if len(cache) < 4096:  # bounded: a hostile flood of odd values cannot grow it
+                cache[value] = out
+        return out
+
+    return cached
+
+
+# Integer types: their struct format (bastion_record.h's widths).
+_INT_FORMATS: dict[str, str] = {
+    T.ERRNO: "<q",
+    T.FD: "<q",
+    T.PID: "<q",
+    T.INT64: "<q",
+    T.UINT64: "<Q",
+    T.UID: "<I",
+    T.GID: "<I",
+    T.UINT32: "<I",
+    T.MODE: "<I",
+    T.FLAGS32: "<I",
+    T.ENUMFLAGS32: "<I",
+    T.INT32: "<i",
+    T.UINT16: "<H",
+    T.FLAGS16: "<H",
+    T.UINT8: "<B",
+    T.SIGTYPE: "<B",
+}
+_INT_UNPACK = {t: struct.Struct(f).unpack_from for t, f in _INT_FORMATS.items()}
+
+_READERS: dict[str, Reader] = {
+    **{t: _int_reader(f) for t, f in _INT_FORMATS.items()},
+    T.CHARBUF: _text,
+    T.FSPATH: _text,
+    T.FSRELPATH: _text,
+    T.CHARBUFARRAY: _strings,
+    T.BYTEBUF: _bytes,
+    T.SOCKADDR: _sockaddr,
+    T.SOCKTUPLE: _socktuple,
+}
+
+_FLAG_CONVERTERS: dict[str, Callable[[int], int]] = {
+    "file_flags": _memoised(open_flags_to_ppm),
+    "clone_flags": _memoised(clone_flags_to_ppm),
+}
+
+
+def reader_for(param: ParamSpec) -> Reader:
+    """The function that decodes one parameter of this spec from a record."""
+    try:
+        reader = _READERS[param.type]
+    except KeyError:
+        raise RecordError(
+            f"parameter {param.name!r} has type {param.type}, which the probe cannot encode",
+            where="src/bastion/sensor/events/schema.py",
+            hint="use one of the types bastion_record.h lists",
+        ) from None
+    convert = _FLAG_CONVERTERS.get(param.flags or "")
+    if convert is None:
+        return reader
+
+    def read(raw: bytes, off: int, length: int) -> object:
+        value = reader(raw, off, length)
+        assert isinstance(value, int)
+        return convert(value)
+
+    return read
+
+
+# How the hot loop decodes one parameter: (name, int unpack or None, other reader or None).
+_Step = tuple[str, "Callable[[bytes, int], tuple[int]] | None", "Reader | None"]
+
+
+def _step(param: ParamSpec) -> _Step:
+    unpack = _INT_UNPACK.get(param.type)
+    if unpack is not None and not _FLAG_CONVERTERS.get(param.flags or ""):
+        return (param.name, unpack, None)
+    return (param.name, None, reader_for(param))
+
+
+class _Layout:
+    """What decoding one event code needs, computed once."""
+
+    __slots__ = ("category", "has_res", "name", "nparams", "readers", "specs", "unpack_lengths")
+
+    def __init__(self, spec: EventSpec) -> None:
+        self.name = spec.name
+        self.category = spec.category
+        self.specs = spec.specs
+        self.nparams = len(spec.params)
+        # clone and syscalls return a value; procexit has none (Event.res stays None).
+        self.has_res = bool(spec.params) and spec.params[0].name in ("res", "fd")
+        self.unpack_lengths = struct.Struct(f"<{self.nparams}H").unpack_from
+        self.readers = tuple(_step(p) for p in spec.params)
+
+
+def boot_epoch_ns() -> int:
+    """ns since the epoch at boot: added to CLOCK_BOOTTIME stamps (bpf_ktime_get_boot_ns)."""
+    before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    now = time.time_ns()
+    after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    return now - (before + after) // 2
+
+
+class Decoder:
+    """Turns batches of probe records into `Event`s; numbers them from `next_num` on."""
+
+    def __init__(
+        self, *, boot_epoch: int | None = None, events: Iterable[EventSpec] = EVENTS
+    ) -> None:
+        self.boot_epoch_ns = boot_epoch_ns() if boot_epoch is None else boot_epoch
+        self.next_num = 1
+        self._layouts = {spec.code: _Layout(spec) for spec in events}
+
+    def decode(self, records: list[bytes]) -> list[Event]:
+        """Decode a batch; raises `RecordError` on a record that breaks the format."""
+        out: list[Event] = []
+        unpack_header = HEADER.unpack_from
+        layouts = self._layouts
+        epoch = self.boot_epoch_ns
+        num = self.next_num
+        exit_dir = Direction.EXIT
+        for raw in records:
+            if len(raw) < 40:
+                raise RecordError(f"record of {len(raw)} bytes is shorter than its header")
+            ts, cgroup_id, ret, tid, tgid, code, cpu, nparams, size = unpack_header(raw, 0)
+            layout = layouts.get(code)
+            if layout is None or layout.nparams != nparams or size > len(raw):
+                raise RecordError(
+                    f"record {num}: code {code} with {nparams} parameters and size {size} "
+                    f"does not match the event table ({len(raw)} bytes read)",
+                    hint="the probe object and events/schema.py disagree: rebuild the probe",
+                )
+            off = 40 + 2 * nparams
+            params: dict[str, object] = {}
+            for (name, unpack, read), length in zip(  # noqa: B905 (lengths match nparams)
+                layout.readers, layout.unpack_lengths(raw, 40)
+            ):
+                if length:
+                    if unpack is not None:
+                        params[name] = unpack(raw, off)[0]
+                    elif read is not None:
+                        params[name] = read(raw, off, length)
+                    off += length
+            if off > size:
+                raise RecordError(f"record {num}: parameters run past its size {size}")
+            out.append(
+                Event(
+                    num=num,
+                    ts=ts + epoch,
+                    cpu=cpu,
+                    tid=tid,
+                    pid=tgid,
+                    type=layout.name,
+                    dir=exit_dir,
+                    category=layout.category,
+                    params=params,
+                    specs=layout.specs,
+                    res=ret if layout.has_res else None,
+                    cgroup_id=cgroup_id,
+                )
+            )
+            num += 1
+        self.next_num = num
+        return out
