@@ -14,6 +14,7 @@ offset that turns the probe's CLOCK_BOOTTIME stamps into ns since the Unix epoch
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from bastion.errors import BastionError
+from bastion.sensor.events.flags import from_kernel
 from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockAddr, SockTuple
 from bastion.sensor.events.schema import EVENTS, EventSpec
 
@@ -129,67 +131,14 @@ def _socktuple(raw: bytes, off: int, length: int) -> object:
     return SockTuple(_family_name(family))
 
 
-# Linux open(2) flag bits -> Falco's PPM_O_* (driver/ppm_events_public.h); the access mode is
-# handled apart because O_RDONLY is 0 in Linux but a bit in Falco.
-_OPEN_FLAGS = (
-    (0o100, 1 << 2),  # O_CREAT
-    (0o2000, 1 << 3),  # O_APPEND
-    (0o10000, 1 << 4),  # O_DSYNC
-    (0o200, 1 << 5),  # O_EXCL
-    (0o4000, 1 << 6),  # O_NONBLOCK
-    (0o4000000, 1 << 7),  # __O_SYNC
-    (0o1000, 1 << 8),  # O_TRUNC
-    (0o40000, 1 << 9),  # O_DIRECT
-    (0o200000, 1 << 10),  # O_DIRECTORY
-    (0o100000, 1 << 11),  # O_LARGEFILE
-    (0o2000000, 1 << 12),  # O_CLOEXEC
-    (0o20000000, 1 << 13),  # __O_TMPFILE
-)
-_ACCMODE = {0: 1 << 0, 1: 1 << 1, 2: (1 << 0) | (1 << 1)}
-
-# Linux CLONE_* -> Falco's PPM_CL_*.
-_CLONE_FLAGS = (
-    (0x400, 1 << 0),  # FILES
-    (0x200, 1 << 1),  # FS
-    (0x80000000, 1 << 2),  # IO
-    (0x08000000, 1 << 3),  # NEWIPC
-    (0x40000000, 1 << 4),  # NEWNET
-    (0x00020000, 1 << 5),  # NEWNS
-    (0x20000000, 1 << 6),  # NEWPID
-    (0x04000000, 1 << 7),  # NEWUTS
-    (0x8000, 1 << 8),  # PARENT
-    (0x100000, 1 << 9),  # PARENT_SETTID
-    (0x2000, 1 << 10),  # PTRACE
-    (0x800, 1 << 11),  # SIGHAND
-    (0x40000, 1 << 12),  # SYSVSEM
-    (0x10000, 1 << 13),  # THREAD
-    (0x800000, 1 << 14),  # UNTRACED
-    (0x100, 1 << 15),  # VM
-    (0x10000000, 1 << 20),  # NEWUSER
-    (0x200000, 1 << 23),  # CHILD_CLEARTID
-    (0x1000000, 1 << 24),  # CHILD_SETTID
-    (0x80000, 1 << 25),  # SETTLS
-    (0x4000, 1 << 27),  # VFORK
-    (0x02000000, 1 << 28),  # NEWCGROUP
-)
-
-
 def open_flags_to_ppm(flags: int) -> int:
     """Linux O_* bits as Falco's PPM_O_* (what `evt.arg.flags` renders for open events)."""
-    out = _ACCMODE.get(flags & 3, 0)
-    for linux, ppm in _OPEN_FLAGS:
-        if flags & linux == linux:
-            out |= ppm
-    return out
+    return from_kernel("file_flags", flags)
 
 
 def clone_flags_to_ppm(flags: int) -> int:
     """Linux CLONE_* bits as Falco's PPM_CL_*."""
-    out = 0
-    for linux, ppm in _CLONE_FLAGS:
-        if flags & linux:
-            out |= ppm
-    return out
+    return from_kernel("clone_flags", flags)
 
 
 def _memoised(convert: Callable[[int], int]) -> Callable[[int], int]:
@@ -239,9 +188,11 @@ _READERS: dict[str, Reader] = {
     T.SOCKTUPLE: _socktuple,
 }
 
+# Every flag or enum parameter leaves the decoder in Falco's encoding (events/flags.py), so a
+# live event and a .scap event of the same call carry the same values for the same fields.
 _FLAG_CONVERTERS: dict[str, Callable[[int], int]] = {
-    "file_flags": _memoised(open_flags_to_ppm),
-    "clone_flags": _memoised(clone_flags_to_ppm),
+    table: _memoised(functools.partial(from_kernel, table))
+    for table in {p.flags for e in EVENTS for p in e.params if p.flags}
 }
 
 
