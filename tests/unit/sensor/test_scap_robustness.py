@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.sensor.capture import FdList, ProcessList, ScapFormatError, open_scap
+from bastion.sensor.capture import FdList, ProcessList, RawEvent, ScapFormatError, open_scap
+from bastion.sensor.capture.scap_decode import decode_event, iter_events
+from bastion.sensor.capture.scap_events import EVENTS
 
 CAPTURES = Path("/work/shared/falco/captures")
 needs_captures = pytest.mark.skipif(
@@ -227,3 +229,86 @@ def test_fd_list_v2_skips_unknown_types_and_decodes_sockets() -> None:
         42, 3, "10.0.0.1", 1234, "10.0.0.2", 80,
     )  # fmt: skip
     assert (unknown.fd, unknown.type) == (4, 99)
+
+
+# --- typed decoding ---------------------------------------------------------------------------
+
+DECODE_SAMPLE = plain("curl_google.scap") if CAPTURES.is_dir() else b""
+EVENT_CODES = [*sorted(EVENTS), 0x7FF0]  # every known code and one unknown one
+
+
+def decode_all(data: bytes) -> int:
+    """Decode every event; return the count, or -1 after checking the ScapFormatError."""
+    try:
+        return sum(1 for _ in iter_events(open_scap(io.BytesIO(data))))
+    except ScapFormatError as exc:
+        error = exc
+    assert error.reference == "scap-corrupt"
+    assert error.where is not None
+    assert WHERE.fullmatch(error.where), error.where
+    return -1
+
+
+@needs_captures
+@settings(
+    max_examples=300,
+    deadline=3000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(DECODE_SAMPLE) or 1), st.integers(1, 255)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_random_byte_flips_while_decoding(flips: list[tuple[int, int]]) -> None:
+    data = bytearray(DECODE_SAMPLE)
+    for at, mask in flips:
+        data[at % len(data)] ^= mask
+    decode_all(bytes(data))
+
+
+@settings(max_examples=3000, deadline=1000)
+@given(
+    st.sampled_from(EVENT_CODES),
+    st.lists(st.binary(max_size=48), max_size=12),
+)
+def test_arbitrary_parameter_bytes_decode_or_raise_format_error(
+    code: int, params: list[bytes]
+) -> None:
+    raw = RawEvent(ts=1, tid=2, cpu=0, type=code, flags=0, params=tuple(params))
+    try:
+        event = decode_event(raw, 1)
+    except ScapFormatError as exc:
+        error = exc
+    else:
+        assert set(event.params) <= set(event.specs)
+        return
+    assert error.reference == "scap-corrupt"
+    assert error.where == "event 1"
+
+
+@needs_captures
+def test_every_event_with_one_truncated_parameter_is_reported() -> None:
+    """Shorten one fixed-size parameter of real events: always a format error with its offset."""
+    scap = open_scap(io.BytesIO(DECODE_SAMPLE))
+    raws = list(scap.events())
+    checked = 0
+    for num, raw in enumerate(raws, start=1):
+        info = EVENTS.get(raw.type)
+        if info is None:
+            continue
+        for index, blob in enumerate(raw.params[: len(info.params)]):
+            if info.params[index].type in ("FD", "ERRNO", "PID", "UINT64", "INT64") and blob:
+                broken = list(raw.params)
+                broken[index] = blob[:-1]
+                mangled = RawEvent(
+                    ts=raw.ts, tid=raw.tid, cpu=raw.cpu, type=raw.type, flags=0,
+                    params=tuple(broken),
+                )  # fmt: skip
+                with pytest.raises(ScapFormatError, match=f"parameter {index} "):
+                    decode_event(mangled, num)
+                checked += 1
+                break
+    assert checked > 1000
