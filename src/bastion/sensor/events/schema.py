@@ -5,8 +5,14 @@ as ``BST_EVT_<NAME>`` in ``probe/bastion_events.h``; a test checks they agree), 
 name, its category, and its parameters (Falco's names and types, in Falco's order for the exit
 event, with the enter-side arguments merged in as Falco's modern probe does). The probe emits
 exit events only; `syscalls` names the x86_64 syscalls whose exit produces the event (empty for
-scheduler events). The decoder, the docs (`bastion events --list`) and the probe's
-interesting-syscall array are derived from this table.
+scheduler events). The decoder, the docs (`bastion fields`, docs/architecture.md) and the
+probe's interesting-syscall array are derived from this table.
+
+Where bastion differs from libscap on purpose (tests/unit/sensor/test_scap_decode.py keeps the
+list): `execve`/`execveat` also carry `euid`/`egid` (the state's user.uid is the effective uid,
+which libscap only learns from /proc); `execveat`'s exit keeps the enter side's `dirfd`/
+`pathname` (merged, as for every event here); `pivot_root` is its own event, where Falco sees
+only a generic syscall.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ def _p(name: str, type: str, flags: str | None = None) -> ParamSpec:
 
 
 RES = _p("res", T.ERRNO)
+RES_FD = _p("res", T.FD)  # dup family: the new fd, under Falco's name "res"
 FD_RES = _p("fd", T.FD)
 
 _EXEC_COMMON = (
@@ -54,7 +61,7 @@ _EXEC_COMMON = (
     _p("tid", T.PID),
     _p("pid", T.PID),
     _p("ptid", T.PID),
-    _p("cwd", T.FSPATH),
+    _p("cwd", T.CHARBUF),
     _p("comm", T.CHARBUF),
     _p("env", T.CHARBUFARRAY),
     _p("loginuid", T.UID),
@@ -92,7 +99,7 @@ _SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
             _p("tid", T.PID),
             _p("pid", T.PID),
             _p("ptid", T.PID),
-            _p("cwd", T.FSPATH),
+            _p("cwd", T.CHARBUF),
             _p("comm", T.CHARBUF),
             _p("flags", T.FLAGS32, "clone_flags"),
             _p("uid", T.UID),
@@ -170,12 +177,12 @@ _SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
         ("creat",),
     ),
     ("close", Category.IO_OTHER, (RES, _p("fd", T.FD)), ("close",)),
-    ("dup", Category.IO_OTHER, (RES, _p("oldfd", T.FD)), ("dup",)),
-    ("dup2", Category.IO_OTHER, (RES, _p("oldfd", T.FD), _p("newfd", T.FD)), ("dup2",)),
+    ("dup", Category.IO_OTHER, (RES_FD, _p("oldfd", T.FD)), ("dup",)),
+    ("dup2", Category.IO_OTHER, (RES_FD, _p("oldfd", T.FD), _p("newfd", T.FD)), ("dup2",)),
     (
         "dup3",
         Category.IO_OTHER,
-        (RES, _p("oldfd", T.FD), _p("newfd", T.FD), _p("flags", T.FLAGS32, "file_flags")),
+        (RES_FD, _p("oldfd", T.FD), _p("newfd", T.FD), _p("flags", T.FLAGS32, "file_flags")),
         ("dup3",),
     ),
     ("unlink", Category.FILE, (RES, _p("path", T.FSPATH)), ("unlink",)),
@@ -245,12 +252,17 @@ _SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
         ),
         ("linkat",),
     ),
-    ("chmod", Category.FILE, (RES, _p("filename", T.FSPATH), _p("mode", T.MODE)), ("chmod",)),
-    ("fchmod", Category.FILE, (RES, _p("fd", T.FD), _p("mode", T.MODE)), ("fchmod",)),
+    (
+        "chmod",
+        Category.FILE,
+        (RES, _p("filename", T.FSPATH), _p("mode", T.MODE, "chmod_mode")),
+        ("chmod",),
+    ),
+    ("fchmod", Category.FILE, (RES, _p("fd", T.FD), _p("mode", T.MODE, "chmod_mode")), ("fchmod",)),
     (
         "fchmodat",
         Category.FILE,
-        (RES, _p("dirfd", T.FD), _p("filename", T.FSRELPATH), _p("mode", T.MODE)),
+        (RES, _p("dirfd", T.FD), _p("filename", T.FSRELPATH), _p("mode", T.MODE, "chmod_mode")),
         ("fchmodat",),
     ),
     (
@@ -443,7 +455,7 @@ _SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
             RES,
             _p("addr", T.UINT64),
             _p("data", T.UINT64),
-            _p("request", T.FLAGS16, "ptrace_requests"),
+            _p("request", T.ENUMFLAGS16, "ptrace_requests"),
             _p("pid", T.PID),
         ),
         ("ptrace",),
@@ -465,7 +477,7 @@ _SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
         Category.FILE,
         (
             RES,
-            _p("dev", T.FSPATH),
+            _p("dev", T.CHARBUF),
             _p("dir", T.FSPATH),
             _p("type", T.CHARBUF),
             _p("flags", T.FLAGS32, "mount_flags"),

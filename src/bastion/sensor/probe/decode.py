@@ -172,6 +172,7 @@ _INT_FORMATS: dict[str, str] = {
     T.INT32: "<i",
     T.UINT16: "<H",
     T.FLAGS16: "<H",
+    T.ENUMFLAGS16: "<H",
     T.UINT8: "<B",
     T.SIGTYPE: "<B",
 }
