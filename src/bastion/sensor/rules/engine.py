@@ -154,7 +154,8 @@ class RuleEngine:
             output = None
             if output_compiler is not None:
                 try:
-                    output = output_compiler(rule.output)
+                    # YAML folded scalars end in a newline; Falco trims outputs too
+                    output = output_compiler(rule.output.strip())
                 except BastionError as exc:
                     raise EngineError(
                         f"rule '{rule.name}': output: {exc.message}",
