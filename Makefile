@@ -1,5 +1,5 @@
 # Shortcuts for the scripts README names; the scripts are the source of truth.
-.PHONY: setup demo check test bench
+.PHONY: setup demo check test bench bench-sensor
 setup:
 	scripts/setup
 demo:
@@ -8,8 +8,14 @@ check:
 	scripts/check
 test:
 	scripts/test
-# Side-by-side start-up and exec figures vs runc/crun (bench/README.md); BENCH_ARGS="--runs 10"
-# passes flags to both benches (the shared ones: --runs, --warmup, --bastion, --timeout).
+# Side-by-side start-up and exec figures vs runc/crun, then the sensor's overhead and throughput
+# (bench/README.md). BENCH_ARGS="--runs 10" passes flags to the two runtime benches (the shared
+# ones: --runs, --warmup, --bastion, --timeout); SENSOR_BENCH_ARGS="--rounds 5" goes to
+# sensor_overhead.py. `make bench-sensor` runs the two sensor benches alone.
 bench:
 	.venv/bin/python bench/runtime_start.py $(BENCH_ARGS)
 	.venv/bin/python bench/runtime_exec.py $(BENCH_ARGS)
+	$(MAKE) bench-sensor
+bench-sensor:
+	.venv/bin/python bench/sensor_overhead.py $(SENSOR_BENCH_ARGS)
+	.venv/bin/python bench/sensor_throughput.py

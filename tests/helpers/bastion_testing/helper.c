@@ -14,8 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -215,9 +221,89 @@ static int cmd_sleep(double seconds) {
     return 0;
 }
 
+/* memfd-exec ARGS...: copy this program into an anonymous memfd and fexecve it with ARGS
+ * (argv[0] "bst-memfd"): a fileless execution, as droppers do. Prints only on failure. */
+static int cmd_memfd_exec(char **args) {
+    int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int mem = memfd_create("bst-payload", 0);
+    struct stat st;
+    if (self < 0 || mem < 0 || fstat(self, &st) != 0) {
+        print_errno("memfd_exec=failed ", errno);
+        return 1;
+    }
+    for (off_t done = 0; done < st.st_size;) {
+        ssize_t n = sendfile(mem, self, NULL, (size_t)(st.st_size - done));
+        if (n <= 0) {
+            print_errno("memfd_exec=failed ", n < 0 ? errno : EIO);
+            return 1;
+        }
+        done += n;
+    }
+    args[-1] = "bst-memfd"; /* argv[0] of the new image, in place of "memfd-exec" */
+    fexecve(mem, args - 1, (char *const[]){NULL});
+    print_errno("memfd_exec=failed ", errno);
+    return 1;
+}
+
+/* ptrace-child: fork a child that waits, PTRACE_ATTACH to it, detach, kill and reap it. */
+static int cmd_ptrace_child(void) {
+    pid_t child = fork();
+    int status, attached, err;
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    if (child < 0) {
+        print_errno("ptrace=failed ", errno);
+        return 1;
+    }
+    attached = ptrace(PTRACE_ATTACH, child, NULL, NULL) == 0;
+    err = attached ? 0 : errno;
+    if (attached) {
+        waitpid(child, &status, 0);
+        ptrace(PTRACE_DETACH, child, NULL, NULL);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    printf("attached=%d target=%d ", attached, child);
+    print_errno("", err);
+    return attached ? 0 : 1;
+}
+
+/* setuid UID: setuid(UID) (from a setuid-root copy this is the escalation to full root). */
+static int cmd_setuid(long uid) {
+    int ok = setuid((uid_t)uid) == 0;
+    int err = ok ? 0 : errno;
+    printf("setuid=%d uid=%u euid=%u ", ok, getuid(), geteuid());
+    print_errno("", err);
+    return ok ? 0 : 1;
+}
+
+/* finit-module: finit_module() on /dev/null: refused without CAP_SYS_MODULE, but attempted. */
+static int cmd_finit_module(void) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    long res = syscall(SYS_finit_module, fd, "", 0);
+    print_errno(res == 0 ? "loaded=1 " : "loaded=0 ", res == 0 ? 0 : errno);
+    return 0;
+}
+
+/* unshare user|mount: unshare(CLONE_NEWUSER) (allowed unprivileged) or CLONE_NEWNS (needs
+ * CAP_SYS_ADMIN, so a failed attempt in a default container). */
+static int cmd_unshare(const char *what) {
+    int flags = !strcmp(what, "user") ? CLONE_NEWUSER : !strcmp(what, "mount") ? CLONE_NEWNS : 0;
+    int ok;
+    if (!flags)
+        return 2;
+    ok = unshare(flags) == 0;
+    print_errno(ok ? "unshared=1 " : "unshared=0 ", ok ? 0 : errno);
+    return 0;
+}
+
 static int usage(void) {
     fputs("usage: bst-helper alloc MiB | fork N [SECONDS] | spin SECONDS | caps | ids | rlimits\n"
-          "                  | fds | cwd | exe-write PID | mounts | pid | sleep SECONDS\n",
+          "                  | fds | cwd | exe-write PID | mounts | pid | sleep SECONDS\n"
+          "                  | comm | memfd-exec ARGS... | ptrace-child | setuid UID | finit-module\n"
+          "                  | unshare user|mount\n",
           stderr);
     return 2;
 }
@@ -242,8 +328,20 @@ int main(int argc, char **argv) {
         printf("pid=%d ppid=%d\n", getpid(), getppid());
         return 0;
     }
+    if (!strcmp(cmd, "comm")) /* the kernel's name of this process (what proc.name shows) */
+        return cat_file("/proc/self/comm") ? 1 : 0;
+    if (!strcmp(cmd, "ptrace-child"))
+        return cmd_ptrace_child();
+    if (!strcmp(cmd, "finit-module"))
+        return cmd_finit_module();
     if (!arg)
         return usage();
+    if (!strcmp(cmd, "memfd-exec"))
+        return cmd_memfd_exec(argv + 2);
+    if (!strcmp(cmd, "setuid"))
+        return cmd_setuid(atol(arg));
+    if (!strcmp(cmd, "unshare"))
+        return cmd_unshare(arg);
     if (!strcmp(cmd, "alloc"))
         return cmd_alloc(atol(arg));
     if (!strcmp(cmd, "fork"))

@@ -534,8 +534,8 @@ static long bst_path_step(__u32 index, void *data)
 		return 0;
 	}
 	parent = BPF_CORE_READ(dentry, d_parent);
-	if (parent == dentry)
-		return 1;
+	// a dentry that is its own parent but not a mount's root is a pseudo file (a memfd, a
+	// pipe): its name is still written, so an exec from a memfd reads "/memfd:NAME"
 	name = BPF_CORE_READ(dentry, d_name);
 	len = name.len;
 	if (len > BST_NAME_MAX)
@@ -548,7 +548,7 @@ static long bst_path_step(__u32 index, void *data)
 	pb->b[pos & BST_PATH_MASK] = '/';
 	w->pos = pos;
 	w->dentry = parent;
-	return 0;
+	return parent == dentry;
 }
 
 // which: 0 = the cwd, 1 = the executable (mm->exe_file).

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.sensor.pipeline import Pipeline
+    from bastion.sensor.sources import Source
 
 HELP = "watch containers with Falco rules: alerts to stdout, files, syslog, webhooks, SQLite"
 
@@ -76,18 +82,21 @@ def run(args: argparse.Namespace) -> int:
         engine=rules.engine, state=state, outputs=[outputs], hostname=state.hostname, action=action
     )
     sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
-    try:
-        if args.replay:
-            report = _replay(args, pipeline, state)
-        else:
-            report = _live(args, pipeline, state, outputs.metrics)
-    finally:
-        pipeline.close()
+    from bastion.cli.front.commands.capture import Stopper, print_statistics
+
+    with Stopper(args.duration) as stop:
+        try:
+            source = _source(args, state, stop.done)
+            try:
+                _run(source, pipeline, outputs.metrics)
+            finally:
+                source.close()
+        finally:
+            pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
+    report: dict[str, Any] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
     if action is not None:
         report["processes killed"] = action.killed
-    from bastion.cli.front.commands.capture import print_statistics
-
     print_statistics(report)
     return 0
 
@@ -98,52 +107,37 @@ def _with_json(options: Any, json: bool) -> Any:
     return dataclasses.replace(options, json=json)
 
 
-def _replay(args: argparse.Namespace, pipeline: Any, state: Any) -> dict[str, Any]:
-    from bastion.sensor.replay import open_replay
+def _source(args: argparse.Namespace, state: Any, done: Callable[[], bool]) -> Source:
+    """The replayed capture, or the live probe filtered to `--container` in the kernel."""
+    from bastion.cli.front.commands.capture import open_probe, parse_events, resolve_containers
+    from bastion.sensor.sources import ProbeSource, open_recording
 
-    batch: list[Any] = []
-    for event in open_replay(args.replay, state):
-        batch.append(event)
-        if len(batch) >= 1024:
-            pipeline.feed(batch)
-            batch = []
-    pipeline.feed(batch)
-    return {"events": pipeline.stats.events}
-
-
-def _live(args: argparse.Namespace, pipeline: Any, state: Any, metrics: Any) -> dict[str, Any]:
-    from bastion.cli.front.commands.capture import (
-        Stopper,
-        open_probe,
-        parse_events,
-        resolve_containers,
-        running,
-        statistics_dict,
-    )
-
+    if args.replay:
+        return open_recording(args.replay, state)
     events = parse_events(args.events)
     identities = resolve_containers(args.root, args.container)
     cgroup_ids = [cg for ident in identities for cg in ident.cgroup_ids] if identities else None
     state.seed_from_proc()
-    probe = open_probe(args, events, cgroup_ids)
-    with Stopper(args.duration) as stop, running(probe):
+
+    def started() -> None:
         sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
         sys.stderr.flush()  # a caller waits for this line before starting its workload
-        while not stop.done():
-            if probe.poll(0.1):
-                _feed(probe, pipeline, metrics)
-        while _feed(probe, pipeline, metrics):  # what arrived before the stop
-            pass
-        stats = statistics_dict(probe.statistics())
-    return {"events": pipeline.stats.events, **stats}
+
+    return ProbeSource(state, open_probe(args, events, cgroup_ids), done, started)
 
 
-def _feed(probe: Any, pipeline: Any, metrics: Any) -> int:
-    batch = probe.read_events()
-    if batch:
+def _run(source: Source, pipeline: Pipeline, metrics: Any) -> None:
+    """Every batch through the pipeline; the drop counters to Prometheus once a second."""
+    import time
+
+    probe = getattr(source, "probe", None)
+    next_drops = 0.0
+    for batch in source.batches():
         pipeline.feed(batch)
-        if metrics is not None:
-            metrics.count_events(len(batch))
-            stats = probe.statistics()
-            metrics.set_drops("ring_full", stats.dropped_ring_full)
-    return len(batch)
+        if metrics is None:
+            continue
+        metrics.count_events(len(batch))
+        now = time.monotonic()
+        if probe is not None and now >= next_drops:
+            metrics.set_drops("ring_full", probe.statistics().dropped_ring_full)
+            next_drops = now + 1.0

@@ -1,0 +1,155 @@
+"""What the sensor benches share: the C workload and the empty BPF pair built at run time,
+CPU pinning, the sensor worker process, and medians.
+
+Nothing is committed as a binary: `build()` compiles `sensor_workload.c` (gcc or clang) and
+`sensor_floor.bpf.c` (clang -target bpf) into a temp dir that the caller removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+WORKER = os.path.join(BENCH, "sensor_worker.py")
+PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+#: The workload runs on this CPU, the sensor worker on the other (the host has 2).
+WORKLOAD_CPU = 0
+SENSOR_CPU = 1
+
+
+class BenchError(Exception):
+    """A tool is missing or a build failed; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    workload: str
+    floor_object: str
+    target: str  # a small file the open/close workloads open
+
+
+@contextlib.contextmanager
+def build() -> Iterator[Built]:
+    """Compile the workload and the floor programs into a temp dir (removed on exit)."""
+    tmp = tempfile.mkdtemp(prefix="bst-test-bench-")
+    try:
+        cc = shutil.which("gcc") or shutil.which("clang")
+        clang = shutil.which("clang")
+        if cc is None or clang is None:
+            raise BenchError("the sensor benches need gcc or clang, and clang for BPF")
+        workload = os.path.join(tmp, "sensor_workload")
+        _run([cc, "-O2", "-o", workload, os.path.join(BENCH, "sensor_workload.c")])
+        floor = os.path.join(tmp, "sensor_floor.bpf.o")
+        arch_include = f"/usr/include/{os.uname().machine}-linux-gnu"
+        source = os.path.join(BENCH, "sensor_floor.bpf.c")
+        _run([clang, "-O2", "-g", "-target", "bpf", "-I", arch_include, "-c", source, "-o", floor])
+        target = os.path.join(tmp, "target")
+        with open(target, "w") as f:
+            f.write("bench\n")
+        yield Built(workload=workload, floor_object=floor, target=target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(argv)}:\n{done.stderr}")
+
+
+def pinned(argv: list[str], cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu), *argv]
+
+
+def run_workload(argv: list[str], cpu: int = WORKLOAD_CPU) -> list[int]:
+    """Run one pinned workload; the integers it prints (its own loop time first)."""
+    done = subprocess.run(pinned(argv, cpu), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
+    return [int(x) for x in done.stdout.split()]
+
+
+@contextlib.contextmanager
+def floor_programs(obj: str) -> Iterator[None]:
+    """The empty sys_enter/sys_exit pair, attached for the duration of the block."""
+    sys.path.insert(0, os.path.join(REPO, "src"))
+    from bastion._sys import bpf
+
+    handle = bpf.object_open(obj)
+    links: list[int] = []
+    try:
+        bpf.object_load(handle, obj)
+        for name in ("bst_bench_enter", "bst_bench_exit"):
+            # one at a time: a failed second attach must still detach the first
+            links.append(bpf.program_attach(bpf.find_program(handle, name), name))  # noqa: PERF401
+        yield
+    finally:
+        for link in links:
+            bpf.link_destroy(link)
+        bpf.object_close(handle)
+
+
+class SensorWorker:
+    """`sensor_worker.py` on the sensor CPU: probe + decode + state until `stop()`.
+
+    Started and stopped by pid (we never signal a process we did not start); `stop()` returns
+    the worker's final counters (its JSON line).
+    """
+
+    def __init__(self, *extra: str, cpu: int = SENSOR_CPU) -> None:
+        argv = pinned([PYTHON, WORKER, *extra], cpu)
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            err = self._finish()
+            raise BenchError(f"the sensor worker did not start: {line.strip()} {err}")
+
+    def _finish(self) -> str:
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err.strip()
+
+    def stop(self) -> dict[str, float]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.stdout is not None
+        out, err = self.proc.communicate(timeout=60)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if self.proc.returncode != 0 or not lines:
+            raise BenchError(f"the sensor worker failed ({self.proc.returncode}): {err.strip()}")
+        result: dict[str, float] = json.loads(lines[-1])
+        return result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def require_root_and_cpus() -> None:
+    if os.geteuid() != 0:
+        raise BenchError("run as root: the benches load BPF programs")
+    cpus = os.sched_getaffinity(0)
+    if not {WORKLOAD_CPU, SENSOR_CPU} <= cpus:
+        raise BenchError(f"the benches need CPUs {WORKLOAD_CPU} and {SENSOR_CPU}; have {cpus}")

@@ -1,0 +1,134 @@
+"""What the sensor costs a workload: system-call loops with no probe, the floor, the full sensor.
+
+    .venv/bin/python bench/sensor_overhead.py [--rounds N] [--getppid N] [--openclose N]
+
+Two C workloads (bench/sensor_workload.c, compiled into a temp dir), pinned to CPU 0, each
+timing its own loop: N getppid() calls (a syscall the sensor does not capture: what every
+process pays for the sensor's sys_exit dispatcher) and N openat+close pairs of a small file
+(two captured events per pair). Three configurations, alternated round by round (the order
+rotates) so a slow spell of the machine hits each alike:
+- `none`: no BPF program attached;
+- `floor`: an empty tp_btf sys_enter + sys_exit pair (bench/sensor_floor.bpf.c): the price of
+  being attached to every system call at all;
+- `sensor`: bastion's probe with its default events, read continuously by a separate process
+  pinned to CPU 1 that decodes every record and applies it to the state tables
+  (bench/sensor_worker.py); its drop counters are reported too.
+It prints each configuration's median loop time, the overhead vs `none`, and for `sensor` the
+ratio of its overhead to the floor's. Targets (the issue): getppid within 1.1x of the floor's
+overhead; openat+close at most +25% over `none`. Results go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import host
+from bench.sensor_common import (
+    BenchError,
+    Built,
+    SensorWorker,
+    build,
+    floor_programs,
+    median,
+    require_root_and_cpus,
+    run_workload,
+)
+
+CONFIGS = ("none", "floor", "sensor")
+
+
+def workloads(built: Built, args: argparse.Namespace) -> dict[str, list[str]]:
+    return {
+        "getppid": [built.workload, "getppid", str(args.getppid)],
+        "openat+close": [built.workload, "openclose", str(args.openclose), built.target],
+    }
+
+
+def one_round(
+    built: Built, config: str, loads: dict[str, list[str]], drops: list[dict[str, float]]
+) -> dict[str, int]:
+    """Run every workload once under `config`; their loop times in ns."""
+    if config == "none":
+        return {name: run_workload(argv)[0] for name, argv in loads.items()}
+    if config == "floor":
+        with floor_programs(built.floor_object):
+            return {name: run_workload(argv)[0] for name, argv in loads.items()}
+    worker = SensorWorker()
+    try:
+        times = {name: run_workload(argv)[0] for name, argv in loads.items()}
+        drops.append(worker.stop())
+    finally:
+        worker.kill()
+    return times
+
+
+def report(samples: dict[str, dict[str, list[int]]], loads: dict[str, list[str]]) -> None:
+    """Medians, overhead vs `none`, and the sensor's ratios to the floor (when both ran)."""
+    head = f"{'workload':<14}{'config':<8}{'median ms':>11}{'overhead':>10}"
+    print(f"\n{head}{'time/floor':>12}{'overhead/floor':>16}")
+    for name in loads:
+        base = median([float(x) for x in samples["none"][name]])
+        floor = samples.get("floor", {}).get(name)
+        floor_over = median([float(x) for x in floor]) / base - 1 if floor else float("nan")
+        for config in samples:
+            med = median([float(x) for x in samples[config][name]])
+            over = med / base - 1
+            time_ratio = over_ratio = ""
+            if config == "sensor" and floor:
+                time_ratio = f"{(1 + over) / (1 + floor_over):.3f}x"
+                over_ratio = f"{over / floor_over:.2f}x" if floor_over > 0 else "n/a"
+            row = f"{name:<14}{config:<8}{med / 1e6:>11.1f}{over * 100:>+9.1f}%"
+            print(f"{row}{time_ratio:>12}{over_ratio:>16}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--getppid", type=int, default=2_000_000)
+    parser.add_argument("--openclose", type=int, default=1_000_000)
+    parser.add_argument("--only", default=",".join(CONFIGS), help="configs to run (none first)")
+    args = parser.parse_args()
+    configs = tuple(c for c in CONFIGS if c in args.only.split(","))
+    if "none" not in configs:
+        parser.error("--only must include none: overheads are relative to it")
+    started = host.timestamp()
+    try:
+        require_root_and_cpus()
+        host.catch_signals()
+        with build() as built:
+            loads = workloads(built, args)
+            samples: dict[str, dict[str, list[int]]] = {c: {n: [] for n in loads} for c in configs}
+            drops: list[dict[str, float]] = []
+            one_round(built, "none", loads, drops)  # warm-up: page cache, CPU frequency
+            for r in range(args.rounds):
+                k = r % len(configs)
+                order = configs[k:] + configs[:k]
+                for config in order:
+                    for name, ns in one_round(built, config, loads, drops).items():
+                        samples[config][name].append(ns)
+                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    report(samples, loads)
+    lost = sum(int(d.get("dropped_ring_full", 0)) for d in drops)
+    produced = sum(int(d.get("produced", 0)) for d in drops)
+    print(
+        f"\nsensor worker: {produced} events produced, {lost} dropped (ring full) over all rounds"
+    )
+    print(", ".join(f"{k}={v}" for k, v in vars(args).items()))
+    path = host.save_results(
+        "sensor_overhead",
+        started,
+        {"args": vars(args), "samples_ns": samples, "sensor_workers": drops},
+    )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    host.run_main(main)

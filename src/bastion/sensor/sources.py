@@ -1,0 +1,227 @@
+"""Where events come from: the live probe, a bastion capture (.bcap), a Falco/sysdig .scap.
+
+Every source yields batches of decoded `Event`s, not yet applied, and owns the state it seeded
+(from /proc, a capture's snapshot, or a .scap's process/fd/user lists); `statistics` holds its
+counters once the batches end (the probe's produced/dropped/skipped, a capture's trailer). The
+consumers (`bastion events`, `bastion watch`, `bastion rules explain`, the benches) apply each
+event to `source.state` and do their own work with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from bastion.errors import BastionError, ExitCode
+
+if TYPE_CHECKING:
+    from bastion.sensor.events.model import Event
+    from bastion.sensor.probe import Probe
+    from bastion.sensor.state import SensorState
+
+BATCH = 1024
+
+
+class UnknownCaptureError(BastionError):
+    """Raised when a file to replay is neither a bastion capture nor a readable .scap file."""
+
+    reference = "unknown-capture-format"
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class ProbeStartError(BastionError):
+    """Raised when the eBPF probe cannot be built, loaded or attached (no root, no BTF, a
+    verifier rejection); the message keeps the kernel's or libbpf's last words."""
+
+    reference = "probe-start-failed"
+
+
+class Source:
+    """Batches of events, the state they belong to, and the counters known at the end."""
+
+    def __init__(self, state: SensorState) -> None:
+        self.state = state
+        self.statistics: dict[str, Any] = {}
+
+    def batches(self) -> Iterator[list[Event]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop early (after `-n N`); `statistics` are final afterwards."""
+
+
+def probe_statistics(probe: Probe) -> dict[str, Any]:
+    """The probe's counters as a plain dict (for reports, traces and capture trailers)."""
+    stats = probe.statistics()
+    return {k: v for k, v in dataclasses.asdict(stats).items() if isinstance(v, int | float)}
+
+
+def start_probe(probe: Probe) -> None:
+    """`probe.start()`, its failures turned into one `ProbeStartError`."""
+    try:
+        probe.start()
+    except BastionError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        detail = lines[0] + (f" ... {lines[-1]}" if len(lines) > 1 else "")
+        raise ProbeStartError(
+            f"cannot start the eBPF probe: {detail}",
+            hint="run as root on a kernel with BTF (/sys/kernel/btf/vmlinux) and tp_btf",
+        ) from None
+
+
+class ProbeSource(Source):
+    """The live probe: started here, read until `done()` says so, drained, stopped.
+
+    `on_started` runs once the probe is attached (a caller waiting to start its workload)."""
+
+    def __init__(
+        self,
+        state: SensorState,
+        probe: Probe,
+        done: Callable[[], bool],
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(state)
+        self.probe = probe
+        self._done = done
+        self._on_started = on_started
+        self._iter: Generator[list[Event], None, None] | None = None
+
+    def batches(self) -> Iterator[list[Event]]:
+        self._iter = self._run()
+        return self._iter
+
+    def _run(self) -> Generator[list[Event], None, None]:
+        probe = self.probe
+        start_probe(probe)
+        try:
+            if self._on_started is not None:
+                self._on_started()
+            while not self._done():
+                if probe.poll(0.1):
+                    yield probe.read_events()
+            while batch := probe.read_events():  # what arrived before the stop
+                yield batch
+        finally:  # also when the consumer stops early: count before the probe goes
+            self.statistics = probe_statistics(probe)
+            probe.stop()
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()
+
+
+class BcapSource(Source):
+    """A bastion capture: the live decoder on its records, the state from its snapshot."""
+
+    def __init__(self, path: str, state: SensorState) -> None:
+        from bastion.sensor.capture.bcap import BcapReader
+        from bastion.sensor.probe.decode import Decoder
+
+        self._reader = BcapReader(path)
+        super().__init__(state)
+        snapshot = self._reader.snapshot
+        # a replay: /proc is not the capture's machine (or moment), unknown threads are bare
+        state.live = False
+        for container in snapshot.containers:
+            state.containers.add(container)
+        for thread in snapshot.threads:
+            state.add_thread(thread)
+        # the capture's boot epoch, so events carry the times they had live
+        self._decoder = Decoder(boot_epoch=self._reader.header.boot_time_ns)
+
+    def batches(self) -> Iterator[list[Event]]:
+        from bastion.sensor.capture.bcap import BcapCorruptError
+
+        decode = self._decoder.decode
+        read = 0
+        try:
+            for records in self._reader.batches():
+                read += len(records)
+                try:
+                    events = decode(records)
+                except (struct.error, IndexError, ValueError, UnicodeError) as exc:
+                    # a record whose lengths lie can trip a reader: it is damage, said as such
+                    raise BcapCorruptError(
+                        f"a record after record {read - len(records)} does not decode ({exc})",
+                        where=self._reader.path,
+                        hint="the capture is damaged or was written by another probe build",
+                    ) from None
+                yield events
+        finally:
+            trailer = self._reader.trailer
+            self.statistics = {"records read": read}
+            if trailer is not None:
+                self.statistics.update(trailer.statistics)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class ScapSource(Source):
+    """A Falco/sysdig capture: the scap decoder; the state from its process and fd lists."""
+
+    def __init__(self, path: str, state: SensorState) -> None:
+        from bastion.sensor.capture import (
+            FdList,
+            ProcessList,
+            RawEvent,
+            ScapFormatError,
+            UserList,
+            open_scap,
+        )
+
+        threads: list[Any] = []
+        fds: list[Any] = []
+        users: list[Any] = []
+        groups: list[Any] = []
+        try:
+            self._scap = open_scap(path)
+            for block in self._scap.blocks():  # libscap reads these lists before any event
+                if isinstance(block, RawEvent):
+                    break
+                if isinstance(block, ProcessList):
+                    threads.extend(block.threads)
+                elif isinstance(block, FdList):
+                    fds.extend(block.fds)
+                elif isinstance(block, UserList):
+                    users.extend(block.users)
+                    groups.extend(block.groups)
+        except ScapFormatError as exc:
+            raise UnknownCaptureError(
+                f"neither a bastion capture nor a readable .scap file ({exc.message})",
+                where=exc.where or path,
+                hint="read files written by `bastion capture -w`, `sysdig -w` or Falco",
+            ) from None
+        except OSError as exc:
+            raise UnknownCaptureError(f"cannot open: {exc.strerror}", where=path) from None
+        super().__init__(state)
+        state.seed_from_scap(threads, fds, users, groups)
+
+    def batches(self) -> Iterator[list[Event]]:
+        from bastion.sensor.capture.scap_decode import iter_events
+
+        batch: list[Event] = []
+        count = 0
+        for event in iter_events(self._scap):
+            batch.append(event)
+            count += 1
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        self.statistics = {"events in the file": count}
+
+
+def open_recording(path: str, state: SensorState) -> Source:
+    """A .bcap or .scap file as a source, recognised by its first bytes."""
+    from bastion.sensor.capture.bcap import is_bcap
+
+    if is_bcap(path):
+        return BcapSource(path, state)
+    return ScapSource(path, state)
