@@ -8,7 +8,7 @@ process pays for the sensor's sys_exit dispatcher) and N openat+close pairs of a
 (two captured events per pair). Three configurations, alternated round by round (the order
 rotates) so a slow spell of the machine hits each alike:
 - `none`: no BPF program attached;
-- `floor`: an empty tp_btf sys_enter + sys_exit pair (bench/sensor_floor.bpf.c): the price of
+- `floor`: an empty tp_btf sys_exit program (bench/sensor_floor.bpf.c): the price of
   being attached to every system call at all;
 - `sensor`: bastion's probe with its default events, read continuously by a separate process
   pinned to CPU 1 that decodes every record and applies it to the state tables

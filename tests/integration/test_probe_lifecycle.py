@@ -22,6 +22,7 @@ from bastion.identity import ContainerIdentity
 from bastion.sensor.events.model import Event
 from bastion.sensor.probe import Probe, ProbeError, ProbeLoadError
 from bastion.sensor.probe.build import CACHE_DIR, SOURCE, build_probe
+from bastion.sensor.probe.loader import MAPS, PROGRAMS
 from bastion_testing.plugin import BundleFactory
 from bastion_testing.runc import Runc
 
@@ -90,7 +91,8 @@ def _own_cgroup_id() -> int:
 def test_stop_leaves_no_program_link_or_map() -> None:
     with Probe() as probe:
         ids = probe.kernel_object_ids()
-        assert len(ids["prog"]) == 5 and len(ids["link"]) == 5 and len(ids["map"]) == 9
+        assert len(ids["prog"]) == len(PROGRAMS) == len(ids["link"])
+        assert len(ids["map"]) == len(MAPS)
         for kind, want in ids.items():
             assert set(want) <= _bpftool_ids(kind), kind
         running = probe.statistics()

@@ -3,13 +3,16 @@
 // the running kernel's BTF (.cache/probe/vmlinux.h). Record format: bastion_record.h.
 //
 // Programs:
-//   bst_sys_enter   tp_btf/sys_enter: for interesting syscalls, save the six arguments by tid
-//                   (the exit no longer has them for execve, and pt_regs may be rewritten)
 //   bst_sys_exit    tp_btf/sys_exit: the dispatcher. syscall id -> event code through
-//                   bst_interesting (0: skipped at once), cgroup and failed filters, one record
+//                   bst_interesting (0: skipped at once), cgroup and failed filters, one record;
+//                   the arguments come from the saved user registers, which x86_64 keeps
+//                   intact to the exit (no sys_enter program: it cost every syscall a second
+//                   program run and every captured one a hash-map insert and delete)
 //   bst_fork        tp_btf/sched_process_fork -> clone (the child's view, as Falco's child event)
 //   bst_exit        tp_btf/sched_process_exit -> procexit
 //   bst_exec        tp_btf/sched_process_exec: keeps bprm->filename for the execve exit event
+//                   (a successful execve's registers belong to the new image: its event reads
+//                   argv from the new mm and the filename kept here)
 // Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output and
 // BPF_RB_NO_WAKEUP: the reader polls on a short timer, so no event pays for a wakeup.
 #include "vmlinux.h"
@@ -96,13 +99,6 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct bst_args);
-} bst_enter SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
 	__type(key, __u32);
 	__type(value, struct bst_pathbuf);
@@ -144,11 +140,15 @@ static __always_inline void bst_count(__u32 which)
 		*value += 1; // per-CPU slot: no atomic needed
 }
 
-static __always_inline int bst_cgroup_skipped(__u64 cgid)
+static __always_inline int bst_cgroup_skipped(void)
 {
 	__u32 zero = 0;
+	__u64 cgid;
 	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
-	if (!cfg || !cfg->cgroup_filter || bpf_map_lookup_elem(&bst_cgroups, &cgid))
+	if (!cfg || !cfg->cgroup_filter)
+		return 0;
+	cgid = bpf_get_current_cgroup_id(); // only paid when the filter is on
+	if (bpf_map_lookup_elem(&bst_cgroups, &cgid))
 		return 0;
 	bst_count(BST_CTR_SKIPPED_CGROUP);
 	return 1;
@@ -346,17 +346,17 @@ __noinline int p_ubytes(struct bst_rec *r, __u64 ptr, __u64 len)
 static __always_inline struct file *bst_fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds;
+	struct fdtable *fdt;
 	struct file *file = NULL;
-	unsigned int max;
 
 	if (fd < 0)
 		return NULL;
-	max = BPF_CORE_READ(task, files, fdt, max_fds);
-	if ((unsigned long)fd >= max)
+	// task is a trusted BTF pointer: these are fault-safe plain loads, not helper calls
+	// (six bpf_probe_read_kernel calls before, a third of an openat record's cost)
+	fdt = task->files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
 		return NULL;
 	return file;
 }
@@ -758,29 +758,6 @@ __noinline int p_exec_filename(struct bst_rec *r, long ret, __u64 user_ptr)
 }
 
 // ------------------------------------------------------------------------ programs
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(bst_sys_enter, struct pt_regs *regs, long id)
-{
-	__u32 nr = id, tid;
-	__u32 *code;
-	struct bst_args args;
-
-	if (nr >= BST_NR_MAX)
-		return 0;
-	code = bpf_map_lookup_elem(&bst_interesting, &nr);
-	if (!code || !*code)
-		return 0;
-	args.a[0] = BPF_CORE_READ(regs, di);
-	args.a[1] = BPF_CORE_READ(regs, si);
-	args.a[2] = BPF_CORE_READ(regs, dx);
-	args.a[3] = BPF_CORE_READ(regs, r10);
-	args.a[4] = BPF_CORE_READ(regs, r8);
-	args.a[5] = BPF_CORE_READ(regs, r9);
-	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&bst_enter, &tid, &args, BPF_ANY);
-	return 0;
-}
 
 static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 {
@@ -1262,33 +1239,30 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(bst_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 nr = BPF_CORE_READ(regs, orig_ax), tid, code;
+	// tp_btf: `regs` is a trusted BTF pointer, so these are plain loads, not helper calls.
+	// On x86_64 the syscall's arguments are still in the saved user registers at exit (only
+	// ax holds the result); a successful execve is the exception, and its event reads the
+	// new image (argv from the new mm, the filename kept by sched_process_exec) instead.
+	__u32 nr = regs->orig_ax, code;
 	__u32 *codep;
-	struct bst_args *saved, args;
+	struct bst_args args;
 
 	if (nr >= BST_NR_MAX)
 		return 0;
-	codep = bpf_map_lookup_elem(&bst_interesting, &nr);
+	codep = bpf_map_lookup_elem(&bst_interesting, &nr); // an array: inlined, no call
 	if (!codep || !*codep) {
 		bst_count(BST_CTR_SKIPPED_SYSCALL);
 		return 0;
 	}
 	code = *codep;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	saved = bpf_map_lookup_elem(&bst_enter, &tid);
-	if (saved) {
-		args = *saved;
-		bpf_map_delete_elem(&bst_enter, &tid);
-	} else { // attached mid-call, or a non-leader thread's execve (its tid changed)
-		args.a[0] = BPF_CORE_READ(regs, di);
-		args.a[1] = BPF_CORE_READ(regs, si);
-		args.a[2] = BPF_CORE_READ(regs, dx);
-		args.a[3] = BPF_CORE_READ(regs, r10);
-		args.a[4] = BPF_CORE_READ(regs, r8);
-		args.a[5] = BPF_CORE_READ(regs, r9);
-	}
-	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()) || bst_failed_skipped(ret))
+	if (bst_cgroup_skipped() || bst_failed_skipped(ret))
 		return 0;
+	args.a[0] = regs->di;
+	args.a[1] = regs->si;
+	args.a[2] = regs->dx;
+	args.a[3] = regs->r10;
+	args.a[4] = regs->r8;
+	args.a[5] = regs->r9;
 	bst_emit(code, ret, &args);
 	return 0;
 }
@@ -1334,7 +1308,7 @@ int BPF_PROG(bst_fork, struct task_struct *parent, struct task_struct *child)
 	__u8 *b;
 	__u32 flags = 0, tid = BPF_CORE_READ(child, pid), tgid = BPF_CORE_READ(child, tgid);
 
-	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()))
+	if (bst_cgroup_skipped())
 		return 0;
 	if (bst_begin(&r, BST_EVT_CLONE, BST_NPARAMS_CLONE, 0))
 		return 0;
@@ -1374,7 +1348,7 @@ int BPF_PROG(bst_exit, struct task_struct *p)
 	struct bst_rec r;
 	int code = BPF_CORE_READ(p, exit_code);
 
-	if (bst_cgroup_skipped(bpf_get_current_cgroup_id()))
+	if (bst_cgroup_skipped())
 		return 0;
 	if (bst_begin(&r, BST_EVT_PROCEXIT, BST_NPARAMS_PROCEXIT, 0))
 		return 0;

@@ -33,14 +33,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
 
-PROGRAMS = ("bst_sys_enter", "bst_sys_exit", "bst_exec", "bst_fork", "bst_exit")
+PROGRAMS = ("bst_sys_exit", "bst_exec", "bst_fork", "bst_exit")
 MAPS = (
     "bst_events",
     "bst_counters",
     "bst_interesting",
     "bst_config",
     "bst_cgroups",
-    "bst_enter",
     "bst_exec_filename",
     "bst_scratch",
     "bst_pathbuf",
