@@ -343,6 +343,11 @@ __noinline int p_ubytes(struct bst_rec *r, __u64 ptr, __u64 len)
 
 // ------------------------------------------------------------------------ task helpers
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+// `ptr` as a read-only BTF pointer of `type` (libbpf's bpf_core_cast, which Debian 12's libbpf
+// lacks): fields are then read with plain, fault-safe loads.
+#define bst_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 static __always_inline struct file *bst_fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -380,9 +385,11 @@ __noinline int p_dev_ino(struct bst_rec *r, long fd)
 		p_none(r);
 		return 0;
 	}
-	inode = BPF_CORE_READ(file, f_inode);
-	p_u32(r, bst_encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
-	p_u64(r, BPF_CORE_READ(inode, i_ino));
+	// the fd table gave a plain pointer: cast it to a BTF one (the verifier turns the kfunc
+	// into a move) so the loads below are fault-safe plain loads, not three helper calls
+	inode = bst_cast(file, struct file)->f_inode;
+	p_u32(r, bst_encode_dev(inode->i_sb->s_dev));
+	p_u64(r, inode->i_ino);
 	return 0;
 }
 
