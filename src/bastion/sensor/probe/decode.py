@@ -230,10 +230,41 @@ def _step(param: ParamSpec) -> _Step:
     return (param.name, None, reader_for(param))
 
 
+ParamsDecoder = Callable[[bytes], tuple[dict[str, object], int]]
+
+
+def _params_decoder(spec: EventSpec) -> ParamsDecoder:
+    """A function made for this event type: its parameters from a record, and the end offset.
+
+    Generated once per event type (straight-line code, one branch per parameter: a length of
+    0 means unreadable) because a generic loop over (name, reader) pairs cost more than the
+    record's header and the `Event` together.
+    """
+    n = len(spec.params)
+    env: dict[str, object] = {"lengths": struct.Struct(f"<{n}H").unpack_from}
+    lines = ["def decode(raw):"]
+    if n:
+        names = ", ".join(f"l{i}" for i in range(n))
+        lines.append(f"    {names}{',' if n == 1 else ''} = lengths(raw, 40)")
+    lines += [f"    off = {40 + 2 * n}", "    p = {}"]
+    for i, param in enumerate(spec.params):
+        name, unpack, read = _step(param)
+        if unpack is not None:
+            env[f"u{i}"] = unpack
+            lines.append(f"    if l{i}: p[{name!r}] = u{i}(raw, off)[0]")
+        else:
+            env[f"r{i}"] = read
+            lines.append(f"    if l{i}: p[{name!r}] = r{i}(raw, off, l{i})")
+        lines.append(f"    off += l{i}")
+    lines.append("    return p, off")
+    exec(compile("\n".join(lines), f"<decoder {spec.name}>", "exec"), env)
+    return env["decode"]  # type: ignore[return-value]
+
+
 class _Layout:
     """What decoding one event code needs, computed once."""
 
-    __slots__ = ("category", "has_res", "name", "nparams", "readers", "specs", "unpack_lengths")
+    __slots__ = ("category", "decode_params", "has_res", "name", "nparams", "specs")
 
     def __init__(self, spec: EventSpec) -> None:
         self.name = spec.name
@@ -242,8 +273,7 @@ class _Layout:
         self.nparams = len(spec.params)
         # clone and syscalls return a value; procexit has none (Event.res stays None).
         self.has_res = bool(spec.params) and spec.params[0].name in ("res", "fd")
-        self.unpack_lengths = struct.Struct(f"<{self.nparams}H").unpack_from
-        self.readers = tuple(_step(p) for p in spec.params)
+        self.decode_params = _params_decoder(spec)
 
 
 def boot_epoch_ns() -> int:
@@ -283,33 +313,23 @@ class Decoder:
                     f"does not match the event table ({len(raw)} bytes read)",
                     hint="the probe object and events/schema.py disagree: rebuild the probe",
                 )
-            off = 40 + 2 * nparams
-            params: dict[str, object] = {}
-            for (name, unpack, read), length in zip(  # noqa: B905 (lengths match nparams)
-                layout.readers, layout.unpack_lengths(raw, 40)
-            ):
-                if length:
-                    if unpack is not None:
-                        params[name] = unpack(raw, off)[0]
-                    elif read is not None:
-                        params[name] = read(raw, off, length)
-                    off += length
+            params, off = layout.decode_params(raw)
             if off > size:
                 raise RecordError(f"record {num}: parameters run past its size {size}")
-            out.append(
+            out.append(  # positional: keyword matching cost 0.4 us of each event
                 Event(
-                    num=num,
-                    ts=ts + epoch,
-                    cpu=cpu,
-                    tid=tid,
-                    pid=tgid,
-                    type=layout.name,
-                    dir=exit_dir,
-                    category=layout.category,
-                    params=params,
-                    specs=layout.specs,
-                    res=ret if layout.has_res else None,
-                    cgroup_id=cgroup_id,
+                    num,
+                    ts + epoch,
+                    cpu,
+                    tid,
+                    tgid,
+                    layout.name,
+                    exit_dir,
+                    layout.category,
+                    params,
+                    layout.specs,
+                    ret if layout.has_res else None,
+                    cgroup_id,
                 )
             )
             num += 1
