@@ -71,6 +71,7 @@ def event(
     res: int | None = None,
     ts: int = 1_700_000_000_123_456_789,
     specs: dict[str, ParamSpec] | None = None,
+    dir: str = "<",
 ) -> Event:
     params = dict(params or {})
     evt = Event(
@@ -80,7 +81,7 @@ def event(
         tid=thread.tid if thread else 1,
         pid=thread.pid if thread else 1,
         type=type,
-        dir="<",
+        dir=dir,
         category="file",
         params=params,
         specs=specs if specs is not None else {k: ParamSpec(k, "CHARBUF") for k in params},

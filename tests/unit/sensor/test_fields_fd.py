@@ -54,19 +54,38 @@ def test_directory_fd() -> None:
     assert get(state, "fd.typechar", evt) == "d"
 
 
-def test_no_fd_is_missing_but_a_failed_open_names_its_file() -> None:
+def test_an_unknown_fd_reads_as_libsinsp_reads_it() -> None:
+    """libsinsp's extract_fd / extract_fdname_from_event: an fd event whose fd is not in the
+    table still has its number, an empty name (directory "/"), and nothing else; an event
+    that uses no fd (even with an ``fd`` parameter) and an enter event have no name at all."""
     state, py = family()
     plain = event("close", {"fd": 9}, thread=py)
-    for name in ("fd.name", "fd.num", "fd.type", "fd.directory", "fd.sip", "fd.is_server"):
+    py.lastevent_fd = 9  # as the state's apply() leaves it
+    assert get(state, "fd.num", plain) == 9
+    assert get(state, "fd.name", plain) == ""
+    assert get(state, "fd.directory", plain) == "/"
+    for name in ("fd.type", "fd.filename", "fd.sip", "fd.is_server", "fd.l4proto"):
         assert get(state, name, plain) is MISSING, name
     assert not matches(state, "fd.name startswith /", plain)
     assert matches(state, "not fd.name startswith /", plain)
+    enter = event("close", {"fd": 9}, thread=py, dir=">")
+    assert get(state, "fd.name", enter) is MISSING
+    assert get(state, "fd.num", enter) == 9
+    unflagged = event("munmap", {"fd": 9}, thread=py, fd=Fd(num=9, type=FdType.FILE, name="/x"))
+    for name in ("fd.name", "fd.num", "fd.type", "fd.directory"):
+        assert get(state, name, unflagged) is MISSING, name
+    orphan = event("read", {"fd": 3}, thread=None, fd=Fd(num=3, type=FdType.FILE, name="/x"))
+    assert get(state, "fd.name", orphan) is MISSING  # no thread, no fd (libsinsp: no tinfo)
+
+
+def test_a_failed_open_names_its_file() -> None:
+    state, py = family()
     failed = event("openat", {"fd": -13, "dirfd": -100, "name": "secret"}, thread=py, res=-13)
     assert get(state, "fd.name", failed) == "/root/secret"
     assert get(state, "fd.directory", failed) == "/root"
-    assert get(state, "fd.filename", failed) == "secret"
+    assert get(state, "fd.filename", failed) is MISSING  # libsinsp: no fdinfo, no file name
     assert get(state, "fd.nameraw", failed) == "secret"
-    assert get(state, "fd.num", failed) is MISSING
+    assert get(state, "fd.num", failed) == -1  # the enter event reset libsinsp's last fd
 
 
 @pytest.mark.parametrize("is_server", [False, True])

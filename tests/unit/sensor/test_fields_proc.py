@@ -75,8 +75,21 @@ def test_beyond_the_root_and_without_thread_is_missing() -> None:
     orphan = Thread(tid=5, pid=5, ptid=4, comm="x")
     state.add(orphan)
     assert get(state, "proc.pname", event(thread=orphan)) is MISSING
+    # libsinsp's proc.ppid is the recorded parent id, whether that process is known or not
+    assert get(state, "proc.ppid", event(thread=orphan)) == 4
+    orphan.ptid = 0
     assert get(state, "proc.ppid", event(thread=orphan)) is MISSING
     assert get(state, "proc.sid", event(thread=orphan)) is MISSING
+
+
+def test_a_thread_known_only_from_its_events_has_no_name() -> None:
+    """A thread met with no process-list entry, clone or execve (replay) has no comm:
+    libsinsp has no threadinfo for it and prints <NA>, never an empty name."""
+    state, _ = family()
+    bare = Thread(tid=9, pid=9)
+    state.add(bare)
+    assert get(state, "proc.name", event(thread=bare)) is MISSING
+    assert not matches(state, "proc.name = ''", event(thread=bare))
 
 
 def test_any_ancestor_matches_one_and_prints_all() -> None:

@@ -48,10 +48,16 @@ def test_unknown_user_and_unset_loginuid() -> None:
     state, py = family()  # on the host, where the fake has no user table
     py.loginuid = 0xFFFFFFFF
     evt = event(thread=py)
-    assert get(state, "user.name", evt) is MISSING
+    # libsinsp without a user-table entry: root is root, anyone else the string "<NA>"
+    assert get(state, "user.name", evt) == "root"
+    assert get(state, "user.homedir", evt) == "/root"
+    assert get(state, "user.shell", evt) == "<NA>"
     assert get(state, "user.loginuid", evt) == -1
     assert matches(state, "user.loginuid = -1", evt)
-    assert get(state, "user.loginname", evt) is MISSING
+    assert get(state, "user.loginname", evt) == "<NA>"
+    py.euid = 4242
+    assert get(state, "user.name", evt) == "<NA>"
+    assert matches(state, "user.name != root", evt)
     assert get(state, "user.uid", event(thread=None)) is MISSING
 
 

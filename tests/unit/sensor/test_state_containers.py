@@ -274,3 +274,58 @@ def test_seed_from_a_real_capture(name: str) -> None:
     for uid, user_name in named.items():
         found = s.users.user(uid)
         assert found is not None and found.name == user_name
+
+
+def _meta(kind: str, **params: object) -> Event:
+    return Event(
+        num=1, ts=1, cpu=0, tid=2**64 - 1, pid=0, type=kind, dir=">", category="internal",
+        params=params, specs={},
+    )  # fmt: skip
+
+
+def test_capture_container_events_describe_the_container(tmp_path: Path) -> None:
+    """A capture's ``container`` event (libsinsp's JSON) names the container its cgroup is
+    found in, whether the cgroup was met before or after it; it attaches to no thread."""
+    s = SensorState(runtime_roots=(), proc_root=str(tmp_path))
+    s.seed_from_scap([], [])
+    before = s.add_thread(Thread(tid=60, pid=60, cgroups=(("cpu", f"/docker/{HEX}"),)))
+    s._place(before)
+    doc = {
+        "container": {
+            "id": HEX[:12], "name": "hopeful_taussig", "type": 0, "image": "nginx",
+            "imageid": "f68d", "imagerepo": "nginx", "imagetag": "latest",
+            "imagedigest": "sha256:96fb", "privileged": False, "labels": {"a": "b"},
+        }
+    }  # fmt: skip
+    e = _meta("container", json=json.dumps(doc))
+    s.apply(e)
+    assert e.thread is None and s.threads.get(2**64 - 1) is None
+    c = s.container_of(before)
+    assert (c.id, c.name, c.kind, c.image, c.image_id) == (
+        HEX,
+        "hopeful_taussig",
+        "docker",
+        "nginx",
+        "f68d",
+    )
+    assert (c.image_repo, c.image_tag, c.image_digest) == ("nginx", "latest", "sha256:96fb")
+    assert c.labels == {"a": "b"} and c.privileged is False
+    other = "b" * 64
+    s.apply(_meta("container", json=json.dumps({"container": {"id": other[:12], "name": "late"}})))
+    after = s.add_thread(Thread(tid=61, pid=61, cgroups=(("cpu", f"/docker/{other}"),)))
+    s._place(after)
+    assert s.container_of(after).name == "late"
+    s.apply(_meta("container", json="{not json"))  # a damaged record changes nothing
+    assert s.container_of(after).name == "late"
+
+
+def test_capture_user_events_fill_the_user_table(tmp_path: Path) -> None:
+    s = SensorState(runtime_roots=(), proc_root=str(tmp_path), host_root=str(tmp_path))
+    s.seed_from_scap([], [])
+    s.apply(_meta("useradded", uid=113, gid=46, name="usbmux", home="/var/lib/usbmux",
+                  shell="/usr/sbin/nologin", container_id=""))  # fmt: skip
+    s.apply(_meta("groupadded", gid=46, name="plugdev", container_id=""))
+    user = s.users.user(113)
+    assert user is not None and (user.name, user.home) == ("usbmux", "/var/lib/usbmux")
+    group = s.users.group(46)
+    assert group is not None and group.name == "plugdev"

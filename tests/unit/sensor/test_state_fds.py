@@ -98,7 +98,9 @@ def test_pipe_makes_two_fds(state: SensorState) -> None:
     state.apply(e)
     table = fds(state)
     assert table[3].type == table[4].type == FdType.PIPE
-    assert table[3].name == "pipe:[777]" and e.fd is table[3]
+    # libsinsp names a new pipe nothing; its inode is fd.ino
+    assert table[3].name == table[4].name == "" and e.fd is table[4]
+    assert table[3].ino == table[4].ino == 777
 
 
 def test_dup_family(state: SensorState) -> None:
@@ -220,3 +222,111 @@ def test_process_fds_are_shared_by_threads(state: SensorState) -> None:
     state.apply(ev("clone", 10, res=11, tid=10, pid=10, ptid=1, flags=1 << 13))
     state.apply(ev("open", 11, res=3, name="/from-thread", flags=0))
     assert fds(state)[3].name == "/from-thread"
+
+
+def test_only_events_flagged_as_using_an_fd_get_one(state: SensorState) -> None:
+    """libscap's EF_USES_FD: mmap (flagged since libs 0.17) takes the fd its enter event named,
+    even on an exit without an fd parameter; munmap is not flagged, whatever it carries."""
+    state.apply(ev("open", 10, res=3, name="/lib/libc.so.6", flags=0))
+    enter = ev("mmap", 10, res=None, addr=0, length=4096, prot=1, flags=2, fd=3, offset=0)
+    enter.dir = ">"
+    state.apply(enter)
+    assert enter.fd is fds(state)[3]
+    exit_ = ev("mmap", 10, res=0x7F0000000000)
+    state.apply(exit_)
+    assert exit_.fd is fds(state)[3]
+    unflagged = ev("munmap", 10, res=0, fd=3)
+    state.apply(unflagged)
+    assert unflagged.fd is None
+
+
+def test_the_exit_prefers_its_enter_events_fd(state: SensorState) -> None:
+    """libsinsp's m_lastevent_fd: the enter event's fd wins; a scheduler switch in between
+    (an enter-side event that is no syscall) does not replace the pending enter."""
+    state.apply(ev("open", 10, res=3, name="/lib/a", flags=0))
+    state.apply(ev("open", 10, res=4, name="/lib/b", flags=0))
+    enter = ev("read", 10, res=None, fd=3, size=832)
+    enter.dir = ">"
+    state.apply(enter)
+    switch = ev("switch", 10, res=None, next=0)
+    switch.dir = ">"
+    state.apply(switch)
+    e = ev("read", 10, res=832)
+    state.apply(e)
+    assert e.fd is fds(state)[3]
+    other = ev("write", 10, res=1, fd=4)  # no matching enter: its own parameter
+    state.apply(other)
+    assert other.fd is fds(state)[4]
+
+
+def test_udp_send_names_the_socket_from_its_tuple(state: SensorState) -> None:
+    """An unbound UDP socket's first sendto: the tuple (carried on the enter event by old
+    captures) names it; an unspecified source on loopback is the loopback address."""
+    state.apply(ev("socket", 10, res=3, domain=AF_INET6, type=2, proto=0))
+    loop = ipaddress.ip_address("::1")
+    enter = ev(
+        "sendto",
+        10,
+        res=None,
+        fd=3,
+        size=6,
+        tuple=SockTuple("inet6", ipaddress.ip_address("::"), 0, loop, 2345),
+    )
+    enter.dir = ">"
+    state.apply(enter)
+    e = ev("sendto", 10, res=6, data=b"Testme")
+    state.apply(e)
+    sock = fds(state)[3]
+    assert e.fd is sock and sock.name == "::1:0->::1:2345"
+    assert (sock.l4proto, sock.server, sock.sport, sock.client) == ("udp", loop, 2345, loop)
+    failed = ev("sendto", 10, res=-111, fd=3, tuple=SockTuple("inet6", loop, 1, PEER, 53))
+    state.apply(failed)
+    assert sock.sport == 2345  # a failed send teaches nothing
+
+
+def test_send_on_an_unknown_fd_is_taken_as_udp(state: SensorState) -> None:
+    tup = SockTuple("inet", LO, 5000, PEER, 53)
+    e = ev("sendto", 10, res=10, fd=7, size=10, tuple=tup)
+    state.apply(e)
+    sock = fds(state)[7]
+    assert e.fd is sock and (sock.type, sock.l4proto) == (FdType.IPV4, "udp")
+    assert sock.name == "127.0.0.1:5000->10.0.0.9:53"
+
+
+def test_tcp_socket_keeps_its_name_on_send(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET, type=1, proto=0))
+    state.apply(ev("connect", 10, res=0, fd=3, tuple=SockTuple("inet", LO, 40000, PEER, 443)))
+    state.apply(ev("sendto", 10, res=5, fd=3, tuple=SockTuple("inet", LO, 1, PEER, 2)))
+    assert fds(state)[3].name == "127.0.0.1:40000->10.0.0.9:443"
+
+
+def test_bind_to_port_zero_only_renames(state: SensorState) -> None:
+    state.apply(ev("socket", 10, res=3, domain=AF_INET6, type=1, proto=6))
+    addr = SockAddr("inet6", ipaddress.ip_address("2001:db8::4"), 0)
+    state.apply(ev("bind", 10, res=0, addr=addr, fd=3))
+    sock = fds(state)[3]
+    assert sock.name == "2001:db8::4:0" and not sock.is_server and sock.sport is None
+
+
+def test_connect_on_an_unknown_fd_adds_nothing(state: SensorState) -> None:
+    e = ev("connect", 10, res=0, fd=9, tuple=SockTuple("inet", LO, 1, PEER, 2))
+    state.apply(e)
+    assert e.fd is None and 9 not in fds(state)
+
+
+def test_unix_connect_name_has_the_socket_addresses_when_decoded() -> None:
+    """libsinsp names a connected unix socket ``SRC->DST PATH`` (kernel addresses in hex);
+    a tuple decoded without the addresses is named by its path."""
+    from dataclasses import dataclass
+
+    from bastion.sensor.state.fds import unix_tuple_name
+
+    @dataclass(frozen=True, slots=True)
+    class WithAddresses(SockTuple):
+        source_ptr: int | None = None
+        dest_ptr: int | None = None
+
+    path = "/var/run/nscd/socket"
+    assert unix_tuple_name(SockTuple("unix", dest_path=path)) == path
+    full = WithAddresses("unix", dest_path=path, source_ptr=0, dest_ptr=0xFFFF88003C420800)
+    assert unix_tuple_name(full) == "0->ffff88003c420800 /var/run/nscd/socket"

@@ -258,3 +258,31 @@ def test_ancestors_stop_on_a_loop(state: SensorState) -> None:
     state.add_thread(Thread(tid=601, pid=601, ptid=600))
     assert [t.tid for t in state.ancestors(a)] == [601]
     assert state.parent(state.threads.get(1) or a) is None
+
+
+def test_execve_of_a_bare_thread_adopts_its_pid_and_parent(state: SensorState) -> None:
+    """A process started just before the capture is met first at its execve exit: libsinsp
+    patches the parent of such a fake entry from the event, so proc.pname works."""
+    e = ev("execve", 500, res=0, exe="curl", args=("-6",), tid=500, pid=500, ptid=100, cwd="/h")
+    state.apply(e)
+    t = state.process(500)
+    assert t is not None and (t.pid, t.ptid, t.comm, t.cwd) == (500, 100, "curl", "/h")
+    parent = state.parent(t)
+    assert parent is not None and parent.comm == "bash"
+
+
+def test_execve_keeps_a_known_parent_and_cwd(state: SensorState) -> None:
+    e = ev("execve", 100, res=0, exe="ls", comm="ls", tid=100, pid=100, ptid=42, cwd="")
+    state.apply(e)
+    t = state.process(100)
+    assert t is not None and (t.ptid, t.cwd, t.comm) == (1, "/home/u", "ls")
+
+
+def test_execve_cgroups_place_the_process_in_its_container(state: SensorState) -> None:
+    cid = "ab" * 32
+    cgroups = (f"cpu=/docker/{cid}", f"pids=/docker/{cid}")
+    e = ev("execve", 600, res=0, exe="nologin", tid=600, pid=600, ptid=599, cgroups=cgroups)
+    state.apply(e)
+    t = state.process(600)
+    assert t is not None and t.cgroups == (("cpu", f"/docker/{cid}"), ("pids", f"/docker/{cid}"))
+    assert state.container_of(t).id == cid and state.container_of(t).kind == "docker"

@@ -120,19 +120,19 @@ def _fields() -> Iterator[FieldDef]:
         "container.image.repository",
         "string",
         "Image repository without tag or digest.",
-        _not_host(lambda x: _text(split_image(x.image)[0])),
+        _not_host(lambda x: _text(x.image_repo or split_image(x.image)[0])),
     )
     yield c(
         "container.image.tag",
         "string",
         "Image tag.",
-        _not_host(lambda x: _text(split_image(x.image)[1])),
+        _not_host(lambda x: _text(x.image_tag or split_image(x.image)[1])),
     )
     yield c(
         "container.image.digest",
         "string",
         "Image digest from the reference.",
-        _not_host(lambda x: _text(split_image(x.image)[2])),
+        _not_host(lambda x: _text(x.image_digest or split_image(x.image)[2])),
     )
     yield c("container.image.id", "string", "Image id.", _not_host(lambda x: _text(x.image_id)))
     yield c(

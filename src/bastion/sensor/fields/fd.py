@@ -1,9 +1,11 @@
 """``fd.*``: the file descriptor the event acts on (libsinsp ``sinsp_filtercheck_fd.cpp``).
 
-The state sets ``event.fd`` before rules run. Without one, libsinsp still names the file of
-an open-like call that failed (``extract_from_null_fd``): ``fd.name`` is then the absolute
-path the call tried, ``fd.nameraw`` the path as passed, and ``fd.directory``/``fd.filename``
-its parts; every other fd field is unreadable.
+The state sets ``event.fd`` before rules run, and only on events libscap flags as using,
+creating or destroying an fd (`bastion.sensor.state.fd_use`); on any other event every fd field
+is unreadable. An fd event whose fd is not in the table keeps its number (``fd.num``) and a
+name libsinsp derives from the event (``extract_fdname_from_event``): the absolute path a
+failed open-like call tried (``fd.nameraw`` the path as passed, ``fd.directory`` its
+directory), the tuple of a connect/accept, "" otherwise; its other fields are unreadable.
 
 Socket fields: the client is the side that connected, the server the side that accepted;
 "local" is the server side when the fd is a server socket, else the client side. The
@@ -17,9 +19,11 @@ import posixpath
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from bastion.sensor.events.model import Direction
 from bastion.sensor.fields import paths
 from bastion.sensor.fields.model import AnyOf, FieldDef, simple
 from bastion.sensor.rules.ops import MISSING
+from bastion.sensor.state.fd_use import acts_on_fd
 from bastion.sensor.state.model import FdType
 
 if TYPE_CHECKING:
@@ -34,6 +38,13 @@ _NAMED_FILE = (FdType.FILE, FdType.DIRECTORY)
 _NULL_FD_PATHS: dict[str, tuple[str | None, str]] = {
     name: paths.PATH_PARAMS[name] for name in ("open", "openat", "openat2", "creat")
 }
+_TUPLE_EVENTS = frozenset({"connect", "accept", "accept4"})
+
+
+def _has_fd(evt: Event) -> bool:
+    """libsinsp's ``extract_fd`` gate: ``fd.*`` fields exist only on events flagged as using,
+    creating or destroying an fd, and only for a known thread."""
+    return evt.thread is not None and acts_on_fd(evt.type, evt.dir)
 
 
 def _null_fd_path(evt: Event) -> str | None:
@@ -41,24 +52,82 @@ def _null_fd_path(evt: Event) -> str | None:
     return None if where is None else paths.resolve(evt, where)
 
 
+def _null_fd_name(evt: Event) -> str | None:
+    """``fd.name`` of an fd event whose fd is not in the table (``extract_fdname_from_event``):
+    the path an open-like exit tried, the tuple of a connect/accept exit, "" for any other
+    exit, unreadable (None) for an enter event."""
+    if evt.dir != Direction.EXIT:
+        return None
+    if evt.type in _NULL_FD_PATHS:
+        return _null_fd_path(evt)
+    if evt.type in _TUPLE_EVENTS:
+        tup = evt.params.get("tuple")
+        return str(tup) if tup is not None else ""
+    return ""
+
+
 def _on_fd(read: Read) -> Callable[[Event], object]:
     def get(evt: Event) -> object:
         fd = evt.fd
-        return MISSING if fd is None else read(fd)
+        return MISSING if fd is None or not _has_fd(evt) else read(fd)
 
     return get
 
 
 def _name(evt: Event) -> object:
+    if not _has_fd(evt):
+        return MISSING
     fd = evt.fd
     if fd is not None:
-        return fd.name if fd.name else MISSING
-    path = _null_fd_path(evt)
-    return MISSING if path is None else path
+        return fd.name  # "" for a socket not yet bound or connected, as libsinsp prints it
+    name = _null_fd_name(evt)
+    return MISSING if name is None else name
+
+
+def _num(evt: Event) -> object:
+    """``fd.num`` is libsinsp's ``m_lastevent_fd``: the number even when the fd is unknown,
+    -1 for a call that creates an fd but has not (its enter event, or a failed call)."""
+    if not _has_fd(evt):
+        return MISSING
+    if evt.fd is not None:
+        return evt.fd.num
+    thread = evt.thread
+    return thread.lastevent_fd if thread is not None else MISSING
+
+
+# libsinsp's guess for an fd event whose fd is not in the table (sinsp_evt::extract_typechar):
+# by the kind of fd the call would make, "o" otherwise (sockets are guessed IPv4)
+_TYPECHAR_BY_EVENT = {
+    "openat": "f",
+    "openat2": "f",
+    "creat": "f",
+    "socket": "4",
+    "accept": "4",
+    "accept4": "4",
+    "pipe": "p",
+    "pipe2": "p",
+    "eventfd": "e",
+    "eventfd2": "e",
+    "signalfd": "s",
+    "signalfd4": "s",
+    "timerfd_create": "t",
+    "inotify_init": "i",
+    "inotify_init1": "i",
+}
+
+
+def _typechar(evt: Event) -> object:
+    if not _has_fd(evt):
+        return MISSING
+    if evt.fd is not None:
+        return FdType.TYPECHAR.get(evt.fd.type, "o")
+    return _TYPECHAR_BY_EVENT.get(evt.type, "o")
 
 
 def _path(evt: Event) -> str | None:
     """The path of a file or directory fd (or of a failed open), else None."""
+    if not _has_fd(evt):
+        return None
     fd = evt.fd
     if fd is None:
         return _null_fd_path(evt)
@@ -70,6 +139,10 @@ def _path(evt: Event) -> str | None:
 def _directory(evt: Event) -> object:
     path = _path(evt)
     if path is None:
+        # libsinsp derives the directory of an unknown fd from the same name fd.name falls
+        # back to: "" for most exits, whose directory it takes to be "/"
+        if evt.fd is None and _has_fd(evt) and _null_fd_name(evt) == "":
+            return "/"
         return MISSING
     fd = evt.fd
     if fd is not None and fd.type == FdType.DIRECTORY:
@@ -78,9 +151,10 @@ def _directory(evt: Event) -> object:
 
 
 def _filename(evt: Event) -> object:
-    path = _path(evt)
+    # unlike fd.name/fd.directory, libsinsp gives no file name without an fd in the table
     fd = evt.fd
-    if path is None or (fd is not None and fd.type == FdType.DIRECTORY):
+    path = _path(evt) if fd is not None else None
+    if path is None or fd is None or fd.type == FdType.DIRECTORY:
         return MISSING
     return posixpath.basename(path)
 
@@ -99,7 +173,7 @@ def _inet(read: Read) -> Callable[[Event], object]:
 
     def get(evt: Event) -> object:
         fd = evt.fd
-        if fd is None or fd.type not in _INET:
+        if fd is None or fd.type not in _INET or not _has_fd(evt):
             return MISSING
         value = read(fd)
         return MISSING if value is None else value
@@ -154,21 +228,14 @@ def _fields() -> Iterator[FieldDef]:
     def f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
         return FieldDef(name, type, doc, simple(fn))
 
-    yield f(
-        "fd.num", "int64", "The file descriptor number the event uses.", _on_fd(lambda d: d.num)
-    )
+    yield f("fd.num", "int64", "The file descriptor number the event uses.", _num)
     yield f(
         "fd.type",
         "string",
         "FD kind: file, directory, ipv4, ipv6, unix, pipe...",
         _on_fd(lambda d: d.type),
     )
-    yield f(
-        "fd.typechar",
-        "string",
-        "FD kind as one letter (f, d, 4, 6, u, p...).",
-        _on_fd(lambda d: FdType.TYPECHAR.get(d.type, "o")),
-    )
+    yield f("fd.typechar", "string", "FD kind as one letter (f, d, 4, 6, u, p...).", _typechar)
     yield f("fd.name", "string", "Full name: a path, or a connection tuple for sockets.", _name)
     yield f(
         "fd.directory",
@@ -261,7 +328,7 @@ def _fields() -> Iterator[FieldDef]:
         "fd.uid",
         "string",
         "Unique fd id: the fd number and the thread id.",
-        lambda e: MISSING if e.fd is None else f"{e.fd.num}{e.tid}",
+        lambda e: MISSING if e.fd is None or not _has_fd(e) else f"{e.fd.num}{e.tid}",
     )
 
 

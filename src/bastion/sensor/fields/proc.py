@@ -102,6 +102,25 @@ def _parent(read: Read) -> Callable[..., Getter | None]:
     return factory
 
 
+def _ppid(state: StateView, arg: str | None) -> Getter | None:
+    """libsinsp reads the process's recorded parent id (its main thread's ``ptid``), known
+    or not: a parent that exited before the capture still has a pid. The parent's record is
+    consulted only to name a thread's process parent correctly."""
+    del arg
+
+    def get(evt: Event) -> object:
+        t = evt.thread
+        if t is None:
+            return MISSING
+        main = _main(state, t)
+        parent = state.parent(main)
+        if parent is not None:
+            return parent.pid
+        return main.ptid if main.ptid > 0 else MISSING
+
+    return get
+
+
 def _leader(key: Callable[[Thread], int | None], read: Read) -> Callable[..., Getter | None]:
     """The eldest process up the tree sharing the thread's session (or process group) id:
     its leader when the tree is complete (libsinsp ``get_ancestor_field_as_string``)."""
@@ -222,17 +241,14 @@ def _thread_fields() -> Iterator[FieldDef]:
 
     unknown: Read = lambda _t: MISSING  # noqa: E731  (the state does not record it yet)
     yield t("proc.pid", "int64", "Process id (host pid namespace).", lambda x: x.pid)
-    yield FieldDef(
-        "proc.ppid",
-        "int64",
-        "Parent process id.",
-        _parent(lambda p: p.pid),
-    )
+    yield FieldDef("proc.ppid", "int64", "Parent process id.", _ppid)
     yield t(
         "proc.name",
         "string",
         "Process name (the kernel's comm, 16 chars at most).",
-        lambda x: x.comm,
+        # a thread met only through its events (no process list entry, no execve) has no
+        # name: libsinsp has no threadinfo for it and prints <NA>
+        lambda x: x.comm or MISSING,
     )
     yield t("proc.exe", "string", "argv[0] as given to execve.", lambda x: x.exe)
     yield t("proc.exepath", "string", "Full path of the executable.", lambda x: x.exepath)

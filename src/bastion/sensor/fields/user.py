@@ -29,8 +29,16 @@ def loginuid(t: Thread) -> int | None:
     return -1 if uid in (UNSET_ID, -1) else uid
 
 
+# What libsinsp's user filtercheck reads for a uid missing from the user table: root is
+# known without one; anyone else is the literal string "<NA>" (a value, so that
+# ``user.name != root`` still holds for an unknown user, as in Falco).
+UNKNOWN_USER = "<NA>"
+
+
 def _user(
-    uid_of: Callable[[Thread], int | None], read: Callable[[User], object]
+    uid_of: Callable[[Thread], int | None],
+    read: Callable[[User], object],
+    root: str = UNKNOWN_USER,
 ) -> Callable[..., Getter]:
     def factory(state: StateView, arg: str | None) -> Getter:
         del arg
@@ -40,10 +48,12 @@ def _user(
             if t is None:
                 return MISSING
             uid = uid_of(t)
-            if uid is None or uid < 0:
-                return MISSING
-            user = state.users.user(uid, state.container_of(t))
-            return MISSING if user is None else read(user)
+            user = None
+            if uid is not None and 0 <= uid < UNSET_ID:
+                user = state.users.user(uid, state.container_of(t))
+            if user is not None:
+                return read(user)
+            return root if uid == 0 else UNKNOWN_USER
 
         return get
 
@@ -80,17 +90,20 @@ FIELDS: tuple[FieldDef, ...] = (
     FieldDef(
         "user.uid",
         "uint32",
-        "Effective user id of the thread.",
-        on_thread(lambda t: or_missing(_uid(t))),
+        "Effective user id of the thread (4294967295 when unknown, as libsinsp's unset id).",
+        on_thread(lambda t: UNSET_ID if _uid(t) is None else _uid(t)),
     ),
     FieldDef(
         "user.name",
         "string",
         "User name, from the thread's container's user table.",
-        _user(_uid, lambda u: u.name),
+        _user(_uid, lambda u: u.name, "root"),
     ),
     FieldDef(
-        "user.homedir", "string", "Home directory of the user.", _user(_uid, lambda u: u.home)
+        "user.homedir",
+        "string",
+        "Home directory of the user.",
+        _user(_uid, lambda u: u.home, "/root"),
     ),
     FieldDef("user.shell", "string", "Login shell of the user.", _user(_uid, lambda u: u.shell)),
     FieldDef(
@@ -100,10 +113,16 @@ FIELDS: tuple[FieldDef, ...] = (
         on_thread(lambda t: or_missing(loginuid(t))),
     ),
     FieldDef(
-        "user.loginname", "string", "User name of the login uid.", _user(loginuid, lambda u: u.name)
+        "user.loginname",
+        "string",
+        "User name of the login uid.",
+        _user(loginuid, lambda u: u.name, "root"),
     ),
     FieldDef(
-        "group.gid", "uint32", "Group id of the thread.", on_thread(lambda t: or_missing(_gid(t)))
+        "group.gid",
+        "uint32",
+        "Group id of the thread (4294967295 when unknown).",
+        on_thread(lambda t: UNSET_ID if _gid(t) is None else _gid(t)),
     ),
     FieldDef(
         "group.name",

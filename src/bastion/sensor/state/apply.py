@@ -50,9 +50,29 @@ HANDLERS: dict[str, Handler] = {
     "accept": on_net.on_accept,
     "accept4": on_net.on_accept,
 }
+HANDLERS.update((name, on_net.on_datagram) for name in sorted(on_net.DATAGRAM_EVENTS))
 HANDLERS.update(
     (name, on_files.anon_fd_handler(kind)) for name, kind in on_files.ANON_KINDS.items()
 )
 
 # procexit is a scheduler event with no enter side: it runs whatever its direction says.
 ALWAYS = frozenset({"procexit"})
+
+# Enter-side events that are no syscall's first half (libscap's EF_SKIPPARSERESET, and the
+# scheduler switch): they must not replace the pending enter event of their thread, or a
+# read whose thread was switched out mid-call would lose its fd.
+NOT_SYSCALLS = frozenset(
+    {
+        "container",
+        "cpu_hotplug",
+        "drop",
+        "infra",
+        "k8s",
+        "mesos",
+        "notification",
+        "page_fault",
+        "procinfo",
+        "scapevent",
+        "switch",
+    }
+)

@@ -10,6 +10,7 @@ directory scan each time). Containers of other engines are recognised from the c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -71,6 +72,7 @@ class ContainerTable:
         self._by_cgroup_id: dict[int, Container] = {}
         self._by_path: dict[str, Container] = {}
         self._bastion_ids: set[str] = set()
+        self._described: dict[str, Container] = {}  # short id -> what the engine said
         self.scans = 0
 
     # ---------------------------------------------------------------- lookups
@@ -101,7 +103,8 @@ class ContainerTable:
                 kind, cid = named
                 found = self._by_id.get(cid)
                 if found is None:
-                    found = self.add(Container(id=cid, name=cid[:12], kind=kind, cgroup_path=path))
+                    found = Container(id=cid, name=cid[:12], kind=kind, cgroup_path=path)
+                    found = self.add(_merge(found, self._described.get(cid[:12])))
                 return found
         return None
 
@@ -117,6 +120,39 @@ class ContainerTable:
         if container.cgroup_path:
             self._by_path[container.cgroup_path] = container
         return container
+
+    def describe(
+        self,
+        short_id: str,
+        *,
+        name: str = "",
+        kind: str = "",
+        image: str = "",
+        image_id: str = "",
+        labels: dict[str, str] | None = None,
+        privileged: bool | None = None,
+        image_repo: str = "",
+        image_tag: str = "",
+        image_digest: str = "",
+    ) -> None:
+        """What a container engine says about container `short_id` (a capture's ``container``
+        event): kept for the container when its cgroup is met, applied now if it was."""
+        said = Container(
+            id=short_id,
+            name=name,
+            kind=kind,
+            image=image,
+            image_id=image_id,
+            labels=labels or {},
+            privileged=privileged,
+            image_repo=image_repo,
+            image_tag=image_tag,
+            image_digest=image_digest,
+        )
+        self._described[short_id[:12]] = said
+        for known in list(self._by_id.values()):
+            if known.kind != "host" and known.id[:12] == short_id[:12]:
+                self.add(_merge(known, said))
 
     def remove(self, container_id: str) -> Container | None:
         old = self._by_id.pop(container_id, None)
@@ -173,3 +209,21 @@ class ContainerTable:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def _merge(container: Container, said: Container | None) -> Container:
+    """`container` (found by its cgroup) with what its engine said about it, if anything."""
+    if said is None:
+        return container
+    return dataclasses.replace(
+        container,
+        name=said.name or container.name,
+        kind=container.kind or said.kind,
+        image=said.image or container.image,
+        image_id=said.image_id or container.image_id,
+        labels=said.labels or container.labels,
+        privileged=said.privileged if said.privileged is not None else container.privileged,
+        image_repo=said.image_repo or container.image_repo,
+        image_tag=said.image_tag or container.image_tag,
+        image_digest=said.image_digest or container.image_digest,
+    )

@@ -1,9 +1,10 @@
 """File descriptors: how each kind of fd gets its Falco type and name, and the bounded table.
 
 Names follow libsinsp: a path for files and directories (made absolute like ``evt.abspath``),
-``memfd:NAME`` for a memfd, ``pipe:[ino]`` for a pipe, ``cip:cport->sip:sport`` for a connected
-inet socket (the client is always on the left, whichever side the event came from),
-``ip:port`` for a bound or listening one, the path for a unix socket.
+``memfd:NAME`` for a memfd, nothing for a new pipe (``pipe:[ino]`` when read from /proc),
+``cip:cport->sip:sport`` for a connected inet socket (the client is always on the left,
+whichever side the event came from), ``ip:port`` for a bound or listening one, and for a unix
+socket its path (``SRC->DST PATH`` once connected).
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def memfd_fd(num: int, name: str, memfd_flags: int = 0) -> Fd:
 
 
 def pipe_fd(num: int, ino: int, pipe_flags: int = 0) -> Fd:
-    return Fd(
-        num=num, type=FdType.PIPE, name=f"pipe:[{ino}]" if ino else "", flags=pipe_flags, ino=ino
-    )
+    # libsinsp names a pipe made by pipe()/pipe2() nothing (its inode is ``fd.ino``); only a
+    # pipe found in /proc or a capture's fd list carries the kernel's ``pipe:[ino]`` name.
+    return Fd(num=num, type=FdType.PIPE, name="", flags=pipe_flags, ino=ino)
 
 
 def l4proto(sock_type: int, proto: int) -> str:
@@ -78,12 +79,38 @@ def socket_fd(num: int, domain: int, sock_type: int, proto: int) -> Fd:
     return Fd(num=num, type=kind, l4proto=proto_name)
 
 
+def unix_tuple_name(tup: SockTuple) -> str:
+    """libsinsp's name for a unix socket connection: ``SRC->DST PATH`` with the two kernel
+    socket addresses in hex (``0->ffff88003c420800 /var/run/nscd/socket``). A tuple decoded
+    without the addresses (`source_ptr`/`dest_ptr` absent) is named by its path alone."""
+    path = tup.dest_path or tup.source_path or ""
+    src, dst = getattr(tup, "source_ptr", None), getattr(tup, "dest_ptr", None)
+    if isinstance(src, int) and isinstance(dst, int):
+        return f"{src:x}->{dst:x} {path}"
+    return path
+
+
+def swap_ends(tup: SockTuple) -> SockTuple:
+    return dataclasses.replace(
+        tup, source=tup.dest, sport=tup.dport, dest=tup.source, dport=tup.sport
+    )
+
+
+def patch_unspecified(tup: SockTuple) -> SockTuple:
+    """A tuple whose local address is unspecified (an unbound UDP socket's first send): on
+    loopback it is the loopback address, as libsinsp patches it from the interface list."""
+    src, dst = tup.source, tup.dest
+    if src is not None and src.is_unspecified and dst is not None and dst.is_loopback:
+        return dataclasses.replace(tup, source=dst)
+    return tup
+
+
 def set_tuple(fd: Fd, tup: SockTuple, *, server: bool) -> None:
     """Record a connection on `fd`: `tup` is client -> server (connect's own side first;
     accept's tuple names the peer first, which is the client too)."""
     if tup.family == "unix":
         fd.type = FdType.UNIX
-        fd.name = tup.dest_path or tup.source_path or fd.name
+        fd.name = unix_tuple_name(tup) or fd.name
     else:
         fd.type = _FAMILY_TYPES.get(tup.family, fd.type)
         fd.client, fd.cport = tup.source, tup.sport
@@ -95,14 +122,18 @@ def set_tuple(fd: Fd, tup: SockTuple, *, server: bool) -> None:
 
 
 def set_bound(fd: Fd, addr: SockAddr) -> None:
-    """bind(): the local address is the server side (Falco's ``fd.sip``/``fd.sport``)."""
+    """bind(): the fd is named by the address; with a port it becomes a server socket whose
+    local address is the server side (``fd.sip``/``fd.sport``), as libsinsp's parse_bind_exit
+    has it. A port-0 bind (a client choosing its source address) only renames it."""
     if addr.family == "unix":
         fd.type = FdType.UNIX
         fd.name = addr.path or ""
         return
-    fd.type = _FAMILY_TYPES.get(addr.family, fd.type)
-    fd.server, fd.sport = addr.address, addr.port
     fd.name = str(addr)
+    if addr.family in _FAMILY_TYPES and addr.port:
+        fd.type = _FAMILY_TYPES[addr.family]
+        fd.server, fd.sport = addr.address, addr.port
+        fd.is_server = True
 
 
 def copy_table(fds: dict[int, Fd]) -> dict[int, Fd]:

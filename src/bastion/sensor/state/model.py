@@ -124,6 +124,9 @@ class Thread:
     exe_from_memfd: bool = False
     is_exited: bool = False
     fds: dict[int, Fd] = field(default_factory=dict)
+    # libsinsp's m_lastevent_fd: the fd number the thread's current event acts on (-1: none);
+    # ``fd.num`` reads it, so an fd missing from the table still has its number
+    lastevent_fd: int = -1
 
     @property
     def is_main_thread(self) -> bool:
@@ -152,6 +155,11 @@ class Container:
     rootfs: str = ""  # host path of the container's root, for its /etc/passwd (may be "")
     privileged: bool | None = None
     start_ts: int = 0
+    # the engine's own split of the image reference (a capture's container metadata), when
+    # it gave one: Docker reports "latest" for a reference written without a tag
+    image_repo: str = ""
+    image_tag: str = ""
+    image_digest: str = ""
 
     @property
     def short_id(self) -> str:

@@ -69,7 +69,8 @@ def on_memfd_create(state: SensorState, event: Event, thread: Thread) -> None:
 
 
 def on_pipe(state: SensorState, event: Event, thread: Thread) -> None:
-    """pipe/pipe2: two fds on one pipe inode; `event.fd` is the read end."""
+    """pipe/pipe2: two fds on one pipe inode; `event.fd` is the write end, the last one
+    added (libsinsp's add_fd makes each new fd the event's, so the second wins)."""
     if event.res != 0:
         return
     ino = _int(event.params.get("ino")) or 0
@@ -81,7 +82,7 @@ def on_pipe(state: SensorState, event: Event, thread: Thread) -> None:
             fd = pipe_fd(num, ino, pipe_flags)
             state.fd_limiter.put(thread.fds, fd)
             made.append(fd)
-    event.fd = made[0] if made else None
+    event.fd = made[-1] if made else None
 
 
 def on_dup(state: SensorState, event: Event, thread: Thread) -> None:

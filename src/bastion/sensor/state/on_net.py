@@ -7,7 +7,14 @@ its name as it is bound, connected or accepted (`fds.set_bound`, `fds.set_tuple`
 from __future__ import annotations
 
 from bastion.sensor.events.model import Event, SockAddr, SockTuple
-from bastion.sensor.state.fds import set_bound, set_tuple, socket_fd
+from bastion.sensor.state import flags
+from bastion.sensor.state.fds import (
+    patch_unspecified,
+    set_bound,
+    set_tuple,
+    socket_fd,
+    swap_ends,
+)
 from bastion.sensor.state.model import Fd, FdType, Thread
 
 TYPE_CHECKING = False
@@ -62,7 +69,7 @@ def on_bind(state: SensorState, event: Event, thread: Thread) -> None:
     fd = _socket(state, event, thread)
     event.fd = fd
     addr = _param(state, event, "addr")
-    if fd is not None and event.res == 0 and isinstance(addr, SockAddr):
+    if fd is not None and event.res is not None and event.res >= 0 and isinstance(addr, SockAddr):
         set_bound(fd, addr)
 
 
@@ -75,21 +82,18 @@ def on_listen(state: SensorState, event: Event, thread: Thread) -> None:
 
 def on_connect(state: SensorState, event: Event, thread: Thread) -> None:
     """connect: the caller is the client. A non-blocking connect in progress (-EINPROGRESS)
-    still names its peer, as Falco records it."""
+    still names its peer, as Falco records it. An fd the state does not know is left alone
+    (libsinsp's parse_connect_exit: ``fd.name`` then falls back to the event's tuple)."""
     fd = _socket(state, event, thread)
     if fd is None:
-        num = _int(_param(state, event, "fd"))
-        if num is None or num < 0:
-            return
-        fd = Fd(num=num, type=FdType.UNKNOWN)  # opened before the sensor started
-        state.fd_limiter.put(thread.fds, fd)
+        return
     event.fd = fd
     res = event.res if event.res is not None else 0
     if res < 0 and res != -115:  # -EINPROGRESS
         return
     tup = event.params.get("tuple")
     if isinstance(tup, SockTuple):
-        set_tuple(fd, tup, server=False)
+        set_tuple(fd, tup, server=fd.is_server)
 
 
 def on_accept(state: SensorState, event: Event, thread: Thread) -> None:
@@ -103,3 +107,46 @@ def on_accept(state: SensorState, event: Event, thread: Thread) -> None:
         set_tuple(fd, tup, server=True)
     state.fd_limiter.put(thread.fds, fd)
     event.fd = fd
+
+
+# Where the datagram calls carry their tuple: the exit event (newer drivers) or the enter.
+_SEND = frozenset({"send", "sendto", "sendmsg", "sendmmsg"})
+_RECV = frozenset({"recv", "recvfrom", "recvmsg", "recvmmsg"})
+DATAGRAM_EVENTS = _SEND | _RECV
+
+
+def on_datagram(state: SensorState, event: Event, thread: Thread) -> None:
+    """send*/recv*: a datagram socket learns its ends from the call's tuple.
+
+    libsinsp (parse_write_exit / parse_read_exit) refreshes the fd from the tuple when the fd
+    has no name yet or is not TCP (a UDP socket may talk to a new peer on every call). A
+    send on an fd the state never saw created is taken as a UDP socket, as libsinsp guesses.
+    """
+    res = event.res
+    if res is None or res < 0:
+        return
+    tup = _param(state, event, "tuple")
+    if not isinstance(tup, SockTuple) or tup.family not in ("inet", "inet6", "unix"):
+        return
+    num = state.event_fd(event)
+    if num is None or num < 0:
+        return
+    fd = thread.fds.get(num)
+    if fd is None:
+        if event.type not in _SEND or tup.family == "unix":
+            return
+        fd = socket_fd(num, flags.AF_INET if tup.family == "inet" else flags.AF_INET6, 2, 17)
+        state.fd_limiter.put(thread.fds, fd)
+    event.fd = fd
+    if fd.name and fd.l4proto == "tcp":
+        return
+    if tup.family != "unix":
+        # the driver's tuple is local -> remote on a send, remote -> local on a receive
+        if event.type in _RECV:
+            tup = swap_ends(tup)
+        if fd.is_server:
+            tup = swap_ends(tup)
+        tup = patch_unspecified(tup)
+        if not fd.l4proto:
+            fd.l4proto = "udp"  # TCP cannot change its peer mid-connection
+    set_tuple(fd, tup, server=fd.is_server)

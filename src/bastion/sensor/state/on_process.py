@@ -141,15 +141,25 @@ def on_execve(state: SensorState, event: Event, thread: Thread) -> None:
     p = event.params
     if event.res is None or event.res < 0:
         return
-    for name in ("exe", "comm", "cwd"):
+    for name in ("exe", "comm"):
         value = _str(p.get(name))
         if value is not None:
             setattr(thread, name, value)
+    # The cwd survives execve; libsinsp never reads execve's cwd (newer drivers send it
+    # empty). Only a thread whose cwd is unknown takes it.
+    cwd = _str(p.get("cwd"))
+    if cwd and not thread.cwd:
+        thread.cwd = cwd
+    if _str(p.get("comm")) is None and _str(p.get("exe")):
+        thread.comm = _str(p.get("exe")) or thread.comm  # old captures: no comm, exe stands in
+    _adopt_ids(thread, p)
     for name in ("args", "env"):
         strings = p.get(name)
         if isinstance(strings, tuple):
             setattr(thread, name, strings)
     for name in (
+        "tty",
+        "vpgid",
         "uid",
         "gid",
         "euid",
@@ -162,11 +172,30 @@ def on_execve(state: SensorState, event: Event, thread: Thread) -> None:
         number = _int(p.get(name))
         if number is not None:
             setattr(thread, name, number)
+    cgroups = p.get("cgroups")
+    if isinstance(cgroups, tuple) and cgroups:
+        # libsinsp takes the cgroups execve reports (a process may have moved since its
+        # clone, and a thread met first here has no other source): re-place it
+        thread.cgroups = tuple(
+            (subsys, path) for subsys, _, path in (str(c).partition("=") for c in cgroups)
+        )
+        state.place(thread)
     thread.exepath = _exepath(state, event, thread) or thread.exepath
     thread.exe_from_memfd = thread.exepath.startswith("/memfd:")
     # close-on-exec fds go away with the old image (libsinsp does the same).
     for num in [n for n, fd in thread.fds.items() if fd.flags & flags.O_CLOEXEC]:
         del thread.fds[num]
+
+
+def _adopt_ids(thread: Thread, p: dict[str, object]) -> None:
+    """execve's exit states the process's pid and parent. libsinsp always takes the pid, and
+    the parent only for a thread it knew nothing about (no clone, no process-list entry):
+    that is how a process started just before a capture keeps its ``proc.pname``."""
+    pid, ptid = _int(p.get("pid")), _int(p.get("ptid"))
+    if pid is not None and pid > 0:
+        thread.pid = pid
+    if ptid is not None and ptid > 0 and thread.ptid <= 0:
+        thread.ptid = ptid
 
 
 def _exepath(state: SensorState, event: Event, thread: Thread) -> str:

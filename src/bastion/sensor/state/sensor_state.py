@@ -15,10 +15,12 @@ from collections.abc import Iterable, Iterator
 
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.state import cgroups, procfs
-from bastion.sensor.state.apply import ALWAYS, HANDLERS
+from bastion.sensor.state.apply import ALWAYS, HANDLERS, NOT_SYSCALLS
 from bastion.sensor.state.containers import ContainerTable
+from bastion.sensor.state.fd_use import fd_param, uses_fd
 from bastion.sensor.state.fds import FdLimiter
 from bastion.sensor.state.model import HOST_CONTAINER, Container, Group, Thread, User
+from bastion.sensor.state.on_meta import META_HANDLERS
 from bastion.sensor.state.on_process import CLONE_EVENTS, on_clone
 from bastion.sensor.state.scap_seed import group_fds, thread_from_scap
 from bastion.sensor.state.threads import ThreadTable
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from bastion.sensor.capture import scap_blocks
 
 HOST_AFTER = 2.0  # seconds an unknown cgroup id waits for its identity record
+RECHECK = 0.02  # seconds between two looks at the same unknown cgroup id
 _MAX_ANCESTORS = 256  # a loop in ptid links (reused tids) must not hang ancestors()
 
 
@@ -59,9 +62,10 @@ class SensorState:
         self.copied_fd_tables = 0
         self.proc_lookups = 0
         self.events = 0
-        self._enter: dict[int, tuple[str, dict[str, object]]] = {}
+        self._enter: dict[int, Event] = {}  # tid -> its last enter event
         self._cgroup_containers: dict[int, str] = {}  # cgroup id -> container id ("" host)
         self._unknown_since: dict[int, float] = {}
+        self._recheck_at: dict[int, float] = {}
         self._sockets = procfs.SocketIndex(self.proc_root)
 
     # ------------------------------------------------------------------ seeding
@@ -143,9 +147,13 @@ class SensorState:
         """Update the tables for `event`; set its `thread`, `pid` and `fd`."""
         self.events += 1
         kind = event.type
-        params = event.params
+        meta = META_HANDLERS.get(kind)
+        if meta is not None:  # machine-wide records: no thread (libsinsp sets none either)
+            meta(self, event)
+            return
         if event.dir == Direction.ENTER and kind not in ALWAYS:
-            self._enter[event.tid] = (kind, params)
+            if kind not in NOT_SYSCALLS:
+                self._enter[event.tid] = event
             thread = self.thread_for(event.tid, event.pid)
         elif kind in CLONE_EVENTS:
             thread = on_clone(self, event) or self.thread_for(event.tid, event.pid)
@@ -164,24 +172,41 @@ class SensorState:
         cgid = event.cgroup_id
         if cgid and (
             cgid != thread.cgroup_id
-            or (not thread.container_id and cgid not in self._cgroup_containers)
+            or (
+                not thread.container_id
+                and cgid not in self._cgroup_containers
+                and self._recheck_due(cgid)
+            )
         ):
             thread.cgroup_id = cgid
             self._place(thread)
-        if event.fd is None:
-            num = params.get("fd")
-            if num is None and event.dir == Direction.EXIT:
-                # old captures put the fd on the enter event only; Falco's exit sees it too
-                num = self.enter_param(event, "fd")
-            if isinstance(num, int) and num >= 0:
+        if event.fd is not None:
+            thread.lastevent_fd = event.fd.num  # a handler made or found it
+        elif uses_fd(kind, event.dir):
+            num = self.event_fd(event)
+            thread.lastevent_fd = -1 if num is None else num
+            if num is not None and num >= 0:
                 event.fd = thread.fds.get(num)
+        elif kind not in NOT_SYSCALLS and kind not in ALWAYS:
+            thread.lastevent_fd = -1
+
+    def event_fd(self, event: Event) -> int | None:
+        """The fd number an fd-using event acts on, as libsinsp's ``m_lastevent_fd``: an exit
+        takes its enter event's fd (old captures put it there only), else its own."""
+        if event.dir == Direction.EXIT:
+            enter = self._enter.get(event.tid)
+            if enter is not None and enter.type == event.type:
+                num = fd_param(enter.params, enter.specs)
+                if num is not None:
+                    return num
+        return fd_param(event.params, event.specs)
 
     def enter_param(self, event: Event, name: str) -> object:
         """`name` from the enter event of the same call, for sources whose exit lacks it."""
         enter = self._enter.get(event.tid)
-        if enter is None or enter[0] != event.type:
+        if enter is None or enter.type != event.type:
             return None
-        return enter[1].get(name)
+        return enter.params.get(name)
 
     def thread_for(self, tid: int, pid: int = 0) -> Thread | None:
         """The thread `tid`; one met for the first time is read from /proc (live) or made
@@ -244,6 +269,17 @@ class SensorState:
             )
         if cgid and (found is not None or self._settled(cgid)):
             self._cgroup_containers[cgid] = thread.container_id
+            self._recheck_at.pop(cgid, None)
+
+    def _recheck_due(self, cgid: int) -> bool:
+        """Whether a still-unknown cgroup id may be looked up again now: at most every
+        `RECHECK` seconds per id (each look reads /proc and may rescan the runtime roots;
+        per event, it cost ten times the rest of `apply`)."""
+        now = time.monotonic()
+        if now < self._recheck_at.get(cgid, 0.0):
+            return False
+        self._recheck_at[cgid] = now + RECHECK
+        return True
 
     def _settled(self, cgid: int) -> bool:
         """True once `cgid` has been unknown long enough to be taken as a host cgroup."""
@@ -253,6 +289,10 @@ class SensorState:
             return False
         del self._unknown_since[cgid]
         return True
+
+    def place(self, thread: Thread) -> None:
+        """Re-place `thread` in its container after an event changed its cgroups."""
+        self._place(thread)
 
     def container_of(self, thread: Thread) -> Container:
         if not thread.container_id:

@@ -98,6 +98,13 @@ class UserTable:
         self._users[container.id] = {u.uid: u for u in users}
         self._groups[container.id] = {g.gid: g for g in groups}
 
+    def add_user(self, user: User, container_id: str = HOST_CONTAINER.id) -> None:
+        """One entry learnt from an event (a capture's ``useradded``)."""
+        self._users.setdefault(container_id, {})[user.uid] = user
+
+    def add_group(self, group: Group, container_id: str = HOST_CONTAINER.id) -> None:
+        self._groups.setdefault(container_id, {})[group.gid] = group
+
     def forget(self, container_id: str) -> None:
         self._users.pop(container_id, None)
         self._groups.pop(container_id, None)

@@ -35,10 +35,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-r", "--read", metavar="FILE", help="read a .bcap or .scap file")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument("-n", "--count", type=int, metavar="N", help="stop after N events")
+    parser.add_argument(
+        "--list", action="store_true", help="list the events the probe emits and their params"
+    )
     live.add_live_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        from bastion.sensor.events.docs import text
+
+        sys.stdout.write(text())
+        return 0
     with live.Stopper(args.duration) as stop:
         source = open_source(args, stop.done)
         shown = 0

@@ -1,0 +1,54 @@
+"""The live probe's event table as documentation: `docs/events.md` and `bastion events --list`.
+
+Generated from `schema.py`, so the docs cannot drift from what the probe emits; a unit test
+compares docs/events.md with `markdown()`. Regenerate with
+`python -m bastion.sensor.events.docs > docs/events.md`.
+"""
+
+from __future__ import annotations
+
+from bastion.sensor.events.schema import EVENTS, EventSpec
+
+
+def _params(spec: EventSpec) -> str:
+    return ", ".join(
+        f"`{p.name}` {p.type}" + (f" ({p.flags})" if p.flags else "") for p in spec.params
+    )
+
+
+def markdown() -> str:
+    lines = [
+        "# Events of bastion's live probe",
+        "",
+        "Generated from `src/bastion/sensor/events/schema.py` by",
+        "`python -m bastion.sensor.events.docs`; do not edit by hand. Every event is an exit event",
+        "(`evt.dir = <`) carrying the enter side's arguments too, under Falco's event and",
+        "parameter names, so Falco's fields (`evt.arg.NAME`, `evt.rawarg.NAME`, `fd.*`...) read",
+        "them unchanged. Flags and enums carry Falco's encodings (`evt.arg.flags` renders",
+        "`O_RDONLY|O_CLOEXEC`). Opt-in events are captured only when asked for (`--events`).",
+        "",
+        "| code | event | category | syscalls | parameters |",
+        "|---:|---|---|---|---|",
+    ]
+    for spec in EVENTS:
+        calls = ", ".join(spec.syscalls) or "(scheduler)"
+        name = spec.name if spec.default else f"{spec.name} (opt-in)"
+        lines.append(f"| {spec.code} | `{name}` | {spec.category} | {calls} | {_params(spec)} |")
+    return "\n".join(lines) + "\n"
+
+
+def text() -> str:
+    """One event per line, for a terminal."""
+    width = max(len(s.name) for s in EVENTS)
+    out = []
+    for spec in EVENTS:
+        params = " ".join(f"{p.name}:{p.type}" for p in spec.params)
+        extra = "" if spec.default else "  (opt-in)"
+        out.append(f"{spec.code:>3} {spec.name:<{width}} {spec.category:<9} {params}{extra}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(markdown())
