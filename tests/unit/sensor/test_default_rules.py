@@ -73,9 +73,18 @@ class Scenario:
         return [a.rule for a in self.pipeline.feed([evt])]
 
     def spawn(
-        self, parent: int, exe: str, *args: str, uid: int = 0, cgroup: int = CGROUP
+        self,
+        parent: int,
+        exe: str,
+        *args: str,
+        uid: int = 0,
+        cgroup: int = CGROUP,
+        comm: str | None = None,
+        path: str | None = None,
     ) -> tuple[int, list[str]]:
-        """fork + exec as the probe reports them; returns the child's tid and the alerts."""
+        """fork + exec as the probe reports them; returns the child's tid and the alerts.
+
+        `exe` is argv[0]; `comm` and `path` (the executable) default to what it names."""
         tid = next(self.next_tid)
         vpid = tid - 190
         self.event(
@@ -106,13 +115,13 @@ class Scenario:
                 "pid": tid,
                 "ptid": parent,
                 "cwd": "/",
-                "comm": name[:15],
+                "comm": (comm or name)[:15],
                 "uid": uid,
                 "gid": uid,
                 "euid": uid,
                 "egid": uid,
-                "filename": exe,
-                "trusted_exepath": exe,
+                "filename": path or exe,
+                "trusted_exepath": path or exe,
             },
             cgroup=cgroup,
         )
@@ -138,6 +147,11 @@ def test_shell_spawned_in_container(sc: Scenario) -> None:
     assert "Shell Spawned in Container" not in benign
     _, host = sc.spawn(50, "/bin/sh", cgroup=0)
     assert host == []
+    # busybox runs its applets through /proc/self/exe: comm "exe", argv[0] "sh"
+    _, applet = sc.spawn(100, "sh", "-c", "id", comm="exe", path="/bin/busybox")
+    assert "Shell Spawned in Container" in applet
+    _, other_applet = sc.spawn(100, "cat", "/etc/hosts", comm="exe", path="/bin/busybox")
+    assert "Shell Spawned in Container" not in other_applet
 
 
 def test_write_below_binary_dir(sc: Scenario) -> None:
