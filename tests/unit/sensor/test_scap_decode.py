@@ -187,7 +187,9 @@ def test_inet6_and_unix_tuples_and_unix_sockaddr() -> None:
     assert event.params["addr"] == SockAddr("unix", path="@abstract")
     assert event.res == -111
     other = decode_event(raw(CONNECT_X.code, q(0), tuple_unix, q(4), bytes([16, 1, 2])), 2)
-    assert other.params["tuple"] == SockTuple("unix", dest_path="/run/x.sock")
+    assert other.params["tuple"] == SockTuple(
+        "unix", dest_path="/run/x.sock", source_ptr=0xFFFF1, dest_ptr=0xFFFF2
+    )
     assert other.params["addr"] == SockAddr("other")
 
 

@@ -140,6 +140,7 @@ def _sockaddr(order: str) -> Converter:
 
 def _socktuple(order: str) -> Converter:
     port_of = struct.Struct(order + "H").unpack_from
+    ptrs_of = struct.Struct(order + "QQ").unpack_from
 
     def convert(blob: bytes) -> object:
         family = blob[0]
@@ -167,7 +168,10 @@ def _socktuple(order: str) -> Converter:
             # family, source and destination kernel socket pointers (u64 each), then the path.
             if len(blob) < 17:
                 raise _Malformed(f"unix tuple needs 17 bytes, has {len(blob)}")
-            return SockTuple("unix", dest_path=_text(blob[17:]))
+            source_ptr, dest_ptr = ptrs_of(blob, 1)
+            return SockTuple(
+                "unix", dest_path=_text(blob[17:]), source_ptr=source_ptr, dest_ptr=dest_ptr
+            )
         return SockTuple("other")
 
     return convert

@@ -146,7 +146,9 @@ class SockAddr:
 class SockTuple:
     """A connection's two ends as Falco's SOCKTUPLE: source is the caller's side.
 
-    For unix sockets `source_path` / `dest_path` hold the paths and addresses/ports are None.
+    For unix sockets `source_path` / `dest_path` hold the paths and addresses/ports are None
+    (a .scap tuple also has the two ends' kernel addresses, `source_ptr` / `dest_ptr`). For
+    accept, as in Falco's driver, the source is the peer (the client).
     `__str__` renders Falco's ``sip:sport->dip:dport`` (unix: ``->path``).
     """
 
@@ -157,6 +159,9 @@ class SockTuple:
     dport: int | None = None
     source_path: str | None = None
     dest_path: str | None = None
+    # unix sockets in .scap files: the kernel addresses of both ends, as Falco prints them
+    source_ptr: int | None = None
+    dest_ptr: int | None = None
 
     def __str__(self) -> str:
         if self.family == "unix":

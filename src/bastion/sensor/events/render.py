@@ -287,6 +287,9 @@ _DOTS = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
 
 def _socktuple(value: SockTuple) -> str:
     if value.family == "unix":
+        if value.source_ptr is not None and value.dest_ptr is not None:
+            # libsinsp: both ends' kernel addresses in hex, then the path
+            return f"{value.source_ptr:x}->{value.dest_ptr:x} {value.dest_path or ''}"
         return f"->{value.dest_path or ''}"
     if value.family == "inet6":
         source, dest = value.source, value.dest

@@ -84,7 +84,7 @@ def unix_tuple_name(tup: SockTuple) -> str:
     socket addresses in hex (``0->ffff88003c420800 /var/run/nscd/socket``). A tuple decoded
     without the addresses (`source_ptr`/`dest_ptr` absent) is named by its path alone."""
     path = tup.dest_path or tup.source_path or ""
-    src, dst = getattr(tup, "source_ptr", None), getattr(tup, "dest_ptr", None)
+    src, dst = tup.source_ptr, tup.dest_ptr
     if isinstance(src, int) and isinstance(dst, int):
         return f"{src:x}->{dst:x} {path}"
     return path
