@@ -11,7 +11,7 @@ test:
 # Side-by-side start-up and exec figures vs runc/crun, then the sensor's overhead and throughput
 # (bench/README.md). BENCH_ARGS="--runs 10" passes flags to the two runtime benches (the shared
 # ones: --runs, --warmup, --bastion, --timeout); SENSOR_BENCH_ARGS="--rounds 5" goes to
-# sensor_overhead.py. `make bench-sensor` runs the two sensor benches alone.
+# sensor_overhead.py. `make bench-sensor` runs the three sensor benches alone.
 bench:
 	.venv/bin/python bench/runtime_start.py $(BENCH_ARGS)
 	.venv/bin/python bench/runtime_exec.py $(BENCH_ARGS)
@@ -19,3 +19,4 @@ bench:
 bench-sensor:
 	.venv/bin/python bench/sensor_overhead.py $(SENSOR_BENCH_ARGS)
 	.venv/bin/python bench/sensor_throughput.py
+	.venv/bin/python bench/rules_throughput.py

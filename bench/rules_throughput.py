@@ -9,7 +9,7 @@ to one CPU. For comparison the same stream runs with no rules (state updates alo
 bastion's default rules. Anchor (issue [rules]): Falco's single-threaded engine handled about
 250k-320k syscalls/s on 1-2 CPUs in its 2021 test; target >= 300k events/s.
 
-Usage: .venv/bin/python bench/rules_throughput.py [--rounds 5] [--repeat 20]
+Usage: .venv/bin/python bench/rules_throughput.py [--rounds 5] [--repeat 10] [--cpu 0]
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def fresh(event: Event) -> Event:
     return copy
 
 
-def one_round(streams: list[tuple[Path, list[Event]]], rules: list[str] | None, repeat: int) -> tuple[float, int, int]:
+def one_round(
+    streams: list[tuple[Path, list[Event]]], rules: list[str] | None, repeat: int
+) -> tuple[float, int, int]:
     """(events/s, events, alerts) for one pass over every stream, `repeat` times each."""
     elapsed = 0.0
     events = alerts = 0
@@ -127,7 +129,9 @@ def main() -> int:
             f"{max(rates):>10,.0f}  {alerts[name]}"
         )
     stable = statistics.median(results["Falco stable ruleset"])
-    print(f"\nFalco stable ruleset: {stable:,.0f} events/s = {stable / 300_000:.2f}x the 300k target")
+    print(
+        f"\nFalco stable ruleset: {stable:,.0f} events/s = {stable / 300_000:.2f}x the 300k target"
+    )
     return 0
 
 

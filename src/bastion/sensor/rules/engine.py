@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bastion.errors import BastionError
+from bastion.sensor.outputs.alert import PRIORITIES
+from bastion.sensor.outputs.alert import priority_rank as alert_priority_rank
 from bastion.sensor.rules.ast import Expr
 from bastion.sensor.rules.compiler import (
     CompileError,
@@ -32,39 +34,25 @@ from bastion.sensor.rules.loader import locate
 from bastion.sensor.rules.model import ConditionPart, ExceptionDef, Mark, RuleDef, RuleSet
 from bastion.sensor.rules.parser import parse_condition
 
-# Falco's priorities, most severe first, as its alerts spell them.
-PRIORITY_ORDER: tuple[str, ...] = (
-    "Emergency",
-    "Alert",
-    "Critical",
-    "Error",
-    "Warning",
-    "Notice",
-    "Informational",
-    "Debug",
-)
-_RANK = {p.lower(): i for i, p in enumerate(PRIORITY_ORDER)}
-_RANK["info"] = _RANK["informational"]
-
 RULE_MATCHING = ("first", "all")
 SYSCALL_SOURCE = "syscall"
 
 
 def priority_name(text: str) -> str:
     """Falco's spelling of a priority given in any case (``info`` is ``Informational``)."""
-    return PRIORITY_ORDER[priority_rank(text)]
+    return PRIORITIES[priority_rank(text)]
 
 
 def priority_rank(text: str) -> int:
     """0 for Emergency ... 7 for Debug; raises `EngineError` for anything else."""
-    try:
-        return _RANK[text.strip().lower()]
-    except KeyError:
+    rank = alert_priority_rank(text)
+    if rank is None:
         raise EngineError(
             f"unknown priority {text!r}",
-            hint="use one of " + ", ".join(PRIORITY_ORDER),
+            hint="use one of " + ", ".join(PRIORITIES),
             reference="rule-priority",
-        ) from None
+        )
+    return rank
 
 
 class EngineError(BastionError):
@@ -171,7 +159,7 @@ class RuleEngine:
             compiled.append(
                 CompiledRule(
                     name=rule.name,
-                    priority=PRIORITY_ORDER[rank],
+                    priority=PRIORITIES[rank],
                     rank=rank,
                     condition=condition,
                     output=output,

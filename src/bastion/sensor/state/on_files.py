@@ -13,19 +13,12 @@ from bastion.sensor.events.model import Event
 from bastion.sensor.state import flags
 from bastion.sensor.state.fds import abspath, file_fd, memfd_fd, pipe_fd
 from bastion.sensor.state.model import Fd, FdType, Thread
+from bastion.sensor.state.params import as_int as _int
+from bastion.sensor.state.params import param as _param
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.sensor.state.sensor_state import SensorState
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) else None
-
-
-def _param(state: SensorState, event: Event, name: str) -> object:
-    value = event.params.get(name)
-    return state.enter_param(event, name) if value is None else value
 
 
 def _result_fd(event: Event) -> int | None:

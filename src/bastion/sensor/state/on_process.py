@@ -11,6 +11,7 @@ from bastion.sensor.events.model import Event
 from bastion.sensor.state import flags
 from bastion.sensor.state.fds import abspath, copy_table
 from bastion.sensor.state.model import Thread
+from bastion.sensor.state.params import as_int as _int
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
 CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork"})
 _UNCHANGED = (-1, 0xFFFFFFFF)
 _SAME_CLONE_NS = 1_000_000_000  # setres*id: "leave this one as it is"
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) else None
 
 
 def _str(value: object) -> str | None:
