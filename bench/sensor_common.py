@@ -152,3 +152,36 @@ def require_root_and_cpus() -> None:
     cpus = os.sched_getaffinity(0)
     if not {WORKLOAD_CPU, SENSOR_CPU} <= cpus:
         raise BenchError(f"the benches need CPUs {WORKLOAD_CPU} and {SENSOR_CPU}; have {cpus}")
+
+
+@contextlib.contextmanager
+def bpf_stats() -> Iterator[None]:
+    """kernel.bpf_stats_enabled on for the block (it adds two clock reads to every program
+    run, so no timed round runs under it), restored after."""
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(path) as f:
+        before = f.read().strip()
+    with open(path, "w") as f:
+        f.write("1")
+    try:
+        yield
+    finally:
+        with open(path, "w") as f:
+            f.write(before)
+
+
+def program_runs(name: str) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) summed over the loaded programs called `name` (bpftool)."""
+    out = subprocess.run(
+        ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    runs = [p for p in json.loads(out or "[]") if p.get("name") == name]
+    return sum(p.get("run_time_ns", 0) for p in runs), sum(p.get("run_cnt", 0) for p in runs)
+
+
+def ns_per_run(name: str, argv: list[str]) -> float:
+    """The kernel's own account of what program `name` cost per run while `argv` ran."""
+    t0, n0 = program_runs(name)
+    run_workload(argv)
+    t1, n1 = program_runs(name)
+    return (t1 - t0) / (n1 - n0) if n1 > n0 else float("nan")
