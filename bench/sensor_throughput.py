@@ -80,10 +80,11 @@ def offline(path: str) -> dict[str, float]:
 
 
 def make_decoder(header: Any) -> Any:
-    """The live probe's decoder for records read back from a capture (the same code)."""
-    from bastion.cli.front.commands.events import decoder_for
+    """The live probe's decoder for records read back from a capture (the same code), with
+    the capture's boot epoch, as `bastion events -r` builds it."""
+    from bastion.sensor.probe.decode import Decoder
 
-    return decoder_for(header)
+    return Decoder(boot_epoch=header.boot_time_ns)
 
 
 def new_state() -> Any:

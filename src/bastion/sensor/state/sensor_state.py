@@ -170,16 +170,16 @@ class SensorState:
         if not event.pid:
             event.pid = thread.pid
         cgid = event.cgroup_id
-        if cgid and (
-            cgid != thread.cgroup_id
-            or (
+        if cgid:
+            if cgid != thread.cgroup_id:
+                thread.cgroup_id = cgid
+                self._place(thread)
+            elif (
                 not thread.container_id
                 and cgid not in self._cgroup_containers
                 and self._recheck_due(cgid)
-            )
-        ):
-            thread.cgroup_id = cgid
-            self._place(thread)
+            ):
+                self._place(thread)
         if event.fd is not None:
             thread.lastevent_fd = event.fd.num  # a handler made or found it
         elif uses_fd(kind, event.dir):
