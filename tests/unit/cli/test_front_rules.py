@@ -188,3 +188,31 @@ def test_watch_replay_prints_alerts_and_statistics(
     assert alert["rule"] == "connect" and alert["priority"] == "Notice"
     assert alert["output_fields"]["proc.name"] == "curl"
     assert "events" in captured.err and "alerts" in captured.err
+
+
+def test_explain_with_an_alerts_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Falco JSON alert (its output_fields) is an event `explain` can take as it is."""
+    import json
+
+    alert = {
+        "rule": "x",
+        "output_fields": {
+            "evt.type": "openat",
+            "evt.dir": "<",
+            "evt.is_open_read": True,
+            "fd.num": 3,
+            "fd.name": "/etc/shadow",
+            "container.id": "host",
+            "proc.name": None,
+        },
+    }
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps(alert))
+    rule = "Read Sensitive File in Container"
+    assert main(["rules", "explain", rule, "--event", f"@{path}"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ container.id != host   [container.id=host]" in out
+    assert main(["rules", "explain", rule, "--event", "[1]"]) != 0
+    assert main(["rules", "explain", rule, "--event", "{bad"]) != 0
+    err = capsys.readouterr().err
+    assert "JSON object" in err and "not JSON" in err and "Traceback" not in err

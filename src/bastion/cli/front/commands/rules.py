@@ -28,7 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="which event types a rule needs, and why it did or did not match an event",
         description=(
             "Without an event: the event types the rule needs. With --field NAME=VALUE "
-            "(repeatable; unset fields are unreadable, as in Falco) or --replay FILE --num N "
+            "(repeatable), --event JSON (field values, or a whole Falco JSON alert; unset "
+            "fields are unreadable, as in Falco) or --replay FILE --num N "
             "(event N of a .scap or bastion capture, with the state built up to it): the "
             "verdict of every check, with the value each field had."
         ),
@@ -37,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     explain.add_argument("-r", "--rules", action="append", metavar="FILE", help="rules file")
     explain.add_argument(
         "--field", action="append", default=[], metavar="NAME=VALUE", help="a field's value"
+    )
+    explain.add_argument(
+        "--event",
+        metavar="JSON",
+        help="field values as a JSON object (an alert's output_fields fit), or @FILE",
     )
     explain.add_argument("--replay", metavar="FILE", help="a .scap or bastion capture file")
     explain.add_argument("--num", type=int, metavar="N", help="the event number in --replay")
@@ -97,7 +103,7 @@ def _explain(args: argparse.Namespace) -> int:
         event: object = event_at(args.replay, args.num, state)
         fields: object = rules.fields
     else:
-        event, fields = _synthetic(args.field)
+        event, fields = _synthetic(args.field, args.event)
     result = explain(rule, rules.ruleset, fields, event)  # type: ignore[arg-type]
     sys.stdout.write(result.render() + "\n")
     return 0 if result.matched else 1
@@ -119,18 +125,56 @@ class _GivenFields:
         return lambda evt: evt.values.get(key, MISSING)
 
 
-def _synthetic(pairs: list[str]) -> tuple[_Given, _GivenFields]:
+def _synthetic(pairs: list[str], event_json: str | None) -> tuple[_Given, _GivenFields]:
     from bastion.errors import BastionError
 
     values: dict[str, object] = {}
+    if event_json is not None:
+        values.update(_event_values(event_json))
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
             raise BastionError(
-                f"--field {pair!r} is not NAME=VALUE", hint="e.g. --field proc.name=bash"
+                f"--field {pair!r} is not NAME=VALUE",
+                hint="e.g. --field proc.name=bash",
+                reference="explain-event",
             )
         values[name.strip()] = _typed(text)
     return _Given(values), _GivenFields()
+
+
+def _event_values(text: str) -> dict[str, object]:
+    """`--event`: a JSON object of field values (null: unreadable, as in Falco's JSON)."""
+    import json
+
+    from bastion.errors import BastionError
+
+    where = "--event"
+    if text.startswith("@"):
+        where = text[1:]
+        try:
+            with open(where) as f:
+                text = f.read()
+        except OSError as exc:
+            raise BastionError(
+                f"cannot read {where}: {exc.strerror}", where=where, reference="explain-event"
+            ) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BastionError(
+            f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            where=where,
+            hint='give an object such as {"evt.type": "openat", "fd.name": "/etc/shadow"}',
+            reference="explain-event",
+        ) from None
+    if isinstance(doc, dict) and isinstance(doc.get("output_fields"), dict):
+        doc = doc["output_fields"]  # a whole Falco alert: its fields
+    if not isinstance(doc, dict):
+        raise BastionError(
+            "--event must be a JSON object of field values", where=where, reference="explain-event"
+        )
+    return {str(k): v for k, v in doc.items() if v is not None}
 
 
 def _typed(text: str) -> object:
