@@ -124,3 +124,21 @@ def test_a_leaked_mount_fails_the_session(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "left these behind" in result.stdout
     assert f"{target} (tmpfs" in result.stdout
+
+
+def test_empty_parent_cgroups_made_by_the_session_are_removed(tmp_path: Path) -> None:
+    """Parents are found in every hierarchy; only empty ones go (a busy one stays, and the
+    leak check names its child)."""
+    for hierarchy in ("memory", "pids"):
+        (tmp_path / hierarchy).mkdir()
+        (tmp_path / hierarchy / "cgroup.procs").write_text("")
+    (tmp_path / "memory" / "bastion-test").mkdir()
+    (tmp_path / "pids" / "bastion-test" / "bst-test-aaaa-left").mkdir(parents=True)
+    made = leaks.parent_cgroups(str(tmp_path))
+    assert made == {
+        str(tmp_path / "memory" / "bastion-test"),
+        str(tmp_path / "pids" / "bastion-test"),
+    }
+    leaks.remove_empty_parents(made)
+    assert not (tmp_path / "memory" / "bastion-test").exists()
+    assert (tmp_path / "pids" / "bastion-test" / "bst-test-aaaa-left").is_dir()

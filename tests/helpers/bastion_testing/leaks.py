@@ -2,14 +2,16 @@
 
 A `Snapshot` lists, per kind, the things that tests make and must remove again: mounts under a
 test path, cgroups named `bst-test-*`, processes in a test cgroup, named network namespaces and
-links with our prefixes, nftables tables with our names. Each thing has a stable key (a mount's
-id, a process's pid and start time) and a description for the report. `new_since(before, after)`
-is what appeared during the run; the pytest plugin fails the session when it is not empty.
-BPF programs and links are for later (the sensor does not exist yet).
+links with our prefixes, nftables tables with our names, and BPF programs, maps and links of the
+probe (`bst_*` names; a link by its program). Each thing has a stable key (a mount's id, a
+process's pid and start time, a BPF object's id) and a description for the report.
+`new_since(before, after)` is what appeared during the run; the pytest plugin fails the session
+when it is not empty.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -34,6 +36,7 @@ class Snapshot:
     netns: Things = field(default_factory=dict)
     links: Things = field(default_factory=dict)
     nft_tables: Things = field(default_factory=dict)
+    bpf: Things = field(default_factory=dict)
 
     def kinds(self) -> dict[str, Things]:
         return {
@@ -43,6 +46,7 @@ class Snapshot:
             "network namespaces": self.netns,
             "network links": self.links,
             "nftables tables": self.nft_tables,
+            "BPF programs, maps and links": self.bpf,
         }
 
     def is_empty(self) -> bool:
@@ -58,6 +62,7 @@ def snapshot(mount_roots: tuple[str, ...] = (), cgroup_root: str = CGROUP_ROOT) 
         netns=netns(),
         links=links(),
         nft_tables=nft_tables(),
+        bpf=bpf_objects(),
     )
 
 
@@ -95,6 +100,7 @@ def new_since(before: Snapshot, after: Snapshot, session: str | None = None) -> 
         netns=new["network namespaces"],
         links=new["network links"],
         nft_tables=new["nftables tables"],
+        bpf=new["BPF programs, maps and links"],
     )
 
 
@@ -128,6 +134,47 @@ def mounts(roots: tuple[str, ...] = ()) -> Things:
                 fstype = fields[fields.index("-") + 1]
                 found[f"{mount_id} {mount_point}"] = f"{mount_point} ({fstype}, id {mount_id})"
     return found
+
+
+#: Parent cgroups the runtime makes for containers (`/bastion/...`) and tests (`/bastion-test/...`).
+PARENT_CGROUPS = ("bastion", "bastion-test")
+
+
+def parent_cgroups(root: str = CGROUP_ROOT) -> set[str]:
+    """The parent cgroup directories that exist now, in every hierarchy."""
+    found: set[str] = set()
+    for hierarchy in _hierarchies(root):
+        for name in PARENT_CGROUPS:
+            path = os.path.join(hierarchy, name)
+            if os.path.isdir(path):
+                found.add(path)
+    return found
+
+
+def _hierarchies(root: str) -> list[str]:
+    """Every mounted hierarchy under `root` (the v2 one may be nested, as `unified` here)."""
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    out = [root] if os.path.exists(os.path.join(root, "cgroup.procs")) else []
+    out.extend(
+        entry.path
+        for entry in entries
+        if os.path.exists(os.path.join(entry.path, "cgroup.procs"))
+        and entry.name not in PARENT_CGROUPS
+    )
+    return out
+
+
+def remove_empty_parents(made: set[str]) -> None:
+    """rmdir the parent cgroups in `made` that hold no child cgroup any more (a busy or
+    non-empty one is left, and the leak check names its children)."""
+    for path in sorted(made, reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def cgroups(root: str = CGROUP_ROOT) -> Things:
@@ -198,3 +245,39 @@ def nft_tables() -> Things:
         for line in result.stdout.splitlines()
         if any(mark in line for mark in TEST_MARKS)
     }
+
+
+#: The probe's (and the benches') BPF objects are all named bst_* (maps cut to 15 characters).
+BPF_PREFIX = "bst_"
+
+
+def _bpftool(*args: str) -> list[dict[str, object]]:
+    if shutil.which("bpftool") is None:
+        return []
+    result = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=False)
+    try:
+        parsed = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        return []
+    return parsed if isinstance(parsed, list) else []
+
+
+def bpf_objects() -> Things:
+    """Loaded BPF programs and maps named bst_*, and the links that attach those programs."""
+    found: Things = {}
+    ours: set[object] = set()
+    for prog in _bpftool("prog", "show"):
+        name = str(prog.get("name", ""))
+        if name.startswith(BPF_PREFIX):
+            ours.add(prog.get("id"))
+            found[f"prog {prog.get('id')}"] = f"program {name} (id {prog.get('id')})"
+    for bpf_map in _bpftool("map", "show"):
+        name = str(bpf_map.get("name", ""))
+        if name.startswith(BPF_PREFIX):
+            found[f"map {bpf_map.get('id')}"] = f"map {name} (id {bpf_map.get('id')})"
+    for link in _bpftool("link", "show"):
+        if link.get("prog_id") in ours:
+            found[f"link {link.get('id')}"] = (
+                f"link {link.get('id')} of program {link.get('prog_id')}"
+            )
+    return found

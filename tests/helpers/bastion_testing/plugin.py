@@ -54,8 +54,11 @@ def _bst_leak_check(
     """Fail the session if its tests left mounts, cgroups, processes, netns or links behind."""
     roots = (str(tmp_path_factory.getbasetemp()),)
     before = _leaks.snapshot(roots)
+    parents_before = _leaks.parent_cgroups()
     request.config.stash[_EARLIER_LEFTOVERS] = before
     yield
+    # the empty /bastion and /bastion-test parents the session's containers needed go too
+    _leaks.remove_empty_parents(_leaks.parent_cgroups() - parents_before)
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         leaked = _leaks.new_since(before, _leaks.snapshot(roots), _bundle.SESSION)
