@@ -34,6 +34,8 @@ def abspath(cwd: str, name: str, base: str | None = None) -> str:
     are not followed, the kernel's view is not available to a sensor)."""
     if not name:
         return name
+    if name[0] == "/" and "/." not in name and "//" not in name and name[-1] != "/":
+        return name  # already folded: most paths are, and normpath costs a microsecond
     if not name.startswith("/"):
         root = base if base else cwd
         if not root:
