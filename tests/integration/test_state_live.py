@@ -161,3 +161,40 @@ def test_apply_cost_per_event(tmp_path: Path) -> None:
     print(f"\napply(): {per_event:.2f} us/event over {len(batch)} events")
     assert batch[-1].fd is not None and batch[-1].fd.name.startswith(os.getcwd())
     assert per_event < 50
+
+
+def test_an_orphan_gets_its_reaper_as_parent() -> None:
+    """A process whose parent exited has the reaper /proc names as its parent, not <NA>."""
+    shell = subprocess.Popen(
+        ["sh", "-c", "sleep 30 & echo $!; read _"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert shell.stdout is not None and shell.stdin is not None
+    orphan = int(shell.stdout.readline())
+    try:
+        state = SensorState(runtime_roots=())
+        state.seed_from_proc()
+        child = state.process(orphan)
+        assert child is not None and child.ptid == shell.pid
+        shell.stdin.write("\n")
+        shell.stdin.close()
+        shell.wait(timeout=10)
+        state.remove_thread(shell.pid)  # what procexit does
+        with open(f"/proc/{orphan}/stat", "rb") as f:
+            reaper = int(f.read().rsplit(b")", 1)[1].split()[1])
+        assert reaper != shell.pid
+        parent = state.parent(child)
+        assert parent is not None and parent.pid == reaper
+    finally:
+        try:
+            os.kill(orphan, 9)  # our own sleep, by pid
+        except ProcessLookupError:
+            pass
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+        shell.stdout.close()
+        if not shell.stdin.closed:
+            shell.stdin.close()

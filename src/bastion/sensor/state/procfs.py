@@ -96,6 +96,15 @@ def read_cgroups(proc_root: str, tid: int) -> tuple[tuple[str, str], ...]:
     return _cgroups(_read(f"{proc_root}/{tid}/cgroup"))
 
 
+def read_ppid(proc_root: str, pid: int) -> int | None:
+    """The parent pid /proc shows for `pid` now (after a reparenting: the reaper), or None."""
+    raw = _read(f"{proc_root}/{pid}/stat", 4096)
+    if not raw:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
 def read_thread(
     proc_root: str, tid: int, clock: BootClock, cgroup2: str | None, *, full: bool = True
 ) -> Thread | None:

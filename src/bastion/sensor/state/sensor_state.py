@@ -66,6 +66,7 @@ class SensorState:
         self._cgroup_containers: dict[int, str] = {}  # cgroup id -> container id ("" host)
         self._unknown_since: dict[int, float] = {}
         self._recheck_at: dict[int, float] = {}
+        self._reparent_asked: set[tuple[int, int]] = set()
         self._sockets = procfs.SocketIndex(self.proc_root)
 
     # ------------------------------------------------------------------ seeding
@@ -310,9 +311,26 @@ class SensorState:
             return None
         parent = self.threads.get(thread.ptid)
         if parent is None:
+            parent = self._reparented(thread)
+        if parent is None:
             return None
         main = self.threads.get(parent.pid)
         return main if main is not None else parent
+
+    def _reparented(self, thread: Thread) -> Thread | None:
+        """Live: a process whose parent exited has a new one (the reaper: its pid namespace's
+        init or a subreaper), as libsinsp's reparenting gives; /proc knows which. Asked once
+        per process and parent, so a lookup that fails does not read /proc again and again."""
+        if not self.live or (thread.pid, thread.ptid) in self._reparent_asked:
+            return None
+        if len(self._reparent_asked) > 4096:
+            self._reparent_asked.clear()
+        self._reparent_asked.add((thread.pid, thread.ptid))
+        ppid = procfs.read_ppid(self.proc_root, thread.pid)
+        if ppid is None or ppid == thread.ptid or ppid <= 0:
+            return None
+        thread.ptid = ppid
+        return self.thread_for(ppid)
 
     def ancestors(self, thread: Thread) -> Iterator[Thread]:
         """Parent, grandparent, ... (``proc.aname[N]``), stopping at a loop or the top."""
