@@ -236,9 +236,10 @@ ParamsDecoder = Callable[[bytes], tuple[dict[str, object], int]]
 def _params_decoder(spec: EventSpec) -> ParamsDecoder:
     """A function made for this event type: its parameters from a record, and the end offset.
 
-    Generated once per event type (straight-line code, one branch per parameter: a length of
-    0 means unreadable) because a generic loop over (name, reader) pairs cost more than the
-    record's header and the `Event` together.
+    Generated once per event type (straight-line code; a length of 0 means unreadable, and
+    only a record with an unreadable parameter takes the branch-per-parameter path) because a
+    generic loop over (name, reader) pairs cost more than the record's header and the `Event`
+    together.
     """
     n = len(spec.params)
     env: dict[str, object] = {"lengths": struct.Struct(f"<{n}H").unpack_from}
@@ -246,14 +247,28 @@ def _params_decoder(spec: EventSpec) -> ParamsDecoder:
     if n:
         names = ", ".join(f"l{i}" for i in range(n))
         lines.append(f"    {names}{',' if n == 1 else ''} = lengths(raw, 40)")
-    lines += [f"    off = {40 + 2 * n}", "    p = {}"]
-    for i, param in enumerate(spec.params):
-        name, unpack, read = _step(param)
+    lines.append(f"    off = {40 + 2 * n}")
+    steps = [_step(param) for param in spec.params]
+    for i, (_name, unpack, read) in enumerate(steps):
+        env[f"u{i}" if unpack is not None else f"r{i}"] = unpack if unpack is not None else read
+    if n:
+        # the common case, every parameter readable: one dict display, no branch per parameter
+        lines.append("    if " + " and ".join(f"l{i}" for i in range(n)) + ":")
+        lines.append("        o1 = off + l0")
+        lines.extend(f"        o{i} = o{i - 1} + l{i - 1}" for i in range(2, n + 1))
+        items = []
+        for i, (name, unpack, _read) in enumerate(steps):
+            at = "off" if i == 0 else f"o{i}"
+            if unpack is not None:
+                items.append(f"{name!r}: u{i}(raw, {at})[0]")
+            else:
+                items.append(f"{name!r}: r{i}(raw, {at}, l{i})")
+        lines.append("        return {" + ", ".join(items) + f"}}, o{n}")
+    lines.append("    p = {}")
+    for i, (name, unpack, _read) in enumerate(steps):
         if unpack is not None:
-            env[f"u{i}"] = unpack
             lines.append(f"    if l{i}: p[{name!r}] = u{i}(raw, off)[0]")
         else:
-            env[f"r{i}"] = read
             lines.append(f"    if l{i}: p[{name!r}] = r{i}(raw, off, l{i})")
         lines.append(f"    off += l{i}")
     lines.append("    return p, off")
