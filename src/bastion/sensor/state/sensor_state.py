@@ -158,8 +158,8 @@ class SensorState:
             thread = self.thread_for(event.tid, event.pid)
         elif kind in CLONE_EVENTS:
             thread = on_clone(self, event) or self.thread_for(event.tid, event.pid)
-        else:
-            thread = self.thread_for(event.tid, event.pid)
+        else:  # the common case: a known thread (one lookup, no call)
+            thread = self.threads.get(event.tid) or self.thread_for(event.tid, event.pid)
             if thread is not None:
                 handler = HANDLERS.get(kind)
                 if handler is not None:
