@@ -39,31 +39,26 @@ def main() -> int:
 
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot
     from bastion.sensor.probe import Probe
+    from bastion.sensor.state import SensorState
 
-    state = None
-    try:
-        from bastion.sensor.state import SensorState  # type: ignore[attr-defined,unused-ignore]
-
-        state = SensorState()
-        state.seed_from_proc()
-    except ImportError:
-        pass
+    state = SensorState()
+    state.seed_from_proc()
     events = args.events.split(",") if args.events else None
-    probe = Probe(ring_size=args.ring_size, events=events)  # type: ignore[call-arg,unused-ignore]
+    probe = Probe(ring_size=args.ring_size, events=events)
     writer = None
     decoded = 0
     with probe:
         if args.bcap:
             writer = BcapWriter(args.bcap, BcapHeader.now(ring_size=args.ring_size), Snapshot())
-        decode = probe.decoder.decode  # type: ignore[attr-defined,unused-ignore]
-        apply = state.apply if state is not None else (lambda event: None)
+        decode = probe.decoder.decode
+        apply = state.apply
         print("ready", flush=True)
         cpu0 = time.process_time()
         wall0 = time.monotonic()
         while True:
             stopping = _stop
-            if stopping or probe.poll(0.05):  # type: ignore[attr-defined,unused-ignore]
-                while raw := probe.read_raw():  # type: ignore[attr-defined,unused-ignore]
+            if stopping or probe.poll(0.05):
+                while raw := probe.read_raw():
                     if writer is not None:
                         writer.write_batch(raw)
                     batch = decode(raw)

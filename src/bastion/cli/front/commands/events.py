@@ -119,32 +119,15 @@ def time_text(ts: int) -> str:
 
 
 def args_text(event: Any) -> str:
-    try:
-        from bastion.sensor.events.render import (  # type: ignore[import-not-found,unused-ignore]
-            args_text as falco_args,
-        )
-    except ImportError:
-        return " ".join(f"{k}={_value_text(v)}" for k, v in event.params.items())
-    text: str = falco_args(event)
-    return text
+    from bastion.sensor.events.render import args_text as falco_args
+
+    return falco_args(event)
 
 
 def param_texts(event: Any) -> dict[str, str]:
-    try:
-        from bastion.sensor.events.render import (  # type: ignore[import-not-found,unused-ignore]
-            param_text,
-        )
-    except ImportError:
-        return {k: _value_text(v) for k, v in event.params.items()}
+    from bastion.sensor.events.render import param_text
+
     return {k: (param_text(event, k) or "") for k in event.params}
-
-
-def _value_text(value: object) -> str:
-    if isinstance(value, bytes):
-        return "".join(chr(b) if 32 <= b < 127 else "." for b in value)
-    if isinstance(value, tuple):
-        return " ".join(map(str, value))
-    return str(value)
 
 
 def proc_name(event: Any) -> str:
