@@ -88,9 +88,9 @@ def make_decoder(header: Any) -> Any:
 
 
 def new_state() -> Any:
-    from bastion.cli.front.commands.capture import new_state as state_for
+    from bastion.sensor.assemble import new_state as state_for
 
-    return state_for("/run/bastion")
+    return state_for(seed=True)
 
 
 def main() -> int:

@@ -28,10 +28,15 @@ class Rules:
     fields: FieldRegistry
 
 
-def new_state(**options: object) -> SensorState:
+def new_state(root: str = "/run/bastion", *, seed: bool = False) -> SensorState:
+    """State tables that know the containers under the runtime root `root`; seeded from /proc
+    when `seed` (live), left for a capture to seed otherwise."""
     from bastion.sensor.state import SensorState
 
-    return SensorState(**options)  # type: ignore[arg-type]
+    state = SensorState(runtime_roots=(root,))
+    if seed:
+        state.seed_from_proc()
+    return state
 
 
 def load_rules(

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from bastion.sensor.events.model import Event
@@ -44,12 +43,6 @@ class PipelineStats:
 
     events: int = 0
     alerts: int = 0
-    by_type: dict[str, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-
-    def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.events / elapsed if elapsed > 0 else 0.0
 
 
 class Pipeline:
@@ -63,14 +56,12 @@ class Pipeline:
         outputs: Sequence[Output] = (),
         hostname: str | None = None,
         action: Action | None = None,
-        count_types: bool = False,
     ) -> None:
         self.engine = engine
         self.state = state
         self.outputs = list(outputs)
         self.hostname = hostname or socket.gethostname()
         self.action = action
-        self.count_types = count_types
         self.stats = PipelineStats()
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
@@ -79,12 +70,9 @@ class Pipeline:
         match = self.engine.match
         alerts: list[Alert] = []
         count = 0
-        by_type = self.stats.by_type if self.count_types else None
         for event in events:
             count += 1
             apply(event)
-            if by_type is not None:
-                by_type[event.type] = by_type.get(event.type, 0) + 1
             alerts.extend(self._alert(rule, event) for rule in match(event))
         self.stats.events += count
         return alerts

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bastion.errors import BastionError, ExitCode
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bastion.sensor.state import SensorState
 
 BATCH = 1024
+T = TypeVar("T")
 
 
 class UnknownCaptureError(BastionError):
@@ -73,10 +74,34 @@ def start_probe(probe: Probe) -> None:
         ) from None
 
 
-class ProbeSource(Source):
-    """The live probe: started here, read until `done()` says so, drained, stopped.
+def probe_batches(
+    probe: Probe,
+    done: Callable[[], bool],
+    read: Callable[[], list[T]],
+    on_started: Callable[[], None] | None = None,
+    statistics: dict[str, Any] | None = None,
+) -> Generator[list[T], None, None]:
+    """Start `probe`, yield `read()` batches until `done()`, drain what arrived before the
+    stop, then stop it. `statistics` receives the probe's final counters, also when the
+    consumer stops early (close the generator). `on_started` runs once the probe is attached
+    (a caller waiting to start its workload)."""
+    start_probe(probe)
+    try:
+        if on_started is not None:
+            on_started()
+        while not done():
+            if probe.poll(0.1):
+                yield read()
+        while batch := read():
+            yield batch
+    finally:  # count before the probe goes
+        if statistics is not None:
+            statistics.update(probe_statistics(probe))
+        probe.stop()
 
-    `on_started` runs once the probe is attached (a caller waiting to start its workload)."""
+
+class ProbeSource(Source):
+    """The live probe's decoded events (`probe_batches` with `read_events`)."""
 
     def __init__(
         self,
@@ -92,23 +117,10 @@ class ProbeSource(Source):
         self._iter: Generator[list[Event], None, None] | None = None
 
     def batches(self) -> Iterator[list[Event]]:
-        self._iter = self._run()
+        self._iter = probe_batches(
+            self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
+        )
         return self._iter
-
-    def _run(self) -> Generator[list[Event], None, None]:
-        probe = self.probe
-        start_probe(probe)
-        try:
-            if self._on_started is not None:
-                self._on_started()
-            while not self._done():
-                if probe.poll(0.1):
-                    yield probe.read_events()
-            while batch := probe.read_events():  # what arrived before the stop
-                yield batch
-        finally:  # also when the consumer stops early: count before the probe goes
-            self.statistics = probe_statistics(probe)
-            probe.stop()
 
     def close(self) -> None:
         if self._iter is not None:

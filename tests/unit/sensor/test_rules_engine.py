@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bastion.sensor.rules import MISSING, Getter, load_rules_files
-from bastion.sensor.rules.engine import EngineError, RuleEngine, priority_name
+from bastion.sensor.rules.engine import EngineError, RuleEngine, priority_rank
 from bastion.sensor.rules.exceptions import exception_text
 from bastion.sensor.rules.model import ExceptionDef, Mark
 
@@ -90,7 +90,7 @@ def test_rule_matching_all_and_priorities(tmp_path: Path) -> None:
     ]
     only_severe = engine_for(tmp_path, RULES, min_priority="warning")
     assert [r.name for r in only_severe.rules] == ["shell", "open etc"]
-    assert priority_name("info") == "Informational"
+    assert priority_rank("info") == priority_rank("INFORMATIONAL") == 6
     with pytest.raises(EngineError, match="rule_matching"):
         engine_for(tmp_path, RULES, rule_matching="some")
 

@@ -38,11 +38,6 @@ RULE_MATCHING = ("first", "all")
 SYSCALL_SOURCE = "syscall"
 
 
-def priority_name(text: str) -> str:
-    """Falco's spelling of a priority given in any case (``info`` is ``Informational``)."""
-    return PRIORITIES[priority_rank(text)]
-
-
 def priority_rank(text: str) -> int:
     """0 for Emergency ... 7 for Debug; raises `EngineError` for anything else."""
     rank = alert_priority_rank(text)
@@ -293,13 +288,6 @@ def _located(rule: RuleDef, ruleset: RuleSet, exc: CompileError) -> EngineError:
         hint=_HINTS.get(exc.reference or ""),
         reference=exc.reference,
     )
-
-
-def locate_in(parts: Sequence[ConditionPart], pos: int) -> Mark | None:
-    """The file position of offset `pos` in a condition made of `parts` (None without parts)."""
-    if not parts:
-        return None
-    return _position(parts, pos)
 
 
 def _position(parts: Sequence[ConditionPart], pos: int) -> Mark:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -25,7 +26,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.sensor.capture.bcap import Snapshot
     from bastion.sensor.probe import Probe
-    from bastion.sensor.state import SensorState
 
 HELP = "record live events into a bastion capture file (read it with `bastion events -r`)"
 
@@ -64,40 +64,59 @@ def add_live_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter
-    from bastion.sensor.sources import probe_statistics, start_probe
+    from bastion.sensor.sources import probe_batches
 
-    events = parse_events(args.events)
-    identities = resolve_containers(args.root, args.container)
-    cgroup_ids = [cg for ident in identities for cg in ident.cgroup_ids] if identities else None
+    live = live_filter(args)
     snapshot = take_snapshot(args.root)
-    probe = open_probe(args, events, cgroup_ids)
-    with Stopper(args.duration) as stop, contextlib.ExitStack() as stack:
-        start_probe(probe)
-        stack.callback(probe.stop)
+    probe = open_probe(args, live)
+    stats: dict[str, Any] = {}
+    writer: BcapWriter | None = None
+
+    def started() -> None:
+        nonlocal writer
         header = BcapHeader.now(
             # the decoder's own boot epoch, so a replay stamps events exactly as live did
             boot_time_ns=probe.decoder.boot_epoch_ns,
-            events=tuple(events or ()),
-            cgroup_ids=None if cgroup_ids is None else tuple(cgroup_ids),
-            containers=tuple(i.id for i in identities),
+            events=tuple(live.events or ()),
+            cgroup_ids=None if live.cgroup_ids is None else tuple(live.cgroup_ids),
+            containers=tuple(i.id for i in live.identities),
             drop_failed=args.drop_failed,
             ring_size=args.ring_size,
         )
         writer = BcapWriter(args.write, header, snapshot, compress=True if args.gzip else None)
-        stats: dict[str, int | float] = {}
         sys.stderr.write(f"bastion: capturing to {args.write} (SIGINT or SIGTERM stops)\n")
         sys.stderr.flush()  # a caller waits for this line before starting its workload
+
+    with Stopper(args.duration) as stop:
+        batches = probe_batches(probe, stop.done, probe.read_raw, started, stats)
         try:
-            while not stop.done():
-                if probe.poll(0.1):
-                    writer.write_batch(probe.read_raw())
-            while batch := probe.read_raw():  # what arrived before the stop
-                writer.write_batch(batch)
-            stats = probe_statistics(probe)
+            with contextlib.closing(batches):
+                for batch in batches:
+                    assert writer is not None  # made by `started` before the first batch
+                    writer.write_batch(batch)
         finally:
-            writer.close(stats)  # an error mid-capture still leaves a readable file
+            if writer is not None:
+                writer.close(stats)  # an error mid-capture still leaves a readable file
+    assert writer is not None
     print_statistics({"events written": writer.records, **stats})
     return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveFilter:
+    """What a live run asks the probe for: event names (None: the table's defaults) and the
+    containers whose cgroups alone it watches (None: everything)."""
+
+    events: list[str] | None
+    identities: list[Any]
+    cgroup_ids: list[int] | None
+
+
+def live_filter(args: argparse.Namespace) -> LiveFilter:
+    """`--events` and `--container` checked and resolved (cgroup ids from identity.json)."""
+    identities = resolve_containers(args.root, args.container)
+    cgroup_ids = [cg for ident in identities for cg in ident.cgroup_ids] if identities else None
+    return LiveFilter(parse_events(args.events), identities, cgroup_ids)
 
 
 def parse_events(text: str | None) -> list[str] | None:
@@ -155,29 +174,21 @@ def resolve_containers(root: str, ids: Iterable[str]) -> list[Any]:
 
 def take_snapshot(root: str) -> Snapshot:
     """The state tables seeded from /proc (threads with fds, containers) as a bcap snapshot."""
+    from bastion.sensor.assemble import new_state
     from bastion.sensor.capture.bcap import Snapshot
 
-    state = new_state(root)
+    state = new_state(root, seed=True)
     return Snapshot(threads=list(state.threads), containers=list(state.containers))
 
 
-def new_state(root: str, *, seed: bool = True) -> SensorState:
-    """State tables that know the containers under `root`, seeded from /proc if `seed`."""
-    from bastion.sensor.state import SensorState
-
-    state = SensorState(runtime_roots=(root,))
-    if seed:
-        state.seed_from_proc()
-    return state
-
-
-def open_probe(
-    args: argparse.Namespace, events: list[str] | None, cgroups: list[int] | None
-) -> Probe:
+def open_probe(args: argparse.Namespace, live: LiveFilter) -> Probe:
     from bastion.sensor.probe import Probe
 
     return Probe(
-        ring_size=args.ring_size, events=events, cgroup_ids=cgroups, drop_failed=args.drop_failed
+        ring_size=args.ring_size,
+        events=live.events,
+        cgroup_ids=live.cgroup_ids,
+        drop_failed=args.drop_failed,
     )
 
 

@@ -92,15 +92,13 @@ def _print(source: Source, args: argparse.Namespace) -> int:
 
 def open_source(args: argparse.Namespace, done: Callable[[], bool]) -> Source:
     """The live probe (filtered in the kernel, read until `done()`) or the capture `-r` names."""
+    from bastion.sensor.assemble import new_state
     from bastion.sensor.sources import ProbeSource, open_recording
 
     if args.read is not None:
-        return open_recording(args.read, live.new_state(args.root, seed=False))
-    events = live.parse_events(args.events)
-    identities = live.resolve_containers(args.root, args.container)
-    cgroups = [cg for i in identities for cg in i.cgroup_ids] if identities else None
-    state = live.new_state(args.root)
-    return ProbeSource(state, live.open_probe(args, events, cgroups), done)
+        return open_recording(args.read, new_state(args.root))
+    probe = live.open_probe(args, live.live_filter(args))
+    return ProbeSource(new_state(args.root, seed=True), probe, done)
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -53,12 +53,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bastion.sensor.assemble import load_rules
+    from bastion.sensor.assemble import load_rules, new_state
     from bastion.sensor.outputs.factory import build_outputs, options_from_args
     from bastion.sensor.pipeline import Pipeline
-    from bastion.sensor.state import SensorState
 
-    state = SensorState(runtime_roots=(args.root,))
+    state = new_state(args.root)
     rules = load_rules(
         args.rules,
         state,
@@ -109,21 +108,19 @@ def _with_json(options: Any, json: bool) -> Any:
 
 def _source(args: argparse.Namespace, state: Any, done: Callable[[], bool]) -> Source:
     """The replayed capture, or the live probe filtered to `--container` in the kernel."""
-    from bastion.cli.front.commands.capture import open_probe, parse_events, resolve_containers
+    from bastion.cli.front.commands.capture import live_filter, open_probe
     from bastion.sensor.sources import ProbeSource, open_recording
 
     if args.replay:
         return open_recording(args.replay, state)
-    events = parse_events(args.events)
-    identities = resolve_containers(args.root, args.container)
-    cgroup_ids = [cg for ident in identities for cg in ident.cgroup_ids] if identities else None
+    probe = open_probe(args, live_filter(args))
     state.seed_from_proc()
 
     def started() -> None:
         sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
         sys.stderr.flush()  # a caller waits for this line before starting its workload
 
-    return ProbeSource(state, open_probe(args, events, cgroup_ids), done, started)
+    return ProbeSource(state, probe, done, started)
 
 
 def _run(source: Source, pipeline: Pipeline, metrics: Any) -> None:
