@@ -13,7 +13,8 @@ import pytest
 
 from bastion.sensor.outputs.alert import Alert
 from bastion.sensor.outputs.errors import OutputConfigError
-from bastion.sensor.outputs.factory import OutputOptions, build_outputs
+from bastion.sensor.outputs.factory import build_outputs
+from bastion.sensor.outputs.options import OutputOptions
 from bastion.sensor.outputs.store import AlertStore
 
 
@@ -106,7 +107,7 @@ def test_bad_prometheus_port_is_refused() -> None:
 def test_watch_flags_map_to_options() -> None:
     import argparse
 
-    from bastion.sensor.outputs.factory import add_output_arguments, options_from_args
+    from bastion.sensor.outputs.options import add_output_arguments, options_from_args
 
     parser = argparse.ArgumentParser()
     add_output_arguments(parser)

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from bastion.cli.front.commands import capture as live
-from bastion.sensor.state.model import HOST_CONTAINER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _print(source: Source, args: argparse.Namespace) -> int:
     """Apply and print events until the source ends or `-n` is reached; returns how many."""
+    from bastion.sensor.state.model import HOST_CONTAINER
+
     render = render_json if args.output == "json" else render_text
     wanted = tuple(args.container) if args.read else ()  # live: the probe filters in-kernel
     state = source.state

@@ -24,7 +24,7 @@ HELP = "watch containers with Falco rules: alerts to stdout, files, syslog, webh
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from bastion.cli.front.commands.capture import add_live_options
-    from bastion.sensor.outputs.factory import add_output_arguments
+    from bastion.sensor.outputs.options import add_output_arguments
 
     parser.add_argument(
         "-r",
@@ -54,7 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bastion.sensor.assemble import load_rules, new_state
-    from bastion.sensor.outputs.factory import build_outputs, options_from_args
+    from bastion.sensor.outputs.factory import build_outputs
+    from bastion.sensor.outputs.options import options_from_args
     from bastion.sensor.pipeline import Pipeline
 
     state = new_state(args.root)
