@@ -84,11 +84,22 @@ def test_seed_from_proc_sees_this_process(tmp_path: Path) -> None:
             assert took < 10
 
 
+def _wait_for_exec(pid: int, program: str) -> None:
+    # Popen returns when the exec passes its point of no return (the close-on-exec error pipe
+    # closes), which is before the kernel has set up the new argv: /proc/<pid>/cmdline can
+    # still read empty then, and the state would record a thread with no exe or args.
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] != program.encode():
+        assert time.monotonic() < deadline, f"pid {pid} never exec'd {program}"
+        time.sleep(0.001)
+
+
 def test_unknown_tid_is_read_from_proc(tmp_path: Path) -> None:
     state = SensorState()
     state.seed_from_proc()
     child = subprocess.Popen(["sleep", "30"], cwd=tmp_path)
     try:
+        _wait_for_exec(child.pid, "sleep")
         e = event("read", child.pid, 0, fd=0)
         state.apply(e)
         assert e.thread is not None and e.pid == child.pid
