@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(text())
         return 0
-    with live.Stopper(args.duration) as stop:
+    from bastion.cli.front.report import write_statistics
+    from bastion.sensor.live import Stopper, statistics
+
+    with Stopper(args.duration) as stop:
         source = open_source(args, stop.done)
         shown = 0
         try:
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 stats.update(
                     (f"state {k.replace('_', ' ')}", v) for k, v in source.state.stats().items()
                 )
-            live.print_statistics({"events shown": shown, **stats})
+            write_statistics(statistics({"events shown": shown, **stats}))
     return 0
 
 
@@ -98,7 +101,9 @@ def open_source(args: argparse.Namespace, done: Callable[[], bool]) -> Source:
 
     if args.read is not None:
         return open_recording(args.read, new_state(args.root))
-    probe = live.open_probe(args, live.live_filter(args))
+    from bastion.sensor.live import open_probe
+
+    probe = open_probe(live.live_from_args(args))
     return ProbeSource(new_state(args.root, seed=True), probe, done)
 
 

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         engine=rules.engine, state=state, outputs=[outputs], hostname=state.hostname, action=action
     )
     sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
-    from bastion.cli.front.commands.capture import Stopper, print_statistics
+    from bastion.cli.front.report import write_statistics
+    from bastion.sensor.live import Stopper, statistics
 
     with Stopper(args.duration) as stop:
         try:
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     report["alerts"] = pipeline.stats.alerts
     if action is not None:
         report["processes killed"] = action.killed
-    print_statistics(report)
+    write_statistics(statistics(report))
     return 0
 
 
@@ -109,12 +110,13 @@ def _with_json(options: Any, json: bool) -> Any:
 
 def _source(args: argparse.Namespace, state: Any, done: Callable[[], bool]) -> Source:
     """The replayed capture, or the live probe filtered to `--container` in the kernel."""
-    from bastion.cli.front.commands.capture import live_filter, open_probe
+    from bastion.cli.front.commands.capture import live_from_args
+    from bastion.sensor.live import open_probe
     from bastion.sensor.sources import ProbeSource, open_recording
 
     if args.replay:
         return open_recording(args.replay, state)
-    probe = open_probe(args, live_filter(args))
+    probe = open_probe(live_from_args(args))
     state.seed_from_proc()
 
     def started() -> None:
