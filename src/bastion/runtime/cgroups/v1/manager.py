@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def _controllers() -> tuple[Controller, ...]:
     """The controllers `apply` writes, in runc's fs order."""
     # Imported on first use: kill, delete and pause need none of them (start-up cost).
+    from bastion.runtime.cgroups.common import cpuset as cpuset_values
     from bastion.runtime.cgroups.common import pids, rdma
     from bastion.runtime.cgroups.v1 import (
         blkio,
@@ -43,7 +44,7 @@ def _controllers() -> tuple[Controller, ...]:
     )
 
     return (
-        cpuset,
+        cpuset_values,
         devices,
         memory,
         cpu,

@@ -47,8 +47,8 @@ class V2Manager:
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
         # Imported on first use: kill, delete and pause need none of them (start-up cost).
-        from bastion.runtime.cgroups.common import pids, rdma, subtree, unified
-        from bastion.runtime.cgroups.v2 import cpu, cpuset, devices, hugetlb, io, memory
+        from bastion.runtime.cgroups.common import cpuset, pids, rdma, subtree, unified
+        from bastion.runtime.cgroups.v2 import cpu, devices, hugetlb, io, memory
 
         # runc's fs2 Set order
         controllers: tuple[Controller, ...] = (pids, memory, io, cpu, cpuset, hugetlb, rdma)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from errno import ENOENT
 
 from bastion.runtime.cgroups import files
+from bastion.runtime.cgroups.common.memory import check_before_update
 from bastion.runtime.cgroups.errors import (
     CgroupFileError,
     CgroupInvalidValueError,
-    CgroupMemoryBelowUsageError,
     CgroupUnsupportedError,
 )
 
@@ -91,14 +91,8 @@ def apply(directory: str, resources: LinuxResources) -> None:
     mem = resources.memory
     if mem is None or not wanted(resources):
         return
+    check_before_update(directory, mem, "memory.current")
     limit, swap = mem.limit or 0, mem.swap or 0
-    if mem.check_before_update and limit > 0:
-        usage = files.read_int(f"{directory}/memory.current") or 0
-        if usage >= limit:
-            raise CgroupMemoryBelowUsageError(
-                f"rejecting memory limit {limit} below current usage {usage}",
-                where="linux.resources.memory.limit",
-            )
     converted = swap_max(swap, limit)
     if converted != 0 or swap > 0:  # swap == limit: disable swap ("0")
         text = _text(converted)
