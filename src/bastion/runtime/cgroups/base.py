@@ -85,7 +85,7 @@ if TYPE_CHECKING:
 
     class Controller(Protocol):
         """One controller's writer: each module under v1/, v2/ and common/ that sets limits is one
-        (the module object itself satisfies this Protocol: no class to build on bastion-runc's
+        (the module itself satisfies this Protocol: no class to build on bastion-runc's
         start-up path), so mypy checks every call a manager makes on its list of controllers."""
 
         @property

@@ -19,13 +19,14 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from bastion.cli.front.commands import capture as live
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.events.model import Event
     from bastion.sensor.sources import Source
+    from bastion.sensor.state.model import Container
 
 HELP = "print events: live, from a bastion capture (.bcap) or from a .scap file"
 
@@ -110,7 +111,7 @@ def open_source(args: argparse.Namespace, done: Callable[[], bool]) -> Source:
 # --- rendering -------------------------------------------------------------------------------
 
 
-_second: list[Any] = [None, ""]
+_second: list[int | str | None] = [None, ""]
 
 
 def time_text(ts: int) -> str:
@@ -122,31 +123,31 @@ def time_text(ts: int) -> str:
     return f"{_second[1]}.{ns:09d}"
 
 
-def args_text(event: Any) -> str:
+def args_text(event: Event) -> str:
     from bastion.sensor.events.render import args_text as falco_args
 
     return falco_args(event)
 
 
-def param_texts(event: Any) -> dict[str, str]:
+def param_texts(event: Event) -> dict[str, str]:
     from bastion.sensor.events.render import param_text
 
     return {k: (param_text(event, k) or "") for k in event.params}
 
 
-def proc_name(event: Any) -> str:
+def proc_name(event: Event) -> str:
     thread = event.thread
     return thread.comm if thread is not None and thread.comm else "<NA>"
 
 
-def render_text(event: Any, container: Any) -> str:
+def render_text(event: Event, container: Container) -> str:
     return (
         f"{event.num} {time_text(event.ts)} {event.cpu} {container.short_id} "
         f"{proc_name(event)} ({event.tid}) {event.dir} {event.type} {args_text(event)}\n"
     )
 
 
-def render_json(event: Any, container: Any) -> str:
+def render_json(event: Event, container: Container) -> str:
     from bastion import jsonio
 
     doc = {
