@@ -3,7 +3,7 @@ value in hugetlb.<size>.rsvd<suffix> when the kernel has it.
 
 Follows runc's fs/hugetlb.go and fs2/hugetlb.go: the reservation limit gets the same value, so
 that reserved but not yet faulted pages count too (Linux 5.7+); its absence is not an error.
-The suffix is the driver's: ".limit_in_bytes" on v1, ".max" on v2.
+The suffix is the driver's: `V1_SUFFIX` or `V2_SUFFIX`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from bastion.oci.spec import LinuxResources
 
 NAME = "hugetlb"
+#: The limit file's suffix on each cgroup version.
+V1_SUFFIX = ".limit_in_bytes"
+V2_SUFFIX = ".max"
 
 
 def wanted(resources: LinuxResources) -> bool:

@@ -142,7 +142,7 @@ class V1Manager:
         if self._unified_root and self._unified:
             subtree.enable(self._unified_root, self.path, on_unified)
             if "hugetlb" not in self._dirs:  # v1 has none: the limits go to the unified one
-                common_hugetlb.write_limits(self._unified, resources, ".max")
+                common_hugetlb.write_limits(self._unified, resources, common_hugetlb.V2_SUFFIX)
             unified.apply(self._unified, resources)
 
     def _freezer(self) -> tuple[str, bool]:

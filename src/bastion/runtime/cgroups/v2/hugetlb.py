@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bastion.runtime.cgroups.common.hugetlb import NAME as NAME
+from bastion.runtime.cgroups.common.hugetlb import V2_SUFFIX, write_limits
 from bastion.runtime.cgroups.common.hugetlb import wanted as wanted
-from bastion.runtime.cgroups.common.hugetlb import write_limits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -13,4 +13,4 @@ if TYPE_CHECKING:
 
 def apply(directory: str, resources: LinuxResources) -> None:
     """Write the huge page limits of `resources` into the cgroup `directory`."""
-    write_limits(directory, resources, ".max")
+    write_limits(directory, resources, V2_SUFFIX)
