@@ -34,6 +34,19 @@ _BASE = {
 }
 
 
+# The cgroup drivers, each with a module, and their common package.
+_CGROUPS = {
+    "runtime/cgroups/__init__.py": "",
+    "runtime/cgroups/common/__init__.py": "",
+    "runtime/cgroups/common/x.py": "",
+    "runtime/cgroups/v1/__init__.py": "",
+    "runtime/cgroups/v1/x.py": "from bastion.runtime.cgroups.common import x\n",
+    "runtime/cgroups/v2/__init__.py": "",
+    "runtime/cgroups/v2/x.py": "from bastion.runtime.cgroups.common import x\n",
+}
+_CG = "cgroup v1 and v2"
+
+
 def _lint(tmp_path: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     for rel, text in {**_BASE, **extra}.items():
         path = tmp_path / "bastion" / rel
@@ -57,6 +70,12 @@ def test_contracts_hold_on_a_tree_with_missing_packages(tmp_path: Path) -> None:
     assert "0 broken" in result.stdout
 
 
+def test_cgroup_drivers_may_share_common(tmp_path: Path) -> None:
+    result = _lint(tmp_path, _CGROUPS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("extra", "broken"),
     [
@@ -69,6 +88,20 @@ def test_contracts_hold_on_a_tree_with_missing_packages(tmp_path: Path) -> None:
         ),
         ({"sensor/__init__.py": "import bastion.runtime\n"}, "runtime and sensor"),
         ({"helpers.py": ""}, "layers:"),  # exhaustive: a module outside every layer
+        ({**_CGROUPS, "runtime/cgroups/v1/m.py": "import bastion.runtime.cgroups.v2.x\n"}, _CG),
+        (
+            {**_CGROUPS, "runtime/cgroups/v2/m.py": "from bastion.runtime.cgroups.v1 import x\n"},
+            _CG,
+        ),
+        (  # indirectly, through a module at cgroups/ level
+            {
+                **_CGROUPS,
+                "runtime/cgroups/v1/m.py": "from bastion.runtime.cgroups import shared\n",
+                "runtime/cgroups/shared.py": "import bastion.runtime.cgroups.v2.x\n",
+            },
+            _CG,
+        ),
+        ({**_CGROUPS, "runtime/cgroups/common/m.py": "import bastion.runtime.cgroups.v1.x\n"}, _CG),
     ],
 )
 def test_contracts_catch_violations(tmp_path: Path, extra: dict[str, str], broken: str) -> None:

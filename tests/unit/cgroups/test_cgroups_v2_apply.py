@@ -75,7 +75,6 @@ def test_memory_limit_swap_and_reservation(v2: V2Manager, fake_fs: FakeCgroupFs)
         (100, 100, [("memory.swap.max", "0"), ("memory.max", "100")]),
         (-1, None, [("memory.swap.max", "max"), ("memory.max", "max")]),
         (100, -1, [("memory.swap.max", "max"), ("memory.max", "100")]),
-        (-1, 500, [("memory.swap.max", "500"), ("memory.max", "max")]),
         (100, None, [("memory.max", "100")]),
     ],
 )
@@ -90,15 +89,42 @@ def test_memory_swap_conversion(
     assert leaf_writes(fake_fs) == expected
 
 
-@pytest.mark.parametrize(("limit", "swap"), [(200, 100), (None, 100)])
-def test_memory_swap_that_cannot_convert(
-    v2: V2Manager, fake_fs: FakeCgroupFs, limit: int | None, swap: int
+# runc's own table for ConvertMemorySwapToCgroupV2Value (opencontainers/cgroups utils_test.go,
+# the code runc >= 1.2.1 runs: opencontainers/runc#4357), as (memory+swap, memory, what
+# memory.swap.max gets or the field an error names). 0 is "not set" in runc; None here.
+RUNC_SWAP_CASES = [
+    pytest.param(0, 0, None, id="all unset"),
+    pytest.param(-1, 0, "max", id="unlimited memory+swap, unset memory"),
+    pytest.param(300, -1, "300", id="unlimited memory"),
+    pytest.param(-1, -1, "max", id="all unlimited"),
+    pytest.param(-2, 0, "!swap", id="negative memory+swap"),
+    pytest.param(-1, 1000, "max", id="unlimited memory+swap, set memory"),
+    pytest.param(1000, 1000, "0", id="memory+swap == memory"),
+    pytest.param(500, 200, "300", id="memory+swap > memory"),
+    pytest.param(300, 400, "!swap", id="memory+swap < memory"),
+    pytest.param(300, 0, "!swap", id="unset memory"),
+    pytest.param(300, -300, "!limit", id="negative memory"),
+]
+
+
+@pytest.mark.parametrize(("memswap", "memory", "swap_file"), RUNC_SWAP_CASES)
+def test_memory_swap_follows_runcs_cases(
+    v2: V2Manager, fake_fs: FakeCgroupFs, memswap: int, memory: int, swap_file: str | None
 ) -> None:
-    resources = LinuxResources(memory=LinuxMemory(limit=limit, swap=swap), pids=LinuxPids(limit=1))
-    with pytest.raises(CgroupInvalidValueError) as info:
-        v2.apply(resources)
-    assert info.value.where == "linux.resources.memory.swap"
-    assert fake_fs.writes == []  # refused before pids (written first) or any subtree_control
+    mem = LinuxMemory(limit=memory or None, swap=memswap or None)
+    resources = LinuxResources(memory=mem, pids=LinuxPids(limit=1))
+    if swap_file is not None and swap_file.startswith("!"):
+        with pytest.raises(CgroupInvalidValueError) as info:
+            v2.apply(resources)
+        assert info.value.where == f"linux.resources.memory.{swap_file[1:]}"
+        assert fake_fs.writes == []  # refused before pids (written first) or any subtree_control
+        return
+    v2.apply(resources)
+    written = dict(leaf_writes(fake_fs))
+    assert written.get("memory.swap.max") == swap_file
+    assert written.get("memory.max") == (
+        None if not memory else "max" if memory < 0 else str(memory)
+    )
 
 
 def test_swap_max_missing_is_fine_only_for_max_or_zero(

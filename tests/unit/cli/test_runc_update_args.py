@@ -1,9 +1,11 @@
-"""`bastion-runc update`: runc's flags → a LinuxResources document, and its merge over the
-current resources (`bastion.runtime.control.merge_resources`); plus the small parsers of
-`events --interval` and of `ps`'s table."""
+"""`bastion-runc update`: its options (mapped by `bastion.runtime.update_flags`, tested in
+tests/unit/runtime/test_update_flags.py), the merge over the current resources
+(`bastion.runtime.control.merge_resources`); plus the small parsers of `events --interval` and
+of `ps`'s table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from bastion.cli.runc.args import UsageError, parse
 from bastion.cli.runc.commands import update as update_cmd
 from bastion.cli.runc.commands.events import parse_duration
 from bastion.cli.runc.commands.ps import PsFailed, filter_table
-from bastion.cli.runc.commands.update import ram_in_bytes, resources_from_flags
+from bastion.cli.runc.main import main
 from bastion.oci import SpecError
 from bastion.runtime.control import (
     DEVICES_WARNING,
@@ -21,6 +23,7 @@ from bastion.runtime.control import (
     merge_resources,
     parse_resources,
 )
+from bastion.runtime.update_flags import INTEL_RDT_FLAGS, RESOURCE_FLAGS, resources_from_flags
 
 MIB = 1 << 20
 
@@ -31,97 +34,12 @@ def _flags(*argv: str) -> dict[str, Any]:
     return resources_from_flags(values)
 
 
-# --- sizes: docker/go-units RAMInBytes, as runc update parses them ---------------------------
+# --- the options are the library's flags --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("0", 0),
-        ("100", 100),
-        ("100b", 100),
-        ("100B", 100),
-        ("1k", 1024),
-        ("1K", 1024),
-        ("1kb", 1024),
-        ("1KiB", 1024),
-        ("512m", 512 * MIB),
-        ("64MiB", 64 * MIB),
-        ("64 MB", 64 * MIB),
-        ("1.5g", 3 << 29),
-        ("2G", 2 << 30),
-        ("1t", 1 << 40),
-        ("1p", 1 << 50),
-        ("1.9", 1),  # Go truncates the float
-        ("1e3", 1000),
-        ("5 ", 5),  # go-units drops the space before an (empty) unit
-    ],
-)
-def test_ram_in_bytes(text: str, expected: int) -> None:
-    assert ram_in_bytes(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["", "m", "-5", "5x", "5kk", "5kib0", " 5", "5kbb", "1_000", "5.5.5m", "9e30"]
-)
-def test_ram_in_bytes_refuses(text: str) -> None:
-    with pytest.raises(UsageError) as err:
-        ram_in_bytes(text, "--memory")
-    assert "--memory" in err.value.message
-
-
-# --- flags → document ---------------------------------------------------------------------------
-
-
-def test_every_flag_maps_to_its_field() -> None:
-    doc = _flags(
-        "--memory", "64m",
-        "--memory-reservation", "32m",
-        "--memory-swap", "-1",
-        "--kernel-memory", "1g",
-        "--kernel-memory-tcp", "1m",
-        "--cpu-quota", "-1",
-        "--cpu-period", "100000",
-        "--cpu-share", "512",
-        "--cpu-rt-period", "1000000",
-        "--cpu-rt-runtime", "950000",
-        "--cpuset-cpus", "0-1",
-        "--cpuset-mems", "0",
-        "--pids-limit", "64",
-        "--blkio-weight", "500",
-    )  # fmt: skip
-    assert doc == {
-        "memory": {
-            "limit": 64 * MIB,
-            "reservation": 32 * MIB,
-            "swap": -1,
-            "kernel": 1 << 30,
-            "kernelTCP": MIB,
-        },
-        "cpu": {
-            "quota": -1,
-            "period": 100000,
-            "shares": 512,
-            "realtimePeriod": 1000000,
-            "realtimeRuntime": 950000,
-            "cpus": "0-1",
-            "mems": "0",
-        },
-        "pids": {"limit": 64},
-        "blockIO": {"weight": 500},
-    }
-    # What the flags build is a valid LinuxResources document.
-    decoded = decode_resources(doc, "resources")
-    assert decoded.pids is not None
-    assert decoded.pids.limit == 64
-
-
-def test_no_flag_is_an_empty_document() -> None:
-    assert _flags() == {}
-
-
-def test_empty_value_is_no_flag() -> None:
-    assert _flags("--memory", "", "--cpuset-cpus=") == {}
+def test_every_library_flag_is_an_option() -> None:
+    keys = {declared.key for declared in update_cmd.OPTIONS}
+    assert set(RESOURCE_FLAGS) | set(INTEL_RDT_FLAGS) | {"resources"} == keys
 
 
 def test_short_resources_flag_is_resources() -> None:
@@ -130,23 +48,19 @@ def test_short_resources_flag_is_resources() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "status", "line"),
     [
-        ["--cpu-period", "-1"],  # uint64
-        ["--cpu-period", "1.5"],
-        ["--cpu-share", "lots"],
-        ["--cpu-quota", "1e3"],
-        ["--cpu-quota", str(2**63)],
-        ["--pids-limit", "x"],
-        ["--blkio-weight", "70000"],  # uint16
-        ["--memory", "64x"],
-        ["--memory-swap", "-2"],
+        (["--memory", "lots"], 2, "error[usage]: invalid value for --memory: invalid size 'lots'"),
+        (["--cpu-period", "-1"], 2, "error[usage]: invalid value for --cpu-period: '-1' is not"),
+        (["--l3-cache-schema", "L3:0=f"], 1, "error[intel-rdt-unsupported]: --l3-cache-schema"),
     ],
 )
-def test_bad_flag_values(argv: list[str]) -> None:
-    with pytest.raises(UsageError) as err:
-        _flags(*argv)
-    assert argv[0] in err.value.message
+def test_a_bad_flag_is_refused_before_any_container_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], status: int, line: str
+) -> None:
+    # tmp_path holds no container: the refusal comes first, as a usage error like runc's.
+    assert main(["--root", str(tmp_path), "update", *argv, "some-id"]) == status
+    assert capsys.readouterr().err.startswith(line)
 
 
 # --- merge --------------------------------------------------------------------------------------

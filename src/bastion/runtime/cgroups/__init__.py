@@ -4,8 +4,8 @@
 and `resolve_cgroups_path` turns a config's `linux.cgroupsPath` into the absolute path it takes;
 containers live under "/bastion" unless the config names an absolute path. Modules: `detect`
 (mode, manager choice, paths), `mounts` (mountinfo), `files` (the only file I/O), `tree` (pids,
-signals, removal), `base` (Protocol, stats), `errors`, and `v1/`, `v2/` with one module per
-controller.
+signals, removal), `base` (Protocols, stats), `errors`, and `v1/`, `v2/` with one module per
+controller; `common/` holds what both drivers use (v1 and v2 never import each other).
 
 On bastion-runc's start-up path: imports nothing heavy (no typing, re, json, enum, signal,
 pathlib), never `bastion.sensor`, and only the manager the host needs.

@@ -3,8 +3,10 @@
 There are two managers, `v1.manager.V1Manager` (legacy and hybrid hosts) and
 `v2.manager.V2Manager` (unified hosts); `detect.open_manager` picks one once per process and
 nothing else branches on the cgroup version (CONVENTIONS.md §4, youki's `CgroupManager`).
-The Protocol exists for the type checker only: `typing` costs 17 ms to import on bastion-runc's
-start-up path, so it is defined under `TYPE_CHECKING` and the managers do not inherit from it.
+The Protocols exist for the type checker only: `typing` costs 17 ms to import on bastion-runc's
+start-up path, so they are defined under `TYPE_CHECKING` and the managers do not inherit from
+them. `Controller` and `Accounting` are what a manager needs of a controller module (one module
+per controller under v1/, v2/ and common/); the modules satisfy them as they are.
 """
 
 from __future__ import annotations
@@ -79,6 +81,36 @@ if TYPE_CHECKING:
 
         def destroy(self) -> None:
             """SIGKILL what is left, wait for it to go, remove the directories; idempotent."""
+            ...
+
+    class Controller(Protocol):
+        """One controller's writer: each module under v1/, v2/ and common/ that sets limits is one
+        (the module itself satisfies this Protocol: no class to build on bastion-runc's
+        start-up path), so mypy checks every call a manager makes on its list of controllers."""
+
+        @property
+        def NAME(self) -> str:  # a module constant, read-only through the Protocol
+            """The controller's name, as in /proc/cgroups and cgroup.controllers."""
+            ...
+
+        def wanted(self, resources: LinuxResources) -> bool:
+            """Whether `resources` sets anything this controller writes."""
+            ...
+
+        def apply(self, directory: str, resources: LinuxResources) -> None:
+            """Write what `resources` sets into the cgroup `directory`."""
+            ...
+
+    class Accounting(Protocol):
+        """A controller module that reads counters for `CgroupManager.stats`."""
+
+        @property
+        def NAME(self) -> str:  # a module constant, read-only through the Protocol
+            """The controller's name, as in /proc/cgroups and cgroup.controllers."""
+            ...
+
+        def stats(self, directory: str) -> dict[str, int | None]:
+            """The cgroup `directory`'s counters, as `CgroupStats` fields."""
             ...
 
 

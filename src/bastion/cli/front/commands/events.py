@@ -19,13 +19,14 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from bastion.cli.front.commands import capture as live
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.events.model import Event
     from bastion.sensor.sources import Source
+    from bastion.sensor.state.model import Container
 
 HELP = "print events: live, from a bastion capture (.bcap) or from a .scap file"
 
@@ -46,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(text())
         return 0
-    with live.Stopper(args.duration) as stop:
+    from bastion.cli.front.report import write_statistics
+    from bastion.sensor.live import Stopper, statistics
+
+    with Stopper(args.duration) as stop:
         source = open_source(args, stop.done)
         shown = 0
         try:
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 stats.update(
                     (f"state {k.replace('_', ' ')}", v) for k, v in source.state.stats().items()
                 )
-            live.print_statistics({"events shown": shown, **stats})
+            write_statistics(statistics({"events shown": shown, **stats}))
     return 0
 
 
@@ -98,14 +102,16 @@ def open_source(args: argparse.Namespace, done: Callable[[], bool]) -> Source:
 
     if args.read is not None:
         return open_recording(args.read, new_state(args.root))
-    probe = live.open_probe(args, live.live_filter(args))
+    from bastion.sensor.live import open_probe
+
+    probe = open_probe(live.live_from_args(args))
     return ProbeSource(new_state(args.root, seed=True), probe, done)
 
 
 # --- rendering -------------------------------------------------------------------------------
 
 
-_second: list[Any] = [None, ""]
+_second: list[int | str | None] = [None, ""]
 
 
 def time_text(ts: int) -> str:
@@ -117,31 +123,31 @@ def time_text(ts: int) -> str:
     return f"{_second[1]}.{ns:09d}"
 
 
-def args_text(event: Any) -> str:
+def args_text(event: Event) -> str:
     from bastion.sensor.events.render import args_text as falco_args
 
     return falco_args(event)
 
 
-def param_texts(event: Any) -> dict[str, str]:
+def param_texts(event: Event) -> dict[str, str]:
     from bastion.sensor.events.render import param_text
 
     return {k: (param_text(event, k) or "") for k in event.params}
 
 
-def proc_name(event: Any) -> str:
+def proc_name(event: Event) -> str:
     thread = event.thread
     return thread.comm if thread is not None and thread.comm else "<NA>"
 
 
-def render_text(event: Any, container: Any) -> str:
+def render_text(event: Event, container: Container) -> str:
     return (
         f"{event.num} {time_text(event.ts)} {event.cpu} {container.short_id} "
         f"{proc_name(event)} ({event.tid}) {event.dir} {event.type} {args_text(event)}\n"
     )
 
 
-def render_json(event: Any, container: Any) -> str:
+def render_json(event: Event, container: Container) -> str:
     from bastion import jsonio
 
     doc = {

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.outputs.options import OutputOptions
+    from bastion.sensor.outputs.prometheus import Metrics
     from bastion.sensor.pipeline import Pipeline
     from bastion.sensor.sources import Source
+    from bastion.sensor.state import SensorState
 
 HELP = "watch containers with Falco rules: alerts to stdout, files, syslog, webhooks, SQLite"
 
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         engine=rules.engine, state=state, outputs=[outputs], hostname=state.hostname, action=action
     )
     sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
-    from bastion.cli.front.commands.capture import Stopper, print_statistics
+    from bastion.cli.front.report import write_statistics
+    from bastion.sensor.live import Stopper, statistics
 
     with Stopper(args.duration) as stop:
         try:
@@ -93,28 +96,29 @@ def run(args: argparse.Namespace) -> int:
                 source.close()
         finally:
             pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
-    report: dict[str, Any] = {"events": pipeline.stats.events, **source.statistics}
+    report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
     if action is not None:
         report["processes killed"] = action.killed
-    print_statistics(report)
+    write_statistics(statistics(report))
     return 0
 
 
-def _with_json(options: Any, json: bool) -> Any:
+def _with_json(options: OutputOptions, json: bool) -> OutputOptions:
     import dataclasses
 
     return dataclasses.replace(options, json=json)
 
 
-def _source(args: argparse.Namespace, state: Any, done: Callable[[], bool]) -> Source:
+def _source(args: argparse.Namespace, state: SensorState, done: Callable[[], bool]) -> Source:
     """The replayed capture, or the live probe filtered to `--container` in the kernel."""
-    from bastion.cli.front.commands.capture import live_filter, open_probe
+    from bastion.cli.front.commands.capture import live_from_args
+    from bastion.sensor.live import open_probe
     from bastion.sensor.sources import ProbeSource, open_recording
 
     if args.replay:
         return open_recording(args.replay, state)
-    probe = open_probe(args, live_filter(args))
+    probe = open_probe(live_from_args(args))
     state.seed_from_proc()
 
     def started() -> None:
@@ -124,16 +128,16 @@ def _source(args: argparse.Namespace, state: Any, done: Callable[[], bool]) -> S
     return ProbeSource(state, probe, done, started)
 
 
-def _run(source: Source, pipeline: Pipeline, metrics: Any) -> None:
+def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
     """Every batch through the pipeline; the drop counters to Prometheus once a second."""
     import time
 
-    probe = getattr(source, "probe", None)
+    from bastion.sensor.sources import ProbeSource
+
+    probe = source.probe if isinstance(source, ProbeSource) else None
     next_drops = 0.0
     for batch in source.batches():
         pipeline.feed(batch)
-        if metrics is None:
-            continue
         metrics.count_events(len(batch))
         now = time.monotonic()
         if probe is not None and now >= next_drops:

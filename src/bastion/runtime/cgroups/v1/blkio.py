@@ -8,6 +8,7 @@ Follows runc's fs/blkio.go: blkio.weight(_device) when the CFQ files exist, else
 from __future__ import annotations
 
 from bastion.runtime.cgroups import files
+from bastion.runtime.cgroups.common import blockio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,19 +18,8 @@ NAME = "blkio"
 
 
 def wanted(resources: LinuxResources) -> bool:
-    """Whether `resources` sets any block I/O weight or throttle."""
-    bio = resources.block_io
-    if bio is None:
-        return False
-    return bool(
-        bio.weight
-        or bio.leaf_weight
-        or bio.weight_device
-        or bio.throttle_read_bps_device
-        or bio.throttle_write_bps_device
-        or bio.throttle_read_iops_device
-        or bio.throttle_write_iops_device
-    )
+    """Whether `resources` sets any block I/O weight (leaf weights too) or throttle."""
+    return blockio.wanted(resources, leaf_weights=True)
 
 
 def apply(directory: str, resources: LinuxResources) -> None:
@@ -52,12 +42,8 @@ def apply(directory: str, resources: LinuxResources) -> None:
             files.write(
                 f"{directory}/blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leaf_weight}"
             )
-    throttles = (
-        ("blkio.throttle.read_bps_device", bio.throttle_read_bps_device),
-        ("blkio.throttle.write_bps_device", bio.throttle_write_bps_device),
-        ("blkio.throttle.read_iops_device", bio.throttle_read_iops_device),
-        ("blkio.throttle.write_iops_device", bio.throttle_write_iops_device),
-    )
-    for name, devices in throttles:
+    for kind, devices in blockio.throttles(bio):
         for td in devices:
-            files.write(f"{directory}/{name}", f"{td.major}:{td.minor} {td.rate}")
+            files.write(
+                f"{directory}/blkio.throttle.{kind}_device", f"{td.major}:{td.minor} {td.rate}"
+            )

@@ -1,43 +1,16 @@
-"""v1 hugetlb controller: hugetlb.<size>.limit_in_bytes (and .rsvd. when the kernel has it).
-
-Follows runc's fs/hugetlb.go: the reservation limit gets the same value, so that reserved but
-not yet faulted pages count too (Linux 5.7+); its absence is not an error.
-"""
+"""v1 hugetlb controller: hugetlb.<size>.limit_in_bytes (and .rsvd. when the kernel has it)."""
 
 from __future__ import annotations
 
-from errno import ENOENT
-
-from bastion.runtime.cgroups import files
-from bastion.runtime.cgroups.errors import CgroupFileError
+from bastion.runtime.cgroups.common.hugetlb import NAME as NAME
+from bastion.runtime.cgroups.common.hugetlb import V1_SUFFIX, write_limits
+from bastion.runtime.cgroups.common.hugetlb import wanted as wanted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import LinuxResources
 
-NAME = "hugetlb"
-
-
-def wanted(resources: LinuxResources) -> bool:
-    """Whether `resources` limits huge pages."""
-    return bool(resources.hugepage_limits)
-
-
-def write_limits(directory: str, resources: LinuxResources, suffix: str) -> None:
-    """hugetlb.<size><suffix> and hugetlb.<size>.rsvd<suffix> for each limit (shared with v2)."""
-    rsvd = True
-    for hp in resources.hugepage_limits:
-        prefix, value = f"{directory}/hugetlb.{hp.page_size}", str(hp.limit)
-        files.write(prefix + suffix, value)
-        if rsvd:
-            try:
-                files.write(prefix + ".rsvd" + suffix, value)
-            except CgroupFileError as exc:
-                if exc.errno != ENOENT:
-                    raise
-                rsvd = False
-
 
 def apply(directory: str, resources: LinuxResources) -> None:
     """Write the huge page limits of `resources` into the cgroup `directory`."""
-    write_limits(directory, resources, ".limit_in_bytes")
+    write_limits(directory, resources, V1_SUFFIX)

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
+from bastion.runtime.cgroups.common import cgroup2
 from bastion.runtime.cgroups.errors import CgroupUnsupportedError
 from bastion.runtime.cgroups.v1 import cpuset, freezer
-from bastion.runtime.cgroups.v2 import freezer as v2_freezer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from bastion.oci.spec import LinuxResources
+    from bastion.runtime.cgroups.base import Accounting, Controller
 
 
-def _controllers() -> tuple[ModuleType, ...]:
+def _controllers() -> tuple[Controller, ...]:
+    """The controllers `apply` writes, in runc's fs order."""
     # Imported on first use: kill, delete and pause need none of them (start-up cost).
+    from bastion.runtime.cgroups.common import cpuset as cpuset_values
+    from bastion.runtime.cgroups.common import pids, rdma
     from bastion.runtime.cgroups.v1 import (
         blkio,
         cpu,
@@ -39,11 +41,29 @@ def _controllers() -> tuple[ModuleType, ...]:
         memory,
         net_cls,
         net_prio,
+    )
+
+    return (
+        cpuset_values,
+        devices,
+        memory,
+        cpu,
+        cpuacct,
         pids,
+        blkio,
+        hugetlb,
+        net_cls,
+        net_prio,
         rdma,
     )
 
-    return (cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, net_cls, net_prio, rdma)
+
+def _accounting() -> tuple[Accounting, ...]:
+    """The controllers `stats` reads."""
+    from bastion.runtime.cgroups.common import pids
+    from bastion.runtime.cgroups.v1 import cpu, cpuacct, memory
+
+    return (memory, cpu, cpuacct, pids)
 
 
 class V1Manager:
@@ -88,9 +108,9 @@ class V1Manager:
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
+        from bastion.runtime.cgroups.common import hugetlb as common_hugetlb
+        from bastion.runtime.cgroups.common import subtree, unified
         from bastion.runtime.cgroups.v1 import devices, memory
-        from bastion.runtime.cgroups.v2 import hugetlb as v2_hugetlb
-        from bastion.runtime.cgroups.v2 import subtree, unified
 
         controllers = _controllers()
         on_unified = unified.controllers(resources)
@@ -121,22 +141,22 @@ class V1Manager:
                 mod.apply(directory, resources)
         if self._unified_root and self._unified:
             subtree.enable(self._unified_root, self.path, on_unified)
-            if "hugetlb" not in self._dirs:
-                v2_hugetlb.apply(self._unified, resources)
+            if "hugetlb" not in self._dirs:  # v1 has none: the limits go to the unified one
+                common_hugetlb.write_limits(self._unified, resources, common_hugetlb.V2_SUFFIX)
             unified.apply(self._unified, resources)
 
     def _freezer(self) -> tuple[str, bool]:
         """The directory to freeze and whether it is a v1 freezer (else the unified one)."""
         if "freezer" in self._dirs:
             return self._dirs["freezer"], True
-        if self._unified and v2_freezer.supported(self._unified):
+        if self._unified and cgroup2.supported(self._unified):
             return self._unified, False
         raise CgroupUnsupportedError("no freezer on this host (v1 freezer or cgroup.freeze)")
 
     def freeze(self) -> None:
         """Freeze every process in the cgroup."""
         directory, v1 = self._freezer()
-        (freezer.freeze if v1 else v2_freezer.freeze)(directory)
+        (freezer.freeze if v1 else cgroup2.freeze)(directory)
 
     def thaw(self) -> None:
         """Thaw the cgroup (nothing to do without a freezer)."""
@@ -144,7 +164,7 @@ class V1Manager:
             directory, v1 = self._freezer()
         except CgroupUnsupportedError:
             return
-        (freezer.thaw if v1 else v2_freezer.thaw)(directory)
+        (freezer.thaw if v1 else cgroup2.thaw)(directory)
 
     def state(self) -> str:
         """The freezer state: "frozen" or "thawed"."""
@@ -152,14 +172,14 @@ class V1Manager:
             directory, v1 = self._freezer()
         except CgroupUnsupportedError:
             return FreezerState.THAWED
-        return (freezer.state if v1 else v2_freezer.state)(directory)
+        return (freezer.state if v1 else cgroup2.state)(directory)
 
     def kill(self, sig: int) -> None:
         """Signal every process. SIGKILL goes through the unified cgroup.kill on hybrid hosts,
         then to any pid still listed in v1 (one that joined only v1), and a frozen cgroup is
         thawed so the tasks can die; otherwise pid by pid while frozen, like runc's
         signalAllProcesses."""
-        if sig == tree.SIGKILL and self._unified and v2_freezer.kill(self._unified):
+        if sig == tree.SIGKILL and self._unified and cgroup2.kill(self._unified):
             tree.signal(self.pids(), sig)
             # A task frozen by the v1 freezer acts on SIGKILL only once thawed (runc thaws a
             # paused container for SIGKILL too).
@@ -174,10 +194,8 @@ class V1Manager:
 
     def stats(self) -> CgroupStats:
         """Memory, CPU and pids counters (None where a controller is not mounted)."""
-        from bastion.runtime.cgroups.v1 import cpu, cpuacct, memory, pids
-
         fields: dict[str, int | None] = {}
-        for mod in (memory, cpu, cpuacct, pids):
+        for mod in _accounting():
             directory = self._dirs.get(mod.NAME)
             if directory is not None:
                 fields.update(mod.stats(directory))

@@ -10,7 +10,8 @@ the kernel deprecated kmem limits (writes fail on v6.x kernels).
 from __future__ import annotations
 
 from bastion.runtime.cgroups import files
-from bastion.runtime.cgroups.errors import CgroupInvalidValueError, CgroupMemoryBelowUsageError
+from bastion.runtime.cgroups.common.memory import check_before_update
+from bastion.runtime.cgroups.errors import CgroupInvalidValueError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,14 +54,8 @@ def apply(directory: str, resources: LinuxResources) -> None:
     mem = resources.memory
     if mem is None:
         return
+    check_before_update(directory, mem, USAGE)
     limit, swap = mem.limit or 0, mem.swap or 0
-    if mem.check_before_update and limit > 0:
-        usage = files.read_int(f"{directory}/{USAGE}") or 0
-        if usage >= limit:
-            raise CgroupMemoryBelowUsageError(
-                f"rejecting memory limit {limit} below current usage {usage}",
-                where="linux.resources.memory.limit",
-            )
     if limit == -1 and swap == 0 and files.exists(f"{directory}/{MEMSW}"):
         swap = -1
     if limit and swap:

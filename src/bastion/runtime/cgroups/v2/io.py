@@ -11,6 +11,7 @@ as runc does.
 from __future__ import annotations
 
 from bastion.runtime.cgroups import files
+from bastion.runtime.cgroups.common import blockio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,19 +20,18 @@ if TYPE_CHECKING:
 NAME = "io"
 
 
+#: The io.max key of each throttle kind of `blockio.throttles`.
+_IO_MAX_KEYS = {
+    "read_bps": "rbps",
+    "write_bps": "wbps",
+    "read_iops": "riops",
+    "write_iops": "wiops",
+}
+
+
 def wanted(resources: LinuxResources) -> bool:
     """Whether `resources` sets any block I/O weight or throttle (leaf weights aside)."""
-    bio = resources.block_io
-    if bio is None:
-        return False
-    return bool(
-        bio.weight
-        or bio.weight_device
-        or bio.throttle_read_bps_device
-        or bio.throttle_write_bps_device
-        or bio.throttle_read_iops_device
-        or bio.throttle_write_iops_device
-    )
+    return blockio.wanted(resources, leaf_weights=False)
 
 
 def io_weight(blkio_weight: int) -> int:
@@ -60,12 +60,7 @@ def apply(directory: str, resources: LinuxResources) -> None:
             files.write(bfq_path, f"{wd.major}:{wd.minor} {wd.weight}")
         else:
             files.write(f"{directory}/io.weight", f"{wd.major}:{wd.minor} {io_weight(wd.weight)}")
-    throttles = (
-        ("rbps", bio.throttle_read_bps_device),
-        ("wbps", bio.throttle_write_bps_device),
-        ("riops", bio.throttle_read_iops_device),
-        ("wiops", bio.throttle_write_iops_device),
-    )
-    for key, devices in throttles:
+    for kind, devices in blockio.throttles(bio):
+        key = _IO_MAX_KEYS[kind]
         for td in devices:
             files.write(f"{directory}/io.max", f"{td.major}:{td.minor} {key}={td.rate}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats
+from bastion.runtime.cgroups.common import cgroup2
 from bastion.runtime.cgroups.errors import CgroupUnsupportedError
-from bastion.runtime.cgroups.v2 import freezer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import LinuxResources
+    from bastion.runtime.cgroups.base import Controller
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 
@@ -46,20 +47,11 @@ class V2Manager:
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
         # Imported on first use: kill, delete and pause need none of them (start-up cost).
-        from bastion.runtime.cgroups.v1 import rdma
-        from bastion.runtime.cgroups.v2 import (
-            cpu,
-            cpuset,
-            devices,
-            hugetlb,
-            io,
-            memory,
-            pids,
-            subtree,
-            unified,
-        )
+        from bastion.runtime.cgroups.common import cpuset, pids, rdma, subtree, unified
+        from bastion.runtime.cgroups.v2 import cpu, devices, hugetlb, io, memory
 
-        controllers = (pids, memory, io, cpu, cpuset, hugetlb, rdma)  # runc's fs2 Set order
+        # runc's fs2 Set order
+        controllers: tuple[Controller, ...] = (pids, memory, io, cpu, cpuset, hugetlb, rdma)
         devices.check(resources)
         memory.check(resources)
         cpu.check(resources)
@@ -79,20 +71,20 @@ class V2Manager:
 
     def freeze(self) -> None:
         """Freeze the cgroup (cgroup.freeze) and wait until the kernel reports it frozen."""
-        freezer.freeze(self.directory)
+        cgroup2.freeze(self.directory)
 
     def thaw(self) -> None:
         """Thaw the cgroup."""
-        freezer.thaw(self.directory)
+        cgroup2.thaw(self.directory)
 
     def state(self) -> str:
         """The freezer state: "frozen" or "thawed"."""
-        return freezer.state(self.directory)
+        return cgroup2.state(self.directory)
 
     def kill(self, sig: int) -> None:
         """Signal every process: cgroup.kill for SIGKILL when the kernel has it, else pid by pid
         while frozen (so nothing forks away meanwhile), like runc's signalAllProcesses."""
-        if sig == tree.SIGKILL and freezer.kill(self.directory):
+        if sig == tree.SIGKILL and cgroup2.kill(self.directory):
             return
         tree.signal_all(self, sig)
 
@@ -102,7 +94,8 @@ class V2Manager:
 
     def stats(self) -> CgroupStats:
         """Memory, CPU and pids counters (None where a controller is not enabled)."""
-        from bastion.runtime.cgroups.v2 import cpu, memory, pids
+        from bastion.runtime.cgroups.common import pids
+        from bastion.runtime.cgroups.v2 import cpu, memory
 
         fields = {**memory.stats(self.directory), **cpu.stats(self.directory)}
         fields.update(pids.stats(self.directory))

@@ -1,10 +1,10 @@
 """v2 memory controller: memory.max, memory.low, memory.swap.max.
 
 Follows runc's fs2/memory.go. The spec's `swap` is memory+swap (a v1 notion), while v2's
-memory.swap.max is swap alone, so it becomes swap - limit (`swap_max`, runc's
-ConvertMemorySwapToCgroupV2Value); -1 is "max". memory.high has no spec field: set it through
-`unified`. `disableOOMKiller` and `swappiness` have no v2 file and raise `cgroup-unsupported`;
-`kernel`/`kernelTCP` are ignored as on v1.
+memory.swap.max is swap alone, so it becomes swap - limit, or swap itself when the memory is
+unlimited (`swap_max`: runc's ConvertMemorySwapToCgroupV2Value as of runc 1.2.1); -1 is "max".
+memory.high has no spec field: set it through `unified`. `disableOOMKiller` and `swappiness`
+have no v2 file and raise `cgroup-unsupported`; `kernel`/`kernelTCP` are ignored as on v1.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from errno import ENOENT
 
 from bastion.runtime.cgroups import files
+from bastion.runtime.cgroups.common.memory import check_before_update
 from bastion.runtime.cgroups.errors import (
     CgroupFileError,
     CgroupInvalidValueError,
-    CgroupMemoryBelowUsageError,
     CgroupUnsupportedError,
 )
 
@@ -50,17 +50,34 @@ def check(resources: LinuxResources) -> None:
 
 
 def swap_max(swap: int, limit: int) -> int:
-    """memory.swap.max for a spec memory+swap `swap` and `limit` (0: leave it, -1: max)."""
+    """memory.swap.max for a spec memory+swap `swap` and `limit` (0: leave it, -1: max).
+
+    runc's ConvertMemorySwapToCgroupV2Value since runc 1.2.1 (opencontainers/runc#4357), case by
+    case and in its order. An unlimited memory with a memory+swap N makes N the swap limit: runc
+    1.1 and 1.2.0 refused that ("unable to set swap limit without memory limit"), which runc
+    itself called a mistake, since without a memory limit memory+swap is bounded by swap alone.
+    """
     if limit == -1 and swap == 0:
         return -1  # "unlimited memory" lifts swap too, as on v1
-    if swap in (-1, 0) or limit == -1:
-        return swap
-    where = "linux.resources.memory.swap"
+    if swap in (-1, 0):
+        return swap  # "max" and "leave it" as they are
+    if limit == -1:
+        return swap  # unlimited memory: the memory+swap limit is a swap limit
     if limit == 0:
-        raise CgroupInvalidValueError("a swap limit needs a memory limit", where=where)
-    if limit < 0 or swap < limit:
         raise CgroupInvalidValueError(
-            f"memory+swap {swap} must be at least the memory limit {limit}", where=where
+            "unable to set swap limit without memory limit",
+            where="linux.resources.memory.swap",
+            hint="set linux.resources.memory.limit too (memory+swap minus it is the swap limit)",
+        )
+    if limit < 0:
+        raise CgroupInvalidValueError(
+            f"invalid memory limit {limit}: -1 (unlimited) is the only negative value",
+            where="linux.resources.memory.limit",
+        )
+    if swap < limit:
+        raise CgroupInvalidValueError(
+            f"memory+swap {swap} must be at least the memory limit {limit}",
+            where="linux.resources.memory.swap",
         )
     return swap - limit
 
@@ -74,14 +91,8 @@ def apply(directory: str, resources: LinuxResources) -> None:
     mem = resources.memory
     if mem is None or not wanted(resources):
         return
+    check_before_update(directory, mem, "memory.current")
     limit, swap = mem.limit or 0, mem.swap or 0
-    if mem.check_before_update and limit > 0:
-        usage = files.read_int(f"{directory}/memory.current") or 0
-        if usage >= limit:
-            raise CgroupMemoryBelowUsageError(
-                f"rejecting memory limit {limit} below current usage {usage}",
-                where="linux.resources.memory.limit",
-            )
     converted = swap_max(swap, limit)
     if converted != 0 or swap > 0:  # swap == limit: disable swap ("0")
         text = _text(converted)

@@ -1,4 +1,8 @@
-"""v2 cpuset controller: cpuset.cpus and cpuset.mems (empty means "inherit", unlike v1)."""
+"""cpuset controller (the same files on v1 and v2): cpuset.cpus and cpuset.mems.
+
+On v2 an empty value means "inherit"; a new v1 cgroup starts empty and refuses tasks until its
+values are filled in, which `v1.cpuset.inherit` does when the v1 driver creates the cgroup.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""v1 pids controller: pids.max.
+"""pids controller (the same files on v1 and v2): pids.max, pids.current.
 
-The runtime spec's `pids.limit` of 0 or below means no limit: "max" (runc's fs/pids.go before
-runtime-spec 1.2.1 made the field optional).
+The runtime spec's `pids.limit` of 0 or below means no limit: "max" (runc's fs/pids.go and
+fs2/pids.go before runtime-spec 1.2.1 made the field optional).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def wanted(resources: LinuxResources) -> bool:
 
 
 def limit_text(limit: int) -> str:
-    """What pids.max gets for a spec limit (shared with v2)."""
+    """What pids.max gets for a spec limit."""
     return str(limit) if limit > 0 else "max"
 
 
