@@ -77,6 +77,8 @@ RLIMITS: dict[str, int] = {
 
 # --- namespaces (linux/sched.h) ------------------------------------------------------------
 
+# The one definition of these flags: `_sys.ns` takes them as arguments, the runtime reads them
+# from here (or from NAMESPACES by OCI name).
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000

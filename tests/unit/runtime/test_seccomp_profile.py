@@ -16,6 +16,7 @@ from bastion.runtime.seccomp_profile import (
     SeccompProfileError,
     convert,
 )
+from bastion_testing import shared_data
 
 DOCKER_CAPS = list(DOCKER_DEFAULT_CAPABILITIES)
 
@@ -275,3 +276,10 @@ def test_packaged_data_has_its_source_and_licence() -> None:
     with open(os.path.join(data, "docker-default-seccomp.SOURCE.txt")) as f:
         source = f.read()
     assert "github.com/moby/profiles" in source and "Apache" in source
+
+
+@shared_data.needs(*shared_data.DOCKER_SECCOMP)
+def test_packaged_profile_is_the_reference_copy_unmodified() -> None:
+    with open(seccomp_profile.DEFAULT_PROFILE_PATH, "rb") as f:
+        packaged = f.read()
+    assert packaged == shared_data.shared_path(*shared_data.DOCKER_SECCOMP).read_bytes()

@@ -8,6 +8,7 @@ import sys
 from bastion.cli.runc.args import Option, UsageError, parse, usage
 from bastion.cli.runc.log import Log
 from bastion.errors import BastionError, ExitCode
+from bastion.identity import DEFAULT_STATE_ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ COMMANDS: dict[str, str] = {
 }
 
 GLOBAL_OPTIONS = [
-    Option("--root", "str", "/run/bastion", "directory for container state", "DIR"),
+    Option("--root", "str", DEFAULT_STATE_ROOT, "directory for container state", "DIR"),
     Option("--log", "str", None, "log file (default: stderr)", "FILE"),
     Option("--log-format", "str", "text", "text or json", "FORMAT"),
     Option("--debug", "bool", help="log debug messages"),
