@@ -45,7 +45,7 @@ import sys
 from bastion import jsonio
 from bastion._record import record
 from bastion._sys import seccomp as _scmp
-from bastion.oci._reader import SpecError
+from bastion.oci.decode import SpecError
 from bastion.oci.vocabulary import (
     SECCOMP_ACTIONS,
     SECCOMP_ARCHITECTURES,
