@@ -245,6 +245,10 @@ SECCOMP_ACTIONS: dict[str, int] = {
     "SCMP_ACT_ALLOW": 0x7FFF0000,
     "SCMP_ACT_NOTIFY": 0x7FC00000,
 }
+# The actions that return data, and the largest `errnoRet` each can carry: TRACE's message is the
+# 16-bit SECCOMP_RET_DATA field; an errno must stay below the kernel's MAX_ERRNO (4095), or
+# libseccomp refuses the action (EINVAL). Absent, both return EPERM (runc).
+SECCOMP_ERRNO_MAX: dict[str, int] = {"SCMP_ACT_ERRNO": 4094, "SCMP_ACT_TRACE": 0xFFFF}
 
 # Operator → libseccomp's `enum scmp_compare`.
 SECCOMP_OPERATORS: dict[str, int] = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bastion import jsonio
-from bastion.oci import decode_spec
+from bastion.oci import decode_spec, validate_spec
 from bastion.runtime import seccomp, seccomp_profile
 from bastion.runtime.seccomp_profile import (
     DOCKER_DEFAULT_CAPABILITIES,
@@ -253,7 +253,9 @@ def test_docker_default_is_a_fresh_copy() -> None:
 
 def test_default_profile_decodes_validates_and_compiles() -> None:
     converted = seccomp_profile.default_profile(DOCKER_CAPS)
-    spec = decode_spec(jsonio.dumps({"ociVersion": "1.0.2", "linux": {"seccomp": converted}}))
+    config = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "linux": {"seccomp": converted}}
+    spec = decode_spec(jsonio.dumps(config))
+    validate_spec(spec)
     seccomp.check_seccomp(spec)
     assert spec.linux is not None and spec.linux.seccomp is not None
     flt = seccomp.compile_filter(spec.linux.seccomp)
