@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "rules": "rules",
     "fields": "fields",
     "alerts": "alerts",
+    "errors": "errors",
 }
 
 

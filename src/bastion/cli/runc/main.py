@@ -90,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         result: int = module.run(ctx, cmd_values, positional)
         return result
     except BastionError as exc:
-        log.error(exc.render())
+        log.error(exc.render(), reference=exc.reference)
         return exc.exit_code
     except OSError as exc:
-        log.error(f"error[os-error]: {exc}")
+        unexpected = BastionError(str(exc), reference="os-error")
+        log.error(unexpected.render(), reference=unexpected.reference)
         return ExitCode.FAILURE
     except KeyboardInterrupt:
         return 130
