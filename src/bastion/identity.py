@@ -1,4 +1,4 @@
-"""`ContainerIdentity`: the one record the runtime and the sensor share (DESIGN.md).
+"""`ContainerIdentity`: the one record the runtime and the sensor share (docs/architecture.md).
 
 The runtime writes it into the container's state directory (`identity.json`) before the
 container's first exec, so a sensor that sees the first syscall of a container can already name

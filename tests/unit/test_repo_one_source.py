@@ -45,12 +45,30 @@ def test_the_state_root_is_written_once() -> None:
     assert SensorState().containers.runtime_roots == (DEFAULT_STATE_ROOT,)
 
 
+def test_docs_and_comments_name_files_inside_the_repository() -> None:
+    """The conventions and the plan live in docs/ (conventions.md, architecture.md); nothing
+    points at the notes beside the clone (CONVENTIONS.md, DESIGN.md, ANCHORS.md)."""
+    pattern = re.compile(r"CONVENTIONS(\.md)?\b|DESIGN\.md|ANCHORS\.md")
+    roots = ("src", "tests", "docs", "bench", "scripts")
+    files = [*_text_files(*roots), REPO / "README.md", REPO / "pyproject.toml", REPO / "Makefile"]
+    offenders = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in files
+        if p.is_file()
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+    for cited in ("docs/conventions.md", "docs/architecture.md", "docs/errors.md"):
+        assert (REPO / cited).is_file()
+
+
 def test_no_machine_path_to_the_shared_data() -> None:
     pattern = re.compile(r"/work/shared|/work/main|\.\./shared/")
     offenders = [
         str(p.relative_to(REPO))
-        for p in _text_files("src", "tests", "bench")
-        if p.suffix in (".py", ".txt") and pattern.search(p.read_text())
+        for p in _text_files("src", "tests", "bench", "docs")
+        if pattern.search(p.read_text())
     ]
     assert offenders == []
 

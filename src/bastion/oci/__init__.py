@@ -12,7 +12,7 @@
 No behaviour lives here. This package is on bastion-runc's start-up path, so it imports only
 `bastion.errors`, `bastion._record` and `bastion.jsonio`, never `typing`, `json`, `re`, `enum` or
 `dataclasses` at run time (docs/architecture.md, "The fast path"), and nothing from
-`bastion.runtime`, `bastion.sensor` or `bastion.cli` (CONVENTIONS.md §13 layers).
+`bastion.runtime`, `bastion.sensor` or `bastion.cli` (docs/conventions.md §13 layers).
 """
 
 from __future__ import annotations

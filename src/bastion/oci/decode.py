@@ -6,7 +6,7 @@ values (known capabilities, absolute paths, namespace rules) is checked by `vali
 Both raise only `SpecError`, whatever the input: a fuzz test holds the decoder to that.
 
 Why hand-written: msgspec, pydantic or json + dataclasses cost 15-90 ms to import, several times
-what runc needs for a whole `run` (CONVENTIONS.md §6, docs/architecture.md "The fast path").
+what runc needs for a whole `run` (docs/conventions.md §6, docs/architecture.md "The fast path").
 """
 
 from __future__ import annotations

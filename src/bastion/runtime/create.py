@@ -230,7 +230,7 @@ def _publish_identity(
     start: int | None,
 ) -> None:
     """Write identity.json before the first exec, so a sensor can name the container's first
-    syscall (DESIGN.md: the runtime that made it says who it is)."""
+    syscall (docs/architecture.md "The plan": the runtime that made it says who it is)."""
     annotations = spec.annotations or {}
     directory = cgroup.v2_directory()
     cgroup_ids = (os.stat(directory).st_ino,) if directory and os.path.isdir(directory) else ()

@@ -14,7 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-# verb -> module under bastion.cli.runc.commands; imported only when called (CONVENTIONS §13).
+# verb -> module under bastion.cli.runc.commands; imported only when called
+# (docs/conventions.md §13).
 COMMANDS: dict[str, str] = {
     "create": "create",
     "start": "start",

@@ -2,7 +2,7 @@
 
 There are two managers, `v1.manager.V1Manager` (legacy and hybrid hosts) and
 `v2.manager.V2Manager` (unified hosts); `detect.open_manager` picks one once per process and
-nothing else branches on the cgroup version (CONVENTIONS.md §4, youki's `CgroupManager`).
+nothing else branches on the cgroup version (docs/conventions.md §4, youki's `CgroupManager`).
 The Protocol exists for the type checker only: `typing` costs 17 ms to import on bastion-runc's
 start-up path, so it is defined under `TYPE_CHECKING` and the managers do not inherit from it.
 """
