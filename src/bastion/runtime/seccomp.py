@@ -257,16 +257,27 @@ def _set_attributes(ctx: int, seccomp: LinuxSeccomp, n_rules: int) -> None:
             _scmp.attr_set(ctx, _scmp.ATTR_CTL_OPTIMIZE, 2, "CTL_OPTIMIZE")
     except OSError as exc:
         raise RuntimeFailure(f"cannot configure the seccomp filter: {_why(exc)}") from None
+    if not seccomp.flags:
+        return
+    # The version switch: an attribute newer than this libseccomp is refused by name rather than
+    # by whatever error an older library gives for an attribute number it does not know.
+    have = _scmp.version()
     for i, flag in enumerate(seccomp.flags):
         attr, since = _FLAG_ATTRS[flag]
+        where = f"{_PATH}.flags[{i}]"
+        if have[:2] < since:
+            raise _invalid(
+                where,
+                f"{flag} needs libseccomp {since[0]}.{since[1]} or later",
+                f"this host has libseccomp {'.'.join(map(str, have))}",
+            )
         try:
             _scmp.attr_set(ctx, attr, 1, flag)
         except OSError as exc:
-            have = ".".join(map(str, _scmp.version()))
             raise _invalid(
-                f"{_PATH}.flags[{i}]",
+                where,
                 f"{flag} is not supported here ({_why(exc)})",
-                f"needs libseccomp {since[0]}.{since[1]}+ and kernel support; this is {have}",
+                "this kernel may lack the flag (seccomp(2))",
             ) from None
 
 
