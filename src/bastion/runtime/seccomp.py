@@ -55,9 +55,21 @@ from bastion.runtime.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Mapping
+    from typing import TypedDict
 
     from bastion.oci.spec import LinuxSeccomp, LinuxSyscall, Spec
+
+    class ProcessState(TypedDict, total=False):
+        """runtime-spec's container process state (config-linux.md "Seccomp"), as runc sends it
+        (`metadata` only when set); `state` is the OCI state document."""
+
+        ociVersion: str
+        fds: list[str]
+        pid: int
+        metadata: str
+        state: Mapping[str, object]
+
 
 __all__ = [
     "INVALID",
@@ -378,21 +390,21 @@ def load(filter: Filter) -> int | None:
 
 
 def container_process_state(
-    *, state: dict[str, Any], pid: int, metadata: str | None, oci_version: str
-) -> dict[str, Any]:
+    *, state: Mapping[str, object], pid: int, metadata: str | None, oci_version: str
+) -> ProcessState:
     """runtime-spec's "container process state" (config-linux.md "Seccomp"): what the agent gets.
 
     `state` is the OCI state document (ociVersion, id, status, pid, bundle, annotations);
     `metadata` is linux.seccomp.listenerMetadata (left out when empty, as runc does).
     """
-    doc: dict[str, Any] = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": pid}
+    doc: ProcessState = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": pid}
     if metadata:
         doc["metadata"] = metadata
     doc["state"] = state
     return doc
 
 
-def send_to_listener(path: str, notify_fd: int, process_state: dict[str, Any]) -> None:
+def send_to_listener(path: str, notify_fd: int, process_state: ProcessState) -> None:
     """Connect to the agent's socket at `path` and send the state JSON with the fd (SCM_RIGHTS).
 
     One `sendmsg` on a SOCK_STREAM connection, as runc's sendContainerProcessState does;
