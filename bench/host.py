@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CGROUP_FS = "/sys/fs/cgroup"
-#: The hybrid hierarchy's cgroup2 mount, which crun refuses (see ANCHORS.md).
+#: The hybrid hierarchy's cgroup2 mount, which crun refuses (bench/README.md, "crun refuses").
 UNIFIED = "/sys/fs/cgroup/unified"
 #: Parent, in every hierarchy, of the bench containers' cgroups.
 CGROUP_PARENT = "bastion-bench"

@@ -1,13 +1,15 @@
 """Events per second through Falco's stable ruleset, with the real state updates, on one core.
 
-The event stream is every event of the 16 public .scap captures in ../shared/falco/captures,
-decoded once up front (decoding is measured separately: it is the source's cost, not the
-engine's). Each round replays the stream into a fresh state (seeded from each capture's own
-process lists, as `bastion watch --replay` does) and a pipeline running falco_rules.yaml with
-bastion's field table; the figure is events / (seconds in `Pipeline.feed`). The process is pinned
-to one CPU. For comparison the same stream runs with no rules (state updates alone) and with
-bastion's default rules. Anchor (issue [rules]): Falco's single-threaded engine handled about
-250k-320k syscalls/s on 1-2 CPUs in its 2021 test; target >= 300k events/s.
+The event stream is every event of the 16 public .scap captures in the shared reference data
+(`falco/captures` under `../shared` beside the clone or $BASTION_SHARED; see
+tests/helpers/bastion_testing/shared_data.py), decoded once up front (decoding is measured
+separately: it is the source's cost, not the engine's). Each round replays the stream into a fresh
+state (seeded from each capture's own process lists, as `bastion watch --replay` does) and a
+pipeline running falco_rules.yaml with bastion's field table; the figure is events / (seconds in
+`Pipeline.feed`). The process is pinned to one CPU. For comparison the same stream runs with no
+rules (state updates alone) and with bastion's default rules. Anchor (issue [rules]): Falco's
+single-threaded engine handled about 250k-320k syscalls/s on 1-2 CPUs in its 2021 test; target >=
+300k events/s.
 
 Usage: .venv/bin/python bench/rules_throughput.py [--rounds 5] [--repeat 10] [--cpu 0]
 """
@@ -23,14 +25,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
 from bastion.sensor.assemble import load_rules  # noqa: E402
 from bastion.sensor.events.model import Event  # noqa: E402
 from bastion.sensor.pipeline import Pipeline  # noqa: E402
 from bastion.sensor.replay import open_replay  # noqa: E402
 from bastion.sensor.state import SensorState  # noqa: E402
+from bastion_testing.shared_data import shared_path  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "falco"
+SHARED = shared_path("falco")
 CAPTURES = sorted((SHARED / "captures").glob("*.scap"))
 STABLE = SHARED / "falco_rules.yaml"
 

@@ -1,6 +1,6 @@
 """`record`: frozen, keyword-only value classes without importing `dataclasses`.
 
-Why not `@dataclass(frozen=True, slots=True, kw_only=True)` as CONVENTIONS.md §6 suggests:
+Why not `@dataclass(frozen=True, slots=True, kw_only=True)` as docs/conventions.md §6 suggests:
 importing `dataclasses` costs 24 ms and `typing` 17 ms on this machine, more than the whole budget
 of a `bastion-runc run` (runc takes 10-14 ms). Type checkers see `record` through PEP 681's
 `dataclass_transform`, so to mypy a record *is* a frozen keyword-only dataclass; at run time the

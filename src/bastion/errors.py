@@ -1,4 +1,4 @@
-"""The one error root of bastion, rendered once by each CLI (CONVENTIONS.md §8).
+"""The one error root of bastion, rendered once by each CLI (docs/conventions.md §8).
 
 Every package raises subclasses of `BastionError`; each subclass says in its docstring when it is
 raised. Tests assert on `reference` and the fields, never on message text. This module imports

@@ -1,4 +1,4 @@
-"""`ContainerIdentity`: the one record the runtime and the sensor share (DESIGN.md).
+"""`ContainerIdentity`: the one record the runtime and the sensor share (docs/architecture.md).
 
 The runtime writes it into the container's state directory (`identity.json`) before the
 container's first exec, so a sensor that sees the first syscall of a container can already name
@@ -14,6 +14,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+#: Where bastion-runc keeps container state (`--root`'s default) and so where the sensor looks for
+#: `identity.json` files. runc's is /run/runc; ours sits beside it.
+DEFAULT_STATE_ROOT = "/run/bastion"
 IDENTITY_FILE = "identity.json"
 
 # Annotations a caller (our engine, Podman, containerd/CRI) uses to name a container and its image.

@@ -15,15 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot
 from bastion.sensor.events.model import ParamType
 from bastion.sensor.events.schema import BY_NAME
 from bastion.sensor.state.model import Container, Thread
+from bastion_testing import shared_data
 
 BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
-CAPTURES = "/work/shared/falco/captures"
+CAPTURES = str(shared_data.shared_path(*shared_data.CAPTURES))
 BOOT_EPOCH = 1_700_000_000 * 10**9
 T = ParamType
 _INTS = {
@@ -161,7 +160,7 @@ def test_a_damaged_capture_is_one_error_line(tmp_path: Path) -> None:
     assert "error[unknown-capture-format]" in done.stderr
 
 
-@pytest.mark.skipif(not os.path.isdir(CAPTURES), reason="Falco's sample captures are not here")
+@shared_data.needs(*shared_data.CAPTURES)
 def test_a_scap_file_replays_with_its_process_table() -> None:
     events = _json_events("-r", f"{CAPTURES}/cat_write.scap")
     execs = [e for e in events if e["type"] == "execve" and e["dir"] == "<" and e["proc"] == "cat"]

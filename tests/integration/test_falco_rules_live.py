@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +17,15 @@ from bastion.sensor.outputs.alert import Alert
 from bastion.sensor.pipeline import Pipeline
 from bastion.sensor.probe import Probe
 from bastion.sensor.state import SensorState
+from bastion_testing import shared_data
 
-pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
+pytestmark = [
+    pytest.mark.privileged,
+    pytest.mark.bpf,
+    shared_data.needs(*shared_data.FALCO_RULES),
+]
 
-STABLE = Path("/work/shared/falco/falco_rules.yaml")
+STABLE = shared_data.shared_path(*shared_data.FALCO_RULES)
 RULE = "Read sensitive file untrusted"
 
 

@@ -104,7 +104,9 @@ def test_namespace_path_of_the_wrong_type(
 def test_missing_bundle(runc: Runc, tmp_path: Any, container_id: str) -> None:
     missing = os.path.join(str(tmp_path), "no-such-bundle")
     result = runc("create", "--bundle", missing, container_id)
-    _assert_refused(result, "spec-missing", os.path.join(missing, "config.json"))
+    # The one reader of config.json (oci.read_config): runc's "no such file" is a not-found.
+    _assert_refused(result, "spec-not-found", os.path.join(missing, "config.json"))
+    assert result.returncode == 3
     assert os.listdir(runc.root) == []
 
 

@@ -24,6 +24,7 @@ LINT_IMPORTS = os.path.join(os.path.dirname(sys.executable), "lint-imports")
 _BASE = {
     "__init__.py": "",
     "errors.py": "",
+    "error_catalogue.py": "",
     "_record.py": "",
     "jsonio.py": "",
     "_sys/__init__.py": "",

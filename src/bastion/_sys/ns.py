@@ -4,15 +4,6 @@ from __future__ import annotations
 
 from bastion._sys.libc import SYS_SETNS, check, libc, syscall
 
-CLONE_NEWTIME = 0x00000080
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
 # ioctl on a namespace fd: which type is it (linux/nsfs.h NS_GET_NSTYPE = _IO(0xb7, 0x3)).
 _NS_GET_NSTYPE = 0xB703
 

@@ -1,4 +1,5 @@
-"""Facts about processes from /proc: start times (so a pid is never trusted alone), liveness."""
+"""Facts about processes from /proc: start times (so a pid is never trusted alone), liveness,
+and the mount table's escaping (mountinfo is read by the runtime's cgroup and host-mount code)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,22 @@ def kill_and_reap(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+def unescape_mountinfo(field: str) -> str:
+    """A mount point or source as the kernel named it.
+
+    mountinfo writes space, tab, newline and backslash as a backslash and three octal digits
+    (`\\040`), so that a path cannot break the line into fields.
+    """
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)

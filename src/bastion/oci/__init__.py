@@ -2,6 +2,8 @@
 
 - `spec`: frozen records mirroring config.json (`Spec`, `Process`, `Linux`, ...);
 - `decode`: `decode_spec(text)` / `load_spec(bundle)`, JSON → `Spec`, errors naming JSON paths;
+  `read_config(bundle)` (the one reader of a bundle's config.json), `parse_json`,
+  `decode_process`, `decode_resources` for the documents `exec` and `update` read;
 - `validate`: `validate_spec(spec)`, the semantic checks run before any side effect;
 - `vocabulary`: capability, rlimit, namespace, mount-option and seccomp names → kernel numbers;
 - `state`: the OCI state document (`State`, `Status`);
@@ -10,15 +12,23 @@
 No behaviour lives here. This package is on bastion-runc's start-up path, so it imports only
 `bastion.errors`, `bastion._record` and `bastion.jsonio`, never `typing`, `json`, `re`, `enum` or
 `dataclasses` at run time (docs/architecture.md, "The fast path"), and nothing from
-`bastion.runtime`, `bastion.sensor` or `bastion.cli` (CONVENTIONS.md §13 layers).
+`bastion.runtime`, `bastion.sensor` or `bastion.cli` (docs/conventions.md §13 layers).
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from bastion.oci._reader import SpecError, SpecNotFound
-    from bastion.oci.decode import decode_process, decode_spec, load_spec
+    from bastion.oci.decode import (
+        SpecError,
+        SpecNotFound,
+        decode_process,
+        decode_resources,
+        decode_spec,
+        load_spec,
+        parse_json,
+        read_config,
+    )
     from bastion.oci.defaults import default_spec
     from bastion.oci.spec import (
         Box,
@@ -98,15 +108,18 @@ _LAZY: dict[str, str] = {
     "STATUSES": "bastion.oci.state",
     "Scheduler": "bastion.oci.spec",
     "Spec": "bastion.oci.spec",
-    "SpecError": "bastion.oci._reader",
-    "SpecNotFound": "bastion.oci._reader",
+    "SpecError": "bastion.oci.decode",
+    "SpecNotFound": "bastion.oci.decode",
     "State": "bastion.oci.state",
     "Status": "bastion.oci.state",
     "User": "bastion.oci.spec",
     "decode_process": "bastion.oci.decode",
+    "decode_resources": "bastion.oci.decode",
     "decode_spec": "bastion.oci.decode",
     "default_spec": "bastion.oci.defaults",
     "load_spec": "bastion.oci.decode",
+    "parse_json": "bastion.oci.decode",
+    "read_config": "bastion.oci.decode",
     "validate_spec": "bastion.oci.validate",
 }
 
@@ -162,8 +175,11 @@ __all__ = [
     "Status",
     "User",
     "decode_process",
+    "decode_resources",
     "decode_spec",
     "default_spec",
     "load_spec",
+    "parse_json",
+    "read_config",
     "validate_spec",
 ]

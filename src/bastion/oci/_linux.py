@@ -74,7 +74,7 @@ def linux(value: object, where: str) -> Linux:
         time_offsets=obj_map(d, "timeOffsets", where, _time_offset),
         devices=array(d, "devices", where, _device),
         cgroups_path=string(d, "cgroupsPath", where),
-        resources=sub(d, "resources", where, _resources),
+        resources=sub(d, "resources", where, decode_resources),
         rootfs_propagation=string(d, "rootfsPropagation", where),
         seccomp=sub(d, "seccomp", where, _seccomp),
         sysctl=str_map(d, "sysctl", where),
@@ -167,7 +167,9 @@ def _seccomp_arg(value: object, where: str) -> LinuxSeccompArg:
 # --- resources -----------------------------------------------------------------------------
 
 
-def _resources(value: object, where: str) -> LinuxResources:
+def decode_resources(value: object, where: str = "resources") -> LinuxResources:
+    """A parsed LinuxResources object (also what `update --resources` reads) as a record; errors
+    name JSON paths under `where` ("resources.memory.limit"). Public through `oci.decode`."""
     d = obj(value, where)
     return LinuxResources(
         devices=array(d, "devices", where, _device_cgroup),

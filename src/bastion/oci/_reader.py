@@ -31,7 +31,8 @@ class SpecError(BastionError):
     `where` is the JSON path of the offending value (`process.capabilities.bounding[3]`), or
     `file:line:column` when the text is not JSON. The reference says what kind of problem:
     spec-not-json, spec-missing-field, spec-wrong-type, spec-invalid-value, spec-unreadable
-    (config.json exists but cannot be read), or spec-invalid.
+    (config.json exists but cannot be read), seccomp-unknown-syscall (a seccomp rule names
+    something that is not a syscall), or spec-invalid.
     """
 
     reference = "spec-invalid"

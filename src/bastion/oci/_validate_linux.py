@@ -24,6 +24,7 @@ from bastion.oci.vocabulary import (
     PROPAGATION_OPTIONS,
     SECCOMP_ACTIONS,
     SECCOMP_ARCHITECTURES,
+    SECCOMP_ERRNO_MAX,
     SECCOMP_FLAGS,
     SECCOMP_OPERATORS,
     TIME_OFFSET_CLOCKS,
@@ -247,23 +248,27 @@ def _check_resources(resources: LinuxResources) -> None:
 
 
 def _check_seccomp(seccomp: LinuxSeccomp) -> None:
+    """Everything about `linux.seccomp` that the document alone can tell (no libseccomp).
+
+    The one validator of the seccomp object: the runtime adds only what needs this host's
+    libseccomp (does any name of a rule exist, does it know this arch or flag). The rules are
+    runc's (specconv SetupSeccomp, seccomp InitSeccomp), stricter where runc fails late: an errno
+    libseccomp cannot encode, or on an action that returns none (crun refuses it too), and a
+    syscall name that is not an identifier.
+    """
     path = "linux.seccomp"
-    actions = ", ".join(SECCOMP_ACTIONS)
-    if seccomp.default_action not in SECCOMP_ACTIONS:
-        raise _invalid(
-            f"{path}.defaultAction",
-            f"unknown action {seccomp.default_action!r}",
-            "one of " + actions,
-        )
-    if seccomp.default_action == "SCMP_ACT_NOTIFY":
-        # runc: "SCMP_ACT_NOTIFY cannot be used as default action".
+    _check_seccomp_action(
+        seccomp.default_action, seccomp.default_errno_ret, path, "defaultAction", "defaultErrnoRet"
+    )
+    if seccomp.default_action == _NOTIFY:
+        # runc: "SCMP_ACT_NOTIFY cannot be used as default action" (the init needs write(2)).
         raise _invalid(f"{path}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
     for i, arch in enumerate(seccomp.architectures):
         if arch not in SECCOMP_ARCHITECTURES:
             raise _invalid(
                 f"{path}.architectures[{i}]",
                 f"unknown architecture {arch!r}",
-                "e.g. SCMP_ARCH_X86_64",
+                "e.g. SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32",
             )
     for i, name in enumerate(seccomp.flags):
         if name not in SECCOMP_FLAGS:
@@ -272,24 +277,14 @@ def _check_seccomp(seccomp: LinuxSeccomp) -> None:
             )
     for i, syscall in enumerate(seccomp.syscalls):
         where = f"{path}.syscalls[{i}]"
-        if not syscall.names:
+        _check_seccomp_action(syscall.action, syscall.errno_ret, where, "action", "errnoRet")
+        _check_syscall_names(syscall.names, where, notify=syscall.action == _NOTIFY)
+        if syscall.action == _NOTIFY and not seccomp.listener_path:
             raise SpecError(
-                "names must list at least one syscall", where=f"{where}.names", reference=MISSING
+                "SCMP_ACT_NOTIFY needs listenerPath, the socket of the seccomp agent",
+                where=f"{path}.listenerPath",
+                reference=MISSING,
             )
-        if syscall.action not in SECCOMP_ACTIONS:
-            raise _invalid(
-                f"{where}.action", f"unknown action {syscall.action!r}", "one of " + actions
-            )
-        if syscall.action == "SCMP_ACT_NOTIFY":
-            if not seccomp.listener_path:
-                raise SpecError(
-                    "SCMP_ACT_NOTIFY needs a listener socket",
-                    where=f"{path}.listenerPath",
-                    reference=MISSING,
-                )
-            if "write" in syscall.names:
-                # runc: the runtime itself needs write(2) to finish setting up the container.
-                raise _invalid(f"{where}.action", "SCMP_ACT_NOTIFY cannot be used for write")
         for j, arg in enumerate(syscall.args):
             if arg.index > 5:
                 raise _invalid(f"{where}.args[{j}].index", "syscalls have arguments 0 to 5")
@@ -299,3 +294,52 @@ def _check_seccomp(seccomp: LinuxSeccomp) -> None:
                     f"unknown operator {arg.op!r}",
                     "one of " + ", ".join(SECCOMP_OPERATORS),
                 )
+
+
+_NOTIFY = "SCMP_ACT_NOTIFY"
+# A rule's name that is no syscall: the same reference whether the name cannot be one (checked
+# here) or this host's libseccomp does not know it (checked by the runtime, which has libseccomp).
+UNKNOWN_SYSCALL = "seccomp-unknown-syscall"
+
+
+def _check_seccomp_action(
+    name: str, errno_ret: int | None, where: str, action_key: str, errno_key: str
+) -> None:
+    if name not in SECCOMP_ACTIONS:
+        raise _invalid(
+            f"{where}.{action_key}",
+            f"unknown action {name!r}",
+            "one of " + ", ".join(SECCOMP_ACTIONS),
+        )
+    if errno_ret is None:
+        return
+    highest = SECCOMP_ERRNO_MAX.get(name)
+    if highest is None:
+        # config-linux.md: "When the action doesn't support an errno, the runtime MUST print
+        # and error and fail" (crun: "errno value specified for action").
+        raise _invalid(
+            f"{where}.{errno_key}", f"{name} takes no errno", "remove it, or use SCMP_ACT_ERRNO"
+        )
+    if errno_ret > highest:
+        raise _invalid(
+            f"{where}.{errno_key}", f"{errno_ret} is out of range for {name}", f"at most {highest}"
+        )
+
+
+def _check_syscall_names(names: tuple[str, ...], where: str, *, notify: bool) -> None:
+    if not names:
+        raise SpecError(
+            "names must list at least one syscall", where=f"{where}.names", reference=MISSING
+        )
+    for j, name in enumerate(names):
+        # A C identifier, checked without `re` (start-up cost): what a syscall table can name.
+        if not (0 < len(name) <= 64 and name.isascii() and name.isidentifier()):
+            raise SpecError(
+                f"{name!r} is not a syscall name",
+                where=f"{where}.names[{j}]",
+                hint="syscall names are identifiers such as mkdirat or _llseek",
+                reference=UNKNOWN_SYSCALL,
+            )
+        if notify and name == "write":
+            # runc: the init reports the notify fd with write(2) after loading the filter.
+            raise _invalid(f"{where}.names[{j}]", "SCMP_ACT_NOTIFY cannot be used for write")

@@ -6,7 +6,7 @@ values (known capabilities, absolute paths, namespace rules) is checked by `vali
 Both raise only `SpecError`, whatever the input: a fuzz test holds the decoder to that.
 
 Why hand-written: msgspec, pydantic or json + dataclasses cost 15-90 ms to import, several times
-what runc needs for a whole `run` (CONVENTIONS.md §6, docs/architecture.md "The fast path").
+what runc needs for a whole `run` (docs/conventions.md §6, docs/architecture.md "The fast path").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from bastion.jsonio import JSONSyntaxError, loads
-from bastion.oci._linux import id_mapping, linux
+from bastion.oci._linux import decode_resources, id_mapping, linux
 from bastion.oci._reader import (
     INT32,
     INT64,
@@ -51,7 +51,16 @@ from bastion.oci.spec import (
     User,
 )
 
-__all__ = ["SpecError", "SpecNotFound", "decode_spec", "load_spec"]
+__all__ = [
+    "SpecError",
+    "SpecNotFound",
+    "decode_process",
+    "decode_resources",
+    "decode_spec",
+    "load_spec",
+    "parse_json",
+    "read_config",
+]
 
 # A hook's timeout is in seconds and must be positive (defs.json Hook.timeout "minimum": 1).
 _TIMEOUT = (1, INT64[1])
@@ -59,6 +68,16 @@ _TIMEOUT = (1, INT64[1])
 
 def load_spec(bundle_dir: str) -> Spec:
     """Read and decode `<bundle_dir>/config.json`."""
+    path, data = read_config(bundle_dir)
+    return decode_spec(data, source=path)
+
+
+def read_config(bundle_dir: str) -> tuple[str, bytes]:
+    """(path, bytes) of `<bundle_dir>/config.json`: the one place a bundle's config is read.
+
+    Raises `SpecNotFound` (spec-not-found) when the bundle or its config.json does not exist and
+    `SpecError` (spec-unreadable) when it cannot be read. `create` keeps the bytes it decoded.
+    """
     path = os.path.join(bundle_dir, "config.json")
     try:
         with open(path, "rb") as file:
@@ -74,20 +93,22 @@ def load_spec(bundle_dir: str) -> Spec:
         raise SpecError(
             f"cannot read config.json: {exc.strerror}", where=path, reference="spec-unreadable"
         ) from None
-    return decode_spec(data, source=path)
+    return path, data
 
 
 def decode_spec(text: str | bytes, *, source: str = "config.json") -> Spec:
     """Decode config.json text; `source` names the file in syntax errors ("config.json:3:7")."""
-    return _spec(_parse(text, source), source)
+    return _spec(parse_json(text, source), source)
 
 
 def decode_process(text: str | bytes, *, source: str = "process.json") -> Process:
     """Decode a process document (`bastion-runc exec --process FILE`); paths start at its root."""
-    return _process(_parse(text, source), "")
+    return _process(parse_json(text, source), "")
 
 
-def _parse(text: str | bytes, source: str) -> object:
+def parse_json(text: str | bytes, source: str) -> object:
+    """JSON text as Python values, with Go's decoder's view of bad UTF-8; a syntax error is a
+    `SpecError` (spec-not-json) naming `source:line:column`."""
     if isinstance(text, bytes):
         # Go's decoder replaces invalid UTF-8 inside strings with U+FFFD; outside strings it is
         # a syntax error either way, reported at the replacement character.

@@ -77,6 +77,8 @@ RLIMITS: dict[str, int] = {
 
 # --- namespaces (linux/sched.h) ------------------------------------------------------------
 
+# The one definition of these flags: `_sys.ns` takes them as arguments, the runtime reads them
+# from here (or from NAMESPACES by OCI name).
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -243,6 +245,10 @@ SECCOMP_ACTIONS: dict[str, int] = {
     "SCMP_ACT_ALLOW": 0x7FFF0000,
     "SCMP_ACT_NOTIFY": 0x7FC00000,
 }
+# The actions that return data, and the largest `errnoRet` each can carry: TRACE's message is the
+# 16-bit SECCOMP_RET_DATA field; an errno must stay below the kernel's MAX_ERRNO (4095), or
+# libseccomp refuses the action (EINVAL). Absent, both return EPERM (runc).
+SECCOMP_ERRNO_MAX: dict[str, int] = {"SCMP_ACT_ERRNO": 4094, "SCMP_ACT_TRACE": 0xFFFF}
 
 # Operator → libseccomp's `enum scmp_compare`.
 SECCOMP_OPERATORS: dict[str, int] = {

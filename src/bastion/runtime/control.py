@@ -93,9 +93,9 @@ def parse_resources(text: str | bytes, source: str) -> dict[str, Any]:
     Errors are `SpecError`s naming `source:line:column` for bad JSON, or the JSON path
     ("resources.memory.limit") for a value of the wrong type or range.
     """
-    from bastion.oci.decode import _parse
+    from bastion.oci.decode import parse_json
 
-    doc = _parse(text, source)
+    doc = parse_json(text, source)
     decode_resources(doc, "resources")
     assert type(doc) is dict  # decode_resources checked it
     return doc
@@ -103,9 +103,9 @@ def parse_resources(text: str | bytes, source: str) -> dict[str, Any]:
 
 def decode_resources(doc: object, where: str) -> LinuxResources:
     """The `LinuxResources` record of a JSON document, with errors naming paths under `where`."""
-    from bastion.oci._linux import _resources
+    from bastion.oci.decode import decode_resources as decode
 
-    return _resources(doc, where)
+    return decode(doc, where)
 
 
 def current_resources(container: Container) -> dict[str, Any]:

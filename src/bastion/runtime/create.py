@@ -30,7 +30,7 @@ from bastion.identity import (
     ContainerIdentity,
     first_annotation,
 )
-from bastion.oci.decode import SpecError, decode_spec
+from bastion.oci.decode import SpecError, decode_spec, read_config
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, hooks, namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
@@ -74,17 +74,7 @@ class CreateOptions:
 
 def load_bundle(bundle: str) -> tuple[bytes, Spec, str]:
     """(raw config.json, decoded and validated spec, absolute rootfs path)."""
-    path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise SpecError(
-            f"cannot read {path}: {exc.strerror}",
-            where=path,
-            hint="pass the bundle directory with --bundle, or run `bastion-runc spec` there",
-            reference="spec-missing",
-        ) from None
+    path, raw = read_config(bundle)
     spec = decode_spec(raw, source=path)
     validate_spec(spec, require_process=True)
     assert spec.root is not None  # validate_spec requires root on Linux
@@ -240,7 +230,7 @@ def _publish_identity(
     start: int | None,
 ) -> None:
     """Write identity.json before the first exec, so a sensor can name the container's first
-    syscall (DESIGN.md: the runtime that made it says who it is)."""
+    syscall (docs/architecture.md "The plan": the runtime that made it says who it is)."""
     annotations = spec.annotations or {}
     directory = cgroup.v2_directory()
     cgroup_ids = (os.stat(directory).st_ino,) if directory and os.path.isdir(directory) else ()

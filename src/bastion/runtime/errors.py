@@ -1,4 +1,4 @@
-"""Errors the runtime library raises; the CLI renders them (CONVENTIONS.md §8)."""
+"""Errors the runtime library raises; the CLI renders them (docs/conventions.md §8)."""
 
 from __future__ import annotations
 

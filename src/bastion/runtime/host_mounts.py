@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 
 from bastion._sys import mount as _m
+from bastion._sys.proc import unescape_mountinfo
 
 
 def mounts_under(path: str) -> list[str]:
@@ -18,7 +19,7 @@ def mounts_under(path: str) -> list[str]:
     found = []
     with open("/proc/self/mountinfo", "rb") as f:
         for line in f.read().decode(errors="replace").splitlines():
-            point = _unescape(line.split()[4])
+            point = unescape_mountinfo(line.split()[4])
             if point == path.rstrip("/") or point.startswith(prefix):
                 found.append(point)
     return sorted(set(found), key=lambda p: (-p.count("/"), p))
@@ -35,18 +36,3 @@ def unmount_under(path: str) -> None:
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.ENOENT):
                     raise
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal (\\040 ...).
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)

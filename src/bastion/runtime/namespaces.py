@@ -12,21 +12,17 @@ import os
 from bastion._record import record
 from bastion._sys import ns as _ns
 from bastion.oci.decode import SpecError
+from bastion.oci.vocabulary import NAMESPACES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Linux
 
+# The /proc/<pid>/ns file of each OCI namespace type where the names differ.
+_PROC_NAMES = {"network": "net", "mount": "mnt"}
 # OCI namespace type -> (clone flag, /proc/<pid>/ns file name).
 NAMESPACE_TYPES: dict[str, tuple[int, str]] = {
-    "pid": (_ns.CLONE_NEWPID, "pid"),
-    "network": (_ns.CLONE_NEWNET, "net"),
-    "mount": (_ns.CLONE_NEWNS, "mnt"),
-    "ipc": (_ns.CLONE_NEWIPC, "ipc"),
-    "uts": (_ns.CLONE_NEWUTS, "uts"),
-    "user": (_ns.CLONE_NEWUSER, "user"),
-    "cgroup": (_ns.CLONE_NEWCGROUP, "cgroup"),
-    "time": (_ns.CLONE_NEWTIME, "time"),
+    kind: (flag, _PROC_NAMES.get(kind, kind)) for kind, flag in NAMESPACES.items()
 }
 
 

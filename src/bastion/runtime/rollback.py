@@ -1,4 +1,4 @@
-"""Undo steps for a sequence that makes things (CONVENTIONS.md §3), without contextlib (5 ms).
+"""Undo steps for a sequence that makes things (docs/conventions.md §3), without contextlib (5 ms).
 
 Each step that makes something pushes its undo; on failure the undos run newest first and the
 original error is re-raised with any cleanup failure attached as a note, so nothing is left half

@@ -20,20 +20,24 @@ which crun shares, on top of runtime-spec config-linux.md "Seccomp":
   (the kernel keeps its speculative-store-bypass mitigation: the safer choice);
 - libseccomp's CTL_NNP attribute is off: the init sets no_new_privs itself when the spec asks.
 
-Deliberate differences, stricter where runc fails late or is silently wrong: an errno libseccomp
-cannot encode (ERRNO above 4094, TRACE above 65535; runc truncates to 16 bits, then fails in the
-init) and an errno on an action that returns none (crun refuses it too; the spec says the runtime
-MUST fail) are errors before anything is created; a syscall name that is not an identifier, or
-a rule none of whose names is a syscall, is an error rather than "unknown". runc's BPF patch that
+Deliberate differences, stricter where runc fails late or is silently wrong (the checks are in
+oci's validator): an errno libseccomp cannot encode (ERRNO above 4094, TRACE above 65535; runc
+truncates to 16 bits, then fails in the init) and an errno on an action that returns none (crun
+refuses it too; the spec says the runtime MUST fail) are errors before anything is created; a
+syscall name that is not an identifier, or a rule none of whose names is a syscall, is an error
+rather than "unknown". runc's BPF patch that
 returns ENOSYS for syscalls newer than the profile (patchbpf) is not done: such calls get the
 default action.
 
-`validate` (pure Python, no libseccomp) and `check_names` run in `create` before any side
-effect; `compile_filter` runs in the intermediate, `load` in the init.
+What the document alone can tell (actions, errnos, arches, flags, operators, names that cannot be
+syscalls, the NOTIFY constraints) is checked once, by `bastion.oci.validate_spec`, before any
+side effect; `check_names` (is any name of a rule a syscall this libseccomp knows) runs in
+`create` right after it. `compile_filter` takes a validated object and fails only for what this
+host's libseccomp refuses; it runs in the intermediate, `load` in the init.
 
-Over 500 lines on purpose (CONVENTIONS.md §2): it is one concern, the OCI seccomp object's
-meaning, read top to bottom as validate -> plan -> compile -> load -> hand the notify fd over; the
-parent's side of the hand-off is `seccomp_agent.py`.
+One concern, the OCI seccomp object's effect, read top to bottom as check names -> plan ->
+compile -> load -> hand the notify fd over; the parent's side of the hand-off is
+`seccomp_agent.py`.
 """
 
 from __future__ import annotations
@@ -45,24 +49,30 @@ import sys
 from bastion import jsonio
 from bastion._record import record
 from bastion._sys import seccomp as _scmp
-from bastion.oci._reader import SpecError
-from bastion.oci.vocabulary import (
-    SECCOMP_ACTIONS,
-    SECCOMP_ARCHITECTURES,
-    SECCOMP_FLAGS,
-    SECCOMP_OPERATORS,
-)
+from bastion.oci.decode import SpecError
+from bastion.oci.vocabulary import SECCOMP_ACTIONS, SECCOMP_ERRNO_MAX, SECCOMP_OPERATORS
 from bastion.runtime.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Mapping
+    from typing import TypedDict
 
     from bastion.oci.spec import LinuxSeccomp, LinuxSyscall, Spec
 
+    class ProcessState(TypedDict, total=False):
+        """runtime-spec's container process state (config-linux.md "Seccomp"), as runc sends it
+        (`metadata` only when set); `state` is the OCI state document."""
+
+        ociVersion: str
+        fds: list[str]
+        pid: int
+        metadata: str
+        state: Mapping[str, object]
+
+
 __all__ = [
     "INVALID",
-    "UNKNOWN_ACTION",
     "UNKNOWN_SYSCALL",
     "Filter",
     "Rule",
@@ -72,10 +82,10 @@ __all__ = [
     "load",
     "plan_rules",
     "send_to_listener",
-    "validate",
 ]
 
-UNKNOWN_ACTION = "seccomp-unknown-action"
+# A rule none of whose names this libseccomp knows (oci's validator uses it for a name that
+# cannot be a syscall at all); what this host's libseccomp or kernel refuses to build.
 UNKNOWN_SYSCALL = "seccomp-unknown-syscall"
 INVALID = "seccomp-invalid"
 
@@ -83,9 +93,6 @@ _PATH = "linux.seccomp"
 _EPERM = 1
 _NOTIFY = "SCMP_ACT_NOTIFY"
 _NOTIFY_VALUE = SECCOMP_ACTIONS[_NOTIFY]
-# The largest errnoRet per action: TRACE's message is the 16-bit SECCOMP_RET_DATA field; an
-# errno must be below the kernel's MAX_ERRNO (4095), or libseccomp refuses the action (EINVAL).
-_MAX_ERRNO = {"SCMP_ACT_ERRNO": 4094, "SCMP_ACT_TRACE": 0xFFFF}
 # Flag → (libseccomp attribute, the libseccomp version that has it).
 _FLAG_ATTRS: dict[str, tuple[int, tuple[int, int]]] = {
     "SECCOMP_FILTER_FLAG_TSYNC": (_scmp.ATTR_CTL_TSYNC, (2, 2)),
@@ -148,15 +155,14 @@ class Filter:
         return self.ctx
 
 
-# --- validation (no libseccomp) ------------------------------------------------------------
+# --- what needs libseccomp: names; planning a validated object -----------------------------
 
 
 def check_seccomp(spec: Spec) -> None:
-    """`validate(spec.linux.seccomp)` and `check_names` when there is one; for `create` and
-    `exec`, before any side effect."""
+    """`check_names(spec.linux.seccomp)` when there is one: for `create` and `exec`, after
+    `oci.validate_spec` and before any side effect."""
     seccomp = spec.linux.seccomp if spec.linux is not None else None
     if seccomp is not None:
-        validate(seccomp)
         check_names(seccomp)
 
 
@@ -174,63 +180,24 @@ def check_names(seccomp: LinuxSeccomp) -> None:
                 "libseccomp knows)",
                 where=f"{_PATH}.syscalls[{index}].names[0]",
                 hint="check the spelling against syscalls(2)",
-                reference="seccomp-unknown-syscall",
+                reference=UNKNOWN_SYSCALL,
             )
-
-
-def validate(seccomp: LinuxSeccomp) -> None:
-    """Raise `SpecError` (with the JSON path) if `seccomp` cannot be compiled as runc would.
-
-    References: seccomp-unknown-action (an action name), seccomp-unknown-syscall (a syscall name
-    that is not an identifier), seccomp-invalid (everything else: operator, argument index,
-    architecture, flag, errno, NOTIFY constraints).
-    """
-    _check_top(seccomp)
-    plan_rules(seccomp)
-
-
-def _check_top(seccomp: LinuxSeccomp) -> int:
-    """Check the fields outside `syscalls`; return the default action's value."""
-    default = _default_action(seccomp)
-    if seccomp.default_action == _NOTIFY:
-        # runc: "SCMP_ACT_NOTIFY cannot be used as default action" (the init needs write(2)).
-        raise _invalid(f"{_PATH}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
-    for i, arch in enumerate(seccomp.architectures):
-        if arch not in SECCOMP_ARCHITECTURES:
-            raise _invalid(
-                f"{_PATH}.architectures[{i}]",
-                f"unknown architecture {arch!r}",
-                "e.g. SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32",
-            )
-    for i, flag in enumerate(seccomp.flags):
-        if flag not in SECCOMP_FLAGS:
-            raise _invalid(
-                f"{_PATH}.flags[{i}]",
-                f"unknown flag {flag!r}",
-                "one of " + ", ".join(SECCOMP_FLAGS),
-            )
-    return default
 
 
 def plan_rules(seccomp: LinuxSeccomp) -> tuple[Rule, ...]:
-    """The libseccomp rules `syscalls` stands for, in order (validating each entry).
+    """The libseccomp rules `syscalls` stands for, in order.
 
-    Pure: no name is resolved here. Rules whose action is the default action are left out.
+    `seccomp` must have passed `oci.validate_spec` (an unknown action or operator is a KeyError
+    here). Pure: no name is resolved. Rules whose action is the default action are left out.
     """
-    default = _default_action(seccomp)
+    default = _action_value(seccomp.default_action, seccomp.default_errno_ret)
     rules: list[Rule] = []
     for i, syscall in enumerate(seccomp.syscalls):
-        where = f"{_PATH}.syscalls[{i}]"
-        action = _action_value(syscall.action, syscall.errno_ret, where, "action", "errnoRet")
-        groups = _condition_groups(syscall, where)
-        _check_names(syscall, where, notify=syscall.action == _NOTIFY)
-        if syscall.action == _NOTIFY and not seccomp.listener_path:
-            raise _invalid(
-                f"{_PATH}.listenerPath",
-                "SCMP_ACT_NOTIFY needs listenerPath, the socket of the seccomp agent",
-            )
+        action = _action_value(syscall.action, syscall.errno_ret)
         if action == default:
             continue  # runc: redundant, and libseccomp would refuse it
+        where = f"{_PATH}.syscalls[{i}]"
+        groups = _condition_groups(syscall)
         for name in syscall.names:
             rules.extend(
                 Rule(name=name, action=action, conditions=group, where=where) for group in groups
@@ -238,88 +205,22 @@ def plan_rules(seccomp: LinuxSeccomp) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _default_action(seccomp: LinuxSeccomp) -> int:
-    return _action_value(
-        seccomp.default_action, seccomp.default_errno_ret, _PATH, "defaultAction", "defaultErrnoRet"
-    )
-
-
-def _action_value(
-    name: str, errno_ret: int | None, where: str, action_key: str, errno_key: str
-) -> int:
+def _action_value(name: str, errno_ret: int | None) -> int:
     """The SECCOMP_RET_* value of action `name` with its errno (EPERM when absent, as runc)."""
-    base = SECCOMP_ACTIONS.get(name)
-    if base is None:
-        raise SpecError(
-            f"unknown seccomp action {name!r}",
-            where=f"{where}.{action_key}",
-            hint="one of " + ", ".join(SECCOMP_ACTIONS),
-            reference=UNKNOWN_ACTION,
-        )
-    errno_where = f"{where}.{errno_key}"
-    if name not in _MAX_ERRNO:
-        if errno_ret is not None:
-            # config-linux.md: "When the action doesn't support an errno, the runtime MUST print
-            # and error and fail" (crun: "errno value specified for action").
-            raise _invalid(
-                errno_where, f"{name} takes no errno", "remove it, or use SCMP_ACT_ERRNO"
-            )
+    base = SECCOMP_ACTIONS[name]
+    if name not in SECCOMP_ERRNO_MAX:
         return base
-    if errno_ret is None:
-        errno_ret = _EPERM  # runc's actErrno / actTrace
-    elif errno_ret > _MAX_ERRNO[name]:
-        raise _invalid(
-            errno_where,
-            f"{errno_ret} is out of range for {name}",
-            f"at most {_MAX_ERRNO[name]}",
-        )
-    return base | errno_ret
+    return base | (_EPERM if errno_ret is None else errno_ret)
 
 
-def _condition_groups(
-    syscall: LinuxSyscall, where: str
-) -> tuple[tuple[tuple[int, int, int, int], ...], ...]:
+def _condition_groups(syscall: LinuxSyscall) -> tuple[tuple[tuple[int, int, int, int], ...], ...]:
     """The condition sets of one entry: one ANDed set, or one set per condition (runc)."""
-    conditions: list[tuple[int, int, int, int]] = []
-    seen: set[int] = set()
-    repeated = False
-    for k, arg in enumerate(syscall.args):
-        if arg.index > 5:
-            raise _invalid(f"{where}.args[{k}].index", "syscalls have arguments 0 to 5")
-        op = SECCOMP_OPERATORS.get(arg.op)
-        if op is None:
-            raise _invalid(
-                f"{where}.args[{k}].op",
-                f"unknown operator {arg.op!r}",
-                "one of " + ", ".join(SECCOMP_OPERATORS),
-            )
-        repeated = repeated or arg.index in seen
-        seen.add(arg.index)
-        conditions.append((arg.index, op, arg.value, arg.value_two))
-    if repeated:
+    conditions = tuple(
+        (arg.index, SECCOMP_OPERATORS[arg.op], arg.value, arg.value_two) for arg in syscall.args
+    )
+    if len({c[0] for c in conditions}) < len(conditions):
         return tuple((c,) for c in conditions)
-    return (tuple(conditions),)
-
-
-def _check_names(syscall: LinuxSyscall, where: str, *, notify: bool) -> None:
-    if not syscall.names:
-        raise _invalid(f"{where}.names", "names must list at least one syscall")
-    for j, name in enumerate(syscall.names):
-        if not _is_identifier(name):
-            raise SpecError(
-                f"{name!r} is not a syscall name",
-                where=f"{where}.names[{j}]",
-                hint="syscall names are identifiers such as mkdirat or _llseek",
-                reference=UNKNOWN_SYSCALL,
-            )
-        if notify and name == "write":
-            # runc: the init reports the notify fd with write(2) after loading the filter.
-            raise _invalid(f"{where}.names[{j}]", "SCMP_ACT_NOTIFY cannot be used for write")
-
-
-def _is_identifier(name: str) -> bool:
-    # A C identifier, checked without `re` (start-up cost): what a syscall table can name.
-    return 0 < len(name) <= 64 and name.isascii() and name.isidentifier()
+    return (conditions,)
 
 
 def _invalid(where: str, message: str, hint: str | None = None) -> SpecError:
@@ -330,12 +231,13 @@ def _invalid(where: str, message: str, hint: str | None = None) -> SpecError:
 
 
 def compile_filter(seccomp: LinuxSeccomp) -> Filter:
-    """Validate `seccomp` and build its libseccomp filter (no privilege needed, nothing loaded).
+    """Build the libseccomp filter of a validated `seccomp` (no privilege needed, nothing loaded).
 
-    Raises `SpecError` for what the spec gets wrong (including an architecture or flag this
-    libseccomp lacks) and `RuntimeFailure` when libseccomp itself fails.
+    Raises `SpecError` (seccomp-invalid) for what this host's libseccomp or kernel cannot do (an
+    architecture or flag it lacks, NOTIFY below API level 6, a rule it refuses) and
+    `RuntimeFailure` when libseccomp itself fails.
     """
-    default = _check_top(seccomp)
+    default = _action_value(seccomp.default_action, seccomp.default_errno_ret)
     rules = plan_rules(seccomp)
     if any(rule.action == _NOTIFY_VALUE for rule in rules) and _scmp.api_level() < 6:
         raise _invalid(
@@ -367,16 +269,27 @@ def _set_attributes(ctx: int, seccomp: LinuxSeccomp, n_rules: int) -> None:
             _scmp.attr_set(ctx, _scmp.ATTR_CTL_OPTIMIZE, 2, "CTL_OPTIMIZE")
     except OSError as exc:
         raise RuntimeFailure(f"cannot configure the seccomp filter: {_why(exc)}") from None
+    if not seccomp.flags:
+        return
+    # The version switch: an attribute newer than this libseccomp is refused by name rather than
+    # by whatever error an older library gives for an attribute number it does not know.
+    have = _scmp.version()
     for i, flag in enumerate(seccomp.flags):
         attr, since = _FLAG_ATTRS[flag]
+        where = f"{_PATH}.flags[{i}]"
+        if have[:2] < since:
+            raise _invalid(
+                where,
+                f"{flag} needs libseccomp {since[0]}.{since[1]} or later",
+                f"this host has libseccomp {'.'.join(map(str, have))}",
+            )
         try:
             _scmp.attr_set(ctx, attr, 1, flag)
         except OSError as exc:
-            have = ".".join(map(str, _scmp.version()))
             raise _invalid(
-                f"{_PATH}.flags[{i}]",
+                where,
                 f"{flag} is not supported here ({_why(exc)})",
-                f"needs libseccomp {since[0]}.{since[1]}+ and kernel support; this is {have}",
+                "this kernel may lack the flag (seccomp(2))",
             ) from None
 
 
@@ -477,21 +390,21 @@ def load(filter: Filter) -> int | None:
 
 
 def container_process_state(
-    *, state: dict[str, Any], pid: int, metadata: str | None, oci_version: str
-) -> dict[str, Any]:
+    *, state: Mapping[str, object], pid: int, metadata: str | None, oci_version: str
+) -> ProcessState:
     """runtime-spec's "container process state" (config-linux.md "Seccomp"): what the agent gets.
 
     `state` is the OCI state document (ociVersion, id, status, pid, bundle, annotations);
     `metadata` is linux.seccomp.listenerMetadata (left out when empty, as runc does).
     """
-    doc: dict[str, Any] = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": pid}
+    doc: ProcessState = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": pid}
     if metadata:
         doc["metadata"] = metadata
     doc["state"] = state
     return doc
 
 
-def send_to_listener(path: str, notify_fd: int, process_state: dict[str, Any]) -> None:
+def send_to_listener(path: str, notify_fd: int, process_state: ProcessState) -> None:
     """Connect to the agent's socket at `path` and send the state JSON with the fd (SCM_RIGHTS).
 
     One `sendmsg` on a SOCK_STREAM connection, as runc's sendContainerProcessState does;

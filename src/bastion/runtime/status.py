@@ -1,4 +1,4 @@
-"""The runtime-spec lifecycle as an explicit state machine (CONVENTIONS.md §7).
+"""The runtime-spec lifecycle as an explicit state machine (docs/conventions.md §7).
 
 creating -> created -> running -> stopped, plus paused (runc's extension). Each operation has one
 predicate, checked first by every `Container` method.

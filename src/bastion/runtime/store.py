@@ -14,13 +14,14 @@ import fcntl
 import os
 
 from bastion import jsonio
+from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_ROOT = "/run/bastion"
+DEFAULT_ROOT = DEFAULT_STATE_ROOT
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.defaults import rules_files
 from bastion.sensor.rules import RuleSet, load_rules_files
 from bastion.sensor.rules.engine import RuleEngine
@@ -28,7 +29,7 @@ class Rules:
     fields: FieldRegistry
 
 
-def new_state(root: str = "/run/bastion", *, seed: bool = False) -> SensorState:
+def new_state(root: str = DEFAULT_STATE_ROOT, *, seed: bool = False) -> SensorState:
     """State tables that know the containers under the runtime root `root`; seeded from /proc
     when `seed` (live), left for a capture to seed otherwise."""
     from bastion.sensor.state import SensorState

@@ -37,6 +37,8 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
+from bastion._sys.proc import unescape_mountinfo
+from bastion.identity import DEFAULT_STATE_ROOT
 from bastion_testing import bundle as _bundle
 from bastion_testing import leaks as _leaks
 from bastion_testing import runc as _runc
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 #: The image both clients import, under this name.
 IMAGE = "localhost/bst-busybox:test"
 #: Where bastion-runc keeps container state when the client passes no `--root` (Podman does not).
-DEFAULT_RUNTIME_ROOT = "/run/bastion"
+DEFAULT_RUNTIME_ROOT = DEFAULT_STATE_ROOT
 #: What `bastion-runc` takes a value after, among its global options (runc's, see cli/runc/main.py).
 _RUNTIME_GLOBALS_WITH_VALUE = ("--root", "--log", "--log-format", "--rootless", "--criu")
 #: Host paths the clients create outside their configured directories, whatever they are told:
@@ -294,7 +296,7 @@ def mounts_under(root: str) -> list[str]:
     points = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            point = _leaks._unescape(line.split()[4])
+            point = unescape_mountinfo(line.split()[4])
             if point == root or point.startswith(prefix):
                 points.append(point)
     return points[::-1]

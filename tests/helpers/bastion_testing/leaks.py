@@ -18,6 +18,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from bastion._sys.proc import unescape_mountinfo
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 NETNS_DIR = "/run/netns"  # where `ip netns add` puts named namespaces (ip-netns(8))
 NET_CLASS = "/sys/class/net"
@@ -113,19 +115,12 @@ def report(leaked: Snapshot) -> str:
     return "\n".join(lines)
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo (proc_pid_mountinfo(5)).
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
 def mounts(roots: tuple[str, ...] = ()) -> Things:
     found: Things = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            mount_id, mount_point = fields[0], _unescape(fields[4])
+            mount_id, mount_point = fields[0], unescape_mountinfo(fields[4])
             under_root = any(
                 mount_point == root or mount_point.startswith(root.rstrip("/") + "/")
                 for root in roots

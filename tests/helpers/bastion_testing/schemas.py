@@ -1,33 +1,19 @@
-"""The official runtime-spec JSON schemas (../shared/oci beside the clone) as a test oracle."""
+"""The official runtime-spec JSON schemas (shared reference data, `shared_data`) as an oracle."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-_REPO = Path(__file__).resolve().parents[3]
-SCHEMA_DIR = Path(
-    os.environ.get("BASTION_OCI_SCHEMA_DIR")
-    or next(
-        (
-            str(p)
-            for p in (
-                _REPO.parent / "shared" / "oci" / "runtime-spec-schema",
-                Path("/work/shared/oci/runtime-spec-schema"),
-            )
-            if p.is_dir()
-        ),
-        str(_REPO.parent / "shared" / "oci" / "runtime-spec-schema"),
-    )
-)
+from bastion_testing import shared_data
+
+SCHEMA_DIR = shared_data.shared_path(*shared_data.OCI_SCHEMAS)
 AVAILABLE = (SCHEMA_DIR / "config-schema.json").is_file()
-MISSING_REASON = f"runtime-spec schemas not found in {SCHEMA_DIR} (set BASTION_OCI_SCHEMA_DIR)"
+MISSING_REASON = shared_data.missing_reason(*shared_data.OCI_SCHEMAS)
 
 
 @functools.cache

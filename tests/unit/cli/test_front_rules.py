@@ -9,8 +9,9 @@ import pytest
 
 from bastion.cli.front.main import main
 from bastion.sensor.defaults import DEFAULT_RULES
+from bastion_testing import shared_data
 
-FALCO = Path("/work/shared/falco")
+FALCO = shared_data.shared_path(*shared_data.FALCO)
 CAPTURES = FALCO / "captures"
 
 
@@ -20,6 +21,7 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+@shared_data.needs(*shared_data.FALCO_RULES)
 def test_validate_default_and_falco_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "validate", str(DEFAULT_RULES)]) == 0
     assert "11 rules (11 enabled), 0 warnings" in capsys.readouterr().out
@@ -142,6 +144,7 @@ def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no rule named 'No Such Rule'" in capsys.readouterr().err
 
 
+@shared_data.needs(*shared_data.CAPTURES)
 def test_explain_replayed_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(
         tmp_path,
@@ -164,6 +167,7 @@ def test_explain_replayed_event(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "verdict: MATCH" in out and "[fd.sport=80]" in out
 
 
+@shared_data.needs(*shared_data.CAPTURES)
 def test_watch_replay_prints_alerts_and_statistics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

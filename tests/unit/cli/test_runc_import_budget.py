@@ -1,4 +1,4 @@
-"""bastion-runc's start-up imports only what it needs (CONVENTIONS.md §13).
+"""bastion-runc's start-up imports only what it needs (docs/conventions.md §13).
 
 Each verb is run in a fresh `python -S` (as the lean launcher does) against a bundle that does
 not exist, so no privileges are needed but the whole import chain of the verb is loaded.

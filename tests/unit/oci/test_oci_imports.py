@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -57,3 +58,69 @@ def test_bastion_oci_imports_no_upper_layer() -> None:
 def test_public_names_are_exported() -> None:
     for name in bastion.oci.__all__:
         assert hasattr(bastion.oci, name), name
+
+
+def _private_oci_imports(path: Path) -> list[str]:
+    """`bastion.oci` names starting with `_` that `path` imports (modules or names in them)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("bastion.oci")
+        ):
+            parts = node.module.split(".")
+            names = [alias.name for alias in node.names]
+            if any(p.startswith("_") for p in parts[2:]) or any(n.startswith("_") for n in names):
+                found.append(f"from {node.module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            found.extend(
+                f"import {alias.name}"
+                for alias in node.names
+                if alias.name.startswith("bastion.oci.")
+                and any(p.startswith("_") for p in alias.name.split(".")[2:])
+            )
+    return found
+
+
+def test_nothing_outside_oci_imports_its_private_names() -> None:
+    """The runtime, the CLIs, benches and tests use oci's public surface (`bastion.oci.__all__`
+    and its public modules); `_reader`, `_linux`, `_validate_linux` and `_`-names stay inside."""
+    repo = SRC.parent
+    oci_dir = SRC / "bastion" / "oci"
+    offenders = {
+        str(path.relative_to(repo)): found
+        for top in ("src", "tests", "bench")
+        for path in sorted((repo / top).rglob("*.py"))
+        if oci_dir not in path.parents and (found := _private_oci_imports(path))
+    }
+    assert offenders == {}
+
+
+def test_the_private_import_check_can_fail(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from bastion.oci._reader import SpecError\n"
+        "from bastion.oci.decode import _parse\n"
+        "import bastion.oci._linux\n"
+        "from bastion.oci.decode import SpecError as E\n"
+    )
+    assert _private_oci_imports(sample) == [
+        "from bastion.oci._reader import SpecError",
+        "from bastion.oci.decode import _parse",
+        "import bastion.oci._linux",
+    ]
+
+
+def test_the_public_surface_costs_no_extra_module_on_the_create_path() -> None:
+    # What `create` imports of oci: decode (with its private helpers) and validate; reading the
+    # public names through the package must not load defaults or state on top.
+    direct = _modules_after(
+        "from bastion.oci.decode import SpecError, decode_spec, read_config\n"
+        "from bastion.oci.validate import validate_spec"
+    )
+    through_package = _modules_after(
+        "from bastion.oci import SpecError, decode_spec, read_config, validate_spec, "
+        "parse_json, decode_resources"
+    )
+    assert through_package == direct

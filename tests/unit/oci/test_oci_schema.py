@@ -1,7 +1,7 @@
 """The official runtime-spec JSON schemas as the oracle for what we write and decode.
 
-The schemas live in /work/shared/oci/runtime-spec-schema (copied from opencontainers/runtime-spec,
-see SOURCE.txt there); CI provides them, elsewhere these tests skip.
+The schemas are shared reference data (`bastion_testing.shared_data`, oci/runtime-spec-schema,
+copied from opencontainers/runtime-spec: see SOURCE.txt there); where it is absent these tests skip.
 """
 
 from __future__ import annotations

@@ -514,7 +514,7 @@ def test_valid_variants(doc: dict[str, Any]) -> None:
                 },
             ),
             "spec-invalid-value",
-            "linux.seccomp.syscalls[0].action",
+            "linux.seccomp.syscalls[0].names[0]",
             id="seccomp-notify-write",
         ),
         pytest.param(

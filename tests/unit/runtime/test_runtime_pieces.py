@@ -4,6 +4,7 @@ signal names, and the pid + start-time identity."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,18 @@ def test_pid_is_trusted_only_with_its_start_time() -> None:
     assert not is_alive(me, start + 1)  # same pid, another process (pid reuse)
     assert not is_alive(0, None)
     assert start_time(2**22 + 1) is None
+
+
+def test_create_reads_config_json_through_oci(tmp_path: Path) -> None:
+    """One reader of a bundle's config.json (oci.read_config): `create` and `load_spec` give the
+    same error for a bundle without one."""
+    from bastion.oci import SpecNotFound, load_spec
+    from bastion.runtime.create import load_bundle
+
+    errors = []
+    for load in (load_bundle, load_spec):
+        with pytest.raises(SpecNotFound) as info:
+            load(str(tmp_path / "no-bundle"))
+        errors.append((info.value.reference, info.value.where, info.value.exit_code))
+    where = str(tmp_path / "no-bundle" / "config.json")
+    assert errors == [("spec-not-found", where, 3)] * 2

@@ -1,8 +1,10 @@
 """Property: any `linux.seccomp` JSON either compiles or raises SpecError with a path, never more.
 
 Random seccomp objects (valid and invalid names, actions, operators, indexes, errnos, arches,
-flags, wrong JSON types) go through the whole chain `create` uses: decode_spec → check_seccomp
-→ compile_filter. Nothing is loaded, so no root is needed.
+flags, wrong JSON types) go through the whole chain `create` uses: decode_spec → validate_spec →
+check_seccomp → compile_filter: whatever the one validator lets through compiles (compile_filter
+trusts it) or is refused for what only this libseccomp knows. Nothing is loaded, so no root is
+needed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bastion import jsonio
-from bastion.oci import SpecError, decode_spec
+from bastion.oci import SpecError, decode_spec, validate_spec
 from bastion.oci.vocabulary import (
     SECCOMP_ACTIONS,
     SECCOMP_ARCHITECTURES,
@@ -103,10 +105,11 @@ def test_any_seccomp_object_compiles_or_raises_spec_error(obj: dict[str, Any]) -
 
 
 def compiles_or_spec_error(obj: dict[str, Any]) -> None:
-    config = {"ociVersion": "1.0.2", "linux": {"seccomp": obj}}
+    config = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "linux": {"seccomp": obj}}
     rejected: SpecError | None = None
     try:
         spec = decode_spec(jsonio.dumps(config))
+        validate_spec(spec)
         seccomp.check_seccomp(spec)
     except SpecError as exc:
         rejected = exc

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from bastion import jsonio
-from bastion.oci import decode_spec
+from bastion.oci import decode_spec, validate_spec
 from bastion.runtime import seccomp, seccomp_profile
 from bastion.runtime.seccomp_profile import (
     DOCKER_DEFAULT_CAPABILITIES,
     SeccompProfileError,
     convert,
 )
+from bastion_testing import shared_data
 
 DOCKER_CAPS = list(DOCKER_DEFAULT_CAPABILITIES)
 
@@ -252,7 +253,9 @@ def test_docker_default_is_a_fresh_copy() -> None:
 
 def test_default_profile_decodes_validates_and_compiles() -> None:
     converted = seccomp_profile.default_profile(DOCKER_CAPS)
-    spec = decode_spec(jsonio.dumps({"ociVersion": "1.0.2", "linux": {"seccomp": converted}}))
+    config = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "linux": {"seccomp": converted}}
+    spec = decode_spec(jsonio.dumps(config))
+    validate_spec(spec)
     seccomp.check_seccomp(spec)
     assert spec.linux is not None and spec.linux.seccomp is not None
     flt = seccomp.compile_filter(spec.linux.seccomp)
@@ -275,3 +278,10 @@ def test_packaged_data_has_its_source_and_licence() -> None:
     with open(os.path.join(data, "docker-default-seccomp.SOURCE.txt")) as f:
         source = f.read()
     assert "github.com/moby/profiles" in source and "Apache" in source
+
+
+@shared_data.needs(*shared_data.DOCKER_SECCOMP)
+def test_packaged_profile_is_the_reference_copy_unmodified() -> None:
+    with open(seccomp_profile.DEFAULT_PROFILE_PATH, "rb") as f:
+        packaged = f.read()
+    assert packaged == shared_data.shared_path(*shared_data.DOCKER_SECCOMP).read_bytes()

@@ -8,9 +8,10 @@ import pytest
 
 from bastion.sensor.fields import FieldRegistry, OutputFormatError, compile_output
 from bastion.sensor.rules import compile_condition, load_rules_files, parse_condition
+from bastion_testing import shared_data
 from bastion_testing.sensor_fakes import FakeState, event, family
 
-FALCO = Path("/work/shared/falco")
+FALCO = shared_data.shared_path(*shared_data.FALCO)
 RULES_FILES = [FALCO / "falco_rules.yaml", *sorted(FALCO.glob("other-rulesets/*.yaml"))]
 
 
@@ -68,7 +69,7 @@ def test_unknown_field_is_named() -> None:
     assert info.value.name == "user.nam"
 
 
-@pytest.mark.skipif(not RULES_FILES[0].is_file(), reason="/work/shared/falco is absent")
+@shared_data.needs(*shared_data.FALCO_RULES)
 @pytest.mark.parametrize(
     "extra", [None, *RULES_FILES[1:]], ids=lambda p: getattr(p, "name", "stable")
 )
@@ -96,7 +97,7 @@ def test_every_falco_rule_compiles_and_renders(extra: Path | None) -> None:
         compile_condition(macro.expr, macros=macros, lists=lists, fields=registry)
 
 
-@pytest.mark.skipif(not (FALCO / "fields.md").is_file(), reason="/work/shared/falco is absent")
+@shared_data.needs("falco", "fields.md")
 def test_every_field_the_stable_rules_use_resolves() -> None:
     registry = FieldRegistry(FakeState())
     used = []

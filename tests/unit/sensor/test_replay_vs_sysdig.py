@@ -19,8 +19,10 @@ from bastion.sensor.assemble import load_rules
 from bastion.sensor.pipeline import Pipeline
 from bastion.sensor.replay import open_replay
 from bastion.sensor.state import SensorState
+from bastion_testing import shared_data
 
-CAPTURES = Path("/work/shared/falco/captures")
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
+pytestmark = shared_data.needs(*shared_data.CAPTURES)
 # a leading `*` makes sysdig print lines with unreadable fields (<NA>) instead of hiding them
 FORMAT = "*%evt.num %evt.type %proc.name %fd.name"
 NO_FDNAME = "*%evt.num %evt.type %proc.name"

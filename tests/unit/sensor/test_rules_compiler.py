@@ -18,8 +18,9 @@ from bastion.sensor.rules import (
     parse_condition,
 )
 from bastion.sensor.rules.ast import Expr
+from bastion_testing import shared_data
 
-FALCO_RULES = Path("/work/shared/falco/falco_rules.yaml")
+FALCO_RULES = shared_data.shared_path(*shared_data.FALCO_RULES)
 
 
 class DictFields:
@@ -268,7 +269,7 @@ def test_event_types(cond: str, expected: set[str] | None) -> None:
     assert event_types(parse_condition(cond), macros, lists) == expected
 
 
-@pytest.mark.skipif(not FALCO_RULES.is_file(), reason="/work/shared/falco is absent")
+@shared_data.needs(*shared_data.FALCO_RULES)
 def test_every_falco_rule_compiles() -> None:
     rs = load_rules_files([str(FALCO_RULES)])
     macros = {name: m.expr for name, m in rs.macros.items()}
@@ -288,7 +289,7 @@ def test_every_falco_rule_compiles() -> None:
 OTHER_RULESETS = sorted(FALCO_RULES.parent.glob("other-rulesets/*.yaml"))
 
 
-@pytest.mark.skipif(not OTHER_RULESETS, reason="/work/shared/falco is absent")
+@shared_data.needs("falco", "other-rulesets")
 @pytest.mark.parametrize("path", OTHER_RULESETS, ids=lambda p: p.name)
 def test_other_rulesets_compile(path: Path) -> None:
     rs = load_rules_files([str(FALCO_RULES), str(path)])

@@ -11,8 +11,9 @@ from bastion.sensor.rules import MISSING, Getter, load_rules_files
 from bastion.sensor.rules.engine import EngineError, RuleEngine, priority_rank
 from bastion.sensor.rules.exceptions import exception_text
 from bastion.sensor.rules.model import ExceptionDef, Mark
+from bastion_testing import shared_data
 
-FALCO = Path("/work/shared/falco")
+FALCO = shared_data.shared_path(*shared_data.FALCO)
 
 
 class Evt(dict[str, object]):
@@ -240,6 +241,7 @@ def test_any_type_rule_warns_and_matches_everything(tmp_path: Path) -> None:
     assert engine.match(Evt({"evt.type": "connect", "user.uid": 0}))
 
 
+@shared_data.needs(*shared_data.FALCO_RULES)
 def test_falco_rulesets_build(tmp_path: Path) -> None:
     paths = [
         FALCO / "falco_rules.yaml",

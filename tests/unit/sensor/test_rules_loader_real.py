@@ -11,11 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.sensor.rules import RulesFileError, load_rules_files
+from bastion_testing import shared_data
 
-FALCO = Path("/work/shared/falco")
+FALCO = shared_data.shared_path(*shared_data.FALCO)
 RULES_FILES = sorted([FALCO / "falco_rules.yaml", *FALCO.glob("other-rulesets/*.yaml")])
 PRESENT = [p for p in RULES_FILES if p.is_file()]
-needs_rules = pytest.mark.skipif(not PRESENT, reason="/work/shared/falco rules are absent")
+needs_rules = pytest.mark.skipif(
+    not PRESENT, reason=shared_data.missing_reason(*shared_data.FALCO_RULES)
+)
 
 
 def plain_counts(paths: list[Path]) -> dict[str, int]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.sensor.rules import ConditionSyntaxError, parse_condition
 from bastion.sensor.rules.ast import BinaryCheck, Identifier, walk
+from bastion_testing import shared_data
 
 yaml = pytest.importorskip("yaml")
 
-FALCO = Path("/work/shared/falco")
+FALCO = shared_data.shared_path(*shared_data.FALCO)
 RULES_FILES = sorted([FALCO / "falco_rules.yaml", *FALCO.glob("other-rulesets/*.yaml")])
 
 
@@ -32,7 +31,9 @@ def load_conditions() -> list[tuple[str, str, str]]:
 
 
 CONDITIONS = load_conditions()
-needs_rules = pytest.mark.skipif(not CONDITIONS, reason="/work/shared/falco rules are absent")
+needs_rules = pytest.mark.skipif(
+    not CONDITIONS, reason=shared_data.missing_reason(*shared_data.FALCO_RULES)
+)
 
 
 @needs_rules

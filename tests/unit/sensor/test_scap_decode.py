@@ -6,7 +6,6 @@ import gzip
 import io
 import ipaddress
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,10 @@ from bastion.sensor.capture.scap_decode import decode_event, iter_events
 from bastion.sensor.capture.scap_events import EVENTS, SYSCALL_NAMES, ScapEventInfo, latest
 from bastion.sensor.events.model import Direction, ParamType, SockAddr, SockTuple
 from bastion.sensor.events.schema import EVENTS as SCHEMA
+from bastion_testing import shared_data
 
-CAPTURES = Path("/work/shared/falco/captures")
-needs_captures = pytest.mark.skipif(
-    not CAPTURES.is_dir(), reason="/work/shared/falco/captures is absent"
-)
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
+needs_captures = shared_data.needs(*shared_data.CAPTURES)
 NAMES = sorted(p.name for p in CAPTURES.glob("*.scap")) if CAPTURES.is_dir() else []
 T = ParamType
 

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,9 @@ from bastion.sensor.capture import open_scap
 from bastion.sensor.capture.scap_decode import iter_events
 from bastion.sensor.events.model import Event, ParamType
 from bastion.sensor.events.render import args_text, param_parts
+from bastion_testing import shared_data
 
-CAPTURES = Path("/work/shared/falco/captures")
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
 SYSDIG = shutil.which("sysdig")
 pytestmark = pytest.mark.skipif(
     SYSDIG is None or not CAPTURES.is_dir(), reason="needs sysdig and the public captures"

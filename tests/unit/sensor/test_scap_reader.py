@@ -19,11 +19,10 @@ from bastion.sensor.capture import (
     UserList,
     open_scap,
 )
+from bastion_testing import shared_data
 
-CAPTURES = Path("/work/shared/falco/captures")
-needs_captures = pytest.mark.skipif(
-    not CAPTURES.is_dir(), reason="/work/shared/falco/captures is absent"
-)
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
+needs_captures = shared_data.needs(*shared_data.CAPTURES)
 
 # file -> (raw events, process-list entries, fd-list entries, process-list block name)
 EXPECTED: dict[str, tuple[int, int, int, str]] = {

@@ -6,7 +6,6 @@ import gzip
 import io
 import re
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +14,10 @@ from hypothesis import strategies as st
 from bastion.sensor.capture import FdList, ProcessList, RawEvent, ScapFormatError, open_scap
 from bastion.sensor.capture.scap_decode import decode_event, iter_events
 from bastion.sensor.capture.scap_events import EVENTS
+from bastion_testing import shared_data
 
-CAPTURES = Path("/work/shared/falco/captures")
-needs_captures = pytest.mark.skipif(
-    not CAPTURES.is_dir(), reason="/work/shared/falco/captures is absent"
-)
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
+needs_captures = shared_data.needs(*shared_data.CAPTURES)
 WHERE = re.compile(r"<stream>:byte \d+")
 
 

@@ -17,6 +17,7 @@ from bastion.sensor.state.cgroups import engine_container
 from bastion.sensor.state.model import FdType
 from bastion.sensor.state.procnet import read_sockets
 from bastion.sensor.state.users import UserTable, parse_group, parse_passwd
+from bastion_testing import shared_data
 
 HEX = "0123456789abcdef" * 4
 OTHER = "fedcba9876543210" * 4
@@ -241,9 +242,10 @@ def test_seed_from_scap(tmp_path: Path) -> None:
     assert root is not None and root.shell == "/bin/sh"
 
 
-CAPTURES = Path("/work/shared/falco/captures")
+CAPTURES = shared_data.shared_path(*shared_data.CAPTURES)
 
 
+@shared_data.needs(*shared_data.CAPTURES)
 @pytest.mark.parametrize("name", ["open-multiple-files.scap", "psp_run_as_user_0_container.scap"])
 def test_seed_from_a_real_capture(name: str) -> None:
     from bastion.sensor.capture.scap import FdList, ProcessList, UserList, open_scap

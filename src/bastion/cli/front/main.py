@@ -12,6 +12,7 @@ import sys
 
 from bastion import __version__
 from bastion.errors import BastionError
+from bastion.identity import DEFAULT_STATE_ROOT
 
 # verb -> module under bastion.cli.front.commands (a verb whose module is absent is skipped,
 # so the table can name verbs being built)
@@ -23,13 +24,14 @@ COMMANDS: dict[str, str] = {
     "rules": "rules",
     "fields": "fields",
     "alerts": "alerts",
+    "errors": "errors",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bastion", description="containers, isolated and watched")
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
-    parser.add_argument("--root", default="/run/bastion", help="runtime state directory")
+    parser.add_argument("--root", default=DEFAULT_STATE_ROOT, help="runtime state directory")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for verb, name in COMMANDS.items():
         try:

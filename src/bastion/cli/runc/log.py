@@ -2,6 +2,11 @@
 
 With `--log FILE --log-format json` each line is `{"level": ..., "msg": ..., "time": ...}` as
 runc's logrus writes; errors also go to stderr, as runc does. No `logging` import: 6 ms.
+
+An error's line also carries its code as a `reference` field, as logrus adds a field: containerd
+and Podman decode `level` and `msg` (Go's encoding/json ignores the other keys), so `msg` stays
+the one rendered error line (`error[CODE]: ...`) they show to their users. The text format, which
+no client parses, is unchanged.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ class Log:
         self.fmt = fmt
         self.debug_enabled = debug
 
-    def write(self, level: str, msg: str) -> None:
+    def write(self, level: str, msg: str, reference: str | None = None) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.fmt == "json":
-            line = jsonio.dumps({"level": level, "msg": msg, "time": now})
+            entry = {"level": level, "msg": msg, "time": now}
+            if reference is not None:
+                entry["reference"] = reference
+            line = jsonio.dumps(entry)
         else:
             line = f'time="{now}" level={level} msg="{msg}"'
         if self.path:
@@ -36,8 +44,8 @@ class Log:
         elif level != "error":
             sys.stderr.write(line + "\n")
 
-    def error(self, msg: str) -> None:
-        self.write("error", msg)
+    def error(self, msg: str, reference: str | None = None) -> None:
+        self.write("error", msg, reference)
         sys.stderr.write(msg + "\n")
 
     def warning(self, msg: str) -> None:

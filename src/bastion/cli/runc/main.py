@@ -8,12 +8,14 @@ import sys
 from bastion.cli.runc.args import Option, UsageError, parse, usage
 from bastion.cli.runc.log import Log
 from bastion.errors import BastionError, ExitCode
+from bastion.identity import DEFAULT_STATE_ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-# verb -> module under bastion.cli.runc.commands; imported only when called (CONVENTIONS §13).
+# verb -> module under bastion.cli.runc.commands; imported only when called
+# (docs/conventions.md §13).
 COMMANDS: dict[str, str] = {
     "create": "create",
     "start": "start",
@@ -33,7 +35,7 @@ COMMANDS: dict[str, str] = {
 }
 
 GLOBAL_OPTIONS = [
-    Option("--root", "str", "/run/bastion", "directory for container state", "DIR"),
+    Option("--root", "str", DEFAULT_STATE_ROOT, "directory for container state", "DIR"),
     Option("--log", "str", None, "log file (default: stderr)", "FILE"),
     Option("--log-format", "str", "text", "text or json", "FORMAT"),
     Option("--debug", "bool", help="log debug messages"),
@@ -89,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         result: int = module.run(ctx, cmd_values, positional)
         return result
     except BastionError as exc:
-        log.error(exc.render())
+        log.error(exc.render(), reference=exc.reference)
         return exc.exit_code
     except OSError as exc:
-        log.error(f"error[os-error]: {exc}")
+        unexpected = BastionError(str(exc), reference="os-error")
+        log.error(unexpected.render(), reference=unexpected.reference)
         return ExitCode.FAILURE
     except KeyboardInterrupt:
         return 130

@@ -2,7 +2,7 @@
 
 There are two managers, `v1.manager.V1Manager` (legacy and hybrid hosts) and
 `v2.manager.V2Manager` (unified hosts); `detect.open_manager` picks one once per process and
-nothing else branches on the cgroup version (CONVENTIONS.md §4, youki's `CgroupManager`).
+nothing else branches on the cgroup version (docs/conventions.md §4, youki's `CgroupManager`).
 The Protocols exist for the type checker only: `typing` costs 17 ms to import on bastion-runc's
 start-up path, so they are defined under `TYPE_CHECKING` and the managers do not inherit from
 them. `Controller` and `Accounting` are what a manager needs of a controller module (one module

@@ -2,7 +2,8 @@
 
 `detect` reads the mount table once per cgroup root and caches the answer; `open_manager` hands
 out the v1 manager on legacy and hybrid hosts and the v2 manager on unified ones, importing only
-the one it needs. Nothing outside this module branches on the cgroup version (CONVENTIONS.md §4).
+the one it needs. Nothing outside this module branches on the cgroup version
+(docs/conventions.md §4).
 
 Where containers go (`resolve_cgroups_path`): the runtime spec (config-linux.md "Cgroups path")
 lets the runtime choose where a relative cgroupsPath lives and what to do without one. bastion puts

@@ -1,4 +1,4 @@
-"""The errors of `bastion.runtime.cgroups`; every one is a `BastionError` (CONVENTIONS.md §8).
+"""The errors of `bastion.runtime.cgroups`; every one is a `BastionError` (docs/conventions.md §8).
 
 `where` is a file path for file errors and a config.json path (``linux.resources.memory.swap``)
 for resources the host cannot honour, so the CLI can point at the line to change.

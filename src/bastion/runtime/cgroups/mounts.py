@@ -9,6 +9,7 @@ mountinfo also says which controllers share a hierarchy (e.g. "cpu,cpuacct").
 from __future__ import annotations
 
 from bastion._record import record
+from bastion._sys.proc import unescape_mountinfo
 from bastion.runtime.cgroups.errors import CgroupError, CgroupNotMountedError
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -52,21 +53,6 @@ class Layout:
     unified: str | None
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def read_layout(root: str, mountinfo: str = MOUNTINFO) -> Layout:
     """Parse `mountinfo` for the cgroup mounts at or below `root`."""
     root = root.rstrip("/") or "/"
@@ -88,7 +74,7 @@ def read_layout(root: str, mountinfo: str = MOUNTINFO) -> Layout:
         fields, tail = left.split(), right.split()
         if len(fields) < 5 or len(tail) < 3:
             continue
-        point, fstype = _unescape(fields[4]), tail[0]
+        point, fstype = unescape_mountinfo(fields[4]), tail[0]
         if fstype == "cgroup2" and (point == root or point.startswith(root + "/")):
             if unified is None or point == root:
                 unified = point

@@ -20,6 +20,7 @@ from bastion._record import record
 from bastion._sys import ns as _ns
 from bastion._sys import prctl as _prctl
 from bastion._sys.host import setdomainname, sethostname
+from bastion.oci.vocabulary import CLONE_NEWTIME, CLONE_NEWUSER
 from bastion.runtime import namespaces
 from bastion.runtime.errors import RuntimeFailure
 
@@ -62,14 +63,14 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         chan.recv("go")  # the parent has put us in the container's cgroup
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
-            _ns.unshare(_ns.CLONE_NEWUSER)
+            _ns.unshare(CLONE_NEWUSER)
             chan.send("idmap")
             chan.recv("idmap-done")
             _become_root_if_mapped()
-        rest = cfg.namespaces.new & ~_ns.CLONE_NEWUSER
+        rest = cfg.namespaces.new & ~CLONE_NEWUSER
         if rest:
             _ns.unshare(rest)
-        if rest & _ns.CLONE_NEWTIME:
+        if rest & CLONE_NEWTIME:
             _write_time_offsets(cfg.spec)
         if fork_and_report(chan, "init") == 0:
             run_init(cfg, chan, seccomp_filter)

@@ -1,4 +1,4 @@
-"""Per-output counters (CONVENTIONS.md §12: every long-lived component has `statistics()`)."""
+"""Per-output counters (docs/conventions.md §12: every long-lived component has `statistics()`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`Probe`: load and attach bastion.bpf.o through libbpf, set its filters, read its events.
 
-Start is a list of steps, each pushing its undo onto an ExitStack (CONVENTIONS.md §3): build,
+Start is a list of steps, each pushing its undo onto an ExitStack (docs/conventions.md §3): build,
 open, size the ring buffer, load, fill the filter maps, attach, map the ring buffer. `stop()`
 (or leaving the `with` block, or a failed step) runs the undos in reverse: unmap, destroy the
 links, close the object, so no program, link or map is left in the kernel.

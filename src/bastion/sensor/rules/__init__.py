@@ -1,6 +1,6 @@
 """Falco rules: condition parser and AST, rules-file loader and collector, compiler.
 
-The stages form a pipeline (CONVENTIONS.md §10): `load_rules_files` reads rules files (loader →
+The stages form a pipeline (docs/conventions.md §10): `load_rules_files` reads rules files (loader →
 collector) into a `RuleSet`, whose conditions `parse_condition` turned into an AST of frozen
 dataclasses (`bastion.sensor.rules.ast`); `compile_condition` expands macros and lists and compiles
 an AST once into closures over a `FieldTable`; `event_types` infers what a rule can match.

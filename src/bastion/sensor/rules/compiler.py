@@ -1,6 +1,6 @@
 """Stage 3 of the rules pipeline: compile a condition AST once into nested closures.
 
-`compile_condition` walks the AST with a visitor (CONVENTIONS.md §10), expanding macros and
+`compile_condition` walks the AST with a visitor (docs/conventions.md §10), expanding macros and
 lists as it goes, and returns ``Callable[[Event], bool]``; no AST is looked at per event.
 Semantics follow libsinsp (``sinsp_filtercheck.cpp`` ``compare_nocache``): a field that cannot
 be read (the getter returns `MISSING`) makes its check false, ``exists`` included only when the

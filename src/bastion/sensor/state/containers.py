@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from bastion import jsonio
-from bastion.identity import IDENTITY_FILE, ContainerIdentity
+from bastion.identity import DEFAULT_STATE_ROOT, IDENTITY_FILE, ContainerIdentity
 from bastion.sensor.state import cgroups
 from bastion.sensor.state.model import Container
 
@@ -55,7 +55,7 @@ class ContainerTable:
 
     def __init__(
         self,
-        runtime_roots: tuple[str, ...] = ("/run/bastion",),
+        runtime_roots: tuple[str, ...] = (DEFAULT_STATE_ROOT,),
         *,
         proc_root: str = "/proc",
         ticks_to_ns: Callable[[int], int] = lambda ticks: 0,

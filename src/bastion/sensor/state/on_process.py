@@ -1,6 +1,6 @@
 """Event handlers for the process family: clone/fork, execve, exit, cwd, credentials.
 
-One function per event family (libsinsp's parsers.cpp split, CONVENTIONS.md §11). Each takes
+One function per event family (libsinsp's parsers.cpp split, docs/conventions.md §11). Each takes
 the state, the event and the thread the event came from; only successful calls (res >= 0, or
 res == 0 where the call returns 0) change anything.
 """

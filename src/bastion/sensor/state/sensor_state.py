@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 
+from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.state import cgroups, procfs
 from bastion.sensor.state.apply import ALWAYS, HANDLERS, NOT_SYSCALLS
@@ -43,7 +44,7 @@ class SensorState:
         *,
         max_threads: int = 65536,
         max_fds_per_process: int = 4096,
-        runtime_roots: tuple[str, ...] = ("/run/bastion",),
+        runtime_roots: tuple[str, ...] = (DEFAULT_STATE_ROOT,),
         proc_root: str = "/proc",
         hostname: str | None = None,
         host_root: str = "/",

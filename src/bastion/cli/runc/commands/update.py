@@ -86,7 +86,7 @@ def _read(source: str) -> bytes:
         with open(source, "rb") as f:
             return f.read()
     except OSError as exc:
-        from bastion.oci._reader import SpecError
+        from bastion.oci.decode import SpecError
 
         raise SpecError(
             f"cannot read the resources file: {exc.strerror}",

@@ -1,0 +1,505 @@
+"""Every reference code bastion's errors carry, with what it means and how to fix it.
+
+An error prints as ``error[CODE]: where: what (hint: ...)`` (`bastion.errors.BastionError`);
+``CODE`` is stable and is the key of `CATALOGUE`. `bastion errors CODE` prints one entry and
+docs/errors.md lists them all (generated: ``python -m bastion.error_catalogue > docs/errors.md``;
+a unit test keeps the file, the catalogue and the codes raised in src/ in step).
+
+Nothing on bastion-runc's path imports this module: an error already carries its code.
+"""
+
+from __future__ import annotations
+
+#: The areas, in the order the docs list them.
+AREAS = (
+    ("spec", "The bundle: config.json and the other OCI documents"),
+    ("runtime", "Containers: create, start, exec, kill, delete"),
+    ("seccomp", "Seccomp: linux.seccomp and seccomp profiles"),
+    ("cgroups", "Cgroups: limits, freezing, removal"),
+    ("capture", "Captures and the eBPF probe"),
+    ("rules", "Falco rules files and conditions"),
+    ("outputs", "Alerts and their outputs"),
+    ("cli", "The command lines"),
+)
+
+#: code -> (area, meaning, how to fix it)
+CATALOGUE: dict[str, tuple[str, str, str]] = {
+    # --- spec ------------------------------------------------------------------------------
+    "spec-invalid": (
+        "spec",
+        "config.json is not a valid runtime spec (the general kind of every spec-* error).",
+        "Read the message and fix the value at the JSON path it names.",
+    ),
+    "spec-not-found": (
+        "spec",
+        "The bundle directory, or its config.json, does not exist.",
+        "Pass the bundle directory with --bundle (default: the current directory); "
+        "`bastion-runc spec` writes a default config.json.",
+    ),
+    "spec-unreadable": (
+        "spec",
+        "config.json (or the file given to `update --resources`) exists but cannot be read.",
+        "Check its permissions and that it is a regular file.",
+    ),
+    "spec-not-json": (
+        "spec",
+        "The document is not JSON; `where` is file:line:column of the syntax error.",
+        "Fix the JSON syntax at that position (a trailing comma, an unquoted key...).",
+    ),
+    "spec-missing-field": (
+        "spec",
+        "A field the runtime spec requires is absent (or null), e.g. root, process.args, "
+        "the maps of a new user namespace, listenerPath for SCMP_ACT_NOTIFY.",
+        "Add the field named by the JSON path; the hint shows an example.",
+    ),
+    "spec-wrong-type": (
+        "spec",
+        "A value has the wrong JSON type (a string where a number belongs, ...).",
+        "Give the value the type the runtime spec defines for that field.",
+    ),
+    "spec-invalid-value": (
+        "spec",
+        "A value has the right type but no meaning here: an unknown name (capability, rlimit, "
+        "namespace, seccomp action...), a relative path, a number out of range, or a "
+        "combination runc refuses (a sysctl outside its namespace, hostname without a UTS "
+        "namespace, an errno on a seccomp action that returns none).",
+        "Fix the value at the JSON path; the hint lists the accepted values when there are few.",
+    ),
+    "spec-exists": (
+        "spec",
+        "`bastion-runc spec` would overwrite an existing config.json.",
+        "Remove or move the existing config.json first.",
+    ),
+    "namespace-path-invalid": (
+        "spec",
+        "A namespace `path` in linux.namespaces cannot be opened or is not a namespace file.",
+        "Point it at a namespace file such as /proc/PID/ns/net or a bind mount of one.",
+    ),
+    "namespace-path-wrong-type": (
+        "spec",
+        "A namespace `path` is a namespace of another type than the entry's `type`.",
+        "Use the file of the right type (/proc/PID/ns/net for network, .../mnt for mount...).",
+    ),
+    "apparmor-unavailable": (
+        "spec",
+        "process.apparmorProfile is set but AppArmor is not enabled on this host.",
+        "Remove the profile, or run on a host with AppArmor.",
+    ),
+    "selinux-unsupported": (
+        "spec",
+        "process.selinuxLabel is set; bastion does not support SELinux.",
+        "Remove the label.",
+    ),
+    "console-socket-required": (
+        "spec",
+        "process.terminal is true but no --console-socket was given to receive the pty.",
+        "Pass --console-socket PATH, use `run` in the foreground, or set terminal to false.",
+    ),
+    # --- runtime ---------------------------------------------------------------------------
+    "runtime-failure": (
+        "runtime",
+        "A container operation failed in the kernel or in the container's set-up.",
+        "The message names the step and the kernel's error; check the host and the config.",
+    ),
+    "container-not-found": (
+        "runtime",
+        "No container with this id exists under the runtime root (--root).",
+        "Check the id with `bastion-runc list` and that --root is the one it was created with.",
+    ),
+    "container-exists": (
+        "runtime",
+        "`create` was given an id already in use under the runtime root.",
+        "Choose another id, or delete the existing container first.",
+    ),
+    "invalid-container-id": (
+        "runtime",
+        "The container id is empty, starts with '.', or holds '/' or NUL (it could leave the "
+        "state directory).",
+        "Use letters, digits, '_', '-', '+' and '.' (not first).",
+    ),
+    "invalid-state": (
+        "runtime",
+        "The operation is not allowed in the container's current status (start a running "
+        "container, delete one that is not stopped...).",
+        "Check the status with `bastion-runc state ID`; `delete --force` removes any container.",
+    ),
+    "container-init-failed": (
+        "runtime",
+        "The container's init process reported an error while setting the container up.",
+        "The message carries the init's error; fix the config or the rootfs it names.",
+    ),
+    "executable-not-found": (
+        "runtime",
+        "process.args[0] does not exist in the container (no such file, or not in $PATH).",
+        "Use a program present in the rootfs, or fix PATH in process.env.",
+    ),
+    "executable-not-executable": (
+        "runtime",
+        "process.args[0] exists but cannot be executed (a directory, or no execute permission).",
+        "Give the file execute permission or name the right program.",
+    ),
+    "mount-destination-dangling-symlink": (
+        "runtime",
+        "A mount destination in the rootfs is a symlink that points nowhere.",
+        "Fix the image's symlink, or mount at another destination.",
+    ),
+    "hook-failed": (
+        "runtime",
+        "A hook exited non-zero, timed out or could not be started; `where` is hooks.KIND[i].",
+        "Run the hook by hand with the state on stdin; raise its timeout if it is slow.",
+    ),
+    "console-socket-unreachable": (
+        "runtime",
+        "The pty could not be sent to --console-socket (nothing listens there).",
+        "Start the console receiver first, or pass the right socket path.",
+    ),
+    "ps-failed": (
+        "runtime",
+        "The host's `ps` could not be run, failed, or printed no PID column.",
+        "Check the ps options given after the id; `-o` must keep a pid column.",
+    ),
+    "systemd-cgroup-unsupported": (
+        "runtime",
+        "The systemd cgroup driver (--systemd-cgroup, or a 'slice:prefix:name' cgroupsPath) "
+        "was asked for; bastion manages cgroupfs paths only.",
+        "Drop --systemd-cgroup and use a cgroupfs path (Podman: --cgroup-manager=cgroupfs).",
+    ),
+    "intel-rdt-unsupported": (
+        "runtime",
+        "`update --l3-cache-schema` or `--mem-bw-schema`: bastion has no Intel RDT support.",
+        "Leave those options out.",
+    ),
+    # --- seccomp ---------------------------------------------------------------------------
+    "seccomp-unknown-syscall": (
+        "seccomp",
+        "A seccomp rule names something that is not a syscall: not an identifier, or no name "
+        "of the rule is known to this host's libseccomp.",
+        "Check the spelling against syscalls(2); a rule may list names newer than libseccomp "
+        "as long as one of them is known.",
+    ),
+    "seccomp-invalid": (
+        "seccomp",
+        "This host's libseccomp or kernel cannot build the filter asked for: an architecture "
+        "or flag it lacks, SCMP_ACT_NOTIFY below API level 6, a rule it refuses.",
+        "Upgrade libseccomp (the hint names the version needed) or drop that setting.",
+    ),
+    "seccomp-load-failed": (
+        "seccomp",
+        "The kernel refused to install the seccomp filter in the container's init.",
+        "Without noNewPrivileges the init needs CAP_SYS_ADMIN to load it; check the kernel's "
+        "seccomp support.",
+    ),
+    "seccomp-listener-failed": (
+        "seccomp",
+        "The SCMP_ACT_NOTIFY fd could not be sent to the agent at linux.seccomp.listenerPath.",
+        "Start the seccomp agent first and check the socket path.",
+    ),
+    "seccomp-profile-invalid": (
+        "seccomp",
+        "A Docker-format seccomp profile is malformed; `where` is its JSON path.",
+        "Fix the profile at that path (Docker's format: archMap, syscalls with includes/excludes).",
+    ),
+    # --- cgroups ---------------------------------------------------------------------------
+    "cgroup-error": (
+        "cgroups",
+        "A cgroup cannot be managed at all (the general kind of every cgroup-* error).",
+        "Read the message: it names the cgroup and what failed.",
+    ),
+    "cgroup-not-mounted": (
+        "cgroups",
+        "No cgroup filesystem (v1 or v2) is mounted at the cgroup root.",
+        "Mount cgroup2 at /sys/fs/cgroup (or the v1 controllers under it).",
+    ),
+    "cgroup-mountinfo-unreadable": (
+        "cgroups",
+        "/proc/self/mountinfo cannot be read, so the cgroup mounts cannot be found.",
+        "Run with /proc mounted.",
+    ),
+    "cgroup-path-invalid": (
+        "cgroups",
+        "linux.cgroupsPath is unusable: it contains '..', names the root cgroup, or is not "
+        "absolute where it must be.",
+        "Use a path such as /bastion/ID, or leave it out.",
+    ),
+    "cgroup-create-failed": (
+        "cgroups",
+        "The cgroup directory could not be created.",
+        "Check that the parent exists and is writable (root, or a delegated subtree).",
+    ),
+    "cgroup-read-failed": (
+        "cgroups",
+        "A cgroup file could not be read; `where` is the file.",
+        "The cgroup may be gone, or the controller not enabled for it.",
+    ),
+    "cgroup-write-failed": (
+        "cgroups",
+        "A value could not be written to a cgroup file; `where` is the file.",
+        "The hint says why (a knob this kernel lacks, a value that conflicts with usage).",
+    ),
+    "cgroup-unsupported": (
+        "cgroups",
+        "A resource is set that this host's cgroups cannot honour (a missing controller, a "
+        "v1-only knob on cgroup v2).",
+        "Remove the setting, or enable the controller on the host.",
+    ),
+    "cgroup-invalid-value": (
+        "cgroups",
+        "A resource value is out of range or cannot be converted (swappiness > 100, swap below "
+        "the memory limit, an unsafe `unified` key).",
+        "Fix the value named by `where`.",
+    ),
+    "cgroup-memory-below-usage": (
+        "cgroups",
+        "checkBeforeUpdate is set and the new memory limit is below the current usage.",
+        "Raise the limit, or free memory in the container first.",
+    ),
+    "cgroup-freeze-failed": (
+        "cgroups",
+        "The cgroup did not reach the frozen state in time (it was thawed back).",
+        "Retry `pause`; a process stuck in the kernel can delay freezing.",
+    ),
+    "cgroup-kill-failed": (
+        "cgroups",
+        "A signal could not be sent to a process of the cgroup.",
+        "Check permissions on the processes (another user namespace, a protected process).",
+    ),
+    "cgroup-busy": (
+        "cgroups",
+        "A cgroup cannot be removed: processes stay in it after SIGKILL.",
+        "Find them in the cgroup's cgroup.procs; retry `delete --force`.",
+    ),
+    "cgroup-remove-failed": (
+        "cgroups",
+        "The cgroup directory could not be removed.",
+        "The message gives the kernel's reason; child cgroups must go first.",
+    ),
+    # --- capture and probe -----------------------------------------------------------------
+    "bcap-unreadable": (
+        "capture",
+        "The file is not a bastion capture (.bcap), or cannot be read.",
+        "Check the path; `bastion capture` writes .bcap files.",
+    ),
+    "bcap-corrupt": (
+        "capture",
+        "A bastion capture is truncated or corrupt; `where` is path:byte N.",
+        "Record it again; the events before that byte are still readable.",
+    ),
+    "bcap-version": (
+        "capture",
+        "The capture was written in a format version this bastion does not read.",
+        "Read it with the bastion that wrote it.",
+    ),
+    "bcap-event-table": (
+        "capture",
+        "The capture was written against another event table than this bastion's.",
+        "Read it with the bastion that wrote it.",
+    ),
+    "scap-corrupt": (
+        "capture",
+        "A .scap capture is truncated or corrupt; `where` is path:byte offset.",
+        "Record it again with sysdig or Falco.",
+    ),
+    "unknown-capture-format": (
+        "capture",
+        "The file to replay is neither a bastion capture nor a readable .scap file.",
+        "Pass a .bcap or .scap file.",
+    ),
+    "replay-no-event": (
+        "capture",
+        "The capture has no event of the number asked for.",
+        "Use an event number the capture has (`bastion events -r FILE` lists them).",
+    ),
+    "unknown-event": (
+        "capture",
+        "--events names an event bastion's probe does not produce.",
+        "See `bastion events --list` for the events the probe knows.",
+    ),
+    "probe-start-failed": (
+        "capture",
+        "The eBPF probe cannot be built, loaded or attached (no root, no BTF, a verifier "
+        "rejection); the message keeps the kernel's or libbpf's last words.",
+        "Run as root on a kernel with BTF (/sys/kernel/btf/vmlinux).",
+    ),
+    "probe-config-invalid": (
+        "capture",
+        "The probe was configured wrongly (unknown event, bad ring size) or is not started.",
+        "Fix the option named in the message.",
+    ),
+    "probe-load-failed": (
+        "capture",
+        "libbpf could not open, load or attach the probe; the message carries its log.",
+        "Read the verifier's log in the message; check the kernel version and BTF.",
+    ),
+    "probe-record-invalid": (
+        "capture",
+        "A probe record does not match the record layout or the event table.",
+        "A bug or a probe built from other sources: rebuild the probe (scripts/setup).",
+    ),
+    # --- rules -----------------------------------------------------------------------------
+    "rules-file-invalid": (
+        "rules",
+        "An item of a rules file is malformed (wrong type, missing key, bad append/override); "
+        "`where` is file:line:col.",
+        "Fix the item at that position (Falco's rules file format).",
+    ),
+    "rules-yaml-syntax": (
+        "rules",
+        "A rules file is not valid YAML; `where` is file:line:col.",
+        "Fix the YAML at that position.",
+    ),
+    "rule-condition-syntax": (
+        "rules",
+        "A rule's or macro's condition does not parse; the message marks the position.",
+        "Fix the condition (Falco's condition syntax).",
+    ),
+    "rule-compile": (
+        "rules",
+        "A condition parses but cannot be compiled (the general kind of the rule-* errors).",
+        "Read the message: it names the rule or macro and the offending part.",
+    ),
+    "rule-unknown-field": (
+        "rules",
+        "A condition uses a field bastion does not know.",
+        "See `bastion fields` for the field names.",
+    ),
+    "rule-undefined-macro": (
+        "rules",
+        "A condition refers to a macro that is not defined.",
+        "Define the macro, or load the rules file that defines it first.",
+    ),
+    "rule-macro-cycle": (
+        "rules",
+        "A macro refers to itself, directly or through others.",
+        "Break the cycle shown in the message.",
+    ),
+    "rule-undefined-list": (
+        "rules",
+        "A condition uses `in`/`pmatch` with a list that is not defined.",
+        "Define the list, or load the rules file that defines it first.",
+    ),
+    "rule-invalid-operand": (
+        "rules",
+        "An operator's operand is invalid (bad hex for bcontains, a bad regex...).",
+        "Fix the operand shown in the message.",
+    ),
+    "rule-exception": (
+        "rules",
+        "A rule's exception cannot be turned into a condition.",
+        "Check the exception's fields, comps and values.",
+    ),
+    "rule-priority": (
+        "rules",
+        "A rule (or a minimum priority option) has a priority that is not one of Falco's eight.",
+        "Use emergency, alert, critical, error, warning, notice, informational or debug.",
+    ),
+    "rule-matching": (
+        "rules",
+        "rule_matching is neither 'first' nor 'all'.",
+        "Use 'first' (Falco's default) or 'all'.",
+    ),
+    "rule-not-found": (
+        "rules",
+        "`bastion rules explain` names a rule the loaded files do not have.",
+        "Rule names are case-sensitive; `bastion rules list` shows them.",
+    ),
+    "explain-event": (
+        "rules",
+        "The event given to `bastion rules explain` cannot be read (--field not NAME=VALUE, "
+        "an unreadable or invalid --event JSON).",
+        "Pass --field NAME=VALUE pairs or a JSON object of field values.",
+    ),
+    # --- outputs ---------------------------------------------------------------------------
+    "output-config": (
+        "outputs",
+        "An output cannot be built from its options (a malformed webhook URL, a Prometheus port "
+        "that cannot be bound, an unknown format), before any alert flows.",
+        "Fix the output option named in the message.",
+    ),
+    "output-format": (
+        "outputs",
+        "An output string cannot be compiled (the general kind of the output-format-* errors).",
+        "See `bastion fields` for field names.",
+    ),
+    "output-unknown-field": (
+        "outputs",
+        "An output string names a field bastion does not know (after %).",
+        "See `bastion fields` for field names.",
+    ),
+    "output-format-syntax": (
+        "outputs",
+        "An output string is malformed (a % at the end, a width with no field).",
+        "Write fields as %name or %name[arg] (Falco has no %% escape).",
+    ),
+    "unknown-priority": (
+        "outputs",
+        "A priority name is not one of Falco's eight.",
+        "Use emergency, alert, critical, error, warning, notice, informational or debug.",
+    ),
+    "bad-time": (
+        "outputs",
+        "A --since value is neither a duration (10m, 2h, 1d) nor an ISO-8601 time.",
+        "Write a duration such as 30m or a time such as 2026-01-31T12:00:00.",
+    ),
+    "alert-store": (
+        "outputs",
+        "The SQLite alert store cannot be opened, created or read; `where` is its path.",
+        "Check the path and its permissions.",
+    ),
+    "alert-store-missing": (
+        "outputs",
+        "The alert store does not exist (nothing was stored yet, or the path is wrong).",
+        "Run `bastion watch --alerts-db PATH` first, or pass the right --db path.",
+    ),
+    # --- cli -------------------------------------------------------------------------------
+    "bastion-error": (
+        "cli",
+        "An error without a more specific code.",
+        "Read the message.",
+    ),
+    "usage": (
+        "cli",
+        "The command line is wrong: an unknown command or option, a missing argument.",
+        "Run the command with --help.",
+    ),
+    "os-error": (
+        "cli",
+        "bastion-runc met an operating-system error no step turned into a bastion error.",
+        "The message is the kernel's; check the paths and permissions it names.",
+    ),
+}
+
+
+def lookup(code: str) -> tuple[str, str, str] | None:
+    """(area, meaning, fix) of `code`, or None."""
+    return CATALOGUE.get(code)
+
+
+def markdown() -> str:
+    """docs/errors.md: every code, by area, with its meaning and fix."""
+    lines = [
+        "# Error reference codes",
+        "",
+        "Generated from `src/bastion/error_catalogue.py` by `python -m bastion.error_catalogue`;",
+        "do not edit by hand. `bastion-runc` and `bastion` print every error as",
+        "`error[CODE]: where: what (hint: how to fix)`; with `--log-format json` bastion-runc also",
+        "writes the code as the `reference` field of the log line (its `msg` is unchanged).",
+        "`bastion errors CODE` prints one entry.",
+    ]
+    for area, title in AREAS:
+        codes = sorted(code for code, entry in CATALOGUE.items() if entry[0] == area)
+        lines += ["", f"## {title}", "", "| code | meaning | fix |"]
+        lines.append("| --- | --- | --- |")
+        for code in codes:
+            _, meaning, fix = CATALOGUE[code]
+            lines.append(f"| `{code}` | {_cell(meaning)} | {_cell(fix)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(markdown())
