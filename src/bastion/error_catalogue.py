@@ -164,6 +164,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "was asked for; bastion manages cgroupfs paths only.",
         "Drop --systemd-cgroup and use a cgroupfs path (Podman: --cgroup-manager=cgroupfs).",
     ),
+    "invalid-flag-value": (
+        "runtime",
+        "An `update` flag's value is not what its resource takes: a size such as 64m, or an "
+        "integer in the field's range (reported as a usage error, exit 2, as runc does).",
+        "Give the flag a value of the form `bastion-runc update --help` shows.",
+    ),
     "intel-rdt-unsupported": (
         "runtime",
         "`update --l3-cache-schema` or `--mem-bw-schema`: bastion has no Intel RDT support.",
