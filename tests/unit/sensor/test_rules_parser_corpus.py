@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.sensor.rules import ConditionSyntaxError, parse_condition
 from bastion.sensor.rules.ast import BinaryCheck, Identifier, walk
-
-yaml = pytest.importorskip("yaml")
 
 FALCO = Path("/work/shared/falco")
 RULES_FILES = sorted([FALCO / "falco_rules.yaml", *FALCO.glob("other-rulesets/*.yaml")])
