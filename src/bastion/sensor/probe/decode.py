@@ -20,11 +20,12 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from bastion.errors import BastionError
 from bastion.sensor.events.flags import from_kernel
 from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockAddr, SockTuple
-from bastion.sensor.events.schema import EVENTS, EventSpec
+from bastion.sensor.events.schema import BY_NAME, EVENTS, EventSpec
 
 T = ParamType
 
@@ -233,14 +234,9 @@ def _step(param: ParamSpec) -> _Step:
 ParamsDecoder = Callable[[bytes], tuple[dict[str, object], int]]
 
 
-def _params_decoder(spec: EventSpec) -> ParamsDecoder:
-    """A function made for this event type: its parameters from a record, and the end offset.
-
-    Generated once per event type (straight-line code; a length of 0 means unreadable, and
-    only a record with an unreadable parameter takes the branch-per-parameter path) because a
-    generic loop over (name, reader) pairs cost more than the record's header and the `Event`
-    together.
-    """
+def _decoder_code(spec: EventSpec) -> tuple[str, dict[str, object]]:
+    """The source of `spec`'s parameter decoder and the names it reads (struct unpackers and
+    readers), as `_params_decoder` compiles them."""
     n = len(spec.params)
     env: dict[str, object] = {"lengths": struct.Struct(f"<{n}H").unpack_from}
     lines = ["def decode(raw):"]
@@ -272,8 +268,37 @@ def _params_decoder(spec: EventSpec) -> ParamsDecoder:
             lines.append(f"    if l{i}: p[{name!r}] = r{i}(raw, off, l{i})")
         lines.append(f"    off += l{i}")
     lines.append("    return p, off")
-    exec(compile("\n".join(lines), f"<decoder {spec.name}>", "exec"), env)
-    return env["decode"]  # type: ignore[return-value]
+    return "\n".join(lines) + "\n", env
+
+
+def decoder_source(name: str) -> str:
+    """The Python source of the parameter decoder the live decoder builds (with `exec`) for
+    the event `name`, with a comment naming what each ``u<i>``/``r<i>`` it calls is: what
+    `bastion events --decoder-source NAME` prints. Raises KeyError for an unknown event."""
+    spec = BY_NAME[name]
+    code, env = _decoder_code(spec)
+    notes = [f"# decoder of {spec.name!r} (code {spec.code}), generated from events/schema.py"]
+    notes.append("# lengths: the record's u16 length array, one per parameter, at byte 40")
+    for i, param in enumerate(spec.params):
+        for key in (f"u{i}", f"r{i}"):
+            if key in env:
+                how = "struct unpack" if key[0] == "u" else "reader"
+                flags = f", Falco's {param.flags} encoding" if param.flags else ""
+                notes.append(f"# {key}: {param.name} ({param.type}{flags}), {how}")
+    return "\n".join(notes) + "\n" + code
+
+
+def _params_decoder(spec: EventSpec) -> ParamsDecoder:
+    """A function made for this event type: its parameters from a record, and the end offset.
+
+    Generated once per event type (straight-line code; a length of 0 means unreadable, and
+    only a record with an unreadable parameter takes the branch-per-parameter path) because a
+    generic loop over (name, reader) pairs cost more than the record's header and the `Event`
+    together. `decoder_source` shows the code.
+    """
+    code, env = _decoder_code(spec)
+    exec(compile(code, f"<decoder {spec.name}>", "exec"), env)
+    return cast("ParamsDecoder", env["decode"])
 
 
 class _Layout:
