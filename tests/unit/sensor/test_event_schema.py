@@ -74,11 +74,14 @@ def test_every_syscall_exists_on_x86_64_with_our_number() -> None:
     except FileNotFoundError:
         pytest.skip(f"{UNISTD} is missing (Debian package linux-libc-dev)")
     named = {s for e in EVENTS for s in e.syscalls}
-    assert named == set(X86_64)
-    for syscall in sorted(named):
-        assert syscall in kernel, f"{syscall} is not an x86_64 syscall"
-        assert X86_64[syscall] == kernel[syscall], syscall
-        assert X86_64[syscall] < NR_MAX
+    assert named <= set(X86_64), named - set(X86_64)
+    newest = max(kernel.values())
+    for syscall, nr in X86_64.items():
+        assert nr < NR_MAX
+        if nr > newest:  # newer than this header: a live test proves it (see syscalls.py)
+            continue
+        assert kernel.get(syscall) == nr, f"{syscall} is not x86_64 syscall {nr}"
+    assert {name for name, nr in kernel.items() if nr <= newest} <= set(X86_64)
 
 
 def test_each_syscall_produces_one_event() -> None:
