@@ -48,13 +48,11 @@ class ScapParamSpec(ParamSpec):
 
     - `fmt`: Falco's print format for numbers: ``DEC``, ``HEX`` (``%X``) or ``OCT`` (``%#o``)
     - `wire`: the on-disk type when it differs from `type` (``FD32``, ``PID32``, ``DYN``)
-    - `dirfd`: for a relative path, the index of the parameter holding its directory fd
     - `dynamic`: for a ``DYNAMIC`` parameter, its `DYNAMIC_PARAMS` row name
     """
 
     fmt: str = "DEC"
     wire: str = ""
-    dirfd: int | None = None
     dynamic: str | None = None
 
 
@@ -89,9 +87,7 @@ def P(  # a row's parameter: a short name keeps a row on one line
     dyn: str | None = None,
 ) -> ScapParamSpec:
     """One parameter of a row (`ScapParamSpec`); a ``DYNAMIC`` one on disk is ``DYN``."""
-    return ScapParamSpec(
-        name, type, table, fmt=fmt, wire="DYN" if dyn else wire, dirfd=at, dynamic=dyn
-    )
+    return ScapParamSpec(name, type, table, at, fmt=fmt, wire="DYN" if dyn else wire, dynamic=dyn)
 
 
 Row = tuple[int, str, str, int, "str | None", tuple[ScapParamSpec, ...]]

@@ -147,11 +147,14 @@ class EventFlag:
 @dataclass(frozen=True, slots=True)
 class ParamSpec:
     """One parameter of an event type: Falco's name, its `ParamType`, for flags and enums the
-    name of the flag table that renders it (``file_flags``, ``clone_flags``...)."""
+    name of the flag table that renders it (``file_flags``, ``clone_flags``...), and for a
+    relative path (``FSRELPATH``) the index of the parameter holding the directory fd it is
+    resolved against (libs' ``DIRFD_PARAM``; None: the thread's cwd)."""
 
     name: str
     type: str
     flags: str | None = None
+    dirfd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

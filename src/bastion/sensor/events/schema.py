@@ -63,8 +63,11 @@ class EventSpec:
         raise KeyError(name)
 
 
-def _p(name: str, type: str, flags: str | None = None, *, w: str) -> LiveParamSpec:
-    return LiveParamSpec(name, type, flags, write=w)
+def _p(
+    name: str, type: str, flags: str | None = None, *, w: str, at: int | None = None
+) -> LiveParamSpec:
+    """A parameter; `at` is a relative path's dirfd parameter index (libs' DIRFD_PARAM)."""
+    return LiveParamSpec(name, type, flags, at, write=w)
 
 
 RES = _p("res", T.ERRNO, w="ret")
@@ -155,7 +158,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             *_exec_common(2, 3),
             _p("dirfd", T.FD, w="int(0)"),
-            _p("pathname", T.FSRELPATH, w="str(1)"),
+            _p("pathname", T.FSRELPATH, w="str(1)", at=18),
             _p("flags", T.FLAGS32, "execveat_flags", w="u32(4)"),
         ),
         handler="execve",
@@ -219,7 +222,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             FD_RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("name", T.FSRELPATH, w="str(1)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
             _p("flags", T.FLAGS32, "file_flags", w="u32(2)"),
             _p("mode", T.UINT32, w="u32(3)"),
             *DEV_INO,
@@ -233,7 +236,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             FD_RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("name", T.FSRELPATH, w="str(1)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
             _p("flags", T.FLAGS32, "file_flags", w="p_open_how(rp, a->a[2])"),
             _p("mode", T.UINT32, w="+"),
             _p("resolve", T.FLAGS32, "openat2_flags", w="+"),
@@ -277,7 +280,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("name", T.FSRELPATH, w="str(1)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
             _p("flags", T.FLAGS32, "unlinkat_flags", w="u32(2)"),
         ),
         UF,
@@ -293,9 +296,9 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("olddirfd", T.FD, w="int(0)"),
-            _p("oldpath", T.FSRELPATH, w="str(1)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
             _p("newdirfd", T.FD, w="int(2)"),
-            _p("newpath", T.FSRELPATH, w="str(3)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
         ),
     ),
     _r(
@@ -304,9 +307,9 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("olddirfd", T.FD, w="int(0)"),
-            _p("oldpath", T.FSRELPATH, w="str(1)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
             _p("newdirfd", T.FD, w="int(2)"),
-            _p("newpath", T.FSRELPATH, w="str(3)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
             _p("flags", T.FLAGS32, "renameat2_flags", w="u32(4)"),
         ),
     ),
@@ -317,7 +320,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("path", T.FSRELPATH, w="str(1)"),
+            _p("path", T.FSRELPATH, w="str(1)", at=1),
             _p("mode", T.UINT32, w="u32(2)"),
         ),
         UF,
@@ -335,7 +338,7 @@ _ROWS: tuple[_Row, ...] = (
             RES,
             _p("target", T.CHARBUF, w="str(0)"),
             _p("linkdirfd", T.FD, w="int(1)"),
-            _p("linkpath", T.FSRELPATH, w="str(2)"),
+            _p("linkpath", T.FSRELPATH, w="str(2)", at=2),
         ),
         UF,
     ),
@@ -350,9 +353,9 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("olddir", T.FD, w="int(0)"),
-            _p("oldpath", T.FSRELPATH, w="str(1)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
             _p("newdir", T.FD, w="int(2)"),
-            _p("newpath", T.FSRELPATH, w="str(3)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
             _p("flags", T.FLAGS32, "linkat_flags", w="u32(4)"),
         ),
     ),
@@ -377,7 +380,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("filename", T.FSRELPATH, w="str(1)"),
+            _p("filename", T.FSRELPATH, w="str(1)", at=1),
             _p("mode", T.MODE, "chmod_mode", w="u32(2)"),
         ),
         UF,
@@ -419,7 +422,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             RES,
             _p("dirfd", T.FD, w="int(0)"),
-            _p("pathname", T.FSRELPATH, w="str(1)"),
+            _p("pathname", T.FSRELPATH, w="str(1)", at=1),
             _p("uid", T.UINT32, w="u32(2)"),
             _p("gid", T.UINT32, w="u32(3)"),
             _p("flags", T.FLAGS32, "fchownat_flags", w="u32(4)"),
