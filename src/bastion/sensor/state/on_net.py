@@ -6,7 +6,7 @@ its name as it is bound, connected or accepted (`fds.set_bound`, `fds.set_tuple`
 
 from __future__ import annotations
 
-from bastion.sensor.events.model import Event, SockAddr, SockTuple
+from bastion.sensor.events.model import Category, Event, SockAddr, SockTuple
 from bastion.sensor.state import flags
 from bastion.sensor.state.fds import (
     patch_unspecified,
@@ -99,13 +99,9 @@ def on_accept(state: Tables, event: Event, thread: Thread) -> None:
     event.fd = fd
 
 
-# Where the datagram calls carry their tuple: the exit event (newer drivers) or the enter.
-_SEND = frozenset({"send", "sendto", "sendmsg", "sendmmsg"})
-_RECV = frozenset({"recv", "recvfrom", "recvmsg", "recvmmsg"})
-
-
 def on_datagram(state: Tables, event: Event, thread: Thread) -> None:
-    """send*/recv*: a datagram socket learns its ends from the call's tuple.
+    """send*/recv*: a datagram socket learns its ends from the call's tuple. A send is an
+    ``IO_write`` event, a receive an ``IO_read`` one (their rows' category).
 
     libsinsp (parse_write_exit / parse_read_exit) refreshes the fd from the tuple when the fd
     has no name yet or is not TCP (a UDP socket may talk to a new peer on every call). A
@@ -122,7 +118,7 @@ def on_datagram(state: Tables, event: Event, thread: Thread) -> None:
         return
     fd = thread.fds.get(num)
     if fd is None:
-        if event.type not in _SEND or tup.family == "unix":
+        if event.category != Category.IO_WRITE or tup.family == "unix":
             return
         fd = socket_fd(num, flags.AF_INET if tup.family == "inet" else flags.AF_INET6, 2, 17)
         state.fd_limiter.put(thread.fds, fd)
@@ -131,7 +127,7 @@ def on_datagram(state: Tables, event: Event, thread: Thread) -> None:
         return
     if tup.family != "unix":
         # the driver's tuple is local -> remote on a send, remote -> local on a receive
-        if event.type in _RECV:
+        if event.category == Category.IO_READ:
             tup = swap_ends(tup)
         if fd.is_server:
             tup = swap_ends(tup)
