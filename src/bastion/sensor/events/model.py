@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from bastion.sensor.events.ip import IpAddress as IpAddress  # re-exported
 
@@ -205,6 +205,10 @@ class SockTuple:
         if self.family == "unix":
             return f"{self.source_path or ''}->{self.dest_path or ''}"
         return f"{self.source}:{self.sport}->{self.dest}:{self.dport}"
+
+
+ParamValue: TypeAlias = "int | str | bytes | tuple[str, ...] | SockAddr | SockTuple"
+"""What the live probe's decoder gives a parameter (the kinds this module's docstring lists)."""
 
 
 class Event:

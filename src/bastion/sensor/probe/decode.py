@@ -24,7 +24,15 @@ from typing import cast
 
 from bastion.errors import BastionError
 from bastion.sensor.events.flags import from_kernel
-from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockAddr, SockTuple
+from bastion.sensor.events.model import (
+    Direction,
+    Event,
+    ParamSpec,
+    ParamType,
+    ParamValue,
+    SockAddr,
+    SockTuple,
+)
 from bastion.sensor.events.schema import BY_NAME, EVENTS, EventSpec
 
 T = ParamType
@@ -33,7 +41,7 @@ T = ParamType
 HEADER = struct.Struct("<QQqIIHHHH")
 assert HEADER.size == 40
 
-Reader = Callable[[bytes, int, int], object]
+Reader = Callable[[bytes, int, int], ParamValue]
 
 
 class RecordError(BastionError):
@@ -45,27 +53,28 @@ class RecordError(BastionError):
 def _int_reader(fmt: str) -> Reader:
     unpack = struct.Struct(fmt).unpack_from
 
-    def read(raw: bytes, off: int, length: int) -> object:
-        return unpack(raw, off)[0]
+    def read(raw: bytes, off: int, length: int) -> ParamValue:
+        value: int = unpack(raw, off)[0]  # every format here is one integer
+        return value
 
     return read
 
 
-def _text(raw: bytes, off: int, length: int) -> object:
+def _text(raw: bytes, off: int, length: int) -> ParamValue:
     end = off + length
     if raw[end - 1] == 0:
         end -= 1
     return raw[off:end].decode("utf-8", "surrogateescape")
 
 
-def _strings(raw: bytes, off: int, length: int) -> object:
+def _strings(raw: bytes, off: int, length: int) -> ParamValue:
     parts = raw[off : off + length].split(b"\0")
     if parts and parts[-1] == b"":
         parts.pop()
     return tuple(p.decode("utf-8", "surrogateescape") for p in parts)
 
 
-def _bytes(raw: bytes, off: int, length: int) -> object:
+def _bytes(raw: bytes, off: int, length: int) -> ParamValue:
     return raw[off : off + length]
 
 
@@ -86,7 +95,7 @@ def _unix_path(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _sockaddr(raw: bytes, off: int, length: int) -> object:
+def _sockaddr(raw: bytes, off: int, length: int) -> ParamValue:
     """The raw struct sockaddr the caller passed (family in host order, port in network)."""
     data = raw[off : off + length]
     if len(data) < 2:
@@ -106,7 +115,7 @@ def _sockaddr(raw: bytes, off: int, length: int) -> object:
 _PORT = struct.Struct("<H").unpack_from
 
 
-def _socktuple(raw: bytes, off: int, length: int) -> object:
+def _socktuple(raw: bytes, off: int, length: int) -> ParamValue:
     family = raw[off]
     if family == socket.AF_INET and length >= 13:
         return SockTuple(
@@ -212,7 +221,7 @@ def reader_for(param: ParamSpec) -> Reader:
     if convert is None:
         return reader
 
-    def read(raw: bytes, off: int, length: int) -> object:
+    def read(raw: bytes, off: int, length: int) -> ParamValue:
         value = reader(raw, off, length)
         assert isinstance(value, int)
         return convert(value)
