@@ -1,12 +1,16 @@
 """bastion's event table: the single source of truth for what the live probe emits.
 
-Each `EventSpec` gives the event's wire code (the ``type`` field of a probe record, mirrored
-as ``BST_EVT_<NAME>`` in ``probe/bastion_events.h``; a test checks they agree), Falco's event
-name, its category, and its parameters (Falco's names and types, in Falco's order for the exit
-event, with the enter-side arguments merged in as Falco's modern probe does). The probe emits
-exit events only; `syscalls` names the x86_64 syscalls whose exit produces the event (empty for
-scheduler events). The decoder, the docs (`bastion fields`, docs/architecture.md) and the
-probe's interesting-syscall array are derived from this table.
+One row per event, as libs' `driver/event_table.c` has it. Each `EventSpec` gives the event's
+wire code (the ``type`` field of a probe record, mirrored as ``BST_EVT_<NAME>`` in
+``probe/bastion_events.h``; a test checks they agree), Falco's event name, its category, its
+flags (`EventFlag`: which fd it uses, creates or destroys), the key of the state handler that
+parses it, and its parameters (Falco's names and types, in Falco's order for the exit event,
+with the enter-side arguments merged in as Falco's modern probe does; each says how the probe
+writes it). The probe emits exit events only; `syscalls` names the x86_64 syscalls whose exit
+produces the event (empty for scheduler events). Derived from this table: the probe's header
+(codes, parameter counts, writer sequences, dispatcher cases), its interesting-syscall array,
+the decoder, the state's dispatch (with libscap's table), and the docs (`bastion events
+--list`, docs/events.md). Adding an event is adding a row; codes are append-only.
 
 Where bastion differs from libscap on purpose (tests/unit/sensor/test_scap_decode.py keeps the
 list): `execve`/`execveat` also carry `euid`/`egid` (the state's user.uid is the effective uid,
@@ -27,8 +31,8 @@ T = ParamType
 
 @dataclass(frozen=True, slots=True)
 class LiveParamSpec(ParamSpec):
-    """A live event's parameter plus how the probe writes it: `write` is a writer token of
-    `bastion.sensor.probe.writers` (``ret``, ``int(0)``, ``str(1)``, ``u32(2)``... or a C call),
+    """A live event's parameter plus how the probe writes it: `write` is a writer token (see
+    `bastion.sensor.probe.header`: ``ret``, ``int(0)``, ``str(1)``, ``u32(2)``... or a C call),
     or ``+`` when the C call of an earlier parameter writes this one too. The probe's writer
     sequence for each event is generated from these (`python -m bastion.sensor.probe.header`),
     so the order the C writes in cannot drift from the table."""
