@@ -30,6 +30,8 @@ def markdown() -> str:
         "Flags are libs' `EF_*` (`USES_FD`: `fd.*` fields read the fd the event names;",
         "`CREATES_FD`: the result is a new fd; `DESTROYS_FD`: the call closes it; `UNPAIRED`: no",
         "enter side); the state column names the handler that updates the state tables for it.",
+        "`bastion events --decoder-source TYPE` prints the Python source of the decoder built",
+        "for an event (`bastion.sensor.probe.decode.decoder_source`).",
         "",
         "| code | event | category | flags | state | syscalls | parameters |",
         "|---:|---|---|---|---|---|---|",
