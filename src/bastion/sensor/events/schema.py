@@ -721,6 +721,19 @@ _ROWS: tuple[_Row, ...] = (
         UF,
         default=False,
     ),
+    # --- later additions: appended, so the codes above stay stable ---------------------------
+    _r(  # Linux 6.6: fchmodat with flags; Falco's chmod rules know only the three older calls
+        "fchmodat2",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("filename", T.FSRELPATH, w="str(1)", at=1),
+            _p("mode", T.MODE, "chmod_mode", w="u32(2)"),
+            _p("flags", T.FLAGS32, "fchownat_flags", w="u32(3)"),  # the same two AT_* bits
+        ),
+        UF,
+    ),
 )
 
 EVENTS: tuple[EventSpec, ...] = tuple(

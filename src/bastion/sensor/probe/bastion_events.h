@@ -138,8 +138,10 @@
 #define BST_NPARAMS_READ 4
 #define BST_EVT_WRITE 65
 #define BST_NPARAMS_WRITE 4
+#define BST_EVT_FCHMODAT2 66
+#define BST_NPARAMS_FCHMODAT2 5
 
-#define BST_EVT_MAX 66
+#define BST_EVT_MAX 67
 
 #define BST_WRITE_EXECVE \
 	p_s64(rp, ret); \
@@ -509,6 +511,13 @@
 	p_s64(rp, (int)a->a[0]); \
 	p_u32(rp, a->a[2]); \
 	do {} while (0)
+#define BST_WRITE_FCHMODAT2 \
+	p_s64(rp, ret); \
+	p_s64(rp, (int)a->a[0]); \
+	p_ustr(rp, a->a[1]); \
+	p_u32(rp, a->a[2]); \
+	p_u32(rp, a->a[3]); \
+	do {} while (0)
 
 #define BST_SYSCALL_EVENTS \
 	BST_CASE(EXECVE) \
@@ -574,6 +583,7 @@
 	BST_CASE(PRCTL) \
 	BST_CASE(READ) \
 	BST_CASE(WRITE) \
+	BST_CASE(FCHMODAT2) \
 	/* end of BST_SYSCALL_EVENTS */
 
 #endif
