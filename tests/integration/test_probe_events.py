@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from bastion.sensor.assemble import load_rules
 from bastion.sensor.events.model import Event, SockAddr, SockTuple
+from bastion.sensor.pipeline import Pipeline
 from bastion.sensor.probe import Probe
 from bastion.sensor.probe.decode import open_flags_to_ppm
+from bastion.sensor.state import SensorState
 
 pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
 
@@ -324,3 +327,59 @@ print(fd, d1, s.fileno(), s.getsockname()[1])
     assert prctl.params["arg2_str"] == "bst-test-name"
     assert only(events, "umount2", name="/nonexistent-bst-test").res == -errno.ENOENT
     assert only(events, "unshare", flags=0).res == 0
+
+
+FCHMODAT2_RULES = """
+- rule: Setuid or setgid bit set
+  desc: any of the chmod calls, fchmodat2 (Linux 6.6) included, sets a setuid or setgid bit
+  condition: >
+    evt.type in (chmod, fchmod, fchmodat, fchmodat2) and evt.rawres = 0
+    and (evt.arg.mode contains S_ISUID or evt.arg.mode contains S_ISGID)
+  output: >
+    setuid bit set (call=%evt.type file=%evt.arg.filename dir=%fd.name mode=%evt.arg.mode
+    proc=%proc.name)
+  priority: WARNING
+"""
+
+
+def test_fchmodat2_from_probe_to_rule(probe: Probe, tmp_path: Path) -> None:
+    """A real process calls fchmodat2 (x86_64 syscall 452): the probe captures it with its
+    parameters, the state gives it the directory fd it names (the row's USES_FD flag), and a
+    rule on the event fires for the setuid change and not for the plain one."""
+    for name in ("bst-test-suid", "bst-test-plain"):
+        (tmp_path / name).write_text("")
+    code = f"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+d = os.open({str(tmp_path)!r}, os.O_RDONLY | os.O_DIRECTORY)
+assert libc.syscall(452, d, b"bst-test-suid", 0o4755, 0) == 0, ctypes.get_errno()
+assert libc.syscall(452, d, b"bst-test-plain", 0o640, 0) == 0, ctypes.get_errno()
+print(d)
+"""
+    pid, out, events = run_child(probe, python(code))
+    dirfd = int(out)
+    assert (tmp_path / "bst-test-suid").stat().st_mode & 0o7777 == 0o4755  # it really ran
+    event = only(events, "fchmodat2", filename="bst-test-suid")
+    assert event.params == {
+        "res": 0,
+        "dirfd": dirfd,
+        "filename": "bst-test-suid",
+        "mode": 0o4755,
+        "flags": 0,
+    }
+    assert (event.tid, event.dir, event.category) == (pid, "<", "file")
+
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(FCHMODAT2_RULES)
+    state = SensorState()
+    state.seed_from_proc()
+    pipeline = Pipeline(
+        engine=load_rules([str(rules_file)], state, rule_matching="all").engine,
+        state=state,
+        outputs=[],
+    )
+    alerts = pipeline.feed(events)
+    assert [a.rule for a in alerts] == ["Setuid or setgid bit set"]
+    assert alerts[0].output_fields["evt.arg.filename"] == str(tmp_path / "bst-test-suid")
+    assert alerts[0].output_fields["fd.name"] == str(tmp_path)  # the dirfd, through USES_FD
+    assert alerts[0].output_fields["proc.name"] == os.path.basename(sys.executable)

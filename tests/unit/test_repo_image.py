@@ -142,7 +142,6 @@ def test_make_bundle_writes_config_and_a_private_rootfs(
 
 
 def test_bundle_factory_uses_default_spec(bundle_factory: BundleFactory) -> None:
-    pytest.importorskip("bastion.oci.defaults")
     path = bundle_factory(args=["true"], readonly=False)
     config = bundle.read_config(path)
     assert config["ociVersion"]

@@ -6,11 +6,12 @@ import errno
 import ipaddress
 import signal
 
+from bastion.sensor.capture.scap_events import EVENTS as SCAP_EVENTS
 from bastion.sensor.capture.scap_events import ScapEventInfo, latest
 from bastion.sensor.events import flags
 from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockTuple
 from bastion.sensor.events.render import Resolver, args_text, param_parts, param_text, res_text
-from bastion.sensor.events.schema import BY_NAME
+from bastion.sensor.events.schema import BY_NAME, EVENTS
 from bastion.sensor.state.model import Fd, FdType, Thread
 
 T = ParamType
@@ -91,6 +92,41 @@ def test_relative_paths_resolve_against_cwd_and_dirfd() -> None:
     assert param_parts(ev, "name") == ("db", "/var/lib/db")
     absolute = with_state(event("open", {"fd": 3, "name": "/abs"}))
     assert param_parts(absolute, "name") == ("/abs", "")
+
+
+def test_live_relative_paths_resolve_against_their_dirfd() -> None:
+    """A live *at event names its dirfd in the table (libs' DIRFD_PARAM), so evt.arg resolves
+    the path against that directory as for a .scap event, not against the cwd."""
+    spec = BY_NAME["fchmodat"]
+    ev = Event(
+        num=1,
+        ts=0,
+        cpu=0,
+        tid=100,
+        pid=100,
+        type="fchmodat",
+        dir=Direction.EXIT,
+        category=spec.category,
+        params={"res": 0, "dirfd": 7, "filename": "f", "mode": 0o644},
+        specs=spec.specs,
+    )
+    dirfd = Fd(num=7, type=FdType.DIRECTORY, name="/var/lib")
+    assert param_parts(with_state(ev, cwd="/srv", fds={7: dirfd}), "filename") == (
+        "f",
+        "/var/lib/f",
+    )
+
+
+def test_every_relative_path_names_its_dirfd() -> None:
+    for table in (
+        [(e.name, e.params) for e in EVENTS],
+        [(i.name, i.params) for i in SCAP_EVENTS.values()],
+    ):
+        for name, params in table:
+            for param in params:
+                if param.type == T.FSRELPATH and param.dirfd is not None:
+                    assert params[param.dirfd].type == T.FD, (name, param.name)
+    assert all(p.dirfd is not None for e in EVENTS for p in e.params if p.type == T.FSRELPATH)
 
 
 def test_socket_fds_carry_the_protocol_letter() -> None:

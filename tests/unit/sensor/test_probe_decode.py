@@ -16,8 +16,10 @@ from bastion.sensor.probe.decode import (
     HEADER,
     Decoder,
     RecordError,
+    _decoder_code,
     boot_epoch_ns,
     clone_flags_to_ppm,
+    decoder_source,
     open_flags_to_ppm,
 )
 
@@ -237,3 +239,33 @@ def _timed(work: Callable[[], object]) -> float:
     began = time.perf_counter()
     work()
     return time.perf_counter() - began
+
+
+def test_the_decoder_source_is_the_code_that_runs() -> None:
+    """`decoder_source` shows the exec-built decoder: compiled with the readers it names, it
+    decodes a record as the live decoder does."""
+    source = decoder_source("openat")
+    assert "# r3: flags (FLAGS32, Falco's file_flags encoding), reader" in source
+    raw = record(
+        "openat",
+        [s64(3), s64(-100), b"/etc/hosts\0", u32(0o2000000), u32(0), u32(2049), u64(77)],
+        ret=3,
+    )
+    code, env = _decoder_code(BY_NAME["openat"])
+    assert source.endswith(code)
+    exec(compile(source, "<shown>", "exec"), env)
+    decode = env["decode"]
+    assert callable(decode)
+    params, _end = decode(raw)
+    assert params == Decoder(boot_epoch=EPOCH).decode([raw])[0].params
+    with pytest.raises(KeyError):
+        decoder_source("no_such_event")
+
+
+def test_bastion_events_decoder_source(capsys: pytest.CaptureFixture[str]) -> None:
+    from bastion.cli.front.main import main
+
+    assert main(["events", "--decoder-source", "connect"]) == 0
+    assert capsys.readouterr().out == decoder_source("connect")
+    assert main(["events", "--decoder-source", "frob"]) == 2
+    assert "no event 'frob'" in capsys.readouterr().err

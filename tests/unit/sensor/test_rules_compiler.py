@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from pathlib import Path
 
 import pytest
@@ -277,7 +276,9 @@ def test_every_falco_rule_compiles() -> None:
     compiled = 0
     for rule in rs.rules.values():
         fn = compile_condition(rule.expr, macros=macros, lists=lists, fields=DictFields())
-        assert fn({}) in (True, False)
+        # An event whose fields are all unreadable fires no rule: every check but `exists` on
+        # an unreadable field is false, and every default rule requires some field.
+        assert fn({}) is False, rule.name
         compiled += 1
         # Every default rule narrows evt.type, directly or through a macro (falco warns
         # about rules that do not); those naming it directly are a subset of these.
@@ -292,29 +293,12 @@ OTHER_RULESETS = sorted(FALCO_RULES.parent.glob("other-rulesets/*.yaml"))
 @shared_data.needs("falco", "other-rulesets")
 @pytest.mark.parametrize("path", OTHER_RULESETS, ids=lambda p: p.name)
 def test_other_rulesets_compile(path: Path) -> None:
+    stable = load_rules_files([str(FALCO_RULES)])
     rs = load_rules_files([str(FALCO_RULES), str(path)])
     macros = {name: m.expr for name, m in rs.macros.items()}
     lists = {name: list(item.items) for name, item in rs.lists.items()}
+    assert len(rs.rules) > len(stable.rules)  # the extra file's rules were loaded too
     for rule in rs.rules.values():
-        compile_condition(rule.expr, macros=macros, lists=lists, fields=DictFields())
-
-
-def test_speed() -> None:
-    cond = (
-        "evt.type in (execve, execveat) and proc.name in (bash, sh, zsh) "
-        "and not fd.name startswith /proc and proc.pid > 1"
-    )
-    fn = compile_condition(parse_condition(cond), macros={}, lists={}, fields=DictFields())
-    evt: dict[str, object] = {
-        "evt.type": "execve",
-        "proc.name": "bash",
-        "fd.name": "/etc",
-        "proc.pid": 5,
-    }
-    assert fn(evt)
-    n = 20_000
-    start = time.perf_counter()
-    for _ in range(n):
-        fn(evt)
-    rate = n / (time.perf_counter() - start)
-    assert rate >= 20_000, rate
+        fn = compile_condition(rule.expr, macros=macros, lists=lists, fields=DictFields())
+        assert fn({}) is False, rule.name  # as for the stable rules: nothing to match on
+        assert event_types(rule.expr, macros, lists), rule.name  # each narrows evt.type

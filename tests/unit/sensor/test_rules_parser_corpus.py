@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.sensor.rules import ConditionSyntaxError, parse_condition
 from bastion.sensor.rules.ast import BinaryCheck, Identifier, walk
 from bastion_testing import shared_data
-
-yaml = pytest.importorskip("yaml")
 
 FALCO = shared_data.shared_path(*shared_data.FALCO)
 RULES_FILES = sorted([FALCO / "falco_rules.yaml", *FALCO.glob("other-rulesets/*.yaml")])

@@ -46,7 +46,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 from bastion import jsonio
 from bastion.errors import BastionError
@@ -99,6 +99,29 @@ def schema_fingerprint(events: Iterable[EventSpec] = EVENTS) -> str:
     return digest.hexdigest()[:16]
 
 
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
+JsonDoc: TypeAlias = "dict[str, Json]"
+"""A metadata block's JSON object, as `jsonio` reads and writes it."""
+
+
+def _doc(value: Json) -> JsonDoc:
+    """`value` if it is a JSON object (an absent one reads as empty), else TypeError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {value!r}")
+    return value
+
+
+def _items(value: Json) -> list[Json]:
+    """`value` if it is a JSON array (an absent one reads as empty), else TypeError."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"expected a JSON array, got {value!r}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class BcapHeader:
     """The HEAD block: what produced the records, and how to turn their clocks into wall time.
@@ -121,7 +144,7 @@ class BcapHeader:
     ring_size: int = 0
     bastion: str = ""
     format: int = FORMAT_VERSION
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    extra: JsonDoc = dataclasses.field(default_factory=dict)
 
     @classmethod
     def now(cls, **kwargs: Any) -> BcapHeader:
@@ -132,20 +155,19 @@ class BcapHeader:
         wall = time.time_ns()
         mono = time.monotonic_ns()
         boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        base: dict[str, Any] = {
-            "fingerprint": schema_fingerprint(),
-            "start_ns": wall,
-            "clock_offset_ns": wall - mono,
-            "boot_time_ns": wall - boot,
-            "hostname": uname.nodename,
-            "kernel": uname.release,
-            "machine": uname.machine,
-            "bastion": __version__,
-        }
-        base.update(kwargs)
-        return cls(**base)
+        base = cls(
+            fingerprint=schema_fingerprint(),
+            start_ns=wall,
+            clock_offset_ns=wall - mono,
+            boot_time_ns=wall - boot,
+            hostname=uname.nodename,
+            kernel=uname.release,
+            machine=uname.machine,
+            bastion=__version__,
+        )
+        return dataclasses.replace(base, **kwargs)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDoc:
         return {
             "format": self.format,
             "fingerprint": self.fingerprint,
@@ -165,9 +187,9 @@ class BcapHeader:
         }
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> BcapHeader:
-        host = doc.get("host") or {}
-        filt = doc.get("filter") or {}
+    def from_dict(cls, doc: JsonDoc) -> BcapHeader:
+        host = _doc(doc.get("host"))
+        filt = _doc(doc.get("filter"))
         cgroups = filt.get("cgroup_ids")
         return cls(
             format=_int(doc["format"]),
@@ -178,13 +200,13 @@ class BcapHeader:
             hostname=str(host.get("hostname", "")),
             kernel=str(host.get("kernel", "")),
             machine=str(host.get("machine", "")),
-            events=tuple(str(e) for e in filt.get("events") or ()),
-            cgroup_ids=None if cgroups is None else tuple(_int(i) for i in cgroups),
-            containers=tuple(str(c) for c in filt.get("containers") or ()),
+            events=tuple(str(e) for e in _items(filt.get("events"))),
+            cgroup_ids=None if cgroups is None else tuple(_int(i) for i in _items(cgroups)),
+            containers=tuple(str(c) for c in _items(filt.get("containers"))),
             drop_failed=bool(filt.get("drop_failed", False)),
             ring_size=_int(doc.get("ring_size", 0)),
             bastion=str(doc.get("bastion", "")),
-            extra=dict(doc.get("extra") or {}),
+            extra=dict(_doc(doc.get("extra"))),
         )
 
 
@@ -197,12 +219,12 @@ class BcapTrailer:
     batches: int
     statistics: dict[str, int | float]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDoc:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> BcapTrailer:
-        stats = doc.get("statistics") or {}
+    def from_dict(cls, doc: JsonDoc) -> BcapTrailer:
+        stats = _doc(doc.get("statistics"))
         return cls(
             end_ns=_int(doc["end_ns"]),
             records=_int(doc["records"]),
@@ -219,13 +241,13 @@ class Snapshot:
     containers: list[Container] = dataclasses.field(default_factory=list)
 
 
-def _int(value: object) -> int:
+def _int(value: Json) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
 
 
-def _number(value: object) -> int | float:
+def _number(value: Json) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected a number, got {value!r}")
     return value
@@ -237,7 +259,7 @@ _IP_FIELDS = frozenset({"client", "server"})
 _TUPLE_FIELDS = frozenset({"args", "env"})
 
 
-def _fd_to_dict(fd: Fd) -> dict[str, Any]:
+def _fd_to_dict(fd: Fd) -> JsonDoc:
     doc = {f.name: getattr(fd, f.name) for f in dataclasses.fields(fd)}
     for name in _IP_FIELDS:
         if doc[name] is not None:
@@ -245,15 +267,15 @@ def _fd_to_dict(fd: Fd) -> dict[str, Any]:
     return doc
 
 
-def _fd_from_dict(doc: dict[str, Any]) -> Fd:
-    values = dict(doc)
+def _fd_from_dict(doc: JsonDoc) -> Fd:
+    values: dict[str, Any] = dict(doc)  # Fd's fields by name; Fd checks nothing, we check less
     for name in _IP_FIELDS:
         if values.get(name) is not None:
             values[name] = ipaddress.ip_address(values[name])
     return Fd(**values)
 
 
-def _thread_to_dict(thread: Thread, with_fds: bool) -> dict[str, Any]:
+def _thread_to_dict(thread: Thread, with_fds: bool) -> JsonDoc:
     doc = {f.name: getattr(thread, f.name) for f in dataclasses.fields(thread) if f.name != "fds"}
     doc["args"] = list(thread.args)
     doc["env"] = list(thread.env)
@@ -263,47 +285,50 @@ def _thread_to_dict(thread: Thread, with_fds: bool) -> dict[str, Any]:
     return doc
 
 
-def _thread_from_dict(doc: dict[str, Any]) -> Thread:
-    values = {k: v for k, v in doc.items() if k != "fds"}
+def _thread_from_dict(doc: JsonDoc) -> Thread:
+    values: dict[str, Any] = {k: v for k, v in doc.items() if k != "fds"}  # Thread's fields
     for name in _TUPLE_FIELDS:
-        values[name] = tuple(str(v) for v in values.get(name) or ())
-    values["cgroups"] = tuple((str(c), str(p)) for c, p in values.get("cgroups") or ())
+        values[name] = tuple(str(v) for v in _items(values.get(name)))
+    pairs = (_items(pair) for pair in _items(values.get("cgroups")))
+    values["cgroups"] = tuple((str(c), str(p)) for c, p in pairs)
     thread = Thread(**values)
     if not isinstance(thread.tid, int) or not isinstance(thread.pid, int):
         raise TypeError("tid and pid must be integers")
     return thread
 
 
-def snapshot_to_dict(snapshot: Snapshot) -> dict[str, Any]:
+def snapshot_to_dict(snapshot: Snapshot) -> JsonDoc:
     """JSON-ready form; fd tables shared by a process's threads are written once."""
     written: set[int] = set()
-    threads = []
+    threads: list[Json] = []
     for thread in sorted(snapshot.threads, key=lambda t: (t.pid, t.tid != t.pid, t.tid)):
         with_fds = id(thread.fds) not in written
         written.add(id(thread.fds))
         threads.append(_thread_to_dict(thread, with_fds))
-    containers = [
+    containers: list[Json] = [
         {f.name: getattr(c, f.name) for f in dataclasses.fields(c)} for c in snapshot.containers
     ]
     return {"threads": threads, "containers": containers}
 
 
-def snapshot_from_dict(doc: dict[str, Any]) -> Snapshot:
+def snapshot_from_dict(doc: JsonDoc) -> Snapshot:
     """Rebuild threads (sharing one fd dict per process, as the live tables do) and containers."""
     by_pid: dict[int, dict[int, Fd]] = {}
     threads = []
-    for item in doc["threads"]:
+    for entry in _items(doc["threads"]):
+        item = _doc(entry)
         thread = _thread_from_dict(item)
         if "fds" in item:
-            thread.fds = {fd.num: fd for fd in map(_fd_from_dict, item["fds"])}
+            fds = (_fd_from_dict(_doc(fd)) for fd in _items(item["fds"]))
+            thread.fds = {fd.num: fd for fd in fds}
             by_pid.setdefault(thread.pid, thread.fds)
         else:
             thread.fds = by_pid.setdefault(thread.pid, {})
         threads.append(thread)
     containers = []
-    for item in doc["containers"]:
-        values = dict(item)
-        values["labels"] = {str(k): str(v) for k, v in (values.get("labels") or {}).items()}
+    for entry in _items(doc["containers"]):
+        values: dict[str, Any] = dict(_doc(entry))  # Container's fields by name
+        values["labels"] = {str(k): str(v) for k, v in _doc(values.get("labels")).items()}
         containers.append(Container(**values))
     return Snapshot(threads=threads, containers=containers)
 
@@ -315,7 +340,7 @@ def _block(kind: bytes, payload: bytes) -> bytes:
     return _BLOCK.pack(kind, len(payload), zlib.crc32(payload)) + payload
 
 
-def _json_block(kind: bytes, doc: dict[str, Any]) -> bytes:
+def _json_block(kind: bytes, doc: JsonDoc) -> bytes:
     return _block(kind, jsonio.dumps(doc).encode())
 
 
@@ -511,7 +536,7 @@ class BcapReader:
             raise self._corrupt(f"{kind.decode()} block: checksum mismatch", at)
         return kind, payload, at
 
-    def _expect(self, kind: bytes) -> tuple[dict[str, Any], int]:
+    def _expect(self, kind: bytes) -> tuple[JsonDoc, int]:
         block = self._next_block()
         if block is None:
             raise self._corrupt(f"the file ends before its {kind.decode()} block")

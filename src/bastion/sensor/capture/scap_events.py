@@ -1,613 +1,950 @@
 """libscap's event table as data: every PPME event code a .scap file may hold.
 
-Codes, names, directions, categories, parameter names and types follow falcosecurity/libs
-`driver/ppm_events_public.h` (the ``PPME_*`` numbering) and `driver/event_table.c`, learned from
-there and written in our own notation below. Codes are stable: libs only appends parameters to an
-event or adds a new code (``execve`` has eleven), so an older capture carries a prefix of the
-parameters listed here and `scap_decode` decodes what is present. A code's direction is its
-parity (even: enter ``>``, odd: exit ``<``), as libscap's ``PPME_IS_ENTER`` says. Placeholder
-codes (libs names them ``NA``) are left out: the decoder treats them as unknown.
+One row per code, as libs' `driver/event_table.c` has it: code, Falco's event name, category,
+flags (`EventFlag`: libs' ``EF_USES_FD``, ``EF_CREATES_FD``, ``EF_DESTROYS_FD``,
+``EF_SKIPPARSERESET``, and bastion's ``UNPAIRED``), the key of the state handler that parses
+it (None: the event changes no table; `bastion.sensor.state.apply` resolves the keys), and its
+parameters. Codes, names, directions, categories, flags, parameter names and types follow
+falcosecurity/libs `driver/ppm_events_public.h` (the ``PPME_*`` numbering) and
+`driver/event_table.c`, learned from there and written in our own notation. Codes are stable:
+libs only appends parameters to an event or adds a new code (``execve`` has eleven), so an older
+capture carries a prefix of the parameters listed here and `scap_decode` decodes what is
+present. A code's direction is its parity (even: enter ``>``, odd: exit ``<``), as libscap's
+``PPME_IS_ENTER`` says. Placeholder codes (libs names them ``NA``) are left out: the decoder
+treats them as unknown. The state's dispatch (which handler, which events carry an fd, which
+are no syscall's first half) is derived from these rows and those of the live probe's table
+(`bastion.sensor.events.schema`), never from separate name lists.
 
 One deliberate difference: the process events' ``args``, ``env`` and ``cgroups`` are BYTEBUF in
 libs (NUL-separated strings) and CHARBUFARRAY here, so a .scap event and a live-probe event
 carry the same ``tuple[str, ...]``; `bastion.sensor.events.render` prints them as Falco prints
 the bytes (``-c.ls.``).
 
-Notation, one event per row (continuation lines are indented)::
+A parameter is ``P(name, type, table, fmt=, at=, wire=, dyn=)``: ``table`` names the flag table
+(`bastion.sensor.events.flags`); ``fmt`` is Falco's print format for numbers (``HEX``, ``OCT``;
+decimal otherwise); ``at`` is the index of the dirfd parameter a relative path is resolved
+against; ``wire`` is the on-disk type when it differs (``FD32``/``PID32``: a 4-byte fd/pid);
+``dyn`` names a dynamic parameter's `DYNAMIC_PARAMS` row (its first byte picks the type).
 
-    code name category param param ...
-    param = name:TYPE[/table][@dirfd][%fmt]
-
-``TYPE`` is a `ParamType` name, or ``FD32``/``PID32`` (a 4-byte fd/pid on disk) or ``DYN`` (a
-dynamic parameter whose first byte picks the type from ``table``, see `DYNAMIC_PARAMS`);
-``/table`` names the flag table (`bastion.sensor.events.flags`); ``@n`` is the index of the
-dirfd parameter a relative path is resolved against; ``%x``/``%o`` are Falco's hex and octal
-print formats (decimal otherwise).
-
-This module is longer than 500 lines because it is one table; the code is the last 100 lines.
+This module is longer than 500 lines because it is one table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bastion.sensor.events.model import Category as C
 from bastion.sensor.events.model import Direction, ParamSpec, ParamType
+from bastion.sensor.events.model import EventFlag as F
 
-_TABLE = """
-0 syscall other ID:SYSCALLID nativeID:UINT16
-1 syscall other ID:SYSCALLID nativeID:UINT16
-2 open file name:FSPATH flags:FLAGS32/file_flags mode:UINT32%o
-3 open file fd:FD name:FSPATH flags:FLAGS32/file_flags mode:UINT32%o dev:UINT32%x ino:UINT64
-4 close IO_other fd:FD
-5 close IO_other res:ERRNO fd:FD
-6 read IO_read fd:FD size:UINT32
-7 read IO_read res:ERRNO data:BYTEBUF fd:FD size:UINT32
-8 write IO_write fd:FD size:UINT32
-9 write IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32
-10 brk memory size:UINT32
-11 brk memory res:UINT64%x
-12 execve process
-13 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64
-14 clone process
-15 clone process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-16 procexit process
-18 socket net domain:ENUMFLAGS32/socket_families type:UINT32 proto:UINT32
-19 socket net fd:FD domain:ENUMFLAGS32/socket_families type:UINT32 proto:UINT32
-    flags:FLAGS32/file_flags
-20 bind net fd:FD
-21 bind net res:ERRNO addr:SOCKADDR fd:FD
-22 connect net fd:FD addr:SOCKADDR
-23 connect net res:ERRNO tuple:SOCKTUPLE fd:FD addr:SOCKADDR
-24 listen net fd:FD backlog:INT32
-25 listen net res:ERRNO fd:FD backlog:INT32
-26 accept net
-27 accept net fd:FD tuple:SOCKTUPLE queuepct:UINT8
-28 send IO_write fd:FD size:UINT32
-29 send IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32 tuple:SOCKTUPLE
-30 sendto IO_write fd:FD size:UINT32 tuple:SOCKTUPLE
-31 sendto IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32 tuple:SOCKTUPLE
-32 recv IO_read fd:FD size:UINT32
-33 recv IO_read res:ERRNO data:BYTEBUF fd:FD size:UINT32 tuple:SOCKTUPLE
-34 recvfrom IO_read fd:FD size:UINT32
-35 recvfrom IO_read res:ERRNO data:BYTEBUF tuple:SOCKTUPLE fd:FD size:UINT32
-36 shutdown net fd:FD how:ENUMFLAGS8/shutdown_how
-37 shutdown net res:ERRNO fd:FD how:ENUMFLAGS8/shutdown_how
-38 getsockname net
-39 getsockname net
-40 getpeername net
-41 getpeername net
-42 socketpair ipc domain:ENUMFLAGS32/socket_families type:UINT32 proto:UINT32
-43 socketpair ipc res:ERRNO fd1:FD fd2:FD source:UINT64%x peer:UINT64%x
-    domain:ENUMFLAGS32/socket_families type:UINT32 proto:UINT32
-44 setsockopt net
-45 setsockopt net res:ERRNO fd:FD level:ENUMFLAGS8/sockopt_levels
-    optname:ENUMFLAGS8/sockopt_options val:DYN/sockopt_dynamic_param optlen:UINT32
-46 getsockopt net
-47 getsockopt net res:ERRNO fd:FD level:ENUMFLAGS8/sockopt_levels
-    optname:ENUMFLAGS8/sockopt_options val:DYN/sockopt_dynamic_param optlen:UINT32
-48 sendmsg IO_write fd:FD size:UINT32 tuple:SOCKTUPLE
-49 sendmsg IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32 tuple:SOCKTUPLE
-50 sendmmsg IO_write
-51 sendmmsg IO_write res:ERRNO fd:FD size:UINT32 data:BYTEBUF tuple:SOCKTUPLE
-52 recvmsg IO_read fd:FD
-53 recvmsg IO_read res:ERRNO size:UINT32 data:BYTEBUF tuple:SOCKTUPLE msgcontrol:BYTEBUF fd:FD
-54 recvmmsg IO_read
-55 recvmmsg IO_read res:ERRNO fd:FD size:UINT32 data:BYTEBUF tuple:SOCKTUPLE msgcontrol:BYTEBUF
-56 accept net flags:INT32%x
-57 accept net fd:FD tuple:SOCKTUPLE queuepct:UINT8
-58 creat file name:FSPATH mode:UINT32%o
-59 creat file fd:FD name:FSPATH mode:UINT32%o dev:UINT32%x ino:UINT64
-    creat_flags:FLAGS16/creat_flags
-60 pipe ipc
-61 pipe ipc res:ERRNO fd1:FD fd2:FD ino:UINT64
-62 eventfd ipc initval:UINT64 flags:UINT32%x
-63 eventfd ipc res:FD initval:UINT64 flags:UINT32%x
-64 futex ipc addr:UINT64%x op:FLAGS16/futex_operations val:UINT64
-65 futex ipc res:ERRNO addr:UINT64%x op:FLAGS16/futex_operations val:UINT64
-66 stat file
-67 stat file res:ERRNO path:FSPATH
-68 lstat file
-69 lstat file res:ERRNO path:FSPATH
-70 fstat file fd:FD
-71 fstat file res:ERRNO fd:FD
-72 stat64 file
-73 stat64 file res:ERRNO path:FSPATH
-74 lstat64 file
-75 lstat64 file res:ERRNO path:FSPATH
-76 fstat64 file fd:FD
-77 fstat64 file res:ERRNO
-78 epoll_wait wait maxevents:ERRNO
-79 epoll_wait wait res:ERRNO maxevents:ERRNO
-80 poll wait fds:FDLIST timeout:INT64
-81 poll wait res:ERRNO fds:FDLIST timeout:INT64
-82 select wait
-83 select wait res:ERRNO
-84 select wait
-85 select wait res:ERRNO
-86 lseek file fd:FD offset:UINT64 whence:ENUMFLAGS8/lseek_whence
-87 lseek file res:ERRNO fd:FD offset:UINT64 whence:ENUMFLAGS8/lseek_whence
-88 llseek file fd:FD offset:UINT64 whence:ENUMFLAGS8/lseek_whence
-89 llseek file res:ERRNO fd:FD offset:UINT64 whence:ENUMFLAGS8/lseek_whence
-90 ioctl IO_other fd:FD request:UINT64%x
-91 ioctl IO_other res:ERRNO
-92 getcwd file
-93 getcwd file res:ERRNO path:CHARBUF
-94 chdir file
-95 chdir file res:ERRNO path:CHARBUF
-96 fchdir file fd:FD
-97 fchdir file res:ERRNO fd:FD
-98 mkdir file path:FSPATH mode:UINT32%x
-99 mkdir file res:ERRNO
-100 rmdir file path:FSPATH
-101 rmdir file res:ERRNO
-102 openat file dirfd:FD name:CHARBUF flags:FLAGS32/file_flags mode:UINT32%o
-103 openat file fd:FD
-104 link file oldpath:FSPATH newpath:FSPATH
-105 link file res:ERRNO
-106 linkat file olddir:FD oldpath:CHARBUF newdir:FD newpath:CHARBUF
-107 linkat file res:ERRNO
-108 unlink file path:FSPATH
-109 unlink file res:ERRNO
-110 unlinkat file dirfd:FD name:CHARBUF
-111 unlinkat file res:ERRNO
-112 pread IO_read fd:FD size:UINT32 pos:UINT64
-113 pread IO_read res:ERRNO data:BYTEBUF fd:FD size:UINT32 pos:UINT64
-114 pwrite IO_write fd:FD size:UINT32 pos:UINT64
-115 pwrite IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32 pos:UINT64
-116 readv IO_read fd:FD
-117 readv IO_read res:ERRNO size:UINT32 data:BYTEBUF fd:FD
-118 writev IO_write fd:FD size:UINT32
-119 writev IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32
-120 preadv IO_read fd:FD pos:UINT64
-121 preadv IO_read res:ERRNO size:UINT32 data:BYTEBUF fd:FD pos:UINT64
-122 pwritev IO_write fd:FD size:UINT32 pos:UINT64
-123 pwritev IO_write res:ERRNO data:BYTEBUF fd:FD size:UINT32 pos:UINT64
-124 dup IO_other fd:FD
-125 dup IO_other res:FD
-126 signalfd signal fd:FD mask:UINT32%x flags:UINT8%x
-127 signalfd signal res:FD fd:FD mask:UINT32%x flags:UINT8%x
-128 kill signal pid:PID sig:SIGTYPE
-129 kill signal res:ERRNO pid:PID sig:SIGTYPE
-130 tkill signal tid:PID sig:SIGTYPE
-131 tkill signal res:ERRNO tid:PID sig:SIGTYPE
-132 tgkill signal pid:PID tid:PID sig:SIGTYPE
-133 tgkill signal res:ERRNO pid:PID tid:PID sig:SIGTYPE
-134 nanosleep sleep interval:RELTIME
-135 nanosleep sleep res:ERRNO interval:RELTIME
-136 timerfd_create time clockid:UINT8 flags:UINT8%x
-137 timerfd_create time res:FD clockid:UINT8 flags:UINT8%x
-138 inotify_init ipc flags:UINT8%x
-139 inotify_init ipc res:FD flags:UINT8%x
-140 getrlimit process resource:ENUMFLAGS8/rlimit_resources
-141 getrlimit process res:ERRNO cur:INT64 max:INT64 resource:ENUMFLAGS8/rlimit_resources
-142 setrlimit process resource:ENUMFLAGS8/rlimit_resources
-143 setrlimit process res:ERRNO cur:INT64 max:INT64 resource:ENUMFLAGS8/rlimit_resources
-144 prlimit process pid:PID resource:ENUMFLAGS8/rlimit_resources
-145 prlimit process res:ERRNO newcur:INT64 newmax:INT64 oldcur:INT64 oldmax:INT64 pid:INT64
-    resource:ENUMFLAGS8/rlimit_resources
-146 switch scheduler next:PID
-148 drop internal ratio:UINT32
-149 drop internal ratio:UINT32
-150 fcntl IO_other fd:FD cmd:ENUMFLAGS8/fcntl_commands
-151 fcntl IO_other res:FD fd:FD cmd:ENUMFLAGS8/fcntl_commands arg:UINT64%x
-152 switch scheduler next:PID pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32
-    vm_swap:UINT32
-154 execve process
-155 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-156 clone process
-157 clone process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-158 brk memory addr:UINT64%x
-159 brk memory res:UINT64%x vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32 addr:UINT64%x
-160 mmap memory addr:UINT64%x length:UINT64 prot:FLAGS32/prot_flags flags:FLAGS32/mmap_flags
-    fd:FD offset:UINT64
-161 mmap memory res:ERRNO%x vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32 addr:UINT64%x
-    length:UINT64 prot:FLAGS32/prot_flags flags:FLAGS32/mmap_flags fd:FD offset:UINT64
-162 mmap2 memory addr:UINT64%x length:UINT64 prot:FLAGS32/prot_flags flags:FLAGS32/mmap_flags
-    fd:FD pgoffset:UINT64
-163 mmap2 memory res:ERRNO%x vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32 addr:UINT64%x
-    length:UINT64 prot:FLAGS32/prot_flags flags:FLAGS32/mmap_flags fd:FD pgoffset:UINT64
-164 munmap memory addr:UINT64%x length:UINT64
-165 munmap memory res:ERRNO vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32 addr:UINT64%x
-    length:UINT64
-166 splice IO_other fd_in:FD fd_out:FD size:UINT64 flags:FLAGS32/splice_flags
-167 splice IO_other res:ERRNO fd_in:FD fd_out:FD size:UINT64 flags:FLAGS32/splice_flags
-168 ptrace process request:ENUMFLAGS16/ptrace_requests pid:PID
-169 ptrace process res:ERRNO addr:DYN/ptrace_dynamic_param%x data:DYN/ptrace_dynamic_param%x
-    request:ENUMFLAGS16/ptrace_requests pid:PID
-170 ioctl IO_other fd:FD request:UINT64%x argument:UINT64%x
-171 ioctl IO_other res:ERRNO fd:FD request:UINT64%x argument:UINT64%x
-172 execve process
-173 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    env:CHARBUFARRAY
-174 rename file
-175 rename file res:ERRNO oldpath:FSPATH newpath:FSPATH
-176 renameat file
-177 renameat file res:ERRNO olddirfd:FD oldpath:FSRELPATH@1 newdirfd:FD newpath:FSRELPATH@3
-178 symlink file
-179 symlink file res:ERRNO target:CHARBUF linkpath:FSPATH
-180 symlinkat file
-181 symlinkat file res:ERRNO target:CHARBUF linkdirfd:FD linkpath:FSRELPATH@2
-182 fork process
-183 fork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-184 vfork process
-185 vfork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-186 procexit process status:ERRNO ret:ERRNO sig:SIGTYPE core:UINT8 reaper_tid:PID
-188 sendfile IO_write out_fd:FD in_fd:FD offset:UINT64 size:UINT64
-189 sendfile IO_write res:ERRNO offset:UINT64 out_fd:FD in_fd:FD size:UINT64
-190 quotactl user cmd:FLAGS16/quotactl_cmds type:FLAGS8/quotactl_types id:UINT32
-    quota_fmt:FLAGS8/quotactl_quota_fmts
-191 quotactl user res:ERRNO special:CHARBUF quotafilepath:CHARBUF dqb_bhardlimit:UINT64
-    dqb_bsoftlimit:UINT64 dqb_curspace:UINT64 dqb_ihardlimit:UINT64 dqb_isoftlimit:UINT64
-    dqb_btime:RELTIME dqb_itime:RELTIME dqi_bgrace:RELTIME dqi_igrace:RELTIME
-    dqi_flags:FLAGS8/quotactl_dqi_flags quota_fmt_out:FLAGS8/quotactl_quota_fmts
-    cmd:FLAGS16/quotactl_cmds type:FLAGS8/quotactl_types id:UINT32
-    quota_fmt:FLAGS8/quotactl_quota_fmts
-192 setresuid user ruid:UID euid:UID suid:UID
-193 setresuid user res:ERRNO ruid:UID euid:UID suid:UID
-194 setresgid user rgid:GID egid:GID sgid:GID
-195 setresgid user res:ERRNO rgid:GID egid:GID sgid:GID
-196 scapevent internal event_type:UINT32 event_data:UINT64
-198 setuid user uid:UID
-199 setuid user res:ERRNO uid:UID
-200 setgid user gid:GID
-201 setgid user res:ERRNO gid:GID
-202 getuid user
-203 getuid user uid:UID
-204 geteuid user
-205 geteuid user euid:UID
-206 getgid user
-207 getgid user gid:GID
-208 getegid user
-209 getegid user egid:GID
-210 getresuid user
-211 getresuid user res:ERRNO ruid:UID euid:UID suid:UID
-212 getresgid user
-213 getresgid user res:ERRNO rgid:GID egid:GID sgid:GID
-214 execve process
-215 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF env:CHARBUFARRAY
-216 clone process
-217 clone process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-218 fork process
-219 fork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-220 vfork process
-221 vfork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32
-222 clone process
-223 clone process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32 vtid:PID
-    vpid:PID pidns_init_start_ts:UINT64
-224 fork process
-225 fork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32 vtid:PID
-    vpid:PID pidns_init_start_ts:UINT64
-226 vfork process
-227 vfork process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32 vtid:PID
-    vpid:PID pidns_init_start_ts:UINT64
-228 container internal id:CHARBUF type:UINT32 name:CHARBUF image:CHARBUF
-230 execve process
-231 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY env:CHARBUFARRAY
-232 signaldeliver signal spid:PID dpid:PID sig:SIGTYPE
-234 procinfo internal cpu_usr:UINT64 cpu_sys:UINT64
-236 getdents file fd:FD
-237 getdents file res:ERRNO fd:FD
-238 getdents64 file fd:FD
-239 getdents64 file res:ERRNO fd:FD
-240 setns process fd:FD nstype:FLAGS32/clone_flags
-241 setns process res:ERRNO fd:FD nstype:FLAGS32/clone_flags
-242 flock file fd:FD operation:FLAGS32/flock_flags
-243 flock file res:ERRNO fd:FD operation:FLAGS32/flock_flags
-244 cpu_hotplug system cpu:UINT32 action:UINT32
-246 accept net
-247 accept net fd:FD tuple:SOCKTUPLE queuepct:UINT8 queuelen:UINT32 queuemax:UINT32
-248 accept net flags:INT32%x
-249 accept net fd:FD tuple:SOCKTUPLE queuepct:UINT8 queuelen:UINT32 queuemax:UINT32
-250 semop process semid:INT32
-251 semop process res:ERRNO nsops:UINT32 sem_num_0:UINT16 sem_op_0:INT16
-    sem_flg_0:FLAGS16/semop_flags sem_num_1:UINT16 sem_op_1:INT16 sem_flg_1:FLAGS16/semop_flags
-    semid:INT32
-252 semctl process semid:INT32 semnum:INT32 cmd:FLAGS16/semctl_commands val:INT32
-253 semctl process res:ERRNO semid:INT32 semnum:INT32 cmd:FLAGS16/semctl_commands val:INT32
-254 ppoll wait fds:FDLIST timeout:RELTIME sigmask:SIGSET
-255 ppoll wait res:ERRNO fds:FDLIST timeout:RELTIME sigmask:SIGSET
-256 mount file flags:FLAGS32/mount_flags
-257 mount file res:ERRNO dev:CHARBUF dir:FSPATH type:CHARBUF flags:FLAGS32/mount_flags
-258 umount file flags:FLAGS32/umount_flags
-259 umount file res:ERRNO name:FSPATH
-260 k8s internal json:CHARBUF
-262 semget process key:INT32%x nsems:INT32 semflg:FLAGS32/semget_flags
-263 semget process res:ERRNO key:INT32%x nsems:INT32 semflg:FLAGS32/semget_flags
-264 access file mode:FLAGS32/access_flags
-265 access file res:ERRNO name:FSPATH mode:FLAGS32/access_flags
-266 chroot process
-267 chroot process res:ERRNO path:FSPATH
-268 tracer other id:INT64 tags:CHARBUFARRAY args:CHARBUF_PAIR_ARRAY
-270 mesos internal json:CHARBUF
-272 container process json:CHARBUF
-274 setsid process
-275 setsid process res:PID
-276 mkdir file mode:UINT32%x
-277 mkdir file res:ERRNO path:FSPATH mode:UINT32%x
-278 rmdir file
-279 rmdir file res:ERRNO path:FSPATH
-280 notification other id:CHARBUF desc:CHARBUF
-282 execve process
-283 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY env:CHARBUFARRAY tty:INT32
-284 unshare process flags:FLAGS32/clone_flags
-285 unshare process res:ERRNO flags:FLAGS32/clone_flags
-286 infra internal source:CHARBUF name:CHARBUF description:CHARBUF scope:CHARBUF
-288 execve process filename:FSPATH
-289 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY env:CHARBUFARRAY tty:INT32
-290 page_fault other addr:UINT64%x ip:UINT64%x error:FLAGS32/pf_flags
-292 execve process filename:FSPATH
-293 execve process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY env:CHARBUFARRAY tty:UINT32 vpgid:PID loginuid:UID
-    flags:FLAGS32/execve_flags cap_inheritable:UINT64%x cap_permitted:UINT64%x
-    cap_effective:UINT64%x exe_ino:UINT64 exe_ino_ctime:ABSTIME exe_ino_mtime:ABSTIME uid:UID
-    trusted_exepath:FSPATH pgid:PID gid:GID filename:FSPATH
-294 setpgid process pid:PID pgid:PID
-295 setpgid process res:ERRNO pid:PID pgid:PID
-296 bpf other cmd:INT64
-297 bpf other res_or_fd:DYN/bpf_dynamic_param
-298 seccomp other op:UINT64 flags:UINT64%x
-299 seccomp other res:ERRNO op:UINT64 flags:UINT64%x
-300 unlink file
-301 unlink file res:ERRNO path:FSPATH
-302 unlinkat file
-303 unlinkat file res:ERRNO dirfd:FD name:FSRELPATH@1 flags:FLAGS32/unlinkat_flags
-304 mkdirat file
-305 mkdirat file res:ERRNO dirfd:FD path:FSRELPATH@1 mode:UINT32%x
-306 openat file dirfd:FD name:FSRELPATH@0 flags:FLAGS32/file_flags mode:UINT32%o
-307 openat file fd:FD dirfd:FD name:FSRELPATH@1 flags:FLAGS32/file_flags mode:UINT32%o
-    dev:UINT32%x ino:UINT64
-308 link file
-309 link file res:ERRNO oldpath:FSPATH newpath:FSPATH
-310 linkat file
-311 linkat file res:ERRNO olddir:FD oldpath:FSRELPATH@1 newdir:FD newpath:FSRELPATH@3
-    flags:FLAGS32/linkat_flags
-312 fchmodat file
-313 fchmodat file res:ERRNO dirfd:FD filename:FSRELPATH@1 mode:MODE/chmod_mode%o
-314 chmod file
-315 chmod file res:ERRNO filename:FSPATH mode:MODE/chmod_mode%o
-316 fchmod file
-317 fchmod file res:ERRNO fd:FD mode:MODE/chmod_mode%o
-318 renameat2 file
-319 renameat2 file res:ERRNO olddirfd:FD oldpath:FSRELPATH@1 newdirfd:FD newpath:FSRELPATH@3
-    flags:FLAGS32/renameat2_flags
-320 userfaultfd file
-321 userfaultfd file res:ERRNO flags:FLAGS32/file_flags
-322 pluginevent other plugin_id:UINT32 event_data:BYTEBUF
-324 container process json:CHARBUF
-326 openat2 file dirfd:FD name:FSRELPATH@0 flags:FLAGS32/file_flags mode:UINT32%o
-    resolve:FLAGS32/openat2_flags
-327 openat2 file fd:FD dirfd:FD name:FSRELPATH@1 flags:FLAGS32/file_flags mode:UINT32%o
-    resolve:FLAGS32/openat2_flags dev:UINT32%x ino:UINT64
-328 mprotect memory addr:UINT64%x length:UINT64 prot:FLAGS32/prot_flags
-329 mprotect memory res:ERRNO addr:UINT64%x length:UINT64 prot:FLAGS32/prot_flags
-330 execveat process dirfd:FD pathname:FSRELPATH@0 flags:FLAGS32/execveat_flags
-331 execveat process res:ERRNO exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:UINT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY env:CHARBUFARRAY tty:UINT32 vpgid:PID loginuid:UID
-    flags:FLAGS32/execve_flags cap_inheritable:UINT64%x cap_permitted:UINT64%x
-    cap_effective:UINT64%x exe_ino:UINT64 exe_ino_ctime:ABSTIME exe_ino_mtime:ABSTIME uid:UID
-    trusted_exepath:FSPATH pgid:PID gid:GID
-332 copy_file_range file fdin:FD offin:UINT64 len:UINT64
-333 copy_file_range file res:ERRNO fdout:FD offout:UINT64 fdin:FD offin:UINT64 len:UINT64
-334 clone3 process
-335 clone3 process res:PID exe:CHARBUF args:CHARBUFARRAY tid:PID pid:PID ptid:PID cwd:CHARBUF
-    fdlimit:INT64 pgft_maj:UINT64 pgft_min:UINT64 vm_size:UINT32 vm_rss:UINT32 vm_swap:UINT32
-    comm:CHARBUF cgroups:CHARBUFARRAY flags:FLAGS32/clone_flags uid:UINT32 gid:UINT32 vtid:PID
-    vpid:PID pidns_init_start_ts:UINT64
-336 open_by_handle_at file
-337 open_by_handle_at file fd:FD mountfd:FD flags:FLAGS32/file_flags path:FSPATH dev:UINT32%x
-    ino:UINT64
-338 io_uring_setup IO_other
-339 io_uring_setup IO_other res:ERRNO entries:UINT32 sq_entries:UINT32 cq_entries:UINT32
-    flags:FLAGS32/io_uring_setup_flags sq_thread_cpu:UINT32 sq_thread_idle:UINT32
-    features:FLAGS32/io_uring_setup_feats
-340 io_uring_enter IO_other
-341 io_uring_enter IO_other res:ERRNO fd:FD to_submit:UINT32 min_complete:UINT32
-    flags:FLAGS32/io_uring_enter_flags sig:SIGSET
-342 io_uring_register IO_other
-343 io_uring_register IO_other res:ERRNO fd:FD opcode:ENUMFLAGS16/io_uring_register_opcodes
-    arg:UINT64%x nr_args:UINT32
-344 mlock memory
-345 mlock memory res:ERRNO addr:UINT64%x len:UINT64
-346 munlock memory
-347 munlock memory res:ERRNO addr:UINT64%x len:UINT64
-348 mlockall memory
-349 mlockall memory res:ERRNO flags:FLAGS32/mlockall_flags
-350 munlockall memory
-351 munlockall memory res:ERRNO
-352 capset process
-353 capset process res:ERRNO cap_inheritable:UINT64%x cap_permitted:UINT64%x
-    cap_effective:UINT64%x
-354 useradded process uid:UINT32 gid:UINT32 name:CHARBUF home:CHARBUF shell:CHARBUF
-    container_id:CHARBUF
-356 userdeleted process uid:UINT32 gid:UINT32 name:CHARBUF home:CHARBUF shell:CHARBUF
-    container_id:CHARBUF
-358 groupadded process gid:UINT32 name:CHARBUF container_id:CHARBUF
-360 groupdeleted process gid:UINT32 name:CHARBUF container_id:CHARBUF
-362 dup2 IO_other fd:FD
-363 dup2 IO_other res:FD oldfd:FD newfd:FD
-364 dup3 IO_other fd:FD
-365 dup3 IO_other res:FD oldfd:FD newfd:FD flags:FLAGS32/file_flags
-366 dup IO_other fd:FD
-367 dup IO_other res:FD oldfd:FD
-368 bpf other cmd:INT64
-369 bpf other fd:FD cmd:ENUMFLAGS32/bpf_commands
-370 mlock2 memory
-371 mlock2 memory res:ERRNO addr:UINT64%x len:UINT64 flags:FLAGS32/mlock2_flags
-372 fsconfig system
-373 fsconfig system res:ERRNO fd:FD cmd:ENUMFLAGS32/fsconfig_cmds key:CHARBUF
-    value_bytebuf:BYTEBUF value_charbuf:CHARBUF aux:INT32
-374 epoll_create wait size:INT32
-375 epoll_create wait res:ERRNO size:INT32
-376 epoll_create1 wait flags:FLAGS32/epoll_create1_flags
-377 epoll_create1 wait res:ERRNO flags:FLAGS32/epoll_create1_flags
-378 chown file
-379 chown file res:ERRNO path:FSPATH uid:UINT32 gid:UINT32
-380 lchown file
-381 lchown file res:ERRNO path:FSPATH uid:UINT32 gid:UINT32
-382 fchown file
-383 fchown file res:ERRNO fd:FD uid:UINT32 gid:UINT32
-384 fchownat file
-385 fchownat file res:ERRNO dirfd:FD pathname:FSRELPATH@1 uid:UINT32 gid:UINT32
-    flags:FLAGS32/fchownat_flags
-386 umount file
-387 umount file res:ERRNO name:FSPATH
-388 accept4 net flags:INT32%x
-389 accept4 net fd:FD tuple:SOCKTUPLE queuepct:UINT8 queuelen:UINT32 queuemax:UINT32
-    flags:INT32%x
-390 umount2 file flags:FLAGS32/umount_flags
-391 umount2 file res:ERRNO name:FSPATH flags:FLAGS32/umount_flags
-392 pipe2 ipc
-393 pipe2 ipc res:ERRNO fd1:FD fd2:FD ino:UINT64 flags:FLAGS32/file_flags
-394 inotify_init1 ipc
-395 inotify_init1 ipc res:FD flags:FLAGS16/file_flags
-396 eventfd2 ipc initval:UINT64
-397 eventfd2 ipc res:FD flags:FLAGS16/file_flags initval:UINT64
-398 signalfd4 signal fd:FD mask:UINT32%x
-399 signalfd4 signal res:FD flags:FLAGS16/file_flags fd:FD mask:UINT32%x
-400 prctl process
-401 prctl process res:ERRNO option:ENUMFLAGS32/prctl_options arg2_str:CHARBUF arg2_int:INT64
-402 asyncevent other plugin_id:UINT32 name:CHARBUF data:BYTEBUF
-404 memfd_create memory
-405 memfd_create memory fd:FD name:CHARBUF flags:FLAGS32/memfd_create_flags
-406 pidfd_getfd process
-407 pidfd_getfd process fd:FD pid_fd:FD target_fd:FD flags:UINT32%x
-408 pidfd_open process
-409 pidfd_open process fd:FD pid:PID flags:FLAGS32/pidfd_open_flags
-410 init_module other
-411 init_module other res:ERRNO img:BYTEBUF length:UINT64 uargs:CHARBUF
-412 finit_module other
-413 finit_module other res:ERRNO fd:FD uargs:CHARBUF flags:FLAGS32/finit_module_flags
-414 mknod other
-415 mknod other res:ERRNO path:FSPATH mode:MODE/mknod_mode%o dev:UINT32
-416 mknodat other
-417 mknodat other res:ERRNO dirfd:FD path:FSRELPATH@1 mode:MODE/mknod_mode%o dev:UINT32
-418 newfstatat file
-419 newfstatat file res:ERRNO dirfd:FD path:FSRELPATH@1 flags:FLAGS32/newfstatat_flags
-420 process_vm_readv ipc
-421 process_vm_readv ipc res:INT64 pid:PID data:BYTEBUF
-422 process_vm_writev ipc
-423 process_vm_writev ipc res:INT64 pid:PID data:BYTEBUF
-424 delete_module other
-425 delete_module other res:ERRNO name:CHARBUF flags:FLAGS32/delete_module_flags
-426 setreuid user
-427 setreuid user res:ERRNO ruid:UID euid:UID
-428 setregid user
-429 setregid user res:ERRNO rgid:UID egid:UID
-430 task process ppid:PID32 pgid:PID32 vpgid:PID32 sid:PID32 comm:CHARBUF argv:CHARBUFARRAY
-    exepath:FSPATH flags:FLAGS32/execve_flags env:CHARBUFARRAY cwd:CHARBUF fdlimit:UINT64
-    euid:UID egid:GID cap_permitted:UINT64%x cap_effective:UINT64%x cap_inheritable:UINT64%x
-    exe_ino_num:UINT64 exe_ino_ctime:ABSTIME exe_ino_mtime:ABSTIME vm_size:UINT32 vm_rss:UINT32
-    vm_swap:UINT32 pgft_maj:UINT64 pgft_min:UINT64 vtgid:PID32 vpid:PID32
-    pidns_init_start_ts:UINT64 cgroups:CHARBUFARRAY root:FSPATH start_time:ABSTIME tty:UINT32
-    loginuid:UID
-432 task_file_pipe file fd:FD32 path:FSPATH ino_num:UINT64
-434 task_file_memfd file fd:FD32 path:FSPATH ino_num:UINT64
-436 task_file_regular file fd:FD32 path:FSPATH flags:FLAGS32/file_flags mnt_id:UINT32
-    ino_num:UINT64
-438 task_file_directory file fd:FD32 path:FSPATH ino_num:UINT64
-440 task_file_socket_inet file fd:FD32 sk_type:UINT16 sk_proto:UINT16 local_ip:IPV4ADDR%x
-    local_port:PORT%x remote_ip:IPV4ADDR%x remote_port:PORT%x ino_num:UINT64
-442 task_file_socket_inet6 file fd:FD32 sk_type:UINT16 sk_proto:UINT16 local_ip:IPV6ADDR%x
-    local_port:PORT%x remote_ip:IPV6ADDR%x remote_port:PORT%x ino_num:UINT64
-444 task_file_socket_unix file fd:FD32 sk_type:UINT16 sk_proto:UINT16 sk_pointer:UINT64
-    sun_path:FSPATH ino_num:UINT64
-446 task_file_socket_netlink file fd:FD32 sk_type:UINT16 sk_proto:UINT16 ino_num:UINT64
-448 task_file_anon_inode file fd:FD32 fd_type:FLAGS8/anon_inode_fd_types path:FSPATH
-    ino_num:UINT64
-451 close_range IO_other res:ERRNO first:UINT32 last:UINT32 flags:FLAGS32/close_range_flags
-453 keyctl other res:ERRNO operation:ENUMFLAGS32/keyctl_operations
-    arg2:DYN/keyctl_dynamic_param arg3:DYN/keyctl_dynamic_param arg4:DYN/keyctl_dynamic_param
-    arg5:DYN/keyctl_dynamic_param
-"""
+T = ParamType
+HEX = "HEX"
+OCT = "OCT"
+
+
+@dataclass(frozen=True, slots=True)
+class ScapParamSpec(ParamSpec):
+    """A `ParamSpec` plus what reading and printing a .scap parameter needs.
+
+    - `fmt`: Falco's print format for numbers: ``DEC``, ``HEX`` (``%X``) or ``OCT`` (``%#o``)
+    - `wire`: the on-disk type when it differs from `type` (``FD32``, ``PID32``, ``DYN``)
+    - `dynamic`: for a ``DYNAMIC`` parameter, its `DYNAMIC_PARAMS` row name
+    """
+
+    fmt: str = "DEC"
+    wire: str = ""
+    dynamic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScapEventInfo:
+    """One PPME event code; `specs` (name -> spec) is built once and shared by its events.
+
+    `flags` is an `EventFlag` combination; `handler` the key of the state handler for this
+    event (None when it changes no table)."""
+
+    code: int
+    name: str
+    dir: str
+    category: str
+    params: tuple[ScapParamSpec, ...]
+    flags: int = 0
+    handler: str | None = None
+    specs: dict[str, ParamSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.specs.update((p.name, p) for p in self.params)
+
+
+def P(  # a row's parameter: a short name keeps a row on one line
+    name: str,
+    type: str,
+    table: str | None = None,
+    *,
+    fmt: str = "DEC",
+    at: int | None = None,
+    wire: str = "",
+    dyn: str | None = None,
+) -> ScapParamSpec:
+    """One parameter of a row (`ScapParamSpec`); a ``DYNAMIC`` one on disk is ``DYN``."""
+    return ScapParamSpec(name, type, table, at, fmt=fmt, wire="DYN" if dyn else wire, dynamic=dyn)
+
+
+Row = tuple[int, str, str, int, "str | None", tuple[ScapParamSpec, ...]]
+
+# (code, name, category, flags, handler, parameters)
+# fmt: off
+_ROWS: tuple[Row, ...] = (
+    (0, "syscall", C.OTHER, 0, None, (P("ID", T.SYSCALLID), P("nativeID", T.UINT16))),
+    (1, "syscall", C.OTHER, 0, None, (P("ID", T.SYSCALLID), P("nativeID", T.UINT16))),
+    (2, "open", C.FILE, 0, None, (P("name", T.FSPATH), P("flags", T.FLAGS32, "file_flags"),
+        P("mode", T.UINT32, fmt=OCT))),
+    (3, "open", C.FILE, F.CREATES_FD, "open", (P("fd", T.FD), P("name", T.FSPATH),
+        P("flags", T.FLAGS32, "file_flags"), P("mode", T.UINT32, fmt=OCT),
+        P("dev", T.UINT32, fmt=HEX), P("ino", T.UINT64))),
+    (4, "close", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),)),
+    (5, "close", C.IO_OTHER, F.USES_FD | F.DESTROYS_FD, "close", (P("res", T.ERRNO),
+        P("fd", T.FD))),
+    (6, "read", C.IO_READ, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (7, "read", C.IO_READ, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF), P("fd", T.FD),
+        P("size", T.UINT32))),
+    (8, "write", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (9, "write", C.IO_WRITE, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32))),
+    (10, "brk", C.MEMORY, 0, None, (P("size", T.UINT32),)),
+    (11, "brk", C.MEMORY, 0, None, (P("res", T.UINT64, fmt=HEX),)),
+    (12, "execve", C.PROCESS, 0, None, ()),
+    (13, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64))),
+    (14, "clone", C.PROCESS, 0, None, ()),
+    (15, "clone", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("flags", T.FLAGS32, "clone_flags"),
+        P("uid", T.UINT32), P("gid", T.UINT32))),
+    (16, "procexit", C.PROCESS, F.UNPAIRED, "procexit", ()),
+    (18, "socket", C.NET, 0, None, (P("domain", T.ENUMFLAGS32, "socket_families"),
+        P("type", T.UINT32), P("proto", T.UINT32))),
+    (19, "socket", C.NET, F.CREATES_FD, "socket", (P("fd", T.FD),
+        P("domain", T.ENUMFLAGS32, "socket_families"), P("type", T.UINT32), P("proto", T.UINT32),
+        P("flags", T.FLAGS32, "file_flags"))),
+    (20, "bind", C.NET, F.USES_FD, None, (P("fd", T.FD),)),
+    (21, "bind", C.NET, F.USES_FD, "bind", (P("res", T.ERRNO), P("addr", T.SOCKADDR),
+        P("fd", T.FD))),
+    (22, "connect", C.NET, F.USES_FD, None, (P("fd", T.FD), P("addr", T.SOCKADDR))),
+    (23, "connect", C.NET, F.USES_FD, "connect", (P("res", T.ERRNO), P("tuple", T.SOCKTUPLE),
+        P("fd", T.FD), P("addr", T.SOCKADDR))),
+    (24, "listen", C.NET, F.USES_FD, None, (P("fd", T.FD), P("backlog", T.INT32))),
+    (25, "listen", C.NET, F.USES_FD, "listen", (P("res", T.ERRNO), P("fd", T.FD),
+        P("backlog", T.INT32))),
+    (26, "accept", C.NET, 0, None, ()),
+    (27, "accept", C.NET, F.CREATES_FD, "accept", (P("fd", T.FD), P("tuple", T.SOCKTUPLE),
+        P("queuepct", T.UINT8))),
+    (28, "send", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (29, "send", C.IO_WRITE, F.USES_FD, "datagram", (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("tuple", T.SOCKTUPLE))),
+    (30, "sendto", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32),
+        P("tuple", T.SOCKTUPLE))),
+    (31, "sendto", C.IO_WRITE, F.USES_FD, "datagram", (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("tuple", T.SOCKTUPLE))),
+    (32, "recv", C.IO_READ, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (33, "recv", C.IO_READ, F.USES_FD, "datagram", (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("tuple", T.SOCKTUPLE))),
+    (34, "recvfrom", C.IO_READ, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (35, "recvfrom", C.IO_READ, F.USES_FD, "datagram", (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("tuple", T.SOCKTUPLE), P("fd", T.FD), P("size", T.UINT32))),
+    (36, "shutdown", C.NET, F.USES_FD, None, (P("fd", T.FD),
+        P("how", T.ENUMFLAGS8, "shutdown_how"))),
+    (37, "shutdown", C.NET, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("how", T.ENUMFLAGS8, "shutdown_how"))),
+    (38, "getsockname", C.NET, 0, None, ()),
+    (39, "getsockname", C.NET, 0, None, ()),
+    (40, "getpeername", C.NET, 0, None, ()),
+    (41, "getpeername", C.NET, 0, None, ()),
+    (42, "socketpair", C.IPC, 0, None, (P("domain", T.ENUMFLAGS32, "socket_families"),
+        P("type", T.UINT32), P("proto", T.UINT32))),
+    (43, "socketpair", C.IPC, F.CREATES_FD, "socketpair", (P("res", T.ERRNO), P("fd1", T.FD),
+        P("fd2", T.FD), P("source", T.UINT64, fmt=HEX), P("peer", T.UINT64, fmt=HEX),
+        P("domain", T.ENUMFLAGS32, "socket_families"), P("type", T.UINT32), P("proto", T.UINT32))),
+    (44, "setsockopt", C.NET, 0, None, ()),
+    (45, "setsockopt", C.NET, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("level", T.ENUMFLAGS8, "sockopt_levels"), P("optname", T.ENUMFLAGS8, "sockopt_options"),
+        P("val", T.DYNAMIC, dyn="sockopt_dynamic_param"), P("optlen", T.UINT32))),
+    (46, "getsockopt", C.NET, 0, None, ()),
+    (47, "getsockopt", C.NET, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("level", T.ENUMFLAGS8, "sockopt_levels"), P("optname", T.ENUMFLAGS8, "sockopt_options"),
+        P("val", T.DYNAMIC, dyn="sockopt_dynamic_param"), P("optlen", T.UINT32))),
+    (48, "sendmsg", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32),
+        P("tuple", T.SOCKTUPLE))),
+    (49, "sendmsg", C.IO_WRITE, F.USES_FD, "datagram", (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("tuple", T.SOCKTUPLE))),
+    (50, "sendmmsg", C.IO_WRITE, 0, None, ()),
+    (51, "sendmmsg", C.IO_WRITE, F.USES_FD, "datagram", (P("res", T.ERRNO), P("fd", T.FD),
+        P("size", T.UINT32), P("data", T.BYTEBUF), P("tuple", T.SOCKTUPLE))),
+    (52, "recvmsg", C.IO_READ, F.USES_FD, None, (P("fd", T.FD),)),
+    (53, "recvmsg", C.IO_READ, F.USES_FD, "datagram", (P("res", T.ERRNO), P("size", T.UINT32),
+        P("data", T.BYTEBUF), P("tuple", T.SOCKTUPLE), P("msgcontrol", T.BYTEBUF), P("fd", T.FD))),
+    (54, "recvmmsg", C.IO_READ, 0, None, ()),
+    (55, "recvmmsg", C.IO_READ, F.USES_FD, "datagram", (P("res", T.ERRNO), P("fd", T.FD),
+        P("size", T.UINT32), P("data", T.BYTEBUF), P("tuple", T.SOCKTUPLE),
+        P("msgcontrol", T.BYTEBUF))),
+    (56, "accept", C.NET, 0, None, (P("flags", T.INT32, fmt=HEX),)),
+    (57, "accept", C.NET, F.CREATES_FD, "accept", (P("fd", T.FD), P("tuple", T.SOCKTUPLE),
+        P("queuepct", T.UINT8))),
+    (58, "creat", C.FILE, 0, None, (P("name", T.FSPATH), P("mode", T.UINT32, fmt=OCT))),
+    (59, "creat", C.FILE, F.CREATES_FD, "open", (P("fd", T.FD), P("name", T.FSPATH),
+        P("mode", T.UINT32, fmt=OCT), P("dev", T.UINT32, fmt=HEX), P("ino", T.UINT64),
+        P("creat_flags", T.FLAGS16, "creat_flags"))),
+    (60, "pipe", C.IPC, 0, None, ()),
+    (61, "pipe", C.IPC, F.CREATES_FD, "pipe", (P("res", T.ERRNO), P("fd1", T.FD), P("fd2", T.FD),
+        P("ino", T.UINT64))),
+    (62, "eventfd", C.IPC, 0, None, (P("initval", T.UINT64), P("flags", T.UINT32, fmt=HEX))),
+    (63, "eventfd", C.IPC, F.CREATES_FD, "eventfd", (P("res", T.FD), P("initval", T.UINT64),
+        P("flags", T.UINT32, fmt=HEX))),
+    (64, "futex", C.IPC, 0, None, (P("addr", T.UINT64, fmt=HEX),
+        P("op", T.FLAGS16, "futex_operations"), P("val", T.UINT64))),
+    (65, "futex", C.IPC, 0, None, (P("res", T.ERRNO), P("addr", T.UINT64, fmt=HEX),
+        P("op", T.FLAGS16, "futex_operations"), P("val", T.UINT64))),
+    (66, "stat", C.FILE, 0, None, ()),
+    (67, "stat", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (68, "lstat", C.FILE, 0, None, ()),
+    (69, "lstat", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (70, "fstat", C.FILE, F.USES_FD, None, (P("fd", T.FD),)),
+    (71, "fstat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD))),
+    (72, "stat64", C.FILE, 0, None, ()),
+    (73, "stat64", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (74, "lstat64", C.FILE, 0, None, ()),
+    (75, "lstat64", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (76, "fstat64", C.FILE, F.USES_FD, None, (P("fd", T.FD),)),
+    (77, "fstat64", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (78, "epoll_wait", C.WAIT, 0, None, (P("maxevents", T.ERRNO),)),
+    (79, "epoll_wait", C.WAIT, 0, None, (P("res", T.ERRNO), P("maxevents", T.ERRNO))),
+    (80, "poll", C.WAIT, 0, None, (P("fds", T.FDLIST), P("timeout", T.INT64))),
+    (81, "poll", C.WAIT, 0, None, (P("res", T.ERRNO), P("fds", T.FDLIST), P("timeout", T.INT64))),
+    (82, "select", C.WAIT, 0, None, ()),
+    (83, "select", C.WAIT, 0, None, (P("res", T.ERRNO),)),
+    (84, "select", C.WAIT, 0, None, ()),
+    (85, "select", C.WAIT, 0, None, (P("res", T.ERRNO),)),
+    (86, "lseek", C.FILE, F.USES_FD, None, (P("fd", T.FD), P("offset", T.UINT64),
+        P("whence", T.ENUMFLAGS8, "lseek_whence"))),
+    (87, "lseek", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD), P("offset", T.UINT64),
+        P("whence", T.ENUMFLAGS8, "lseek_whence"))),
+    (88, "llseek", C.FILE, F.USES_FD, None, (P("fd", T.FD), P("offset", T.UINT64),
+        P("whence", T.ENUMFLAGS8, "lseek_whence"))),
+    (89, "llseek", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("offset", T.UINT64), P("whence", T.ENUMFLAGS8, "lseek_whence"))),
+    (90, "ioctl", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD), P("request", T.UINT64, fmt=HEX))),
+    (91, "ioctl", C.IO_OTHER, F.USES_FD, None, (P("res", T.ERRNO),)),
+    (92, "getcwd", C.FILE, 0, None, ()),
+    (93, "getcwd", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.CHARBUF))),
+    (94, "chdir", C.FILE, 0, None, ()),
+    (95, "chdir", C.FILE, 0, "chdir", (P("res", T.ERRNO), P("path", T.CHARBUF))),
+    (96, "fchdir", C.FILE, F.USES_FD, None, (P("fd", T.FD),)),
+    (97, "fchdir", C.FILE, F.USES_FD, "fchdir", (P("res", T.ERRNO), P("fd", T.FD))),
+    (98, "mkdir", C.FILE, 0, None, (P("path", T.FSPATH), P("mode", T.UINT32, fmt=HEX))),
+    (99, "mkdir", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (100, "rmdir", C.FILE, 0, None, (P("path", T.FSPATH),)),
+    (101, "rmdir", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (102, "openat", C.FILE, 0, None, (P("dirfd", T.FD), P("name", T.CHARBUF),
+        P("flags", T.FLAGS32, "file_flags"), P("mode", T.UINT32, fmt=OCT))),
+    (103, "openat", C.FILE, F.CREATES_FD, "open", (P("fd", T.FD),)),
+    (104, "link", C.FILE, 0, None, (P("oldpath", T.FSPATH), P("newpath", T.FSPATH))),
+    (105, "link", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (106, "linkat", C.FILE, 0, None, (P("olddir", T.FD), P("oldpath", T.CHARBUF), P("newdir", T.FD),
+        P("newpath", T.CHARBUF))),
+    (107, "linkat", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (108, "unlink", C.FILE, 0, None, (P("path", T.FSPATH),)),
+    (109, "unlink", C.FILE, 0, None, (P("res", T.ERRNO),)),
+    (110, "unlinkat", C.FILE, 0, None, (P("dirfd", T.FD), P("name", T.CHARBUF))),
+    (111, "unlinkat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO),)),
+    (112, "pread", C.IO_READ, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32),
+        P("pos", T.UINT64))),
+    (113, "pread", C.IO_READ, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("pos", T.UINT64))),
+    (114, "pwrite", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32),
+        P("pos", T.UINT64))),
+    (115, "pwrite", C.IO_WRITE, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("pos", T.UINT64))),
+    (116, "readv", C.IO_READ, F.USES_FD, None, (P("fd", T.FD),)),
+    (117, "readv", C.IO_READ, F.USES_FD, None, (P("res", T.ERRNO), P("size", T.UINT32),
+        P("data", T.BYTEBUF), P("fd", T.FD))),
+    (118, "writev", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32))),
+    (119, "writev", C.IO_WRITE, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32))),
+    (120, "preadv", C.IO_READ, F.USES_FD, None, (P("fd", T.FD), P("pos", T.UINT64))),
+    (121, "preadv", C.IO_READ, F.USES_FD, None, (P("res", T.ERRNO), P("size", T.UINT32),
+        P("data", T.BYTEBUF), P("fd", T.FD), P("pos", T.UINT64))),
+    (122, "pwritev", C.IO_WRITE, F.USES_FD, None, (P("fd", T.FD), P("size", T.UINT32),
+        P("pos", T.UINT64))),
+    (123, "pwritev", C.IO_WRITE, F.USES_FD, None, (P("res", T.ERRNO), P("data", T.BYTEBUF),
+        P("fd", T.FD), P("size", T.UINT32), P("pos", T.UINT64))),
+    (124, "dup", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),)),
+    (125, "dup", C.IO_OTHER, F.USES_FD | F.CREATES_FD, "dup", (P("res", T.FD),)),
+    (126, "signalfd", C.SIGNAL, 0, None, (P("fd", T.FD), P("mask", T.UINT32, fmt=HEX),
+        P("flags", T.UINT8, fmt=HEX))),
+    (127, "signalfd", C.SIGNAL, F.CREATES_FD, "signalfd", (P("res", T.FD), P("fd", T.FD),
+        P("mask", T.UINT32, fmt=HEX), P("flags", T.UINT8, fmt=HEX))),
+    (128, "kill", C.SIGNAL, 0, None, (P("pid", T.PID), P("sig", T.SIGTYPE))),
+    (129, "kill", C.SIGNAL, 0, None, (P("res", T.ERRNO), P("pid", T.PID), P("sig", T.SIGTYPE))),
+    (130, "tkill", C.SIGNAL, 0, None, (P("tid", T.PID), P("sig", T.SIGTYPE))),
+    (131, "tkill", C.SIGNAL, 0, None, (P("res", T.ERRNO), P("tid", T.PID), P("sig", T.SIGTYPE))),
+    (132, "tgkill", C.SIGNAL, 0, None, (P("pid", T.PID), P("tid", T.PID), P("sig", T.SIGTYPE))),
+    (133, "tgkill", C.SIGNAL, 0, None, (P("res", T.ERRNO), P("pid", T.PID), P("tid", T.PID),
+        P("sig", T.SIGTYPE))),
+    (134, "nanosleep", C.SLEEP, 0, None, (P("interval", T.RELTIME),)),
+    (135, "nanosleep", C.SLEEP, 0, None, (P("res", T.ERRNO), P("interval", T.RELTIME))),
+    (136, "timerfd_create", C.TIME, 0, None, (P("clockid", T.UINT8), P("flags", T.UINT8, fmt=HEX))),
+    (137, "timerfd_create", C.TIME, F.CREATES_FD, "timerfd", (P("res", T.FD), P("clockid", T.UINT8),
+        P("flags", T.UINT8, fmt=HEX))),
+    (138, "inotify_init", C.IPC, 0, None, (P("flags", T.UINT8, fmt=HEX),)),
+    (139, "inotify_init", C.IPC, F.CREATES_FD, "inotify", (P("res", T.FD),
+        P("flags", T.UINT8, fmt=HEX))),
+    (140, "getrlimit", C.PROCESS, 0, None, (P("resource", T.ENUMFLAGS8, "rlimit_resources"),)),
+    (141, "getrlimit", C.PROCESS, 0, None, (P("res", T.ERRNO), P("cur", T.INT64), P("max", T.INT64),
+        P("resource", T.ENUMFLAGS8, "rlimit_resources"))),
+    (142, "setrlimit", C.PROCESS, 0, None, (P("resource", T.ENUMFLAGS8, "rlimit_resources"),)),
+    (143, "setrlimit", C.PROCESS, 0, None, (P("res", T.ERRNO), P("cur", T.INT64), P("max", T.INT64),
+        P("resource", T.ENUMFLAGS8, "rlimit_resources"))),
+    (144, "prlimit", C.PROCESS, 0, None, (P("pid", T.PID),
+        P("resource", T.ENUMFLAGS8, "rlimit_resources"))),
+    (145, "prlimit", C.PROCESS, 0, None, (P("res", T.ERRNO), P("newcur", T.INT64),
+        P("newmax", T.INT64), P("oldcur", T.INT64), P("oldmax", T.INT64), P("pid", T.INT64),
+        P("resource", T.ENUMFLAGS8, "rlimit_resources"))),
+    (146, "switch", C.SCHEDULER, F.SKIPPARSERESET, None, (P("next", T.PID),)),
+    (148, "drop", C.INTERNAL, F.SKIPPARSERESET, None, (P("ratio", T.UINT32),)),
+    (149, "drop", C.INTERNAL, F.SKIPPARSERESET, None, (P("ratio", T.UINT32),)),
+    (150, "fcntl", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),
+        P("cmd", T.ENUMFLAGS8, "fcntl_commands"))),
+    (151, "fcntl", C.IO_OTHER, F.USES_FD, None, (P("res", T.FD), P("fd", T.FD),
+        P("cmd", T.ENUMFLAGS8, "fcntl_commands"), P("arg", T.UINT64, fmt=HEX))),
+    (152, "switch", C.SCHEDULER, F.SKIPPARSERESET, None, (P("next", T.PID), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32))),
+    (154, "execve", C.PROCESS, 0, None, ()),
+    (155, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32))),
+    (156, "clone", C.PROCESS, 0, None, ()),
+    (157, "clone", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (158, "brk", C.MEMORY, 0, None, (P("addr", T.UINT64, fmt=HEX),)),
+    (159, "brk", C.MEMORY, 0, None, (P("res", T.UINT64, fmt=HEX), P("vm_size", T.UINT32),
+        P("vm_rss", T.UINT32), P("vm_swap", T.UINT32), P("addr", T.UINT64, fmt=HEX))),
+    (160, "mmap", C.MEMORY, F.USES_FD, None, (P("addr", T.UINT64, fmt=HEX), P("length", T.UINT64),
+        P("prot", T.FLAGS32, "prot_flags"), P("flags", T.FLAGS32, "mmap_flags"), P("fd", T.FD),
+        P("offset", T.UINT64))),
+    (161, "mmap", C.MEMORY, F.USES_FD, None, (P("res", T.ERRNO, fmt=HEX), P("vm_size", T.UINT32),
+        P("vm_rss", T.UINT32), P("vm_swap", T.UINT32), P("addr", T.UINT64, fmt=HEX),
+        P("length", T.UINT64), P("prot", T.FLAGS32, "prot_flags"),
+        P("flags", T.FLAGS32, "mmap_flags"), P("fd", T.FD), P("offset", T.UINT64))),
+    (162, "mmap2", C.MEMORY, F.USES_FD, None, (P("addr", T.UINT64, fmt=HEX), P("length", T.UINT64),
+        P("prot", T.FLAGS32, "prot_flags"), P("flags", T.FLAGS32, "mmap_flags"), P("fd", T.FD),
+        P("pgoffset", T.UINT64))),
+    (163, "mmap2", C.MEMORY, F.USES_FD, None, (P("res", T.ERRNO, fmt=HEX), P("vm_size", T.UINT32),
+        P("vm_rss", T.UINT32), P("vm_swap", T.UINT32), P("addr", T.UINT64, fmt=HEX),
+        P("length", T.UINT64), P("prot", T.FLAGS32, "prot_flags"),
+        P("flags", T.FLAGS32, "mmap_flags"), P("fd", T.FD), P("pgoffset", T.UINT64))),
+    (164, "munmap", C.MEMORY, 0, None, (P("addr", T.UINT64, fmt=HEX), P("length", T.UINT64))),
+    (165, "munmap", C.MEMORY, 0, None, (P("res", T.ERRNO), P("vm_size", T.UINT32),
+        P("vm_rss", T.UINT32), P("vm_swap", T.UINT32), P("addr", T.UINT64, fmt=HEX),
+        P("length", T.UINT64))),
+    (166, "splice", C.IO_OTHER, F.USES_FD, None, (P("fd_in", T.FD), P("fd_out", T.FD),
+        P("size", T.UINT64), P("flags", T.FLAGS32, "splice_flags"))),
+    (167, "splice", C.IO_OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("fd_in", T.FD),
+        P("fd_out", T.FD), P("size", T.UINT64), P("flags", T.FLAGS32, "splice_flags"))),
+    (168, "ptrace", C.PROCESS, 0, None, (P("request", T.ENUMFLAGS16, "ptrace_requests"),
+        P("pid", T.PID))),
+    (169, "ptrace", C.PROCESS, 0, None, (P("res", T.ERRNO),
+        P("addr", T.DYNAMIC, fmt=HEX, dyn="ptrace_dynamic_param"),
+        P("data", T.DYNAMIC, fmt=HEX, dyn="ptrace_dynamic_param"),
+        P("request", T.ENUMFLAGS16, "ptrace_requests"), P("pid", T.PID))),
+    (170, "ioctl", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD), P("request", T.UINT64, fmt=HEX),
+        P("argument", T.UINT64, fmt=HEX))),
+    (171, "ioctl", C.IO_OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("request", T.UINT64, fmt=HEX), P("argument", T.UINT64, fmt=HEX))),
+    (172, "execve", C.PROCESS, 0, None, ()),
+    (173, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("env", T.CHARBUFARRAY))),
+    (174, "rename", C.FILE, 0, None, ()),
+    (175, "rename", C.FILE, 0, None, (P("res", T.ERRNO), P("oldpath", T.FSPATH),
+        P("newpath", T.FSPATH))),
+    (176, "renameat", C.FILE, 0, None, ()),
+    (177, "renameat", C.FILE, 0, None, (P("res", T.ERRNO), P("olddirfd", T.FD),
+        P("oldpath", T.FSRELPATH, at=1), P("newdirfd", T.FD), P("newpath", T.FSRELPATH, at=3))),
+    (178, "symlink", C.FILE, 0, None, ()),
+    (179, "symlink", C.FILE, 0, None, (P("res", T.ERRNO), P("target", T.CHARBUF),
+        P("linkpath", T.FSPATH))),
+    (180, "symlinkat", C.FILE, 0, None, ()),
+    (181, "symlinkat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("target", T.CHARBUF),
+        P("linkdirfd", T.FD), P("linkpath", T.FSRELPATH, at=2))),
+    (182, "fork", C.PROCESS, 0, None, ()),
+    (183, "fork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (184, "vfork", C.PROCESS, 0, None, ()),
+    (185, "vfork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (186, "procexit", C.PROCESS, F.UNPAIRED, "procexit", (P("status", T.ERRNO), P("ret", T.ERRNO),
+        P("sig", T.SIGTYPE), P("core", T.UINT8), P("reaper_tid", T.PID))),
+    (188, "sendfile", C.IO_WRITE, F.USES_FD, None, (P("out_fd", T.FD), P("in_fd", T.FD),
+        P("offset", T.UINT64), P("size", T.UINT64))),
+    (189, "sendfile", C.IO_WRITE, F.USES_FD, None, (P("res", T.ERRNO), P("offset", T.UINT64),
+        P("out_fd", T.FD), P("in_fd", T.FD), P("size", T.UINT64))),
+    (190, "quotactl", C.USER, 0, None, (P("cmd", T.FLAGS16, "quotactl_cmds"),
+        P("type", T.FLAGS8, "quotactl_types"), P("id", T.UINT32),
+        P("quota_fmt", T.FLAGS8, "quotactl_quota_fmts"))),
+    (191, "quotactl", C.USER, 0, None, (P("res", T.ERRNO), P("special", T.CHARBUF),
+        P("quotafilepath", T.CHARBUF), P("dqb_bhardlimit", T.UINT64), P("dqb_bsoftlimit", T.UINT64),
+        P("dqb_curspace", T.UINT64), P("dqb_ihardlimit", T.UINT64), P("dqb_isoftlimit", T.UINT64),
+        P("dqb_btime", T.RELTIME), P("dqb_itime", T.RELTIME), P("dqi_bgrace", T.RELTIME),
+        P("dqi_igrace", T.RELTIME), P("dqi_flags", T.FLAGS8, "quotactl_dqi_flags"),
+        P("quota_fmt_out", T.FLAGS8, "quotactl_quota_fmts"), P("cmd", T.FLAGS16, "quotactl_cmds"),
+        P("type", T.FLAGS8, "quotactl_types"), P("id", T.UINT32),
+        P("quota_fmt", T.FLAGS8, "quotactl_quota_fmts"))),
+    (192, "setresuid", C.USER, 0, None, (P("ruid", T.UID), P("euid", T.UID), P("suid", T.UID))),
+    (193, "setresuid", C.USER, 0, "setresuid", (P("res", T.ERRNO), P("ruid", T.UID),
+        P("euid", T.UID), P("suid", T.UID))),
+    (194, "setresgid", C.USER, 0, None, (P("rgid", T.GID), P("egid", T.GID), P("sgid", T.GID))),
+    (195, "setresgid", C.USER, 0, "setresgid", (P("res", T.ERRNO), P("rgid", T.GID),
+        P("egid", T.GID), P("sgid", T.GID))),
+    (196, "scapevent", C.INTERNAL, F.SKIPPARSERESET, None, (P("event_type", T.UINT32),
+        P("event_data", T.UINT64))),
+    (198, "setuid", C.USER, 0, None, (P("uid", T.UID),)),
+    (199, "setuid", C.USER, 0, "setuid", (P("res", T.ERRNO), P("uid", T.UID))),
+    (200, "setgid", C.USER, 0, None, (P("gid", T.GID),)),
+    (201, "setgid", C.USER, 0, "setgid", (P("res", T.ERRNO), P("gid", T.GID))),
+    (202, "getuid", C.USER, 0, None, ()),
+    (203, "getuid", C.USER, 0, None, (P("uid", T.UID),)),
+    (204, "geteuid", C.USER, 0, None, ()),
+    (205, "geteuid", C.USER, 0, None, (P("euid", T.UID),)),
+    (206, "getgid", C.USER, 0, None, ()),
+    (207, "getgid", C.USER, 0, None, (P("gid", T.GID),)),
+    (208, "getegid", C.USER, 0, None, ()),
+    (209, "getegid", C.USER, 0, None, (P("egid", T.GID),)),
+    (210, "getresuid", C.USER, 0, None, ()),
+    (211, "getresuid", C.USER, 0, None, (P("res", T.ERRNO), P("ruid", T.UID), P("euid", T.UID),
+        P("suid", T.UID))),
+    (212, "getresgid", C.USER, 0, None, ()),
+    (213, "getresgid", C.USER, 0, None, (P("res", T.ERRNO), P("rgid", T.GID), P("egid", T.GID),
+        P("sgid", T.GID))),
+    (214, "execve", C.PROCESS, 0, None, ()),
+    (215, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("env", T.CHARBUFARRAY))),
+    (216, "clone", C.PROCESS, 0, None, ()),
+    (217, "clone", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("flags", T.FLAGS32, "clone_flags"),
+        P("uid", T.UINT32), P("gid", T.UINT32))),
+    (218, "fork", C.PROCESS, 0, None, ()),
+    (219, "fork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("flags", T.FLAGS32, "clone_flags"),
+        P("uid", T.UINT32), P("gid", T.UINT32))),
+    (220, "vfork", C.PROCESS, 0, None, ()),
+    (221, "vfork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("flags", T.FLAGS32, "clone_flags"),
+        P("uid", T.UINT32), P("gid", T.UINT32))),
+    (222, "clone", C.PROCESS, 0, None, ()),
+    (223, "clone", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32), P("gid", T.UINT32),
+        P("vtid", T.PID), P("vpid", T.PID), P("pidns_init_start_ts", T.UINT64))),
+    (224, "fork", C.PROCESS, 0, None, ()),
+    (225, "fork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32), P("gid", T.UINT32),
+        P("vtid", T.PID), P("vpid", T.PID), P("pidns_init_start_ts", T.UINT64))),
+    (226, "vfork", C.PROCESS, 0, None, ()),
+    (227, "vfork", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32), P("gid", T.UINT32),
+        P("vtid", T.PID), P("vpid", T.PID), P("pidns_init_start_ts", T.UINT64))),
+    (228, "container", C.INTERNAL, F.SKIPPARSERESET, "container", (P("id", T.CHARBUF),
+        P("type", T.UINT32), P("name", T.CHARBUF), P("image", T.CHARBUF))),
+    (230, "execve", C.PROCESS, 0, None, ()),
+    (231, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("env", T.CHARBUFARRAY))),
+    (232, "signaldeliver", C.SIGNAL, 0, None, (P("spid", T.PID), P("dpid", T.PID),
+        P("sig", T.SIGTYPE))),
+    (234, "procinfo", C.INTERNAL, F.SKIPPARSERESET, None, (P("cpu_usr", T.UINT64),
+        P("cpu_sys", T.UINT64))),
+    (236, "getdents", C.FILE, F.USES_FD, None, (P("fd", T.FD),)),
+    (237, "getdents", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD))),
+    (238, "getdents64", C.FILE, F.USES_FD, None, (P("fd", T.FD),)),
+    (239, "getdents64", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD))),
+    (240, "setns", C.PROCESS, F.USES_FD, None, (P("fd", T.FD),
+        P("nstype", T.FLAGS32, "clone_flags"))),
+    (241, "setns", C.PROCESS, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("nstype", T.FLAGS32, "clone_flags"))),
+    (242, "flock", C.FILE, F.USES_FD, None, (P("fd", T.FD),
+        P("operation", T.FLAGS32, "flock_flags"))),
+    (243, "flock", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("operation", T.FLAGS32, "flock_flags"))),
+    (244, "cpu_hotplug", C.SYSTEM, F.SKIPPARSERESET, None, (P("cpu", T.UINT32),
+        P("action", T.UINT32))),
+    (246, "accept", C.NET, 0, None, ()),
+    (247, "accept", C.NET, F.CREATES_FD, "accept", (P("fd", T.FD), P("tuple", T.SOCKTUPLE),
+        P("queuepct", T.UINT8), P("queuelen", T.UINT32), P("queuemax", T.UINT32))),
+    (248, "accept", C.NET, 0, None, (P("flags", T.INT32, fmt=HEX),)),
+    (249, "accept", C.NET, F.CREATES_FD, "accept", (P("fd", T.FD), P("tuple", T.SOCKTUPLE),
+        P("queuepct", T.UINT8), P("queuelen", T.UINT32), P("queuemax", T.UINT32))),
+    (250, "semop", C.PROCESS, 0, None, (P("semid", T.INT32),)),
+    (251, "semop", C.PROCESS, 0, None, (P("res", T.ERRNO), P("nsops", T.UINT32),
+        P("sem_num_0", T.UINT16), P("sem_op_0", T.INT16), P("sem_flg_0", T.FLAGS16, "semop_flags"),
+        P("sem_num_1", T.UINT16), P("sem_op_1", T.INT16), P("sem_flg_1", T.FLAGS16, "semop_flags"),
+        P("semid", T.INT32))),
+    (252, "semctl", C.PROCESS, 0, None, (P("semid", T.INT32), P("semnum", T.INT32),
+        P("cmd", T.FLAGS16, "semctl_commands"), P("val", T.INT32))),
+    (253, "semctl", C.PROCESS, 0, None, (P("res", T.ERRNO), P("semid", T.INT32),
+        P("semnum", T.INT32), P("cmd", T.FLAGS16, "semctl_commands"), P("val", T.INT32))),
+    (254, "ppoll", C.WAIT, 0, None, (P("fds", T.FDLIST), P("timeout", T.RELTIME),
+        P("sigmask", T.SIGSET))),
+    (255, "ppoll", C.WAIT, 0, None, (P("res", T.ERRNO), P("fds", T.FDLIST), P("timeout", T.RELTIME),
+        P("sigmask", T.SIGSET))),
+    (256, "mount", C.FILE, 0, None, (P("flags", T.FLAGS32, "mount_flags"),)),
+    (257, "mount", C.FILE, 0, None, (P("res", T.ERRNO), P("dev", T.CHARBUF), P("dir", T.FSPATH),
+        P("type", T.CHARBUF), P("flags", T.FLAGS32, "mount_flags"))),
+    (258, "umount", C.FILE, 0, None, (P("flags", T.FLAGS32, "umount_flags"),)),
+    (259, "umount", C.FILE, 0, None, (P("res", T.ERRNO), P("name", T.FSPATH))),
+    (260, "k8s", C.INTERNAL, F.SKIPPARSERESET, None, (P("json", T.CHARBUF),)),
+    (262, "semget", C.PROCESS, 0, None, (P("key", T.INT32, fmt=HEX), P("nsems", T.INT32),
+        P("semflg", T.FLAGS32, "semget_flags"))),
+    (263, "semget", C.PROCESS, 0, None, (P("res", T.ERRNO), P("key", T.INT32, fmt=HEX),
+        P("nsems", T.INT32), P("semflg", T.FLAGS32, "semget_flags"))),
+    (264, "access", C.FILE, 0, None, (P("mode", T.FLAGS32, "access_flags"),)),
+    (265, "access", C.FILE, 0, None, (P("res", T.ERRNO), P("name", T.FSPATH),
+        P("mode", T.FLAGS32, "access_flags"))),
+    (266, "chroot", C.PROCESS, 0, None, ()),
+    (267, "chroot", C.PROCESS, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (268, "tracer", C.OTHER, 0, None, (P("id", T.INT64), P("tags", T.CHARBUFARRAY),
+        P("args", T.CHARBUF_PAIR_ARRAY))),
+    (270, "mesos", C.INTERNAL, F.SKIPPARSERESET, None, (P("json", T.CHARBUF),)),
+    (272, "container", C.PROCESS, F.SKIPPARSERESET, "container", (P("json", T.CHARBUF),)),
+    (274, "setsid", C.PROCESS, 0, None, ()),
+    (275, "setsid", C.PROCESS, 0, None, (P("res", T.PID),)),
+    (276, "mkdir", C.FILE, 0, None, (P("mode", T.UINT32, fmt=HEX),)),
+    (277, "mkdir", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH),
+        P("mode", T.UINT32, fmt=HEX))),
+    (278, "rmdir", C.FILE, 0, None, ()),
+    (279, "rmdir", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (280, "notification", C.OTHER, F.SKIPPARSERESET, None, (P("id", T.CHARBUF),
+        P("desc", T.CHARBUF))),
+    (282, "execve", C.PROCESS, 0, None, ()),
+    (283, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("env", T.CHARBUFARRAY), P("tty", T.INT32))),
+    (284, "unshare", C.PROCESS, 0, None, (P("flags", T.FLAGS32, "clone_flags"),)),
+    (285, "unshare", C.PROCESS, 0, None, (P("res", T.ERRNO), P("flags", T.FLAGS32, "clone_flags"))),
+    (286, "infra", C.INTERNAL, F.SKIPPARSERESET, None, (P("source", T.CHARBUF),
+        P("name", T.CHARBUF), P("description", T.CHARBUF), P("scope", T.CHARBUF))),
+    (288, "execve", C.PROCESS, 0, None, (P("filename", T.FSPATH),)),
+    (289, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("env", T.CHARBUFARRAY), P("tty", T.INT32))),
+    (290, "page_fault", C.OTHER, F.SKIPPARSERESET, None, (P("addr", T.UINT64, fmt=HEX),
+        P("ip", T.UINT64, fmt=HEX), P("error", T.FLAGS32, "pf_flags"))),
+    (292, "execve", C.PROCESS, 0, None, (P("filename", T.FSPATH),)),
+    (293, "execve", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("env", T.CHARBUFARRAY), P("tty", T.UINT32), P("vpgid", T.PID), P("loginuid", T.UID),
+        P("flags", T.FLAGS32, "execve_flags"), P("cap_inheritable", T.UINT64, fmt=HEX),
+        P("cap_permitted", T.UINT64, fmt=HEX), P("cap_effective", T.UINT64, fmt=HEX),
+        P("exe_ino", T.UINT64), P("exe_ino_ctime", T.ABSTIME), P("exe_ino_mtime", T.ABSTIME),
+        P("uid", T.UID), P("trusted_exepath", T.FSPATH), P("pgid", T.PID), P("gid", T.GID),
+        P("filename", T.FSPATH))),
+    (294, "setpgid", C.PROCESS, 0, None, (P("pid", T.PID), P("pgid", T.PID))),
+    (295, "setpgid", C.PROCESS, 0, None, (P("res", T.ERRNO), P("pid", T.PID), P("pgid", T.PID))),
+    (296, "bpf", C.OTHER, 0, None, (P("cmd", T.INT64),)),
+    (297, "bpf", C.OTHER, F.CREATES_FD, "bpf", (
+        P("res_or_fd", T.DYNAMIC, dyn="bpf_dynamic_param"),)),
+    (298, "seccomp", C.OTHER, 0, None, (P("op", T.UINT64), P("flags", T.UINT64, fmt=HEX))),
+    (299, "seccomp", C.OTHER, 0, None, (P("res", T.ERRNO), P("op", T.UINT64),
+        P("flags", T.UINT64, fmt=HEX))),
+    (300, "unlink", C.FILE, 0, None, ()),
+    (301, "unlink", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH))),
+    (302, "unlinkat", C.FILE, 0, None, ()),
+    (303, "unlinkat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("name", T.FSRELPATH, at=1), P("flags", T.FLAGS32, "unlinkat_flags"))),
+    (304, "mkdirat", C.FILE, 0, None, ()),
+    (305, "mkdirat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("path", T.FSRELPATH, at=1), P("mode", T.UINT32, fmt=HEX))),
+    (306, "openat", C.FILE, 0, None, (P("dirfd", T.FD), P("name", T.FSRELPATH, at=0),
+        P("flags", T.FLAGS32, "file_flags"), P("mode", T.UINT32, fmt=OCT))),
+    (307, "openat", C.FILE, F.CREATES_FD, "open", (P("fd", T.FD), P("dirfd", T.FD),
+        P("name", T.FSRELPATH, at=1), P("flags", T.FLAGS32, "file_flags"),
+        P("mode", T.UINT32, fmt=OCT), P("dev", T.UINT32, fmt=HEX), P("ino", T.UINT64))),
+    (308, "link", C.FILE, 0, None, ()),
+    (309, "link", C.FILE, 0, None, (P("res", T.ERRNO), P("oldpath", T.FSPATH),
+        P("newpath", T.FSPATH))),
+    (310, "linkat", C.FILE, 0, None, ()),
+    (311, "linkat", C.FILE, 0, None, (P("res", T.ERRNO), P("olddir", T.FD),
+        P("oldpath", T.FSRELPATH, at=1), P("newdir", T.FD), P("newpath", T.FSRELPATH, at=3),
+        P("flags", T.FLAGS32, "linkat_flags"))),
+    (312, "fchmodat", C.FILE, 0, None, ()),
+    (313, "fchmodat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("filename", T.FSRELPATH, at=1), P("mode", T.MODE, "chmod_mode", fmt=OCT))),
+    (314, "chmod", C.FILE, 0, None, ()),
+    (315, "chmod", C.FILE, 0, None, (P("res", T.ERRNO), P("filename", T.FSPATH),
+        P("mode", T.MODE, "chmod_mode", fmt=OCT))),
+    (316, "fchmod", C.FILE, 0, None, ()),
+    (317, "fchmod", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("mode", T.MODE, "chmod_mode", fmt=OCT))),
+    (318, "renameat2", C.FILE, 0, None, ()),
+    (319, "renameat2", C.FILE, 0, None, (P("res", T.ERRNO), P("olddirfd", T.FD),
+        P("oldpath", T.FSRELPATH, at=1), P("newdirfd", T.FD), P("newpath", T.FSRELPATH, at=3),
+        P("flags", T.FLAGS32, "renameat2_flags"))),
+    (320, "userfaultfd", C.FILE, 0, None, ()),
+    (321, "userfaultfd", C.FILE, F.CREATES_FD, "userfaultfd", (P("res", T.ERRNO),
+        P("flags", T.FLAGS32, "file_flags"))),
+    (322, "pluginevent", C.OTHER, 0, None, (P("plugin_id", T.UINT32), P("event_data", T.BYTEBUF))),
+    (324, "container", C.PROCESS, F.SKIPPARSERESET, "container", (P("json", T.CHARBUF),)),
+    (326, "openat2", C.FILE, 0, None, (P("dirfd", T.FD), P("name", T.FSRELPATH, at=0),
+        P("flags", T.FLAGS32, "file_flags"), P("mode", T.UINT32, fmt=OCT),
+        P("resolve", T.FLAGS32, "openat2_flags"))),
+    (327, "openat2", C.FILE, F.CREATES_FD, "open", (P("fd", T.FD), P("dirfd", T.FD),
+        P("name", T.FSRELPATH, at=1), P("flags", T.FLAGS32, "file_flags"),
+        P("mode", T.UINT32, fmt=OCT), P("resolve", T.FLAGS32, "openat2_flags"),
+        P("dev", T.UINT32, fmt=HEX), P("ino", T.UINT64))),
+    (328, "mprotect", C.MEMORY, 0, None, (P("addr", T.UINT64, fmt=HEX), P("length", T.UINT64),
+        P("prot", T.FLAGS32, "prot_flags"))),
+    (329, "mprotect", C.MEMORY, 0, None, (P("res", T.ERRNO), P("addr", T.UINT64, fmt=HEX),
+        P("length", T.UINT64), P("prot", T.FLAGS32, "prot_flags"))),
+    (330, "execveat", C.PROCESS, 0, None, (P("dirfd", T.FD), P("pathname", T.FSRELPATH, at=0),
+        P("flags", T.FLAGS32, "execveat_flags"))),
+    (331, "execveat", C.PROCESS, 0, "execve", (P("res", T.ERRNO), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("env", T.CHARBUFARRAY), P("tty", T.UINT32), P("vpgid", T.PID), P("loginuid", T.UID),
+        P("flags", T.FLAGS32, "execve_flags"), P("cap_inheritable", T.UINT64, fmt=HEX),
+        P("cap_permitted", T.UINT64, fmt=HEX), P("cap_effective", T.UINT64, fmt=HEX),
+        P("exe_ino", T.UINT64), P("exe_ino_ctime", T.ABSTIME), P("exe_ino_mtime", T.ABSTIME),
+        P("uid", T.UID), P("trusted_exepath", T.FSPATH), P("pgid", T.PID), P("gid", T.GID))),
+    (332, "copy_file_range", C.FILE, F.USES_FD, None, (P("fdin", T.FD), P("offin", T.UINT64),
+        P("len", T.UINT64))),
+    (333, "copy_file_range", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fdout", T.FD),
+        P("offout", T.UINT64), P("fdin", T.FD), P("offin", T.UINT64), P("len", T.UINT64))),
+    (334, "clone3", C.PROCESS, 0, None, ()),
+    (335, "clone3", C.PROCESS, 0, "clone", (P("res", T.PID), P("exe", T.CHARBUF),
+        P("args", T.CHARBUFARRAY), P("tid", T.PID), P("pid", T.PID), P("ptid", T.PID),
+        P("cwd", T.CHARBUF), P("fdlimit", T.INT64), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vm_size", T.UINT32), P("vm_rss", T.UINT32),
+        P("vm_swap", T.UINT32), P("comm", T.CHARBUF), P("cgroups", T.CHARBUFARRAY),
+        P("flags", T.FLAGS32, "clone_flags"), P("uid", T.UINT32), P("gid", T.UINT32),
+        P("vtid", T.PID), P("vpid", T.PID), P("pidns_init_start_ts", T.UINT64))),
+    (336, "open_by_handle_at", C.FILE, 0, None, ()),
+    (337, "open_by_handle_at", C.FILE, F.CREATES_FD, None, (P("fd", T.FD), P("mountfd", T.FD),
+        P("flags", T.FLAGS32, "file_flags"), P("path", T.FSPATH), P("dev", T.UINT32, fmt=HEX),
+        P("ino", T.UINT64))),
+    (338, "io_uring_setup", C.IO_OTHER, 0, None, ()),
+    (339, "io_uring_setup", C.IO_OTHER, F.CREATES_FD, "io_uring", (P("res", T.ERRNO),
+        P("entries", T.UINT32), P("sq_entries", T.UINT32), P("cq_entries", T.UINT32),
+        P("flags", T.FLAGS32, "io_uring_setup_flags"), P("sq_thread_cpu", T.UINT32),
+        P("sq_thread_idle", T.UINT32), P("features", T.FLAGS32, "io_uring_setup_feats"))),
+    (340, "io_uring_enter", C.IO_OTHER, 0, None, ()),
+    (341, "io_uring_enter", C.IO_OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("to_submit", T.UINT32), P("min_complete", T.UINT32),
+        P("flags", T.FLAGS32, "io_uring_enter_flags"), P("sig", T.SIGSET))),
+    (342, "io_uring_register", C.IO_OTHER, 0, None, ()),
+    (343, "io_uring_register", C.IO_OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("opcode", T.ENUMFLAGS16, "io_uring_register_opcodes"), P("arg", T.UINT64, fmt=HEX),
+        P("nr_args", T.UINT32))),
+    (344, "mlock", C.MEMORY, 0, None, ()),
+    (345, "mlock", C.MEMORY, 0, None, (P("res", T.ERRNO), P("addr", T.UINT64, fmt=HEX),
+        P("len", T.UINT64))),
+    (346, "munlock", C.MEMORY, 0, None, ()),
+    (347, "munlock", C.MEMORY, 0, None, (P("res", T.ERRNO), P("addr", T.UINT64, fmt=HEX),
+        P("len", T.UINT64))),
+    (348, "mlockall", C.MEMORY, 0, None, ()),
+    (349, "mlockall", C.MEMORY, 0, None, (P("res", T.ERRNO),
+        P("flags", T.FLAGS32, "mlockall_flags"))),
+    (350, "munlockall", C.MEMORY, 0, None, ()),
+    (351, "munlockall", C.MEMORY, 0, None, (P("res", T.ERRNO),)),
+    (352, "capset", C.PROCESS, 0, None, ()),
+    (353, "capset", C.PROCESS, 0, "capset", (P("res", T.ERRNO),
+        P("cap_inheritable", T.UINT64, fmt=HEX), P("cap_permitted", T.UINT64, fmt=HEX),
+        P("cap_effective", T.UINT64, fmt=HEX))),
+    (354, "useradded", C.PROCESS, 0, "user_added", (P("uid", T.UINT32), P("gid", T.UINT32),
+        P("name", T.CHARBUF), P("home", T.CHARBUF), P("shell", T.CHARBUF),
+        P("container_id", T.CHARBUF))),
+    (356, "userdeleted", C.PROCESS, 0, None, (P("uid", T.UINT32), P("gid", T.UINT32),
+        P("name", T.CHARBUF), P("home", T.CHARBUF), P("shell", T.CHARBUF),
+        P("container_id", T.CHARBUF))),
+    (358, "groupadded", C.PROCESS, 0, "group_added", (P("gid", T.UINT32), P("name", T.CHARBUF),
+        P("container_id", T.CHARBUF))),
+    (360, "groupdeleted", C.PROCESS, 0, None, (P("gid", T.UINT32), P("name", T.CHARBUF),
+        P("container_id", T.CHARBUF))),
+    (362, "dup2", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),)),
+    (363, "dup2", C.IO_OTHER, F.USES_FD | F.CREATES_FD, "dup", (P("res", T.FD), P("oldfd", T.FD),
+        P("newfd", T.FD))),
+    (364, "dup3", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),)),
+    (365, "dup3", C.IO_OTHER, F.USES_FD | F.CREATES_FD, "dup", (P("res", T.FD), P("oldfd", T.FD),
+        P("newfd", T.FD), P("flags", T.FLAGS32, "file_flags"))),
+    (366, "dup", C.IO_OTHER, F.USES_FD, None, (P("fd", T.FD),)),
+    (367, "dup", C.IO_OTHER, F.USES_FD | F.CREATES_FD, "dup", (P("res", T.FD), P("oldfd", T.FD))),
+    (368, "bpf", C.OTHER, 0, None, (P("cmd", T.INT64),)),
+    (369, "bpf", C.OTHER, F.CREATES_FD, "bpf", (P("fd", T.FD),
+        P("cmd", T.ENUMFLAGS32, "bpf_commands"))),
+    (370, "mlock2", C.MEMORY, 0, None, ()),
+    (371, "mlock2", C.MEMORY, 0, None, (P("res", T.ERRNO), P("addr", T.UINT64, fmt=HEX),
+        P("len", T.UINT64), P("flags", T.FLAGS32, "mlock2_flags"))),
+    (372, "fsconfig", C.SYSTEM, 0, None, ()),
+    (373, "fsconfig", C.SYSTEM, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("cmd", T.ENUMFLAGS32, "fsconfig_cmds"), P("key", T.CHARBUF),
+        P("value_bytebuf", T.BYTEBUF), P("value_charbuf", T.CHARBUF), P("aux", T.INT32))),
+    (374, "epoll_create", C.WAIT, 0, None, (P("size", T.INT32),)),
+    (375, "epoll_create", C.WAIT, F.CREATES_FD, "epoll", (P("res", T.ERRNO), P("size", T.INT32))),
+    (376, "epoll_create1", C.WAIT, 0, None, (P("flags", T.FLAGS32, "epoll_create1_flags"),)),
+    (377, "epoll_create1", C.WAIT, F.CREATES_FD, "epoll", (P("res", T.ERRNO),
+        P("flags", T.FLAGS32, "epoll_create1_flags"))),
+    (378, "chown", C.FILE, 0, None, ()),
+    (379, "chown", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (380, "lchown", C.FILE, 0, None, ()),
+    (381, "lchown", C.FILE, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (382, "fchown", C.FILE, 0, None, ()),
+    (383, "fchown", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD), P("uid", T.UINT32),
+        P("gid", T.UINT32))),
+    (384, "fchownat", C.FILE, 0, None, ()),
+    (385, "fchownat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("pathname", T.FSRELPATH, at=1), P("uid", T.UINT32), P("gid", T.UINT32),
+        P("flags", T.FLAGS32, "fchownat_flags"))),
+    (386, "umount", C.FILE, 0, None, ()),
+    (387, "umount", C.FILE, 0, None, (P("res", T.ERRNO), P("name", T.FSPATH))),
+    (388, "accept4", C.NET, 0, None, (P("flags", T.INT32, fmt=HEX),)),
+    (389, "accept4", C.NET, F.CREATES_FD, "accept", (P("fd", T.FD), P("tuple", T.SOCKTUPLE),
+        P("queuepct", T.UINT8), P("queuelen", T.UINT32), P("queuemax", T.UINT32),
+        P("flags", T.INT32, fmt=HEX))),
+    (390, "umount2", C.FILE, 0, None, (P("flags", T.FLAGS32, "umount_flags"),)),
+    (391, "umount2", C.FILE, 0, None, (P("res", T.ERRNO), P("name", T.FSPATH),
+        P("flags", T.FLAGS32, "umount_flags"))),
+    (392, "pipe2", C.IPC, 0, None, ()),
+    (393, "pipe2", C.IPC, F.CREATES_FD, "pipe", (P("res", T.ERRNO), P("fd1", T.FD), P("fd2", T.FD),
+        P("ino", T.UINT64), P("flags", T.FLAGS32, "file_flags"))),
+    (394, "inotify_init1", C.IPC, 0, None, ()),
+    (395, "inotify_init1", C.IPC, F.CREATES_FD, "inotify", (P("res", T.FD),
+        P("flags", T.FLAGS16, "file_flags"))),
+    (396, "eventfd2", C.IPC, 0, None, (P("initval", T.UINT64),)),
+    (397, "eventfd2", C.IPC, F.CREATES_FD, "eventfd", (P("res", T.FD),
+        P("flags", T.FLAGS16, "file_flags"), P("initval", T.UINT64))),
+    (398, "signalfd4", C.SIGNAL, 0, None, (P("fd", T.FD), P("mask", T.UINT32, fmt=HEX))),
+    (399, "signalfd4", C.SIGNAL, F.CREATES_FD, "signalfd", (P("res", T.FD),
+        P("flags", T.FLAGS16, "file_flags"), P("fd", T.FD), P("mask", T.UINT32, fmt=HEX))),
+    (400, "prctl", C.PROCESS, 0, None, ()),
+    (401, "prctl", C.PROCESS, 0, None, (P("res", T.ERRNO),
+        P("option", T.ENUMFLAGS32, "prctl_options"), P("arg2_str", T.CHARBUF),
+        P("arg2_int", T.INT64))),
+    (402, "asyncevent", C.OTHER, 0, None, (P("plugin_id", T.UINT32), P("name", T.CHARBUF),
+        P("data", T.BYTEBUF))),
+    (404, "memfd_create", C.MEMORY, 0, None, ()),
+    (405, "memfd_create", C.MEMORY, F.CREATES_FD, "memfd_create", (P("fd", T.FD),
+        P("name", T.CHARBUF), P("flags", T.FLAGS32, "memfd_create_flags"))),
+    (406, "pidfd_getfd", C.PROCESS, 0, None, ()),
+    (407, "pidfd_getfd", C.PROCESS, F.CREATES_FD, None, (P("fd", T.FD), P("pid_fd", T.FD),
+        P("target_fd", T.FD), P("flags", T.UINT32, fmt=HEX))),
+    (408, "pidfd_open", C.PROCESS, 0, None, ()),
+    (409, "pidfd_open", C.PROCESS, F.CREATES_FD, None, (P("fd", T.FD), P("pid", T.PID),
+        P("flags", T.FLAGS32, "pidfd_open_flags"))),
+    (410, "init_module", C.OTHER, 0, None, ()),
+    (411, "init_module", C.OTHER, 0, None, (P("res", T.ERRNO), P("img", T.BYTEBUF),
+        P("length", T.UINT64), P("uargs", T.CHARBUF))),
+    (412, "finit_module", C.OTHER, 0, None, ()),
+    (413, "finit_module", C.OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("fd", T.FD),
+        P("uargs", T.CHARBUF), P("flags", T.FLAGS32, "finit_module_flags"))),
+    (414, "mknod", C.OTHER, 0, None, ()),
+    (415, "mknod", C.OTHER, 0, None, (P("res", T.ERRNO), P("path", T.FSPATH),
+        P("mode", T.MODE, "mknod_mode", fmt=OCT), P("dev", T.UINT32))),
+    (416, "mknodat", C.OTHER, 0, None, ()),
+    (417, "mknodat", C.OTHER, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("path", T.FSRELPATH, at=1), P("mode", T.MODE, "mknod_mode", fmt=OCT),
+        P("dev", T.UINT32))),
+    (418, "newfstatat", C.FILE, 0, None, ()),
+    (419, "newfstatat", C.FILE, F.USES_FD, None, (P("res", T.ERRNO), P("dirfd", T.FD),
+        P("path", T.FSRELPATH, at=1), P("flags", T.FLAGS32, "newfstatat_flags"))),
+    (420, "process_vm_readv", C.IPC, 0, None, ()),
+    (421, "process_vm_readv", C.IPC, 0, None, (P("res", T.INT64), P("pid", T.PID),
+        P("data", T.BYTEBUF))),
+    (422, "process_vm_writev", C.IPC, 0, None, ()),
+    (423, "process_vm_writev", C.IPC, 0, None, (P("res", T.INT64), P("pid", T.PID),
+        P("data", T.BYTEBUF))),
+    (424, "delete_module", C.OTHER, 0, None, ()),
+    (425, "delete_module", C.OTHER, 0, None, (P("res", T.ERRNO), P("name", T.CHARBUF),
+        P("flags", T.FLAGS32, "delete_module_flags"))),
+    (426, "setreuid", C.USER, 0, None, ()),
+    (427, "setreuid", C.USER, 0, None, (P("res", T.ERRNO), P("ruid", T.UID), P("euid", T.UID))),
+    (428, "setregid", C.USER, 0, None, ()),
+    (429, "setregid", C.USER, 0, None, (P("res", T.ERRNO), P("rgid", T.UID), P("egid", T.UID))),
+    (430, "task", C.PROCESS, 0, None, (P("ppid", T.PID, wire="PID32"),
+        P("pgid", T.PID, wire="PID32"), P("vpgid", T.PID, wire="PID32"),
+        P("sid", T.PID, wire="PID32"), P("comm", T.CHARBUF), P("argv", T.CHARBUFARRAY),
+        P("exepath", T.FSPATH), P("flags", T.FLAGS32, "execve_flags"), P("env", T.CHARBUFARRAY),
+        P("cwd", T.CHARBUF), P("fdlimit", T.UINT64), P("euid", T.UID), P("egid", T.GID),
+        P("cap_permitted", T.UINT64, fmt=HEX), P("cap_effective", T.UINT64, fmt=HEX),
+        P("cap_inheritable", T.UINT64, fmt=HEX), P("exe_ino_num", T.UINT64),
+        P("exe_ino_ctime", T.ABSTIME), P("exe_ino_mtime", T.ABSTIME), P("vm_size", T.UINT32),
+        P("vm_rss", T.UINT32), P("vm_swap", T.UINT32), P("pgft_maj", T.UINT64),
+        P("pgft_min", T.UINT64), P("vtgid", T.PID, wire="PID32"), P("vpid", T.PID, wire="PID32"),
+        P("pidns_init_start_ts", T.UINT64), P("cgroups", T.CHARBUFARRAY), P("root", T.FSPATH),
+        P("start_time", T.ABSTIME), P("tty", T.UINT32), P("loginuid", T.UID))),
+    (432, "task_file_pipe", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"), P("path", T.FSPATH),
+        P("ino_num", T.UINT64))),
+    (434, "task_file_memfd", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"), P("path", T.FSPATH),
+        P("ino_num", T.UINT64))),
+    (436, "task_file_regular", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"), P("path", T.FSPATH),
+        P("flags", T.FLAGS32, "file_flags"), P("mnt_id", T.UINT32), P("ino_num", T.UINT64))),
+    (438, "task_file_directory", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"), P("path", T.FSPATH),
+        P("ino_num", T.UINT64))),
+    (440, "task_file_socket_inet", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"),
+        P("sk_type", T.UINT16), P("sk_proto", T.UINT16), P("local_ip", T.IPV4ADDR, fmt=HEX),
+        P("local_port", T.PORT, fmt=HEX), P("remote_ip", T.IPV4ADDR, fmt=HEX),
+        P("remote_port", T.PORT, fmt=HEX), P("ino_num", T.UINT64))),
+    (442, "task_file_socket_inet6", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"),
+        P("sk_type", T.UINT16), P("sk_proto", T.UINT16), P("local_ip", T.IPV6ADDR, fmt=HEX),
+        P("local_port", T.PORT, fmt=HEX), P("remote_ip", T.IPV6ADDR, fmt=HEX),
+        P("remote_port", T.PORT, fmt=HEX), P("ino_num", T.UINT64))),
+    (444, "task_file_socket_unix", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"),
+        P("sk_type", T.UINT16), P("sk_proto", T.UINT16), P("sk_pointer", T.UINT64),
+        P("sun_path", T.FSPATH), P("ino_num", T.UINT64))),
+    (446, "task_file_socket_netlink", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"),
+        P("sk_type", T.UINT16), P("sk_proto", T.UINT16), P("ino_num", T.UINT64))),
+    (448, "task_file_anon_inode", C.FILE, 0, None, (P("fd", T.FD, wire="FD32"),
+        P("fd_type", T.FLAGS8, "anon_inode_fd_types"), P("path", T.FSPATH),
+        P("ino_num", T.UINT64))),
+    (451, "close_range", C.IO_OTHER, 0, None, (P("res", T.ERRNO), P("first", T.UINT32),
+        P("last", T.UINT32), P("flags", T.FLAGS32, "close_range_flags"))),
+    (453, "keyctl", C.OTHER, 0, None, (P("res", T.ERRNO),
+        P("operation", T.ENUMFLAGS32, "keyctl_operations"),
+        P("arg2", T.DYNAMIC, dyn="keyctl_dynamic_param"),
+        P("arg3", T.DYNAMIC, dyn="keyctl_dynamic_param"),
+        P("arg4", T.DYNAMIC, dyn="keyctl_dynamic_param"),
+        P("arg5", T.DYNAMIC, dyn="keyctl_dynamic_param"))),
+)
+# fmt: on
 
 # libscap's system-independent syscall codes (``PPM_SC_*``, in code order from 0): a generic
 # ``syscall`` event's ``ID`` parameter indexes this list, and Falco names the event after it.
-_SYSCALLS = """
-unknown restart_syscall exit read write open close creat link unlink chdir time mknod chmod
-stat lseek getpid mount ptrace alarm fstat pause utime access sync kill rename mkdir rmdir dup
-pipe times brk acct ioctl fcntl setpgid umask chroot ustat dup2 getppid getpgrp setsid
-sethostname setrlimit getrusage gettimeofday settimeofday symlink lstat readlink uselib swapon
-reboot mmap munmap truncate ftruncate fchmod getpriority setpriority statfs fstatfs syslog
-setitimer getitimer uname vhangup wait4 swapoff sysinfo fsync setdomainname adjtimex mprotect
-init_module delete_module quotactl getpgid fchdir sysfs personality getdents select flock msync
-readv writev getsid fdatasync mlock munlock mlockall munlockall sched_setparam sched_getparam
-sched_setscheduler sched_getscheduler sched_yield sched_get_priority_max sched_get_priority_min
-sched_rr_get_interval nanosleep mremap poll prctl rt_sigaction rt_sigprocmask rt_sigpending
-rt_sigtimedwait rt_sigqueueinfo rt_sigsuspend getcwd capget capset sendfile getrlimit lchown
-getuid getgid geteuid getegid setreuid setregid getgroups setgroups fchown setresuid getresuid
-setresgid getresgid chown setuid setgid setfsuid setfsgid pivot_root mincore madvise gettid
-setxattr lsetxattr fsetxattr getxattr lgetxattr fgetxattr listxattr llistxattr flistxattr
-removexattr lremovexattr fremovexattr tkill futex sched_setaffinity sched_getaffinity
-set_thread_area get_thread_area io_setup io_destroy io_getevents io_submit io_cancel exit_group
-epoll_create epoll_ctl epoll_wait remap_file_pages set_tid_address timer_create timer_settime
-timer_gettime timer_getoverrun timer_delete clock_settime clock_gettime clock_getres
-clock_nanosleep tgkill utimes mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify
-mq_getsetattr kexec_load waitid add_key request_key keyctl ioprio_set ioprio_get inotify_init
-inotify_add_watch inotify_rm_watch openat mkdirat mknodat fchownat futimesat unlinkat renameat
-linkat symlinkat readlinkat fchmodat faccessat pselect6 ppoll unshare set_robust_list
-get_robust_list splice tee vmsplice getcpu epoll_pwait utimensat signalfd timerfd_create
-eventfd timerfd_settime timerfd_gettime signalfd4 eventfd2 epoll_create1 dup3 pipe2
-inotify_init1 preadv pwritev rt_tgsigqueueinfo perf_event_open fanotify_init prlimit64
-clock_adjtime syncfs setns getdents64 socket bind connect listen accept getsockname getpeername
-socketpair sendto recvfrom shutdown setsockopt getsockopt sendmsg sendmmsg recvmsg recvmmsg
-accept4 semop semget semctl msgsnd msgrcv msgget msgctl shmdt shmget shmctl statfs64 fstatfs64
-fstatat64 sendfile64 ugetrlimit bdflush sigprocmask ipc socketcall stat64 lstat64 fstat64
-fcntl64 mmap2 _newselect sgetmask ssetmask sigpending olduname umount signal nice stime _llseek
-waitpid pread64 pwrite64 arch_prctl shmat rt_sigreturn fallocate newfstatat process_vm_readv
-process_vm_writev fork vfork setuid32 getuid32 setgid32 geteuid32 getgid32 setresuid32
-setresgid32 getresuid32 getresgid32 finit_module bpf seccomp sigaltstack getrandom fadvise64
-renameat2 userfaultfd openat2 umount2 execve execveat copy_file_range clone clone3
-open_by_handle_at io_uring_setup io_uring_enter io_uring_register mlock2 getegid32 fsconfig
-fspick fsmount fsopen open_tree move_mount mount_setattr memfd_create memfd_secret ioperm
-kexec_file_load pidfd_getfd pidfd_open pidfd_send_signal pkey_alloc pkey_mprotect pkey_free
-landlock_create_ruleset quotactl_fd landlock_restrict_self landlock_add_rule epoll_pwait2
-migrate_pages move_pages preadv2 pwritev2 kcmp sched_setattr mbind epoll_ctl_old lookup_dcookie
-modify_ldt statx set_mempolicy io_pgetevents set_mempolicy_home_node semtimedop get_kernel_syms
-readahead futex_waitv getpmsg name_to_handle_at process_mrelease nfsservctl epoll_wait_old rseq
-create_module na_1 sched_getattr faccessat2 _sysctl query_module get_mempolicy sync_file_range
-process_madvise membarrier iopl close_range fanotify_mark recv send sched_process_exit
-sched_switch page_fault_user page_fault_kernel signal_deliver timerfd s390_pci_mmio_read
-sigaction s390_pci_mmio_write readdir s390_sthyi sigsuspend idle s390_runtime_instr sigreturn
-s390_guarded_storage cachestat fchmodat2 map_shadow_stack riscv_flush_icache riscv_hwprobe
-futex_wake futex_requeue futex_wait oldstat switch_endian multiplexer oldlstat spu_create
-sync_file_range2 oldfstat spu_run swapcontext pciconfig_write rtas pciconfig_read
-sys_debug_setcontext vm86 oldolduname subpage_prot pciconfig_iobase listmount statmount
-lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal uretprobe removexattrat listxattrat
-getxattrat setxattrat open_tree_attr file_getattr file_setattr listns uprobe rseq_slice_yield
-"""
-SYSCALL_NAMES: tuple[str, ...] = tuple(_SYSCALLS.split())
+# fmt: off
+SYSCALL_NAMES: tuple[str, ...] = (
+    "unknown", "restart_syscall", "exit", "read", "write", "open", "close", "creat", "link",
+    "unlink", "chdir", "time", "mknod", "chmod", "stat", "lseek", "getpid", "mount", "ptrace",
+    "alarm", "fstat", "pause", "utime", "access", "sync", "kill", "rename", "mkdir", "rmdir", "dup",
+    "pipe", "times", "brk", "acct", "ioctl", "fcntl", "setpgid", "umask", "chroot", "ustat", "dup2",
+    "getppid", "getpgrp", "setsid", "sethostname", "setrlimit", "getrusage", "gettimeofday",
+    "settimeofday", "symlink", "lstat", "readlink", "uselib", "swapon", "reboot", "mmap", "munmap",
+    "truncate", "ftruncate", "fchmod", "getpriority", "setpriority", "statfs", "fstatfs", "syslog",
+    "setitimer", "getitimer", "uname", "vhangup", "wait4", "swapoff", "sysinfo", "fsync",
+    "setdomainname", "adjtimex", "mprotect", "init_module", "delete_module", "quotactl", "getpgid",
+    "fchdir", "sysfs", "personality", "getdents", "select", "flock", "msync", "readv", "writev",
+    "getsid", "fdatasync", "mlock", "munlock", "mlockall", "munlockall", "sched_setparam",
+    "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_yield",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval", "nanosleep",
+    "mremap", "poll", "prctl", "rt_sigaction", "rt_sigprocmask", "rt_sigpending", "rt_sigtimedwait",
+    "rt_sigqueueinfo", "rt_sigsuspend", "getcwd", "capget", "capset", "sendfile", "getrlimit",
+    "lchown", "getuid", "getgid", "geteuid", "getegid", "setreuid", "setregid", "getgroups",
+    "setgroups", "fchown", "setresuid", "getresuid", "setresgid", "getresgid", "chown", "setuid",
+    "setgid", "setfsuid", "setfsgid", "pivot_root", "mincore", "madvise", "gettid", "setxattr",
+    "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
+    "flistxattr", "removexattr", "lremovexattr", "fremovexattr", "tkill", "futex",
+    "sched_setaffinity", "sched_getaffinity", "set_thread_area", "get_thread_area", "io_setup",
+    "io_destroy", "io_getevents", "io_submit", "io_cancel", "exit_group", "epoll_create",
+    "epoll_ctl", "epoll_wait", "remap_file_pages", "set_tid_address", "timer_create",
+    "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete", "clock_settime",
+    "clock_gettime", "clock_getres", "clock_nanosleep", "tgkill", "utimes", "mq_open", "mq_unlink",
+    "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "kexec_load", "waitid",
+    "add_key", "request_key", "keyctl", "ioprio_set", "ioprio_get", "inotify_init",
+    "inotify_add_watch", "inotify_rm_watch", "openat", "mkdirat", "mknodat", "fchownat",
+    "futimesat", "unlinkat", "renameat", "linkat", "symlinkat", "readlinkat", "fchmodat",
+    "faccessat", "pselect6", "ppoll", "unshare", "set_robust_list", "get_robust_list", "splice",
+    "tee", "vmsplice", "getcpu", "epoll_pwait", "utimensat", "signalfd", "timerfd_create",
+    "eventfd", "timerfd_settime", "timerfd_gettime", "signalfd4", "eventfd2", "epoll_create1",
+    "dup3", "pipe2", "inotify_init1", "preadv", "pwritev", "rt_tgsigqueueinfo", "perf_event_open",
+    "fanotify_init", "prlimit64", "clock_adjtime", "syncfs", "setns", "getdents64", "socket",
+    "bind", "connect", "listen", "accept", "getsockname", "getpeername", "socketpair", "sendto",
+    "recvfrom", "shutdown", "setsockopt", "getsockopt", "sendmsg", "sendmmsg", "recvmsg",
+    "recvmmsg", "accept4", "semop", "semget", "semctl", "msgsnd", "msgrcv", "msgget", "msgctl",
+    "shmdt", "shmget", "shmctl", "statfs64", "fstatfs64", "fstatat64", "sendfile64", "ugetrlimit",
+    "bdflush", "sigprocmask", "ipc", "socketcall", "stat64", "lstat64", "fstat64", "fcntl64",
+    "mmap2", "_newselect", "sgetmask", "ssetmask", "sigpending", "olduname", "umount", "signal",
+    "nice", "stime", "_llseek", "waitpid", "pread64", "pwrite64", "arch_prctl", "shmat",
+    "rt_sigreturn", "fallocate", "newfstatat", "process_vm_readv", "process_vm_writev", "fork",
+    "vfork", "setuid32", "getuid32", "setgid32", "geteuid32", "getgid32", "setresuid32",
+    "setresgid32", "getresuid32", "getresgid32", "finit_module", "bpf", "seccomp", "sigaltstack",
+    "getrandom", "fadvise64", "renameat2", "userfaultfd", "openat2", "umount2", "execve",
+    "execveat", "copy_file_range", "clone", "clone3", "open_by_handle_at", "io_uring_setup",
+    "io_uring_enter", "io_uring_register", "mlock2", "getegid32", "fsconfig", "fspick", "fsmount",
+    "fsopen", "open_tree", "move_mount", "mount_setattr", "memfd_create", "memfd_secret", "ioperm",
+    "kexec_file_load", "pidfd_getfd", "pidfd_open", "pidfd_send_signal", "pkey_alloc",
+    "pkey_mprotect", "pkey_free", "landlock_create_ruleset", "quotactl_fd",
+    "landlock_restrict_self", "landlock_add_rule", "epoll_pwait2", "migrate_pages", "move_pages",
+    "preadv2", "pwritev2", "kcmp", "sched_setattr", "mbind", "epoll_ctl_old", "lookup_dcookie",
+    "modify_ldt", "statx", "set_mempolicy", "io_pgetevents", "set_mempolicy_home_node",
+    "semtimedop", "get_kernel_syms", "readahead", "futex_waitv", "getpmsg", "name_to_handle_at",
+    "process_mrelease", "nfsservctl", "epoll_wait_old", "rseq", "create_module", "na_1",
+    "sched_getattr", "faccessat2", "_sysctl", "query_module", "get_mempolicy", "sync_file_range",
+    "process_madvise", "membarrier", "iopl", "close_range", "fanotify_mark", "recv", "send",
+    "sched_process_exit", "sched_switch", "page_fault_user", "page_fault_kernel", "signal_deliver",
+    "timerfd", "s390_pci_mmio_read", "sigaction", "s390_pci_mmio_write", "readdir", "s390_sthyi",
+    "sigsuspend", "idle", "s390_runtime_instr", "sigreturn", "s390_guarded_storage", "cachestat",
+    "fchmodat2", "map_shadow_stack", "riscv_flush_icache", "riscv_hwprobe", "futex_wake",
+    "futex_requeue", "futex_wait", "oldstat", "switch_endian", "multiplexer", "oldlstat",
+    "spu_create", "sync_file_range2", "oldfstat", "spu_run", "swapcontext", "pciconfig_write",
+    "rtas", "pciconfig_read", "sys_debug_setcontext", "vm86", "oldolduname", "subpage_prot",
+    "pciconfig_iobase", "listmount", "statmount", "lsm_get_self_attr", "lsm_set_self_attr",
+    "lsm_list_modules", "mseal", "uretprobe", "removexattrat", "listxattrat", "getxattrat",
+    "setxattrat", "open_tree_attr", "file_getattr", "file_setattr", "listns", "uprobe",
+    "rseq_slice_yield",
+)
+# fmt: on
 
 # Dynamic parameters (libs `driver/dynamic_params_table.c`): the first byte indexes these rows.
 DYNAMIC_PARAMS: dict[str, tuple[str, ...]] = {
@@ -623,73 +960,19 @@ DYNAMIC_PARAMS: dict[str, tuple[str, ...]] = {
     "keyctl_dynamic_param": (ParamType.INT64, ParamType.CHARBUF),
 }
 
-_WIRE_ONLY = {"FD32": ParamType.FD, "PID32": ParamType.PID, "DYN": ParamType.DYNAMIC}
-_FORMATS = {"x": "HEX", "o": "OCT"}
 
-
-@dataclass(frozen=True, slots=True)
-class ScapParamSpec(ParamSpec):
-    """A `ParamSpec` plus what reading and printing a .scap parameter needs.
-
-    - `fmt`: Falco's print format for numbers: ``DEC``, ``HEX`` (``%X``) or ``OCT`` (``%#o``)
-    - `wire`: the on-disk type when it differs from `type` (``FD32``, ``PID32``, ``DYN``)
-    - `dirfd`: for a relative path, the index of the parameter holding its directory fd
-    - `dynamic`: for a ``DYNAMIC`` parameter, its `DYNAMIC_PARAMS` row name
-    """
-
-    fmt: str = "DEC"
-    wire: str = ""
-    dirfd: int | None = None
-    dynamic: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScapEventInfo:
-    """One PPME event code; `specs` (name -> spec) is built once and shared by its events."""
-
-    code: int
-    name: str
-    dir: str
-    category: str
-    params: tuple[ScapParamSpec, ...]
-    specs: dict[str, ParamSpec] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.specs.update((p.name, p) for p in self.params)
-
-
-def _param(token: str) -> ScapParamSpec:
-    name, _, rest = token.partition(":")
-    rest, _, fmt = rest.partition("%")
-    rest, _, dirfd = rest.partition("@")
-    wire, _, table = rest.partition("/")
-    ptype = _WIRE_ONLY.get(wire, wire)
-    if not hasattr(ParamType, ptype):
-        raise ValueError(f"scap_events: unknown parameter type {wire!r} in {token!r}")
-    dynamic = table if ptype == ParamType.DYNAMIC else None
-    return ScapParamSpec(
+EVENTS: dict[int, ScapEventInfo] = {
+    code: ScapEventInfo(
+        code,
         name,
-        ptype,
-        None if dynamic else (table or None),
-        fmt=_FORMATS.get(fmt, "DEC"),
-        wire=wire if wire in _WIRE_ONLY else "",
-        dirfd=int(dirfd) if dirfd else None,
-        dynamic=dynamic,
+        Direction.EXIT if code & 1 else Direction.ENTER,
+        category,
+        params,
+        flags,
+        handler,
     )
-
-
-def _parse(text: str) -> dict[int, ScapEventInfo]:
-    events: dict[int, ScapEventInfo] = {}
-    for row in text.replace("\n    ", " ").strip().splitlines():
-        code_text, name, category, *tokens = row.split()
-        code = int(code_text)
-        direction = Direction.EXIT if code & 1 else Direction.ENTER
-        params = tuple(_param(token) for token in tokens)
-        events[code] = ScapEventInfo(code, name, direction, category, params)
-    return events
-
-
-EVENTS: dict[int, ScapEventInfo] = _parse(_TABLE)
+    for code, name, category, flags, handler, params in _ROWS
+}
 """Every known PPME code to its `ScapEventInfo`."""
 
 _LATEST: dict[tuple[str, str], ScapEventInfo] = {}

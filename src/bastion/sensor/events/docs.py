@@ -7,6 +7,7 @@ compares docs/events.md with `markdown()`. Regenerate with
 
 from __future__ import annotations
 
+from bastion.sensor.events.model import EventFlag
 from bastion.sensor.events.schema import EVENTS, EventSpec
 
 
@@ -26,14 +27,24 @@ def markdown() -> str:
         "parameter names, so Falco's fields (`evt.arg.NAME`, `evt.rawarg.NAME`, `fd.*`...) read",
         "them unchanged. Flags and enums carry Falco's encodings (`evt.arg.flags` renders",
         "`O_RDONLY|O_CLOEXEC`). Opt-in events are captured only when asked for (`--events`).",
+        "Flags are libs' `EF_*` (`USES_FD`: `fd.*` fields read the fd the event names;",
+        "`CREATES_FD`: the result is a new fd; `DESTROYS_FD`: the call closes it; `UNPAIRED`: no",
+        "enter side); the state column names the handler that updates the state tables for it.",
+        "`bastion events --decoder-source TYPE` prints the Python source of the decoder built",
+        "for an event (`bastion.sensor.probe.decode.decoder_source`).",
         "",
-        "| code | event | category | syscalls | parameters |",
-        "|---:|---|---|---|---|",
+        "| code | event | category | flags | state | syscalls | parameters |",
+        "|---:|---|---|---|---|---|---|",
     ]
     for spec in EVENTS:
         calls = ", ".join(spec.syscalls) or "(scheduler)"
         name = spec.name if spec.default else f"{spec.name} (opt-in)"
-        lines.append(f"| {spec.code} | `{name}` | {spec.category} | {calls} | {_params(spec)} |")
+        flags = EventFlag.text(spec.flags).replace("|", ", ")
+        handler = f"`{spec.handler}`" if spec.handler else ""
+        lines.append(
+            f"| {spec.code} | `{name}` | {spec.category} | {flags} | {handler} | {calls} "
+            f"| {_params(spec)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -16,15 +16,14 @@ unchanged. Values are decoded once, by type (`ParamType`):
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
+
+from bastion.sensor.events.ip import IpAddress as IpAddress  # re-exported
 
 if TYPE_CHECKING:
     from bastion.sensor.state.model import Fd, Thread
-
-IpAddress: TypeAlias = "ipaddress.IPv4Address | ipaddress.IPv6Address"
 
 
 class ParamType:
@@ -109,14 +108,53 @@ class Category:
     INTERNAL = "internal"
 
 
+class EventFlag:
+    """An event-table row's flags: libs' ``EF_*`` bits (`driver/event_table.c`) that the state
+    reads, plus one of bastion's. A row's `flags` is their ``|``; the state derives its
+    dispatch from them (`bastion.sensor.state.kinds`), never from lists of names.
+
+    - `USES_FD`: the event acts on the fd its parameters name (``fd``, else the first ``PT_FD``
+      parameter); libsinsp attaches that fd to the event, and Falco's ``fd.*`` fields read it
+    - `CREATES_FD`: the exit event's result is a new fd (its handler adds it to the table)
+    - `DESTROYS_FD`: the call closes the fd it names
+    - `SKIPPARSERESET`: not a syscall's first half (metadata, scheduler, drops): it must not
+      replace its thread's pending enter event
+    - `UNPAIRED`: bastion's: a scheduler event with no enter side (``procexit``, whose libscap
+      code is even): its handler runs whatever its direction says
+    """
+
+    NONE = 0
+    USES_FD = 1 << 0
+    CREATES_FD = 1 << 1
+    DESTROYS_FD = 1 << 2
+    SKIPPARSERESET = 1 << 3
+    UNPAIRED = 1 << 4
+
+    NAMES: ClassVar[dict[int, str]] = {
+        USES_FD: "USES_FD",
+        CREATES_FD: "CREATES_FD",
+        DESTROYS_FD: "DESTROYS_FD",
+        SKIPPARSERESET: "SKIPPARSERESET",
+        UNPAIRED: "UNPAIRED",
+    }
+
+    @classmethod
+    def text(cls, flags: int) -> str:
+        """``USES_FD|CREATES_FD`` (empty for none), as the docs print a row's flags."""
+        return "|".join(name for bit, name in cls.NAMES.items() if flags & bit)
+
+
 @dataclass(frozen=True, slots=True)
 class ParamSpec:
     """One parameter of an event type: Falco's name, its `ParamType`, for flags and enums the
-    name of the flag table that renders it (``file_flags``, ``clone_flags``...)."""
+    name of the flag table that renders it (``file_flags``, ``clone_flags``...), and for a
+    relative path (``FSRELPATH``) the index of the parameter holding the directory fd it is
+    resolved against (libs' ``DIRFD_PARAM``; None: the thread's cwd)."""
 
     name: str
     type: str
     flags: str | None = None
+    dirfd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +205,10 @@ class SockTuple:
         if self.family == "unix":
             return f"{self.source_path or ''}->{self.dest_path or ''}"
         return f"{self.source}:{self.sport}->{self.dest}:{self.dport}"
+
+
+ParamValue: TypeAlias = "int | str | bytes | tuple[str, ...] | SockAddr | SockTuple"
+"""What the live probe's decoder gives a parameter (the kinds this module's docstring lists)."""
 
 
 class Event:

@@ -260,8 +260,8 @@ def _resolve_path(event: Event, spec: ParamSpec, path: str) -> str:
     if thread is None or not path or path.startswith("/"):
         return ""
     base = thread.cwd
-    dirfd_index = getattr(spec, "dirfd", None)
-    if spec.type == T.FSRELPATH and isinstance(dirfd_index, int):
+    dirfd_index = spec.dirfd
+    if spec.type == T.FSRELPATH and dirfd_index is not None:
         names = list(event.specs)
         dirfd = event.params.get(names[dirfd_index]) if dirfd_index < len(names) else None
         if isinstance(dirfd, int) and dirfd != AT_FDCWD:

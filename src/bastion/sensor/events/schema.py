@@ -1,12 +1,16 @@
 """bastion's event table: the single source of truth for what the live probe emits.
 
-Each `EventSpec` gives the event's wire code (the ``type`` field of a probe record, mirrored
-as ``BST_EVT_<NAME>`` in ``probe/bastion_events.h``; a test checks they agree), Falco's event
-name, its category, and its parameters (Falco's names and types, in Falco's order for the exit
-event, with the enter-side arguments merged in as Falco's modern probe does). The probe emits
-exit events only; `syscalls` names the x86_64 syscalls whose exit produces the event (empty for
-scheduler events). The decoder, the docs (`bastion fields`, docs/architecture.md) and the
-probe's interesting-syscall array are derived from this table.
+One row per event, as libs' `driver/event_table.c` has it. Each `EventSpec` gives the event's
+wire code (the ``type`` field of a probe record, mirrored as ``BST_EVT_<NAME>`` in
+``probe/bastion_events.h``; a test checks they agree), Falco's event name, its category, its
+flags (`EventFlag`: which fd it uses, creates or destroys), the key of the state handler that
+parses it, and its parameters (Falco's names and types, in Falco's order for the exit event,
+with the enter-side arguments merged in as Falco's modern probe does; each says how the probe
+writes it). The probe emits exit events only; `syscalls` names the x86_64 syscalls whose exit
+produces the event (empty for scheduler events). Derived from this table: the probe's header
+(codes, parameter counts, writer sequences, dispatcher cases), its interesting-syscall array,
+the decoder, the state's dispatch (with libscap's table), and the docs (`bastion events
+--list`, docs/events.md). Adding an event is adding a row; codes are append-only.
 
 Where bastion differs from libscap on purpose (tests/unit/sensor/test_scap_decode.py keeps the
 list): `execve`/`execveat` also carry `euid`/`egid` (the state's user.uid is the effective uid,
@@ -20,20 +24,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bastion.sensor.events.model import Category, ParamSpec, ParamType
+from bastion.sensor.events.model import EventFlag as F
 
 T = ParamType
 
 
 @dataclass(frozen=True, slots=True)
+class LiveParamSpec(ParamSpec):
+    """A live event's parameter plus how the probe writes it: `write` is a writer token (see
+    `bastion.sensor.probe.header`: ``ret``, ``int(0)``, ``str(1)``, ``u32(2)``... or a C call),
+    or ``+`` when the C call of an earlier parameter writes this one too. The probe's writer
+    sequence for each event is generated from these (`python -m bastion.sensor.probe.header`),
+    so the order the C writes in cannot drift from the table."""
+
+    write: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EventSpec:
-    """One event the probe can emit (always an exit event)."""
+    """One event the probe can emit (always an exit event): one row of the table.
+
+    `flags` is an `EventFlag` combination and `handler` the key of the state handler that
+    parses the event (None: it changes no table), as in `capture.scap_events`' rows."""
 
     code: int
     name: str
     category: str
-    params: tuple[ParamSpec, ...]
+    params: tuple[LiveParamSpec, ...]
     syscalls: tuple[str, ...] = ()
     default: bool = True  # captured unless the user turns it off (read/write are opt-in)
+    flags: int = 0
+    handler: str | None = None
     specs: dict[str, ParamSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -46,490 +67,687 @@ class EventSpec:
         raise KeyError(name)
 
 
-def _p(name: str, type: str, flags: str | None = None) -> ParamSpec:
-    return ParamSpec(name, type, flags)
+def _p(
+    name: str, type: str, flags: str | None = None, *, w: str, at: int | None = None
+) -> LiveParamSpec:
+    """A parameter; `at` is a relative path's dirfd parameter index (libs' DIRFD_PARAM)."""
+    return LiveParamSpec(name, type, flags, at, write=w)
 
 
-RES = _p("res", T.ERRNO)
-RES_FD = _p("res", T.FD)  # dup family: the new fd, under Falco's name "res"
-FD_RES = _p("fd", T.FD)
-
-_EXEC_COMMON = (
-    RES,
-    _p("exe", T.CHARBUF),
-    _p("args", T.CHARBUFARRAY),
-    _p("tid", T.PID),
-    _p("pid", T.PID),
-    _p("ptid", T.PID),
-    _p("cwd", T.CHARBUF),
-    _p("comm", T.CHARBUF),
-    _p("env", T.CHARBUFARRAY),
-    _p("loginuid", T.UID),
-    _p("uid", T.UID),
-    _p("gid", T.GID),
-    _p("euid", T.UID),
-    _p("egid", T.GID),
-    _p("cap_inheritable", T.UINT64),
-    _p("cap_permitted", T.UINT64),
-    _p("cap_effective", T.UINT64),
-    _p("trusted_exepath", T.FSPATH),
+RES = _p("res", T.ERRNO, w="ret")
+RES_FD = _p("res", T.FD, w="ret")  # dup family: the new fd, under Falco's name "res"
+FD_RES = _p("fd", T.FD, w="ret")
+DEV_INO = (  # of the file behind a new fd
+    _p("dev", T.UINT32, w="p_dev_ino(rp, ret)"),
+    _p("ino", T.UINT64, w="+"),
 )
 
-_SPECS: tuple[tuple[str, str, tuple[ParamSpec, ...], tuple[str, ...]], ...] = (
+
+def _exec_common(argv: int, envp: int) -> tuple[LiveParamSpec, ...]:
+    """An execve/execveat exit's parameters from res to trusted_exepath: one C call writes all
+    but res (`argv`/`envp`: the argument indexes of the caller's arrays, read when it failed)."""
+    return (
+        RES,
+        _p("exe", T.CHARBUF, w=f"p_exec_common(rp, ret, a->a[{argv}], a->a[{envp}])"),
+        _p("args", T.CHARBUFARRAY, w="+"),
+        _p("tid", T.PID, w="+"),
+        _p("pid", T.PID, w="+"),
+        _p("ptid", T.PID, w="+"),
+        _p("cwd", T.CHARBUF, w="+"),
+        _p("comm", T.CHARBUF, w="+"),
+        _p("env", T.CHARBUFARRAY, w="+"),
+        _p("loginuid", T.UID, w="+"),
+        _p("uid", T.UID, w="+"),
+        _p("gid", T.GID, w="+"),
+        _p("euid", T.UID, w="+"),
+        _p("egid", T.GID, w="+"),
+        _p("cap_inheritable", T.UINT64, w="+"),
+        _p("cap_permitted", T.UINT64, w="+"),
+        _p("cap_effective", T.UINT64, w="+"),
+        _p("trusted_exepath", T.FSPATH, w="+"),
+    )
+
+
+CAPS = (  # the caller's capability sets after the call
+    _p("cap_inheritable", T.UINT64, w="p_caps(rp)"),
+    _p("cap_permitted", T.UINT64, w="+"),
+    _p("cap_effective", T.UINT64, w="+"),
+)
+SOCKADDR_ARG = "p_ubytes(rp, a->a[1], a->a[2] > BST_SOCKADDR_MAX ? BST_SOCKADDR_MAX : a->a[2])"
+PRCTL_NAME = (  # PR_SET_NAME / PR_GET_NAME pass a string; other options a number
+    "(a->a[0] == BST_PR_SET_NAME || a->a[0] == BST_PR_GET_NAME) ? p_ustr(rp, a->a[1]) : p_none(rp)"
+)
+UF, CF, DF, UNPAIRED = F.USES_FD, F.CREATES_FD, F.DESTROYS_FD, F.UNPAIRED
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    name: str
+    category: str
+    params: tuple[LiveParamSpec, ...]
+    syscalls: tuple[str, ...]
+    flags: int = 0
+    handler: str | None = None
+    default: bool = True
+
+
+def _r(
+    name: str,
+    category: str,
+    params: tuple[LiveParamSpec, ...],
+    flags: int = 0,
+    handler: str | None = None,
+    *,
+    syscalls: tuple[str, ...] | None = None,
+    default: bool = True,
+) -> _Row:
+    """A row; its syscall is the event's own name unless `syscalls` says otherwise."""
+    return _Row(
+        name, category, params, (name,) if syscalls is None else syscalls, flags, handler, default
+    )
+
+
+C = Category
+_ROWS: tuple[_Row, ...] = (
     # --- process ---------------------------------------------------------------------------
-    ("execve", Category.PROCESS, (*_EXEC_COMMON, _p("filename", T.FSPATH)), ("execve",)),
-    (
+    _r(
+        "execve",
+        C.PROCESS,
+        (*_exec_common(1, 2), _p("filename", T.FSPATH, w="p_exec_filename(rp, ret, a->a[0])")),
+        handler="execve",
+    ),
+    _r(
         "execveat",
-        Category.PROCESS,
+        C.PROCESS,
         (
-            *_EXEC_COMMON,
-            _p("dirfd", T.FD),
-            _p("pathname", T.FSRELPATH),
-            _p("flags", T.FLAGS32, "execveat_flags"),
+            *_exec_common(2, 3),
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("pathname", T.FSRELPATH, w="str(1)", at=18),
+            _p("flags", T.FLAGS32, "execveat_flags", w="u32(4)"),
         ),
-        ("execveat",),
+        handler="execve",
     ),
-    (
+    _r(  # written by the sched_process_fork program, from the child's task
         "clone",
-        Category.PROCESS,
+        C.PROCESS,
         (
-            RES,
-            _p("exe", T.CHARBUF),
-            _p("args", T.CHARBUFARRAY),
-            _p("tid", T.PID),
-            _p("pid", T.PID),
-            _p("ptid", T.PID),
-            _p("cwd", T.CHARBUF),
-            _p("comm", T.CHARBUF),
-            _p("flags", T.FLAGS32, "clone_flags"),
-            _p("uid", T.UID),
-            _p("gid", T.GID),
-            _p("vtid", T.PID),
-            _p("vpid", T.PID),
+            _p("res", T.ERRNO, w="p_s64(rp, 0)"),
+            _p("exe", T.CHARBUF, w="p_mm_argv(rp)"),
+            _p("args", T.CHARBUFARRAY, w="+"),
+            _p("tid", T.PID, w="p_s64(rp, tid)"),
+            _p("pid", T.PID, w="p_s64(rp, tgid)"),
+            _p("ptid", T.PID, w="p_s64(rp, BPF_CORE_READ(child, real_parent, pid))"),
+            _p("cwd", T.CHARBUF, w="p_path(rp, 0)"),
+            _p("comm", T.CHARBUF, w="p_comm(rp)"),
+            _p("flags", T.FLAGS32, "clone_flags", w="p_u32(rp, flags)"),
+            _p("uid", T.UID, w="p_u32(rp, BPF_CORE_READ(child, cred, uid.val))"),
+            _p("gid", T.GID, w="p_u32(rp, BPF_CORE_READ(child, cred, gid.val))"),
+            _p("vtid", T.PID, w="p_s64(rp, bst_ns_nr(BPF_CORE_READ(child, thread_pid)))"),
+            _p(
+                "vpid",
+                T.PID,
+                w="p_s64(rp, bst_ns_nr(BPF_CORE_READ(child, group_leader, thread_pid)))",
+            ),
         ),
-        (),
+        handler="clone",
+        syscalls=(),
     ),
-    (
+    _r(  # written by the sched_process_exit program, from the exit code
         "procexit",
-        Category.PROCESS,
+        C.PROCESS,
         (
-            _p("status", T.ERRNO),
-            _p("ret", T.ERRNO),
-            _p("sig", T.SIGTYPE),
-            _p("core", T.UINT8),
-            _p("reaper_tid", T.PID),
+            _p("status", T.ERRNO, w="p_s64(rp, code)"),
+            _p("ret", T.ERRNO, w="p_s64(rp, (code >> 8) & 0xff)"),
+            _p("sig", T.SIGTYPE, w="p_u8(rp, code & 0x7f)"),
+            _p("core", T.UINT8, w="p_u8(rp, (code & 0x80) ? 1 : 0)"),
+            _p("reaper_tid", T.PID, w="p_none(rp)"),  # not computed
         ),
-        (),
+        UNPAIRED,
+        "procexit",
+        syscalls=(),
     ),
     # --- files -----------------------------------------------------------------------------
-    (
+    _r(
         "open",
-        Category.FILE,
+        C.FILE,
         (
             FD_RES,
-            _p("name", T.FSPATH),
-            _p("flags", T.FLAGS32, "file_flags"),
-            _p("mode", T.UINT32),
-            _p("dev", T.UINT32),
-            _p("ino", T.UINT64),
+            _p("name", T.FSPATH, w="str(0)"),
+            _p("flags", T.FLAGS32, "file_flags", w="u32(1)"),
+            _p("mode", T.UINT32, w="u32(2)"),
+            *DEV_INO,
         ),
-        ("open",),
+        CF,
+        "open",
     ),
-    (
+    _r(
         "openat",
-        Category.FILE,
+        C.FILE,
         (
             FD_RES,
-            _p("dirfd", T.FD),
-            _p("name", T.FSRELPATH),
-            _p("flags", T.FLAGS32, "file_flags"),
-            _p("mode", T.UINT32),
-            _p("dev", T.UINT32),
-            _p("ino", T.UINT64),
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
+            _p("flags", T.FLAGS32, "file_flags", w="u32(2)"),
+            _p("mode", T.UINT32, w="u32(3)"),
+            *DEV_INO,
         ),
-        ("openat",),
+        CF,
+        "open",
     ),
-    (
+    _r(
         "openat2",
-        Category.FILE,
+        C.FILE,
         (
             FD_RES,
-            _p("dirfd", T.FD),
-            _p("name", T.FSRELPATH),
-            _p("flags", T.FLAGS32, "file_flags"),
-            _p("mode", T.UINT32),
-            _p("resolve", T.FLAGS32, "openat2_flags"),
-            _p("dev", T.UINT32),
-            _p("ino", T.UINT64),
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
+            _p("flags", T.FLAGS32, "file_flags", w="p_open_how(rp, a->a[2])"),
+            _p("mode", T.UINT32, w="+"),
+            _p("resolve", T.FLAGS32, "openat2_flags", w="+"),
+            *DEV_INO,
         ),
-        ("openat2",),
+        CF,
+        "open",
     ),
-    (
+    _r(
         "creat",
-        Category.FILE,
+        C.FILE,
+        (FD_RES, _p("name", T.FSPATH, w="str(0)"), _p("mode", T.UINT32, w="u32(1)"), *DEV_INO),
+        CF,
+        "open",
+    ),
+    _r("close", C.IO_OTHER, (RES, _p("fd", T.FD, w="int(0)")), UF | DF, "close"),
+    _r("dup", C.IO_OTHER, (RES_FD, _p("oldfd", T.FD, w="int(0)")), UF | CF, "dup"),
+    _r(
+        "dup2",
+        C.IO_OTHER,
+        (RES_FD, _p("oldfd", T.FD, w="int(0)"), _p("newfd", T.FD, w="int(1)")),
+        UF | CF,
+        "dup",
+    ),
+    _r(
+        "dup3",
+        C.IO_OTHER,
+        (
+            RES_FD,
+            _p("oldfd", T.FD, w="int(0)"),
+            _p("newfd", T.FD, w="int(1)"),
+            _p("flags", T.FLAGS32, "file_flags", w="u32(2)"),
+        ),
+        UF | CF,
+        "dup",
+    ),
+    _r("unlink", C.FILE, (RES, _p("path", T.FSPATH, w="str(0)"))),
+    _r(
+        "unlinkat",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("name", T.FSRELPATH, w="str(1)", at=1),
+            _p("flags", T.FLAGS32, "unlinkat_flags", w="u32(2)"),
+        ),
+        UF,
+    ),
+    _r(
+        "rename",
+        C.FILE,
+        (RES, _p("oldpath", T.FSPATH, w="str(0)"), _p("newpath", T.FSPATH, w="str(1)")),
+    ),
+    _r(
+        "renameat",
+        C.FILE,
+        (
+            RES,
+            _p("olddirfd", T.FD, w="int(0)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
+            _p("newdirfd", T.FD, w="int(2)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
+        ),
+    ),
+    _r(
+        "renameat2",
+        C.FILE,
+        (
+            RES,
+            _p("olddirfd", T.FD, w="int(0)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
+            _p("newdirfd", T.FD, w="int(2)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
+            _p("flags", T.FLAGS32, "renameat2_flags", w="u32(4)"),
+        ),
+    ),
+    _r("mkdir", C.FILE, (RES, _p("path", T.FSPATH, w="str(0)"), _p("mode", T.UINT32, w="u32(1)"))),
+    _r(
+        "mkdirat",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("path", T.FSRELPATH, w="str(1)", at=1),
+            _p("mode", T.UINT32, w="u32(2)"),
+        ),
+        UF,
+    ),
+    _r("rmdir", C.FILE, (RES, _p("path", T.FSPATH, w="str(0)"))),
+    _r(
+        "symlink",
+        C.FILE,
+        (RES, _p("target", T.CHARBUF, w="str(0)"), _p("linkpath", T.FSPATH, w="str(1)")),
+    ),
+    _r(
+        "symlinkat",
+        C.FILE,
+        (
+            RES,
+            _p("target", T.CHARBUF, w="str(0)"),
+            _p("linkdirfd", T.FD, w="int(1)"),
+            _p("linkpath", T.FSRELPATH, w="str(2)", at=2),
+        ),
+        UF,
+    ),
+    _r(
+        "link",
+        C.FILE,
+        (RES, _p("oldpath", T.FSPATH, w="str(0)"), _p("newpath", T.FSPATH, w="str(1)")),
+    ),
+    _r(
+        "linkat",
+        C.FILE,
+        (
+            RES,
+            _p("olddir", T.FD, w="int(0)"),
+            _p("oldpath", T.FSRELPATH, w="str(1)", at=1),
+            _p("newdir", T.FD, w="int(2)"),
+            _p("newpath", T.FSRELPATH, w="str(3)", at=3),
+            _p("flags", T.FLAGS32, "linkat_flags", w="u32(4)"),
+        ),
+    ),
+    _r(
+        "chmod",
+        C.FILE,
+        (
+            RES,
+            _p("filename", T.FSPATH, w="str(0)"),
+            _p("mode", T.MODE, "chmod_mode", w="u32(1)"),
+        ),
+    ),
+    _r(
+        "fchmod",
+        C.FILE,
+        (RES, _p("fd", T.FD, w="int(0)"), _p("mode", T.MODE, "chmod_mode", w="u32(1)")),
+        UF,
+    ),
+    _r(
+        "fchmodat",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("filename", T.FSRELPATH, w="str(1)", at=1),
+            _p("mode", T.MODE, "chmod_mode", w="u32(2)"),
+        ),
+        UF,
+    ),
+    _r(
+        "chown",
+        C.FILE,
+        (
+            RES,
+            _p("path", T.FSPATH, w="str(0)"),
+            _p("uid", T.UINT32, w="u32(1)"),
+            _p("gid", T.UINT32, w="u32(2)"),
+        ),
+    ),
+    _r(
+        "lchown",
+        C.FILE,
+        (
+            RES,
+            _p("path", T.FSPATH, w="str(0)"),
+            _p("uid", T.UINT32, w="u32(1)"),
+            _p("gid", T.UINT32, w="u32(2)"),
+        ),
+    ),
+    _r(
+        "fchown",
+        C.FILE,
+        (
+            RES,
+            _p("fd", T.FD, w="int(0)"),
+            _p("uid", T.UINT32, w="u32(1)"),
+            _p("gid", T.UINT32, w="u32(2)"),
+        ),
+        UF,
+    ),
+    _r(
+        "fchownat",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("pathname", T.FSRELPATH, w="str(1)", at=1),
+            _p("uid", T.UINT32, w="u32(2)"),
+            _p("gid", T.UINT32, w="u32(3)"),
+            _p("flags", T.FLAGS32, "fchownat_flags", w="u32(4)"),
+        ),
+        UF,
+    ),
+    _r("chdir", C.FILE, (RES, _p("path", T.CHARBUF, w="str(0)")), handler="chdir"),
+    _r("fchdir", C.FILE, (RES, _p("fd", T.FD, w="int(0)")), UF, "fchdir"),
+    _r("chroot", C.FILE, (RES, _p("path", T.FSPATH, w="str(0)"))),
+    _r(
+        "pivot_root",
+        C.FILE,
+        (RES, _p("new_root", T.FSPATH, w="str(0)"), _p("put_old", T.FSPATH, w="str(1)")),
+    ),
+    _r(
+        "memfd_create",
+        C.FILE,
         (
             FD_RES,
-            _p("name", T.FSPATH),
-            _p("mode", T.UINT32),
-            _p("dev", T.UINT32),
-            _p("ino", T.UINT64),
+            _p("name", T.CHARBUF, w="str(0)"),
+            _p("flags", T.FLAGS32, "memfd_create_flags", w="u32(1)"),
         ),
-        ("creat",),
-    ),
-    ("close", Category.IO_OTHER, (RES, _p("fd", T.FD)), ("close",)),
-    ("dup", Category.IO_OTHER, (RES_FD, _p("oldfd", T.FD)), ("dup",)),
-    ("dup2", Category.IO_OTHER, (RES_FD, _p("oldfd", T.FD), _p("newfd", T.FD)), ("dup2",)),
-    (
-        "dup3",
-        Category.IO_OTHER,
-        (RES_FD, _p("oldfd", T.FD), _p("newfd", T.FD), _p("flags", T.FLAGS32, "file_flags")),
-        ("dup3",),
-    ),
-    ("unlink", Category.FILE, (RES, _p("path", T.FSPATH)), ("unlink",)),
-    (
-        "unlinkat",
-        Category.FILE,
-        (RES, _p("dirfd", T.FD), _p("name", T.FSRELPATH), _p("flags", T.FLAGS32, "unlinkat_flags")),
-        ("unlinkat",),
-    ),
-    ("rename", Category.FILE, (RES, _p("oldpath", T.FSPATH), _p("newpath", T.FSPATH)), ("rename",)),
-    (
-        "renameat",
-        Category.FILE,
-        (
-            RES,
-            _p("olddirfd", T.FD),
-            _p("oldpath", T.FSRELPATH),
-            _p("newdirfd", T.FD),
-            _p("newpath", T.FSRELPATH),
-        ),
-        ("renameat",),
-    ),
-    (
-        "renameat2",
-        Category.FILE,
-        (
-            RES,
-            _p("olddirfd", T.FD),
-            _p("oldpath", T.FSRELPATH),
-            _p("newdirfd", T.FD),
-            _p("newpath", T.FSRELPATH),
-            _p("flags", T.FLAGS32, "renameat2_flags"),
-        ),
-        ("renameat2",),
-    ),
-    ("mkdir", Category.FILE, (RES, _p("path", T.FSPATH), _p("mode", T.UINT32)), ("mkdir",)),
-    (
-        "mkdirat",
-        Category.FILE,
-        (RES, _p("dirfd", T.FD), _p("path", T.FSRELPATH), _p("mode", T.UINT32)),
-        ("mkdirat",),
-    ),
-    ("rmdir", Category.FILE, (RES, _p("path", T.FSPATH)), ("rmdir",)),
-    (
-        "symlink",
-        Category.FILE,
-        (RES, _p("target", T.CHARBUF), _p("linkpath", T.FSPATH)),
-        ("symlink",),
-    ),
-    (
-        "symlinkat",
-        Category.FILE,
-        (RES, _p("target", T.CHARBUF), _p("linkdirfd", T.FD), _p("linkpath", T.FSRELPATH)),
-        ("symlinkat",),
-    ),
-    ("link", Category.FILE, (RES, _p("oldpath", T.FSPATH), _p("newpath", T.FSPATH)), ("link",)),
-    (
-        "linkat",
-        Category.FILE,
-        (
-            RES,
-            _p("olddir", T.FD),
-            _p("oldpath", T.FSRELPATH),
-            _p("newdir", T.FD),
-            _p("newpath", T.FSRELPATH),
-            _p("flags", T.FLAGS32, "linkat_flags"),
-        ),
-        ("linkat",),
-    ),
-    (
-        "chmod",
-        Category.FILE,
-        (RES, _p("filename", T.FSPATH), _p("mode", T.MODE, "chmod_mode")),
-        ("chmod",),
-    ),
-    ("fchmod", Category.FILE, (RES, _p("fd", T.FD), _p("mode", T.MODE, "chmod_mode")), ("fchmod",)),
-    (
-        "fchmodat",
-        Category.FILE,
-        (RES, _p("dirfd", T.FD), _p("filename", T.FSRELPATH), _p("mode", T.MODE, "chmod_mode")),
-        ("fchmodat",),
-    ),
-    (
-        "chown",
-        Category.FILE,
-        (RES, _p("path", T.FSPATH), _p("uid", T.UINT32), _p("gid", T.UINT32)),
-        ("chown",),
-    ),
-    (
-        "lchown",
-        Category.FILE,
-        (RES, _p("path", T.FSPATH), _p("uid", T.UINT32), _p("gid", T.UINT32)),
-        ("lchown",),
-    ),
-    (
-        "fchown",
-        Category.FILE,
-        (RES, _p("fd", T.FD), _p("uid", T.UINT32), _p("gid", T.UINT32)),
-        ("fchown",),
-    ),
-    (
-        "fchownat",
-        Category.FILE,
-        (
-            RES,
-            _p("dirfd", T.FD),
-            _p("pathname", T.FSRELPATH),
-            _p("uid", T.UINT32),
-            _p("gid", T.UINT32),
-            _p("flags", T.FLAGS32, "fchownat_flags"),
-        ),
-        ("fchownat",),
-    ),
-    ("chdir", Category.FILE, (RES, _p("path", T.CHARBUF)), ("chdir",)),
-    ("fchdir", Category.FILE, (RES, _p("fd", T.FD)), ("fchdir",)),
-    ("chroot", Category.FILE, (RES, _p("path", T.FSPATH)), ("chroot",)),
-    (
-        "pivot_root",
-        Category.FILE,
-        (RES, _p("new_root", T.FSPATH), _p("put_old", T.FSPATH)),
-        ("pivot_root",),
-    ),
-    (
+        CF,
         "memfd_create",
-        Category.FILE,
-        (FD_RES, _p("name", T.CHARBUF), _p("flags", T.FLAGS32, "memfd_create_flags")),
-        ("memfd_create",),
     ),
-    (
+    _r(
         "pipe",
-        Category.IPC,
-        (RES, _p("fd1", T.FD), _p("fd2", T.FD), _p("ino", T.UINT64)),
-        ("pipe",),
-    ),
-    (
-        "pipe2",
-        Category.IPC,
+        C.IPC,
         (
             RES,
-            _p("fd1", T.FD),
-            _p("fd2", T.FD),
-            _p("ino", T.UINT64),
-            _p("flags", T.FLAGS32, "file_flags"),
+            _p("fd1", T.FD, w="p_pipe_fds(rp, ret, a->a[0])"),
+            _p("fd2", T.FD, w="+"),
+            _p("ino", T.UINT64, w="+"),
         ),
-        ("pipe2",),
+        CF,
+        "pipe",
+    ),
+    _r(
+        "pipe2",
+        C.IPC,
+        (
+            RES,
+            _p("fd1", T.FD, w="p_pipe_fds(rp, ret, a->a[0])"),
+            _p("fd2", T.FD, w="+"),
+            _p("ino", T.UINT64, w="+"),
+            _p("flags", T.FLAGS32, "file_flags", w="u32(1)"),
+        ),
+        CF,
+        "pipe",
     ),
     # --- network ---------------------------------------------------------------------------
-    (
+    _r(
         "socket",
-        Category.NET,
+        C.NET,
         (
             FD_RES,
-            _p("domain", T.ENUMFLAGS32, "socket_families"),
-            _p("type", T.UINT32),
-            _p("proto", T.UINT32),
+            _p("domain", T.ENUMFLAGS32, "socket_families", w="u32(0)"),
+            _p("type", T.UINT32, w="u32(1)"),
+            _p("proto", T.UINT32, w="u32(2)"),
         ),
-        ("socket",),
+        CF,
+        "socket",
     ),
-    (
+    _r(
         "connect",
-        Category.NET,
-        (RES, _p("tuple", T.SOCKTUPLE), _p("fd", T.FD), _p("addr", T.SOCKADDR)),
-        ("connect",),
+        C.NET,
+        (
+            RES,
+            _p("tuple", T.SOCKTUPLE, w="p_tuple(rp, (int)a->a[0], 0, 0)"),
+            _p("fd", T.FD, w="int(0)"),
+            _p("addr", T.SOCKADDR, w=SOCKADDR_ARG),
+        ),
+        UF,
+        "connect",
     ),
-    (
+    _r(
         "accept",
-        Category.NET,
+        C.NET,
         (
             FD_RES,
-            _p("tuple", T.SOCKTUPLE),
-            _p("queuepct", T.UINT8),
-            _p("queuelen", T.UINT32),
-            _p("queuemax", T.UINT32),
+            _p("tuple", T.SOCKTUPLE, w="p_tuple(rp, ret, 1, 0)"),
+            _p("queuepct", T.UINT8, w="p_accept_queue(rp, (int)a->a[0])"),
+            _p("queuelen", T.UINT32, w="+"),
+            _p("queuemax", T.UINT32, w="+"),
         ),
-        ("accept",),
+        CF,
+        "accept",
     ),
-    (
+    _r(
         "accept4",
-        Category.NET,
+        C.NET,
         (
             FD_RES,
-            _p("tuple", T.SOCKTUPLE),
-            _p("queuepct", T.UINT8),
-            _p("queuelen", T.UINT32),
-            _p("queuemax", T.UINT32),
-            _p("flags", T.INT32),
+            _p("tuple", T.SOCKTUPLE, w="p_tuple(rp, ret, 1, 0)"),
+            _p("queuepct", T.UINT8, w="p_accept_queue(rp, (int)a->a[0])"),
+            _p("queuelen", T.UINT32, w="+"),
+            _p("queuemax", T.UINT32, w="+"),
+            _p("flags", T.INT32, w="s32(3)"),
         ),
-        ("accept4",),
+        CF,
+        "accept",
     ),
-    ("bind", Category.NET, (RES, _p("addr", T.SOCKADDR), _p("fd", T.FD)), ("bind",)),
-    ("listen", Category.NET, (RES, _p("fd", T.FD), _p("backlog", T.INT32)), ("listen",)),
-    (
+    _r(
+        "bind",
+        C.NET,
+        (RES, _p("addr", T.SOCKADDR, w=SOCKADDR_ARG), _p("fd", T.FD, w="int(0)")),
+        UF,
+        "bind",
+    ),
+    _r(
+        "listen",
+        C.NET,
+        (RES, _p("fd", T.FD, w="int(0)"), _p("backlog", T.INT32, w="s32(1)")),
+        UF,
+        "listen",
+    ),
+    _r(
         "sendto",
-        Category.IO_WRITE,
+        C.IO_WRITE,
         (
             RES,
-            _p("data", T.BYTEBUF),
-            _p("fd", T.FD),
-            _p("size", T.UINT32),
-            _p("tuple", T.SOCKTUPLE),
+            _p("data", T.BYTEBUF, w="p_snap(rp, a->a[1], a->a[2])"),
+            _p("fd", T.FD, w="int(0)"),
+            _p("size", T.UINT32, w="u32(2)"),
+            _p("tuple", T.SOCKTUPLE, w="p_tuple(rp, (int)a->a[0], 0, a->a[4])"),
         ),
-        ("sendto",),
+        UF,
+        "datagram",
     ),
-    (
+    _r(
         "sendmsg",
-        Category.IO_WRITE,
+        C.IO_WRITE,
         (
             RES,
-            _p("data", T.BYTEBUF),
-            _p("fd", T.FD),
-            _p("size", T.UINT32),
-            _p("tuple", T.SOCKTUPLE),
+            _p("data", T.BYTEBUF, w="p_sendmsg(rp, (int)a->a[0], a->a[1])"),
+            _p("fd", T.FD, w="+"),
+            _p("size", T.UINT32, w="+"),
+            _p("tuple", T.SOCKTUPLE, w="+"),
         ),
-        ("sendmsg",),
+        UF,
+        "datagram",
     ),
-    (
+    _r(
         "recvfrom",
-        Category.IO_READ,
+        C.IO_READ,
         (
             RES,
-            _p("data", T.BYTEBUF),
-            _p("tuple", T.SOCKTUPLE),
-            _p("fd", T.FD),
-            _p("size", T.UINT32),
+            _p("data", T.BYTEBUF, w="p_snap(rp, a->a[1], ret)"),
+            _p("tuple", T.SOCKTUPLE, w="p_tuple(rp, (int)a->a[0], 0, ret >= 0 ? a->a[4] : 0)"),
+            _p("fd", T.FD, w="int(0)"),
+            _p("size", T.UINT32, w="u32(2)"),
         ),
-        ("recvfrom",),
+        UF,
+        "datagram",
     ),
-    (
+    _r(
         "recvmsg",
-        Category.IO_READ,
+        C.IO_READ,
         (
             RES,
-            _p("size", T.UINT32),
-            _p("data", T.BYTEBUF),
-            _p("tuple", T.SOCKTUPLE),
-            _p("fd", T.FD),
+            _p("size", T.UINT32, w="p_recvmsg(rp, ret, (int)a->a[0], a->a[1])"),
+            _p("data", T.BYTEBUF, w="+"),
+            _p("tuple", T.SOCKTUPLE, w="+"),
+            _p("fd", T.FD, w="+"),
         ),
-        ("recvmsg",),
+        UF,
+        "datagram",
     ),
     # --- identity, privilege, kernel --------------------------------------------------------
-    ("setuid", Category.USER, (RES, _p("uid", T.UID)), ("setuid",)),
-    ("setgid", Category.USER, (RES, _p("gid", T.GID)), ("setgid",)),
-    (
+    _r("setuid", C.USER, (RES, _p("uid", T.UID, w="u32(0)")), handler="setuid"),
+    _r("setgid", C.USER, (RES, _p("gid", T.GID, w="u32(0)")), handler="setgid"),
+    _r(
         "setresuid",
-        Category.USER,
-        (RES, _p("ruid", T.UID), _p("euid", T.UID), _p("suid", T.UID)),
-        ("setresuid",),
+        C.USER,
+        (
+            RES,
+            _p("ruid", T.UID, w="u32(0)"),
+            _p("euid", T.UID, w="u32(1)"),
+            _p("suid", T.UID, w="u32(2)"),
+        ),
+        handler="setresuid",
     ),
-    (
+    _r(
         "setresgid",
-        Category.USER,
-        (RES, _p("rgid", T.GID), _p("egid", T.GID), _p("sgid", T.GID)),
-        ("setresgid",),
-    ),
-    (
-        "capset",
-        Category.PROCESS,
+        C.USER,
         (
             RES,
-            _p("cap_inheritable", T.UINT64),
-            _p("cap_permitted", T.UINT64),
-            _p("cap_effective", T.UINT64),
+            _p("rgid", T.GID, w="u32(0)"),
+            _p("egid", T.GID, w="u32(1)"),
+            _p("sgid", T.GID, w="u32(2)"),
         ),
-        ("capset",),
+        handler="setresgid",
     ),
-    (
+    _r("capset", C.PROCESS, (RES, *CAPS), handler="capset"),
+    _r(
         "ptrace",
-        Category.PROCESS,
+        C.PROCESS,
         (
             RES,
-            _p("addr", T.UINT64),
-            _p("data", T.UINT64),
-            _p("request", T.ENUMFLAGS16, "ptrace_requests"),
-            _p("pid", T.PID),
+            _p("addr", T.UINT64, w="u64(2)"),
+            _p("data", T.UINT64, w="u64(3)"),
+            _p("request", T.ENUMFLAGS16, "ptrace_requests", w="u16(0)"),
+            _p("pid", T.PID, w="int(1)"),
         ),
-        ("ptrace",),
     ),
-    (
+    _r(
         "init_module",
-        Category.SYSTEM,
-        (RES, _p("img", T.BYTEBUF), _p("length", T.UINT64), _p("uargs", T.CHARBUF)),
-        ("init_module",),
+        C.SYSTEM,
+        (
+            RES,
+            _p("img", T.BYTEBUF, w="p_snap(rp, a->a[0], a->a[1])"),
+            _p("length", T.UINT64, w="u64(1)"),
+            _p("uargs", T.CHARBUF, w="str(2)"),
+        ),
     ),
-    (
+    _r(
         "finit_module",
-        Category.SYSTEM,
-        (RES, _p("fd", T.FD), _p("uargs", T.CHARBUF), _p("flags", T.FLAGS32, "finit_module_flags")),
-        ("finit_module",),
+        C.SYSTEM,
+        (
+            RES,
+            _p("fd", T.FD, w="int(0)"),
+            _p("uargs", T.CHARBUF, w="str(1)"),
+            _p("flags", T.FLAGS32, "finit_module_flags", w="u32(2)"),
+        ),
+        UF,
     ),
-    (
+    _r(
         "mount",
-        Category.FILE,
+        C.FILE,
         (
             RES,
-            _p("dev", T.CHARBUF),
-            _p("dir", T.FSPATH),
-            _p("type", T.CHARBUF),
-            _p("flags", T.FLAGS32, "mount_flags"),
+            _p("dev", T.CHARBUF, w="str(0)"),
+            _p("dir", T.FSPATH, w="str(1)"),
+            _p("type", T.CHARBUF, w="str(2)"),
+            _p("flags", T.FLAGS32, "mount_flags", w="u32(3)"),
         ),
-        ("mount",),
     ),
-    (
+    _r(
         "umount2",
-        Category.FILE,
-        (RES, _p("name", T.FSPATH), _p("flags", T.FLAGS32, "umount_flags")),
-        ("umount2",),
-    ),
-    ("unshare", Category.PROCESS, (RES, _p("flags", T.FLAGS32, "clone_flags")), ("unshare",)),
-    (
-        "setns",
-        Category.PROCESS,
-        (RES, _p("fd", T.FD), _p("nstype", T.FLAGS32, "clone_flags")),
-        ("setns",),
-    ),
-    ("bpf", Category.OTHER, (FD_RES, _p("cmd", T.INT64)), ("bpf",)),
-    ("kill", Category.SIGNAL, (RES, _p("pid", T.PID), _p("sig", T.SIGTYPE)), ("kill",)),
-    (
-        "prctl",
-        Category.PROCESS,
+        C.FILE,
         (
             RES,
-            _p("option", T.ENUMFLAGS32, "prctl_options"),
-            _p("arg2_str", T.CHARBUF),
-            _p("arg2_int", T.INT64),
+            _p("name", T.FSPATH, w="str(0)"),
+            _p("flags", T.FLAGS32, "umount_flags", w="u32(1)"),
         ),
-        ("prctl",),
+    ),
+    _r("unshare", C.PROCESS, (RES, _p("flags", T.FLAGS32, "clone_flags", w="u32(0)"))),
+    _r(
+        "setns",
+        C.PROCESS,
+        (RES, _p("fd", T.FD, w="int(0)"), _p("nstype", T.FLAGS32, "clone_flags", w="u32(1)")),
+        UF,
+    ),
+    _r("bpf", C.OTHER, (FD_RES, _p("cmd", T.INT64, w="int(0)")), CF, "bpf"),
+    _r(
+        "kill",
+        C.SIGNAL,
+        (RES, _p("pid", T.PID, w="int(0)"), _p("sig", T.SIGTYPE, w="u8(1)")),
+    ),
+    _r(
+        "prctl",
+        C.PROCESS,
+        (
+            RES,
+            _p("option", T.ENUMFLAGS32, "prctl_options", w="u32(0)"),
+            _p("arg2_str", T.CHARBUF, w=PRCTL_NAME),
+            _p("arg2_int", T.INT64, w="s64(1)"),
+        ),
     ),
     # --- opt-in I/O --------------------------------------------------------------------------
-    (
+    _r(
         "read",
-        Category.IO_READ,
-        (RES, _p("data", T.BYTEBUF), _p("fd", T.FD), _p("size", T.UINT32)),
-        ("read",),
+        C.IO_READ,
+        (
+            RES,
+            _p("data", T.BYTEBUF, w="p_snap(rp, a->a[1], ret)"),
+            _p("fd", T.FD, w="int(0)"),
+            _p("size", T.UINT32, w="u32(2)"),
+        ),
+        UF,
+        default=False,
     ),
-    (
+    _r(
         "write",
-        Category.IO_WRITE,
-        (RES, _p("data", T.BYTEBUF), _p("fd", T.FD), _p("size", T.UINT32)),
-        ("write",),
+        C.IO_WRITE,
+        (
+            RES,
+            _p("data", T.BYTEBUF, w="p_snap(rp, a->a[1], a->a[2])"),
+            _p("fd", T.FD, w="int(0)"),
+            _p("size", T.UINT32, w="u32(2)"),
+        ),
+        UF,
+        default=False,
+    ),
+    # --- later additions: appended, so the codes above stay stable ---------------------------
+    _r(  # Linux 6.6: fchmodat with flags; Falco's chmod rules know only the three older calls
+        "fchmodat2",
+        C.FILE,
+        (
+            RES,
+            _p("dirfd", T.FD, w="int(0)"),
+            _p("filename", T.FSRELPATH, w="str(1)", at=1),
+            _p("mode", T.MODE, "chmod_mode", w="u32(2)"),
+            _p("flags", T.FLAGS32, "fchownat_flags", w="u32(3)"),  # the same two AT_* bits
+        ),
+        UF,
     ),
 )
 
-_OPT_IN = frozenset({"read", "write"})
-
 EVENTS: tuple[EventSpec, ...] = tuple(
-    EventSpec(code, name, category, params, syscalls, default=name not in _OPT_IN)
-    for code, (name, category, params, syscalls) in enumerate(_SPECS, start=1)
+    EventSpec(
+        code,
+        row.name,
+        row.category,
+        row.params,
+        row.syscalls,
+        default=row.default,
+        flags=row.flags,
+        handler=row.handler,
+    )
+    for code, row in enumerate(_ROWS, start=1)
 )
 BY_CODE: dict[int, EventSpec] = {e.code: e for e in EVENTS}
 BY_NAME: dict[str, EventSpec] = {e.name: e for e in EVENTS}

@@ -372,7 +372,7 @@ static __always_inline __u32 bst_encode_dev(dev_t dev)
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
 }
 
-// dev and ino of the file behind a new fd (open-family events).
+// 2 parameters: dev and ino of the file behind a new fd (open-family events).
 __noinline int p_dev_ino(struct bst_rec *r, long fd)
 {
 	struct file *file = bst_fd_file(fd);
@@ -604,7 +604,7 @@ __noinline int p_path(struct bst_rec *r, int which)
 	return 0;
 }
 
-// exe (argv[0]) and args (argv[1:]) from the current mm: arg_start..arg_end.
+// 2 parameters: exe (argv[0]) and args (argv[1:]) from the current mm: arg_start..arg_end.
 __noinline int p_mm_argv(struct bst_rec *r)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -699,7 +699,22 @@ static __always_inline __u64 bst_cap(const kernel_cap_t *cap)
 	return v;
 }
 
-// Everything an execve/execveat exit carries after res, up to trusted_exepath (_EXEC_COMMON).
+// 3 parameters: the current task's inheritable, permitted and effective capability sets.
+__noinline int p_caps(struct bst_rec *r)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	if (!r)
+		return 0;
+	p_u64(r, bst_cap(&cred->cap_inheritable));
+	p_u64(r, bst_cap(&cred->cap_permitted));
+	p_u64(r, bst_cap(&cred->cap_effective));
+	return 0;
+}
+
+// 17 parameters: everything an execve/execveat exit carries after res, up to trusted_exepath
+// (schema.py's _exec_common).
 // A successful exec reads the new image (mm args/env, exe_file); a failed one the caller's
 // argv/envp, still mapped.
 __noinline int p_exec_common(struct bst_rec *r, long ret, __u64 argv, __u64 envp)
@@ -736,9 +751,7 @@ __noinline int p_exec_common(struct bst_rec *r, long ret, __u64 argv, __u64 envp
 	p_u32(r, BPF_CORE_READ(cred, gid.val));
 	p_u32(r, BPF_CORE_READ(cred, euid.val));
 	p_u32(r, BPF_CORE_READ(cred, egid.val));
-	p_u64(r, bst_cap(&cred->cap_inheritable));
-	p_u64(r, bst_cap(&cred->cap_permitted));
-	p_u64(r, bst_cap(&cred->cap_effective));
+	p_caps(r);
 	if (ret == 0)
 		p_path(r, 1);
 	else
@@ -764,481 +777,118 @@ __noinline int p_exec_filename(struct bst_rec *r, long ret, __u64 user_ptr)
 	return 0;
 }
 
+// 3 parameters: openat2's flags, mode and resolve, from the caller's struct open_how.
+__noinline int p_open_how(struct bst_rec *r, __u64 uhow)
+{
+	struct open_how how = {};
+
+	if (!r)
+		return 0;
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)uhow)) {
+		p_none(r);
+		p_none(r);
+		return p_none(r);
+	}
+	p_u32(r, how.flags);
+	p_u32(r, how.mode);
+	p_u32(r, how.resolve);
+	return 0;
+}
+
+// 3 parameters: pipe/pipe2's two new fds and the pipe's inode.
+__noinline int p_pipe_fds(struct bst_rec *r, long ret, __u64 ufds)
+{
+	int fds[2] = {-1, -1};
+
+	if (!r)
+		return 0;
+	if (ret != 0 || bpf_probe_read_user(fds, sizeof(fds), (void *)ufds)) {
+		p_none(r);
+		p_none(r);
+		return p_none(r);
+	}
+	p_s64(r, fds[0]);
+	p_s64(r, fds[1]);
+	p_u64(r, bst_fd_ino(fds[0]));
+	return 0;
+}
+
+// 3 parameters: accept's queuepct, queuelen and queuemax of the listening socket `fd`.
+__noinline int p_accept_queue(struct bst_rec *r, long fd)
+{
+	struct sock *lsk = bst_fd_sock(fd);
+	__u32 qlen = lsk ? BPF_CORE_READ(lsk, sk_ack_backlog) : 0;
+	__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
+
+	if (!r)
+		return 0;
+	p_u8(r, qmax ? (__u8)(qlen * 100 / qmax) : 0);
+	p_u32(r, qlen);
+	p_u32(r, qmax);
+	return 0;
+}
+
+// The first iovec and the destination of a user msghdr.
+static __always_inline void bst_read_msg(__u64 umsg, struct user_msghdr *msg, struct iovec *iov)
+{
+	if (umsg && !bpf_probe_read_user(msg, sizeof(*msg), (void *)umsg) && msg->msg_iovlen)
+		bpf_probe_read_user(iov, sizeof(*iov), msg->msg_iov);
+}
+
+// 4 parameters: sendmsg's data, fd, size and tuple.
+__noinline int p_sendmsg(struct bst_rec *r, long fd, __u64 umsg)
+{
+	struct user_msghdr msg = {};
+	struct iovec iov = {};
+
+	if (!r)
+		return 0;
+	bst_read_msg(umsg, &msg, &iov);
+	p_snap(r, (__u64)iov.iov_base, iov.iov_len);
+	p_s64(r, fd);
+	p_u32(r, iov.iov_len);
+	p_tuple(r, fd, 0, (__u64)msg.msg_name);
+	return 0;
+}
+
+// 4 parameters: recvmsg's size, data, tuple and fd.
+__noinline int p_recvmsg(struct bst_rec *r, long ret, long fd, __u64 umsg)
+{
+	struct user_msghdr msg = {};
+	struct iovec iov = {};
+
+	if (!r)
+		return 0;
+	bst_read_msg(umsg, &msg, &iov);
+	p_u32(r, ret > 0 ? ret : 0);
+	p_snap(r, (__u64)iov.iov_base, ret < (long)iov.iov_len ? ret : iov.iov_len);
+	p_tuple(r, fd, 0, (__u64)msg.msg_name);
+	p_s64(r, fd);
+	return 0;
+}
+
 // ------------------------------------------------------------------------ programs
 
+// One record per captured syscall exit. The cases and each event's writes are generated from
+// the event table into bastion_events.h (BST_SYSCALL_EVENTS, BST_WRITE_<NAME>): only the
+// helpers they call are written here.
 static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct bst_rec r = {};
 	struct bst_rec *rp = &r;
 
-#define BEGIN(NAME) if (bst_begin(rp, BST_EVT_##NAME, BST_NPARAMS_##NAME, ret)) return 0
+#define BST_CASE(NAME)                                                           \
+	case BST_EVT_##NAME:                                                     \
+		if (bst_begin(rp, BST_EVT_##NAME, BST_NPARAMS_##NAME, ret))    \
+			return 0;                                                \
+		BST_WRITE_##NAME;                                                \
+		break;
 	switch (code) {
-	case BST_EVT_EXECVE:
-		BEGIN(EXECVE);
-		p_s64(rp, ret);
-		p_exec_common(rp, ret, a->a[1], a->a[2]);
-		p_exec_filename(rp, ret, a->a[0]);
-		break;
-	case BST_EVT_EXECVEAT:
-		BEGIN(EXECVEAT);
-		p_s64(rp, ret);
-		p_exec_common(rp, ret, a->a[2], a->a[3]);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[4]);
-		break;
-	case BST_EVT_OPEN:
-		BEGIN(OPEN);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		p_dev_ino(rp, ret);
-		break;
-	case BST_EVT_OPENAT:
-		BEGIN(OPENAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		p_u32(rp, a->a[3]);
-		p_dev_ino(rp, ret);
-		break;
-	case BST_EVT_OPENAT2: {
-		struct open_how how = {};
-		int ok = !bpf_probe_read_user(&how, sizeof(how), (void *)a->a[2]);
-		BEGIN(OPENAT2);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		if (ok) {
-			p_u32(rp, how.flags);
-			p_u32(rp, how.mode);
-			p_u32(rp, how.resolve);
-		} else {
-			p_none(rp);
-			p_none(rp);
-			p_none(rp);
-		}
-		p_dev_ino(rp, ret);
-		break;
-	}
-	case BST_EVT_CREAT:
-		BEGIN(CREAT);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_dev_ino(rp, ret);
-		break;
-	case BST_EVT_CLOSE:
-		BEGIN(CLOSE);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		break;
-	case BST_EVT_DUP:
-		BEGIN(DUP);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		break;
-	case BST_EVT_DUP2:
-		BEGIN(DUP2);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_s64(rp, (int)a->a[1]);
-		break;
-	case BST_EVT_DUP3:
-		BEGIN(DUP3);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_s64(rp, (int)a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_UNLINK:
-		BEGIN(UNLINK);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		break;
-	case BST_EVT_UNLINKAT:
-		BEGIN(UNLINKAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_RENAME:
-		BEGIN(RENAME);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_ustr(rp, a->a[1]);
-		break;
-	case BST_EVT_RENAMEAT:
-		BEGIN(RENAMEAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_s64(rp, (int)a->a[2]);
-		p_ustr(rp, a->a[3]);
-		break;
-	case BST_EVT_RENAMEAT2:
-		BEGIN(RENAMEAT2);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_s64(rp, (int)a->a[2]);
-		p_ustr(rp, a->a[3]);
-		p_u32(rp, a->a[4]);
-		break;
-	case BST_EVT_MKDIR:
-		BEGIN(MKDIR);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_MKDIRAT:
-		BEGIN(MKDIRAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_RMDIR:
-		BEGIN(RMDIR);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		break;
-	case BST_EVT_SYMLINK:
-		BEGIN(SYMLINK);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_ustr(rp, a->a[1]);
-		break;
-	case BST_EVT_SYMLINKAT:
-		BEGIN(SYMLINKAT);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_s64(rp, (int)a->a[1]);
-		p_ustr(rp, a->a[2]);
-		break;
-	case BST_EVT_LINK:
-		BEGIN(LINK);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_ustr(rp, a->a[1]);
-		break;
-	case BST_EVT_LINKAT:
-		BEGIN(LINKAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_s64(rp, (int)a->a[2]);
-		p_ustr(rp, a->a[3]);
-		p_u32(rp, a->a[4]);
-		break;
-	case BST_EVT_CHMOD:
-		BEGIN(CHMOD);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_FCHMOD:
-		BEGIN(FCHMOD);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_FCHMODAT:
-		BEGIN(FCHMODAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_CHOWN:
-		BEGIN(CHOWN);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_LCHOWN:
-		BEGIN(LCHOWN);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_FCHOWN:
-		BEGIN(FCHOWN);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_FCHOWNAT:
-		BEGIN(FCHOWNAT);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		p_u32(rp, a->a[3]);
-		p_u32(rp, a->a[4]);
-		break;
-	case BST_EVT_CHDIR:
-		BEGIN(CHDIR);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		break;
-	case BST_EVT_FCHDIR:
-		BEGIN(FCHDIR);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		break;
-	case BST_EVT_CHROOT:
-		BEGIN(CHROOT);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		break;
-	case BST_EVT_PIVOT_ROOT:
-		BEGIN(PIVOT_ROOT);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_ustr(rp, a->a[1]);
-		break;
-	case BST_EVT_MEMFD_CREATE:
-		BEGIN(MEMFD_CREATE);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_PIPE:
-	case BST_EVT_PIPE2: {
-		int fds[2] = {-1, -1};
-		int ok = ret == 0 && !bpf_probe_read_user(fds, sizeof(fds), (void *)a->a[0]);
-		if (code == BST_EVT_PIPE) {
-			BEGIN(PIPE);
-		} else {
-			BEGIN(PIPE2);
-		}
-		p_s64(rp, ret);
-		if (ok) {
-			p_s64(rp, fds[0]);
-			p_s64(rp, fds[1]);
-			p_u64(rp, bst_fd_ino(fds[0]));
-		} else {
-			p_none(rp);
-			p_none(rp);
-			p_none(rp);
-		}
-		if (code == BST_EVT_PIPE2)
-			p_u32(rp, a->a[1]);
-		break;
-	}
-	case BST_EVT_SOCKET:
-		BEGIN(SOCKET);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_CONNECT:
-		BEGIN(CONNECT);
-		p_s64(rp, ret);
-		p_tuple(rp, (int)a->a[0], 0, 0);
-		p_s64(rp, (int)a->a[0]);
-		p_ubytes(rp, a->a[1], a->a[2] > BST_SOCKADDR_MAX ? BST_SOCKADDR_MAX : a->a[2]);
-		break;
-	case BST_EVT_ACCEPT:
-	case BST_EVT_ACCEPT4: {
-		struct sock *lsk = bst_fd_sock((int)a->a[0]);
-		__u32 qlen = lsk ? BPF_CORE_READ(lsk, sk_ack_backlog) : 0;
-		__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
-		if (code == BST_EVT_ACCEPT) {
-			BEGIN(ACCEPT);
-		} else {
-			BEGIN(ACCEPT4);
-		}
-		p_s64(rp, ret);
-		p_tuple(rp, ret, 1, 0);
-		p_u8(rp, qmax ? (__u8)(qlen * 100 / qmax) : 0);
-		p_u32(rp, qlen);
-		p_u32(rp, qmax);
-		if (code == BST_EVT_ACCEPT4)
-			p_s32(rp, a->a[3]);
-		break;
-	}
-	case BST_EVT_BIND:
-		BEGIN(BIND);
-		p_s64(rp, ret);
-		p_ubytes(rp, a->a[1], a->a[2] > BST_SOCKADDR_MAX ? BST_SOCKADDR_MAX : a->a[2]);
-		p_s64(rp, (int)a->a[0]);
-		break;
-	case BST_EVT_LISTEN:
-		BEGIN(LISTEN);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_s32(rp, a->a[1]);
-		break;
-	case BST_EVT_SENDTO:
-		BEGIN(SENDTO);
-		p_s64(rp, ret);
-		p_snap(rp, a->a[1], a->a[2]);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[2]);
-		p_tuple(rp, (int)a->a[0], 0, a->a[4]);
-		break;
-	case BST_EVT_RECVFROM:
-		BEGIN(RECVFROM);
-		p_s64(rp, ret);
-		p_snap(rp, a->a[1], ret);
-		p_tuple(rp, (int)a->a[0], 0, ret >= 0 ? a->a[4] : 0);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_SENDMSG:
-	case BST_EVT_RECVMSG: {
-		struct user_msghdr msg = {};
-		struct iovec iov = {};
-		if (a->a[1] && !bpf_probe_read_user(&msg, sizeof(msg), (void *)a->a[1]) &&
-		    msg.msg_iovlen)
-			bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov);
-		if (code == BST_EVT_SENDMSG) {
-			BEGIN(SENDMSG);
-			p_s64(rp, ret);
-			p_snap(rp, (__u64)iov.iov_base, iov.iov_len);
-			p_s64(rp, (int)a->a[0]);
-			p_u32(rp, iov.iov_len);
-			p_tuple(rp, (int)a->a[0], 0, (__u64)msg.msg_name);
-		} else {
-			BEGIN(RECVMSG);
-			p_s64(rp, ret);
-			p_u32(rp, ret > 0 ? ret : 0);
-			p_snap(rp, (__u64)iov.iov_base, ret < (long)iov.iov_len ? ret : iov.iov_len);
-			p_tuple(rp, (int)a->a[0], 0, (__u64)msg.msg_name);
-			p_s64(rp, (int)a->a[0]);
-		}
-		break;
-	}
-	case BST_EVT_SETUID:
-		BEGIN(SETUID);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		break;
-	case BST_EVT_SETGID:
-		BEGIN(SETGID);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		break;
-	case BST_EVT_SETRESUID:
-		BEGIN(SETRESUID);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_SETRESGID:
-		BEGIN(SETRESGID);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_CAPSET: {
-		const struct cred *cred = BPF_CORE_READ(task, cred);
-
-		BEGIN(CAPSET);
-		p_s64(rp, ret);
-		p_u64(rp, bst_cap(&cred->cap_inheritable));
-		p_u64(rp, bst_cap(&cred->cap_permitted));
-		p_u64(rp, bst_cap(&cred->cap_effective));
-		break;
-	}
-	case BST_EVT_PTRACE:
-		BEGIN(PTRACE);
-		p_s64(rp, ret);
-		p_u64(rp, a->a[2]);
-		p_u64(rp, a->a[3]);
-		p_u16(rp, a->a[0]);
-		p_s64(rp, (int)a->a[1]);
-		break;
-	case BST_EVT_INIT_MODULE:
-		BEGIN(INIT_MODULE);
-		p_s64(rp, ret);
-		p_snap(rp, a->a[0], a->a[1]);
-		p_u64(rp, a->a[1]);
-		p_ustr(rp, a->a[2]);
-		break;
-	case BST_EVT_FINIT_MODULE:
-		BEGIN(FINIT_MODULE);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_MOUNT:
-		BEGIN(MOUNT);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_ustr(rp, a->a[1]);
-		p_ustr(rp, a->a[2]);
-		p_u32(rp, a->a[3]);
-		break;
-	case BST_EVT_UMOUNT2:
-		BEGIN(UMOUNT2);
-		p_s64(rp, ret);
-		p_ustr(rp, a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_UNSHARE:
-		BEGIN(UNSHARE);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		break;
-	case BST_EVT_SETNS:
-		BEGIN(SETNS);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[1]);
-		break;
-	case BST_EVT_BPF:
-		BEGIN(BPF);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		break;
-	case BST_EVT_KILL:
-		BEGIN(KILL);
-		p_s64(rp, ret);
-		p_s64(rp, (int)a->a[0]);
-		p_u8(rp, a->a[1]);
-		break;
-	case BST_EVT_PRCTL:
-		BEGIN(PRCTL);
-		p_s64(rp, ret);
-		p_u32(rp, a->a[0]);
-		if (a->a[0] == BST_PR_SET_NAME || a->a[0] == BST_PR_GET_NAME)
-			p_ustr(rp, a->a[1]);
-		else
-			p_none(rp);
-		p_s64(rp, a->a[1]);
-		break;
-	case BST_EVT_READ:
-		BEGIN(READ);
-		p_s64(rp, ret);
-		p_snap(rp, a->a[1], ret);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[2]);
-		break;
-	case BST_EVT_WRITE:
-		BEGIN(WRITE);
-		p_s64(rp, ret);
-		p_snap(rp, a->a[1], a->a[2]);
-		p_s64(rp, (int)a->a[0]);
-		p_u32(rp, a->a[2]);
-		break;
+		BST_SYSCALL_EVENTS
 	default:
 		return 0;
 	}
-#undef BEGIN
+#undef BST_CASE
 	bst_submit(rp);
 	return 0;
 }
@@ -1311,6 +961,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(bst_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct bst_rec r;
+	struct bst_rec *rp = &r;
 	struct bst_hdr *h;
 	__u8 *b;
 	__u32 flags = 0, tid = BPF_CORE_READ(child, pid), tgid = BPF_CORE_READ(child, tgid);
@@ -1333,19 +984,8 @@ int BPF_PROG(bst_fork, struct task_struct *parent, struct task_struct *child)
 		flags |= BST_CLONE_FS;
 	if (BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files))
 		flags |= BST_CLONE_FILES;
-	p_s64(&r, 0);
-	p_mm_argv(&r);
-	p_s64(&r, tid);
-	p_s64(&r, tgid);
-	p_s64(&r, BPF_CORE_READ(child, real_parent, pid));
-	p_path(&r, 0);
-	p_comm(&r);
-	p_u32(&r, flags);
-	p_u32(&r, BPF_CORE_READ(child, cred, uid.val));
-	p_u32(&r, BPF_CORE_READ(child, cred, gid.val));
-	p_s64(&r, bst_ns_nr(BPF_CORE_READ(child, thread_pid)));
-	p_s64(&r, bst_ns_nr(BPF_CORE_READ(child, group_leader, thread_pid)));
-	bst_submit(&r);
+	BST_WRITE_CLONE;
+	bst_submit(rp);
 	return 0;
 }
 
@@ -1353,17 +993,14 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(bst_exit, struct task_struct *p)
 {
 	struct bst_rec r;
+	struct bst_rec *rp = &r;
 	int code = BPF_CORE_READ(p, exit_code);
 
 	if (bst_cgroup_skipped())
 		return 0;
 	if (bst_begin(&r, BST_EVT_PROCEXIT, BST_NPARAMS_PROCEXIT, 0))
 		return 0;
-	p_s64(&r, code);
-	p_s64(&r, (code >> 8) & 0xff);
-	p_u8(&r, code & 0x7f);
-	p_u8(&r, (code & 0x80) ? 1 : 0);
-	p_none(&r); // reaper_tid: not computed
-	bst_submit(&r);
+	BST_WRITE_PROCEXIT;
+	bst_submit(rp);
 	return 0;
 }

@@ -20,11 +20,20 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from bastion.errors import BastionError
 from bastion.sensor.events.flags import from_kernel
-from bastion.sensor.events.model import Direction, Event, ParamSpec, ParamType, SockAddr, SockTuple
-from bastion.sensor.events.schema import EVENTS, EventSpec
+from bastion.sensor.events.model import (
+    Direction,
+    Event,
+    ParamSpec,
+    ParamType,
+    ParamValue,
+    SockAddr,
+    SockTuple,
+)
+from bastion.sensor.events.schema import BY_NAME, EVENTS, EventSpec
 
 T = ParamType
 
@@ -32,7 +41,7 @@ T = ParamType
 HEADER = struct.Struct("<QQqIIHHHH")
 assert HEADER.size == 40
 
-Reader = Callable[[bytes, int, int], object]
+Reader = Callable[[bytes, int, int], ParamValue]
 
 
 class RecordError(BastionError):
@@ -44,27 +53,28 @@ class RecordError(BastionError):
 def _int_reader(fmt: str) -> Reader:
     unpack = struct.Struct(fmt).unpack_from
 
-    def read(raw: bytes, off: int, length: int) -> object:
-        return unpack(raw, off)[0]
+    def read(raw: bytes, off: int, length: int) -> ParamValue:
+        value: int = unpack(raw, off)[0]  # every format here is one integer
+        return value
 
     return read
 
 
-def _text(raw: bytes, off: int, length: int) -> object:
+def _text(raw: bytes, off: int, length: int) -> ParamValue:
     end = off + length
     if raw[end - 1] == 0:
         end -= 1
     return raw[off:end].decode("utf-8", "surrogateescape")
 
 
-def _strings(raw: bytes, off: int, length: int) -> object:
+def _strings(raw: bytes, off: int, length: int) -> ParamValue:
     parts = raw[off : off + length].split(b"\0")
     if parts and parts[-1] == b"":
         parts.pop()
     return tuple(p.decode("utf-8", "surrogateescape") for p in parts)
 
 
-def _bytes(raw: bytes, off: int, length: int) -> object:
+def _bytes(raw: bytes, off: int, length: int) -> ParamValue:
     return raw[off : off + length]
 
 
@@ -85,7 +95,7 @@ def _unix_path(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _sockaddr(raw: bytes, off: int, length: int) -> object:
+def _sockaddr(raw: bytes, off: int, length: int) -> ParamValue:
     """The raw struct sockaddr the caller passed (family in host order, port in network)."""
     data = raw[off : off + length]
     if len(data) < 2:
@@ -105,7 +115,7 @@ def _sockaddr(raw: bytes, off: int, length: int) -> object:
 _PORT = struct.Struct("<H").unpack_from
 
 
-def _socktuple(raw: bytes, off: int, length: int) -> object:
+def _socktuple(raw: bytes, off: int, length: int) -> ParamValue:
     family = raw[off]
     if family == socket.AF_INET and length >= 13:
         return SockTuple(
@@ -211,7 +221,7 @@ def reader_for(param: ParamSpec) -> Reader:
     if convert is None:
         return reader
 
-    def read(raw: bytes, off: int, length: int) -> object:
+    def read(raw: bytes, off: int, length: int) -> ParamValue:
         value = reader(raw, off, length)
         assert isinstance(value, int)
         return convert(value)
@@ -233,14 +243,9 @@ def _step(param: ParamSpec) -> _Step:
 ParamsDecoder = Callable[[bytes], tuple[dict[str, object], int]]
 
 
-def _params_decoder(spec: EventSpec) -> ParamsDecoder:
-    """A function made for this event type: its parameters from a record, and the end offset.
-
-    Generated once per event type (straight-line code; a length of 0 means unreadable, and
-    only a record with an unreadable parameter takes the branch-per-parameter path) because a
-    generic loop over (name, reader) pairs cost more than the record's header and the `Event`
-    together.
-    """
+def _decoder_code(spec: EventSpec) -> tuple[str, dict[str, object]]:
+    """The source of `spec`'s parameter decoder and the names it reads (struct unpackers and
+    readers), as `_params_decoder` compiles them."""
     n = len(spec.params)
     env: dict[str, object] = {"lengths": struct.Struct(f"<{n}H").unpack_from}
     lines = ["def decode(raw):"]
@@ -272,8 +277,37 @@ def _params_decoder(spec: EventSpec) -> ParamsDecoder:
             lines.append(f"    if l{i}: p[{name!r}] = r{i}(raw, off, l{i})")
         lines.append(f"    off += l{i}")
     lines.append("    return p, off")
-    exec(compile("\n".join(lines), f"<decoder {spec.name}>", "exec"), env)
-    return env["decode"]  # type: ignore[return-value]
+    return "\n".join(lines) + "\n", env
+
+
+def decoder_source(name: str) -> str:
+    """The Python source of the parameter decoder the live decoder builds (with `exec`) for
+    the event `name`, with a comment naming what each ``u<i>``/``r<i>`` it calls is: what
+    `bastion events --decoder-source NAME` prints. Raises KeyError for an unknown event."""
+    spec = BY_NAME[name]
+    code, env = _decoder_code(spec)
+    notes = [f"# decoder of {spec.name!r} (code {spec.code}), generated from events/schema.py"]
+    notes.append("# lengths: the record's u16 length array, one per parameter, at byte 40")
+    for i, param in enumerate(spec.params):
+        for key in (f"u{i}", f"r{i}"):
+            if key in env:
+                how = "struct unpack" if key[0] == "u" else "reader"
+                flags = f", Falco's {param.flags} encoding" if param.flags else ""
+                notes.append(f"# {key}: {param.name} ({param.type}{flags}), {how}")
+    return "\n".join(notes) + "\n" + code
+
+
+def _params_decoder(spec: EventSpec) -> ParamsDecoder:
+    """A function made for this event type: its parameters from a record, and the end offset.
+
+    Generated once per event type (straight-line code; a length of 0 means unreadable, and
+    only a record with an unreadable parameter takes the branch-per-parameter path) because a
+    generic loop over (name, reader) pairs cost more than the record's header and the `Event`
+    together. `decoder_source` shows the code.
+    """
+    code, env = _decoder_code(spec)
+    exec(compile(code, f"<decoder {spec.name}>", "exec"), env)
+    return cast("ParamsDecoder", env["decode"])
 
 
 class _Layout:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from bastion.sensor.events.model import IpAddress
+from bastion.sensor.events.ip import IpAddress
 
 
 class FdType:

@@ -15,10 +15,7 @@ from bastion.sensor.state.fds import abspath, file_fd, memfd_fd, pipe_fd
 from bastion.sensor.state.model import Fd, FdType, Thread
 from bastion.sensor.state.params import as_int as _int
 from bastion.sensor.state.params import param as _param
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from bastion.sensor.state.sensor_state import SensorState
+from bastion.sensor.state.tables import Tables
 
 
 def _result_fd(event: Event) -> int | None:
@@ -27,7 +24,7 @@ def _result_fd(event: Event) -> int | None:
     return res if res is not None and res >= 0 else None
 
 
-def on_open(state: SensorState, event: Event, thread: Thread) -> None:
+def on_open(state: Tables, event: Event, thread: Thread) -> None:
     """open, openat, openat2, creat: a file (or directory) fd with an absolute name."""
     num = _result_fd(event)
     if num is None:
@@ -51,7 +48,7 @@ def on_open(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = fd
 
 
-def on_memfd_create(state: SensorState, event: Event, thread: Thread) -> None:
+def on_memfd_create(state: Tables, event: Event, thread: Thread) -> None:
     num = _result_fd(event)
     if num is None:
         return
@@ -61,7 +58,7 @@ def on_memfd_create(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = fd
 
 
-def on_pipe(state: SensorState, event: Event, thread: Thread) -> None:
+def on_pipe(state: Tables, event: Event, thread: Thread) -> None:
     """pipe/pipe2: two fds on one pipe inode; `event.fd` is the write end, the last one
     added (libsinsp's add_fd makes each new fd the event's, so the second wins)."""
     if event.res != 0:
@@ -78,7 +75,7 @@ def on_pipe(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = made[-1] if made else None
 
 
-def on_dup(state: SensorState, event: Event, thread: Thread) -> None:
+def on_dup(state: Tables, event: Event, thread: Thread) -> None:
     """dup/dup2/dup3 (and fcntl F_DUPFD when a source reports it as dup): the new number
     names a copy of the old fd; dup2/dup3 onto an open number closes that one first."""
     new = event.res
@@ -102,7 +99,7 @@ def on_dup(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = thread.fds.get(new, copy)
 
 
-def on_close(state: SensorState, event: Event, thread: Thread) -> None:
+def on_close(state: Tables, event: Event, thread: Thread) -> None:
     num = _int(_param(state, event, "fd"))
     if num is None:
         return
@@ -112,11 +109,11 @@ def on_close(state: SensorState, event: Event, thread: Thread) -> None:
         del thread.fds[num]
 
 
-def anon_fd_handler(kind: str) -> Callable[[SensorState, Event, Thread], None]:
+def anon_fd_handler(kind: str) -> Callable[[Tables, Event, Thread], None]:
     """A handler for calls whose result is a new fd of a fixed kind with no name (eventfd,
     signalfd, timerfd_create, inotify_init, epoll_create, userfaultfd, io_uring_setup, bpf)."""
 
-    def on_anon(state: SensorState, event: Event, thread: Thread) -> None:
+    def on_anon(state: Tables, event: Event, thread: Thread) -> None:
         num = _result_fd(event)
         if num is None:
             return
@@ -127,25 +124,11 @@ def anon_fd_handler(kind: str) -> Callable[[SensorState, Event, Thread], None]:
     return on_anon
 
 
-ANON_KINDS = {
-    "eventfd": FdType.EVENT,
-    "eventfd2": FdType.EVENT,
-    "signalfd": FdType.SIGNALFD,
-    "signalfd4": FdType.SIGNALFD,
-    "timerfd_create": FdType.TIMERFD,
-    "inotify_init": FdType.INOTIFY,
-    "inotify_init1": FdType.INOTIFY,
-    "epoll_create": FdType.EVENTPOLL,
-    "epoll_create1": FdType.EVENTPOLL,
-    "userfaultfd": FdType.USERFAULTFD,
-    "io_uring_setup": FdType.IOURING,
-}
-
 # bpf(2) commands whose result is a new fd (the others return 0 or a count).
 _BPF_FD_CMDS = frozenset({0, 5, 7, 13, 14, 17, 18, 19, 28, 30})
 
 
-def on_bpf(state: SensorState, event: Event, thread: Thread) -> None:
+def on_bpf(state: Tables, event: Event, thread: Thread) -> None:
     cmd = _int(_param(state, event, "cmd"))
     num = _result_fd(event)
     if num is None or cmd not in _BPF_FD_CMDS:

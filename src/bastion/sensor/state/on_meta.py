@@ -12,10 +12,7 @@ from __future__ import annotations
 from bastion import jsonio
 from bastion.sensor.events.model import Event
 from bastion.sensor.state.model import HOST_CONTAINER, Group, User
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from bastion.sensor.state.sensor_state import SensorState
+from bastion.sensor.state.tables import Tables
 
 # libsinsp's sinsp_container_type, as the JSON "type" number carries it
 _ENGINES = {0: "docker", 1: "lxc", 2: "libvirt-lxc", 3: "mesos", 5: "rkt", 7: "cri-o"}
@@ -26,7 +23,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def on_container(state: SensorState, event: Event) -> None:
+def on_container(state: Tables, event: Event) -> None:
     """A ``container`` event: the engine's description of one container, by short id."""
     raw = event.params.get("json")
     if not isinstance(raw, str):
@@ -59,7 +56,7 @@ def _container_id(event: Event) -> str:
     return cid if cid else HOST_CONTAINER.id
 
 
-def on_user_added(state: SensorState, event: Event) -> None:
+def on_user_added(state: Tables, event: Event) -> None:
     p = event.params
     uid, gid = p.get("uid"), p.get("gid")
     if not isinstance(uid, int) or not isinstance(gid, int):
@@ -74,16 +71,9 @@ def on_user_added(state: SensorState, event: Event) -> None:
     state.users.add_user(user, _container_id(event))
 
 
-def on_group_added(state: SensorState, event: Event) -> None:
+def on_group_added(state: Tables, event: Event) -> None:
     gid = event.params.get("gid")
     if isinstance(gid, int):
         state.users.add_group(
             Group(gid=gid, name=_text(event.params.get("name"))), _container_id(event)
         )
-
-
-META_HANDLERS = {
-    "container": on_container,
-    "useradded": on_user_added,
-    "groupadded": on_group_added,
-}

@@ -6,7 +6,7 @@ its name as it is bound, connected or accepted (`fds.set_bound`, `fds.set_tuple`
 
 from __future__ import annotations
 
-from bastion.sensor.events.model import Event, SockAddr, SockTuple
+from bastion.sensor.events.model import Category, Event, SockAddr, SockTuple
 from bastion.sensor.state import flags
 from bastion.sensor.state.fds import (
     patch_unspecified,
@@ -18,13 +18,10 @@ from bastion.sensor.state.fds import (
 from bastion.sensor.state.model import Fd, FdType, Thread
 from bastion.sensor.state.params import as_int as _int
 from bastion.sensor.state.params import param as _param
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from bastion.sensor.state.sensor_state import SensorState
+from bastion.sensor.state.tables import Tables
 
 
-def on_socket(state: SensorState, event: Event, thread: Thread) -> None:
+def on_socket(state: Tables, event: Event, thread: Thread) -> None:
     num = event.res if event.res is not None else _int(event.params.get("fd"))
     if num is None or num < 0:
         return
@@ -38,7 +35,7 @@ def on_socket(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = fd
 
 
-def on_socketpair(state: SensorState, event: Event, thread: Thread) -> None:
+def on_socketpair(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     domain = _int(_param(state, event, "domain")) or 0
@@ -53,12 +50,12 @@ def on_socketpair(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = made[0] if made else None
 
 
-def _socket(state: SensorState, event: Event, thread: Thread) -> Fd | None:
+def _socket(state: Tables, event: Event, thread: Thread) -> Fd | None:
     num = _int(_param(state, event, "fd"))
     return thread.fds.get(num) if num is not None else None
 
 
-def on_bind(state: SensorState, event: Event, thread: Thread) -> None:
+def on_bind(state: Tables, event: Event, thread: Thread) -> None:
     fd = _socket(state, event, thread)
     event.fd = fd
     addr = _param(state, event, "addr")
@@ -66,14 +63,14 @@ def on_bind(state: SensorState, event: Event, thread: Thread) -> None:
         set_bound(fd, addr)
 
 
-def on_listen(state: SensorState, event: Event, thread: Thread) -> None:
+def on_listen(state: Tables, event: Event, thread: Thread) -> None:
     fd = _socket(state, event, thread)
     event.fd = fd
     if fd is not None and event.res == 0:
         fd.is_server = True
 
 
-def on_connect(state: SensorState, event: Event, thread: Thread) -> None:
+def on_connect(state: Tables, event: Event, thread: Thread) -> None:
     """connect: the caller is the client. A non-blocking connect in progress (-EINPROGRESS)
     still names its peer, as Falco records it. An fd the state does not know is left alone
     (libsinsp's parse_connect_exit: ``fd.name`` then falls back to the event's tuple)."""
@@ -89,7 +86,7 @@ def on_connect(state: SensorState, event: Event, thread: Thread) -> None:
         set_tuple(fd, tup, server=fd.is_server)
 
 
-def on_accept(state: SensorState, event: Event, thread: Thread) -> None:
+def on_accept(state: Tables, event: Event, thread: Thread) -> None:
     """accept/accept4: a new fd, the server side of the connection the tuple names."""
     num = event.res if event.res is not None else _int(event.params.get("fd"))
     if num is None or num < 0:
@@ -102,14 +99,9 @@ def on_accept(state: SensorState, event: Event, thread: Thread) -> None:
     event.fd = fd
 
 
-# Where the datagram calls carry their tuple: the exit event (newer drivers) or the enter.
-_SEND = frozenset({"send", "sendto", "sendmsg", "sendmmsg"})
-_RECV = frozenset({"recv", "recvfrom", "recvmsg", "recvmmsg"})
-DATAGRAM_EVENTS = _SEND | _RECV
-
-
-def on_datagram(state: SensorState, event: Event, thread: Thread) -> None:
-    """send*/recv*: a datagram socket learns its ends from the call's tuple.
+def on_datagram(state: Tables, event: Event, thread: Thread) -> None:
+    """send*/recv*: a datagram socket learns its ends from the call's tuple. A send is an
+    ``IO_write`` event, a receive an ``IO_read`` one (their rows' category).
 
     libsinsp (parse_write_exit / parse_read_exit) refreshes the fd from the tuple when the fd
     has no name yet or is not TCP (a UDP socket may talk to a new peer on every call). A
@@ -126,7 +118,7 @@ def on_datagram(state: SensorState, event: Event, thread: Thread) -> None:
         return
     fd = thread.fds.get(num)
     if fd is None:
-        if event.type not in _SEND or tup.family == "unix":
+        if event.category != Category.IO_WRITE or tup.family == "unix":
             return
         fd = socket_fd(num, flags.AF_INET if tup.family == "inet" else flags.AF_INET6, 2, 17)
         state.fd_limiter.put(thread.fds, fd)
@@ -135,7 +127,7 @@ def on_datagram(state: SensorState, event: Event, thread: Thread) -> None:
         return
     if tup.family != "unix":
         # the driver's tuple is local -> remote on a send, remote -> local on a receive
-        if event.type in _RECV:
+        if event.category == Category.IO_READ:
             tup = swap_ends(tup)
         if fd.is_server:
             tup = swap_ends(tup)

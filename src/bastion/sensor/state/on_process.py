@@ -12,12 +12,8 @@ from bastion.sensor.state import flags
 from bastion.sensor.state.fds import abspath, copy_table
 from bastion.sensor.state.model import Thread
 from bastion.sensor.state.params import as_int as _int
+from bastion.sensor.state.tables import Tables
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from bastion.sensor.state.sensor_state import SensorState
-
-CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork"})
 _UNCHANGED = (-1, 0xFFFFFFFF)
 _SAME_CLONE_NS = 1_000_000_000  # setres*id: "leave this one as it is"
 
@@ -26,7 +22,7 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def on_clone(state: SensorState, event: Event) -> Thread | None:
+def on_clone(state: Tables, event: Event) -> Thread | None:
     """Create the new thread and return the thread the event came from.
 
     Three shapes reach here: .scap's exit in the parent (res = child tid, params describe the
@@ -65,7 +61,7 @@ def on_clone(state: SensorState, event: Event) -> Thread | None:
 
 
 def _new_child(
-    state: SensorState,
+    state: Tables,
     event: Event,
     tid: int,
     creator: Thread | None,
@@ -134,7 +130,7 @@ def _override(child: Thread, p: dict[str, object], pid: int | None, ptid: int | 
         child.egid = child.gid
 
 
-def on_execve(state: SensorState, event: Event, thread: Thread) -> None:
+def on_execve(state: Tables, event: Event, thread: Thread) -> None:
     p = event.params
     if event.res is None or event.res < 0:
         return
@@ -195,7 +191,7 @@ def _adopt_ids(thread: Thread, p: dict[str, object]) -> None:
         thread.ptid = ptid
 
 
-def _exepath(state: SensorState, event: Event, thread: Thread) -> str:
+def _exepath(state: Tables, event: Event, thread: Thread) -> str:
     p = event.params
     trusted = _str(p.get("trusted_exepath"))
     if trusted:
@@ -211,13 +207,13 @@ def _exepath(state: SensorState, event: Event, thread: Thread) -> str:
     return ""
 
 
-def on_procexit(state: SensorState, event: Event, thread: Thread) -> None:
+def on_procexit(state: Tables, event: Event, thread: Thread) -> None:
     """The thread is gone: purge it. `event.thread` keeps the record for this event."""
     thread.is_exited = True
     state.remove_thread(thread.tid)
 
 
-def _set_cwd(state: SensorState, thread: Thread, cwd: str) -> None:
+def _set_cwd(state: Tables, thread: Thread, cwd: str) -> None:
     # The cwd is per process (CLONE_FS): keep the main thread's copy in step too.
     thread.cwd = cwd
     main = state.threads.get(thread.pid)
@@ -225,7 +221,7 @@ def _set_cwd(state: SensorState, thread: Thread, cwd: str) -> None:
         main.cwd = cwd
 
 
-def on_chdir(state: SensorState, event: Event, thread: Thread) -> None:
+def on_chdir(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     path = _str(event.params.get("path")) or _str(state.enter_param(event, "path"))
@@ -233,7 +229,7 @@ def on_chdir(state: SensorState, event: Event, thread: Thread) -> None:
         _set_cwd(state, thread, abspath(thread.cwd, path))
 
 
-def on_fchdir(state: SensorState, event: Event, thread: Thread) -> None:
+def on_fchdir(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     num = _int(event.params.get("fd"))
@@ -244,7 +240,7 @@ def on_fchdir(state: SensorState, event: Event, thread: Thread) -> None:
         _set_cwd(state, thread, fd.name)
 
 
-def _ids(state: SensorState, event: Event, *names: str) -> list[int | None]:
+def _ids(state: Tables, event: Event, *names: str) -> list[int | None]:
     found: list[int | None] = []
     for name in names:
         value = _int(event.params.get(name))
@@ -254,7 +250,7 @@ def _ids(state: SensorState, event: Event, *names: str) -> list[int | None]:
     return found
 
 
-def on_setuid(state: SensorState, event: Event, thread: Thread) -> None:
+def on_setuid(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     (uid,) = _ids(state, event, "uid")
@@ -262,7 +258,7 @@ def on_setuid(state: SensorState, event: Event, thread: Thread) -> None:
         thread.uid = thread.euid = uid
 
 
-def on_setgid(state: SensorState, event: Event, thread: Thread) -> None:
+def on_setgid(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     (gid,) = _ids(state, event, "gid")
@@ -270,7 +266,7 @@ def on_setgid(state: SensorState, event: Event, thread: Thread) -> None:
         thread.gid = thread.egid = gid
 
 
-def on_setresuid(state: SensorState, event: Event, thread: Thread) -> None:
+def on_setresuid(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     ruid, euid = _ids(state, event, "ruid", "euid")
@@ -278,7 +274,7 @@ def on_setresuid(state: SensorState, event: Event, thread: Thread) -> None:
     thread.euid = thread.euid if euid is None else euid
 
 
-def on_setresgid(state: SensorState, event: Event, thread: Thread) -> None:
+def on_setresgid(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     rgid, egid = _ids(state, event, "rgid", "egid")
@@ -286,7 +282,7 @@ def on_setresgid(state: SensorState, event: Event, thread: Thread) -> None:
     thread.egid = thread.egid if egid is None else egid
 
 
-def on_capset(state: SensorState, event: Event, thread: Thread) -> None:
+def on_capset(state: Tables, event: Event, thread: Thread) -> None:
     if event.res != 0:
         return
     for name in ("cap_inheritable", "cap_permitted", "cap_effective"):

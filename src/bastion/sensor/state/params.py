@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from bastion.sensor.events.model import Event
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from bastion.sensor.state.sensor_state import SensorState
+from bastion.sensor.state.tables import Tables
 
 
 def as_int(value: object) -> int | None:
@@ -14,7 +11,7 @@ def as_int(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def param(state: SensorState, event: Event, name: str) -> object:
+def param(state: Tables, event: Event, name: str) -> object:
     """`name` from the event, or from its enter event (old captures put it only there)."""
     value = event.params.get(name)
     return state.enter_param(event, name) if value is None else value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from bastion.sensor.events.model import IpAddress
+from bastion.sensor.events.ip import IpAddress
 from bastion.sensor.state.model import Fd, FdType
 
 _TCP_LISTEN = "0A"

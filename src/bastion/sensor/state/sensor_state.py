@@ -16,13 +16,12 @@ from collections.abc import Iterable, Iterator
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.state import cgroups, procfs
-from bastion.sensor.state.apply import ALWAYS, HANDLERS, NOT_SYSCALLS
+from bastion.sensor.state.apply import ALWAYS, CLONE_EVENTS, HANDLERS, META_HANDLERS, NOT_SYSCALLS
 from bastion.sensor.state.containers import ContainerTable
 from bastion.sensor.state.fd_use import fd_param, uses_fd
 from bastion.sensor.state.fds import FdLimiter
 from bastion.sensor.state.model import HOST_CONTAINER, Container, Group, Thread, User
-from bastion.sensor.state.on_meta import META_HANDLERS
-from bastion.sensor.state.on_process import CLONE_EVENTS, on_clone
+from bastion.sensor.state.on_process import on_clone
 from bastion.sensor.state.scap_seed import group_fds, thread_from_scap
 from bastion.sensor.state.threads import ThreadTable
 from bastion.sensor.state.users import UserTable

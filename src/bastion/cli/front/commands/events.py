@@ -38,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list", action="store_true", help="list the events the probe emits and their params"
     )
+    parser.add_argument(
+        "--decoder-source",
+        metavar="TYPE",
+        help="print the Python source of the decoder built for event TYPE (e.g. openat)",
+    )
     live.add_live_options(parser)
 
 
@@ -47,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(text())
         return 0
+    if args.decoder_source is not None:
+        return _print_decoder_source(args.decoder_source)
     from bastion.cli.front.report import write_statistics
     from bastion.sensor.live import Stopper, statistics
 
@@ -63,6 +70,17 @@ def run(args: argparse.Namespace) -> int:
                     (f"state {k.replace('_', ' ')}", v) for k, v in source.state.stats().items()
                 )
             write_statistics(statistics({"events shown": shown, **stats}))
+    return 0
+
+
+def _print_decoder_source(name: str) -> int:
+    from bastion.sensor.probe.decode import decoder_source
+
+    try:
+        sys.stdout.write(decoder_source(name))
+    except KeyError:
+        sys.stderr.write(f"bastion events: no event {name!r} (bastion events --list)\n")
+        return 2
     return 0
 
 
