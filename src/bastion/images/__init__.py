@@ -8,22 +8,51 @@ It is not on bastion-runc's start-up path, so it uses ordinary dataclasses and t
 
 from __future__ import annotations
 
+from bastion.images.documents import (
+    Descriptor,
+    HistoryEntry,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    chain_ids,
+)
 from bastion.images.errors import (
+    DigestError,
     ImageError,
+    ImageNotFoundError,
     LayerDigestError,
     LayerEscapeError,
     LayerFormatError,
     LayerLinkError,
+    LayoutError,
+    ManifestError,
 )
+from bastion.images.layers import LayerStore
+from bastion.images.layout import Image, Layout
 from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
 
 __all__ = [
+    "Descriptor",
+    "DigestError",
+    "HistoryEntry",
+    "Image",
+    "ImageConfig",
     "ImageError",
+    "ImageNotFoundError",
+    "Index",
     "LayerDigestError",
     "LayerEscapeError",
     "LayerFormatError",
     "LayerLinkError",
+    "LayerStore",
+    "Layout",
+    "LayoutError",
+    "Manifest",
+    "ManifestError",
+    "Platform",
     "SkippedEntry",
     "UnpackResult",
+    "chain_ids",
     "unpack_layer",
 ]

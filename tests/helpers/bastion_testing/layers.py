@@ -8,8 +8,12 @@ in gzip or zstd.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
+import os
 import tarfile
+from typing import Any
 
 import zstandard
 
@@ -73,3 +77,101 @@ def compress(data: bytes, how: str) -> bytes:
     if how == "zstd":
         return zstandard.ZstdCompressor().compress(data)
     return data
+
+
+def tar_directory(root: str) -> bytes:
+    """A layer tar of the directory `root` (names relative to it, owners root, sorted)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(dirnames) + sorted(filenames):
+                path = os.path.join(dirpath, name)
+                info = archive.gettarinfo(path, arcname=os.path.relpath(path, root))
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        archive.addfile(info, f)
+                else:
+                    archive.addfile(info)
+    return out.getvalue()
+
+
+def _put(root: str, data: bytes) -> tuple[str, int]:
+    digest = hashlib.sha256(data).hexdigest()
+    blobs = os.path.join(root, "blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest, len(data)
+
+
+def write_oci_image(
+    root: str,
+    name: str,
+    layers: list[bytes],
+    *,
+    config: dict[str, object] | None = None,
+    compression: str = "gzip",
+) -> str:
+    """Write an image into the OCI layout at `root` by hand (independently of bastion.images):
+    `layers` are uncompressed tars, bottom first; `config` is the image config's `config`
+    object. Tags it `name` in index.json (replacing that name) and returns the manifest digest."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    suffix = {"gzip": "+gzip", "zstd": "+zstd", "none": ""}[compression]
+    layer_descs = []
+    for tar in layers:
+        digest, size = _put(root, compress(tar, compression))
+        layer_descs.append(
+            {
+                "mediaType": f"application/vnd.oci.image.layer.v1.tar{suffix}",
+                "digest": digest,
+                "size": size,
+            }
+        )
+    image_config = {
+        "created": "2026-01-01T00:00:00Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config if config is not None else {"Cmd": ["/bin/sh"]},
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers],
+        },
+        "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
+    }
+    config_digest, config_size = _put(root, json.dumps(image_config).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": layer_descs,
+    }
+    manifest_digest, manifest_size = _put(root, json.dumps(manifest).encode())
+    index_path = os.path.join(root, "index.json")
+    index: dict[str, Any] = {"schemaVersion": 2, "manifests": []}
+    if os.path.exists(index_path):
+        with open(index_path) as f:
+            index = json.load(f)
+    ref = "org.opencontainers.image.ref.name"
+    index["manifests"] = [
+        m for m in index["manifests"] if m.get("annotations", {}).get(ref) != name
+    ]
+    index["manifests"].append(
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": {ref: name},
+        }
+    )
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    return manifest_digest
