@@ -27,12 +27,15 @@ from bastion.images.errors import (
     LayerLinkError,
     LayoutError,
     ManifestError,
+    OverlayError,
 )
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Image, Layout
+from bastion.images.overlay import ContainerFilesystem, mount_overlay, unmount_overlay
 from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
 
 __all__ = [
+    "ContainerFilesystem",
     "Descriptor",
     "DigestError",
     "HistoryEntry",
@@ -50,9 +53,12 @@ __all__ = [
     "LayoutError",
     "Manifest",
     "ManifestError",
+    "OverlayError",
     "Platform",
     "SkippedEntry",
     "UnpackResult",
     "chain_ids",
+    "mount_overlay",
+    "unmount_overlay",
     "unpack_layer",
 ]
