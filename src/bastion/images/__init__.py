@@ -8,6 +8,7 @@ It is not on bastion-runc's start-up path, so it uses ordinary dataclasses and t
 
 from __future__ import annotations
 
+from bastion.images.auth import Credentials, find_credentials
 from bastion.images.documents import (
     Descriptor,
     HistoryEntry,
@@ -28,14 +29,21 @@ from bastion.images.errors import (
     LayoutError,
     ManifestError,
     OverlayError,
+    ReferenceFormatError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnreachableError,
 )
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Image, Layout
 from bastion.images.overlay import ContainerFilesystem, mount_overlay, unmount_overlay
+from bastion.images.reference import Reference
+from bastion.images.registry import PullProgress, RegistryClient, pull
 from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
 
 __all__ = [
     "ContainerFilesystem",
+    "Credentials",
     "Descriptor",
     "DigestError",
     "HistoryEntry",
@@ -55,10 +63,19 @@ __all__ = [
     "ManifestError",
     "OverlayError",
     "Platform",
+    "PullProgress",
+    "Reference",
+    "ReferenceFormatError",
+    "RegistryAuthError",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryUnreachableError",
     "SkippedEntry",
     "UnpackResult",
     "chain_ids",
+    "find_credentials",
     "mount_overlay",
+    "pull",
     "unmount_overlay",
     "unpack_layer",
 ]

@@ -172,7 +172,10 @@ class Layout:
 
     def image(self, name: str) -> Image:
         """The image tagged `name`, its manifest and config read from the blobs."""
-        desc = self.resolve(name)
+        return self.read_image(self.resolve(name), name)
+
+    def read_image(self, desc: Descriptor, name: str) -> Image:
+        """The image whose manifest `desc` names (tagged or not), called `name`."""
         data = self.read_blob(desc.digest)
         if document_type(data, desc.media_type) in INDEX_TYPES:
             raise LayoutError(

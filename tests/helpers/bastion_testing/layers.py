@@ -114,6 +114,7 @@ def write_oci_image(
     *,
     config: dict[str, object] | None = None,
     compression: str = "gzip",
+    architecture: str = "amd64",
 ) -> str:
     """Write an image into the OCI layout at `root` by hand (independently of bastion.images):
     `layers` are uncompressed tars, bottom first; `config` is the image config's `config`
@@ -134,7 +135,7 @@ def write_oci_image(
         )
     image_config = {
         "created": "2026-01-01T00:00:00Z",
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "config": config if config is not None else {"Cmd": ["/bin/sh"]},
         "rootfs": {
@@ -175,3 +176,41 @@ def write_oci_image(
     with open(index_path, "w") as f:
         json.dump(index, f)
     return manifest_digest
+
+
+def write_oci_index(root: str, name: str, manifests: list[tuple[str, str]]) -> str:
+    """Tag `name` as an image index of manifests already in the layout: `(digest, "os/arch")`
+    pairs. Returns the index digest."""
+    entries = []
+    for digest, platform in manifests:
+        with open(os.path.join(root, "blobs", "sha256", digest.removeprefix("sha256:")), "rb") as f:
+            size = len(f.read())
+        os_, arch = platform.split("/")
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": size,
+                "platform": {"os": os_, "architecture": arch},
+            }
+        )
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }
+    index_digest, index_size = _put(root, json.dumps(doc).encode())
+    index_path = os.path.join(root, "index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    index["manifests"].append(
+        {
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest,
+            "size": index_size,
+            "annotations": {"org.opencontainers.image.ref.name": name},
+        }
+    )
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    return index_digest
