@@ -167,6 +167,23 @@ def token_registry(source: Source) -> Iterator[tuple[RunningRegistry, TokenServe
             token.stop()
 
 
+@pytest.fixture(scope="module")
+def basic_registry(source: Source) -> Iterator[RunningRegistry]:
+    with private_dir("bst-test-registry-basic-") as workdir:
+        running = start_registry(workdir, basic={USER: PASSWORD})
+        try:
+            skopeo_copy(
+                f"oci:{source.layout}:busybox",
+                f"docker://{running.host}/busybox:latest",
+                "--dest-tls-verify=false",
+                f"--dest-creds={USER}:{PASSWORD}",
+                workdir=source.workdir,
+            )
+            yield running
+        finally:
+            running.stop()
+
+
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     return Layout(str(tmp_path / "layout"))
@@ -356,3 +373,12 @@ def test_skopeo_and_bastion_agree_on_the_image(
     their_layout = Layout(str(theirs))
     assert their_layout.resolve("busybox").digest == image.digest
     assert set(their_layout.blobs()) == set(layout.blobs())
+
+
+def test_basic_auth(basic_registry: RunningRegistry, layout: Layout) -> None:
+    image = pull(f"{basic_registry.host}/busybox", layout, credentials=Credentials(USER, PASSWORD))
+    assert image.config.cmd == ("/bin/sh",)
+    for creds in (Credentials(USER, "wrong"), None):
+        with pytest.raises(RegistryAuthError) as caught:
+            pull(f"{basic_registry.host}/busybox", Layout(layout.root + "-2"), credentials=creds)
+        assert caught.value.reference == "registry-unauthorized"

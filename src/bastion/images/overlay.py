@@ -111,6 +111,7 @@ class ContainerFilesystem:
 
     def mount(self, lowerdirs: Sequence[str], *, readonly: bool = False) -> str:
         """Make the directories (if needed) and mount the overlay; returns `merged`."""
+        os.makedirs(os.path.dirname(self.directory), exist_ok=True)
         for path in (self.directory, self.upper, self.work, self.merged):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(path, 0o700 if path == self.directory else 0o755)

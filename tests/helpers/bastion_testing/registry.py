@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -178,8 +179,32 @@ class RunningRegistry:
             return f.read()
 
 
-def start_registry(workdir: str, *, token: TokenServer | None = None) -> RunningRegistry:
-    """Start a registry storing under `workdir/storage`; stop it with `.stop()`."""
+def htpasswd_file(workdir: str, users: dict[str, str]) -> str:
+    """An htpasswd file with bcrypt hashes (the only kind the registry reads), made by libcrypt
+    through Python's `crypt` in a child (the module is deprecated: its warning stays there)."""
+    script = (
+        "import crypt, json, sys\n"
+        "for user, pw in json.load(sys.stdin).items():\n"
+        "    print(f'{user}:{crypt.crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}')\n"
+    )
+    lines = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        input=json.dumps(users),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = os.path.join(workdir, "htpasswd")
+    with open(path, "w") as f:
+        f.write(lines)
+    return path
+
+
+def start_registry(
+    workdir: str, *, token: TokenServer | None = None, basic: dict[str, str] | None = None
+) -> RunningRegistry:
+    """Start a registry storing under `workdir/storage`, open, behind `token` auth or behind
+    Basic auth for the `basic` users; stop it with `.stop()`."""
     port = free_port()
     storage = os.path.join(workdir, "storage")
     os.makedirs(storage, exist_ok=True)
@@ -197,6 +222,10 @@ def start_registry(workdir: str, *, token: TokenServer | None = None) -> Running
                 "issuer": ISSUER,
                 "rootcertbundle": token.cert,
             }
+        }
+    if basic is not None:
+        config["auth"] = {
+            "htpasswd": {"realm": "bastion-test", "path": htpasswd_file(workdir, basic)}
         }
     path = os.path.join(workdir, "config.yml")
     with open(path, "w") as f:
