@@ -25,6 +25,7 @@ file, only blobs that were complete and verified (content-addressed, reused by t
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -110,10 +111,7 @@ class RegistryClient:
             self.credentials = find_credentials(host, auth_files)
         self._timeout = urllib3.Timeout(connect=10.0, read=timeout)
         self._pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=8,
-            cert_reqs="CERT_REQUIRED" if self.tls_verify else "CERT_NONE",
-            retries=False,
+            num_pools=4, maxsize=8, retries=False, ssl_context=_tls_context(self.tls_verify)
         )
         self._scheme: str | None = "https" if self.tls_verify else None
         self._lock = threading.Lock()
@@ -432,6 +430,17 @@ def _fetch_all(
     for future in futures:
         if not future.cancelled() and future.exception() is not None:
             raise future.exception()  # type: ignore[misc]
+
+
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per client. urllib3 would build one per connection and load the system's
+    CA store into each (24 ms here), even for a connection that verifies nothing."""
+    if verify:
+        return ssl.create_default_context()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def error_line(status: int, body: bytes) -> str:

@@ -7,14 +7,22 @@ import base64
 import hashlib
 import http.server
 import json
+import ssl
+import subprocess
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import urllib3
 
 from bastion.images.auth import Credentials, find_credentials, parse_challenge
 from bastion.images.documents import Descriptor
-from bastion.images.errors import CredentialsError, ReferenceFormatError
+from bastion.images.errors import (
+    CredentialsError,
+    ImageNotFoundError,
+    ReferenceFormatError,
+    RegistryUnreachableError,
+)
 from bastion.images.layout import Layout
 from bastion.images.reference import Reference, is_loopback
 from bastion.images.registry import RegistryClient, error_line
@@ -219,3 +227,46 @@ def test_redirect_to_another_host_drops_authorization(
     assert storage_seen == [(f"/s/{DIGEST}", None)]  # the other host never saw the password
     assert (f"/local/{DIGEST}", creds.basic()) in front_seen  # the same host still does
     assert layout.read_blob(DIGEST) == BLOB
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[int]:
+    """A TLS-only HTTP server on 127.0.0.1 with a self-signed certificate."""
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    missing = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})
+    server, _ = _serve({"/v2/": (200, {}, b"{}"), "/v2/r/manifests/t": (404, {}, missing.encode())})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_is_verified_when_asked(tls_server: int) -> None:
+    with (
+        RegistryClient(f"127.0.0.1:{tls_server}", tls_verify=True) as client,
+        pytest.raises(RegistryUnreachableError) as caught,
+    ):
+        client.get_manifest("r", "t")
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+
+
+def test_loopback_registry_speaks_unverified_https_when_it_has_tls(tls_server: int) -> None:
+    with (
+        RegistryClient(f"127.0.0.1:{tls_server}") as client,
+        pytest.warns(urllib3.exceptions.InsecureRequestWarning),
+        pytest.raises(ImageNotFoundError) as caught,
+    ):
+        client.get_manifest("r", "t")
+    assert "MANIFEST_UNKNOWN" in caught.value.message  # the TLS-only server answered
