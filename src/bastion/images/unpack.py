@@ -38,8 +38,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol, cast
 
-import zstandard
-
 from bastion._sys.mount import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 from bastion.images.errors import LayerEscapeError, LayerFormatError, LayerLinkError
 
@@ -88,11 +86,15 @@ def unpack_layer(
     partial layer that the caller removes (`LayerStore` unpacks into a temporary directory).
     """
     head = source.read(4)
+    corrupt: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, zlib.error)
     raw = _Prefixed(head, source)
     if head.startswith(_GZIP_MAGIC):
         unzipped = gzip.GzipFile(fileobj=cast("IO[bytes]", raw), mode="rb")
         compression, stream = "gzip", _Hashing(unzipped)
     elif head.startswith(_ZSTD_MAGIC):
+        import zstandard  # only zstd layers need it (9 ms)
+
+        corrupt += (zstandard.ZstdError,)
         reader = zstandard.ZstdDecompressor().stream_reader(
             cast("IO[bytes]", raw), read_across_frames=True
         )
@@ -111,7 +113,7 @@ def unpack_layer(
                     writer.entry(archive, member, result)
             while stream.read(_CHUNK):  # the end-of-archive blocks count in the diff id
                 pass
-        except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as err:
+        except corrupt as err:
             raise LayerFormatError(
                 f"the layer is not a valid tar archive: {err}", where=dest
             ) from err
