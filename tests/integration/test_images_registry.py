@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -382,3 +383,34 @@ def test_basic_auth(basic_registry: RunningRegistry, layout: Layout) -> None:
         with pytest.raises(RegistryAuthError) as caught:
             pull(f"{basic_registry.host}/busybox", Layout(layout.root + "-2"), credentials=creds)
         assert caught.value.reference == "registry-unauthorized"
+
+
+def test_concurrent_pulls_of_one_image(
+    registry: RunningRegistry, layout: Layout, tmp_path: Path
+) -> None:
+    """Eight pulls at once into one layout and one layer store: one image, one copy of each
+    layer, no temporary file left (the engine's CLI processes do this through the same code)."""
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            pull(
+                f"{registry.host}/layers:1",
+                Layout(layout.root),
+                layers=LayerStore(str(tmp_path / "layers")),
+            )
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert list(layout.names()) == [f"{registry.host}/layers:1"]
+    image = layout.image(f"{registry.host}/layers:1")
+    store = LayerStore(str(tmp_path / "layers"))
+    assert sorted(store.diff_ids()) == sorted(image.config.diff_ids)
+    assert os.listdir(tmp_path / "layers/tmp") == []
+    assert_no_partial_image(layout, {image.name})

@@ -235,6 +235,13 @@ class BlobWriter:
         self._hash.update(data)
         self._file.write(data)
 
+    def restart(self) -> None:
+        """Forget what was written (a download that starts over)."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._hash = hashlib.sha256()
+        self.size = 0
+
     def commit(self) -> str:
         """Verify and publish the blob; returns its digest."""
         self._file.close()

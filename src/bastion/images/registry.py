@@ -9,7 +9,8 @@ What it does, and why:
   (`linux/amd64` by default).
 - Every manifest and blob is hashed while it streams and must match its digest (and size)
   before it gets its content address in the layout (`BlobWriter`); blobs already in the layout
-  are not fetched; layers are fetched by a few threads sharing one connection pool.
+  are not fetched; layers are fetched by a few threads sharing one connection pool; a download
+  that breaks off is resumed with a `Range` request.
 - Redirects are followed by hand: one to another origin (blob storage) loses the
   `Authorization` header, so a token never leaks to a third party.
 - A registry's JSON error body becomes one line: `HTTP 404: MANIFEST_UNKNOWN: manifest unknown`.
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
     from bastion.images.layout import Image, Layout
 
 DEFAULT_PLATFORM = "linux/amd64"
+#: How many times one blob's download is resumed after breaking off.
+RESUMES = 3
 _CHUNK = 1 << 20
 _MAX_MANIFEST = 4 << 20  # the distribution spec's limit for a manifest
 _MAX_ERROR_BODY = 64 << 10
@@ -171,35 +174,55 @@ class RegistryClient:
         layout: Layout,
         progress: Callable[[PullProgress], None] | None = None,
     ) -> None:
-        """Stream blob `blob` into `layout`, verifying its digest and size as it comes."""
+        """Stream blob `blob` into `layout`, verifying its digest and size as it comes.
+
+        A download that breaks off is resumed where it stopped (`Range: bytes=N-`), up to
+        `RESUMES` times; a registry that answers the range with the whole blob starts over.
+        """
         where = f"{self.host}/{repository}"
-        resp = self._request(
-            "GET", f"/v2/{repository}/blobs/{blob.digest}", scope=_pull_scope(repository)
-        )
-        try:
-            if resp.status != 200:
-                body = _read_limited(resp, _MAX_ERROR_BODY, where, truncate=True)
-                raise _status_error(resp.status, body, f"{where} blob {blob.digest}")
-            with layout.blob_writer(blob.digest, blob.size) as writer:
+        path = f"/v2/{repository}/blobs/{blob.digest}"
+        broken = 0
+        with layout.blob_writer(blob.digest, blob.size) as writer:
+            while True:
+                offset = writer.size
+                headers = {"Range": f"bytes={offset}-"} if offset else {}
+                resp = self._request("GET", path, scope=_pull_scope(repository), headers=headers)
                 try:
-                    for chunk in resp.stream(_CHUNK):
-                        writer.write(chunk)
-                        if progress is not None:
-                            progress(_step(blob, writer.size, "fetching"))
-                except urllib3.exceptions.HTTPError as err:
-                    raise RegistryUnreachableError(
-                        f"the download of {blob.digest} broke off: {err}", where=where
-                    ) from err
-                try:
-                    writer.commit()
-                except DigestError as err:
-                    raise DigestError(
-                        err.message,
-                        where=where,
-                        hint="the registry served corrupt or tampered data; nothing was kept",
-                    ) from err
-        finally:
-            resp.release_conn()
+                    if resp.status == 200 and offset:
+                        writer.restart()  # the registry ignored the range
+                    elif resp.status != 200 and not (resp.status == 206 and offset):
+                        body = _read_limited(resp, _MAX_ERROR_BODY, where, truncate=True)
+                        raise _status_error(resp.status, body, f"{where} blob {blob.digest}")
+                    elif resp.status == 206 and not _range_starts_at(resp, offset):
+                        raise RegistryError(
+                            f"asked for {blob.digest} from byte {offset}, the registry sent "
+                            f"{resp.headers.get('Content-Range')!r}",
+                            where=where,
+                        )
+                    try:
+                        # read1: whatever has arrived, so a break loses nothing already read
+                        while chunk := resp.read1(_CHUNK):
+                            writer.write(chunk)
+                            if progress is not None:
+                                progress(_step(blob, writer.size, "fetching"))
+                        break
+                    except urllib3.exceptions.HTTPError as err:
+                        broken += 1
+                        if broken > RESUMES:
+                            raise RegistryUnreachableError(
+                                f"the download of {blob.digest} broke off {broken} times: {err}",
+                                where=where,
+                            ) from err
+                finally:
+                    resp.release_conn()
+            try:
+                writer.commit()
+            except DigestError as err:
+                raise DigestError(
+                    err.message,
+                    where=where,
+                    hint="the registry served corrupt or tampered data; nothing was kept",
+                ) from err
         if progress is not None:
             progress(_step(blob, blob.size, "done"))
 
@@ -483,6 +506,13 @@ def _read_limited(
             return data[:limit]
         raise RegistryError(f"the answer is larger than {limit} bytes", where=where)
     return data
+
+
+def _range_starts_at(resp: urllib3.BaseHTTPResponse, offset: int) -> bool:
+    """Whether a 206 answer's `Content-Range: bytes START-END/TOTAL` starts at `offset`."""
+    value = resp.headers.get("Content-Range", "")
+    unit, _, rest = value.partition(" ")
+    return unit == "bytes" and rest.partition("-")[0].strip() == str(offset)
 
 
 def _pull_scope(repository: str) -> str:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import http.server
 import json
+import os
 import ssl
 import subprocess
 import threading
@@ -270,3 +271,84 @@ def test_loopback_registry_speaks_unverified_https_when_it_has_tls(tls_server: i
     ):
         client.get_manifest("r", "t")
     assert "MANIFEST_UNKNOWN" in caught.value.message  # the TLS-only server answered
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """Serves BLOB but breaks off the first `breaks` answers halfway; honours Range unless
+    `ranges` is False."""
+
+    breaks = 1
+    ranges = True
+    seen: list[str | None]
+
+    def do_GET(self) -> None:
+        if self.path == "/v2/":
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        asked = self.headers.get("Range")
+        self.seen.append(asked)
+        start = int(asked[6:-1]) if asked and self.ranges else 0
+        body = BLOB[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(BLOB) - 1}/{len(BLOB)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if len(self.seen) <= self.breaks:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _flaky(breaks: int, ranges: bool) -> tuple[http.server.ThreadingHTTPServer, list[Any]]:
+    seen: list[str | None] = []
+    handler = type("Handler", (_Flaky,), {"breaks": breaks, "ranges": ranges, "seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["resumed", "restarted"])
+def test_broken_download_is_resumed(tmp_path: Path, ranges: bool) -> None:
+    server, seen = _flaky(breaks=2, ranges=ranges)
+    try:
+        layout = Layout(str(tmp_path))
+        blob = Descriptor(media_type="application/octet-stream", digest=DIGEST, size=len(BLOB))
+        with RegistryClient(f"127.0.0.1:{server.server_address[1]}") as client:
+            client.fetch_blob("r", blob, layout)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert layout.read_blob(DIGEST) == BLOB
+    half, quarter = len(BLOB) // 2, len(BLOB) // 2 + (len(BLOB) - len(BLOB) // 2) // 2
+    assert seen == (
+        [None, f"bytes={half}-", f"bytes={quarter}-"]
+        if ranges
+        else [None, f"bytes={half}-", f"bytes={half}-"]
+    )
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_download_that_keeps_breaking_is_a_clear_error(tmp_path: Path) -> None:
+    server, seen = _flaky(breaks=100, ranges=True)
+    try:
+        layout = Layout(str(tmp_path))
+        blob = Descriptor(media_type="application/octet-stream", digest=DIGEST, size=len(BLOB))
+        with (
+            RegistryClient(f"127.0.0.1:{server.server_address[1]}") as client,
+            pytest.raises(RegistryUnreachableError) as caught,
+        ):
+            client.fetch_blob("r", blob, layout)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "broke off 4 times" in caught.value.message
+    assert len(seen) == 4
+    assert not layout.has_blob(DIGEST) and os.listdir(tmp_path / "tmp") == []
