@@ -41,6 +41,13 @@ class LayerLinkError(ImageError):
     exit_code = ExitCode.INVALID_INPUT
 
 
+class LayerWriteError(ImageError):
+    """Writing an unpacked layer entry failed on this host (no space left, a filesystem without
+    xattrs or device nodes for whiteouts, no privilege to make them); the errno says which."""
+
+    reference = "layer-unpack-failed"
+
+
 class LayerDigestError(ImageError):
     """An unpacked layer's uncompressed digest is not the diff id the image config names."""
 

@@ -39,7 +39,12 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol, cast
 
 from bastion._sys.mount import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
-from bastion.images.errors import LayerEscapeError, LayerFormatError, LayerLinkError
+from bastion.images.errors import (
+    LayerEscapeError,
+    LayerFormatError,
+    LayerLinkError,
+    LayerWriteError,
+)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -107,10 +112,19 @@ def unpack_layer(
             root_fd, keep_setid=keep_setid, chown=os.geteuid() == 0 if chown is None else chown
         )
         result = UnpackResult(diff_id="", compression=compression)
+        bad_stream: tuple[type[Exception], ...] = (*corrupt, gzip.BadGzipFile)
         try:
             with tarfile.open(fileobj=cast("IO[bytes]", stream), mode="r|") as archive:
                 for member in archive:
-                    writer.entry(archive, member, result)
+                    try:
+                        writer.entry(archive, member, result)
+                    except bad_stream:
+                        raise  # the stream itself is bad: below
+                    except OSError as err:
+                        raise LayerWriteError(
+                            f"writing the layer entry {member.name!r} failed: {err.strerror}",
+                            where=dest,
+                        ) from err
             while stream.read(_CHUNK):  # the end-of-archive blocks count in the diff id
                 pass
         except corrupt as err:
@@ -207,6 +221,8 @@ class _Writer:
                 os.setxattr(parent, OPAQUE_XATTR, b"y")
             elif base.startswith(WHITEOUT_PREFIX):
                 hidden = base[len(WHITEOUT_PREFIX) :]
+                if not hidden:
+                    raise LayerFormatError("a whiteout names nothing", where=member.name)
                 _clear(parent, hidden)
                 os.mknod(hidden, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
             elif member.isdir():

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion.images.errors import LayerEscapeError, LayerFormatError, LayerLinkError
+from bastion.images.errors import (
+    LayerEscapeError,
+    LayerFormatError,
+    LayerLinkError,
+    LayerWriteError,
+)
 from bastion.images.unpack import OPAQUE_XATTR, unpack_layer
 from bastion_testing.layers import (
     compress,
@@ -244,3 +249,16 @@ def test_corrupt_layers_are_format_errors(layer: Path, blob: bytes) -> None:
     with pytest.raises(LayerFormatError) as caught:
         unpack_layer(io.BytesIO(blob), str(layer))
     assert caught.value.reference == "layer-format"
+
+
+def test_host_failures_are_layer_write_errors(layer: Path) -> None:
+    """A failure of this host rather than of the layer's format: here a name longer than the
+    filesystem's 255 bytes (ENAMETOOLONG), as ENOSPC or EPERM on a whiteout would be."""
+    with pytest.raises(LayerWriteError) as caught:
+        unpack([file("x" * 300, b"")], layer)
+    assert caught.value.reference == "layer-unpack-failed"
+
+
+def test_empty_whiteout_name_is_a_format_error(layer: Path) -> None:
+    with pytest.raises(LayerFormatError):
+        unpack([file("dir/.wh.", b"")], layer)
