@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -60,6 +61,9 @@ class LayerStore:
         if os.path.isdir(final):
             return final
         work = tempfile.mkdtemp(dir=self._tmp, prefix="layer-")
+        # held while unpacking, so `prune` tells a live unpack from a killed one's leftovers
+        busy = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(busy, fcntl.LOCK_EX)
         try:
             os.chmod(work, 0o755)
             with layout.open_blob(blob.digest) as source:
@@ -79,6 +83,8 @@ class LayerStore:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        finally:
+            os.close(busy)
         return final
 
     def ensure_image(self, layout: Layout, image: Image) -> list[str]:
@@ -102,6 +108,29 @@ class LayerStore:
                 f"{image.name}: {len(missing)} layers are not unpacked", where=self.root
             )
         return paths
+
+    def prune(self, in_use: set[str]) -> list[str]:
+        """Remove every layer whose diff id is not in `in_use` (the engine passes the diff ids
+        of its images), and what killed unpacks left in `tmp/` (an unpack in progress holds a
+        lock on its directory); returns the diff ids removed. The caller keeps new images from
+        appearing meanwhile (the engine's lock)."""
+        removed = [d for d in self.diff_ids() if d not in in_use]
+        for diff_id in removed:
+            self.remove(diff_id)
+        for name in os.listdir(self._tmp):
+            path = os.path.join(self._tmp, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an unpack in progress
+            finally:
+                os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+        return removed
 
     def remove(self, diff_id: str) -> None:
         """Remove one layer (the engine checks no image or container still uses it)."""

@@ -37,7 +37,7 @@ from bastion.images.documents import (
     parse_index,
     parse_manifest,
 )
-from bastion.images.errors import DigestError, ImageNotFoundError, LayoutError
+from bastion.images.errors import DigestError, ImageNotFoundError, LayoutError, ManifestError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -119,6 +119,58 @@ class Layout:
     def remove_blob(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.blob_path(digest))
+
+    def referenced_blobs(self) -> set[str]:
+        """Every blob reachable from `index.json`: manifests (through nested indexes), their
+        configs and layers. A listed blob that is missing is skipped, not an error."""
+        seen: set[str] = set()
+        todo = [d.digest for d in self.index()]
+        while todo:
+            digest = todo.pop()
+            if digest in seen or not self.has_blob(digest):
+                continue
+            seen.add(digest)
+            data = self.read_blob(digest)
+            try:
+                kind = document_type(data)
+            except ManifestError:
+                continue  # a config or a layer: a leaf
+            if kind in INDEX_TYPES:
+                todo.extend(d.digest for d in parse_index(data).manifests)
+            else:
+                manifest = parse_manifest(data)
+                seen.add(manifest.config.digest)
+                seen.update(d.digest for d in manifest.layers)
+        return seen
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held (shared) by every writer that adds blobs and tags them later, such as `pull`:
+        `collect_garbage` waits for them, so it never removes a blob about to be tagged."""
+        fd = os.open(self._tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def collect_garbage(self) -> list[str]:
+        """Remove the blobs no tagged image reaches (after `untag`), and temporary files left
+        by a killed writer; returns the digests removed. Waits for writers (`writing`)."""
+        fd = os.open(self._tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._locked():
+                keep = self.referenced_blobs()
+            removed = [d for d in self.blobs() if d not in keep]
+            for digest in removed:
+                self.remove_blob(digest)
+            for name in os.listdir(self._tmp):  # no writer holds the lock: all are stale
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self._tmp, name))
+        finally:
+            os.close(fd)
+        return removed
 
     # -- index.json ----------------------------------------------------------------------------
 

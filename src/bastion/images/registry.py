@@ -398,6 +398,23 @@ def pull(
     """
     ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
     wanted = platform if isinstance(platform, Platform) else Platform.parse(platform)
+    with layout.writing():
+        return _pull(
+            ref, layout, wanted, credentials, tls_verify, layers, concurrency, progress, auth_files
+        )
+
+
+def _pull(
+    ref: Reference,
+    layout: Layout,
+    wanted: Platform,
+    credentials: Credentials | None,
+    tls_verify: bool | None,
+    layers: LayerStore | None,
+    concurrency: int,
+    progress: Callable[[PullProgress], None] | None,
+    auth_files: list[str] | None,
+) -> Image:
     with RegistryClient(
         ref.api_host, credentials=credentials, tls_verify=tls_verify, auth_files=auth_files
     ) as client:

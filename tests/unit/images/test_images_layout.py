@@ -6,6 +6,7 @@ read what another writer made; skopeo reading bastion's own layouts is in the re
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -260,3 +261,57 @@ def test_remove_layer(tmp_path: Path) -> None:
 def test_descriptor_round_trip() -> None:
     doc = _entry("linux", "arm64", "v8") | {"annotations": {"k": "v"}}
     assert Descriptor.from_json(doc, "x").to_json() == doc
+
+
+def test_garbage_collection_keeps_what_tagged_images_reach(tmp_path: Path) -> None:
+    shared = make_tar([file("shared", b"s")])
+    write_oci_image(str(tmp_path), "keep", [shared, make_tar([file("k", b"k")])])
+    write_oci_image(str(tmp_path), "drop", [shared, make_tar([file("d", b"d")])])
+    layout = Layout(str(tmp_path))
+    kept, dropped = layout.image("keep"), layout.image("drop")
+    (tmp_path / "tmp/blob-stale").write_bytes(b"left by a killed pull")
+    layout.untag("drop")
+    removed = set(layout.collect_garbage())
+    assert removed == {dropped.digest, dropped.manifest.config.digest, dropped.layers[1].digest}
+    assert set(layout.blobs()) == {kept.digest, kept.manifest.config.digest} | {
+        d.digest for d in kept.layers
+    }
+    assert layout.image("keep") == kept
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_garbage_collection_waits_for_writers(tmp_path: Path) -> None:
+    layout = Layout(str(tmp_path))
+    untagged = layout.put_blob(b"fetched, not tagged yet")
+    done = threading.Event()
+
+    def collect() -> None:
+        layout.collect_garbage()
+        done.set()
+
+    with layout.writing():
+        collector = threading.Thread(target=collect)
+        collector.start()
+        assert not done.wait(0.3)  # blocked while a writer holds the layout
+        assert layout.has_blob(untagged)
+    collector.join()
+    assert done.is_set() and not layout.has_blob(untagged)
+
+
+def test_layer_prune(tmp_path: Path) -> None:
+    write_oci_image(str(tmp_path / "l"), "a", [make_tar([file("a")]), make_tar([file("b")])])
+    layout, store = Layout(str(tmp_path / "l")), LayerStore(str(tmp_path / "layers"))
+    image = layout.image("a")
+    store.ensure_image(layout, image)
+    os.mkdir(tmp_path / "layers/tmp/layer-killed")
+    busy = tmp_path / "layers/tmp/layer-busy"
+    busy.mkdir()
+    fd = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        removed = store.prune({image.config.diff_ids[0]})
+    finally:
+        os.close(fd)
+    assert removed == [image.config.diff_ids[1]]
+    assert store.diff_ids() == [image.config.diff_ids[0]]
+    assert os.listdir(tmp_path / "layers/tmp") == ["layer-busy"]
