@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.privileged
 
 USER, PASSWORD = "bastion", "s3cret-pw"
+REFRESH = "refresh-token-of-bastion"
 
 
 @dataclass
@@ -150,7 +151,7 @@ def registry(source: Source) -> Iterator[RunningRegistry]:
 @pytest.fixture(scope="module")
 def token_registry(source: Source) -> Iterator[tuple[RunningRegistry, TokenServer]]:
     with private_dir("bst-test-registry-auth-") as workdir:
-        token = TokenServer(workdir, {USER: PASSWORD})
+        token = TokenServer(workdir, {USER: PASSWORD}, {REFRESH: USER})
         try:
             running = start_registry(workdir, token=token)
             try:
@@ -414,3 +415,17 @@ def test_concurrent_pulls_of_one_image(
     assert sorted(store.diff_ids()) == sorted(image.config.diff_ids)
     assert os.listdir(tmp_path / "layers/tmp") == []
     assert_no_partial_image(layout, {image.name})
+
+
+def test_token_auth_with_an_identity_token(
+    token_registry: tuple[RunningRegistry, TokenServer], layout: Layout, tmp_path: Path
+) -> None:
+    """`docker login` with a token stores `identitytoken`: exchanged by an OAuth2 POST."""
+    running, token = token_registry
+    os.makedirs(tmp_path / "docker")
+    entry = {"auth": "", "identitytoken": REFRESH}
+    (tmp_path / "docker/config.json").write_text(json.dumps({"auths": {running.host: entry}}))
+    token.requests.clear()
+    assert pull(f"{running.host}/busybox", layout).config.cmd == ("/bin/sh",)
+    assert token.requests[0]["grant_type"] == "refresh_token"
+    assert token.requests[0]["user"] == USER

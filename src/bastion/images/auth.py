@@ -4,8 +4,10 @@ Credentials come, first match wins, from an explicit `Credentials`, then the aut
 already have: `${REGISTRY_AUTH_FILE}`, `${XDG_RUNTIME_DIR}/containers/auth.json` (Podman,
 skopeo, `bastion login`), then `${DOCKER_CONFIG:-~/.docker}/config.json` (Docker). An entry is
 found under the registry's host (`127.0.0.1:5000`), its URL forms (`https://host`,
-`https://host/v1/`) and, for Docker Hub, `https://index.docker.io/v1/`. Credential helpers
-(`credsStore`, `credHelpers`) are not run.
+`https://host/v1/`) and, for Docker Hub, `https://index.docker.io/v1/`: `auth` (base64
+`user:password`), `username`/`password`, or `identitytoken` (an OAuth2 refresh token, which the
+client exchanges by POST to the token realm). Credential helpers (`credsStore`, `credHelpers`)
+are not run.
 
 `parse_challenge` reads the `WWW-Authenticate` header a registry answers 401 with (RFC 7235:
 `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`).

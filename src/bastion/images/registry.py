@@ -291,10 +291,19 @@ class RegistryClient:
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
         headers = {}
-        if self.credentials is not None and self.credentials.username:
-            headers["Authorization"] = self.credentials.basic()
-        separator = "&" if "?" in realm else "?"
-        resp = self._send("GET", f"{realm}{separator}{urlencode(query)}", headers)
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            # an identity token (`docker login` with a token) is an OAuth2 refresh token:
+            # exchanged by POST, the distribution spec's token authentication with OAuth2
+            form = {**query, "grant_type": "refresh_token", "client_id": "bastion"}
+            form["refresh_token"] = creds.identity_token
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            resp = self._send("POST", realm, headers, body=urlencode(form).encode())
+        else:
+            if creds is not None and creds.username:
+                headers["Authorization"] = creds.basic()
+            separator = "&" if "?" in realm else "?"
+            resp = self._send("GET", f"{realm}{separator}{urlencode(query)}", headers)
         try:
             body = _read_limited(resp, _MAX_MANIFEST, realm, truncate=True)
         finally:
@@ -318,13 +327,16 @@ class RegistryClient:
         with self._lock:
             self._tokens[scope] = token
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], *, body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
             try:
                 resp = self._pool.request(
                     method,
                     url,
+                    body=body,
                     headers=headers,
                     redirect=False,
                     retries=False,

@@ -52,10 +52,12 @@ def _b64url(data: bytes) -> str:
 
 @dataclass
 class TokenServer:
-    """Issues registry tokens to `users` (name -> password); anonymous requests get 401."""
+    """Issues registry tokens to `users` (name -> password) by GET with Basic auth, and to the
+    holders of `refresh_tokens` (token -> user) by an OAuth2 POST; anyone else gets 401."""
 
     workdir: str
     users: dict[str, str]
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -81,6 +83,9 @@ class TokenServer:
             def do_GET(self) -> None:
                 server._answer(self)
 
+            def do_POST(self) -> None:
+                server._answer(self)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -99,7 +104,12 @@ class TokenServer:
 
     def _answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query))
-        user = self._user(handler.headers.get("Authorization", ""))
+        if handler.command == "POST":
+            length = int(handler.headers.get("Content-Length", "0"))
+            query.update(urllib.parse.parse_qsl(handler.rfile.read(length).decode()))
+            user = self.refresh_tokens.get(query.get("refresh_token", ""))
+        else:
+            user = self._user(handler.headers.get("Authorization", ""))
         self.requests.append({"user": user or "", **query})
         if user is None:
             body = {"errors": [{"code": "UNAUTHORIZED", "message": "bad or missing credentials"}]}
