@@ -23,6 +23,7 @@ from bastion.images.documents import DOCKER_MANIFEST, OCI_MANIFEST
 from bastion.images.errors import (
     DigestError,
     ImageNotFoundError,
+    LayerEscapeError,
     ManifestError,
     RegistryAuthError,
     RegistryUnreachableError,
@@ -95,6 +96,7 @@ def source(busybox_rootfs: str) -> Iterator[Source]:
             ]
         )
         write_oci_image(root, "layers", [busybox, lower, upper])
+        write_oci_image(root, "hostile", [make_tar([file("ok", b"x"), file("../../evil", b"x")])])
         tamper = make_tar([file("random", os.urandom(4096))])
         write_oci_image(root, "tamper", [tamper])
         amd64 = write_oci_image(root, "arch-amd64", [make_tar([file("arch", b"amd64")])])
@@ -127,6 +129,7 @@ def push_all(source: Source, registry: RunningRegistry, *creds: str) -> None:
     copy("busybox", "busybox:latest")
     copy("layers", "layers:1")
     copy("tamper", "tamper:1")
+    copy("hostile", "hostile:1")
     copy("multi", "multi:latest", "--all")
     copy("busybox", "busybox-docker:latest", "--format", "v2s2")
 
@@ -429,3 +432,14 @@ def test_token_auth_with_an_identity_token(
     assert pull(f"{running.host}/busybox", layout).config.cmd == ("/bin/sh",)
     assert token.requests[0]["grant_type"] == "refresh_token"
     assert token.requests[0]["user"] == USER
+
+
+def test_hostile_layer_leaves_no_image(
+    registry: RunningRegistry, layout: Layout, tmp_path: Path
+) -> None:
+    store = LayerStore(str(tmp_path / "layers"))
+    with pytest.raises(LayerEscapeError):
+        pull(f"{registry.host}/hostile:1", layout, layers=store)
+    assert_no_partial_image(layout, set())
+    assert store.diff_ids() == [] and os.listdir(tmp_path / "layers/tmp") == []
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "layers/evil").exists()
