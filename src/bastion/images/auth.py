@@ -77,8 +77,8 @@ def find_credentials(registry: str, files: list[str] | None = None) -> Credentia
 
 def _keys(registry: str) -> list[str]:
     keys = [registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v1/"]
-    if registry == DOCKER_HUB:
-        keys += _HUB_KEYS
+    if registry == DOCKER_HUB or registry in _HUB_KEYS:  # docker.io, or its API host
+        keys += [DOCKER_HUB, *_HUB_KEYS]
     return keys
 
 

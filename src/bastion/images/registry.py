@@ -85,6 +85,10 @@ class PullProgress:
     state: str
 
 
+class Cancelled(Exception):
+    """A blob download stopped because its `cancel` event was set (another one failed)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchedManifest:
     data: bytes
@@ -173,11 +177,13 @@ class RegistryClient:
         blob: Descriptor,
         layout: Layout,
         progress: Callable[[PullProgress], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         """Stream blob `blob` into `layout`, verifying its digest and size as it comes.
 
         A download that breaks off is resumed where it stopped (`Range: bytes=N-`), up to
         `RESUMES` times; a registry that answers the range with the whole blob starts over.
+        Setting `cancel` stops it between two reads (`Cancelled`), keeping nothing.
         """
         where = f"{self.host}/{repository}"
         path = f"/v2/{repository}/blobs/{blob.digest}"
@@ -202,6 +208,8 @@ class RegistryClient:
                     try:
                         # read1: whatever has arrived, so a break loses nothing already read
                         while chunk := resp.read1(_CHUNK):
+                            if cancel is not None and cancel.is_set():
+                                raise Cancelled(blob.digest)
                             writer.write(chunk)
                             if progress is not None:
                                 progress(_step(blob, writer.size, "fetching"))
@@ -213,6 +221,9 @@ class RegistryClient:
                                 f"the download of {blob.digest} broke off {broken} times: {err}",
                                 where=where,
                             ) from err
+                except BaseException:
+                    resp.close()  # a half-read answer must not go back to the pool
+                    raise
                 finally:
                     resp.release_conn()
             try:
@@ -472,16 +483,26 @@ def _fetch_all(
             todo.append(blob)
     if not todo:
         return
+    cancel = threading.Event()  # the first failure stops the other downloads
     with ThreadPoolExecutor(
         max_workers=max(1, min(concurrency, len(todo))), thread_name_prefix="bastion-pull"
     ) as pool:
-        futures = [pool.submit(client.fetch_blob, repository, b, layout, progress) for b in todo]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        futures = [
+            pool.submit(client.fetch_blob, repository, b, layout, progress, cancel) for b in todo
+        ]
+        try:
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:  # an error, or KeyboardInterrupt in this thread
+            cancel.set()
         for future in pending:
             future.cancel()
-    for future in futures:
-        if not future.cancelled() and future.exception() is not None:
-            raise future.exception()  # type: ignore[misc]
+    failures = [f.exception() for f in futures if not f.cancelled()]
+    errors = [e for e in failures if e is not None]
+    for error in errors:
+        if not isinstance(error, Cancelled):
+            raise error
+    if errors:
+        raise errors[0]
 
 
 def _tls_context(verify: bool) -> ssl.SSLContext:

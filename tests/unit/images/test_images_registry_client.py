@@ -11,6 +11,7 @@ import os
 import ssl
 import subprocess
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,11 +23,12 @@ from bastion.images.errors import (
     CredentialsError,
     ImageNotFoundError,
     ReferenceFormatError,
+    RegistryError,
     RegistryUnreachableError,
 )
 from bastion.images.layout import Layout
 from bastion.images.reference import Reference, is_loopback
-from bastion.images.registry import RegistryClient, error_line
+from bastion.images.registry import RegistryClient, error_line, pull
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -96,6 +98,8 @@ def test_credentials_from_files_in_order(tmp_path: Path) -> None:
     assert find_credentials("reg.example", files) == Credentials("p", "pw1")
     assert find_credentials("other.example", files) == Credentials("o", "pw3")
     assert find_credentials("docker.io", files) == Credentials("hub", "pw4")
+    # what pull asks for: Docker Hub's API host
+    assert find_credentials(Reference.parse("busybox").api_host, files) == Credentials("hub", "pw4")
     assert find_credentials("nowhere.example", files) is None
     assert "pw1" not in repr(find_credentials("reg.example", files))
 
@@ -352,3 +356,92 @@ def test_download_that_keeps_breaking_is_a_clear_error(tmp_path: Path) -> None:
     assert "broke off 4 times" in caught.value.message
     assert len(seen) == 4
     assert not layout.has_blob(DIGEST) and os.listdir(tmp_path / "tmp") == []
+
+
+SLOW = b"z" * (16 << 20)
+SLOW_DIGEST = "sha256:" + hashlib.sha256(SLOW).hexdigest()
+
+
+class _SlowRegistry(http.server.BaseHTTPRequestHandler):
+    """A registry with one image of two layers: one missing (404), one sent slowly; it counts
+    the bytes of the slow one that went out before the client hung up."""
+
+    documents: dict[str, bytes]
+    sent: list[int]
+
+    def do_GET(self) -> None:
+        if self.path == f"/v2/r/blobs/{SLOW_DIGEST}":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(SLOW)))
+            self.end_headers()
+            sent = 0
+            try:
+                for start in range(0, len(SLOW), 64 << 10):
+                    self.wfile.write(SLOW[start : start + (64 << 10)])
+                    self.wfile.flush()
+                    sent += 64 << 10
+                    time.sleep(0.005)
+            except OSError:
+                pass
+            self.sent.append(sent)
+            return
+        body = self.documents.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_first_failure_stops_the_other_downloads(tmp_path: Path) -> None:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": []}})
+    missing = "sha256:" + hashlib.sha256(b"never served").hexdigest()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config.encode()).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": SLOW_DIGEST,
+                    "size": len(SLOW),
+                },
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": missing,
+                    "size": 12,
+                },
+            ],
+        }
+    )
+    config_digest = "sha256:" + hashlib.sha256(config.encode()).hexdigest()
+    documents = {
+        "/v2/": b"{}",
+        "/v2/r/manifests/latest": manifest.encode(),
+        f"/v2/r/blobs/{config_digest}": config.encode(),
+    }
+    sent: list[int] = []
+    handler = type("Handler", (_SlowRegistry,), {"documents": documents, "sent": sent})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    layout = Layout(str(tmp_path))
+    try:
+        with pytest.raises(RegistryError) as caught:
+            pull(f"127.0.0.1:{server.server_address[1]}/r", layout)
+        assert caught.value.reference == "registry-error" and "HTTP 404" in caught.value.message
+        deadline = time.monotonic() + 30
+        while not sent and time.monotonic() < deadline:  # the handler notices the hang-up
+            time.sleep(0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sent and sent[0] < len(SLOW)  # stopped, not downloaded to the end
+    assert not layout.has_blob(SLOW_DIGEST) and os.listdir(tmp_path / "tmp") == []
