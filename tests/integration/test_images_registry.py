@@ -31,6 +31,7 @@ from bastion.images.errors import (
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Layout
 from bastion.images.overlay import ContainerFilesystem
+from bastion.images.push import push
 from bastion.images.registry import PullProgress, pull
 from bastion_testing.layers import (
     directory,
@@ -443,3 +444,41 @@ def test_hostile_layer_leaves_no_image(
     assert_no_partial_image(layout, set())
     assert store.diff_ids() == [] and os.listdir(tmp_path / "layers/tmp") == []
     assert not (tmp_path / "evil").exists() and not (tmp_path / "layers/evil").exists()
+
+
+def test_push_then_pull_back(
+    registry: RunningRegistry, source: Source, layout: Layout, tmp_path: Path
+) -> None:
+    image = pull(f"{registry.host}/layers:1", layout)
+    steps: list[PullProgress] = []
+    dest = f"{registry.host}/pushed/layers:2"
+    assert push(layout, image.name, dest, progress=steps.append) == image.digest
+    assert {s.state for s in steps} == {"done"}  # another repository: every blob uploaded
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert raw == layout.read_blob(image.digest)
+    back = pull(dest, Layout(str(tmp_path / "back")))
+    assert back.digest == image.digest
+    steps.clear()
+    push(layout, image.name, dest, progress=steps.append)
+    assert {s.state for s in steps} == {"present"}
+
+
+def test_push_needs_credentials(
+    token_registry: tuple[RunningRegistry, TokenServer], layout: Layout
+) -> None:
+    running, token = token_registry
+    creds = Credentials(USER, PASSWORD)
+    image = pull(f"{running.host}/busybox", layout, credentials=creds)
+    with pytest.raises(RegistryAuthError):
+        push(layout, image.name, f"{running.host}/mine:1")
+    token.requests.clear()
+    assert push(layout, image.name, f"{running.host}/mine:1", credentials=creds) == image.digest
+    assert "repository:mine:pull,push" in token.requests[0]["scope"].split(" ")
+    assert (
+        pull(f"{running.host}/mine:1", Layout(layout.root + "-back"), credentials=creds).digest
+        == image.digest
+    )

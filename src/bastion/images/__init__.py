@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from bastion.images.layers import LayerStore
     from bastion.images.layout import Image, Layout
     from bastion.images.overlay import ContainerFilesystem, mount_overlay, unmount_overlay
+    from bastion.images.push import push
     from bastion.images.reference import Reference
     from bastion.images.registry import PullProgress, RegistryClient, pull
     from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
@@ -85,6 +86,7 @@ __all__ = [
     "find_credentials",
     "mount_overlay",
     "pull",
+    "push",
     "unmount_overlay",
     "unpack_layer",
 ]
@@ -125,6 +127,7 @@ _WHERE = {
     "find_credentials": "bastion.images.auth",
     "mount_overlay": "bastion.images.overlay",
     "pull": "bastion.images.registry",
+    "push": "bastion.images.push",
     "unmount_overlay": "bastion.images.overlay",
     "unpack_layer": "bastion.images.unpack",
 }

@@ -30,7 +30,7 @@ import ssl
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
@@ -246,14 +246,21 @@ class RegistryClient:
         *,
         scope: str,
         headers: dict[str, str] | None = None,
+        body: bytes | BinaryIO | None = None,
     ) -> urllib3.BaseHTTPResponse:
-        url = f"{self._base()}{path}"
+        """`method` on `path` (under /v2/, or a full URL the registry gave, such as an upload
+        location), authenticating on a 401 challenge and asking again once. Credentials go
+        only to the registry's own origin."""
+        base = self._base()
+        url = path if path.startswith(("http://", "https://")) else f"{base}{path}"
         for attempt in (0, 1):
             sent = dict(headers or {})
             authorization = self._authorization(scope)
-            if authorization:
+            if authorization and _origin(url) == _origin(base):
                 sent["Authorization"] = authorization
-            resp = self._send(method, url, sent)
+            if attempt and body is not None and not isinstance(body, bytes):
+                body.seek(0)
+            resp = self._send(method, url, sent, body=body)
             if resp.status != 401:
                 return resp
             challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
@@ -298,16 +305,18 @@ class RegistryClient:
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> None:
         realm = challenge.params["realm"]
-        query = {"scope": challenge.params.get("scope") or scope}
+        # what this client will do (pull, or pull,push) and what the challenge names, if other
+        scopes = [scope] + [s for s in [challenge.params.get("scope")] if s and s != scope]
+        query = [("scope", s) for s in scopes]
         if challenge.params.get("service"):
-            query["service"] = challenge.params["service"]
+            query.append(("service", challenge.params["service"]))
         headers = {}
         creds = self.credentials
         if creds is not None and creds.identity_token:
             # an identity token (`docker login` with a token) is an OAuth2 refresh token:
             # exchanged by POST, the distribution spec's token authentication with OAuth2
-            form = {**query, "grant_type": "refresh_token", "client_id": "bastion"}
-            form["refresh_token"] = creds.identity_token
+            form = [*query, ("grant_type", "refresh_token"), ("client_id", "bastion")]
+            form.append(("refresh_token", creds.identity_token))
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             resp = self._send("POST", realm, headers, body=urlencode(form).encode())
         else:
@@ -339,7 +348,12 @@ class RegistryClient:
             self._tokens[scope] = token
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], *, body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        *,
+        body: bytes | BinaryIO | None = None,
     ) -> urllib3.BaseHTTPResponse:
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):

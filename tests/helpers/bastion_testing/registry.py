@@ -103,10 +103,14 @@ class TokenServer:
         self._thread.join(5)
 
     def _answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query))
+        pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query)
         if handler.command == "POST":
             length = int(handler.headers.get("Content-Length", "0"))
-            query.update(urllib.parse.parse_qsl(handler.rfile.read(length).decode()))
+            pairs += urllib.parse.parse_qsl(handler.rfile.read(length).decode())
+        query = dict(pairs)
+        # a client may ask for several scopes (one `scope` parameter each): joined by spaces
+        query["scope"] = " ".join(v for k, v in pairs if k == "scope")
+        if handler.command == "POST":
             user = self.refresh_tokens.get(query.get("refresh_token", ""))
         else:
             user = self._user(handler.headers.get("Authorization", ""))
