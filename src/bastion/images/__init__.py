@@ -15,6 +15,7 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.images.archive import load_archive, save_docker_archive, save_oci_archive
     from bastion.images.auth import Credentials, find_credentials
     from bastion.images.documents import (
         Descriptor,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         chain_ids,
     )
     from bastion.images.errors import (
+        ArchiveError,
         DigestError,
         ImageError,
         ImageNotFoundError,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
 
 __all__ = [
+    "ArchiveError",
     "ContainerFilesystem",
     "Credentials",
     "Descriptor",
@@ -84,14 +87,21 @@ __all__ = [
     "UnpackResult",
     "chain_ids",
     "find_credentials",
+    "load_archive",
     "mount_overlay",
     "pull",
     "push",
+    "save_docker_archive",
+    "save_oci_archive",
     "unmount_overlay",
     "unpack_layer",
 ]
 
 _WHERE = {
+    "ArchiveError": "bastion.images.errors",
+    "load_archive": "bastion.images.archive",
+    "save_docker_archive": "bastion.images.archive",
+    "save_oci_archive": "bastion.images.archive",
     "ContainerFilesystem": "bastion.images.overlay",
     "Credentials": "bastion.images.auth",
     "Descriptor": "bastion.images.documents",

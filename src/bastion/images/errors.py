@@ -88,6 +88,14 @@ class ManifestError(ImageError):
     exit_code = ExitCode.INVALID_INPUT
 
 
+class ArchiveError(ImageError):
+    """An image archive (oci-archive, docker-archive) that cannot be loaded: not a tar, neither
+    format, or a document naming a member the archive does not have."""
+
+    reference = "image-archive"
+    exit_code = ExitCode.INVALID_INPUT
+
+
 class ReferenceFormatError(ImageError):
     """An image reference (`registry/repository:tag@digest`) that does not parse."""
 
