@@ -4,6 +4,7 @@ writes nothing anywhere."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -13,11 +14,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion.images.archive import load_archive, save_docker_archive, save_oci_archive
+from bastion.images.archive import (
+    import_rootfs,
+    load_archive,
+    save_docker_archive,
+    save_oci_archive,
+)
 from bastion.images.errors import ArchiveError
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Layout
-from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
+from bastion_testing.layers import compress, file, make_tar, tar_directory, write_oci_image
 from bastion_testing.registry import SKOPEO, skopeo_copy
 
 if TYPE_CHECKING:
@@ -118,3 +124,25 @@ def test_not_an_archive(tmp_path: Path) -> None:
     (tmp_path / "x.tar").write_bytes(b"plain text, not a tar")
     with pytest.raises(ArchiveError):
         load_archive(Layout(str(tmp_path / "l")), str(tmp_path / "x.tar"))
+
+
+@pytest.mark.parametrize("how", ["none", "gzip", "zstd"])
+def test_import_a_root_filesystem(tmp_path: Path, how: str) -> None:
+    tar = make_tar([file("bin/app", b"#!/bin/sh\n", mode=0o755), file("etc/motd", b"imported\n")])
+    (tmp_path / "rootfs.tar").write_bytes(compress(tar, how))
+    layout = Layout(str(tmp_path / "l"))
+    name = import_rootfs(
+        layout, str(tmp_path / "rootfs.tar"), "example.org/app:1", config={"Cmd": ["/bin/app"]}
+    )
+    assert name == "example.org/app:1"
+    image = layout.image(name)
+    assert image.config.diff_ids == ("sha256:" + hashlib.sha256(tar).hexdigest(),)
+    assert image.config.cmd == ("/bin/app",)
+    (lower,) = LayerStore(str(tmp_path / "layers")).ensure_image(layout, image)
+    with open(os.path.join(lower, "etc/motd")) as f:
+        assert f.read() == "imported\n"
+    # and skopeo reads the result
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", f"oci:{layout.root}:{name}"], capture_output=True, check=True
+    ).stdout
+    assert raw == layout.read_blob(image.digest)

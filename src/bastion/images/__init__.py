@@ -15,7 +15,12 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from bastion.images.archive import load_archive, save_docker_archive, save_oci_archive
+    from bastion.images.archive import (
+        import_rootfs,
+        load_archive,
+        save_docker_archive,
+        save_oci_archive,
+    )
     from bastion.images.auth import Credentials, find_credentials
     from bastion.images.documents import (
         Descriptor,
@@ -87,6 +92,7 @@ __all__ = [
     "UnpackResult",
     "chain_ids",
     "find_credentials",
+    "import_rootfs",
     "load_archive",
     "mount_overlay",
     "pull",
@@ -98,6 +104,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "import_rootfs": "bastion.images.archive",
     "ArchiveError": "bastion.images.errors",
     "load_archive": "bastion.images.archive",
     "save_docker_archive": "bastion.images.archive",

@@ -1,5 +1,6 @@
 """Image archives: `save` to and `load` from oci-archive and docker-archive tars, the files
-`skopeo copy`, `podman save` and `docker save` write and read.
+`skopeo copy`, `podman save` and `docker save` write and read; and `import_rootfs`, a root
+filesystem tar made into a one-layer image (`docker import`).
 
 - oci-archive: a tar of an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`);
   each image is named in `index.json` by `org.opencontainers.image.ref.name`.
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from bastion.images.layout import Layout
 
 _CHUNK = 1 << 20
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
 
 
 # -- save ------------------------------------------------------------------------------------
@@ -362,3 +365,73 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info.mtime = int(time.time())
     info.mode = 0o644
     archive.addfile(info, io.BytesIO(data))
+
+
+def import_rootfs(
+    layout: Layout,
+    source: str,
+    name: str,
+    *,
+    config: dict[str, object] | None = None,
+    architecture: str = "amd64",
+    comment: str = "imported by bastion",
+) -> str:
+    """Make a one-layer image named `name` from the root filesystem tar at `source` (plain,
+    gzip or zstd; `docker import`, `podman import`): the layer blob is the file as given, the
+    config holds `config` (the image config's `config` object: Cmd, Env, ...). Returns the
+    normalised name."""
+    with open(source, "rb") as raw:
+        head = raw.read(4)
+        raw.seek(0)
+        digest = _copy(layout, raw, None, None)
+    if head.startswith((_GZIP, _ZSTD)):
+        media_type = OCI_LAYER_GZIP if head.startswith(_GZIP) else OCI_LAYER_ZSTD
+        with open(source, "rb") as raw:
+            diff_id = _uncompressed_digest(raw, head)
+    else:
+        media_type, diff_id = OCI_LAYER, digest
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    image_config = {
+        "created": created,
+        "architecture": architecture,
+        "os": "linux",
+        "config": config or {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created, "created_by": "import", "comment": comment}],
+    }
+    config_data = json.dumps(image_config, separators=(",", ":")).encode()
+    config_digest = layout.put_blob(config_data)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_data)},
+        "layers": [
+            {
+                "mediaType": media_type,
+                "digest": digest,
+                "size": os.path.getsize(layout.blob_path(digest)),
+            }
+        ],
+    }
+    data = json.dumps(manifest, separators=(",", ":")).encode()
+    desc = Descriptor(media_type=OCI_MANIFEST, digest=layout.put_blob(data), size=len(data))
+    full = _normalise(name)
+    layout.tag(full, desc)
+    return full
+
+
+def _uncompressed_digest(raw: IO[bytes], head: bytes) -> str:
+    sha = hashlib.sha256()
+    reader: _Readable
+    if head.startswith(b"\x1f\x8b"):
+        reader = gzip.GzipFile(fileobj=raw, mode="rb")
+    else:
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    try:
+        while chunk := reader.read(_CHUNK):
+            sha.update(chunk)
+    except (OSError, EOFError) as err:
+        raise ArchiveError(f"the compressed root filesystem is corrupt: {err}") from err
+    return "sha256:" + sha.hexdigest()
