@@ -126,6 +126,9 @@ def test_readonly_overlay_refuses_writes(
     merged = rootfs.mount(layers.lowerdirs(image), readonly=True)
     with pytest.raises(OSError, match="Read-only"):
         open(os.path.join(merged, "b"), "w").close()
+    with pytest.raises(OverlayError):  # never two overlays stacked on one merged dir
+        rootfs.mount(layers.lowerdirs(image))
+    assert len(mounts_under(tmp_path)) == 1
 
 
 def test_missing_layer_is_a_clear_error(tmp_path: Path) -> None:

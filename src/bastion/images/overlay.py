@@ -110,8 +110,11 @@ class ContainerFilesystem:
         self.merged = os.path.join(self.directory, "merged")
 
     def mount(self, lowerdirs: Sequence[str], *, readonly: bool = False) -> str:
-        """Make the directories (if needed) and mount the overlay; returns `merged`."""
+        """Make the directories (if needed) and mount the overlay; returns `merged`. A second
+        mount over a mounted one is refused (it would hide the first)."""
         os.makedirs(os.path.dirname(self.directory), exist_ok=True)
+        if os.path.isdir(self.merged) and self.is_mounted():
+            raise OverlayError("the container's overlay is already mounted", where=self.merged)
         for path in (self.directory, self.upper, self.work, self.merged):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(path, 0o700 if path == self.directory else 0o755)
