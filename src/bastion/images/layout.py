@@ -65,6 +65,11 @@ class Image:
     def layers(self) -> tuple[Descriptor, ...]:
         return self.manifest.layers
 
+    @property
+    def compressed_size(self) -> int:
+        """Bytes of its blobs as stored: manifest, config and layers (what a pull moves)."""
+        return self.descriptor.size + self.manifest.config.size + sum(d.size for d in self.layers)
+
 
 class Layout:
     """The OCI image layout at `root` (made if missing)."""

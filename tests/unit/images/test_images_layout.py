@@ -107,6 +107,8 @@ def test_image_config_is_read_into_a_record(tmp_path: Path) -> None:
     assert c.diff_ids == ("sha256:" + hashlib.sha256(tar).hexdigest(),)
     assert (c.os, c.architecture) == ("linux", "amd64")
     assert [h.created_by for h in c.history] == ["layer 0"]
+    blobs = tmp_path / "blobs/sha256"
+    assert image.compressed_size == sum(p.stat().st_size for p in blobs.iterdir())
 
 
 def test_absent_cmd_differs_from_empty_cmd() -> None:
