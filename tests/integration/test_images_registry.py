@@ -31,8 +31,9 @@ from bastion.images.errors import (
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Layout
 from bastion.images.overlay import ContainerFilesystem
+from bastion.images.pull import pull
 from bastion.images.push import push
-from bastion.images.registry import PullProgress, pull
+from bastion.images.registry import PullProgress
 from bastion_testing.layers import (
     directory,
     file,

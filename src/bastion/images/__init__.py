@@ -52,9 +52,10 @@ if TYPE_CHECKING:
     from bastion.images.layers import LayerStore
     from bastion.images.layout import Image, Layout
     from bastion.images.overlay import ContainerFilesystem, mount_overlay, unmount_overlay
+    from bastion.images.pull import pull
     from bastion.images.push import push
     from bastion.images.reference import Reference
-    from bastion.images.registry import PullProgress, RegistryClient, pull
+    from bastion.images.registry import PullProgress, RegistryClient
     from bastion.images.unpack import SkippedEntry, UnpackResult, unpack_layer
 
 __all__ = [
@@ -143,7 +144,7 @@ _WHERE = {
     "chain_ids": "bastion.images.documents",
     "find_credentials": "bastion.images.auth",
     "mount_overlay": "bastion.images.overlay",
-    "pull": "bastion.images.registry",
+    "pull": "bastion.images.pull",
     "push": "bastion.images.push",
     "unmount_overlay": "bastion.images.overlay",
     "unpack_layer": "bastion.images.unpack",

@@ -17,11 +17,11 @@ from bastion.images.documents import sha256_digest
 from bastion.images.errors import DigestError, RegistryError
 from bastion.images.reference import Reference
 from bastion.images.registry import (
-    _MAX_ERROR_BODY,
+    MAX_ERROR_BODY,
     PullProgress,
     RegistryClient,
-    _read_limited,
-    _status_error,
+    read_limited,
+    status_error,
 )
 
 if TYPE_CHECKING:
@@ -65,12 +65,12 @@ def push(
             body=manifest,
         )
         try:
-            body = _read_limited(resp, _MAX_ERROR_BODY, client.host, truncate=True)
+            body = read_limited(resp, MAX_ERROR_BODY, client.host, truncate=True)
         finally:
             resp.release_conn()
         where = f"{client.host}/{ref.repository}"
         if resp.status not in (200, 201):
-            raise _status_error(resp.status, body, f"{where} manifest")
+            raise status_error(resp.status, body, f"{where} manifest")
         digest = sha256_digest(manifest)
         stored = resp.headers.get("Docker-Content-Digest", digest)
         if stored != digest:
@@ -98,27 +98,27 @@ def _upload(
             )
         return
     if head.status != 404:
-        raise _status_error(head.status, b"", f"{where} blob {blob.digest}")
+        raise status_error(head.status, b"", f"{where} blob {blob.digest}")
     start = client._request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, body=b"")
     try:
-        body = _read_limited(start, _MAX_ERROR_BODY, where, truncate=True)
+        body = read_limited(start, MAX_ERROR_BODY, where, truncate=True)
     finally:
         start.release_conn()
     location = start.headers.get("Location")
     if start.status != 202 or not location:
         if start.status == 202:
             raise RegistryError("the registry opened an upload without a location", where=where)
-        raise _status_error(start.status, body, f"{where} upload")
+        raise status_error(start.status, body, f"{where} upload")
     url = urljoin(f"{client._base()}/v2/{repository}/blobs/uploads/", location)
     url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)}
     with layout.open_blob(blob.digest) as data:
         done = client._request("PUT", url, scope=scope, headers=headers, body=data)
     try:
-        body = _read_limited(done, _MAX_ERROR_BODY, where, truncate=True)
+        body = read_limited(done, MAX_ERROR_BODY, where, truncate=True)
     finally:
         done.release_conn()
     if done.status != 201:
-        raise _status_error(done.status, body, f"{where} blob {blob.digest}")
+        raise status_error(done.status, body, f"{where} blob {blob.digest}")
     if progress is not None:
         progress(PullProgress(digest=blob.digest, total=blob.size, done=blob.size, state="done"))

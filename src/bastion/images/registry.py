@@ -1,4 +1,4 @@
-"""A client of the Distribution API v2 (the OCI distribution spec) and `pull`.
+"""A client of the Distribution API v2 (the OCI distribution spec): `RegistryClient`.
 
 What it does, and why:
 - Authentication follows the registry's 401 challenge: `Bearer` gets a token from the realm for
@@ -19,8 +19,7 @@ What it does, and why:
   after it, as Podman does for `--tls-verify=false`. Unverified HTTPS requests make urllib3
   emit `InsecureRequestWarning`; the CLI decides whether to show it.
 
-`pull()` tags the image in the layout last: a failed pull leaves no image and no temporary
-file, only blobs that were complete and verified (content-addressed, reused by the next pull).
+`pull.py` and `push.py` use it to move whole images.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -37,38 +35,32 @@ import urllib3
 
 from bastion.images.auth import Challenge, Credentials, find_credentials, parse_challenge
 from bastion.images.documents import (
-    INDEX_TYPES,
     MANIFEST_ACCEPT,
     Descriptor,
-    Platform,
     document_type,
-    parse_index,
-    parse_manifest,
     sha256_digest,
 )
 from bastion.images.errors import (
     DigestError,
     ImageNotFoundError,
-    ManifestError,
     RegistryAuthError,
     RegistryError,
     RegistryUnreachableError,
 )
-from bastion.images.reference import Reference, is_loopback
+from bastion.images.reference import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from bastion.images.layers import LayerStore
-    from bastion.images.layout import Image, Layout
+    from bastion.images.layout import Layout
 
 DEFAULT_PLATFORM = "linux/amd64"
 #: How many times one blob's download is resumed after breaking off.
 RESUMES = 3
 _CHUNK = 1 << 20
 _MAX_MANIFEST = 4 << 20  # the distribution spec's limit for a manifest
-_MAX_ERROR_BODY = 64 << 10
+MAX_ERROR_BODY = 64 << 10
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
 
@@ -151,7 +143,7 @@ class RegistryClient:
             headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
         )
         try:
-            data = _read_limited(resp, _MAX_MANIFEST, where)
+            data = read_limited(resp, _MAX_MANIFEST, where)
         finally:
             resp.release_conn()
         if resp.status == 404:
@@ -161,7 +153,7 @@ class RegistryClient:
                 hint="check the name and the tag",
             )
         if resp.status != 200:
-            raise _status_error(resp.status, data, where)
+            raise status_error(resp.status, data, where)
         digest = sha256_digest(data)
         announced = resp.headers.get("Docker-Content-Digest", "")
         if reference.startswith("sha256:") and digest != reference:
@@ -197,8 +189,8 @@ class RegistryClient:
                     if resp.status == 200 and offset:
                         writer.restart()  # the registry ignored the range
                     elif resp.status != 200 and not (resp.status == 206 and offset):
-                        body = _read_limited(resp, _MAX_ERROR_BODY, where, truncate=True)
-                        raise _status_error(resp.status, body, f"{where} blob {blob.digest}")
+                        body = read_limited(resp, MAX_ERROR_BODY, where, truncate=True)
+                        raise status_error(resp.status, body, f"{where} blob {blob.digest}")
                     elif resp.status == 206 and not _range_starts_at(resp, offset):
                         raise RegistryError(
                             f"asked for {blob.digest} from byte {offset}, the registry sent "
@@ -212,7 +204,7 @@ class RegistryClient:
                                 raise Cancelled(blob.digest)
                             writer.write(chunk)
                             if progress is not None:
-                                progress(_step(blob, writer.size, "fetching"))
+                                progress(progress_step(blob, writer.size, "fetching"))
                         break
                     except urllib3.exceptions.HTTPError as err:
                         broken += 1
@@ -235,7 +227,7 @@ class RegistryClient:
                     hint="the registry served corrupt or tampered data; nothing was kept",
                 ) from err
         if progress is not None:
-            progress(_step(blob, blob.size, "done"))
+            progress(progress_step(blob, blob.size, "done"))
 
     # -- HTTP, auth and redirects --------------------------------------------------------------
 
@@ -264,7 +256,7 @@ class RegistryClient:
             if resp.status != 401:
                 return resp
             challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
-            body = _read_limited(resp, _MAX_ERROR_BODY, self.host, truncate=True)
+            body = read_limited(resp, MAX_ERROR_BODY, self.host, truncate=True)
             resp.release_conn()
             if attempt == 1 or challenge is None:
                 who = f" as {self.credentials.username!r}" if self.credentials else ""
@@ -325,7 +317,7 @@ class RegistryClient:
             separator = "&" if "?" in realm else "?"
             resp = self._send("GET", f"{realm}{separator}{urlencode(query)}", headers)
         try:
-            body = _read_limited(resp, _MAX_MANIFEST, realm, truncate=True)
+            body = read_limited(resp, _MAX_MANIFEST, realm, truncate=True)
         finally:
             resp.release_conn()
         if resp.status in (401, 403):
@@ -336,7 +328,7 @@ class RegistryClient:
                 hint="check the credentials (bastion login, or the auth files)",
             )
         if resp.status != 200:
-            raise _status_error(resp.status, body, realm)
+            raise status_error(resp.status, body, realm)
         try:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
@@ -414,111 +406,6 @@ class RegistryClient:
         return "https"
 
 
-def pull(
-    reference: str | Reference,
-    layout: Layout,
-    *,
-    platform: str | Platform = DEFAULT_PLATFORM,
-    credentials: Credentials | None = None,
-    tls_verify: bool | None = None,
-    layers: LayerStore | None = None,
-    concurrency: int = 4,
-    progress: Callable[[PullProgress], None] | None = None,
-    auth_files: list[str] | None = None,
-) -> Image:
-    """Pull `reference` into `layout` and tag it with its full name (`str(Reference)`).
-
-    With `layers`, every layer is also unpacked (and its diff id checked) before the tag, so a
-    corrupt or hostile layer leaves no image. Errors: `ImageNotFoundError`, `DigestError`,
-    `RegistryAuthError`, `RegistryUnreachableError`, `ManifestError`, `RegistryError` and
-    the unpack's errors; after any of them the layout has no new name and no temporary file.
-    """
-    ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
-    wanted = platform if isinstance(platform, Platform) else Platform.parse(platform)
-    with layout.writing():
-        return _pull(
-            ref, layout, wanted, credentials, tls_verify, layers, concurrency, progress, auth_files
-        )
-
-
-def _pull(
-    ref: Reference,
-    layout: Layout,
-    wanted: Platform,
-    credentials: Credentials | None,
-    tls_verify: bool | None,
-    layers: LayerStore | None,
-    concurrency: int,
-    progress: Callable[[PullProgress], None] | None,
-    auth_files: list[str] | None,
-) -> Image:
-    with RegistryClient(
-        ref.api_host, credentials=credentials, tls_verify=tls_verify, auth_files=auth_files
-    ) as client:
-        fetched = client.get_manifest(ref.repository, ref.manifest_reference)
-        chosen_platform = None
-        if fetched.media_type in INDEX_TYPES:
-            chosen = parse_index(fetched.data).select(wanted)
-            chosen_platform = chosen.platform
-            fetched = client.get_manifest(ref.repository, chosen.digest)
-            if fetched.media_type in INDEX_TYPES:
-                raise ManifestError(f"{ref}: an index inside an index is not supported")
-        manifest = parse_manifest(fetched.data)
-        unique = {d.digest: d for d in (manifest.config, *manifest.layers)}
-        _fetch_all(client, ref.repository, list(unique.values()), layout, concurrency, progress)
-    descriptor = Descriptor(
-        media_type=fetched.media_type,
-        digest=layout.put_blob(fetched.data, fetched.digest),
-        size=len(fetched.data),
-        platform=chosen_platform,
-    )
-    name = str(ref)
-    image = layout.read_image(descriptor, name)
-    if layers is not None:
-        layers.ensure_image(layout, image)
-    layout.tag(name, descriptor)
-    return layout.image(name)
-
-
-def _fetch_all(
-    client: RegistryClient,
-    repository: str,
-    blobs: list[Descriptor],
-    layout: Layout,
-    concurrency: int,
-    progress: Callable[[PullProgress], None] | None,
-) -> None:
-    todo = []
-    for blob in blobs:
-        if layout.has_blob(blob.digest):
-            if progress is not None:
-                progress(_step(blob, blob.size, "present"))
-        else:
-            todo.append(blob)
-    if not todo:
-        return
-    cancel = threading.Event()  # the first failure stops the other downloads
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, len(todo))), thread_name_prefix="bastion-pull"
-    ) as pool:
-        futures = [
-            pool.submit(client.fetch_blob, repository, b, layout, progress, cancel) for b in todo
-        ]
-        try:
-            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        finally:  # an error, or KeyboardInterrupt in this thread
-            cancel.set()
-        for future in pending:
-            future.cancel()
-    failures = [f.exception() for f in futures if not f.cancelled()]
-    errors = [e for e in failures if e is not None]
-    for error in errors:
-        if not isinstance(error, Cancelled):
-            raise error
-    if errors:
-        raise errors[0]
-
-
 def _tls_context(verify: bool) -> ssl.SSLContext:
     """One TLS context per client. urllib3 would build one per connection and load the system's
     CA store into each (24 ms here), even for a connection that verifies nothing."""
@@ -552,13 +439,13 @@ def error_line(status: int, body: bytes) -> str:
     return f"HTTP {status}: {text}" if text else f"HTTP {status}"
 
 
-def _status_error(status: int, body: bytes, where: str) -> RegistryError:
+def status_error(status: int, body: bytes, where: str) -> RegistryError:
     if status in (401, 403):
         return RegistryAuthError(f"access denied: {error_line(status, body)}", where=where)
     return RegistryError(error_line(status, body), where=where)
 
 
-def _read_limited(
+def read_limited(
     resp: urllib3.BaseHTTPResponse, limit: int, where: str, *, truncate: bool = False
 ) -> bytes:
     try:
@@ -588,7 +475,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.lower()
 
 
-def _step(blob: Descriptor, done: int, state: str) -> PullProgress:
+def progress_step(blob: Descriptor, done: int, state: str) -> PullProgress:
     return PullProgress(digest=blob.digest, total=blob.size, done=done, state=state)
 
 

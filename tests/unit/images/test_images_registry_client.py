@@ -27,8 +27,9 @@ from bastion.images.errors import (
     RegistryUnreachableError,
 )
 from bastion.images.layout import Layout
+from bastion.images.pull import pull
 from bastion.images.reference import Reference, is_loopback
-from bastion.images.registry import RegistryClient, error_line, pull
+from bastion.images.registry import RegistryClient, error_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
