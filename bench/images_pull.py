@@ -5,9 +5,11 @@ images into it with skopeo: the busybox test image (one layer, ~1 MB compressed)
 image of incompressible data (`--big-mb`, 100 MB by default, gzip level 1). Then, round by round
 and alternating which goes first, each tool copies each image into a fresh, empty OCI layout, as a
 separate process (so interpreter start-up counts for bastion as the binary's does for skopeo).
-Also times `pull()` inside this process (imports done: what the engine pays once started).
-Reports the median wall time of each and the ratio to skopeo. Needs root only for nothing;
-run from the repository: `.venv/bin/python bench/images_pull.py --runs 5`.
+Also times `pull()` inside this process (imports done: what the engine pays once started), a
+pull that also unpacks the layers (`layers=LayerStore`), and `podman pull` into a private
+storage (which unpacks too; `--no-podman` leaves it out). Reports medians and ratios to skopeo.
+As root (the unpack makes whiteouts and owners), from the repository:
+`.venv/bin/python bench/images_pull.py --runs 5`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
@@ -44,19 +45,54 @@ def big_layers(total_mb: int, count: int = 5) -> list[bytes]:
     return out
 
 
+PULL_UNPACK = (
+    "import sys; from bastion.images import LayerStore, Layout, pull; "
+    "pull(sys.argv[1], Layout(sys.argv[2] + '/layout'), layers=LayerStore(sys.argv[2] + '/layers'))"
+)
+#: (what is timed, how it is cleaned up): a command, or a (reference, dir) pair for in-process
+Step = tuple[list[str] | tuple[str, str], list[str] | None]
+
+
 def timed(cmd: list[str] | tuple[str, str]) -> float:
     start = time.perf_counter()
     if isinstance(cmd, tuple):  # in this process: what the engine pays once started
         pull(cmd[0], Layout(cmd[1]))
     else:
-        subprocess.run(cmd, check=True, capture_output=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")
     return time.perf_counter() - start
+
+
+def step(tool: str, ref: str, name: str, dest: str, python: str, policy: str) -> Step:
+    """What `tool` runs to copy `ref` into `dest`, and what cleans up after it."""
+    if tool == "bastion":
+        return [python, "-c", PULL, ref, dest], None
+    if tool == "bastion+unpack":
+        return [python, "-c", PULL_UNPACK, ref, dest], None
+    if tool == "in-process":
+        return (ref, dest), None
+    if tool == "skopeo":
+        return [
+            *(SKOPEO, "--policy", policy, "copy", "--quiet"),
+            *("--src-tls-verify=false", f"docker://{ref}", f"oci:{dest}:{name}"),
+        ], None
+    # podman refuses a runroot longer than 50 characters: it goes in a short dir of /tmp
+    runroot = os.path.join("/tmp", f"bst-pr-{os.path.basename(dest)[-12:]}")
+    podman = [
+        *("podman", "--root", f"{dest}/root", "--runroot", runroot),
+        *("--storage-driver", "overlay"),
+    ]
+    return [*podman, "pull", "-q", "--tls-verify=false", f"docker://{ref}"], [
+        *("sh", "-c", '"$@"; rm -rf "$0"', runroot, *podman, "system", "reset", "-f"),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--no-podman", action="store_true", help="leave podman pull out")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="bastion-bench-pull-")
     registry = None
@@ -85,32 +121,28 @@ def main() -> None:
         for run in range(args.runs):
             for name in ("busybox", "big"):
                 ref = f"{registry.host}/{name}:latest"
-                tools: dict[str, Callable[[str], list[str] | tuple[str, str]]] = {
-                    "bastion": lambda d, ref=ref: [python, "-c", PULL, ref, d],
-                    "in-process": lambda d, ref=ref: (ref, d),
-                    "skopeo": lambda d, ref=ref, name=name: [
-                        *(SKOPEO, "--policy", policy, "copy", "--quiet"),
-                        *("--src-tls-verify=false", f"docker://{ref}", f"oci:{d}:{name}"),
-                    ],
-                }
+
+                tools = ["bastion", "bastion+unpack", "in-process", "skopeo"]
+                if shutil.which("podman") and not args.no_podman:
+                    tools.append("podman pull")
                 order = list(tools) if run % 2 == 0 else list(reversed(tools))
                 for tool in order:
-                    dest = os.path.join(work, f"dest-{tool}")
+                    dest = os.path.join(work, f"dest-{run}-{tool.replace(' ', '-')}")
+                    command, cleanup = step(tool, ref, name, dest, python, policy)
+                    results.setdefault((name, tool), []).append(timed(command))
+                    if cleanup is not None:
+                        subprocess.run(cleanup, capture_output=True, check=False)
                     shutil.rmtree(dest, ignore_errors=True)
-                    results.setdefault((name, tool), []).append(timed(tools[tool](dest)))
-                    shutil.rmtree(dest, ignore_errors=True)
-        print(
-            f"{'image':10} {'bastion s':>10} {'skopeo s':>10} {'ratio':>6} "
-            f"{'in-process s':>13} {'ratio':>6}  (medians of {args.runs} runs)"
-        )
-        for name in ("busybox", "big"):
-            ours = statistics.median(results[(name, "bastion")])
-            inproc = statistics.median(results[(name, "in-process")])
-            theirs = statistics.median(results[(name, "skopeo")])
-            print(
-                f"{name:10} {ours:10.3f} {theirs:10.3f} {ours / theirs:6.2f} "
-                f"{inproc:13.3f} {inproc / theirs:6.2f}"
-            )
+        tools_seen = [t for (n, t) in results if n == "busybox"]
+        print(f"medians of {args.runs} runs, seconds (ratio to skopeo copy)")
+        print(f"{'':16}" + "".join(f"{name:>18}" for name in ("busybox", "big")))
+        for tool in tools_seen:
+            row = f"{tool:16}"
+            for name in ("busybox", "big"):
+                ours = statistics.median(results[(name, tool)])
+                theirs = statistics.median(results[(name, "skopeo")])
+                row += f"{ours:11.3f} ({ours / theirs:4.2f})"
+            print(row)
     finally:
         if registry is not None:
             registry.stop()
