@@ -19,6 +19,7 @@ AREAS = (
     ("capture", "Captures and the eBPF probe"),
     ("rules", "Falco rules files and conditions"),
     ("outputs", "Alerts and their outputs"),
+    ("images", "Images: layers, the image layout, overlays, registries, archives"),
     ("cli", "The command lines"),
 )
 
@@ -455,6 +456,130 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "outputs",
         "The alert store does not exist (nothing was stored yet, or the path is wrong).",
         "Run `bastion watch --alerts-db PATH` first, or pass the right --db path.",
+    ),
+    # --- images ----------------------------------------------------------------------------
+    "image-error": (
+        "images",
+        "An image failure without a more specific code (the root of bastion.images' errors).",
+        "Read the message.",
+    ),
+    "layer-format": (
+        "images",
+        "A layer is not a tar archive (plain, gzip or zstd), is corrupt, or holds an entry that "
+        "cannot be placed (a symlink loop above it, a parent that is not a directory).",
+        "Pull or build the image again; if it persists the image itself is broken.",
+    ),
+    "layer-path-escape": (
+        "images",
+        "A layer entry (or hard-link target) has a `..` component: the whole layer is refused.",
+        "The image is malformed or hostile; do not use it.",
+    ),
+    "layer-link-target": (
+        "images",
+        "A hard link in a layer names something that is not an earlier file of the same layer "
+        "(for example a host file).",
+        "The image is malformed or hostile; do not use it.",
+    ),
+    "layer-diff-id-mismatch": (
+        "images",
+        "An unpacked layer's uncompressed digest is not the diff id its image config lists.",
+        "The image is corrupt: remove it and pull it again.",
+    ),
+    "layer-unpack-failed": (
+        "images",
+        "Writing an unpacked layer entry failed on this host (no space, a name too long, no "
+        "privilege for a whiteout device or a trusted xattr).",
+        "Read the errno in the message; unpack as root on a filesystem with xattrs and free space.",
+    ),
+    "image-layout": (
+        "images",
+        "The OCI image layout on disk is unreadable (oci-layout, index.json, a manifest or "
+        "config), or its documents disagree.",
+        "Check the layout directory named; remove the damaged image and pull it again.",
+    ),
+    "blob-missing": (
+        "images",
+        "A blob that a manifest names is not in the image layout.",
+        "Pull the image again (garbage collection or a manual removal took the blob).",
+    ),
+    "blob-digest-mismatch": (
+        "images",
+        "A blob or manifest does not hash to its digest, or its size is not the announced one (a "
+        "corrupt or lying registry, a damaged file).",
+        "Pull again; if it persists the registry serves tampered data. Nothing unverified was "
+        "kept.",
+    ),
+    "digest-format": (
+        "images",
+        "A digest is not `sha256:` followed by 64 lower-case hex digits.",
+        "Write the digest in full; bastion accepts sha256 only.",
+    ),
+    "image-not-found": (
+        "images",
+        "No image answers to the name: the tag or repository is not in the registry, or the name "
+        "is not in the local layout.",
+        "Check the name and the tag, or pull the image first.",
+    ),
+    "manifest-unsupported": (
+        "images",
+        "A manifest bastion cannot use: Docker schema 1, an unknown media type, or an index "
+        "inside an index.",
+        "Push the image again with a current tool (OCI or Docker schema 2).",
+    ),
+    "platform-not-found": (
+        "images",
+        "The image index has no manifest for the requested platform (the message lists those it "
+        "has).",
+        "Ask for one of the platforms the message lists.",
+    ),
+    "image-document": (
+        "images",
+        "A manifest, index or image config is not the JSON object it should be.",
+        "The image is malformed: push or build it again.",
+    ),
+    "image-reference-format": (
+        "images",
+        "An image reference does not parse as [registry/]repository[:tag][@sha256:digest].",
+        "Write the name in lower case, e.g. registry.example:5000/team/app:1.0.",
+    ),
+    "image-archive": (
+        "images",
+        "An image archive cannot be loaded: not a tar, neither an oci-archive nor a docker-"
+        "archive, or a document names a member the archive lacks.",
+        "Check the file was written by `bastion save`, `skopeo copy`, `podman save` or `docker "
+        "save`.",
+    ),
+    "overlay-mount": (
+        "images",
+        "A container's overlay could not be mounted or unmounted (the step and the kernel's "
+        "reason are in the message).",
+        "Run as root on Linux >= 6.8 with overlayfs; an image has at most 500 layers.",
+    ),
+    "registry-error": (
+        "images",
+        "The registry answered with an error no other code covers (`HTTP <status>: CODE: "
+        "message`).",
+        "Read the registry's own code and message in the error.",
+    ),
+    "registry-unreachable": (
+        "images",
+        "The registry could not be reached: connection refused, DNS, TLS, a timeout, or a "
+        "download that kept breaking off.",
+        "Check the address and that the registry runs; a registry without TLS needs TLS "
+        "verification off (the default for loopback registries).",
+    ),
+    "registry-unauthorized": (
+        "images",
+        "The registry or its token server refused the credentials, or asked for some and none "
+        "were given.",
+        "Pass credentials, or fix the registry's entry in ~/.docker/config.json or "
+        "${XDG_RUNTIME_DIR}/containers/auth.json.",
+    ),
+    "registry-credentials-file": (
+        "images",
+        "An auth file (~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json) is not "
+        "JSON or holds an entry that does not decode.",
+        "Fix or remove the entry the message names.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (

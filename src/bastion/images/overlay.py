@@ -1,0 +1,142 @@
+"""A container's root filesystem: an overlay whose lower layers are the image's unpacked layers
+(shared, read-only) and whose upper and work directories are the container's own.
+
+The overlay is built with the new mount API (`bastion._sys.fsmount`): one `lowerdir+` per layer
+instead of one `lowerdir=a:b:c` string, which mount(2) limits to a page (4096 bytes: about 40
+layer paths of this store), so images with hundreds of layers mount; overlayfs itself stacks at
+most 500 lower layers. `lowerdir+` needs Linux 6.8.
+
+`ContainerFilesystem(dir)` keeps `<dir>/upper`, `<dir>/work` and `<dir>/merged`; the engine
+points the runtime's `root.path` at `merged`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+from bastion._sys import fsmount
+from bastion._sys.mount import MNT_DETACH, umount2
+from bastion.images.errors import OverlayError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: overlayfs's OVL_MAX_STACK: the most lower layers one overlay can stack.
+MAX_LOWER_LAYERS = 500
+
+
+def mount_overlay(
+    lowerdirs: Sequence[str],
+    target: str,
+    *,
+    upper: str | None = None,
+    work: str | None = None,
+    readonly: bool = False,
+) -> None:
+    """Mount an overlay at `target`: `lowerdirs` top layer first (overlayfs's order, as
+    `LayerStore.lowerdirs` returns them), and `upper`/`work` for a writable one (both or
+    neither; without them the overlay is read-only)."""
+    if not lowerdirs:
+        raise OverlayError("an overlay needs at least one lower layer", where=target)
+    if len(lowerdirs) > MAX_LOWER_LAYERS:
+        raise OverlayError(
+            f"{len(lowerdirs)} layers: overlayfs stacks at most {MAX_LOWER_LAYERS}",
+            where=target,
+            hint="squash the image",
+        )
+    if (upper is None) != (work is None):
+        raise OverlayError("upper and work directories go together", where=target)
+    context = _open_context(target)
+    try:
+        step = "lowerdir+"
+        try:
+            for lower in lowerdirs:
+                fsmount.fsconfig_string(context, "lowerdir+", lower)
+            if upper is not None and work is not None:
+                step = "upperdir"
+                fsmount.fsconfig_string(context, "upperdir", upper)
+                step = "workdir"
+                fsmount.fsconfig_string(context, "workdir", work)
+            step = "create"
+            fsmount.fsconfig_create(context)
+            step = "fsmount"
+            attrs = fsmount.MOUNT_ATTR_RDONLY if readonly or upper is None else 0
+            mount_fd = fsmount.fsmount(context, attrs)
+        except OSError as err:
+            detail = "; ".join(fsmount.read_messages(context)) or err.strerror
+            raise OverlayError(f"overlay {step} failed: {detail}", where=target) from err
+        try:
+            fsmount.move_mount(mount_fd, target)
+        except OSError as err:
+            raise OverlayError(
+                f"attaching the overlay failed: {err.strerror}", where=target
+            ) from err
+        finally:
+            os.close(mount_fd)
+    finally:
+        os.close(context)
+
+
+def _open_context(target: str) -> int:
+    try:
+        return fsmount.fsopen("overlay")
+    except OSError as err:
+        raise OverlayError(
+            f"cannot open an overlay context: {err.strerror}",
+            where=target,
+            hint="overlays need root (CAP_SYS_ADMIN) and the overlay module",
+        ) from err
+
+
+def unmount_overlay(target: str, *, lazy: bool = False) -> None:
+    """Unmount the overlay at `target`; `lazy` detaches it even while something still uses it."""
+    try:
+        umount2(target, MNT_DETACH if lazy else 0)
+    except OSError as err:
+        raise OverlayError(f"unmounting the overlay failed: {err.strerror}", where=target) from err
+
+
+class ContainerFilesystem:
+    """The writable root of one container under `directory`: `upper/`, `work/`, `merged/`."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = os.path.abspath(directory)
+        self.upper = os.path.join(self.directory, "upper")
+        self.work = os.path.join(self.directory, "work")
+        self.merged = os.path.join(self.directory, "merged")
+
+    def mount(self, lowerdirs: Sequence[str], *, readonly: bool = False) -> str:
+        """Make the directories (if needed) and mount the overlay; returns `merged`. A second
+        mount over a mounted one is refused (it would hide the first)."""
+        os.makedirs(os.path.dirname(self.directory), exist_ok=True)
+        if os.path.isdir(self.merged) and self.is_mounted():
+            raise OverlayError("the container's overlay is already mounted", where=self.merged)
+        for path in (self.directory, self.upper, self.work, self.merged):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o700 if path == self.directory else 0o755)
+        mount_overlay(lowerdirs, self.merged, upper=self.upper, work=self.work, readonly=readonly)
+        return self.merged
+
+    def is_mounted(self) -> bool:
+        return os.path.ismount(self.merged)
+
+    def unmount(self, *, lazy: bool = False) -> None:
+        """Unmount `merged` if it is mounted (safe to call again)."""
+        if self.is_mounted():
+            unmount_overlay(self.merged, lazy=lazy)
+
+    def remove(self) -> None:
+        """Unmount if needed and delete every directory (the container's changes are lost)."""
+        self.unmount()
+        try:
+            shutil.rmtree(self.directory)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            if err.errno == errno.EBUSY:
+                raise OverlayError("the overlay is still in use", where=self.merged) from err
+            raise
