@@ -197,3 +197,38 @@ def test_confinement_this_host_cannot_enforce_is_refused(
     bundle = bundle_factory(args=SLEEP, **edit)
     _assert_refused(runc("create", "--bundle", bundle, container_id), reference, where)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_a_damaged_state_file_is_named_and_delete_force_removes_it(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP)
+    runc("create", "--bundle", bundle, container_id, check=True)
+    state_file = os.path.join(runc.root, container_id, "state.json")
+    with open(state_file, "rb") as f:
+        whole = f.read()
+    try:
+        with open(state_file, "wb") as f:
+            f.write(whole[: len(whole) // 2])  # cut short
+        result = runc("state", container_id)
+        assert result.returncode == 1, result
+        line = error_line(result.stderr)
+        assert "state-corrupt" in line and state_file in line and "delete --force" in line
+        assert runc("delete", container_id).returncode == 1
+        assert os.path.exists(state_file)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(whole)
+    runc("delete", "--force", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_delete_force_removes_a_state_directory_it_cannot_read(
+    runc: Runc, container_id: str
+) -> None:
+    directory = os.path.join(runc.root, container_id)
+    os.mkdir(directory)
+    with open(os.path.join(directory, "state.json"), "wb") as f:
+        f.write(b'{"id": "')
+    runc("delete", "--force", container_id, check=True)
+    assert not os.path.exists(directory)

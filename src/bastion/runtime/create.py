@@ -20,7 +20,7 @@ import os
 import time
 
 from bastion import jsonio
-from bastion._record import record
+from bastion._record import record, replace
 from bastion._sys import prctl as _prctl
 from bastion._sys.proc import kill_and_reap, start_time
 from bastion.identity import (
@@ -42,12 +42,12 @@ from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.rollback import Rollback
 from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
+from bastion.runtime.state import ContainerState
 from bastion.runtime.status import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
@@ -119,24 +119,22 @@ def create(opts: CreateOptions) -> Container:
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
-    state: dict[str, Any] = {
-        "id": opts.id,
-        "status": Status.CREATING,
-        "bundle": bundle,
-        "rootfs": rootfs,
-        "creator_pid": os.getpid(),
-        "creator_start": start_time(os.getpid()),
-        "cgroup_path": cgroup_path,
-        "cgroup_preexisting": None,
-        "created": _now(),
-        "owner": "",
-        "annotations": spec.annotations or {},
-        # Read by start and delete without decoding config.json again.
-        "has_poststart": bool(hooks.of(spec.hooks, "poststart")),
-        "has_poststop": bool(hooks.of(spec.hooks, "poststop")),
-        # No mount namespace: its mounts live in ours, under the rootfs, until delete.
-        "host_mounts": not plan.has("mount"),
-    }
+    state = ContainerState(
+        id=opts.id,
+        status=Status.CREATING,
+        bundle=bundle,
+        rootfs=rootfs,
+        creator_pid=os.getpid(),
+        creator_start=start_time(os.getpid()),
+        cgroup_path=cgroup_path,
+        cgroup_preexisting=None,
+        created=_now(),
+        owner="",
+        annotations=dict(spec.annotations or {}),
+        has_poststart=bool(hooks.of(spec.hooks, "poststart")),
+        has_poststop=bool(hooks.of(spec.hooks, "poststop")),
+        host_mounts=not plan.has("mount"),
+    )
     undo = Rollback()
     chan: Channel | None = None
     try:
@@ -144,14 +142,14 @@ def create(opts: CreateOptions) -> Container:
         undo.push("state directory", sd.remove)
         _crash_point("state")
         cgroup = open_manager(cgroup_path)
-        state["cgroup_preexisting"] = cgroup.exists()
+        state = replace(state, cgroup_preexisting=cgroup.exists())
         sd.write(state)
         cgroup.create()
-        if not state["cgroup_preexisting"]:
+        if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
-        if state["host_mounts"]:
+        if state.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 
             undo.push("mounts under the rootfs", lambda: unmount_under(rootfs))
@@ -170,11 +168,11 @@ def create(opts: CreateOptions) -> Container:
         finally:
             for fd in fifo_fds:  # only the init keeps them
                 os.close(fd)
-        state.update(pid=init_pid, pid_start=start_time(init_pid))
+        state = replace(state, pid=init_pid, pid_start=start_time(init_pid))
         sd.write(state)
         if spec.process is not None and spec.process.oom_score_adj is not None:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
-        _publish_identity(sd, spec, opts.id, cgroup, init_pid, state["pid_start"])
+        _publish_identity(sd, spec, opts.id, cgroup, init_pid, state.pid_start)
         hook_state = oci_state(state, Status.CREATING)
         chan.recv("pre-pivot")
         hooks.run(spec.hooks, "prestart", hook_state)
@@ -188,7 +186,7 @@ def create(opts: CreateOptions) -> Container:
         if has_notify(spec):
             forward_notify_fd(chan, spec, hook_state)
         chan.recv("ready")
-        state["status"] = Status.CREATED
+        state = replace(state, status=Status.CREATED)
         sd.write(state)
         if opts.pid_file:
             store.write_atomic(os.path.abspath(opts.pid_file), f"{init_pid}".encode(), 0o644)

@@ -86,7 +86,7 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
         if process.terminal:
             console.deliver(parent, opts.console_socket, opts.console_receiver)
         if has_notify(spec):
-            forward_notify_fd(parent, spec, oci_state(container.doc, container.status))
+            forward_notify_fd(parent, spec, oci_state(container.saved, container.status))
         parent.recv("exec")
         _wait_exec(parent)
     except BaseException:
@@ -110,7 +110,7 @@ def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:
         new=0, join=tuple((t, namespaces.proc_path(init, t)) for t in types)
     )
     opened = namespaces.open_joined(plan)
-    if not is_alive(init, container.doc.get("pid_start")):
+    if not is_alive(init, container.saved.pid_start):
         for _, fd in opened:
             os.close(fd)
         raise InvalidState(container.id, "stopped", "exec")
