@@ -40,6 +40,7 @@ from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
+from bastion.runtime.init.messages import HookState, Message, Pid
 from bastion.runtime.rollback import Rollback
 from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.state import ContainerState
@@ -174,18 +175,18 @@ def create(opts: CreateOptions) -> Container:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
         _publish_identity(sd, spec, opts.id, cgroup, init_pid, state.pid_start)
         hook_state = oci_state(state, Status.CREATING)
-        chan.recv("pre-pivot")
+        chan.recv(Message.PRE_PIVOT)
         hooks.run(spec.hooks, "prestart", hook_state)
         hooks.run(spec.hooks, "createRuntime", hook_state)
-        chan.send("hooks-done", state=hook_state)
+        chan.send(Message.HOOKS_DONE, HookState(state=hook_state))
         if terminal:
             console.deliver(chan, opts.console_socket, opts.console_receiver)
-        chan.recv("mounts-done")
+        chan.recv(Message.MOUNTS_DONE)
         _crash_point("mounts")
-        chan.send("continue", state=hook_state)
+        chan.send(Message.CONTINUE, HookState(state=hook_state))
         if has_notify(spec):
             forward_notify_fd(chan, spec, hook_state)
-        chan.recv("ready")
+        chan.recv(Message.READY)
         state = replace(state, status=Status.CREATED)
         sd.write(state)
         if opts.pid_file:
@@ -215,12 +216,12 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     try:
         cgroup.add(pid)
         _crash_point("fork")
-        parent.send("go")
+        parent.send(Message.GO)
         if cfg.namespaces.creates("user"):
-            parent.recv("idmap")
+            parent.recv(Message.IDMAP)
             _write_id_maps(pid, cfg.spec)
-            parent.send("idmap-done")
-        init_pid = int(parent.recv("init")["pid"])
+            parent.send(Message.IDMAP_DONE)
+        init_pid = parent.recv_record(Message.INIT, Pid).pid
     except BaseException:
         parent.close()
         raise

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from bastion.runtime.init.messages import Message
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Spec
@@ -26,7 +28,7 @@ def forward_notify_fd(chan: Channel, spec: Spec, state: dict[str, object]) -> No
     assert seccomp is not None
     pid = state["pid"]
     assert type(pid) is int
-    _msg, fd = chan.recv_fd("seccomp")
+    fd = chan.recv_fd(Message.SECCOMP)
     try:
         process_state = container_process_state(
             state=state,

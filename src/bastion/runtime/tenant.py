@@ -18,10 +18,11 @@ from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
 from bastion.runtime.container import oci_state
-from bastion.runtime.errors import InitFailed, InvalidState
+from bastion.runtime.errors import InvalidState
 from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
+from bastion.runtime.init.messages import Message, Pid
 from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.status import can_exec
 
@@ -80,15 +81,15 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     tenant = 0
     try:
         container.cgroup.add(pid)
-        parent.send("go")
-        tenant = int(parent.recv("tenant")["pid"])
+        parent.send(Message.GO)
+        tenant = parent.recv_record(Message.TENANT, Pid).pid
         os.waitpid(pid, 0)
         if process.terminal:
             console.deliver(parent, opts.console_socket, opts.console_receiver)
         if has_notify(spec):
             forward_notify_fd(parent, spec, oci_state(container.saved, container.status))
-        parent.recv("exec")
-        _wait_exec(parent)
+        parent.recv(Message.EXEC)
+        parent.recv_eof()  # the close-on-exec channel is gone: the exec happened
     except BaseException:
         kill_and_reap(pid)
         if tenant:
@@ -130,9 +131,9 @@ def _run_intermediate(
         from bastion.runtime.init import process as proc  # noqa: F401
 
         seccomp_filter = compile_seccomp(spec)  # the container's filter applies to exec too
-        chan.recv("go")
+        chan.recv(Message.GO)
         namespaces.join(joined)
-        if fork_and_report(chan, "tenant") == 0:
+        if fork_and_report(chan, Message.TENANT) == 0:
             _run_tenant(process, preserve_fds, chan, seccomp_filter)
     except BaseException as exc:
         chan.send_error(exc)
@@ -153,16 +154,8 @@ def _run_tenant(
         p.set_rlimits(process)
         executable = p.become(process, env, seccomp_filter, chan)
         p.close_host_fds(preserve_fds)
-        chan.send("exec")
+        chan.send(Message.EXEC)
         os.execve(executable, list(process.args), env)
     except BaseException as exc:
         chan.send_error(exc)
     os._exit(127)
-
-
-def _wait_exec(chan: Channel) -> None:
-    """EOF on the close-on-exec channel: the exec happened. A message: it failed."""
-    data = chan.sock.recv(65536)
-    if data:
-        chan.check(data, "nothing")  # raises InitFailed with the tenant's error
-        raise InitFailed("the exec'd process sent an unexpected message")
