@@ -330,3 +330,27 @@ def test_identity_is_published_before_the_first_exec(
     assert identity.cgroup_path == cgroup
     assert identity.cgroup_ids == (os.stat(f"/sys/fs/cgroup/unified{cgroup}").st_ino,)
     runc("delete", "--force", container_id, check=True)
+
+
+def test_delete_removes_the_parent_cgroups_create_made_once_empty(
+    runc: Runc, bundle_factory: BundleFactory
+) -> None:
+    from bastion_testing.bundle import new_name
+    from bastion_testing.runc import cgroup_dirs, wait_no_leftovers
+
+    parent = f"/bastion-test/{new_name()}/{new_name()}"
+    first, second = new_name(), new_name()
+    bundles = {
+        cid: bundle_factory(args=["sleep", "60"], linux__cgroupsPath=f"{parent}/{cid}")
+        for cid in (first, second)
+    }
+    for cid, bundle in bundles.items():
+        runc("create", "--bundle", bundle, cid, check=True)
+    runc("delete", first, check=True)
+    assert cgroup_dirs(parent), "the parent still holds the second container's cgroup"
+    runc("delete", second, check=True)
+    top = parent.rpartition("/")[0]
+    assert cgroup_dirs(top) == []  # both levels the first create made
+    for cid, bundle in bundles.items():
+        assert wait_no_leftovers(runc.root, cid, bundle) == []
+    assert cgroup_dirs("/bastion-test")  # a parent that existed before stays

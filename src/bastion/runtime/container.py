@@ -190,6 +190,10 @@ class Container:
             _wait_gone(self)
             if not self.saved.cgroup_preexisting:
                 cgroup.destroy()
+        if not self.saved.cgroup_preexisting:
+            from bastion.runtime.cgroup_parents import remove_empty
+
+            remove_empty(self.sd.root, self.saved.cgroup_path)
         if self.saved.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 

@@ -2,7 +2,7 @@
 
     decode + validate config.json (no side effects yet)
     reserve the state directory          -> crash point "state"
-    create the cgroup and apply limits   -> crash point "cgroup"
+    create the cgroup and apply limits   -> crash points "cgroup-v1" (inside), "cgroup"
     fork the intermediate, put it in the cgroup, write id maps, get the init's pid
                                          -> crash point "fork"
     the init builds the rootfs           -> crash point "mounts"
@@ -10,8 +10,9 @@
 
 A `create` killed at any point leaves a state directory whose status is "creating" and whose
 creator is dead: `list` shows it stopped and `delete --force` removes every part of it
-(processes through the cgroup, the cgroup, the directory). The crash points exist for the tests:
-BASTION_TEST_CRASH_AT=<point> makes create SIGKILL itself there.
+(processes through the cgroup, the cgroup in every hierarchy, the parent cgroups it made,
+the directory). The crash points exist for the tests:
+BASTION_TEST_CRASH_AT=<point> makes create SIGKILL itself there (crash.py lists them).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from bastion.identity import (
 )
 from bastion.oci.decode import SpecError, decode_spec
 from bastion.oci.validate import validate_spec
-from bastion.runtime import console, hooks, namespaces, store
+from bastion.runtime import cgroup_parents, console, hooks, namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
+from bastion.runtime.crash import point as _crash_point
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.host_support import check_host_support
@@ -53,8 +55,6 @@ if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
     from bastion.runtime.init.channel import Channel
-
-_SIGKILL = 9
 
 
 @record
@@ -145,6 +145,10 @@ def create(opts: CreateOptions) -> Container:
         cgroup = open_manager(cgroup_path)
         state = replace(state, cgroup_preexisting=cgroup.exists())
         sd.write(state)
+        if not state.cgroup_preexisting:
+            # Before any mkdir: a crash from here on leaves the record of what it made.
+            cgroup_parents.record_missing(opts.root, cgroup_path)
+            undo.push("parent cgroups", lambda: cgroup_parents.remove_empty(opts.root, cgroup_path))
         cgroup.create()
         if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
@@ -301,11 +305,6 @@ def _write_oom_score_adj(pid: int, value: int) -> None:
             where="process.oomScoreAdj",
             hint="lowering it needs CAP_SYS_RESOURCE",
         ) from None
-
-
-def _crash_point(name: str) -> None:
-    if os.environ.get("BASTION_TEST_CRASH_AT") == name:
-        os.kill(os.getpid(), _SIGKILL)
 
 
 def _now() -> str:
