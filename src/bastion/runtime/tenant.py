@@ -20,7 +20,7 @@ from bastion.runtime import console, namespaces, store
 from bastion.runtime.container import oci_state
 from bastion.runtime.errors import InvalidState
 from bastion.runtime.host_support import check_host_support
-from bastion.runtime.init import compile_seccomp, fork_and_report
+from bastion.runtime.init import CHILD_TITLE, compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
 from bastion.runtime.init.messages import Message, Pid
 from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
@@ -126,6 +126,7 @@ def _run_intermediate(
         # Visible in the container's pid namespace from the fork on: never let a container
         # process reach this host interpreter through /proc/<pid>/exe (CVE-2019-5736).
         _prctl.set_dumpable(False)
+        _prctl.set_cmdline(CHILD_TITLE)  # before the container can see us (the tenant inherits it)
         # Everything the tenant uses is imported now: after setns into the container's mount
         # namespace the host's Python library is out of reach.
         from bastion.runtime.init import process as proc  # noqa: F401

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from bastion.runtime.seccomp import Filter
 
 _SIGKILL = 9
+#: What the children's /proc/<pid>/cmdline shows until they exec (runc's shows "runc init"):
+#: never the host's command line, whose --root and bundle paths the container must not see.
+CHILD_TITLE = "bastion-runc init"
 
 
 @record
@@ -54,6 +57,7 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         # If `create` dies before the init exists, so do we (and the init then sees EOF).
         _prctl.set_pdeathsig(_SIGKILL)
         _prctl.set_dumpable(False)
+        _prctl.set_cmdline(CHILD_TITLE)  # the init inherits it through fork
         # The init's modules load here, and the seccomp filter compiles, while the parent waits
         # in the kernel for the cgroup attach (an RCU grace period, 5-15 ms): on two cores that
         # time is free.
