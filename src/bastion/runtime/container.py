@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
-    from bastion.runtime.state import ContainerState
+    from bastion.runtime.state import ContainerState, OciState
 
 _SIGKILL = 9
 OCI_VERSION = "1.1.0"
@@ -35,7 +35,7 @@ class Container:
 
     def __init__(self, sd: store.StateDir, saved: ContainerState) -> None:
         self.sd = sd
-        #: state.json as last read or written by this object.
+        #: state.json as last read or written here.
         self.saved = saved
         self._cgroup: CgroupManager | None = None
 
@@ -93,7 +93,7 @@ class Container:
         except OSError:
             return False
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> OciState:
         """The OCI state document, plus runc's extra keys (rootfs, created, owner)."""
         status = self.status
         doc = oci_state(self.saved, status)
@@ -217,10 +217,10 @@ class Container:
         return os.WEXITSTATUS(raw)
 
 
-def oci_state(saved: ContainerState, status: str) -> dict[str, object]:
+def oci_state(saved: ContainerState, status: str) -> OciState:
     """The OCI state document (runtime-spec runtime.md "State") for a saved state and a status."""
     alive = status in (Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED)
-    state: dict[str, object] = {
+    state: OciState = {
         "ociVersion": OCI_VERSION,
         "id": saved.id,
         "status": status,

@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.state import OciState
 
 
 def has_notify(spec: Spec) -> bool:
@@ -19,7 +20,7 @@ def has_notify(spec: Spec) -> bool:
     return seccomp is not None and any(s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls)
 
 
-def forward_notify_fd(chan: Channel, spec: Spec, state: dict[str, object]) -> None:
+def forward_notify_fd(chan: Channel, spec: Spec, state: OciState) -> None:
     """The container's seccomp notify fd goes to the agent at listenerPath, with the container
     process state (runtime-spec config-linux.md "Seccomp"), as runc does."""
     from bastion.runtime.seccomp import container_process_state, send_to_listener

@@ -19,7 +19,12 @@ from bastion.runtime.errors import CorruptState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeAlias
+
+    #: The OCI state document (runtime-spec runtime.md "State") as JSON: ociVersion, id,
+    #: status, pid, bundle, annotations (container.oci_state makes it). Hooks read it on stdin,
+    #: a seccomp agent gets it with the notify fd.
+    OciState: TypeAlias = dict[str, str | int | dict[str, str]]
 
 
 @record

@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeVar
 
+    from bastion.runtime.init.messages import Payload
+
     _P = TypeVar("_P")
 
 _MAX = 65536
@@ -40,11 +42,11 @@ class Channel:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, kind: str, payload: object = None) -> None:
+    def send(self, kind: str, payload: Payload | None = None) -> None:
         """Send message `kind` (a `Message` constant) with its payload record, if it has one."""
         self.sock.send(_encode(kind, payload))
 
-    def send_fd(self, kind: str, fd: int, payload: object = None) -> None:
+    def send_fd(self, kind: str, fd: int, payload: Payload | None = None) -> None:
         """A message carrying one descriptor (SCM_RIGHTS), e.g. a pty master for the parent."""
         rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
         self.sock.sendmsg([_encode(kind, payload)], rights)
@@ -182,7 +184,7 @@ def _error_class(name: str) -> type[BastionError] | None:
     return None
 
 
-def _encode(kind: str, payload: object) -> bytes:
+def _encode(kind: str, payload: Payload | None) -> bytes:
     msg = {name: getattr(payload, name) for name in fields(payload)} if payload is not None else {}
     msg["type"] = kind
     return jsonio.dumps(msg).encode()

@@ -28,6 +28,12 @@ from __future__ import annotations
 
 from bastion._record import record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from bastion.runtime.state import OciState
+
 
 class Message:
     """The "type" of each message (plain str constants: `enum` costs start-up time)."""
@@ -59,7 +65,7 @@ class Pid:
 class HookState:
     """HOOKS_DONE, CONTINUE: the OCI state document the init passes to its hooks."""
 
-    state: dict[str, object]
+    state: OciState
 
 
 @record
@@ -83,4 +89,9 @@ class ErrorReport:
     where: str | None
     hint: str | None
     reference: str | None
-    fields: dict[str, object]
+    fields: dict[str, str | int | float | bool | None]
+
+
+if TYPE_CHECKING:
+    #: Every payload record a message can carry.
+    Payload: TypeAlias = Pid | HookState | Console | ErrorReport
