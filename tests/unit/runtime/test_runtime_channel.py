@@ -120,6 +120,13 @@ def test_any_other_exception_is_init_failed() -> None:
     assert err.value.where == "/x"
 
 
+def test_an_os_error_with_a_bytes_path_still_arrives() -> None:
+    with pytest.raises(InitFailed) as err:
+        _raising(FileNotFoundError(2, "No such file or directory", b"/x")).recv(Message.READY)
+    assert "No such file or directory" in err.value.message
+    assert err.value.where is None
+
+
 def test_a_child_that_dies_is_init_failed() -> None:
     with pytest.raises(InitFailed) as err:
         _in_child(lambda chan: None).recv(Message.READY)

@@ -132,10 +132,11 @@ def error_report(exc: BaseException) -> ErrorReport:
                 if k not in _BASE_FIELDS and isinstance(v, _SCALARS)
             },
         )
+    filename = getattr(exc, "filename", None)  # an OSError's path, when it is text
     return ErrorReport(
         error_class="",
         message=str(exc) or type(exc).__name__,
-        where=getattr(exc, "filename", None),
+        where=filename if isinstance(filename, str) else None,
         hint=None,
         reference=None,
         fields={},
