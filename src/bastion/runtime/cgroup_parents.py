@@ -16,21 +16,22 @@ import fcntl
 import os
 
 from bastion.runtime.cgroups.detect import layout
+from bastion.runtime.store import CGROUP_PARENTS_FILE as REGISTRY
 
-REGISTRY = ".cgroup-parents"
 
-
-def record_missing(root: str, path: str) -> None:
-    """Before making cgroup `path`: note in `root`'s registry the first parent it will make."""
+def record_missing(root: str, path: str) -> bool:
+    """Before making cgroup `path`: note in `root`'s registry the first parent it will make;
+    False if it makes none."""
     top = _first_missing(path, _mounts())
     if top is None:
-        return
+        return False
     fd = _open_locked(root)
     try:
         os.lseek(fd, 0, os.SEEK_END)
         os.write(fd, f"{top}\n".encode())
     finally:
         os.close(fd)
+    return True
 
 
 def remove_empty(root: str, path: str) -> None:

@@ -190,7 +190,9 @@ class Container:
             _wait_gone(self)
             if not self.saved.cgroup_preexisting:
                 cgroup.destroy()
-        if not self.saved.cgroup_preexisting:
+        if not self.saved.cgroup_preexisting and os.path.exists(
+            os.path.join(self.sd.root, store.CGROUP_PARENTS_FILE)
+        ):
             from bastion.runtime.cgroup_parents import remove_empty
 
             remove_empty(self.sd.root, self.saved.cgroup_path)

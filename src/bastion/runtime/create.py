@@ -33,7 +33,7 @@ from bastion.identity import (
 )
 from bastion.oci.decode import SpecError, decode_spec
 from bastion.oci.validate import validate_spec
-from bastion.runtime import cgroup_parents, console, hooks, namespaces, store
+from bastion.runtime import hooks, namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
 from bastion.runtime.crash import point as _crash_point
@@ -44,7 +44,6 @@ from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.init.messages import HookState, Message, Pid
 from bastion.runtime.rollback import Rollback
-from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.state import ContainerState
 from bastion.runtime.status import Status
 
@@ -145,10 +144,14 @@ def create(opts: CreateOptions) -> Container:
         cgroup = open_manager(cgroup_path)
         state = replace(state, cgroup_preexisting=cgroup.exists())
         sd.write(state)
-        if not state.cgroup_preexisting:
+        if not state.cgroup_preexisting and _parent_may_be_missing(cgroup):
+            from bastion.runtime import cgroup_parents
+
             # Before any mkdir: a crash from here on leaves the record of what it made.
-            cgroup_parents.record_missing(opts.root, cgroup_path)
-            undo.push("parent cgroups", lambda: cgroup_parents.remove_empty(opts.root, cgroup_path))
+            if cgroup_parents.record_missing(opts.root, cgroup_path):
+                undo.push(
+                    "parent cgroups", lambda: cgroup_parents.remove_empty(opts.root, cgroup_path)
+                )
         cgroup.create()
         if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
@@ -184,12 +187,17 @@ def create(opts: CreateOptions) -> Container:
         hooks.run(spec.hooks, "createRuntime", hook_state)
         chan.send(Message.HOOKS_DONE, HookState(state=hook_state))
         if terminal:
+            from bastion.runtime import console  # only with a terminal: start-up time
+
             console.deliver(chan, opts.console_socket, opts.console_receiver)
         chan.recv(Message.MOUNTS_DONE)
         _crash_point("mounts")
         chan.send(Message.CONTINUE, HookState(state=hook_state))
-        if has_notify(spec):
-            forward_notify_fd(chan, spec, hook_state)
+        if spec.linux is not None and spec.linux.seccomp is not None:
+            from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
+
+            if has_notify(spec):
+                forward_notify_fd(chan, spec, hook_state)
         chan.recv(Message.READY)
         state = replace(state, status=Status.CREATED)
         sd.write(state)
@@ -232,6 +240,13 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     os.waitpid(pid, 0)
     undo.push("init process", lambda: kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def _parent_may_be_missing(cgroup: CgroupManager) -> bool:
+    # The usual case without a module import: a parent that exists in the unified hierarchy
+    # exists somewhere, so this create makes no parent cgroup (cgroup_parents.record_missing).
+    directory = cgroup.v2_directory()
+    return directory is None or not os.path.isdir(os.path.dirname(directory))
 
 
 def _publish_identity(

@@ -25,6 +25,8 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"
 LOCK_FILE = "lock"
+#: In the root itself: the parent cgroups creates made (cgroup_parents.py).
+CGROUP_PARENTS_FILE = ".cgroup-parents"
 _TMP_PREFIX = ".creating-"
 
 
