@@ -199,3 +199,101 @@ def test_confinement_this_host_cannot_enforce_is_refused(
     bundle = bundle_factory(args=SLEEP, **edit)
     _assert_refused(runc("create", "--bundle", bundle, container_id), reference, where)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_a_damaged_state_file_is_named_and_delete_force_removes_it(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=SLEEP)
+    runc("create", "--bundle", bundle, container_id, check=True)
+    state_file = os.path.join(runc.root, container_id, "state.json")
+    with open(state_file, "rb") as f:
+        whole = f.read()
+    try:
+        with open(state_file, "wb") as f:
+            f.write(whole[: len(whole) // 2])  # cut short
+        result = runc("state", container_id)
+        assert result.returncode == 1, result
+        line = error_line(result.stderr)
+        assert "state-corrupt" in line and state_file in line and "delete --force" in line
+        assert runc("delete", container_id).returncode == 1
+        assert os.path.exists(state_file)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(whole)
+    runc("delete", "--force", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_delete_force_removes_a_state_directory_it_cannot_read(
+    runc: Runc, container_id: str
+) -> None:
+    directory = os.path.join(runc.root, container_id)
+    os.mkdir(directory)
+    with open(os.path.join(directory, "state.json"), "wb") as f:
+        f.write(b'{"id": "')
+    runc("delete", "--force", container_id, check=True)
+    assert not os.path.exists(directory)
+
+
+#: Calls the library's `create` in a fresh interpreter (create forks and makes its caller a
+#: subreaper: not something to do to pytest) and prints the error's class, reference and exit code.
+CREATE_SCRIPT = """
+import sys
+from bastion.errors import BastionError
+from bastion.runtime.create import CreateOptions, create
+try:
+    create(CreateOptions(id=sys.argv[1], bundle=sys.argv[2], root=sys.argv[3]))
+except BastionError as exc:
+    print(type(exc).__name__, exc.reference, exc.exit_code, exc.where)
+"""
+
+
+@pytest.mark.parametrize(
+    ("edits", "error_class", "reference", "where"),
+    [
+        # A missing cwd is made (as runc does); a file cannot be entered.
+        ({"process.cwd": "/etc/passwd"}, "RuntimeFailure", "runtime-failure", "process.cwd"),
+        (
+            {"hooks.createContainer": [{"path": "/bin/false"}]},
+            "HookFailed",
+            "hook-failed",
+            "hooks.createContainer[0]",
+        ),
+        (
+            {"mounts.-1": {"destination": "/mnt", "type": "bind", "source": "/no/such/src"}},
+            "RuntimeFailure",
+            "runtime-failure",
+            "mounts[",
+        ),
+    ],
+    ids=["bad-cwd", "createContainer-hook", "bind-source-missing"],
+)
+def test_an_error_in_the_init_reaches_the_caller_as_its_own_class(
+    runc: Runc,
+    bundle_factory: BundleFactory,
+    container_id: str,
+    edits: dict[str, Any],
+    error_class: str,
+    reference: str,
+    where: str,
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    bundle = bundle_factory(args=SLEEP, **{k.replace(".", "__"): v for k, v in edits.items()})
+    # A file, not a pipe: were create to succeed, the container would keep a pipe open.
+    with tempfile.TemporaryFile("w+") as out:
+        argv = [sys.executable, "-c", CREATE_SCRIPT, container_id, bundle, runc.root]
+        subprocess.run(argv, stdout=out, stderr=out, timeout=60, check=False)
+        out.seek(0)
+        printed = out.read()
+    name, ref, code, at = printed.split(maxsplit=3)
+    assert (name, ref, int(code)) == (error_class, reference, 1), printed
+    assert at.startswith(where)
+    # bastion-runc reports it with the class's reference and exit code, and leaves nothing.
+    cli = runc("create", "--bundle", bundle, container_id)
+    assert cli.returncode == 1
+    assert f"error[{reference}]" in error_line(cli.stderr) and where in cli.stderr
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []

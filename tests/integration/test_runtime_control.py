@@ -208,10 +208,26 @@ def test_unknown_container(runc: Runc) -> None:
 
 
 def test_kill_all_sigkill_of_paused_container(start: Any, runc: Runc, container_id: str) -> None:
-    start(WRITER)
+    # The host's pid namespace: SIGKILL to the init alone would leave the two sleeps alive, so
+    # this proves every frozen process got the signal (and was thawed to act on it).
+    namespaces = [{"type": t} for t in ("network", "ipc", "uts", "mount", "cgroup")]
+    start(THREE, linux__namespaces=namespaces)
+    deadline = time.monotonic() + 20
+    while len(pids := json.loads(runc("ps", "-f", "json", container_id, check=True).stdout)) < 3:
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.02)
     runc("pause", container_id, check=True)
     runc("kill", "--all", container_id, "KILL", check=True)
     runc.wait_status(container_id, "stopped", timeout=5)
+    _wait_until(lambda: not any(_alive(p) for p in pids), f"{pids} to die", timeout=5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_kill_sigkill_of_paused_container(start: Any, runc: Runc, container_id: str) -> None:

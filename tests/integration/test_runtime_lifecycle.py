@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,23 +58,94 @@ def test_create_start_state_delete(
 def test_kill_accepts_names_and_numbers(
     runc: Runc, bundle_factory: BundleFactory, container_id: str, signal: str
 ) -> None:
-    # busybox sh as PID 1 ignores SIGTERM unless it traps it, so trap it and exit 42.
-    bundle = bundle_factory(args=["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"])
-    runc("run", "--detach", "--bundle", bundle, container_id, check=True)
-    runc.wait_status(container_id, "running")
-    time.sleep(0.2)  # let the trap be installed
-    runc("kill", container_id, signal, check=True)
-    runc.wait_status(container_id, "stopped")
-    runc("delete", container_id, check=True)
+    # busybox sh as PID 1 ignores SIGTERM unless it traps it, so trap it and exit 42: the exit
+    # status of a foreground `run` proves the trap ran, so the signal was delivered as TERM.
+    bundle = bundle_factory(
+        args=["sh", "-c", "trap 'exit 42' TERM; touch /tmp/trapped; while :; do sleep 0.1; done"],
+        readonly=False,
+    )
+    with tempfile.TemporaryFile() as out:
+        run = subprocess.Popen(
+            runc.argv("run", "--bundle", bundle, container_id),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(f"{bundle}/rootfs/tmp/trapped"):  # the trap is installed
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            runc("kill", container_id, signal, check=True)
+            assert run.wait(timeout=20) == 42
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+
+
+#: The default spec's namespaces but pid: the container's processes live in the host's.
+HOST_PID_NAMESPACES = [{"type": t} for t in ("network", "ipc", "uts", "mount", "cgroup")]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_dead(pids: list[int], timeout: float = 10) -> list[int]:
+    """The pids still alive (not zombies) after up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive
+
+
+def _pids(runc: Runc, container_id: str, count: int) -> list[int]:
+    deadline = time.monotonic() + 20
+    while True:
+        pids: list[int] = json.loads(runc("ps", "-f", "json", container_id, check=True).stdout)
+        if len(pids) >= count:
+            return pids
+        assert time.monotonic() < deadline, f"{container_id} has {pids}, expected {count}"
+        time.sleep(0.02)
 
 
 def test_kill_all_reaches_every_process(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
-    bundle = bundle_factory(args=["sh", "-c", "sleep 60 & sleep 60 & wait"])
+    # In the host's pid namespace the init is not a pid-namespace init: SIGKILL to it alone
+    # leaves its children alive (re-parented), so only a signal to every process stops them all.
+    bundle = bundle_factory(
+        args=["sh", "-c", "sleep 60 & sleep 60 & wait"], linux__namespaces=HOST_PID_NAMESPACES
+    )
     runc("run", "-d", "-b", bundle, container_id, check=True)
     runc.wait_status(container_id, "running")
+    pids = _pids(runc, container_id, 3)
     runc("kill", "--all", container_id, "9", check=True)
+    assert _wait_dead(pids) == []
+    runc.wait_status(container_id, "stopped")
+    runc("delete", container_id, check=True)
+
+
+def test_kill_all_signals_children_of_an_init_that_ignores_it(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    # A pid-namespace init ignores a SIGTERM it does not handle; its children do not: after
+    # `kill --all TERM` the children are gone and the init is still there.
+    bundle = bundle_factory(args=["sh", "-c", "sleep 60 & sleep 60 & wait; wait; sleep 60"])
+    runc("run", "-d", "-b", bundle, container_id, check=True)
+    runc.wait_status(container_id, "running")
+    init = runc.state(container_id)["pid"]
+    children = [p for p in _pids(runc, container_id, 3) if p != init]
+    assert len(children) == 2
+    runc("kill", "--all", container_id, "TERM", check=True)
+    assert _wait_dead(children) == []
+    assert _alive(init)
+    runc("kill", container_id, "KILL", check=True)
     runc.wait_status(container_id, "stopped")
     runc("delete", container_id, check=True)
 
@@ -258,3 +330,27 @@ def test_identity_is_published_before_the_first_exec(
     assert identity.cgroup_path == cgroup
     assert identity.cgroup_ids == (os.stat(f"/sys/fs/cgroup/unified{cgroup}").st_ino,)
     runc("delete", "--force", container_id, check=True)
+
+
+def test_delete_removes_the_parent_cgroups_create_made_once_empty(
+    runc: Runc, bundle_factory: BundleFactory
+) -> None:
+    from bastion_testing.bundle import new_name
+    from bastion_testing.runc import cgroup_dirs, wait_no_leftovers
+
+    parent = f"/bastion-test/{new_name()}/{new_name()}"
+    first, second = new_name(), new_name()
+    bundles = {
+        cid: bundle_factory(args=["sleep", "60"], linux__cgroupsPath=f"{parent}/{cid}")
+        for cid in (first, second)
+    }
+    for cid, bundle in bundles.items():
+        runc("create", "--bundle", bundle, cid, check=True)
+    runc("delete", first, check=True)
+    assert cgroup_dirs(parent), "the parent still holds the second container's cgroup"
+    runc("delete", second, check=True)
+    top = parent.rpartition("/")[0]
+    assert cgroup_dirs(top) == []  # both levels the first create made
+    for cid, bundle in bundles.items():
+        assert wait_no_leftovers(runc.root, cid, bundle) == []
+    assert cgroup_dirs("/bastion-test")  # a parent that existed before stays

@@ -274,3 +274,23 @@ def test_dangling_symlinked_mount_destination_is_refused(
             assert not os.path.lexists(path), f"{path} was made on the host"
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
     assert os.listdir(runc.root) == []
+
+
+def test_the_init_shows_no_host_command_line(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    # Until `start` the init is a fork of bastion-runc, whose command line names the runtime
+    # root and the bundle; the container must see "bastion-runc init" (runc shows "runc init").
+    bundle = bundle_factory(args=["sleep", "60"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    pid = runc.state(container_id)["pid"]
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        from_host = f.read()
+    from_inside = runc("exec", container_id, "cat", "/proc/1/cmdline", check=True).stdout
+    shown = runc("exec", container_id, "ps", "-o", "pid,args", check=True).stdout
+    assert from_host == b"bastion-runc init\0"
+    assert from_inside == "bastion-runc init\0"
+    assert "1 bastion-runc init" in shown
+    for host_path in (runc.root, bundle, runc.binary, sys.executable, "/work", ".venv"):
+        assert host_path not in shown
+    runc("delete", "--force", container_id, check=True)

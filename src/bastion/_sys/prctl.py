@@ -47,6 +47,28 @@ def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
 
 
+def set_cmdline(title: str) -> None:
+    """Make /proc/<pid>/cmdline show `title` instead of this process's command line, the way
+    setproctitle(3) does (no privilege needed).
+
+    `title` is written over the original argument area (Python keeps its own copies of argv,
+    so nothing reads that memory again), NUL-ended, the rest zeroed, and the area's last byte
+    made non-NUL: the kernel then shows the area up to the first NUL, i.e. `title` alone
+    (fs/proc/base.c, get_mm_proctitle). Shortening the area instead (PR_SET_MM_ARG_END) would
+    need CAP_SYS_RESOURCE. The area is never grown: a longer title is cut. A child made by
+    fork inherits it.
+    """
+    with open("/proc/self/stat", "rb") as f:
+        # proc(5): arg_start and arg_end are fields 48 and 49; the split starts at field 3.
+        fields = f.read().rpartition(b")")[2].split()
+    start, end = int(fields[45]), int(fields[46])
+    size = end - start
+    if size < 2:
+        return
+    text = title.encode()[: size - 2] + b"\0"
+    ctypes.memmove(start, text + bytes(size - len(text) - 1) + b" ", size)
+
+
 def set_name(name: str) -> None:
     buf = ctypes.create_string_buffer(name.encode()[:15])
     check(libc.prctl(PR_SET_NAME, buf, 0, 0, 0), "PR_SET_NAME")

@@ -51,8 +51,10 @@ def deliver(
 ) -> None:
     """Take the pty master the container side sent on `chan` and pass it on: to the caller's
     console socket, or to `receiver` (a foreground run/exec that proxies it)."""
-    msg, master = chan.recv_fd("console")
-    name = str(msg.get("name", ""))
+    from bastion.runtime.init.messages import Console, Message
+
+    msg, master = chan.recv_fd_record(Message.CONSOLE, Console)
+    name = msg.name
     try:
         if socket_path:
             send_to_socket(socket_path, master, name)

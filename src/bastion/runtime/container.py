@@ -12,6 +12,7 @@ import os
 import time
 
 from bastion import jsonio
+from bastion._record import replace
 from bastion._sys.proc import is_alive
 from bastion.identity import IDENTITY_FILE, ContainerIdentity
 from bastion.runtime import store
@@ -21,21 +22,21 @@ from bastion.runtime.status import Status, can_delete, can_kill, can_start
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
+    from bastion.runtime.state import ContainerState, OciState
 
 _SIGKILL = 9
 OCI_VERSION = "1.1.0"
 
 
 class Container:
-    __slots__ = ("_cgroup", "doc", "sd")
+    __slots__ = ("_cgroup", "saved", "sd")
 
-    def __init__(self, sd: store.StateDir, doc: dict[str, Any]) -> None:
+    def __init__(self, sd: store.StateDir, saved: ContainerState) -> None:
         self.sd = sd
-        self.doc = doc
+        #: state.json as last read or written here.
+        self.saved = saved
         self._cgroup: CgroupManager | None = None
 
     @classmethod
@@ -49,16 +50,16 @@ class Container:
 
     @property
     def pid(self) -> int:
-        return int(self.doc.get("pid") or 0)
+        return self.saved.pid
 
     @property
     def bundle(self) -> str:
-        return str(self.doc["bundle"])
+        return self.saved.bundle
 
     @property
     def cgroup(self) -> CgroupManager:
         if self._cgroup is None:
-            self._cgroup = open_manager(self.doc["cgroup_path"])
+            self._cgroup = open_manager(self.saved.cgroup_path)
         return self._cgroup
 
     def identity(self) -> ContainerIdentity:
@@ -67,13 +68,13 @@ class Container:
             return ContainerIdentity.from_dict(jsonio.loads(f.read()))
 
     def init_alive(self) -> bool:
-        return is_alive(self.pid, self.doc.get("pid_start"))
+        return is_alive(self.pid, self.saved.pid_start)
 
     @property
     def status(self) -> str:
-        recorded = self.doc.get("status")
-        if recorded == Status.CREATING:
-            creator = is_alive(self.doc.get("creator_pid", 0), self.doc.get("creator_start"))
+        saved = self.saved
+        if saved.status == Status.CREATING:
+            creator = is_alive(saved.creator_pid, saved.creator_start)
             # A create that died half way is never shown as running: it is stopped debris
             # that `delete --force` removes.
             return Status.CREATING if creator else Status.STOPPED
@@ -92,13 +93,13 @@ class Container:
         except OSError:
             return False
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> OciState:
         """The OCI state document, plus runc's extra keys (rootfs, created, owner)."""
         status = self.status
-        doc = oci_state(self.doc, status)
-        doc["rootfs"] = self.doc.get("rootfs", "")
-        doc["created"] = self.doc.get("created", "")
-        doc["owner"] = self.doc.get("owner", "")
+        doc = oci_state(self.saved, status)
+        doc["rootfs"] = self.saved.rootfs
+        doc["created"] = self.saved.created
+        doc["owner"] = self.saved.owner
         if status == Status.STOPPED and self.oom_killed():
             doc["oomKilled"] = True  # bastion's addition: why it stopped
         return doc
@@ -121,16 +122,16 @@ class Container:
             finally:
                 os.close(fifo)
             os.unlink(self.sd.fifo)
-            self.doc["status"] = Status.RUNNING
-            self.sd.write(self.doc)
+            self.saved = replace(self.saved, status=Status.RUNNING)
+            self.sd.write(self.saved)
         finally:
             self.sd.unlock(fd)
-        if not self.doc.get("has_poststart"):
+        if not self.saved.has_poststart:
             return []
         from bastion.runtime import hooks
 
         return hooks.run_warning(
-            self.spec().hooks, "poststart", oci_state(self.doc, Status.RUNNING)
+            self.spec().hooks, "poststart", oci_state(self.saved, Status.RUNNING)
         )
 
     def spec(self) -> Spec:
@@ -151,7 +152,7 @@ class Container:
             else:
                 from bastion._sys.signals import pidfd_send_signal  # ctypes: only when signalling
 
-                pidfd_send_signal(self.pid, self.doc.get("pid_start"), sig)
+                pidfd_send_signal(self.pid, self.saved.pid_start, sig)
                 if sig == _SIGKILL and status == Status.PAUSED:
                     # A task frozen by the v1 freezer acts on SIGKILL only once thawed (runc).
                     self.cgroup.thaw()
@@ -165,7 +166,7 @@ class Container:
             status = self.status
             if not can_delete(status, force):
                 raise InvalidState(self.id, status, "delete", hint="stop it first or use --force")
-            spec = self.spec() if self.doc.get("has_poststop") else None
+            spec = self.spec() if self.saved.has_poststop else None
             self._destroy(status)
         finally:
             self.sd.unlock(fd)
@@ -173,26 +174,32 @@ class Container:
             return []
         from bastion.runtime import hooks
 
-        return hooks.run_warning(spec.hooks, "poststop", oci_state(self.doc, Status.STOPPED))
+        return hooks.run_warning(spec.hooks, "poststop", oci_state(self.saved, Status.STOPPED))
 
     def _destroy(self, status: str) -> None:
         # A live `create` (only with --force) dies first, so it cannot make more behind us.
         if status == Status.CREATING:
-            _kill_quietly(self.doc["creator_pid"], self.doc.get("creator_start"))
+            _kill_quietly(self.saved.creator_pid, self.saved.creator_start)
         if self.pid:
-            _kill_quietly(self.pid, self.doc.get("pid_start"))
+            _kill_quietly(self.pid, self.saved.pid_start)
         cgroup = self.cgroup
         if cgroup.exists():
             if status == Status.PAUSED:
                 cgroup.thaw()
             cgroup.kill(_SIGKILL)
             _wait_gone(self)
-            if not self.doc.get("cgroup_preexisting"):
+            if not self.saved.cgroup_preexisting:
                 cgroup.destroy()
-        if self.doc.get("host_mounts"):
+        if not self.saved.cgroup_preexisting and os.path.exists(
+            os.path.join(self.sd.root, store.CGROUP_PARENTS_FILE)
+        ):
+            from bastion.runtime.cgroup_parents import remove_empty
+
+            remove_empty(self.sd.root, self.saved.cgroup_path)
+        if self.saved.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 
-            unmount_under(self.doc["rootfs"])
+            unmount_under(self.saved.rootfs)
         for stale in store.stale_reservations(self.sd.root, self.id):
             store.remove_tree(stale)
         self.sd.remove()
@@ -212,18 +219,18 @@ class Container:
         return os.WEXITSTATUS(raw)
 
 
-def oci_state(doc: dict[str, Any], status: str) -> dict[str, Any]:
-    """The OCI state document (runtime-spec runtime.md "State") for a state.json and a status."""
+def oci_state(saved: ContainerState, status: str) -> OciState:
+    """The OCI state document (runtime-spec runtime.md "State") for a saved state and a status."""
     alive = status in (Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED)
-    state: dict[str, Any] = {
+    state: OciState = {
         "ociVersion": OCI_VERSION,
-        "id": doc["id"],
+        "id": saved.id,
         "status": status,
-        "pid": int(doc.get("pid") or 0) if alive else 0,
-        "bundle": doc["bundle"],
+        "pid": saved.pid if alive else 0,
+        "bundle": saved.bundle,
     }
-    if doc.get("annotations"):
-        state["annotations"] = doc["annotations"]
+    if saved.annotations:
+        state["annotations"] = saved.annotations
     return state
 
 
@@ -259,6 +266,20 @@ def _reap(pids: set[int]) -> None:
                 pids.discard(pid)
         except ChildProcessError:
             pids.discard(pid)
+
+
+def delete_unreadable(root: str, container_id: str) -> None:
+    """`delete --force` of a container whose state.json cannot be decoded (`CorruptState`): its
+    state directory goes. What the lost record named (a cgroup, an init) cannot be trusted, so
+    nothing else is touched."""
+    sd = store.open_existing(root, container_id)
+    fd = sd.lock()
+    try:
+        for stale in store.stale_reservations(root, container_id):
+            store.remove_tree(stale)
+        sd.remove()
+    finally:
+        sd.unlock(fd)
 
 
 def list_containers(root: str) -> list[Container]:

@@ -2,7 +2,7 @@
 
     decode + validate config.json (no side effects yet)
     reserve the state directory          -> crash point "state"
-    create the cgroup and apply limits   -> crash point "cgroup"
+    create the cgroup and apply limits   -> crash points "cgroup-v1" (inside), "cgroup"
     fork the intermediate, put it in the cgroup, write id maps, get the init's pid
                                          -> crash point "fork"
     the init builds the rootfs           -> crash point "mounts"
@@ -10,8 +10,9 @@
 
 A `create` killed at any point leaves a state directory whose status is "creating" and whose
 creator is dead: `list` shows it stopped and `delete --force` removes every part of it
-(processes through the cgroup, the cgroup, the directory). The crash points exist for the tests:
-BASTION_TEST_CRASH_AT=<point> makes create SIGKILL itself there.
+(processes through the cgroup, the cgroup in every hierarchy, the parent cgroups it made,
+the directory). The crash points exist for the tests:
+BASTION_TEST_CRASH_AT=<point> makes create SIGKILL itself there (crash.py lists them).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import time
 
 from bastion import jsonio
-from bastion._record import record
+from bastion._record import record, replace
 from bastion._sys import prctl as _prctl
 from bastion._sys.proc import kill_and_reap, start_time
 from bastion.identity import (
@@ -32,28 +33,27 @@ from bastion.identity import (
 )
 from bastion.oci.decode import SpecError, decode_spec, read_config
 from bastion.oci.validate import validate_spec
-from bastion.runtime import console, hooks, namespaces, store
+from bastion.runtime import hooks, namespaces, store
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
+from bastion.runtime.crash import point as _crash_point
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import InitConfig, run_intermediate
 from bastion.runtime.init.channel import pair
+from bastion.runtime.init.messages import HookState, Message, Pid
 from bastion.runtime.rollback import Rollback
-from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
+from bastion.runtime.state import ContainerState
 from bastion.runtime.status import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
     from bastion.runtime.init.channel import Channel
-
-_SIGKILL = 9
 
 
 @record
@@ -109,24 +109,22 @@ def create(opts: CreateOptions) -> Container:
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
-    state: dict[str, Any] = {
-        "id": opts.id,
-        "status": Status.CREATING,
-        "bundle": bundle,
-        "rootfs": rootfs,
-        "creator_pid": os.getpid(),
-        "creator_start": start_time(os.getpid()),
-        "cgroup_path": cgroup_path,
-        "cgroup_preexisting": None,
-        "created": _now(),
-        "owner": "",
-        "annotations": spec.annotations or {},
-        # Read by start and delete without decoding config.json again.
-        "has_poststart": bool(hooks.of(spec.hooks, "poststart")),
-        "has_poststop": bool(hooks.of(spec.hooks, "poststop")),
-        # No mount namespace: its mounts live in ours, under the rootfs, until delete.
-        "host_mounts": not plan.has("mount"),
-    }
+    state = ContainerState(
+        id=opts.id,
+        status=Status.CREATING,
+        bundle=bundle,
+        rootfs=rootfs,
+        creator_pid=os.getpid(),
+        creator_start=start_time(os.getpid()),
+        cgroup_path=cgroup_path,
+        cgroup_preexisting=None,
+        created=_now(),
+        owner="",
+        annotations=dict(spec.annotations or {}),
+        has_poststart=bool(hooks.of(spec.hooks, "poststart")),
+        has_poststop=bool(hooks.of(spec.hooks, "poststop")),
+        host_mounts=not plan.has("mount"),
+    )
     undo = Rollback()
     chan: Channel | None = None
     try:
@@ -134,14 +132,22 @@ def create(opts: CreateOptions) -> Container:
         undo.push("state directory", sd.remove)
         _crash_point("state")
         cgroup = open_manager(cgroup_path)
-        state["cgroup_preexisting"] = cgroup.exists()
+        state = replace(state, cgroup_preexisting=cgroup.exists())
         sd.write(state)
+        if not state.cgroup_preexisting and _parent_may_be_missing(cgroup):
+            from bastion.runtime import cgroup_parents
+
+            # Before any mkdir: a crash from here on leaves the record of what it made.
+            if cgroup_parents.record_missing(opts.root, cgroup_path):
+                undo.push(
+                    "parent cgroups", lambda: cgroup_parents.remove_empty(opts.root, cgroup_path)
+                )
         cgroup.create()
-        if not state["cgroup_preexisting"]:
+        if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
-        if state["host_mounts"]:
+        if state.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 
             undo.push("mounts under the rootfs", lambda: unmount_under(rootfs))
@@ -160,25 +166,30 @@ def create(opts: CreateOptions) -> Container:
         finally:
             for fd in fifo_fds:  # only the init keeps them
                 os.close(fd)
-        state.update(pid=init_pid, pid_start=start_time(init_pid))
+        state = replace(state, pid=init_pid, pid_start=start_time(init_pid))
         sd.write(state)
         if spec.process is not None and spec.process.oom_score_adj is not None:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
-        _publish_identity(sd, spec, opts.id, cgroup, init_pid, state["pid_start"])
+        _publish_identity(sd, spec, opts.id, cgroup, init_pid, state.pid_start)
         hook_state = oci_state(state, Status.CREATING)
-        chan.recv("pre-pivot")
+        chan.recv(Message.PRE_PIVOT)
         hooks.run(spec.hooks, "prestart", hook_state)
         hooks.run(spec.hooks, "createRuntime", hook_state)
-        chan.send("hooks-done", state=hook_state)
+        chan.send(Message.HOOKS_DONE, HookState(state=hook_state))
         if terminal:
+            from bastion.runtime import console  # only with a terminal: start-up time
+
             console.deliver(chan, opts.console_socket, opts.console_receiver)
-        chan.recv("mounts-done")
+        chan.recv(Message.MOUNTS_DONE)
         _crash_point("mounts")
-        chan.send("continue", state=hook_state)
-        if has_notify(spec):
-            forward_notify_fd(chan, spec, hook_state)
-        chan.recv("ready")
-        state["status"] = Status.CREATED
+        chan.send(Message.CONTINUE, HookState(state=hook_state))
+        if spec.linux is not None and spec.linux.seccomp is not None:
+            from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
+
+            if has_notify(spec):
+                forward_notify_fd(chan, spec, hook_state)
+        chan.recv(Message.READY)
+        state = replace(state, status=Status.CREATED)
         sd.write(state)
         if opts.pid_file:
             store.write_atomic(os.path.abspath(opts.pid_file), f"{init_pid}".encode(), 0o644)
@@ -207,18 +218,25 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     try:
         cgroup.add(pid)
         _crash_point("fork")
-        parent.send("go")
+        parent.send(Message.GO)
         if cfg.namespaces.creates("user"):
-            parent.recv("idmap")
+            parent.recv(Message.IDMAP)
             _write_id_maps(pid, cfg.spec)
-            parent.send("idmap-done")
-        init_pid = int(parent.recv("init")["pid"])
+            parent.send(Message.IDMAP_DONE)
+        init_pid = parent.recv_record(Message.INIT, Pid).pid
     except BaseException:
         parent.close()
         raise
     os.waitpid(pid, 0)
     undo.push("init process", lambda: kill_and_reap(init_pid))
     return parent, init_pid
+
+
+def _parent_may_be_missing(cgroup: CgroupManager) -> bool:
+    # The usual case without a module import: a parent that exists in the unified hierarchy
+    # exists somewhere, so this create makes no parent cgroup (cgroup_parents.record_missing).
+    directory = cgroup.v2_directory()
+    return directory is None or not os.path.isdir(os.path.dirname(directory))
 
 
 def _publish_identity(
@@ -292,11 +310,6 @@ def _write_oom_score_adj(pid: int, value: int) -> None:
             where="process.oomScoreAdj",
             hint="lowering it needs CAP_SYS_RESOURCE",
         ) from None
-
-
-def _crash_point(name: str) -> None:
-    if os.environ.get("BASTION_TEST_CRASH_AT") == name:
-        os.kill(os.getpid(), _SIGKILL)
 
 
 def _now() -> str:

@@ -31,6 +31,13 @@ class InvalidId(BastionError):
     exit_code = ExitCode.INVALID_INPUT
 
 
+class CorruptState(BastionError):
+    """A container's state.json cannot be read as the record bastion-runc writes (cut short,
+    edited by hand, written by something else)."""
+
+    reference = "state-corrupt"
+
+
 class InvalidState(BastionError):
     """An operation the runtime-spec forbids in the container's current status."""
 

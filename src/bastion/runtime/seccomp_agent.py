@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 
+from bastion.runtime.init.messages import Message
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from bastion.oci.spec import Spec
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.state import OciState
 
 
 def has_notify(spec: Spec) -> bool:
@@ -19,18 +20,20 @@ def has_notify(spec: Spec) -> bool:
     return seccomp is not None and any(s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls)
 
 
-def forward_notify_fd(chan: Channel, spec: Spec, state: dict[str, Any]) -> None:
+def forward_notify_fd(chan: Channel, spec: Spec, state: OciState) -> None:
     """The container's seccomp notify fd goes to the agent at listenerPath, with the container
     process state (runtime-spec config-linux.md "Seccomp"), as runc does."""
     from bastion.runtime.seccomp import container_process_state, send_to_listener
 
     seccomp = spec.linux.seccomp if spec.linux else None
     assert seccomp is not None
-    _msg, fd = chan.recv_fd("seccomp")
+    pid = state["pid"]
+    assert type(pid) is int
+    fd = chan.recv_fd(Message.SECCOMP)
     try:
         process_state = container_process_state(
             state=state,
-            pid=int(state["pid"]),
+            pid=pid,
             metadata=seccomp.listener_metadata,
             oci_version=str(state["ociVersion"]),
         )

@@ -13,19 +13,21 @@ from __future__ import annotations
 import fcntl
 import os
 
-from bastion import jsonio
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
+from bastion.runtime.state import decode_state, encode_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from bastion.runtime.state import ContainerState
 
 DEFAULT_ROOT = DEFAULT_STATE_ROOT
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"
 LOCK_FILE = "lock"
+#: In the root itself: the parent cgroups creates made (cgroup_parents.py).
+CGROUP_PARENTS_FILE = ".cgroup-parents"
 _TMP_PREFIX = ".creating-"
 
 
@@ -62,19 +64,19 @@ class StateDir:
     def fifo(self) -> str:
         return self.file(FIFO_FILE)
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> ContainerState:
+        path = self.file(STATE_FILE)
         try:
-            with open(self.file(STATE_FILE), "rb") as f:
+            with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             raise ContainerNotFound(
                 f"container {self.id!r} does not exist", where=self.path
             ) from None
-        doc: dict[str, Any] = jsonio.loads(data)
-        return doc
+        return decode_state(data, path)
 
-    def write(self, doc: dict[str, Any]) -> None:
-        write_atomic(self.file(STATE_FILE), jsonio.dumps(doc).encode())
+    def write(self, state: ContainerState) -> None:
+        write_atomic(self.file(STATE_FILE), encode_state(state))
 
     def lock(self) -> int:
         """Take the exclusive lock; returns the fd to pass to `unlock`."""
@@ -105,7 +107,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     os.rename(tmp, path)
 
 
-def reserve(root: str, container_id: str, state: dict[str, Any], config: bytes) -> StateDir:
+def reserve(root: str, container_id: str, state: ContainerState, config: bytes) -> StateDir:
     """Create <root>/<id> with its first state.json and a private copy of config.json, atomically.
 
     The private copy is what every later operation reads, so edits to the bundle's config.json
@@ -120,7 +122,7 @@ def reserve(root: str, container_id: str, state: dict[str, Any], config: bytes) 
     os.mkdir(tmp, 0o711)
     try:
         write_atomic(os.path.join(tmp, CONFIG_FILE), config)
-        write_atomic(os.path.join(tmp, STATE_FILE), jsonio.dumps(state).encode())
+        write_atomic(os.path.join(tmp, STATE_FILE), encode_state(state))
         try:
             os.rename(tmp, final.path)  # fails if another create won the race
         except OSError:

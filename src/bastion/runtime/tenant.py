@@ -18,10 +18,11 @@ from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
 from bastion.runtime.container import oci_state
-from bastion.runtime.errors import InitFailed, InvalidState
+from bastion.runtime.errors import InvalidState
 from bastion.runtime.host_support import check_host_support
-from bastion.runtime.init import compile_seccomp, fork_and_report
+from bastion.runtime.init import CHILD_TITLE, compile_seccomp, fork_and_report
 from bastion.runtime.init.channel import pair
+from bastion.runtime.init.messages import Message, Pid
 from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 from bastion.runtime.status import can_exec
 
@@ -80,15 +81,15 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     tenant = 0
     try:
         container.cgroup.add(pid)
-        parent.send("go")
-        tenant = int(parent.recv("tenant")["pid"])
+        parent.send(Message.GO)
+        tenant = parent.recv_record(Message.TENANT, Pid).pid
         os.waitpid(pid, 0)
         if process.terminal:
             console.deliver(parent, opts.console_socket, opts.console_receiver)
         if has_notify(spec):
-            forward_notify_fd(parent, spec, oci_state(container.doc, container.status))
-        parent.recv("exec")
-        _wait_exec(parent)
+            forward_notify_fd(parent, spec, oci_state(container.saved, container.status))
+        parent.recv(Message.EXEC)
+        parent.recv_eof()  # the close-on-exec channel is gone: the exec happened
     except BaseException:
         kill_and_reap(pid)
         if tenant:
@@ -110,7 +111,7 @@ def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:
         new=0, join=tuple((t, namespaces.proc_path(init, t)) for t in types)
     )
     opened = namespaces.open_joined(plan)
-    if not is_alive(init, container.doc.get("pid_start")):
+    if not is_alive(init, container.saved.pid_start):
         for _, fd in opened:
             os.close(fd)
         raise InvalidState(container.id, "stopped", "exec")
@@ -125,14 +126,15 @@ def _run_intermediate(
         # Visible in the container's pid namespace from the fork on: never let a container
         # process reach this host interpreter through /proc/<pid>/exe (CVE-2019-5736).
         _prctl.set_dumpable(False)
+        _prctl.set_cmdline(CHILD_TITLE)  # before the container can see us (the tenant inherits it)
         # Everything the tenant uses is imported now: after setns into the container's mount
         # namespace the host's Python library is out of reach.
         from bastion.runtime.init import process as proc  # noqa: F401
 
         seccomp_filter = compile_seccomp(spec)  # the container's filter applies to exec too
-        chan.recv("go")
+        chan.recv(Message.GO)
         namespaces.join(joined)
-        if fork_and_report(chan, "tenant") == 0:
+        if fork_and_report(chan, Message.TENANT) == 0:
             _run_tenant(process, preserve_fds, chan, seccomp_filter)
     except BaseException as exc:
         chan.send_error(exc)
@@ -153,16 +155,8 @@ def _run_tenant(
         p.set_rlimits(process)
         executable = p.become(process, env, seccomp_filter, chan)
         p.close_host_fds(preserve_fds)
-        chan.send("exec")
+        chan.send(Message.EXEC)
         os.execve(executable, list(process.args), env)
     except BaseException as exc:
         chan.send_error(exc)
     os._exit(127)
-
-
-def _wait_exec(chan: Channel) -> None:
-    """EOF on the close-on-exec channel: the exec happened. A message: it failed."""
-    data = chan.sock.recv(65536)
-    if data:
-        chan.check(data, "nothing")  # raises InitFailed with the tenant's error
-        raise InitFailed("the exec'd process sent an unexpected message")

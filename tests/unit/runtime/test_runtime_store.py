@@ -5,48 +5,52 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bastion.runtime import store
 from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
 
+if TYPE_CHECKING:
+    from .conftest import MakeState
 
-def test_reserve_writes_state_and_private_config(tmp_path: Path) -> None:
-    sd = store.reserve(str(tmp_path), "abc", {"id": "abc", "status": "creating"}, b'{"x": 1}')
+
+def test_reserve_writes_state_and_private_config(tmp_path: Path, saved: MakeState) -> None:
+    sd = store.reserve(str(tmp_path), "abc", saved(), b'{"x": 1}')
     assert json.loads((tmp_path / "abc" / "state.json").read_text())["status"] == "creating"
     assert (tmp_path / "abc" / "config.json").read_bytes() == b'{"x": 1}'
-    assert sd.read() == {"id": "abc", "status": "creating"}
+    assert sd.read() == saved()
     # nothing else: no temp dir left behind
     assert sorted(os.listdir(tmp_path)) == ["abc"]
 
 
-def test_reserve_twice_fails_and_keeps_the_first(tmp_path: Path) -> None:
-    store.reserve(str(tmp_path), "abc", {"n": 1}, b"{}")
+def test_reserve_twice_fails_and_keeps_the_first(tmp_path: Path, saved: MakeState) -> None:
+    store.reserve(str(tmp_path), "abc", saved(pid=1), b"{}")
     with pytest.raises(ContainerExists) as err:
-        store.reserve(str(tmp_path), "abc", {"n": 2}, b"{}")
+        store.reserve(str(tmp_path), "abc", saved(pid=2), b"{}")
     assert err.value.reference == "container-exists"
-    assert store.open_existing(str(tmp_path), "abc").read() == {"n": 1}
+    assert store.open_existing(str(tmp_path), "abc").read() == saved(pid=1)
     assert sorted(os.listdir(tmp_path)) == ["abc"]
 
 
 @pytest.mark.parametrize("bad", ["", ".", "..", "../x", "a/b", ".hidden", "a\0b", "x" * 1025])
-def test_ids_that_could_escape_are_refused(tmp_path: Path, bad: str) -> None:
+def test_ids_that_could_escape_are_refused(tmp_path: Path, bad: str, saved: MakeState) -> None:
     with pytest.raises(InvalidId):
-        store.reserve(str(tmp_path), bad, {}, b"{}")
+        store.reserve(str(tmp_path), bad, saved(bad), b"{}")
     assert os.listdir(tmp_path) == []
 
 
-def test_write_is_atomic_replace(tmp_path: Path) -> None:
-    sd = store.reserve(str(tmp_path), "c1", {"v": 1}, b"{}")
-    sd.write({"v": 2})
-    assert sd.read() == {"v": 2}
+def test_write_is_atomic_replace(tmp_path: Path, saved: MakeState) -> None:
+    sd = store.reserve(str(tmp_path), "c1", saved("c1"), b"{}")
+    sd.write(saved("c1", status="created"))
+    assert sd.read() == saved("c1", status="created")
     assert sorted(os.listdir(sd.path)) == ["config.json", "state.json"]
 
 
-def test_list_ignores_hidden_and_files(tmp_path: Path) -> None:
-    store.reserve(str(tmp_path), "b", {}, b"{}")
-    store.reserve(str(tmp_path), "a", {}, b"{}")
+def test_list_ignores_hidden_and_files(tmp_path: Path, saved: MakeState) -> None:
+    store.reserve(str(tmp_path), "b", saved("b"), b"{}")
+    store.reserve(str(tmp_path), "a", saved("a"), b"{}")
     (tmp_path / ".creating-z.1").mkdir()
     (tmp_path / "stray-file").write_text("")
     assert store.list_ids(str(tmp_path)) == ["a", "b"]
@@ -54,11 +58,11 @@ def test_list_ignores_hidden_and_files(tmp_path: Path) -> None:
     assert store.list_ids(str(tmp_path / "missing")) == []
 
 
-def test_open_missing_and_remove(tmp_path: Path) -> None:
+def test_open_missing_and_remove(tmp_path: Path, saved: MakeState) -> None:
     with pytest.raises(ContainerNotFound) as err:
         store.open_existing(str(tmp_path), "nope")
     assert err.value.reference == "container-not-found"
-    sd = store.reserve(str(tmp_path), "gone", {}, b"{}")
+    sd = store.reserve(str(tmp_path), "gone", saved("gone"), b"{}")
     fd = sd.lock()
     sd.unlock(fd)
     sd.remove()

@@ -23,6 +23,7 @@ from bastion._sys.host import setdomainname, sethostname
 from bastion.oci.vocabulary import CLONE_NEWTIME, CLONE_NEWUSER
 from bastion.runtime import namespaces
 from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.init.messages import HookState, Message, Pid
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from bastion.runtime.seccomp import Filter
 
 _SIGKILL = 9
+#: What the children's /proc/<pid>/cmdline shows until they exec (runc's shows "runc init"):
+#: never the host's command line, whose --root and bundle paths the container must not see.
+CHILD_TITLE = "bastion-runc init"
 
 
 @record
@@ -54,25 +58,26 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         # If `create` dies before the init exists, so do we (and the init then sees EOF).
         _prctl.set_pdeathsig(_SIGKILL)
         _prctl.set_dumpable(False)
+        _prctl.set_cmdline(CHILD_TITLE)  # the init inherits it through fork
         # The init's modules load here, and the seccomp filter compiles, while the parent waits
         # in the kernel for the cgroup attach (an RCU grace period, 5-15 ms): on two cores that
         # time is free.
         from bastion.runtime.init import process, rootfs  # noqa: F401
 
         seccomp_filter = compile_seccomp(cfg.spec)
-        chan.recv("go")  # the parent has put us in the container's cgroup
+        chan.recv(Message.GO)  # the parent has put us in the container's cgroup
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
             _ns.unshare(CLONE_NEWUSER)
-            chan.send("idmap")
-            chan.recv("idmap-done")
+            chan.send(Message.IDMAP)
+            chan.recv(Message.IDMAP_DONE)
             _become_root_if_mapped()
         rest = cfg.namespaces.new & ~CLONE_NEWUSER
         if rest:
             _ns.unshare(rest)
         if rest & CLONE_NEWTIME:
             _write_time_offsets(cfg.spec)
-        if fork_and_report(chan, "init") == 0:
+        if fork_and_report(chan, Message.INIT) == 0:
             run_init(cfg, chan, seccomp_filter)
     except BaseException as exc:
         chan.send_error(exc)
@@ -101,8 +106,8 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
         def before_pivot() -> None:
             # The parent runs prestart and createRuntime now; then createContainer runs here,
             # in the container's namespaces, before pivot_root (runtime-spec hook order).
-            chan.send("pre-pivot")
-            state = chan.recv("hooks-done")["state"]
+            chan.send(Message.PRE_PIVOT)
+            state = chan.recv_record(Message.HOOKS_DONE, HookState).state
             hooks.run(spec.hooks, "createContainer", state)
 
         # A joined mount namespace gets the same set-up as a new one (runc's prepareRootfs).
@@ -120,13 +125,13 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
         rootfs.finalize(spec)
         if process.terminal:
             proc.attach_terminal(process, chan)
-        chan.send("mounts-done")
-        state = chan.recv("continue")["state"]
+        chan.send(Message.MOUNTS_DONE)
+        state = chan.recv_record(Message.CONTINUE, HookState).state
         env = proc.environment(process)
         proc.set_rlimits(process)
         executable = proc.become(process, env, seccomp_filter, chan)
         proc.close_host_fds(cfg.preserve_fds)
-        chan.send("ready")
+        chan.send(Message.READY)
         chan.close()
     except BaseException as exc:
         chan.send_error(exc)
@@ -156,7 +161,8 @@ def compile_seccomp(spec: Spec) -> Filter | None:
 
 
 def fork_and_report(chan: Channel, kind: str) -> int:
-    """Fork; the parent sends `kind` with the child's pid on `chan`; returns 0 in the child.
+    """Fork; the parent sends `kind` (INIT or TENANT) with the child's pid on `chan`; returns 0
+    in the child.
 
     The child and this process share `chan`: the child waits until the pid message is sent
     (EOF on a pipe) before it may send anything, so the parent reads them in that order even on
@@ -171,7 +177,7 @@ def fork_and_report(chan: Channel, kind: str) -> int:
         return 0
     os.close(reported)
     try:
-        chan.send(kind, pid=pid)
+        chan.send(kind, Pid(pid=pid))
     finally:
         os.close(report)
     return pid

@@ -14,6 +14,7 @@ from bastion._sys import pty
 from bastion.oci.vocabulary import RLIMITS
 from bastion.runtime import capabilities
 from bastion.runtime.errors import RuntimeFailure
+from bastion.runtime.init.messages import Console, Message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def become(
         notify = _load_seccomp(seccomp_filter)  # as late as possible, after no_new_privs
     if notify is not None:
         try:
-            chan.send_fd("seccomp", notify)
+            chan.send_fd(Message.SECCOMP, notify)
         finally:
             os.close(notify)
     return executable
@@ -182,7 +183,7 @@ def attach_terminal(process: Process, chan: Channel) -> None:
         if process.console_size is not None:
             pty.set_window_size(slave, process.console_size.height, process.console_size.width)
         os.fchown(slave, process.user.uid, process.user.gid)
-        chan.send_fd("console", master, name=name)
+        chan.send_fd(Message.CONSOLE, master, Console(name=name))
     finally:
         os.close(master)
     for fd in (0, 1, 2):

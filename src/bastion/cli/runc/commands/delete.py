@@ -17,14 +17,19 @@ OPTIONS = [Option("--force,-f", "bool", help="kill the container first if it sti
 
 
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
-    from bastion.runtime.container import Container
-    from bastion.runtime.errors import ContainerNotFound
+    from bastion.runtime.container import Container, delete_unreadable
+    from bastion.runtime.errors import ContainerNotFound, CorruptState
 
     try:
         container = Container.load(ctx.root, require_id(positional, "delete"))
     except ContainerNotFound:
         if values["force"]:
             return _remove_debris(ctx.root, positional[0])
+        raise
+    except CorruptState:
+        if values["force"]:
+            delete_unreadable(ctx.root, positional[0])
+            return 0
         raise
     for warning in container.delete(force=values["force"]):
         ctx.log.warning(warning)

@@ -34,11 +34,9 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     elif values["format"] == "json":
         sys.stdout.write(dumps(states) + "\n")
     else:
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [
-            (s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])
-            for s in states
-        ]
+        keys = ("id", "pid", "status", "bundle", "created", "owner")
+        rows = [tuple(k.upper() for k in keys)]
+        rows += [tuple(str(s[k]) for k in keys) for s in states]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
             sys.stdout.write(

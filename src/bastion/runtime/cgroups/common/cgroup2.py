@@ -49,11 +49,12 @@ def state(directory: str) -> str:
 
 def kill(directory: str) -> bool:
     """SIGKILL everything in the cgroup `directory` through cgroup.kill; False if the kernel has
-    no cgroup.kill (the caller then signals pid by pid)."""
+    no cgroup.kill (the caller then signals pid by pid). A cgroup that is not there has nothing
+    to kill (a `create` killed before it made it): True."""
     try:
         files.write(f"{directory}/cgroup.kill", "1")
     except CgroupFileError as exc:
-        if exc.errno == ENOENT and files.exists(directory):
-            return False
+        if exc.errno == ENOENT:
+            return not files.exists(directory)
         raise
     return True

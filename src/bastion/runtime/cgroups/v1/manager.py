@@ -15,6 +15,7 @@ refuses `unified` on v1 altogether.
 
 from __future__ import annotations
 
+from bastion.runtime import crash
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
 from bastion.runtime.cgroups.common import cgroup2
@@ -97,6 +98,7 @@ class V1Manager:
             existed |= not tree.make(mount, self.path)
             if mount == self._mounts.get("cpuset"):
                 cpuset.inherit(mount, self.path)
+        crash.point("cgroup-v1")  # tests: a create killed between the v1 and unified mkdirs
         if self._unified_root:
             existed |= not tree.make(self._unified_root, self.path)
         return not existed
