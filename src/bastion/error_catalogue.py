@@ -107,6 +107,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "No container with this id exists under the runtime root (--root).",
         "Check the id with `bastion-runc list` and that --root is the one it was created with.",
     ),
+    "state-corrupt": (
+        "runtime",
+        "A container's state.json cannot be read as the record bastion-runc writes: cut short "
+        "by a crash, edited by hand, or written by another tool; `where` names the file and key.",
+        "`bastion-runc delete --force ID` removes the container (its processes and cgroups too).",
+    ),
     "container-exists": (
         "runtime",
         "`create` was given an id already in use under the runtime root.",
