@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -204,3 +205,64 @@ def test_kill_never_touches_a_host_process(
     mine = [a for a in alerts if a["output_fields"]["proc.pid"] == sleeper.pid]
     assert len(mine) == 1 and mine[0]["output_fields"]["container.id"] == "host"
     assert stats["processes killed"] == "0"
+
+
+DROP_RULE = "Bastion internal: syscall event drop"
+
+
+def test_forced_drops_are_alerted_in_every_output_with_the_counters(
+    tmp_path: Path,
+    runtime_root: str,
+    watches: list[Watch],
+) -> None:
+    db, text = tmp_path / "alerts.db", tmp_path / "alerts.txt"
+    watch = Watch(
+        runtime_root,
+        "--ring-size",
+        "4096",
+        "--events",
+        "openat,close",
+        "--alerts-db",
+        str(db),
+        "--alerts-file",
+        str(text),
+    )
+    watches.append(watch)
+    loop = "import os\nfor _ in range(20000):\n    os.close(os.open('/dev/null', os.O_RDONLY))"
+    subprocess.run([sys.executable, "-S", "-c", loop], check=True)
+    time.sleep(0.3)
+    alerts, stats = watch.stop()
+    dropped = int(stats["dropped (ring buffer full)"])
+    assert dropped > 0
+    produced, read = int(stats["produced by the probe"]), int(stats["read from the ring"])
+    assert produced == read + dropped  # counted after detaching: nothing made meanwhile
+    drops = [a for a in alerts if a["rule"] == DROP_RULE]
+    assert drops and len(drops) == int(stats["drop alerts"])
+    assert sum(a["output_fields"]["n_drops"] for a in drops) == dropped
+    fields = drops[-1]["output_fields"]
+    assert fields["n_drops_total"] == dropped
+    assert fields["n_drops_ring"] == fields["n_drops"]
+    # the types and the class named add up: only openat and close were asked for (bulk)
+    by_type: dict[str, int] = {}
+    for a in drops:
+        for k, v in a["output_fields"].items():
+            if k.startswith("drops.type."):
+                name = k.removeprefix("drops.type.")
+                by_type[name] = by_type.get(name, 0) + v
+    assert set(by_type) <= {"openat", "close"} and sum(by_type.values()) == dropped
+    assert sum(a["output_fields"]["n_drops_bulk"] for a in drops) == dropped
+    assert all(a["output_fields"]["n_drops_critical"] == 0 for a in drops)
+    cgroups = sum(
+        v for a in drops for k, v in a["output_fields"].items() if k.startswith("drops.cgroup.")
+    )
+    assert cgroups == dropped
+    assert "events dropped in the last" in drops[0]["output"]
+    # the other outputs got the same alerts
+    lines = [line for line in text.read_text().splitlines() if DROP_RULE in line]
+    assert len(lines) == len(drops)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT output_fields FROM alerts WHERE rule = ?", (DROP_RULE,)
+        ).fetchall()
+    assert sum(json.loads(r[0])["n_drops"] for r in rows) == dropped
+    assert os.path.exists(db)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bastion.errors import BastionError, ExitCode
 
 if TYPE_CHECKING:
+    from bastion.sensor.drops import DropTally
     from bastion.sensor.events.model import Event
     from bastion.sensor.probe import Probe
     from bastion.sensor.state import SensorState
@@ -51,6 +52,12 @@ class Source:
 
     def close(self) -> None:
         """Stop early (after `-n N`); `statistics` are final afterwards."""
+
+    def drops(self) -> DropTally:
+        """Events lost so far (cumulative; final once the batches end): none for a recording."""
+        from bastion.sensor.drops import NO_DROPS
+
+        return NO_DROPS
 
 
 def probe_statistics(probe: Probe) -> dict[str, Any]:
@@ -92,12 +99,13 @@ def probe_batches(
         while not done():
             if probe.poll(0.1):
                 yield read()
+        probe.detach()  # no record is made past this point: the drain below is the last
         while batch := read():
             yield batch
-    finally:  # count before the probe goes
+    finally:
+        probe.stop()  # detaches, then reads the counters: exact, also after an early stop
         if statistics is not None:
             statistics.update(probe_statistics(probe))
-        probe.stop()
 
 
 class ProbeSource(Source):
@@ -125,6 +133,12 @@ class ProbeSource(Source):
     def close(self) -> None:
         if self._iter is not None:
             self._iter.close()
+
+    def drops(self) -> DropTally:
+        from bastion.sensor.drops import DropTally
+
+        lost = self.probe.drops()
+        return DropTally(lost.by_code, lost.by_cgroup, {"ring": lost.total} if lost.total else {})
 
 
 class BcapSource(Source):

@@ -80,8 +80,16 @@ def run(args: argparse.Namespace) -> int:
 
         action = KillProcess(args.kill)
     outputs = build_outputs(options)
+    from bastion.sensor.drops import DropAlerter, cgroup_namer
+
+    drops = DropAlerter(hostname=state.hostname, name_cgroup=cgroup_namer(state.containers))
     pipeline = Pipeline(
-        engine=rules.engine, state=state, outputs=[outputs], hostname=state.hostname, action=action
+        engine=rules.engine,
+        state=state,
+        outputs=[outputs],
+        hostname=state.hostname,
+        action=action,
+        drops=drops,
     )
     sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
     from bastion.cli.front.report import write_statistics
@@ -98,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
     report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
+    if pipeline.stats.drop_alerts:
+        report["drop alerts"] = pipeline.stats.drop_alerts
     if action is not None:
         report["processes killed"] = action.killed
     write_statistics(statistics(report))
@@ -138,8 +148,10 @@ def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
     next_drops = 0.0
     for batch in source.batches():
         pipeline.feed(batch)
+        pipeline.check_drops(source.drops)
         metrics.count_events(len(batch))
         now = time.monotonic()
         if probe is not None and now >= next_drops:
             metrics.set_drops("ring_full", probe.statistics().dropped_ring_full)
             next_drops = now + 1.0
+    pipeline.check_drops(source.drops, final=True)  # the counters are final: report the rest
