@@ -242,6 +242,8 @@ _LABELS = {
     "skipped_cgroup": "skipped by the container filter",
     "skipped_failed": "skipped (failed syscalls)",
     "read": "read from the ring",
+    "dropped_spill": "dropped (spill area full)",
+    "spill_peak_bytes": "spill area peak (bytes)",
 }
 
 
@@ -271,4 +273,5 @@ def statistics(counters: Mapping[str, int | float]) -> Statistics:
         for key, value in counters.items()
         if key != "load_seconds"
     )
-    return Statistics(rows, int(counters.get("dropped_ring_full", 0)))
+    lost = counters.get("dropped_ring_full", 0) + counters.get("dropped_spill", 0)
+    return Statistics(rows, int(lost))

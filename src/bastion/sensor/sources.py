@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bastion.sensor.drops import DropTally
     from bastion.sensor.events.model import Event
     from bastion.sensor.probe import Probe
+    from bastion.sensor.spill import Spill, SpillSettings
     from bastion.sensor.state import SensorState
 
 BATCH = 1024
@@ -109,7 +110,10 @@ def probe_batches(
 
 
 class ProbeSource(Source):
-    """The live probe's decoded events (`probe_batches` with `read_events`)."""
+    """The live probe's decoded events. With a spill area (the default: `SpillSettings`) a
+    reader thread drains the rings into it and the batches are decoded from it, so a slow
+    evaluation delays events instead of losing them (up to the spill's limit); without one
+    (`spill=None` or a limit of 0) the consumer reads the ring itself (`probe_batches`)."""
 
     def __init__(
         self,
@@ -117,18 +121,53 @@ class ProbeSource(Source):
         probe: Probe,
         done: Callable[[], bool],
         on_started: Callable[[], None] | None = None,
+        *,
+        spill: SpillSettings | None = None,
     ) -> None:
+        from bastion.sensor.spill import SpillSettings
+
         super().__init__(state)
         self.probe = probe
         self._done = done
         self._on_started = on_started
         self._iter: Generator[list[Event], None, None] | None = None
+        self.spill_settings = SpillSettings() if spill is None else spill
+        self.spill: Spill | None = None
 
     def batches(self) -> Iterator[list[Event]]:
-        self._iter = probe_batches(
-            self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
-        )
+        if self.spill_settings.limit_bytes:
+            self._iter = self._spilled()
+        else:
+            self._iter = probe_batches(
+                self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
+            )
         return self._iter
+
+    def _spilled(self) -> Generator[list[Event], None, None]:
+        from bastion.sensor.spill import Spill, SpillReader
+
+        probe = self.probe
+        spill = self.spill = Spill(self.spill_settings.limit_bytes)
+        reader = SpillReader(
+            spill, read=probe.read_raw, poll=probe.poll, detach=probe.detach, done=self._done
+        )
+        start_probe(probe)
+        try:
+            if self._on_started is not None:
+                self._on_started()
+            reader.start()
+            decode = probe.decoder.decode
+            while (records := spill.get(0.1)) is not None:
+                if records:
+                    yield decode(records)
+            if reader.error is not None:
+                raise reader.error
+        finally:
+            reader.stop()  # the consumer stopped early: detach and drain in the thread
+            probe.stop()
+            self.statistics.update(probe_statistics(probe))
+            self.statistics["dropped_spill"] = spill.dropped
+            self.statistics["spill_peak_bytes"] = spill.peak
 
     def close(self) -> None:
         if self._iter is not None:
@@ -138,7 +177,18 @@ class ProbeSource(Source):
         from bastion.sensor.drops import DropTally
 
         lost = self.probe.drops()
-        return DropTally(lost.by_code, lost.by_cgroup, {"ring": lost.total} if lost.total else {})
+        by_code, by_cgroup = dict(lost.by_code), dict(lost.by_cgroup)
+        places = {"ring": lost.total} if lost.total else {}
+        spill = self.spill
+        if spill is not None and spill.dropped:
+            # copied first: the reader thread may be adding to them
+            spilled = dict(spill.dropped_by_code)
+            for code, n in spilled.items():
+                by_code[code] = by_code.get(code, 0) + n
+            for cgroup, n in dict(spill.dropped_by_cgroup).items():
+                by_cgroup[cgroup] = by_cgroup.get(cgroup, 0) + n
+            places["spill"] = sum(spilled.values())
+        return DropTally(by_code, by_cgroup, places)
 
 
 class BcapSource(Source):

@@ -50,6 +50,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PRIORITY",
         help="kill the container process behind an alert of PRIORITY or worse (beyond Falco)",
     )
+    parser.add_argument(
+        "--spill-limit",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="memory for events read but not yet evaluated (default 256; 0: no spill area)",
+    )
     add_live_options(parser)
     add_output_arguments(parser)
 
@@ -135,7 +142,14 @@ def _source(args: argparse.Namespace, state: SensorState, done: Callable[[], boo
         sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
         sys.stderr.flush()  # a caller waits for this line before starting its workload
 
-    return ProbeSource(state, probe, done, started)
+    from bastion.sensor.spill import SpillSettings
+
+    spill = (
+        SpillSettings()
+        if args.spill_limit is None
+        else SpillSettings(limit_bytes=args.spill_limit << 20)
+    )
+    return ProbeSource(state, probe, done, started, spill=spill)
 
 
 def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
