@@ -39,7 +39,8 @@ def _on_term(signum: int, frame: object) -> None:
 
 
 def spilled(args: argparse.Namespace) -> int:
-    """The watch path: probe -> reader thread -> spill -> decode -> state (-> rules)."""
+    """The watch path: probe -> reader thread -> spill -> decode -> state (-> rules); with
+    no spill, the evaluation reads the ring itself."""
     from bastion.sensor.assemble import load_rules, new_state
     from bastion.sensor.pipeline import Pipeline
     from bastion.sensor.probe import Probe
@@ -100,7 +101,7 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
-    if args.spill_mib:
+    if args.spill_mib or args.rules:  # the ProbeSource path (spill 0: it reads the ring itself)
         return spilled(args)
 
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot

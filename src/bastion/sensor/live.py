@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from bastion.sensor.capture.bcap import Snapshot
     from bastion.sensor.probe import Probe
 
-#: The probe's ring buffer size unless asked otherwise (bytes).
-DEFAULT_RING_SIZE = 8 << 20
+#: The probe's ring buffer size unless asked otherwise (bytes). 64 MiB: a C loop of open+close
+#: makes about 65 MB of records a second, and the reader thread shares the interpreter (and, on
+#: a busy host, the CPU) with the evaluation; 8 MiB lost 10% of such a flood on a loaded
+#: 2-CPU VM, 32 and 64 MiB nothing.
+DEFAULT_RING_SIZE = 64 << 20
 
 
 class ContainerNotFoundError(BastionError):

@@ -149,7 +149,7 @@ class ProbeSource(Source):
         probe = self.probe
         spill = self.spill = Spill(self.spill_settings.limit_bytes)
         reader = SpillReader(
-            spill, read=probe.read_raw, poll=probe.poll, detach=probe.detach, done=self._done
+            spill, read=probe.read_chunk, poll=probe.poll, detach=probe.detach, done=self._done
         )
         start_probe(probe)
         try:
@@ -157,9 +157,9 @@ class ProbeSource(Source):
                 self._on_started()
             reader.start()
             decode = probe.decoder.decode
-            while (records := spill.get(0.1)) is not None:
-                if records:
-                    yield decode(records)
+            while (block := spill.get(0.1)) is not None:
+                if block.count or block.critical:
+                    yield decode(block.records())
             if reader.error is not None:
                 raise reader.error
         finally:

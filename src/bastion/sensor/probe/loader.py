@@ -111,6 +111,18 @@ class ProbeDrops:
         return sum(self.by_code.values())
 
 
+def merge_critical(bulk: list[bytes], critical: list[bytes]) -> list[bytes]:
+    """Records of both rings in time order (each ring's own order is kept on equal stamps)."""
+    if not critical:
+        return bulk
+    if not bulk:
+        return critical
+    ts = _TS.unpack_from
+    merged = bulk + critical
+    merged.sort(key=lambda r: ts(r)[0])  # stable: bulk keeps its order on equal stamps
+    return merged
+
+
 def event_codes(names: Iterable[str] | None) -> dict[str, int]:
     """Event names (None: schema's defaults) -> {name: code}, lifecycle events included."""
     if names is None:
@@ -289,11 +301,26 @@ class Probe:
             held = [r for r in held if ts(r)[0] <= last]
         else:
             self._held = []
-        if not bulk:
-            return held
-        merged = bulk + held
-        merged.sort(key=lambda r: ts(r)[0])  # stable: bulk keeps its order on equal stamps
-        return merged
+        return merge_critical(bulk, held)
+
+    def read_chunk(self, max_bytes: int = 1 << 20) -> tuple[bytes, int, list[bytes]]:
+        """For a reader thread: the bulk ring's committed records as one block
+        (`ringbuf.split_chunk` makes them records), how many it holds, and the critical
+        ring's records that belong with it (`merge_critical` puts them in time order; newer
+        ones wait for the next block, as in `read_raw`)."""
+        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
+        critical = self._critical
+        fresh = critical.read_raw() if critical is not None else []
+        if not fresh and not self._held:
+            return chunk, count, []
+        held = self._held + fresh
+        if count and self.ring.pending():
+            ts = _TS.unpack_from
+            self._held = [r for r in held if ts(r)[0] > last_ts]
+            held = [r for r in held if ts(r)[0] <= last_ts]
+        else:
+            self._held = []
+        return chunk, count, held
 
     def read_events(self, max_records: int = 4096) -> list[Event]:
         """Up to `max_records` records, decoded."""

@@ -55,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="MIB",
-        help="memory for events read but not yet evaluated (default 256; 0: no spill area)",
+        help="memory for events read but not yet evaluated (default 512; 0: no spill area)",
     )
     add_live_options(parser)
     add_output_arguments(parser)
