@@ -125,8 +125,11 @@ def main() -> int:
         default=0,
         help="the sensor worker drains into a spill area of this size (every event delivered)",
     )
+    parser.add_argument("--ring-mib", type=int, default=8, help="the sensor worker's ring")
     args = parser.parse_args()
-    worker_args = ("--spill-mib", str(args.spill_mib)) if args.spill_mib else ()
+    worker_args = ("--ring-size", str(args.ring_mib << 20))
+    if args.spill_mib:
+        worker_args += ("--spill-mib", str(args.spill_mib))
     configs = tuple(c for c in CONFIGS if c in args.only.split(","))
     if "none" not in configs:
         parser.error("--only must include none: overheads are relative to it")

@@ -107,8 +107,11 @@ def main() -> int:
         help="the worker evaluates from a spill area of this size (0: reads the ring itself)",
     )
     parser.add_argument("--rules", action="append", help="rules file(s) the worker runs too")
+    parser.add_argument("--ring-mib", type=int, default=8, help="the sensor worker's ring")
     args = parser.parse_args()
-    extra: tuple[str, ...] = ("--spill-mib", str(args.spill_mib)) if args.spill_mib else ()
+    extra: tuple[str, ...] = ("--ring-size", str(args.ring_mib << 20))
+    if args.spill_mib:
+        extra += ("--spill-mib", str(args.spill_mib))
     for path in args.rules or ():
         extra += ("--rules", path)
     started = host.timestamp()
