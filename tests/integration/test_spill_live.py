@@ -79,4 +79,4 @@ def test_flood_past_the_limit_drops_bulk_keeps_lifecycle_and_stays_bounded(
     fields = alert.output_fields
     assert fields["n_drops"] == dropped_spill + stats["dropped_ring_full"]
     assert fields["n_drops_spill"] == dropped_spill
-    assert fields["n_drops_critical"] == 0
+    assert fields["n_drops_critical"] == 0 == stats["dropped_critical"]

@@ -255,6 +255,7 @@ def test_forced_drops_are_alerted_in_every_output_with_the_counters(
     assert set(by_type) <= {"openat", "close"} and sum(by_type.values()) == dropped
     assert sum(a["output_fields"]["n_drops_bulk"] for a in drops) == dropped
     assert all(a["output_fields"]["n_drops_critical"] == 0 for a in drops)
+    assert stats["of the dropped: critical class"] == "0"
     cgroups = sum(
         v for a in drops for k, v in a["output_fields"].items() if k.startswith("drops.cgroup.")
     )

@@ -246,6 +246,7 @@ _LABELS = {
     "skipped_failed": "skipped (failed syscalls)",
     "read": "read from the ring",
     "dropped_spill": "dropped (spill area full)",
+    "dropped_critical": "of the dropped: critical class",
     "spill_peak_bytes": "spill area peak (bytes)",
 }
 

@@ -137,13 +137,28 @@ class ProbeSource(Source):
         self.spill: Spill | None = None
 
     def batches(self) -> Iterator[list[Event]]:
-        if self.spill_settings.limit_bytes:
-            self._iter = self._spilled()
-        else:
-            self._iter = probe_batches(
+        self._iter = self._counted()
+        return self._iter
+
+    def _counted(self) -> Generator[list[Event], None, None]:
+        inner = (
+            self._spilled()
+            if self.spill_settings.limit_bytes
+            else probe_batches(
                 self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
             )
-        return self._iter
+        )
+        try:
+            yield from inner
+        finally:
+            inner.close()
+            # which class lost what (events/schema.py's loss_class), ring and spill together
+            from bastion.sensor.events.schema import BY_CODE
+
+            if self.probe.started_once:
+                lost = self.drops().by_code
+                critical = sum(n for c, n in lost.items() if BY_CODE[c].loss_class == "critical")
+                self.statistics["dropped_critical"] = critical
 
     def _spilled(self) -> Generator[list[Event], None, None]:
         from bastion.sensor.spill import Spill, SpillReader

@@ -395,6 +395,11 @@ class Probe:
             load_seconds=self.load_seconds,
         )
 
+    @property
+    def started_once(self) -> bool:
+        """Whether the probe was started (its counters, live or final, can be read)."""
+        return self._ring is not None or self._final is not None
+
     def drops(self) -> ProbeDrops:
         """Records lost to a full ring so far, by event code and by cgroup id."""
         if self._ring is None:
