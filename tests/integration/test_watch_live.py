@@ -233,8 +233,15 @@ def test_forced_drops_are_alerted_in_every_output_with_the_counters(
     watches.append(watch)
     loop = "import os\nfor _ in range(20000):\n    os.close(os.open('/dev/null', os.O_RDONLY))"
     subprocess.run([sys.executable, "-S", "-c", loop], check=True)
-    time.sleep(0.3)
-    alerts, stats = watch.stop()
+    # events keep coming while watch stops: counters read before the probe detaches miss some
+    forever = "import os\nwhile True:\n    os.close(os.open('/dev/null', os.O_RDONLY))"
+    busy = subprocess.Popen([sys.executable, "-S", "-c", forever])
+    try:
+        time.sleep(0.3)
+        alerts, stats = watch.stop()
+    finally:
+        busy.kill()
+        busy.wait()
     dropped = int(stats["dropped (ring buffer full)"])
     assert dropped > 0
     produced, read = int(stats["produced by the probe"]), int(stats["read from the ring"])
