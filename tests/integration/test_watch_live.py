@@ -8,6 +8,7 @@ must end a container process that raised a WARNING-or-worse rule and never a hos
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -219,8 +221,45 @@ def test_forced_drops_are_alerted_in_every_output_with_the_counters(
     watches: list[Watch],
 ) -> None:
     db, text = tmp_path / "alerts.db", tmp_path / "alerts.txt"
+    posted: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    serving.start()
+    try:
+        alerts, stats = _forced_drops(tmp_path, runtime_root, watches, db, text, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        serving.join()
+    dropped = int(stats["dropped (ring buffer full)"])
+    hooked = [a for a in posted if a["rule"] == DROP_RULE]
+    assert sum(a["output_fields"]["n_drops"] for a in hooked) == dropped
+    _check_forced_drops(alerts, stats, db, text)
+
+
+def _forced_drops(
+    tmp_path: Path,
+    runtime_root: str,
+    watches: list[Watch],
+    db: Path,
+    text: Path,
+    server: http.server.ThreadingHTTPServer,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     watch = Watch(
         runtime_root,
+        "--webhook",
+        f"http://127.0.0.1:{server.server_address[1]}/hook",
         "--ring-size",
         "4096",
         "--events",
@@ -242,6 +281,12 @@ def test_forced_drops_are_alerted_in_every_output_with_the_counters(
     finally:
         busy.kill()
         busy.wait()
+    return alerts, stats
+
+
+def _check_forced_drops(
+    alerts: list[dict[str, Any]], stats: dict[str, str], db: Path, text: Path
+) -> None:
     dropped = int(stats["dropped (ring buffer full)"])
     assert dropped > 0
     produced, read = int(stats["produced by the probe"]), int(stats["read from the ring"])
