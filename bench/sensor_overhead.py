@@ -54,7 +54,11 @@ def workloads(built: Built, args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def one_round(
-    built: Built, config: str, loads: dict[str, list[str]], drops: list[dict[str, float]]
+    built: Built,
+    config: str,
+    loads: dict[str, list[str]],
+    drops: list[dict[str, float]],
+    worker_args: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Run every workload once under `config`; their loop times in ns."""
     if config == "none":
@@ -62,7 +66,7 @@ def one_round(
     if config == "floor":
         with floor_programs(built.floor_object):
             return {name: run_workload(argv)[0] for name, argv in loads.items()}
-    worker = SensorWorker()
+    worker = SensorWorker(*worker_args)
     try:
         times = {name: run_workload(argv)[0] for name, argv in loads.items()}
         drops.append(worker.stop())
@@ -115,7 +119,17 @@ def main() -> int:
     parser.add_argument("--getppid", type=int, default=2_000_000)
     parser.add_argument("--openclose", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(CONFIGS), help="configs to run (none first)")
+    parser.add_argument(
+        "--spill-mib",
+        type=int,
+        default=0,
+        help="the sensor worker drains into a spill area of this size (every event delivered)",
+    )
+    parser.add_argument("--ring-mib", type=int, default=8, help="the sensor worker's ring")
     args = parser.parse_args()
+    worker_args = ("--ring-size", str(args.ring_mib << 20))
+    if args.spill_mib:
+        worker_args += ("--spill-mib", str(args.spill_mib))
     configs = tuple(c for c in CONFIGS if c in args.only.split(","))
     if "none" not in configs:
         parser.error("--only must include none: overheads are relative to it")
@@ -132,7 +146,7 @@ def main() -> int:
                 k = r % len(configs)
                 order = configs[k:] + configs[:k]
                 for config in order:
-                    for name, ns in one_round(built, config, loads, drops).items():
+                    for name, ns in one_round(built, config, loads, drops, worker_args).items():
                         samples[config][name].append(ns)
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
             costs = kernel_costs(built, loads) if {"floor", "sensor"} <= set(configs) else {}
@@ -149,9 +163,11 @@ def main() -> int:
                 f"ratio {sensor_ns / floor_ns:.2f}x"
             )
     lost = sum(int(d.get("dropped_ring_full", 0)) for d in drops)
+    spilled = sum(int(d.get("dropped_spill", 0)) for d in drops)
     produced = sum(int(d.get("produced", 0)) for d in drops)
     print(
-        f"\nsensor worker: {produced} events produced, {lost} dropped (ring full) over all rounds"
+        f"\nsensor worker: {produced} events produced, {lost} dropped (ring full), "
+        f"{spilled} dropped (spill area full) over all rounds"
     )
     print(", ".join(f"{k}={v}" for k, v in vars(args).items()))
     path = host.save_results(

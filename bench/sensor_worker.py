@@ -1,11 +1,18 @@
 """The full sensor as the benches run it: probe + decoder + state tables, reading continuously.
 
     .venv/bin/python bench/sensor_worker.py [--ring-size N] [--events a,b] [--bcap FILE]
+        [--spill-mib N] [--rules FILE ...]
 
 Prints ``ready`` once the probe is attached and the state seeded; on SIGTERM it drains the
 ring, then prints one JSON line: the probe's counters, how many events it decoded and applied,
 and the CPU seconds it used. With ``--bcap`` it also writes the raw records to a bastion
 capture (for sensor_throughput.py's no-kernel decode figure). The benches pin it to a CPU.
+
+With ``--spill-mib N`` it runs as `bastion watch` does: a reader thread drains the rings into
+a spill area of N MiB and the evaluation consumes it (sensor/spill.py); on SIGTERM it
+evaluates what the spill still holds and reports how long that took (``catch_up_seconds``).
+``--rules FILE`` (repeatable) adds the rules engine (the pipeline: state + rules) to the
+evaluation.
 """
 
 from __future__ import annotations
@@ -21,11 +28,67 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 _stop = False
+_stopped_at = 0.0
 
 
 def _on_term(signum: int, frame: object) -> None:
-    global _stop
+    global _stop, _stopped_at
+    if not _stop:
+        _stopped_at = time.monotonic()
     _stop = True
+
+
+def spilled(args: argparse.Namespace) -> int:
+    """The watch path: probe -> reader thread -> spill -> decode -> state (-> rules); with
+    no spill, the evaluation reads the ring itself."""
+    from bastion.sensor.assemble import load_rules, new_state
+    from bastion.sensor.pipeline import Pipeline
+    from bastion.sensor.probe import Probe
+    from bastion.sensor.sources import ProbeSource
+    from bastion.sensor.spill import SpillSettings
+
+    state = new_state(seed=True)
+    pipeline = None
+    if args.rules:
+        rules = load_rules(args.rules, state)
+        pipeline = Pipeline(engine=rules.engine, state=state, hostname="bench")
+    events = args.events.split(",") if args.events else None
+    probe = Probe(ring_size=args.ring_size, events=events)
+    cpu0 = wall0 = 0.0
+
+    def started() -> None:
+        nonlocal cpu0, wall0
+        print("ready", flush=True)
+        cpu0 = time.process_time()
+        wall0 = time.monotonic()
+
+    spill = SpillSettings(limit_bytes=args.spill_mib << 20)
+    source = ProbeSource(state, probe, lambda: _stop, started, spill=spill)
+    decoded = 0
+    apply = state.apply
+    for batch in source.batches():
+        if pipeline is not None:
+            pipeline.feed(batch)
+        else:
+            for event in batch:
+                apply(event)
+        decoded += len(batch)
+    end = time.monotonic()
+    stats = dict(source.statistics)
+    stats.update(
+        decoded=decoded,
+        cpu_seconds=time.process_time() - cpu0,
+        wall_seconds=end - wall0,
+        catch_up_seconds=end - _stopped_at,
+        peak_rss_bytes=_hwm(),
+    )
+    print(json.dumps(stats))
+    return 0
+
+
+def _hwm() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmHWM:"))
 
 
 def main() -> int:
@@ -33,9 +96,13 @@ def main() -> int:
     parser.add_argument("--ring-size", type=int, default=8 << 20)
     parser.add_argument("--events", help="comma-separated event names (default: the schema's)")
     parser.add_argument("--bcap", help="also write the raw records to this bastion capture")
+    parser.add_argument("--spill-mib", type=int, default=0, help="evaluate from a spill area")
+    parser.add_argument("--rules", action="append", help="rules file(s) to evaluate too")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
+    if args.spill_mib or args.rules:  # the ProbeSource path (spill 0: it reads the ring itself)
+        return spilled(args)
 
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot
     from bastion.sensor.probe import Probe

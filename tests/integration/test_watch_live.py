@@ -8,14 +8,18 @@ must end a container process that raised a WARNING-or-worse rule and never a hos
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from typing import Any
 import pytest
 
 from bastion.oci.defaults import default_spec
+from bastion.sensor.defaults import DEFAULT_RULES
+from bastion_testing import shared_data
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.helper import parse
 from bastion_testing.plugin import BundleFactory
@@ -53,9 +59,9 @@ class Watch:
         self.proc.wait()
         raise AssertionError(f"watch exited {self.proc.returncode}: {''.join(self.head)}")
 
-    def stop(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    def stop(self, timeout: float = 30) -> tuple[list[dict[str, Any]], dict[str, str]]:
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=30)
+        out, err = self.proc.communicate(timeout=timeout)
         assert self.proc.returncode == 0, "".join(self.head) + err
         alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
         return alerts, statistics(err)
@@ -204,3 +210,234 @@ def test_kill_never_touches_a_host_process(
     mine = [a for a in alerts if a["output_fields"]["proc.pid"] == sleeper.pid]
     assert len(mine) == 1 and mine[0]["output_fields"]["container.id"] == "host"
     assert stats["processes killed"] == "0"
+
+
+DROP_RULE = "Bastion internal: syscall event drop"
+
+
+def test_forced_drops_are_alerted_in_every_output_with_the_counters(
+    tmp_path: Path,
+    runtime_root: str,
+    watches: list[Watch],
+) -> None:
+    db, text = tmp_path / "alerts.db", tmp_path / "alerts.txt"
+    posted: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    serving.start()
+    try:
+        alerts, stats = _forced_drops(tmp_path, runtime_root, watches, db, text, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        serving.join()
+    dropped = int(stats["dropped (ring buffer full)"])
+    hooked = [a for a in posted if a["rule"] == DROP_RULE]
+    assert sum(a["output_fields"]["n_drops"] for a in hooked) == dropped
+    _check_forced_drops(alerts, stats, db, text)
+
+
+def _forced_drops(
+    tmp_path: Path,
+    runtime_root: str,
+    watches: list[Watch],
+    db: Path,
+    text: Path,
+    server: http.server.ThreadingHTTPServer,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    watch = Watch(
+        runtime_root,
+        "--webhook",
+        f"http://127.0.0.1:{server.server_address[1]}/hook",
+        "--ring-size",
+        "4096",
+        "--events",
+        "openat,close",
+        "--alerts-db",
+        str(db),
+        "--alerts-file",
+        str(text),
+    )
+    watches.append(watch)
+    loop = "import os\nfor _ in range(20000):\n    os.close(os.open('/dev/null', os.O_RDONLY))"
+    subprocess.run([sys.executable, "-S", "-c", loop], check=True)
+    # events keep coming while watch stops: counters read before the probe detaches miss some
+    forever = "import os\nwhile True:\n    os.close(os.open('/dev/null', os.O_RDONLY))"
+    busy = subprocess.Popen([sys.executable, "-S", "-c", forever])
+    try:
+        time.sleep(0.3)
+        alerts, stats = watch.stop()
+    finally:
+        busy.kill()
+        busy.wait()
+    return alerts, stats
+
+
+def _check_forced_drops(
+    alerts: list[dict[str, Any]], stats: dict[str, str], db: Path, text: Path
+) -> None:
+    dropped = int(stats["dropped (ring buffer full)"])
+    assert dropped > 0
+    produced, read = int(stats["produced by the probe"]), int(stats["read from the ring"])
+    assert produced == read + dropped  # counted after detaching: nothing made meanwhile
+    drops = [a for a in alerts if a["rule"] == DROP_RULE]
+    assert drops and len(drops) == int(stats["drop alerts"])
+    assert sum(a["output_fields"]["n_drops"] for a in drops) == dropped
+    fields = drops[-1]["output_fields"]
+    assert fields["n_drops_total"] == dropped
+    assert fields["n_drops_ring"] == fields["n_drops"]
+    # the types and the class named add up: only openat and close were asked for (bulk)
+    by_type: dict[str, int] = {}
+    for a in drops:
+        for k, v in a["output_fields"].items():
+            if k.startswith("drops.type."):
+                name = k.removeprefix("drops.type.")
+                by_type[name] = by_type.get(name, 0) + v
+    assert set(by_type) <= {"openat", "close"} and sum(by_type.values()) == dropped
+    assert sum(a["output_fields"]["n_drops_bulk"] for a in drops) == dropped
+    assert all(a["output_fields"]["n_drops_critical"] == 0 for a in drops)
+    assert stats["of the dropped: critical class"] == "0"
+    cgroups = sum(
+        v for a in drops for k, v in a["output_fields"].items() if k.startswith("drops.cgroup.")
+    )
+    assert cgroups == dropped
+    assert "events dropped in the last" in drops[0]["output"]
+    # the other outputs got the same alerts
+    lines = [line for line in text.read_text().splitlines() if DROP_RULE in line]
+    assert len(lines) == len(drops)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT output_fields FROM alerts WHERE rule = ?", (DROP_RULE,)
+        ).fetchall()
+    assert sum(json.loads(r[0])["n_drops"] for r in rows) == dropped
+    assert os.path.exists(db)
+
+
+FLOOD_C = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	long n = atol(argv[1]);
+	for (long i = 0; i < n; i++) {
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd < 0)
+			return 1;
+		close(fd);
+	}
+	return 0;
+}
+"""
+FLOOD_PAIRS = 2_000_000
+SHADOW_READS = 10
+CONTAINER_READS = 3
+
+
+@pytest.mark.slow
+@shared_data.needs(*shared_data.FALCO_RULES)
+def test_a_flood_does_not_hide_a_shadow_read(
+    tmp_path: Path,
+    runtime_root: str,
+    runc: Runc,
+    bundle_factory: BundleFactory,
+    watches: list[Watch],
+) -> None:
+    """2M open+close of /dev/null; ten `cat /etc/shadow` on the host and three in bastion
+    containers during it: an alert for each, process and file fields filled."""
+    cc = shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
+    assert cc is not None, "the flood test compiles its C loop"
+    (tmp_path / "flood.c").write_text(FLOOD_C)
+    flood_bin = tmp_path / "flood"
+    subprocess.run([cc, "-O2", "-o", str(flood_bin), str(tmp_path / "flood.c")], check=True)
+    stable = shared_data.shared_path(*shared_data.FALCO_RULES)
+    watch = Watch(
+        runtime_root,
+        "-r",
+        str(stable),
+        "-r",
+        str(DEFAULT_RULES),
+        "--rule-matching",
+        "all",
+        "--spill-limit",
+        "1024",
+    )
+    watches.append(watch)
+    nonce = uuid.uuid4().hex[:8]
+    marks = []
+    for i in range(SHADOW_READS):  # a distinct command line per read: each alert is told apart
+        mark = f"bst-flood-{nonce}-{i}"
+        (tmp_path / mark).write_text("")
+        marks.append(mark)
+    containers = []
+    for i in range(CONTAINER_READS):
+        cid = f"bst-test-{i}{nonce}-flood"  # the short ids (12 characters) differ
+        bundle = create(runc, bundle_factory, cid, in_sh("/bin/cat /etc/shadow"))
+        Path(bundle, "rootfs/etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+        containers.append(cid)
+    began = time.monotonic()
+    flood = subprocess.Popen([str(flood_bin), str(FLOOD_PAIRS)])
+    starts: list[subprocess.Popen[bytes]] = []
+    try:
+        for i, mark in enumerate(marks):
+            time.sleep(0.1)
+            subprocess.run(
+                ["cat", "/etc/shadow", mark], cwd=tmp_path, capture_output=True, check=True
+            )
+            if i % 3 == 2:  # not waited for: the reads go on meanwhile
+                start = [runc.binary, "--root", runtime_root, "start", containers[i // 3]]
+                starts.append(subprocess.Popen(start))
+        assert flood.poll() is None, "the flood ended before the last read: it proves nothing"
+        assert all(p.wait(timeout=30) == 0 for p in starts)
+        assert flood.wait(timeout=120) == 0
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait()
+    flood_seconds = time.monotonic() - began
+    # the sensor catches up on what the spill holds, then reports
+    alerts, stats = watch.stop(timeout=150)
+    caught_up = time.monotonic() - began - flood_seconds
+    seen: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        fields = alert["output_fields"]
+        cmdline = str(fields.get("proc.cmdline") or "")
+        if fields.get("fd.name") == "/etc/shadow" and cmdline.startswith("cat /etc/shadow bst-"):
+            seen.setdefault(cmdline.split()[-1], fields)
+    assert sorted(seen) == marks, (sorted(seen), stats)
+    in_containers = {
+        a["output_fields"].get("container.id")
+        for a in alerts
+        if a["output_fields"].get("fd.name") == "/etc/shadow"
+        and a["output_fields"].get("proc.name") == "cat"
+    }
+    assert {cid[:12] for cid in containers} <= in_containers, (in_containers, stats)
+    for fields in seen.values():
+        assert fields["proc.name"] == "cat"
+        assert fields.get("user.name") == "root"
+        assert fields.get("proc.pname") not in (None, "<NA>")
+    produced = int(stats["produced by the probe"])
+    delivered = int(stats["events"])
+    ring = int(stats["dropped (ring buffer full)"])
+    spill = int(stats["dropped (spill area full)"])
+    assert produced >= 2 * FLOOD_PAIRS
+    assert produced == delivered + ring + spill
+    drops = [a for a in alerts if a["rule"] == DROP_RULE]
+    assert sum(a["output_fields"]["n_drops"] for a in drops) == ring + spill
+    print(
+        f"\nflood: {produced} produced, {delivered / produced:.1%} delivered "
+        f"({ring} dropped in the ring, {spill} in the spill), flood "
+        f"{flood_seconds:.1f}s, caught up {caught_up:.1f}s later, "
+        f"spill peak {int(stats['spill area peak (bytes)']) >> 20} MiB"
+    )

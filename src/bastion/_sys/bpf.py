@@ -246,6 +246,18 @@ def map_delete(fd: int, key: bytes) -> bool:
     return True
 
 
+def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """bpf_map_lookup_elem with raw bytes; None when the key is not there (ENOENT)."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value_size)
+    if _lib().bpf_map_lookup_elem(fd, k, v) < 0:
+        err = ctypes.get_errno()
+        if err == 2:
+            return None
+        raise _error(err or 22, f"bpf_map_lookup_elem fd {fd}")
+    return v.raw
+
+
 def map_keys(fd: int, key_size: int) -> list[bytes]:
     """Every key of a hash map (bpf_map_get_next_key from NULL until ENOENT)."""
     lib = _lib()

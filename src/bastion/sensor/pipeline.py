@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bastion.sensor.drops import DropAlerter, DropTally
 from bastion.sensor.events.model import Event
 from bastion.sensor.outputs.alert import Alert, Output
 from bastion.sensor.rules.engine import CompiledRule, RuleEngine
@@ -43,6 +45,7 @@ class PipelineStats:
 
     events: int = 0
     alerts: int = 0
+    drop_alerts: int = 0
 
 
 class Pipeline:
@@ -56,12 +59,14 @@ class Pipeline:
         outputs: Sequence[Output] = (),
         hostname: str | None = None,
         action: Action | None = None,
+        drops: DropAlerter | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
         self.outputs = list(outputs)
         self.hostname = hostname or socket.gethostname()
         self.action = action
+        self.drops = drops
         self.stats = PipelineStats()
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
@@ -103,8 +108,27 @@ class Pipeline:
             if taken is not None:
                 alert = dataclasses.replace(alert, action=taken)
         self.stats.alerts += 1
+        self.emit(alert)
+        return alert
+
+    def emit(self, alert: Alert) -> None:
+        """Hand `alert` to every output (a rule's, or the sensor's own such as a drop alert)."""
         for output in self.outputs:
             output.emit(alert)
+
+    def check_drops(self, tally: Callable[[], DropTally], *, final: bool = False) -> Alert | None:
+        """The in-band drop alert (`bastion.sensor.drops`): `tally()` reads the source's drop
+        counters, only when an alert could go out; `final` (the source has ended and its
+        counters are final) reports every drop not yet reported, whatever the rate."""
+        alerter = self.drops
+        now = time.time_ns()
+        if alerter is None or not (final or alerter.due(now)):
+            return None
+        counts = tally()
+        alert = alerter.flush(counts, now) if final else alerter.observe(counts, now)
+        if alert is not None:
+            self.stats.drop_alerts += 1
+            self.emit(alert)
         return alert
 
     def close(self) -> None:

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bastion.errors import BastionError, ExitCode
 
 if TYPE_CHECKING:
+    from bastion.sensor.drops import DropTally
     from bastion.sensor.events.model import Event
     from bastion.sensor.probe import Probe
+    from bastion.sensor.spill import Spill, SpillSettings
     from bastion.sensor.state import SensorState
 
 BATCH = 1024
+READER_SWITCH_S = 0.001
 T = TypeVar("T")
 
 
@@ -51,6 +55,12 @@ class Source:
 
     def close(self) -> None:
         """Stop early (after `-n N`); `statistics` are final afterwards."""
+
+    def drops(self) -> DropTally:
+        """Events lost so far (cumulative; final once the batches end): none for a recording."""
+        from bastion.sensor.drops import NO_DROPS
+
+        return NO_DROPS
 
 
 def probe_statistics(probe: Probe) -> dict[str, Any]:
@@ -92,16 +102,20 @@ def probe_batches(
         while not done():
             if probe.poll(0.1):
                 yield read()
+        probe.detach()  # no record is made past this point: the drain below is the last
         while batch := read():
             yield batch
-    finally:  # count before the probe goes
+    finally:
+        probe.stop()  # detaches, then reads the counters: exact, also after an early stop
         if statistics is not None:
             statistics.update(probe_statistics(probe))
-        probe.stop()
 
 
 class ProbeSource(Source):
-    """The live probe's decoded events (`probe_batches` with `read_events`)."""
+    """The live probe's decoded events. With a spill area (the default: `SpillSettings`) a
+    reader thread drains the rings into it and the batches are decoded from it, so a slow
+    evaluation delays events instead of losing them (up to the spill's limit); without one
+    (`spill=None` or a limit of 0) the consumer reads the ring itself (`probe_batches`)."""
 
     def __init__(
         self,
@@ -109,22 +123,94 @@ class ProbeSource(Source):
         probe: Probe,
         done: Callable[[], bool],
         on_started: Callable[[], None] | None = None,
+        *,
+        spill: SpillSettings | None = None,
     ) -> None:
+        from bastion.sensor.spill import SpillSettings
+
         super().__init__(state)
         self.probe = probe
         self._done = done
         self._on_started = on_started
         self._iter: Generator[list[Event], None, None] | None = None
+        self.spill_settings = SpillSettings() if spill is None else spill
+        self.spill: Spill | None = None
 
     def batches(self) -> Iterator[list[Event]]:
-        self._iter = probe_batches(
-            self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
-        )
+        self._iter = self._counted()
         return self._iter
+
+    def _counted(self) -> Generator[list[Event], None, None]:
+        inner = (
+            self._spilled()
+            if self.spill_settings.limit_bytes
+            else probe_batches(
+                self.probe, self._done, self.probe.read_events, self._on_started, self.statistics
+            )
+        )
+        try:
+            yield from inner
+        finally:
+            inner.close()
+            # which class lost what (events/schema.py's loss_class), ring and spill together
+            from bastion.sensor.events.schema import BY_CODE
+
+            if self.probe.started_once:
+                lost = self.drops().by_code
+                critical = sum(n for c, n in lost.items() if BY_CODE[c].loss_class == "critical")
+                self.statistics["dropped_critical"] = critical
+
+    def _spilled(self) -> Generator[list[Event], None, None]:
+        from bastion.sensor.spill import Spill, SpillReader
+
+        probe = self.probe
+        spill = self.spill = Spill(self.spill_settings.limit_bytes)
+        reader = SpillReader(
+            spill, read=probe.read_chunk, poll=probe.poll, detach=probe.detach, done=self._done
+        )
+        start_probe(probe)
+        # the reader must get the interpreter back quickly when the ring fills: 1 ms turns
+        # instead of CPython's 5 (the evaluation runs in the gaps either way)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, READER_SWITCH_S))
+        try:
+            if self._on_started is not None:
+                self._on_started()
+            reader.start()
+            decode = probe.decoder.decode
+            while (block := spill.get(0.1)) is not None:
+                if block.count or block.critical:
+                    yield decode(block.records())
+            if reader.error is not None:
+                raise reader.error
+        finally:
+            reader.stop()  # the consumer stopped early: detach and drain in the thread
+            sys.setswitchinterval(interval)
+            probe.stop()
+            self.statistics.update(probe_statistics(probe))
+            self.statistics["dropped_spill"] = spill.dropped
+            self.statistics["spill_peak_bytes"] = spill.peak
 
     def close(self) -> None:
         if self._iter is not None:
             self._iter.close()
+
+    def drops(self) -> DropTally:
+        from bastion.sensor.drops import DropTally
+
+        lost = self.probe.drops()
+        by_code, by_cgroup = dict(lost.by_code), dict(lost.by_cgroup)
+        places = {"ring": lost.total} if lost.total else {}
+        spill = self.spill
+        if spill is not None and spill.dropped:
+            # copied first: the reader thread may be adding to them
+            spilled = dict(spill.dropped_by_code)
+            for code, n in spilled.items():
+                by_code[code] = by_code.get(code, 0) + n
+            for cgroup, n in dict(spill.dropped_by_cgroup).items():
+                by_cgroup[cgroup] = by_cgroup.get(cgroup, 0) + n
+            places["spill"] = sum(spilled.values())
+        return DropTally(by_code, by_cgroup, places)
 
 
 class BcapSource(Source):

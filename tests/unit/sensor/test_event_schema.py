@@ -151,3 +151,12 @@ def test_writer_tokens_expand_to_the_probes_writers() -> None:
         "p_u32(rp, a->a[3])",
         "p_dev_ino(rp, ret)",
     ]
+
+
+def test_loss_classes_keep_lifecycle_and_credentials_first() -> None:
+    from bastion.sensor.events.schema import BY_NAME, LOSS_CLASSES
+
+    critical = {"execve", "execveat", "clone", "procexit", "setuid", "setresgid", "capset"}
+    assert all(BY_NAME[n].loss_class == "critical" for n in critical)
+    assert all(BY_NAME[n].loss_class == "bulk" for n in ("openat", "close", "read", "connect"))
+    assert {e.loss_class for e in BY_NAME.values()} == set(LOSS_CLASSES)

@@ -30,11 +30,14 @@ def markdown() -> str:
         "Flags are libs' `EF_*` (`USES_FD`: `fd.*` fields read the fd the event names;",
         "`CREATES_FD`: the result is a new fd; `DESTROYS_FD`: the call closes it; `UNPAIRED`: no",
         "enter side); the state column names the handler that updates the state tables for it.",
+        "The loss column is the event's class under load (`loss_class`): `critical` events",
+        "(process lifecycle, credentials, namespaces, modules) travel in the probe's second",
+        "ring and are the last the spill area gives up; the drop alert counts each class.",
         "`bastion events --decoder-source TYPE` prints the Python source of the decoder built",
         "for an event (`bastion.sensor.probe.decode.decoder_source`).",
         "",
-        "| code | event | category | flags | state | syscalls | parameters |",
-        "|---:|---|---|---|---|---|---|",
+        "| code | event | category | loss | flags | state | syscalls | parameters |",
+        "|---:|---|---|---|---|---|---|---|",
     ]
     for spec in EVENTS:
         calls = ", ".join(spec.syscalls) or "(scheduler)"
@@ -42,7 +45,8 @@ def markdown() -> str:
         flags = EventFlag.text(spec.flags).replace("|", ", ")
         handler = f"`{spec.handler}`" if spec.handler else ""
         lines.append(
-            f"| {spec.code} | `{name}` | {spec.category} | {flags} | {handler} | {calls} "
+            f"| {spec.code} | `{name}` | {spec.category} | {spec.loss_class} | {flags} "
+            f"| {handler} | {calls} "
             f"| {_params(spec)} |"
         )
     return "\n".join(lines) + "\n"

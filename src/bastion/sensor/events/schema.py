@@ -45,7 +45,9 @@ class EventSpec:
     """One event the probe can emit (always an exit event): one row of the table.
 
     `flags` is an `EventFlag` combination and `handler` the key of the state handler that
-    parses the event (None: it changes no table), as in `capture.scap_events`' rows."""
+    parses the event (None: it changes no table), as in `capture.scap_events`' rows.
+    `loss_class` says what goes first under load (`LOSS_CLASSES`): "critical" events travel
+    in the probe's second ring and are the last the spill area gives up."""
 
     code: int
     name: str
@@ -55,6 +57,7 @@ class EventSpec:
     default: bool = True  # captured unless the user turns it off (read/write are opt-in)
     flags: int = 0
     handler: str | None = None
+    loss_class: str = "bulk"
     specs: dict[str, ParamSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +148,19 @@ def _r(
     return _Row(
         name, category, params, (name,) if syscalls is None else syscalls, flags, handler, default
     )
+
+
+#: Loss classes, most precious first (`EventSpec.loss_class`; bastion_record.h's BST_CLASS_*
+#: are their indexes reversed: critical = 1, bulk = 0).
+LOSS_CLASSES = ("critical", "bulk")
+# Process lifecycle (clone, exec, exit) and what changes who a process is (ids, capabilities,
+# namespaces, ptrace, kernel modules): the state tables and the rules are blind without them,
+# and they are rare next to the file and I/O events a flood is made of.
+_CRITICAL_CATEGORIES = frozenset({Category.PROCESS, Category.USER, Category.SYSTEM})
+
+
+def _loss_class(row: _Row) -> str:
+    return "critical" if row.category in _CRITICAL_CATEGORIES else "bulk"
 
 
 C = Category
@@ -746,6 +762,7 @@ EVENTS: tuple[EventSpec, ...] = tuple(
         default=row.default,
         flags=row.flags,
         handler=row.handler,
+        loss_class=_loss_class(row),
     )
     for code, row in enumerate(_ROWS, start=1)
 )

@@ -6,13 +6,20 @@ It must not import bastion.runtime; libbpf is reached only through bastion._sys.
 
 from bastion.sensor.probe.build import ProbeBuildError, build_probe
 from bastion.sensor.probe.decode import Decoder, RecordError
-from bastion.sensor.probe.loader import Probe, ProbeError, ProbeLoadError, ProbeStatistics
+from bastion.sensor.probe.loader import (
+    Probe,
+    ProbeDrops,
+    ProbeError,
+    ProbeLoadError,
+    ProbeStatistics,
+)
 from bastion.sensor.probe.ringbuf import RingBuffer
 
 __all__ = [
     "Decoder",
     "Probe",
     "ProbeBuildError",
+    "ProbeDrops",
     "ProbeError",
     "ProbeLoadError",
     "ProbeStatistics",

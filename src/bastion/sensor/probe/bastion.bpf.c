@@ -68,6 +68,36 @@ struct {
 	__uint(max_entries, 8 << 20); // user space resizes it before load
 } bst_events SEC(".maps");
 
+// The second ring: events of the critical class (bst_class), so a flood of bulk events that
+// fills bst_events cannot take the process lifecycle and credential changes with it.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); // user space resizes it before load
+} bst_critical SEC(".maps");
+
+// event code -> BST_CLASS_* (events/schema.py's loss class), filled by user space.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BST_EVT_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} bst_class SEC(".maps");
+
+// Records lost to a full ring, by event code and by cgroup id: what the drop alert names.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BST_EVT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} bst_drops_code SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u64);
+} bst_drops_cgroup SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BST_CTR_MAX);
@@ -195,10 +225,29 @@ static __always_inline void bst_len(__u8 *b, struct bst_rec *r, __u32 len)
 	r->off += len;
 }
 
+// A record the ring had no room for: counted in total, by event code and by cgroup.
+static __always_inline void bst_dropped(__u32 code, __u64 cgroup_id)
+{
+	__u64 one = 1, *n;
+
+	bst_count(BST_CTR_DROPPED_RING);
+	n = bpf_map_lookup_elem(&bst_drops_code, &code);
+	if (n)
+		*n += 1; // per-CPU slot
+	n = bpf_map_lookup_elem(&bst_drops_cgroup, &cgroup_id);
+	if (!n && !bpf_map_update_elem(&bst_drops_cgroup, &cgroup_id, &one, BPF_NOEXIST))
+		return;
+	if (!n) // another CPU inserted it first
+		n = bpf_map_lookup_elem(&bst_drops_cgroup, &cgroup_id);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 __noinline int bst_submit(struct bst_rec *r)
 {
 	__u8 *b = bst_buf();
-	__u32 size;
+	__u32 size, code, *klass;
+	long err;
 
 	if (!b || !r)
 		return 0;
@@ -209,8 +258,14 @@ __noinline int bst_submit(struct bst_rec *r)
 	barrier_var(size);
 	size &= BST_HALF - 1;
 	bst_count(BST_CTR_PRODUCED); // every record built, so produced == read + dropped
-	if (bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS))
-		bst_count(BST_CTR_DROPPED_RING);
+	code = ((struct bst_hdr *)b)->code;
+	klass = bpf_map_lookup_elem(&bst_class, &code);
+	if (klass && *klass == BST_CLASS_CRITICAL)
+		err = bpf_ringbuf_output(&bst_critical, b, size, BST_RB_FLAGS);
+	else
+		err = bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS);
+	if (err)
+		bst_dropped(code, ((struct bst_hdr *)b)->cgroup_id);
 	return 0;
 }
 

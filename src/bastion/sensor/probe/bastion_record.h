@@ -62,4 +62,10 @@ enum bst_counter {
 	BST_CTR_MAX = 5,
 };
 
+// bst_class[code]: which ring an event goes to (events/schema.py's EventSpec.loss_class).
+enum bst_class {
+	BST_CLASS_BULK = 0,     // bst_events
+	BST_CLASS_CRITICAL = 1, // bst_critical: process lifecycle, credentials, modules
+};
+
 #endif

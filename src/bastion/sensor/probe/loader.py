@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from bastion._sys import bpf
 from bastion.errors import BastionError
 from bastion.sensor.events.model import Event
-from bastion.sensor.events.schema import BY_NAME, EVENTS
+from bastion.sensor.events.schema import BY_CODE, BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
 from bastion.sensor.probe.decode import Decoder
 from bastion.sensor.probe.ringbuf import RingBuffer
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 PROGRAMS = ("bst_sys_exit", "bst_exec", "bst_fork", "bst_exit")
 MAPS = (
     "bst_events",
+    "bst_critical",
+    "bst_class",
+    "bst_drops_code",
+    "bst_drops_cgroup",
     "bst_counters",
     "bst_interesting",
     "bst_config",
@@ -55,6 +59,12 @@ ALWAYS_ON = frozenset({"clone", "procexit", "execve", "execveat"})
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _CONFIG = struct.Struct("<II")  # struct bst_config: cgroup_filter, drop_failed
+_TS = struct.Struct("<Q")  # a record's first field: its boot-clock timestamp
+# enum bst_class in bastion_record.h, by events/schema.py's loss class
+RING_OF_CLASS = {"critical": 1, "bulk": 0}
+#: The critical ring's size unless asked otherwise: lifecycle and credential events are rare,
+#: 1 MiB holds thousands of exec records (the largest) between two reads.
+DEFAULT_CRITICAL_RING_SIZE = 1 << 20
 
 
 class ProbeError(BastionError):
@@ -86,6 +96,31 @@ class ProbeStatistics:
     skipped_failed: int
     read: int
     load_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeDrops:
+    """Records lost to a full ring since the probe started: by event code and by cgroup id
+    (the kernel's own tallies, each summing to `ProbeStatistics.dropped_ring_full`)."""
+
+    by_code: dict[int, int]
+    by_cgroup: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_code.values())
+
+
+def merge_critical(bulk: list[bytes], critical: list[bytes]) -> list[bytes]:
+    """Records of both rings in time order (each ring's own order is kept on equal stamps)."""
+    if not critical:
+        return bulk
+    if not bulk:
+        return critical
+    ts = _TS.unpack_from
+    merged = bulk + critical
+    merged.sort(key=lambda r: ts(r)[0])  # stable: bulk keeps its order on equal stamps
+    return merged
 
 
 def event_codes(names: Iterable[str] | None) -> dict[str, int]:
@@ -128,13 +163,16 @@ class Probe:
         self,
         *,
         ring_size: int = 8 << 20,
+        critical_ring_size: int = DEFAULT_CRITICAL_RING_SIZE,
         events: Iterable[str] | None = None,
         cgroup_ids: Iterable[int] | None = None,
         drop_failed: bool = False,
         object_path: str | None = None,
     ) -> None:
         _check_ring_size(ring_size)
+        _check_ring_size(critical_ring_size)
         self._ring_size = ring_size
+        self._critical_ring_size = critical_ring_size
         self._interesting = interesting_array(events)
         self._cgroups = None if cgroup_ids is None else frozenset(cgroup_ids)
         self._drop_failed = drop_failed
@@ -144,7 +182,10 @@ class Probe:
         self._prog_fds: list[int] = []
         self._links: list[int] = []
         self._ring: RingBuffer | None = None
+        self._critical: RingBuffer | None = None
+        self._held: list[bytes] = []  # critical records newer than the bulk ring's last read
         self._final: ProbeStatistics | None = None
+        self._final_drops: ProbeDrops | None = None
         self.load_seconds = 0.0
         self.decoder = Decoder()
 
@@ -172,6 +213,8 @@ class Probe:
             stack.callback(bpf.object_close, obj)
             events_map = bpf.find_map(obj, "bst_events")
             bpf.map_set_max_entries(events_map, self._ring_size, "bst_events")
+            critical_map = bpf.find_map(obj, "bst_critical")
+            bpf.map_set_max_entries(critical_map, self._critical_ring_size, "bst_critical")
             bpf.object_load(obj, path)
             self._fds = {name: bpf.map_fd(bpf.find_map(obj, name), name) for name in MAPS}
             stack.callback(self._fds.clear)
@@ -179,23 +222,38 @@ class Probe:
             stack.callback(self._prog_fds.clear)
             self._write_interesting(self._interesting)
             self._write_cgroups(self._cgroups)
+            self._write_classes()
             ring = RingBuffer(self._fds["bst_events"], bpf.map_max_entries(events_map))
             stack.callback(ring.close)
+            critical = RingBuffer(self._fds["bst_critical"], bpf.map_max_entries(critical_map))
+            stack.callback(critical.close)
+            stack.callback(self.detach)
             for name in PROGRAMS:
-                link = bpf.program_attach(bpf.find_program(obj, name), name)
-                stack.callback(bpf.link_destroy, link)
-                self._links.append(link)
-            stack.callback(self._links.clear)
+                self._links.append(bpf.program_attach(bpf.find_program(obj, name), name))
             self._ring = ring
+            self._critical = critical
+            self._held = []
             stack.callback(setattr, self, "_ring", None)
+            stack.callback(setattr, self, "_critical", None)
             self._final = None
+            self._final_drops = None
             self.decoder = Decoder()
             self._stack = stack.pop_all()
 
+    def detach(self) -> None:
+        """Detach the programs (no record is made after this) but keep the rings and counters:
+        a reader drains what is left, then the counters are final (produced == read +
+        dropped exactly). `stop()` detaches too."""
+        while self._links:
+            bpf.link_destroy(self._links.pop())
+
     def stop(self) -> None:
-        """Detach and free everything; `statistics()` keeps answering with the final counts."""
+        """Detach and free everything; `statistics()` and `drops()` keep answering with the
+        final counts (read after detaching, so no record made meanwhile goes uncounted)."""
         if self._ring is not None:
+            self.detach()
             self._final = self.statistics()
+            self._final_drops = self.drops()
         self._stack.close()
 
     def __enter__(self) -> Probe:
@@ -220,15 +278,53 @@ class Probe:
 
     def poll(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` seconds for records; True if some are ready."""
+        critical = self._critical
+        if self._held or (critical is not None and critical.pending()):
+            return True
         return self.ring.poll(timeout_s)
 
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
-        """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture."""
-        return self.ring.read_raw(max_records)
+        """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture:
+        both rings merged in time order (each ring is read in order; a critical record newer
+        than the last bulk record read waits for the next call, so a state handler never sees
+        an exec before the opens that preceded it)."""
+        bulk = self.ring.read_raw(max_records)
+        critical = self._critical
+        fresh = critical.read_raw() if critical is not None else []
+        if not fresh and not self._held:
+            return bulk
+        held = self._held + fresh
+        ts = _TS.unpack_from
+        if bulk and self.ring.pending():
+            last = ts(bulk[-1])[0]
+            self._held = [r for r in held if ts(r)[0] > last]
+            held = [r for r in held if ts(r)[0] <= last]
+        else:
+            self._held = []
+        return merge_critical(bulk, held)
+
+    def read_chunk(self, max_bytes: int = 1 << 20) -> tuple[bytes, int, list[bytes]]:
+        """For a reader thread: the bulk ring's committed records as one block
+        (`ringbuf.split_chunk` makes them records), how many it holds, and the critical
+        ring's records that belong with it (`merge_critical` puts them in time order; newer
+        ones wait for the next block, as in `read_raw`)."""
+        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
+        critical = self._critical
+        fresh = critical.read_raw() if critical is not None else []
+        if not fresh and not self._held:
+            return chunk, count, []
+        held = self._held + fresh
+        if count and self.ring.pending():
+            ts = _TS.unpack_from
+            self._held = [r for r in held if ts(r)[0] > last_ts]
+            held = [r for r in held if ts(r)[0] <= last_ts]
+        else:
+            self._held = []
+        return chunk, count, held
 
     def read_events(self, max_records: int = 4096) -> list[Event]:
         """Up to `max_records` records, decoded."""
-        return self.decoder.decode(self.ring.read_raw(max_records))
+        return self.decoder.decode(self.read_raw(max_records))
 
     # -- live configuration -------------------------------------------------------------
 
@@ -249,6 +345,11 @@ class Probe:
         fd = self._fds["bst_interesting"]
         for nr, code in enumerate(table):
             bpf.map_update(fd, _U32.pack(nr), _U32.pack(code))
+
+    def _write_classes(self) -> None:
+        fd = self._fds["bst_class"]
+        for spec in EVENTS:
+            bpf.map_update(fd, _U32.pack(spec.code), _U32.pack(RING_OF_CLASS[spec.loss_class]))
 
     def _write_cgroups(self, ids: frozenset[int] | None) -> None:
         fd, config = self._fds["bst_cgroups"], self._fds["bst_config"]
@@ -290,6 +391,30 @@ class Probe:
             skipped_syscall=self.counter(COUNTER_SKIPPED_SYSCALL),
             skipped_cgroup=self.counter(COUNTER_SKIPPED_CGROUP),
             skipped_failed=self.counter(COUNTER_SKIPPED_FAILED),
-            read=self.ring.records_read,
+            read=self.ring.records_read + (self._critical.records_read if self._critical else 0),
             load_seconds=self.load_seconds,
         )
+
+    @property
+    def started_once(self) -> bool:
+        """Whether the probe was started (its counters, live or final, can be read)."""
+        return self._ring is not None or self._final is not None
+
+    def drops(self) -> ProbeDrops:
+        """Records lost to a full ring so far, by event code and by cgroup id."""
+        if self._ring is None:
+            if self._final_drops is None:
+                raise ProbeError("the probe was never started")
+            return self._final_drops
+        by_code = {}
+        for code in BY_CODE:
+            n = sum(bpf.percpu_lookup_u64(self._fds["bst_drops_code"], code))
+            if n:
+                by_code[code] = n
+        fd = self._fds["bst_drops_cgroup"]
+        by_cgroup = {}
+        for key in bpf.map_keys(fd, 8):
+            value = bpf.map_lookup(fd, key, 8)
+            if value is not None:
+                by_cgroup[_U64.unpack(key)[0]] = _U64.unpack(value)[0]
+        return ProbeDrops(by_code, by_cgroup)

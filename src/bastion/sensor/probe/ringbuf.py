@@ -95,6 +95,38 @@ class RingBuffer:
         self.records_read += len(records)
         return records
 
+    def read_chunk(self, max_bytes: int) -> tuple[bytes, int, int]:
+        """Copy out the committed records (about `max_bytes` at most) as one block, ring
+        headers and all, and release their space: one copy, no object per record, so a reader
+        thread keeps up with a flood (`split_chunk` makes the records later, elsewhere).
+        Returns the block, how many records it holds (discarded ones not counted) and the
+        timestamp of its last record (0 if none)."""
+        cons = start = self._cons_pos[0]
+        prod = self._prod_pos[0]
+        data, mask, unpack = self._data, self._mask, _LEN.unpack_from
+        count = 0
+        last = -1
+        limit = start + max_bytes
+        while cons < prod and cons < limit:
+            offset = cons & mask
+            (length,) = unpack(data, offset)
+            if length & BUSY_BIT:
+                break
+            if length & DISCARD_BIT:
+                self.records_discarded += 1
+            else:
+                count += 1
+                last = offset
+            cons += (HEADER_SIZE + (length & ~(BUSY_BIT | DISCARD_BIT)) + 7) & ~7
+        if cons == start:
+            return b"", 0, 0
+        begin = start & mask  # the data area is mapped twice: the block is contiguous
+        chunk = bytes(data[begin : begin + (cons - start)])
+        last_ts = _TS.unpack_from(data, last + HEADER_SIZE)[0] if last >= 0 else 0
+        self._cons_pos[0] = cons
+        self.records_read += count
+        return chunk, count, last_ts
+
     def close(self) -> None:
         self._cons_pos.release()
         self._prod_pos.release()
@@ -104,3 +136,19 @@ class RingBuffer:
 
 
 _LEN = struct.Struct("<I")
+_TS = struct.Struct("<Q")
+
+
+def split_chunk(chunk: bytes) -> list[bytes]:
+    """The records of a `read_chunk` block (each as `read_raw` returns it), discarded ones
+    left out."""
+    records: list[bytes] = []
+    append, unpack = records.append, _LEN.unpack_from
+    offset, end = 0, len(chunk)
+    while offset < end:
+        (length,) = unpack(chunk, offset)
+        size = length & ~(BUSY_BIT | DISCARD_BIT)
+        if not length & DISCARD_BIT:
+            append(chunk[offset + HEADER_SIZE : offset + HEADER_SIZE + size])
+        offset += (HEADER_SIZE + size + 7) & ~7
+    return records

@@ -50,6 +50,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PRIORITY",
         help="kill the container process behind an alert of PRIORITY or worse (beyond Falco)",
     )
+    parser.add_argument(
+        "--spill-limit",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="memory for events read but not yet evaluated (default 512; 0: no spill area)",
+    )
     add_live_options(parser)
     add_output_arguments(parser)
 
@@ -80,8 +87,16 @@ def run(args: argparse.Namespace) -> int:
 
         action = KillProcess(args.kill)
     outputs = build_outputs(options)
+    from bastion.sensor.drops import DropAlerter, cgroup_namer
+
+    drops = DropAlerter(hostname=state.hostname, name_cgroup=cgroup_namer(state.containers))
     pipeline = Pipeline(
-        engine=rules.engine, state=state, outputs=[outputs], hostname=state.hostname, action=action
+        engine=rules.engine,
+        state=state,
+        outputs=[outputs],
+        hostname=state.hostname,
+        action=action,
+        drops=drops,
     )
     sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
     from bastion.cli.front.report import write_statistics
@@ -98,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
     report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
+    if pipeline.stats.drop_alerts:
+        report["drop alerts"] = pipeline.stats.drop_alerts
     if action is not None:
         report["processes killed"] = action.killed
     write_statistics(statistics(report))
@@ -125,7 +142,14 @@ def _source(args: argparse.Namespace, state: SensorState, done: Callable[[], boo
         sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
         sys.stderr.flush()  # a caller waits for this line before starting its workload
 
-    return ProbeSource(state, probe, done, started)
+    from bastion.sensor.spill import SpillSettings
+
+    spill = (
+        SpillSettings()
+        if args.spill_limit is None
+        else SpillSettings(limit_bytes=args.spill_limit << 20)
+    )
+    return ProbeSource(state, probe, done, started, spill=spill)
 
 
 def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
@@ -138,8 +162,10 @@ def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
     next_drops = 0.0
     for batch in source.batches():
         pipeline.feed(batch)
+        pipeline.check_drops(source.drops)
         metrics.count_events(len(batch))
         now = time.monotonic()
         if probe is not None and now >= next_drops:
             metrics.set_drops("ring_full", probe.statistics().dropped_ring_full)
             next_drops = now + 1.0
+    pipeline.check_drops(source.drops, final=True)  # the counters are final: report the rest

@@ -1,0 +1,113 @@
+"""The spill area's bounds: bulk blocks stop short of the reserve, critical records use it,
+and nothing goes past the limit; every record given up is counted by type and cgroup."""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import pytest
+
+from bastion.sensor.events.schema import BY_NAME
+from bastion.sensor.probe.ringbuf import split_chunk
+from bastion.sensor.spill import (
+    BLOCK_OVERHEAD,
+    RECORD_OVERHEAD,
+    Block,
+    Spill,
+    SpillReader,
+    SpillSettings,
+)
+
+HDR = struct.Struct("<QQqIIHHHH")  # bastion_record.h's struct bst_hdr
+RING_HDR = struct.Struct("<II")  # the BPF ring's own header: len (BUSY, DISCARD bits), pg_off
+
+
+def record(name: str, cgroup: int = 5, size: int = 96, ts: int = 1) -> bytes:
+    code = BY_NAME[name].code
+    return HDR.pack(ts, cgroup, 0, 1, 1, code, 0, 0, size) + bytes(size - HDR.size)
+
+
+def chunk(*records: bytes, discard: int = -1) -> bytes:
+    """Records laid out as the ring holds them (8-byte aligned, each after its header)."""
+    out = b""
+    for i, rec in enumerate(records):
+        flags = 1 << 30 if i == discard else 0
+        out += RING_HDR.pack(len(rec) | flags, 0) + rec + bytes(-len(rec) % 8)
+    return out
+
+
+def block(*records: bytes, critical: tuple[bytes, ...] = ()) -> Block:
+    return Block(chunk(*records), len(records), list(critical))
+
+
+COST = 96 + 8  # one record in a block: its bytes and the ring's header
+
+
+def test_split_chunk_skips_discarded_and_alignment() -> None:
+    a, b, c = record("openat", size=41), record("close", size=48), record("openat", size=57)
+    assert split_chunk(chunk(a, b, c, discard=1)) == [a, c]
+
+
+def test_blocks_come_out_in_order_critical_merged_by_time() -> None:
+    spill = Spill(1 << 20)
+    early, late = record("openat", ts=1), record("close", ts=3)
+    exec_ = record("execve", ts=2)
+    spill.put(block(early, late, critical=(exec_,)))
+    spill.close()
+    out = spill.get(0)
+    assert out is not None and out.records() == [early, exec_, late]
+    assert spill.get(0) is None and spill.held == 0
+
+
+def test_bulk_stops_at_the_reserve_critical_at_the_limit() -> None:
+    limit = 8 * (2 * COST + BLOCK_OVERHEAD)
+    spill = Spill(limit)  # the reserve is one eighth: one block of two bulk records
+    for _ in range(7):
+        spill.put(block(record("openat"), record("close")))
+    assert spill.dropped == 0
+    spill.put(block(record("openat", cgroup=9), record("close"), critical=(record("execve"),)))
+    assert spill.dropped_by_code == {BY_NAME["openat"].code: 1, BY_NAME["close"].code: 1}
+    assert spill.dropped_by_cgroup == {9: 1, 5: 1}
+    assert spill.held == 7 * (2 * COST + BLOCK_OVERHEAD) + 96 + RECORD_OVERHEAD + BLOCK_OVERHEAD
+    big = tuple(record("clone") for _ in range(3))  # more than the reserve has left
+    spill.put(block(critical=big))
+    assert spill.dropped == 5 and spill.dropped_by_code[BY_NAME["clone"].code] == 3
+    assert spill.peak <= limit
+    assert spill.get(0) is not None and spill.get(0) is not None  # room for bulk again
+    spill.put(block(record("openat"), record("close")))
+    assert spill.dropped == 5 and spill.peak <= limit
+
+
+def test_reader_drains_until_done_then_detaches_and_drains_the_rest() -> None:
+    pending: list[tuple[bytes, int, list[bytes]]] = [
+        (chunk(record("openat")), 1, []),
+        (b"", 0, []),
+        (chunk(record("close")), 1, []),
+    ]
+    after: list[tuple[bytes, int, list[bytes]]] = [(b"", 0, [record("procexit")])]
+    detached = threading.Event()
+    done = threading.Event()
+
+    def read(_max: int) -> tuple[bytes, int, list[bytes]]:
+        source = after if detached.is_set() else pending
+        if not source:
+            done.set()
+            return b"", 0, []
+        return source.pop(0)
+
+    spill = Spill(1 << 20)
+    reader = SpillReader(
+        spill, read=read, poll=lambda t: False, detach=detached.set, done=done.is_set
+    )
+    reader.start()
+    got = []
+    while (out := spill.get(1.0)) is not None:
+        got.extend(out.records())
+    reader.stop()
+    assert len(got) == 3 and detached.is_set() and reader.error is None
+
+
+def test_settings() -> None:
+    with pytest.raises(ValueError):
+        SpillSettings(limit_bytes=-1)
