@@ -1,7 +1,12 @@
 """bastion entry point: a table of verbs, one module each under `commands/`.
 
-The engine's verbs (pull, run, ps...) join the table later; the sensor's verbs (capture,
-events, watch, rules, fields, alerts) are here. A `BastionError` is rendered once, here.
+The engine's verbs (pull, images, rmi, create, start, run, ps, logs, stop, kill, rm, wait,
+inspect) and the sensor's (capture, events, watch, rules, fields, alerts). A `BastionError` is
+rendered once, here, and exits with its `exit_code` (125 for the engine's, as Docker).
+
+`--root` is the engine's root (`$BASTION_ROOT`, else /var/lib/bastion); `--runtime-root` is
+bastion-runc's state directory, where the sensor finds containers (`args.root` in the sensor's
+verbs, whose meaning it kept).
 """
 
 from __future__ import annotations
@@ -17,6 +22,19 @@ from bastion.identity import DEFAULT_STATE_ROOT
 # verb -> module under bastion.cli.front.commands (a verb whose module is absent is skipped,
 # so the table can name verbs being built)
 COMMANDS: dict[str, str] = {
+    "pull": "pull",
+    "images": "images",
+    "rmi": "rmi",
+    "create": "create",
+    "start": "start",
+    "run": "run",
+    "ps": "ps",
+    "logs": "logs",
+    "stop": "stop",
+    "kill": "kill",
+    "rm": "rm",
+    "wait": "wait",
+    "inspect": "inspect",
     "info": "info",
     "capture": "capture",
     "events": "events",
@@ -31,7 +49,23 @@ COMMANDS: dict[str, str] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bastion", description="containers, isolated and watched")
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
-    parser.add_argument("--root", default=DEFAULT_STATE_ROOT, help="runtime state directory")
+    parser.add_argument(
+        "--root",
+        dest="engine_root",
+        default=None,
+        help="engine root (default: $BASTION_ROOT or /var/lib/bastion)",
+    )
+    parser.add_argument(
+        "--runtime-root",
+        dest="root",
+        default=DEFAULT_STATE_ROOT,
+        help="bastion-runc's state directory",
+    )
+    parser.add_argument(
+        "--cgroup-parent",
+        default="/bastion",
+        help="the cgroup containers are made under (default: /bastion)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for verb, name in COMMANDS.items():
         try:
@@ -40,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != f"bastion.cli.front.commands.{name}":
                 raise
             continue
-        verb_parser = sub.add_parser(verb, help=module.HELP, description=module.HELP)
+        # `create`/`run` take Docker's -h (hostname): they add --help themselves
+        add_help = getattr(module, "ADD_HELP", True)
+        verb_parser = sub.add_parser(
+            verb, help=module.HELP, description=module.HELP, add_help=add_help
+        )
         module.configure(verb_parser)
         verb_parser.set_defaults(func=module.run)
     return parser

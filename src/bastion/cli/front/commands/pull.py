@@ -1,0 +1,45 @@
+"""`bastion pull IMAGE`: an image from its registry into the engine's store."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from bastion.images import PullProgress
+
+HELP = "pull an image from a registry"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the image's digest")
+    parser.add_argument(
+        "--tls-verify",
+        choices=("true", "false"),
+        default=None,
+        help="verify the registry's TLS certificate (default: yes, except for loopback)",
+    )
+    parser.add_argument("image")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bastion.cli.front.engine_args import open_engine
+
+    tls = None if args.tls_verify is None else args.tls_verify == "true"
+    report = None if args.quiet else _report
+    with open_engine(args) as engine:
+        record = engine.pull(args.image, tls_verify=tls, progress=report)
+    if args.quiet:
+        sys.stdout.write(f"{record.digest}\n")
+    else:
+        sys.stdout.write(f"Digest: {record.digest}\nPulled: {record.name}\n")
+    return 0
+
+
+def _report(step: PullProgress) -> None:
+    # one quiet line per finished layer (rich's live bars are for the registry issue's UI work)
+    if step.state in ("present", "done"):
+        what = "already exists" if step.state == "present" else "pull complete"
+        sys.stderr.write(f"{step.digest[7:19]}: {what}\n")
