@@ -297,6 +297,7 @@ def test_identity_reaches_the_runtime_before_the_first_exec(bastion: Bastion) ->
             identity = json.load(f)
         assert identity["name"] == "bst-ident2"
         assert identity["image"] == bastion.image
+        assert identity["imageDigest"] == bastion.inspect(cid)["RepoDigests"][0].split("@")[1]  # type: ignore[index]
         assert identity["labels"] == {"bastion.label.team": "red"}
         assert identity["cgroupPath"] == f"{bastion.cgroup_parent}/{cid}"
     finally:
