@@ -349,3 +349,15 @@ def test_concurrent_runs_share_the_metadata(bastion: Bastion) -> None:
         assert db.execute("SELECT COUNT(*) FROM containers").fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_detached_rm_is_removed_by_its_monitor(bastion: Bastion) -> None:
+    cid = bastion.ok("run", "-d", "--rm", bastion.image, "sh", "-c", "sleep 0.2; exit 4").strip()
+    deadline = time.monotonic() + 20
+    # nobody calls bastion for it: conmon's exit command removes it
+    while os.path.exists(os.path.join(bastion.root, "containers", cid)):
+        assert time.monotonic() < deadline, "the monitor never removed the container"
+        time.sleep(0.05)
+    assert bastion.ok("ps", "-a", "-q") == ""
+    assert _mounts_under(bastion.root) == []
+    assert not os.path.exists(os.path.join(bastion.runtime_root, cid))

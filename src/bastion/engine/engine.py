@@ -217,6 +217,7 @@ class Engine:
             "pids_limit": options.pids_limit or 0,
             "network": options.network,
             "auto_remove": options.auto_remove,
+            "detach": options.detach,
             "stop_signal": config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
@@ -307,6 +308,7 @@ class Engine:
                 name=record.name,
                 runtime=self.runtime,
                 runtime_root=self.runtime_root,
+                exit_command=self._exit_command(record),
             )
             Container.load(self.runtime_root, record.id).start()
         except BaseException:
@@ -316,6 +318,24 @@ class Engine:
             record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
         )
         return self._get(record.id)
+
+    def _exit_command(self, record: ContainerRecord) -> list[str] | None:
+        """What conmon runs when a detached `--rm` container ends: `bastion cleanup ID`
+        (Podman's `container cleanup`), which removes it. Nobody else is there to."""
+        if not (record.config.get("auto_remove") and record.config.get("detach")):
+            return None
+        bastion = os.path.join(os.path.dirname(self.runtime), "bastion")
+        return [
+            *(bastion, "--root", self.root, "--runtime-root", self.runtime_root),
+            *("--cgroup-parent", self.cgroup_parent, "cleanup", record.id),
+        ]
+
+    def cleanup(self, container_id: str) -> None:
+        """After the container ended (the monitor's exit command): record its status, release
+        its runtime state and overlay, and remove it if it was run with `--rm`."""
+        record = self._sync(self._get(container_id))
+        if record.status == EXITED and record.config.get("auto_remove"):
+            self.remove(record.id)
 
     def _network_step(self, record: ContainerRecord) -> None:
         """Where the network is set up, between the overlay and the runtime's create: with

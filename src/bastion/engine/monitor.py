@@ -54,10 +54,17 @@ class MonitorPaths:
 
 
 def start(
-    paths: MonitorPaths, *, container_id: str, name: str, runtime: str, runtime_root: str
+    paths: MonitorPaths,
+    *,
+    container_id: str,
+    name: str,
+    runtime: str,
+    runtime_root: str,
+    exit_command: list[str] | None = None,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
-    the runtime has created it (before its first exec)."""
+    the runtime has created it (before its first exec). conmon runs `exit_command` when the
+    container has ended and its exit file is written."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -68,6 +75,10 @@ def start(
         *("--socket-dir-path", paths.directory, "--full-attach"),
         *("--runtime-arg", "--root", "--runtime-arg", runtime_root),
     ]
+    if exit_command:
+        argv += ["--exit-command", exit_command[0]]
+        for arg in exit_command[1:]:
+            argv += ["--exit-command-arg", arg]
     read_end, write_end = os.pipe()
     try:
         env = {**os.environ, "_OCI_SYNCPIPE": str(write_end)}

@@ -49,7 +49,8 @@ _READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sys
 class ContainerOptions:
     """The `create`/`run` flags the engine knows. `command` is what follows the image (None when
     nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
-    `memory` is bytes."""
+    `memory` is bytes; `detach` with `auto_remove` has the monitor remove the container when it
+    ends (a foreground `run --rm` removes it itself)."""
 
     command: tuple[str, ...] | None = None
     entrypoint: str | None = None
@@ -63,6 +64,7 @@ class ContainerOptions:
     labels: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     auto_remove: bool = False
+    detach: bool = False
 
 
 @dataclass(frozen=True)

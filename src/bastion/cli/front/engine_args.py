@@ -63,6 +63,7 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         labels=labels,
         name=args.name,
         auto_remove=args.rm,
+        detach=bool(getattr(args, "detach", False)),
     )
 
 

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "rm": "rm",
     "wait": "wait",
     "inspect": "inspect",
+    "cleanup": "cleanup",
     "info": "info",
     "capture": "capture",
     "events": "events",
