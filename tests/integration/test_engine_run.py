@@ -361,3 +361,31 @@ def test_detached_rm_is_removed_by_its_monitor(bastion: Bastion) -> None:
     assert bastion.ok("ps", "-a", "-q") == ""
     assert _mounts_under(bastion.root) == []
     assert not os.path.exists(os.path.join(bastion.runtime_root, cid))
+
+
+def test_a_start_that_died_half_way_is_noticed(bastion: Bastion) -> None:
+    cid = bastion.ok("create", bastion.image, "true").strip()
+    db = sqlite3.connect(os.path.join(bastion.root, "bastion.db"))
+    try:
+        with db:
+            db.execute("UPDATE containers SET status = 'starting' WHERE id = ?", (cid,))
+        # a live start holds the container's lock: the record is left alone
+        import fcntl
+
+        lock = os.open(
+            os.path.join(bastion.root, "containers", cid, "start.lock"), os.O_RDWR | os.O_CREAT
+        )
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            (row,) = [
+                json.loads(x) for x in bastion.ok("ps", "-a", "--format", "json").splitlines()
+            ]
+            assert row["State"] == "starting"
+        finally:
+            os.close(lock)
+        # the starter is gone (no lock, no monitor): ended, status unknown (255), removable
+        (row,) = [json.loads(x) for x in bastion.ok("ps", "-a", "--format", "json").splitlines()]
+        assert (row["State"], row["Status"].split()[:2]) == ("exited", ["Exited", "(255)"])
+    finally:
+        db.close()
+        bastion.ok("rm", cid)

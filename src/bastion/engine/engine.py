@@ -42,7 +42,8 @@ DEFAULT_ROOT = "/var/lib/bastion"
 DEFAULT_CGROUP_PARENT = "/bastion"
 ROOT_ENV = "BASTION_ROOT"
 
-CREATED, RUNNING, EXITED = "created", "running", "exited"
+CREATED, STARTING, RUNNING, EXITED = "created", "starting", "running", "exited"
+LOCK_FILE = "start.lock"
 
 _ADJECTIVES = ("brave", "calm", "eager", "keen", "quiet", "swift", "bold", "wise", "sharp", "kind")
 _NAMES = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "liskov", "hamilton")
@@ -298,6 +299,11 @@ class Engine:
         if record.status == EXITED:
             self._reset_for_restart(record, paths)
         rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
+        # "starting" under an flock: if this process dies half-way, the next look at the
+        # container (`_sync`) gets the lock and knows nobody is finishing the start
+        lock = _lock(directory, blocking=True)
+        assert lock is not None
+        self.metadata.update_container(record.id, status=STARTING)
         try:
             if not rootfs.is_mounted():
                 rootfs.mount(record.config["lowerdirs"])
@@ -311,12 +317,15 @@ class Engine:
                 exit_command=self._exit_command(record),
             )
             Container.load(self.runtime_root, record.id).start()
+            self.metadata.update_container(
+                record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
+            )
         except BaseException:
             self._release(record.id, rootfs)
+            self.metadata.update_container(record.id, status=record.status)
             raise
-        self.metadata.update_container(
-            record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
-        )
+        finally:
+            os.close(lock)
         return self._get(record.id)
 
     def _exit_command(self, record: ContainerRecord) -> list[str] | None:
@@ -455,9 +464,18 @@ class Engine:
     def _sync(self, record: ContainerRecord) -> ContainerRecord:
         """Fold an ended container's exit status and OOM flag into its record and release its
         runtime state and overlay (the upper dir stays: `start` again, or `rm`)."""
-        if record.status != RUNNING:
-            return record
         paths = monitor.MonitorPaths(self._directory(record.id))
+        if record.status == STARTING:
+            lock = _lock(paths.directory, blocking=False)
+            if lock is None:
+                return record  # a live `start` holds it
+            os.close(lock)
+            # its `start` died: running if its monitor is, ended otherwise
+            if monitor.exit_status(paths, record.id) is None and not monitor.wait(paths, 0):
+                self.metadata.update_container(record.id, status=RUNNING)
+                return self._get(record.id)
+        elif record.status != RUNNING:
+            return record
         status = monitor.exit_status(paths, record.id)
         if status is None:
             if monitor.monitor_pid(paths) is not None and not monitor.wait(paths, 0):
@@ -496,6 +514,19 @@ class Engine:
             Container.load(self.runtime_root, container_id).delete(force=True)
         if rootfs.is_mounted():
             rootfs.unmount()
+
+
+def _lock(directory: str, *, blocking: bool) -> int | None:
+    """An exclusive flock on the container's start lock (its fd), or None if held."""
+    import fcntl
+
+    fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _random_name(container_id: str) -> str:

@@ -60,6 +60,8 @@ def status_text(record: ContainerRecord) -> str:
     if record.status == "exited":
         oom = " (OOMKilled)" if record.oom_killed else ""
         return f"Exited ({record.exit_code}){oom} {human_age(record.finished or time.time())}"
+    if record.status == "starting":
+        return "Starting"
     return "Created"
 
 
