@@ -10,8 +10,10 @@ every container and checks that no overlay mount, cgroup or conmon is left.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -389,3 +391,30 @@ def test_a_start_that_died_half_way_is_noticed(bastion: Bastion) -> None:
     finally:
         db.close()
         bastion.ok("rm", cid)
+
+
+def test_concurrent_pulls_of_one_image(bastion: Bastion) -> None:
+    fresh = dataclasses.replace(bastion, root=os.path.join(os.path.dirname(bastion.root), "pulls"))
+    try:
+        pulls = [
+            subprocess.Popen(
+                fresh.argv("pull", "-q", fresh.image),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(20)
+        ]
+        results = [(p.communicate(timeout=120), p.returncode) for p in pulls]
+        digests = {out.strip() for (out, _), _ in results}
+        assert [status for _, status in results] == [0] * 20, [err for (_, err), _ in results]
+        assert len(digests) == 1
+        lines = fresh.ok("images", "--format", "json").splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["Digest"] in digests
+        # one unpacked copy of each layer, no temporary leftovers
+        layers = os.path.join(fresh.root, "layers")
+        assert len(os.listdir(os.path.join(layers, "sha256"))) == 1
+        assert os.listdir(os.path.join(layers, "tmp")) == []
+        assert fresh("run", "--rm", fresh.image, "true").returncode == 0
+    finally:
+        shutil.rmtree(fresh.root, ignore_errors=True)
