@@ -7,7 +7,9 @@ image; bastion (a private engine root, cgroups under /bastion-test) and podman (
 --root/--runroot, overlay storage, cgroupfs, runc: crun refuses this host's hybrid cgroups) pull
 it, then each round runs both once, in an order rotated each round (bench/timing.py), for:
 - `run --rm IMAGE true` (`--network none` for both; podman also needs this host's ulimits);
-- `run -d IMAGE sleep 60` then `rm -f`.
+- `run -d IMAGE sleep 60` then `rm -f`;
+- memory per running container: `--containers N` detached `sleep` containers of each tool, then
+  the RSS and PSS (`/proc/PID/smaps_rollup`) of their conmon processes, per container.
 Prints medians, p90s and the paired ratio bastion/podman. Everything is removed at the end.
 """
 
@@ -34,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--containers", type=int, default=10)
     args = parser.parse_args()
     from bastion_testing.layers import tar_directory, write_oci_image
     from bastion_testing.registry import skopeo_copy, start_registry
@@ -123,6 +126,25 @@ def main() -> None:
         report("run -d ; rm -f", "run -d IMAGE sleep 60, then rm -f", rows)
         ratio = paired_ratio(rows[0].samples_ns, rows[1].samples_ns)
         print(f"bastion/podman (paired median): {ratio:.2f}" if ratio else "no ratio")
+        print(f"\n## memory per running container ({args.containers} detached of each)")
+        for name, tool, extra in (
+            ("bastion", bastion, ()),
+            ("podman", podman, ("--network", "none", *PODMAN_LIMITS)),
+        ):
+            for i in range(args.containers):
+                subprocess.run(
+                    [*tool, "run", "-d", "--name", f"bst-mem-{i}", *extra, image, "sleep", "600"],
+                    check=True,
+                    env=ENV,
+                    capture_output=True,
+                )
+            rss, pss = conmon_memory(f"{work}/engine" if name == "bastion" else f"{work}/podman")
+            n = args.containers
+            per_rss, per_pss = rss / n / 1024, pss / n / 1024
+            print(f"{name:<8} conmon per container: RSS {per_rss:.2f} MiB, PSS {per_pss:.2f} MiB")
+            names = [f"bst-mem-{i}" for i in range(n)]
+            rm = [*tool, "rm", "-f", *(("-t", "0") if name == "podman" else ()), *names]
+            subprocess.run(rm, check=False, env=ENV, capture_output=True)
     finally:
         spawner.close()
         subprocess.run([*bastion, "rm", "-f", "bst-bench"], capture_output=True, check=False)
@@ -131,6 +153,29 @@ def main() -> None:
         registry.stop()
         shutil.rmtree(runroot, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def conmon_memory(marker: str) -> tuple[int, int]:
+    """Total RSS and PSS (KiB) of the conmon processes whose command line names `marker`."""
+    rss = pss = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if not argv[0].endswith(b"conmon") or not any(marker.encode() in a for a in argv):
+                continue
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key == "Rss":
+                        rss += int(value.split()[0])
+                    elif key == "Pss":
+                        pss += int(value.split()[0])
+        except OSError:
+            continue
+    return rss, pss
 
 
 if __name__ == "__main__":
