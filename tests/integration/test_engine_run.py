@@ -117,6 +117,25 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
                 cgroup_parent=f"/bastion-test/{os.path.basename(work)}",
                 image=f"{registry.host}/busybox:latest",
             )
+            write_oci_image(
+                source,
+                "configured",
+                [tar_directory(busybox_rootfs)],
+                config={
+                    "Entrypoint": ["/bin/echo", "ep"],
+                    "Cmd": ["default"],
+                    "Env": ["FOO=image", "PATH=/bin:/usr/bin"],
+                    "WorkingDir": "/tmp",
+                    "User": "bst",
+                    "Labels": {"from": "image"},
+                },
+            )
+            skopeo_copy(
+                f"oci:{source}:configured",
+                f"docker://{registry.host}/configured:1",
+                "--dest-tls-verify=false",
+                workdir=work,
+            )
             b.ok("pull", "-q", b.image)
             try:
                 yield b
@@ -133,6 +152,7 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 
 def test_pull_records_the_image_and_images_lists_it(bastion: Bastion) -> None:
+    bastion("rmi", bastion.image.replace("busybox:latest", "configured:1"))  # if pulled
     table = bastion.ok("images").splitlines()
     assert table[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     repository, tag = bastion.image.rsplit(":", 1)
@@ -177,13 +197,14 @@ def test_run_exits_with_the_containers_status(bastion: Bastion) -> None:
         (("/etc",), 126, "engine-command-failed"),
         (("-w", "relative", "IMAGE", "true"), 125, "engine-invalid-option"),
         (("-u", "nobody-here", "IMAGE", "true"), 125, "engine-invalid-option"),
+        (("127.0.0.1:1/nowhere", "true"), 125, "registry-unreachable"),
     ],
 )
 def test_docker_statuses_for_what_cannot_run(
     bastion: Bastion, argv: tuple[str, ...], status: int, reference: str
 ) -> None:
     args = [bastion.image if a == "IMAGE" else a for a in argv]
-    if "IMAGE" not in argv:
+    if "IMAGE" not in argv and not argv[0].startswith("127.0.0.1:"):
         args.insert(0, bastion.image)
     result = bastion("run", "--rm", *args)
     assert result.returncode == status, result.stderr
@@ -418,3 +439,24 @@ def test_concurrent_pulls_of_one_image(bastion: Bastion) -> None:
         assert fresh("run", "--rm", fresh.image, "true").returncode == 0
     finally:
         shutil.rmtree(fresh.root, ignore_errors=True)
+
+
+def test_the_image_config_merges_with_the_flags_as_docker(bastion: Bastion) -> None:
+    image = bastion.image.replace("busybox:latest", "configured:1")
+
+    def out(*argv: str) -> str:
+        result = bastion("run", "--rm", *argv)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert out(image) == "ep default\n"  # Entrypoint + Cmd (pulled on first use)
+    assert out(image, "x", "y") == "ep x y\n"  # arguments replace Cmd only
+    # --entrypoint drops the image's Cmd; the image's WorkingDir and User apply
+    assert out("--entrypoint", "pwd", image) == "/tmp\n"
+    assert out("--entrypoint", "id", image, "-u") == "1000\n"
+    assert out("--entrypoint", "id", "-u", "0", image, "-u") == "0\n"
+    env = out("--entrypoint", "env", "-e", "FOO=flag", "-e", "NEW=1", "-h", "bst-h", image)
+    lines = env.splitlines()
+    assert "FOO=flag" in lines and "NEW=1" in lines and "PATH=/bin:/usr/bin" in lines
+    assert "HOSTNAME=bst-h" in lines and "HOME=/home/bst" in lines
+    bastion.ok("rmi", image)

@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args)
     except BastionError as exc:
         sys.stderr.write(f"bastion: {exc.render()}\n")
+        # `run`/`create` exit as `docker run` does: 125 for any failure of the engine's own
+        # (an image that cannot be pulled too), the error's code for the command's 126/127
+        status = getattr(sys.modules.get(args.func.__module__), "ERROR_STATUS", None)
+        if status is not None and exc.exit_code not in (126, 127):
+            return int(status)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 HELP = "create a container from an image"
 ADD_HELP = False  # -h is --hostname, as in Docker
+ERROR_STATUS = 125  # any failure but the command's own (126/127), as `docker run`
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

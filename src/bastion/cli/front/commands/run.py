@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 HELP = "run a command in a new container"
 ADD_HELP = False  # -h is --hostname, as in Docker
+ERROR_STATUS = 125  # any failure but the command's own (126/127), as `docker run`
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
