@@ -40,7 +40,7 @@ class Watch:
     """A running `bastion watch`; `stop()` ends it with SIGINT and returns (alerts, stats)."""
 
     def __init__(self, root: str, *args: str) -> None:
-        argv = [BASTION, "--runtime-root", root, "watch", "-o", "json", *args]
+        argv = [BASTION, "--root", root, "watch", "-o", "json", *args]
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

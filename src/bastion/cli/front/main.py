@@ -4,9 +4,10 @@ The engine's verbs (pull, images, rmi, create, start, run, ps, logs, stop, kill,
 inspect) and the sensor's (capture, events, watch, rules, fields, alerts). A `BastionError` is
 rendered once, here, and exits with its `exit_code` (125 for the engine's, as Docker).
 
-`--root` is the engine's root (`$BASTION_ROOT`, else /var/lib/bastion); `--runtime-root` is
-bastion-runc's state directory, where the sensor finds containers (`args.root` in the sensor's
-verbs, whose meaning it kept).
+`--root` is the engine's root for the engine's verbs (`$BASTION_ROOT`, else /var/lib/bastion),
+and bastion-runc's state directory for the sensor's verbs, as it always was for them (`bastion
+--root R watch`); `--runtime-root` names bastion-runc's state directory for either (default
+/run/bastion). The verbs read `args.engine_root` and `args.root` (the runtime's).
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: The verbs whose `--root` is the engine's root.
+ENGINE_COMMANDS = frozenset(
+    [
+        "pull",
+        "images",
+        "rmi",
+        "create",
+        "start",
+        "run",
+        "ps",
+        "logs",
+        "stop",
+        "kill",
+        "rm",
+        "wait",
+        "inspect",
+        "cleanup",
+    ]
+)
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; when `argv` names a verb, only that verb's module is imported (the others
     get a bare sub-parser): importing every verb costs `bastion run` ~60 ms."""
@@ -55,15 +77,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
     parser.add_argument(
         "--root",
-        dest="engine_root",
+        dest="given_root",
         default=None,
-        help="engine root (default: $BASTION_ROOT or /var/lib/bastion)",
+        help="engine verbs: the engine's root (default: $BASTION_ROOT or /var/lib/bastion); "
+        "sensor verbs: bastion-runc's state directory",
     )
     parser.add_argument(
         "--runtime-root",
-        dest="root",
-        default=DEFAULT_STATE_ROOT,
-        help="bastion-runc's state directory",
+        default=None,
+        help=f"bastion-runc's state directory (default: {DEFAULT_STATE_ROOT})",
     )
     parser.add_argument(
         "--cgroup-parent",
@@ -87,7 +109,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             verb, help=module.HELP, description=module.HELP, add_help=add_help
         )
         module.configure(verb_parser)
-        verb_parser.set_defaults(func=module.run)
+        verb_parser.set_defaults(func=module.run, engine_verb=verb in ENGINE_COMMANDS)
     return parser
 
 
@@ -95,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     args = build_parser(argv).parse_args(argv)
+    if args.engine_verb:
+        args.engine_root = args.given_root
+        args.root = args.runtime_root or DEFAULT_STATE_ROOT
+    else:
+        args.engine_root = None
+        args.root = args.given_root or args.runtime_root or DEFAULT_STATE_ROOT
     try:
         result: int = args.func(args)
     except BastionError as exc:
