@@ -460,3 +460,15 @@ def test_the_image_config_merges_with_the_flags_as_docker(bastion: Bastion) -> N
     assert "FOO=flag" in lines and "NEW=1" in lines and "PATH=/bin:/usr/bin" in lines
     assert "HOSTNAME=bst-h" in lines and "HOME=/home/bst" in lines
     bastion.ok("rmi", image)
+
+
+def test_logs_follow_until_the_container_ends(bastion: Bastion) -> None:
+    script = "echo one; sleep 0.5; echo two >&2; printf three"
+    cid = bastion.ok("run", "-d", bastion.image, "sh", "-c", script).strip()
+    try:
+        followed = bastion("logs", "-f", cid)
+        assert (followed.returncode, followed.stdout, followed.stderr) == (0, "one\nthree", "two\n")
+        stamped = bastion.ok("logs", "-t", cid).split("\n")
+        assert stamped[0].endswith(" one") and stamped[0][:4].isdigit()
+    finally:
+        bastion.ok("rm", "-f", cid)
