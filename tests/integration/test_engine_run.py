@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -470,5 +471,37 @@ def test_logs_follow_until_the_container_ends(bastion: Bastion) -> None:
         assert (followed.returncode, followed.stdout, followed.stderr) == (0, "one\nthree", "two\n")
         stamped = bastion.ok("logs", "-t", cid).split("\n")
         assert stamped[0].endswith(" one") and stamped[0][:4].isdigit()
+    finally:
+        bastion.ok("rm", "-f", cid)
+
+
+def test_a_foreground_run_passes_signals_on(bastion: Bastion) -> None:
+    script = 'trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.1; done'
+    run = subprocess.Popen(
+        bastion.argv("run", "--rm", bastion.image, "sh", "-c", script),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline() == b"ready\n"
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+        assert (run.returncode, out) == (9, b"got-int\n"), err
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert bastion.ok("ps", "-a", "-q") == ""
+
+
+def test_wait_on_a_created_container_waits_for_its_run(bastion: Bastion) -> None:
+    cid = bastion.ok("create", bastion.image, "sh", "-c", "exit 6").strip()
+    try:
+        waiting = subprocess.Popen(bastion.argv("wait", cid), stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        assert waiting.poll() is None
+        bastion.ok("start", cid)
+        assert waiting.communicate(timeout=30)[0] == "6\n"
     finally:
         bastion.ok("rm", "-f", cid)

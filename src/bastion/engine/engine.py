@@ -354,12 +354,18 @@ class Engine:
     def wait(self, name_or_id: str, timeout: float | None = None) -> int:
         """Wait for the container to end; its exit status (Docker's: 128+N for a signal)."""
         record = self.container(name_or_id)
-        if record.status == RUNNING:
-            monitor.wait(monitor.MonitorPaths(self._directory(record.id)), timeout)
-        record = self._sync(self._get(record.id))
-        if record.status != EXITED:
-            raise ContainerStateError(f"container {record.name} has not ended")
-        return record.exit_code if record.exit_code is not None else 255
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self._sync(self._get(record.id))
+            if record.status == EXITED:
+                return record.exit_code if record.exit_code is not None else 255
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise ContainerStateError(f"container {record.name} has not ended")
+            if record.status == RUNNING:
+                monitor.wait(monitor.MonitorPaths(self._directory(record.id)), left)
+            else:
+                time.sleep(0.1)  # created or starting: as `docker wait`, until it has run
 
     def logs(
         self, name_or_id: str, *, tail: int | None = None, follow: bool = False

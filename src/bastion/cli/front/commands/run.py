@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
 HELP = "run a command in a new container"
 ADD_HELP = False  # -h is --hostname, as in Docker
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         if args.detach:
             sys.stdout.write(f"{record.id}\n")
             return 0
+        # Docker's --sig-proxy (on by default): what the foreground run gets, the container gets
+        _proxy_signals(lambda sig: engine.kill(record.id, sig))
         try:
             out, err = sys.stdout.buffer, sys.stderr.buffer
             for line in engine.logs(record.id, follow=True):
@@ -42,3 +45,15 @@ def run(args: argparse.Namespace) -> int:
             if args.rm:
                 engine.remove(record.id, force=True)
     return status
+
+
+def _proxy_signals(send: Callable[[int], None]) -> None:
+    import contextlib
+    import signal
+
+    def forward(sig: int, frame: object) -> None:
+        with contextlib.suppress(Exception):  # it may have ended meanwhile
+            send(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+        signal.signal(sig, forward)
