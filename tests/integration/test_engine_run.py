@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.layers import tar_directory, write_oci_image
+from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
 from bastion_testing.registry import private_dir, skopeo_copy, start_registry
 
 if TYPE_CHECKING:
@@ -134,6 +134,14 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
             skopeo_copy(
                 f"oci:{source}:configured",
                 f"docker://{registry.host}/configured:1",
+                "--dest-tls-verify=false",
+                workdir=work,
+            )
+            unique = make_tar([file("unique", b"only in this image\n")])
+            write_oci_image(source, "unique", [tar_directory(busybox_rootfs), unique])
+            skopeo_copy(
+                f"oci:{source}:unique",
+                f"docker://{registry.host}/unique:1",
                 "--dest-tls-verify=false",
                 workdir=work,
             )
@@ -505,3 +513,50 @@ def test_wait_on_a_created_container_waits_for_its_run(bastion: Bastion) -> None
         assert waiting.communicate(timeout=30)[0] == "6\n"
     finally:
         bastion.ok("rm", "-f", cid)
+
+
+def test_limits_reach_the_cgroup(bastion: Bastion) -> None:
+    script = (
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max;"
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory.max"
+    )
+    out = bastion.ok(
+        "run", "--rm", "--pids-limit", "7", "-m", "32m", bastion.image, "sh", "-c", script
+    )
+    assert out.split() == ["7", str(32 << 20)]
+
+
+def test_network_none_and_host(bastion: Bastion) -> None:
+    def interfaces(*flags: str) -> set[str]:
+        out = bastion.ok("run", "--rm", *flags, bastion.image, "cat", "/proc/net/dev")
+        return {line.split(":")[0].strip() for line in out.splitlines()[2:]}
+
+    assert interfaces() == {"lo"}
+    assert interfaces("--network", "none") == {"lo"}
+    with open("/proc/net/dev") as f:
+        host = {line.split(":")[0].strip() for line in f.read().splitlines()[2:]}
+    assert interfaces("--network", "host") == host
+    assert bastion.ok("run", "--rm", "--network", "host", bastion.image, "hostname").strip() == (
+        os.uname().nodename
+    )
+
+
+def test_rmi_force_leaves_a_containers_layers(bastion: Bastion) -> None:
+    image = bastion.image.replace("busybox:latest", "unique:1")
+    cid = bastion.ok("create", image, "cat", "/unique").strip()
+    layers = os.path.join(bastion.root, "layers", "sha256")
+    before = set(os.listdir(layers))
+    try:
+        bastion.ok("rmi", "-f", image)
+        assert image.rsplit(":", 1)[0] not in bastion.ok("images")
+        assert set(os.listdir(layers)) == before  # its own layer stays: the container uses it
+        bastion.ok("start", cid)
+        assert bastion.ok("wait", cid) == "0\n"
+        assert bastion.ok("logs", cid) == "only in this image\n"
+    finally:
+        bastion.ok("rm", "-f", cid)
+    # with the container gone, the next rmi's prune takes the layer only this image had
+    bastion.ok("pull", "-q", image)
+    bastion.ok("rmi", image)
+    assert len(set(os.listdir(layers))) == len(before) - 1
