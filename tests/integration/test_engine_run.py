@@ -413,6 +413,8 @@ def test_a_start_that_died_half_way_is_noticed(bastion: Bastion) -> None:
                 json.loads(x) for x in bastion.ok("ps", "-a", "--format", "json").splitlines()
             ]
             assert row["State"] == "starting"
+            refused = bastion("rm", "-f", cid)
+            assert refused.returncode == 125 and "engine-container-state" in refused.stderr
         finally:
             os.close(lock)
         # the starter is gone (no lock, no monitor): ended, status unknown (255), removable

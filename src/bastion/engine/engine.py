@@ -401,6 +401,10 @@ class Engine:
         """Remove a container that is not running (with `force`, kill it first); returns
         its id."""
         record = self._sync(self.container(name_or_id))
+        if record.status == STARTING:  # `_sync` saw its `start` alive, holding the lock
+            raise ContainerStateError(
+                f"container {record.name} is being started", hint="try again when it runs"
+            )
         if record.status == RUNNING:
             if not force:
                 raise ContainerStateError(
