@@ -20,6 +20,7 @@ AREAS = (
     ("rules", "Falco rules files and conditions"),
     ("outputs", "Alerts and their outputs"),
     ("images", "Images: layers, the image layout, overlays, registries, archives"),
+    ("engine", "The engine: containers from images, their monitors and metadata"),
     ("cli", "The command lines"),
 )
 
@@ -586,6 +587,47 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "An auth file (~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json) is not "
         "JSON or holds an entry that does not decode.",
         "Fix or remove the entry the message names.",
+    ),
+    # --- engine ----------------------------------------------------------------------------
+    "engine-error": (
+        "engine",
+        "The engine failed: its metadata (SQLite) could not be opened or is newer than this "
+        "bastion, the monitor (conmon) did not start, or the runtime could not create the "
+        "container. `bastion` exits with 125, as Docker.",
+        "Read the message; the runtime's own reason is in it.",
+    ),
+    "engine-no-such-container": (
+        "engine",
+        "No container has that name, id or id prefix (or the prefix matches several).",
+        "`bastion ps -a` lists them; give a longer prefix or the name.",
+    ),
+    "engine-name-in-use": (
+        "engine",
+        "Another container already has the name given with --name.",
+        "Remove that container (`bastion rm NAME`) or choose another name.",
+    ),
+    "engine-image-in-use": (
+        "engine",
+        "`rmi` was asked to remove an image that a container was made from.",
+        "Remove the container first, or use `rmi -f` (the container keeps its layers).",
+    ),
+    "engine-container-state": (
+        "engine",
+        "The container's state forbids the action: `rm` of a running container, `start` of "
+        "a running one, `kill` of one that is not running, `wait` on one that has not ended.",
+        "Stop it first (`bastion stop`), or use `rm -f`.",
+    ),
+    "engine-invalid-option": (
+        "engine",
+        "A `create`/`run` flag has a wrong value (a size, a relative -w, a user or group "
+        "missing from the image), or neither the image nor the flags give a command.",
+        "Fix the flag the message names; give a command after the image.",
+    ),
+    "engine-command-failed": (
+        "engine",
+        "The container's command cannot run: not found (exit status 127) or not executable "
+        "(126), as Docker reports them.",
+        "Check the command, the image's PATH and the file's mode.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (

@@ -25,6 +25,10 @@ NAME_ANNOTATIONS = (
     "io.kubernetes.cri.container-name",
     "io.podman.annotations.name",
 )
+IMAGE_DIGEST_ANNOTATIONS = (
+    "bastion.image.digest",
+    "io.kubernetes.cri.image-id",
+)
 IMAGE_ANNOTATIONS = (
     "bastion.image",
     "io.kubernetes.cri.image-name",
@@ -40,6 +44,7 @@ class ContainerIdentity:
     id: str
     name: str
     image: str = ""
+    image_digest: str = ""
     labels: dict[str, str] | None = None
     privileged: bool = False
     cgroup_path: str = ""
@@ -53,6 +58,7 @@ class ContainerIdentity:
             "id": self.id,
             "name": self.name,
             "image": self.image,
+            "imageDigest": self.image_digest,
             "labels": dict(self.labels or {}),
             "privileged": self.privileged,
             "cgroupPath": self.cgroup_path,
@@ -68,6 +74,7 @@ class ContainerIdentity:
             id=str(doc["id"]),
             name=str(doc.get("name") or doc["id"]),
             image=str(doc.get("image", "")),
+            image_digest=str(doc.get("imageDigest", "")),
             labels={str(k): str(v) for k, v in (doc.get("labels") or {}).items()},
             privileged=bool(doc.get("privileged", False)),
             cgroup_path=str(doc.get("cgroupPath", "")),

@@ -11,6 +11,7 @@ def test_round_trip() -> None:
         id="c1",
         name="web",
         image="busybox",
+        image_digest="sha256:" + "ab" * 32,
         labels={"a": "b"},
         privileged=True,
         cgroup_path="/bastion/c1",

@@ -27,6 +27,7 @@ from bastion._sys.proc import kill_and_reap, start_time
 from bastion.identity import (
     IDENTITY_FILE,
     IMAGE_ANNOTATIONS,
+    IMAGE_DIGEST_ANNOTATIONS,
     NAME_ANNOTATIONS,
     ContainerIdentity,
     first_annotation,
@@ -257,6 +258,7 @@ def _publish_identity(
         id=container_id,
         name=first_annotation(annotations, NAME_ANNOTATIONS) or container_id,
         image=first_annotation(annotations, IMAGE_ANNOTATIONS) or "",
+        image_digest=first_annotation(annotations, IMAGE_DIGEST_ANNOTATIONS) or "",
         labels={k: v for k, v in annotations.items() if k.startswith("bastion.label.")} or None,
         privileged=bool(caps and "CAP_SYS_ADMIN" in caps.bounding),
         cgroup_path=cgroup.path,

@@ -1,7 +1,13 @@
 """bastion entry point: a table of verbs, one module each under `commands/`.
 
-The engine's verbs (pull, run, ps...) join the table later; the sensor's verbs (capture,
-events, watch, rules, fields, alerts) are here. A `BastionError` is rendered once, here.
+The engine's verbs (pull, images, rmi, create, start, run, ps, logs, stop, kill, rm, wait,
+inspect) and the sensor's (capture, events, watch, rules, fields, alerts). A `BastionError` is
+rendered once, here, and exits with its `exit_code` (125 for the engine's, as Docker).
+
+`--root` is the engine's root for the engine's verbs (`$BASTION_ROOT`, else /var/lib/bastion),
+and bastion-runc's state directory for the sensor's verbs, as it always was for them (`bastion
+--root R watch`); `--runtime-root` names bastion-runc's state directory for either (default
+/run/bastion). The verbs read `args.engine_root` and `args.root` (the runtime's).
 """
 
 from __future__ import annotations
@@ -17,6 +23,20 @@ from bastion.identity import DEFAULT_STATE_ROOT
 # verb -> module under bastion.cli.front.commands (a verb whose module is absent is skipped,
 # so the table can name verbs being built)
 COMMANDS: dict[str, str] = {
+    "pull": "pull",
+    "images": "images",
+    "rmi": "rmi",
+    "create": "create",
+    "start": "start",
+    "run": "run",
+    "ps": "ps",
+    "logs": "logs",
+    "stop": "stop",
+    "kill": "kill",
+    "rm": "rm",
+    "wait": "wait",
+    "inspect": "inspect",
+    "cleanup": "cleanup",
     "info": "info",
     "capture": "capture",
     "events": "events",
@@ -28,30 +48,90 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The verbs whose `--root` is the engine's root.
+ENGINE_COMMANDS = frozenset(
+    [
+        "pull",
+        "images",
+        "rmi",
+        "create",
+        "start",
+        "run",
+        "ps",
+        "logs",
+        "stop",
+        "kill",
+        "rm",
+        "wait",
+        "inspect",
+        "cleanup",
+    ]
+)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; when `argv` names a verb, only that verb's module is imported (the others
+    get a bare sub-parser): importing every verb costs `bastion run` ~60 ms."""
+    wanted = next((arg for arg in argv or () if arg in COMMANDS), None)
     parser = argparse.ArgumentParser(prog="bastion", description="containers, isolated and watched")
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
-    parser.add_argument("--root", default=DEFAULT_STATE_ROOT, help="runtime state directory")
+    parser.add_argument(
+        "--root",
+        dest="given_root",
+        default=None,
+        help="engine verbs: the engine's root (default: $BASTION_ROOT or /var/lib/bastion); "
+        "sensor verbs: bastion-runc's state directory",
+    )
+    parser.add_argument(
+        "--runtime-root",
+        default=None,
+        help=f"bastion-runc's state directory (default: {DEFAULT_STATE_ROOT})",
+    )
+    parser.add_argument(
+        "--cgroup-parent",
+        default="/bastion",
+        help="the cgroup containers are made under (default: /bastion)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for verb, name in COMMANDS.items():
+        if wanted is not None and verb != wanted:
+            sub.add_parser(verb)
+            continue
         try:
             module = importlib.import_module(f"bastion.cli.front.commands.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"bastion.cli.front.commands.{name}":
                 raise
             continue
-        verb_parser = sub.add_parser(verb, help=module.HELP, description=module.HELP)
+        # `create`/`run` take Docker's -h (hostname): they add --help themselves
+        add_help = getattr(module, "ADD_HELP", True)
+        verb_parser = sub.add_parser(
+            verb, help=module.HELP, description=module.HELP, add_help=add_help
+        )
         module.configure(verb_parser)
-        verb_parser.set_defaults(func=module.run)
+        verb_parser.set_defaults(func=module.run, engine_verb=verb in ENGINE_COMMANDS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
+    if args.engine_verb:
+        args.engine_root = args.given_root
+        args.root = args.runtime_root or DEFAULT_STATE_ROOT
+    else:
+        args.engine_root = None
+        args.root = args.given_root or args.runtime_root or DEFAULT_STATE_ROOT
     try:
         result: int = args.func(args)
     except BastionError as exc:
         sys.stderr.write(f"bastion: {exc.render()}\n")
+        # `run`/`create` exit as `docker run` does: 125 for any failure of the engine's own
+        # (an image that cannot be pulled too), the error's code for the command's 126/127
+        status = getattr(sys.modules.get(args.func.__module__), "ERROR_STATUS", None)
+        if status is not None and exc.exit_code not in (126, 127):
+            return int(status)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,82 @@
+"""`bastion ps [-a] [-q] [--format json]`: containers, as Docker's table."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from bastion.engine import ContainerRecord
+
+HELP = "list containers"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--all", action="store_true", help="also the ones not running")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    parser.add_argument("--no-trunc", action="store_true", help="full ids and commands")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bastion.cli.front.engine_args import open_engine
+
+    with open_engine(args) as engine:
+        records = engine.containers(all=args.all)
+    if args.quiet:
+        for record in records:
+            sys.stdout.write(f"{record.id if args.no_trunc else record.id[:12]}\n")
+        return 0
+    docs = [_document(r, args.no_trunc) for r in records]
+    if args.format == "json":
+        for doc in docs:
+            sys.stdout.write(json.dumps(doc) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"):
+        table.add_column(column, no_wrap=True)
+    for doc in docs:
+        table.add_row(
+            doc["ID"], doc["Image"], doc["Command"], doc["RunningFor"], doc["Status"], doc["Names"]
+        )
+    Console(width=250 if not sys.stdout.isatty() else None).print(table)
+    return 0
+
+
+def status_text(record: ContainerRecord) -> str:
+    """Docker's STATUS column: "Up 5 seconds", "Exited (3) 2 minutes ago", "Created"."""
+    from bastion.cli.front.engine_args import human_age
+
+    if record.status == "running":
+        return "Up " + human_age(record.started or record.created).removesuffix(" ago")
+    if record.status == "exited":
+        oom = " (OOMKilled)" if record.oom_killed else ""
+        return f"Exited ({record.exit_code}){oom} {human_age(record.finished or time.time())}"
+    if record.status == "starting":
+        return "Starting"
+    return "Created"
+
+
+def _document(record: ContainerRecord, full: bool) -> dict[str, str]:
+    from bastion.cli.front.engine_args import human_age
+
+    command = shlex.join(record.config.get("args", ()))
+    if not full and len(command) > 20:
+        command = command[:19] + "…"
+    return {
+        "ID": record.id if full else record.id[:12],
+        "Image": record.image,
+        "Command": f'"{command}"',
+        "RunningFor": human_age(record.created),
+        "State": record.status,
+        "Status": status_text(record),
+        "Names": record.name,
+    }

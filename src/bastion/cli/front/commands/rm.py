@@ -1,0 +1,26 @@
+"""`bastion rm [-f] CONTAINER...`: remove containers (running ones only with -f)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+HELP = "remove containers"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--force", action="store_true", help="kill a running one first")
+    parser.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bastion.cli.front.engine_args import open_engine
+
+    with open_engine(args) as engine:
+        for name in args.containers:
+            engine.remove(name, force=args.force)
+            sys.stdout.write(f"{name}\n")
+    return 0

@@ -1,0 +1,63 @@
+"""The engine's errors. Each maps to Docker's exit statuses (`docker run` reference, "Exit
+status"): 125 when the engine itself fails, 126 when the command cannot be invoked, 127 when it
+cannot be found; a container's own status is returned, never raised."""
+
+from __future__ import annotations
+
+from bastion.errors import BastionError
+
+#: `docker run`'s statuses for its own failures.
+ENGINE_FAILED = 125
+CANNOT_INVOKE = 126
+NOT_FOUND = 127
+
+
+class EngineError(BastionError):
+    """Raised for any engine failure no subclass covers (the metadata, a monitor that does not
+    start, a runtime step that fails)."""
+
+    reference = "engine-error"
+    exit_code = ENGINE_FAILED
+
+
+class NoSuchContainerError(EngineError):
+    """Raised when a name, id or id prefix names no container, or more than one."""
+
+    reference = "engine-no-such-container"
+
+
+class NameInUseError(EngineError):
+    """Raised by `create`/`run --name` when another container already has the name."""
+
+    reference = "engine-name-in-use"
+
+
+class ImageInUseError(EngineError):
+    """Raised by `rmi` without force when a container was made from the image."""
+
+    reference = "engine-image-in-use"
+
+
+class ContainerStateError(EngineError):
+    """Raised when a container's state forbids the action (`rm` of a running one without force,
+    `start` of a running one)."""
+
+    reference = "engine-container-state"
+
+
+class InvalidOptionError(EngineError):
+    """Raised when a flag's value is wrong (`-m 12q`, `-w relative`, an unknown user) or the
+    image and flags give no command."""
+
+    reference = "engine-invalid-option"
+
+
+class CommandError(EngineError):
+    """Raised when the container's command cannot run: `exit_code` is 127 when it is not found,
+    126 when it cannot be executed (Docker's statuses)."""
+
+    reference = "engine-command-failed"
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

@@ -1,0 +1,247 @@
+"""The engine's metadata: one SQLite database (WAL) under the engine root, shared by every CLI
+process (daemonless, as Podman's libpod database).
+
+Every change runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the old or the new
+record and concurrent writers queue on SQLite's lock (`busy_timeout`) instead of failing. The
+schema is versioned from the first release: `MIGRATIONS[n]` takes version n to n+1, and
+`migrations` records each one applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bastion.engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE images (
+            name TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            image_id TEXT NOT NULL,
+            created TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            pulled REAL NOT NULL,
+            diff_ids TEXT NOT NULL
+        )""",
+        """CREATE TABLE containers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            image TEXT NOT NULL,
+            image_digest TEXT NOT NULL,
+            image_id TEXT NOT NULL,
+            created REAL NOT NULL,
+            status TEXT NOT NULL,
+            exit_code INTEGER,
+            oom_killed INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER NOT NULL DEFAULT 0,
+            started REAL,
+            finished REAL,
+            config TEXT NOT NULL
+        )""",
+    ),
+)
+
+#: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).
+BUSY_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    name: str
+    digest: str
+    image_id: str
+    created: str
+    size: int
+    pulled: float
+    diff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """A container as the engine knows it; `config` holds what it was made with (argv, env,
+    options, the image's layers), as JSON."""
+
+    id: str
+    name: str
+    image: str
+    image_digest: str
+    image_id: str
+    created: float
+    status: str
+    exit_code: int | None
+    oom_killed: bool
+    pid: int
+    started: float | None
+    finished: float | None
+    config: dict[str, Any]
+
+
+class Metadata:
+    """The database at `path` (made and migrated on first open)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            # isolation_level=None: transactions are explicit (`write`), never implicit
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise EngineError(f"cannot open the metadata: {exc}", where=path) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def version(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM migrations").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        with self.write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied REAL)"
+            )
+            current = int(db.execute("SELECT MAX(version) FROM migrations").fetchone()[0] or 0)
+            if current > len(MIGRATIONS):
+                raise EngineError(
+                    f"the metadata has schema version {current}, newer than this bastion's "
+                    f"{len(MIGRATIONS)}",
+                    where=self.path,
+                    hint="use the bastion that wrote it",
+                )
+            for version in range(current, len(MIGRATIONS)):
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (version + 1, time.time()))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- images -----------------------------------------------------------------------------
+
+    def put_image(self, image: ImageRecord) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image.name,
+                    image.digest,
+                    image.image_id,
+                    image.created,
+                    image.size,
+                    image.pulled,
+                    json.dumps(list(image.diff_ids)),
+                ),
+            )
+
+    def images(self) -> list[ImageRecord]:
+        rows = self._db.execute("SELECT * FROM images ORDER BY pulled DESC, name").fetchall()
+        return [_image(row) for row in rows]
+
+    def delete_image(self, db: sqlite3.Connection, name: str) -> None:
+        db.execute("DELETE FROM images WHERE name = ?", (name,))
+
+    # --- containers -------------------------------------------------------------------------
+
+    def insert_container(self, record: ContainerRecord) -> None:
+        """Add `record`; `NameInUseError` if its name is taken (checked inside the transaction,
+        so two `run --name x` cannot both win)."""
+        from bastion.engine.errors import NameInUseError
+
+        try:
+            with self.write() as db:
+                db.execute(
+                    "INSERT INTO containers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        record.name,
+                        record.image,
+                        record.image_digest,
+                        record.image_id,
+                        record.created,
+                        record.status,
+                        record.exit_code,
+                        int(record.oom_killed),
+                        record.pid,
+                        record.started,
+                        record.finished,
+                        json.dumps(record.config),
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise NameInUseError(
+                f"the container name {record.name!r} is already in use",
+                hint="remove that container or choose another --name",
+            ) from exc
+
+    def update_container(self, container_id: str, **fields: Any) -> None:
+        if "oom_killed" in fields:
+            fields["oom_killed"] = int(fields["oom_killed"])
+        columns = ", ".join(f"{key} = ?" for key in fields)
+        with self.write() as db:
+            db.execute(
+                f"UPDATE containers SET {columns} WHERE id = ?", (*fields.values(), container_id)
+            )
+
+    def delete_container(self, container_id: str) -> None:
+        with self.write() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def containers(self) -> list[ContainerRecord]:
+        rows = self._db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
+        return [_container(row) for row in rows]
+
+    def container(self, container_id: str) -> ContainerRecord | None:
+        row = self._db.execute("SELECT * FROM containers WHERE id = ?", (container_id,)).fetchone()
+        return None if row is None else _container(row)
+
+
+def _image(row: tuple[Any, ...]) -> ImageRecord:
+    return ImageRecord(
+        name=row[0],
+        digest=row[1],
+        image_id=row[2],
+        created=row[3],
+        size=row[4],
+        pulled=row[5],
+        diff_ids=tuple(json.loads(row[6])),
+    )
+
+
+def _container(row: tuple[Any, ...]) -> ContainerRecord:
+    return ContainerRecord(
+        id=row[0],
+        name=row[1],
+        image=row[2],
+        image_digest=row[3],
+        image_id=row[4],
+        created=row[5],
+        status=row[6],
+        exit_code=row[7],
+        oom_killed=bool(row[8]),
+        pid=row[9],
+        started=row[10],
+        finished=row[11],
+        config=json.loads(row[12]),
+    )

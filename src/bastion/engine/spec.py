@@ -1,0 +1,259 @@
+"""config.json for a container made from an image: the image config merged with the `run` flags
+as Docker merges them (moby daemon/create.go, container.go and oci_linux.go).
+
+- Command: `--entrypoint` replaces the image's Entrypoint and drops its Cmd (an empty
+  `--entrypoint ""` clears both); arguments after the image replace Cmd. The process runs
+  Entrypoint + Cmd; nothing left is an error ("no command specified").
+- Env: the image's, then each `-e` (by name: a later one replaces an earlier one in place, new
+  names are appended; `-e NAME` copies the caller's value and is dropped if it has none), after
+  `PATH` (when neither sets it) and `HOSTNAME`; `HOME` from the user's passwd entry when unset.
+- WorkingDir: `-w`, else the image's, else "/"; it must be absolute.
+- User: `-u`, else the image's, else root; `name`, `uid`, `name:group`, `uid:gid`, resolved in
+  the image's /etc/passwd and /etc/group (a number absent from them is used as is, with gid 0);
+  supplementary groups are the user's memberships in /etc/group.
+- Hostname: `-h`, else the first 12 characters of the id (the host's name with
+  `--network host`). Capabilities: Docker's default set; seccomp: bastion's default profile
+  (Docker's, for that set); masked and read-only paths: Docker's lists.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.engine.errors import InvalidOptionError
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_MODES = ("none", "host")
+
+# moby oci/defaults.go
+_MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """The `create`/`run` flags the engine knows. `command` is what follows the image (None when
+    nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
+    `memory` is bytes; `detach` with `auto_remove` has the monitor remove the container when it
+    ends (a foreground `run --rm` removes it itself)."""
+
+    command: tuple[str, ...] | None = None
+    entrypoint: str | None = None
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    memory: int | None = None
+    pids_limit: int | None = None
+    network: str = "none"
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    auto_remove: bool = False
+    detach: bool = False
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the merge reads from the image: its config's fields and its /etc/passwd and
+    /etc/group (text, "" when absent)."""
+
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str = ""
+    user: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    passwd: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Process:
+    """The merged process: argv, env, cwd, uid, gid, supplementary gids."""
+
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...]
+    hostname: str
+
+
+def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Process:
+    """Docker's merge of image config and flags (the module docstring lists the rules)."""
+    if options.entrypoint is not None:
+        entrypoint: tuple[str, ...] = (options.entrypoint,) if options.entrypoint else ()
+        cmd = options.command or ()
+    else:
+        entrypoint = image.entrypoint or ()
+        cmd = options.command if options.command is not None else (image.cmd or ())
+    args = entrypoint + cmd
+    if not args:
+        raise InvalidOptionError(
+            "no command specified", hint="give a command after the image, or --entrypoint"
+        )
+    workdir = options.workdir or image.working_dir or "/"
+    if not workdir.startswith("/"):
+        raise InvalidOptionError(
+            f"the working directory {workdir!r} is invalid, it needs to be an absolute path"
+        )
+    user = options.user if options.user is not None else image.user
+    uid, gid, groups, home = resolve_user(user or "0", image.passwd, image.group)
+    if options.hostname:
+        hostname = options.hostname
+    elif options.network == "host":
+        hostname = socket.gethostname()
+    else:
+        hostname = container_id[:12]
+    env = merge_env(image.env, options.env)
+    names = {entry.split("=", 1)[0] for entry in env}
+    # moby's CreateDaemonEnvironment: PATH (if unset), HOSTNAME, then the container's env
+    # replacing or appending by name; HOME last when unset (runc's libcontainer)
+    head = ([] if "PATH" in names else [DEFAULT_PATH]) + [f"HOSTNAME={hostname}"]
+    merged = merge_env(tuple(head), tuple(env))
+    if "HOME" not in names:
+        merged.append(f"HOME={home}")
+    return Process(
+        args=args,
+        env=tuple(merged),
+        cwd=workdir,
+        uid=uid,
+        gid=gid,
+        additional_gids=groups,
+        hostname=hostname,
+    )
+
+
+def merge_env(image_env: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
+    """The image's env with the `-e` flags applied by name (Docker's `ReplaceOrAppendEnvValues`)."""
+    out = list(image_env)
+    where = {entry.split("=", 1)[0]: i for i, entry in enumerate(out)}
+    for flag in flags:
+        if "=" in flag:
+            key, entry = flag.split("=", 1)[0], flag
+        else:
+            key = flag
+            value = os.environ.get(flag)
+            if value is None:
+                continue  # `-e NAME` with NAME unset in the caller: nothing (Docker)
+            entry = f"{flag}={value}"
+        if not key:
+            raise InvalidOptionError(f"invalid environment variable {flag!r}")
+        if key in where:
+            out[where[key]] = entry
+        else:
+            where[key] = len(out)
+            out.append(entry)
+    return out
+
+
+def resolve_user(user: str, passwd: str, group: str) -> tuple[int, int, tuple[int, ...], str]:
+    """(uid, gid, supplementary gids, home) of a `-u` value in the image (moby's
+    `getUser` through runc's libcontainer/user)."""
+    name, _, group_part = user.partition(":")
+    users = [line.split(":") for line in passwd.splitlines() if line.count(":") >= 6]
+    groups = [line.split(":") for line in group.splitlines() if line.count(":") >= 3]
+    entry = next((u for u in users if u[0] == name), None)
+    if entry is None and name.isdigit():
+        entry = next((u for u in users if u[2] == name), None)
+    if entry is not None:
+        uid, gid, home, login = int(entry[2]), int(entry[3]), entry[5] or "/", entry[0]
+    elif name.isdigit():
+        uid, gid, home, login = int(name), 0, "/", ""
+    else:
+        raise InvalidOptionError(
+            f"unable to find user {name}: no matching entries in passwd file",
+            hint="use a numeric uid or a user of the image's /etc/passwd",
+        )
+    if group_part:
+        found = next((g for g in groups if g[0] == group_part), None)
+        if found is not None:
+            gid = int(found[2])
+        elif group_part.isdigit():
+            gid = int(group_part)
+        else:
+            raise InvalidOptionError(
+                f"unable to find group {group_part}: no matching entries in group file"
+            )
+    members = tuple(
+        int(g[2])
+        for g in groups
+        if login and login in g[3].split(",") and g[2].isdigit() and int(g[2]) != gid
+    )
+    return uid, gid, members if not group_part else (), home
+
+
+def build(
+    process: Process,
+    options: ContainerOptions,
+    *,
+    rootfs: str,
+    cgroup_path: str,
+    annotations: dict[str, str],
+    etc_files: dict[str, str],
+) -> dict[str, Any]:
+    """The config.json document: `process` over Docker's defaults, with `etc_files` (container
+    path -> host file) bind-mounted as Docker mounts /etc/hostname, /etc/hosts, resolv.conf."""
+    from bastion.oci.defaults import default_spec
+    from bastion.runtime.seccomp_profile import DOCKER_DEFAULT_CAPABILITIES, default_profile
+
+    spec: dict[str, Any] = default_spec()
+    caps = list(DOCKER_DEFAULT_CAPABILITIES)
+    spec["process"] = {
+        "terminal": False,
+        "user": {
+            "uid": process.uid,
+            "gid": process.gid,
+            **(
+                {"additionalGids": list(process.additional_gids)} if process.additional_gids else {}
+            ),
+        },
+        "args": list(process.args),
+        "env": list(process.env),
+        "cwd": process.cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": False,
+    }
+    spec["root"] = {"path": rootfs, "readonly": False}
+    spec["hostname"] = process.hostname
+    spec["annotations"] = annotations
+    mounts: list[dict[str, Any]] = spec["mounts"]
+    for destination, source in sorted(etc_files.items()):
+        mounts.append(
+            {
+                "destination": destination,
+                "type": "bind",
+                "source": source,
+                "options": ["rbind", "rprivate"],
+            }
+        )
+    linux: dict[str, Any] = spec["linux"]
+    linux["cgroupsPath"] = cgroup_path
+    linux["maskedPaths"] = list(_MASKED_PATHS)
+    linux["readonlyPaths"] = list(_READONLY_PATHS)
+    linux["seccomp"] = default_profile(caps)
+    if options.network == "host":
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+    resources: dict[str, Any] = linux.setdefault("resources", {})
+    if options.memory is not None:
+        # Docker: without --memory-swap, swap is as large as the memory limit (limit x 2)
+        resources["memory"] = {"limit": options.memory, "swap": options.memory * 2}
+    if options.pids_limit is not None and options.pids_limit > 0:
+        resources["pids"] = {"limit": options.pids_limit}
+    return spec
