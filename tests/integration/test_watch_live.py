@@ -346,6 +346,10 @@ CONTAINER_READS = 3
 
 
 @pytest.mark.slow
+# The evaluation catches up with the 4M-event flood 80-100 s after it ends on an idle 2-core
+# machine, and more than 150 s when other work shares those cores: what is measured is that
+# nothing is lost, not how soon, so the test allows for a loaded machine.
+@pytest.mark.timeout(600)
 @shared_data.needs(*shared_data.FALCO_RULES)
 def test_a_flood_does_not_hide_a_shadow_read(
     tmp_path: Path,
@@ -407,7 +411,7 @@ def test_a_flood_does_not_hide_a_shadow_read(
             flood.wait()
     flood_seconds = time.monotonic() - began
     # the sensor catches up on what the spill holds, then reports
-    alerts, stats = watch.stop(timeout=150)
+    alerts, stats = watch.stop(timeout=420)
     caught_up = time.monotonic() - began - flood_seconds
     seen: dict[str, dict[str, Any]] = {}
     for alert in alerts:

@@ -43,17 +43,20 @@ def remove_empty(root: str, path: str) -> None:
         return
     try:
         recorded = _read(fd)
+        mounts = _mounts()
         tops = [top for top in recorded if path.startswith(top + "/")]
         if tops:
-            _remove_up_to(path, min(tops, key=len), _mounts())
-            # Forget the parents that are gone (ours, or another delete's that lost a race).
-            left = [p for p in recorded if any(os.path.isdir(m + p) for m in _mounts())]
-            if not left:  # under the lock; a writer that opened it first checks st_nlink
-                os.unlink(os.path.join(root, REGISTRY))
-            elif left != recorded:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.write(fd, "".join(f"{p}\n" for p in left).encode())
+            _remove_up_to(path, min(tops, key=len), mounts)
+        # Forget the parents that are gone (ours, or another delete's that lost a race). This
+        # runs even when nothing matched: a create killed between opening the registry and
+        # writing its line leaves an empty file, which must not outlive the container.
+        left = [p for p in recorded if any(os.path.isdir(m + p) for m in mounts)]
+        if not left:  # under the lock; a writer that opened it first checks st_nlink
+            os.unlink(os.path.join(root, REGISTRY))
+        elif left != recorded:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, "".join(f"{p}\n" for p in left).encode())
     finally:
         os.close(fd)
 
