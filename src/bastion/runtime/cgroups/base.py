@@ -38,6 +38,12 @@ if TYPE_CHECKING:
             """Move process `pid` into the cgroup."""
             ...
 
+        def join(self, *, cgroup2: bool) -> None:
+            """Move the calling, single-threaded process into the cgroup without the RCU wait
+            of `add` where the kernel allows (attach.py); the cgroup2 hierarchy only if
+            `cgroup2` (a clone3 with CLONE_INTO_CGROUP placed it there already)."""
+            ...
+
         def apply(self, resources: LinuxResources) -> None:
             """Write the limits in `resources` (used by create and by update)."""
             ...

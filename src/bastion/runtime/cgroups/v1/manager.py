@@ -19,7 +19,7 @@ from bastion.runtime import crash
 from bastion.runtime.cgroups import files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
 from bastion.runtime.cgroups.common import cgroup2
-from bastion.runtime.cgroups.errors import CgroupUnsupportedError
+from bastion.runtime.cgroups.errors import CgroupError, CgroupUnsupportedError
 from bastion.runtime.cgroups.v1 import cpuset, freezer
 
 TYPE_CHECKING = False
@@ -107,6 +107,19 @@ class V1Manager:
         """Move process `pid` into the cgroup in every hierarchy."""
         for leaf in self._leaves():
             files.write(f"{leaf}/cgroup.procs", str(pid))
+
+    def join(self, *, cgroup2: bool) -> None:
+        """Move the calling process (one thread: a fresh fork) into the cgroup: `0` to each v1
+        hierarchy's `tasks` (a one-thread move takes no threadgroup lock, so no RCU grace
+        period; `cgroup.procs` where `tasks` is refused), and to the unified hierarchy's
+        `cgroup.procs` if `cgroup2` (the fork did not place it there: attach.py)."""
+        for leaf in sorted({mount + self.path for mount in self._mounts.values()}):
+            try:
+                files.write(f"{leaf}/tasks", "0")
+            except CgroupError:
+                files.write(f"{leaf}/cgroup.procs", "0")
+        if cgroup2 and self._unified:
+            files.write(f"{self._unified}/cgroup.procs", "0")
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
