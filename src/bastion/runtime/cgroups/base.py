@@ -38,6 +38,15 @@ if TYPE_CHECKING:
             """Move process `pid` into the cgroup."""
             ...
 
+        def directories(self) -> list[str]:
+            """The cgroup's directory in every hierarchy."""
+            ...
+
+        def freezer_file(self) -> str:
+            """The file whose content `state` reads ("FROZEN" or "1" when frozen); "" when the
+            host has no freezer. Recorded by create so that start and delete need no manager."""
+            ...
+
         def join(self, *, cgroup2: bool) -> None:
             """Move the calling, single-threaded process into the cgroup without the RCU wait
             of `add` where the kernel allows (attach.py); the cgroup2 hierarchy only if

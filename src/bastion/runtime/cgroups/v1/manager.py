@@ -108,6 +108,18 @@ class V1Manager:
         for leaf in self._leaves():
             files.write(f"{leaf}/cgroup.procs", str(pid))
 
+    def directories(self) -> list[str]:
+        """The cgroup's directory in each hierarchy (what state.json records for delete)."""
+        return self._leaves()
+
+    def freezer_file(self) -> str:
+        """The file `state` reads: freezer.state (v1) or the unified cgroup.freeze; "" if none."""
+        try:
+            directory, v1 = self._freezer()
+        except CgroupUnsupportedError:
+            return ""
+        return directory + ("/freezer.state" if v1 else "/cgroup.freeze")
+
     def join(self, *, cgroup2: bool) -> None:
         """Move the calling process (one thread: a fresh fork) into the cgroup: `0` to each v1
         hierarchy's `tasks` (a one-thread move takes no threadgroup lock, so no RCU grace
