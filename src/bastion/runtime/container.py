@@ -30,13 +30,14 @@ OCI_VERSION = "1.1.0"
 
 
 class Container:
-    __slots__ = ("_cgroup", "saved", "sd")
+    __slots__ = ("_cgroup", "_spec", "saved", "sd")
 
     def __init__(self, sd: store.StateDir, saved: ContainerState) -> None:
         self.sd = sd
         #: state.json as last read or written here.
         self.saved = saved
         self._cgroup: CgroupManager | None = None
+        self._spec: Spec | None = None
 
     @classmethod
     def load(cls, root: str, container_id: str) -> Container:
@@ -156,10 +157,12 @@ class Container:
 
     def spec(self) -> Spec:
         """The config as `create` saw it (the private copy, not the bundle's file)."""
-        from bastion.oci.decode import decode_spec
+        if self._spec is None:  # decoded once: exec asks twice (the CLI, then tenant.py)
+            from bastion.oci.decode import decode_spec
 
-        with open(self.sd.file(store.CONFIG_FILE), "rb") as f:
-            return decode_spec(f.read(), source=self.sd.file(store.CONFIG_FILE))
+            with open(self.sd.file(store.CONFIG_FILE), "rb") as f:
+                self._spec = decode_spec(f.read(), source=self.sd.file(store.CONFIG_FILE))
+        return self._spec
 
     def kill(self, sig: int, *, all_processes: bool = False) -> None:
         fd = self.sd.lock()
