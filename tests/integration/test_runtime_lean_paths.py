@@ -60,6 +60,21 @@ def _wait_stopped(runc: Runc, container_id: str) -> None:
         time.sleep(0.02)
 
 
+def test_exec_places_its_process_from_the_record_without_a_manager(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        runc("start", container_id, check=True)
+        modules = _verb(runc.root, "exec", container_id, "true")
+        assert "bastion.runtime.cgroups.v1.manager" not in modules
+        assert "bastion.runtime.cgroups.v2.manager" not in modules
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
 def test_start_and_delete_of_a_plain_container_load_no_manager_and_no_ctypes(
     runc: Runc, bundle_factory: BundleFactory, container_id: str
 ) -> None:
@@ -109,9 +124,15 @@ def test_a_state_file_without_the_record_still_starts_pauses_and_deletes(
     try:
         path = Path(runc.root, container_id, "state.json")
         doc = json.loads(path.read_text())
-        del doc["freezer_file"], doc["cgroup_dirs"]
+        del doc["freezer_file"], doc["cgroup_dirs"], doc["cgroup2_dir"]
         path.write_text(json.dumps(doc))
         runc("start", container_id, check=True)
+        pid_file = Path(runc.root, "exec.pid")
+        runc("exec", "-d", "--pid-file", str(pid_file), container_id, "sleep", "600", check=True)
+        cgroup = read_config(bundle)["linux"]["cgroupsPath"]
+        with open(f"/proc/{pid_file.read_text()}/cgroup") as f:
+            lines = [line.split(":", 2) for line in f.read().splitlines()]
+        assert all(path == cgroup for _, kind, path in lines if not kind.startswith("name="))
         runc("pause", container_id, check=True)
         assert runc.state(container_id)["status"] == "paused"
         runc("resume", container_id, check=True)

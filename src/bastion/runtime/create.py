@@ -147,7 +147,12 @@ def create(opts: CreateOptions) -> Container:
         if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
         # Written with the init's pid below: start and delete read these, not the manager.
-        state = replace(state, freezer_file=cgroup.freezer_file(), cgroup_dirs=cgroup.directories())
+        state = replace(
+            state,
+            freezer_file=cgroup.freezer_file(),
+            cgroup_dirs=cgroup.directories(),
+            cgroup2_dir=cgroup.v2_directory() or "",
+        )
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
         if state.host_mounts:

@@ -71,6 +71,9 @@ class ContainerState:
     #: were: then the manager answers.
     freezer_file: str | None = None
     cgroup_dirs: list[str] | None = None
+    #: Which of `cgroup_dirs` is in the cgroup2 hierarchy ("" on a host without one): with them,
+    #: `exec` places its process with no manager (cgroups/attach.py's `Recorded`).
+    cgroup2_dir: str | None = None
 
 
 _STATE_FIELDS = fields(ContainerState)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from bastion.oci.spec import Process, Spec
+    from bastion.runtime.cgroups.base import Placement
     from bastion.runtime.container import Container
     from bastion.runtime.init.channel import Channel
     from bastion.runtime.seccomp import Filter
@@ -73,7 +74,7 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     joined = _open_namespaces(container, spec)
     parent, child = pair()
     _prctl.set_child_subreaper()  # the tenant is re-parented to us when the intermediate exits
-    pid, join = attach.fork(container.cgroup)  # born in the cgroup: no RCU grace period
+    pid, join = attach.fork(_placement(container))  # born in the cgroup: no RCU grace period
     if pid == 0:
         parent.close()
         _run_intermediate(spec, process, joined, opts.preserve_fds, child, join)
@@ -101,6 +102,14 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     if opts.pid_file:
         store.write_atomic(os.path.abspath(opts.pid_file), str(tenant).encode(), 0o644)
     return tenant
+
+
+def _placement(container: Container) -> Placement:
+    """The cgroup as create recorded it (no manager, no mount table), else the manager."""
+    saved = container.saved
+    if saved.cgroup_dirs is not None and saved.cgroup2_dir is not None:
+        return attach.Recorded(saved.cgroup_dirs, saved.cgroup2_dir or None)
+    return container.cgroup
 
 
 def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:

@@ -33,10 +33,46 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bastion.runtime.cgroups.base import CgroupManager
+    from bastion.runtime.cgroups.base import Placement
 
 
-def fork(manager: CgroupManager) -> tuple[int, Callable[[], None]]:
+def join_directories(v1: list[str], cgroup2: str | None) -> None:
+    """Move the calling, single-threaded process into the cgroup directories `v1` (`0` to each
+    `tasks`, `cgroup.procs` where that is refused) and `cgroup2` (`cgroup.procs`) if given."""
+    from bastion.runtime.cgroups import files
+    from bastion.runtime.cgroups.errors import CgroupError
+
+    for directory in v1:
+        try:
+            files.write(f"{directory}/tasks", "0")
+        except CgroupError:
+            files.write(f"{directory}/cgroup.procs", "0")
+    if cgroup2:
+        files.write(f"{cgroup2}/cgroup.procs", "0")
+
+
+class Recorded:
+    """A container's cgroup as state.json records it (its directories, which one is cgroup2):
+    all `fork` needs, so `exec` places its process without a manager or the mount table."""
+
+    def __init__(self, directories: list[str], cgroup2: str | None) -> None:
+        self._v1 = [d for d in directories if d != cgroup2]
+        self._cgroup2 = cgroup2
+
+    def v2_directory(self) -> str | None:
+        return self._cgroup2
+
+    def join(self, *, cgroup2: bool) -> None:
+        join_directories(self._v1, self._cgroup2 if cgroup2 else None)
+
+    def add(self, pid: int) -> None:
+        from bastion.runtime.cgroups import files
+
+        for directory in [*self._v1, *([self._cgroup2] if self._cgroup2 else [])]:
+            files.write(f"{directory}/cgroup.procs", str(pid))
+
+
+def fork(manager: Placement) -> tuple[int, Callable[[], None]]:
     """Fork a child that ends in `manager`'s cgroup in every hierarchy.
 
     The parent gets (pid, a no-op), the `procs` fallback done. The child gets (0, join): it

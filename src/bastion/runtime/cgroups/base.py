@@ -98,6 +98,15 @@ if TYPE_CHECKING:
             """SIGKILL what is left, wait for it to go, remove the directories; idempotent."""
             ...
 
+    class Placement(Protocol):
+        """What `attach.fork` needs of a cgroup: a manager, or `attach.Recorded`."""
+
+        def v2_directory(self) -> str | None: ...
+
+        def join(self, *, cgroup2: bool) -> None: ...
+
+        def add(self, pid: int) -> None: ...
+
     class Controller(Protocol):
         """One controller's writer: each module under v1/, v2/ and common/ that sets limits is one
         (the module itself satisfies this Protocol: no class to build on bastion-runc's

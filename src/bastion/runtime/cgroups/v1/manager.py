@@ -16,10 +16,10 @@ refuses `unified` on v1 altogether.
 from __future__ import annotations
 
 from bastion.runtime import crash
-from bastion.runtime.cgroups import files, tree
+from bastion.runtime.cgroups import attach, files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
 from bastion.runtime.cgroups.common import cgroup2
-from bastion.runtime.cgroups.errors import CgroupError, CgroupUnsupportedError
+from bastion.runtime.cgroups.errors import CgroupUnsupportedError
 from bastion.runtime.cgroups.v1 import cpuset, freezer
 
 TYPE_CHECKING = False
@@ -125,13 +125,8 @@ class V1Manager:
         hierarchy's `tasks` (a one-thread move takes no threadgroup lock, so no RCU grace
         period; `cgroup.procs` where `tasks` is refused), and to the unified hierarchy's
         `cgroup.procs` if `cgroup2` (the fork did not place it there: attach.py)."""
-        for leaf in sorted({mount + self.path for mount in self._mounts.values()}):
-            try:
-                files.write(f"{leaf}/tasks", "0")
-            except CgroupError:
-                files.write(f"{leaf}/cgroup.procs", "0")
-        if cgroup2 and self._unified:
-            files.write(f"{self._unified}/cgroup.procs", "0")
+        v1 = sorted({mount + self.path for mount in self._mounts.values()})
+        attach.join_directories(v1, self._unified if cgroup2 else None)
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
