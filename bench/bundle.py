@@ -123,12 +123,25 @@ def add_common_args(p: argparse.ArgumentParser, *, runs_help: str) -> None:
         default=os.path.join(host.REPO, ".venv", "bin", "bastion-runc"),
         help="the bastion-runc to time (default: .venv/bin/bastion-runc)",
     )
+    p.add_argument(
+        "--bastion-base",
+        metavar="PATH",
+        help="a second bastion-runc (e.g. main's launcher), timed in the same rounds as "
+        "'bastion-base', for before/after ratios from one run",
+    )
+    p.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="sleep this long (untimed) between two trials, so no tool rides another's RCU "
+        "grace period (default 0)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds before a command is killed")
 
 
 def check_common_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.runs < 1 or args.warmup < 0:
-        p.error("--runs must be >= 1 and --warmup >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.gap_ms < 0:
+        p.error("--runs must be >= 1, --warmup and --gap-ms >= 0")
 
 
 def prepare(
@@ -138,6 +151,7 @@ def prepare(
     bastion: str,
     timeout: float,
     process_args: list[str] | None = None,
+    bastion_base: str | None = None,
 ) -> Prepared:
     """Bundles (busybox rootfs, `process_args` as the process), state dirs, the crun worker.
 
@@ -149,6 +163,8 @@ def prepare(
         "runc": shutil.which("runc"),
         "crun": shutil.which("crun"),
     }
+    if bastion_base:
+        tools["bastion-base"] = host.executable(bastion_base)
     unshare = shutil.which("unshare")
     tag = str(os.getpid())
     work = tempfile.mkdtemp(prefix="bastion-bench-")

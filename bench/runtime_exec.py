@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             stack,
             leftovers,
             bastion=args.bastion,
+            bastion_base=args.bastion_base,
             timeout=args.timeout,
             process_args=CONTAINER_ARGS,
         )
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         floor, target = nsenter_row(setup.local, started)
         rows += [floor, floor_row("floor: python3 -S -c pass", setup.local, PYTHON_FLOOR)]
         title = f"`exec ID /bin/true` into a running container ({' '.join(CONTAINER_ARGS)})"
-        run_rounds("exec", rows, args.runs, args.warmup)
+        run_rounds("exec", rows, args.runs, args.warmup, args.gap_ms / 1000)
         result = report("exec", title, rows)
         if setup.hybrid:
             print(

@@ -84,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     phases = ["run", "cycle"] if args.only is None else [args.only]
     leftovers: list[str] = []
     with contextlib.ExitStack() as stack:
-        setup = bundle.prepare(stack, leftovers, bastion=args.bastion, timeout=args.timeout)
+        setup = bundle.prepare(
+            stack,
+            leftovers,
+            bastion=args.bastion,
+            timeout=args.timeout,
+            bastion_base=args.bastion_base,
+        )
         unshare, local = setup.unshare, setup.local
 
         print("# runtime_start: " + " ".join(["bench/runtime_start.py", *(argv or sys.argv[1:])]))
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 title = "create -> start -> delete of /bin/true, timed together"
                 rows.append(floor_row("floor: 3 x python3 -S -c pass", local, *[PYTHON_FLOOR] * 3))
-            run_rounds(phase, rows, args.runs, args.warmup)
+            run_rounds(phase, rows, args.runs, args.warmup, args.gap_ms / 1000)
             results[phase] = report(phase, title, rows)
         if setup.hybrid:
             print(

@@ -55,6 +55,7 @@ class Sample:
     ns: int | None
     error: str | None = None
     forced: bool = False
+    cpu_ns: int = 0  # user + system time of the steps and the children they waited for
 
 
 class StepTimeout(Exception):
@@ -66,6 +67,7 @@ class Spawner:
 
     def __init__(self, stderr_path: str, timeout_s: float) -> None:
         self._timeout_s = timeout_s
+        self.last_cpu_ns = 0
         self._null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         self._err = os.open(stderr_path, flags, 0o600)
@@ -96,7 +98,8 @@ class Spawner:
         return line[:200]
 
     def run(self, argv: list[str]) -> int:
-        """Run `argv` to completion; its exit code (-N for signal N). Raise StepTimeout."""
+        """Run `argv` to completion; its exit code (-N for signal N). Raise StepTimeout.
+        `last_cpu_ns` is then its CPU time (user + system, its waited-for children included)."""
         # Its own process group, so a timeout or Ctrl-C can kill whatever it started too.
         pid = os.posix_spawn(argv[0], argv, ENV, file_actions=self._actions, setpgroup=0)
         try:
@@ -109,7 +112,8 @@ class Spawner:
                 raise StepTimeout(
                     f"{os.path.basename(argv[0])} timed out after {self._timeout_s:g} s"
                 )
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
+            self.last_cpu_ns = int((usage.ru_utime + usage.ru_stime) * 1e9)
         except BaseException:  # timeout, Ctrl-C: never leave the child running or unreaped
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -123,21 +127,25 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
     """Time `steps` run one after the other; stop at the first that fails (after its fallback)."""
     spawner.clear_stderr()
     forced = False
+    cpu = 0
     start = time.perf_counter_ns()
     try:
         for step in steps:
             code = spawner.run(step.argv)
+            cpu += spawner.last_cpu_ns
             if code != 0 and step.fallback is not None:
                 forced = True
                 spawner.clear_stderr()
                 code = spawner.run(step.fallback)
+                cpu += spawner.last_cpu_ns
             if code != 0:
                 what = step.label or os.path.basename(step.argv[0])
                 detail = spawner.stderr_summary() or f"exit status {code}"
                 return Sample(None, f"{what}: {detail}", forced)
     except StepTimeout as exc:
         return Sample(None, str(exc), forced)
-    return Sample(time.perf_counter_ns() - start, None, forced)
+    elapsed = time.perf_counter_ns() - start
+    return Sample(elapsed, None, forced, cpu)
 
 
 class Executor(Protocol):
@@ -192,10 +200,12 @@ class Worker:
         reply = self._read()
         ns = reply.get("ns")
         error = reply.get("error")
+        cpu = reply.get("cpu_ns")
         return Sample(
             ns if isinstance(ns, int) else None,
             str(error) if error is not None else None,
             bool(reply.get("forced", False)),
+            cpu if isinstance(cpu, int) else 0,
         )
 
     def close(self) -> None:
@@ -216,7 +226,12 @@ def serve(spawner: Spawner) -> None:
     for line in sys.stdin:
         steps = [Step(argv, fallback, label) for argv, fallback, label in json.loads(line)]
         sample = measure(spawner, steps)
-        reply = {"ns": sample.ns, "error": sample.error, "forced": sample.forced}
+        reply = {
+            "ns": sample.ns,
+            "error": sample.error,
+            "forced": sample.forced,
+            "cpu_ns": sample.cpu_ns,
+        }
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
@@ -252,6 +267,7 @@ class Row:
     failed: str | None = None
     streak: int = 0
     samples_ns: list[int | None] = field(default_factory=list)
+    cpu_ns: list[int | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     forced: int = 0
 
@@ -265,6 +281,7 @@ class Row:
             self.streak = 0
         if keep:
             self.samples_ns.append(sample.ns)
+            self.cpu_ns.append(sample.cpu_ns if sample.ns is not None else None)
             self.forced += sample.forced
 
 
@@ -275,8 +292,9 @@ def floor_row(name: str, executor: Executor, *commands: list[str]) -> Row:
     return Row(name, shown, lambda: executor.measure(steps))
 
 
-def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
-    """Each round runs every row once, starting one row later than the round before."""
+def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int, gap_s: float = 0.0) -> None:
+    """Each round runs every row once, starting one row later than the round before; `gap_s`
+    of sleep (untimed) before each trial."""
     total = warmup + rounds
     tty = sys.stderr.isatty()
     for r in range(total):
@@ -286,6 +304,8 @@ def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
                 if r >= warmup:
                     row.samples_ns.append(None)
                 continue
+            if gap_s:
+                time.sleep(gap_s)
             row.record(row.trial(), keep=r >= warmup)
         if tty:
             state = "warm-up" if r < warmup else "timed"
@@ -296,7 +316,7 @@ def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int) -> None:
 def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
     """Print the table and ratios of one bench; return them for the JSON file."""
     print(f"\n## {phase}: {title}")
-    print(f"{'tool':<34} {'median':>8} {'p90':>8} {'min':>8} {'mean':>8}  ok")
+    print(f"{'tool':<34} {'median':>8} {'p90':>8} {'min':>8} {'mean':>8}  ok  (median CPU)")
     by_name: dict[str, Row] = {}
     result_rows: dict[str, object] = {}
     for row in rows:
@@ -304,6 +324,7 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
         entry: dict[str, object] = {
             "command": row.command,
             "samples_ns": row.samples_ns,
+            "cpu_ns": row.cpu_ns,
             "errors": sorted(set(row.errors)),
             "forced_deletes": row.forced,
         }
@@ -317,9 +338,12 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
                 if len(ok) < len(row.samples_ns)
                 else ""
             )
+            cpu = [n for n in row.cpu_ns if n]
+            cpu_ms = statistics.median(cpu) / 1e6 if cpu else 0.0
+            entry["cpu_median_ms"] = round(cpu_ms, 3)
             print(
                 f"{row.name:<34} {s.median_ms:>5.2f} ms {s.p90_ms:>5.2f} ms {s.min_ms:>5.2f} ms "
-                f"{s.mean_ms:>5.2f} ms  {len(ok)}/{len(row.samples_ns)}{extra}"
+                f"{s.mean_ms:>5.2f} ms  {len(ok)}/{len(row.samples_ns)}  ({cpu_ms:.2f} ms){extra}"
             )
         else:
             why = row.failed or (row.errors[-1] if row.errors else "no samples")
@@ -327,19 +351,29 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
             print(f"{row.name:<34} failed: {why}")
         result_rows[row.name] = entry
     ratios: dict[str, object] = {}
-    for a, b in (("bastion-runc", "runc"), ("bastion-runc", "crun"), ("runc", "crun")):
+    pairs = (
+        ("bastion-runc", "runc"),
+        ("bastion-base", "runc"),
+        ("bastion-runc", "bastion-base"),
+        ("bastion-runc", "crun"),
+        ("runc", "crun"),
+    )
+    for a, b in pairs:
         if a in by_name and b in by_name:
             ra, rb = by_name[a], by_name[b]
             med = summarize([n for n in ra.samples_ns if n])
             ref = summarize([n for n in rb.samples_ns if n])
             paired = paired_ratio(ra.samples_ns, rb.samples_ns)
             ratio = med.median_ms / ref.median_ms
+            cpu_paired = paired_ratio(ra.cpu_ns, rb.cpu_ns)
             ratios[f"{a}/{b}"] = {
                 "of_medians": round(ratio, 3),
                 "paired_median": paired and round(paired, 3),
+                "cpu_paired_median": cpu_paired and round(cpu_paired, 3),
             }
             paired_text = f" (median of per-round ratios {paired:.2f}x)" if paired else ""
-            print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}")
-        elif a == "bastion-runc":
+            cpu_text = f"; CPU time {cpu_paired:.2f}x" if cpu_paired else ""
+            print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}{cpu_text}")
+        elif a == "bastion-runc" and b != "bastion-base":
             print(f"  ratio {a}/{b}: n/a ({a if a not in by_name else b} has no samples)")
     return {"title": title, "rows": result_rows, "ratios": ratios}

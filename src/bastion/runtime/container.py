@@ -16,7 +16,6 @@ from bastion._record import replace
 from bastion._sys.proc import is_alive
 from bastion.identity import IDENTITY_FILE, ContainerIdentity
 from bastion.runtime import store
-from bastion.runtime.cgroups.detect import open_manager
 from bastion.runtime.errors import InvalidState, RuntimeFailure
 from bastion.runtime.status import Status, can_delete, can_kill, can_start
 
@@ -31,13 +30,14 @@ OCI_VERSION = "1.1.0"
 
 
 class Container:
-    __slots__ = ("_cgroup", "saved", "sd")
+    __slots__ = ("_cgroup", "_spec", "saved", "sd")
 
     def __init__(self, sd: store.StateDir, saved: ContainerState) -> None:
         self.sd = sd
         #: state.json as last read or written here.
         self.saved = saved
         self._cgroup: CgroupManager | None = None
+        self._spec: Spec | None = None
 
     @classmethod
     def load(cls, root: str, container_id: str) -> Container:
@@ -59,6 +59,9 @@ class Container:
     @property
     def cgroup(self) -> CgroupManager:
         if self._cgroup is None:
+            # Imported here: start and delete of a plain container need no manager (lean paths).
+            from bastion.runtime.cgroups.detect import open_manager
+
             self._cgroup = open_manager(self.saved.cgroup_path)
         return self._cgroup
 
@@ -81,11 +84,29 @@ class Container:
         if not self.init_alive():
             return Status.STOPPED
         # The freezer first, as runc's refreshState: a paused created container is "paused".
-        if self.cgroup.state() == "frozen":
+        if self._frozen():
             return Status.PAUSED
         if os.path.exists(self.sd.fifo):
             return Status.CREATED
         return Status.RUNNING
+
+    def _frozen(self) -> bool:
+        # The file create recorded, read directly: no manager, no mount table (start-up time).
+        path = self.saved.freezer_file
+        if path is not None and self._cgroup is None:
+            if not path:
+                return False  # this host has no freezer
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().strip()
+            except FileNotFoundError:
+                return False  # as the manager: a cgroup without the file is thawed
+            if text in (b"FROZEN", b"1"):
+                return True
+            if text in (b"THAWED", b"0"):
+                return False
+        # Not recorded, or FREEZING: the manager waits for the freezer to settle.
+        return self.cgroup.state() == "frozen"
 
     def oom_killed(self) -> bool:
         try:
@@ -136,10 +157,12 @@ class Container:
 
     def spec(self) -> Spec:
         """The config as `create` saw it (the private copy, not the bundle's file)."""
-        from bastion.oci.decode import decode_spec
+        if self._spec is None:  # decoded once: exec asks twice (the CLI, then tenant.py)
+            from bastion.oci.decode import decode_spec
 
-        with open(self.sd.file(store.CONFIG_FILE), "rb") as f:
-            return decode_spec(f.read(), source=self.sd.file(store.CONFIG_FILE))
+            with open(self.sd.file(store.CONFIG_FILE), "rb") as f:
+                self._spec = decode_spec(f.read(), source=self.sd.file(store.CONFIG_FILE))
+        return self._spec
 
     def kill(self, sig: int, *, all_processes: bool = False) -> None:
         fd = self.sd.lock()
@@ -180,16 +203,17 @@ class Container:
         # A live `create` (only with --force) dies first, so it cannot make more behind us.
         if status == Status.CREATING:
             _kill_quietly(self.saved.creator_pid, self.saved.creator_start)
-        if self.pid:
-            _kill_quietly(self.pid, self.saved.pid_start)
-        cgroup = self.cgroup
-        if cgroup.exists():
-            if status == Status.PAUSED:
-                cgroup.thaw()
-            cgroup.kill(_SIGKILL)
-            _wait_gone(self)
-            if not self.saved.cgroup_preexisting:
-                cgroup.destroy()
+        if not (status == Status.STOPPED and self._remove_empty_cgroup()):
+            if self.pid:
+                _kill_quietly(self.pid, self.saved.pid_start)
+            cgroup = self.cgroup
+            if cgroup.exists():
+                if status == Status.PAUSED:
+                    cgroup.thaw()
+                cgroup.kill(_SIGKILL)
+                _wait_gone(self)
+                if not self.saved.cgroup_preexisting:
+                    cgroup.destroy()
         if not self.saved.cgroup_preexisting and os.path.exists(
             os.path.join(self.sd.root, store.CGROUP_PARENTS_FILE)
         ):
@@ -203,6 +227,28 @@ class Container:
         for stale in store.stale_reservations(self.sd.root, self.id):
             store.remove_tree(stale)
         self.sd.remove()
+
+    def _remove_empty_cgroup(self) -> bool:
+        """The lean delete of a stopped container: rmdir the cgroup directories create recorded,
+        with no manager and no signal (ctypes). False, for the full path (kill, wait, remove
+        with retries), when something is still there: a process, a child cgroup, a cgroup this
+        create did not make, a state.json without the record, a create that never finished."""
+        saved = self.saved
+        if (
+            saved.cgroup_dirs is None
+            or saved.cgroup_preexisting is not False
+            or saved.status == Status.CREATING
+            or self.init_alive()
+        ):
+            return False
+        for directory in saved.cgroup_dirs:
+            try:
+                os.rmdir(directory)  # EBUSY while a process or a child cgroup is in it
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+        return True
 
     def wait(self) -> int:
         """Wait for the init (our child: `create` made us its subreaper); shell-style status."""

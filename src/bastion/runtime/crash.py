@@ -5,7 +5,7 @@ BASTION_TEST_CRASH_AT=<point> kills the process at that point; the points, in `c
     state      the state directory exists (status "creating"), no cgroup yet
     cgroup-v1  (hybrid hosts) the cgroup exists in the v1 hierarchies, not yet in the unified one
     cgroup     the cgroup exists everywhere, no process in it
-    fork       the intermediate is in the cgroup, its init may not exist yet
+    fork       the intermediate exists (born in the cgroup v2, joining v1), no init yet maybe
     mounts     the init built the rootfs and waits for "continue"
 """
 

@@ -3,7 +3,7 @@
     decode + validate config.json (no side effects yet)
     reserve the state directory          -> crash point "state"
     create the cgroup and apply limits   -> crash points "cgroup-v1" (inside), "cgroup"
-    fork the intermediate, put it in the cgroup, write id maps, get the init's pid
+    fork the intermediate into the cgroup, write id maps, get the init's pid
                                          -> crash point "fork"
     the init builds the rootfs           -> crash point "mounts"
     the init sets the process up and waits on the exec fifo; state becomes "created"
@@ -35,6 +35,7 @@ from bastion.identity import (
 from bastion.oci.decode import SpecError, decode_spec, read_config
 from bastion.oci.validate import validate_spec
 from bastion.runtime import hooks, namespaces, store
+from bastion.runtime.cgroups import attach
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
 from bastion.runtime.crash import point as _crash_point
@@ -146,6 +147,13 @@ def create(opts: CreateOptions) -> Container:
         cgroup.create()
         if not state.cgroup_preexisting:
             undo.push("cgroup", cgroup.destroy)
+        # Written with the init's pid below: start and delete read these, not the manager.
+        state = replace(
+            state,
+            freezer_file=cgroup.freezer_file(),
+            cgroup_dirs=cgroup.directories(),
+            cgroup2_dir=cgroup.v2_directory() or "",
+        )
         _crash_point("cgroup")
         cgroup.apply(with_default_device_rules(spec.linux.resources if spec.linux else None))
         if state.host_mounts:
@@ -210,14 +218,14 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     # The init is the intermediate's child; when the intermediate exits it is re-parented to
     # us (or to our caller's subreaper, e.g. conmon), so `run` can wait for it.
     _prctl.set_child_subreaper()
-    pid = os.fork()
+    # The intermediate is born in the cgroup (cgroups/attach.py: no RCU grace period to wait).
+    pid, join = attach.fork(cgroup)
     if pid == 0:
         parent.close()
-        run_intermediate(cfg, child)
+        run_intermediate(cfg, child, join)
     child.close()
     undo.push("intermediate process", lambda: kill_and_reap(pid))
     try:
-        cgroup.add(pid)
         _crash_point("fork")
         parent.send(Message.GO)
         if cfg.namespaces.creates("user"):

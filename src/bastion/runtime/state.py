@@ -64,6 +64,16 @@ class ContainerState:
     #: The init's host pid and start time; 0 and None until the init exists.
     pid: int = 0
     pid_start: int | None = None
+    #: What the status, `start` and the `delete` of a stopped container read instead of asking
+    #: the cgroup manager (which parses the mount table and loads a dozen modules): the file
+    #: that says whether the cgroup is frozen ("" without a freezer) and the cgroup's directory
+    #: in every hierarchy. None until the cgroup exists, and in a state.json written before they
+    #: were: then the manager answers.
+    freezer_file: str | None = None
+    cgroup_dirs: list[str] | None = None
+    #: Which of `cgroup_dirs` is in the cgroup2 hierarchy ("" on a host without one): with them,
+    #: `exec` places its process with no manager (cgroups/attach.py's `Recorded`).
+    cgroup2_dir: str | None = None
 
 
 _STATE_FIELDS = fields(ContainerState)
@@ -123,6 +133,8 @@ def _is_kind(value: object, kind: str) -> bool:
         return type(value) is int
     if base == "str":
         return type(value) is str
+    if base == "list[str]":
+        return type(value) is list and all(type(v) is str for v in value)
     if base == "dict[str, str]":
         return type(value) is dict and all(type(v) is str for v in value.values())
     raise AssertionError(f"ContainerState has a field of kind {kind!r} decode_state cannot check")

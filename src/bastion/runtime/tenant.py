@@ -1,10 +1,11 @@
 """`exec`: a new process inside a running container (youki calls it a *tenant*).
 
-Like create's children, but joining instead of creating: the intermediate is put in the
-container's cgroup, opens and joins every namespace of the container's init (/proc/<pid>/ns/*,
-checked to still belong to the same init), and forks the tenant, which becomes the configured
-user with its own capabilities, rlimits and no_new_privs, and execs. The parent learns that the
-exec happened when the close-on-exec channel reaches EOF, or gets the error if it failed.
+Like create's children, but joining instead of creating: the intermediate is born in the
+container's cgroup (cgroups/attach.py), opens and joins every namespace of the container's init
+(/proc/<pid>/ns/*, checked to still belong to the same init), and forks the tenant, which becomes
+the configured user with its own capabilities, rlimits and no_new_privs, and execs. The parent
+learns that the exec happened when the close-on-exec channel reaches EOF, or gets the error if
+it failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bastion._sys.proc import is_alive, kill_and_reap
 from bastion.oci.decode import SpecError
 from bastion.oci.validate import validate_spec
 from bastion.runtime import console, namespaces, store
+from bastion.runtime.cgroups import attach
 from bastion.runtime.container import oci_state
 from bastion.runtime.errors import InvalidState
 from bastion.runtime.host_support import check_host_support
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from bastion.oci.spec import Process, Spec
+    from bastion.runtime.cgroups.base import Placement
     from bastion.runtime.container import Container
     from bastion.runtime.init.channel import Channel
     from bastion.runtime.seccomp import Filter
@@ -71,16 +74,15 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     joined = _open_namespaces(container, spec)
     parent, child = pair()
     _prctl.set_child_subreaper()  # the tenant is re-parented to us when the intermediate exits
-    pid = os.fork()
+    pid, join = attach.fork(_placement(container))  # born in the cgroup: no RCU grace period
     if pid == 0:
         parent.close()
-        _run_intermediate(spec, process, joined, opts.preserve_fds, child)
+        _run_intermediate(spec, process, joined, opts.preserve_fds, child, join)
     child.close()
     for _, fd in joined:
         os.close(fd)
     tenant = 0
     try:
-        container.cgroup.add(pid)
         parent.send(Message.GO)
         tenant = parent.recv_record(Message.TENANT, Pid).pid
         os.waitpid(pid, 0)
@@ -102,6 +104,14 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     return tenant
 
 
+def _placement(container: Container) -> Placement:
+    """The cgroup as create recorded it (no manager, no mount table), else the manager."""
+    saved = container.saved
+    if saved.cgroup_dirs is not None and saved.cgroup2_dir is not None:
+        return attach.Recorded(saved.cgroup_dirs, saved.cgroup2_dir or None)
+    return container.cgroup
+
+
 def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:
     """Open the init's namespaces, then check the init is still the one we recorded (a pid alone
     could have been reused by the time the files were opened)."""
@@ -119,9 +129,15 @@ def _open_namespaces(container: Container, spec: Spec) -> list[tuple[str, int]]:
 
 
 def _run_intermediate(
-    spec: Spec, process: Process, joined: list[tuple[str, int]], preserve_fds: int, chan: Channel
+    spec: Spec,
+    process: Process,
+    joined: list[tuple[str, int]],
+    preserve_fds: int,
+    chan: Channel,
+    join_cgroup: Callable[[], None],
 ) -> NoReturn:
     try:
+        join_cgroup()  # before the tenant forks: it inherits the cgroups
         _prctl.set_pdeathsig(_SIGKILL)
         # Visible in the container's pid namespace from the fork on: never let a container
         # process reach this host interpreter through /proc/<pid>/exe (CVE-2019-5736).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -250,3 +251,36 @@ def test_remove_gives_up_after_the_timeout(
         tree.remove([top], timeout=0.05)
     assert info.value.reference == "cgroup-busy"
     assert info.value.where == top
+
+
+def test_v1_join_writes_itself_to_tasks_and_cgroup2_only_when_asked(
+    v1: V1Manager, fake_fs: FakeCgroupFs
+) -> None:
+    v1.join(cgroup2=False)
+    assert sorted(fake_fs.writes) == [
+        (f"{name}/bastion/c1/tasks", "0")
+        for name in ("cpu", "cpuacct", "freezer", "memory", "pids")
+    ]
+    fake_fs.writes.clear()
+    v1.join(cgroup2=True)
+    assert fake_fs.writes[-1] == ("unified/bastion/c1/cgroup.procs", "0")
+    assert len(fake_fs.writes) == 6
+
+
+def test_v1_join_falls_back_to_cgroup_procs_where_tasks_is_refused(
+    v1: V1Manager, fake_fs: FakeCgroupFs
+) -> None:
+    fake_fs.fail("memory/bastion/c1/tasks", errno.EINVAL)
+    v1.join(cgroup2=False)
+    assert ("memory/bastion/c1/cgroup.procs", "0") in fake_fs.writes
+    assert ("memory/bastion/c1/tasks", "0") not in fake_fs.writes
+    assert ("pids/bastion/c1/tasks", "0") in fake_fs.writes
+
+
+def test_v2_join_writes_cgroup_procs_only_when_the_fork_did_not_place_it(
+    v2: V2Manager, fake_fs: FakeCgroupFs
+) -> None:
+    v2.join(cgroup2=False)
+    assert fake_fs.writes == []
+    v2.join(cgroup2=True)
+    assert fake_fs.writes == [("bastion/c1/cgroup.procs", "0")]

@@ -42,6 +42,9 @@ class TerminalProxy:
 
     def copy_until_closed(self) -> None:
         """Copy stdin -> master and master -> stdout until the container side closes."""
+        import gc
+
+        gc.enable()  # the launcher turned it off for start-up; a session may last for days
         sources = [self.master, 0]
         while True:
             try:

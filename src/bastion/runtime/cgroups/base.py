@@ -38,6 +38,21 @@ if TYPE_CHECKING:
             """Move process `pid` into the cgroup."""
             ...
 
+        def directories(self) -> list[str]:
+            """The cgroup's directory in every hierarchy."""
+            ...
+
+        def freezer_file(self) -> str:
+            """The file whose content `state` reads ("FROZEN" or "1" when frozen); "" when the
+            host has no freezer. Recorded by create so that start and delete need no manager."""
+            ...
+
+        def join(self, *, cgroup2: bool) -> None:
+            """Move the calling, single-threaded process into the cgroup without the RCU wait
+            of `add` where the kernel allows (attach.py); the cgroup2 hierarchy only if
+            `cgroup2` (a clone3 with CLONE_INTO_CGROUP placed it there already)."""
+            ...
+
         def apply(self, resources: LinuxResources) -> None:
             """Write the limits in `resources` (used by create and by update)."""
             ...
@@ -82,6 +97,15 @@ if TYPE_CHECKING:
         def destroy(self) -> None:
             """SIGKILL what is left, wait for it to go, remove the directories; idempotent."""
             ...
+
+    class Placement(Protocol):
+        """What `attach.fork` needs of a cgroup: a manager, or `attach.Recorded`."""
+
+        def v2_directory(self) -> str | None: ...
+
+        def join(self, *, cgroup2: bool) -> None: ...
+
+        def add(self, pid: int) -> None: ...
 
     class Controller(Protocol):
         """One controller's writer: each module under v1/, v2/ and common/ that sets limits is one

@@ -27,6 +27,7 @@ from bastion.runtime.init.messages import HookState, Message, Pid
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn
 
     from bastion.oci.spec import Spec
@@ -53,19 +54,19 @@ class InitConfig:
     namespaces: NamespacePlan
 
 
-def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
+def run_intermediate(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], None]) -> NoReturn:
     try:
+        join_cgroup()  # before the init is forked: it inherits the cgroups (cgroups/attach.py)
         # If `create` dies before the init exists, so do we (and the init then sees EOF).
         _prctl.set_pdeathsig(_SIGKILL)
         _prctl.set_dumpable(False)
         _prctl.set_cmdline(CHILD_TITLE)  # the init inherits it through fork
-        # The init's modules load here, and the seccomp filter compiles, while the parent waits
-        # in the kernel for the cgroup attach (an RCU grace period, 5-15 ms): on two cores that
-        # time is free.
+        # The init's modules load here, and the seccomp filter compiles, before the init forks
+        # (after pivot_root the host's library is out of reach).
         from bastion.runtime.init import process, rootfs  # noqa: F401
 
         seccomp_filter = compile_seccomp(cfg.spec)
-        chan.recv(Message.GO)  # the parent has put us in the container's cgroup
+        chan.recv(Message.GO)
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
             _ns.unshare(CLONE_NEWUSER)

@@ -7,7 +7,7 @@ message's payload record, if it has one. A descriptor rides along as SCM_RIGHTS.
 
 The order, for `create` (-> parent to child, <- child to parent):
 
-    -> GO            the intermediate is in the container's cgroup: go on
+    -> GO            go on (the intermediate placed itself in the cgroup: cgroups/attach.py)
     <- IDMAP         (new user namespace only) it exists: write its id maps
     -> IDMAP_DONE    they are written
     <- INIT          the init's pid (Pid); the intermediate exits

@@ -54,6 +54,9 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     if values["stats"]:
         sys.stdout.write(dumps(stats_event(container)) + "\n")
         return 0
+    import gc
+
+    gc.enable()  # the launcher turned it off for start-up; a stream may run for days
     try:
         for event in events(container, interval):
             sys.stdout.write(dumps(event) + "\n")

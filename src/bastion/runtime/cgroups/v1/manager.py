@@ -16,7 +16,7 @@ refuses `unified` on v1 altogether.
 from __future__ import annotations
 
 from bastion.runtime import crash
-from bastion.runtime.cgroups import files, tree
+from bastion.runtime.cgroups import attach, files, tree
 from bastion.runtime.cgroups.base import CgroupStats, FreezerState
 from bastion.runtime.cgroups.common import cgroup2
 from bastion.runtime.cgroups.errors import CgroupUnsupportedError
@@ -107,6 +107,26 @@ class V1Manager:
         """Move process `pid` into the cgroup in every hierarchy."""
         for leaf in self._leaves():
             files.write(f"{leaf}/cgroup.procs", str(pid))
+
+    def directories(self) -> list[str]:
+        """The cgroup's directory in each hierarchy (what state.json records for delete)."""
+        return self._leaves()
+
+    def freezer_file(self) -> str:
+        """The file `state` reads: freezer.state (v1) or the unified cgroup.freeze; "" if none."""
+        try:
+            directory, v1 = self._freezer()
+        except CgroupUnsupportedError:
+            return ""
+        return directory + ("/freezer.state" if v1 else "/cgroup.freeze")
+
+    def join(self, *, cgroup2: bool) -> None:
+        """Move the calling process (one thread: a fresh fork) into the cgroup: `0` to each v1
+        hierarchy's `tasks` (a one-thread move takes no threadgroup lock, so no RCU grace
+        period; `cgroup.procs` where `tasks` is refused), and to the unified hierarchy's
+        `cgroup.procs` if `cgroup2` (the fork did not place it there: attach.py)."""
+        v1 = sorted({mount + self.path for mount in self._mounts.values()})
+        attach.join_directories(v1, self._unified if cgroup2 else None)
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""

@@ -44,6 +44,20 @@ class V2Manager:
         """Move process `pid` into the cgroup."""
         files.write(f"{self.directory}/cgroup.procs", str(pid))
 
+    def directories(self) -> list[str]:
+        """The cgroup's directory (what state.json records for delete)."""
+        return [self.directory]
+
+    def freezer_file(self) -> str:
+        """The file `state` reads."""
+        return self.directory + "/cgroup.freeze"
+
+    def join(self, *, cgroup2: bool) -> None:
+        """Move the calling process into the cgroup, unless the fork already placed it there
+        (`cgroup2` False: clone3 with CLONE_INTO_CGROUP, attach.py)."""
+        if cgroup2:
+            files.write(f"{self.directory}/cgroup.procs", "0")
+
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
         # Imported on first use: kill, delete and pause need none of them (start-up cost).

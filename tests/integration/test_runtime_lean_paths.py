@@ -1,0 +1,168 @@
+"""`start` and the `delete` of a stopped container read what `create` recorded in state.json
+(the freezer file, the cgroup directories) instead of loading the cgroup manager and ctypes; the
+full path stays for everything else. These tests check the modules each verb loaded, and that
+the full path still takes over where the lean one must not act."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bastion_testing.bundle import read_config
+from bastion_testing.runc import wait_no_leftovers
+
+if TYPE_CHECKING:
+    from bastion_testing.plugin import BundleFactory
+    from bastion_testing.runc import Runc
+
+pytestmark = pytest.mark.privileged
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+# The verb run as the lean launcher runs it, then the modules it loaded.
+PROBE = """
+import sys
+sys.path.insert(0, {src!r})
+from bastion.cli.runc.main import main
+code = main({argv!r})
+print(code, ",".join(sorted(sys.modules)))
+"""
+HEAVY = ("ctypes", "bastion._sys.signals", "bastion.runtime.cgroups")
+
+
+def _verb(root: str, *argv: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE.format(src=str(SRC), argv=["--root", root, *argv])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    code, modules = result.stdout.splitlines()[-1].split(" ", 1)
+    assert code == "0", result.stderr
+    return set(modules.split(","))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.startswith(HEAVY))
+
+
+def _wait_stopped(runc: Runc, container_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while runc.state(container_id)["status"] != "stopped":
+        assert time.monotonic() < deadline, "the container did not stop"
+        time.sleep(0.02)
+
+
+def test_exec_places_its_process_from_the_record_without_a_manager(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        runc("start", container_id, check=True)
+        modules = _verb(runc.root, "exec", container_id, "true")
+        assert "bastion.runtime.cgroups.v1.manager" not in modules
+        assert "bastion.runtime.cgroups.v2.manager" not in modules
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_start_and_delete_of_a_plain_container_load_no_manager_and_no_ctypes(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=["/bin/true"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        assert _heavy(_verb(runc.root, "start", container_id)) == []
+        _wait_stopped(runc, container_id)
+        assert _heavy(_verb(runc.root, "delete", container_id)) == []
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_delete_of_a_stopped_container_with_a_process_left_takes_the_full_path(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    """The init is gone but a process is still in the cgroup: rmdir fails, so delete kills it
+    and removes the cgroup (the lean path must not leave it, nor fail)."""
+    bundle = bundle_factory(args=["/bin/true"])
+    cgroup = read_config(bundle)["linux"]["cgroupsPath"]
+    runc("create", "--bundle", bundle, container_id, check=True)
+    straggler = subprocess.Popen(["sleep", "600"])
+    try:
+        dirs = json.loads(Path(runc.root, container_id, "state.json").read_text())["cgroup_dirs"]
+        assert dirs and all(d.endswith(cgroup) for d in dirs)
+        for directory in dirs:
+            Path(directory, "cgroup.procs").write_text(str(straggler.pid))
+        runc("start", container_id, check=True)
+        _wait_stopped(runc, container_id)
+        modules = _verb(runc.root, "delete", container_id)
+        assert "bastion.runtime.cgroups.detect" in modules  # the full path ran
+        assert straggler.wait(timeout=10) == -9
+    finally:
+        straggler.kill()
+        straggler.wait()
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_a_state_file_without_the_record_still_starts_pauses_and_deletes(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    """state.json as a bastion-runc before the lean paths wrote it: the manager answers."""
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        path = Path(runc.root, container_id, "state.json")
+        doc = json.loads(path.read_text())
+        del doc["freezer_file"], doc["cgroup_dirs"], doc["cgroup2_dir"]
+        path.write_text(json.dumps(doc))
+        runc("start", container_id, check=True)
+        pid_file = Path(runc.root, "exec.pid")
+        runc("exec", "-d", "--pid-file", str(pid_file), container_id, "sleep", "600", check=True)
+        cgroup = read_config(bundle)["linux"]["cgroupsPath"]
+        with open(f"/proc/{pid_file.read_text()}/cgroup") as f:
+            lines = [line.split(":", 2) for line in f.read().splitlines()]
+        assert all(path == cgroup for _, kind, path in lines if not kind.startswith("name="))
+        runc("pause", container_id, check=True)
+        assert runc.state(container_id)["status"] == "paused"
+        runc("resume", container_id, check=True)
+        assert runc.state(container_id)["status"] == "running"
+        runc("kill", container_id, "KILL", check=True)
+        _wait_stopped(runc, container_id)
+        assert "bastion.runtime.cgroups.detect" in _verb(runc.root, "delete", container_id)
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_a_paused_container_reads_paused_from_the_recorded_freezer_file(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        freezer = json.loads(Path(runc.root, container_id, "state.json").read_text())[
+            "freezer_file"
+        ]
+        assert freezer and os.path.isfile(freezer)
+        runc("start", container_id, check=True)
+        runc("pause", container_id, check=True)
+        assert Path(freezer).read_text().strip() in ("FROZEN", "1")
+        assert runc.state(container_id)["status"] == "paused"
+        refused = runc("delete", container_id)
+        assert refused.returncode != 0 and "invalid-state" in refused.stderr
+        runc("resume", container_id, check=True)
+        assert runc.state(container_id)["status"] == "running"
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
