@@ -55,6 +55,7 @@ def load_rules(
     Raises `RulesFileError` (file:line:col of a YAML or condition error) or `EngineError`
     (file:line:col of an unknown field, undefined macro or list, bad output).
     """
+    from bastion.sensor.fields.evt import event_type_names
     from bastion.sensor.fields.format import compile_output
     from bastion.sensor.fields.registry import FieldRegistry
 
@@ -70,5 +71,6 @@ def load_rules(
         disabled_rules=disabled_rules,
         disabled_tags=disabled_tags,
         enabled_rules=enabled_rules,
+        event_names=event_type_names(),
     )
     return Rules(tuple(paths), ruleset, engine, fields)

@@ -11,7 +11,7 @@ Operators live in `ops`. `event_types` infers the ``evt.type`` values a conditio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
 from bastion.errors import BastionError
@@ -30,6 +30,7 @@ from bastion.sensor.rules.ast import (
     UnaryCheck,
     Visitor,
 )
+from bastion.sensor.rules.checks import MAX_MACRO_DEPTH
 from bastion.sensor.rules.ops import MISSING
 
 Event: TypeAlias = object
@@ -96,9 +97,14 @@ def compile_condition(
     macros: Mapping[str, Expr],
     lists: Mapping[str, Sequence[str]],
     fields: FieldTable,
+    event_names: Container[str] | None = None,
 ) -> Condition:
-    """Compile `expr` to a predicate on events; raises `CompileError`."""
-    return _Compiler(macros, lists, fields).visit(expr)
+    """Compile `expr` to a predicate on events; raises `CompileError`.
+
+    With `event_names`, an ``evt.type`` compared (``=``, ``!=``, ``in``...) with a name that is
+    not an event type is an error, as in Falco: such a check could never match.
+    """
+    return _Compiler(macros, lists, fields, event_names).visit(expr)
 
 
 def _not(inner: Condition) -> Condition:
@@ -125,10 +131,12 @@ class _Compiler(Visitor[Condition]):
         macros: Mapping[str, Expr],
         lists: Mapping[str, Sequence[str]],
         fields: FieldTable,
+        event_names: Container[str] | None = None,
     ) -> None:
         self.macros = macros
         self.lists = lists
         self.fields = fields
+        self.event_names = event_names
         self.stack: list[str] = []
         self.done: dict[str, Condition] = {}
 
@@ -163,6 +171,14 @@ class _Compiler(Visitor[Condition]):
             raise CompileError(
                 f"undefined macro {name!r}",
                 reference="rule-undefined-macro",
+                name=name,
+                pos=node.pos,
+                macro=self.current,
+            )
+        if len(self.stack) >= MAX_MACRO_DEPTH:
+            raise CompileError(
+                f"macros nest deeper than {MAX_MACRO_DEPTH} levels at {name!r}",
+                reference="rule-macro-depth",
                 name=name,
                 pos=node.pos,
                 macro=self.current,
@@ -219,14 +235,46 @@ class _Compiler(Visitor[Condition]):
                 out.append(item.name if isinstance(item, Identifier) else item.text)
         return out
 
+    def check_event_names(self, node: BinaryCheck, texts: list[str]) -> None:
+        names = self.event_names
+        assert names is not None
+        for text in texts:
+            if text in names:
+                continue
+            value = node.value
+            pos, via = value.pos, ""
+            if isinstance(value, Identifier):
+                via = f" (an item of list {value.name!r})"
+            elif isinstance(value, ListValue):
+                for item in value.items:
+                    label = item.name if isinstance(item, Identifier) else item.text
+                    if label == text:
+                        pos = item.pos
+                        break
+                    listed = isinstance(item, Identifier) and item.name in self.lists
+                    if listed and text in _expand_list(label, self.lists):
+                        pos, via = item.pos, f" (an item of list {label!r})"
+                        break
+            raise CompileError(
+                f"unknown event type {text!r}{via}: evt.type {node.op} compares with event "
+                "names, and Falco refuses a name that is not one (the check could never match)",
+                reference="rule-unknown-event-type",
+                name=text,
+                pos=pos,
+                macro=self.current,
+            )
+
     def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
         get = self.getter(node.field)
         op = node.op
         if isinstance(node.value, FieldValue):
             rhs = self.getter(node.value.field)
             return _dynamic(get, rhs, op)
+        texts = self.texts(node)
+        if self.event_names is not None and _is_event_type_check(node):
+            self.check_event_names(node, texts)
         try:
-            pred = ops.make_predicate(op, self.texts(node))
+            pred = ops.make_predicate(op, texts)
         except ops.OperandError as exc:
             raise CompileError(
                 f"{node.field.name} {op}: {exc}",
@@ -241,6 +289,20 @@ class _Compiler(Visitor[Condition]):
             return value is not MISSING and pred(value)
 
         return check
+
+
+def _is_event_type_check(node: BinaryCheck) -> bool:
+    field = node.field
+    return (
+        field.name == "evt.type"
+        and field.arg is None
+        and not field.transformers
+        and node.op in _EVENT_TYPE_OPS
+    )
+
+
+# The comparisons of evt.type whose values must be event names (Falco checks these).
+_EVENT_TYPE_OPS = frozenset({"=", "==", "!=", "in", "intersects"})
 
 
 def _transformed(get: Getter, fn: Callable[[object], object]) -> Getter:

@@ -267,6 +267,9 @@ class _Reader:
             return tuple(self._value(chain, item, depth + 1) for item in node.value)
         return self._str(chain, node, "")
 
+    def _mark_of(self, node: yaml.Node | None) -> Mark | None:
+        return None if node is None else mark_of(self.path, node)
+
     def _override(self, chain: str, node: yaml.Node, kind: str) -> dict[str, str]:
         if not isinstance(node, yaml.MappingNode):
             raise self._error(node, chain, f"expected a mapping, found {_describe(node)}")
@@ -299,11 +302,13 @@ class _Reader:
             for key in values.keys() - {"name", "fields", "comps", "values"}:
                 self.warnings.append(f"{mark_of(self.path, entry)}: {sub}: unknown key '{key}'")
             raw_values: tuple[ExceptionValue, ...] = ()
+            value_marks: tuple[Mark, ...] = ()
             if "values" in values:
                 node_values = values["values"]
                 if not isinstance(node_values, yaml.SequenceNode):
                     raise self._error(node_values, f"{sub} → values", "expected a list")
                 raw_values = tuple(self._value(f"{sub} → values", v) for v in node_values.value)
+                value_marks = tuple(mark_of(self.path, v) for v in node_values.value)
             result.append(
                 ExceptionDef(
                     name,
@@ -315,6 +320,9 @@ class _Reader:
                     if "comps" in values
                     else None,
                     raw_values,
+                    fields_mark=self._mark_of(values.get("fields")),
+                    comps_mark=self._mark_of(values.get("comps")),
+                    value_marks=value_marks,
                 )
             )
         return tuple(result)
