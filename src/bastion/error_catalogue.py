@@ -436,6 +436,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "an unreadable or invalid --event JSON).",
         "Pass --field NAME=VALUE pairs or a JSON object of field values.",
     ),
+    "watch-config": (
+        "rules",
+        "A `bastion watch -c` configuration file or a `-o KEY=VALUE` option cannot be used (not "
+        "YAML, a key of the wrong type, an enabled output without its path or command).",
+        "Fix the key the message names (Falco's falco.yaml key names).",
+    ),
     # --- outputs ---------------------------------------------------------------------------
     "output-config": (
         "outputs",

@@ -264,17 +264,9 @@ class _Compiler(Visitor[Condition]):
                 macro=self.current,
             )
 
-    def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
-        get = self.getter(node.field)
-        op = node.op
-        if isinstance(node.value, FieldValue):
-            rhs = self.getter(node.value.field)
-            return _dynamic(get, rhs, op)
-        texts = self.texts(node)
-        if self.event_names is not None and _is_event_type_check(node):
-            self.check_event_names(node, texts)
+    def _predicate(self, node: BinaryCheck, op: str, texts: list[str]) -> ops.Pred:
         try:
-            pred = ops.make_predicate(op, texts)
+            return ops.make_predicate(op, texts)
         except ops.OperandError as exc:
             raise CompileError(
                 f"{node.field.name} {op}: {exc}",
@@ -284,11 +276,43 @@ class _Compiler(Visitor[Condition]):
                 macro=self.current,
             ) from exc
 
+    def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
+        get = self.getter(node.field)
+        op = node.op
+        if isinstance(node.value, FieldValue):
+            rhs = self.getter(node.value.field)
+            return _dynamic(get, rhs, op)
+        texts = self.texts(node)
+        if _names_a_list(node, self.lists):
+            # Falco's legacy list substitution: `f = some_list` pasted the list's items, so it
+            # means `f in (items)`, and `f != some_list` means `not f in (items)`
+            texts = _expand_list(node.value.text, self.lists)  # type: ignore[union-attr]
+            if self.event_names is not None and _is_event_type_check(node):
+                self.check_event_names(node, texts)
+            member = self._predicate(node, "in", texts)
+            if op == "!=":
+                return lambda evt: (v := get(evt)) is not MISSING and not member(v)
+            return lambda evt: (v := get(evt)) is not MISSING and member(v)
+        if self.event_names is not None and _is_event_type_check(node):
+            self.check_event_names(node, texts)
+        pred = self._predicate(node, op, texts)
+
         def check(evt: Event) -> bool:
             value = get(evt)
             return value is not MISSING and pred(value)
 
         return check
+
+
+def _names_a_list(node: BinaryCheck, lists: Mapping[str, Sequence[str]]) -> bool:
+    """``f = name`` / ``f != name`` with `name` a bare word naming a list."""
+    value = node.value
+    return (
+        node.op in ("=", "==", "!=")
+        and isinstance(value, Literal)
+        and value.bare
+        and value.text in lists
+    )
 
 
 def _is_event_type_check(node: BinaryCheck) -> bool:
@@ -383,6 +407,8 @@ class _EventTypes(Visitor[frozenset[str] | None]):
             return None
         value = node.value
         if node.op in ("=", "==") and isinstance(value, Literal):
+            if value.bare and value.text in self.lists:
+                return frozenset(_expand_list(value.text, self.lists))
             return frozenset((value.text,))
         if node.op in ("in", "intersects"):
             if isinstance(value, Identifier) and value.name in self.lists:

@@ -33,6 +33,7 @@ from bastion.sensor.rules.exceptions import exception_text
 from bastion.sensor.rules.loader import locate
 from bastion.sensor.rules.model import ConditionPart, ExceptionDef, Mark, RuleDef, RuleSet
 from bastion.sensor.rules.parser import parse_condition
+from bastion.sensor.rules.selection import NAME_MATCH, Selector, is_enabled
 
 RULE_MATCHING = ("first", "all")
 SYSCALL_SOURCE = "syscall"
@@ -100,10 +101,21 @@ class RuleEngine:
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
         event_names: Container[str] | None = None,
+        selection: Sequence[Selector] = (),
+        name_match: str = "substring",
     ) -> RuleEngine:
         """Compile `ruleset`; `enabled_rules`/`disabled_rules` override each rule's ``enabled``
         and `disabled_tags` disables rules carrying any of them (Falco's ``-D``/``-T``).
-        `event_names`, when given, are the names ``evt.type`` may be compared with."""
+        `event_names`, when given, are the names ``evt.type`` may be compared with.
+        `selection` enables and disables rules by name and tag in order (Falco's precedence,
+        `bastion.sensor.rules.selection`), after the three lists above; `name_match` is how
+        its rule names match (``substring``, Falco 0.34's ``-D``, or ``exact``)."""
+        if name_match not in NAME_MATCH:
+            raise EngineError(
+                f"unknown rule name matching {name_match!r}",
+                hint="use 'substring' (the default, as Falco 0.34's -D) or 'exact'",
+                reference="rule-matching",
+            )
         if rule_matching not in RULE_MATCHING:
             raise EngineError(
                 f"unknown rule_matching {rule_matching!r}",
@@ -121,7 +133,11 @@ class RuleEngine:
             enabled = rule.enabled and not (off_tags & set(rule.tags))
             if rule.name in force_on:
                 enabled = True
-            if rule.name in force_off or not enabled:
+            if rule.name in force_off:
+                enabled = False
+            if selection:
+                enabled = is_enabled(rule.name, rule.tags, enabled, selection, name_match)
+            if not enabled:
                 continue
             if rule.source != SYSCALL_SOURCE:
                 warnings.append(

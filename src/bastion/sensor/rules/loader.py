@@ -120,17 +120,21 @@ class _Reader:
         self.warnings: list[str] = []
 
     def read(self) -> tuple[list[RawItem], list[str]]:
-        root = self._compose()
-        if root is None:
-            return [], self.warnings
-        if not isinstance(root, yaml.SequenceNode):
-            raise self._error(root, "rules content", "expected a list of items")
-        items = [item for node in root.value if (item := self._item(node)) is not None]
+        """Items of every YAML document in the file (``---`` separates them, as Falco reads)."""
+        items: list[RawItem] = []
+        for root in self._compose():
+            if root is None:
+                continue
+            if not isinstance(root, yaml.SequenceNode):
+                raise self._error(root, "rules content", "expected a list of items")
+            items.extend(item for node in root.value if (item := self._item(node)) is not None)
         return items, self.warnings
 
-    def _compose(self) -> yaml.Node | None:
+    def _compose(self) -> list[yaml.Node | None]:
         try:
-            node: yaml.Node | None = yaml.compose(self.text, Loader=yaml.CSafeLoader)
+            nodes: list[yaml.Node | None] = list(
+                yaml.compose_all(self.text, Loader=yaml.CSafeLoader)
+            )
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"{self.path}:{mark.line + 1}:{mark.column + 1}" if mark else self.path
@@ -145,7 +149,7 @@ class _Reader:
                 where=f"{self.path}:{line}:{col}",
                 reference="rules-yaml-syntax",
             ) from exc
-        return node
+        return nodes
 
     def _error(self, node: yaml.Node, chain: str, message: str) -> RulesFileError:
         return RulesFileError(f"{chain}: {message}", where=str(mark_of(self.path, node)))
