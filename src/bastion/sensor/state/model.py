@@ -134,6 +134,22 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerMount:
+    """One mount of a container as its engine reported it (a capture's ``container`` event:
+    Docker's ``Mounts`` entries)."""
+
+    source: str
+    dest: str
+    mode: str = ""
+    rdwr: bool = False
+    propagation: str = ""
+
+    def __str__(self) -> str:
+        # libsinsp's container_mount_info::to_string
+        return f"{self.source}:{self.dest}:{self.mode}:{str(self.rdwr).lower()}:{self.propagation}"
+
+
+@dataclass(frozen=True, slots=True)
 class Container:
     """A container the sensor knows, keyed by its cgroup id (and its id).
 
@@ -160,6 +176,7 @@ class Container:
     image_repo: str = ""
     image_tag: str = ""
     image_digest: str = ""
+    mounts: tuple[ContainerMount, ...] = ()
 
     @property
     def short_id(self) -> str:
