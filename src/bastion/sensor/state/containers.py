@@ -37,6 +37,7 @@ def from_identity(
         rootfs=f"{proc_root}/{identity.pid}/root" if identity.pid else "",
         privileged=identity.privileged,
         start_ts=ticks_to_ns(identity.start_time) if identity.start_time else 0,
+        init_pid=identity.pid,
     )
 
 

@@ -127,6 +127,12 @@ class Thread:
     # libsinsp's m_lastevent_fd: the fd number the thread's current event acts on (-1: none);
     # ``fd.num`` reads it, so an fd missing from the table still has its number
     lastevent_fd: int = -1
+    # The bastion container whose runtime set-up this thread is part of ("" when none): the
+    # thread is then in no container (`container_id` is ""), see `state/setup.py`. `joined`:
+    # it came into the container's cgroup from outside (its own execve makes it the
+    # container's), rather than being cloned there during the set-up (a hook's process).
+    setup_of: str = ""
+    joined: bool = False
 
     @property
     def is_main_thread(self) -> bool:
@@ -177,6 +183,8 @@ class Container:
     image_tag: str = ""
     image_digest: str = ""
     mounts: tuple[ContainerMount, ...] = ()
+    # the container's init (host pid) as its identity record names it; 0: not known
+    init_pid: int = 0
 
     @property
     def short_id(self) -> str:

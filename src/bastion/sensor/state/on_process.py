@@ -97,6 +97,7 @@ def _new_child(
         cgroup_id=event.cgroup_id or creator.cgroup_id,
         cgroups=creator.cgroups,
         container_id=creator.container_id,
+        setup_of=creator.setup_of,
         cap_permitted=creator.cap_permitted,
         cap_effective=creator.cap_effective,
         cap_inheritable=creator.cap_inheritable,
@@ -178,6 +179,7 @@ def on_execve(state: Tables, event: Event, thread: Thread) -> None:
     # close-on-exec fds go away with the old image (libsinsp does the same).
     for num in [n for n, fd in thread.fds.items() if fd.flags & flags.O_CLOEXEC]:
         del thread.fds[num]
+    state.executed(thread)
 
 
 def _adopt_ids(thread: Thread, p: dict[str, object]) -> None:

@@ -43,6 +43,10 @@ class Tables(Protocol):
 
     def remove_thread(self, tid: int) -> None: ...
 
+    def executed(self, thread: Thread) -> None:
+        """`thread` ran a successful execve (the end of a runtime set-up, maybe)."""
+        ...
+
     def place(self, thread: Thread) -> None:
         """Re-place `thread` in its container after an event changed its cgroups."""
         ...
