@@ -103,8 +103,12 @@ def test_a_process_exec_d_into_the_container_is_the_container_s_after_its_exec()
     create_and_start(rt)
     assert rt.clone(RUNTIME, 400, cgroup=HOST_CGROUP) == []
     assert rt.setns(400) == []  # bastion-runc exec joining the container
-    assert rt.execve(400, "/bin/ls") == []
-    assert NAMESPACE in rt.setns(400)
+    assert rt.clone(400, 401) == []  # forks to enter the pid namespace
+    assert rt.execve(401, "/bin/ls") == []
+    assert NAMESPACE in rt.setns(401)
+    # a process that joined and execs itself is the container's too
+    assert rt.clone(RUNTIME, 402, cgroup=HOST_CGROUP) + rt.setns(402) == []
+    assert SHELL in rt.execve(402, "/bin/sh", "-c", "true")
 
 
 def test_without_an_init_pid_every_process_in_the_cgroup_is_the_container_s() -> None:

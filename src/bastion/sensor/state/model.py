@@ -129,8 +129,8 @@ class Thread:
     lastevent_fd: int = -1
     # The bastion container whose runtime set-up this thread is part of ("" when none): the
     # thread is then in no container (`container_id` is ""), see `state/setup.py`. `joined`:
-    # it came into the container's cgroup from outside (its own execve makes it the
-    # container's), rather than being cloned there during the set-up (a hook's process).
+    # its own execve makes it the container's (it came into the cgroup from outside, or was
+    # forked by such a thread), unlike a hook's process, forked by the container's init.
     setup_of: str = ""
     joined: bool = False
 

@@ -56,6 +56,8 @@ def on_clone(state: Tables, event: Event) -> Thread | None:
         child = _new_child(state, event, child_tid, creator, is_thread, clone_flags)
         if describes_child:
             _override(child, p, pid_param, ptid_param)
+        if creator is not None and creator.setup_of:
+            state.cloned_in_setup(creator, child)
         state.add_thread(child)
     return state.threads.get(event.tid)
 

@@ -233,6 +233,7 @@ class SensorState:
                 thread.fds = main.fds
                 thread.container_id = main.container_id
         self._place(thread)
+        setup.met_midway(self.containers, thread)
         return self.add_thread(thread)
 
     def add_thread(self, thread: Thread) -> Thread:
@@ -302,6 +303,10 @@ class SensorState:
     def place(self, thread: Thread) -> None:
         """Re-place `thread` in its container after an event changed its cgroups."""
         self._place(thread, arriving=True)
+
+    def cloned_in_setup(self, creator: Thread, child: Thread) -> None:
+        """`child` was cloned by `creator`, a thread of a runtime set-up."""
+        setup.after_clone(self.containers, creator, child)
 
     def executed(self, thread: Thread) -> None:
         """`thread` ran a successful execve (the end of a runtime set-up, maybe)."""

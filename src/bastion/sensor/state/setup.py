@@ -12,11 +12,17 @@ record (its init's host pid) and the events:
 - a thread that arrives in a bastion container's cgroup from outside (the runtime's child moved
   there by `create`, a `bastion-runc exec` process) is set-up, `joined`; its own execve makes it
   the container's (the user's process, or an exec'd command);
-- a thread cloned by a set-up thread is set-up too (a hook's process, forked by the init), and
-  stays so through its execve, unless it is the container's init itself, whose execve is the
-  start of the user's process;
+- a thread cloned by a set-up thread is set-up too; cloned by the container's init (a hook's
+  process: the init runs createContainer and startContainer hooks), it stays so through its
+  execve; cloned by another set-up thread (the runtime's child forking the init, a
+  `bastion-runc exec` forking its command after joining the pid namespace), its execve makes
+  it the container's. The init's own execve is the start of the user's process;
 - threads cloned by the container's own processes are the container's; threads already running
-  when the sensor starts (seeded from /proc or a capture) are the container's.
+  when the sensor starts (seeded from /proc or a capture) are the container's;
+- the container's init met for the first time in the middle of a run (the sensor's filter let
+  the container's cgroup through only after `create`, as `bastion watch --container` may) is
+  taken to be in its set-up: its execve starts the user's process. (A lost clone event could
+  hide an init that had already exec'd: its alerts would then wait for its next exec.)
 
 A set-up thread is in no container for the rules (`container_id` is "", so ``container.id`` reads
 ``host``, as the runtime is host software); `setup_of` keeps which container it is preparing.
@@ -54,3 +60,22 @@ def after_execve(containers: ContainerTable, thread: Thread) -> None:
     container = containers.by_id(cid)
     if thread.joined or (container is not None and thread.pid == container.init_pid):
         thread.container_id, thread.setup_of, thread.joined = cid, "", False
+
+
+def met_midway(containers: ContainerTable, thread: Thread) -> None:
+    """`thread` was met for the first time by an event, not seeded nor cloned in view: the
+    container's init then is still in its set-up (see the module's docstring)."""
+    cid = thread.container_id
+    if not cid or thread.pid != thread.tid:
+        return
+    container = containers.by_id(cid)
+    if container is not None and container.kind == "bastion" and container.init_pid == thread.pid:
+        thread.setup_of, thread.joined, thread.container_id = cid, False, ""
+
+
+def after_clone(containers: ContainerTable, creator: Thread, child: Thread) -> None:
+    """`creator` (in a set-up) cloned `child`: a hook's process when the creator is the
+    container's init, else a process whose execve will be the container's (see above)."""
+    container = containers.by_id(creator.setup_of)
+    is_init = container is not None and creator.pid == container.init_pid
+    child.setup_of, child.container_id, child.joined = creator.setup_of, "", not is_init
