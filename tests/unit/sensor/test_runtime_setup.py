@@ -117,3 +117,22 @@ def test_without_an_init_pid_every_process_in_the_cgroup_is_the_container_s() ->
     rt = Runtime(init_pid=0)
     alerts = create_and_start(rt)
     assert NAMESPACE in alerts and SHELL in alerts
+
+
+def test_the_kernel_says_whether_a_process_has_exec_d_since_its_fork() -> None:
+    """How an init met from /proc is known to be in its set-up (PF_FORKNOEXEC)."""
+    import os
+    import signal
+
+    from bastion.sensor.state.procfs import forked_without_exec
+
+    child = os.fork()
+    if child == 0:  # the child only waits to be looked at
+        signal.pause()
+        os._exit(0)
+    try:
+        assert forked_without_exec("/proc", child)
+        assert not forked_without_exec("/proc", os.getpid())  # pytest's python was exec'd
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)

@@ -89,6 +89,7 @@ class SensorState:
             return 0
         main.fds = procfs.read_fds(self.proc_root, pid, self.fd_limiter.limit, sockets)
         self._place(main)
+        setup.met_in_proc(self.containers, main, self.proc_root)
         self.threads.add(main)
         added = 1
         for tid in procfs.list_ids(f"{self.proc_root}/{pid}/task"):
@@ -233,7 +234,8 @@ class SensorState:
                 thread.fds = main.fds
                 thread.container_id = main.container_id
         self._place(thread)
-        setup.met_midway(self.containers, thread)
+        if self.live:
+            setup.met_in_proc(self.containers, thread, self.proc_root)
         return self.add_thread(thread)
 
     def add_thread(self, thread: Thread) -> Thread:

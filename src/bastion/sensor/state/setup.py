@@ -19,10 +19,10 @@ record (its init's host pid) and the events:
   it the container's. The init's own execve is the start of the user's process;
 - threads cloned by the container's own processes are the container's; threads already running
   when the sensor starts (seeded from /proc or a capture) are the container's;
-- the container's init met for the first time in the middle of a run (the sensor's filter let
-  the container's cgroup through only after `create`, as `bastion watch --container` may) is
-  taken to be in its set-up: its execve starts the user's process. (A lost clone event could
-  hide an init that had already exec'd: its alerts would then wait for its next exec.)
+- the container's init met for the first time from /proc (at seeding, or in the middle of a run
+  when the sensor's filter let the container's cgroup through only after `create`) is in its
+  set-up when the kernel says it has not exec'd since its fork (PF_FORKNOEXEC in
+  /proc/PID/stat): its execve will start the user's process.
 
 A set-up thread is in no container for the rules (`container_id` is "", so ``container.id`` reads
 ``host``, as the runtime is host software); `setup_of` keeps which container it is preparing.
@@ -30,6 +30,7 @@ A set-up thread is in no container for the rules (`container_id` is "", so ``con
 
 from __future__ import annotations
 
+from bastion.sensor.state import procfs
 from bastion.sensor.state.containers import ContainerTable
 from bastion.sensor.state.model import Thread
 
@@ -62,14 +63,16 @@ def after_execve(containers: ContainerTable, thread: Thread) -> None:
         thread.container_id, thread.setup_of, thread.joined = cid, "", False
 
 
-def met_midway(containers: ContainerTable, thread: Thread) -> None:
-    """`thread` was met for the first time by an event, not seeded nor cloned in view: the
-    container's init then is still in its set-up (see the module's docstring)."""
+def met_in_proc(containers: ContainerTable, thread: Thread, proc_root: str) -> None:
+    """`thread` was read from /proc: a container's init that has not exec'd since its fork is
+    still in its set-up (see the module's docstring)."""
     cid = thread.container_id
     if not cid or thread.pid != thread.tid:
         return
     container = containers.by_id(cid)
-    if container is not None and container.kind == "bastion" and container.init_pid == thread.pid:
+    if container is None or container.kind != "bastion" or container.init_pid != thread.pid:
+        return
+    if procfs.forked_without_exec(proc_root, thread.pid):
         thread.setup_of, thread.joined, thread.container_id = cid, False, ""
 
 
