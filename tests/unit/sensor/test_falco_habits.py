@@ -117,6 +117,15 @@ def test_a_list_name_used_bare_as_a_value_expands_to_its_items(
     assert counts([write(tmp_path / "r.yaml", text)])["cat opens"] == alerts
 
 
+def test_list_items_with_surrounding_whitespace_match_as_falco_pastes_them(
+    tmp_path: Path,
+) -> None:
+    text = "- list: cat_binaries\n  items: [' cat ', \"dog\"]\n" + rule("proc.name=cat_binaries")
+    assert counts([write(tmp_path / "r.yaml", text)])["cat opens"] == 4
+    text = text.replace("proc.name=cat_binaries", "proc.name in ( cat_binaries )")
+    assert counts([write(tmp_path / "r.yaml", text)])["cat opens"] == 4
+
+
 def test_an_exception_value_already_quoted_is_pasted_as_falco_pastes_it(tmp_path: Path) -> None:
     extra = """\
       exceptions:

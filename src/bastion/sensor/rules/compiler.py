@@ -73,7 +73,9 @@ class CompileError(BastionError):
 
 
 def unquote(item: str) -> str:
-    """A list item as Falco pastes it into a condition: one level of matching quotes removed."""
+    """A list item as Falco pastes it into a condition: surrounding blanks dropped (they are
+    only layout once pasted) and one level of matching quotes removed."""
+    item = item.strip(" \t\r\n")
     if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
         return item[1:-1]
     return item
@@ -84,8 +86,9 @@ def _expand_list(
 ) -> list[str]:
     out: list[str] = []
     for item in lists[name]:
-        if item in lists and item not in stack and item != name:
-            out.extend(_expand_list(item, lists, (*stack, name)))
+        bare = item.strip(" \t\r\n")
+        if bare in lists and bare not in stack and bare != name:
+            out.extend(_expand_list(bare, lists, (*stack, name)))
         else:
             out.append(unquote(item))
     return out
