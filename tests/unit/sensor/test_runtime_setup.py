@@ -136,3 +136,19 @@ def test_the_kernel_says_whether_a_process_has_exec_d_since_its_fork() -> None:
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+def test_an_init_identified_only_after_its_exec_is_the_container_s() -> None:
+    """The identity record can come after the init's first events (a loaded sensor reads it
+    late): an init already seen to exec is the user's process, and so is what it forks."""
+    rt = Runtime()
+    rt.state.containers.remove(CID)  # not known yet
+    rt.clone(RUNTIME, INTERMEDIATE, cgroup=HOST_CGROUP)
+    rt.setns(INTERMEDIATE)
+    rt.clone(INTERMEDIATE, INIT)
+    assert rt.execve(INIT, "/bin/sh", "-c", "cat /etc/shadow") == []  # still unidentified
+    rt.state.containers.add(
+        Container(id=CID, name="job", kind="bastion", cgroup_id=CGROUP, init_pid=INIT)
+    )
+    rt.state._place(rt.state.threads.get(INIT), arriving=True)  # type: ignore[arg-type]
+    assert SHELL in rt.clone(INIT, 330) + rt.execve(330, "/bin/sh", "-c", "true")

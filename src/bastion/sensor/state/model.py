@@ -133,6 +133,7 @@ class Thread:
     # forked by such a thread), unlike a hook's process, forked by the container's init.
     setup_of: str = ""
     joined: bool = False
+    exec_seen: bool = False  # the sensor saw this thread execve (since it first met it)
 
     @property
     def is_main_thread(self) -> bool:

@@ -181,6 +181,7 @@ def on_execve(state: Tables, event: Event, thread: Thread) -> None:
     # close-on-exec fds go away with the old image (libsinsp does the same).
     for num in [n for n, fd in thread.fds.items() if fd.flags & flags.O_CLOEXEC]:
         del thread.fds[num]
+    thread.exec_seen = True
     state.executed(thread)
 
 

@@ -49,6 +49,10 @@ def after_placement(containers: ContainerTable, thread: Thread, before: str) -> 
     container = containers.by_id(cid)
     if container is None or container.kind != "bastion" or not container.init_pid:
         return
+    if thread.exec_seen and thread.pid == container.init_pid:
+        # the init identified only after its exec (the identity record came late): it is the
+        # user's process already, and so are the processes it forks
+        return
     thread.setup_of, thread.joined, thread.container_id = cid, True, ""
 
 
