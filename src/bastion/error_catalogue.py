@@ -386,6 +386,28 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "A macro refers to itself, directly or through others.",
         "Break the cycle shown in the message.",
     ),
+    "rule-macro-depth": (
+        "rules",
+        "A chain of macros nests deeper than bastion's limit (100).",
+        "Flatten the chain: use a list, or several macros side by side.",
+    ),
+    "rule-list-cycle": (
+        "rules",
+        "A list contains itself, directly or through the lists it names.",
+        "Break the loop shown in the message.",
+    ),
+    "rule-unknown-event-type": (
+        "rules",
+        "evt.type is compared with a name that is not an event type (a typo such as opne, or a "
+        "list of other things): the check could never match, and Falco refuses it.",
+        "Use an event or syscall name (`bastion events` lists the events).",
+    ),
+    "rules-engine-version": (
+        "rules",
+        "A rules file's required_engine_version is not a version, or is newer than bastion's "
+        "engine version (0.57.0, Falco 0.44's rule language).",
+        "Write x.y.z (or an integer N for 0.N.0); use rules written for this engine or older.",
+    ),
     "rule-undefined-list": (
         "rules",
         "A condition uses `in`/`pmatch` with a list that is not defined.",
@@ -421,6 +443,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "The event given to `bastion rules explain` cannot be read (--field not NAME=VALUE, "
         "an unreadable or invalid --event JSON).",
         "Pass --field NAME=VALUE pairs or a JSON object of field values.",
+    ),
+    "watch-config": (
+        "rules",
+        "A `bastion watch -c` configuration file or a `-o KEY=VALUE` option cannot be used (not "
+        "YAML, a key of the wrong type, an enabled output without its path or command).",
+        "Fix the key the message names (Falco's falco.yaml key names).",
     ),
     # --- outputs ---------------------------------------------------------------------------
     "output-config": (

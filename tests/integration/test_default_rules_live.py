@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class Sensor:
         self.by_name: dict[str, Run] = {}
         self.exited: set[int] = set()
         self.alerts: list[Alert] = []
+        self.seen: Counter[tuple[int, str]] = Counter()  # events by (cgroup id, type)
 
     # -- containers ---------------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class Sensor:
         events = self.probe.read_events()
         while events:
             self.exited.update(e.tid for e in events if e.type == "procexit")
+            self.seen.update((e.cgroup_id, e.type) for e in events)
             for alert in self.pipeline.feed(events):
                 self.alerts.append(alert)
                 owner = self.by_name.get(alert.container_name)
@@ -451,3 +454,91 @@ def test_the_filter_kept_the_host_out_and_lost_nothing(sensor: Sensor) -> None:
     assert sensor.pipeline.stats.events == stats.read > 0
     strays = [a for a in sensor.alerts if a.container_name not in sensor.by_name]
     assert not strays  # every alert names one of the test containers
+
+
+# -- the runtime's own set-up ------------------------------------------------------------------
+
+CGROUP2_ROOT = (
+    "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+)
+
+
+@contextlib.contextmanager
+def seen_from_create(sensor: Sensor, *runs: Run) -> Iterator[None]:
+    """Let `runs`' cgroups through the probe before `create`, so that the runtime's whole
+    set-up (namespaces joined, mounts, hooks) is seen: the cgroup v2 directory is made first
+    (the runtime takes a cgroup that exists) and its inode is the cgroup id. The runtime leaves
+    a cgroup it did not make in place, so every controller's directory is removed here."""
+    paths: list[str] = []
+    try:
+        for run in runs:
+            config = json.loads(Path(run.bundle, "config.json").read_text())
+            path = config["linux"]["cgroupsPath"].lstrip("/")
+            paths.append(path)
+            made = os.path.join(CGROUP2_ROOT, path)
+            os.makedirs(made, exist_ok=True)
+            run.cgroup_id = os.stat(made).st_ino
+            sensor.cgroups.add(run.cgroup_id)
+        sensor.probe.set_cgroups(sensor.cgroups)
+        yield
+    finally:
+        for path in paths:
+            for controller in os.listdir("/sys/fs/cgroup"):
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join("/sys/fs/cgroup", controller, path))
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join("/sys/fs/cgroup", path))
+
+
+def unusual_bundle(
+    make: Callable[..., Run], label: str, args: list[str], net_ns: str, shared: Path
+) -> Run:
+    """A bundle like OCI runtime-tools' validation ones: createContainer and startContainer
+    hooks (shell scripts), the network namespace joined by path, a bind mount."""
+    spec: dict[str, Any] = dict(default_spec())
+    namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+    namespaces.append({"type": "network", "path": net_ns})
+    mounts = [
+        *spec["mounts"],
+        {
+            "destination": "/mnt/shared",
+            "type": "bind",
+            "source": str(shared),
+            "options": ["rbind", "ro"],
+        },
+    ]
+    hooks = {
+        "createContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/null; mount >/dev/null"]}
+        ],
+        "startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/null; echo started > /tmp/hook"]}
+        ],
+    }
+    return make(label, args, linux__namespaces=namespaces, mounts=mounts, hooks=hooks)
+
+
+def test_runtime_set_up_of_unusual_bundles_raises_nothing_until_the_process_misbehaves(
+    sensor: Sensor, make: Callable[..., Run], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    holder = make("netns-holder", ["sleep", "60"])
+    with sensor.started(holder):
+        net_ns = f"/proc/{holder.pid}/ns/net"
+        quiet = unusual_bundle(make, "setup-quiet", to_file(f"{HELPER} pid"), net_ns, shared)
+        bad = unusual_bundle(make, "setup-bad", to_file(f"{HELPER} unshare user"), net_ns, shared)
+        with seen_from_create(sensor, quiet, bad):
+            sensor.run_to_end(quiet, bad)
+        sensor.runc("kill", holder.id, "KILL", check=False)
+    assert Path(quiet.bundle, "rootfs/tmp/hook").read_text() == "started\n"  # hooks ran
+    assert output(bad)["unshared"] == "1"
+    # the set-up was seen: namespaces joined, mounts, the hooks' shells (all from the cgroup)
+    for run in (quiet, bad):
+        for kind in ("setns", "mount", "execve"):
+            assert sensor.seen[run.cgroup_id, kind] > 0, (run.name, kind)
+    assert quiet.alerts == [], [a.output for a in quiet.alerts]
+    assert holder.alerts == [], [a.output for a in holder.alerts]
+    assert bad.rules() == ["Namespace Change in Container"]
+    alert = assert_alerted(bad, "Namespace Change in Container", "bst-helper")
+    assert alert.output_fields["evt.type"] == "unshare"

@@ -12,6 +12,7 @@ from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.defaults import rules_files
 from bastion.sensor.rules import RuleSet, load_rules_files
 from bastion.sensor.rules.engine import RuleEngine
+from bastion.sensor.rules.selection import Selector
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,13 +50,21 @@ def load_rules(
     disabled_rules: tuple[str, ...] = (),
     disabled_tags: tuple[str, ...] = (),
     enabled_rules: tuple[str, ...] = (),
+    selection: tuple[Selector, ...] = (),
+    name_match: str = "substring",
+    container_info: str | None = None,
 ) -> Rules:
     """Load `files` (bastion's default rules when None/empty) and compile them.
+
+    `selection` and `name_match` enable and disable rules as Falco's ``-D``/``-T``/``-t``
+    and ``rules:`` entries do (`bastion.sensor.rules.selection`); `container_info` is what
+    ``%container.info`` expands to (Falco's ``-p``; None: Falco's default).
 
     Raises `RulesFileError` (file:line:col of a YAML or condition error) or `EngineError`
     (file:line:col of an unknown field, undefined macro or list, bad output).
     """
-    from bastion.sensor.fields.format import compile_output
+    from bastion.sensor.fields.evt import event_type_names
+    from bastion.sensor.fields.format import compile_output, expand_container_info
     from bastion.sensor.fields.registry import FieldRegistry
 
     paths = rules_files(files)
@@ -64,11 +73,16 @@ def load_rules(
     engine = RuleEngine.build(
         ruleset,
         fields,
-        output_compiler=lambda text: compile_output(text, fields),
+        output_compiler=lambda text: compile_output(
+            expand_container_info(text, container_info), fields
+        ),
         rule_matching=rule_matching,
         min_priority=min_priority,
         disabled_rules=disabled_rules,
         disabled_tags=disabled_tags,
         enabled_rules=enabled_rules,
+        event_names=event_type_names(),
+        selection=selection,
+        name_match=name_match,
     )
     return Rules(tuple(paths), ruleset, engine, fields)

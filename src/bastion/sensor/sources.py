@@ -266,9 +266,9 @@ class ScapSource(Source):
     def __init__(self, path: str, state: SensorState) -> None:
         from bastion.sensor.capture import (
             FdList,
+            NotScapError,
             ProcessList,
             RawEvent,
-            ScapFormatError,
             UserList,
             open_scap,
         )
@@ -289,7 +289,7 @@ class ScapSource(Source):
                 elif isinstance(block, UserList):
                     users.extend(block.users)
                     groups.extend(block.groups)
-        except ScapFormatError as exc:
+        except NotScapError as exc:  # a damaged capture is reported as corrupt, at its byte
             raise UnknownCaptureError(
                 f"neither a bastion capture nor a readable .scap file ({exc.message})",
                 where=exc.where or path,
@@ -301,16 +301,23 @@ class ScapSource(Source):
         state.seed_from_scap(threads, fds, users, groups)
 
     def batches(self) -> Iterator[list[Event]]:
+        from bastion.sensor.capture import ScapFormatError
         from bastion.sensor.capture.scap_decode import iter_events
 
         batch: list[Event] = []
         count = 0
-        for event in iter_events(self._scap):
-            batch.append(event)
-            count += 1
-            if len(batch) == BATCH:
+        try:
+            for event in iter_events(self._scap):
+                batch.append(event)
+                count += 1
+                if len(batch) == BATCH:
+                    yield batch
+                    batch = []
+        except ScapFormatError:  # damage: the events before it are replayed, then it is raised
+            self.statistics = {"events in the file": count}
+            if batch:
                 yield batch
-                batch = []
+            raise
         if batch:
             yield batch
         self.statistics = {"events in the file": count}

@@ -287,7 +287,8 @@ def _meta(kind: str, **params: object) -> Event:
 
 def test_capture_container_events_describe_the_container(tmp_path: Path) -> None:
     """A capture's ``container`` event (libsinsp's JSON) names the container its cgroup is
-    found in, whether the cgroup was met before or after it; it attaches to no thread."""
+    found in, whether the cgroup was met before or after it; the event itself reads that
+    container through a thread of no process (tid -1, not in the thread table)."""
     s = SensorState(runtime_roots=(), proc_root=str(tmp_path))
     s.seed_from_scap([], [])
     before = s.add_thread(Thread(tid=60, pid=60, cgroups=(("cpu", f"/docker/{HEX}"),)))
@@ -301,7 +302,8 @@ def test_capture_container_events_describe_the_container(tmp_path: Path) -> None
     }  # fmt: skip
     e = _meta("container", json=json.dumps(doc))
     s.apply(e)
-    assert e.thread is None and s.threads.get(2**64 - 1) is None
+    assert e.thread is not None and e.thread.tid == -1 and s.threads.get(2**64 - 1) is None
+    assert s.container_of(e.thread).id == HEX
     c = s.container_of(before)
     assert (c.id, c.name, c.kind, c.image, c.image_id) == (
         HEX,

@@ -51,7 +51,7 @@ from typing import IO, Any, TypeAlias
 from bastion import jsonio
 from bastion.errors import BastionError
 from bastion.sensor.events.schema import EVENTS, EventSpec
-from bastion.sensor.state.model import Container, Fd, Thread
+from bastion.sensor.state.model import Container, ContainerMount, Fd, Thread
 
 MAGIC = b"\x89BSTCAP\n"
 FORMAT_VERSION = 1
@@ -111,6 +111,16 @@ def _doc(value: Json) -> JsonDoc:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {value!r}")
     return value
+
+
+def _mount_from_dict(item: dict[str, Json]) -> ContainerMount:
+    return ContainerMount(
+        source=str(item.get("source", "")),
+        dest=str(item.get("dest", "")),
+        mode=str(item.get("mode", "")),
+        rdwr=item.get("rdwr") is True,
+        propagation=str(item.get("propagation", "")),
+    )
 
 
 def _items(value: Json) -> list[Json]:
@@ -329,6 +339,7 @@ def snapshot_from_dict(doc: JsonDoc) -> Snapshot:
     for entry in _items(doc["containers"]):
         values: dict[str, Any] = dict(_doc(entry))  # Container's fields by name
         values["labels"] = {str(k): str(v) for k, v in _doc(values.get("labels")).items()}
+        values["mounts"] = tuple(_mount_from_dict(_doc(m)) for m in _items(values.get("mounts")))
         containers.append(Container(**values))
     return Snapshot(threads=threads, containers=containers)
 

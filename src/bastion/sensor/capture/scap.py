@@ -8,7 +8,11 @@ bytes: typed decoding belongs to the event table), and `ScapFile.stats()` counts
 
 Every length is checked against what is left, so a truncated or corrupt file raises
 `ScapFormatError` (reference "scap-corrupt", ``where="path:byte N"``, N counted in the
-decompressed stream) and never `struct.error`, `IndexError` or a hang.
+decompressed stream, the message saying "corrupt at byte N") and never `struct.error`,
+`IndexError` or a hang; blocks before the damage are yielded first, as sysdig replays the
+events before it. When the gzip layer is what broke (a cut or damaged compressed file), the
+error says so rather than blaming the block the decompressed data stops in. A file that does
+not start with a section header is not a capture at all: `NotScapError`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bastion.sensor.capture.scap_blocks import (
     Group,
     Interface,
     MachineInfo,
+    NotScapError,
     ScapFormatError,
     ThreadInfo,
     User,
@@ -184,14 +189,31 @@ class ScapFile:
 
     def _error(self, message: str, offset: int) -> ScapFormatError:
         return ScapFormatError(
-            message,
+            f"corrupt at byte {offset}: {message}",
             where=f"{self.path}:byte {offset}",
             hint="the capture is truncated or corrupt; re-capture or re-download it",
         )
 
+    def _gzip_damage(self, inner: ScapFormatError | None) -> ScapFormatError:
+        size = len(self.data)
+        cut = f" (the capture inside stops there: {inner.message})" if inner else ""
+        return ScapFormatError(
+            f"the gzip layer is damaged ({self._gzip_error}): its data ends after byte {size} "
+            f"of the decompressed capture{cut}",
+            where=f"{self.path}:byte {size}",
+            hint="the compressed file is truncated or corrupt; re-capture or re-download it",
+        )
+
     def _section_header(self, offset: int) -> SectionHeader:
         data = self.data
+        if offset == 0 and data[:4] != struct.pack("<I", SHB_BLOCK_TYPE)[: len(data[:4])]:
+            raise NotScapError(
+                "not a .scap capture: it does not start with a section header block",
+                where=f"{self.path}:byte 0",
+            )
         if len(data) - offset < 28:
+            if offset == 0 and self._gzip_error:
+                raise self._gzip_damage(None)
             raise self._error(f"section header block needs 28 bytes, file has {len(data)}", offset)
         (btype,) = struct.unpack_from("<I", data, offset)
         if btype != SHB_BLOCK_TYPE:
@@ -217,6 +239,16 @@ class ScapFile:
 
     def _walk(self) -> Iterator[tuple[str, Block]]:
         """(block name, decoded block) pairs; the names are those of BLOCK_TYPES, or "SHB"."""
+        try:
+            yield from self._walk_blocks()
+        except ScapFormatError as exc:
+            if self._gzip_error:
+                raise self._gzip_damage(exc) from exc
+            raise
+        if self._gzip_error:
+            raise self._gzip_damage(None)
+
+    def _walk_blocks(self) -> Iterator[tuple[str, Block]]:
         data, size, offset = self.data, len(self.data), 0
         order = ">" if self.header.big_endian else "<"
         while offset < size:
@@ -244,8 +276,6 @@ class ScapFile:
             cur = Cursor(data, offset + 8, offset + total - 4, order, self.path, f"{name} block")
             yield name, header if header else self._decode(btype, offset, cur)
             offset += total
-        if self._gzip_error:
-            raise self._error(f"gzip stream is damaged: {self._gzip_error}", size)
 
     def _decode(self, btype: int, offset: int, cur: Cursor) -> Block:
         known = BLOCK_TYPES.get(btype)
@@ -349,8 +379,9 @@ def _gunzip(raw: bytes) -> tuple[bytes, str | None]:
     while rest:
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            for at in range(0, len(rest), 1 << 16):
-                out.append(inflater.decompress(rest[at : at + (1 << 16)]))
+            # small steps, so what precedes a damaged spot still comes out
+            for at in range(0, len(rest), 1 << 12):
+                out.append(inflater.decompress(rest[at : at + (1 << 12)]))
                 if inflater.eof:
                     break
         except zlib.error as exc:

@@ -30,6 +30,11 @@ class ScapFormatError(BastionError):
     reference = "scap-corrupt"
 
 
+class NotScapError(ScapFormatError):
+    """Raised when a file does not start as a .scap capture does (no section header block):
+    it is some other file, not a damaged capture."""
+
+
 class Cursor:
     """Bounds-checked little/big-endian reader over ``data[pos:end]`` of one block body."""
 
@@ -46,7 +51,7 @@ class Cursor:
     def error(self, message: str, offset: int | None = None) -> ScapFormatError:
         at = self.pos if offset is None else offset
         return ScapFormatError(
-            f"{self.block}: {message}",
+            f"corrupt at byte {at}: {self.block}: {message}",
             where=f"{self.path}:byte {at}",
             hint="the capture is truncated or corrupt; re-capture or re-download it",
         )

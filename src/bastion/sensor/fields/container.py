@@ -10,6 +10,7 @@ runtimes copy them.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from bastion.sensor.rules.ops import MISSING
 
 if TYPE_CHECKING:
     from bastion.sensor.events.model import Event
-    from bastion.sensor.state.model import Container
+    from bastion.sensor.state.model import Container, ContainerMount
 
 Read = Callable[["Container"], object]
 
@@ -74,6 +75,29 @@ def _keyed(read: Callable[[Container, str], object]) -> Callable[..., Getter | N
         return get
 
     return factory
+
+
+def _mount(c: Container, key: str, *, by: str) -> ContainerMount | None:
+    """Mount `key` of `c`: an index, or the first whose `by` path matches `key` (a glob)."""
+    if key.isdigit():
+        index = int(key)
+        return c.mounts[index] if index < len(c.mounts) else None
+    return next((m for m in c.mounts if fnmatch.fnmatchcase(getattr(m, by), key)), None)
+
+
+def _mount_text(mount: ContainerMount | None) -> str:
+    return "none" if mount is None else str(mount)
+
+
+def _mount_part(attr: str, by: str) -> Callable[[Container, str], object]:
+    def read(c: Container, key: str) -> object:
+        mount = _mount(c, key, by=by)
+        if mount is None:
+            return None
+        value = getattr(mount, attr)
+        return str(value).lower() if isinstance(value, bool) else value
+
+    return read
 
 
 def _is_host(c: Container) -> bool:
@@ -163,15 +187,28 @@ def _fields() -> Iterator[FieldDef]:
     yield c(
         "container.mounts",
         "string",
-        "The container's mounts (not tracked yet: unreadable).",
-        lambda x: MISSING,
+        "The mounts its engine reported, 'source:dest:mode:rdwr:propagation' comma-separated.",
+        _not_host(lambda x: ",".join(map(str, x.mounts)) if x.mounts else MISSING),
     )
-    for part in ("", ".source", ".dest", ".mode", ".rdwr", ".propagation"):
+    yield FieldDef(
+        "container.mount",
+        "string",
+        "One mount by index or by (glob) source path; 'none' when there is no such mount.",
+        _keyed(lambda x, k: _mount_text(_mount(x, k, by="source"))),
+        ArgKind.REQUIRED,
+    )
+    for part, attr, by in (
+        (".source", "source", "dest"),
+        (".dest", "dest", "source"),
+        (".mode", "mode", "source"),
+        (".rdwr", "rdwr", "source"),
+        (".propagation", "propagation", "source"),
+    ):
         yield FieldDef(
             f"container.mount{part}",
             "string",
-            f"One mount{part.replace('.', ' ')} by index or path (not tracked yet: unreadable).",
-            _keyed(lambda x, k: MISSING),
+            f"A mount's {attr} by index or by (glob) {by} path.",
+            _keyed(_mount_part(attr, by)),
             ArgKind.REQUIRED,
         )
     yield c(

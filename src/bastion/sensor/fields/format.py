@@ -183,6 +183,30 @@ class OutputFormat:
         return "".join(out), {name: json_value(get(evt)) for name, get in self.listed}
 
 
+# What Falco's engine pastes for %container.info when nothing else is asked for.
+DEFAULT_CONTAINER_INFO = "container_id=%container.id container_name=%container.name"
+# Falco's -pc / -pcontainer preset.
+CONTAINER_PRESETS = {
+    "c": "container_id=%container.id container_image=%container.image.repository "
+    "container_image_tag=%container.image.tag container_name=%container.name",
+}
+CONTAINER_PRESETS["container"] = CONTAINER_PRESETS["c"]
+CONTAINER_INFO = "%container.info"
+
+
+def expand_container_info(output: str, info: str | None) -> str:
+    """A rule output with Falco's ``%container.info`` substitution done.
+
+    ``%container.info`` becomes `info` (``c``/``container`` name Falco's ``-pc`` preset), or
+    Falco's default when `info` is None. As Falco's ``-p`` does, a given `info` is appended to
+    an output that has no ``%container.info``.
+    """
+    text = DEFAULT_CONTAINER_INFO if info is None else CONTAINER_PRESETS.get(info, info)
+    if CONTAINER_INFO in output:
+        return output.replace(CONTAINER_INFO, text)
+    return output if info is None else f"{output} {text}"
+
+
 def compile_output(fmt: str, fields: FieldTable) -> OutputFormat:
     """Compile `fmt` once; raises `OutputFormatError` naming a field no table knows."""
     text = fmt[1:] if fmt.startswith("*") else fmt

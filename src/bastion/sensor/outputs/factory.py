@@ -18,6 +18,7 @@ from bastion.sensor.outputs.errors import OutputConfigError
 from bastion.sensor.outputs.file_out import FileOutput
 from bastion.sensor.outputs.json_out import JsonFormat
 from bastion.sensor.outputs.options import OutputOptions
+from bastion.sensor.outputs.program_out import ProgramOutput
 from bastion.sensor.outputs.prometheus import Metrics, MetricsServer
 from bastion.sensor.outputs.stats import OutputStatistics
 from bastion.sensor.outputs.store import AlertStore
@@ -71,17 +72,20 @@ class Outputs:
 def build_outputs(options: OutputOptions, *, stdout: TextIO | None = None) -> Outputs:
     """The outputs `options` names; `stdout` defaults to `sys.stdout`."""
     hostname = options.hostname or socket.gethostname()
-    render: Render = (
-        JsonFormat(iso=options.time_iso, hostname=hostname)
-        if options.json
-        else TextFormat(iso=options.time_iso)
+    json_render = JsonFormat(
+        iso=options.time_iso,
+        hostname=hostname,
+        include_output=options.json_include_output,
+        include_tags=options.json_include_tags,
+        include_message=options.json_include_message,
     )
+    render: Render = json_render if options.json else TextFormat(iso=options.time_iso)
     made: list[Output] = []
     server: MetricsServer | None = None
     metrics = Metrics()
     try:
         if options.stdout:
-            made.append(StreamOutput(stdout or sys.stdout, render))
+            made.append(StreamOutput(stdout or sys.stdout, render, buffered=options.buffered))
         if options.file is not None:
             made.append(FileOutput(options.file, render, keep_alive=options.file_keep_alive))
         if options.syslog:
@@ -97,12 +101,16 @@ def build_outputs(options: OutputOptions, *, stdout: TextIO | None = None) -> Ou
             made.append(
                 WebhookOutput(
                     options.webhook_url,
-                    render=JsonFormat(iso=options.time_iso, hostname=hostname),
+                    render=json_render,
                     timeout=options.webhook_timeout,
                     retries=options.webhook_retries,
                     queue_size=options.webhook_queue,
                     ca_file=options.webhook_ca_file,
                 )
+            )
+        if options.program is not None:
+            made.append(
+                ProgramOutput(options.program, render, keep_alive=options.program_keep_alive)
             )
         if options.sqlite is not None:
             made.append(AlertStore(options.sqlite))

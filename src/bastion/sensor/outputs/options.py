@@ -7,6 +7,7 @@ Kept apart from `factory` (which imports every output, an HTTP server among them
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False
@@ -20,12 +21,19 @@ class OutputOptions:
 
     `json` chooses Falco's JSON line over the text line for stdout, file and syslog (Falco's
     ``json_output``); the webhook always sends JSON, as Falco's ``http_output`` does with
-    ``json_output``. `time_iso` is Falco's ``time_format_iso_8601``.
+    ``json_output``. `time_iso` is Falco's ``time_format_iso_8601``; `json_include_*` are
+    Falco's keys of the same names; `buffered` is Falco's ``buffered_outputs`` (stdout and the
+    file keep lines in their buffer); `program` is ``program_output``'s command. `hostname`
+    overrides the host name alerts carry (`hostname_override`).
     """
 
     stdout: bool = True
     json: bool = False
     time_iso: bool = False
+    json_include_output: bool = True
+    json_include_tags: bool = True
+    json_include_message: bool = False
+    buffered: bool = False
     hostname: str | None = None
     file: str | None = None
     file_keep_alive: bool = False
@@ -40,7 +48,21 @@ class OutputOptions:
     prometheus_port: int | None = None
     prometheus_host: str = "127.0.0.1"
     sqlite: str | None = None
+    program: str | None = None
+    program_keep_alive: bool = False
     extra: tuple[Output, ...] = field(default=())
+
+
+# Falco reads its host name override from FALCO_HOSTNAME; bastion's own name comes first.
+HOSTNAME_VARIABLES = ("BASTION_HOSTNAME", "FALCO_HOSTNAME")
+
+
+def hostname_override(environ: dict[str, str] | None = None) -> str | None:
+    """The host name alerts should carry instead of the machine's, from the environment."""
+    import os
+
+    env = os.environ if environ is None else environ
+    return next((env[name] for name in HOSTNAME_VARIABLES if env.get(name)), None)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +80,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prometheus-port", type=int, metavar="PORT", help="serve /metrics")
     group.add_argument("--prometheus-host", default="127.0.0.1", metavar="ADDR")
     group.add_argument("--alerts-db", metavar="PATH", help="store alerts in SQLite")
+    group.add_argument("--program", metavar="CMD", help="pipe each alert to CMD (sh -c)")
+    group.add_argument(
+        "--program-keep-alive", action="store_true", help="one CMD process for every alert"
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> OutputOptions:
@@ -75,4 +101,21 @@ def options_from_args(args: argparse.Namespace) -> OutputOptions:
         prometheus_port=args.prometheus_port,
         prometheus_host=args.prometheus_host,
         sqlite=args.alerts_db,
+        program=args.program,
+        program_keep_alive=args.program_keep_alive,
     )
+
+
+def merge_options(configured: OutputOptions, flags: OutputOptions) -> OutputOptions:
+    """The configuration file's options with every flag given on the command line on top (a
+    flag counts as given when it differs from its default), and the host name override."""
+    default = OutputOptions()
+    changes = {
+        f.name: getattr(flags, f.name)
+        for f in dataclasses.fields(OutputOptions)
+        if getattr(flags, f.name) != getattr(default, f.name)
+    }
+    merged = dataclasses.replace(configured, **changes)
+    if merged.hostname is None:
+        merged = dataclasses.replace(merged, hostname=hostname_override())
+    return merged

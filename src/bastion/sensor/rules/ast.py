@@ -37,10 +37,15 @@ class FieldRef:
 
 @dataclass(frozen=True, slots=True)
 class Literal:
-    """A value: a quoted string (unescaped), a bare word or a number, kept as text."""
+    """A value: a quoted string (unescaped), a bare word or a number, kept as text.
+
+    `bare` is true for an unquoted word: only a bare word can name a list (Falco's legacy list
+    substitution, ``proc.name = shell_binaries``).
+    """
 
     text: str
     pos: int = _field(default=0, compare=False, kw_only=True)
+    bare: bool = _field(default=False, compare=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

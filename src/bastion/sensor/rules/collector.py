@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bastion.sensor.rules.ast import And, BinaryCheck, Expr, Identifier, ListValue, Not, Or, walk
+from bastion.sensor.rules.checks import check_exception, check_lists, check_macros
 from bastion.sensor.rules.errors import ConditionSyntaxError
 from bastion.sensor.rules.loader import RulesFileError, load_items, locate
 from bastion.sensor.rules.model import (
@@ -28,6 +29,12 @@ from bastion.sensor.rules.model import (
     RuleSet,
 )
 from bastion.sensor.rules.parser import parse_condition
+from bastion.sensor.rules.version import (
+    ENGINE_VERSION,
+    FALCO_VERSION,
+    engine_version_text,
+    parse_engine_version,
+)
 
 _REQUIRED_RULE_KEYS = ("condition", "output", "desc", "priority")
 _SUPPORTED_SOURCE = "syscall"
@@ -111,7 +118,14 @@ def _merge_exceptions(current: list[ExceptionDef], new: tuple[ExceptionDef, ...]
         else:
             old = current[index]
             current[index] = ExceptionDef(
-                old.name, old.mark, old.fields, old.comps, old.values + exc.values
+                old.name,
+                old.mark,
+                old.fields,
+                old.comps,
+                old.values + exc.values,
+                fields_mark=old.fields_mark,
+                comps_mark=old.comps_mark,
+                value_marks=old.value_marks + exc.value_marks,
             )
 
 
@@ -130,7 +144,7 @@ class Collector:
     def add(self, item: RawItem) -> None:
         """Apply one item (raises `RulesFileError` for a bad append or override)."""
         if item.kind == "required_engine_version":
-            self._engine_version(str(item.fields[item.kind]))
+            self._engine_version(item)
         elif item.kind == "required_plugin_versions":
             self.plugins.extend(item.fields[item.kind])  # type: ignore[arg-type]
         elif item.kind == "list":
@@ -140,12 +154,31 @@ class Collector:
         else:
             self._rule(item)
 
-    def _engine_version(self, version: str) -> None:
-        def key(text: str) -> tuple[int, ...]:
-            return tuple(int(p) if p.isdigit() else 0 for p in text.split("."))
-
-        if self.engine_version is None or key(version) > key(self.engine_version):
-            self.engine_version = version
+    def _engine_version(self, item: RawItem) -> None:
+        """Falco's check: the version must parse, and this engine must meet it."""
+        text = str(item.fields[item.kind])
+        where = str(item.marks.get(item.kind, item.mark))
+        version = parse_engine_version(text)
+        if version is None:
+            raise RulesFileError(
+                f"required_engine_version {text!r} is not a version (Falco expects x.y.z, "
+                "or an integer N meaning 0.N.0, and refuses anything else)",
+                where=where,
+                hint=f"bastion's engine version is {engine_version_text()}",
+                reference="rules-engine-version",
+            )
+        if version > ENGINE_VERSION:
+            raise RulesFileError(
+                f"the rules require engine version {text}, but bastion's engine version is "
+                f"{engine_version_text()} (Falco {FALCO_VERSION}'s rule language): the file "
+                "may use rule syntax or fields this engine does not have",
+                where=where,
+                hint="use rules written for this engine version or older",
+                reference="rules-engine-version",
+            )
+        current = self.engine_version
+        if current is None or version > (parse_engine_version(current) or (0, 0, 0)):
+            self.engine_version = text
 
     def _error(self, item: RawItem, message: str, key: str | None = None) -> RulesFileError:
         mark = item.marks.get(key, item.mark) if key else item.mark
@@ -282,6 +315,8 @@ class Collector:
         for name, macro in self.macros.items():
             text, expr = _parse(f"macro '{name}'", macro.parts)
             macros[name] = MacroDef(name, text, expr, macro.mark, tuple(macro.parts))
+        check_macros(macros)
+        check_lists(self.lists)
         rules = {}
         for name, rule in self.rules.items():
             text, expr = _parse(f"rule '{name}'", rule.parts)
@@ -302,6 +337,8 @@ class Collector:
                 skip_if_unknown_filter=bool(v.get("skip-if-unknown-filter", False)),
                 parts=tuple(rule.parts),
             )
+            for item in rule.exceptions:
+                check_exception(rules[name], item)
         return RuleSet(
             dict(self.lists),
             macros,

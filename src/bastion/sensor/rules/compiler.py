@@ -11,7 +11,7 @@ Operators live in `ops`. `event_types` infers the ``evt.type`` values a conditio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
 from bastion.errors import BastionError
@@ -30,6 +30,7 @@ from bastion.sensor.rules.ast import (
     UnaryCheck,
     Visitor,
 )
+from bastion.sensor.rules.checks import MAX_MACRO_DEPTH
 from bastion.sensor.rules.ops import MISSING
 
 Event: TypeAlias = object
@@ -72,7 +73,9 @@ class CompileError(BastionError):
 
 
 def unquote(item: str) -> str:
-    """A list item as Falco pastes it into a condition: one level of matching quotes removed."""
+    """A list item as Falco pastes it into a condition: surrounding blanks dropped (they are
+    only layout once pasted) and one level of matching quotes removed."""
+    item = item.strip(" \t\r\n")
     if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
         return item[1:-1]
     return item
@@ -83,8 +86,9 @@ def _expand_list(
 ) -> list[str]:
     out: list[str] = []
     for item in lists[name]:
-        if item in lists and item not in stack and item != name:
-            out.extend(_expand_list(item, lists, (*stack, name)))
+        bare = item.strip(" \t\r\n")
+        if bare in lists and bare not in stack and bare != name:
+            out.extend(_expand_list(bare, lists, (*stack, name)))
         else:
             out.append(unquote(item))
     return out
@@ -96,9 +100,14 @@ def compile_condition(
     macros: Mapping[str, Expr],
     lists: Mapping[str, Sequence[str]],
     fields: FieldTable,
+    event_names: Container[str] | None = None,
 ) -> Condition:
-    """Compile `expr` to a predicate on events; raises `CompileError`."""
-    return _Compiler(macros, lists, fields).visit(expr)
+    """Compile `expr` to a predicate on events; raises `CompileError`.
+
+    With `event_names`, an ``evt.type`` compared (``=``, ``!=``, ``in``...) with a name that is
+    not an event type is an error, as in Falco: such a check could never match.
+    """
+    return _Compiler(macros, lists, fields, event_names).visit(expr)
 
 
 def _not(inner: Condition) -> Condition:
@@ -125,10 +134,12 @@ class _Compiler(Visitor[Condition]):
         macros: Mapping[str, Expr],
         lists: Mapping[str, Sequence[str]],
         fields: FieldTable,
+        event_names: Container[str] | None = None,
     ) -> None:
         self.macros = macros
         self.lists = lists
         self.fields = fields
+        self.event_names = event_names
         self.stack: list[str] = []
         self.done: dict[str, Condition] = {}
 
@@ -163,6 +174,14 @@ class _Compiler(Visitor[Condition]):
             raise CompileError(
                 f"undefined macro {name!r}",
                 reference="rule-undefined-macro",
+                name=name,
+                pos=node.pos,
+                macro=self.current,
+            )
+        if len(self.stack) >= MAX_MACRO_DEPTH:
+            raise CompileError(
+                f"macros nest deeper than {MAX_MACRO_DEPTH} levels at {name!r}",
+                reference="rule-macro-depth",
                 name=name,
                 pos=node.pos,
                 macro=self.current,
@@ -219,14 +238,38 @@ class _Compiler(Visitor[Condition]):
                 out.append(item.name if isinstance(item, Identifier) else item.text)
         return out
 
-    def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
-        get = self.getter(node.field)
-        op = node.op
-        if isinstance(node.value, FieldValue):
-            rhs = self.getter(node.value.field)
-            return _dynamic(get, rhs, op)
+    def check_event_names(self, node: BinaryCheck, texts: list[str]) -> None:
+        names = self.event_names
+        assert names is not None
+        for text in texts:
+            if text in names:
+                continue
+            value = node.value
+            pos, via = value.pos, ""
+            if isinstance(value, Identifier):
+                via = f" (an item of list {value.name!r})"
+            elif isinstance(value, ListValue):
+                for item in value.items:
+                    label = item.name if isinstance(item, Identifier) else item.text
+                    if label == text:
+                        pos = item.pos
+                        break
+                    listed = isinstance(item, Identifier) and item.name in self.lists
+                    if listed and text in _expand_list(label, self.lists):
+                        pos, via = item.pos, f" (an item of list {label!r})"
+                        break
+            raise CompileError(
+                f"unknown event type {text!r}{via}: evt.type {node.op} compares with event "
+                "names, and Falco refuses a name that is not one (the check could never match)",
+                reference="rule-unknown-event-type",
+                name=text,
+                pos=pos,
+                macro=self.current,
+            )
+
+    def _predicate(self, node: BinaryCheck, op: str, texts: list[str]) -> ops.Pred:
         try:
-            pred = ops.make_predicate(op, self.texts(node))
+            return ops.make_predicate(op, texts)
         except ops.OperandError as exc:
             raise CompileError(
                 f"{node.field.name} {op}: {exc}",
@@ -236,11 +279,57 @@ class _Compiler(Visitor[Condition]):
                 macro=self.current,
             ) from exc
 
+    def visit_BinaryCheck(self, node: BinaryCheck) -> Condition:
+        get = self.getter(node.field)
+        op = node.op
+        if isinstance(node.value, FieldValue):
+            rhs = self.getter(node.value.field)
+            return _dynamic(get, rhs, op)
+        texts = self.texts(node)
+        if _names_a_list(node, self.lists):
+            # Falco's legacy list substitution: `f = some_list` pasted the list's items, so it
+            # means `f in (items)`, and `f != some_list` means `not f in (items)`
+            texts = _expand_list(node.value.text, self.lists)  # type: ignore[union-attr]
+            if self.event_names is not None and _is_event_type_check(node):
+                self.check_event_names(node, texts)
+            member = self._predicate(node, "in", texts)
+            if op == "!=":
+                return lambda evt: (v := get(evt)) is not MISSING and not member(v)
+            return lambda evt: (v := get(evt)) is not MISSING and member(v)
+        if self.event_names is not None and _is_event_type_check(node):
+            self.check_event_names(node, texts)
+        pred = self._predicate(node, op, texts)
+
         def check(evt: Event) -> bool:
             value = get(evt)
             return value is not MISSING and pred(value)
 
         return check
+
+
+def _names_a_list(node: BinaryCheck, lists: Mapping[str, Sequence[str]]) -> bool:
+    """``f = name`` / ``f != name`` with `name` a bare word naming a list."""
+    value = node.value
+    return (
+        node.op in ("=", "==", "!=")
+        and isinstance(value, Literal)
+        and value.bare
+        and value.text in lists
+    )
+
+
+def _is_event_type_check(node: BinaryCheck) -> bool:
+    field = node.field
+    return (
+        field.name == "evt.type"
+        and field.arg is None
+        and not field.transformers
+        and node.op in _EVENT_TYPE_OPS
+    )
+
+
+# The comparisons of evt.type whose values must be event names (Falco checks these).
+_EVENT_TYPE_OPS = frozenset({"=", "==", "!=", "in", "intersects"})
 
 
 def _transformed(get: Getter, fn: Callable[[object], object]) -> Getter:
@@ -321,6 +410,8 @@ class _EventTypes(Visitor[frozenset[str] | None]):
             return None
         value = node.value
         if node.op in ("=", "==") and isinstance(value, Literal):
+            if value.bare and value.text in self.lists:
+                return frozenset(_expand_list(value.text, self.lists))
             return frozenset((value.text,))
         if node.op in ("in", "intersects"):
             if isinstance(value, Identifier) and value.name in self.lists:

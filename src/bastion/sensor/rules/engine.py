@@ -14,7 +14,7 @@ filter`` that uses an unknown field, a rule below the minimum priority) is skipp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bastion.errors import BastionError
@@ -33,6 +33,7 @@ from bastion.sensor.rules.exceptions import exception_text
 from bastion.sensor.rules.loader import locate
 from bastion.sensor.rules.model import ConditionPart, ExceptionDef, Mark, RuleDef, RuleSet
 from bastion.sensor.rules.parser import parse_condition
+from bastion.sensor.rules.selection import NAME_MATCH, Selector, is_enabled
 
 RULE_MATCHING = ("first", "all")
 SYSCALL_SOURCE = "syscall"
@@ -99,9 +100,22 @@ class RuleEngine:
         enabled_rules: Iterable[str] = (),
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
+        event_names: Container[str] | None = None,
+        selection: Sequence[Selector] = (),
+        name_match: str = "substring",
     ) -> RuleEngine:
         """Compile `ruleset`; `enabled_rules`/`disabled_rules` override each rule's ``enabled``
-        and `disabled_tags` disables rules carrying any of them (Falco's ``-D``/``-T``)."""
+        and `disabled_tags` disables rules carrying any of them (Falco's ``-D``/``-T``).
+        `event_names`, when given, are the names ``evt.type`` may be compared with.
+        `selection` enables and disables rules by name and tag in order (Falco's precedence,
+        `bastion.sensor.rules.selection`), after the three lists above; `name_match` is how
+        its rule names match (``substring``, Falco 0.34's ``-D``, or ``exact``)."""
+        if name_match not in NAME_MATCH:
+            raise EngineError(
+                f"unknown rule name matching {name_match!r}",
+                hint="use 'substring' (the default, as Falco 0.34's -D) or 'exact'",
+                reference="rule-matching",
+            )
         if rule_matching not in RULE_MATCHING:
             raise EngineError(
                 f"unknown rule_matching {rule_matching!r}",
@@ -119,7 +133,11 @@ class RuleEngine:
             enabled = rule.enabled and not (off_tags & set(rule.tags))
             if rule.name in force_on:
                 enabled = True
-            if rule.name in force_off or not enabled:
+            if rule.name in force_off:
+                enabled = False
+            if selection:
+                enabled = is_enabled(rule.name, rule.tags, enabled, selection, name_match)
+            if not enabled:
                 continue
             if rule.source != SYSCALL_SOURCE:
                 warnings.append(
@@ -130,7 +148,7 @@ class RuleEngine:
             rank = priority_rank(rule.priority)
             if rank > floor:
                 continue
-            built = _compile_rule(rule, ruleset, macros, lists, fields, warnings)
+            built = _compile_rule(rule, ruleset, macros, lists, fields, warnings, event_names)
             if built is None:
                 continue
             condition, types = built
@@ -215,6 +233,7 @@ def _compile_rule(
     lists: dict[str, tuple[str, ...]],
     fields: FieldTable,
     warnings: list[str],
+    event_names: Container[str] | None = None,
 ) -> tuple[Condition, set[str] | None] | None:
     """The rule's predicate (condition and not any exception) and its event types.
 
@@ -222,9 +241,12 @@ def _compile_rule(
     stays relative to the text it came from.
     """
     try:
-        condition = compile_condition(rule.expr, macros=macros, lists=lists, fields=fields)
+        condition = compile_condition(
+            rule.expr, macros=macros, lists=lists, fields=fields, event_names=event_names
+        )
         excluded: list[Condition] = []
         for item in rule.exceptions:
+            _check_exception_fields(rule, item, fields)
             text = exception_text(item, lists)
             if text is not None:
                 excluded.append(_compile_exception(rule, item, text, macros, lists, fields))
@@ -242,6 +264,32 @@ def _compile_rule(
     return (lambda evt: condition(evt) and not any(e(evt) for e in excluded)), types
 
 
+def _check_exception_fields(rule: RuleDef, item: ExceptionDef, fields: FieldTable) -> None:
+    """Every field an exception names is known, even when it has no values yet (Falco)."""
+    names = (item.fields,) if isinstance(item.fields, str) else item.fields or ()
+    for name in names:
+        try:
+            expr = parse_condition(f"{name} exists")
+            compile_condition(expr, macros={}, lists={}, fields=fields)
+        except ConditionSyntaxError as exc:
+            raise EngineError(
+                f"rule '{rule.name}': exception '{item.name}': {name!r} is not a field name "
+                "(Falco refuses an exception whose fields are not fields)",
+                where=str(item.fields_mark or item.mark),
+                reference="rule-exception",
+            ) from exc
+        except CompileError as exc:
+            if rule.skip_if_unknown_filter:
+                raise
+            raise EngineError(
+                f"rule '{rule.name}': exception '{item.name}': unknown field {name!r} (Falco "
+                "refuses an exception on a field it does not know)",
+                where=str(item.fields_mark or item.mark),
+                hint=_HINTS["rule-unknown-field"],
+                reference="rule-exception",
+            ) from exc
+
+
 def _compile_exception(
     rule: RuleDef,
     item: ExceptionDef,
@@ -254,9 +302,11 @@ def _compile_exception(
         expr = parse_condition(text)
         return compile_condition(expr, macros=macros, lists=lists, fields=fields)
     except ConditionSyntaxError as exc:
+        index, what = _wrong_value(item, lists)
+        marks = item.value_marks
         raise EngineError(
-            f"rule '{rule.name}': exception '{item.name}': {exc.message} (in: {text})",
-            where=str(item.mark),
+            f"rule '{rule.name}': exception '{item.name}': {what}",
+            where=str(marks[index] if index < len(marks) else item.mark),
             hint="check the exception's fields, comps and values",
             reference="rule-exception",
         ) from exc
@@ -269,6 +319,28 @@ def _compile_exception(
             hint=_HINTS.get(exc.reference or ""),
             reference=exc.reference,
         ) from exc
+
+
+def _wrong_value(item: ExceptionDef, lists: dict[str, tuple[str, ...]]) -> tuple[int, str]:
+    """Which value of `item` breaks its condition, and why, in the terms of the rules file."""
+    for index, value in enumerate(item.values):
+        alone = ExceptionDef(item.name, item.mark, item.fields, item.comps, (value,))
+        text = exception_text(alone, lists)
+        try:
+            parse_condition(text or "")
+        except ConditionSyntaxError:
+            kind = "list" if "(" in str(value) else "value"
+            return index, (
+                f"value {_shown(value)} does not make a valid {kind} for its comparison (quote a "
+                "value that holds spaces, commas or parentheses; write a list (a, b) or [a, b])"
+            )
+    return len(item.values), "its values do not make a valid condition together"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return repr(value)
 
 
 def _located(rule: RuleDef, ruleset: RuleSet, exc: CompileError) -> EngineError:

@@ -9,8 +9,10 @@ tuples and appends ``and not (...)`` to the rule's condition:
   operator's list: ``f in (v1, v2)``.
 
 A value for a list operator (``in``, ``intersects``, ``pmatch``) that is itself a list is written
-as a parenthesised list; a bare name of a defined list is left unquoted so the compiler expands
-it; any other value is quoted. An item with no values adds nothing.
+as a parenthesised list; a bare name of a defined list, or a list written in parentheses
+(``(my_list)``, ``(a, b)``), is pasted as written so the compiler expands it; a value already
+quoted (``'"cat /dev/null"'`` in YAML) is pasted with its quotes, as Falco does; any other value
+is quoted. An item with no values adds nothing.
 """
 
 from __future__ import annotations
@@ -27,23 +29,28 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def is_quoted(text: str) -> bool:
+    """Whether `text` is one quoted string, as Falco's exception writer tests it."""
+    return len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'"
+
+
 def _value(value: ExceptionValue, comp: str, lists: Container[str]) -> str:
     if comp in LIST_COMPS:
         if isinstance(value, tuple):
             return "(" + ", ".join(_scalar(v, lists) for v in value) + ")"
-        if value in lists:
+        if value in lists or (value.startswith("(") and value.endswith(")")):
             return value
-        return "(" + quote(value) + ")"
+        return "(" + _scalar(value, lists) + ")"
     if isinstance(value, tuple):
         # Falco accepts a one-element list for a scalar comparison
         return _scalar(value[0], lists) if len(value) == 1 else quote(" ".join(map(str, value)))
-    return quote(value)
+    return value if is_quoted(value) else quote(value)
 
 
 def _scalar(value: ExceptionValue, lists: Container[str]) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(_scalar(v, lists) for v in value) + ")"
-    return value if value in lists else quote(value)
+    return value if value in lists or is_quoted(value) else quote(value)
 
 
 def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -59,6 +66,8 @@ def exception_text(item: ExceptionDef, lists: Container[str]) -> str | None:
     if isinstance(item.fields, str):
         comp = item.comps if isinstance(item.comps, str) else "in"
         if comp in LIST_COMPS:
+            if len(item.values) == 1 and not isinstance(item.values[0], tuple):
+                return f"{item.fields} {comp} {_value(item.values[0], comp, lists)}"
             rhs = "(" + ", ".join(_scalar(v, lists) for v in item.values) + ")"
             return f"{item.fields} {comp} {rhs}"
         return " or ".join(f"{item.fields} {comp} {_value(v, comp, lists)}" for v in item.values)

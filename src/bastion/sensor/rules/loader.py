@@ -120,17 +120,21 @@ class _Reader:
         self.warnings: list[str] = []
 
     def read(self) -> tuple[list[RawItem], list[str]]:
-        root = self._compose()
-        if root is None:
-            return [], self.warnings
-        if not isinstance(root, yaml.SequenceNode):
-            raise self._error(root, "rules content", "expected a list of items")
-        items = [item for node in root.value if (item := self._item(node)) is not None]
+        """Items of every YAML document in the file (``---`` separates them, as Falco reads)."""
+        items: list[RawItem] = []
+        for root in self._compose():
+            if root is None:
+                continue
+            if not isinstance(root, yaml.SequenceNode):
+                raise self._error(root, "rules content", "expected a list of items")
+            items.extend(item for node in root.value if (item := self._item(node)) is not None)
         return items, self.warnings
 
-    def _compose(self) -> yaml.Node | None:
+    def _compose(self) -> list[yaml.Node | None]:
         try:
-            node: yaml.Node | None = yaml.compose(self.text, Loader=yaml.CSafeLoader)
+            nodes: list[yaml.Node | None] = list(
+                yaml.compose_all(self.text, Loader=yaml.CSafeLoader)
+            )
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"{self.path}:{mark.line + 1}:{mark.column + 1}" if mark else self.path
@@ -145,7 +149,7 @@ class _Reader:
                 where=f"{self.path}:{line}:{col}",
                 reference="rules-yaml-syntax",
             ) from exc
-        return node
+        return nodes
 
     def _error(self, node: yaml.Node, chain: str, message: str) -> RulesFileError:
         return RulesFileError(f"{chain}: {message}", where=str(mark_of(self.path, node)))
@@ -267,6 +271,9 @@ class _Reader:
             return tuple(self._value(chain, item, depth + 1) for item in node.value)
         return self._str(chain, node, "")
 
+    def _mark_of(self, node: yaml.Node | None) -> Mark | None:
+        return None if node is None else mark_of(self.path, node)
+
     def _override(self, chain: str, node: yaml.Node, kind: str) -> dict[str, str]:
         if not isinstance(node, yaml.MappingNode):
             raise self._error(node, chain, f"expected a mapping, found {_describe(node)}")
@@ -299,11 +306,13 @@ class _Reader:
             for key in values.keys() - {"name", "fields", "comps", "values"}:
                 self.warnings.append(f"{mark_of(self.path, entry)}: {sub}: unknown key '{key}'")
             raw_values: tuple[ExceptionValue, ...] = ()
+            value_marks: tuple[Mark, ...] = ()
             if "values" in values:
                 node_values = values["values"]
                 if not isinstance(node_values, yaml.SequenceNode):
                     raise self._error(node_values, f"{sub} → values", "expected a list")
                 raw_values = tuple(self._value(f"{sub} → values", v) for v in node_values.value)
+                value_marks = tuple(mark_of(self.path, v) for v in node_values.value)
             result.append(
                 ExceptionDef(
                     name,
@@ -315,6 +324,9 @@ class _Reader:
                     if "comps" in values
                     else None,
                     raw_values,
+                    fields_mark=self._mark_of(values.get("fields")),
+                    comps_mark=self._mark_of(values.get("comps")),
+                    value_marks=value_marks,
                 )
             )
         return tuple(result)

@@ -70,6 +70,10 @@ class ExceptionDef:
     fields: str | tuple[str, ...] | None = None
     comps: str | tuple[str, ...] | None = None
     values: tuple[ExceptionValue, ...] = ()
+    # where `fields`, `comps` and each value are written (for errors; None: not written)
+    fields_mark: Mark | None = _field(default=None, compare=False)
+    comps_mark: Mark | None = _field(default=None, compare=False)
+    value_marks: tuple[Mark, ...] = _field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,11 +270,14 @@ class _Parser:
 
     def str_value(self, op: str) -> Literal:
         self.scan.blank()
-        token = self.scan.quoted() or self.scan.regex(lexer.BARE_STR)
+        token = self.scan.quoted()
+        bare = token is None
+        if token is None:
+            token = self.scan.regex(lexer.BARE_STR)
         if token is None:
             raise self.error(f"expected a value after {op!r}", "a quoted string or a bare word")
         self.last = token.text
-        return Literal(token.text, pos=token.pos)
+        return Literal(token.text, pos=token.pos, bare=bare)
 
     def list_value(self, op: str) -> ListValue | Identifier:
         self.scan.blank()

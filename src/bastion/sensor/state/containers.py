@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from bastion import jsonio
 from bastion.identity import DEFAULT_STATE_ROOT, IDENTITY_FILE, ContainerIdentity
 from bastion.sensor.state import cgroups
-from bastion.sensor.state.model import Container
+from bastion.sensor.state.model import Container, ContainerMount
 
 
 def from_identity(
@@ -37,6 +37,7 @@ def from_identity(
         rootfs=f"{proc_root}/{identity.pid}/root" if identity.pid else "",
         privileged=identity.privileged,
         start_ts=ticks_to_ns(identity.start_time) if identity.start_time else 0,
+        init_pid=identity.pid,
     )
 
 
@@ -134,9 +135,15 @@ class ContainerTable:
         image_repo: str = "",
         image_tag: str = "",
         image_digest: str = "",
-    ) -> None:
+        mounts: tuple[ContainerMount, ...] = (),
+    ) -> Container:
         """What a container engine says about container `short_id` (a capture's ``container``
-        event): kept for the container when its cgroup is met, applied now if it was."""
+        event): kept for the container when its cgroup is met, applied now if it was.
+
+        Returns the container as the table now holds it: the known one merged with what was
+        said, or (none known yet) the description itself, added under its short id so that the
+        event that described it reads it (libsinsp adds the container on this event too).
+        """
         said = Container(
             id=short_id,
             name=name,
@@ -148,11 +155,14 @@ class ContainerTable:
             image_repo=image_repo,
             image_tag=image_tag,
             image_digest=image_digest,
+            mounts=mounts,
         )
         self._described[short_id[:12]] = said
+        merged: Container | None = None
         for known in list(self._by_id.values()):
             if known.kind != "host" and known.id[:12] == short_id[:12]:
-                self.add(_merge(known, said))
+                merged = self.add(_merge(known, said))
+        return merged if merged is not None else self.add(said)
 
     def remove(self, container_id: str) -> Container | None:
         old = self._by_id.pop(container_id, None)
@@ -226,4 +236,5 @@ def _merge(container: Container, said: Container | None) -> Container:
         image_repo=said.image_repo or container.image_repo,
         image_tag=said.image_tag or container.image_tag,
         image_digest=said.image_digest or container.image_digest,
+        mounts=said.mounts or container.mounts,
     )

@@ -127,10 +127,33 @@ class Thread:
     # libsinsp's m_lastevent_fd: the fd number the thread's current event acts on (-1: none);
     # ``fd.num`` reads it, so an fd missing from the table still has its number
     lastevent_fd: int = -1
+    # The bastion container whose runtime set-up this thread is part of ("" when none): the
+    # thread is then in no container (`container_id` is ""), see `state/setup.py`. `joined`:
+    # its own execve makes it the container's (it came into the cgroup from outside, or was
+    # forked by such a thread), unlike a hook's process, forked by the container's init.
+    setup_of: str = ""
+    joined: bool = False
+    exec_seen: bool = False  # the sensor saw this thread execve (since it first met it)
 
     @property
     def is_main_thread(self) -> bool:
         return self.tid == self.pid
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerMount:
+    """One mount of a container as its engine reported it (a capture's ``container`` event:
+    Docker's ``Mounts`` entries)."""
+
+    source: str
+    dest: str
+    mode: str = ""
+    rdwr: bool = False
+    propagation: str = ""
+
+    def __str__(self) -> str:
+        # libsinsp's container_mount_info::to_string
+        return f"{self.source}:{self.dest}:{self.mode}:{str(self.rdwr).lower()}:{self.propagation}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +183,9 @@ class Container:
     image_repo: str = ""
     image_tag: str = ""
     image_digest: str = ""
+    mounts: tuple[ContainerMount, ...] = ()
+    # the container's init (host pid) as its identity record names it; 0: not known
+    init_pid: int = 0
 
     @property
     def short_id(self) -> str:

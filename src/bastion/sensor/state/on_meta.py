@@ -5,13 +5,18 @@ document, written by libsinsp's container manager) and the user/group lists (``u
 ``groupadded``...) as events. libsinsp applies them to its tables with no thread attached; so
 does this module, so that ``container.name``/``container.image`` and ``user.name`` of a replay
 read what the capture recorded.
+
+A ``container`` event describes its container to the rules too: like libsinsp, which adds the
+container on this very event, the event gets a thread (tid -1, no process) in that container,
+so ``evt.type=container and container.privileged=true`` (Falco's PSP-style rules) reads the id,
+name, image, privileged flag and mounts the event carries.
 """
 
 from __future__ import annotations
 
 from bastion import jsonio
 from bastion.sensor.events.model import Event
-from bastion.sensor.state.model import HOST_CONTAINER, Group, User
+from bastion.sensor.state.model import HOST_CONTAINER, ContainerMount, Group, Thread, User
 from bastion.sensor.state.tables import Tables
 
 # libsinsp's sinsp_container_type, as the JSON "type" number carries it
@@ -37,7 +42,7 @@ def on_container(state: Tables, event: Event) -> None:
         return
     labels = info.get("labels")
     privileged = info.get("privileged")
-    state.containers.describe(
+    container = state.containers.describe(
         _text(info.get("id")),
         name=_text(info.get("name")),
         kind=_ENGINES.get(engine, "") if isinstance(engine := info.get("type"), int) else "",
@@ -48,6 +53,25 @@ def on_container(state: Tables, event: Event) -> None:
         image_repo=_text(info.get("imagerepo")),
         image_tag=_text(info.get("imagetag")),
         image_digest=_text(info.get("imagedigest")),
+        mounts=_mounts(info.get("Mounts")),
+    )
+    event.thread = Thread(tid=-1, pid=-1, comm="", container_id=container.id)
+
+
+def _mounts(raw: object) -> tuple[ContainerMount, ...]:
+    """Docker's ``Mounts`` entries (Source, Destination, Mode, RW, Propagation)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        ContainerMount(
+            source=_text(m.get("Source")),
+            dest=_text(m.get("Destination")),
+            mode=_text(m.get("Mode")),
+            rdwr=m.get("RW") is True,
+            propagation=_text(m.get("Propagation")),
+        )
+        for m in raw
+        if isinstance(m, dict)
     )
 
 

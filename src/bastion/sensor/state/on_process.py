@@ -56,6 +56,8 @@ def on_clone(state: Tables, event: Event) -> Thread | None:
         child = _new_child(state, event, child_tid, creator, is_thread, clone_flags)
         if describes_child:
             _override(child, p, pid_param, ptid_param)
+        if creator is not None and creator.setup_of:
+            state.cloned_in_setup(creator, child)
         state.add_thread(child)
     return state.threads.get(event.tid)
 
@@ -97,6 +99,7 @@ def _new_child(
         cgroup_id=event.cgroup_id or creator.cgroup_id,
         cgroups=creator.cgroups,
         container_id=creator.container_id,
+        setup_of=creator.setup_of,
         cap_permitted=creator.cap_permitted,
         cap_effective=creator.cap_effective,
         cap_inheritable=creator.cap_inheritable,
@@ -178,6 +181,8 @@ def on_execve(state: Tables, event: Event, thread: Thread) -> None:
     # close-on-exec fds go away with the old image (libsinsp does the same).
     for num in [n for n, fd in thread.fds.items() if fd.flags & flags.O_CLOEXEC]:
         del thread.fds[num]
+    thread.exec_seen = True
+    state.executed(thread)
 
 
 def _adopt_ids(thread: Thread, p: dict[str, object]) -> None:

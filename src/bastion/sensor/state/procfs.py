@@ -105,6 +105,22 @@ def read_ppid(proc_root: str, pid: int) -> int | None:
     return int(fields[1]) if len(fields) > 1 else None
 
 
+# PF_FORKNOEXEC (include/linux/sched.h): the task was forked and has not exec'd since.
+PF_FORKNOEXEC = 0x40
+
+
+def forked_without_exec(proc_root: str, pid: int) -> bool:
+    """Whether process `pid` has not exec'd since its fork (/proc/PID/stat's flags field)."""
+    raw = _read(f"{proc_root}/{pid}/stat", 4096)
+    if not raw:
+        return False
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return bool(int(fields[6]) & PF_FORKNOEXEC)  # field 9: the 7th after the comm
+    except (IndexError, ValueError):
+        return False
+
+
 def read_thread(
     proc_root: str, tid: int, clock: BootClock, cgroup2: str | None, *, full: bool = True
 ) -> Thread | None:

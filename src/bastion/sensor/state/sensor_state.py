@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.events.model import Direction, Event
-from bastion.sensor.state import cgroups, procfs
+from bastion.sensor.state import cgroups, procfs, setup
 from bastion.sensor.state.apply import ALWAYS, CLONE_EVENTS, HANDLERS, META_HANDLERS, NOT_SYSCALLS
 from bastion.sensor.state.containers import ContainerTable
 from bastion.sensor.state.fd_use import fd_param, uses_fd
@@ -89,6 +89,7 @@ class SensorState:
             return 0
         main.fds = procfs.read_fds(self.proc_root, pid, self.fd_limiter.limit, sockets)
         self._place(main)
+        setup.met_in_proc(self.containers, main, self.proc_root)
         self.threads.add(main)
         added = 1
         for tid in procfs.list_ids(f"{self.proc_root}/{pid}/task"):
@@ -174,13 +175,13 @@ class SensorState:
         if cgid:
             if cgid != thread.cgroup_id:
                 thread.cgroup_id = cgid
-                self._place(thread)
+                self._place(thread, arriving=True)
             elif (
                 not thread.container_id
                 and cgid not in self._cgroup_containers
                 and self._recheck_due(cgid)
             ):
-                self._place(thread)
+                self._place(thread, arriving=True)
         if event.fd is not None:
             thread.lastevent_fd = event.fd.num  # a handler made or found it
         elif uses_fd(kind, event.dir):
@@ -233,6 +234,8 @@ class SensorState:
                 thread.fds = main.fds
                 thread.container_id = main.container_id
         self._place(thread)
+        if self.live:
+            setup.met_in_proc(self.containers, thread, self.proc_root)
         return self.add_thread(thread)
 
     def add_thread(self, thread: Thread) -> Thread:
@@ -243,7 +246,15 @@ class SensorState:
         self._enter.pop(tid, None)
 
     # ------------------------------------------------------------------ containers
-    def _place(self, thread: Thread) -> None:
+    def _place(self, thread: Thread, *, arriving: bool = False) -> None:
+        """Place `thread` by its cgroup; `arriving`: an event moved it there (not seeding),
+        which may start or end the runtime's set-up (`setup`)."""
+        before = thread.container_id or thread.setup_of
+        self._find_container(thread)
+        if arriving:
+            setup.after_placement(self.containers, thread, before)
+
+    def _find_container(self, thread: Thread) -> None:
         """Set `thread.container_id`: by cgroup id when known, else by cgroup path.
 
         An unknown cgroup id is asked about again (rescans are rate-limited by the table)
@@ -293,7 +304,15 @@ class SensorState:
 
     def place(self, thread: Thread) -> None:
         """Re-place `thread` in its container after an event changed its cgroups."""
-        self._place(thread)
+        self._place(thread, arriving=True)
+
+    def cloned_in_setup(self, creator: Thread, child: Thread) -> None:
+        """`child` was cloned by `creator`, a thread of a runtime set-up."""
+        setup.after_clone(self.containers, creator, child)
+
+    def executed(self, thread: Thread) -> None:
+        """`thread` ran a successful execve (the end of a runtime set-up, maybe)."""
+        setup.after_execve(self.containers, thread)
 
     def container_of(self, thread: Thread) -> Container:
         if not thread.container_id:

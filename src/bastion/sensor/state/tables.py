@@ -43,6 +43,14 @@ class Tables(Protocol):
 
     def remove_thread(self, tid: int) -> None: ...
 
+    def cloned_in_setup(self, creator: Thread, child: Thread) -> None:
+        """`child` was cloned by `creator`, a thread of a runtime set-up."""
+        ...
+
+    def executed(self, thread: Thread) -> None:
+        """`thread` ran a successful execve (the end of a runtime set-up, maybe)."""
+        ...
+
     def place(self, thread: Thread) -> None:
         """Re-place `thread` in its container after an event changed its cgroups."""
         ...

@@ -37,14 +37,51 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--replay", metavar="FILE", help="a .scap or bastion capture, not live")
     parser.add_argument(
-        "-o", "--output", choices=("text", "json"), default=None, help="alert format on stdout"
+        "-c", "--config", metavar="FILE", help="a Falco-style YAML configuration (flags win)"
     )
     parser.add_argument(
-        "--rule-matching", choices=("first", "all"), default="first", help="Falco's rule_matching"
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a configuration key, as Falco's -o (text or json alone: the stdout format)",
     )
-    parser.add_argument("--min-priority", default="debug", metavar="P", help="skip rules below P")
-    parser.add_argument("-D", "--disable-rule", action="append", default=[], metavar="RULE")
-    parser.add_argument("-T", "--disable-tag", action="append", default=[], metavar="TAG")
+    parser.add_argument(
+        "--rule-matching", choices=("first", "all"), default=None, help="Falco's rule_matching"
+    )
+    parser.add_argument("--min-priority", default=None, metavar="P", help="skip rules below P")
+    select = parser.add_argument_group(
+        "rule selection", "applied in the order given, after the configuration's 'rules:'"
+    )
+    for flags, enable, kind, only, what in (
+        (("-D", "--disable-rule"), False, "rule", False, "disable rules whose name matches"),
+        (("-T", "--disable-tag"), False, "tag", False, "disable rules with this tag"),
+        (("-t", "--tag"), True, "tag", True, "run only rules with this tag (repeatable)"),
+        (("--enable-rule",), True, "rule", False, "enable rules whose name matches"),
+        (("--enable-tag",), True, "tag", False, "enable rules with this tag"),
+    ):
+        select.add_argument(
+            *flags,
+            action=_Select,
+            dest="selection",
+            default=[],
+            metavar=kind.upper(),
+            help=what,
+            const=(enable, kind, only),
+        )
+    select.add_argument(
+        "--rule-name-match",
+        choices=("substring", "exact"),
+        default=None,
+        help="how rule names match: substring (default, as Falco 0.34's -D) or exact",
+    )
+    parser.add_argument(
+        "-p",
+        "--container-info",
+        metavar="FORMAT",
+        help="what %%container.info expands to (c: Falco's -pc format)",
+    )
     parser.add_argument(
         "--kill",
         metavar="PRIORITY",
@@ -61,40 +98,68 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
+class _Select(argparse.Action):
+    """Appends a rule `Selector` to `dest`, keeping the order of the flags."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from bastion.sensor.rules.selection import Selector
+
+        enable, kind, only = self.const
+        selection = [*getattr(namespace, self.dest, []), Selector(enable, kind, str(values), only)]
+        setattr(namespace, self.dest, selection)
+
+
 def run(args: argparse.Namespace) -> int:
     from bastion.sensor.assemble import load_rules, new_state
+    from bastion.sensor.config import watch_config_from
     from bastion.sensor.outputs.factory import build_outputs
-    from bastion.sensor.outputs.options import options_from_args
+    from bastion.sensor.outputs.options import merge_options, options_from_args
     from bastion.sensor.pipeline import Pipeline
 
+    formats = [o for o in args.option if o in ("text", "json")]
+    config = watch_config_from(args.config, [o for o in args.option if o not in formats])
+    for warning in config.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     state = new_state(args.root)
     rules = load_rules(
-        args.rules,
+        args.rules or list(config.rules_files) or None,
         state,
-        rule_matching=args.rule_matching,
-        min_priority=args.min_priority,
-        disabled_rules=tuple(args.disable_rule),
-        disabled_tags=tuple(args.disable_tag),
+        rule_matching=args.rule_matching or config.rule_matching or "first",
+        min_priority=args.min_priority or config.min_priority or "debug",
+        selection=(*config.selection, *args.selection),
+        name_match=args.rule_name_match or config.name_match or "substring",
+        container_info=args.container_info or config.container_info,
     )
     for warning in rules.engine.warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    options = options_from_args(args)
-    if args.output is not None:
-        options = _with_json(options, args.output == "json")
+    options = merge_options(config.outputs, options_from_args(args))
+    if formats:
+        options = _with_json(options, formats[-1] == "json")
     action = None
     if args.kill:
         from bastion.sensor.actions import KillProcess
 
         action = KillProcess(args.kill)
     outputs = build_outputs(options)
+    from bastion.sensor.config import drop_settings
     from bastion.sensor.drops import DropAlerter, cgroup_namer
 
-    drops = DropAlerter(hostname=state.hostname, name_cgroup=cgroup_namer(state.containers))
+    drops = DropAlerter(
+        drop_settings(config.drops),
+        hostname=options.hostname or state.hostname,
+        name_cgroup=cgroup_namer(state.containers),
+    )
     pipeline = Pipeline(
         engine=rules.engine,
         state=state,
         outputs=[outputs],
-        hostname=state.hostname,
+        hostname=options.hostname or state.hostname,
         action=action,
         drops=drops,
     )
