@@ -7,11 +7,11 @@ order), ``json_output``, ``json_include_output_property``, ``json_include_tags_p
 ``json_include_message_property``, ``time_format_iso_8601``, ``buffered_outputs``,
 ``stdout_output``, ``file_output``, ``syslog_output``, ``program_output``, ``http_output``
 (``enabled``, ``url``, ``ca_cert``) and ``syscall_event_drops`` (`drop_settings`: ``actions``
-without ``alert`` turns the drop alert off, ``rate`` is alerts per second). bastion adds ``rule_name_match`` (``substring``/``exact``, see
-`bastion.sensor.rules.selection`) and ``container_info`` (what ``%container.info`` expands to,
-Falco's ``-p``). Falco's ``-o key=value`` (`apply_override`) sets a key, dots for nesting.
-Keys bastion does not use are listed as warnings, as Falco ignores them. Flags given on the
-command line override the file.
+without ``alert`` turns the drop alert off, ``rate`` is alerts per second). bastion adds
+``rule_name_match`` (``substring``/``exact``, see `bastion.sensor.rules.selection`) and
+``container_info`` (what ``%container.info`` expands to, Falco's ``-p``). Falco's ``-o
+key=value`` (`apply_override`) sets a key, dots for nesting. Keys bastion does not use are
+listed as warnings, as Falco ignores them. Flags given on the command line override the file.
 """
 
 from __future__ import annotations
