@@ -8,6 +8,8 @@ import contextlib
 import fcntl
 import os
 
+from bastion.runtime.store import write_atomic
+
 #: Held (flock) by a `start` in progress: see `Engine._sync`.
 LOCK_FILE = "start.lock"
 
@@ -29,7 +31,7 @@ def etc_files(directory: str, hostname: str, network: str) -> dict[str, str]:
     out = {}
     for path, text in files.items():
         host = os.path.join(directory, path.rsplit("/", 1)[1])
-        write_file(host, text.encode(), 0o644)
+        write_atomic(host, text.encode(), 0o644)
         out[path] = host
     return out
 
@@ -54,13 +56,3 @@ def read_in_layers(lowerdirs: list[str], path: str) -> str:
                 return f.read()
             return ""
     return ""
-
-
-def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
 from bastion.engine import monitor
-from bastion.engine.container_files import etc_files, read_in_layers, start_lock, write_file
+from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
     EngineError,
@@ -37,6 +37,7 @@ from bastion.engine.errors import (
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
 from bastion.identity import DEFAULT_STATE_ROOT
+from bastion.runtime.store import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -260,7 +261,7 @@ class Engine:
                 annotations=annotations,
                 etc_files=etc,
             )
-            write_file(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
+            write_atomic(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):

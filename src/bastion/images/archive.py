@@ -24,7 +24,7 @@ import os
 import tarfile
 import tempfile
 import time
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING
 
 from bastion.images.documents import (
     INDEX_TYPES,
@@ -43,6 +43,7 @@ from bastion.images.documents import (
 )
 from bastion.images.errors import ArchiveError, ImageError, LayerDigestError
 from bastion.images.reference import DOCKER_HUB, Reference
+from bastion.images.unpack import Prefixed, Readable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -126,7 +127,7 @@ def _decompress(layout: Layout, blob: Descriptor, diff_id: str, dest: str) -> No
     with layout.open_blob(blob.digest) as raw, open(dest, "wb") as out:
         head = raw.read(4)
         raw.seek(0)
-        reader: _Readable
+        reader: Readable
         if head.startswith(b"\x1f\x8b"):
             reader = gzip.GzipFile(fileobj=raw, mode="rb")
         elif head.startswith(b"\x28\xb5\x2f\xfd"):
@@ -193,7 +194,7 @@ def _read(
     return data
 
 
-def _copy(layout: Layout, source: _Readable, digest: str | None, size: int | None) -> str:
+def _copy(layout: Layout, source: Readable, digest: str | None, size: int | None) -> str:
     if digest is not None and layout.has_blob(digest):
         return digest
     with layout.blob_writer(digest, size) as writer:
@@ -275,7 +276,7 @@ def _load_docker(
         for layer_name, diff_id in zip(layer_names, diff_ids, strict=False):
             data = _read(archive, members, layer_name, path)
             head = data.read(4)
-            digest = _copy(layout, _Prefixed(head, data), None, None)
+            digest = _copy(layout, Prefixed(head, data), None, None)
             media_type = (
                 OCI_LAYER_GZIP
                 if head.startswith(b"\x1f\x8b")
@@ -317,22 +318,6 @@ def _load_docker(
             layout.tag(full, desc)
         loaded.extend(names)
     return loaded
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class _Prefixed:
-    def __init__(self, head: bytes, rest: _Readable) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            data, self._head = self._head, b""
-            return data
-        return self._rest.read(size)
 
 
 def _normalise(name: str) -> str:
@@ -422,7 +407,7 @@ def import_rootfs(
 
 def _uncompressed_digest(raw: IO[bytes], head: bytes) -> str:
     sha = hashlib.sha256()
-    reader: _Readable
+    reader: Readable
     if head.startswith(b"\x1f\x8b"):
         reader = gzip.GzipFile(fileobj=raw, mode="rb")
     else:

@@ -92,7 +92,7 @@ def unpack_layer(
     """
     head = source.read(4)
     corrupt: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, zlib.error)
-    raw = _Prefixed(head, source)
+    raw = Prefixed(head, source)
     if head.startswith(_GZIP_MAGIC):
         unzipped = gzip.GzipFile(fileobj=cast("IO[bytes]", raw), mode="rb")
         compression, stream = "gzip", _Hashing(unzipped)
@@ -141,14 +141,14 @@ def unpack_layer(
     return result
 
 
-class _Readable(Protocol):
+class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _Prefixed:
+class Prefixed:
     """A read-only stream: `head` (bytes already read to sniff the format), then `rest`."""
 
-    def __init__(self, head: bytes, rest: _Readable) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self._head = head
         self._rest = rest
 
@@ -166,7 +166,7 @@ class _Prefixed:
 class _Hashing:
     """Reads through `inner`, hashing every byte (the diff id is the uncompressed tar's sha256)."""
 
-    def __init__(self, inner: _Readable) -> None:
+    def __init__(self, inner: Readable) -> None:
         self._inner = inner
         self.sha256 = hashlib.sha256()
 
