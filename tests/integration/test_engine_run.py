@@ -17,147 +17,23 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
-from bastion_testing.registry import private_dir, skopeo_copy, start_registry
+from bastion_testing.engine import Bastion, conmons, engine_rig, mounts_under
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.privileged
 
-BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
-
-
-@dataclass
-class Bastion:
-    root: str
-    runtime_root: str
-    cgroup_parent: str
-    image: str
-
-    def argv(self, *args: str) -> list[str]:
-        return [
-            BASTION,
-            *("--root", self.root, "--runtime-root", self.runtime_root),
-            *("--cgroup-parent", self.cgroup_parent),
-            *args,
-        ]
-
-    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=timeout, check=False
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def inspect(self, name: str) -> dict[str, object]:
-        doc: dict[str, object] = json.loads(self.ok("inspect", name))[0]
-        return doc
-
-
-def _conmons(root: str) -> list[int]:
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"conmon") and any(root.encode() in a for a in argv):
-            pids.append(int(pid))
-    return pids
-
-
-def _cgroup_dirs(parent: str) -> list[str]:
-    out = []
-    for hierarchy in os.listdir("/sys/fs/cgroup"):
-        path = f"/sys/fs/cgroup/{hierarchy}{parent}"
-        if os.path.isdir(path):
-            out.append(path)
-    if os.path.isdir(f"/sys/fs/cgroup{parent}"):
-        out.append(f"/sys/fs/cgroup{parent}")
-    return out
-
-
-def _mounts_under(root: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(root)]
-
 
 @pytest.fixture(scope="module")
 def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
-    with private_dir("bst-test-engine-") as work:
-        registry = start_registry(os.path.join(work, "registry"))
-        try:
-            source = os.path.join(work, "source")
-            write_oci_image(
-                source, "busybox", [tar_directory(busybox_rootfs)], config={"Cmd": ["/bin/sh"]}
-            )
-            skopeo_copy(
-                f"oci:{source}:busybox",
-                f"docker://{registry.host}/busybox:latest",
-                "--dest-tls-verify=false",
-                workdir=work,
-            )
-            root = os.path.join(work, "engine")
-            b = Bastion(
-                root=root,
-                runtime_root=os.path.join(root, "runtime"),
-                cgroup_parent=f"/bastion-test/{os.path.basename(work)}",
-                image=f"{registry.host}/busybox:latest",
-            )
-            write_oci_image(
-                source,
-                "configured",
-                [tar_directory(busybox_rootfs)],
-                config={
-                    "Entrypoint": ["/bin/echo", "ep"],
-                    "Cmd": ["default"],
-                    "Env": ["FOO=image", "PATH=/bin:/usr/bin"],
-                    "WorkingDir": "/tmp",
-                    "User": "bst",
-                    "Labels": {"from": "image"},
-                },
-            )
-            skopeo_copy(
-                f"oci:{source}:configured",
-                f"docker://{registry.host}/configured:1",
-                "--dest-tls-verify=false",
-                workdir=work,
-            )
-            unique = make_tar([file("unique", b"only in this image\n")])
-            write_oci_image(source, "unique", [tar_directory(busybox_rootfs), unique])
-            skopeo_copy(
-                f"oci:{source}:unique",
-                f"docker://{registry.host}/unique:1",
-                "--dest-tls-verify=false",
-                workdir=work,
-            )
-            b.ok("pull", "-q", b.image)
-            try:
-                yield b
-            finally:
-                left = b("ps", "-a", "-q", "--no-trunc").stdout.split()
-                if left:
-                    b("rm", "-f", *left)
-                assert left == [], "a test left containers"
-                assert _mounts_under(root) == []
-                assert _conmons(root) == []
-                assert _cgroup_dirs(b.cgroup_parent) == []
-        finally:
-            registry.stop()
+    with engine_rig(busybox_rootfs) as b:
+        yield b
 
 
 def test_pull_records_the_image_and_images_lists_it(bastion: Bastion) -> None:
@@ -251,7 +127,7 @@ def test_detached_logs_stop_rm(bastion: Bastion) -> None:
     assert isinstance(state, dict)
     assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 7, False)
     assert bastion.ok("logs", "--tail", "1", "bst-web") == "bye\n"
-    assert _conmons(bastion.root) == []
+    assert conmons(bastion.root) == []
     bastion.ok("rm", "bst-web")
     assert bastion.ok("ps", "-a", "-q") == ""
 
@@ -391,7 +267,7 @@ def test_detached_rm_is_removed_by_its_monitor(bastion: Bastion) -> None:
         assert time.monotonic() < deadline, "the monitor never removed the container"
         time.sleep(0.05)
     assert bastion.ok("ps", "-a", "-q") == ""
-    assert _mounts_under(bastion.root) == []
+    assert mounts_under(bastion.root) == []
     assert not os.path.exists(os.path.join(bastion.runtime_root, cid))
 
 

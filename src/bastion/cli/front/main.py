@@ -1,8 +1,9 @@
 """bastion entry point: a table of verbs, one module each under `commands/`.
 
-The engine's verbs (pull, images, rmi, create, start, run, ps, logs, stop, kill, rm, wait,
-inspect) and the sensor's (capture, events, watch, rules, fields, alerts). A `BastionError` is
-rendered once, here, and exits with its `exit_code` (125 for the engine's, as Docker).
+The engine's verbs (images, containers, volumes, networks, the system) and the sensor's
+(sensor, capture, events, watch, rules, fields, alerts). A verb whose module is absent is
+skipped, so the table names the verbs being built. A `BastionError` is rendered once, here, and
+exits with its `exit_code` (125 for the engine's, as Docker).
 
 `--root` is the engine's root for the engine's verbs (`$BASTION_ROOT`, else /var/lib/bastion),
 and bastion-runc's state directory for the sensor's verbs, as it always was for them (`bastion
@@ -20,12 +21,22 @@ from bastion import __version__
 from bastion.errors import BastionError
 from bastion.identity import DEFAULT_STATE_ROOT
 
-# verb -> module under bastion.cli.front.commands (a verb whose module is absent is skipped,
-# so the table can name verbs being built)
+# verb -> module under bastion.cli.front.commands (a trailing _ where the verb is a keyword)
 COMMANDS: dict[str, str] = {
+    # images
     "pull": "pull",
+    "push": "push",
     "images": "images",
     "rmi": "rmi",
+    "tag": "tag",
+    "history": "history",
+    "load": "load",
+    "save": "save",
+    "import": "import_",
+    "login": "login",
+    "logout": "logout",
+    "image": "image",
+    # containers
     "create": "create",
     "start": "start",
     "run": "run",
@@ -36,8 +47,26 @@ COMMANDS: dict[str, str] = {
     "rm": "rm",
     "wait": "wait",
     "inspect": "inspect",
+    "exec": "exec_",
+    "attach": "attach",
+    "restart": "restart",
+    "pause": "pause",
+    "unpause": "unpause",
+    "stats": "stats",
+    "top": "top",
+    "cp": "cp",
+    "rename": "rename",
+    "port": "port",
+    "container": "container",
     "cleanup": "cleanup",
+    # volumes, networks, the engine as a whole
+    "volume": "volume",
+    "network": "network",
+    "system": "system",
     "info": "info",
+    "version": "version_",
+    # the sensor
+    "sensor": "sensor",
     "capture": "capture",
     "events": "events",
     "watch": "watch",
@@ -48,25 +77,12 @@ COMMANDS: dict[str, str] = {
 }
 
 
-#: The verbs whose `--root` is the engine's root.
-ENGINE_COMMANDS = frozenset(
-    [
-        "pull",
-        "images",
-        "rmi",
-        "create",
-        "start",
-        "run",
-        "ps",
-        "logs",
-        "stop",
-        "kill",
-        "rm",
-        "wait",
-        "inspect",
-        "cleanup",
-    ]
+#: The verbs whose `--root` is bastion-runc's state directory, as it always was for them
+#: (`bastion --root R watch`); every other verb's `--root` is the engine's root.
+SENSOR_COMMANDS = frozenset(
+    ["sensor", "capture", "events", "watch", "rules", "fields", "alerts", "errors", "info"]
 )
+ENGINE_COMMANDS = frozenset(COMMANDS) - SENSOR_COMMANDS
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -1,0 +1,160 @@
+"""The engine test rig: the `bastion` CLI over a private engine root, with a real registry on
+127.0.0.1 (Debian's docker-registry) holding test images pushed with skopeo.
+
+`engine_rig` is what a module-scoped fixture wraps:
+
+    @pytest.fixture(scope="module")
+    def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
+        with engine_rig(busybox_rootfs) as b:
+            yield b
+
+Everything lives in a temporary directory named `bst-test-engine-*` (the runtime's state under
+it) with cgroups under `/bastion-test/bst-test-engine-*`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
+from bastion_testing.registry import private_dir, skopeo_copy, start_registry
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
+
+
+@dataclass
+class Bastion:
+    root: str
+    runtime_root: str
+    cgroup_parent: str
+    image: str
+
+    def argv(self, *args: str) -> list[str]:
+        return [
+            BASTION,
+            *("--root", self.root, "--runtime-root", self.runtime_root),
+            *("--cgroup-parent", self.cgroup_parent),
+            *args,
+        ]
+
+    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def inspect(self, name: str) -> dict[str, object]:
+        doc: dict[str, object] = json.loads(self.ok("inspect", name))[0]
+        return doc
+
+
+def conmons(root: str) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"conmon") and any(root.encode() in a for a in argv):
+            pids.append(int(pid))
+    return pids
+
+
+def cgroup_dirs(parent: str) -> list[str]:
+    out = []
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        path = f"/sys/fs/cgroup/{hierarchy}{parent}"
+        if os.path.isdir(path):
+            out.append(path)
+    if os.path.isdir(f"/sys/fs/cgroup{parent}"):
+        out.append(f"/sys/fs/cgroup{parent}")
+    return out
+
+
+def mounts_under(root: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(root)]
+
+
+@contextlib.contextmanager
+def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterator[Bastion]:
+    """A private engine root, a registry on 127.0.0.1 holding `busybox:latest`,
+    `configured:1` (an image config with Entrypoint, Cmd, Env, WorkingDir, User, Labels) and
+    `unique:1`, busybox pulled; on exit every container is removed and nothing may be left
+    (overlay mounts, conmon, cgroups)."""
+    with private_dir(prefix) as work:
+        registry = start_registry(os.path.join(work, "registry"))
+        try:
+            source = os.path.join(work, "source")
+            write_oci_image(
+                source, "busybox", [tar_directory(busybox_rootfs)], config={"Cmd": ["/bin/sh"]}
+            )
+            skopeo_copy(
+                f"oci:{source}:busybox",
+                f"docker://{registry.host}/busybox:latest",
+                "--dest-tls-verify=false",
+                workdir=work,
+            )
+            root = os.path.join(work, "engine")
+            b = Bastion(
+                root=root,
+                runtime_root=os.path.join(root, "runtime"),
+                cgroup_parent=f"/bastion-test/{os.path.basename(work)}",
+                image=f"{registry.host}/busybox:latest",
+            )
+            write_oci_image(
+                source,
+                "configured",
+                [tar_directory(busybox_rootfs)],
+                config={
+                    "Entrypoint": ["/bin/echo", "ep"],
+                    "Cmd": ["default"],
+                    "Env": ["FOO=image", "PATH=/bin:/usr/bin"],
+                    "WorkingDir": "/tmp",
+                    "User": "bst",
+                    "Labels": {"from": "image"},
+                },
+            )
+            skopeo_copy(
+                f"oci:{source}:configured",
+                f"docker://{registry.host}/configured:1",
+                "--dest-tls-verify=false",
+                workdir=work,
+            )
+            unique = make_tar([file("unique", b"only in this image\n")])
+            write_oci_image(source, "unique", [tar_directory(busybox_rootfs), unique])
+            skopeo_copy(
+                f"oci:{source}:unique",
+                f"docker://{registry.host}/unique:1",
+                "--dest-tls-verify=false",
+                workdir=work,
+            )
+            b.ok("pull", "-q", b.image)
+            try:
+                yield b
+            finally:
+                left = b("ps", "-a", "-q", "--no-trunc").stdout.split()
+                if left:
+                    b("rm", "-f", *left)
+                assert left == [], "a test left containers"
+                assert mounts_under(root) == []
+                assert conmons(root) == []
+                assert cgroup_dirs(b.cgroup_parent) == []
+        finally:
+            registry.stop()
