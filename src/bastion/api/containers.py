@@ -1,0 +1,471 @@
+"""`/containers/...`: create, start, wait, attach, logs, stop, kill, delete, list, inspect.
+
+Each handler is a translation: the Docker request body into `ContainerOptions`, the engine's
+records into Docker's documents (engine/inspect.py already names inspect's fields as Docker).
+
+`AutoRemove` is the server's job, as dockerd's: the engine's own `--rm` for detached
+containers (conmon's exit command) would remove the record before a `wait?condition=removed`
+could read the exit status, so the server creates the container without it, waits for it to
+end, keeps the status, removes it, and then answers every waiter with that status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import shlex
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bastion.api import streams
+from bastion.api.errors import ApiError
+from bastion.api.server import add, in_engine
+from bastion.api.system import json_response
+
+if TYPE_CHECKING:
+    from bastion.engine import ContainerOptions, ContainerRecord, Engine
+
+#: the label that marks a container the API made with AutoRemove (kept across restarts)
+AUTO_REMOVE_LABEL = "bastion.api.auto-remove"
+
+
+class Removals:
+    """AutoRemove: one task per started container, and the statuses of removed ones."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, int] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        # attach streams still reading a container's log: its removal waits for them (the
+        # log goes with the container)
+        self.readers: collections.Counter[str] = collections.Counter()
+        self.read = asyncio.Condition()
+
+    async def reading(self, container_id: str, delta: int) -> None:
+        async with self.read:
+            self.readers[container_id] += delta
+            self.read.notify_all()
+
+    def event(self, container_id: str) -> asyncio.Event:
+        return self.done.setdefault(container_id, asyncio.Event())
+
+    def watch(self, request: web.Request, record: ContainerRecord) -> None:
+        container_id = record.id
+
+        async def run() -> None:
+            try:
+                status = await in_engine(request, lambda e: e.wait(container_id))
+                self.statuses[container_id] = status
+                emit(request, "die", record, exitCode=str(status))
+                async with self.read:
+                    await asyncio.wait_for(
+                        self.read.wait_for(lambda: self.readers[container_id] <= 0), 30
+                    )
+                await in_engine(request, lambda e: e.remove(container_id, force=True))
+                emit(request, "destroy", record)
+            finally:
+                self.event(container_id).set()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+REMOVALS = web.AppKey("removals", Removals)
+
+
+def emit(request: web.Request, action: str, record: ContainerRecord, **attrs: str) -> None:
+    """A container event on `/events` (moby's attributes: name, image, labels, exitCode)."""
+    from bastion.api.events import BUS
+
+    attributes = {"name": record.name, "image": record.image, **attrs}
+    attributes.update(record.config.get("labels", {}))
+    request.app[BUS].emit("container", action, record.id, attributes)
+
+
+def register(app: web.Application) -> None:
+    app[REMOVALS] = Removals()
+    add(app, "GET", "/containers/json", list_containers)
+    add(app, "POST", "/containers/create", create)
+    add(app, "GET", "/containers/{id}/json", inspect)
+    add(app, "POST", "/containers/{id}/start", start)
+    add(app, "POST", "/containers/{id}/stop", stop)
+    add(app, "POST", "/containers/{id}/kill", kill)
+    add(app, "POST", "/containers/{id}/wait", wait)
+    add(app, "DELETE", "/containers/{id}", delete)
+    add(app, "GET", "/containers/{id}/logs", logs)
+    add(app, "POST", "/containers/{id}/attach", attach)
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.lower() not in ("", "0", "false", "no")
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOptions:
+    """Docker's ContainerCreate body (Config + HostConfig) as the engine's options."""
+    from bastion.engine import ContainerOptions
+
+    host = body.get("HostConfig") or {}
+    entrypoint = body.get("Entrypoint")
+    cmd = body.get("Cmd")
+    if isinstance(cmd, str):
+        cmd = shlex.split(cmd)
+    if isinstance(entrypoint, str):
+        entrypoint = shlex.split(entrypoint) if entrypoint else []
+    command: tuple[str, ...] | None = tuple(cmd) if cmd is not None else None
+    first: str | None = None
+    if entrypoint is not None:
+        # the engine takes --entrypoint's one word; the rest goes before the command, which
+        # is what Docker runs for Entrypoint + Cmd
+        first = entrypoint[0] if entrypoint else ""
+        command = (*entrypoint[1:], *(command or ()))
+    network = host.get("NetworkMode") or ""
+    labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
+    if host.get("AutoRemove"):
+        labels[AUTO_REMOVE_LABEL] = "1"
+    extra: dict[str, Any] = {}
+    if network and network not in ("default", "bridge"):
+        extra["network"] = network
+    pids = host.get("PidsLimit")
+    return ContainerOptions(
+        command=command,
+        entrypoint=first,
+        env=tuple(body.get("Env") or ()),
+        workdir=body.get("WorkingDir") or None,
+        user=body.get("User") or None,
+        hostname=body.get("Hostname") or None,
+        memory=host.get("Memory") or None,
+        pids_limit=pids if pids and pids > 0 else None,
+        labels=labels,
+        name=name,
+        auto_remove=False,  # the server removes it (see the module docstring)
+        detach=True,
+        **extra,
+    )
+
+
+async def create(request: web.Request) -> web.Response:
+    try:
+        body = await request.json(loads=_loads)
+    except ValueError as exc:
+        raise ApiError(400, f"invalid JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    image = body.get("Image")
+    if not image:
+        raise ApiError(400, "Config cannot be empty in order to create a container")
+    name = request.query.get("name") or None
+    options = options_from_body(body, name)
+
+    def make(engine: Engine) -> ContainerRecord:
+        from bastion.images import ImageNotFoundError
+
+        try:
+            engine.image(image)
+        except ImageNotFoundError:
+            # moby's 404, on which the docker CLI and docker-py pull and create again
+            raise ApiError(404, f"No such image: {_with_tag(image)}") from None
+        return engine.create(image, options)
+
+    record = await in_engine(request, make)
+    emit(request, "create", record)
+    return json_response({"Id": record.id, "Warnings": []}, 201)
+
+
+def _loads(text: str) -> Any:
+    from bastion import jsonio
+
+    return jsonio.loads(text)
+
+
+def _with_tag(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in last else f"{image}:latest"
+
+
+# --- list, inspect --------------------------------------------------------------------------
+
+
+def summary(record: ContainerRecord) -> dict[str, Any]:
+    """A `/containers/json` entry."""
+    args = list(record.config.get("args", ()))
+    state = "exited" if record.status == "exited" else record.status
+    return {
+        "Id": record.id,
+        "Names": ["/" + record.name],
+        "Image": record.image,
+        "ImageID": record.image_id,
+        "Command": shlex.join(args),
+        "Created": int(record.created),
+        "Ports": [],
+        "Labels": dict(record.config.get("labels", {})),
+        "State": state,
+        "Status": _status(record),
+        "HostConfig": {"NetworkMode": record.config.get("network", "none")},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }
+
+
+def _status(record: ContainerRecord) -> str:
+    if record.status == "running":
+        return "Up"
+    if record.status == "exited":
+        return f"Exited ({record.exit_code})"
+    return "Created"
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    everything = flag(request, "all")
+    records = await in_engine(request, lambda e: e.containers(all=everything))
+    return json_response([summary(r) for r in records])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    doc = await in_engine(request, lambda e: e.inspect(request.match_info["id"]))
+    return json_response(doc)
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+async def start(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+
+    def run(engine: Engine) -> ContainerRecord | None:
+        record = engine.container(ident)
+        if record.status == "running":
+            return None
+        return engine.start(record.id)
+
+    record = await in_engine(request, run)
+    if record is None:
+        return web.Response(status=304)
+    emit(request, "start", record)
+    if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
+        request.app[REMOVALS].watch(request, record)
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    timeout = float(request.query.get("t", "10"))
+    ident = request.match_info["id"]
+
+    def run(engine: Engine) -> bool:
+        record = engine.container(ident)
+        if record.status != "running":
+            return False
+        engine.stop(record.id, timeout)
+        return True
+
+    return web.Response(status=204 if await in_engine(request, run) else 304)
+
+
+async def kill(request: web.Request) -> web.Response:
+    from bastion.engine.engine import signal_number
+
+    sig = signal_number(request.query.get("signal", "SIGKILL"))
+    ident = request.match_info["id"]
+
+    def run(engine: Engine) -> None:
+        record = engine.container(ident)
+        if record.status != "running":
+            raise ApiError(409, f"Container {record.id} is not running")
+        engine.kill(record.id, sig)
+
+    await in_engine(request, run)
+    return web.Response(status=204)
+
+
+async def delete(request: web.Request) -> web.Response:
+    force = flag(request, "force")
+    ident = request.match_info["id"]
+
+    def remove(engine: Engine) -> ContainerRecord:
+        record = engine.container(ident)
+        engine.remove(record.id, force=force)
+        return record
+
+    emit(request, "destroy", await in_engine(request, remove))
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    """The headers go out at once (the CLI waits for them before it starts the container);
+    the body, `{"StatusCode": N}`, when the condition holds."""
+    condition = request.query.get("condition", "not-running")
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise ApiError(400, f"invalid condition: {condition!r}")
+    ident = request.match_info["id"]
+    record = await in_engine(request, lambda e: e.container(ident))
+    removals = request.app[REMOVALS]
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    await response.prepare(request)
+    auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
+    if condition == "not-running" and record.status in ("created", "exited"):
+        status = record.exit_code or 0
+    elif auto:
+        await removals.event(record.id).wait()
+        status = removals.statuses.get(record.id, 0)
+    else:
+        status = await in_engine(request, lambda e: e.wait(record.id))
+        if condition == "removed":
+            while await in_engine(request, lambda e: _exists(e, record.id)):
+                await asyncio.sleep(0.1)
+    await response.write(_json_line({"StatusCode": status, "Error": None}))
+    await response.write_eof()
+    return response
+
+
+def _exists(engine: Engine, container_id: str) -> bool:
+    from bastion.engine import NoSuchContainerError
+
+    try:
+        engine.container(container_id)
+    except NoSuchContainerError:
+        return False
+    return True
+
+
+def _json_line(doc: object) -> bytes:
+    from bastion import jsonio
+
+    return jsonio.dumps(doc).encode() + b"\n"
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _stream_in_thread(
+    request: web.Request, produce: Callable[[Engine], Iterator[bytes]]
+) -> tuple[asyncio.Queue[bytes | None], threading.Event]:
+    """Run `produce(engine)` in a worker thread, its items into an asyncio queue (None at the
+    end); setting the returned event stops it at its next item."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=256)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            with request.app[_engine_key()].open() as engine:
+                for item in produce(engine):
+                    if stop.is_set():
+                        break
+                    asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+        finally:
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop)
+
+    threading.Thread(target=run, name="bastion-api-stream", daemon=True).start()
+    return queue, stop
+
+
+def _engine_key() -> web.AppKey[Any]:
+    from bastion.api.server import ENGINE_KEY
+
+    return ENGINE_KEY
+
+
+def _log_frames(
+    ident: str,
+    *,
+    stdout: bool,
+    stderr: bool,
+    follow: bool,
+    tail: int | None,
+    timestamps: bool,
+    wait_start: bool = False,
+) -> Callable[[Engine], Iterator[bytes]]:
+    def produce(engine: Engine) -> Iterator[bytes]:
+        import time
+
+        record = engine.container(ident)
+        while wait_start and record.status in ("created", "starting"):
+            time.sleep(0.05)  # attach comes before start: follow from when it runs
+            record = engine.container(ident)
+        for line in engine.logs(record.id, tail=tail, follow=follow):
+            wanted = stdout if line.stream == "stdout" else stderr
+            if not wanted:
+                continue
+            text = line.text if line.partial else line.text + b"\n"
+            if timestamps:
+                text = line.time.encode() + b" " + text
+            yield streams.frame(streams.STDERR if line.stream == "stderr" else streams.STDOUT, text)
+
+    return produce
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
+    if not (stdout or stderr):
+        raise ApiError(400, "Bad parameters: you must choose at least one stream")
+    tail_text = request.query.get("tail", "all")
+    tail = None if tail_text == "all" else int(tail_text)
+    ident = request.match_info["id"]
+    await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/vnd.docker.raw-stream"
+    await response.prepare(request)
+    produce = _log_frames(
+        ident,
+        stdout=stdout,
+        stderr=stderr,
+        follow=flag(request, "follow"),
+        tail=tail,
+        timestamps=flag(request, "timestamps"),
+    )
+    queue, stop_event = _stream_in_thread(request, produce)
+    try:
+        while (item := await queue.get()) is not None:
+            await response.write(item)
+    finally:
+        stop_event.set()
+    await response.write_eof()
+    return response
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    """The container's output as it comes, on the hijacked connection, until it ends."""
+    ident = request.match_info["id"]
+    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
+    removals = request.app[REMOVALS]
+    await removals.reading(record.id, +1)
+    try:
+        return await _attach(request, record)
+    finally:
+        await removals.reading(record.id, -1)
+
+
+async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
+    response, raw = await streams.hijack(request, tty=False)
+    # attached before it starts (`docker run`): everything it writes; to a running one: what
+    # comes from now on, plus the past with logs=1
+    fresh = record.status in ("created", "starting")
+    produce = _log_frames(
+        record.id,
+        stdout=flag(request, "stdout"),
+        stderr=flag(request, "stderr"),
+        follow=flag(request, "stream"),
+        tail=None if fresh or flag(request, "logs") else 0,
+        timestamps=False,
+        wait_start=True,
+    )
+    queue, stop_event = _stream_in_thread(request, produce)
+    try:
+        while (item := await queue.get()) is not None:
+            if raw.gone:
+                break
+            raw.write(item)
+    finally:
+        stop_event.set()
+        raw.close()
+    return response

@@ -1,0 +1,133 @@
+"""`/events`: what happened to containers and images, as newline-delimited JSON, each object
+flushed as it happens, with moby's `filters`, `since` and `until`.
+
+The events are those of the API's own requests (create, start, die, destroy, pull...), kept in
+a bounded in-memory history so `since` can replay the recent past. Containers the CLI drives
+are not seen here yet (they would need an engine-level event log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bastion import jsonio
+from bastion.api.server import add
+
+_HISTORY = 1024
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=_HISTORY)
+        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def emit(
+        self, kind: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
+    ) -> None:
+        now = time.time_ns()
+        attrs = dict(attributes or {})
+        event = {
+            "status": action,
+            "id": actor_id,
+            "from": attrs.get("image", ""),
+            "Type": kind,
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": attrs},
+            "scope": "local",
+            "time": now // 1_000_000_000,
+            "timeNano": now,
+        }
+        self.history.append(event)
+        for queue in list(self.listeners):
+            queue.put_nowait(event)
+
+
+BUS = web.AppKey("events", Bus)
+
+
+def register(app: web.Application) -> None:
+    app[BUS] = Bus()
+    add(app, "GET", "/events", events)
+
+
+def _filters(request: web.Request) -> dict[str, set[str]]:
+    text = request.query.get("filters")
+    if not text:
+        return {}
+    raw = jsonio.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("filters must be a JSON object")
+    out: dict[str, set[str]] = {}
+    for key, value in raw.items():
+        # both {"k": ["v"]} and {"k": {"v": true}} forms
+        values = value if isinstance(value, list) else [k for k, on in value.items() if on]
+        out[str(key)] = {str(v) for v in values}
+    return out
+
+
+def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
+    actor = event["Actor"]
+    checks = {
+        "type": {event["Type"]},
+        "event": {event["Action"]},
+        "container": {actor["ID"], actor["ID"][:12], actor["Attributes"].get("name", "")},
+        "image": {actor["Attributes"].get("image", "")},
+    }
+    for key, wanted in filters.items():
+        if key == "label":
+            attrs = actor["Attributes"]
+            if not all(
+                (w.split("=", 1)[0] in attrs)
+                if "=" not in w
+                else attrs.get(w.split("=", 1)[0]) == w.split("=", 1)[1]
+                for w in wanted
+            ):
+                return False
+        elif key in checks and not wanted & checks[key]:
+            return False
+    return True
+
+
+def _time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return float(text)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    filters = _filters(request)
+    since, until = _time(request.query.get("since")), _time(request.query.get("until"))
+    bus = request.app[BUS]
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    bus.listeners.add(queue)
+    try:
+        if since is not None:
+            for event in list(bus.history):
+                if event["timeNano"] / 1e9 >= since and _matches(event, filters):
+                    if until is not None and event["timeNano"] / 1e9 > until:
+                        break
+                    await response.write(jsonio.dumps(event).encode() + b"\n")
+        while True:
+            timeout = None if until is None else max(0.0, until - time.time())
+            if timeout == 0.0:
+                break
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                break
+            if _matches(event, filters):
+                await response.write(jsonio.dumps(event).encode() + b"\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        bus.listeners.discard(queue)
+    return response

@@ -1,0 +1,159 @@
+"""The API server: an aiohttp application on a unix socket (or an explicit tcp://127.0.0.1).
+
+Routes are registered with and without the `/vX.Y` prefix; a middleware checks the version
+(`versions.check`) and turns every failure into moby's `{"message": ...}` (`errors`). The
+socket is made 0660, owned by root and the group asked for (default root's): the API runs
+containers as root, so it is root's, as dockerd's socket is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from aiohttp import web
+
+from bastion.api import errors, versions
+from bastion.errors import BastionError
+
+if TYPE_CHECKING:
+    from bastion.engine import Engine
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EngineFactory:
+    """How a worker thread opens the engine: the same root, runtime root and cgroup parent
+    as the CLI would."""
+
+    root: str | None
+    runtime_root: str
+    cgroup_parent: str
+
+    def open(self) -> Engine:
+        from bastion.engine import Engine
+
+        return Engine(self.root, runtime_root=self.runtime_root, cgroup_parent=self.cgroup_parent)
+
+
+ENGINE_KEY = web.AppKey("engine", EngineFactory)
+
+
+async def in_engine(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """Run `work(engine)` in a worker thread (the engine blocks: SQLite, the runtime)."""
+    factory = request.app[ENGINE_KEY]
+
+    def call() -> T:
+        with factory.open() as engine:
+            return work(engine)
+
+    return await asyncio.to_thread(call)
+
+
+@web.middleware
+async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    problem = versions.check(request.match_info.get("api_version"))
+    if problem is not None:
+        return errors.response(400, problem)
+    try:
+        return await handler(request)
+    except errors.ApiError as exc:
+        return errors.response(exc.status, exc.message)
+    except BastionError as exc:
+        mapped = errors.from_bastion(exc)
+        return errors.response(mapped.status, mapped.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return errors.response(exc.status, exc.reason or exc.text or "error")
+        raise
+    except ValueError as exc:  # a malformed body or parameter
+        return errors.response(400, str(exc))
+
+
+def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """`path` with and without the version prefix."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, "/v{api_version:[0-9]+\\.[0-9]+}" + path, handler)
+
+
+def make_app(factory: EngineFactory) -> web.Application:
+    from bastion.api import containers, events, images, system
+
+    app = web.Application(middlewares=[_api_middleware], client_max_size=1 << 30)
+    app[ENGINE_KEY] = factory
+    for module in (system, events, containers, images):
+        module.register(app)
+    return app
+
+
+async def serve(
+    address: str,
+    factory: EngineFactory,
+    *,
+    group: str | None = None,
+    idle_timeout: float | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve the API at `address` (`unix:///path` or `tcp://127.0.0.1:PORT`) until SIGINT or
+    SIGTERM, or `idle_timeout` seconds without a request (`--time`, as Podman's)."""
+    app = make_app(factory)
+    last_request = [asyncio.get_running_loop().time()]
+
+    @web.middleware
+    async def touch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        last_request[0] = asyncio.get_running_loop().time()
+        return await handler(request)
+
+    app.middlewares.insert(0, touch)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = _site(runner, address)
+        await site.start()
+        if address.startswith("unix://"):
+            _secure(address.removeprefix("unix://"), group)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                idle = loop.time() - last_request[0]
+                if idle_timeout and idle >= idle_timeout:
+                    break
+    finally:
+        await runner.cleanup()
+        if address.startswith("unix://"):
+            path = address.removeprefix("unix://")
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _site(runner: web.AppRunner, address: str) -> web.BaseSite:
+    if address.startswith("unix://"):
+        path = address.removeprefix("unix://")
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        if os.path.exists(path):
+            os.unlink(path)  # a stale socket of a service that died
+        return web.UnixSite(runner, path)
+    if address.startswith("tcp://"):
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        return web.TCPSite(runner, host or "127.0.0.1", int(port))
+    raise ValueError(f"unsupported address {address!r}: use unix:///PATH or tcp://HOST:PORT")
+
+
+def _secure(path: str, group: str | None) -> None:
+    gid = grp.getgrnam(group).gr_gid if group else 0
+    os.chown(path, 0, gid)
+    os.chmod(path, 0o660)
