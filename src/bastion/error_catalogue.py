@@ -657,6 +657,18 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "(126), as Docker reports them.",
         "Check the command, the image's PATH and the file's mode.",
     ),
+    "engine-no-such-volume": (
+        "engine",
+        "No volume has that name.",
+        "`bastion volume ls` lists them.",
+    ),
+    "engine-volume-in-use": (
+        "engine",
+        "`volume rm` was asked to remove a volume that a container (running or not) mounts; "
+        "-f does not override it, as in Docker.",
+        "Remove the container first (`bastion rm CONTAINER`; `rm -v` also removes its "
+        "anonymous volumes).",
+    ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (
         "cli",

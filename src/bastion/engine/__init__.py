@@ -21,10 +21,13 @@ if TYPE_CHECKING:
         InvalidOptionError,
         NameInUseError,
         NoSuchContainerError,
+        NoSuchVolumeError,
+        VolumeInUseError,
     )
     from bastion.engine.metadata import ContainerRecord, ImageRecord
     from bastion.engine.monitor import LogLine
     from bastion.engine.spec import ContainerOptions
+    from bastion.engine.volumes import VolumeRecord
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -40,6 +43,9 @@ __all__ = [
     "LogLine",
     "NameInUseError",
     "NoSuchContainerError",
+    "NoSuchVolumeError",
+    "VolumeInUseError",
+    "VolumeRecord",
 ]
 
 _WHERE = {
@@ -52,6 +58,9 @@ _WHERE = {
     "InvalidOptionError": "bastion.engine.errors",
     "NameInUseError": "bastion.engine.errors",
     "NoSuchContainerError": "bastion.engine.errors",
+    "NoSuchVolumeError": "bastion.engine.errors",
+    "VolumeInUseError": "bastion.engine.errors",
+    "VolumeRecord": "bastion.engine.volumes",
     "ContainerRecord": "bastion.engine.metadata",
     "ImageRecord": "bastion.engine.metadata",
     "LogLine": "bastion.engine.monitor",

@@ -34,8 +34,11 @@ from bastion.engine.errors import (
     ImageInUseError,
     NoSuchContainerError,
 )
+from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
+from bastion.engine.mount_flags import requests as mount_requests
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
+from bastion.engine.volumes import VolumeRecord, Volumes
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.store import write_atomic
 
@@ -208,6 +211,9 @@ class Engine:
             group=read_in_layers(lowerdirs, "etc/group"),
         )
         process = merge(facts, options, container_id)
+        wanted_mounts = mount_requests(
+            options.volumes, options.mounts, options.tmpfs, config.volumes
+        )
         labels = {**config.labels, **options.labels}
         directory = self._directory(container_id)
         saved = {
@@ -227,6 +233,7 @@ class Engine:
             "stop_signal": config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
+            "host_config": inspect_fields(options),
         }
         new = ContainerRecord(
             id=container_id,
@@ -244,7 +251,10 @@ class Engine:
             config=saved,
         )
         os.makedirs(directory, mode=0o700)
+        made_volumes: list[str] = []
         try:
+            mounts, made_volumes = self.volumes.prepare(wanted_mounts)
+            saved["mounts"] = mounts
             self.metadata.insert_container(new)
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {
@@ -260,12 +270,14 @@ class Engine:
                 cgroup_path=f"{self.cgroup_parent}/{container_id}",
                 annotations=annotations,
                 etc_files=etc,
+                host_mounts=mounts,
             )
             write_atomic(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
                 self.metadata.delete_container(container_id)
+            self.volumes.discard(made_volumes)
             raise
         return new
 
@@ -291,6 +303,7 @@ class Engine:
         try:
             if not rootfs.is_mounted():
                 rootfs.mount(record.config["lowerdirs"])
+            self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
             self._network_step(record)
             pid = monitor.start(
                 paths,
@@ -398,9 +411,9 @@ class Engine:
                 monitor.wait(paths, 10)
         return self._sync(self._get(record.id))
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> str:
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> str:
         """Remove a container that is not running (with `force`, kill it first); returns
-        its id."""
+        its id. Its anonymous volumes go too with `volumes` (`rm -v`) or `--rm`, as Docker."""
         record = self._sync(self.container(name_or_id))
         if record.status == STARTING:  # `_sync` saw its `start` alive, holding the lock
             raise ContainerStateError(
@@ -420,6 +433,8 @@ class Engine:
         self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
         shutil.rmtree(directory, ignore_errors=True)
         self.metadata.delete_container(record.id)
+        if volumes or record.config.get("auto_remove"):
+            self.volumes.remove_anonymous(record)
         return record.id
 
     def containers(self, *, all: bool = False) -> list[ContainerRecord]:
@@ -443,6 +458,29 @@ class Engine:
 
         record = self._sync(self.container(name_or_id))
         return container_document(record, self._directory(record.id))
+
+    # --- volumes (engine/volumes.py) -------------------------------------------------------
+
+    @property
+    def volumes(self) -> Volumes:
+        return Volumes(self.root, self.metadata)
+
+    def create_volume(
+        self, name: str | None = None, *, labels: dict[str, str] | None = None
+    ) -> VolumeRecord:
+        return self.volumes.create(name, labels=labels)[0]
+
+    def volume(self, name: str) -> VolumeRecord:
+        return self.volumes.get(name)
+
+    def volume_list(self) -> list[VolumeRecord]:
+        return self.volumes.records()
+
+    def remove_volume(self, name: str) -> None:
+        self.volumes.remove(name)
+
+    def prune_volumes(self, *, all: bool = False) -> list[str]:
+        return self.volumes.prune(all=all)
 
     # --- internals --------------------------------------------------------------------------
 

@@ -61,3 +61,16 @@ class CommandError(EngineError):
     def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
+
+
+class NoSuchVolumeError(EngineError):
+    """Raised when a volume name names no volume (`volume rm|inspect`)."""
+
+    reference = "engine-no-such-volume"
+
+
+class VolumeInUseError(EngineError):
+    """Raised by `volume rm` (even with -f, as Docker) when a container, running or not,
+    mounts the volume."""
+
+    reference = "engine-volume-in-use"

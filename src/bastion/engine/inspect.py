@@ -8,6 +8,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from bastion.engine.metadata import ContainerRecord
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -54,6 +56,10 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "WorkingDir": config.get("cwd", ""),
             "Image": record.image,
             "Labels": dict(config.get("labels", {})),
+            "Volumes": {
+                m["destination"]: {} for m in config.get("mounts", ()) if m.get("anonymous")
+            }
+            or None,
             "StopSignal": config.get("stop_signal", "SIGTERM"),
         },
         "HostConfig": {
@@ -61,6 +67,8 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "PidsLimit": config.get("pids_limit", 0) or None,
             "NetworkMode": config.get("network", "none"),
             "AutoRemove": bool(config.get("auto_remove", False)),
+            # the HostConfig flags as saved at create (engine/host_config.py inspect_fields)
+            **config.get("host_config", {}),
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -71,6 +79,27 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
                 "MergedDir": os.path.join(directory, "fs", "merged"),
             },
         },
-        "Mounts": [],
+        "Mounts": mount_points(config.get("mounts", ())),
         "RepoDigests": [f"{record.image.rsplit(':', 1)[0]}@{record.image_digest}"],
     }
+
+
+def mount_points(mounts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Docker's `Mounts` (MountPoint): volumes and binds, and `--mount type=tmpfs` (a `--tmpfs`
+    shows only in HostConfig.Tmpfs, as in Docker)."""
+    out = []
+    for mount in mounts:
+        if mount.get("flag") == "--tmpfs":
+            continue
+        point: dict[str, Any] = {"Type": mount["type"]}
+        if mount["type"] == "volume":
+            point["Name"] = mount["name"]
+        point["Source"] = "" if mount["type"] == "tmpfs" else mount["source"]
+        point["Destination"] = mount["destination"]
+        if mount["type"] == "volume":
+            point["Driver"] = "local"
+        point["Mode"] = "ro" if mount["read_only"] else ""
+        point["RW"] = not mount["read_only"]
+        point["Propagation"] = mount.get("propagation", "")
+        out.append(point)
+    return out

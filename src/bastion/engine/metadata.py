@@ -48,6 +48,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             config TEXT NOT NULL
         )""",
     ),
+    # volumes (engine/volumes.py): `populated` once the image's content was copied up
+    (
+        """CREATE TABLE volumes (
+            name TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            labels TEXT NOT NULL,
+            anonymous INTEGER NOT NULL DEFAULT 0,
+            populated INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).
@@ -137,6 +147,10 @@ class Metadata:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read (outside or inside a `write` block)."""
+        return self._db.execute(sql, parameters).fetchall()
 
     # --- images -----------------------------------------------------------------------------
 

@@ -32,8 +32,39 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", default="none", choices=("none", "host"))
     parser.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--rm", action="store_true", help="remove the container when it ends")
+    add_host_config_options(parser)
     parser.add_argument("image")
     parser.add_argument("command", nargs="...")
+
+
+def add_host_config_options(parser: argparse.ArgumentParser) -> None:
+    """Volumes, limits, security and --init (engine/host_config.py, engine/mount_flags.py)."""
+    parser.add_argument(
+        "-v", "--volume", action="append", default=[], help="[SRC:]DST[:ro|rw] bind or volume"
+    )
+    parser.add_argument(
+        "--mount", action="append", default=[], help="type=bind|volume|tmpfs,source=..,target=.."
+    )
+    parser.add_argument("--tmpfs", action="append", default=[], help="DST[:OPTIONS] a tmpfs mount")
+    parser.add_argument("--read-only", action="store_true", help="a read-only root filesystem")
+    parser.add_argument("--memory-swap", help="memory plus swap (b, k, m, g; -1: unlimited)")
+    parser.add_argument("--cpus", help="number of CPUs (a CFS quota)")
+    parser.add_argument("-c", "--cpu-shares", type=int, help="relative CPU weight")
+    parser.add_argument("--cpuset-cpus", help="CPUs allowed (0-2,4)")
+    parser.add_argument("--cap-add", action="append", default=[], help="add a capability (or ALL)")
+    parser.add_argument(
+        "--cap-drop", action="append", default=[], help="drop a capability (or ALL)"
+    )
+    parser.add_argument("--privileged", action="store_true", help="every capability and device")
+    parser.add_argument(
+        "--security-opt", action="append", default=[], help="no-new-privileges, seccomp=PROFILE"
+    )
+    parser.add_argument("--ulimit", action="append", default=[], help="NAME=SOFT[:HARD]")
+    parser.add_argument(
+        "--env-file", action="append", default=[], help="read environment variables from a file"
+    )
+    parser.add_argument("--label-file", action="append", default=[], help="read labels from a file")
+    parser.add_argument("--init", action="store_true", help="run catatonit as PID 1")
 
 
 def container_options(args: argparse.Namespace) -> ContainerOptions:
@@ -46,14 +77,33 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
             memory = ram_in_bytes(args.memory, "memory")
         except Exception as exc:
             raise InvalidOptionError(f"invalid --memory {args.memory!r}: {exc}") from None
+    from bastion.engine.host_config import read_kv_file
+
+    memory_swap = None
+    if args.memory_swap and args.memory_swap != "-1":
+        try:
+            memory_swap = ram_in_bytes(args.memory_swap, "memory-swap")
+        except Exception as exc:
+            raise InvalidOptionError(f"invalid --memory-swap {args.memory_swap!r}: {exc}") from None
+    elif args.memory_swap:
+        memory_swap = -1
+    cpus = None
+    if args.cpus is not None:
+        try:
+            cpus = float(args.cpus)
+        except ValueError:
+            raise InvalidOptionError(f"invalid --cpus {args.cpus!r}: not a number") from None
+    # Docker's CLI: the files' lines first, then the flags, so a flag wins
+    env = [line for path in args.env_file for line in read_kv_file(path, "--env-file")]
+    label_lines = [line for path in args.label_file for line in read_kv_file(path, "--label-file")]
     labels = {}
-    for label in args.label:
+    for label in [*label_lines, *args.label]:
         key, _, value = label.partition("=")
         labels[key] = value
     return ContainerOptions(
         command=tuple(args.command) if args.command else None,
         entrypoint=args.entrypoint,
-        env=tuple(args.env),
+        env=(*env, *args.env),
         workdir=args.workdir,
         user=args.user,
         hostname=args.hostname,
@@ -64,6 +114,20 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         name=args.name,
         auto_remove=args.rm,
         detach=bool(getattr(args, "detach", False)),
+        volumes=tuple(args.volume),
+        mounts=tuple(args.mount),
+        tmpfs=tuple(args.tmpfs),
+        read_only=args.read_only,
+        memory_swap=memory_swap,
+        cpus=cpus,
+        cpu_shares=args.cpu_shares,
+        cpuset_cpus=args.cpuset_cpus,
+        cap_add=tuple(args.cap_add),
+        cap_drop=tuple(args.cap_drop),
+        privileged=args.privileged,
+        security_opt=tuple(args.security_opt),
+        ulimits=tuple(args.ulimit),
+        init=args.init,
     )
 
 
