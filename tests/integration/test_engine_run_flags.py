@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bastion_testing.engine import Bastion, engine_rig
+from bastion_testing.layers import directory, file, make_tar, tar_directory, write_oci_image
+from bastion_testing.registry import skopeo_copy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,6 +32,24 @@ pytestmark = pytest.mark.privileged
 def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
     with engine_rig(busybox_rootfs, prefix="bst-test-flags-") as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def volume_image(bastion: Bastion, busybox_rootfs: str, tmp_path_factory: Any) -> str:
+    """An image whose config declares `Volumes: /seed` and has a file there."""
+    work = str(tmp_path_factory.mktemp("bst-flags-image"))
+    seed = make_tar([directory("seed", 0o750), file("seed/file", b"from the image\n")])
+    write_oci_image(
+        work,
+        "withvolume",
+        [tar_directory(busybox_rootfs), seed],
+        config={"Cmd": ["/bin/sh"], "Volumes": {"/seed": {}}},
+    )
+    reference = bastion.image.replace("busybox:latest", "withvolume:1")
+    skopeo_copy(
+        f"oci:{work}:withvolume", f"docker://{reference}", "--dest-tls-verify=false", workdir=work
+    )
+    return reference
 
 
 def _run(bastion: Bastion, *args: str) -> str:
@@ -263,3 +283,30 @@ def test_bad_flags_are_refused_and_leave_nothing(bastion: Bastion, flags: tuple[
     assert "error[engine-invalid-option]" in result.stderr
     assert bastion.ok("ps", "-a", "-q") == ""
     assert bastion.ok("volume", "ls", "-q") == before
+
+
+def test_image_volumes_are_anonymous_copied_up_and_go_with_run_rm(
+    bastion: Bastion, volume_image: str
+) -> None:
+    before = set(bastion.ok("volume", "ls", "-q").split())
+    cid = bastion.ok(
+        "run", "-d", volume_image, "sh", "-c", "cat /seed/file; echo more >> /seed/file"
+    ).strip()
+    try:
+        assert bastion.ok("wait", cid).strip() == "0"
+        assert bastion.ok("logs", cid) == "from the image\n"
+        doc: dict[str, Any] = bastion.inspect(cid)
+        (mount,) = doc["Mounts"]
+        assert mount["Type"] == "volume" and mount["Destination"] == "/seed"
+        with open(os.path.join(mount["Source"], "file")) as f:
+            assert f.read() == "from the image\nmore\n"  # the container wrote to the volume
+        assert oct(os.stat(mount["Source"]).st_mode & 0o777) == oct(0o750)
+        assert doc["Config"]["Volumes"] == {"/seed": {}}
+    finally:
+        bastion.ok("rm", "-v", cid)
+    # run --rm takes its anonymous volumes with it (Docker); --mount names one that stays
+    _run(bastion, "--mount", "type=volume,source=bst-kept,target=/seed", volume_image, "true")
+    assert set(bastion.ok("volume", "ls", "-q").split()) - before == {"bst-kept"}
+    (kept,) = json.loads(bastion.ok("volume", "inspect", "bst-kept"))
+    assert os.listdir(kept["Mountpoint"]) == ["file"]
+    bastion.ok("volume", "rm", "bst-kept")
