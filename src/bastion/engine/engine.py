@@ -303,7 +303,8 @@ class Engine:
         try:
             if not rootfs.is_mounted():
                 rootfs.mount(record.config["lowerdirs"])
-            self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
+            if record.started is None:  # Docker copies up at create; we, at the first start
+                self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
             self._network_step(record)
             pid = monitor.start(
                 paths,

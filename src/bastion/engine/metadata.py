@@ -48,14 +48,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             config TEXT NOT NULL
         )""",
     ),
-    # volumes (engine/volumes.py): `populated` once the image's content was copied up
+    # volumes (engine/volumes.py); which containers use one is in their `config`
     (
         """CREATE TABLE volumes (
             name TEXT PRIMARY KEY,
             created REAL NOT NULL,
             labels TEXT NOT NULL,
-            anonymous INTEGER NOT NULL DEFAULT 0,
-            populated INTEGER NOT NULL DEFAULT 0
+            anonymous INTEGER NOT NULL DEFAULT 0
         )""",
     ),
 )

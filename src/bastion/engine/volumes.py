@@ -4,11 +4,11 @@ layout), recorded in the metadata's `volumes` table, mounted into containers by 
 - A named volume is made on first use (`-v NAME:/dst`) or by `volume create`; an anonymous one
   (`-v /dst`, the image's `Volumes`) gets a random 64-hex name and belongs to its container:
   `rm -v` and `run --rm` remove it with the container.
-- Copy-up, as Docker: the first time a volume is mounted while its directory is empty, the
-  image's content at the destination is copied into it (not with `nocopy`). That happens in
-  `start`, once the container's overlay is mounted, from the merged view; the destination is
-  resolved inside the container's root (its symlinks cannot lead out) and the copy never follows
-  a symlink (`runtime.init.copyup`).
+- Copy-up, as Docker (moby copyExistingContents): when a container is first started, each of
+  its volumes that is empty gets the image's content at the destination (not with `nocopy`).
+  That happens in `start`, once the container's overlay is mounted, from the merged view; the
+  destination is resolved inside the container's root (its symlinks cannot lead out) and the
+  copy never follows a symlink (`runtime.init.copyup`).
 - A volume that any container mounts, running or not, cannot be removed
   (`VolumeInUseError`); the check and the delete are one transaction.
 """
@@ -43,7 +43,6 @@ class VolumeRecord:
     mountpoint: str
     labels: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
-    populated: bool = False
 
 
 class Volumes:
@@ -63,7 +62,6 @@ class Volumes:
             mountpoint=self.path(row[0]),
             labels=json.loads(row[2]),
             anonymous=bool(row[3]),
-            populated=bool(row[4]),
         )
 
     def records(self) -> list[VolumeRecord]:
@@ -94,7 +92,7 @@ class Volumes:
             os.mkdir(data, 0o755)
         with self.metadata.write() as db:
             made = db.execute(
-                "INSERT OR IGNORE INTO volumes VALUES (?, ?, ?, ?, 0)",
+                "INSERT OR IGNORE INTO volumes VALUES (?, ?, ?, ?)",
                 (name, time.time(), json.dumps(labels or {}), int(anonymous)),
             ).rowcount
         return self.get(name), bool(made)
@@ -179,8 +177,9 @@ class Volumes:
             shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def populate(self, mounts: list[dict[str, Any]], rootfs: str) -> None:
-        """Docker's copy-up: each volume mounted for the first time while empty gets the
-        image's content at its destination (`rootfs` is the container's mounted root)."""
+        """Docker's copy-up, at a container's first start: each of its volumes that is empty
+        gets the image's content at its destination (`rootfs` is the container's mounted
+        root)."""
         for mount in mounts:
             if mount["type"] != VOLUME or mount.get("nocopy"):
                 continue
@@ -191,17 +190,10 @@ class Volumes:
                     f"the volume {mount['name']} of {mount['destination']} was removed",
                     hint="remove the container, or create the volume again",
                 ) from None
-            if volume.populated:
-                continue
             holder = os.open(os.path.dirname(volume.mountpoint), _DIR)
             try:
                 fcntl.flock(holder, fcntl.LOCK_EX)  # two first starts at once copy once
-                if not self.get(volume.name).populated:
-                    _copy_up(rootfs, mount["destination"], volume.mountpoint)
-                    with self.metadata.write() as db:
-                        db.execute(
-                            "UPDATE volumes SET populated = 1 WHERE name = ?", (volume.name,)
-                        )
+                _copy_up(rootfs, mount["destination"], volume.mountpoint)
             finally:
                 os.close(holder)
 
