@@ -305,6 +305,8 @@ def test_image_volumes_are_anonymous_copied_up_and_go_with_run_rm(
     finally:
         bastion.ok("rm", "-v", cid)
     # run --rm takes its anonymous volumes with it (Docker); --mount names one that stays
+    assert _run(bastion, volume_image, "cat", "/seed/file") == "from the image\n"
+    assert set(bastion.ok("volume", "ls", "-q").split()) == before
     _run(bastion, "--mount", "type=volume,source=bst-kept,target=/seed", volume_image, "true")
     assert set(bastion.ok("volume", "ls", "-q").split()) - before == {"bst-kept"}
     (kept,) = json.loads(bastion.ok("volume", "inspect", "bst-kept"))
