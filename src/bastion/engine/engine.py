@@ -480,7 +480,7 @@ class Engine:
     def remove_volume(self, name: str) -> None:
         self.volumes.remove(name)
 
-    def prune_volumes(self, *, all: bool = False) -> list[str]:
+    def prune_volumes(self, *, all: bool = False) -> dict[str, int]:
         return self.volumes.prune(all=all)
 
     # --- internals --------------------------------------------------------------------------

@@ -114,15 +114,18 @@ class Volumes:
             db.execute("DELETE FROM volumes WHERE name = ?", (name,))
         shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
-    def prune(self, *, all: bool = False) -> list[str]:
+    def prune(self, *, all: bool = False) -> dict[str, int]:
         """Remove the volumes no container mounts: the anonymous ones, or every one with
-        `all` (Docker 23's `volume prune [-a]`). Returns their names."""
-        removed = []
+        `all` (Docker 23's `volume prune [-a]`). Returns their names and the bytes freed."""
+        from bastion.engine.engine import _tree_size  # the engine's one size walk
+
+        removed = {}
         for volume in self.records():
             if (all or volume.anonymous) and not self.users(volume.name):
+                size = _tree_size(volume.mountpoint)
                 with contextlib.suppress(VolumeInUseError, NoSuchVolumeError):
                     self.remove(volume.name)
-                    removed.append(volume.name)
+                    removed[volume.name] = size
         return removed
 
     def remove_anonymous(self, record: ContainerRecord) -> None:

@@ -67,11 +67,13 @@ def test_in_use_volumes_are_not_removed_and_prune(volumes: Volumes) -> None:
     with pytest.raises(VolumeInUseError) as caught:
         volumes.remove("named")
     assert caught.value.reference == "engine-volume-in-use"
-    assert volumes.prune(all=True) == []
+    assert volumes.prune(all=True) == {}
     volumes.metadata.delete_container("1")
-    volumes.create("unused-named")
-    assert volumes.prune() == [anonymous]  # anonymous ones only, by default
-    assert sorted(volumes.prune(all=True)) == ["named", "unused-named"]
+    unused, _ = volumes.create("unused-named")
+    with open(os.path.join(unused.mountpoint, "f"), "wb") as f:
+        f.write(b"x" * 1000)
+    assert volumes.prune() == {anonymous: 0}  # anonymous ones only, by default
+    assert volumes.prune(all=True) == {"named": 0, "unused-named": 1000}
     assert volumes.records() == []
     assert os.listdir(volumes.directory) == []
     with pytest.raises(NoSuchVolumeError):

@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bastion.cli.front.engine_args import open_engine
+    from bastion.cli.front.engine_args import human_size, open_engine
     from bastion.engine import NoSuchVolumeError
     from bastion.engine.volumes import document
 
@@ -66,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
             removed = engine.prune_volumes(all=args.all)
             out.write("Deleted Volumes:\n" if removed else "")
             out.writelines(f"{name}\n" for name in removed)
-            out.write(f"\nTotal reclaimed space: {len(removed)} volume(s)\n")
+            out.write(f"\nTotal reclaimed space: {human_size(sum(removed.values()))}\n")
     return 0
