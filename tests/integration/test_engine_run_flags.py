@@ -268,6 +268,7 @@ def test_inspect_shows_the_host_config(bastion: Bastion, tmp_path: Path) -> None
     "flags",
     [
         ("--cap-add", "NOT_A_CAP"),
+        ("-v", "bst-new:/x", "-v", "/y", "--cap-add", "NOT_A_CAP"),  # volumes made, then undone
         ("--ulimit", "nofile=200:100"),
         ("--memory-swap", "1g"),
         ("--security-opt", "apparmor=x"),

@@ -230,7 +230,7 @@ def resources(options: ContainerOptions) -> dict[str, Any]:
     if options.pids_limit is not None and options.pids_limit > 0:
         out["pids"] = {"limit": options.pids_limit}
     cpu: dict[str, Any] = {}
-    if options.cpus is not None:
+    if options.cpus:  # 0: no limit, as Docker's NanoCpus 0
         online = len(_online_cpus())
         if not 0.01 <= options.cpus <= online:
             raise InvalidOptionError(

@@ -162,6 +162,7 @@ CPU_CASES: list[tuple[dict[str, Any], dict[str, Any] | None]] = [
     ({"cpus": 0.5}, {"period": 100_000, "quota": 50_000}),
     ({"cpus": 1.25}, {"period": 100_000, "quota": 125_000}),
     ({"cpus": 0.001}, None),
+    ({"cpus": 0.0, "cpu_shares": 100}, {"shares": 100}),  # --cpus 0: no quota
     ({"cpus": 4096.0}, None),
     ({"cpu_shares": 512}, {"shares": 512}),
     ({"cpu_shares": 1}, {"shares": 2}),  # Docker raises it to the kernel's minimum
