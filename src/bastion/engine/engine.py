@@ -256,6 +256,7 @@ class Engine:
             mounts, made_volumes = self.volumes.prepare(wanted_mounts)
             saved["mounts"] = mounts
             self.metadata.insert_container(new)
+            self.volumes.check_present(mounts)
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {
                 "bastion.name": name,

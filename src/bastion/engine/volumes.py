@@ -172,6 +172,14 @@ class Volumes:
             raise
         return mounts, made
 
+    def check_present(self, mounts: list[dict[str, Any]]) -> None:
+        """After the container's record is in: its volumes still exist. A `volume rm` that
+        committed between `prepare` and that insert would otherwise leave it mounting a removed
+        volume; one that comes later sees the container as a user and is refused."""
+        for mount in mounts:
+            if mount["type"] == VOLUME:
+                self.get(mount["name"])
+
     def discard(self, names: list[str]) -> None:
         """Remove volumes a failed create made (nothing half made)."""
         for name in names:

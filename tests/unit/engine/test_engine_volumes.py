@@ -110,3 +110,11 @@ def test_copy_up_stays_inside_the_container_root(volumes: Volumes, tmp_path: Pat
     (root / "real" / "g").write_text("later\n")
     volumes.populate(mounts, str(root))
     assert "g" not in os.listdir(seed)
+
+
+def test_a_volume_removed_before_the_container_is_recorded_is_noticed(volumes: Volumes) -> None:
+    mounts, _ = volumes.prepare(requests(("raced:/r",), (), ()))
+    volumes.remove("raced")  # a concurrent `volume rm` between prepare and the insert
+    _container(volumes, "1", mounts)
+    with pytest.raises(NoSuchVolumeError):
+        volumes.check_present(mounts)
