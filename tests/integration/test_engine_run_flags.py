@@ -313,3 +313,24 @@ def test_image_volumes_are_anonymous_copied_up_and_go_with_run_rm(
     (kept,) = json.loads(bastion.ok("volume", "inspect", "bst-kept"))
     assert os.listdir(kept["Mountpoint"]) == ["file"]
     bastion.ok("volume", "rm", "bst-kept")
+
+
+def test_seccomp_profile_from_a_file(bastion: Bastion, tmp_path: Path) -> None:
+    profile = tmp_path / "deny-mkdir.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+                ],
+            }
+        )
+    )
+    script = "mkdir /tmp/d 2>&1; echo status=$?; touch /tmp/f && echo touched"
+    denied = _run(
+        bastion, "--security-opt", f"seccomp={profile}", bastion.image, "sh", "-c", script
+    )
+    assert "Operation not permitted" in denied and "status=1" in denied and "touched" in denied
+    allowed = _run(bastion, bastion.image, "sh", "-c", script)
+    assert "status=0" in allowed
