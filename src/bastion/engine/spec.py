@@ -233,10 +233,9 @@ def build(
     `Volumes.prepare` resolved them)."""
     from bastion.engine.host_config import apply
     from bastion.oci.defaults import default_spec
-    from bastion.runtime.seccomp_profile import DOCKER_DEFAULT_CAPABILITIES
 
     spec: dict[str, Any] = default_spec()
-    caps = list(DOCKER_DEFAULT_CAPABILITIES)
+    # capabilities, noNewPrivileges and rlimits: `apply`, from the flags
     spec["process"] = {
         "terminal": False,
         "user": {
@@ -249,8 +248,6 @@ def build(
         "args": list(process.args),
         "env": list(process.env),
         "cwd": process.cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": False,
     }
     spec["root"] = {"path": rootfs, "readonly": False}
     spec["hostname"] = process.hostname
