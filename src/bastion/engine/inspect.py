@@ -33,7 +33,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "Status": record.status,
             "Running": running,
             "Paused": False,
-            "Restarting": False,
+            "Restarting": record.status == "restarting",
             "OOMKilled": record.oom_killed,
             "Dead": False,
             "Pid": record.pid if running else 0,
@@ -44,6 +44,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
         },
         "Image": record.image_id,
         "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
         "LogPath": os.path.join(directory, "ctr.log"),
         "Config": {
             "Hostname": config.get("hostname", ""),
@@ -55,12 +56,16 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "Image": record.image,
             "Labels": dict(config.get("labels", {})),
             "StopSignal": config.get("stop_signal", "SIGTERM"),
+            "Tty": bool(config.get("tty", False)),
+            "OpenStdin": bool(config.get("interactive", False)),
+            "AttachStdin": bool(config.get("interactive", False)),
         },
         "HostConfig": {
             "Memory": config.get("memory", 0),
             "PidsLimit": config.get("pids_limit", 0) or None,
             "NetworkMode": config.get("network", "none"),
             "AutoRemove": bool(config.get("auto_remove", False)),
+            "RestartPolicy": dict(config.get("restart") or {"Name": "no", "MaximumRetryCount": 0}),
         },
         "GraphDriver": {
             "Name": "overlay",

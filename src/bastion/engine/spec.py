@@ -50,7 +50,8 @@ class ContainerOptions:
     """The `create`/`run` flags the engine knows. `command` is what follows the image (None when
     nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
     `memory` is bytes; `detach` with `auto_remove` has the monitor remove the container when it
-    ends (a foreground `run --rm` removes it itself)."""
+    ends (a foreground `run --rm` removes it itself); `tty` gives it a terminal, `interactive`
+    an open stdin (`-t`, `-i`); `restart` is `--restart` (engine/restart.py)."""
 
     command: tuple[str, ...] | None = None
     entrypoint: str | None = None
@@ -65,6 +66,9 @@ class ContainerOptions:
     name: str | None = None
     auto_remove: bool = False
     detach: bool = False
+    tty: bool = False
+    interactive: bool = False
+    restart: str = "no"
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Pr
     # moby's CreateDaemonEnvironment: PATH (if unset), HOSTNAME, then the container's env
     # replacing or appending by name; HOME last when unset (runc's libcontainer)
     head = ([] if "PATH" in names else [DEFAULT_PATH]) + [f"HOSTNAME={hostname}"]
+    if options.tty:
+        head.append("TERM=xterm")  # moby: with a terminal, before the container's own env
     merged = merge_env(tuple(head), tuple(env))
     if "HOME" not in names:
         merged.append(f"HOME={home}")
@@ -216,7 +222,7 @@ def build(
     spec: dict[str, Any] = default_spec()
     caps = list(DOCKER_DEFAULT_CAPABILITIES)
     spec["process"] = {
-        "terminal": False,
+        "terminal": options.tty,
         "user": {
             "uid": process.uid,
             "gid": process.gid,
