@@ -135,14 +135,14 @@ class DetachScanner:
         out = bytearray()
         for byte in data:
             candidate = self.held + bytes([byte])
-            if self.keys.startswith(candidate):
-                if candidate == self.keys:
-                    self.held = b""
-                    return bytes(out), True
-                self.held = candidate
-                continue
-            out += candidate  # not the sequence after all: pass the held bytes on
-            self.held = b""
+            # not the sequence after all: pass bytes on until what is left may begin it
+            while candidate and not self.keys.startswith(candidate):
+                out.append(candidate[0])
+                candidate = candidate[1:]
+            if candidate == self.keys:
+                self.held = b""
+                return bytes(out), True
+            self.held = candidate
         return bytes(out), False
 
 
