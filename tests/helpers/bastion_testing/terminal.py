@@ -60,7 +60,7 @@ class Terminal:
                 self.seen = match.end()
                 return match
             left = deadline - time.monotonic()
-            if left <= 0 or not self._read(min(left, 0.5)) and not self._alive():
+            if left <= 0 or (not self._read(min(left, 0.5)) and not self._alive()):
                 raise AssertionError(f"{pattern!r} not seen in {self.output[self.seen :]!r}")
 
     def try_expect(self, pattern: bytes, timeout: float) -> re.Match[bytes] | None:
