@@ -228,3 +228,39 @@ def test_exec_it_under_a_terminal(bastion: Bastion, target: str) -> None:
         t.send(b"tty; stty size; echo $TERM; exit 5\r")
         t.expect(rb"/dev/pts/\d+\r\n25 90\r\nxterm\r\n")
         assert t.wait() == 5
+
+
+# --- --rm when nobody stays attached ---------------------------------------------------------
+
+
+def gone(bastion: Bastion, name: str) -> bool:
+    return bastion("inspect", name).returncode != 0
+
+
+def until_gone(bastion: Bastion, name: str) -> None:
+    deadline = time.monotonic() + 20
+    while not gone(bastion, name):
+        assert time.monotonic() < deadline, f"{name} was not removed"
+        time.sleep(0.05)
+
+
+def test_run_it_rm_detached_is_removed_by_its_monitor_when_it_ends(bastion: Bastion) -> None:
+    argv = bastion.argv("run", "-it", "--rm", "--name", "leaves", bastion.image, "sh")
+    with Terminal(argv) as t:
+        shell_ready(t)
+        t.send(b"\x10\x11")
+        assert t.wait() == 0
+    state = bastion.inspect("leaves")["State"]
+    assert isinstance(state, dict) and state["Running"] is True
+    bastion.ok("kill", "leaves")
+    until_gone(bastion, "leaves")
+
+
+def test_create_rm_then_start_is_removed_when_it_ends(bastion: Bastion) -> None:
+    bastion.ok("create", "--rm", "--name", "once", bastion.image, "true")
+    bastion.ok("start", "once")
+    until_gone(bastion, "once")
+    # attached, it exits with its status and is removed all the same
+    bastion.ok("create", "--rm", "--name", "twice", bastion.image, "sh", "-c", "exit 5")
+    assert bastion("start", "-a", "twice").returncode == 5
+    assert gone(bastion, "twice")

@@ -353,7 +353,10 @@ class Engine:
         it. Nobody else is there to."""
         from bastion.engine.restart import RestartPolicy
 
-        removes = record.config.get("auto_remove") and record.config.get("detach")
+        config = record.config
+        # an attached `run -i/-t --rm` too: the user may detach (Ctrl-P Ctrl-Q), see `detached`
+        attachable = config.get("detach") or config.get("tty") or config.get("interactive")
+        removes = config.get("auto_remove") and attachable
         if not removes and not RestartPolicy.from_config(record.config.get("restart")).enabled:
             return None
         bastion = os.path.join(os.path.dirname(self.runtime), "bastion")
@@ -369,8 +372,28 @@ class Engine:
         record = self._sync(self._get(container_id))
         if record.status == RESTARTING:
             self._restart_by_policy(record)
-        elif record.status == EXITED and record.config.get("auto_remove"):
+        elif (
+            record.status == EXITED
+            and record.config.get("auto_remove")
+            and record.config.get("detach")  # else the attached `run --rm` removes it
+        ):
             self.remove(record.id)
+
+    def detached(self, name_or_id: str) -> None:
+        """The attached caller of a `--rm` container left it running (the detach keys): from
+        now on its monitor's exit command removes it when it ends (see `_exit_command`), and
+        if it has already ended, it goes now."""
+        import json
+
+        record = self.container(name_or_id)
+        if not record.config.get("auto_remove") or record.config.get("detach"):
+            return
+        self.metadata.update_container(
+            record.id, config=json.dumps({**record.config, "detach": True})
+        )
+        if self._sync(self._get(record.id)).status == EXITED:
+            with contextlib.suppress(NoSuchContainerError):
+                self.remove(record.id)
 
     def _restart_by_policy(self, record: ContainerRecord) -> None:
         from bastion.engine.restart import backoff

@@ -159,18 +159,22 @@ def _stdio(config: ExecConfig) -> Iterator[None]:
         null if config.detach else config.stdout,
         null if config.detach else config.stderr,
     ]
-    saved: list[int] = []
+    saved: list[int | None] = []  # a copy of ours, None when ours was closed
     try:
         for target, source in enumerate(wanted):
             if source == target:
-                saved.append(-1)
                 continue
-            saved.append(os.dup(target))
+            try:
+                saved.append(os.dup(target))
+            except OSError:  # closed (a CI job without stdin): closed again afterwards
+                saved.append(None)
             os.dup2(source, target, inheritable=True)
         yield
     finally:
-        for target, copy in enumerate(saved):
-            if copy >= 0:
+        for target, copy in zip((t for t, s in enumerate(wanted) if s != t), saved, strict=False):
+            if copy is None:
+                os.close(target)
+            else:
                 os.dup2(copy, target, inheritable=True)
                 os.close(copy)
         os.close(null)

@@ -68,8 +68,10 @@ def _run_attached(engine: Engine, args: argparse.Namespace, options: ContainerOp
         proxy_signals(lambda sig: engine.kill(record.id, sig))
     with attached[0] as attachment:
         detached = stream(attachment, stdin=args.interactive, tty=args.tty)
-    if detached:
-        return 0  # it runs on under its monitor; `bastion attach` finds it again
+    if detached:  # it runs on under its monitor; `bastion attach` finds it again
+        if args.rm:
+            engine.detached(record.id)  # its monitor's exit command removes it
+        return 0
     status = engine.wait(record.id)
     if args.rm:
         engine.remove(record.id, force=True)

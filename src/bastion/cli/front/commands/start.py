@@ -44,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
                 proxy_signals(lambda sig: engine.kill(record.id, sig))
             with attached[0] as attachment:
                 if stream(attachment, stdin=stdin, tty=tty):
+                    engine.detached(record.id)  # a `--rm` one: its monitor removes it
                     return 0
-            return engine.wait(record.id)
+            status = engine.wait(record.id)
+            if record.config.get("auto_remove"):
+                engine.remove(record.id, force=True)
+            return status
         for name in args.containers:
+            engine.detached(name)  # nobody waits here: a `--rm` one is its monitor's to remove
             engine.start(name)
             sys.stdout.write(f"{name}\n")
     return 0
