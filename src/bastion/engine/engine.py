@@ -491,13 +491,16 @@ class Engine:
         return monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
 
     def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
+        from bastion.engine.restart import RestartPolicy
         from bastion.runtime.container import Container
 
         record = self._sync(self.container(name_or_id))
         if record.status != RUNNING:
             raise ContainerStateError(f"container {record.name} is not running")
-        # Docker: what the user stops, no restart policy starts again (`_sync` reads it)
-        self.metadata.update_container(record.id, stopped_by_user=True)
+        # Docker: what the user stops, no restart policy starts again (`_sync` reads it);
+        # without a policy the mark means nothing: no write on `rm -f`'s path
+        if RestartPolicy.from_config(record.config.get("restart")).enabled:
+            self.metadata.update_container(record.id, stopped_by_user=True)
         Container.load(self.runtime_root, record.id).kill(sig)
 
     def stop(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
