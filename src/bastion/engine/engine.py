@@ -369,14 +369,13 @@ class Engine:
         """After the container ended (the monitor's exit command): record its status, release
         its runtime state and overlay, and remove it if it was run with `--rm`, or restart it
         if its restart policy says so (after Docker's backoff)."""
-        record = self._sync(self._get(container_id))
+        record = self._get(container_id)
+        if record.config.get("auto_remove") and not record.config.get("detach"):
+            return  # an attached `run --rm`: its CLI records and removes it, or `detached`
+        record = self._sync(record)
         if record.status == RESTARTING:
             self._restart_by_policy(record)
-        elif (
-            record.status == EXITED
-            and record.config.get("auto_remove")
-            and record.config.get("detach")  # else the attached `run --rm` removes it
-        ):
+        elif record.status == EXITED and record.config.get("auto_remove"):
             self.remove(record.id)
 
     def detached(self, name_or_id: str) -> None:
