@@ -99,6 +99,18 @@ def test_run_i_pipes_stdin_and_its_end_closes_the_containers(bastion: Bastion) -
     assert result.stderr == "to-stderr\n"
 
 
+def test_run_i_passes_any_bytes_through(bastion: Bastion) -> None:
+    data = bytes(range(256)) * 64 + b"\x10\x11 not the detach keys without a terminal\n"
+    result = subprocess.run(
+        bastion.argv("run", "-i", "--rm", bastion.image, "cat"),
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, data), result.stderr
+
+
 def test_run_without_i_gives_the_container_no_stdin(bastion: Bastion) -> None:
     result = piped(bastion, "run", "--rm", bastion.image, "cat", stdin="not for it\n")
     assert (result.returncode, result.stdout) == (0, "")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def stream(attachment: Attachment, *, stdin: bool, tty: bool) -> bool:
     """Copy until the container ends (False) or the user types Ctrl-P Ctrl-Q (True)."""
+    from bastion.engine.attach import DETACH_KEYS
     from bastion.engine.attach import stream as copy
 
     sys.stdout.flush()
@@ -32,7 +33,8 @@ def stream(attachment: Attachment, *, stdin: bool, tty: bool) -> bool:
             stdin=0 if stdin else None,
             stdout=1,
             stderr=2,
-            detach_keys=b"\x10\x11" if stdin else None,
+            # only on a terminal, as Docker: piped bytes are data, whatever they are
+            detach_keys=DETACH_KEYS if stdin and tty else None,
         )
 
 
