@@ -12,6 +12,7 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.engine.attach import Attachment
     from bastion.engine.engine import DEFAULT_ROOT, Engine
     from bastion.engine.errors import (
         CommandError,
@@ -24,19 +25,24 @@ if TYPE_CHECKING:
         NoSuchVolumeError,
         VolumeInUseError,
     )
+    from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.metadata import ContainerRecord, ImageRecord
     from bastion.engine.monitor import LogLine
+    from bastion.engine.restart import RestartPolicy
     from bastion.engine.spec import ContainerOptions
     from bastion.engine.volumes import VolumeRecord
 
 __all__ = [
     "DEFAULT_ROOT",
+    "Attachment",
     "CommandError",
     "ContainerOptions",
     "ContainerRecord",
     "ContainerStateError",
     "Engine",
     "EngineError",
+    "ExecConfig",
+    "ExecSession",
     "ImageInUseError",
     "ImageRecord",
     "InvalidOptionError",
@@ -44,11 +50,16 @@ __all__ = [
     "NameInUseError",
     "NoSuchContainerError",
     "NoSuchVolumeError",
+    "RestartPolicy",
     "VolumeInUseError",
     "VolumeRecord",
 ]
 
 _WHERE = {
+    "Attachment": "bastion.engine.attach",
+    "ExecConfig": "bastion.engine.exec",
+    "ExecSession": "bastion.engine.exec",
+    "RestartPolicy": "bastion.engine.restart",
     "DEFAULT_ROOT": "bastion.engine.engine",
     "Engine": "bastion.engine.engine",
     "CommandError": "bastion.engine.errors",

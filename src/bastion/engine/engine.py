@@ -32,6 +32,7 @@ from bastion.engine.errors import (
     ContainerStateError,
     EngineError,
     ImageInUseError,
+    InvalidOptionError,
     NoSuchContainerError,
 )
 from bastion.engine.host_config import inspect_fields
@@ -45,6 +46,8 @@ from bastion.runtime.store import write_atomic
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from bastion.engine.attach import Attachment
+    from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.images import Image, LayerStore, Layout, PullProgress
 
 DEFAULT_ROOT = "/var/lib/bastion"
@@ -52,6 +55,8 @@ DEFAULT_CGROUP_PARENT = "/bastion"
 ROOT_ENV = "BASTION_ROOT"
 
 CREATED, STARTING, RUNNING, EXITED = "created", "starting", "running", "exited"
+#: ended, and its restart policy (engine/restart.py) restarts it: its exit command will
+RESTARTING = "restarting"
 
 _ADJECTIVES = ("brave", "calm", "eager", "keen", "quiet", "swift", "bold", "wise", "sharp", "kind")
 _NAMES = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "liskov", "hamilton")
@@ -192,7 +197,12 @@ class Engine:
     def create(self, reference: str, options: ContainerOptions | None = None) -> ContainerRecord:
         """Make a container from the image `reference` (pulled if missing): its record and
         its config.json. Nothing runs until `start`."""
+        from bastion.engine.restart import RestartPolicy
+
         options = options or ContainerOptions()
+        policy = RestartPolicy.parse(options.restart)
+        if policy.enabled and options.auto_remove:
+            raise InvalidOptionError("conflicting options: --restart and --rm")
         record, image = self._image_for_run(reference)
         layers = self.layers
         layers.ensure_image(self.layout, image)
@@ -230,6 +240,9 @@ class Engine:
             "network": options.network,
             "auto_remove": options.auto_remove,
             "detach": options.detach,
+            "tty": options.tty,
+            "interactive": options.interactive,
+            "restart": policy.document(),
             "stop_signal": config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
@@ -282,18 +295,34 @@ class Engine:
             raise
         return new
 
-    def start(self, name_or_id: str) -> ContainerRecord:
+    def start(
+        self,
+        name_or_id: str,
+        *,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
         """Start a created container: mount its overlay, set up its network, start its monitor
-        (which has the runtime create it), then start its process."""
-        from bastion.images import ContainerFilesystem
-        from bastion.runtime.container import Container
-
+        (which has the runtime create it), then start its process. `on_created` is called in
+        between, when nothing has run yet: where `attach` connects so no output is missed.
+        A start by the user resets the restart count and the "stopped by the user" mark."""
         record = self._sync(self.container(name_or_id))
         if record.status == RUNNING:
             raise ContainerStateError(f"container {record.name} is already running")
+        if record.restart_count or record.stopped_by_user:
+            self.metadata.update_container(record.id, restart_count=0, stopped_by_user=False)
+        return self._start(record, on_created)
+
+    def _start(
+        self,
+        record: ContainerRecord,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
+        from bastion.images import ContainerFilesystem
+        from bastion.runtime.container import Container
+
         directory = self._directory(record.id)
         paths = monitor.MonitorPaths(directory)
-        if record.status == EXITED:
+        if record.status in (EXITED, RESTARTING):
             self._reset_for_restart(record, paths)
         rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
         # "starting" under an flock: if this process dies half-way, the next look at the
@@ -314,7 +343,13 @@ class Engine:
                 runtime=self.runtime,
                 runtime_root=self.runtime_root,
                 exit_command=self._exit_command(record),
+                terminal=bool(record.config.get("tty")),
+                stdin=bool(record.config.get("interactive")),
+                # `run -di`: stdin outlives each `attach`; a foreground `-i`'s ends with it
+                leave_stdin_open=bool(record.config.get("detach")),
             )
+            if on_created is not None:
+                on_created(self._get(record.id))
             Container.load(self.runtime_root, record.id).start()
             self.metadata.update_container(
                 record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
@@ -328,9 +363,16 @@ class Engine:
         return self._get(record.id)
 
     def _exit_command(self, record: ContainerRecord) -> list[str] | None:
-        """What conmon runs when a detached `--rm` container ends: `bastion cleanup ID`
-        (Podman's `container cleanup`), which removes it. Nobody else is there to."""
-        if not (record.config.get("auto_remove") and record.config.get("detach")):
+        """What conmon runs when a detached `--rm` container, or one with a restart policy,
+        ends: `bastion cleanup ID` (Podman's `container cleanup`), which removes or restarts
+        it. Nobody else is there to."""
+        from bastion.engine.restart import RestartPolicy
+
+        config = record.config
+        # an attached `run -i/-t --rm` too: the user may detach (Ctrl-P Ctrl-Q), see `detached`
+        attachable = config.get("detach") or config.get("tty") or config.get("interactive")
+        removes = config.get("auto_remove") and attachable
+        if not removes and not RestartPolicy.from_config(record.config.get("restart")).enabled:
             return None
         bastion = os.path.join(os.path.dirname(self.runtime), "bastion")
         return [
@@ -340,10 +382,76 @@ class Engine:
 
     def cleanup(self, container_id: str) -> None:
         """After the container ended (the monitor's exit command): record its status, release
-        its runtime state and overlay, and remove it if it was run with `--rm`."""
-        record = self._sync(self._get(container_id))
-        if record.status == EXITED and record.config.get("auto_remove"):
+        its runtime state and overlay, and remove it if it was run with `--rm`, or restart it
+        if its restart policy says so (after Docker's backoff)."""
+        record = self._get(container_id)
+        if record.config.get("auto_remove") and not record.config.get("detach"):
+            return  # an attached `run --rm`: its CLI records and removes it, or `detached`
+        record = self._sync(record)
+        if record.status == RESTARTING:
+            self._restart_by_policy(record)
+        elif record.status == EXITED and record.config.get("auto_remove"):
             self.remove(record.id)
+
+    def detached(self, name_or_id: str) -> None:
+        """The attached caller of a `--rm` container left it running (the detach keys): from
+        now on its monitor's exit command removes it when it ends (see `_exit_command`), and
+        if it has already ended, it goes now."""
+        import json
+
+        record = self.container(name_or_id)
+        if not record.config.get("auto_remove") or record.config.get("detach"):
+            return
+        self.metadata.update_container(
+            record.id, config=json.dumps({**record.config, "detach": True})
+        )
+        if self._sync(self._get(record.id)).status == EXITED:
+            with contextlib.suppress(NoSuchContainerError):
+                self.remove(record.id)
+
+    def _restart_by_policy(self, record: ContainerRecord) -> None:
+        from bastion.engine.restart import backoff
+
+        ran_for = (record.finished or 0) - (record.started or 0)
+        time.sleep(backoff(record.restart_count, ran_for))
+        current = self.metadata.container(record.id)
+        # removed, started or stopped by the user meanwhile: theirs is the last word
+        if current is None or current.status != RESTARTING or current.stopped_by_user:
+            return
+        self.metadata.update_container(record.id, restart_count=current.restart_count + 1)
+        try:
+            self._start(current)
+        except BaseException:
+            self.metadata.update_container(record.id, status=EXITED)
+            raise
+
+    def restart(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
+        """`stop` (if it runs) then `start`, as `docker restart -t`."""
+        record = self.stop(name_or_id, timeout=timeout)
+        return self.start(record.id)
+
+    def attach(self, name_or_id: str) -> Attachment:
+        """A connection to the running container's monitor (engine/attach.py): its output
+        from now on, its stdin when it was made with `interactive`, its terminal's size."""
+        from bastion.engine.attach import Attachment
+
+        record = self._sync(self.container(name_or_id))
+        if record.status not in (RUNNING, STARTING):
+            raise ContainerStateError(
+                f"cannot attach to container {record.name}: it is not running",
+                hint="start it first (bastion start -a)",
+            )
+        return Attachment.connect(self._directory(record.id))
+
+    def exec(self, name_or_id: str, config: ExecConfig) -> ExecSession:
+        """Run a process in the running container (engine/exec.py); the session gives its pid,
+        its pty master with a terminal, and `wait()` for its status."""
+        from bastion.engine.exec import exec_in
+
+        record = self._sync(self.container(name_or_id))
+        if record.status != RUNNING:
+            raise ContainerStateError(f"container {record.name} is not running")
+        return exec_in(record, self._directory(record.id), self.runtime_root, config)
 
     def _network_step(self, record: ContainerRecord) -> None:
         """Where the network is set up, between the overlay and the runtime's create: with
@@ -357,12 +465,18 @@ class Engine:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def run(self, reference: str, options: ContainerOptions | None = None) -> ContainerRecord:
+    def run(
+        self,
+        reference: str,
+        options: ContainerOptions | None = None,
+        *,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
         """`create` then `start`; the caller follows `logs(..., follow=True)` and `wait`s for
-        a foreground run."""
+        a foreground run, or attaches in `on_created` (see `start`)."""
         record = self.create(reference, options)
         try:
-            return self.start(record.id)
+            return self.start(record.id, on_created=on_created)
         except BaseException:
             self.remove(record.id, force=True)
             raise
@@ -373,7 +487,7 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             record = self._sync(self._get(record.id))
-            if record.status == EXITED:
+            if record.status in (EXITED, RESTARTING):
                 return record.exit_code if record.exit_code is not None else 255
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -391,17 +505,24 @@ class Engine:
         return monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
 
     def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
+        from bastion.engine.restart import RestartPolicy
         from bastion.runtime.container import Container
 
         record = self._sync(self.container(name_or_id))
         if record.status != RUNNING:
             raise ContainerStateError(f"container {record.name} is not running")
+        # Docker: what the user stops, no restart policy starts again (`_sync` reads it);
+        # without a policy the mark means nothing: no write on `rm -f`'s path
+        if RestartPolicy.from_config(record.config.get("restart")).enabled:
+            self.metadata.update_container(record.id, stopped_by_user=True)
         Container.load(self.runtime_root, record.id).kill(sig)
 
     def stop(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
         """The stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
         `timeout` seconds, as `docker stop -t`."""
         record = self._sync(self.container(name_or_id))
+        if record.status == RESTARTING:  # waiting out its backoff: it stays down
+            self.metadata.update_container(record.id, status=EXITED, stopped_by_user=True)
         if record.status == RUNNING:
             paths = monitor.MonitorPaths(self._directory(record.id))
             sig = signal_number(record.config.get("stop_signal", "SIGTERM"))
@@ -526,9 +647,28 @@ class Engine:
 
         self._release(record.id, ContainerFilesystem(os.path.join(paths.directory, "fs")))
         self.metadata.update_container(
-            record.id, status=EXITED, exit_code=status, oom_killed=oom, finished=finished, pid=0
+            record.id,
+            status=self._ended_status(record, status),
+            exit_code=status,
+            oom_killed=oom,
+            finished=finished,
+            pid=0,
         )
         return self._get(record.id)
+
+    def _ended_status(self, record: ContainerRecord, exit_code: int) -> str:
+        """`restarting` when its restart policy restarts it, else `exited`: decided once, here,
+        with the "stopped by the user" mark as it is now (read again: `stop` may have set it
+        since `record` was read)."""
+        from bastion.engine.restart import RestartPolicy
+
+        policy = RestartPolicy.from_config(record.config.get("restart"))
+        if not policy.enabled:
+            return EXITED
+        current = self.metadata.container(record.id) or record
+        if policy.should_restart(exit_code, current.restart_count, current.stopped_by_user):
+            return RESTARTING
+        return EXITED
 
     def _oom_killed(self, container_id: str) -> bool:
         from bastion.runtime.container import Container

@@ -35,7 +35,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "Status": record.status,
             "Running": running,
             "Paused": False,
-            "Restarting": False,
+            "Restarting": record.status == "restarting",
             "OOMKilled": record.oom_killed,
             "Dead": False,
             "Pid": record.pid if running else 0,
@@ -46,6 +46,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
         },
         "Image": record.image_id,
         "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
         "LogPath": os.path.join(directory, "ctr.log"),
         "Config": {
             "Hostname": config.get("hostname", ""),
@@ -61,6 +62,9 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             }
             or None,
             "StopSignal": config.get("stop_signal", "SIGTERM"),
+            "Tty": bool(config.get("tty", False)),
+            "OpenStdin": bool(config.get("interactive", False)),
+            "AttachStdin": bool(config.get("interactive", False)),
         },
         "HostConfig": {
             "Memory": config.get("memory", 0),
@@ -69,6 +73,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "AutoRemove": bool(config.get("auto_remove", False)),
             # the HostConfig flags as saved at create (engine/host_config.py inspect_fields)
             **config.get("host_config", {}),
+            "RestartPolicy": dict(config.get("restart") or {"Name": "no", "MaximumRetryCount": 0}),
         },
         "GraphDriver": {
             "Name": "overlay",

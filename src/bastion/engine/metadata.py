@@ -57,6 +57,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             anonymous INTEGER NOT NULL DEFAULT 0
         )""",
     ),
+    # restart policies (engine/restart.py): how often the policy restarted it, and whether
+    # the user stopped it (`stop`/`kill`), which no policy overrides
+    (
+        "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).
@@ -92,6 +98,8 @@ class ContainerRecord:
     started: float | None
     finished: float | None
     config: dict[str, Any]
+    restart_count: int = 0
+    stopped_by_user: bool = False
 
 
 class Metadata:
@@ -185,7 +193,9 @@ class Metadata:
         try:
             with self.write() as db:
                 db.execute(
-                    "INSERT INTO containers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO containers (id, name, image, image_digest, image_id, created,"
+                    " status, exit_code, oom_killed, pid, started, finished, config)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         record.name,
@@ -209,8 +219,9 @@ class Metadata:
             ) from exc
 
     def update_container(self, container_id: str, **fields: Any) -> None:
-        if "oom_killed" in fields:
-            fields["oom_killed"] = int(fields["oom_killed"])
+        for flag in ("oom_killed", "stopped_by_user"):
+            if flag in fields:
+                fields[flag] = int(fields[flag])
         columns = ", ".join(f"{key} = ?" for key in fields)
         with self.write() as db:
             db.execute(
@@ -257,4 +268,6 @@ def _container(row: tuple[Any, ...]) -> ContainerRecord:
         started=row[10],
         finished=row[11],
         config=json.loads(row[12]),
+        restart_count=row[13],
+        stopped_by_user=bool(row[14]),
     )

@@ -61,10 +61,16 @@ def start(
     runtime: str,
     runtime_root: str,
     exit_command: list[str] | None = None,
+    terminal: bool = False,
+    stdin: bool = False,
+    leave_stdin_open: bool = False,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
-    container has ended and its exit file is written."""
+    container has ended and its exit file is written. With `terminal` the runtime gets conmon's
+    console socket (the config's process.terminal must say so too) and conmon holds the pty
+    master; with `stdin` (and no terminal) the container's stdin is a pipe fed from the attach
+    socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -75,6 +81,12 @@ def start(
         *("--socket-dir-path", paths.directory, "--full-attach"),
         *("--runtime-arg", "--root", "--runtime-arg", runtime_root),
     ]
+    if terminal:
+        argv.append("--terminal")
+    elif stdin:
+        argv.append("--stdin")
+    if leave_stdin_open:
+        argv.append("--leave-stdin-open")
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:

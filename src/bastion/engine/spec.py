@@ -53,7 +53,9 @@ class ContainerOptions:
     `memory` and `memory_swap` are bytes (-1: unlimited swap); `detach` with `auto_remove` has
     the monitor remove the container when it ends (a foreground `run --rm` removes it itself).
     `volumes`, `mounts`, `tmpfs`, `security_opt` and `ulimits` are the values of `-v`,
-    `--mount`, `--tmpfs`, `--security-opt` and `--ulimit` as Docker's CLI takes them."""
+    `--mount`, `--tmpfs`, `--security-opt` and `--ulimit` as Docker's CLI takes them; `tty`
+    gives it a terminal, `interactive` an open stdin (`-t`, `-i`); `restart` is `--restart`
+    (engine/restart.py)."""
 
     command: tuple[str, ...] | None = None
     entrypoint: str | None = None
@@ -83,6 +85,9 @@ class ContainerOptions:
     security_opt: tuple[str, ...] = ()
     ulimits: tuple[str, ...] = ()
     init: bool = False
+    tty: bool = False
+    interactive: bool = False
+    restart: str = "no"
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Pr
     # moby's CreateDaemonEnvironment: PATH (if unset), HOSTNAME, then the container's env
     # replacing or appending by name; HOME last when unset (runc's libcontainer)
     head = ([] if "PATH" in names else [DEFAULT_PATH]) + [f"HOSTNAME={hostname}"]
+    if options.tty:
+        head.append("TERM=xterm")  # moby: with a terminal, before the container's own env
     merged = merge_env(tuple(head), tuple(env))
     if "HOME" not in names:
         merged.append(f"HOME={home}")
@@ -237,7 +244,7 @@ def build(
     spec: dict[str, Any] = default_spec()
     # capabilities, noNewPrivileges and rlimits: `apply`, from the flags
     spec["process"] = {
-        "terminal": False,
+        "terminal": options.tty,
         "user": {
             "uid": process.uid,
             "gid": process.gid,

@@ -33,6 +33,11 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--rm", action="store_true", help="remove the container when it ends")
     add_host_config_options(parser)
+    parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    parser.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    parser.add_argument(
+        "--restart", default="no", help="no|on-failure[:N]|always|unless-stopped (default: no)"
+    )
     parser.add_argument("image")
     parser.add_argument("command", nargs="...")
 
@@ -128,6 +133,9 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         security_opt=tuple(args.security_opt),
         ulimits=tuple(args.ulimit),
         init=args.init,
+        tty=args.tty,
+        interactive=args.interactive,
+        restart=args.restart,
     )
 
 

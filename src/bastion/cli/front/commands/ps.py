@@ -62,6 +62,8 @@ def status_text(record: ContainerRecord) -> str:
         return f"Exited ({record.exit_code}){oom} {human_age(record.finished or time.time())}"
     if record.status == "starting":
         return "Starting"
+    if record.status == "restarting":  # its restart policy restarts it after a backoff
+        return f"Restarting ({record.exit_code}) {human_age(record.finished or time.time())}"
     return "Created"
 
 
