@@ -61,10 +61,13 @@ def start(
     runtime: str,
     runtime_root: str,
     exit_command: list[str] | None = None,
+    log_size_max: int | None = None,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
-    container has ended and its exit file is written."""
+    container has ended and its exit file is written; with `log_size_max` (bytes) it starts the
+    log afresh whenever it would grow past that size (conmon's `--log-size-max`, as Podman's
+    `--log-opt max-size`: the log never holds more than that)."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -75,6 +78,8 @@ def start(
         *("--socket-dir-path", paths.directory, "--full-attach"),
         *("--runtime-arg", "--root", "--runtime-arg", runtime_root),
     ]
+    if log_size_max:
+        argv += ["--log-size-max", str(log_size_max)]
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:

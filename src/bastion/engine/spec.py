@@ -65,6 +65,8 @@ class ContainerOptions:
     name: str | None = None
     auto_remove: bool = False
     detach: bool = False
+    #: the log's size limit in bytes (`--log-opt max-size`; conmon's `--log-size-max`)
+    log_size_max: int | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", default="none", choices=("none", "host"))
     parser.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--rm", action="store_true", help="remove the container when it ends")
+    parser.add_argument(
+        "--log-opt", action="append", default=[], help="max-size=SIZE: rotate the log at SIZE"
+    )
     parser.add_argument("image")
     parser.add_argument("command", nargs="...")
 
@@ -46,6 +49,15 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
             memory = ram_in_bytes(args.memory, "memory")
         except Exception as exc:
             raise InvalidOptionError(f"invalid --memory {args.memory!r}: {exc}") from None
+    log_size_max = None
+    for option in getattr(args, "log_opt", ()):
+        key, _, value = option.partition("=")
+        if key != "max-size":
+            raise InvalidOptionError(f"unknown --log-opt {option!r}", hint="max-size=SIZE")
+        try:
+            log_size_max = ram_in_bytes(value, "max-size")
+        except Exception as exc:
+            raise InvalidOptionError(f"invalid --log-opt {option!r}: {exc}") from None
     labels = {}
     for label in args.label:
         key, _, value = label.partition("=")
@@ -64,6 +76,7 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         name=args.name,
         auto_remove=args.rm,
         detach=bool(getattr(args, "detach", False)),
+        log_size_max=log_size_max,
     )
 
 
@@ -74,6 +87,25 @@ def human_size(size: float) -> str:
             return f"{size:.3g}{unit}"
         size /= 1000
     return f"{size:.3g}PB"
+
+
+def confirm(question: str) -> bool:
+    """Ask on stderr, read a line of stdin: only y/yes says yes (Docker's prompts)."""
+    import sys
+
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def binary_size(size: float) -> str:
+    """Docker's `units.BytesSize`: binary units, 4 significant digits ("1.5MiB", "64MiB")."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            return f"{size:.4g}{unit}"
+        size /= 1024
+    return f"{size:.4g}PiB"
 
 
 def human_age(stamp: float, now: float | None = None) -> str:
