@@ -131,6 +131,9 @@ def test_pause_freezes_and_unpause_resumes(bastion: Bastion) -> None:
         assert count() == frozen
         info = json.loads(bastion.ok("info", "--format", "json"))
         assert (info["ContainersPaused"], info["ContainersRunning"]) == (1, 0)
+        state_doc = bastion.inspect(cid)["State"]
+        assert isinstance(state_doc, dict)
+        assert (state_doc["Status"], state_doc["Paused"]) == ("paused", True)
         assert bastion("pause", cid).returncode == 125  # already paused
         bastion.ok("unpause", cid)
         _until(lambda: count() > frozen, "the counter to advance again")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bastion.engine.errors import (
         CommandError,
         ContainerStateError,
+        CopyError,
         EngineError,
         ImageInUseError,
         InvalidOptionError,
@@ -32,6 +33,7 @@ __all__ = [
     "ContainerOptions",
     "ContainerRecord",
     "ContainerStateError",
+    "CopyError",
     "Engine",
     "EngineError",
     "ImageInUseError",
@@ -47,6 +49,7 @@ _WHERE = {
     "Engine": "bastion.engine.engine",
     "CommandError": "bastion.engine.errors",
     "ContainerStateError": "bastion.engine.errors",
+    "CopyError": "bastion.engine.errors",
     "EngineError": "bastion.engine.errors",
     "ImageInUseError": "bastion.engine.errors",
     "InvalidOptionError": "bastion.engine.errors",

@@ -18,14 +18,7 @@ import errno
 import os
 import stat
 
-from bastion.engine.errors import EngineError
-
-
-class CopyError(EngineError):
-    """Raised by `cp` when a path does not exist or has the wrong kind (a directory copied
-    onto a file, a missing parent directory), inside the container or on the host."""
-
-    reference = "engine-copy"
+from bastion.engine.errors import CopyError
 
 
 def _resolve_flags() -> int:

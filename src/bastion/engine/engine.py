@@ -468,7 +468,10 @@ class Engine:
         from bastion.engine.inspect import container_document
 
         record = self._sync(self.container(name_or_id))
-        return container_document(record, self._directory(record.id))
+        doc = container_document(record, self._directory(record.id))
+        if operations.is_paused(self.runtime_root, record):  # the freezer's word, not the record's
+            doc["State"].update(Status="paused", Paused=True)
+        return doc
 
     # --- more container verbs (operations.py, copy.py) ---------------------------------------
 
@@ -556,7 +559,7 @@ class Engine:
         for record in self.containers(all=True):
             if record.status in (RUNNING, STARTING):
                 continue
-            size = operations.disk_usage(self._directory(record.id))
+            size = operations.container_size(self._directory(record.id))
             with contextlib.suppress(NoSuchContainerError, ContainerStateError):
                 pruned.removed.append(self.remove(record.id))
                 pruned.reclaimed += size

@@ -39,6 +39,12 @@ class ContainerStats:
     pids_limit: int | None
 
 
+def container_size(directory: str) -> int:
+    """What a container adds on disk: its directory without the mounted overlay's merged view
+    (which shows the image's layers too): its upper dir, log, config."""
+    return disk_usage(directory, skip=os.path.join(directory, "fs", "merged"))
+
+
 def runtime_container(runtime_root: str, record: ContainerRecord) -> Container:
     """The runtime's view of a running container; `ContainerStateError` when it has none."""
     from bastion.runtime.container import Container
@@ -250,10 +256,13 @@ def between(
         yield line
 
 
-def disk_usage(path: str) -> int:
-    """Bytes used by the files under `path` (not following links), as `du` counts blocks."""
+def disk_usage(path: str, *, skip: str | None = None) -> int:
+    """Bytes used by the files under `path` (not following links, not crossing into the
+    directory `skip`), as `du` counts blocks."""
     total = 0
-    for directory, _, files in os.walk(path):
+    for directory, subdirectories, files in os.walk(path):
+        if skip is not None:
+            subdirectories[:] = [d for d in subdirectories if os.path.join(directory, d) != skip]
         for name in files:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(directory, name)).st_blocks * 512

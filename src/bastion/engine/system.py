@@ -14,7 +14,7 @@ import platform
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bastion.engine.operations import disk_usage
+from bastion.engine.operations import container_size, disk_usage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,7 +80,9 @@ def df(engine: Engine) -> list[dict[str, Any]]:
             "Reclaimable": image_total - sum(layer_size[d] for d in needed),
         }
     ]
-    sizes = {c.id: disk_usage(os.path.join(engine.root, "containers", c.id)) for c in containers}
+    sizes = {
+        c.id: container_size(os.path.join(engine.root, "containers", c.id)) for c in containers
+    }
     running = [c for c in containers if c.status == "running"]
     rows.append(
         {

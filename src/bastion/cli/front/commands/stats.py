@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+    from bastion.engine import Engine
     from bastion.engine.operations import ContainerStats
 
 HELP = "show running containers' CPU, memory and pids"
@@ -30,15 +31,30 @@ def run(args: argparse.Namespace) -> int:
     from bastion.cli.front.engine_args import open_engine
 
     with open_engine(args) as engine:
-        names = args.containers or [c.id for c in engine.containers()]
-        before = {name: engine.stats(name) for name in names}
+        before = _sample(engine, args.containers)
         while True:
             time.sleep(INTERVAL)
-            after = {name: engine.stats(name) for name in names}
-            _report(args, before, after)
+            after = _sample(engine, args.containers)
+            _report(args, {k: before.get(k, v) for k, v in after.items()}, after)
             if args.no_stream:
                 return 0
-            before = after
+            before = {**before, **after}
+
+
+def _sample(engine: Engine, named: list[str]) -> dict[str, ContainerStats]:
+    """A sample of each named container (an error if one is not running), or of every running
+    one (one that ends meanwhile is left out, one that starts comes in)."""
+    from bastion.engine import ContainerStateError
+
+    if named:
+        return {name: engine.stats(name) for name in named}
+    out = {}
+    for record in engine.containers():
+        try:
+            out[record.id] = engine.stats(record.id)
+        except ContainerStateError:
+            continue
+    return out
 
 
 def _report(
