@@ -406,6 +406,10 @@ def test_a_killed_run_is_repaired_by_system_prune(bastion: Bastion, step: str) -
     if step == "created":  # the monitor and the init wait for a start that never comes
         assert conmons(bastion.root) != []
     bastion.ok("system", "prune", "-f")
+    _nothing_left(bastion)
+
+
+def _nothing_left(bastion: Bastion) -> None:
     assert bastion.ok("ps", "-a", "-q") == ""
     assert os.listdir(os.path.join(bastion.root, "containers")) == []
     assert mounts_under(bastion.root) == []
@@ -416,3 +420,38 @@ def test_a_killed_run_is_repaired_by_system_prune(bastion: Bastion, step: str) -
         [n for n in os.listdir(runtime) if not n.startswith(".")] if os.path.isdir(runtime) else []
     )
     assert left == []  # no runtime state directory
+
+
+def test_system_prune_removes_a_running_container_whose_record_is_gone(bastion: Bastion) -> None:
+    cid = bastion.ok("run", "-d", bastion.image, "sleep", "1000").strip()
+    db = sqlite3.connect(os.path.join(bastion.root, "bastion.db"))
+    try:
+        with db:  # as a `rm` killed after its last step
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+    finally:
+        db.close()
+    assert conmons(bastion.root) != [] and mounts_under(bastion.root) != []
+    out = bastion.ok("system", "prune", "-f")
+    assert "Total reclaimed space" in out
+    _nothing_left(bastion)
+
+
+def test_a_monitor_pid_file_naming_another_process_is_dropped(bastion: Bastion) -> None:
+    cid = bastion.ok("run", "-d", bastion.image, "sleep", "1000").strip()
+    directory = os.path.join(bastion.root, "containers", cid)
+    with open(os.path.join(directory, "conmon.pid")) as f:
+        monitor = int(f.read())
+    stranger = subprocess.Popen(["sleep", "1000"])
+    try:
+        # the monitor dies and its pid is reused: the file now names an unrelated process
+        os.kill(monitor, signal.SIGKILL)
+        _until(lambda: not os.path.exists(f"/proc/{monitor}"), "the monitor to go")
+        with open(os.path.join(directory, "conmon.pid"), "w") as f:
+            f.write(f"{stranger.pid}\n")
+        assert bastion.ok("ps", "-q") == cid[:12] + "\n"  # believed running
+        bastion.ok("system", "prune", "-f")
+        assert stranger.poll() is None  # never signalled
+        _nothing_left(bastion)
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -68,19 +68,24 @@ def settle_unstarted(
 
 
 def repair(engine: Engine) -> list[str]:
-    """Settle every record, then remove what no record owns; returns what it removed."""
-    records = {r.id: r for r in engine.containers(all=True)}  # `_sync` settles each
+    """Drop stale monitor pid files, settle every record, then remove what no record owns;
+    returns what it removed."""
     fixed: list[str] = []
     directory_of = engine._directory
     containers = os.path.dirname(directory_of("x"))
-    for name in sorted(os.listdir(containers)):
+    names = sorted(os.listdir(containers))
+    for name in names:
+        if _drop_dead_pid_file(monitor.MonitorPaths(directory_of(name)), name):
+            fixed.append(f"monitor pid file of {name}")
+    records = {r.id: r for r in engine.containers(all=True)}  # `_sync` settles each
+    for name in names:
         paths = monitor.MonitorPaths(directory_of(name))
-        record = records.get(name)
-        if record is not None:
-            if record.status not in ("running", "starting") and _drop_dead_pid_file(paths, name):
-                fixed.append(f"monitor pid file of {name}")
+        if name in records or not os.path.isdir(paths.directory):
             continue
-        lock = start_lock(paths.directory, blocking=False)  # held by a `create` in progress
+        try:
+            lock = start_lock(paths.directory, blocking=False)  # held by a `create` in progress
+        except FileNotFoundError:
+            continue  # removed meanwhile
         if lock is None:
             continue
         try:
