@@ -253,6 +253,15 @@ def test_rename(bastion: Bastion) -> None:
         bastion.ok("wait", cid)
         config = json.loads(_read(os.path.join(bastion.root, "containers", cid, "config.json")))
         assert config["annotations"]["bastion.name"] == "after"
+        # a running container: the sensor's identity record follows at once
+        running = bastion.ok("run", "-d", "--name", "live", bastion.image, "sleep", "100").strip()
+        try:
+            bastion.ok("rename", "live", "renamed")
+            identity = os.path.join(bastion.runtime_root, running, "identity.json")
+            assert json.loads(_read(identity))["name"] == "renamed"
+            assert bastion.ok("ps", "--format", "json").count('"Names": "renamed"') == 1
+        finally:
+            bastion.ok("rm", "-f", running)
     finally:
         bastion.ok("rm", "-f", cid, other)
 

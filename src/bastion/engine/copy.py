@@ -42,6 +42,11 @@ def _split(path: str) -> tuple[str, str]:
     return parent or "/", name
 
 
+def _failed(exc: OSError, where: str) -> CopyError:
+    """An OS error of the copy (a read-only root, a full disk) as one clear line."""
+    return CopyError(f"cp failed: {exc.strerror or exc}", where=exc.filename or where)
+
+
 def copy_out(root: str, source: str, destination: str, *, follow: bool = False) -> None:
     """Copy `source` (a path in the container whose root is `root`) to the host path
     `destination`: into it when it is a directory, as it otherwise (`docker cp` rules); a
@@ -75,7 +80,10 @@ def copy_out(root: str, source: str, destination: str, *, follow: bool = False) 
                     and not os.path.isdir(target)
                 ):
                     raise CopyError("cannot copy a directory onto a file", where=destination)
-            _out(parent_fd, name, st, target)
+            try:
+                _out(parent_fd, name, st, target)
+            except OSError as exc:
+                raise _failed(exc, destination) from exc
         finally:
             os.close(parent_fd)
     finally:
@@ -178,6 +186,8 @@ def copy_in(root: str, source: str, destination: str) -> None:
                 ) from exc
         try:
             _in(source, st, parent_fd, name)
+        except OSError as exc:
+            raise _failed(exc, destination) from exc
         finally:
             os.close(parent_fd)
     finally:

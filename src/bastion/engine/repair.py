@@ -70,13 +70,14 @@ def settle_unstarted(
 def repair(engine: Engine) -> list[str]:
     """Drop stale monitor pid files, settle every record, then remove what no record owns;
     returns what it removed."""
-    fixed: list[str] = []
     directory_of = engine._directory
     containers = os.path.dirname(directory_of("x"))
     names = sorted(os.listdir(containers))
-    for name in names:
-        if _drop_dead_pid_file(monitor.MonitorPaths(directory_of(name)), name):
-            fixed.append(f"monitor pid file of {name}")
+    fixed = [
+        f"monitor pid file of {name}"
+        for name in names
+        if _drop_dead_pid_file(monitor.MonitorPaths(directory_of(name)), name)
+    ]
     records = {r.id: r for r in engine.containers(all=True)}  # `_sync` settles each
     for name in names:
         paths = monitor.MonitorPaths(directory_of(name))

@@ -111,3 +111,10 @@ def test_copy_errors_name_the_path(dirs: tuple[str, str, str]) -> None:
         copy_in(root, host, "/missing/dir/x")
     with pytest.raises(CopyError, match="no such file on the host"):
         copy_in(root, f"{host}/missing", "/tmp")
+
+
+def test_an_os_error_is_one_clear_error(dirs: tuple[str, str, str]) -> None:
+    root, host, _ = dirs
+    _write(f"{host}/f", "x\n")
+    with pytest.raises(CopyError, match="cp failed: File name too long"):
+        copy_in(root, f"{host}/f", "/tmp/" + "a" * 300)
