@@ -134,6 +134,8 @@ def test_pause_freezes_and_unpause_resumes(bastion: Bastion) -> None:
         state_doc = bastion.inspect(cid)["State"]
         assert isinstance(state_doc, dict)
         assert (state_doc["Status"], state_doc["Paused"]) == ("paused", True)
+        (row,) = [json.loads(x) for x in bastion.ok("ps", "--format", "json").splitlines()]
+        assert row["State"] == "paused" and row["Status"].endswith(" (Paused)")
         assert bastion("pause", cid).returncode == 125  # already paused
         bastion.ok("unpause", cid)
         _until(lambda: count() > frozen, "the counter to advance again")
