@@ -669,6 +669,13 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Remove the container first (`bastion rm CONTAINER`; `rm -v` also removes its "
         "anonymous volumes).",
     ),
+    "engine-copy": (
+        "engine",
+        "`cp` cannot copy: the path does not exist in the container or on the host, its "
+        "parent directory is missing, or a directory would replace a file (or the reverse). "
+        "Paths in the container are resolved inside its root; symlinks never lead out of it.",
+        "Check both paths (`CONTAINER:PATH` on one side only); create the parent directory.",
+    ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (
         "cli",

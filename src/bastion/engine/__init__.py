@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bastion.engine.errors import (
         CommandError,
         ContainerStateError,
+        CopyError,
         EngineError,
         ImageInUseError,
         InvalidOptionError,
@@ -39,6 +40,7 @@ __all__ = [
     "ContainerOptions",
     "ContainerRecord",
     "ContainerStateError",
+    "CopyError",
     "Engine",
     "EngineError",
     "ExecConfig",
@@ -64,6 +66,7 @@ _WHERE = {
     "Engine": "bastion.engine.engine",
     "CommandError": "bastion.engine.errors",
     "ContainerStateError": "bastion.engine.errors",
+    "CopyError": "bastion.engine.errors",
     "EngineError": "bastion.engine.errors",
     "ImageInUseError": "bastion.engine.errors",
     "InvalidOptionError": "bastion.engine.errors",

@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
-from bastion.engine import monitor
+from bastion.engine import monitor, operations, repair
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from bastion.engine.attach import Attachment
     from bastion.engine.exec import ExecConfig, ExecSession
+    from bastion.engine.system import Pruned, PruneOptions
     from bastion.images import Image, LayerStore, Layout, PullProgress
 
 DEFAULT_ROOT = "/var/lib/bastion"
@@ -204,6 +205,7 @@ class Engine:
         if policy.enabled and options.auto_remove:
             raise InvalidOptionError("conflicting options: --restart and --rm")
         record, image = self._image_for_run(reference)
+        repair.stop_point("pulled")
         layers = self.layers
         layers.ensure_image(self.layout, image)
         lowerdirs = layers.lowerdirs(image)
@@ -243,6 +245,7 @@ class Engine:
             "tty": options.tty,
             "interactive": options.interactive,
             "restart": policy.document(),
+            "log_size_max": options.log_size_max or 0,
             "stop_signal": config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
@@ -264,12 +267,14 @@ class Engine:
             config=saved,
         )
         os.makedirs(directory, mode=0o700)
+        # held until the record is in: a directory without a record and without this lock is
+        # what a killed create left (`repair`); the record goes in last, once config.json is
+        lock = start_lock(directory, blocking=True)
+        assert lock is not None
         made_volumes: list[str] = []
         try:
             mounts, made_volumes = self.volumes.prepare(wanted_mounts)
             saved["mounts"] = mounts
-            self.metadata.insert_container(new)
-            self.volumes.check_present(mounts)
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {
                 "bastion.name": name,
@@ -287,12 +292,18 @@ class Engine:
                 host_mounts=mounts,
             )
             write_atomic(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
+            self.metadata.insert_container(new)
+            # after the insert: a `volume rm` that ran before it removed a volume we use (we
+            # fail and roll back); one that runs after it sees this container and refuses
+            self.volumes.check_present(mounts)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
                 self.metadata.delete_container(container_id)
             self.volumes.discard(made_volumes)
             raise
+        finally:
+            os.close(lock)
         return new
 
     def start(
@@ -335,6 +346,7 @@ class Engine:
                 rootfs.mount(record.config["lowerdirs"])
             if record.started is None:  # Docker copies up at create; we, at the first start
                 self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
+            repair.stop_point("mounted")
             self._network_step(record)
             pid = monitor.start(
                 paths,
@@ -347,10 +359,13 @@ class Engine:
                 stdin=bool(record.config.get("interactive")),
                 # `run -di`: stdin outlives each `attach`; a foreground `-i`'s ends with it
                 leave_stdin_open=bool(record.config.get("detach")),
+                log_size_max=record.config.get("log_size_max") or None,
             )
+            repair.stop_point("created")
             if on_created is not None:
                 on_created(self._get(record.id))
             Container.load(self.runtime_root, record.id).start()
+            repair.stop_point("started")
             self.metadata.update_container(
                 record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
             )
@@ -498,11 +513,24 @@ class Engine:
                 time.sleep(0.1)  # created or starting: as `docker wait`, until it has run
 
     def logs(
-        self, name_or_id: str, *, tail: int | None = None, follow: bool = False
+        self,
+        name_or_id: str,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Iterator[monitor.LogLine]:
+        """The container's log lines; `since`/`until` (Unix times) bound them as `docker logs`
+        does (a line at `since` is in, one at `until` is out)."""
         record = self.container(name_or_id)
         paths = monitor.MonitorPaths(self._directory(record.id))
-        return monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
+        lines = monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
+        if since is None and until is None:
+            return lines
+        from bastion.engine.operations import between
+
+        return between(lines, since, until)
 
     def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
         from bastion.engine.restart import RestartPolicy
@@ -580,7 +608,146 @@ class Engine:
         from bastion.engine.inspect import container_document
 
         record = self._sync(self.container(name_or_id))
-        return container_document(record, self._directory(record.id))
+        doc = container_document(record, self._directory(record.id))
+        if operations.is_paused(self.runtime_root, record):  # the freezer's word, not the record's
+            doc["State"].update(Status="paused", Paused=True)
+        return doc
+
+    # --- more container verbs (operations.py, copy.py) ---------------------------------------
+
+    def stats(self, name_or_id: str) -> operations.ContainerStats:
+        """One sample of the running container's counters (CPU time, memory, pids)."""
+        return operations.sample(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def top(self, name_or_id: str) -> list[int]:
+        """The host pids of the running container's processes."""
+        return operations.processes(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def pause(self, name_or_id: str) -> None:
+        operations.pause(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def unpause(self, name_or_id: str) -> None:
+        operations.unpause(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def paused(self, name_or_id: str) -> bool:
+        return operations.is_paused(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def rename(self, name_or_id: str, new_name: str) -> ContainerRecord:
+        """Give the container another name (unique, as at create); a running one's identity
+        record follows, so the sensor names it by its new name."""
+        operations.check_name(new_name)
+        record = self.container(name_or_id)
+        self.metadata.rename_container(record.id, new_name)
+        operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
+        return self._get(record.id)
+
+    def ports(self, name_or_id: str) -> list[operations.PublishedPort]:
+        """The published ports the network step recorded (config `ports`)."""
+        return operations.published_ports(self.container(name_or_id))
+
+    def copy_from(
+        self, name_or_id: str, source: str, destination: str, *, follow: bool = False
+    ) -> None:
+        """`cp CONTAINER:SOURCE DESTINATION`: see copy.py."""
+        from bastion.engine.copy import copy_out
+
+        with self._container_root(name_or_id) as root:
+            copy_out(root, source, destination, follow=follow)
+
+    def copy_to(self, name_or_id: str, source: str, destination: str) -> None:
+        """`cp SOURCE CONTAINER:DESTINATION`: see copy.py."""
+        from bastion.engine.copy import copy_in
+
+        with self._container_root(name_or_id) as root:
+            copy_in(root, source, destination)
+
+    @contextlib.contextmanager
+    def _container_root(self, name_or_id: str) -> Iterator[str]:
+        """The container's root as a host path: a running container's as its init sees it
+        (/proc/PID/root: its volumes and tmpfs too); otherwise its overlay, mounted for the
+        while under the start lock (a `start` waits for it)."""
+        from bastion.images import ContainerFilesystem
+
+        record = self._sync(self.container(name_or_id))
+        if record.status == RUNNING:
+            container = operations.runtime_container(self.runtime_root, record)
+            yield f"/proc/{container.pid}/root"
+            return
+        directory = self._directory(record.id)
+        lock = start_lock(directory, blocking=True)
+        assert lock is not None
+        try:
+            rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
+            mounted = not rootfs.is_mounted()
+            if mounted:
+                rootfs.mount(record.config["lowerdirs"])
+            try:
+                yield rootfs.merged
+            finally:
+                if mounted:
+                    rootfs.unmount()
+        finally:
+            os.close(lock)
+
+    # --- the engine as a whole (system.py, repair.py) ---------------------------------------
+
+    def prune_containers(self) -> Pruned:
+        """Remove every container that is not running (created and exited ones)."""
+        from bastion.engine.system import Pruned
+
+        pruned = Pruned()
+        for record in self.containers(all=True):
+            if record.status in (RUNNING, STARTING):
+                continue
+            size = operations.container_size(self._directory(record.id))
+            with contextlib.suppress(NoSuchContainerError, ContainerStateError):
+                pruned.removed.append(self.remove(record.id))
+                pruned.reclaimed += size
+        return pruned
+
+    def prune_images(self, *, all: bool = False) -> Pruned:
+        """With `all`, remove every image no container was made from. Without, nothing:
+        Docker's dangling (untagged) images do not exist here, an image exists once tagged."""
+        from bastion.engine.system import Pruned
+
+        pruned = Pruned()
+        if not all:
+            return pruned
+        used = {c.image_id for c in self.metadata.containers()}
+        before = operations.disk_usage(os.path.join(self.root, "layers"))
+        before += operations.disk_usage(os.path.join(self.root, "images"))
+        for image in self.images():
+            if image.image_id not in used:
+                with contextlib.suppress(ImageInUseError):
+                    pruned.removed += self.remove_image(image.name)
+        after = operations.disk_usage(os.path.join(self.root, "layers"))
+        after += operations.disk_usage(os.path.join(self.root, "images"))
+        pruned.reclaimed = max(0, before - after)
+        return pruned
+
+    def repair(self) -> list[str]:
+        """Put right what a killed `bastion` left (repair.py); what it removed."""
+        return repair.repair(self)
+
+    def system_prune(self, options: PruneOptions | None = None) -> dict[str, Pruned]:
+        from bastion.engine.system import PruneOptions, prune
+
+        return prune(self, options or PruneOptions())
+
+    def system_df(self) -> list[dict[str, Any]]:
+        from bastion.engine.system import df
+
+        return df(self)
+
+    def info(self) -> dict[str, Any]:
+        from bastion.engine.system import info
+
+        return info(self)
+
+    def version(self) -> dict[str, Any]:
+        from bastion.engine.system import version
+
+        return version(self)
 
     # --- volumes (engine/volumes.py) -------------------------------------------------------
 
@@ -626,7 +793,12 @@ class Engine:
                 return record  # a live `start` holds it
             os.close(lock)
             # its `start` died: running if its monitor is, ended otherwise
-            if monitor.exit_status(paths, record.id) is None and not monitor.wait(paths, 0):
+            # (or, if it died between the runtime's create and start, settled as ended)
+            if (
+                monitor.exit_status(paths, record.id) is None
+                and not monitor.wait(paths, 0)
+                and not repair.settle_unstarted(self.runtime_root, paths, record)
+            ):
                 self.metadata.update_container(record.id, status=RUNNING)
                 return self._get(record.id)
         elif record.status != RUNNING:

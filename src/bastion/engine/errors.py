@@ -52,6 +52,13 @@ class InvalidOptionError(EngineError):
     reference = "engine-invalid-option"
 
 
+class CopyError(EngineError):
+    """Raised by `cp` when a path does not exist or has the wrong kind (a directory copied
+    onto a file, a missing parent directory), inside the container or on the host."""
+
+    reference = "engine-copy"
+
+
 class CommandError(EngineError):
     """Raised when the container's command cannot run: `exit_code` is 127 when it is not found,
     126 when it cannot be executed (Docker's statuses)."""

@@ -228,6 +228,18 @@ class Metadata:
                 f"UPDATE containers SET {columns} WHERE id = ?", (*fields.values(), container_id)
             )
 
+    def rename_container(self, container_id: str, name: str) -> None:
+        """Rename; `NameInUseError` if another container has `name` (the UNIQUE column)."""
+        from bastion.engine.errors import NameInUseError
+
+        try:
+            self.update_container(container_id, name=name)
+        except sqlite3.IntegrityError as exc:
+            raise NameInUseError(
+                f"the container name {name!r} is already in use",
+                hint="remove that container or choose another name",
+            ) from exc
+
     def delete_container(self, container_id: str) -> None:
         with self.write() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (container_id,))

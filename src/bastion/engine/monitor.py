@@ -64,13 +64,16 @@ def start(
     terminal: bool = False,
     stdin: bool = False,
     leave_stdin_open: bool = False,
+    log_size_max: int | None = None,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
     container has ended and its exit file is written. With `terminal` the runtime gets conmon's
     console socket (the config's process.terminal must say so too) and conmon holds the pty
     master; with `stdin` (and no terminal) the container's stdin is a pipe fed from the attach
-    socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`."""
+    socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`. With
+    `log_size_max` (bytes) conmon starts the log afresh whenever it would grow past that size
+    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more)."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -87,6 +90,8 @@ def start(
         argv.append("--stdin")
     if leave_stdin_open:
         argv.append("--leave-stdin-open")
+    if log_size_max:
+        argv += ["--log-size-max", str(log_size_max)]
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:

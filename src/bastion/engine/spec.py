@@ -88,6 +88,8 @@ class ContainerOptions:
     tty: bool = False
     interactive: bool = False
     restart: str = "no"
+    #: the log's size limit in bytes (`--log-opt max-size`; conmon's `--log-size-max`)
+    log_size_max: int | None = None
 
 
 @dataclass(frozen=True)

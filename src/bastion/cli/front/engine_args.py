@@ -38,6 +38,9 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--restart", default="no", help="no|on-failure[:N]|always|unless-stopped (default: no)"
     )
+    parser.add_argument(
+        "--log-opt", action="append", default=[], help="max-size=SIZE: rotate the log at SIZE"
+    )
     parser.add_argument("image")
     parser.add_argument("command", nargs="...")
 
@@ -101,6 +104,15 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
     # Docker's CLI: the files' lines first, then the flags, so a flag wins
     env = [line for path in args.env_file for line in read_kv_file(path, "--env-file")]
     label_lines = [line for path in args.label_file for line in read_kv_file(path, "--label-file")]
+    log_size_max = None
+    for option in getattr(args, "log_opt", ()):
+        key, _, value = option.partition("=")
+        if key != "max-size":
+            raise InvalidOptionError(f"unknown --log-opt {option!r}", hint="max-size=SIZE")
+        try:
+            log_size_max = ram_in_bytes(value, "max-size")
+        except Exception as exc:
+            raise InvalidOptionError(f"invalid --log-opt {option!r}: {exc}") from None
     labels = {}
     for label in [*label_lines, *args.label]:
         key, _, value = label.partition("=")
@@ -136,6 +148,7 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         tty=args.tty,
         interactive=args.interactive,
         restart=args.restart,
+        log_size_max=log_size_max,
     )
 
 
@@ -146,6 +159,25 @@ def human_size(size: float) -> str:
             return f"{size:.3g}{unit}"
         size /= 1000
     return f"{size:.3g}PB"
+
+
+def confirm(question: str) -> bool:
+    """Ask on stderr, read a line of stdin: only y/yes says yes (Docker's prompts)."""
+    import sys
+
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def binary_size(size: float) -> str:
+    """Docker's `units.BytesSize`: binary units, 4 significant digits ("1.5MiB", "64MiB")."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            return f"{size:.4g}{unit}"
+        size /= 1024
+    return f"{size:.4g}PiB"
 
 
 def human_age(stamp: float, now: float | None = None) -> str:

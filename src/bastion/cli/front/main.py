@@ -80,7 +80,7 @@ COMMANDS: dict[str, str] = {
 #: The verbs whose `--root` is bastion-runc's state directory, as it always was for them
 #: (`bastion --root R watch`); every other verb's `--root` is the engine's root.
 SENSOR_COMMANDS = frozenset(
-    ["sensor", "capture", "events", "watch", "rules", "fields", "alerts", "errors", "info"]
+    ["sensor", "capture", "events", "watch", "rules", "fields", "alerts", "errors"]
 )
 ENGINE_COMMANDS = frozenset(COMMANDS) - SENSOR_COMMANDS
 
