@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
-from bastion.engine import monitor
+from bastion.engine import image_verbs, monitor
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
@@ -155,11 +155,16 @@ class Engine:
 
     def remove_image(self, reference: str, *, force: bool = False) -> list[str]:
         """Untag the image; its blobs and layers go when nothing else needs them. Refused while
-        a container was made from it, unless `force` (the container keeps its layers).
+        a container was made from it and no other name keeps it, unless `force` (the container
+        keeps its layers).
         Returns the names removed."""
         record = self.image(reference)
         users = [c.name for c in self.metadata.containers() if c.image_id == record.image_id]
-        if users and not force:
+        # another name keeps the image: removing this one only untags it (Docker's rmi)
+        named = any(
+            r.image_id == record.image_id and r.name != record.name for r in self.metadata.images()
+        )
+        if users and not force and not named:
             raise ImageInUseError(
                 f"image {record.name} is used by the container(s) {', '.join(users)}",
                 hint="remove them first, or use -f",
@@ -174,6 +179,62 @@ class Engine:
         in_use |= {d for c in self.metadata.containers() for d in c.config.get("diff_ids", ())}
         self.layers.prune(in_use)
         return [record.name]
+
+    # the image verbs past pull and rmi live in image_verbs.py; these are their faces
+
+    def push(
+        self,
+        reference: str,
+        destination: str | None = None,
+        *,
+        tls_verify: bool | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> str:
+        """Push the image to `destination` (default: its name); the manifest digest."""
+        return image_verbs.push(
+            self, reference, destination, tls_verify=tls_verify, progress=progress
+        )
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        return image_verbs.tag(self, source, target)
+
+    def history(self, reference: str) -> list[image_verbs.HistoryRow]:
+        return image_verbs.history(self, reference)
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        """Docker's `image inspect` document."""
+        return image_verbs.image_document(self, reference)
+
+    def save(self, references: list[str], path: str, fmt: str = "docker-archive") -> None:
+        """The images into a docker-archive or oci-archive tar at `path`."""
+        image_verbs.save(self, references, path, fmt)
+
+    def load(self, path: str, *, name: str | None = None) -> list[ImageRecord]:
+        """Every image of a docker-archive or oci-archive tar, unpacked and recorded."""
+        return image_verbs.load(self, path, name=name)
+
+    def import_image(
+        self, path: str, reference: str | None = None, *, config: dict[str, object] | None = None
+    ) -> ImageRecord:
+        """A root filesystem tar as a one-layer image (untagged without `reference`)."""
+        return image_verbs.import_rootfs(self, path, reference, config=config)
+
+    def prune_images(self, all: bool = False) -> list[str]:
+        """Remove untagged images (every image with `all`) no container uses, then unused
+        blobs and layers; the names removed."""
+        return image_verbs.prune(self, all=all)
+
+    @staticmethod
+    def login(
+        registry: str, username: str, password: str, *, tls_verify: bool | None = None
+    ) -> str:
+        """Check the credentials against the registry and record them (Podman's auth.json);
+        the file's path."""
+        return image_verbs.login(registry, username, password, tls_verify=tls_verify)
+
+    @staticmethod
+    def logout(registry: str) -> str:
+        return image_verbs.logout(registry)
 
     def _image_for_run(self, reference: str) -> tuple[ImageRecord, Image]:
         from bastion.images import ImageNotFoundError
