@@ -22,6 +22,7 @@ import pytest
 from bastion_testing import bundle as _bundle
 from bastion_testing import clients
 from bastion_testing.engine import Bastion, engine_rig
+from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
 from bastion_testing.registry import (
     SKOPEO,
     TokenServer,
@@ -103,6 +104,49 @@ def test_tag_inspect_and_history(bastion: Bastion) -> None:
     finally:
         bastion.ok("rmi", other)
     assert bastion("image", "inspect", other).returncode != 0
+
+
+def test_history_pairs_entries_with_layers(
+    bastion: Bastion, busybox_rootfs: str, tmp_path: Path
+) -> None:
+    source = str(tmp_path / "oci")
+    unique = make_tar([file("unique", b"only in this image\n")])
+    history: list[dict[str, object]] = [
+        {"created": "2026-01-01T00:00:00Z", "created_by": "ADD rootfs /", "comment": "base"},
+        {"created": "2026-01-02T00:00:00Z", "created_by": "ENV A=1", "empty_layer": True},
+        {"created": "2026-01-03T00:00:00Z", "created_by": "COPY unique /  " + "x" * 60},
+    ]
+    write_oci_image(source, "historic", [tar_directory(busybox_rootfs), unique], history=history)
+    registry = bastion.image.split("/", 1)[0]
+    name = f"{registry}/historic:1"
+    skopeo_copy(
+        f"oci:{source}:historic",
+        f"docker://{name}",
+        "--dest-tls-verify=false",
+        workdir=str(tmp_path),
+    )
+    bastion.ok("pull", "-q", name)
+    try:
+        docs = [
+            json.loads(line)
+            for line in bastion.ok(
+                "history", "--format", "json", "-H", "false", "--no-trunc", name
+            ).splitlines()
+        ]
+        assert [d["CreatedBy"] for d in docs] == [
+            "COPY unique /  " + "x" * 60,
+            "ENV A=1",
+            "ADD rootfs /",
+        ]
+        assert [d["ID"] for d in docs] == [image_id(bastion, name), "<missing>", "<missing>"]
+        assert [d["Size"] for d in docs[:2]] == [str(len("only in this image\n")), "0"]
+        assert int(docs[2]["Size"]) > 1_000_000  # the busybox layer, unpacked
+        assert docs[2]["Comment"] == "base"
+        table = bastion.ok("history", name).splitlines()
+        assert table[1].split()[0] == image_id(bastion, name)[7:19]
+        assert "COPY unique /  xxx" in table[1] and "…" in table[1]  # cut at 45 characters
+    finally:
+        bastion.ok("rmi", name)
 
 
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
@@ -204,6 +248,17 @@ def test_import_untagged_then_prune(bastion: Bastion, busybox_rootfs: str, tmp_p
     assert ["<none>", "<none>", new_id[7:19]] in [row[:3] for row in rows]
     result = bastion("run", "--rm", new_id[7:19])
     assert (result.returncode, result.stdout) == (0, "imported\n"), result.stderr
+    # saved, it has no name in either format (skopeo agrees), and loads back untagged
+    for fmt in ("docker-archive", "oci-archive"):
+        archive = str(tmp_path / f"untagged.{fmt}")
+        bastion.ok("save", "--format", fmt, "-o", archive, new_id)
+        config = json.loads(
+            subprocess.run(
+                [SKOPEO, "inspect", "--config", f"{fmt}:{archive}"], capture_output=True, check=True
+            ).stdout
+        )
+        assert config["config"]["Cmd"] == ["/bin/echo", "imported"]
+        assert bastion.ok("load", "-i", archive) == f"Loaded image ID: {new_id}\n"
     # a named import that a container uses: `prune` spares it (and every tagged image)
     named = "example.org/imgverbs/imported:1"
     bastion.ok("import", tar, named)

@@ -75,7 +75,7 @@ def save_oci_archive(layout: Layout, names: list[str], path: str) -> None:
                     "mediaType": desc.media_type,
                     "digest": desc.digest,
                     "size": desc.size,
-                    "annotations": {REF_NAME: image.name},
+                    "annotations": {} if _untagged(image.name) else {REF_NAME: image.name},
                 }
             )
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
@@ -121,7 +121,11 @@ def save_docker_archive(layout: Layout, names: list[str], path: str) -> None:
                 archive.add(plain, name, recursive=False)
                 os.unlink(plain)
             manifest.append(
-                {"Config": config, "RepoTags": [_docker_tag(image.name)], "Layers": layer_names}
+                {
+                    "Config": config,
+                    "RepoTags": [] if _untagged(image.name) else [_docker_tag(image.name)],
+                    "Layers": layer_names,
+                }
             )
         _add_bytes(archive, "manifest.json", json.dumps(manifest).encode())
 
@@ -147,6 +151,11 @@ def _decompress(layout: Layout, blob: Descriptor, diff_id: str, dest: str) -> No
         raise LayerDigestError(
             f"layer {blob.digest} does not decompress to {diff_id}", where=layout.root
         )
+
+
+def _untagged(name: str) -> bool:
+    """An image named by its id (see the module's docstring) has no name to write."""
+    return name.startswith("sha256:")
 
 
 def _docker_tag(name: str) -> str:

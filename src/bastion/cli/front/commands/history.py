@@ -64,7 +64,7 @@ def _document(row: HistoryRow, no_trunc: bool, human: bool) -> dict[str, str]:
     from bastion.cli.front.engine_args import human_age, human_size
     from bastion.engine.image_verbs import created_stamp
 
-    created_by = " ".join(row.created_by.split())  # one line, as Docker shows it
+    created_by = row.created_by.replace("\t", " ").replace("\n", " ")  # one line, as Docker
     if not no_trunc and len(created_by) > CREATED_BY_WIDTH:
         created_by = created_by[: CREATED_BY_WIDTH - 1] + "…"
     stamp = created_stamp(row.created) if row.created else 0.0
