@@ -280,6 +280,25 @@ def test_import_untagged_then_prune(bastion: Bastion, busybox_rootfs: str, tmp_p
     bastion.ok("pull", "-q", bastion.image)  # back for the other tests
 
 
+def test_a_moved_name_leaves_the_old_image_untagged(
+    bastion: Bastion, busybox_rootfs: str, tmp_path: Path
+) -> None:
+    name = "example.org/imgverbs/moving:1"
+    tar = clients.write_rootfs_tar(busybox_rootfs, str(tmp_path / "rootfs.tar"))
+    first = bastion.ok("import", "-c", "CMD echo first", tar, name).strip()
+    second = bastion.ok("import", "-c", "CMD echo second", tar, name).strip()
+    assert first != second
+    rows = [line.split()[:3] for line in bastion.ok("images").splitlines()[1:]]
+    assert ["<none>", "<none>", first[7:19]] in rows
+    assert ["example.org/imgverbs/moving", "1", second[7:19]] in rows
+    result = bastion("run", "--rm", first[7:19])  # still there, by its id
+    assert (result.returncode, result.stdout) == (0, "first\n"), result.stderr
+    assert f"deleted: {first}" in bastion.ok("image", "prune")
+    assert bastion("image", "inspect", first).returncode != 0
+    bastion.ok("rmi", name)
+    assert bastion.ok("images", "-q").split() == [image_id(bastion, bastion.image)[7:19]]
+
+
 @pytest.fixture(scope="module")
 def token_registry(bastion: Bastion) -> Iterator[tuple[str, str]]:
     """A registry behind token auth holding busybox, and a private auth file (its path)."""

@@ -130,6 +130,7 @@ class Engine:
             pulled=time.time(),
             diff_ids=image.config.diff_ids,
         )
+        image_verbs.keep_replaced(self, record)  # the image that had the name: `<none>` now
         self.metadata.put_image(record)
         return record
 

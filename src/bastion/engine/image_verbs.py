@@ -45,10 +45,34 @@ def tag(engine: Engine, source: str, target: str) -> ImageRecord:
     layout = engine.layout
     layout.tag(name, layout.resolve(record.name))
     new = dataclasses.replace(record, name=name, pulled=time.time())
+    keep_replaced(engine, new)
     engine.metadata.put_image(new)
     if is_untagged(record.name) and record.name != name:
         _forget(engine, record.name)
     return new
+
+
+def keep_replaced(engine: Engine, record: ImageRecord) -> None:
+    """Before `record` takes its name: the image that had the name, if no other name keeps it,
+    stays as an untagged image (named by its id), as Docker's `<none>` after a pull, load or
+    tag moves a name, so `images` lists it and `image prune` reclaims it. Its manifest may
+    already be gone (a concurrent garbage collection): then nothing is kept."""
+    from bastion.images.documents import Descriptor, document_type
+
+    images = engine.metadata.images()
+    old = next((r for r in images if r.name == record.name), None)
+    if old is None or old.image_id == record.image_id:
+        return
+    if any(r.image_id == old.image_id and r.name != old.name for r in images):
+        return
+    layout = engine.layout
+    try:
+        data = layout.read_blob(old.digest)
+        descriptor = Descriptor(media_type=document_type(data), digest=old.digest, size=len(data))
+        layout.tag(old.image_id, descriptor)
+    except Exception:  # the old image is gone: nothing to keep
+        return
+    engine.metadata.put_image(dataclasses.replace(old, name=old.image_id))
 
 
 def _forget(engine: Engine, name: str) -> None:
