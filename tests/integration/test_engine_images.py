@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import subprocess
+import tarfile
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -234,6 +235,28 @@ def test_push_then_skopeo_inspect_sees_it(bastion: Bastion, tmp_path: Path) -> N
     )
     ours = json.loads(bastion.ok("image", "inspect", bastion.image))[0]
     assert config["rootfs"]["diff_ids"] == ours["RootFS"]["Layers"]
+
+
+def test_a_hostile_archive_leaves_nothing(bastion: Bastion, tmp_path: Path) -> None:
+    source = str(tmp_path / "oci")
+    write_oci_image(source, "evil", [make_tar([file("ok", b"x"), file("../../escape", b"x")])])
+    archive = str(tmp_path / "evil.tar")
+    with tarfile.open(archive, "w") as tar:
+        for name in sorted(os.listdir(source)):
+            tar.add(os.path.join(source, name), arcname=name)
+    blobs = os.path.join(bastion.root, "images/blobs/sha256")
+    before = (bastion.ok("images", "-q"), sorted(os.listdir(blobs)))
+    result = bastion("load", "-i", archive)
+    assert result.returncode != 0
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("bastion: error[layer-path-escape]")
+    assert (bastion.ok("images", "-q"), sorted(os.listdir(blobs))) == before
+    layers = os.path.join(bastion.root, "layers")
+    assert os.listdir(os.path.join(layers, "tmp")) == []  # no half-unpacked layer
+    assert not os.path.exists(os.path.join(os.path.dirname(bastion.root), "escape"))
+    assert not os.path.exists(os.path.join(bastion.root, "escape"))
+    nothing = bastion("load", "-i", str(tmp_path / "missing.tar"))
+    assert nothing.returncode != 0 and "error[image-archive]" in nothing.stderr
 
 
 def test_import_untagged_then_prune(bastion: Bastion, busybox_rootfs: str, tmp_path: Path) -> None:
