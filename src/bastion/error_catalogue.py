@@ -610,6 +610,14 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Pass credentials, or fix the registry's entry in ~/.docker/config.json or "
         "${XDG_RUNTIME_DIR}/containers/auth.json.",
     ),
+    "registry-not-logged-in": (
+        "images",
+        "`logout` was asked to forget a registry that the auth file (the one `login` writes: "
+        "$REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json, else "
+        "/run/containers/<uid>/auth.json) holds no credentials for.",
+        "Nothing to undo. Check the registry's name (host:port, as given to `login`) and "
+        "$REGISTRY_AUTH_FILE.",
+    ),
     "registry-credentials-file": (
         "images",
         "An auth file (~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json) is not "

@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
-from bastion.engine import monitor, operations, repair
+from bastion.engine import image_verbs, monitor, operations, repair
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
@@ -139,6 +139,7 @@ class Engine:
             pulled=time.time(),
             diff_ids=image.config.diff_ids,
         )
+        image_verbs.keep_replaced(self, record)  # the image that had the name: `<none>` now
         self.metadata.put_image(record)
         return record
 
@@ -164,11 +165,16 @@ class Engine:
 
     def remove_image(self, reference: str, *, force: bool = False) -> list[str]:
         """Untag the image; its blobs and layers go when nothing else needs them. Refused while
-        a container was made from it, unless `force` (the container keeps its layers).
+        a container was made from it and no other name keeps it, unless `force` (the container
+        keeps its layers).
         Returns the names removed."""
         record = self.image(reference)
         users = [c.name for c in self.metadata.containers() if c.image_id == record.image_id]
-        if users and not force:
+        # another name keeps the image: removing this one only untags it (Docker's rmi)
+        named = any(
+            r.image_id == record.image_id and r.name != record.name for r in self.metadata.images()
+        )
+        if users and not force and not named:
             raise ImageInUseError(
                 f"image {record.name} is used by the container(s) {', '.join(users)}",
                 hint="remove them first, or use -f",
@@ -183,6 +189,57 @@ class Engine:
         in_use |= {d for c in self.metadata.containers() for d in c.config.get("diff_ids", ())}
         self.layers.prune(in_use)
         return [record.name]
+
+    # the image verbs past pull and rmi live in image_verbs.py; these are their faces
+
+    def push(
+        self,
+        reference: str,
+        destination: str | None = None,
+        *,
+        tls_verify: bool | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> str:
+        """Push the image to `destination` (default: its name); the manifest digest."""
+        return image_verbs.push(
+            self, reference, destination, tls_verify=tls_verify, progress=progress
+        )
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        return image_verbs.tag(self, source, target)
+
+    def history(self, reference: str) -> list[image_verbs.HistoryRow]:
+        return image_verbs.history(self, reference)
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        """Docker's `image inspect` document."""
+        return image_verbs.image_document(self, reference)
+
+    def save(self, references: list[str], path: str, fmt: str = "docker-archive") -> None:
+        """The images into a docker-archive or oci-archive tar at `path`."""
+        image_verbs.save(self, references, path, fmt)
+
+    def load(self, path: str, *, name: str | None = None) -> list[ImageRecord]:
+        """Every image of a docker-archive or oci-archive tar, unpacked and recorded."""
+        return image_verbs.load(self, path, name=name)
+
+    def import_image(
+        self, path: str, reference: str | None = None, *, config: dict[str, object] | None = None
+    ) -> ImageRecord:
+        """A root filesystem tar as a one-layer image (untagged without `reference`)."""
+        return image_verbs.import_rootfs(self, path, reference, config=config)
+
+    @staticmethod
+    def login(
+        registry: str, username: str, password: str, *, tls_verify: bool | None = None
+    ) -> str:
+        """Check the credentials against the registry and record them (Podman's auth.json);
+        the file's path."""
+        return image_verbs.login(registry, username, password, tls_verify=tls_verify)
+
+    @staticmethod
+    def logout(registry: str) -> str:
+        return image_verbs.logout(registry)
 
     def _image_for_run(self, reference: str) -> tuple[ImageRecord, Image]:
         from bastion.images import ImageNotFoundError
@@ -706,24 +763,15 @@ class Engine:
         return pruned
 
     def prune_images(self, *, all: bool = False) -> Pruned:
-        """With `all`, remove every image no container was made from. Without, nothing:
-        Docker's dangling (untagged) images do not exist here, an image exists once tagged."""
+        """Remove untagged images (with `all`, every image no container was made from), then
+        the blobs and layers nothing needs any more: the names removed and the bytes freed."""
         from bastion.engine.system import Pruned
 
-        pruned = Pruned()
-        if not all:
-            return pruned
-        used = {c.image_id for c in self.metadata.containers()}
-        before = operations.disk_usage(os.path.join(self.root, "layers"))
-        before += operations.disk_usage(os.path.join(self.root, "images"))
-        for image in self.images():
-            if image.image_id not in used:
-                with contextlib.suppress(ImageInUseError):
-                    pruned.removed += self.remove_image(image.name)
-        after = operations.disk_usage(os.path.join(self.root, "layers"))
-        after += operations.disk_usage(os.path.join(self.root, "images"))
-        pruned.reclaimed = max(0, before - after)
-        return pruned
+        usage = [os.path.join(self.root, "layers"), os.path.join(self.root, "images")]
+        before = sum(operations.disk_usage(path) for path in usage)
+        removed = image_verbs.prune(self, all=all)
+        after = sum(operations.disk_usage(path) for path in usage)
+        return Pruned(removed=list(removed), reclaimed=max(0, before - after))
 
     def repair(self) -> list[str]:
         """Put right what a killed `bastion` left (repair.py); what it removed."""

@@ -1,10 +1,8 @@
 """The engine as a whole: `system df`, `system prune`, `info`, `version`.
 
 `system prune` runs the pruners of `PRUNERS` in order, after `repair` has put right what a
-killed `bastion` left behind. A pruner is one `Engine` method: the network package adds
-`Pruner("networks", lambda e, o: e.prune_networks())` after containers, the volumes add
-`Pruner("volumes", ..., wanted=lambda o: o.volumes)` (Docker prunes volumes only with
-`--volumes`).
+killed `bastion` left behind. A pruner is one `Engine` method: containers, networks, images, then volumes only with
+`--volumes` (as Docker).
 """
 
 from __future__ import annotations
@@ -27,8 +25,9 @@ API_VERSION = ""
 
 @dataclass(frozen=True)
 class PruneOptions:
-    """`system prune`'s flags: `all` removes every image no container uses (Docker: not only
-    dangling ones; bastion has none, an image exists once tagged), `volumes` unused volumes."""
+    """`system prune`'s flags: without `all`, images are pruned of the dangling ones (untagged:
+    a name moved to another image leaves one); `all` removes every image no container uses;
+    `volumes` removes unused volumes."""
 
     all: bool = False
     volumes: bool = False
@@ -49,10 +48,16 @@ class Pruner:
     wanted: Callable[[PruneOptions], bool] = lambda options: True
 
 
+def _volumes(engine: Engine, options: PruneOptions) -> Pruned:
+    freed = engine.prune_volumes()  # unused anonymous volumes, as Docker's `system prune`
+    return Pruned(removed=list(freed), reclaimed=sum(freed.values()))
+
+
 PRUNERS: list[Pruner] = [
     Pruner("containers", lambda engine, options: engine.prune_containers()),
     # the network package's pruner goes here: unused networks, once no container needs them
     Pruner("images", lambda engine, options: engine.prune_images(all=options.all)),
+    Pruner("volumes", _volumes, wanted=lambda options: options.volumes),
 ]
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
     from bastion.engine import ContainerOptions, Engine
 
@@ -203,3 +206,28 @@ def human_age(stamp: float, now: float | None = None) -> str:
     if days < 730:
         return f"{int(days / 30)} months ago"
     return f"{int(days / 365)} years ago"
+
+
+@contextlib.contextmanager
+def spooled_stdin(root: str, what: str) -> Iterator[str]:
+    """Standard input copied to a file under the engine's root (an archive is read by seeking,
+    a pipe cannot seek); refused when standard input is a terminal."""
+    import shutil
+    import sys
+    import tempfile
+
+    from bastion.engine import InvalidOptionError
+
+    if sys.stdin.isatty():
+        raise InvalidOptionError(
+            f"no {what} on standard input (it is a terminal)",
+            hint="give the file, or pipe it in",
+        )
+    scratch = tempfile.mkdtemp(dir=root, prefix="tmp-stdin-")
+    try:
+        path = os.path.join(scratch, what)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        yield path
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
