@@ -1,8 +1,8 @@
 """The engine as a whole: `system df`, `system prune`, `info`, `version`.
 
 `system prune` runs the pruners of `PRUNERS` in order, after `repair` has put right what a
-killed `bastion` left behind. A pruner is one `Engine` method: containers, networks, images, then volumes only with
-`--volumes` (as Docker).
+killed `bastion` left behind. A pruner is one `Engine` method: containers, networks, images,
+then volumes only with `--volumes` (as Docker).
 """
 
 from __future__ import annotations
