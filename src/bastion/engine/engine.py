@@ -529,14 +529,15 @@ class Engine:
         self,
         name: str,
         *,
-        subnet: str | None = None,
+        subnets: tuple[str, ...] = (),
         gateway: str | None = None,
         internal: bool = False,
         ipv6: bool = False,
         labels: dict[str, str] | None = None,
     ) -> Network:
+        """`network create`: recorded, its bridge made (docs/network.md)."""
         return self._net().create(
-            name, subnet=subnet, gateway=gateway, internal=internal, ipv6=ipv6, labels=labels
+            name, subnets=subnets, gateway=gateway, internal=internal, ipv6=ipv6, labels=labels
         )
 
     def networks(self) -> list[Network]:

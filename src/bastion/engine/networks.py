@@ -33,6 +33,7 @@ from bastion.network.errors import (
     NetworkNameInUseError,
     NoSuchNetworkError,
     PortError,
+    SubnetError,
 )
 from bastion.network.model import (
     DEFAULT_NETWORK,
@@ -134,7 +135,7 @@ class Networks:
         with contextlib.suppress(NetworkNameInUseError):
             return self.create(
                 DEFAULT_NETWORK,
-                subnet=self.naming.default_subnet,
+                subnets=(self.naming.default_subnet,),
                 bridge=self.naming.default_bridge,
             )
         return self.get(DEFAULT_NETWORK)  # another process made it meanwhile
@@ -143,15 +144,16 @@ class Networks:
         self,
         name: str,
         *,
-        subnet: str | None = None,
+        subnets: tuple[str, ...] = (),
         gateway: str | None = None,
         internal: bool = False,
         ipv6: bool = False,
         labels: dict[str, str] | None = None,
         bridge: str | None = None,
     ) -> Network:
-        """Record a network and make its bridge. With `ipv6`, `subnet` may be the IPv6 one
-        (an IPv4 one is then picked), as `--ipv6 --subnet fd00::/64`."""
+        """Record a network and make its bridge. `subnets`: at most one per family; with
+        `ipv6` and no IPv6 one, a unique-local /64 is picked, and without an IPv4 one a free
+        /24 (`--ipv6 --subnet fd00::/64` gets both)."""
         if name in SPECIAL_MODES or name.startswith("container:") or not name:
             raise NetworkError(f"{name!r} is a network mode, not a network name")
         if name == DEFAULT_NETWORK and bridge is None:
@@ -168,28 +170,30 @@ class Networks:
                 for row in db.execute("SELECT name, subnets FROM networks")
                 for s in json.loads(row[1])
             ]
-            given = ipam.parse_subnet(subnet) if subnet else None
-            if given is not None and given.version == 6 and not ipv6:
-                raise NetworkError(f"subnet {subnet} is IPv6", hint="add --ipv6")
-            v4 = given if given is not None and given.version == 4 else None
-            v6 = given if given is not None and given.version == 6 else None
-            subnets: list[ipam.IPNetwork] = [v4 or ipam.auto_subnet(routes, taken)]
+            given = [ipam.parse_subnet(text) for text in subnets]
+            v4 = next((g for g in given if g.version == 4), None)
+            v6 = next((g for g in given if g.version == 6), None)
+            if len(given) != len({g.version for g in given}):
+                raise SubnetError("at most one --subnet per address family")
+            if v6 is not None and not ipv6:
+                raise SubnetError(f"subnet {v6} is IPv6", hint="add --ipv6")
+            chosen: list[ipam.IPNetwork] = [v4 or ipam.auto_subnet(routes, taken)]
             if ipv6:
-                subnets.append(v6 or _auto_v6(network_id))
+                chosen.append(v6 or _auto_v6(network_id))
             gateways = []
-            for each in subnets:
+            for each in chosen:
                 ipam.check_overlap(each, routes, taken)
-                mine = (
-                    gateway
-                    if gateway and ipaddress.ip_address(gateway).version == each.version
-                    else None
+                # --gateway belongs to the subnet of its family (malformed: the first one's
+                # check says so)
+                fits = gateway and (
+                    not _is_ip(gateway) or ipaddress.ip_address(gateway).version == each.version
                 )
-                gateways.append(str(ipam.gateway_for(each, mine)))
+                gateways.append(str(ipam.gateway_for(each, gateway if fits else None)))
             network = Network(
                 id=network_id,
                 name=name,
                 bridge=bridge,
-                subnets=tuple(str(s) for s in subnets),
+                subnets=tuple(str(s) for s in chosen),
                 gateways=tuple(gateways),
                 internal=internal,
                 ipv6=ipv6,
@@ -427,7 +431,8 @@ class Networks:
             bridge=network.bridge,
             host_ifname=lease.veth,
             addresses=tuple(addresses),
-            gateways=tuple(gateways) if not network.internal else (),
+            # one default route, the first network's (Docker's); none out of an internal one
+            gateways=tuple(gateways) if ifname == "eth0" and not network.internal else (),
             mac=lease.mac,
             ifname=ifname,
         )

@@ -18,7 +18,12 @@ HELP = "manage networks"
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="network_command", required=True, metavar="SUBCOMMAND")
     create = sub.add_parser("create", help="make a network")
-    create.add_argument("--subnet", help="the subnet, CIDR (default: a free /24 of 10.89/16)")
+    create.add_argument(
+        "--subnet",
+        action="append",
+        default=[],
+        help="a subnet, CIDR, one per family (default: a free /24 of 10.89/16)",
+    )
     create.add_argument("--gateway", help="the gateway (default: the subnet's first address)")
     create.add_argument("--internal", action="store_true", help="no way out of the network")
     create.add_argument("--ipv6", action="store_true", help="IPv6 too")
@@ -54,7 +59,7 @@ def _create(engine: Engine, args: argparse.Namespace) -> int:
     labels = dict(label.partition("=")[::2] for label in args.label)
     network = engine.create_network(
         args.name,
-        subnet=args.subnet,
+        subnets=tuple(args.subnet),
         gateway=args.gateway,
         internal=args.internal,
         ipv6=args.ipv6,
