@@ -207,6 +207,7 @@ def test_container_mode_shares_the_namespace(bastion: Bastion) -> None:
 
 
 def test_a_crashed_container_leaves_nothing(bastion: Bastion) -> None:
+    bastion.ok("network", "ls")  # the default network (its bridge) made
     before = links()
     cid = bastion.ok("run", "-d", bastion.image, "sleep", "60").strip()
     assert [lease[0] for lease in leases(bastion)] == [cid]

@@ -205,8 +205,8 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 left = b("ps", "-a", "-q", "--no-trunc").stdout.split()
                 if left:
                     b("rm", "-f", *left)
-                assert left == [], "a test left containers"
                 reset_networks(b)
+                assert left == [], "a test left containers"
                 assert mounts_under(root) == []
                 assert conmons(root) == []
                 assert cgroup_dirs(b.cgroup_parent) == []
