@@ -150,7 +150,11 @@ def attach(path: str, endpoint: Endpoint, mtu: int) -> None:
             )
             host = _index(ipr, endpoint.host_ifname)
             assert host is not None
-            ipr.link("set", index=host, master=bridge, state="up")
+            ipr.link("set", index=host, master=bridge)
+            # a container reaching its own published port through the host comes back out
+            # of the port it went in by: the bridge allows that only in hairpin mode (Docker)
+            ipr.brport("set", index=host, mode=1)
+            ipr.link("set", index=host, state="up")
     except NetlinkError as exc:
         delete_link(endpoint.host_ifname)
         raise _failed(f"cannot make the veth {endpoint.host_ifname}", exc) from exc
