@@ -212,12 +212,12 @@ class Networks:
                 raise
         return network
 
-    def _make_bridge(self, network: Network) -> None:
+    def _make_bridge(self, network: Network, mtu: int | None = None) -> None:
         addresses = tuple(
             f"{gateway}/{ipaddress.ip_network(subnet).prefixlen}"
             for subnet, gateway in zip(network.subnets, network.gateways, strict=True)
         )
-        plumbing.ensure_bridge(network.bridge, addresses, plumbing.host_mtu())
+        plumbing.ensure_bridge(network.bridge, addresses, mtu or plumbing.host_mtu())
 
     def remove(self, name_or_id: str, *, users: list[str], predefined_ok: bool = False) -> str:
         """Remove a network nobody is attached to (`users`: the names of the containers
@@ -339,7 +339,8 @@ class Networks:
             mtu = plumbing.host_mtu()
             for index, attachment in enumerate(attachments):
                 network, lease = self._lease(record, attachment)
-                self._make_bridge(network)
+                if not plumbing.is_up(network.bridge):  # made already: three netlink calls less
+                    self._make_bridge(network, mtu)
                 self._wire(path, network, lease, mtu, f"eth{index}")
                 names = [record.config.get("hostname", ""), record.name, *lease.aliases]
                 unique = [n for n in dict.fromkeys(names) if n]

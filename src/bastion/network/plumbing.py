@@ -117,6 +117,15 @@ def ensure_bridge(name: str, addresses: tuple[str, ...], mtu: int) -> None:
         raise _failed(f"cannot set up the bridge {name}", exc) from exc
 
 
+def is_up(name: str) -> bool:
+    """Whether the link `name` exists and is up (sysfs: no netlink round trip)."""
+    try:
+        with open(f"/sys/class/net/{name}/operstate") as f:
+            return f.read().strip() in ("up", "unknown")
+    except OSError:
+        return False
+
+
 def delete_link(name: str) -> bool:
     """Delete the link `name` (a bridge, or a veth: its peer goes with it); absent: False."""
     with IPRoute() as ipr:
