@@ -198,10 +198,11 @@ def test_twenty_concurrent_runs_get_distinct_addresses(
 def test_container_mode_shares_the_namespace(bastion: Bastion) -> None:
     first = bastion.ok("run", "-d", "--name", "bst-net-first", bastion.image, "sleep", "60")
     try:
-        own = ip_addr(bastion.ok("run", "--rm", "--network", "container:bst-net-first",
-                                 bastion.image, "ip", "-o", "addr"))  # fmt: skip
+        out = bastion.ok("run", "--rm", "--network", "container:bst-net-first",
+                         bastion.image, "sh", "-c", "ip -o addr; cat /etc/hosts")  # fmt: skip
         settings: Any = bastion.inspect(first.strip())["NetworkSettings"]
-        assert own["eth0"] == [f"{settings['IPAddress']}/{settings['IPPrefixLen']}"]
+        assert ip_addr(out)["eth0"] == [f"{settings['IPAddress']}/{settings['IPPrefixLen']}"]
+        assert f"{settings['IPAddress']}\t" in out  # the first container's /etc/hosts
     finally:
         bastion.ok("rm", "-f", first.strip())
 

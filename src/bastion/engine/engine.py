@@ -367,6 +367,13 @@ class Engine:
             path = self._net().netns_path(target.id)
         else:
             path = f"/proc/{target.pid}/ns/net"
+        # its /etc/hosts and resolv.conf too, as Docker shares them
+        for name in ("hosts", "resolv.conf"):
+            with (
+                contextlib.suppress(OSError),
+                open(os.path.join(self._directory(target.id), name), "rb") as source,
+            ):
+                write_atomic(os.path.join(self._directory(record.id), name), source.read(), 0o644)
         config_path = os.path.join(self._directory(record.id), "config.json")
         with open(config_path, "rb") as f:
             spec = jsonio.loads(f.read())
