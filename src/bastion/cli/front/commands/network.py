@@ -74,10 +74,10 @@ def _ls(engine: Engine, args: argparse.Namespace) -> int:
     if args.quiet:
         sys.stdout.write("".join(f"{n.id[:12]}\n" for n in networks))
         return 0
-    rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL")]
+    # Docker's columns, then what `docker network ls` would need an inspect for
+    rows = [("NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNETS", "BRIDGE")]
     rows += [
-        (n.id[:12], n.name, n.driver, ",".join(n.subnets), "yes" if n.internal else "")
-        for n in networks
+        (n.id[:12], n.name, n.driver, "local", ",".join(n.subnets), n.bridge) for n in networks
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
