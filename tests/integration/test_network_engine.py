@@ -296,7 +296,8 @@ def test_bad_input_makes_nothing(
         for route in _host_routes()
         if route.version == 4 and route.prefixlen and not route.is_loopback
     )
-    before = (links(), bastion.ok("network", "ls"), bastion.ok("ps", "-a", "-q"))
+    networks = bastion.ok("network", "ls")  # the default network made first
+    before = (links(), networks, bastion.ok("ps", "-a", "-q"))
     args = [a.format(taken=subnet, host=host_route, name=name, image=bastion.image) for a in argv]
     result = bastion(*args)
     assert result.returncode == 125, result.stderr
