@@ -21,6 +21,7 @@ AREAS = (
     ("outputs", "Alerts and their outputs"),
     ("images", "Images: layers, the image layout, overlays, registries, archives"),
     ("engine", "The engine: containers from images, their monitors and metadata"),
+    ("network", "Networks: bridges, veths, addresses, published ports"),
     ("cli", "The command lines"),
 )
 
@@ -683,6 +684,47 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "parent directory is missing, or a directory would replace a file (or the reverse). "
         "Paths in the container are resolved inside its root; symlinks never lead out of it.",
         "Check both paths (`CONTAINER:PATH` on one side only); create the parent directory.",
+    ),
+    # --- network ---------------------------------------------------------------------------
+    "network-error": (
+        "network",
+        "A network step failed: netlink refused a bridge, veth, address or route, a network "
+        "namespace could not be made, or the action is not allowed on that network (the "
+        "pre-defined `bridge` cannot be removed).",
+        "Read the message; bastion needs root and a kernel with bridge and veth support.",
+    ),
+    "network-not-found": (
+        "network",
+        "No network has that name, id or id prefix (`--network`, `network rm`, ...).",
+        "`bastion network ls` lists them; `bastion network create NAME` makes one.",
+    ),
+    "network-name-in-use": (
+        "network",
+        "`network create` was given the name of an existing network (or `bridge`).",
+        "Choose another name, or remove that network first.",
+    ),
+    "network-subnet": (
+        "network",
+        "A subnet or gateway is malformed, not private, has host bits set, or overlaps a "
+        "host route or another network's subnet.",
+        "Give a free private CIDR (`ip route` and `bastion network ls` show what is taken).",
+    ),
+    "network-address": (
+        "network",
+        "`--ip` is malformed, outside the network's subnet, its gateway, or leased to another "
+        "container; or the subnet has no free address left.",
+        "Choose another --ip, remove containers from the network, or use a larger subnet.",
+    ),
+    "network-in-use": (
+        "network",
+        "`network rm` of a network that containers are on.",
+        "Remove those containers or `bastion network disconnect` them first.",
+    ),
+    "network-port": (
+        "network",
+        "A `-p` value is malformed, or its host port is already published by another "
+        "running container.",
+        "Use [IP:][HOST:]CONTAINER[/tcp|udp]; choose another host port or stop that container.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (

@@ -30,7 +30,6 @@ from bastion.engine import image_verbs, monitor, operations, repair
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
-    EngineError,
     ImageInUseError,
     InvalidOptionError,
     NoSuchContainerError,
@@ -48,8 +47,10 @@ if TYPE_CHECKING:
 
     from bastion.engine.attach import Attachment
     from bastion.engine.exec import ExecConfig, ExecSession
+    from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
     from bastion.images import Image, LayerStore, Layout, PullProgress
+    from bastion.network.model import Naming, Network
 
 DEFAULT_ROOT = "/var/lib/bastion"
 DEFAULT_CGROUP_PARENT = "/bastion"
@@ -81,6 +82,7 @@ class Engine:
         runtime_root: str = DEFAULT_STATE_ROOT,
         cgroup_parent: str = DEFAULT_CGROUP_PARENT,
         runtime: str | None = None,
+        naming: Naming | None = None,
     ) -> None:
         self.root = os.path.abspath(root or default_root())
         self.runtime_root = os.path.abspath(runtime_root)
@@ -88,6 +90,10 @@ class Engine:
         self.runtime = runtime or os.path.join(os.path.dirname(sys.executable), "bastion-runc")
         os.makedirs(os.path.join(self.root, "containers"), mode=0o700, exist_ok=True)
         self.metadata = Metadata(os.path.join(self.root, "bastion.db"))
+        # the networks' host names (bridges, veths, nft table); None: $BASTION_NETWORK_PREFIX,
+        # else what this root was first used with, else bastion's (docs/network.md)
+        self._naming = naming
+        self._networks: Networks | None = None
 
     def close(self) -> None:
         self.metadata.close()
@@ -283,6 +289,7 @@ class Engine:
         wanted_mounts = mount_requests(
             options.volumes, options.mounts, options.tmpfs, config.volumes
         )
+        network = self._plan_network(options, config.exposed_ports)
         labels = {**config.labels, **options.labels}
         directory = self._directory(container_id)
         saved = {
@@ -296,7 +303,7 @@ class Engine:
             "labels": labels,
             "memory": options.memory or 0,
             "pids_limit": options.pids_limit or 0,
-            "network": options.network,
+            **network,
             "auto_remove": options.auto_remove,
             "detach": options.detach,
             "tty": options.tty,
@@ -348,6 +355,10 @@ class Engine:
                 etc_files=etc,
                 host_mounts=mounts,
             )
+            if network.get("networks"):  # joined, not made, by the runtime: `_network_step`
+                for namespace in spec["linux"]["namespaces"]:
+                    if namespace["type"] == "network":
+                        namespace["path"] = self._net().netns_path(container_id)
             write_atomic(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
             self.metadata.insert_container(new)
             # after the insert: a `volume rm` that ran before it removed a volume we use (we
@@ -528,9 +539,44 @@ class Engine:
     def _network_step(self, record: ContainerRecord) -> None:
         """Where the network is set up, between the overlay and the runtime's create: with
         `none` the runtime makes an empty network namespace (loopback only), with `host`
-        none at all. Bridges, veths and leases come with the network package."""
-        if record.config.get("network", "none") not in ("none", "host"):
-            raise EngineError(f"network mode {record.config['network']!r} is not supported yet")
+        none at all; on a network, the engine makes and wires the namespace the runtime
+        joins (`networks.Networks.setup`); `container:ID` joins that container's."""
+        mode = record.config.get("network", "none")
+        if mode in ("none", "host"):
+            return
+        if mode.startswith("container:"):
+            self._join_network_of(record, mode.split(":", 1)[1])
+            return
+        self._net().setup(record, self._directory(record.id))
+
+    def _join_network_of(self, record: ContainerRecord, target_id: str) -> None:
+        target = self._sync(self._get(target_id))
+        if target.status != RUNNING:
+            raise ContainerStateError(
+                f"cannot join the network of container {target.name}: it is not running",
+                hint="start it first",
+            )
+        if target.config.get("network") == "host":
+            path = None
+        elif os.path.exists(self._net().netns_path(target.id)):
+            path = self._net().netns_path(target.id)
+        else:
+            path = f"/proc/{target.pid}/ns/net"
+        # its /etc/hosts and resolv.conf too, as Docker shares them
+        for name in ("hosts", "resolv.conf"):
+            with (
+                contextlib.suppress(OSError),
+                open(os.path.join(self._directory(target.id), name), "rb") as source,
+            ):
+                write_atomic(os.path.join(self._directory(record.id), name), source.read(), 0o644)
+        config_path = os.path.join(self._directory(record.id), "config.json")
+        with open(config_path, "rb") as f:
+            spec = jsonio.loads(f.read())
+        namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+        if path is not None:
+            namespaces.append({"type": "network", "path": path})
+        spec["linux"]["namespaces"] = namespaces
+        write_atomic(config_path, jsonio.dumps(spec).encode())
 
     def _reset_for_restart(self, record: ContainerRecord, paths: monitor.MonitorPaths) -> None:
         for path in (paths.exit_file(record.id), paths.conmon_pid, paths.pid_file):
@@ -663,12 +709,21 @@ class Engine:
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         from bastion.engine.inspect import container_document
+        from bastion.engine.networks import network_settings
 
         record = self._sync(self.container(name_or_id))
-        doc = container_document(record, self._directory(record.id))
+        document = container_document(record, self._directory(record.id))
         if operations.is_paused(self.runtime_root, record):  # the freezer's word, not the record's
-            doc["State"].update(Status="paused", Paused=True)
-        return doc
+            document["State"].update(Status="paused", Paused=True)
+        if record.config.get("networks"):
+            net = self._net()
+            document["NetworkSettings"] = network_settings(
+                record.config,
+                {n.id: n for n in net.all()},
+                net.leases(record.id),
+                net.netns_path(record.id),
+            )
+        return document
 
     # --- more container verbs (operations.py, copy.py) ---------------------------------------
 
@@ -820,6 +875,141 @@ class Engine:
     def prune_volumes(self, *, all: bool = False) -> dict[str, int]:
         return self.volumes.prune(all=all)
 
+    # --- networks (docs/network.md) ---------------------------------------------------------
+
+    def _net(self) -> Networks:
+        if self._networks is None:
+            from bastion.engine.networks import Networks
+
+            self._networks = Networks(self.metadata, self.root, self._naming)
+        return self._networks
+
+    def _plan_network(self, options: ContainerOptions, exposed: tuple[str, ...]) -> dict[str, Any]:
+        """The network part of a new container's config: its mode, the networks it joins
+        (checked now: an unknown one makes nothing) and its published ports."""
+        from bastion.engine.errors import InvalidOptionError
+
+        mode = options.network
+        networked = options.publish or options.publish_all or options.ip or options.network_aliases
+        if mode in ("none", "host") or mode.startswith("container:"):
+            if networked:
+                raise InvalidOptionError(
+                    f"--network {mode} takes no -p, -P, --ip or --network-alias",
+                    hint="those need a network: --network bridge or a network's name",
+                )
+            if mode.startswith("container:"):
+                mode = "container:" + self.container(mode.split(":", 1)[1]).id
+            return {"network": mode}
+        net = self._net()
+        return {
+            "network": mode,
+            "networks": net.plan(mode, options.ip, options.network_aliases),
+            "ports": net.ports(options.publish, options.publish_all, exposed),
+        }
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        subnets: tuple[str, ...] = (),
+        gateway: str | None = None,
+        internal: bool = False,
+        ipv6: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> Network:
+        """`network create`: recorded, its bridge made (docs/network.md)."""
+        return self._net().create(
+            name, subnets=subnets, gateway=gateway, internal=internal, ipv6=ipv6, labels=labels
+        )
+
+    def networks(self) -> list[Network]:
+        net = self._net()
+        net.ensure_default()
+        return net.all()
+
+    def network(self, name_or_id: str) -> Network:
+        return self._net().get(name_or_id)
+
+    def inspect_network(self, name_or_id: str) -> dict[str, Any]:
+        from bastion.engine.networks import network_document
+
+        net = self._net()
+        network = net.get(name_or_id)
+        names = {r.id: r.name for r in self.metadata.containers()}
+        leases = [(lease, names.get(lease.container_id, "")) for lease in net.leases()]
+        return network_document(network, [p for p in leases if p[0].network_id == network.id])
+
+    def _network_users(self, network: Network) -> list[str]:
+        return [
+            r.name
+            for r in self.metadata.containers()
+            if any(a["id"] == network.id for a in r.config.get("networks", []))
+        ]
+
+    def remove_network(self, name_or_id: str) -> str:
+        """Remove a network no container is on (refused otherwise, naming them)."""
+        net = self._net()
+        network = net.get(name_or_id)
+        return net.remove(network.id, users=self._network_users(network))
+
+    def connect_network(
+        self,
+        network_name: str,
+        name_or_id: str,
+        *,
+        ip: str | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        """`network connect`: the container joins the network (now, if it runs)."""
+        record = self._sync(self.container(name_or_id))
+        if "networks" not in record.config:
+            raise ContainerStateError(
+                f"container {record.name} has network mode {record.config.get('network')}",
+                hint="only a container on a network can join another",
+            )
+        net = self._net()
+        network = net.get(network_name)
+        attachment = net.connect(record, network, ip, aliases)
+        config = dict(record.config)
+        config["networks"] = [*config["networks"], attachment]
+        self.metadata.update_container(record.id, config=jsonio.dumps(config))
+
+    def disconnect_network(self, network_name: str, name_or_id: str) -> None:
+        """`network disconnect`: its veth and lease go now; its config forgets the network."""
+        record = self._sync(self.container(name_or_id))
+        net = self._net()
+        network = net.get(network_name)
+        attachments = record.config.get("networks", [])
+        if not any(a["id"] == network.id for a in attachments):
+            raise ContainerStateError(f"container {record.name} is not on network {network.name}")
+        net.teardown(record.id, network.id)
+        config = dict(record.config)
+        config["networks"] = [a for a in attachments if a["id"] != network.id]
+        self.metadata.update_container(record.id, config=jsonio.dumps(config))
+
+    def prune_networks(self) -> list[str]:
+        """For `system prune` and `network prune`: repair what killed processes left
+        (leases, veths, namespaces of containers that no longer run, links no record names,
+        the rules), then remove the user networks no container is on. Returns their names."""
+        live = {r.id for r in self.containers(all=True) if r.status in (RUNNING, STARTING)}
+        net = self._net()
+        net.repair(live)
+        removed = []
+        for network in net.all():
+            if network.user_defined and not self._network_users(network):
+                with contextlib.suppress(Exception):  # one joined meanwhile: it stays
+                    removed.append(net.remove(network.id, users=[]))
+        return removed
+
+    def reset_networks(self) -> None:
+        """Remove every network, the default one too, and the firewall's table: what an
+        engine root's owner (a test, an uninstall) does once no container is left."""
+        net = self._net()
+        net.repair(set())
+        for network in net.all():
+            net.remove(network.id, users=self._network_users(network), predefined_ok=True)
+        net.remove_firewall()
+
     # --- internals --------------------------------------------------------------------------
 
     def _directory(self, container_id: str) -> str:
@@ -906,6 +1096,11 @@ class Engine:
 
         with contextlib.suppress(ContainerNotFound):
             Container.load(self.runtime_root, container_id).delete(force=True)
+        # veths, leases, the namespace, rules and names: only a networked container has any
+        if os.path.exists(os.path.join(self.root, "netns", container_id)) or self.metadata.query(
+            "SELECT 1 FROM leases WHERE container_id = ? LIMIT 1", (container_id,)
+        ):
+            self._net().teardown(container_id)
         if rootfs.is_mounted():
             rootfs.unmount()
 

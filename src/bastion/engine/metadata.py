@@ -63,6 +63,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0",
     ),
+    # networks (engine/networks.py): a network per row, an address lease per attachment (the
+    # UNIQUE pairs are what makes two `run`s never share an address), and the engine's
+    # settings (the network prefix a root was first used with)
+    (
+        """CREATE TABLE networks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            driver TEXT NOT NULL,
+            bridge TEXT NOT NULL UNIQUE,
+            subnets TEXT NOT NULL,
+            gateways TEXT NOT NULL,
+            internal INTEGER NOT NULL,
+            ipv6 INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            network_id TEXT NOT NULL,
+            container_id TEXT NOT NULL,
+            ipv4 TEXT,
+            ipv6 TEXT,
+            mac TEXT NOT NULL,
+            veth TEXT NOT NULL,
+            aliases TEXT NOT NULL,
+            PRIMARY KEY (network_id, container_id),
+            UNIQUE (network_id, ipv4),
+            UNIQUE (network_id, ipv6)
+        )""",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).

@@ -27,7 +27,6 @@ from typing import Any
 from bastion.engine.errors import InvalidOptionError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NETWORK_MODES = ("none", "host")
 
 # moby oci/defaults.go
 _MASKED_PATHS = (
@@ -66,6 +65,10 @@ class ContainerOptions:
     memory: int | None = None
     pids_limit: int | None = None
     network: str = "none"
+    ip: str | None = None
+    network_aliases: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()
+    publish_all: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     auto_remove: bool = False

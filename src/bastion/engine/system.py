@@ -55,7 +55,7 @@ def _volumes(engine: Engine, options: PruneOptions) -> Pruned:
 
 PRUNERS: list[Pruner] = [
     Pruner("containers", lambda engine, options: engine.prune_containers()),
-    # the network package's pruner goes here: unused networks, once no container needs them
+    Pruner("networks", lambda engine, options: Pruned(removed=engine.prune_networks())),
     Pruner("images", lambda engine, options: engine.prune_images(all=options.all)),
     Pruner("volumes", _volumes, wanted=lambda options: options.volumes),
 ]

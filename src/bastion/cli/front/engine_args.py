@@ -32,7 +32,26 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-h", "--hostname", help="the container's host name")
     parser.add_argument("-m", "--memory", help="memory limit (b, k, m, g)")
     parser.add_argument("--pids-limit", type=int, help="process limit (-1: unlimited)")
-    parser.add_argument("--network", default="none", choices=("none", "host"))
+    parser.add_argument(
+        "--network",
+        "--net",
+        default="bridge",
+        help="bridge (default), none, host, container:NAME, or a network's name",
+    )
+    parser.add_argument("--ip", help="the container's IPv4 address on its network")
+    parser.add_argument(
+        "--network-alias", action="append", default=[], help="another name on the network"
+    )
+    parser.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        help="publish a port: [IP:][HOST:]CONTAINER[/tcp|udp]",
+    )
+    parser.add_argument(
+        "-P", "--publish-all", action="store_true", help="publish every exposed port"
+    )
     parser.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--rm", action="store_true", help="remove the container when it ends")
     add_host_config_options(parser)
@@ -130,6 +149,10 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         memory=memory,
         pids_limit=args.pids_limit,
         network=args.network,
+        ip=args.ip,
+        network_aliases=tuple(args.network_alias),
+        publish=tuple(args.publish),
+        publish_all=args.publish_all,
         labels=labels,
         name=args.name,
         auto_remove=args.rm,
