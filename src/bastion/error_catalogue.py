@@ -21,6 +21,7 @@ AREAS = (
     ("outputs", "Alerts and their outputs"),
     ("images", "Images: layers, the image layout, overlays, registries, archives"),
     ("engine", "The engine: containers from images, their monitors and metadata"),
+    ("network", "Networks: bridges, addresses, the firewall, the DNS responder"),
     ("cli", "The command lines"),
 )
 
@@ -656,6 +657,20 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "The container's command cannot run: not found (exit status 127) or not executable "
         "(126), as Docker reports them.",
         "Check the command, the image's PATH and the file's mode.",
+    ),
+    # --- network ---------------------------------------------------------------------------
+    "network-firewall": (
+        "network",
+        "bastion's nftables ruleset is malformed (`where` names the field: a subnet, a port, a "
+        "protocol) or nftables refused it; the table is left as it was.",
+        "Fix the value named; if nftables refused the batch, check that the kernel has nf_tables "
+        "and nft_nat (modprobe nf_tables) and that bastion runs as root.",
+    ),
+    "network-dns": (
+        "network",
+        "A network's DNS responder could not start (the gateway address is not on the host, or "
+        "another process holds its port 53) or could not be stopped.",
+        "Read the responder's log named in the message; free port 53 on the gateway address.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (
