@@ -666,6 +666,14 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Fix the value named; if nftables refused the batch, check that the kernel has nf_tables "
         "and nft_nat (modprobe nf_tables) and that bastion runs as root.",
     ),
+    "network-cni": (
+        "network",
+        "A CNI configuration list is malformed (`where` names the field) or one of its plugins "
+        "failed (its code and message; `where` names the plugin and the command). A failed ADD "
+        "has been undone with DEL.",
+        "Fix the list, or what the plugin's message names; plugins are looked up in /usr/lib/cni "
+        "and /opt/cni/bin (Debian: containernetworking-plugins).",
+    ),
     "network-dns": (
         "network",
         "A network's DNS responder could not start (the gateway address is not on the host, or "

@@ -14,55 +14,28 @@ Sysctls the firewall turns on are put back as they were by the fixture.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import secrets
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from pyroute2 import IPRoute, netns  # type: ignore[import-untyped]
 
-from bastion._sys.ns import setns
 from bastion.network import firewall
 from bastion.network.firewall import NetworkPolicy, PortMapping, Ruleset
 from bastion_testing.bundle import new_name
+from bastion_testing.netns_sockets import free_base, in_netns
 
 pytestmark = pytest.mark.privileged
 
-_CLONE_NEWNET = 0x40000000
 _SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
 PORT = 18080  # published on the host
 REFUSED = (TimeoutError, ConnectionError, OSError)
-
-
-def in_netns(ns: str | None, make: Callable[[], socket.socket]) -> socket.socket:
-    """A socket made inside network namespace `ns` (None: the host's)."""
-    if ns is None:
-        return make()
-    box: list[socket.socket | BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                setns(fd, _CLONE_NEWNET)  # this thread only; it ends right after
-            finally:
-                os.close(fd)
-            box.append(make())
-        except BaseException as e:
-            box.append(e)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
 
 
 class PeerServer:
@@ -142,27 +115,6 @@ class Topology:
         )
 
 
-def _free_base() -> str:
-    """A 10.X.0.0/16 that no route or address of the host touches."""
-    with IPRoute() as ipr:
-        used = []
-        for r in ipr.get_routes(family=socket.AF_INET):
-            dst = r.get_attr("RTA_DST")
-            if dst:
-                used.append(ipaddress.ip_network(f"{dst}/{r['dst_len']}", strict=False))
-        used += [
-            ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/32")
-            for a in ipr.get_addr(family=socket.AF_INET)
-        ]
-    candidates = [f"10.{n}" for n in range(180, 250)]
-    secrets.SystemRandom().shuffle(candidates)
-    for base in candidates:
-        net = ipaddress.ip_network(f"{base}.0.0/16")
-        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-            return base
-    raise RuntimeError("no free 10.X.0.0/16 for the test topology")
-
-
 def _read(path: str) -> str:
     with open(path) as f:
         return f.read().strip()
@@ -194,7 +146,7 @@ def _attach(ipr: IPRoute, ns: str, host_end: str, master: int | None, addr: str,
 @pytest.fixture(scope="module")
 def topo() -> Iterator[Topology]:
     token = secrets.token_hex(2)
-    base = _free_base()
+    base = free_base()
     bridges = {k: f"bstfw{token}{k}" for k in "ABC"}
     names = {k: f"{new_name()}-fw-{k}" for k in ("c1", "c2", "c3", "c4", "up")}
     sysctls = {p: _read(p) for p in _SYSCTLS}
