@@ -8,107 +8,21 @@ sent over UDP and TCP sockets.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import socket
-import struct
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import RCODE
 
 from bastion._sys.proc import is_alive
 from bastion.network import dns
+from bastion_testing.netns_sockets import FakeUpstream, addresses, query
 
 pytestmark = pytest.mark.privileged
-
-
-def query(server: str, name: str, qtype: str = "A", *, tcp: bool = False) -> DNSRecord:
-    packet = DNSRecord.question(name, qtype).pack()
-    if tcp:
-        with socket.create_connection((server, 53), timeout=5) as s:
-            s.sendall(struct.pack("!H", len(packet)) + packet)
-            size = struct.unpack("!H", s.recv(2))[0]
-            data = b""
-            while len(data) < size:
-                data += s.recv(size - len(data))
-            return DNSRecord.parse(data)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(5)
-        s.sendto(packet, (server, 53))
-        return DNSRecord.parse(s.recv(65535))
-
-
-def addresses(reply: DNSRecord) -> list[str]:
-    return sorted(str(rr.rdata) for rr in reply.rr)
-
-
-@dataclass
-class FakeUpstream:
-    """The test's own resolver: A 192.0.2.53 for *.upstream.test, NXDOMAIN for the rest."""
-
-    address: str
-    asked: list[tuple[str, str]] = field(default_factory=list)  # (transport, name)
-
-    def __post_init__(self) -> None:
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((self.address, 53))
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((self.address, 53))
-        self.tcp.listen(8)
-        self.threads = [
-            threading.Thread(target=self._serve_udp, daemon=True),
-            threading.Thread(target=self._serve_tcp, daemon=True),
-        ]
-        for t in self.threads:
-            t.start()
-
-    def _answer(self, packet: bytes, transport: str) -> bytes:
-        q = DNSRecord.parse(packet)
-        name = str(q.q.qname).lower()
-        self.asked.append((transport, name))
-        reply = q.reply()
-        if name.endswith("upstream.test."):
-            reply.add_answer(RR(q.q.qname, QTYPE.A, ttl=60, rdata=A("192.0.2.53")))
-        else:
-            reply.header.rcode = RCODE.NXDOMAIN
-        return reply.pack()
-
-    def _serve_udp(self) -> None:
-        while True:
-            try:
-                packet, peer = self.udp.recvfrom(65535)
-            except OSError:
-                return
-            if not packet:  # shutdown() woke us
-                return
-            self.udp.sendto(self._answer(packet, "udp"), peer)
-
-    def _serve_tcp(self) -> None:
-        while True:
-            try:
-                conn, _ = self.tcp.accept()
-            except OSError:
-                return
-            with conn:
-                size = struct.unpack("!H", conn.recv(2))[0]
-                reply = self._answer(conn.recv(size), "tcp")
-                conn.sendall(struct.pack("!H", len(reply)) + reply)
-
-    def close(self) -> None:
-        for s in (self.udp, self.tcp):
-            # Wakes the blocked recvfrom/accept; on the unconnected UDP socket it also says
-            # ENOTCONN, which is expected.
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        for t in self.threads:
-            t.join()
 
 
 @dataclass

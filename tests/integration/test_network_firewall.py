@@ -22,14 +22,15 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute, netns  # type: ignore[import-untyped]
 
-from bastion.network import firewall
+from bastion.network import dns, firewall
 from bastion.network.firewall import NetworkPolicy, PortMapping, Ruleset
 from bastion_testing.bundle import new_name
-from bastion_testing.netns_sockets import free_base, in_netns
+from bastion_testing.netns_sockets import FakeUpstream, addresses, free_base, in_netns, query
 
 pytestmark = pytest.mark.privileged
 
@@ -196,7 +197,7 @@ def topo() -> Iterator[Topology]:
 
 
 @pytest.fixture
-def table(tmp_path: object) -> Iterator[str]:
+def table() -> Iterator[str]:
     name = f"bastion-test-fw-{secrets.token_hex(4)}"
     yield name
     firewall.remove(table=name)
@@ -336,3 +337,31 @@ def test_malformed_ruleset_changes_nothing(topo: Topology, table: str) -> None:
     path = f"/run/bastion-test-fw-{topo.token}.json"
     if os.path.exists(path):
         os.unlink(path)
+
+
+def test_containers_resolve_names_through_the_gateway_responder(
+    topo: Topology, table: str, tmp_path: Path
+) -> None:
+    """The responder on bridge A's gateway answers the containers, with bastion's table in place,
+    and forwards other names to a resolver in the upstream namespace."""
+    firewall.apply(
+        Ruleset(networks=topo.networks(), ports=()), table=table, record=str(tmp_path / "s.json")
+    )
+    upstream = FakeUpstream(topo.upstream, ns=topo.ns["up"])
+    names = tmp_path / "names"
+    names.write_text(f"{topo.addr(1, 2)} web frontend\n{topo.addr(1, 3)} db\n")
+    directory = str(tmp_path / "dns")
+    gateway = topo.addr(1, 1)
+    try:
+        dns.ensure_responder(
+            directory, listen=gateway, names_file=str(names), upstreams=(topo.upstream,)
+        )
+        assert addresses(query(gateway, "db", ns=topo.ns["c1"])) == [topo.addr(1, 3)]
+        assert addresses(query(gateway, "frontend", ns=topo.ns["c2"], tcp=True)) == [
+            topo.addr(1, 2)
+        ]
+        assert addresses(query(gateway, "www.upstream.test", ns=topo.ns["c1"])) == ["192.0.2.53"]
+        assert upstream.asked == [("udp", "www.upstream.test.")]
+    finally:
+        dns.stop_responder(directory)
+        upstream.close()

@@ -269,6 +269,21 @@ def _check(ruleset: Ruleset, table: str) -> None:
                 where=f"{where}.host_ip",
                 hint="publish an IPv4 host address to an IPv4 container address",
             )
+        # Two mappings of one port whose host addresses overlap ("" or 0.0.0.0 is every one):
+        # the first DNAT would win and the second never answer.
+        for j, q in enumerate(ruleset.ports[:i]):
+            if (q.host_port, q.protocol) == (p.host_port, p.protocol) and (
+                _every(p.host_ip) or _every(q.host_ip) or p.host_ip == q.host_ip
+            ):
+                raise FirewallError(
+                    f"{p.protocol} port {p.host_port} is published twice (ports[{j}] too)",
+                    where=f"{where}.host_port",
+                    hint="publish another host port, or the same one on another host address",
+                )
+
+
+def _every(host_ip: str) -> bool:
+    return not host_ip or ipaddress.ip_address(host_ip).is_unspecified
 
 
 def _run(commands: list[dict[str, Any]], where: str) -> None:

@@ -98,12 +98,31 @@ def test_published_ports_with_and_without_host_address() -> None:
             Ruleset(networks=(), ports=(PortMapping("::1", 80, "10.0.0.2", 80, "tcp"),)),
             "ports[0].host_ip",
         ),
+        (
+            Ruleset(
+                networks=(),
+                ports=(
+                    PortMapping("127.0.0.1", 80, "10.0.0.2", 80, "tcp"),
+                    PortMapping("", 80, "10.0.0.3", 80, "tcp"),
+                ),
+            ),
+            "ports[1].host_port",
+        ),
     ],
 )
 def test_malformed_rulesets_name_the_field(ruleset: Ruleset, where: str) -> None:
     with pytest.raises(firewall.FirewallError) as info:
         firewall.build(ruleset)
     assert info.value.where == where
+
+
+def test_one_port_on_two_host_addresses_or_protocols_is_fine() -> None:
+    ports = (
+        PortMapping("127.0.0.1", 80, "10.0.0.2", 80, "tcp"),
+        PortMapping("10.0.0.1", 80, "10.0.0.3", 80, "tcp"),
+        PortMapping("", 80, "10.0.0.3", 80, "udp"),
+    )
+    assert len(rules(Ruleset(networks=(), ports=ports), "published")) == 3
 
 
 def test_sysctls_wanted() -> None:
