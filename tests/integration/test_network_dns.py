@@ -73,6 +73,13 @@ def test_local_names_forwarding_and_file_changes(rig: Rig) -> None:
     assert [str(rr.rdata) for rr in reverse.rr] == ["web."]
     assert rig.upstream.asked == []
 
+    # An answer past UDP's 512 bytes comes truncated over UDP and whole over TCP.
+    rig.write_names("".join(f"10.88.1.{i} many\n" for i in range(1, 60)))
+    truncated = query(rig.listen, "many")
+    assert truncated.header.tc and not truncated.rr
+    assert len(query(rig.listen, "many", tcp=True).rr) == 59
+    rig.write_names("10.88.0.2 web web-alias\n10.88.0.3 db\nfd00:88::3 db\n")
+
     # Other names go to the upstream, over the transport the client used, and come back.
     assert addresses(query(rig.listen, "www.upstream.test")) == ["192.0.2.53"]
     assert addresses(query(rig.listen, "tcp.upstream.test", tcp=True)) == ["192.0.2.53"]

@@ -39,6 +39,7 @@ from bastion._sys.proc import start_time
 TTL = 600  # Docker's embedded server answers with 600 s too
 UPSTREAM_TIMEOUT = 2.0  # per upstream, as resolv.conf's default `timeout:` is 5 for a whole try
 TCP_IDLE = 10.0
+_UDP_MAX = 512  # no EDNS0 here: the classic limit for every client
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -187,6 +188,14 @@ class Responder:
         reply = answer(self.names, query, forwarding=bool(self.upstreams))
         return None if reply is None else reply.pack()
 
+    def _local_udp(self, packet: bytes) -> bytes | None:
+        """As `_local`, within UDP's 512 bytes (RFC 1035 §4.2.1): a longer answer (an alias
+        many containers share) goes out truncated, and the client asks again over TCP."""
+        reply = self._local(packet)
+        if reply is not None and len(reply) > _UDP_MAX:
+            reply = DNSRecord.parse(reply).truncate().pack()
+        return reply
+
     def serve_forever(self) -> None:
         sel = selectors.DefaultSelector()
         sel.register(self.udp, selectors.EVENT_READ)
@@ -204,7 +213,7 @@ class Responder:
             packet, client = self.udp.recvfrom(65535)
         except OSError:
             return
-        reply = self._local(packet)
+        reply = self._local_udp(packet)
         if reply is None:
             self.pool.submit(self._forward_udp, packet, client)
         elif reply:
