@@ -130,8 +130,7 @@ def _attach(ipr: IPRoute, ns: str, host_end: str, master: int | None, addr: str,
         ipr.link("set", index=host_idx, master=master)
         # A container reaching its own published port through the host comes back out of the
         # port it came in by: the bridge allows that only in hairpin mode (Docker sets it too).
-        with open(f"/sys/class/net/{host_end}/brport/hairpin_mode", "w") as f:
-            f.write("1")
+        ipr.brport("set", index=host_idx, mode=1)  # IFLA_BRPORT_MODE: hairpin
     ipr.link("set", index=host_idx, state="up")
     ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=ns)
     with IPRoute(netns=ns) as inner:
