@@ -21,7 +21,7 @@ AREAS = (
     ("outputs", "Alerts and their outputs"),
     ("images", "Images: layers, the image layout, overlays, registries, archives"),
     ("engine", "The engine: containers from images, their monitors and metadata"),
-    ("network", "Networks: bridges, veths, addresses, published ports"),
+    ("network", "Networks: bridges, veths, addresses, published ports, the firewall, DNS, CNI"),
     ("cli", "The command lines"),
 )
 
@@ -725,6 +725,27 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "A `-p` value is malformed, or its host port is already published by another "
         "running container.",
         "Use [IP:][HOST:]CONTAINER[/tcp|udp]; choose another host port or stop that container.",
+    ),
+    "network-firewall": (
+        "network",
+        "bastion's nftables ruleset is malformed (`where` names the field: a subnet, a port, a "
+        "protocol) or nftables refused it; the table is left as it was.",
+        "Fix the value named; if nftables refused the batch, check that the kernel has nf_tables "
+        "and nft_nat (modprobe nf_tables) and that bastion runs as root.",
+    ),
+    "network-cni": (
+        "network",
+        "A CNI configuration list is malformed (`where` names the field) or one of its plugins "
+        "failed (its code and message; `where` names the plugin and the command). A failed ADD "
+        "has been undone with DEL.",
+        "Fix the list, or what the plugin's message names; plugins are looked up in /usr/lib/cni "
+        "and /opt/cni/bin (Debian: containernetworking-plugins).",
+    ),
+    "network-dns": (
+        "network",
+        "A network's DNS responder could not start (the gateway address is not on the host, or "
+        "another process holds its port 53) or could not be stopped.",
+        "Read the responder's log named in the message; free port 53 on the gateway address.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (

@@ -25,8 +25,6 @@ from bastion_testing.engine import Bastion, engine_rig, free_subnet
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytest.importorskip("bastion.network.firewall")
-pytest.importorskip("bastion.network.dns")
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import ipaddress
 import json
 import os
@@ -46,8 +45,6 @@ from bastion.network.model import (
 from bastion.runtime.store import write_atomic
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from bastion.engine.metadata import ContainerRecord, Metadata
 
 #: Where ephemeral host ports come from (Linux's default ip_local_port_range).
@@ -64,19 +61,6 @@ class Lease:
     mac: str
     veth: str
     aliases: tuple[str, ...]
-
-
-def _sibling(name: str) -> ModuleType | None:
-    """`bastion.network.firewall` or `.dns`, built beside this module by another branch: the
-    calls below are the whole coupling. Absent (before that branch merges), the step is
-    skipped: no firewall table, no responder."""
-    module = f"bastion.network.{name}"
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
 
 
 class Networks:
@@ -237,9 +221,9 @@ class Networks:
                 )
             db.execute("DELETE FROM networks WHERE id = ?", (network.id,))
             self._apply_firewall(db)
-        dns = _sibling("dns")
-        if dns is not None:
-            dns.stop_responder(self._network_dir(network.id))
+        from bastion.network import dns
+
+        dns.stop_responder(self._network_dir(network.id))
         plumbing.delete_link(network.bridge)
         import shutil
 
@@ -478,9 +462,8 @@ class Networks:
     def _apply_firewall(self, db: sqlite3.Connection) -> None:
         """Rebuild the firewall's table from the metadata, inside the caller's transaction
         (the write lock), so concurrent changes apply in the order they commit."""
-        firewall = _sibling("firewall")
-        if firewall is None:
-            return
+        from bastion.network import firewall
+
         networks = [
             _network(row)
             for row in db.execute(f"SELECT {_NETWORK_COLUMNS} FROM networks ORDER BY created")
@@ -516,9 +499,9 @@ class Networks:
         firewall.apply(ruleset, table=self.naming.table)
 
     def remove_firewall(self) -> None:
-        firewall = _sibling("firewall")
-        if firewall is not None:
-            firewall.remove(table=self.naming.table)
+        from bastion.network import firewall
+
+        firewall.remove(table=self.naming.table)
 
     def _network_dir(self, network_id: str) -> str:
         return os.path.join(self.root, "networks", network_id)
@@ -526,7 +509,8 @@ class Networks:
     def _refresh_dns(self, network_ids: set[str]) -> None:
         """Rewrite each user network's names file from its leases and make sure its
         responder runs on the gateway (it re-reads the file when it changes)."""
-        dns = _sibling("dns")
+        from bastion.network import dns
+
         for network in self.all():
             if network.id not in network_ids or not network.user_defined:
                 continue
@@ -544,13 +528,12 @@ class Networks:
                 lines.extend(f"{a} {' '.join(names)}" for a in (ipv4, ipv6) if a)
             names_file = os.path.join(directory, "names")
             write_atomic(names_file, ("\n".join(lines) + "\n").encode(), 0o644)
-            if dns is not None:
-                dns.ensure_responder(
-                    directory,
-                    listen=network.gateways[0],
-                    names_file=names_file,
-                    upstreams=tuple(host_resolvers()[0]),
-                )
+            dns.ensure_responder(
+                directory,
+                listen=network.gateways[0],
+                names_file=names_file,
+                upstreams=tuple(host_resolvers()[0]),
+            )
 
     # --- repair -----------------------------------------------------------------------------
 

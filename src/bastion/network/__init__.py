@@ -4,6 +4,7 @@ containers (docs/network.md).
 
 A library layer below the engine (docs/architecture.md): it knows nothing of containers'
 records or the metadata. The engine (`bastion.engine.networks`) keeps networks and leases in
-its SQLite database and calls down here to make what they describe. The firewall (nftables)
-and the DNS responder live beside it in `firewall` and `dns`.
+its SQLite database and calls down here to make what they describe. The firewall (nftables,
+`firewall`), the DNS responder of user networks (`dns`) and CNI plugins (`cni`) live beside it.
+Not on bastion-runc's start-up path.
 """
