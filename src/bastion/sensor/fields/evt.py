@@ -374,7 +374,7 @@ def event_type_names() -> frozenset[str]:
     without an event of its own under its name, as a generic event)."""
     from bastion.sensor.capture.scap_events import EVENTS as SCAP_EVENTS
     from bastion.sensor.events.schema import BY_NAME
-    from bastion.sensor.probe.syscalls import X86_64
+    from bastion._sys.syscall_table import X86_64
 
     names = set(BY_NAME) | {e.name for e in SCAP_EVENTS.values()} | set(X86_64)
     return frozenset(names | NON_SYSCALL)
