@@ -94,7 +94,19 @@ _SENSITIVE_SYSCALLS = (
 )
 
 # Host paths whose mounting into a container hands it the host.
-_CRITICAL_HOST_PATHS = ("/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/var/lib")
+# /run and /var/run hold the host's daemons' sockets and pid files, known sockets or not.
+_CRITICAL_HOST_PATHS = (
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/var/lib",
+    "/run",
+    "/var/run",
+)
 _RUNTIME_SOCKETS = (
     "docker.sock",
     "containerd.sock",

@@ -42,6 +42,7 @@ from bastion.runtime.store import write_atomic
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from bastion.audit import Report
     from bastion.images import Image, LayerStore, Layout, PullProgress
 
 DEFAULT_ROOT = "/var/lib/bastion"
@@ -443,6 +444,16 @@ class Engine:
 
         record = self._sync(self.container(name_or_id))
         return container_document(record, self._directory(record.id))
+
+    def audit(self, name_or_id: str) -> Report:
+        """The isolation scorecard of a running container, read from its live init process
+        (`bastion.audit`), not from its configuration."""
+        from bastion.audit import audit
+
+        record = self._sync(self.container(name_or_id))
+        if record.status != RUNNING or record.pid <= 0:
+            raise ContainerStateError(f"container {record.name} is not running")
+        return audit(record.pid, target=record.name)
 
     # --- internals --------------------------------------------------------------------------
 

@@ -24,11 +24,6 @@ import pytest
 
 from bastion import jsonio
 from bastion._sys import seccomp as scmp
-from bastion.oci import SpecError, decode_spec
-from bastion.oci.spec import Linux, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, Spec
-from bastion.oci.vocabulary import SECCOMP_ARCHITECTURES, SECCOMP_OPERATORS
-from bastion.runtime import seccomp
-from bastion.runtime.errors import RuntimeFailure
 from bastion.audit import cbpf as bpf
 from bastion.audit.cbpf import (
     AUDIT_ARCH_AARCH64,
@@ -40,6 +35,11 @@ from bastion.audit.cbpf import (
     RET_USER_NOTIF,
     X32_SYSCALL_BIT,
 )
+from bastion.oci import SpecError, decode_spec
+from bastion.oci.spec import Linux, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, Spec
+from bastion.oci.vocabulary import SECCOMP_ARCHITECTURES, SECCOMP_OPERATORS
+from bastion.runtime import seccomp
+from bastion.runtime.errors import RuntimeFailure
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 ERRNO = 0x00050000
