@@ -45,6 +45,7 @@ from bastion.runtime.store import write_atomic
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from bastion.audit import Report
     from bastion.engine.attach import Attachment
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
@@ -1009,6 +1010,16 @@ class Engine:
         for network in net.all():
             net.remove(network.id, users=self._network_users(network), predefined_ok=True)
         net.remove_firewall()
+
+    def audit(self, name_or_id: str) -> Report:
+        """The isolation scorecard of a running container, read from its live init process
+        (`bastion.audit`), not from its configuration."""
+        from bastion.audit import audit
+
+        record = self._sync(self.container(name_or_id))
+        if record.status != RUNNING or record.pid <= 0:
+            raise ContainerStateError(f"container {record.name} is not running")
+        return audit(record.pid, target=record.name)
 
     # --- internals --------------------------------------------------------------------------
 

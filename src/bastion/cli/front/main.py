@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "rename": "rename",
     "port": "port",
     "container": "container",
+    "audit": "audit",
     "cleanup": "cleanup",
     # volumes, networks, the engine as a whole
     "volume": "volume",

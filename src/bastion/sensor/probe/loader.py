@@ -21,13 +21,13 @@ import time
 from collections.abc import Iterable
 
 from bastion._sys import bpf
+from bastion._sys.syscall_table import NR_MAX, X86_64
 from bastion.errors import BastionError
 from bastion.sensor.events.model import Event
 from bastion.sensor.events.schema import BY_CODE, BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
 from bastion.sensor.probe.decode import Decoder
 from bastion.sensor.probe.ringbuf import RingBuffer
-from bastion.sensor.probe.syscalls import NR_MAX, X86_64
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
