@@ -5,8 +5,9 @@ mode, so readers never block the writer nor see a half-written batch. The writer
 and commits every `batch_size` alerts or `flush_interval` seconds, whichever comes first: one
 fsync per alert would cap a noisy rule at a few hundred alerts a second. A background thread
 commits a batch that has waited `flush_interval` with no alert after it, so a lone alert of a
-long-running sensor reaches `bastion alerts` within that interval, not at the next alert. `priority` is stored
-with its rank (0 = Emergency) so "at least Warning" is an indexed range query.
+long-running sensor reaches `bastion alerts` within that interval, not at the next alert.
+`priority` is stored with its rank (0 = Emergency) so "at least Warning" is an indexed range
+query.
 """
 
 from __future__ import annotations
