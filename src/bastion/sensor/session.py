@@ -44,6 +44,7 @@ class WatchSettings:
     name_match: str | None = None
     container_info: str | None = None
     kill: str | None = None  # kill the process behind alerts of this priority or worse
+    actions: tuple[str, ...] = ()  # --action ACTION=PRIORITY|rule:NAME (sensor/actions.py)
     containers_only: bool = False  # rules run on container threads only (the host is not watched)
     spill_limit_mib: int | None = None
     duration: float | None = None
@@ -87,11 +88,12 @@ def run_watch(
     options = merge_options(config.outputs, settings.outputs or OutputOptions())
     if settings.json is not None:
         options = dataclasses.replace(options, json=settings.json)
-    action = None
-    if settings.kill:
-        from bastion.sensor.actions import KillProcess
+    from bastion.sensor.actions import Enforcer, parse_actions
 
-        action = KillProcess(settings.kill)
+    policy = parse_actions(settings.actions, settings.kill)
+    action = None
+    if not policy.empty or any(r.definition.actions for r in rules.engine.rules):
+        action = Enforcer(policy, (settings.runtime_root,))
     outputs = build_outputs(options)
     drops = DropAlerter(
         drop_settings(config.drops),
@@ -124,6 +126,10 @@ def run_watch(
         report["drop alerts"] = pipeline.stats.drop_alerts
     if action is not None:
         report["processes killed"] = action.killed
+        report["containers killed"] = action.killed_containers
+        report["containers paused"] = action.paused
+        if action.failed:
+            report["actions failed"] = action.failed
     return report
 
 

@@ -80,7 +80,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kill",
         metavar="PRIORITY",
-        help="kill the container process behind an alert of PRIORITY or worse (beyond Falco)",
+        help="kill the container process behind an alert of PRIORITY or worse (beyond Falco); "
+        "the same as --action kill_process=PRIORITY",
+    )
+    parser.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        metavar="ACTION=PRIORITY|rule:NAME",
+        help="act on matches of rules of PRIORITY or worse, or of the rule NAME: kill_process, "
+        "kill_container, pause_container (beyond Falco; a rule's `action:` key does the same)",
     )
     parser.add_argument(
         "--spill-limit",
@@ -132,6 +141,7 @@ def settings_from_args(args: argparse.Namespace, **changes: object) -> WatchSett
         name_match=args.rule_name_match,
         container_info=args.container_info,
         kill=args.kill,
+        actions=tuple(args.action),
         spill_limit_mib=args.spill_limit,
         duration=args.duration,
         replay=args.replay,
