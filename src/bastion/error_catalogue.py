@@ -473,6 +473,19 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "An output string is malformed (a % at the end, a width with no field).",
         "Write fields as %name or %name[arg] (Falco has no %% escape).",
     ),
+    "action-config": (
+        "rules",
+        "An --action flag names no known action, priority or rule form.",
+        "Write ACTION=PRIORITY (kill_process=warning) or ACTION=rule:NAME; the actions are "
+        "kill_process, kill_container, pause_container and alert.",
+    ),
+    "sensor-service": (
+        "capture",
+        "The sensor service could not start, did not become ready, or another one already "
+        "holds its service directory.",
+        "Read the service's log (sensor.log in the service directory); stop the running one "
+        "with `bastion sensor --stop`, or give another --service-dir.",
+    ),
     "unknown-priority": (
         "outputs",
         "A priority name is not one of Falco's eight.",
