@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -194,7 +193,7 @@ class Engine:
         layers = self.layers
         layers.ensure_image(self.layout, image)
         lowerdirs = layers.lowerdirs(image)
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()  # secrets.token_hex's own source; `secrets` costs ~4 ms
         name = options.name or _random_name(container_id)
         config = image.config
         facts = ImageFacts(

@@ -109,6 +109,8 @@ class Container:
         return self.cgroup.state() == "frozen"
 
     def oom_killed(self) -> bool:
+        if self.saved.cgroup_dirs is not None:
+            return _recorded_oom_kills(self.saved.cgroup_dirs) > 0
         try:
             return self.cgroup.exists() and self.cgroup.oom_kills() > 0
         except OSError:
@@ -312,6 +314,27 @@ def _reap(pids: set[int]) -> None:
                 pids.discard(pid)
         except ChildProcessError:
             pids.discard(pid)
+
+
+def _recorded_oom_kills(cgroup_dirs: list[str]) -> int:
+    """The OOM kill count from the directories create recorded, with no cgroup manager (the
+    engine asks this of every container that ends: the manager parses the mount table and
+    loads a dozen modules). The memory controller's directory is the one with v1's
+    memory.oom_control, or cgroup2's memory.events (a unified host); 0 when the cgroup or its
+    memory controller is gone. Both files read "oom_kill N" (Linux 4.13+)."""
+    for directory in cgroup_dirs:
+        for name in ("memory.oom_control", "memory.events"):
+            try:
+                with open(os.path.join(directory, name), "rb") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(b" ")
+                if key == b"oom_kill":
+                    return int(value)
+            return 0
+    return 0
 
 
 def delete_unreadable(root: str, container_id: str) -> None:

@@ -14,12 +14,18 @@ and bastion-runc's state directory for the sensor's verbs, as it always was for 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 
 from bastion import __version__
 from bastion.errors import BastionError
 from bastion.identity import DEFAULT_STATE_ROOT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # verb -> module under bastion.cli.front.commands (a trailing _ where the verb is a keyword)
 COMMANDS: dict[str, str] = {
@@ -133,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     args = build_parser(argv).parse_args(argv)
+    if not args.engine_verb and not gc.isenabled():
+        # the lean launcher starts with the collector off (start-up objects live to the end);
+        # the sensor's verbs are long-lived loops: collect again, past the frozen start-up
+        gc.freeze()
+        gc.enable()
     if args.engine_verb:
         args.engine_root = args.given_root
         args.root = args.runtime_root or DEFAULT_STATE_ROOT
@@ -154,3 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return result
+
+
+def run_and_exit() -> NoReturn:
+    """The lean launcher's entry point (scripts/setup): `main()`, then exit at once.
+
+    Skipping the interpreter's teardown (module finalisation) saves ~10 ms per call, as in
+    bastion-runc; stdio is flushed first so nothing written is lost. The verbs close what they
+    opened (the engine's metadata) before `main` returns.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        os._exit(code)
