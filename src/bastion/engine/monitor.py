@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bastion._sys import inotify
 from bastion.engine.errors import CANNOT_INVOKE, NOT_FOUND, CommandError, EngineError
 
 if TYPE_CHECKING:
@@ -214,6 +215,13 @@ def read_log(
             return
         pid = monitor_pid(paths)
         pidfd = _pidfd(pid)
+        # Woken by what happens, never by a timer: a write to the log (inotify, watched before
+        # the next read, so nothing written after that read is missed) or the monitor's exit
+        # (its pidfd). Without inotify (its limits reached), a 50 ms poll of the log.
+        try:
+            changed = inotify.open_watch(paths.log, inotify.IN_MODIFY)
+        except OSError:
+            changed = -1
         try:
             while True:
                 chunk = f.read()
@@ -227,13 +235,20 @@ def read_log(
                     continue
                 if pidfd < 0:
                     break
-                ready, _, _ = select.select([pidfd], [], [], 0.05)
-                if ready:
+                if changed >= 0:
+                    ready, _, _ = select.select([pidfd, changed], [], [])
+                    if changed in ready:
+                        inotify.drain(changed)
+                else:
+                    ready, _, _ = select.select([pidfd], [], [], 0.05)
+                if pidfd in ready:
                     os.close(pidfd)
                     pidfd = -1  # one more read for what it wrote before exiting
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
+            if changed >= 0:
+                os.close(changed)
 
 
 def _pidfd(pid: int | None) -> int:
