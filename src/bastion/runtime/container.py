@@ -221,7 +221,7 @@ class Container:
         ):
             from bastion.runtime.cgroup_parents import remove_empty
 
-            remove_empty(self.sd.root, self.saved.cgroup_path)
+            remove_empty(self.sd.root, self.saved.cgroup_path, self._recorded_mounts())
         if self.saved.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 
@@ -229,6 +229,15 @@ class Container:
         for stale in store.stale_reservations(self.sd.root, self.id):
             store.remove_tree(stale)
         self.sd.remove()
+
+    def _recorded_mounts(self) -> list[str] | None:
+        """The mount points of the hierarchies create made the cgroup in, from the directories
+        it recorded (each is `<mount><cgroup path>`): the parent-cgroup walk then reads no
+        mount table. None when they were not recorded."""
+        dirs, path = self.saved.cgroup_dirs, self.saved.cgroup_path
+        if not dirs or not path.startswith("/") or not all(d.endswith(path) for d in dirs):
+            return None
+        return sorted({d[: -len(path)] for d in dirs})
 
     def _remove_empty_cgroup(self) -> bool:
         """The lean delete of a stopped container: rmdir the cgroup directories create recorded,
