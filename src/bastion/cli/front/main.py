@@ -92,6 +92,14 @@ ENGINE_COMMANDS = frozenset(COMMANDS) - SENSOR_COMMANDS
 
 #: Set by `main` for an engine verb: `run_and_exit` may skip the interpreter's teardown.
 _exit_now = [False]
+#: Set by `run_and_exit` (the lean launcher): the process ends with `os._exit` after an engine
+#: verb, so the verb need not close what the exit drops anyway (`engine_args.open_engine`).
+_quick_exit = [False]
+
+
+def quick_exit() -> bool:
+    """Whether this process ends with `os._exit` when the verb returns."""
+    return _quick_exit[0] and _exit_now[0]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -179,6 +187,7 @@ def run_and_exit() -> NoReturn:
     the verbs close what they opened (the engine's metadata) before `main` returns. The sensor's
     verbs (threads, outputs, atexit handlers) exit the ordinary way.
     """
+    _quick_exit[0] = True
     code = main()
     if not _exit_now[0]:
         sys.exit(code)  # the sensor's verbs: their threads and outputs finish as usual
