@@ -50,6 +50,8 @@ FORBIDDEN = {
     "bastion.images.pull",
     "bastion.images.auth",
     "bastion.images.unpack",
+    "bastion.images.reference",  # the name given is the recorded one: nothing to parse
+    "ipaddress",
     "bastion.sensor",
     "bastion.runtime.cgroups.detect",
     "bastion.runtime.cgroups.v1",
@@ -58,8 +60,8 @@ FORBIDDEN = {
 }
 
 #: All of sys.modules (the interpreter's own included) at the end of `run --rm IMAGE true`:
-#: 156 when this budget was set, plus two.
-MODULE_BUDGET = 158
+#: 154 when this budget was set, plus two.
+MODULE_BUDGET = 156
 
 CHILD = """
 import gc
