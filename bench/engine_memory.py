@@ -11,8 +11,9 @@ median of 5 reads), then N `run -d IMAGE sleep 600`, then, once they all run:
   engine's root): bastion keeps none, nor does podman without a pod or a healthcheck;
 - the host's MemAvailable again: the drop per container is the monitor, the container's
   process, its overlay, cgroups and namespaces, and whatever the engine keeps.
-Then `rm -f` of them all. MemAvailable is the whole host's: other work on a shared machine moves
-it, so read it as a range over the rounds; RSS/PSS are exact.
+Then `rm -f` of them all, and MemAvailable once more (the rise is a second sample).
+MemAvailable is the whole host's: other work on a shared machine moves it by more than the
+~1 MiB per container measured, so read its median only on a quiet machine; RSS/PSS are exact.
 """
 
 from __future__ import annotations
@@ -110,10 +111,14 @@ def one(name: str, tool: list[str], extra: tuple[str, ...], image: str, n: int) 
     finally:
         subprocess.run([*tool, "rm", "-f", *rm_flags, *names], check=False, capture_output=True)
         reap()
+    time.sleep(0.5)
+    freed = mem_available_kib()
     return {
         "conmon_rss_mib": rss / n / 1024,
         "conmon_pss_mib": pss / n / 1024,
+        # the drop when they started and the rise when they went: two samples of one figure
         "host_mib": (before - after) / n / 1024,
+        "host_freed_mib": (freed - after) / n / 1024,
         "conmons": len(procs.get("conmon", [])),
         "other_processes": sum(others.values()),
     }
@@ -131,16 +136,16 @@ def measure_memory(
         for name, tool, extra in tools[r % 2 :] + tools[: r % 2]:
             results[name].append(one(name, tool, extra, image, n))
     print(f"\n## memory per running container ({n} detached `sleep` of each, {rounds} rounds)")
-    print(f"{'engine':<8} {'conmon RSS':>11} {'conmon PSS':>11} {'host MemAvailable drop':>24}")
+    print(f"{'engine':<8} {'conmon RSS':>11} {'conmon PSS':>11}  host MemAvailable per container")
     for name, rows in results.items():
         rss = statistics.median(row["conmon_rss_mib"] for row in rows)
         pss = statistics.median(row["conmon_pss_mib"] for row in rows)
-        host = [row["host_mib"] for row in rows]
+        host = sorted([row["host_mib"] for row in rows] + [row["host_freed_mib"] for row in rows])
         others = max(row["other_processes"] for row in rows)
         conmons = min(row["conmons"] for row in rows)
         print(
-            f"{name:<8} {rss:>7.2f} MiB {pss:>7.2f} MiB "
-            f"{min(host):>9.2f}-{max(host):.2f} MiB/container  "
+            f"{name:<8} {rss:>7.2f} MiB {pss:>7.2f} MiB  median {statistics.median(host):.2f} MiB "
+            f"(range {host[0]:.2f} to {host[-1]:.2f})  "
             f"({conmons} conmons for {n}; other processes kept: {others})"
         )
 
