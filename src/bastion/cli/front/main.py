@@ -151,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.engine_verb:
         _exit_now[0] = True
-    elif not gc.isenabled():
-        # the lean launcher starts with the collector off (start-up objects live to the end);
-        # the sensor's verbs are long-lived loops: collect again, past the frozen start-up
+    if not gc.isenabled():
+        # the lean launcher keeps the collector off through the interpreter's and the parser's
+        # start-up (collections there free nothing); the verb runs with it on (long-lived
+        # verbs: `watch`, `logs -f`, `stats`), past the frozen start-up objects: ~1 ms
         gc.freeze()
         gc.enable()
     if args.engine_verb:
