@@ -89,6 +89,12 @@ def engines() -> Iterator[tuple[list[str], list[str], str]]:
         subprocess.run([*podman, "rm", "-f", "-t", "0", "-a"], capture_output=True, check=False)
         subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, check=False)
         registry.stop()
+        # podman's overlay driver bind-mounts its storage on itself; a reset after a failed
+        # run can leave it: nothing of ours stays mounted
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        for point in sorted(p for p in points if p.startswith((work, runroot)))[::-1]:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         shutil.rmtree(runroot, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
         with contextlib.suppress(OSError):  # the cgroup parent bastion-runc made

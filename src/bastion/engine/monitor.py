@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CONMON = "/usr/bin/conmon"
+#: A log follower's first wait, before it arms inotify on the log (`read_log`).
+_FIRST_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -215,13 +217,13 @@ def read_log(
             return
         pid = monitor_pid(paths)
         pidfd = _pidfd(pid)
-        # Woken by what happens, never by a timer: a write to the log (inotify, watched before
-        # the next read, so nothing written after that read is missed) or the monitor's exit
-        # (its pidfd). Without inotify (its limits reached), a 50 ms poll of the log.
-        try:
-            changed = inotify.open_watch(paths.log, inotify.IN_MODIFY)
-        except OSError:
-            changed = -1
+        # Woken by what happens, not by a timer: the monitor's exit (its pidfd) and, once the
+        # container has outlived a first 50 ms wait, each write to the log (inotify, armed
+        # before the next read, so nothing written after that read is missed). Not armed at
+        # once: closing an inotify descriptor that has a watch waits for an SRCU grace period
+        # (~10 ms here), more than a short container (`run --rm IMAGE true`) lives.
+        changed = -1
+        timeout: float | None = _FIRST_WAIT
         try:
             while True:
                 chunk = f.read()
@@ -235,15 +237,20 @@ def read_log(
                     continue
                 if pidfd < 0:
                     break
-                if changed >= 0:
-                    ready, _, _ = select.select([pidfd, changed], [], [])
-                    if changed in ready:
-                        inotify.drain(changed)
-                else:
-                    ready, _, _ = select.select([pidfd], [], [], 0.05)
+                ready, _, _ = select.select(
+                    [pidfd] + ([changed] if changed >= 0 else []), [], [], timeout
+                )
                 if pidfd in ready:
                     os.close(pidfd)
                     pidfd = -1  # one more read for what it wrote before exiting
+                elif changed >= 0 and changed in ready:
+                    inotify.drain(changed)
+                elif changed < 0:
+                    try:
+                        changed = inotify.open_watch(paths.log, inotify.IN_MODIFY)
+                        timeout = None
+                    except OSError:
+                        timeout = _FIRST_WAIT  # inotify's limits reached: a 50 ms poll
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
