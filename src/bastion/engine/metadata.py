@@ -148,8 +148,15 @@ class Metadata:
         except sqlite3.Error as exc:
             raise EngineError(f"cannot open the metadata: {exc}", where=path) from exc
 
+    #: False: `close` leaves the connection open for the process's exit to drop. SQLite
+    #: checkpoints the WAL into the database (with fsyncs) when the last connection closes; a
+    #: process that ends at once with `os._exit` (the CLI) skips that, and the WAL stays valid
+    #: for the next one, whose commits checkpoint it once it has grown (wal_autocheckpoint).
+    checkpoint_on_close = True
+
     def close(self) -> None:
-        self._db.close()
+        if self.checkpoint_on_close:
+            self._db.close()
 
     @property
     def version(self) -> int:
