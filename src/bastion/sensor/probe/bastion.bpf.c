@@ -127,6 +127,22 @@ struct {
 	__type(value, __u8);
 } bst_cgroups SEC(".maps");
 
+// The open filter's path classes (bastion_record.h), filled by user space from the rules.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BST_FILTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct bst_open_path);
+} bst_open_paths SEC(".maps");
+
+// Opens the filter kept back, by the entry of bst_open_paths that matched (the reason).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BST_FILTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} bst_filtered SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
@@ -922,6 +938,130 @@ __noinline int p_recvmsg(struct bst_rec *r, long ret, long fd, __u64 umsg)
 	return 0;
 }
 
+// ------------------------------------------------------------------------ the open filter
+
+#define BST_S_IFREG 0100000
+#define BST_S_IFCHR 0020000
+#define BST_NSFS_MAGIC 0x6e736673
+
+// The offset of parameter `idx` of the record being built, and its length.
+static __always_inline __u32 bst_param(__u8 *b, __u32 nparams, __u32 idx, __u32 *len)
+{
+	__u32 off = BST_HDR_SIZE + 2 * (nparams & (BST_MAX_PARAMS - 1));
+	__u32 i;
+
+	for (i = 0; i < 8; i++) {
+		if (i >= idx)
+			break;
+		off += *(__u16 *)&b[(BST_HDR_SIZE + 2 * i) & BST_MASK];
+	}
+	*len = *(__u16 *)&b[(BST_HDR_SIZE + 2 * (idx & 7)) & BST_MASK];
+	return off;
+}
+
+struct bst_match {
+	__u32 off;   // the path's record offset
+	__u32 len;   // its length with the NUL
+	__u32 found; // a "/." or ".." (the scan), the matching entry + 1 (the entries)
+};
+
+// One step of the scan for "/." and "..": bpf_loop keeps the verifier to one step.
+static long bst_dots_step(__u32 i, void *data)
+{
+	struct bst_match *m = data;
+	__u8 *b = bst_buf();
+	__u8 c;
+
+	if (!b || i + 2 >= m->len)
+		return 1;
+	if (b[(m->off + i + 1) & BST_MASK] != '.')
+		return 0;
+	c = b[(m->off + i) & BST_MASK];
+	if (c == '/' || c == '.') {
+		m->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+// One entry of bst_open_paths against the path: equal to it (exact) or longer and under it.
+static long bst_entry_step(__u32 e, void *data)
+{
+	struct bst_match *m = data;
+	__u32 key = e, j, n;
+	struct bst_open_path *entry = bpf_map_lookup_elem(&bst_open_paths, &key);
+	__u8 *b = bst_buf();
+
+	if (!entry || !b)
+		return 1;
+	n = entry->len;
+	if (n == 0 || n > BST_FILTER_PREFIX_MAX)
+		return 0;
+	if (entry->exact ? m->len != n + 1 : m->len <= n + 1)
+		return 0;
+	for (j = 0; j < BST_FILTER_PREFIX_MAX; j++) {
+		if (j >= n)
+			break;
+		if (b[(m->off + j) & BST_MASK] != entry->s[j])
+			return 0;
+	}
+	m->found = e + 1;
+	return 1;
+}
+
+// 1 when the open just written (event with `nparams` parameters, its path and flags at
+// `name_idx` and `flags_idx`) is one the open filter keeps back: it is then counted as
+// produced and filtered, by the entry that matched, and not sent.
+__noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams, long ret)
+{
+	__u32 zero = 0, off, len, flen, key;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u8 *b = bst_buf();
+	struct bst_match m = {};
+	struct file *file;
+	struct inode *inode;
+	umode_t mode;
+	__u64 *count;
+
+	if (!cfg || !b || !cfg->open_paths || ret < 0)
+		return 0;
+	off = bst_param(b, nparams, flags_idx, &flen);
+	if (flen != 4 || (*(__u32 *)&b[off & BST_MASK] & cfg->open_deny))
+		return 0;
+	off = bst_param(b, nparams, name_idx, &len);
+	if (len < 2 || len > BST_FILTER_PATH_MAX || b[off & BST_MASK] != '/')
+		return 0;
+	// no "/." (hidden names, ".", "..") and no ".." anywhere: the path cannot leave its class
+	// once folded, and checks on text holding either cannot match it (kernel_filter.FORBIDDEN)
+	m.off = off;
+	m.len = len;
+	bpf_loop(BST_FILTER_PATH_MAX, bst_dots_step, &m, 0);
+	if (m.found)
+		return 0;
+	// a directory is the base of later *at paths and fchdir, so it is always sent; an nsfs
+	// file (a namespace fd) changes what setns does, so it is too
+	file = bst_fd_file(ret);
+	if (!file)
+		return 0;
+	inode = bst_cast(file, struct file)->f_inode;
+	mode = inode->i_mode & BST_S_IFMT;
+	if (mode != BST_S_IFREG && mode != BST_S_IFCHR)
+		return 0;
+	if (inode->i_sb->s_magic == BST_NSFS_MAGIC)
+		return 0;
+	bpf_loop(cfg->open_paths < BST_FILTER_ENTRIES ? cfg->open_paths : BST_FILTER_ENTRIES,
+		 bst_entry_step, &m, 0);
+	if (!m.found)
+		return 0;
+	bst_count(BST_CTR_PRODUCED); // produced == read + dropped + filtered
+	bst_count(BST_CTR_FILTERED_OPEN);
+	key = m.found - 1;
+	count = bpf_map_lookup_elem(&bst_filtered, &key);
+	if (count)
+		*count += 1; // per-CPU slot
+	return 1;
+}
+
 // ------------------------------------------------------------------------ programs
 
 // One record per captured syscall exit. The cases and each event's writes are generated from
@@ -944,6 +1084,17 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 		return 0;
 	}
 #undef BST_CASE
+#define BST_OPEN_CASE(NAME, NAME_IDX, FLAGS_IDX)                                      \
+	case BST_EVT_##NAME:                                                          \
+		if (bst_open_filtered(NAME_IDX, FLAGS_IDX, BST_NPARAMS_##NAME, ret)) \
+			return 0;                                                     \
+		break;
+	switch (code) {
+		BST_OPEN_FILTER_EVENTS
+	default:
+		break;
+	}
+#undef BST_OPEN_CASE
 	bst_submit(rp);
 	return 0;
 }

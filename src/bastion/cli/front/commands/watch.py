@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.assemble import Rules
     from bastion.sensor.outputs.options import OutputOptions
     from bastion.sensor.outputs.prometheus import Metrics
     from bastion.sensor.pipeline import Pipeline
@@ -94,6 +95,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MIB",
         help="memory for events read but not yet evaluated (default 512; 0: no spill area)",
     )
+    parser.add_argument(
+        "--no-kernel-filter",
+        action="store_true",
+        help="send every open to user space (by default the probe keeps back read-only opens "
+        "of paths no loaded rule can match, derived from the rules)",
+    )
     add_live_options(parser)
     add_output_arguments(parser)
 
@@ -169,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
 
     with Stopper(args.duration) as stop:
         try:
-            source = _source(args, state, stop.done)
+            source = _source(args, state, stop.done, rules)
             try:
                 _run(source, pipeline, outputs.metrics)
             finally:
@@ -192,15 +199,27 @@ def _with_json(options: OutputOptions, json: bool) -> OutputOptions:
     return dataclasses.replace(options, json=json)
 
 
-def _source(args: argparse.Namespace, state: SensorState, done: Callable[[], bool]) -> Source:
-    """The replayed capture, or the live probe filtered to `--container` in the kernel."""
+def _source(
+    args: argparse.Namespace, state: SensorState, done: Callable[[], bool], rules: Rules
+) -> Source:
+    """The replayed capture, or the live probe filtered to `--container` in the kernel, and
+    to the opens some rule can match (unless `--no-kernel-filter`)."""
+    import dataclasses
+
     from bastion.cli.front.commands.capture import live_from_args
     from bastion.sensor.live import open_probe
     from bastion.sensor.sources import ProbeSource, open_recording
 
     if args.replay:
         return open_recording(args.replay, state)
-    probe = open_probe(live_from_args(args))
+    live = live_from_args(args)
+    if not args.no_kernel_filter:
+        from bastion.sensor.kernel_filter import compile_filter
+
+        derived = compile_filter(rules.engine, rules.ruleset)
+        sys.stderr.write(f"bastion: {derived.describe()}\n")
+        live = dataclasses.replace(live, open_filter=derived.open_filter())
+    probe = open_probe(live)
     state.seed_from_proc()
 
     def started() -> None:
