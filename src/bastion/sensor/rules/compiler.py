@@ -144,7 +144,7 @@ def _and(parts: tuple[Condition, ...]) -> Condition:
         return lambda evt: a(evt) and b(evt) and c(evt) and d(evt)
 
     def check(evt: Event) -> bool:
-        for p in parts:
+        for p in parts:  # noqa: SIM110 - a loop, not all() over a generator: no frame per call
             if not p(evt):
                 return False
         return True
@@ -164,7 +164,7 @@ def _or(parts: tuple[Condition, ...]) -> Condition:
         return lambda evt: a(evt) or b(evt) or c(evt) or d(evt)
 
     def check(evt: Event) -> bool:
-        for p in parts:
+        for p in parts:  # noqa: SIM110 - a loop, not any() over a generator: no frame per call
             if p(evt):
                 return True
         return False
