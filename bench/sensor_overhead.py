@@ -185,7 +185,7 @@ def main() -> int:
             key: sum(int(d.get(key, 0)) for d in workers)
             for key in ("produced", "decoded", "dropped_ring_full", "dropped_spill")
         }
-        filtered = sum(int(d.get("filtered_open", 0)) for d in workers)
+        filtered = sum(int(d.get("filtered", 0)) for d in workers)
         cpu = sum(float(d.get("cpu_seconds", 0.0)) for d in workers)
         print(
             f"\nsensor worker ({config}, all rounds): {total['produced']} events produced, "

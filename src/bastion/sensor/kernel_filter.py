@@ -162,19 +162,23 @@ class KernelFilter:
     classes: tuple[PathClass, ...]
     kept: dict[str, str] = field(default_factory=dict)  # class -> why it is sent
     disabled: str | None = None
+    closes: bool = False  # the closes of the kept-back opens' fds are kept back too
+    closes_sent: str | None = None  # why they are not
 
     def open_filter(self) -> OpenFilter | None:
         """What the probe is given (None: nothing to filter)."""
         if not self.classes:
             return None
-        return OpenFilter(tuple((c.path, c.exact) for c in self.classes), DENY_MASK)
+        paths = tuple((c.path, c.exact) for c in self.classes)
+        return OpenFilter(paths, DENY_MASK, closes=self.closes)
 
     def describe(self) -> str:
         """One line for the operator: what is filtered, or why nothing is."""
         if self.disabled:
             return f"kernel filter off: {self.disabled}"
         shown = ", ".join(str(c) for c in self.classes) or "nothing"
-        return f"kernel filter: read-only opens of {shown}"
+        closes = " and their closes" if self.closes and self.classes else ""
+        return f"kernel filter: read-only opens of {shown}{closes}"
 
 
 # --- three-valued logic ------------------------------------------------------------------------
@@ -653,7 +657,27 @@ def compile_filter(
             safe.append(cls)
         else:
             kept[str(cls)] = why
-    return KernelFilter(tuple(safe), kept)
+    closes_sent = _close_needed_by(plans, macros, lists)
+    return KernelFilter(tuple(safe), kept, closes=closes_sent is None, closes_sent=closes_sent)
+
+
+def _close_needed_by(
+    plans: Sequence[tuple[CompiledRule, Expr, set[str], set[str]]],
+    macros: Mapping[str, Expr],
+    lists: Mapping[str, Sequence[str]],
+) -> str | None:
+    """Why the close of an fd whose open was kept back must be sent, or None. Sent, it would
+    find no fd in the table (its open never arrived) and change nothing there: so it may be
+    kept back too when no rule can match a close whose fd is unknown."""
+    for event_type in (e.name for e in EVENTS if e.handler == "close"):
+        _, without = _fd_worlds(event_type, CANDIDATES[0])  # the class plays no part
+        without["fd.num"] = UNKNOWN
+        for rule, expr, _used, _shown in plans:
+            if rule.event_types is not None and event_type not in rule.event_types:
+                continue
+            if _World({**without, "evt.type": event_type}, macros, lists).expr(expr) is not False:
+                return f"rule '{rule.name}' may match a {event_type} of an unknown fd"
+    return None
 
 
 def _needed_by(

@@ -248,7 +248,7 @@ _LABELS = {
     "skipped_cgroup": "skipped by the container filter",
     "skipped_failed": "skipped (failed syscalls)",
     "read": "read from the ring",
-    "filtered_open": "kept back by the kernel filter (opens no rule can match)",
+    "filtered": "kept back by the kernel filter (events no rule can match)",
     "dropped_spill": "dropped (spill area full)",
     "dropped_critical": "of the dropped: critical class",
     "spill_peak_bytes": "spill area peak (bytes)",

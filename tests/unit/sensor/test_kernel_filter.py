@@ -123,6 +123,18 @@ def test_an_output_showing_the_fd_of_a_later_event(tmp_path: Path) -> None:
     assert filtered(kf) == EVERY
 
 
+def test_closes_of_kept_back_opens(tmp_path: Path) -> None:
+    assert derive(tmp_path, ("exec", "evt.type=execve")).closes
+    # a close whose fd the table does not know has typechar "o": this rule cannot see it, so
+    # closes may be kept back; but it can see the close of a file fd, so no open is
+    kf = derive(tmp_path, ("c", "evt.type=close and fd.typechar=f and proc.name=cat"))
+    assert kf.closes and filtered(kf) == set()
+    kf = derive(tmp_path, ("c", "evt.type=close and proc.name=cat"))
+    assert not kf.closes and kf.closes_sent is not None and "rule 'c'" in kf.closes_sent
+    probe = kf.open_filter()
+    assert probe is not None and not probe.closes
+
+
 def test_fields_over_the_whole_fd_table_turn_the_filter_off(tmp_path: Path) -> None:
     kf = derive(tmp_path, ("count", "evt.type=execve and proc.fdopencount > 100"))
     assert kf.classes == () and kf.open_filter() is None

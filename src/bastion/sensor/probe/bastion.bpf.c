@@ -135,13 +135,23 @@ struct {
 	__type(value, struct bst_open_path);
 } bst_open_paths SEC(".maps");
 
-// Opens the filter kept back, by the entry of bst_open_paths that matched (the reason).
+// Events the filter kept back, by the entry of bst_open_paths that matched (the reason), and
+// closes of the fds of those opens (BST_FILTER_CLOSES).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BST_FILTER_ENTRIES);
+	__uint(max_entries, BST_FILTER_ENTRIES + 1);
 	__type(key, __u32);
 	__type(value, __u64);
 } bst_filtered SEC(".maps");
+
+// The fds whose open was kept back: (tgid << 32 | fd) -> the process's start time (a later
+// process with the same pid is another). LRU: a mark evicted only means its close is sent.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} bst_open_fds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -208,6 +218,32 @@ static __always_inline int bst_failed_skipped(long ret)
 		return 0;
 	bst_count(BST_CTR_SKIPPED_FAILED);
 	return 1;
+}
+
+static __always_inline __u64 bst_fd_key(long fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+// The current process's start time: a mark of a dead process with the same pid is not ours.
+static __always_inline __u64 bst_start_time(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return task->group_leader->start_time;
+}
+
+// A sent event returned `fd` (or made it): whatever mark its number had is stale. Forgetting a
+// mark is always safe (its close is then sent), so any non-negative result clears one.
+static __always_inline void bst_forget_fd(long fd)
+{
+	__u32 zero = 0;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u64 key;
+
+	if (!cfg || !cfg->close_filter || fd < 0 || fd >= (1 << 20))
+		return;
+	key = bst_fd_key(fd);
+	bpf_map_delete_elem(&bst_open_fds, &key);
 }
 
 // Start a record of `nparams` parameters for the current task.
@@ -881,6 +917,8 @@ __noinline int p_pipe_fds(struct bst_rec *r, long ret, __u64 ufds)
 	p_s64(r, fds[0]);
 	p_s64(r, fds[1]);
 	p_u64(r, bst_fd_ino(fds[0]));
+	bst_forget_fd(fds[0]);
+	bst_forget_fd(fds[1]);
 	return 0;
 }
 
@@ -943,6 +981,18 @@ __noinline int p_recvmsg(struct bst_rec *r, long ret, long fd, __u64 umsg)
 #define BST_S_IFREG 0100000
 #define BST_S_IFCHR 0020000
 #define BST_NSFS_MAGIC 0x6e736673
+
+// A kept-back record: counted as produced (produced == read + dropped + filtered), as filtered,
+// and by its reason (bst_filtered's slot).
+static __always_inline void bst_filtered_as(__u32 slot)
+{
+	__u64 *count = bpf_map_lookup_elem(&bst_filtered, &slot);
+
+	bst_count(BST_CTR_PRODUCED);
+	bst_count(BST_CTR_FILTERED);
+	if (count)
+		*count += 1; // per-CPU slot
+}
 
 // The offset of parameter `idx` of the record being built, and its length.
 static __always_inline __u32 bst_param(__u8 *b, __u32 nparams, __u32 idx, __u32 *len)
@@ -1014,14 +1064,13 @@ static long bst_entry_step(__u32 e, void *data)
 // produced and filtered, by the entry that matched, and not sent.
 __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams, long ret)
 {
-	__u32 zero = 0, off, len, flen, key;
+	__u32 zero = 0, off, len, flen;
 	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
 	__u8 *b = bst_buf();
 	struct bst_match m = {};
 	struct file *file;
 	struct inode *inode;
 	umode_t mode;
-	__u64 *count;
 
 	if (!cfg || !b || !cfg->open_paths || ret < 0)
 		return 0;
@@ -1053,14 +1102,44 @@ __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams,
 		 bst_entry_step, &m, 0);
 	if (!m.found)
 		return 0;
-	bst_count(BST_CTR_PRODUCED); // produced == read + dropped + filtered
-	bst_count(BST_CTR_FILTERED_OPEN);
-	key = m.found - 1;
-	count = bpf_map_lookup_elem(&bst_filtered, &key);
-	if (count)
-		*count += 1; // per-CPU slot
+	bst_filtered_as(m.found - 1);
+	if (cfg->close_filter) {
+		__u64 fdkey = bst_fd_key(ret), start = bst_start_time();
+		bpf_map_update_elem(&bst_open_fds, &fdkey, &start, BPF_ANY);
+	}
 	return 1;
 }
+
+// 1 when the close just written closes an fd whose open was kept back (then forgotten).
+__noinline int bst_close_filtered(__u32 fd_idx, __u32 nparams)
+{
+	__u32 zero = 0, off, len;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u8 *b = bst_buf();
+	__u64 key, *start;
+	long fd;
+
+	if (!cfg || !b || !cfg->close_filter)
+		return 0;
+	off = bst_param(b, nparams, fd_idx, &len);
+	if (len != 8)
+		return 0;
+	fd = *(__s64 *)&b[off & BST_MASK];
+	if (fd < 0)
+		return 0;
+	key = bst_fd_key(fd);
+	start = bpf_map_lookup_elem(&bst_open_fds, &key);
+	if (!start)
+		return 0;
+	if (*start != bst_start_time()) { // another process's mark: this fd was never kept back
+		bpf_map_delete_elem(&bst_open_fds, &key);
+		return 0;
+	}
+	bpf_map_delete_elem(&bst_open_fds, &key);
+	bst_filtered_as(BST_FILTER_CLOSES);
+	return 1;
+}
+
 
 // ------------------------------------------------------------------------ programs
 
@@ -1089,12 +1168,20 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 		if (bst_open_filtered(NAME_IDX, FLAGS_IDX, BST_NPARAMS_##NAME, ret)) \
 			return 0;                                                     \
 		break;
+#define BST_CLOSE_CASE(NAME, FD_IDX)                                 \
+	case BST_EVT_##NAME:                                         \
+		if (bst_close_filtered(FD_IDX, BST_NPARAMS_##NAME)) \
+			return 0;                                    \
+		break;
 	switch (code) {
 		BST_OPEN_FILTER_EVENTS
+		BST_CLOSE_FILTER_EVENTS
 	default:
 		break;
 	}
 #undef BST_OPEN_CASE
+#undef BST_CLOSE_CASE
+	bst_forget_fd(ret);
 	bst_submit(rp);
 	return 0;
 }

@@ -81,7 +81,8 @@ def render() -> str:
         "// write them, in schema.py's order (in scope: rp, and ret and a for syscall events).",
         "// BST_SYSCALL_EVENTS: BST_CASE(NAME) for every event a syscall's exit produces.",
         "// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, name index, flags index) for the opens",
-        "// the kernel-side open filter may keep (sensor/kernel_filter.py).",
+        "// the kernel-side open filter may keep (sensor/kernel_filter.py);",
+        "// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd index) for the closes it may keep.",
         "#ifndef BASTION_EVENTS_H",
         "#define BASTION_EVENTS_H",
         "",
@@ -104,7 +105,14 @@ def render() -> str:
         f"{spec.param_index('flags')}) \\"
         for spec in open_filter_events()
     ]
-    lines += ["\t/* end of BST_OPEN_FILTER_EVENTS */", "", "#endif", ""]
+    lines += ["\t/* end of BST_OPEN_FILTER_EVENTS */", ""]
+    lines += ["#define BST_CLOSE_FILTER_EVENTS \\"]
+    lines += [
+        f"\tBST_CLOSE_CASE({spec.name.upper()}, {spec.param_index('fd')}) \\"
+        for spec in EVENTS
+        if spec.handler == "close"
+    ]
+    lines += ["\t/* end of BST_CLOSE_FILTER_EVENTS */", "", "#endif", ""]
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ MAPS = (
     "bst_cgroups",
     "bst_open_paths",
     "bst_filtered",
+    "bst_open_fds",
     "bst_exec_filename",
     "bst_scratch",
     "bst_pathbuf",
@@ -56,7 +57,7 @@ COUNTER_DROPPED_RING = 1
 COUNTER_SKIPPED_SYSCALL = 2
 COUNTER_SKIPPED_CGROUP = 3
 COUNTER_SKIPPED_FAILED = 4
-COUNTER_FILTERED_OPEN = 5
+COUNTER_FILTERED = 5
 # bastion_record.h: BST_FILTER_ENTRIES, BST_FILTER_PREFIX_MAX, struct bst_open_path
 FILTER_ENTRIES = 16
 FILTER_PREFIX_MAX = 64
@@ -65,8 +66,10 @@ _OPEN_PATH = struct.Struct(f"<II{FILTER_PREFIX_MAX}s")
 ALWAYS_ON = frozenset({"clone", "procexit", "execve", "execveat"})
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-# struct bst_config: cgroup_filter, drop_failed, open_paths, open_deny
-_CONFIG = struct.Struct("<IIII")
+# struct bst_config: cgroup_filter, drop_failed, open_paths, open_deny, close_filter, pad
+_CONFIG = struct.Struct("<IIIIII")
+#: What `Probe.filtered` calls the closes it kept back (bst_filtered's last slot).
+FILTERED_CLOSES = "closes of kept-back opens"
 _TS = struct.Struct("<Q")  # a record's first field: its boot-clock timestamp
 # enum bst_class in bastion_record.h, by events/schema.py's loss class
 RING_OF_CLASS = {"critical": 1, "bulk": 0}
@@ -95,8 +98,8 @@ class ProbeStatistics:
     buffer (so once the ring is drained, produced == read + dropped_ring_full);
     the `skipped_*` counters events the in-kernel filters removed (syscall filter, cgroup
     filter, failed-syscall filter). `read` is records the reader took from the ring buffer.
-    `filtered_open` counts records built but kept back by the open filter (`OpenFilter`): they
-    count as produced, so produced == read + dropped_ring_full + filtered_open.
+    `filtered` counts records built but kept back by the kernel filter (`OpenFilter`): they
+    count as produced, so produced == read + dropped_ring_full + filtered.
     """
 
     produced: int
@@ -106,7 +109,7 @@ class ProbeStatistics:
     skipped_failed: int
     read: int
     load_seconds: float
-    filtered_open: int = 0
+    filtered: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -126,10 +129,12 @@ class ProbeDrops:
 class OpenFilter:
     """The probe's open filter (bastion_record.h): `paths` as (path, exact) pairs, each a path
     class whose eligible opens are kept back (sensor/kernel_filter.py derives them from the
-    rules), and `deny`, the raw open flags that make an open ineligible."""
+    rules), `deny`, the raw open flags that make an open ineligible, and `closes`: whether the
+    close of an fd whose open was kept back is kept back too."""
 
     paths: tuple[tuple[str, bool], ...]
     deny: int
+    closes: bool = False
 
     def __post_init__(self) -> None:
         if len(self.paths) > FILTER_ENTRIES:
@@ -387,8 +392,12 @@ class Probe:
 
     def _write_config(self, cgroup_filter: bool) -> None:
         opens = self._open_filter
-        used, deny = (len(opens.paths), opens.deny) if opens is not None else (0, 0)
-        config = _CONFIG.pack(int(cgroup_filter), int(self._drop_failed), used, deny)
+        used, deny, closes = (
+            (len(opens.paths), opens.deny, opens.closes) if opens is not None else (0, 0, False)
+        )
+        config = _CONFIG.pack(
+            int(cgroup_filter), int(self._drop_failed), used, deny, int(closes), 0
+        )
         bpf.map_update(self._fds["bst_config"], _U32.pack(0), config)
 
     def _write_open_paths(self, opens: OpenFilter | None) -> None:
@@ -438,11 +447,12 @@ class Probe:
             skipped_failed=self.counter(COUNTER_SKIPPED_FAILED),
             read=self.ring.records_read + (self._critical.records_read if self._critical else 0),
             load_seconds=self.load_seconds,
-            filtered_open=self.counter(COUNTER_FILTERED_OPEN),
+            filtered=self.counter(COUNTER_FILTERED),
         )
 
     def filtered(self) -> dict[str, int]:
-        """Opens the open filter kept back so far, by the path class that matched."""
+        """Events the kernel filter kept back so far: opens by the path class that matched,
+        and the closes of their fds (`FILTERED_CLOSES`)."""
         if self._ring is None:
             if self._final_filtered is None:
                 raise ProbeError("the probe was never started")
@@ -453,6 +463,9 @@ class Probe:
             n = sum(bpf.percpu_lookup_u64(self._fds["bst_filtered"], index))
             if n:
                 out[path if exact else path + "*"] = n
+        closes = sum(bpf.percpu_lookup_u64(self._fds["bst_filtered"], FILTER_ENTRIES))
+        if closes:
+            out[FILTERED_CLOSES] = closes
         return out
 
     @property
