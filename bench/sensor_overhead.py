@@ -85,7 +85,9 @@ def one_round(
     return times
 
 
-def kernel_costs(built: Built, loads: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def kernel_costs(
+    built: Built, loads: dict[str, list[str]], filtered_args: tuple[str, ...] | None = None
+) -> dict[str, dict[str, float]]:
     """One untimed pass with kernel.bpf_stats_enabled: ns per run of the floor's program and
     of the probe's sys_exit dispatcher, as the kernel counts them. Far less noisy than loop
     times on a shared VM: it isolates the programs' own cost from everything else."""
@@ -101,6 +103,15 @@ def kernel_costs(built: Built, loads: dict[str, list[str]]) -> dict[str, dict[st
             worker.stop()
         finally:
             worker.kill()
+        if filtered_args is not None:  # the probe with the kernel filter the rules allow
+            costs["filtered"] = {}
+            worker = SensorWorker(*filtered_args, "--kernel-filter")
+            try:
+                for name, argv in loads.items():
+                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv)
+                worker.stop()
+            finally:
+                worker.kill()
     return costs
 
 
@@ -167,7 +178,10 @@ def main() -> int:
                     for name, ns in one_round(built, config, loads, drops, worker_args).items():
                         samples[config][name].append(ns)
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-            costs = kernel_costs(built, loads) if {"floor", "sensor"} <= set(configs) else {}
+            filtered = worker_args if "filtered" in configs else None
+            costs = (
+                kernel_costs(built, loads, filtered) if {"floor", "sensor"} <= set(configs) else {}
+            )
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -176,21 +190,24 @@ def main() -> int:
         print("\nin-kernel ns per sys_exit program run (kernel.bpf_stats_enabled, one pass):")
         for name in loads:
             floor_ns, sensor_ns = costs["floor"][name], costs["sensor"][name]
-            print(
+            line = (
                 f"  {name:<14} floor {floor_ns:7.1f}  sensor {sensor_ns:7.1f}  "
                 f"ratio {sensor_ns / floor_ns:.2f}x"
             )
+            if "filtered" in costs:
+                line += f"  filtered {costs['filtered'][name]:7.1f}"
+            print(line)
     for config, workers in drops.items():
         total = {
             key: sum(int(d.get(key, 0)) for d in workers)
             for key in ("produced", "decoded", "dropped_ring_full", "dropped_spill")
         }
-        filtered = sum(int(d.get("filtered", 0)) for d in workers)
+        kept = sum(int(d.get("filtered", 0)) for d in workers)
         cpu = sum(float(d.get("cpu_seconds", 0.0)) for d in workers)
         print(
             f"\nsensor worker ({config}, all rounds): {total['produced']} events produced, "
             f"{total['decoded']} delivered, {total['dropped_ring_full']} dropped (ring full), "
-            f"{total['dropped_spill']} dropped (spill area full), {filtered} kept back by the "
+            f"{total['dropped_spill']} dropped (spill area full), {kept} kept back by the "
             f"kernel filter; worker CPU {cpu:.1f} s"
         )
     print(", ".join(f"{k}={v}" for k, v in vars(args).items()))
