@@ -66,9 +66,9 @@ from bastion.sensor.rules.ast import (
 )
 from bastion.sensor.rules.compiler import (
     FieldTable,
-    _expand_list,
-    _names_a_list,
     compile_condition,
+    expand_list,
+    names_a_list,
 )
 from bastion.sensor.rules.engine import CompiledRule, RuleEngine
 from bastion.sensor.rules.exceptions import exception_text
@@ -379,18 +379,16 @@ class _World:
     def texts(self, node: BinaryCheck) -> list[str] | None:
         value = node.value
         if isinstance(value, Literal):
-            if _names_a_list(node, self.lists):
-                return _expand_list(value.text, self.lists)
+            if names_a_list(node, self.lists):
+                return expand_list(value.text, self.lists)
             return [value.text]
         if isinstance(value, Identifier):
-            return (
-                _expand_list(value.name, self.lists) if value.name in self.lists else [value.name]
-            )
+            return expand_list(value.name, self.lists) if value.name in self.lists else [value.name]
         if isinstance(value, ListValue):
             out: list[str] = []
             for item in value.items:
                 if isinstance(item, Identifier) and item.name in self.lists:
-                    out.extend(_expand_list(item.name, self.lists))
+                    out.extend(expand_list(item.name, self.lists))
                 else:
                     out.append(item.name if isinstance(item, Identifier) else item.text)
             return out
@@ -415,7 +413,7 @@ class _World:
             return None
         op = node.op
         negate = False
-        if isinstance(node.value, Literal) and _names_a_list(node, self.lists):
+        if isinstance(node.value, Literal) and names_a_list(node, self.lists):
             negate, op = node.op == "!=", "in"
         if isinstance(value, Strings):
             result = _join(_member_check(m, op, texts) for m in value.members)

@@ -81,14 +81,14 @@ def unquote(item: str) -> str:
     return item
 
 
-def _expand_list(
+def expand_list(
     name: str, lists: Mapping[str, Sequence[str]], stack: tuple[str, ...] = ()
 ) -> list[str]:
     out: list[str] = []
     for item in lists[name]:
         bare = item.strip(" \t\r\n")
         if bare in lists and bare not in stack and bare != name:
-            out.extend(_expand_list(bare, lists, (*stack, name)))
+            out.extend(expand_list(bare, lists, (*stack, name)))
         else:
             out.append(unquote(item))
     return out
@@ -282,7 +282,7 @@ class _Compiler(Visitor[Condition]):
             return [value.text]
         if isinstance(value, Identifier):
             if value.name in self.lists:
-                return _expand_list(value.name, self.lists)
+                return expand_list(value.name, self.lists)
             if node.op in ops.LIST_OPS:
                 raise CompileError(
                     f"undefined list {value.name!r}",
@@ -296,7 +296,7 @@ class _Compiler(Visitor[Condition]):
         out: list[str] = []
         for item in value.items:
             if isinstance(item, Identifier) and item.name in self.lists:
-                out.extend(_expand_list(item.name, self.lists))
+                out.extend(expand_list(item.name, self.lists))
             else:
                 out.append(item.name if isinstance(item, Identifier) else item.text)
         return out
@@ -318,7 +318,7 @@ class _Compiler(Visitor[Condition]):
                         pos = item.pos
                         break
                     listed = isinstance(item, Identifier) and item.name in self.lists
-                    if listed and text in _expand_list(label, self.lists):
+                    if listed and text in expand_list(label, self.lists):
                         pos, via = item.pos, f" (an item of list {label!r})"
                         break
             raise CompileError(
@@ -349,10 +349,10 @@ class _Compiler(Visitor[Condition]):
             rhs = self.getter(node.value.field)
             return _dynamic(get, rhs, op)
         texts = self.texts(node)
-        if _names_a_list(node, self.lists):
+        if names_a_list(node, self.lists):
             # Falco's legacy list substitution: `f = some_list` pasted the list's items, so it
             # means `f in (items)`, and `f != some_list` means `not f in (items)`
-            texts = _expand_list(node.value.text, self.lists)  # type: ignore[union-attr]
+            texts = expand_list(node.value.text, self.lists)  # type: ignore[union-attr]
             if self.event_names is not None and _is_event_type_check(node):
                 self.check_event_names(node, texts)
             member = self._predicate(node, "in", texts)
@@ -370,7 +370,7 @@ class _Compiler(Visitor[Condition]):
         return check
 
 
-def _names_a_list(node: BinaryCheck, lists: Mapping[str, Sequence[str]]) -> bool:
+def names_a_list(node: BinaryCheck, lists: Mapping[str, Sequence[str]]) -> bool:
     """``f = name`` / ``f != name`` with `name` a bare word naming a list."""
     value = node.value
     return (
@@ -474,16 +474,16 @@ class _EventTypes(Visitor[frozenset[str] | None]):
         value = node.value
         if node.op in ("=", "==") and isinstance(value, Literal):
             if value.bare and value.text in self.lists:
-                return frozenset(_expand_list(value.text, self.lists))
+                return frozenset(expand_list(value.text, self.lists))
             return frozenset((value.text,))
         if node.op in ("in", "intersects"):
             if isinstance(value, Identifier) and value.name in self.lists:
-                return frozenset(_expand_list(value.name, self.lists))
+                return frozenset(expand_list(value.name, self.lists))
             if isinstance(value, ListValue):
                 names: set[str] = set()
                 for item in value.items:
                     if isinstance(item, Identifier) and item.name in self.lists:
-                        names.update(_expand_list(item.name, self.lists))
+                        names.update(expand_list(item.name, self.lists))
                     else:
                         names.add(item.name if isinstance(item, Identifier) else item.text)
                 return frozenset(names)
