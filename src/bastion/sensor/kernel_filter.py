@@ -29,7 +29,8 @@ included) over what is known of such an event:
 3. **Fields over the whole table** (``proc.fdopencount``, ``proc.stdin.*``...) or a rule whose
    output the compiler cannot read disable the filter entirely.
 
-What the state needs beyond the rules: directories are never filtered (a directory fd is the
+What the state needs beyond the rules: directories (and namespace, pidfd and anonymous-inode
+files reopened by path) are never filtered (a directory fd is the
 base of later ``*at`` paths and of ``fchdir``), and nothing but opens is filtered, so every fd
 the state can be asked about again was either sent or is simply unknown to it (a close of a
 never-sent fd removes nothing: `state.on_files.on_close`). One gap is inherited, not made: an
@@ -554,9 +555,9 @@ def _fd_event_types() -> tuple[str, ...]:
     )
 
 
-#: Calls that always fail when their fd is a file the probe may filter (a regular file outside
-#: nsfs, or a character device), with the errno the kernel gives: setns takes only a
-#: namespace fd or a pidfd (kernel/nsproxy.c: anything else is EINVAL).
+#: Calls that always fail when their fd is a file the probe may filter (a regular file or a
+#: character device, never on nsfs, pidfs or the anonymous-inode fs), with the errno the
+#: kernel gives: setns takes only a namespace fd or a pidfd (kernel/nsproxy.c: else EINVAL).
 FAILS_ON_FILE = {"setns": 22}
 
 

@@ -981,6 +981,8 @@ __noinline int p_recvmsg(struct bst_rec *r, long ret, long fd, __u64 umsg)
 #define BST_S_IFREG 0100000
 #define BST_S_IFCHR 0020000
 #define BST_NSFS_MAGIC 0x6e736673
+#define BST_PIDFS_MAGIC 0x50494446
+#define BST_ANON_INODE_FS_MAGIC 0x09041934
 
 // A kept-back record: counted as produced (produced == read + dropped + filtered), as filtered,
 // and by its reason (bst_filtered's slot).
@@ -1070,6 +1072,7 @@ __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams,
 	struct bst_match m = {};
 	struct file *file;
 	struct inode *inode;
+	unsigned long magic;
 	umode_t mode;
 
 	if (!cfg || !b || !cfg->open_paths || ret < 0)
@@ -1087,8 +1090,8 @@ __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams,
 	bpf_loop(BST_FILTER_PATH_MAX, bst_dots_step, &m, 0);
 	if (m.found)
 		return 0;
-	// a directory is the base of later *at paths and fchdir, so it is always sent; an nsfs
-	// file (a namespace fd) changes what setns does, so it is too
+	// a directory is the base of later *at paths and fchdir, so it is always sent; so is a
+	// namespace or pidfd file reopened by path (what setns takes), or any anonymous inode
 	file = bst_fd_file(ret);
 	if (!file)
 		return 0;
@@ -1096,7 +1099,8 @@ __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams,
 	mode = inode->i_mode & BST_S_IFMT;
 	if (mode != BST_S_IFREG && mode != BST_S_IFCHR)
 		return 0;
-	if (inode->i_sb->s_magic == BST_NSFS_MAGIC)
+	magic = inode->i_sb->s_magic;
+	if (magic == BST_NSFS_MAGIC || magic == BST_PIDFS_MAGIC || magic == BST_ANON_INODE_FS_MAGIC)
 		return 0;
 	bpf_loop(cfg->open_paths < BST_FILTER_ENTRIES ? cfg->open_paths : BST_FILTER_ENTRIES,
 		 bst_entry_step, &m, 0);

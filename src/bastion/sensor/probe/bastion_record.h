@@ -58,9 +58,10 @@ struct bst_config {
 };
 
 // The kernel-side open filter (sensor/kernel_filter.py derives it from the rules): a
-// successful read-only open of a regular file or character device (not on nsfs) whose
-// absolute path holds no "/." and no "..", is at most BST_FILTER_PATH_MAX bytes with its NUL,
-// and equals (exact) or extends (a prefix) one entry is counted, not sent. With close_filter,
+// successful read-only open of a regular file or character device (not on nsfs, pidfs or the
+// anonymous-inode fs) whose absolute path holds no "/." and no "..", is at most
+// BST_FILTER_PATH_MAX bytes with its NUL, and equals (exact) or extends (a prefix) one entry
+// is counted, not sent. With close_filter,
 // the fd is remembered (bst_open_fds) and its close is kept back too; any fd number a sent
 // event returns is forgotten first, so only the close of the very fd kept back is.
 #define BST_FILTER_ENTRIES 16
