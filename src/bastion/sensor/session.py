@@ -18,6 +18,7 @@ from bastion.identity import DEFAULT_STATE_ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.assemble import Rules
     from bastion.sensor.live import LiveFilter
     from bastion.sensor.outputs.options import OutputOptions
     from bastion.sensor.outputs.prometheus import Metrics
@@ -46,6 +47,7 @@ class WatchSettings:
     kill: str | None = None  # kill the process behind alerts of this priority or worse
     actions: tuple[str, ...] = ()  # --action ACTION=PRIORITY|rule:NAME (sensor/actions.py)
     containers_only: bool = False  # rules run on container threads only (the host is not watched)
+    kernel_filter: bool = True  # keep back in the kernel the opens no loaded rule can match
     spill_limit_mib: int | None = None
     duration: float | None = None
     replay: str | None = None  # a .scap or bastion capture instead of the live probe
@@ -113,7 +115,7 @@ def run_watch(
         note(f"{len(rules.engine.rules)} rules from {', '.join(rules.files)}")
     with Stopper(settings.duration) as stop:
         try:
-            source = _source(settings, state, stop.done, started)
+            source = _source(settings, state, stop.done, started, rules, note)
             try:
                 _run(source, pipeline, outputs.metrics)
             finally:
@@ -138,8 +140,11 @@ def _source(
     state: SensorState,
     done: Callable[[], bool],
     started: Callable[[], None] | None,
+    rules: Rules,
+    note: Callable[[str], None] | None,
 ) -> Source:
-    """The replayed capture, or the live probe with its in-kernel filters."""
+    """The replayed capture, or the live probe with its in-kernel filters: `--container`, and
+    the opens no loaded rule can match (`kernel_filter.py`, unless turned off)."""
     from bastion.sensor.live import open_probe
     from bastion.sensor.sources import ProbeSource, open_recording
     from bastion.sensor.spill import SpillSettings
@@ -148,7 +153,15 @@ def _source(
         return open_recording(settings.replay, state)
     if settings.live is None:
         raise ValueError("a live watch needs its probe filters (WatchSettings.live)")
-    probe = open_probe(settings.live)
+    live = settings.live
+    if settings.kernel_filter:
+        from bastion.sensor.kernel_filter import compile_filter
+
+        derived = compile_filter(rules.engine, rules.ruleset)
+        if note is not None:
+            note(derived.describe())
+        live = dataclasses.replace(live, open_filter=derived.open_filter())
+    probe = open_probe(live)
     state.seed_from_proc()
     spill = (
         SpillSettings()

@@ -98,6 +98,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MIB",
         help="memory for events read but not yet evaluated (default 512; 0: no spill area)",
     )
+    parser.add_argument(
+        "--no-kernel-filter",
+        action="store_true",
+        help="send every open to user space (by default the probe keeps back read-only opens "
+        "of paths no loaded rule can match, derived from the rules)",
+    )
     add_live_options(parser)
     add_output_arguments(parser)
 
@@ -142,6 +148,7 @@ def settings_from_args(args: argparse.Namespace, **changes: object) -> WatchSett
         container_info=args.container_info,
         kill=args.kill,
         actions=tuple(args.action),
+        kernel_filter=not args.no_kernel_filter,
         spill_limit_mib=args.spill_limit,
         duration=args.duration,
         replay=args.replay,
