@@ -122,6 +122,7 @@ def run_watch(
                 source.close()
         finally:
             pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
+            state.containers.close()
     report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
     if pipeline.stats.drop_alerts:
@@ -163,6 +164,7 @@ def _source(
         live = dataclasses.replace(live, open_filter=derived.open_filter())
     probe = open_probe(live)
     state.seed_from_proc()
+    state.containers.watch_identities()  # closed with the state (`run_watch`)
     spill = (
         SpillSettings()
         if settings.spill_limit_mib is None
