@@ -1,5 +1,5 @@
 # Shortcuts for the scripts README names; the scripts are the source of truth.
-.PHONY: setup demo check test bench bench-sensor
+.PHONY: setup demo check test bench bench-sensor images
 setup:
 	scripts/setup
 demo:
@@ -8,6 +8,12 @@ check:
 	scripts/check
 test:
 	scripts/test
+# The engine's test images (scripts/images), into the engine's root: Debian bookworm (minbase,
+# bash, python3; mmdebstrap, cached in .cache/images/) and busybox. DEBIAN_ARGS="--push
+# 127.0.0.1:5000/debian:bookworm" (or --root DIR) passes flags on; likewise BUSYBOX_ARGS.
+images:
+	scripts/images debian $(DEBIAN_ARGS)
+	scripts/images busybox $(BUSYBOX_ARGS)
 # Side-by-side start-up and exec figures vs runc/crun, then the sensor's overhead and throughput
 # (bench/README.md). BENCH_ARGS="--runs 10" passes flags to the two runtime benches (the shared
 # ones: --runs, --warmup, --bastion, --timeout); SENSOR_BENCH_ARGS="--rounds 5" goes to

@@ -8,36 +8,49 @@ image; bastion (a private engine root, cgroups under /bastion-test) and podman (
 it, then each round runs both once, in an order rotated each round (bench/timing.py), for:
 - `run --rm IMAGE true` (`--network none` for both; podman also needs this host's ulimits);
 - `run -d IMAGE sleep 60` then `rm -f`;
-- memory per running container: `--containers N` detached `sleep` containers of each tool, then
-  the RSS and PSS (`/proc/PID/smaps_rollup`) of their conmon processes, per container.
-Prints medians, p90s and the paired ratio bastion/podman. Everything is removed at the end.
+- memory per running container (bench/engine_memory.py) with `--containers N` (0: skip).
+The CPU column is every process of a trial (the CLI, conmon, the runtime, the container, podman's
+cleanup): the bench is a child subreaper and waits for them all after the clock stops.
+Prints medians, p90s and the paired ratios bastion/podman. Everything is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "helpers")
 )
 
-from bench.timing import ENV, Local, Row, Spawner, Step, paired_ratio, report, run_rounds
+from bench.timing import (
+    ENV,
+    Local,
+    Row,
+    Sample,
+    Spawner,
+    Step,
+    paired_ratio,
+    report,
+    run_rounds,
+)
 
 PODMAN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--containers", type=int, default=10)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def engines() -> Iterator[tuple[list[str], list[str], str]]:
+    """Both engines over private roots, each with the busybox test image pulled from a
+    loopback registry: (bastion argv, podman argv, image). Everything is removed at the end."""
     from bastion_testing.layers import tar_directory, write_oci_image
     from bastion_testing.registry import skopeo_copy, start_registry
     from bastion_testing.rootfs import busybox_rootfs
@@ -56,8 +69,6 @@ def main() -> None:
         *("--root", f"{work}/podman", "--runroot", runroot, "--storage-driver", "overlay"),
         *("--cgroup-manager", "cgroupfs", "--events-backend", "none", "--runtime", "runc"),
     ]
-    spawner = Spawner(os.path.join(work, "stderr"), 60)
-    local = Local(spawner)
     try:
         source = os.path.join(work, "source")
         write_oci_image(source, "busybox", [tar_directory(busybox_rootfs())])
@@ -72,110 +83,140 @@ def main() -> None:
             env=ENV,
             capture_output=True,
         )
-        rows = [
-            Row(
-                "bastion run --rm",
-                "bastion run --rm IMAGE true",
-                lambda: local.measure([Step([*bastion, "run", "--rm", image, "true"])]),
-            ),
-            Row(
-                "podman run --rm",
-                "podman run --rm --network none --ulimit ... IMAGE true",
-                lambda: local.measure(
-                    [
-                        Step(
-                            [
-                                *podman,
-                                "run",
-                                "--rm",
-                                "--network",
-                                "none",
-                                *PODMAN_LIMITS,
-                                image,
-                                "true",
-                            ]
-                        )
-                    ]
-                ),
-            ),
-        ]
-        run_rounds("run --rm", rows, args.runs, args.warmup)
-        report("run --rm", "run --rm IMAGE true", rows)
-        ratio = paired_ratio(rows[0].samples_ns, rows[1].samples_ns)
-        print(f"bastion/podman (paired median): {ratio:.2f}" if ratio else "no ratio")
-
-        def detached(tool: list[str], extra: tuple[str, ...], rm: tuple[str, ...]) -> Row:
-            name = os.path.basename(tool[0])
-            steps = [
-                Step([*tool, "run", "-d", "--name", "bst-bench", *extra, image, "sleep", "60"]),
-                Step([*tool, "rm", "-f", *rm, "bst-bench"]),
-            ]
-            return Row(
-                f"{name} run -d ; rm -f",
-                "run -d IMAGE sleep 60 ; rm -f",
-                lambda: local.measure(steps),
-            )
-
-        # podman's rm -f stops with SIGTERM and a 10 s grace (sleep as pid 1 ignores it): -t 0
-        # makes it kill at once, as docker's and bastion's rm -f do
-        rows = [
-            detached(bastion, (), ()),
-            detached(podman, ("--network", "none", *PODMAN_LIMITS), ("-t", "0")),
-        ]
-        run_rounds("run -d ; rm -f", rows, args.runs, args.warmup)
-        report("run -d ; rm -f", "run -d IMAGE sleep 60, then rm -f", rows)
-        ratio = paired_ratio(rows[0].samples_ns, rows[1].samples_ns)
-        print(f"bastion/podman (paired median): {ratio:.2f}" if ratio else "no ratio")
-        print(f"\n## memory per running container ({args.containers} detached of each)")
-        for name, tool, extra in (
-            ("bastion", bastion, ()),
-            ("podman", podman, ("--network", "none", *PODMAN_LIMITS)),
-        ):
-            for i in range(args.containers):
-                subprocess.run(
-                    [*tool, "run", "-d", "--name", f"bst-mem-{i}", *extra, image, "sleep", "600"],
-                    check=True,
-                    env=ENV,
-                    capture_output=True,
-                )
-            rss, pss = conmon_memory(f"{work}/engine" if name == "bastion" else f"{work}/podman")
-            n = args.containers
-            per_rss, per_pss = rss / n / 1024, pss / n / 1024
-            print(f"{name:<8} conmon per container: RSS {per_rss:.2f} MiB, PSS {per_pss:.2f} MiB")
-            names = [f"bst-mem-{i}" for i in range(n)]
-            rm = [*tool, "rm", "-f", *(("-t", "0") if name == "podman" else ()), *names]
-            subprocess.run(rm, check=False, env=ENV, capture_output=True)
+        yield bastion, podman, image
     finally:
-        spawner.close()
         subprocess.run([*bastion, "rm", "-f", "bst-bench"], capture_output=True, check=False)
-        subprocess.run([*podman, "rm", "-f", "-a"], capture_output=True, check=False)
+        subprocess.run([*podman, "rm", "-f", "-t", "0", "-a"], capture_output=True, check=False)
         subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, check=False)
         registry.stop()
+        # podman's overlay driver bind-mounts its storage on itself; a reset after a failed
+        # run can leave it: nothing of ours stays mounted
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        for point in sorted(p for p in points if p.startswith((work, runroot)))[::-1]:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         shutil.rmtree(runroot, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the cgroup parent bastion-runc made
+            for hierarchy in os.listdir("/sys/fs/cgroup"):
+                parent = f"/sys/fs/cgroup/{hierarchy}/bastion-test/{os.path.basename(work)}"
+                if os.path.isdir(parent):
+                    os.rmdir(parent)
 
 
-def conmon_memory(marker: str) -> tuple[int, int]:
-    """Total RSS and PSS (KiB) of the conmon processes whose command line names `marker`."""
-    rss = pss = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+class TreeLocal:
+    """`Local`, plus the CPU time of every process a trial left behind: the bench is a child
+    subreaper, so conmon (which double-forks away from the CLI), the runtime it runs, the
+    container it reaps and podman's cleanup process end up as our children; they are waited
+    for after the clock stops and their CPU time (their own waited children included) is
+    added to the sample's. That is the whole cost of a `run`, not only the CLI's."""
+
+    def __init__(self, spawner: Spawner, timeout_s: float = 30) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(36, ctypes.c_ulong(1), 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+            raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
+        self._local = Local(spawner)
+        self._timeout_s = timeout_s
+        self._keep = set(_children())  # the registry: never waited for here
+
+    def measure(self, steps: list[Step]) -> Sample:
+        sample = self._local.measure(steps)
+        extra = 0
+        deadline = time.monotonic() + self._timeout_s
+        while time.monotonic() < deadline:
+            left = [pid for pid in _children() if pid not in self._keep]
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ChildProcessError):
+                    done, _, usage = os.wait4(pid, os.WNOHANG)
+                    if done:
+                        extra += int((usage.ru_utime + usage.ru_stime) * 1e9)
+            time.sleep(0.005)  # outside the clock
+        return dataclasses.replace(sample, cpu_ns=sample.cpu_ns + extra)
+
+    def close(self) -> None:
+        self._keep = set()
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    return pids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--containers", type=int, default=10)
+    args = parser.parse_args()
+    with engines() as (bastion, podman, image), tempfile.TemporaryDirectory() as tmp:
+        spawner = Spawner(os.path.join(tmp, "stderr"), 60)
+        local = TreeLocal(spawner)
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            if not argv[0].endswith(b"conmon") or not any(marker.encode() in a for a in argv):
-                continue
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    if key == "Rss":
-                        rss += int(value.split()[0])
-                    elif key == "Pss":
-                        pss += int(value.split()[0])
-        except OSError:
-            continue
-    return rss, pss
+            bench(local, bastion, podman, image, args)
+        finally:
+            spawner.close()
+
+
+def bench(
+    local: TreeLocal, bastion: list[str], podman: list[str], image: str, args: argparse.Namespace
+) -> None:
+    rows = [
+        Row(
+            "bastion run --rm",
+            "bastion run --rm IMAGE true",
+            lambda: local.measure([Step([*bastion, "run", "--rm", image, "true"])]),
+        ),
+        Row(
+            "podman run --rm",
+            "podman run --rm --network none --ulimit ... IMAGE true",
+            lambda: local.measure(
+                [Step([*podman, "run", "--rm", "--network", "none", *PODMAN_LIMITS, image, "true"])]
+            ),
+        ),
+    ]
+    run_rounds("run --rm", rows, args.runs, args.warmup)
+    report("run --rm", "run --rm IMAGE true (CPU: every process of the run)", rows)
+    ratios(rows)
+
+    def detached(tool: list[str], extra: tuple[str, ...], rm: tuple[str, ...]) -> Row:
+        name = os.path.basename(tool[0])
+        steps = [
+            Step([*tool, "run", "-d", "--name", "bst-bench", *extra, image, "sleep", "60"]),
+            Step([*tool, "rm", "-f", *rm, "bst-bench"]),
+        ]
+        return Row(
+            f"{name} run -d ; rm -f",
+            "run -d IMAGE sleep 60 ; rm -f",
+            lambda: local.measure(steps),
+        )
+
+    # podman's rm -f stops with SIGTERM and a 10 s grace (sleep as pid 1 ignores it): -t 0
+    # makes it kill at once, as docker's and bastion's rm -f do
+    rows = [
+        detached(bastion, (), ()),
+        detached(podman, ("--network", "none", *PODMAN_LIMITS), ("-t", "0")),
+    ]
+    run_rounds("run -d ; rm -f", rows, args.runs, args.warmup)
+    report("run -d ; rm -f", "run -d IMAGE sleep 60, then rm -f", rows)
+    ratios(rows)
+    if args.containers:
+        from bench.engine_memory import measure_memory
+
+        measure_memory(bastion, podman, image, args.containers)
+
+
+def ratios(rows: list[Row]) -> None:
+    wall = paired_ratio(rows[0].samples_ns, rows[1].samples_ns)
+    cpu = paired_ratio(rows[0].cpu_ns, rows[1].cpu_ns)
+    print(f"bastion/podman (paired median): wall {wall:.2f}" if wall else "no ratio", end="")
+    print(f", CPU {cpu:.2f}" if cpu else "")
 
 
 if __name__ == "__main__":

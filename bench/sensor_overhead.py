@@ -12,7 +12,11 @@ rotates) so a slow spell of the machine hits each alike:
   being attached to every system call at all;
 - `sensor`: bastion's probe with its default events, read continuously by a separate process
   pinned to CPU 1 that decodes every record and applies it to the state tables
-  (bench/sensor_worker.py); its drop counters are reported too.
+  (bench/sensor_worker.py), and runs `--rules` on them when given; its counters (produced,
+  delivered, dropped, filtered) are reported too;
+- `filtered` (with `--only ...,filtered` and `--rules`): `sensor` with the kernel-side open
+  filter those rules allow (sensor/kernel_filter.py), as `bastion watch` runs by default.
+`--target /dev/null` makes the openat+close loop the flood of the sensor-scale issue.
 It prints each configuration's median loop time, the overhead vs `none`, and for `sensor` the
 ratio of its overhead to the floor's; then, from one untimed pass with kernel.bpf_stats_enabled,
 the nanoseconds per run of the floor's program and of the probe's dispatcher as the kernel
@@ -43,13 +47,18 @@ from bench.sensor_common import (
     run_workload,
 )
 
-CONFIGS = ("none", "floor", "sensor")
+CONFIGS = ("none", "floor", "sensor", "filtered")
 
 
 def workloads(built: Built, args: argparse.Namespace) -> dict[str, list[str]]:
     return {
         "getppid": [built.workload, "getppid", str(args.getppid)],
-        "openat+close": [built.workload, "openclose", str(args.openclose), built.target],
+        "openat+close": [
+            built.workload,
+            "openclose",
+            str(args.openclose),
+            args.target or built.target,
+        ],
     }
 
 
@@ -57,7 +66,7 @@ def one_round(
     built: Built,
     config: str,
     loads: dict[str, list[str]],
-    drops: list[dict[str, float]],
+    drops: dict[str, list[dict[str, float]]],
     worker_args: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Run every workload once under `config`; their loop times in ns."""
@@ -66,16 +75,19 @@ def one_round(
     if config == "floor":
         with floor_programs(built.floor_object):
             return {name: run_workload(argv)[0] for name, argv in loads.items()}
-    worker = SensorWorker(*worker_args)
+    extra = ("--kernel-filter",) if config == "filtered" else ()
+    worker = SensorWorker(*worker_args, *extra)
     try:
         times = {name: run_workload(argv)[0] for name, argv in loads.items()}
-        drops.append(worker.stop())
+        drops.setdefault(config, []).append(worker.stop())
     finally:
         worker.kill()
     return times
 
 
-def kernel_costs(built: Built, loads: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def kernel_costs(
+    built: Built, loads: dict[str, list[str]], filtered_args: tuple[str, ...] | None = None
+) -> dict[str, dict[str, float]]:
     """One untimed pass with kernel.bpf_stats_enabled: ns per run of the floor's program and
     of the probe's sys_exit dispatcher, as the kernel counts them. Far less noisy than loop
     times on a shared VM: it isolates the programs' own cost from everything else."""
@@ -91,6 +103,15 @@ def kernel_costs(built: Built, loads: dict[str, list[str]]) -> dict[str, dict[st
             worker.stop()
         finally:
             worker.kill()
+        if filtered_args is not None:  # the probe with the kernel filter the rules allow
+            costs["filtered"] = {}
+            worker = SensorWorker(*filtered_args, "--kernel-filter")
+            try:
+                for name, argv in loads.items():
+                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv)
+                worker.stop()
+            finally:
+                worker.kill()
     return costs
 
 
@@ -106,7 +127,7 @@ def report(samples: dict[str, dict[str, list[int]]], loads: dict[str, list[str]]
             med = median([float(x) for x in samples[config][name]])
             over = med / base - 1
             time_ratio = over_ratio = ""
-            if config == "sensor" and floor:
+            if config in ("sensor", "filtered") and floor:
                 time_ratio = f"{(1 + over) / (1 + floor_over):.3f}x"
                 over_ratio = f"{over / floor_over:.2f}x" if floor_over > 0 else "n/a"
             row = f"{name:<14}{config:<8}{med / 1e6:>11.1f}{over * 100:>+9.1f}%"
@@ -126,8 +147,16 @@ def main() -> int:
         help="the sensor worker drains into a spill area of this size (every event delivered)",
     )
     parser.add_argument("--ring-mib", type=int, default=8, help="the sensor worker's ring")
+    parser.add_argument("--target", help="the file openat+close opens (default: a temp file)")
+    parser.add_argument(
+        "--rules", action="append", default=[], help="rules the sensor worker runs (repeatable)"
+    )
     args = parser.parse_args()
-    worker_args = ("--ring-size", str(args.ring_mib << 20))
+    worker_args: tuple[str, ...] = ("--ring-size", str(args.ring_mib << 20))
+    for rules in args.rules:
+        worker_args += ("--rules", rules)
+    if "filtered" in args.only.split(",") and not args.rules:
+        parser.error("the filtered config derives its filter from --rules")
     if args.spill_mib:
         worker_args += ("--spill-mib", str(args.spill_mib))
     configs = tuple(c for c in CONFIGS if c in args.only.split(","))
@@ -140,7 +169,7 @@ def main() -> int:
         with build() as built:
             loads = workloads(built, args)
             samples: dict[str, dict[str, list[int]]] = {c: {n: [] for n in loads} for c in configs}
-            drops: list[dict[str, float]] = []
+            drops: dict[str, list[dict[str, float]]] = {}
             one_round(built, "none", loads, drops)  # warm-up: page cache, CPU frequency
             for r in range(args.rounds):
                 k = r % len(configs)
@@ -149,7 +178,10 @@ def main() -> int:
                     for name, ns in one_round(built, config, loads, drops, worker_args).items():
                         samples[config][name].append(ns)
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-            costs = kernel_costs(built, loads) if {"floor", "sensor"} <= set(configs) else {}
+            filtered = worker_args if "filtered" in configs else None
+            costs = (
+                kernel_costs(built, loads, filtered) if {"floor", "sensor"} <= set(configs) else {}
+            )
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -158,17 +190,26 @@ def main() -> int:
         print("\nin-kernel ns per sys_exit program run (kernel.bpf_stats_enabled, one pass):")
         for name in loads:
             floor_ns, sensor_ns = costs["floor"][name], costs["sensor"][name]
-            print(
+            line = (
                 f"  {name:<14} floor {floor_ns:7.1f}  sensor {sensor_ns:7.1f}  "
                 f"ratio {sensor_ns / floor_ns:.2f}x"
             )
-    lost = sum(int(d.get("dropped_ring_full", 0)) for d in drops)
-    spilled = sum(int(d.get("dropped_spill", 0)) for d in drops)
-    produced = sum(int(d.get("produced", 0)) for d in drops)
-    print(
-        f"\nsensor worker: {produced} events produced, {lost} dropped (ring full), "
-        f"{spilled} dropped (spill area full) over all rounds"
-    )
+            if "filtered" in costs:
+                line += f"  filtered {costs['filtered'][name]:7.1f}"
+            print(line)
+    for config, workers in drops.items():
+        total = {
+            key: sum(int(d.get(key, 0)) for d in workers)
+            for key in ("produced", "decoded", "dropped_ring_full", "dropped_spill")
+        }
+        kept = sum(int(d.get("filtered", 0)) for d in workers)
+        cpu = sum(float(d.get("cpu_seconds", 0.0)) for d in workers)
+        print(
+            f"\nsensor worker ({config}, all rounds): {total['produced']} events produced, "
+            f"{total['decoded']} delivered, {total['dropped_ring_full']} dropped (ring full), "
+            f"{total['dropped_spill']} dropped (spill area full), {kept} kept back by the "
+            f"kernel filter; worker CPU {cpu:.1f} s"
+        )
     print(", ".join(f"{k}={v}" for k, v in vars(args).items()))
     path = host.save_results(
         "sensor_overhead",

@@ -12,7 +12,8 @@ With ``--spill-mib N`` it runs as `bastion watch` does: a reader thread drains t
 a spill area of N MiB and the evaluation consumes it (sensor/spill.py); on SIGTERM it
 evaluates what the spill still holds and reports how long that took (``catch_up_seconds``).
 ``--rules FILE`` (repeatable) adds the rules engine (the pipeline: state + rules) to the
-evaluation.
+evaluation; ``--kernel-filter`` gives the probe the open filter those rules allow, as `bastion
+watch` does (sensor/kernel_filter.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,14 @@ def spilled(args: argparse.Namespace) -> int:
         rules = load_rules(args.rules, state)
         pipeline = Pipeline(engine=rules.engine, state=state, hostname="bench")
     events = args.events.split(",") if args.events else None
-    probe = Probe(ring_size=args.ring_size, events=events)
+    open_filter = None
+    if args.kernel_filter:
+        if pipeline is None:
+            raise SystemExit("--kernel-filter derives the filter from --rules")
+        from bastion.sensor.kernel_filter import compile_filter
+
+        open_filter = compile_filter(rules.engine, rules.ruleset).open_filter()
+    probe = Probe(ring_size=args.ring_size, events=events, open_filter=open_filter)
     cpu0 = wall0 = 0.0
 
     def started() -> None:
@@ -98,6 +106,9 @@ def main() -> int:
     parser.add_argument("--bcap", help="also write the raw records to this bastion capture")
     parser.add_argument("--spill-mib", type=int, default=0, help="evaluate from a spill area")
     parser.add_argument("--rules", action="append", help="rules file(s) to evaluate too")
+    parser.add_argument(
+        "--kernel-filter", action="store_true", help="the open filter the --rules allow, as watch"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)

@@ -21,6 +21,7 @@ AREAS = (
     ("outputs", "Alerts and their outputs"),
     ("images", "Images: layers, the image layout, overlays, registries, archives"),
     ("engine", "The engine: containers from images, their monitors and metadata"),
+    ("network", "Networks: bridges, veths, addresses, published ports, the firewall, DNS, CNI"),
     ("cli", "The command lines"),
 )
 
@@ -472,6 +473,19 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "An output string is malformed (a % at the end, a width with no field).",
         "Write fields as %name or %name[arg] (Falco has no %% escape).",
     ),
+    "action-config": (
+        "rules",
+        "An --action flag names no known action, priority or rule form.",
+        "Write ACTION=PRIORITY (kill_process=warning) or ACTION=rule:NAME; the actions are "
+        "kill_process, kill_container, pause_container and alert.",
+    ),
+    "sensor-service": (
+        "capture",
+        "The sensor service could not start, did not become ready, or another one already "
+        "holds its service directory.",
+        "Read the service's log (sensor.log in the service directory); stop the running one "
+        "with `bastion sensor --stop`, or give another --service-dir.",
+    ),
     "unknown-priority": (
         "outputs",
         "A priority name is not one of Falco's eight.",
@@ -610,6 +624,14 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Pass credentials, or fix the registry's entry in ~/.docker/config.json or "
         "${XDG_RUNTIME_DIR}/containers/auth.json.",
     ),
+    "registry-not-logged-in": (
+        "images",
+        "`logout` was asked to forget a registry that the auth file (the one `login` writes: "
+        "$REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json, else "
+        "/run/containers/<uid>/auth.json) holds no credentials for.",
+        "Nothing to undo. Check the registry's name (host:port, as given to `login`) and "
+        "$REGISTRY_AUTH_FILE.",
+    ),
     "registry-credentials-file": (
         "images",
         "An auth file (~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json) is not "
@@ -656,6 +678,87 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "The container's command cannot run: not found (exit status 127) or not executable "
         "(126), as Docker reports them.",
         "Check the command, the image's PATH and the file's mode.",
+    ),
+    "engine-no-such-volume": (
+        "engine",
+        "No volume has that name.",
+        "`bastion volume ls` lists them.",
+    ),
+    "engine-volume-in-use": (
+        "engine",
+        "`volume rm` was asked to remove a volume that a container (running or not) mounts; "
+        "-f does not override it, as in Docker.",
+        "Remove the container first (`bastion rm CONTAINER`; `rm -v` also removes its "
+        "anonymous volumes).",
+    ),
+    "engine-copy": (
+        "engine",
+        "`cp` cannot copy: the path does not exist in the container or on the host, its "
+        "parent directory is missing, or a directory would replace a file (or the reverse). "
+        "Paths in the container are resolved inside its root; symlinks never lead out of it.",
+        "Check both paths (`CONTAINER:PATH` on one side only); create the parent directory.",
+    ),
+    # --- network ---------------------------------------------------------------------------
+    "network-error": (
+        "network",
+        "A network step failed: netlink refused a bridge, veth, address or route, a network "
+        "namespace could not be made, or the action is not allowed on that network (the "
+        "pre-defined `bridge` cannot be removed).",
+        "Read the message; bastion needs root and a kernel with bridge and veth support.",
+    ),
+    "network-not-found": (
+        "network",
+        "No network has that name, id or id prefix (`--network`, `network rm`, ...).",
+        "`bastion network ls` lists them; `bastion network create NAME` makes one.",
+    ),
+    "network-name-in-use": (
+        "network",
+        "`network create` was given the name of an existing network (or `bridge`).",
+        "Choose another name, or remove that network first.",
+    ),
+    "network-subnet": (
+        "network",
+        "A subnet or gateway is malformed, not private, has host bits set, or overlaps a "
+        "host route or another network's subnet.",
+        "Give a free private CIDR (`ip route` and `bastion network ls` show what is taken).",
+    ),
+    "network-address": (
+        "network",
+        "`--ip` is malformed, outside the network's subnet, its gateway, or leased to another "
+        "container; or the subnet has no free address left.",
+        "Choose another --ip, remove containers from the network, or use a larger subnet.",
+    ),
+    "network-in-use": (
+        "network",
+        "`network rm` of a network that containers are on.",
+        "Remove those containers or `bastion network disconnect` them first.",
+    ),
+    "network-port": (
+        "network",
+        "A `-p` value is malformed, or its host port is already published by another "
+        "running container.",
+        "Use [IP:][HOST:]CONTAINER[/tcp|udp]; choose another host port or stop that container.",
+    ),
+    "network-firewall": (
+        "network",
+        "bastion's nftables ruleset is malformed (`where` names the field: a subnet, a port, a "
+        "protocol) or nftables refused it; the table is left as it was.",
+        "Fix the value named; if nftables refused the batch, check that the kernel has nf_tables "
+        "and nft_nat (modprobe nf_tables) and that bastion runs as root.",
+    ),
+    "network-cni": (
+        "network",
+        "A CNI configuration list is malformed (`where` names the field) or one of its plugins "
+        "failed (its code and message; `where` names the plugin and the command). A failed ADD "
+        "has been undone with DEL.",
+        "Fix the list, or what the plugin's message names; plugins are looked up in /usr/lib/cni "
+        "and /opt/cni/bin (Debian: containernetworking-plugins).",
+    ),
+    "network-dns": (
+        "network",
+        "A network's DNS responder could not start (the gateway address is not on the host, or "
+        "another process holds its port 53) or could not be stopped.",
+        "Read the responder's log named in the message; free port 53 on the gateway address.",
     ),
     # --- cli -------------------------------------------------------------------------------
     "bastion-error": (

@@ -410,7 +410,7 @@ def test_network_none_and_host(bastion: Bastion) -> None:
         out = bastion.ok("run", "--rm", *flags, bastion.image, "cat", "/proc/net/dev")
         return {line.split(":")[0].strip() for line in out.splitlines()[2:]}
 
-    assert interfaces() == {"lo"}
+    assert interfaces() == {"lo", "eth0"}  # the default network, `bridge`
     assert interfaces("--network", "none") == {"lo"}
     with open("/proc/net/dev") as f:
         host = {line.split(":")[0].strip() for line in f.read().splitlines()[2:]}

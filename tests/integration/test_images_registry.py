@@ -454,7 +454,16 @@ def test_push_then_pull_back(
     steps: list[PullProgress] = []
     dest = f"{registry.host}/pushed/layers:2"
     assert push(layout, image.name, dest, progress=steps.append) == image.digest
-    assert {s.state for s in steps} == {"done"}  # another repository: every blob uploaded
+    # another repository: every blob uploaded, its bytes reported as they were sent
+    assert {s.state for s in steps} == {"pushing", "done"}
+    blobs = {d.digest: d.size for d in (image.manifest.config, *image.layers)}
+    assert {s.digest for s in steps if s.state == "done"} == set(blobs)
+    sent: dict[str, int] = {}
+    for step in steps:
+        if step.state == "pushing":
+            assert step.done > sent.get(step.digest, 0)
+            sent[step.digest] = step.done
+    assert sent == blobs
     raw = subprocess.run(
         [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
         capture_output=True,

@@ -279,6 +279,34 @@ def load(ctx: int) -> None:
     _check(_library().seccomp_load(ctx), "seccomp_load")
 
 
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog (linux/filter.h): the program PR_SET_SECCOMP installs."""
+
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_char_p))
+
+
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+
+
+def load_program(program: bytes) -> None:
+    """Install a BPF program as `seccomp_export_bpf` wrote it (what `seccomp_load` would
+    generate for the same context), with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER): what
+    libseccomp's own load does for a filter with no flags and no notify listener, minus the
+    generation. Needs no_new_privs or CAP_SYS_ADMIN, as any filter does."""
+    if not program or len(program) % _SOCK_FILTER_SIZE:
+        raise OSError(22, f"seccomp program of {len(program)} bytes: not whole instructions")
+    fprog = _SockFprog(len(program) // _SOCK_FILTER_SIZE, program)
+    zero = ctypes.c_ulong(0)
+    rc = libc.prctl(
+        _PR_SET_SECCOMP, ctypes.c_ulong(_SECCOMP_MODE_FILTER), ctypes.byref(fprog), zero, zero
+    )
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_SECCOMP): {os.strerror(err)}")
+
+
 def notify_fd(ctx: int) -> int | None:
     """The user-notification fd of a loaded filter that has SCMP_ACT_NOTIFY rules, or None."""
     rc = _library().seccomp_notify_fd(ctx)

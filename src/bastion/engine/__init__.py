@@ -12,46 +12,69 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.engine.attach import Attachment
     from bastion.engine.engine import DEFAULT_ROOT, Engine
     from bastion.engine.errors import (
         CommandError,
         ContainerStateError,
+        CopyError,
         EngineError,
         ImageInUseError,
         InvalidOptionError,
         NameInUseError,
         NoSuchContainerError,
+        NoSuchVolumeError,
+        VolumeInUseError,
     )
+    from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.metadata import ContainerRecord, ImageRecord
     from bastion.engine.monitor import LogLine
+    from bastion.engine.restart import RestartPolicy
     from bastion.engine.spec import ContainerOptions
+    from bastion.engine.volumes import VolumeRecord
 
 __all__ = [
     "DEFAULT_ROOT",
+    "Attachment",
     "CommandError",
     "ContainerOptions",
     "ContainerRecord",
     "ContainerStateError",
+    "CopyError",
     "Engine",
     "EngineError",
+    "ExecConfig",
+    "ExecSession",
     "ImageInUseError",
     "ImageRecord",
     "InvalidOptionError",
     "LogLine",
     "NameInUseError",
     "NoSuchContainerError",
+    "NoSuchVolumeError",
+    "RestartPolicy",
+    "VolumeInUseError",
+    "VolumeRecord",
 ]
 
 _WHERE = {
+    "Attachment": "bastion.engine.attach",
+    "ExecConfig": "bastion.engine.exec",
+    "ExecSession": "bastion.engine.exec",
+    "RestartPolicy": "bastion.engine.restart",
     "DEFAULT_ROOT": "bastion.engine.engine",
     "Engine": "bastion.engine.engine",
     "CommandError": "bastion.engine.errors",
     "ContainerStateError": "bastion.engine.errors",
+    "CopyError": "bastion.engine.errors",
     "EngineError": "bastion.engine.errors",
     "ImageInUseError": "bastion.engine.errors",
     "InvalidOptionError": "bastion.engine.errors",
     "NameInUseError": "bastion.engine.errors",
     "NoSuchContainerError": "bastion.engine.errors",
+    "NoSuchVolumeError": "bastion.engine.errors",
+    "VolumeInUseError": "bastion.engine.errors",
+    "VolumeRecord": "bastion.engine.volumes",
     "ContainerRecord": "bastion.engine.metadata",
     "ImageRecord": "bastion.engine.metadata",
     "LogLine": "bastion.engine.monitor",

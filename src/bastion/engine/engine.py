@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -26,29 +25,40 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
-from bastion.engine import monitor
+from bastion.engine import image_verbs, monitor, operations, repair
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
-    EngineError,
     ImageInUseError,
+    InvalidOptionError,
     NoSuchContainerError,
 )
+from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
+from bastion.engine.mount_flags import requests as mount_requests
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
+from bastion.engine.volumes import VolumeRecord, Volumes
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.store import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from bastion.audit import Report
+    from bastion.engine.attach import Attachment
+    from bastion.engine.exec import ExecConfig, ExecSession
+    from bastion.engine.networks import Networks
+    from bastion.engine.system import Pruned, PruneOptions
     from bastion.images import Image, LayerStore, Layout, PullProgress
+    from bastion.network.model import Naming, Network
 
 DEFAULT_ROOT = "/var/lib/bastion"
 DEFAULT_CGROUP_PARENT = "/bastion"
 ROOT_ENV = "BASTION_ROOT"
 
 CREATED, STARTING, RUNNING, EXITED = "created", "starting", "running", "exited"
+#: ended, and its restart policy (engine/restart.py) restarts it: its exit command will
+RESTARTING = "restarting"
 
 _ADJECTIVES = ("brave", "calm", "eager", "keen", "quiet", "swift", "bold", "wise", "sharp", "kind")
 _NAMES = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "liskov", "hamilton")
@@ -72,6 +82,7 @@ class Engine:
         runtime_root: str = DEFAULT_STATE_ROOT,
         cgroup_parent: str = DEFAULT_CGROUP_PARENT,
         runtime: str | None = None,
+        naming: Naming | None = None,
     ) -> None:
         self.root = os.path.abspath(root or default_root())
         self.runtime_root = os.path.abspath(runtime_root)
@@ -79,6 +90,10 @@ class Engine:
         self.runtime = runtime or os.path.join(os.path.dirname(sys.executable), "bastion-runc")
         os.makedirs(os.path.join(self.root, "containers"), mode=0o700, exist_ok=True)
         self.metadata = Metadata(os.path.join(self.root, "bastion.db"))
+        # the networks' host names (bridges, veths, nft table); None: $BASTION_NETWORK_PREFIX,
+        # else what this root was first used with, else bastion's (docs/network.md)
+        self._naming = naming
+        self._networks: Networks | None = None
 
     def close(self) -> None:
         self.metadata.close()
@@ -130,6 +145,7 @@ class Engine:
             pulled=time.time(),
             diff_ids=image.config.diff_ids,
         )
+        image_verbs.keep_replaced(self, record)  # the image that had the name: `<none>` now
         self.metadata.put_image(record)
         return record
 
@@ -138,9 +154,12 @@ class Engine:
 
     def image(self, reference: str) -> ImageRecord:
         """The image named `reference` (as `pull` normalises it), or whose id starts with it."""
+        records = self.metadata.images()
+        for record in records:  # a name as `pull` normalised it: no parse (the module's ~2 ms)
+            if record.name == reference:
+                return record
         from bastion.images import ImageNotFoundError, Reference
 
-        records = self.metadata.images()
         with contextlib.suppress(Exception):
             name = str(Reference.parse(reference))
             for record in records:
@@ -155,11 +174,16 @@ class Engine:
 
     def remove_image(self, reference: str, *, force: bool = False) -> list[str]:
         """Untag the image; its blobs and layers go when nothing else needs them. Refused while
-        a container was made from it, unless `force` (the container keeps its layers).
+        a container was made from it and no other name keeps it, unless `force` (the container
+        keeps its layers).
         Returns the names removed."""
         record = self.image(reference)
         users = [c.name for c in self.metadata.containers() if c.image_id == record.image_id]
-        if users and not force:
+        # another name keeps the image: removing this one only untags it (Docker's rmi)
+        named = any(
+            r.image_id == record.image_id and r.name != record.name for r in self.metadata.images()
+        )
+        if users and not force and not named:
             raise ImageInUseError(
                 f"image {record.name} is used by the container(s) {', '.join(users)}",
                 hint="remove them first, or use -f",
@@ -175,6 +199,57 @@ class Engine:
         self.layers.prune(in_use)
         return [record.name]
 
+    # the image verbs past pull and rmi live in image_verbs.py; these are their faces
+
+    def push(
+        self,
+        reference: str,
+        destination: str | None = None,
+        *,
+        tls_verify: bool | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> str:
+        """Push the image to `destination` (default: its name); the manifest digest."""
+        return image_verbs.push(
+            self, reference, destination, tls_verify=tls_verify, progress=progress
+        )
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        return image_verbs.tag(self, source, target)
+
+    def history(self, reference: str) -> list[image_verbs.HistoryRow]:
+        return image_verbs.history(self, reference)
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        """Docker's `image inspect` document."""
+        return image_verbs.image_document(self, reference)
+
+    def save(self, references: list[str], path: str, fmt: str = "docker-archive") -> None:
+        """The images into a docker-archive or oci-archive tar at `path`."""
+        image_verbs.save(self, references, path, fmt)
+
+    def load(self, path: str, *, name: str | None = None) -> list[ImageRecord]:
+        """Every image of a docker-archive or oci-archive tar, unpacked and recorded."""
+        return image_verbs.load(self, path, name=name)
+
+    def import_image(
+        self, path: str, reference: str | None = None, *, config: dict[str, object] | None = None
+    ) -> ImageRecord:
+        """A root filesystem tar as a one-layer image (untagged without `reference`)."""
+        return image_verbs.import_rootfs(self, path, reference, config=config)
+
+    @staticmethod
+    def login(
+        registry: str, username: str, password: str, *, tls_verify: bool | None = None
+    ) -> str:
+        """Check the credentials against the registry and record them (Podman's auth.json);
+        the file's path."""
+        return image_verbs.login(registry, username, password, tls_verify=tls_verify)
+
+    @staticmethod
+    def logout(registry: str) -> str:
+        return image_verbs.logout(registry)
+
     def _image_for_run(self, reference: str) -> tuple[ImageRecord, Image]:
         from bastion.images import ImageNotFoundError
 
@@ -189,12 +264,18 @@ class Engine:
     def create(self, reference: str, options: ContainerOptions | None = None) -> ContainerRecord:
         """Make a container from the image `reference` (pulled if missing): its record and
         its config.json. Nothing runs until `start`."""
+        from bastion.engine.restart import RestartPolicy
+
         options = options or ContainerOptions()
+        policy = RestartPolicy.parse(options.restart)
+        if policy.enabled and options.auto_remove:
+            raise InvalidOptionError("conflicting options: --restart and --rm")
         record, image = self._image_for_run(reference)
+        repair.stop_point("pulled")
         layers = self.layers
         layers.ensure_image(self.layout, image)
         lowerdirs = layers.lowerdirs(image)
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()  # secrets.token_hex's own source; `secrets` costs ~4 ms
         name = options.name or _random_name(container_id)
         config = image.config
         facts = ImageFacts(
@@ -208,6 +289,10 @@ class Engine:
             group=read_in_layers(lowerdirs, "etc/group"),
         )
         process = merge(facts, options, container_id)
+        wanted_mounts = mount_requests(
+            options.volumes, options.mounts, options.tmpfs, config.volumes
+        )
+        network = self._plan_network(options, config.exposed_ports)
         labels = {**config.labels, **options.labels}
         directory = self._directory(container_id)
         saved = {
@@ -221,12 +306,17 @@ class Engine:
             "labels": labels,
             "memory": options.memory or 0,
             "pids_limit": options.pids_limit or 0,
-            "network": options.network,
+            **network,
             "auto_remove": options.auto_remove,
             "detach": options.detach,
+            "tty": options.tty,
+            "interactive": options.interactive,
+            "restart": policy.document(),
+            "log_size_max": options.log_size_max or 0,
             "stop_signal": config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
+            "host_config": inspect_fields(options),
         }
         new = ContainerRecord(
             id=container_id,
@@ -244,8 +334,14 @@ class Engine:
             config=saved,
         )
         os.makedirs(directory, mode=0o700)
+        # held until the record is in: a directory without a record and without this lock is
+        # what a killed create left (`repair`); the record goes in last, once config.json is
+        lock = start_lock(directory, blocking=True)
+        assert lock is not None
+        made_volumes: list[str] = []
         try:
-            self.metadata.insert_container(new)
+            mounts, made_volumes = self.volumes.prepare(wanted_mounts)
+            saved["mounts"] = mounts
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {
                 "bastion.name": name,
@@ -260,27 +356,55 @@ class Engine:
                 cgroup_path=f"{self.cgroup_parent}/{container_id}",
                 annotations=annotations,
                 etc_files=etc,
+                host_mounts=mounts,
             )
+            if network.get("networks"):  # joined, not made, by the runtime: `_network_step`
+                for namespace in spec["linux"]["namespaces"]:
+                    if namespace["type"] == "network":
+                        namespace["path"] = self._net().netns_path(container_id)
             write_atomic(os.path.join(directory, "config.json"), jsonio.dumps(spec).encode())
+            self.metadata.insert_container(new)
+            # after the insert: a `volume rm` that ran before it removed a volume we use (we
+            # fail and roll back); one that runs after it sees this container and refuses
+            self.volumes.check_present(mounts)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
                 self.metadata.delete_container(container_id)
+            self.volumes.discard(made_volumes)
             raise
+        finally:
+            os.close(lock)
         return new
 
-    def start(self, name_or_id: str) -> ContainerRecord:
+    def start(
+        self,
+        name_or_id: str,
+        *,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
         """Start a created container: mount its overlay, set up its network, start its monitor
-        (which has the runtime create it), then start its process."""
-        from bastion.images import ContainerFilesystem
-        from bastion.runtime.container import Container
-
+        (which has the runtime create it), then start its process. `on_created` is called in
+        between, when nothing has run yet: where `attach` connects so no output is missed.
+        A start by the user resets the restart count and the "stopped by the user" mark."""
         record = self._sync(self.container(name_or_id))
         if record.status == RUNNING:
             raise ContainerStateError(f"container {record.name} is already running")
+        if record.restart_count or record.stopped_by_user:
+            self.metadata.update_container(record.id, restart_count=0, stopped_by_user=False)
+        return self._start(record, on_created)
+
+    def _start(
+        self,
+        record: ContainerRecord,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
+        from bastion.images import ContainerFilesystem
+        from bastion.runtime.container import Container
+
         directory = self._directory(record.id)
         paths = monitor.MonitorPaths(directory)
-        if record.status == EXITED:
+        if record.status in (EXITED, RESTARTING):
             self._reset_for_restart(record, paths)
         rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
         # "starting" under an flock: if this process dies half-way, the next look at the
@@ -291,6 +415,9 @@ class Engine:
         try:
             if not rootfs.is_mounted():
                 rootfs.mount(record.config["lowerdirs"])
+            if record.started is None:  # Docker copies up at create; we, at the first start
+                self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
+            repair.stop_point("mounted")
             self._network_step(record)
             pid = monitor.start(
                 paths,
@@ -299,8 +426,17 @@ class Engine:
                 runtime=self.runtime,
                 runtime_root=self.runtime_root,
                 exit_command=self._exit_command(record),
+                terminal=bool(record.config.get("tty")),
+                stdin=bool(record.config.get("interactive")),
+                # `run -di`: stdin outlives each `attach`; a foreground `-i`'s ends with it
+                leave_stdin_open=bool(record.config.get("detach")),
+                log_size_max=record.config.get("log_size_max") or None,
             )
+            repair.stop_point("created")
+            if on_created is not None:
+                on_created(self._get(record.id))
             Container.load(self.runtime_root, record.id).start()
+            repair.stop_point("started")
             self.metadata.update_container(
                 record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
             )
@@ -313,9 +449,16 @@ class Engine:
         return self._get(record.id)
 
     def _exit_command(self, record: ContainerRecord) -> list[str] | None:
-        """What conmon runs when a detached `--rm` container ends: `bastion cleanup ID`
-        (Podman's `container cleanup`), which removes it. Nobody else is there to."""
-        if not (record.config.get("auto_remove") and record.config.get("detach")):
+        """What conmon runs when a detached `--rm` container, or one with a restart policy,
+        ends: `bastion cleanup ID` (Podman's `container cleanup`), which removes or restarts
+        it. Nobody else is there to."""
+        from bastion.engine.restart import RestartPolicy
+
+        config = record.config
+        # an attached `run -i/-t --rm` too: the user may detach (Ctrl-P Ctrl-Q), see `detached`
+        attachable = config.get("detach") or config.get("tty") or config.get("interactive")
+        removes = config.get("auto_remove") and attachable
+        if not removes and not RestartPolicy.from_config(record.config.get("restart")).enabled:
             return None
         bastion = os.path.join(os.path.dirname(self.runtime), "bastion")
         return [
@@ -325,29 +468,136 @@ class Engine:
 
     def cleanup(self, container_id: str) -> None:
         """After the container ended (the monitor's exit command): record its status, release
-        its runtime state and overlay, and remove it if it was run with `--rm`."""
-        record = self._sync(self._get(container_id))
-        if record.status == EXITED and record.config.get("auto_remove"):
+        its runtime state and overlay, and remove it if it was run with `--rm`, or restart it
+        if its restart policy says so (after Docker's backoff)."""
+        record = self._get(container_id)
+        if record.config.get("auto_remove") and not record.config.get("detach"):
+            return  # an attached `run --rm`: its CLI records and removes it, or `detached`
+        record = self._sync(record)
+        if record.status == RESTARTING:
+            self._restart_by_policy(record)
+        elif record.status == EXITED and record.config.get("auto_remove"):
             self.remove(record.id)
+
+    def detached(self, name_or_id: str) -> None:
+        """The attached caller of a `--rm` container left it running (the detach keys): from
+        now on its monitor's exit command removes it when it ends (see `_exit_command`), and
+        if it has already ended, it goes now."""
+        import json
+
+        record = self.container(name_or_id)
+        if not record.config.get("auto_remove") or record.config.get("detach"):
+            return
+        self.metadata.update_container(
+            record.id, config=json.dumps({**record.config, "detach": True})
+        )
+        if self._sync(self._get(record.id)).status == EXITED:
+            with contextlib.suppress(NoSuchContainerError):
+                self.remove(record.id)
+
+    def _restart_by_policy(self, record: ContainerRecord) -> None:
+        from bastion.engine.restart import backoff
+
+        ran_for = (record.finished or 0) - (record.started or 0)
+        time.sleep(backoff(record.restart_count, ran_for))
+        current = self.metadata.container(record.id)
+        # removed, started or stopped by the user meanwhile: theirs is the last word
+        if current is None or current.status != RESTARTING or current.stopped_by_user:
+            return
+        self.metadata.update_container(record.id, restart_count=current.restart_count + 1)
+        try:
+            self._start(current)
+        except BaseException:
+            self.metadata.update_container(record.id, status=EXITED)
+            raise
+
+    def restart(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
+        """`stop` (if it runs) then `start`, as `docker restart -t`."""
+        record = self.stop(name_or_id, timeout=timeout)
+        return self.start(record.id)
+
+    def attach(self, name_or_id: str) -> Attachment:
+        """A connection to the running container's monitor (engine/attach.py): its output
+        from now on, its stdin when it was made with `interactive`, its terminal's size."""
+        from bastion.engine.attach import Attachment
+
+        record = self._sync(self.container(name_or_id))
+        if record.status not in (RUNNING, STARTING):
+            raise ContainerStateError(
+                f"cannot attach to container {record.name}: it is not running",
+                hint="start it first (bastion start -a)",
+            )
+        return Attachment.connect(self._directory(record.id))
+
+    def exec(self, name_or_id: str, config: ExecConfig) -> ExecSession:
+        """Run a process in the running container (engine/exec.py); the session gives its pid,
+        its pty master with a terminal, and `wait()` for its status."""
+        from bastion.engine.exec import exec_in
+
+        record = self._sync(self.container(name_or_id))
+        if record.status != RUNNING:
+            raise ContainerStateError(f"container {record.name} is not running")
+        return exec_in(record, self._directory(record.id), self.runtime_root, config)
 
     def _network_step(self, record: ContainerRecord) -> None:
         """Where the network is set up, between the overlay and the runtime's create: with
         `none` the runtime makes an empty network namespace (loopback only), with `host`
-        none at all. Bridges, veths and leases come with the network package."""
-        if record.config.get("network", "none") not in ("none", "host"):
-            raise EngineError(f"network mode {record.config['network']!r} is not supported yet")
+        none at all; on a network, the engine makes and wires the namespace the runtime
+        joins (`networks.Networks.setup`); `container:ID` joins that container's."""
+        mode = record.config.get("network", "none")
+        if mode in ("none", "host"):
+            return
+        if mode.startswith("container:"):
+            self._join_network_of(record, mode.split(":", 1)[1])
+            return
+        self._net().setup(record, self._directory(record.id))
+
+    def _join_network_of(self, record: ContainerRecord, target_id: str) -> None:
+        target = self._sync(self._get(target_id))
+        if target.status != RUNNING:
+            raise ContainerStateError(
+                f"cannot join the network of container {target.name}: it is not running",
+                hint="start it first",
+            )
+        if target.config.get("network") == "host":
+            path = None
+        elif os.path.exists(self._net().netns_path(target.id)):
+            path = self._net().netns_path(target.id)
+        else:
+            path = f"/proc/{target.pid}/ns/net"
+        # its /etc/hosts and resolv.conf too, as Docker shares them
+        for name in ("hosts", "resolv.conf"):
+            with (
+                contextlib.suppress(OSError),
+                open(os.path.join(self._directory(target.id), name), "rb") as source,
+            ):
+                write_atomic(os.path.join(self._directory(record.id), name), source.read(), 0o644)
+        config_path = os.path.join(self._directory(record.id), "config.json")
+        with open(config_path, "rb") as f:
+            spec = jsonio.loads(f.read())
+        namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+        if path is not None:
+            namespaces.append({"type": "network", "path": path})
+        spec["linux"]["namespaces"] = namespaces
+        write_atomic(config_path, jsonio.dumps(spec).encode())
 
     def _reset_for_restart(self, record: ContainerRecord, paths: monitor.MonitorPaths) -> None:
         for path in (paths.exit_file(record.id), paths.conmon_pid, paths.pid_file):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def run(self, reference: str, options: ContainerOptions | None = None) -> ContainerRecord:
+    def run(
+        self,
+        reference: str,
+        options: ContainerOptions | None = None,
+        *,
+        on_created: Callable[[ContainerRecord], None] | None = None,
+    ) -> ContainerRecord:
         """`create` then `start`; the caller follows `logs(..., follow=True)` and `wait`s for
-        a foreground run."""
+        a foreground run, or attaches in `on_created` (see `start`)."""
         record = self.create(reference, options)
         try:
-            return self.start(record.id)
+            return self.start(record.id, on_created=on_created)
         except BaseException:
             self.remove(record.id, force=True)
             raise
@@ -358,7 +608,7 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             record = self._sync(self._get(record.id))
-            if record.status == EXITED:
+            if record.status in (EXITED, RESTARTING):
                 return record.exit_code if record.exit_code is not None else 255
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -369,24 +619,44 @@ class Engine:
                 time.sleep(0.1)  # created or starting: as `docker wait`, until it has run
 
     def logs(
-        self, name_or_id: str, *, tail: int | None = None, follow: bool = False
+        self,
+        name_or_id: str,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Iterator[monitor.LogLine]:
+        """The container's log lines; `since`/`until` (Unix times) bound them as `docker logs`
+        does (a line at `since` is in, one at `until` is out)."""
         record = self.container(name_or_id)
         paths = monitor.MonitorPaths(self._directory(record.id))
-        return monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
+        lines = monitor.read_log(paths, tail=tail, follow=follow and record.status == RUNNING)
+        if since is None and until is None:
+            return lines
+        from bastion.engine.operations import between
+
+        return between(lines, since, until)
 
     def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
+        from bastion.engine.restart import RestartPolicy
         from bastion.runtime.container import Container
 
         record = self._sync(self.container(name_or_id))
         if record.status != RUNNING:
             raise ContainerStateError(f"container {record.name} is not running")
+        # Docker: what the user stops, no restart policy starts again (`_sync` reads it);
+        # without a policy the mark means nothing: no write on `rm -f`'s path
+        if RestartPolicy.from_config(record.config.get("restart")).enabled:
+            self.metadata.update_container(record.id, stopped_by_user=True)
         Container.load(self.runtime_root, record.id).kill(sig)
 
     def stop(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
         """The stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
         `timeout` seconds, as `docker stop -t`."""
         record = self._sync(self.container(name_or_id))
+        if record.status == RESTARTING:  # waiting out its backoff: it stays down
+            self.metadata.update_container(record.id, status=EXITED, stopped_by_user=True)
         if record.status == RUNNING:
             paths = monitor.MonitorPaths(self._directory(record.id))
             sig = signal_number(record.config.get("stop_signal", "SIGTERM"))
@@ -398,9 +668,9 @@ class Engine:
                 monitor.wait(paths, 10)
         return self._sync(self._get(record.id))
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> str:
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> str:
         """Remove a container that is not running (with `force`, kill it first); returns
-        its id."""
+        its id. Its anonymous volumes go too with `volumes` (`rm -v`) or `--rm`, as Docker."""
         record = self._sync(self.container(name_or_id))
         if record.status == STARTING:  # `_sync` saw its `start` alive, holding the lock
             raise ContainerStateError(
@@ -420,6 +690,8 @@ class Engine:
         self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
         shutil.rmtree(directory, ignore_errors=True)
         self.metadata.delete_container(record.id)
+        if volumes or record.config.get("auto_remove"):
+            self.volumes.remove_anonymous(record)
         return record.id
 
     def containers(self, *, all: bool = False) -> list[ContainerRecord]:
@@ -440,9 +712,316 @@ class Engine:
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         from bastion.engine.inspect import container_document
+        from bastion.engine.networks import network_settings
 
         record = self._sync(self.container(name_or_id))
-        return container_document(record, self._directory(record.id))
+        document = container_document(record, self._directory(record.id))
+        if operations.is_paused(self.runtime_root, record):  # the freezer's word, not the record's
+            document["State"].update(Status="paused", Paused=True)
+        if record.config.get("networks"):
+            net = self._net()
+            document["NetworkSettings"] = network_settings(
+                record.config,
+                {n.id: n for n in net.all()},
+                net.leases(record.id),
+                net.netns_path(record.id),
+            )
+        return document
+
+    # --- more container verbs (operations.py, copy.py) ---------------------------------------
+
+    def stats(self, name_or_id: str) -> operations.ContainerStats:
+        """One sample of the running container's counters (CPU time, memory, pids)."""
+        return operations.sample(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def top(self, name_or_id: str) -> list[int]:
+        """The host pids of the running container's processes."""
+        return operations.processes(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def pause(self, name_or_id: str) -> None:
+        operations.pause(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def unpause(self, name_or_id: str) -> None:
+        operations.unpause(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def paused(self, name_or_id: str) -> bool:
+        return operations.is_paused(self.runtime_root, self._sync(self.container(name_or_id)))
+
+    def rename(self, name_or_id: str, new_name: str) -> ContainerRecord:
+        """Give the container another name (unique, as at create); a running one's identity
+        record follows, so the sensor names it by its new name."""
+        operations.check_name(new_name)
+        record = self.container(name_or_id)
+        self.metadata.rename_container(record.id, new_name)
+        operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
+        return self._get(record.id)
+
+    def ports(self, name_or_id: str) -> list[operations.PublishedPort]:
+        """The published ports the network step recorded (config `ports`)."""
+        return operations.published_ports(self.container(name_or_id))
+
+    def copy_from(
+        self, name_or_id: str, source: str, destination: str, *, follow: bool = False
+    ) -> None:
+        """`cp CONTAINER:SOURCE DESTINATION`: see copy.py."""
+        from bastion.engine.copy import copy_out
+
+        with self._container_root(name_or_id) as root:
+            copy_out(root, source, destination, follow=follow)
+
+    def copy_to(self, name_or_id: str, source: str, destination: str) -> None:
+        """`cp SOURCE CONTAINER:DESTINATION`: see copy.py."""
+        from bastion.engine.copy import copy_in
+
+        with self._container_root(name_or_id) as root:
+            copy_in(root, source, destination)
+
+    @contextlib.contextmanager
+    def _container_root(self, name_or_id: str) -> Iterator[str]:
+        """The container's root as a host path: a running container's as its init sees it
+        (/proc/PID/root: its volumes and tmpfs too); otherwise its overlay, mounted for the
+        while under the start lock (a `start` waits for it)."""
+        from bastion.images import ContainerFilesystem
+
+        record = self._sync(self.container(name_or_id))
+        if record.status == RUNNING:
+            container = operations.runtime_container(self.runtime_root, record)
+            yield f"/proc/{container.pid}/root"
+            return
+        directory = self._directory(record.id)
+        lock = start_lock(directory, blocking=True)
+        assert lock is not None
+        try:
+            rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
+            mounted = not rootfs.is_mounted()
+            if mounted:
+                rootfs.mount(record.config["lowerdirs"])
+            try:
+                yield rootfs.merged
+            finally:
+                if mounted:
+                    rootfs.unmount()
+        finally:
+            os.close(lock)
+
+    # --- the engine as a whole (system.py, repair.py) ---------------------------------------
+
+    def prune_containers(self) -> Pruned:
+        """Remove every container that is not running (created and exited ones)."""
+        from bastion.engine.system import Pruned
+
+        pruned = Pruned()
+        for record in self.containers(all=True):
+            if record.status in (RUNNING, STARTING):
+                continue
+            size = operations.container_size(self._directory(record.id))
+            with contextlib.suppress(NoSuchContainerError, ContainerStateError):
+                pruned.removed.append(self.remove(record.id))
+                pruned.reclaimed += size
+        return pruned
+
+    def prune_images(self, *, all: bool = False) -> Pruned:
+        """Remove untagged images (with `all`, every image no container was made from), then
+        the blobs and layers nothing needs any more: the names removed and the bytes freed."""
+        from bastion.engine.system import Pruned
+
+        usage = [os.path.join(self.root, "layers"), os.path.join(self.root, "images")]
+        before = sum(operations.disk_usage(path) for path in usage)
+        removed = image_verbs.prune(self, all=all)
+        after = sum(operations.disk_usage(path) for path in usage)
+        return Pruned(removed=list(removed), reclaimed=max(0, before - after))
+
+    def repair(self) -> list[str]:
+        """Put right what a killed `bastion` left (repair.py); what it removed."""
+        return repair.repair(self)
+
+    def system_prune(self, options: PruneOptions | None = None) -> dict[str, Pruned]:
+        from bastion.engine.system import PruneOptions, prune
+
+        return prune(self, options or PruneOptions())
+
+    def system_df(self) -> list[dict[str, Any]]:
+        from bastion.engine.system import df
+
+        return df(self)
+
+    def info(self) -> dict[str, Any]:
+        from bastion.engine.system import info
+
+        return info(self)
+
+    def version(self) -> dict[str, Any]:
+        from bastion.engine.system import version
+
+        return version(self)
+
+    # --- volumes (engine/volumes.py) -------------------------------------------------------
+
+    @property
+    def volumes(self) -> Volumes:
+        return Volumes(self.root, self.metadata)
+
+    def create_volume(
+        self, name: str | None = None, *, labels: dict[str, str] | None = None
+    ) -> VolumeRecord:
+        return self.volumes.create(name, labels=labels)[0]
+
+    def volume(self, name: str) -> VolumeRecord:
+        return self.volumes.get(name)
+
+    def volume_list(self) -> list[VolumeRecord]:
+        return self.volumes.records()
+
+    def remove_volume(self, name: str) -> None:
+        self.volumes.remove(name)
+
+    def prune_volumes(self, *, all: bool = False) -> dict[str, int]:
+        return self.volumes.prune(all=all)
+
+    # --- networks (docs/network.md) ---------------------------------------------------------
+
+    def _net(self) -> Networks:
+        if self._networks is None:
+            from bastion.engine.networks import Networks
+
+            self._networks = Networks(self.metadata, self.root, self._naming)
+        return self._networks
+
+    def _plan_network(self, options: ContainerOptions, exposed: tuple[str, ...]) -> dict[str, Any]:
+        """The network part of a new container's config: its mode, the networks it joins
+        (checked now: an unknown one makes nothing) and its published ports."""
+        from bastion.engine.errors import InvalidOptionError
+
+        mode = options.network
+        networked = options.publish or options.publish_all or options.ip or options.network_aliases
+        if mode in ("none", "host") or mode.startswith("container:"):
+            if networked:
+                raise InvalidOptionError(
+                    f"--network {mode} takes no -p, -P, --ip or --network-alias",
+                    hint="those need a network: --network bridge or a network's name",
+                )
+            if mode.startswith("container:"):
+                mode = "container:" + self.container(mode.split(":", 1)[1]).id
+            return {"network": mode}
+        net = self._net()
+        return {
+            "network": mode,
+            "networks": net.plan(mode, options.ip, options.network_aliases),
+            "ports": net.ports(options.publish, options.publish_all, exposed),
+        }
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        subnets: tuple[str, ...] = (),
+        gateway: str | None = None,
+        internal: bool = False,
+        ipv6: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> Network:
+        """`network create`: recorded, its bridge made (docs/network.md)."""
+        return self._net().create(
+            name, subnets=subnets, gateway=gateway, internal=internal, ipv6=ipv6, labels=labels
+        )
+
+    def networks(self) -> list[Network]:
+        net = self._net()
+        net.ensure_default()
+        return net.all()
+
+    def network(self, name_or_id: str) -> Network:
+        return self._net().get(name_or_id)
+
+    def inspect_network(self, name_or_id: str) -> dict[str, Any]:
+        from bastion.engine.networks import network_document
+
+        net = self._net()
+        network = net.get(name_or_id)
+        names = {r.id: r.name for r in self.metadata.containers()}
+        leases = [(lease, names.get(lease.container_id, "")) for lease in net.leases()]
+        return network_document(network, [p for p in leases if p[0].network_id == network.id])
+
+    def _network_users(self, network: Network) -> list[str]:
+        return [
+            r.name
+            for r in self.metadata.containers()
+            if any(a["id"] == network.id for a in r.config.get("networks", []))
+        ]
+
+    def remove_network(self, name_or_id: str) -> str:
+        """Remove a network no container is on (refused otherwise, naming them)."""
+        net = self._net()
+        network = net.get(name_or_id)
+        return net.remove(network.id, users=self._network_users(network))
+
+    def connect_network(
+        self,
+        network_name: str,
+        name_or_id: str,
+        *,
+        ip: str | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        """`network connect`: the container joins the network (now, if it runs)."""
+        record = self._sync(self.container(name_or_id))
+        if "networks" not in record.config:
+            raise ContainerStateError(
+                f"container {record.name} has network mode {record.config.get('network')}",
+                hint="only a container on a network can join another",
+            )
+        net = self._net()
+        network = net.get(network_name)
+        attachment = net.connect(record, network, ip, aliases)
+        config = dict(record.config)
+        config["networks"] = [*config["networks"], attachment]
+        self.metadata.update_container(record.id, config=jsonio.dumps(config))
+
+    def disconnect_network(self, network_name: str, name_or_id: str) -> None:
+        """`network disconnect`: its veth and lease go now; its config forgets the network."""
+        record = self._sync(self.container(name_or_id))
+        net = self._net()
+        network = net.get(network_name)
+        attachments = record.config.get("networks", [])
+        if not any(a["id"] == network.id for a in attachments):
+            raise ContainerStateError(f"container {record.name} is not on network {network.name}")
+        net.teardown(record.id, network.id)
+        config = dict(record.config)
+        config["networks"] = [a for a in attachments if a["id"] != network.id]
+        self.metadata.update_container(record.id, config=jsonio.dumps(config))
+
+    def prune_networks(self) -> list[str]:
+        """For `system prune` and `network prune`: repair what killed processes left
+        (leases, veths, namespaces of containers that no longer run, links no record names,
+        the rules), then remove the user networks no container is on. Returns their names."""
+        live = {r.id for r in self.containers(all=True) if r.status in (RUNNING, STARTING)}
+        net = self._net()
+        net.repair(live)
+        removed = []
+        for network in net.all():
+            if network.user_defined and not self._network_users(network):
+                with contextlib.suppress(Exception):  # one joined meanwhile: it stays
+                    removed.append(net.remove(network.id, users=[]))
+        return removed
+
+    def reset_networks(self) -> None:
+        """Remove every network, the default one too, and the firewall's table: what an
+        engine root's owner (a test, an uninstall) does once no container is left."""
+        net = self._net()
+        net.repair(set())
+        for network in net.all():
+            net.remove(network.id, users=self._network_users(network), predefined_ok=True)
+        net.remove_firewall()
+
+    def audit(self, name_or_id: str) -> Report:
+        """The isolation scorecard of a running container, read from its live init process
+        (`bastion.audit`), not from its configuration."""
+        from bastion.audit import audit
+
+        record = self._sync(self.container(name_or_id))
+        if record.status != RUNNING or record.pid <= 0:
+            raise ContainerStateError(f"container {record.name} is not running")
+        return audit(record.pid, target=record.name)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -465,7 +1044,12 @@ class Engine:
                 return record  # a live `start` holds it
             os.close(lock)
             # its `start` died: running if its monitor is, ended otherwise
-            if monitor.exit_status(paths, record.id) is None and not monitor.wait(paths, 0):
+            # (or, if it died between the runtime's create and start, settled as ended)
+            if (
+                monitor.exit_status(paths, record.id) is None
+                and not monitor.wait(paths, 0)
+                and not repair.settle_unstarted(self.runtime_root, paths, record)
+            ):
                 self.metadata.update_container(record.id, status=RUNNING)
                 return self._get(record.id)
         elif record.status != RUNNING:
@@ -486,9 +1070,28 @@ class Engine:
 
         self._release(record.id, ContainerFilesystem(os.path.join(paths.directory, "fs")))
         self.metadata.update_container(
-            record.id, status=EXITED, exit_code=status, oom_killed=oom, finished=finished, pid=0
+            record.id,
+            status=self._ended_status(record, status),
+            exit_code=status,
+            oom_killed=oom,
+            finished=finished,
+            pid=0,
         )
         return self._get(record.id)
+
+    def _ended_status(self, record: ContainerRecord, exit_code: int) -> str:
+        """`restarting` when its restart policy restarts it, else `exited`: decided once, here,
+        with the "stopped by the user" mark as it is now (read again: `stop` may have set it
+        since `record` was read)."""
+        from bastion.engine.restart import RestartPolicy
+
+        policy = RestartPolicy.from_config(record.config.get("restart"))
+        if not policy.enabled:
+            return EXITED
+        current = self.metadata.container(record.id) or record
+        if policy.should_restart(exit_code, current.restart_count, current.stopped_by_user):
+            return RESTARTING
+        return EXITED
 
     def _oom_killed(self, container_id: str) -> bool:
         from bastion.runtime.container import Container
@@ -506,6 +1109,11 @@ class Engine:
 
         with contextlib.suppress(ContainerNotFound):
             Container.load(self.runtime_root, container_id).delete(force=True)
+        # veths, leases, the namespace, rules and names: only a networked container has any
+        if os.path.exists(os.path.join(self.root, "netns", container_id)) or self.metadata.query(
+            "SELECT 1 FROM leases WHERE container_id = ? LIMIT 1", (container_id,)
+        ):
+            self._net().teardown(container_id)
         if rootfs.is_mounted():
             rootfs.unmount()
 

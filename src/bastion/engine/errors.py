@@ -52,6 +52,13 @@ class InvalidOptionError(EngineError):
     reference = "engine-invalid-option"
 
 
+class CopyError(EngineError):
+    """Raised by `cp` when a path does not exist or has the wrong kind (a directory copied
+    onto a file, a missing parent directory), inside the container or on the host."""
+
+    reference = "engine-copy"
+
+
 class CommandError(EngineError):
     """Raised when the container's command cannot run: `exit_code` is 127 when it is not found,
     126 when it cannot be executed (Docker's statuses)."""
@@ -61,3 +68,16 @@ class CommandError(EngineError):
     def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
+
+
+class NoSuchVolumeError(EngineError):
+    """Raised when a volume name names no volume (`volume rm|inspect`)."""
+
+    reference = "engine-no-such-volume"
+
+
+class VolumeInUseError(EngineError):
+    """Raised by `volume rm` (even with -f, as Docker) when a container, running or not,
+    mounts the volume."""
+
+    reference = "engine-volume-in-use"

@@ -8,6 +8,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from bastion.engine.metadata import ContainerRecord
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -33,7 +35,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "Status": record.status,
             "Running": running,
             "Paused": False,
-            "Restarting": False,
+            "Restarting": record.status == "restarting",
             "OOMKilled": record.oom_killed,
             "Dead": False,
             "Pid": record.pid if running else 0,
@@ -44,6 +46,7 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
         },
         "Image": record.image_id,
         "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
         "LogPath": os.path.join(directory, "ctr.log"),
         "Config": {
             "Hostname": config.get("hostname", ""),
@@ -54,13 +57,23 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "WorkingDir": config.get("cwd", ""),
             "Image": record.image,
             "Labels": dict(config.get("labels", {})),
+            "Volumes": {
+                m["destination"]: {} for m in config.get("mounts", ()) if m.get("anonymous")
+            }
+            or None,
             "StopSignal": config.get("stop_signal", "SIGTERM"),
+            "Tty": bool(config.get("tty", False)),
+            "OpenStdin": bool(config.get("interactive", False)),
+            "AttachStdin": bool(config.get("interactive", False)),
         },
         "HostConfig": {
             "Memory": config.get("memory", 0),
             "PidsLimit": config.get("pids_limit", 0) or None,
             "NetworkMode": config.get("network", "none"),
             "AutoRemove": bool(config.get("auto_remove", False)),
+            # the HostConfig flags as saved at create (engine/host_config.py inspect_fields)
+            **config.get("host_config", {}),
+            "RestartPolicy": dict(config.get("restart") or {"Name": "no", "MaximumRetryCount": 0}),
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -71,6 +84,27 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
                 "MergedDir": os.path.join(directory, "fs", "merged"),
             },
         },
-        "Mounts": [],
+        "Mounts": mount_points(config.get("mounts", ())),
         "RepoDigests": [f"{record.image.rsplit(':', 1)[0]}@{record.image_digest}"],
     }
+
+
+def mount_points(mounts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Docker's `Mounts` (MountPoint): volumes and binds, and `--mount type=tmpfs` (a `--tmpfs`
+    shows only in HostConfig.Tmpfs, as in Docker)."""
+    out = []
+    for mount in mounts:
+        if mount.get("flag") == "--tmpfs":
+            continue
+        point: dict[str, Any] = {"Type": mount["type"]}
+        if mount["type"] == "volume":
+            point["Name"] = mount["name"]
+        point["Source"] = "" if mount["type"] == "tmpfs" else mount["source"]
+        point["Destination"] = mount["destination"]
+        if mount["type"] == "volume":
+            point["Driver"] = "local"
+        point["Mode"] = "ro" if mount["read_only"] else ""
+        point["RW"] = not mount["read_only"]
+        point["Propagation"] = mount.get("propagation", "")
+        out.append(point)
+    return out

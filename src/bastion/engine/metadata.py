@@ -48,6 +48,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             config TEXT NOT NULL
         )""",
     ),
+    # volumes (engine/volumes.py); which containers use one is in their `config`
+    (
+        """CREATE TABLE volumes (
+            name TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            labels TEXT NOT NULL,
+            anonymous INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+    # restart policies (engine/restart.py): how often the policy restarted it, and whether
+    # the user stopped it (`stop`/`kill`), which no policy overrides
+    (
+        "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0",
+    ),
+    # networks (engine/networks.py): a network per row, an address lease per attachment (the
+    # UNIQUE pairs are what makes two `run`s never share an address), and the engine's
+    # settings (the network prefix a root was first used with)
+    (
+        """CREATE TABLE networks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            driver TEXT NOT NULL,
+            bridge TEXT NOT NULL UNIQUE,
+            subnets TEXT NOT NULL,
+            gateways TEXT NOT NULL,
+            internal INTEGER NOT NULL,
+            ipv6 INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            network_id TEXT NOT NULL,
+            container_id TEXT NOT NULL,
+            ipv4 TEXT,
+            ipv6 TEXT,
+            mac TEXT NOT NULL,
+            veth TEXT NOT NULL,
+            aliases TEXT NOT NULL,
+            PRIMARY KEY (network_id, container_id),
+            UNIQUE (network_id, ipv4),
+            UNIQUE (network_id, ipv6)
+        )""",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).
@@ -83,6 +128,8 @@ class ContainerRecord:
     started: float | None
     finished: float | None
     config: dict[str, Any]
+    restart_count: int = 0
+    stopped_by_user: bool = False
 
 
 class Metadata:
@@ -101,8 +148,15 @@ class Metadata:
         except sqlite3.Error as exc:
             raise EngineError(f"cannot open the metadata: {exc}", where=path) from exc
 
+    #: False: `close` leaves the connection open for the process's exit to drop. SQLite
+    #: checkpoints the WAL into the database (with fsyncs) when the last connection closes; a
+    #: process that ends at once with `os._exit` (the CLI) skips that, and the WAL stays valid
+    #: for the next one, whose commits checkpoint it once it has grown (wal_autocheckpoint).
+    checkpoint_on_close = True
+
     def close(self) -> None:
-        self._db.close()
+        if self.checkpoint_on_close:
+            self._db.close()
 
     @property
     def version(self) -> int:
@@ -138,6 +192,10 @@ class Metadata:
             raise
         self._db.execute("COMMIT")
 
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read (outside or inside a `write` block)."""
+        return self._db.execute(sql, parameters).fetchall()
+
     # --- images -----------------------------------------------------------------------------
 
     def put_image(self, image: ImageRecord) -> None:
@@ -172,7 +230,9 @@ class Metadata:
         try:
             with self.write() as db:
                 db.execute(
-                    "INSERT INTO containers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO containers (id, name, image, image_digest, image_id, created,"
+                    " status, exit_code, oom_killed, pid, started, finished, config)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         record.name,
@@ -196,13 +256,26 @@ class Metadata:
             ) from exc
 
     def update_container(self, container_id: str, **fields: Any) -> None:
-        if "oom_killed" in fields:
-            fields["oom_killed"] = int(fields["oom_killed"])
+        for flag in ("oom_killed", "stopped_by_user"):
+            if flag in fields:
+                fields[flag] = int(fields[flag])
         columns = ", ".join(f"{key} = ?" for key in fields)
         with self.write() as db:
             db.execute(
                 f"UPDATE containers SET {columns} WHERE id = ?", (*fields.values(), container_id)
             )
+
+    def rename_container(self, container_id: str, name: str) -> None:
+        """Rename; `NameInUseError` if another container has `name` (the UNIQUE column)."""
+        from bastion.engine.errors import NameInUseError
+
+        try:
+            self.update_container(container_id, name=name)
+        except sqlite3.IntegrityError as exc:
+            raise NameInUseError(
+                f"the container name {name!r} is already in use",
+                hint="remove that container or choose another name",
+            ) from exc
 
     def delete_container(self, container_id: str) -> None:
         with self.write() as db:
@@ -244,4 +317,6 @@ def _container(row: tuple[Any, ...]) -> ContainerRecord:
         started=row[10],
         finished=row[11],
         config=json.loads(row[12]),
+        restart_count=row[13],
+        stopped_by_user=bool(row[14]),
     )

@@ -19,12 +19,15 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bastion._sys import inotify
 from bastion.engine.errors import CANNOT_INVOKE, NOT_FOUND, CommandError, EngineError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CONMON = "/usr/bin/conmon"
+#: A log follower's first wait, before it arms inotify on the log (`read_log`).
+_FIRST_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,19 @@ def start(
     runtime: str,
     runtime_root: str,
     exit_command: list[str] | None = None,
+    terminal: bool = False,
+    stdin: bool = False,
+    leave_stdin_open: bool = False,
+    log_size_max: int | None = None,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
-    container has ended and its exit file is written."""
+    container has ended and its exit file is written. With `terminal` the runtime gets conmon's
+    console socket (the config's process.terminal must say so too) and conmon holds the pty
+    master; with `stdin` (and no terminal) the container's stdin is a pipe fed from the attach
+    socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`. With
+    `log_size_max` (bytes) conmon starts the log afresh whenever it would grow past that size
+    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more)."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -75,6 +87,14 @@ def start(
         *("--socket-dir-path", paths.directory, "--full-attach"),
         *("--runtime-arg", "--root", "--runtime-arg", runtime_root),
     ]
+    if terminal:
+        argv.append("--terminal")
+    elif stdin:
+        argv.append("--stdin")
+    if leave_stdin_open:
+        argv.append("--leave-stdin-open")
+    if log_size_max:
+        argv += ["--log-size-max", str(log_size_max)]
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:
@@ -214,6 +234,13 @@ def read_log(
             return
         pid = monitor_pid(paths)
         pidfd = _pidfd(pid)
+        # Woken by what happens, not by a timer: the monitor's exit (its pidfd) and, once the
+        # container has outlived a first 50 ms wait, each write to the log (inotify, armed
+        # before the next read, so nothing written after that read is missed). Not armed at
+        # once: closing an inotify descriptor that has a watch waits for an SRCU grace period
+        # (~10 ms here), more than a short container (`run --rm IMAGE true`) lives.
+        changed = -1
+        timeout: float | None = _FIRST_WAIT
         try:
             while True:
                 chunk = f.read()
@@ -227,13 +254,25 @@ def read_log(
                     continue
                 if pidfd < 0:
                     break
-                ready, _, _ = select.select([pidfd], [], [], 0.05)
-                if ready:
+                ready, _, _ = select.select(
+                    [pidfd] + ([changed] if changed >= 0 else []), [], [], timeout
+                )
+                if pidfd in ready:
                     os.close(pidfd)
                     pidfd = -1  # one more read for what it wrote before exiting
+                elif changed >= 0 and changed in ready:
+                    inotify.drain(changed)
+                elif changed < 0:
+                    try:
+                        changed = inotify.open_watch(paths.log, inotify.IN_MODIFY)
+                        timeout = None
+                    except OSError:
+                        timeout = _FIRST_WAIT  # inotify's limits reached: a 50 ms poll
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
+            if changed >= 0:
+                os.close(changed)
 
 
 def _pidfd(pid: int | None) -> int:

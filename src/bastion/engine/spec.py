@@ -13,7 +13,8 @@ as Docker merges them (moby daemon/create.go, container.go and oci_linux.go).
   supplementary groups are the user's memberships in /etc/group.
 - Hostname: `-h`, else the first 12 characters of the id (the host's name with
   `--network host`). Capabilities: Docker's default set; seccomp: bastion's default profile
-  (Docker's, for that set); masked and read-only paths: Docker's lists.
+  (Docker's, for that set); masked and read-only paths: Docker's lists. The HostConfig flags
+  (capabilities, seccomp, limits, mounts, --init...) change them in `host_config.apply`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 from bastion.engine.errors import InvalidOptionError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NETWORK_MODES = ("none", "host")
 
 # moby oci/defaults.go
 _MASKED_PATHS = (
@@ -49,8 +49,12 @@ _READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sys
 class ContainerOptions:
     """The `create`/`run` flags the engine knows. `command` is what follows the image (None when
     nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
-    `memory` is bytes; `detach` with `auto_remove` has the monitor remove the container when it
-    ends (a foreground `run --rm` removes it itself)."""
+    `memory` and `memory_swap` are bytes (-1: unlimited swap); `detach` with `auto_remove` has
+    the monitor remove the container when it ends (a foreground `run --rm` removes it itself).
+    `volumes`, `mounts`, `tmpfs`, `security_opt` and `ulimits` are the values of `-v`,
+    `--mount`, `--tmpfs`, `--security-opt` and `--ulimit` as Docker's CLI takes them; `tty`
+    gives it a terminal, `interactive` an open stdin (`-t`, `-i`); `restart` is `--restart`
+    (engine/restart.py)."""
 
     command: tuple[str, ...] | None = None
     entrypoint: str | None = None
@@ -61,10 +65,34 @@ class ContainerOptions:
     memory: int | None = None
     pids_limit: int | None = None
     network: str = "none"
+    ip: str | None = None
+    network_aliases: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()
+    publish_all: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     auto_remove: bool = False
     detach: bool = False
+    # HostConfig (engine/host_config.py, engine/mount_flags.py): the flags' own spellings
+    volumes: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    read_only: bool = False
+    memory_swap: int | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    security_opt: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()
+    init: bool = False
+    tty: bool = False
+    interactive: bool = False
+    restart: str = "no"
+    #: the log's size limit in bytes (`--log-opt max-size`; conmon's `--log-size-max`)
+    log_size_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +154,8 @@ def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Pr
     # moby's CreateDaemonEnvironment: PATH (if unset), HOSTNAME, then the container's env
     # replacing or appending by name; HOME last when unset (runc's libcontainer)
     head = ([] if "PATH" in names else [DEFAULT_PATH]) + [f"HOSTNAME={hostname}"]
+    if options.tty:
+        head.append("TERM=xterm")  # moby: with a terminal, before the container's own env
     merged = merge_env(tuple(head), tuple(env))
     if "HOME" not in names:
         merged.append(f"HOME={home}")
@@ -207,16 +237,19 @@ def build(
     cgroup_path: str,
     annotations: dict[str, str],
     etc_files: dict[str, str],
+    host_mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The config.json document: `process` over Docker's defaults, with `etc_files` (container
-    path -> host file) bind-mounted as Docker mounts /etc/hostname, /etc/hosts, resolv.conf."""
+    path -> host file) bind-mounted as Docker mounts /etc/hostname, /etc/hosts, resolv.conf,
+    then the HostConfig flags (`host_config.apply`) with `host_mounts` (volumes, binds, tmpfs as
+    `Volumes.prepare` resolved them)."""
+    from bastion.engine.host_config import apply
     from bastion.oci.defaults import default_spec
-    from bastion.runtime.seccomp_profile import DOCKER_DEFAULT_CAPABILITIES, default_profile
 
     spec: dict[str, Any] = default_spec()
-    caps = list(DOCKER_DEFAULT_CAPABILITIES)
+    # capabilities, noNewPrivileges and rlimits: `apply`, from the flags
     spec["process"] = {
-        "terminal": False,
+        "terminal": options.tty,
         "user": {
             "uid": process.uid,
             "gid": process.gid,
@@ -227,8 +260,6 @@ def build(
         "args": list(process.args),
         "env": list(process.env),
         "cwd": process.cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": False,
     }
     spec["root"] = {"path": rootfs, "readonly": False}
     spec["hostname"] = process.hostname
@@ -247,13 +278,8 @@ def build(
     linux["cgroupsPath"] = cgroup_path
     linux["maskedPaths"] = list(_MASKED_PATHS)
     linux["readonlyPaths"] = list(_READONLY_PATHS)
-    linux["seccomp"] = default_profile(caps)
     if options.network == "host":
         linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
-    resources: dict[str, Any] = linux.setdefault("resources", {})
-    if options.memory is not None:
-        # Docker: without --memory-swap, swap is as large as the memory limit (limit x 2)
-        resources["memory"] = {"limit": options.memory, "swap": options.memory * 2}
-    if options.pids_limit is not None and options.pids_limit > 0:
-        resources["pids"] = {"limit": options.pids_limit}
+    # capabilities, seccomp (for the final set), limits, read-only root, mounts, --init
+    apply(spec, options, host_mounts or [])
     return spec

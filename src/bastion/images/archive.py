@@ -7,6 +7,10 @@ filesystem tar made into a one-layer image (`docker import`).
 - docker-archive: `manifest.json` (`[{"Config": ..., "RepoTags": [...], "Layers": [...]}]`),
   the config JSON and one uncompressed `layer.tar` per layer (named by its diff id).
 
+An image without a name (no `RepoTags`, no `ref.name`; `import` without one) is loaded
+untagged: named in the layout by its id, the config digest (`sha256:...`), as Docker lists a
+`<none>` image.
+
 An archive is read, never extracted: each member is looked up by the exact name a document
 gives and streamed through the layout's `BlobWriter`, which verifies its digest; nothing
 outside the layout is written, whatever the member names say. The names loaded are normalised
@@ -71,7 +75,7 @@ def save_oci_archive(layout: Layout, names: list[str], path: str) -> None:
                     "mediaType": desc.media_type,
                     "digest": desc.digest,
                     "size": desc.size,
-                    "annotations": {REF_NAME: image.name},
+                    "annotations": {} if _untagged(image.name) else {REF_NAME: image.name},
                 }
             )
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
@@ -117,7 +121,11 @@ def save_docker_archive(layout: Layout, names: list[str], path: str) -> None:
                 archive.add(plain, name, recursive=False)
                 os.unlink(plain)
             manifest.append(
-                {"Config": config, "RepoTags": [_docker_tag(image.name)], "Layers": layer_names}
+                {
+                    "Config": config,
+                    "RepoTags": [] if _untagged(image.name) else [_docker_tag(image.name)],
+                    "Layers": layer_names,
+                }
             )
         _add_bytes(archive, "manifest.json", json.dumps(manifest).encode())
 
@@ -143,6 +151,11 @@ def _decompress(layout: Layout, blob: Descriptor, diff_id: str, dest: str) -> No
         raise LayerDigestError(
             f"layer {blob.digest} does not decompress to {diff_id}", where=layout.root
         )
+
+
+def _untagged(name: str) -> bool:
+    """An image named by its id (see the module's docstring) has no name to write."""
+    return name.startswith("sha256:")
 
 
 def _docker_tag(name: str) -> str:
@@ -233,11 +246,7 @@ def _load_oci(
         for part in (manifest.config, *manifest.layers):
             blob(part)
         given = name or outer.annotations.get(REF_NAME)
-        if not given:
-            raise ArchiveError(
-                f"manifest {desc.digest} has no name", where=path, hint="pass a name"
-            )
-        full = _normalise(given)
+        full = _normalise(given) if given else manifest.config.digest  # untagged: its id
         layout.read_image(desc, full)  # the config and diff ids hold together
         layout.tag(full, Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size))
         loaded.append(full)
@@ -307,12 +316,8 @@ def _load_docker(
             media_type=OCI_MANIFEST, digest=layout.put_blob(data_bytes), size=len(data_bytes)
         )
         tags = entry.get("RepoTags") or []
-        given = name or (tags[0] if tags else None)
-        if not given:
-            raise ArchiveError(
-                f"image {config_digest} has no RepoTags", where=path, hint="pass a name"
-            )
-        names = [_normalise(given)] if name else [_normalise(t) for t in tags]
+        # untagged (`podman save` of an image without a name): named by its id
+        names = [_normalise(name)] if name else [_normalise(t) for t in tags] or [config_digest]
         layout.read_image(desc, names[0])
         for full in names:
             layout.tag(full, desc)
@@ -355,7 +360,7 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 def import_rootfs(
     layout: Layout,
     source: str,
-    name: str,
+    name: str | None,
     *,
     config: dict[str, object] | None = None,
     architecture: str = "amd64",
@@ -364,7 +369,7 @@ def import_rootfs(
     """Make a one-layer image named `name` from the root filesystem tar at `source` (plain,
     gzip or zstd; `docker import`, `podman import`): the layer blob is the file as given, the
     config holds `config` (the image config's `config` object: Cmd, Env, ...). Returns the
-    normalised name."""
+    normalised name; without a name the image is untagged, named by its id (`sha256:...`)."""
     with open(source, "rb") as raw:
         head = raw.read(4)
         raw.seek(0)
@@ -400,7 +405,7 @@ def import_rootfs(
     }
     data = json.dumps(manifest, separators=(",", ":")).encode()
     desc = Descriptor(media_type=OCI_MANIFEST, digest=layout.put_blob(data), size=len(data))
-    full = _normalise(name)
+    full = _normalise(name) if name else config_digest
     layout.tag(full, desc)
     return full
 

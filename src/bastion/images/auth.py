@@ -2,7 +2,8 @@
 
 Credentials come, first match wins, from an explicit `Credentials`, then the auth files users
 already have: `${REGISTRY_AUTH_FILE}`, `${XDG_RUNTIME_DIR}/containers/auth.json` (Podman,
-skopeo, `bastion login`), then `${DOCKER_CONFIG:-~/.docker}/config.json` (Docker). An entry is
+skopeo, `bastion login`; `/run/containers/<uid>/auth.json` when XDG_RUNTIME_DIR is unset, as
+containers/image does), then `${DOCKER_CONFIG:-~/.docker}/config.json` (Docker). An entry is
 found under the registry's host (`127.0.0.1:5000`), its URL forms (`https://host`,
 `https://host/v1/`) and, for Docker Hub, `https://index.docker.io/v1/`: `auth` (base64
 `user:password`), `username`/`password`, or `identitytoken` (an OAuth2 refresh token, which the
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 
 from bastion.images.errors import CredentialsError
@@ -42,13 +45,20 @@ class Credentials:
         return "Basic " + base64.b64encode(pair).decode()
 
 
+def primary_auth_file() -> str:
+    """The file `login` writes and `logout` edits, as Podman's: `${REGISTRY_AUTH_FILE}`, else
+    `${XDG_RUNTIME_DIR}/containers/auth.json`, else `/run/containers/<uid>/auth.json`."""
+    if os.environ.get("REGISTRY_AUTH_FILE"):
+        return os.environ["REGISTRY_AUTH_FILE"]
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        return os.path.join(runtime_dir, "containers", "auth.json")
+    return f"/run/containers/{os.getuid()}/auth.json"
+
+
 def auth_files() -> list[str]:
     """The auth files looked at, in order (they need not exist)."""
-    paths = []
-    if os.environ.get("REGISTRY_AUTH_FILE"):
-        paths.append(os.environ["REGISTRY_AUTH_FILE"])
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    paths.append(os.path.join(runtime_dir, "containers", "auth.json"))
+    paths = [primary_auth_file()]
     docker_dir = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     paths.append(os.path.join(docker_dir, "config.json"))
     return paths
@@ -73,6 +83,65 @@ def find_credentials(registry: str, files: list[str] | None = None) -> Credentia
             if isinstance(entry, dict):
                 return _decode(entry, path, key)
     return None
+
+
+def store_credentials(registry: str, credentials: Credentials, path: str | None = None) -> str:
+    """Record `credentials` for `registry` (host[:port]) in the auth file `path` (default:
+    `primary_auth_file()`), as `podman login` does: `{"auths": {registry: {"auth":
+    base64("user:password")}}}`, every other entry and key kept. The directory is made 0700,
+    the file replaced atomically with mode 0600. Returns the file's path."""
+    path = path or primary_auth_file()
+    doc = _read_auth_file(path)
+    auths = doc.setdefault("auths", {})
+    for key in _keys(registry):  # one entry per registry, whatever form an older one used
+        auths.pop(key, None)
+    auths[registry] = {"auth": credentials.basic().removeprefix("Basic ")}
+    _write_auth_file(path, doc)
+    return path
+
+
+def remove_credentials(registry: str, path: str | None = None) -> bool:
+    """Drop the entries for `registry` from the auth file `path` (default: the primary one);
+    whether there was one."""
+    path = path or primary_auth_file()
+    doc = _read_auth_file(path)
+    auths = doc.get("auths", {})
+    found = [key for key in _keys(registry) if key in auths]
+    for key in found:
+        del auths[key]
+    if found:
+        _write_auth_file(path, doc)
+    return bool(found)
+
+
+def _read_auth_file(path: str) -> dict[str, dict[str, object]]:
+    """The file's document (an empty one if it does not exist); one that does not parse is an
+    error, never overwritten."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return {"auths": {}}
+    except (OSError, ValueError) as err:
+        raise CredentialsError(f"cannot read the auth file: {err}", where=path) from err
+    if not isinstance(doc, dict) or not isinstance(doc.setdefault("auths", {}), dict):
+        raise CredentialsError("the auth file has no 'auths' object", where=path)
+    return doc
+
+
+def _write_auth_file(path: str, doc: dict[str, dict[str, object]]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".auth-")
+    try:
+        with os.fdopen(fd, "w") as f:  # mkstemp's file is 0600 already
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _keys(registry: str) -> list[str]:

@@ -141,3 +141,9 @@ class CredentialsError(ImageError):
     entry that does not decode."""
 
     reference = "registry-credentials-file"
+
+
+class NotLoggedInError(ImageError):
+    """`logout` of a registry the auth file holds no credentials for."""
+
+    reference = "registry-not-logged-in"

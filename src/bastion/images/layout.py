@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -278,6 +276,10 @@ class BlobWriter:
         self.expected = None if digest is None else check_digest(digest)
         self.expected_size = size
         self.size = 0
+        # imported here, as below: reading an image (`bastion run`) needs neither (~3 ms)
+        import hashlib
+        import tempfile
+
         self._hash = hashlib.sha256()
         fd, self._path = tempfile.mkstemp(dir=layout._tmp, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
@@ -296,6 +298,8 @@ class BlobWriter:
         """Forget what was written (a download that starts over)."""
         self._file.seek(0)
         self._file.truncate()
+        import hashlib
+
         self._hash = hashlib.sha256()
         self.size = 0
 
@@ -344,6 +348,8 @@ def _not_found(name: str, root: str) -> ImageNotFoundError:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}-")
     try:
         with os.fdopen(fd, "wb") as f:

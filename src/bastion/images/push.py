@@ -10,16 +10,18 @@ manifest's own digest. Authentication, TLS and redirects are `RegistryClient`'s,
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from bastion.images.documents import sha256_digest
-from bastion.images.errors import DigestError, RegistryError
+from bastion.images.errors import DigestError, LayoutError, RegistryError
 from bastion.images.reference import Reference
 from bastion.images.registry import (
     MAX_ERROR_BODY,
     PullProgress,
     RegistryClient,
+    progress_step,
     read_limited,
     status_error,
 )
@@ -112,7 +114,7 @@ def _upload(
     url = urljoin(f"{client._base()}/v2/{repository}/blobs/uploads/", location)
     url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)}
-    with layout.open_blob(blob.digest) as data:
+    with _open_reporting(layout, blob, progress) as data:
         done = client._request("PUT", url, scope=scope, headers=headers, body=data)
     try:
         body = read_limited(done, MAX_ERROR_BODY, where, truncate=True)
@@ -121,4 +123,33 @@ def _upload(
     if done.status != 201:
         raise status_error(done.status, body, f"{where} blob {blob.digest}")
     if progress is not None:
-        progress(PullProgress(digest=blob.digest, total=blob.size, done=blob.size, state="done"))
+        progress(progress_step(blob, blob.size, "done"))
+
+
+class _Reporting(io.FileIO):
+    """A blob file that reports each read to `progress` ("pushing", bytes sent so far): the
+    HTTP client reads the body in blocks as it sends it."""
+
+    def __init__(
+        self, path: str, blob: Descriptor, progress: Callable[[PullProgress], None] | None
+    ) -> None:
+        super().__init__(path, "rb")
+        self._blob = blob
+        self._progress = progress
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if self._progress is not None and data:
+            self._progress(progress_step(self._blob, self.tell(), "pushing"))
+        return data or b""
+
+
+def _open_reporting(
+    layout: Layout, blob: Descriptor, progress: Callable[[PullProgress], None] | None
+) -> _Reporting:
+    try:
+        return _Reporting(layout.blob_path(blob.digest), blob, progress)
+    except FileNotFoundError as err:
+        raise LayoutError(
+            f"blob {blob.digest} is missing", where=layout.root, reference="blob-missing"
+        ) from err

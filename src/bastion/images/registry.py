@@ -67,9 +67,10 @@ _MAX_REDIRECTS = 10
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PullProgress:
-    """One step of one blob of a pull, for a progress display. `state` is "present" (already in
-    the layout), "fetching" (`done` of `total` bytes so far) or "done". Reported from the
-    fetching threads: the callback must be thread-safe."""
+    """One step of one blob of a pull or a push, for a progress display. `state` is "present"
+    (already in the layout, or in the registry for a push), "fetching" or "pushing" (`done` of
+    `total` bytes so far) or "done". Reported from the fetching threads: the callback must be
+    thread-safe."""
 
     digest: str
     total: int
@@ -229,6 +230,17 @@ class RegistryClient:
         if progress is not None:
             progress(progress_step(blob, blob.size, "done"))
 
+    def check_login(self) -> None:
+        """What `login` checks, as `docker login`: GET /v2/ with the credentials (a token for
+        no scope from a Bearer realm, or Basic); `RegistryAuthError` when they are refused."""
+        resp = self._request("GET", "/v2/", scope="")
+        try:
+            body = read_limited(resp, MAX_ERROR_BODY, self.host, truncate=True)
+        finally:
+            resp.release_conn()
+        if resp.status != 200:
+            raise status_error(resp.status, body, self.host)
+
     # -- HTTP, auth and redirects --------------------------------------------------------------
 
     def _request(
@@ -298,7 +310,9 @@ class RegistryClient:
     def _fetch_token(self, challenge: Challenge, scope: str) -> None:
         realm = challenge.params["realm"]
         # what this client will do (pull, or pull,push) and what the challenge names, if other
-        scopes = [scope] + [s for s in [challenge.params.get("scope")] if s and s != scope]
+        # (none for `login`'s check of /v2/: the token then proves the credentials only)
+        scopes = [s for s in [scope, challenge.params.get("scope")] if s]
+        scopes = [s for i, s in enumerate(scopes) if s not in scopes[:i]]
         query = [("scope", s) for s in scopes]
         if challenge.params.get("service"):
             query.append(("service", challenge.params["service"]))

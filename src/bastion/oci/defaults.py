@@ -18,7 +18,7 @@ import os
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 # Kernel files a container must not read (maskedPaths) or write (readonlyPaths), runc 1.1's list.
-_MASKED_PATHS = [
+MASKED_PATHS = [
     "/proc/acpi",
     "/proc/asound",
     "/proc/kcore",
@@ -30,7 +30,7 @@ _MASKED_PATHS = [
     "/sys/firmware",
     "/proc/scsi",
 ]
-_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
 def default_spec(*, rootless: bool = False) -> dict[str, object]:
@@ -104,8 +104,8 @@ def default_spec(*, rootless: bool = False) -> dict[str, object]:
         # Deny every device, then the runtime allows its default set (runc's AllowedDevices).
         linux["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
     linux["namespaces"] = [{"type": kind} for kind in namespaces]
-    linux["maskedPaths"] = list(_MASKED_PATHS)
-    linux["readonlyPaths"] = list(_READONLY_PATHS)
+    linux["maskedPaths"] = list(MASKED_PATHS)
+    linux["readonlyPaths"] = list(READONLY_PATHS)
     return {
         "ociVersion": "1.1.0",
         "process": {

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 
-from bastion.runtime.cgroups.detect import layout
 from bastion.runtime.store import CGROUP_PARENTS_FILE as REGISTRY
 
 
@@ -34,16 +33,20 @@ def record_missing(root: str, path: str) -> bool:
     return True
 
 
-def remove_empty(root: str, path: str) -> None:
+def remove_empty(root: str, path: str, mounts: list[str] | None = None) -> None:
     """After removing cgroup `path`: rmdir its ancestors, deepest first, up to the shallowest
-    one the registry names, in every hierarchy; stop at the first one still in use."""
+    one the registry names, in every hierarchy; stop at the first one still in use.
+
+    `mounts` are the hierarchies' mount points when the caller knows them (the delete of a
+    container whose create recorded its directories in them): then no mount table is read."""
     try:
         fd = _open_locked(root, create=False)
     except FileNotFoundError:
         return
     try:
         recorded = _read(fd)
-        mounts = _mounts()
+        if mounts is None:
+            mounts = _mounts()
         tops = [top for top in recorded if path.startswith(top + "/")]
         if tops:
             _remove_up_to(path, min(tops, key=len), mounts)
@@ -71,6 +74,8 @@ def _remove_up_to(path: str, top: str, mounts: list[str]) -> None:
 
 def _mounts() -> list[str]:
     """The hierarchies the managers make cgroups in (not named ones such as systemd's)."""
+    from bastion.runtime.cgroups.detect import layout  # here: a delete may pass its own
+
     found = layout()
     mounts = {
         m.rstrip("/") for name, m in found.controllers.items() if not name.startswith("name=")

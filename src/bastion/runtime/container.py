@@ -109,6 +109,8 @@ class Container:
         return self.cgroup.state() == "frozen"
 
     def oom_killed(self) -> bool:
+        if self.saved.cgroup_dirs is not None:
+            return _recorded_oom_kills(self.saved.cgroup_dirs) > 0
         try:
             return self.cgroup.exists() and self.cgroup.oom_kills() > 0
         except OSError:
@@ -219,7 +221,7 @@ class Container:
         ):
             from bastion.runtime.cgroup_parents import remove_empty
 
-            remove_empty(self.sd.root, self.saved.cgroup_path)
+            remove_empty(self.sd.root, self.saved.cgroup_path, self._recorded_mounts())
         if self.saved.host_mounts:
             from bastion.runtime.host_mounts import unmount_under
 
@@ -227,6 +229,15 @@ class Container:
         for stale in store.stale_reservations(self.sd.root, self.id):
             store.remove_tree(stale)
         self.sd.remove()
+
+    def _recorded_mounts(self) -> list[str] | None:
+        """The mount points of the hierarchies create made the cgroup in, from the directories
+        it recorded (each is `<mount><cgroup path>`): the parent-cgroup walk then reads no
+        mount table. None when they were not recorded."""
+        dirs, path = self.saved.cgroup_dirs, self.saved.cgroup_path
+        if not dirs or not path.startswith("/") or not all(d.endswith(path) for d in dirs):
+            return None
+        return sorted({d[: -len(path)] for d in dirs})
 
     def _remove_empty_cgroup(self) -> bool:
         """The lean delete of a stopped container: rmdir the cgroup directories create recorded,
@@ -312,6 +323,27 @@ def _reap(pids: set[int]) -> None:
                 pids.discard(pid)
         except ChildProcessError:
             pids.discard(pid)
+
+
+def _recorded_oom_kills(cgroup_dirs: list[str]) -> int:
+    """The OOM kill count from the directories create recorded, with no cgroup manager (the
+    engine asks this of every container that ends: the manager parses the mount table and
+    loads a dozen modules). The memory controller's directory is the one with v1's
+    memory.oom_control, or cgroup2's memory.events (a unified host); 0 when the cgroup or its
+    memory controller is gone. Both files read "oom_kill N" (Linux 4.13+)."""
+    for directory in cgroup_dirs:
+        for name in ("memory.oom_control", "memory.events"):
+            try:
+                with open(os.path.join(directory, name), "rb") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(b" ")
+                if key == b"oom_kill":
+                    return int(value)
+            return 0
+    return 0
 
 
 def delete_unreadable(root: str, container_id: str) -> None:

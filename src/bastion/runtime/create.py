@@ -169,6 +169,7 @@ def create(opts: CreateOptions) -> Container:
             no_pivot=opts.no_pivot,
             preserve_fds=opts.preserve_fds,
             namespaces=plan,
+            state_root=opts.root,  # the seccomp program cache (seccomp.compile_cached)
         )
         try:
             chan, init_pid = _spawn(cfg, cgroup, undo)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from bastion.identity import ContainerIdentity
     from bastion.sensor.capture.bcap import Snapshot
-    from bastion.sensor.probe import Probe
+    from bastion.sensor.probe import OpenFilter, Probe
 
 #: The probe's ring buffer size unless asked otherwise (bytes). 64 MiB: a C loop of open+close
 #: makes about 65 MB of records a second, and the reader thread shares the interpreter (and, on
@@ -54,13 +54,15 @@ class UnknownEventError(BastionError):
 class LiveFilter:
     """What a live run asks the probe for: event names (None: the table's defaults), the
     containers whose cgroups alone it watches (None: everything), whether failed syscalls are
-    dropped in the kernel, and the ring buffer's size."""
+    dropped in the kernel, the ring buffer's size, and the open filter derived from the rules
+    (`bastion.sensor.kernel_filter`; None: every open is sent)."""
 
     events: list[str] | None
     identities: list[ContainerIdentity]
     cgroup_ids: list[int] | None
     drop_failed: bool = False
     ring_size: int = DEFAULT_RING_SIZE
+    open_filter: OpenFilter | None = None
 
 
 def live_filter(
@@ -149,6 +151,7 @@ def open_probe(live: LiveFilter) -> Probe:
         events=live.events,
         cgroup_ids=live.cgroup_ids,
         drop_failed=live.drop_failed,
+        open_filter=live.open_filter,
     )
 
 
@@ -245,6 +248,7 @@ _LABELS = {
     "skipped_cgroup": "skipped by the container filter",
     "skipped_failed": "skipped (failed syscalls)",
     "read": "read from the ring",
+    "filtered": "kept back by the kernel filter (events no rule can match)",
     "dropped_spill": "dropped (spill area full)",
     "dropped_critical": "of the dropped: critical class",
     "spill_peak_bytes": "spill area peak (bytes)",

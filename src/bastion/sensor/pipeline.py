@@ -60,6 +60,7 @@ class Pipeline:
         hostname: str | None = None,
         action: Action | None = None,
         drops: DropAlerter | None = None,
+        containers_only: bool = False,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -68,11 +69,21 @@ class Pipeline:
         self.action = action
         self.drops = drops
         self.stats = PipelineStats()
+        # the sensor service watches containers, not the host: rules see container threads
+        # only (the state still follows every thread, a container's processes come from
+        # the host's)
+        self._match = self._container_match if containers_only else engine.match
+
+    def _container_match(self, event: Event) -> Iterable[CompiledRule]:
+        thread = event.thread
+        if thread is None or not thread.container_id:
+            return ()
+        return self.engine.match(event)
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
         """Apply and match a batch; returns the alerts it emitted (in event order)."""
         apply = self.state.apply
-        match = self.engine.match
+        match = self._match
         alerts: list[Alert] = []
         count = 0
         for event in events:

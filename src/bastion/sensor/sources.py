@@ -159,6 +159,8 @@ class ProbeSource(Source):
                 lost = self.drops().by_code
                 critical = sum(n for c, n in lost.items() if BY_CODE[c].loss_class == "critical")
                 self.statistics["dropped_critical"] = critical
+                for where, n in self.probe.filtered().items():  # the kernel filter's reasons
+                    self.statistics[f"filtered {where}"] = n
 
     def _spilled(self) -> Generator[list[Event], None, None]:
         from bastion.sensor.spill import Spill, SpillReader

@@ -9,17 +9,21 @@
             yield b
 
 Everything lives in a temporary directory named `bst-test-engine-*` (the runtime's state under
-it) with cgroups under `/bastion-test/bst-test-engine-*`.
+it) with cgroups under `/bastion-test/bst-test-engine-*`. Its networks' bridges, veths and nft
+table carry a prefix of its own (`bst` + 4 hex digits) and its default network a free private
+/24 (`BASTION_NETWORK_PREFIX`, `BASTION_NETWORK_SUBNET`): a test never touches `bastion0`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import secrets
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bastion_testing.layers import file, make_tar, tar_directory, write_oci_image
@@ -37,6 +41,12 @@ class Bastion:
     runtime_root: str
     cgroup_parent: str
     image: str
+    #: the engine's network environment (`network_env`)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def network_prefix(self) -> str:
+        return self.env.get("BASTION_NETWORK_PREFIX", "")
 
     def argv(self, *args: str) -> list[str]:
         return [
@@ -48,7 +58,12 @@ class Bastion:
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=timeout, check=False
+            self.argv(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **self.env},
         )
 
     def ok(self, *args: str) -> str:
@@ -59,6 +74,43 @@ class Bastion:
     def inspect(self, name: str) -> dict[str, object]:
         doc: dict[str, object] = json.loads(self.ok("inspect", name))[0]
         return doc
+
+
+def free_subnet(avoid: tuple[str, ...] = ()) -> str:
+    """A private /24 in 10.200.0.0/13 that no host route (a bridge of another test session)
+    and nothing in `avoid` overlaps."""
+    from bastion.network.plumbing import host_routes
+
+    taken = [str(route) for route, _ in host_routes() if route.version == 4] + list(avoid)
+    pool = ipaddress.IPv4Network("10.200.0.0/13")
+    for _ in range(64):
+        subnet = ipaddress.IPv4Network(
+            (int(pool.network_address) + 256 * secrets.randbelow(2048), 24)
+        )
+        if not any(subnet.overlaps(ipaddress.IPv4Network(other)) for other in taken):
+            return str(subnet)
+    raise RuntimeError("no free /24 in 10.200.0.0/13")
+
+
+def network_env() -> dict[str, str]:
+    """A test engine's own network prefix and default subnet."""
+    return {
+        "BASTION_NETWORK_PREFIX": f"bst{secrets.token_hex(2)}",
+        "BASTION_NETWORK_SUBNET": free_subnet(),
+    }
+
+
+def reset_networks(b: Bastion) -> None:
+    """Every network of the rig's engine, its bridges and nft table; then none of its links
+    may be left."""
+    from bastion.engine import Engine
+    from bastion.network.model import Naming
+    from bastion.network.plumbing import link_names
+
+    naming = Naming(b.env["BASTION_NETWORK_PREFIX"], b.env["BASTION_NETWORK_SUBNET"])
+    with Engine(b.root, runtime_root=b.runtime_root, naming=naming) as engine:
+        engine.reset_networks()
+    assert [n for n in link_names() if n.startswith(naming.prefix)] == []
 
 
 def conmons(root: str) -> list[int]:
@@ -117,6 +169,7 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 runtime_root=os.path.join(root, "runtime"),
                 cgroup_parent=f"/bastion-test/{os.path.basename(work)}",
                 image=f"{registry.host}/busybox:latest",
+                env=network_env(),
             )
             write_oci_image(
                 source,
@@ -152,6 +205,7 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 left = b("ps", "-a", "-q", "--no-trunc").stdout.split()
                 if left:
                     b("rm", "-f", *left)
+                reset_networks(b)
                 assert left == [], "a test left containers"
                 assert mounts_under(root) == []
                 assert conmons(root) == []

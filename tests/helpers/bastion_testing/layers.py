@@ -115,10 +115,12 @@ def write_oci_image(
     config: dict[str, object] | None = None,
     compression: str = "gzip",
     architecture: str = "amd64",
+    history: list[dict[str, object]] | None = None,
 ) -> str:
     """Write an image into the OCI layout at `root` by hand (independently of bastion.images):
     `layers` are uncompressed tars, bottom first; `config` is the image config's `config`
-    object. Tags it `name` in index.json (replacing that name) and returns the manifest digest."""
+    object; `history` the config's history (default: one entry per layer). Tags it `name` in
+    index.json (replacing that name) and returns the manifest digest."""
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
@@ -142,7 +144,9 @@ def write_oci_image(
             "type": "layers",
             "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers],
         },
-        "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
+        "history": history
+        if history is not None
+        else [{"created_by": f"layer {i}"} for i in range(len(layers))],
     }
     config_digest, config_size = _put(root, json.dumps(image_config).encode())
     manifest = {

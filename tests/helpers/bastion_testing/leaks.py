@@ -235,10 +235,11 @@ def nft_tables() -> Things:
     if shutil.which("nft") is None:
         return {}
     result = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    # test engines name their table after their network prefix (`bst` + 4 hex), as links
     return {
         line: line
         for line in result.stdout.splitlines()
-        if any(mark in line for mark in TEST_MARKS)
+        if any(mark in line for mark in TEST_MARKS) or line.split()[-1].startswith(LINK_PREFIX)
     }
 
 

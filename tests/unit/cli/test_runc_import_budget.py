@@ -16,6 +16,8 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 FORBIDDEN = {
     "yaml",
     "pyroute2",
+    "dnslib",
+    "bastion.network",
     "bastion.sensor",
     "bastion.engine",
     "pydantic",

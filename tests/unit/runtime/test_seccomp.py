@@ -4,7 +4,7 @@ The seccomp object's mistakes are checked by oci's validator: test_seccomp_valid
 
 `plan_rules` is pure, so argument grouping, operators and action values are checked on its
 output. A compiled filter is checked by its effect: the BPF program libseccomp generates is run
-on test syscalls (`bastion_testing.seccomp_bpf`, held to the kernel's own verdicts by a test that
+on test syscalls (`bastion.audit.cbpf`, held to the kernel's own verdicts by a test that
 loads a filter in a child process), never by libseccomp's readable PFC text, whose wording
 differs between libseccomp 2.5 and 2.6. libseccomp-2.6-only paths are exercised through their
 version switch where the host has 2.5 (Debian 12: 2.5.4), and for real where it has 2.6.
@@ -24,13 +24,8 @@ import pytest
 
 from bastion import jsonio
 from bastion._sys import seccomp as scmp
-from bastion.oci import SpecError, decode_spec
-from bastion.oci.spec import Linux, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, Spec
-from bastion.oci.vocabulary import SECCOMP_ARCHITECTURES, SECCOMP_OPERATORS
-from bastion.runtime import seccomp
-from bastion.runtime.errors import RuntimeFailure
-from bastion_testing import seccomp_bpf as bpf
-from bastion_testing.seccomp_bpf import (
+from bastion.audit import cbpf as bpf
+from bastion.audit.cbpf import (
     AUDIT_ARCH_AARCH64,
     AUDIT_ARCH_I386,
     RET_ALLOW,
@@ -40,6 +35,11 @@ from bastion_testing.seccomp_bpf import (
     RET_USER_NOTIF,
     X32_SYSCALL_BIT,
 )
+from bastion.oci import SpecError, decode_spec
+from bastion.oci.spec import Linux, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, Spec
+from bastion.oci.vocabulary import SECCOMP_ARCHITECTURES, SECCOMP_OPERATORS
+from bastion.runtime import seccomp
+from bastion.runtime.errors import RuntimeFailure
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 ERRNO = 0x00050000

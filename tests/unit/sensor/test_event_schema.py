@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bastion._sys.syscall_table import NR_MAX, X86_64
 from bastion.sensor.events.model import ParamType
 from bastion.sensor.events.schema import (
     BY_CODE,
@@ -18,7 +19,6 @@ from bastion.sensor.events.schema import (
 )
 from bastion.sensor.probe import header
 from bastion.sensor.probe.decode import reader_for
-from bastion.sensor.probe.syscalls import NR_MAX, X86_64
 
 UNISTD = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 MAX_PARAMS = 32  # BST_MAX_PARAMS in bastion_record.h

@@ -112,6 +112,25 @@ def test_writes_are_batched_and_readers_see_whole_batches(db: Path) -> None:
     assert store.statistics().emitted == 4
 
 
+def test_a_lone_alert_is_committed_without_another_one(db: Path) -> None:
+    """A long-running sensor's only alert reaches readers after `flush_interval`, with no
+    later alert and no close to push it out."""
+    import time
+
+    store = AlertStore(db, batch_size=64, flush_interval=0.05)
+    reader = AlertStore(db, readonly=True)
+    try:
+        store.emit(alert(1))
+        deadline = time.monotonic() + 30  # generous: the effect is awaited, not timed
+        while reader.count() == 0:
+            assert time.monotonic() < deadline, "the pending alert was never committed"
+            time.sleep(0.01)
+        assert [a.output for a in reader.query()] == ["alert 1"]
+    finally:
+        reader.close()
+        store.close()
+
+
 def test_writer_uses_wal(db: Path) -> None:
     store = AlertStore(db)
     store.close()

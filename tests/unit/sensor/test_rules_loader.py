@@ -308,3 +308,30 @@ def test_not_a_sequence_and_empty(tmp_path: Path) -> None:
     exc, path = error(tmp_path, "rule: x\n")
     assert exc.where == f"{path}:1:1"
     assert load_rules_files([write(tmp_path, "", "empty.yaml")]).rules == {}
+
+
+def test_action_key_one_or_a_list(tmp_path: Path) -> None:
+    one = load(
+        tmp_path, BASE.replace("  tags: [shell]\n", "  tags: [shell]\n  action: kill_process\n")
+    )
+    assert one.rules["Shell"].actions == ("kill_process",)
+    many = BASE.replace(
+        "  tags: [shell]\n", "  tags: [shell]\n  action: [alert, pause_container]\n"
+    )
+    assert load(tmp_path, many).rules["Shell"].actions == ("alert", "pause_container")
+    assert load(tmp_path, BASE).rules["Shell"].actions == ()
+    override = """\
+    - rule: Shell
+      action: kill_container
+      override:
+        action: replace
+    """
+    assert load(tmp_path, BASE, override).rules["Shell"].actions == ("kill_container",)
+
+
+def test_an_unknown_action_is_an_error_at_its_place(tmp_path: Path) -> None:
+    text = BASE.replace("  tags: [shell]\n", "  tags: [shell]\n  action: [alert, kil_process]\n")
+    exc, path = error(tmp_path, text)
+    assert exc.reference == "rules-file-invalid"
+    assert exc.where == f"{path}:13:19"
+    assert "kil_process" in exc.message and "kill_process" in exc.message

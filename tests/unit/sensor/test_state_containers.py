@@ -86,27 +86,62 @@ def test_identity_scan_and_lookups(tmp_path: Path) -> None:
     assert table.by_cgroups((("memory", "/bastion/c1"),)) is found
 
 
-def test_unknown_cgroup_id_rescans_rate_limited(tmp_path: Path) -> None:
+def test_unknown_cgroup_id_rescans_rate_limited_unless_a_container_came(tmp_path: Path) -> None:
     now = [0.0]
     table = ContainerTable((str(tmp_path),), rescan_interval=1.0, clock=lambda: now[0])
     assert table.find_cgroup_id(7) is None
     scans = table.scans
-    write_identity(tmp_path, make_identity("late", 7))
-    assert table.find_cgroup_id(7) is None  # within the interval: no rescan
+    assert table.find_cgroup_id(8) is None  # a host cgroup: nothing new, no rescan
     assert table.scans == scans
+    (tmp_path / "late").mkdir()  # a container being created: its record comes next
+    assert table.find_cgroup_id(7) is None and table.scans == scans + 1
+    (tmp_path / "late" / IDENTITY_FILE).write_text(json.dumps(make_identity("late", 7).to_dict()))
+    found = table.find_cgroup_id(7)  # the awaited record is there: at once, in the interval
+    assert found is not None and found.id == "late" and table.scans == scans + 2
     now[0] = 1.5
-    found = table.find_cgroup_id(7)
-    assert found is not None and found.id == "late"
+    assert table.find_cgroup_id(8) is None and table.scans == scans + 3  # the interval passed
 
 
-def test_refresh_drops_deleted_containers(tmp_path: Path) -> None:
+def test_refresh_drops_deleted_containers_after_a_grace(tmp_path: Path) -> None:
+    from bastion.sensor.state.containers import GONE_GRACE
+
+    now = [0.0]
     write_identity(tmp_path, make_identity("gone", 9))
-    table = ContainerTable((str(tmp_path),))
+    table = ContainerTable((str(tmp_path),), clock=lambda: now[0])
     table.refresh()
     os.remove(tmp_path / "gone" / IDENTITY_FILE)
     os.rmdir(tmp_path / "gone")
     table.refresh()
+    found = table.by_cgroup_id(9)  # its last events are still to come
+    assert found is not None and found.id == "gone"
+    now[0] = GONE_GRACE + 1
+    table.refresh()
     assert table.by_id("gone") is None and table.by_cgroup_id(9) is None
+
+
+def test_the_watch_reads_a_record_before_its_container_is_deleted(tmp_path: Path) -> None:
+    """A container that lives less than the sensor's lag: created, its record written, and
+    deleted before any lookup; the watch read the record as it landed (no scan saw it)."""
+    import time
+
+    table = ContainerTable((str(tmp_path),))
+    table.refresh()
+    scans = table.scans
+    table.watch_identities()
+    try:
+        write_identity(tmp_path, make_identity("brief", 11))
+        deadline = time.monotonic() + 30  # the effect is awaited, not timed
+        while not table.absorb():
+            assert time.monotonic() < deadline, "the watch never read the record"
+            time.sleep(0.01)
+        assert table.scans == scans  # no scan: the watch's doing
+        os.remove(tmp_path / "brief" / IDENTITY_FILE)
+        os.rmdir(tmp_path / "brief")
+        table.refresh()
+        found = table.find_cgroup_id(11)
+        assert found is not None and found.id == "brief" and found.name == "brief-name"
+    finally:
+        table.close()
 
 
 def test_engine_containers_are_added_once(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ class InitConfig:
     no_pivot: bool
     preserve_fds: int
     namespaces: NamespacePlan
+    #: The runtime root: where the seccomp program cache lives ("" for none).
+    state_root: str = ""
 
 
 def run_intermediate(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], None]) -> NoReturn:
@@ -65,7 +67,7 @@ def run_intermediate(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], N
         # (after pivot_root the host's library is out of reach).
         from bastion.runtime.init import process, rootfs  # noqa: F401
 
-        seccomp_filter = compile_seccomp(cfg.spec)
+        seccomp_filter = compile_seccomp(cfg.spec, cfg.state_root)
         chan.recv(Message.GO)
         namespaces.join(namespaces.open_joined(cfg.namespaces))
         if cfg.namespaces.creates("user"):
@@ -151,11 +153,16 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
     os._exit(127)
 
 
-def compile_seccomp(spec: Spec) -> Filter | None:
+def compile_seccomp(spec: Spec, cache_root: str = "") -> Filter | None:
     """The container's seccomp filter, compiled (not loaded): libseccomp is loaded now, while the
-    host's libraries are still reachable."""
+    host's libraries are still reachable. With `cache_root` (the runtime root), through its
+    cache of generated programs (`seccomp.compile_cached`)."""
     if spec.linux is None or spec.linux.seccomp is None:
         return None
+    if cache_root:
+        from bastion.runtime.seccomp import compile_cached
+
+        return compile_cached(spec.linux.seccomp, cache_root)
     from bastion.runtime.seccomp import compile_filter
 
     return compile_filter(spec.linux.seccomp)

@@ -372,9 +372,9 @@ def event_type_names() -> frozenset[str]:
     """Every name ``evt.type`` can hold: libs' event names (live table and .scap table), the
     events that are not syscalls, and every x86_64 syscall name (libsinsp reports a syscall
     without an event of its own under its name, as a generic event)."""
+    from bastion._sys.syscall_table import X86_64
     from bastion.sensor.capture.scap_events import EVENTS as SCAP_EVENTS
     from bastion.sensor.events.schema import BY_NAME
-    from bastion.sensor.probe.syscalls import X86_64
 
     names = set(BY_NAME) | {e.name for e in SCAP_EVENTS.values()} | set(X86_64)
     return frozenset(names | NON_SYSCALL)

@@ -38,7 +38,7 @@ _NAMED_FILE = (FdType.FILE, FdType.DIRECTORY)
 _NULL_FD_PATHS: dict[str, tuple[str | None, str]] = {
     name: paths.PATH_PARAMS[name] for name in ("open", "openat", "openat2", "creat")
 }
-_TUPLE_EVENTS = frozenset({"connect", "accept", "accept4"})
+TUPLE_EVENTS = frozenset({"connect", "accept", "accept4"})
 
 
 def _has_fd(evt: Event) -> bool:
@@ -60,7 +60,7 @@ def _null_fd_name(evt: Event) -> str | None:
         return None
     if evt.type in _NULL_FD_PATHS:
         return _null_fd_path(evt)
-    if evt.type in _TUPLE_EVENTS:
+    if evt.type in TUPLE_EVENTS:
         tup = evt.params.get("tuple")
         return str(tup) if tup is not None else ""
     return ""

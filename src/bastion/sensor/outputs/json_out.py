@@ -9,7 +9,9 @@ whose objects are sorted maps and whose compact dump has no spaces, so we sort k
 ``std::set``, so it is sorted too. ``time`` is RFC 3339 UTC with nanoseconds and ``Z``.
 ``output_fields`` holds the rule output's fields with their JSON types (None -> null, for
 ``<NA>``) plus the prefix's time field (``evt.time`` or ``evt.time.iso8601``) as the event's
-time in ns, as libsinsp's JSON extraction gives it.
+time in ns, as libsinsp's JSON extraction gives it. bastion adds one key Falco has not:
+``action``, what the sensor did (``killed-process``, ``paused-container``...), and only when it
+did something, so an alert without enforcement is exactly Falco's object.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def alert_document(
         fields = {name: json_value(value) for name, value in alert.output_fields.items()}
         fields["evt.time.iso8601" if iso else "evt.time"] = alert.time_ns
         doc["output_fields"] = fields
+    if alert.action:
+        doc["action"] = alert.action
     return doc
 
 

@@ -3,8 +3,11 @@
 One writer (the sensor) and any number of readers (`bastion alerts`): the database is in WAL
 mode, so readers never block the writer nor see a half-written batch. The writer batches rows
 and commits every `batch_size` alerts or `flush_interval` seconds, whichever comes first: one
-fsync per alert would cap a noisy rule at a few hundred alerts a second. `priority` is stored
-with its rank (0 = Emergency) so "at least Warning" is an indexed range query.
+fsync per alert would cap a noisy rule at a few hundred alerts a second. A background thread
+commits a batch that has waited `flush_interval` with no alert after it, so a lone alert of a
+long-running sensor reaches `bastion alerts` within that interval, not at the next alert.
+`priority` is stored with its rank (0 = Emergency) so "at least Warning" is an indexed range
+query.
 """
 
 from __future__ import annotations
@@ -127,6 +130,8 @@ class AlertStore:
         self._pending: list[Row] = []
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
         self._counters = Counters(f"sqlite {self.path}")
         with self._errors("open"):
             self._db = self._connect(busy_timeout)
@@ -211,6 +216,20 @@ class AlertStore:
             )
         if due:
             self.flush()
+        elif self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_late, name="bastion-alert-store", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_late(self) -> None:
+        while not self._closed.wait(self._flush_interval / 2):
+            with self._lock:
+                stale = bool(self._pending) and (
+                    time.monotonic() - self._last_flush >= self._flush_interval
+                )
+            if stale:
+                self.flush()
 
     def flush(self) -> None:
         """Commit the pending alerts now (a failure is counted; the batch is kept for a retry,
@@ -232,6 +251,9 @@ class AlertStore:
             self._counters.ok()
 
     def close(self) -> None:
+        self._closed.set()
+        if self._flusher is not None:
+            self._flusher.join()
         if not self.readonly:
             self.flush()
         self._db.close()

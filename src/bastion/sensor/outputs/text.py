@@ -33,8 +33,10 @@ def falco_time(time_ns: int, *, iso: bool = False) -> str:
 
 
 def text_line(alert: Alert, *, iso: bool = False) -> str:
-    """Falco's full output line: ``<time>: <Priority> <rule output>``."""
-    return f"{falco_time(alert.time_ns, iso=iso)}: {alert.priority} {alert.output}"
+    """Falco's full output line: ``<time>: <Priority> <rule output>``, and bastion's
+    ``(action: ...)`` after it when the sensor acted."""
+    line = f"{falco_time(alert.time_ns, iso=iso)}: {alert.priority} {alert.output}"
+    return f"{line} (action: {alert.action})" if alert.action else line
 
 
 class TextFormat:

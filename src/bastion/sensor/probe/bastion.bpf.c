@@ -127,6 +127,32 @@ struct {
 	__type(value, __u8);
 } bst_cgroups SEC(".maps");
 
+// The open filter's path classes (bastion_record.h), filled by user space from the rules.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BST_FILTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct bst_open_path);
+} bst_open_paths SEC(".maps");
+
+// Events the filter kept back, by the entry of bst_open_paths that matched (the reason), and
+// closes of the fds of those opens (BST_FILTER_CLOSES).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BST_FILTER_ENTRIES + 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bst_filtered SEC(".maps");
+
+// The fds whose open was kept back: (tgid << 32 | fd) -> the process's start time (a later
+// process with the same pid is another). LRU: a mark evicted only means its close is sent.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} bst_open_fds SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
@@ -192,6 +218,32 @@ static __always_inline int bst_failed_skipped(long ret)
 		return 0;
 	bst_count(BST_CTR_SKIPPED_FAILED);
 	return 1;
+}
+
+static __always_inline __u64 bst_fd_key(long fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+// The current process's start time: a mark of a dead process with the same pid is not ours.
+static __always_inline __u64 bst_start_time(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return task->group_leader->start_time;
+}
+
+// A sent event returned `fd` (or made it): whatever mark its number had is stale. Forgetting a
+// mark is always safe (its close is then sent), so any non-negative result clears one.
+static __always_inline void bst_forget_fd(long fd)
+{
+	__u32 zero = 0;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u64 key;
+
+	if (!cfg || !cfg->close_filter || fd < 0 || fd >= (1 << 20))
+		return;
+	key = bst_fd_key(fd);
+	bpf_map_delete_elem(&bst_open_fds, &key);
 }
 
 // Start a record of `nparams` parameters for the current task.
@@ -865,6 +917,8 @@ __noinline int p_pipe_fds(struct bst_rec *r, long ret, __u64 ufds)
 	p_s64(r, fds[0]);
 	p_s64(r, fds[1]);
 	p_u64(r, bst_fd_ino(fds[0]));
+	bst_forget_fd(fds[0]);
+	bst_forget_fd(fds[1]);
 	return 0;
 }
 
@@ -922,6 +976,175 @@ __noinline int p_recvmsg(struct bst_rec *r, long ret, long fd, __u64 umsg)
 	return 0;
 }
 
+// ------------------------------------------------------------------------ the open filter
+
+#define BST_S_IFREG 0100000
+#define BST_S_IFCHR 0020000
+#define BST_NSFS_MAGIC 0x6e736673
+#define BST_PIDFS_MAGIC 0x50494446
+#define BST_ANON_INODE_FS_MAGIC 0x09041934
+
+// A kept-back record: counted as produced (produced == read + dropped + filtered), as filtered,
+// and by its reason (bst_filtered's slot).
+static __always_inline void bst_filtered_as(__u32 slot)
+{
+	__u64 *count = bpf_map_lookup_elem(&bst_filtered, &slot);
+
+	bst_count(BST_CTR_PRODUCED);
+	bst_count(BST_CTR_FILTERED);
+	if (count)
+		*count += 1; // per-CPU slot
+}
+
+// The offset of parameter `idx` of the record being built, and its length.
+static __always_inline __u32 bst_param(__u8 *b, __u32 nparams, __u32 idx, __u32 *len)
+{
+	__u32 off = BST_HDR_SIZE + 2 * (nparams & (BST_MAX_PARAMS - 1));
+	__u32 i;
+
+	for (i = 0; i < 8; i++) {
+		if (i >= idx)
+			break;
+		off += *(__u16 *)&b[(BST_HDR_SIZE + 2 * i) & BST_MASK];
+	}
+	*len = *(__u16 *)&b[(BST_HDR_SIZE + 2 * (idx & 7)) & BST_MASK];
+	return off;
+}
+
+struct bst_match {
+	__u32 off;   // the path's record offset
+	__u32 len;   // its length with the NUL
+	__u32 found; // a "/." or ".." (the scan), the matching entry + 1 (the entries)
+};
+
+// One step of the scan for "/." and "..": bpf_loop keeps the verifier to one step.
+static long bst_dots_step(__u32 i, void *data)
+{
+	struct bst_match *m = data;
+	__u8 *b = bst_buf();
+	__u8 c;
+
+	if (!b || i + 2 >= m->len)
+		return 1;
+	if (b[(m->off + i + 1) & BST_MASK] != '.')
+		return 0;
+	c = b[(m->off + i) & BST_MASK];
+	if (c == '/' || c == '.') {
+		m->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+// One entry of bst_open_paths against the path: equal to it (exact) or longer and under it.
+static long bst_entry_step(__u32 e, void *data)
+{
+	struct bst_match *m = data;
+	__u32 key = e, j, n;
+	struct bst_open_path *entry = bpf_map_lookup_elem(&bst_open_paths, &key);
+	__u8 *b = bst_buf();
+
+	if (!entry || !b)
+		return 1;
+	n = entry->len;
+	if (n == 0 || n > BST_FILTER_PREFIX_MAX)
+		return 0;
+	if (entry->exact ? m->len != n + 1 : m->len <= n + 1)
+		return 0;
+	for (j = 0; j < BST_FILTER_PREFIX_MAX; j++) {
+		if (j >= n)
+			break;
+		if (b[(m->off + j) & BST_MASK] != entry->s[j])
+			return 0;
+	}
+	m->found = e + 1;
+	return 1;
+}
+
+// 1 when the open just written (event with `nparams` parameters, its path and flags at
+// `name_idx` and `flags_idx`) is one the open filter keeps back: it is then counted as
+// produced and filtered, by the entry that matched, and not sent.
+__noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams, long ret)
+{
+	__u32 zero = 0, off, len, flen;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u8 *b = bst_buf();
+	struct bst_match m = {};
+	struct file *file;
+	struct inode *inode;
+	unsigned long magic;
+	umode_t mode;
+
+	if (!cfg || !b || !cfg->open_paths || ret < 0)
+		return 0;
+	off = bst_param(b, nparams, flags_idx, &flen);
+	if (flen != 4 || (*(__u32 *)&b[off & BST_MASK] & cfg->open_deny))
+		return 0;
+	off = bst_param(b, nparams, name_idx, &len);
+	if (len < 2 || len > BST_FILTER_PATH_MAX || b[off & BST_MASK] != '/')
+		return 0;
+	// no "/." (hidden names, ".", "..") and no ".." anywhere: the path cannot leave its class
+	// once folded, and checks on text holding either cannot match it (kernel_filter.FORBIDDEN)
+	m.off = off;
+	m.len = len;
+	bpf_loop(BST_FILTER_PATH_MAX, bst_dots_step, &m, 0);
+	if (m.found)
+		return 0;
+	// a directory is the base of later *at paths and fchdir, so it is always sent; so is a
+	// namespace or pidfd file reopened by path (what setns takes), or any anonymous inode
+	file = bst_fd_file(ret);
+	if (!file)
+		return 0;
+	inode = bst_cast(file, struct file)->f_inode;
+	mode = inode->i_mode & BST_S_IFMT;
+	if (mode != BST_S_IFREG && mode != BST_S_IFCHR)
+		return 0;
+	magic = inode->i_sb->s_magic;
+	if (magic == BST_NSFS_MAGIC || magic == BST_PIDFS_MAGIC || magic == BST_ANON_INODE_FS_MAGIC)
+		return 0;
+	bpf_loop(cfg->open_paths < BST_FILTER_ENTRIES ? cfg->open_paths : BST_FILTER_ENTRIES,
+		 bst_entry_step, &m, 0);
+	if (!m.found)
+		return 0;
+	bst_filtered_as(m.found - 1);
+	if (cfg->close_filter) {
+		__u64 fdkey = bst_fd_key(ret), start = bst_start_time();
+		bpf_map_update_elem(&bst_open_fds, &fdkey, &start, BPF_ANY);
+	}
+	return 1;
+}
+
+// 1 when the close just written closes an fd whose open was kept back (then forgotten).
+__noinline int bst_close_filtered(__u32 fd_idx, __u32 nparams)
+{
+	__u32 zero = 0, off, len;
+	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
+	__u8 *b = bst_buf();
+	__u64 key, *start;
+	long fd;
+
+	if (!cfg || !b || !cfg->close_filter)
+		return 0;
+	off = bst_param(b, nparams, fd_idx, &len);
+	if (len != 8)
+		return 0;
+	fd = *(__s64 *)&b[off & BST_MASK];
+	if (fd < 0)
+		return 0;
+	key = bst_fd_key(fd);
+	start = bpf_map_lookup_elem(&bst_open_fds, &key);
+	if (!start)
+		return 0;
+	if (*start != bst_start_time()) { // another process's mark: this fd was never kept back
+		bpf_map_delete_elem(&bst_open_fds, &key);
+		return 0;
+	}
+	bpf_map_delete_elem(&bst_open_fds, &key);
+	bst_filtered_as(BST_FILTER_CLOSES);
+	return 1;
+}
+
+
 // ------------------------------------------------------------------------ programs
 
 // One record per captured syscall exit. The cases and each event's writes are generated from
@@ -944,6 +1167,25 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 		return 0;
 	}
 #undef BST_CASE
+#define BST_OPEN_CASE(NAME, NAME_IDX, FLAGS_IDX)                                      \
+	case BST_EVT_##NAME:                                                          \
+		if (bst_open_filtered(NAME_IDX, FLAGS_IDX, BST_NPARAMS_##NAME, ret)) \
+			return 0;                                                     \
+		break;
+#define BST_CLOSE_CASE(NAME, FD_IDX)                                 \
+	case BST_EVT_##NAME:                                         \
+		if (bst_close_filtered(FD_IDX, BST_NPARAMS_##NAME)) \
+			return 0;                                    \
+		break;
+	switch (code) {
+		BST_OPEN_FILTER_EVENTS
+		BST_CLOSE_FILTER_EVENTS
+	default:
+		break;
+	}
+#undef BST_OPEN_CASE
+#undef BST_CLOSE_CASE
+	bst_forget_fd(ret);
 	bst_submit(rp);
 	return 0;
 }

@@ -5,6 +5,9 @@
 // parameters (length slots) its record carries; BST_WRITE_<NAME>: the statements that
 // write them, in schema.py's order (in scope: rp, and ret and a for syscall events).
 // BST_SYSCALL_EVENTS: BST_CASE(NAME) for every event a syscall's exit produces.
+// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, name index, flags index) for the opens
+// the kernel-side open filter may keep (sensor/kernel_filter.py);
+// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd index) for the closes it may keep.
 #ifndef BASTION_EVENTS_H
 #define BASTION_EVENTS_H
 
@@ -585,5 +588,15 @@
 	BST_CASE(WRITE) \
 	BST_CASE(FCHMODAT2) \
 	/* end of BST_SYSCALL_EVENTS */
+
+#define BST_OPEN_FILTER_EVENTS \
+	BST_OPEN_CASE(OPEN, 1, 2) \
+	BST_OPEN_CASE(OPENAT, 2, 3) \
+	BST_OPEN_CASE(OPENAT2, 2, 3) \
+	/* end of BST_OPEN_FILTER_EVENTS */
+
+#define BST_CLOSE_FILTER_EVENTS \
+	BST_CLOSE_CASE(CLOSE, 1) \
+	/* end of BST_CLOSE_FILTER_EVENTS */
 
 #endif

@@ -47,19 +47,41 @@ struct bst_hdr {
 #define BST_SNAPLEN 80      // bytes of data kept for read/write/send/recv (Falco's default)
 #define BST_SOCKADDR_MAX 128
 
-// bst_config[0], set by user space (Probe.set_cgroups, drop_failed).
+// bst_config[0], set by user space (Probe.set_cgroups, drop_failed, open_paths).
 struct bst_config {
 	__u32 cgroup_filter; // 1: emit only events whose cgroup id is in bst_cgroups
 	__u32 drop_failed;   // 1: skip syscalls that returned a negative errno
+	__u32 open_paths;    // entries of bst_open_paths in use (0: the open filter is off)
+	__u32 open_deny;     // raw open flags that make an open ineligible for the open filter
+	__u32 close_filter;  // 1: the close of an fd whose open was kept back is kept back too
+	__u32 pad;
+};
+
+// The kernel-side open filter (sensor/kernel_filter.py derives it from the rules): a
+// successful read-only open of a regular file or character device (not on nsfs, pidfs or the
+// anonymous-inode fs) whose absolute path holds no "/." and no "..", is at most
+// BST_FILTER_PATH_MAX bytes with its NUL, and equals (exact) or extends (a prefix) one entry
+// is counted, not sent. With close_filter,
+// the fd is remembered (bst_open_fds) and its close is kept back too; any fd number a sent
+// event returns is forgotten first, so only the close of the very fd kept back is.
+#define BST_FILTER_ENTRIES 16
+#define BST_FILTER_PREFIX_MAX 64
+#define BST_FILTER_PATH_MAX 256
+#define BST_FILTER_CLOSES BST_FILTER_ENTRIES // bst_filtered's slot for closes
+struct bst_open_path {
+	__u32 len;   // bytes of s in use (no NUL)
+	__u32 exact; // 1: the path itself; 0: paths under it (s ends with '/')
+	char s[BST_FILTER_PREFIX_MAX];
 };
 
 enum bst_counter {
-	BST_CTR_PRODUCED = 0,        // records built (written or dropped)
+	BST_CTR_PRODUCED = 0,        // records built (written, dropped or filtered)
 	BST_CTR_DROPPED_RING = 1,    // records lost: the ring buffer was full
 	BST_CTR_SKIPPED_SYSCALL = 2, // syscall exits not in bst_interesting
 	BST_CTR_SKIPPED_CGROUP = 3,  // events from cgroups outside bst_cgroups
 	BST_CTR_SKIPPED_FAILED = 4,  // failed syscalls (drop_failed)
-	BST_CTR_MAX = 5,
+	BST_CTR_FILTERED = 5,        // records built but kept back by the kernel filter
+	BST_CTR_MAX = 6,
 };
 
 // bst_class[code]: which ring an event goes to (events/schema.py's EventSpec.loss_class).

@@ -64,6 +64,12 @@ def c_writes(spec: EventSpec) -> list[str]:
     return out
 
 
+def open_filter_events() -> list[EventSpec]:
+    """The open-family events with a path and a flags parameter: those the probe's open
+    filter may keep to itself (creat always writes)."""
+    return [e for e in EVENTS if e.handler == "open" and "name" in e.specs and "flags" in e.specs]
+
+
 def render() -> str:
     """The header's full text, derived only from the event table."""
     lines = [
@@ -74,6 +80,9 @@ def render() -> str:
         "// parameters (length slots) its record carries; BST_WRITE_<NAME>: the statements that",
         "// write them, in schema.py's order (in scope: rp, and ret and a for syscall events).",
         "// BST_SYSCALL_EVENTS: BST_CASE(NAME) for every event a syscall's exit produces.",
+        "// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, name index, flags index) for the opens",
+        "// the kernel-side open filter may keep (sensor/kernel_filter.py);",
+        "// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd index) for the closes it may keep.",
         "#ifndef BASTION_EVENTS_H",
         "#define BASTION_EVENTS_H",
         "",
@@ -89,7 +98,21 @@ def render() -> str:
         lines.append("\tdo {} while (0)")
     lines += ["", "#define BST_SYSCALL_EVENTS \\"]
     lines += [f"\tBST_CASE({spec.name.upper()}) \\" for spec in EVENTS if spec.syscalls]
-    lines += ["\t/* end of BST_SYSCALL_EVENTS */", "", "#endif", ""]
+    lines += ["\t/* end of BST_SYSCALL_EVENTS */", ""]
+    lines += ["#define BST_OPEN_FILTER_EVENTS \\"]
+    lines += [
+        f"\tBST_OPEN_CASE({spec.name.upper()}, {spec.param_index('name')}, "
+        f"{spec.param_index('flags')}) \\"
+        for spec in open_filter_events()
+    ]
+    lines += ["\t/* end of BST_OPEN_FILTER_EVENTS */", ""]
+    lines += ["#define BST_CLOSE_FILTER_EVENTS \\"]
+    lines += [
+        f"\tBST_CLOSE_CASE({spec.name.upper()}, {spec.param_index('fd')}) \\"
+        for spec in EVENTS
+        if spec.handler == "close"
+    ]
+    lines += ["\t/* end of BST_CLOSE_FILTER_EVENTS */", "", "#endif", ""]
     return "\n".join(lines)
 
 

@@ -21,13 +21,13 @@ import time
 from collections.abc import Iterable
 
 from bastion._sys import bpf
+from bastion._sys.syscall_table import NR_MAX, X86_64
 from bastion.errors import BastionError
 from bastion.sensor.events.model import Event
 from bastion.sensor.events.schema import BY_CODE, BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
 from bastion.sensor.probe.decode import Decoder
 from bastion.sensor.probe.ringbuf import RingBuffer
-from bastion.sensor.probe.syscalls import NR_MAX, X86_64
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ MAPS = (
     "bst_interesting",
     "bst_config",
     "bst_cgroups",
+    "bst_open_paths",
+    "bst_filtered",
+    "bst_open_fds",
     "bst_exec_filename",
     "bst_scratch",
     "bst_pathbuf",
@@ -54,11 +57,19 @@ COUNTER_DROPPED_RING = 1
 COUNTER_SKIPPED_SYSCALL = 2
 COUNTER_SKIPPED_CGROUP = 3
 COUNTER_SKIPPED_FAILED = 4
+COUNTER_FILTERED = 5
+# bastion_record.h: BST_FILTER_ENTRIES, BST_FILTER_PREFIX_MAX, struct bst_open_path
+FILTER_ENTRIES = 16
+FILTER_PREFIX_MAX = 64
+_OPEN_PATH = struct.Struct(f"<II{FILTER_PREFIX_MAX}s")
 
 ALWAYS_ON = frozenset({"clone", "procexit", "execve", "execveat"})
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_CONFIG = struct.Struct("<II")  # struct bst_config: cgroup_filter, drop_failed
+# struct bst_config: cgroup_filter, drop_failed, open_paths, open_deny, close_filter, pad
+_CONFIG = struct.Struct("<IIIIII")
+#: What `Probe.filtered` calls the closes it kept back (bst_filtered's last slot).
+FILTERED_CLOSES = "closes of kept-back opens"
 _TS = struct.Struct("<Q")  # a record's first field: its boot-clock timestamp
 # enum bst_class in bastion_record.h, by events/schema.py's loss class
 RING_OF_CLASS = {"critical": 1, "bulk": 0}
@@ -87,6 +98,8 @@ class ProbeStatistics:
     buffer (so once the ring is drained, produced == read + dropped_ring_full);
     the `skipped_*` counters events the in-kernel filters removed (syscall filter, cgroup
     filter, failed-syscall filter). `read` is records the reader took from the ring buffer.
+    `filtered` counts records built but kept back by the kernel filter (`OpenFilter`): they
+    count as produced, so produced == read + dropped_ring_full + filtered.
     """
 
     produced: int
@@ -96,6 +109,7 @@ class ProbeStatistics:
     skipped_failed: int
     read: int
     load_seconds: float
+    filtered: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,6 +123,25 @@ class ProbeDrops:
     @property
     def total(self) -> int:
         return sum(self.by_code.values())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenFilter:
+    """The probe's open filter (bastion_record.h): `paths` as (path, exact) pairs, each a path
+    class whose eligible opens are kept back (sensor/kernel_filter.py derives them from the
+    rules), `deny`, the raw open flags that make an open ineligible, and `closes`: whether the
+    close of an fd whose open was kept back is kept back too."""
+
+    paths: tuple[tuple[str, bool], ...]
+    deny: int
+    closes: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.paths) > FILTER_ENTRIES:
+            raise ProbeError(f"the open filter holds at most {FILTER_ENTRIES} paths")
+        for path, _ in self.paths:
+            if not path or len(path.encode()) > FILTER_PREFIX_MAX:
+                raise ProbeError(f"open filter path {path!r}: 1 to {FILTER_PREFIX_MAX} bytes")
 
 
 def merge_critical(bulk: list[bytes], critical: list[bytes]) -> list[bytes]:
@@ -168,6 +201,7 @@ class Probe:
         cgroup_ids: Iterable[int] | None = None,
         drop_failed: bool = False,
         object_path: str | None = None,
+        open_filter: OpenFilter | None = None,
     ) -> None:
         _check_ring_size(ring_size)
         _check_ring_size(critical_ring_size)
@@ -176,6 +210,7 @@ class Probe:
         self._interesting = interesting_array(events)
         self._cgroups = None if cgroup_ids is None else frozenset(cgroup_ids)
         self._drop_failed = drop_failed
+        self._open_filter = open_filter
         self._object_path = object_path
         self._stack = contextlib.ExitStack()
         self._fds: dict[str, int] = {}
@@ -186,6 +221,7 @@ class Probe:
         self._held: list[bytes] = []  # critical records newer than the bulk ring's last read
         self._final: ProbeStatistics | None = None
         self._final_drops: ProbeDrops | None = None
+        self._final_filtered: dict[str, int] | None = None
         self.load_seconds = 0.0
         self.decoder = Decoder()
 
@@ -221,6 +257,7 @@ class Probe:
             self._prog_fds = [bpf.program_fd(bpf.find_program(obj, name)) for name in PROGRAMS]
             stack.callback(self._prog_fds.clear)
             self._write_interesting(self._interesting)
+            self._write_open_paths(self._open_filter)
             self._write_cgroups(self._cgroups)
             self._write_classes()
             ring = RingBuffer(self._fds["bst_events"], bpf.map_max_entries(events_map))
@@ -237,6 +274,7 @@ class Probe:
             stack.callback(setattr, self, "_critical", None)
             self._final = None
             self._final_drops = None
+            self._final_filtered = None
             self.decoder = Decoder()
             self._stack = stack.pop_all()
 
@@ -254,6 +292,7 @@ class Probe:
             self.detach()
             self._final = self.statistics()
             self._final_drops = self.drops()
+            self._final_filtered = self.filtered()
         self._stack.close()
 
     def __enter__(self) -> Probe:
@@ -351,18 +390,33 @@ class Probe:
         for spec in EVENTS:
             bpf.map_update(fd, _U32.pack(spec.code), _U32.pack(RING_OF_CLASS[spec.loss_class]))
 
+    def _write_config(self, cgroup_filter: bool) -> None:
+        opens = self._open_filter
+        used, deny, closes = (
+            (len(opens.paths), opens.deny, opens.closes) if opens is not None else (0, 0, False)
+        )
+        config = _CONFIG.pack(
+            int(cgroup_filter), int(self._drop_failed), used, deny, int(closes), 0
+        )
+        bpf.map_update(self._fds["bst_config"], _U32.pack(0), config)
+
+    def _write_open_paths(self, opens: OpenFilter | None) -> None:
+        fd = self._fds["bst_open_paths"]
+        for index, (path, exact) in enumerate(opens.paths if opens is not None else ()):
+            raw = path.encode()
+            bpf.map_update(fd, _U32.pack(index), _OPEN_PATH.pack(len(raw), int(exact), raw))
+
     def _write_cgroups(self, ids: frozenset[int] | None) -> None:
-        fd, config = self._fds["bst_cgroups"], self._fds["bst_config"]
-        drop = int(self._drop_failed)
+        fd = self._fds["bst_cgroups"]
         if ids is None:  # filter off first, so no event is lost while the set is cleared
-            bpf.map_update(config, _U32.pack(0), _CONFIG.pack(0, drop))
+            self._write_config(False)
         for key in bpf.map_keys(fd, 8):
             if ids is None or _U64.unpack(key)[0] not in ids:
                 bpf.map_delete(fd, key)
         for cgroup_id in ids or ():
             bpf.map_update(fd, _U64.pack(cgroup_id), b"\1")
         if ids is not None:
-            bpf.map_update(config, _U32.pack(0), _CONFIG.pack(1, drop))
+            self._write_config(True)
 
     def kernel_object_ids(self) -> dict[str, tuple[int, ...]]:
         """The kernel ids of our programs, maps and links (as `bpftool ... list` shows them)."""
@@ -393,7 +447,26 @@ class Probe:
             skipped_failed=self.counter(COUNTER_SKIPPED_FAILED),
             read=self.ring.records_read + (self._critical.records_read if self._critical else 0),
             load_seconds=self.load_seconds,
+            filtered=self.counter(COUNTER_FILTERED),
         )
+
+    def filtered(self) -> dict[str, int]:
+        """Events the kernel filter kept back so far: opens by the path class that matched,
+        and the closes of their fds (`FILTERED_CLOSES`)."""
+        if self._ring is None:
+            if self._final_filtered is None:
+                raise ProbeError("the probe was never started")
+            return self._final_filtered
+        out = {}
+        opens = self._open_filter
+        for index, (path, exact) in enumerate(opens.paths if opens is not None else ()):
+            n = sum(bpf.percpu_lookup_u64(self._fds["bst_filtered"], index))
+            if n:
+                out[path if exact else path + "*"] = n
+        closes = sum(bpf.percpu_lookup_u64(self._fds["bst_filtered"], FILTER_ENTRIES))
+        if closes:
+            out[FILTERED_CLOSES] = closes
+        return out
 
     @property
     def started_once(self) -> bool:

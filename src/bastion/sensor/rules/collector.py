@@ -335,6 +335,7 @@ class Collector:
                 exceptions=tuple(rule.exceptions),
                 warn_evttypes=bool(v.get("warn_evttypes", True)),
                 skip_if_unknown_filter=bool(v.get("skip-if-unknown-filter", False)),
+                actions=v.get("action", ()),  # type: ignore[arg-type]
                 parts=tuple(rule.parts),
             )
             for item in rule.exceptions:

@@ -25,6 +25,7 @@ from bastion.sensor.rules.compiler import (
     CompileError,
     Condition,
     FieldTable,
+    MatchScope,
     compile_condition,
     event_types,
 )
@@ -87,6 +88,7 @@ class RuleEngine:
     _by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     _any_type: tuple[CompiledRule, ...] = ()
     matches: dict[str, int] = field(default_factory=dict)
+    scope: MatchScope = field(default_factory=MatchScope)
 
     @classmethod
     def build(
@@ -128,6 +130,7 @@ class RuleEngine:
         macros = {name: m.expr for name, m in ruleset.macros.items()}
         lists = {name: lst.items for name, lst in ruleset.lists.items()}
         warnings = list(ruleset.warnings)
+        scope = MatchScope()
         compiled: list[CompiledRule] = []
         for order, rule in enumerate(ruleset.rules.values()):
             enabled = rule.enabled and not (off_tags & set(rule.tags))
@@ -148,7 +151,9 @@ class RuleEngine:
             rank = priority_rank(rule.priority)
             if rank > floor:
                 continue
-            built = _compile_rule(rule, ruleset, macros, lists, fields, warnings, event_names)
+            built = _compile_rule(
+                rule, ruleset, macros, lists, fields, warnings, event_names, scope
+            )
             if built is None:
                 continue
             condition, types = built
@@ -183,7 +188,7 @@ class RuleEngine:
                     order=order,
                 )
             )
-        engine = cls(compiled, rule_matching, warnings)
+        engine = cls(compiled, rule_matching, warnings, scope=scope)
         engine._index()
         return engine
 
@@ -215,14 +220,20 @@ class RuleEngine:
         return frozenset(self._by_type)
 
     def match(self, event: object) -> list[CompiledRule]:
-        """The rules `event` triggers: the first in load order, or all (``rule_matching``)."""
+        """The rules `event` triggers: the first in load order, or all (``rule_matching``).
+        Each macro is evaluated at most once for the event (`MatchScope`)."""
         hits: list[CompiledRule] = []
-        for rule in self._by_type.get(event.type, self._any_type):  # type: ignore[attr-defined]
-            if rule.condition(event):
-                self.matches[rule.name] = self.matches.get(rule.name, 0) + 1
-                hits.append(rule)
-                if self.rule_matching == "first":
-                    break
+        scope = self.scope
+        scope.serial += 1
+        try:
+            for rule in self._by_type.get(event.type, self._any_type):  # type: ignore[attr-defined]
+                if rule.condition(event):
+                    self.matches[rule.name] = self.matches.get(rule.name, 0) + 1
+                    hits.append(rule)
+                    if self.rule_matching == "first":
+                        break
+        finally:
+            scope.serial += 1  # no macro result outlives this event's evaluation
         return hits
 
 
@@ -234,6 +245,7 @@ def _compile_rule(
     fields: FieldTable,
     warnings: list[str],
     event_names: Container[str] | None = None,
+    scope: MatchScope | None = None,
 ) -> tuple[Condition, set[str] | None] | None:
     """The rule's predicate (condition and not any exception) and its event types.
 
@@ -242,14 +254,19 @@ def _compile_rule(
     """
     try:
         condition = compile_condition(
-            rule.expr, macros=macros, lists=lists, fields=fields, event_names=event_names
+            rule.expr,
+            macros=macros,
+            lists=lists,
+            fields=fields,
+            event_names=event_names,
+            scope=scope,
         )
         excluded: list[Condition] = []
         for item in rule.exceptions:
             _check_exception_fields(rule, item, fields)
             text = exception_text(item, lists)
             if text is not None:
-                excluded.append(_compile_exception(rule, item, text, macros, lists, fields))
+                excluded.append(_compile_exception(rule, item, text, macros, lists, fields, scope))
     except CompileError as exc:
         if rule.skip_if_unknown_filter and exc.reference == "rule-unknown-field":
             warnings.append(f"{rule.mark}: rule '{rule.name}' skipped: {exc.message}")
@@ -297,10 +314,11 @@ def _compile_exception(
     macros: dict[str, Expr],
     lists: dict[str, tuple[str, ...]],
     fields: FieldTable,
+    scope: MatchScope | None = None,
 ) -> Condition:
     try:
         expr = parse_condition(text)
-        return compile_condition(expr, macros=macros, lists=lists, fields=fields)
+        return compile_condition(expr, macros=macros, lists=lists, fields=fields, scope=scope)
     except ConditionSyntaxError as exc:
         index, what = _wrong_value(item, lists)
         marks = item.value_marks

@@ -16,7 +16,14 @@ from pathlib import Path
 import yaml
 
 from bastion.errors import BastionError
-from bastion.sensor.rules.model import ExceptionDef, ExceptionValue, Mark, RawItem, ScalarSpan
+from bastion.sensor.rules.model import (
+    RULE_ACTIONS,
+    ExceptionDef,
+    ExceptionValue,
+    Mark,
+    RawItem,
+    ScalarSpan,
+)
 
 # falco's priorities (``falco_common::parse_priority``), matched case-insensitively.
 PRIORITIES = {
@@ -48,6 +55,7 @@ KEYS = {
             "exceptions",
             "warn_evttypes",
             "skip-if-unknown-filter",
+            "action",  # bastion's: what the sensor does on a match (model.RULE_ACTIONS)
             "append",
             "override",
         }
@@ -73,6 +81,7 @@ OVERRIDE_REPLACE = {
             "enabled",
             "warn_evttypes",
             "skip-if-unknown-filter",
+            "action",
         }
     ),
 }
@@ -236,6 +245,7 @@ class _Reader:
             "skip-if-unknown-filter": self._bool,
             "exceptions": self._exceptions,
             "override": self._override,
+            "action": self._actions,
         }
 
     def _str(self, chain: str, node: yaml.Node, kind: str) -> str:
@@ -255,6 +265,18 @@ class _Reader:
         if isinstance(node, yaml.ScalarNode) and node.value.lower() in PRIORITIES:
             return PRIORITIES[node.value.lower()]
         raise self._error(node, chain, f"expected one of {_PRIORITY_TEXT}, found {_describe(node)}")
+
+    def _actions(self, chain: str, node: yaml.Node, kind: str) -> tuple[str, ...]:
+        """`action: kill_process` or `action: [alert, pause_container]`."""
+        names = self._str_or_list(chain, node, kind)
+        actions = (names,) if isinstance(names, str) else names
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for action, item in zip(actions, items, strict=True):
+            if action not in RULE_ACTIONS:
+                raise self._error(
+                    item, chain, f"expected one of {', '.join(RULE_ACTIONS)}, found '{action}'"
+                )
+        return actions
 
     def _str_list(self, chain: str, node: yaml.Node, kind: str) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):

@@ -106,9 +106,15 @@ class MacroDef:
     parts: tuple[ConditionPart, ...] = _field(default=(), repr=False, compare=False)
 
 
+#: What a rule's `action:` may name (bastion's; Falco's rules files have no such key and load
+#: unchanged): `alert` only reports, the others act on the event's process or container.
+RULE_ACTIONS = ("alert", "kill_process", "kill_container", "pause_container")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleDef:
-    """A final ``rule`` after appends and overrides, with its parsed condition."""
+    """A final ``rule`` after appends and overrides, with its parsed condition. `actions` is
+    bastion's `action:` key (beyond Falco): what the sensor does when the rule matches."""
 
     name: str
     condition: str
@@ -123,6 +129,7 @@ class RuleDef:
     exceptions: tuple[ExceptionDef, ...] = ()
     warn_evttypes: bool = True
     skip_if_unknown_filter: bool = False
+    actions: tuple[str, ...] = ()
     parts: tuple[ConditionPart, ...] = _field(default=(), repr=False, compare=False)
 
 

@@ -131,6 +131,8 @@ def _ordering(
     truth = text.strip().lower()
 
     def check(value: object) -> bool:
+        if type(value) is int:  # the common case first (fd.num >= 0, evt.rawres >= 0)
+            return num is not None and num_cmp(value, num)
         if isinstance(value, bool):
             if truth not in ("true", "false"):
                 return False

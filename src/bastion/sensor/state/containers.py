@@ -20,6 +20,10 @@ from bastion.identity import DEFAULT_STATE_ROOT, IDENTITY_FILE, ContainerIdentit
 from bastion.sensor.state import cgroups
 from bastion.sensor.state.model import Container, ContainerMount
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bastion.sensor.state.identity_watch import IdentityWatch
+
 
 def from_identity(
     identity: ContainerIdentity, proc_root: str, ticks_to_ns: Callable[[int], int]
@@ -51,6 +55,10 @@ def read_identity(path: str) -> ContainerIdentity | None:
         return None
 
 
+#: Seconds a deleted bastion container stays in the table for its last events.
+GONE_GRACE = 30.0
+
+
 class ContainerTable:
     """Containers by id, by cgroup id and by cgroup path."""
 
@@ -75,6 +83,41 @@ class ContainerTable:
         self._bastion_ids: set[str] = set()
         self._described: dict[str, Container] = {}  # short id -> what the engine said
         self.scans = 0
+        # what the last scan saw, so a miss can tell cheaply whether a scan could find more:
+        # each root's mtime (a new container directory) and the identity records not yet
+        # written in the directories it met (the runtime writes one before the first exec)
+        self._root_mtimes: dict[str, int] = {}
+        self._pending: set[str] = set()
+        # a container whose directory went is kept `GONE_GRACE` seconds: its last events are
+        # evaluated after its `delete` (the sensor runs a little behind the kernel)
+        self._gone_since: dict[str, float] = {}
+        self._watch: IdentityWatch | None = None
+
+    def watch_identities(self) -> None:
+        """Read identity records as the runtime writes them (live sensors: identity_watch.py),
+        so a container that ends before its events are looked at is still named."""
+        if self._watch is None:
+            from bastion.sensor.state.identity_watch import IdentityWatch
+
+            self._watch = IdentityWatch(self.runtime_roots, read_identity)
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def absorb(self) -> int:
+        """Take in the records the watch read since the last call; how many were new."""
+        if self._watch is None:
+            return 0
+        added = 0
+        for identity in self._watch.take():
+            self._gone_since.pop(identity.id, None)
+            if identity.id not in self._bastion_ids:
+                self._bastion_ids.add(identity.id)
+                self._add_identity(identity)
+                added += 1
+        return added
 
     # ---------------------------------------------------------------- lookups
     def by_id(self, container_id: str) -> Container | None:
@@ -84,12 +127,28 @@ class ContainerTable:
         return self._by_cgroup_id.get(cgroup_id)
 
     def find_cgroup_id(self, cgroup_id: int) -> Container | None:
-        """`by_cgroup_id`, rescanning the runtime roots on a miss (rate-limited)."""
+        """`by_cgroup_id`, rescanning the runtime roots on a miss: at once when a root has a
+        new directory or an awaited identity record appeared (a container starting now must
+        be named from its first syscall), else at most once per `rescan_interval` (a host
+        cgroup id misses on every event)."""
         found = self._by_cgroup_id.get(cgroup_id)
-        if found is None and cgroup_id and self._clock() >= self._next_scan:
+        if found is None and cgroup_id and self.absorb():
+            found = self._by_cgroup_id.get(cgroup_id)
+        if found is None and cgroup_id and (self._clock() >= self._next_scan or self.changed()):
             self.refresh()
             found = self._by_cgroup_id.get(cgroup_id)
         return found
+
+    def changed(self) -> bool:
+        """Whether a scan now could find a container the last one did not: a root's mtime
+        moved, or an identity record the last scan waited for is there (a few stats)."""
+        for root, mtime in self._root_mtimes.items():
+            try:
+                if os.stat(root).st_mtime_ns != mtime:
+                    return True
+            except OSError:
+                return True
+        return any(os.path.exists(path) for path in self._pending)
 
     def by_cgroups(self, paths: tuple[tuple[str, str], ...]) -> Container | None:
         """The container of a thread from its ``(controller, path)`` pairs: a known path
@@ -184,8 +243,10 @@ class ContainerTable:
         self._next_scan = self._clock() + self.rescan_interval
         seen: set[str] = set()
         added = 0
+        self._pending = set()
         for root in self.runtime_roots:
             try:
+                self._root_mtimes[root] = os.stat(root).st_mtime_ns
                 entries = os.listdir(root)
             except OSError:
                 continue
@@ -193,8 +254,11 @@ class ContainerTable:
                 if name in self._bastion_ids:  # a directory is named by its container's id
                     seen.add(name)
                     continue
-                identity = read_identity(os.path.join(root, name, IDENTITY_FILE))
+                path = os.path.join(root, name, IDENTITY_FILE)
+                identity = read_identity(path)
                 if identity is None:
+                    if not name.startswith(".") and os.path.isdir(os.path.join(root, name)):
+                        self._pending.add(path)  # being created: its record comes soon
                     continue
                 seen.add(identity.id)
                 if identity.id in self._bastion_ids:
@@ -202,8 +266,16 @@ class ContainerTable:
                 self._bastion_ids.add(identity.id)
                 self._add_identity(identity)
                 added += 1
+        self.absorb()
+        now = self._clock()
         for gone in self._bastion_ids - seen:
-            self.remove(gone)
+            since = self._gone_since.setdefault(gone, now)
+            if now - since >= GONE_GRACE:
+                self._gone_since.pop(gone, None)
+                self._bastion_ids.discard(gone)
+                self.remove(gone)
+        for back in seen:
+            self._gone_since.pop(back, None)
         return added
 
     def _add_identity(self, identity: ContainerIdentity) -> None:

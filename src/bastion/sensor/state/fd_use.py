@@ -24,10 +24,15 @@ def uses_fd(kind: str, direction: str) -> bool:
     return kind in (USES_FD_EXIT if direction == Direction.EXIT else USES_FD_ENTER)
 
 
+# One set per direction: `acts_on_fd` runs for every fd field a rule reads.
+_ACTS_EXIT = USES_FD_EXIT | CREATES_FD
+_ACTS_ENTER = USES_FD_ENTER | CREATES_FD
+
+
 def acts_on_fd(kind: str, direction: str) -> bool:
     """True when the event has an fd at all for Falco's ``fd.*`` fields (libsinsp's
     ``extract_fd`` gate: uses, creates or destroys one)."""
-    return uses_fd(kind, direction) or kind in CREATES_FD
+    return kind in (_ACTS_EXIT if direction == Direction.EXIT else _ACTS_ENTER)
 
 
 def fd_param(params: Mapping[str, object], specs: Mapping[str, ParamSpec]) -> int | None:

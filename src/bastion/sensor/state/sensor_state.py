@@ -176,12 +176,15 @@ class SensorState:
             if cgid != thread.cgroup_id:
                 thread.cgroup_id = cgid
                 self._place(thread, arriving=True)
-            elif (
-                not thread.container_id
-                and cgid not in self._cgroup_containers
-                and self._recheck_due(cgid)
-            ):
-                self._place(thread, arriving=True)
+            elif not thread.container_id and not thread.setup_of:
+                cached = self._cgroup_containers.get(cgid)
+                if cached or (
+                    cached is None
+                    and (self._recheck_due(cgid) or (self.live and self.containers.changed()))
+                ):
+                    # its cgroup was identified after this thread was placed (another thread
+                    # of the container met the identity record first), or may be now
+                    self._place(thread, arriving=True)
         if event.fd is not None:
             thread.lastevent_fd = event.fd.num  # a handler made or found it
         elif uses_fd(kind, event.dir):

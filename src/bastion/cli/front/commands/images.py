@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _split(name: str) -> tuple[str, str]:
+    if name.startswith("sha256:"):  # an untagged image, named by its id
+        return "<none>", "<none>"
     repository, _, tag = name.rpartition(":")
     if "/" in tag or not repository:
         return name, "<none>"

@@ -25,14 +25,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bastion.cli.front.engine_args import open_engine
+    from bastion.engine.operations import is_paused
 
     with open_engine(args) as engine:
         records = engine.containers(all=args.all)
+        # the record says running; the freezer says whether it is paused (Docker's "(Paused)")
+        paused = {r.id for r in records if is_paused(engine.runtime_root, r)}
     if args.quiet:
         for record in records:
             sys.stdout.write(f"{record.id if args.no_trunc else record.id[:12]}\n")
         return 0
-    docs = [_document(r, args.no_trunc) for r in records]
+    docs = [_document(r, args.no_trunc, r.id in paused) for r in records]
     if args.format == "json":
         for doc in docs:
             sys.stdout.write(json.dumps(doc) + "\n")
@@ -62,10 +65,12 @@ def status_text(record: ContainerRecord) -> str:
         return f"Exited ({record.exit_code}){oom} {human_age(record.finished or time.time())}"
     if record.status == "starting":
         return "Starting"
+    if record.status == "restarting":  # its restart policy restarts it after a backoff
+        return f"Restarting ({record.exit_code}) {human_age(record.finished or time.time())}"
     return "Created"
 
 
-def _document(record: ContainerRecord, full: bool) -> dict[str, str]:
+def _document(record: ContainerRecord, full: bool, paused: bool = False) -> dict[str, str]:
     from bastion.cli.front.engine_args import human_age
 
     command = shlex.join(record.config.get("args", ()))
@@ -76,7 +81,7 @@ def _document(record: ContainerRecord, full: bool) -> dict[str, str]:
         "Image": record.image,
         "Command": f'"{command}"',
         "RunningFor": human_age(record.created),
-        "State": record.status,
-        "Status": status_text(record),
+        "State": "paused" if paused else record.status,
+        "Status": status_text(record) + (" (Paused)" if paused else ""),
         "Names": record.name,
     }

@@ -1,4 +1,5 @@
-"""`bastion rm [-f] CONTAINER...`: remove containers (running ones only with -f)."""
+"""`bastion rm [-f] [-v] CONTAINER...`: remove containers (running ones only with -f; with -v
+their anonymous volumes too)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ HELP = "remove containers"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--force", action="store_true", help="kill a running one first")
+    parser.add_argument("-v", "--volumes", action="store_true", help="and its anonymous volumes")
     parser.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
@@ -21,6 +23,6 @@ def run(args: argparse.Namespace) -> int:
 
     with open_engine(args) as engine:
         for name in args.containers:
-            engine.remove(name, force=args.force)
+            engine.remove(name, force=args.force, volumes=args.volumes)
             sys.stdout.write(f"{name}\n")
     return 0

@@ -1,6 +1,8 @@
 """`bastion run IMAGE [COMMAND...]`: create and start a container; in the foreground, print its
 output and exit with its status (Docker's: 125 engine, 126/127 command, else the container's);
-with `-d`, print its id and leave it to its monitor."""
+with `-d`, print its id and leave it to its monitor. With `-i`/`-t` the CLI attaches to the
+monitor before the process starts (cli/front/attached.py): a real terminal with `-t`, our stdin
+piped in with `-i`; Ctrl-P Ctrl-Q detaches."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+
+    from bastion.engine import Attachment, ContainerOptions, ContainerRecord, Engine
 
 HELP = "run a command in a new container"
 ADD_HELP = False  # -h is --hostname, as in Docker
@@ -24,16 +27,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bastion.cli.front.attached import proxy_signals
     from bastion.cli.front.engine_args import container_options, open_engine
 
     options = container_options(args)
     with open_engine(args) as engine:
+        if (args.interactive or args.tty) and not args.detach:
+            return _run_attached(engine, args, options)
         record = engine.run(args.image, options)
         if args.detach:
             sys.stdout.write(f"{record.id}\n")
             return 0
         # Docker's --sig-proxy (on by default): what the foreground run gets, the container gets
-        _proxy_signals(lambda sig: engine.kill(record.id, sig))
+        proxy_signals(lambda sig: engine.kill(record.id, sig))
         try:
             out, err = sys.stdout.buffer, sys.stderr.buffer
             for line in engine.logs(record.id, follow=True):
@@ -47,13 +53,26 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _proxy_signals(send: Callable[[int], None]) -> None:
-    import contextlib
-    import signal
+def _run_attached(engine: Engine, args: argparse.Namespace, options: ContainerOptions) -> int:
+    """`run -i`/`-t` in the foreground: attached before the process starts, so nothing it
+    writes is missed; its status once the monitor closes the connection."""
+    from bastion.cli.front.attached import proxy_signals, stream
 
-    def forward(sig: int, frame: object) -> None:
-        with contextlib.suppress(Exception):  # it may have ended meanwhile
-            send(sig)
+    attached: list[Attachment] = []
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
-        signal.signal(sig, forward)
+    def connect(record: ContainerRecord) -> None:
+        attached.append(engine.attach(record.id))
+
+    record = engine.run(args.image, options, on_created=connect)
+    if not args.tty:  # with a terminal, Ctrl-C is a byte for the container's pty
+        proxy_signals(lambda sig: engine.kill(record.id, sig))
+    with attached[0] as attachment:
+        detached = stream(attachment, stdin=args.interactive, tty=args.tty)
+    if detached:  # it runs on under its monitor; `bastion attach` finds it again
+        if args.rm:
+            engine.detached(record.id)  # its monitor's exit command removes it
+        return 0
+    status = engine.wait(record.id)
+    if args.rm:
+        engine.remove(record.id, force=True)
+    return status

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from bastion.sensor.outputs.options import OutputOptions
-    from bastion.sensor.outputs.prometheus import Metrics
-    from bastion.sensor.pipeline import Pipeline
-    from bastion.sensor.sources import Source
-    from bastion.sensor.state import SensorState
+    from bastion.sensor.session import WatchSettings
 
 HELP = "watch containers with Falco rules: alerts to stdout, files, syslog, webhooks, SQLite"
 
@@ -85,7 +80,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kill",
         metavar="PRIORITY",
-        help="kill the container process behind an alert of PRIORITY or worse (beyond Falco)",
+        help="kill the container process behind an alert of PRIORITY or worse (beyond Falco); "
+        "the same as --action kill_process=PRIORITY",
+    )
+    parser.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        metavar="ACTION=PRIORITY|rule:NAME",
+        help="act on matches of rules of PRIORITY or worse, or of the rule NAME: kill_process, "
+        "kill_container, pause_container (beyond Falco; a rule's `action:` key does the same)",
     )
     parser.add_argument(
         "--spill-limit",
@@ -93,6 +97,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MIB",
         help="memory for events read but not yet evaluated (default 512; 0: no spill area)",
+    )
+    parser.add_argument(
+        "--no-kernel-filter",
+        action="store_true",
+        help="send every open to user space (by default the probe keeps back read-only opens "
+        "of paths no loaded rule can match, derived from the rules)",
     )
     add_live_options(parser)
     add_output_arguments(parser)
@@ -115,122 +125,56 @@ class _Select(argparse.Action):
         setattr(namespace, self.dest, selection)
 
 
-def run(args: argparse.Namespace) -> int:
-    from bastion.sensor.assemble import load_rules, new_state
-    from bastion.sensor.config import watch_config_from
-    from bastion.sensor.outputs.factory import build_outputs
-    from bastion.sensor.outputs.options import merge_options, options_from_args
-    from bastion.sensor.pipeline import Pipeline
+def settings_from_args(args: argparse.Namespace, **changes: object) -> WatchSettings:
+    """The `WatchSettings` of `bastion watch`'s flags (shared with `bastion sensor`)."""
+    import dataclasses
+
+    from bastion.cli.front.commands.capture import live_from_args
+    from bastion.sensor.outputs.options import options_from_args
+    from bastion.sensor.session import WatchSettings
 
     formats = [o for o in args.option if o in ("text", "json")]
-    config = watch_config_from(args.config, [o for o in args.option if o not in formats])
-    for warning in config.warnings:
-        sys.stderr.write(f"warning: {warning}\n")
-    state = new_state(args.root)
-    rules = load_rules(
-        args.rules or list(config.rules_files) or None,
-        state,
-        rule_matching=args.rule_matching or config.rule_matching or "first",
-        min_priority=args.min_priority or config.min_priority or "debug",
-        selection=(*config.selection, *args.selection),
-        name_match=args.rule_name_match or config.name_match or "substring",
-        container_info=args.container_info or config.container_info,
+    settings = WatchSettings(
+        runtime_root=args.root,
+        rules=tuple(args.rules or ()),
+        config=args.config,
+        config_options=tuple(o for o in args.option if o not in formats),
+        json=None if not formats else formats[-1] == "json",
+        outputs=options_from_args(args),
+        rule_matching=args.rule_matching,
+        min_priority=args.min_priority,
+        selection=tuple(args.selection),
+        name_match=args.rule_name_match,
+        container_info=args.container_info,
+        kill=args.kill,
+        actions=tuple(args.action),
+        kernel_filter=not args.no_kernel_filter,
+        spill_limit_mib=args.spill_limit,
+        duration=args.duration,
+        replay=args.replay,
+        live=None if args.replay else live_from_args(args),
     )
-    for warning in rules.engine.warnings:
-        sys.stderr.write(f"warning: {warning}\n")
-    options = merge_options(config.outputs, options_from_args(args))
-    if formats:
-        options = _with_json(options, formats[-1] == "json")
-    action = None
-    if args.kill:
-        from bastion.sensor.actions import KillProcess
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
-        action = KillProcess(args.kill)
-    outputs = build_outputs(options)
-    from bastion.sensor.config import drop_settings
-    from bastion.sensor.drops import DropAlerter, cgroup_namer
 
-    drops = DropAlerter(
-        drop_settings(config.drops),
-        hostname=options.hostname or state.hostname,
-        name_cgroup=cgroup_namer(state.containers),
-    )
-    pipeline = Pipeline(
-        engine=rules.engine,
-        state=state,
-        outputs=[outputs],
-        hostname=options.hostname or state.hostname,
-        action=action,
-        drops=drops,
-    )
-    sys.stderr.write(f"bastion: {len(rules.engine.rules)} rules from {', '.join(rules.files)}\n")
+def run(args: argparse.Namespace) -> int:
     from bastion.cli.front.report import write_statistics
-    from bastion.sensor.live import Stopper, statistics
+    from bastion.sensor.live import statistics
+    from bastion.sensor.session import run_watch
 
-    with Stopper(args.duration) as stop:
-        try:
-            source = _source(args, state, stop.done)
-            try:
-                _run(source, pipeline, outputs.metrics)
-            finally:
-                source.close()
-        finally:
-            pipeline.close()  # flushes the outputs (webhook queue, SQLite batch) even on error
-    report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
-    report["alerts"] = pipeline.stats.alerts
-    if pipeline.stats.drop_alerts:
-        report["drop alerts"] = pipeline.stats.drop_alerts
-    if action is not None:
-        report["processes killed"] = action.killed
+    report = run_watch(settings_from_args(args), warn=_warn, note=_note, started=_started)
     write_statistics(statistics(report))
     return 0
 
 
-def _with_json(options: OutputOptions, json: bool) -> OutputOptions:
-    import dataclasses
-
-    return dataclasses.replace(options, json=json)
+def _warn(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
 
 
-def _source(args: argparse.Namespace, state: SensorState, done: Callable[[], bool]) -> Source:
-    """The replayed capture, or the live probe filtered to `--container` in the kernel."""
-    from bastion.cli.front.commands.capture import live_from_args
-    from bastion.sensor.live import open_probe
-    from bastion.sensor.sources import ProbeSource, open_recording
-
-    if args.replay:
-        return open_recording(args.replay, state)
-    probe = open_probe(live_from_args(args))
-    state.seed_from_proc()
-
-    def started() -> None:
-        sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
-        sys.stderr.flush()  # a caller waits for this line before starting its workload
-
-    from bastion.sensor.spill import SpillSettings
-
-    spill = (
-        SpillSettings()
-        if args.spill_limit is None
-        else SpillSettings(limit_bytes=args.spill_limit << 20)
-    )
-    return ProbeSource(state, probe, done, started, spill=spill)
+def _note(text: str) -> None:
+    sys.stderr.write(f"bastion: {text}\n")
 
 
-def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
-    """Every batch through the pipeline; the drop counters to Prometheus once a second."""
-    import time
-
-    from bastion.sensor.sources import ProbeSource
-
-    probe = source.probe if isinstance(source, ProbeSource) else None
-    next_drops = 0.0
-    for batch in source.batches():
-        pipeline.feed(batch)
-        pipeline.check_drops(source.drops)
-        metrics.count_events(len(batch))
-        now = time.monotonic()
-        if probe is not None and now >= next_drops:
-            metrics.set_drops("ring_full", probe.statistics().dropped_ring_full)
-            next_drops = now + 1.0
-    pipeline.check_drops(source.drops, final=True)  # the counters are final: report the rest
+def _started() -> None:
+    sys.stderr.write("bastion: watching (SIGINT or SIGTERM stops)\n")
+    sys.stderr.flush()  # a caller waits for this line before starting its workload

@@ -1,10 +1,12 @@
-"""Run a seccomp BPF program (what libseccomp exports) on a syscall, as the kernel would.
+"""Run a seccomp BPF program on a syscall, as the kernel would.
 
-Tests check a compiled filter by its effect: the action it returns for a given architecture,
-syscall number and arguments, whatever the libseccomp version that generated the program and
+The audit runs the filters it reads from a live process (`bastion._sys.ptrace`) on every syscall
+number to count what they allow; the runtime's tests check the filters libseccomp compiles by
+their effect the same way, whatever the libseccomp version that generated the program and
 however it laid the program out (its readable PFC export changed between 2.5 and 2.6). The
 interpreter covers classic BPF as the kernel's `seccomp_check_filter` admits it: loads from
-`struct seccomp_data`, the scratch memory, ALU and jumps on constants or X, `ret`.
+`struct seccomp_data`, the scratch memory, ALU and jumps on constants or X, `ret`. A test holds
+it to the kernel's own verdicts (tests/unit/runtime/test_seccomp.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ RET_USER_NOTIF = 0x7FC00000
 RET_TRACE = 0x7FF00000
 RET_LOG = 0x7FFC0000
 RET_ALLOW = 0x7FFF0000
+RET_ACTION_FULL = 0xFFFF0000  # the action bits of a return value (the rest is its data)
+
+# The kernel runs every filter and keeps the action that comes first here (seccomp.c)
+_PRECEDENCE = (
+    RET_KILL_PROCESS,
+    RET_KILL_THREAD,
+    RET_TRAP,
+    RET_ERRNO,
+    RET_USER_NOTIF,
+    RET_TRACE,
+    RET_LOG,
+    RET_ALLOW,
+)
 
 
 def instructions(program: bytes) -> list[tuple[int, int, int, int]]:
@@ -97,7 +112,7 @@ def run(
                 x = a
             else:  # TXA
                 a = x
-    raise AssertionError("the program did not return")
+    raise ValueError("the seccomp program did not return")
 
 
 def _alu(kind: int, a: int, k: int) -> int:
@@ -116,3 +131,17 @@ def _alu(kind: int, a: int, k: int) -> int:
         0xA0: lambda: a ^ k,
     }[kind]()
     return result & _M32
+
+
+def run_all(programs: list[bytes], nr: int, *args: int, arch: int = AUDIT_ARCH_X86_64) -> int:
+    """The return value a stack of filters gives for syscall `nr`: each program runs and the
+    one whose action has the highest precedence wins (an unknown action counts as kill)."""
+    best: int | None = None
+    rank = len(_PRECEDENCE)
+    for program in programs:
+        value = run(program, nr, *args, arch=arch)
+        action = value & RET_ACTION_FULL
+        this = _PRECEDENCE.index(action) if action in _PRECEDENCE else 0
+        if best is None or this < rank:
+            best, rank = value, this
+    return RET_ALLOW if best is None else best

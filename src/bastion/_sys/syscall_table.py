@@ -1,8 +1,9 @@
 """x86_64 syscall numbers by name: the whole table, as libs' `driver/syscall_table64.c` has it.
 
-The probe's interesting-syscall array is indexed by these numbers; its values are event codes
-(filled from the event table's ``syscalls`` column by `loader`), so the C side never needs
-syscall numbers and an event for any syscall listed here needs no change in this file.
+One table for every layer that needs numbers: the sensor's probe indexes its interesting-syscall
+array by them (its values are event codes, filled from the event table's ``syscalls`` column by
+`sensor.probe.loader`, so the C side never needs syscall numbers), and `bastion.audit` counts
+the syscalls a live container's seccomp filter allows.
 tests/unit/sensor/test_event_schema.py checks the table against the kernel's
 <asm/unistd_64.h> (Debian 12's, from Linux 6.1); numbers newer than that header are added
 below it, each with the live test that proves it.

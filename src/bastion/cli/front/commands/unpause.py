@@ -1,0 +1,25 @@
+"""`bastion unpause CONTAINER...`: thaw paused containers."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+HELP = "resume paused containers"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bastion.cli.front.engine_args import open_engine
+
+    with open_engine(args) as engine:
+        for name in args.containers:
+            engine.unpause(name)
+            sys.stdout.write(f"{name}\n")
+    return 0

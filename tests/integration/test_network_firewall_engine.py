@@ -1,0 +1,177 @@
+"""The engine's networks with the firewall (nftables) and the DNS responder: outbound NAT to
+an "upstream" host, published ports from the host (127.0.0.1 and the bridge's address) and from
+a container on the same bridge (hairpin), names and aliases on a user network, isolation
+between networks, and an --internal network without a way out (docs/network.md).
+
+The upstream is a network namespace this module makes (`bst-test-up-*`), reached through a
+veth and a /24 of its own in 10.200.0.0/13; no other address is ever a destination. Skipped
+until `bastion.network.firewall` and `bastion.network.dns` are there (they are built on
+another branch).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import subprocess
+import sys
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bastion_testing.engine import Bastion, engine_rig, free_subnet
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+#: One HTTP request a container makes, retried while the server comes up.
+FETCH = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - {url} && exit 0; sleep 0.3; done; exit 1"
+#: Whether a TCP connect succeeds (2 s bound): "reached" or "blocked".
+PROBE = "if nc -w 2 {host} {port} </dev/null; then echo reached; else echo blocked; fi"
+
+
+@pytest.fixture(scope="module")
+def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
+    with engine_rig(busybox_rootfs) as b:
+        yield b
+    # the rig removed the engine's networks, and with them its nftables table
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    assert b.network_prefix not in tables.stdout
+
+
+@pytest.fixture(scope="module")
+def upstream(bastion: Bastion) -> Iterator[tuple[str, str, str]]:
+    """(namespace, host-side address, upstream address) of a host on a veth of its own."""
+    namespace = f"bst-test-up-{secrets.token_hex(3)}"
+    near, far = f"{bastion.network_prefix}u0", f"{bastion.network_prefix}u1"
+    subnet = ipaddress.ip_network(free_subnet())
+    host_ip, far_ip = str(subnet.network_address + 1), str(subnet.network_address + 2)
+    steps = [
+        ["ip", "netns", "add", namespace],
+        ["ip", "link", "add", near, "type", "veth", "peer", "name", far],
+        ["ip", "link", "set", far, "netns", namespace],
+        ["ip", "addr", "add", f"{host_ip}/24", "dev", near],
+        ["ip", "link", "set", near, "up"],
+        ["ip", "-n", namespace, "addr", "add", f"{far_ip}/24", "dev", far],
+        ["ip", "-n", namespace, "link", "set", far, "up"],
+        ["ip", "-n", namespace, "link", "set", "lo", "up"],
+        ["ip", "-n", namespace, "route", "add", "default", "via", host_ip],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True)
+        yield namespace, host_ip, far_ip
+    finally:
+        subprocess.run(["ip", "link", "del", near], capture_output=True)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+def peer_of_one_connection(namespace: str, address: str, port: int) -> subprocess.Popen[str]:
+    """A server in `namespace` that accepts one TCP connection and prints its peer's address."""
+    code = (
+        "import socket,sys\n"
+        f"s=socket.create_server(({address!r},{port}));s.settimeout(60)\n"
+        "print('ready',flush=True)\n"
+        "c,peer=s.accept();c.sendall(b'hello\\n');c.close();print(peer[0],flush=True)\n"
+    )
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None and server.stdout.readline() == "ready\n"
+    return server
+
+
+def test_outbound_traffic_leaves_with_the_hosts_address(
+    bastion: Bastion, upstream: tuple[str, str, str]
+) -> None:
+    namespace, host_ip, far_ip = upstream
+    server = peer_of_one_connection(namespace, far_ip, 8000)
+    out = bastion.ok("run", "--rm", bastion.image, "nc", far_ip, "8000")
+    assert out == "hello\n"
+    stdout, _ = server.communicate(timeout=30)
+    assert stdout.strip() == host_ip  # masqueraded: the host's address on the way out
+
+
+def test_an_internal_network_has_no_way_out(
+    bastion: Bastion, upstream: tuple[str, str, str]
+) -> None:
+    _, _, far_ip = upstream
+    name = f"{bastion.network_prefix}-int"
+    bastion.ok("network", "create", "--internal", "--subnet", free_subnet(), name)
+    try:
+        out = bastion.ok(
+            "run", "--rm", "--network", name, bastion.image,
+            "sh", "-c", PROBE.format(host=far_ip, port=8000),
+        )  # fmt: skip
+        assert out == "blocked\n"
+    finally:
+        bastion.ok("network", "rm", name)
+
+
+@pytest.fixture(scope="module")
+def web(bastion: Bastion) -> Iterator[dict[str, Any]]:
+    """A user network with an httpd container published on an ephemeral host port."""
+    network = f"{bastion.network_prefix}-web"
+    bastion.ok("network", "create", "--subnet", free_subnet(), network)
+    name = f"bst-web-{secrets.token_hex(2)}"
+    cid = bastion.ok(
+        "run", "-d", "--name", name, "--network", network, "--network-alias", "www",
+        "-p", "80", bastion.image,
+        "sh", "-c", "echo served > /tmp/index.html; httpd -f -p 80 -h /tmp",
+    ).strip()  # fmt: skip
+    try:
+        settings: Any = bastion.inspect(cid)["NetworkSettings"]
+        yield {
+            "network": network,
+            "name": name,
+            "address": settings["IPAddress"],
+            "gateway": settings["Gateway"],
+            "port": int(settings["Ports"]["80/tcp"][0]["HostPort"]),
+        }
+    finally:
+        bastion.ok("rm", "-f", cid)
+        bastion.ok("network", "rm", network)
+
+
+def test_containers_reach_each_other_by_name_and_alias(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    for host in (web["name"], "www"):
+        out = bastion.ok(
+            "run", "--rm", "--network", web["network"], bastion.image,
+            "sh", "-c", FETCH.format(url=f"http://{host}/index.html"),
+        )  # fmt: skip
+        assert out == "served\n"
+
+
+def test_a_published_port_answers_from_the_host_and_through_hairpin(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    for host in ("127.0.0.1", web["gateway"]):
+        with urllib.request.urlopen(f"http://{host}:{web['port']}/index.html", timeout=10) as r:
+            assert r.read() == b"served\n"
+    # from a container on the same bridge, through the host's address and port
+    out = bastion.ok(
+        "run", "--rm", "--network", web["network"], bastion.image,
+        "sh", "-c", FETCH.format(url=f"http://{web['gateway']}:{web['port']}/index.html"),
+    )  # fmt: skip
+    assert out == "served\n"
+
+
+def test_another_network_does_not_reach_it(bastion: Bastion, web: dict[str, Any]) -> None:
+    other = f"{bastion.network_prefix}-other"
+    bastion.ok("network", "create", "--subnet", free_subnet(), other)
+    try:
+        out = bastion.ok(
+            "run", "--rm", "--network", other, bastion.image,
+            "sh", "-c", PROBE.format(host=web["address"], port=80),
+        )  # fmt: skip
+        assert out == "blocked\n"
+    finally:
+        bastion.ok("network", "rm", other)

@@ -1,0 +1,137 @@
+"""The firewall's nftables commands, built without root: what each kind of network gets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bastion.network import firewall
+from bastion.network.firewall import NetworkPolicy, PortMapping, Ruleset
+
+OPEN = NetworkPolicy("front", "bstfw0", ("10.77.1.0/24", "fd00:77::/64"), False)
+SEALED = NetworkPolicy("back", "bstfw1", ("10.77.2.0/24",), True)
+
+
+def rules(ruleset: Ruleset, chain: str) -> list[str]:
+    """The rules of one chain, each as its JSON text (to look for names and addresses)."""
+    return [
+        json.dumps(c["add"]["rule"]["expr"])
+        for c in firewall.build(ruleset, table="t")
+        if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == chain
+    ]
+
+
+def test_batch_replaces_the_table_first() -> None:
+    cmds = firewall.build(Ruleset(networks=(OPEN,), ports=()), table="t")
+    head: list[Any] = [next(iter(c.items())) for c in cmds[:3]]
+    assert [(verb, obj["table"]["name"]) for verb, obj in head] == [
+        ("add", "t"),
+        ("delete", "t"),
+        ("add", "t"),
+    ]
+    assert {c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})} == {
+        "forward",
+        "prerouting",
+        "output",
+        "postrouting",
+        "published",
+    }
+
+
+def test_masquerade_for_routed_networks_only() -> None:
+    post = rules(Ruleset(networks=(OPEN, SEALED), ports=()), "postrouting")
+    leaving = [r for r in post if '"!="' in r]
+    assert len(leaving) == 2  # the two subnets of the open network, none of the internal one
+    assert all("bstfw0" in r and "masquerade" in r for r in leaving)
+    assert any('"ip6"' in r for r in leaving)
+
+
+def test_isolation_and_internal_drops() -> None:
+    fwd = rules(Ruleset(networks=(OPEN, SEALED), ports=()), "forward")
+    isolation = [r for r in fwd if '"set"' in r]
+    assert len(isolation) == 2 and all('"drop"' in r for r in isolation)
+    sealed = [r for r in fwd if "bstfw1" in r and '"set"' not in r]
+    # within the bridge accepted; anything in or out dropped
+    assert sum('"accept"' in r for r in sealed) == 1
+    assert sum('"drop"' in r for r in sealed) == 2
+    assert not any("bstfw1" in r and "established" in r for r in fwd)
+
+
+def test_published_ports_with_and_without_host_address() -> None:
+    ports = (
+        PortMapping("", 8080, "10.77.1.2", 80, "tcp"),
+        PortMapping("127.0.0.1", 5353, "10.77.1.3", 53, "udp"),
+        PortMapping("0.0.0.0", 8443, "10.77.1.4", 443, "tcp"),
+    )
+    published = rules(Ruleset(networks=(OPEN,), ports=ports), "published")
+    assert len(published) == 3
+    assert '"daddr"' not in published[0] and '"daddr"' not in published[2]
+    assert '"127.0.0.1"' in published[1] and '"udp"' in published[1]
+    assert '"addr": "10.77.1.3", "port": 53' in published[1]
+    post = rules(Ruleset(networks=(OPEN,), ports=ports), "postrouting")
+    assert any("127.0.0.0" in r for r in post)  # the host's 127.0.0.1 masqueraded to the bridge
+
+
+@pytest.mark.parametrize(
+    ("ruleset", "where"),
+    [
+        (
+            Ruleset(networks=(NetworkPolicy("x", "b", ("10.0.0.0/33",), False),), ports=()),
+            "networks[0].subnets",
+        ),
+        (
+            Ruleset(networks=(NetworkPolicy("x", "a-bridge-name-too-long", (), False),), ports=()),
+            "networks[0].bridge",
+        ),
+        (
+            Ruleset(networks=(), ports=(PortMapping("", 70000, "10.0.0.2", 80, "tcp"),)),
+            "ports[0].host_port",
+        ),
+        (
+            Ruleset(networks=(), ports=(PortMapping("", 80, "10.0.0.2", 80, "icmp"),)),
+            "ports[0].protocol",
+        ),
+        (Ruleset(networks=(), ports=(PortMapping("", 80, "nowhere", 80, "tcp"),)), "ports[0]"),
+        (
+            Ruleset(networks=(), ports=(PortMapping("::1", 80, "10.0.0.2", 80, "tcp"),)),
+            "ports[0].host_ip",
+        ),
+        (
+            Ruleset(
+                networks=(),
+                ports=(
+                    PortMapping("127.0.0.1", 80, "10.0.0.2", 80, "tcp"),
+                    PortMapping("", 80, "10.0.0.3", 80, "tcp"),
+                ),
+            ),
+            "ports[1].host_port",
+        ),
+    ],
+)
+def test_malformed_rulesets_name_the_field(ruleset: Ruleset, where: str) -> None:
+    with pytest.raises(firewall.FirewallError) as info:
+        firewall.build(ruleset)
+    assert info.value.where == where
+
+
+def test_one_port_on_two_host_addresses_or_protocols_is_fine() -> None:
+    ports = (
+        PortMapping("127.0.0.1", 80, "10.0.0.2", 80, "tcp"),
+        PortMapping("10.0.0.1", 80, "10.0.0.3", 80, "tcp"),
+        PortMapping("", 80, "10.0.0.3", 80, "udp"),
+    )
+    assert len(rules(Ruleset(networks=(), ports=ports), "published")) == 3
+
+
+def test_sysctls_wanted() -> None:
+    assert firewall._wanted_sysctls(Ruleset(networks=(SEALED,), ports=())) == {}
+    wanted = firewall._wanted_sysctls(
+        Ruleset(networks=(OPEN, SEALED), ports=(PortMapping("", 1, "10.77.1.2", 1, "tcp"),))
+    )
+    assert wanted == {
+        "/proc/sys/net/ipv4/ip_forward": "1",
+        "/proc/sys/net/ipv6/conf/all/forwarding": "1",
+        "/proc/sys/net/ipv4/conf/bstfw0/route_localnet": "1",
+    }
