@@ -45,6 +45,8 @@ class Service:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +113,40 @@ def test_errors(service: Service, bastion: Bastion) -> None:
     assert result.returncode == 1 and "No such container: no-such-container" in result.stderr
     unknown = service.docker("run", "--rm", "127.0.0.1:1/nothing:here", "true")
     assert unknown.returncode == 125, unknown
+
+
+# --- docker-py -------------------------------------------------------------------------------
+
+
+def test_docker_py_run_logs_wait_remove(service: Service, bastion: Bastion) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=f"unix://{service.socket}", version="1.41")
+    try:
+        out = client.containers.run(
+            bastion.image, ["sh", "-c", "echo one; echo two >&2"], name="bst-api-attached"
+        )
+        assert out == b"one\n"  # stdout only, as docker-py's default
+        container = client.containers.run(
+            bastion.image, ["sh", "-c", "echo ready; exit 4"], detach=True, name="bst-api-py"
+        )
+        assert container.wait()["StatusCode"] == 4
+        assert container.logs() == b"ready\n"
+        container.reload()
+        assert container.status == "exited" and container.name == "bst-api-py"
+        container.remove()
+        # an attached run without remove=True stays, as with Docker
+        assert [c.name for c in client.containers.list(all=True)] == ["bst-api-attached"]
+        client.containers.get("bst-api-attached").remove()
+        removed = client.containers.run(bastion.image, ["true"], remove=True, detach=True)
+        assert removed.wait()["StatusCode"] == 0
+        # an image not pulled yet: create answers 404 "No such image" and docker-py pulls it
+        other = bastion.image.replace("busybox:latest", "unique:1")
+        assert (
+            client.containers.run(other, ["cat", "/unique"], remove=True) == b"only in this image\n"
+        )
+        assert any(other in tag for image in client.images.list() for tag in image.tags)
+    finally:
+        client.close()
+        for cid in bastion("ps", "-a", "-q").stdout.split():
+            bastion("rm", "-f", cid)

@@ -111,7 +111,8 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOptions:
-    """Docker's ContainerCreate body (Config + HostConfig) as the engine's options."""
+    """Docker's ContainerCreate body (Config + HostConfig) as the engine's options: the same
+    values the docker CLI would have turned its flags into, in the CLI's spellings."""
     from bastion.engine import ContainerOptions
 
     host = body.get("HostConfig") or {}
@@ -128,14 +129,24 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         # is what Docker runs for Entrypoint + Cmd
         first = entrypoint[0] if entrypoint else ""
         command = (*entrypoint[1:], *(command or ()))
-    network = host.get("NetworkMode") or ""
+    network = host.get("NetworkMode") or "default"
     labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
     if host.get("AutoRemove"):
         labels[AUTO_REMOVE_LABEL] = "1"
-    extra: dict[str, Any] = {}
-    if network and network not in ("default", "bridge"):
-        extra["network"] = network
     pids = host.get("PidsLimit")
+    restart = host.get("RestartPolicy") or {}
+    policy = restart.get("Name") or "no"
+    if policy == "on-failure" and restart.get("MaximumRetryCount"):
+        policy = f"on-failure:{restart['MaximumRetryCount']}"
+    publish = []
+    for port, bindings in (host.get("PortBindings") or {}).items():
+        for binding in bindings or [{}]:
+            host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
+            prefix = (
+                f"{host_ip}:{host_port}:" if host_ip else (f"{host_port}:" if host_port else "")
+            )
+            publish.append(f"{prefix}{port}")
+    nano = host.get("NanoCpus") or 0
     return ContainerOptions(
         command=command,
         entrypoint=first,
@@ -144,12 +155,32 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         user=body.get("User") or None,
         hostname=body.get("Hostname") or None,
         memory=host.get("Memory") or None,
+        memory_swap=host.get("MemorySwap") or None,
         pids_limit=pids if pids and pids > 0 else None,
+        network="bridge" if network in ("default", "bridge") else network,
+        publish=tuple(publish),
+        publish_all=bool(host.get("PublishAllPorts")),
         labels=labels,
         name=name,
         auto_remove=False,  # the server removes it (see the module docstring)
         detach=True,
-        **extra,
+        volumes=tuple(host.get("Binds") or ()),
+        tmpfs=tuple(
+            f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
+        ),
+        read_only=bool(host.get("ReadonlyRootfs")),
+        cpus=nano / 1e9 if nano else None,
+        cpu_shares=host.get("CpuShares") or None,
+        cpuset_cpus=host.get("CpusetCpus") or None,
+        cap_add=tuple(host.get("CapAdd") or ()),
+        cap_drop=tuple(host.get("CapDrop") or ()),
+        privileged=bool(host.get("Privileged")),
+        security_opt=tuple(host.get("SecurityOpt") or ()),
+        ulimits=tuple(f"{u['Name']}={u['Soft']}:{u['Hard']}" for u in host.get("Ulimits") or ()),
+        init=bool(host.get("Init")),
+        tty=bool(body.get("Tty")),
+        interactive=bool(body.get("OpenStdin")),
+        restart=policy,
     )
 
 

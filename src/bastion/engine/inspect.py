@@ -71,6 +71,9 @@ def container_document(record: ContainerRecord, directory: str) -> dict[str, Any
             "PidsLimit": config.get("pids_limit", 0) or None,
             "NetworkMode": config.get("network", "none"),
             "AutoRemove": bool(config.get("auto_remove", False)),
+            # conmon writes the k8s-file format; clients (docker-py) only check that the
+            # driver is one whose logs they can read back, which Docker's json-file is
+            "LogConfig": {"Type": "json-file", "Config": {}},
             # the HostConfig flags as saved at create (engine/host_config.py inspect_fields)
             **config.get("host_config", {}),
             "RestartPolicy": dict(config.get("restart") or {"Name": "no", "MaximumRetryCount": 0}),
