@@ -119,7 +119,7 @@ def test_errors(service: Service, bastion: Bastion) -> None:
 
 
 def test_docker_py_run_logs_wait_remove(service: Service, bastion: Bastion) -> None:
-    import docker
+    import docker  # type: ignore[import-untyped]
 
     client = docker.DockerClient(base_url=f"unix://{service.socket}", version="1.41")
     try:
