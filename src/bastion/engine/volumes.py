@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import stat
 import time
@@ -83,7 +82,7 @@ class Volumes:
         this call made it. An existing volume is returned as is (`docker volume create`)."""
         anonymous = name is None
         if name is None:
-            name = secrets.token_hex(32)
+            name = os.urandom(32).hex()  # secrets.token_hex's source, without its import
         else:
             check_volume_name(name)
         data = self.path(name)
