@@ -718,6 +718,8 @@ class Engine:
         document = container_document(record, self._directory(record.id))
         if operations.is_paused(self.runtime_root, record):  # the freezer's word, not the record's
             document["State"].update(Status="paused", Paused=True)
+        # bastion's own: what the sensor saw it do (the engine's alert store), latest last
+        document["BastionAlerts"] = self.alerts(record.id)
         if record.config.get("networks"):
             net = self._net()
             document["NetworkSettings"] = network_settings(
@@ -1012,6 +1014,62 @@ class Engine:
         for network in net.all():
             net.remove(network.id, users=self._network_users(network), predefined_ok=True)
         net.remove_firewall()
+
+    # --- the sensor (bastion.sensor: the service, the alert store) ---------------------------
+
+    @property
+    def alerts_db(self) -> str:
+        """The alert store of the sensor the engine starts (`run --watch`)."""
+        return os.path.join(self.root, "alerts.db")
+
+    def ensure_sensor(self) -> int:
+        """A sensor service watching this engine's containers (`bastion sensor`, detached),
+        started unless one already serves its directory (`$BASTION_SENSOR_DIR`, default
+        /run/bastion-sensor); its pid once its probe is attached, so a container started
+        after this is seen from its first syscall."""
+        from bastion.sensor import service
+
+        directory = os.environ.get("BASTION_SENSOR_DIR") or service.DEFAULT_SERVICE_DIR
+        bastion = os.path.join(os.path.dirname(self.runtime), "bastion")
+        argv = [bastion, "--root", self.runtime_root, "sensor", "--service-dir", directory]
+        argv += ["--no-stdout", "--alerts-db", self.alerts_db]
+        return service.ensure_running(argv, directory)
+
+    def alert_counts(self) -> dict[str, int]:
+        """Alerts per container (by short id) in the engine's alert store; {} without one."""
+        if not os.path.exists(self.alerts_db):
+            return {}
+        from bastion.sensor.outputs.store import AlertStore
+
+        store = AlertStore(self.alerts_db, readonly=True)
+        try:
+            return store.counts_by_container()
+        finally:
+            store.close()
+
+    def alerts(self, name_or_id: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The container's latest alerts (rule, priority, time, output, action) from the
+        engine's alert store, oldest first."""
+        if not os.path.exists(self.alerts_db):
+            return []
+        from bastion.sensor.outputs.store import AlertStore
+
+        record = self.container(name_or_id)
+        store = AlertStore(self.alerts_db, readonly=True)
+        try:
+            found = store.query(container=record.id[:12], limit=limit)
+        finally:
+            store.close()
+        return [
+            {
+                "Time": a.time_iso,
+                "Rule": a.rule,
+                "Priority": a.priority,
+                "Output": a.output,
+                "Action": a.action,
+            }
+            for a in found
+        ]
 
     def audit(self, name_or_id: str) -> Report:
         """The isolation scorecard of a running container, read from its live init process

@@ -308,6 +308,16 @@ class AlertStore:
             rows = self._db.execute(sql, args).fetchall()
         return [_alert(row) for row in reversed(rows)]
 
+    def counts_by_container(self) -> dict[str, int]:
+        """How many alerts each container has (by the short id alerts carry)."""
+        if not self.readonly:
+            self.flush()
+        with self._lock, self._errors("read"):
+            rows = self._db.execute(
+                "SELECT container_id, count(*) FROM alerts GROUP BY container_id"
+            ).fetchall()
+        return {str(cid): int(n) for cid, n in rows}
+
     def count(self) -> int:
         """How many alerts the store holds (pending ones included)."""
         if not self.readonly:

@@ -41,6 +41,9 @@ class IdentityWatch:
         self._found: list[ContainerIdentity] = []
         for root in roots:
             with contextlib.suppress(OSError):
+                # a root the runtime has not made yet (no container so far) is made now, as
+                # the runtime would: a watch needs it, and its first container must be seen
+                os.makedirs(root, mode=0o700, exist_ok=True)
                 self._roots[inotify.add_watch(self._fd, root, _ROOT_MASK)] = root
         self._thread = threading.Thread(target=self._run, name="bastion-identity", daemon=True)
         self._thread.start()

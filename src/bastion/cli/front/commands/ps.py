@@ -31,11 +31,14 @@ def run(args: argparse.Namespace) -> int:
         records = engine.containers(all=args.all)
         # the record says running; the freezer says whether it is paused (Docker's "(Paused)")
         paused = {r.id for r in records if is_paused(engine.runtime_root, r)}
+        alerts = engine.alert_counts()  # the sensor's, in the engine's alert store
     if args.quiet:
         for record in records:
             sys.stdout.write(f"{record.id if args.no_trunc else record.id[:12]}\n")
         return 0
     docs = [_document(r, args.no_trunc, r.id in paused) for r in records]
+    for record, doc in zip(records, docs, strict=True):
+        doc["Alerts"] = str(alerts.get(record.id[:12], 0))
     if args.format == "json":
         for doc in docs:
             sys.stdout.write(json.dumps(doc) + "\n")
@@ -44,11 +47,19 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"):
+    # Docker's columns, then bastion's: the alerts the sensor raised for the container
+    columns = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "ALERTS")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for doc in docs:
         table.add_row(
-            doc["ID"], doc["Image"], doc["Command"], doc["RunningFor"], doc["Status"], doc["Names"]
+            doc["ID"],
+            doc["Image"],
+            doc["Command"],
+            doc["RunningFor"],
+            doc["Status"],
+            doc["Names"],
+            doc["Alerts"],
         )
     Console(width=250 if not sys.stdout.isatty() else None).print(table)
     return 0

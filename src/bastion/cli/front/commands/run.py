@@ -23,6 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from bastion.cli.front.engine_args import add_container_options
 
     parser.add_argument("-d", "--detach", action="store_true", help="print the id and return")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="watch it with the sensor (`bastion sensor`, started if none runs); alerts go to "
+        "the engine's alert store (`bastion alerts --db ROOT/alerts.db`, `bastion inspect`)",
+    )
     add_container_options(parser)
 
 
@@ -32,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = container_options(args)
     with open_engine(args) as engine:
+        if args.watch:
+            engine.ensure_sensor()  # before the container exists: its first syscall is seen
         if (args.interactive or args.tty) and not args.detach:
             return _run_attached(engine, args, options)
         record = engine.run(args.image, options)
