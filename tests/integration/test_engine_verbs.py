@@ -384,7 +384,7 @@ def test_info_and_version(bastion: Bastion) -> None:
     assert "Runtime Root: " + bastion.runtime_root in text and "Cgroup Version" in text
     version = json.loads(bastion.ok("version", "--format", "json"))
     assert set(version) == {"Client", "Server"}
-    assert version["Server"]["ApiVersion"] == ""  # left for a REST API
+    assert version["Server"]["ApiVersion"] == "1.41"  # what `system service` speaks
     assert any(c["Name"] == "conmon" and c["Version"] for c in version["Server"]["Components"])
 
 

@@ -7,7 +7,6 @@ CLI tries to speak it), `Docker-Experimental: false`.
 
 from __future__ import annotations
 
-import os
 import platform
 from typing import TYPE_CHECKING, Any
 
@@ -84,56 +83,22 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
+    """The engine's `info` (engine/system.py), with the keys Docker's clients expect."""
+
     def gather(engine: Engine) -> dict[str, Any]:
-        containers = engine.containers(all=True)
-        running = sum(c.status == "running" for c in containers)
-        return {
-            "ID": "",
-            "Containers": len(containers),
-            "ContainersRunning": running,
-            "ContainersPaused": 0,
-            "ContainersStopped": len(containers) - running,
-            "Images": len(engine.images()),
-            "Driver": "overlay",
-            "DockerRootDir": engine.root,
-            "Name": platform.node(),
-            "ServerVersion": __version__,
-            "OperatingSystem": _os_name(),
-            "OSType": "linux",
-            "Architecture": platform.machine(),
-            "KernelVersion": platform.release(),
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": _mem_total(),
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-            "Runtimes": {"bastion-runc": {"path": engine.runtime}},
-            "DefaultRuntime": "bastion-runc",
-            "SecurityOptions": ["name=seccomp,profile=default"],
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "Mirrors": []},
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": []},
-            "LoggingDriver": "k8s-file",
-            "Labels": [],
-            "Warnings": None,
-        }
+        doc = engine.info()
+        doc.update(
+            ID="",
+            OSType="linux",
+            Runtimes={"bastion-runc": {"path": engine.runtime}},
+            SecurityOptions=["name=seccomp,profile=default"],
+            IndexServerAddress="https://index.docker.io/v1/",
+            RegistryConfig={"IndexConfigs": {}, "Mirrors": []},
+            Plugins={"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": []},
+            LoggingDriver="k8s-file",
+            Labels=[],
+            Warnings=None,
+        )
+        return doc
 
     return json_response(await in_engine(request, gather))
-
-
-def _os_name() -> str:
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return "Linux"
-
-
-def _mem_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            return int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.24"
+from bastion.engine.system import API_VERSION, MIN_API_VERSION
+
+__all__ = ["API_VERSION", "MIN_API_VERSION", "check", "parse"]
 
 _VERSION = re.compile(r"^\d+\.\d+$")
 

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from bastion.engine.engine import Engine
 
 #: The API version fields `version` shows: none yet (no REST API; left for later).
-API_VERSION = ""
+#: The Docker Engine API version `bastion system service` speaks (bastion.api), and the oldest
+#: it accepts: `version` reports them, the server negotiates with them.
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def version(engine: Engine | None) -> dict[str, Any]:
     server = {
         "Version": __version__,
         "ApiVersion": API_VERSION,
-        "MinAPIVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
         "KernelVersion": platform.release(),
         "Os": platform.system().lower(),
         "Arch": platform.machine(),
