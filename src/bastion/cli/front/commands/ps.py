@@ -84,7 +84,7 @@ def status_text(record: ContainerRecord) -> str:
 def _document(record: ContainerRecord, full: bool, paused: bool = False) -> dict[str, str]:
     from bastion.cli.front.engine_args import human_age
 
-    command = shlex.join(record.config.get("args", ()))
+    command = " ".join(shlex.join(record.config.get("args", ())).split())  # one line
     if not full and len(command) > 20:
         command = command[:19] + "…"
     return {
