@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 #: `identity.json` files. runc's is /run/runc; ours sits beside it.
 DEFAULT_STATE_ROOT = "/run/bastion"
 IDENTITY_FILE = "identity.json"
+#: Where `delete` keeps a container's record for a minute (`<root>/.gone/<id>.json`): a sensor
+#: evaluates events a little after they happen, and a short-lived container can be deleted
+#: before its events are looked at (bastion.runtime.store, the sensor's container table).
+GONE_DIR = ".gone"
 
 # Annotations a caller (our engine, Podman, containerd/CRI) uses to name a container and its image.
 NAME_ANNOTATIONS = (

@@ -59,8 +59,9 @@ def _wait_for_alert(bastion: Bastion, name: str) -> dict[str, object]:
             return found[0]
         if time.monotonic() > deadline:
             log = os.path.join(os.environ["BASTION_SENSOR_DIR"], service.LOG)
+            every = [(a["rule"], a["output_fields"]) for a in _alerts(bastion)]
             with open(log) as f:
-                raise AssertionError(f"no alert for {name}; the sensor's log:\n{f.read()}")
+                raise AssertionError(f"no alert for {name} in {every}; the log:\n{f.read()}")
         time.sleep(0.2)
 
 

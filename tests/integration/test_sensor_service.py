@@ -75,10 +75,12 @@ def _shadow_bundle(bundle_factory: BundleFactory, script: str) -> str:
     return bundle
 
 
-def _wait_for(check: object, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for(check: object, sensor: Sensor, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout  # the effect is awaited, not timed
     while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            with open(os.path.join(sensor.dir, service.LOG)) as f:
+                raise AssertionError(f"timed out; the sensor's log:\n{f.read()}")
         time.sleep(0.1)
 
 
@@ -97,7 +99,7 @@ def test_one_detached_sensor_watches_containers_not_the_host(
     subprocess.run(["cat", "/etc/shadow"], capture_output=True, check=True)
     bundle = _shadow_bundle(bundle_factory, "cat /etc/shadow > /dev/null")
     runc("run", "--bundle", bundle, container_id, check=True)
-    _wait_for(lambda: sensor.alerts("--rule", "Read Sensitive File in Container"))
+    _wait_for(lambda: sensor.alerts("--rule", "Read Sensitive File in Container"), sensor)
     (alert,) = sensor.alerts("--rule", "Read Sensitive File in Container")
     fields = alert["output_fields"]
     assert isinstance(fields, dict) and fields["container.id"] == container_id[:12]
@@ -120,7 +122,7 @@ def test_a_container_created_before_the_sensor_is_named(
         assert sensor("--detach").returncode == 0
         Path(bundle, "rootfs/tmp/go").write_text("")
         runc.wait_status(container_id, "stopped", timeout=20)
-        _wait_for(lambda: sensor.alerts("--rule", "Read Sensitive File in Container"))
+        _wait_for(lambda: sensor.alerts("--rule", "Read Sensitive File in Container"), sensor)
         (alert,) = sensor.alerts("--rule", "Read Sensitive File in Container")
         fields = alert["output_fields"]
         assert isinstance(fields, dict)

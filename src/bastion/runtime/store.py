@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
-from bastion.identity import DEFAULT_STATE_ROOT
+from bastion.identity import DEFAULT_STATE_ROOT, GONE_DIR, IDENTITY_FILE
 from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
 from bastion.runtime.state import decode_state, encode_state
 
@@ -29,6 +30,8 @@ LOCK_FILE = "lock"
 #: In the root itself: the parent cgroups creates made (cgroup_parents.py).
 CGROUP_PARENTS_FILE = ".cgroup-parents"
 _TMP_PREFIX = ".creating-"
+#: How long `delete` keeps a container's identity record in `identity.GONE_DIR`.
+GONE_KEEP = 60.0
 
 
 def check_id(container_id: str) -> None:
@@ -94,7 +97,33 @@ class StateDir:
         os.close(fd)  # closing drops the flock
 
     def remove(self) -> None:
+        self._keep_identity()
         remove_tree(self.path)
+
+    def _keep_identity(self) -> None:
+        """Move identity.json to `GONE_DIR` (a rename: cheap), dated now, and drop the records
+        kept there longer than `GONE_KEEP` seconds."""
+        gone = os.path.join(self.root, GONE_DIR)
+        kept = os.path.join(gone, f"{self.id}.json")
+        try:
+            os.rename(self.file(IDENTITY_FILE), kept)
+        except FileNotFoundError:
+            return  # no record (a create that failed early): nothing to keep
+        except OSError:
+            try:
+                os.mkdir(gone, 0o711)
+                os.rename(self.file(IDENTITY_FILE), kept)
+            except OSError:
+                return
+        now = time.time()
+        os.utime(kept, (now, now))
+        with os.scandir(gone) as entries:
+            for entry in entries:
+                try:
+                    if now - entry.stat().st_mtime > GONE_KEEP:
+                        os.unlink(entry.path)
+                except OSError:
+                    continue
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from bastion import jsonio
-from bastion.identity import DEFAULT_STATE_ROOT, IDENTITY_FILE, ContainerIdentity
+from bastion.identity import DEFAULT_STATE_ROOT, GONE_DIR, IDENTITY_FILE, ContainerIdentity
 from bastion.sensor.state import cgroups
 from bastion.sensor.state.model import Container, ContainerMount
 
@@ -91,7 +91,10 @@ class ContainerTable:
         # a container whose directory went is kept `GONE_GRACE` seconds: its last events are
         # evaluated after its `delete` (the sensor runs a little behind the kernel)
         self._gone_since: dict[str, float] = {}
+        self._forgotten: set[str] = set()
         self._watch: IdentityWatch | None = None
+        #: bumped at every container added: threads placed before are placed again
+        self.generation = 0
 
     def watch_identities(self) -> None:
         """Read identity records as the runtime writes them (live sensors: identity_watch.py),
@@ -108,7 +111,7 @@ class ContainerTable:
 
     def absorb(self) -> int:
         """Take in the records the watch read since the last call; how many were new."""
-        if self._watch is None:
+        if self._watch is None or not self._watch.news:
             return 0
         added = 0
         for identity in self._watch.take():
@@ -171,6 +174,7 @@ class ContainerTable:
     # ---------------------------------------------------------------- changes
     def add(self, container: Container) -> Container:
         """Insert or replace `container` under its id, cgroup id and cgroup path."""
+        self.generation += 1
         old = self._by_id.get(container.id)
         if old is not None:
             self._unindex(old)
@@ -266,6 +270,7 @@ class ContainerTable:
                 self._bastion_ids.add(identity.id)
                 self._add_identity(identity)
                 added += 1
+            added += self._scan_gone(os.path.join(root, GONE_DIR))
         self.absorb()
         now = self._clock()
         for gone in self._bastion_ids - seen:
@@ -273,9 +278,35 @@ class ContainerTable:
             if now - since >= GONE_GRACE:
                 self._gone_since.pop(gone, None)
                 self._bastion_ids.discard(gone)
+                self._forgotten.add(gone)  # its kept record must not bring it back
                 self.remove(gone)
         for back in seen:
             self._gone_since.pop(back, None)
+        return added
+
+    def _scan_gone(self, gone: str) -> int:
+        """The records bastion-runc keeps a minute after a `delete` (`<root>/.gone/<id>.json`):
+        a container deleted before its events were evaluated is still named. They start their
+        `GONE_GRACE` at once (their directory is gone)."""
+        try:
+            self._root_mtimes[gone] = os.stat(gone).st_mtime_ns
+            names = os.listdir(gone)
+        except OSError:
+            return 0
+        added = 0
+        now = self._clock()
+        self._forgotten &= {name.removesuffix(".json") for name in names}  # stays bounded
+        for name in names:
+            cid = name.removesuffix(".json")
+            if cid in self._bastion_ids or cid in self._forgotten:
+                continue
+            identity = read_identity(os.path.join(gone, name))
+            if identity is None or identity.id != cid:
+                continue
+            self._bastion_ids.add(cid)
+            self._add_identity(identity)
+            self._gone_since.setdefault(cid, now)
+            added += 1
         return added
 
     def _add_identity(self, identity: ContainerIdentity) -> None:

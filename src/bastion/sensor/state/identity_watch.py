@@ -39,6 +39,7 @@ class IdentityWatch:
         self._dirs: dict[int, str] = {}
         self._lock = threading.Lock()
         self._found: list[ContainerIdentity] = []
+        self.news = False  # set when `take` has something: a lookup checks it without the lock
         for root in roots:
             with contextlib.suppress(OSError):
                 # a root the runtime has not made yet (no container so far) is made now, as
@@ -51,6 +52,7 @@ class IdentityWatch:
     def take(self) -> list[ContainerIdentity]:
         with self._lock:
             found, self._found = self._found, []
+            self.news = False
         return found
 
     def close(self) -> None:
@@ -81,3 +83,4 @@ class IdentityWatch:
         if identity is not None:
             with self._lock:
                 self._found.append(identity)
+                self.news = True

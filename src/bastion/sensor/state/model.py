@@ -134,6 +134,9 @@ class Thread:
     setup_of: str = ""
     joined: bool = False
     exec_seen: bool = False  # the sensor saw this thread execve (since it first met it)
+    # the container table's generation when this thread was last placed: a thread in no
+    # container is placed again once the table has learnt of a container since
+    placed_gen: int = 0
 
     @property
     def is_main_thread(self) -> bool:

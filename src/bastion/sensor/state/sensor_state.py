@@ -178,12 +178,19 @@ class SensorState:
                 self._place(thread, arriving=True)
             elif not thread.container_id and not thread.setup_of:
                 cached = self._cgroup_containers.get(cgid)
+                if self.live:
+                    self.containers.absorb()  # records the watch read meanwhile (cheap if none)
                 if cached or (
                     cached is None
-                    and (self._recheck_due(cgid) or (self.live and self.containers.changed()))
+                    and (
+                        thread.placed_gen != self.containers.generation
+                        or self._recheck_due(cgid)
+                        or (self.live and self.containers.changed())
+                    )
                 ):
-                    # its cgroup was identified after this thread was placed (another thread
-                    # of the container met the identity record first), or may be now
+                    # the table learnt of a container since this thread was placed (its
+                    # record landed, or another thread of it met the record first), or its
+                    # cgroup may be known now
                     self._place(thread, arriving=True)
         if event.fd is not None:
             thread.lastevent_fd = event.fd.num  # a handler made or found it
@@ -258,6 +265,10 @@ class SensorState:
             setup.after_placement(self.containers, thread, before)
 
     def _find_container(self, thread: Thread) -> None:
+        thread.placed_gen = self.containers.generation
+        self._find_container_now(thread)
+
+    def _find_container_now(self, thread: Thread) -> None:
         """Set `thread.container_id`: by cgroup id when known, else by cgroup path.
 
         An unknown cgroup id is asked about again (rescans are rate-limited by the table)
