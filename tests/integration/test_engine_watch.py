@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from bastion.sensor import service
-from bastion_testing.engine import BASTION, Bastion, engine_rig
+from bastion_testing.engine import Bastion, stored_alerts, watched_engine_rig
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,41 +24,19 @@ pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
 
 @pytest.fixture(scope="module")
 def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
-    with engine_rig(busybox_rootfs, prefix="bst-test-watch-") as b:
-        directory = os.path.join(os.path.dirname(b.root), "sensor")
-        os.environ["BASTION_SENSOR_DIR"] = directory
-        try:
-            yield b
-        finally:
-            del os.environ["BASTION_SENSOR_DIR"]
-            if service.running(directory):
-                service.stop(directory)
-            assert service.running(directory) is None
-
-
-def _alerts(bastion: Bastion, *args: str) -> list[dict[str, object]]:
-    db = os.path.join(bastion.root, "alerts.db")
-    if not os.path.exists(db):
-        return []
-    result = subprocess.run(
-        [BASTION, "alerts", "--db", db, "-o", "json", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    with watched_engine_rig(busybox_rootfs, prefix="bst-test-watch-") as b:
+        yield b
 
 
 def _wait_for_alert(bastion: Bastion, name: str) -> dict[str, object]:
     deadline = time.monotonic() + 30  # the alert is awaited, not timed
     while True:
-        found = _alerts(bastion, "--container", name)
+        found = stored_alerts(bastion, "--container", name)
         if found:
             return found[0]
         if time.monotonic() > deadline:
             log = os.path.join(os.environ["BASTION_SENSOR_DIR"], service.LOG)
-            every = [(a["rule"], a["output_fields"]) for a in _alerts(bastion)]
+            every = [(a["rule"], a["output_fields"]) for a in stored_alerts(bastion)]
             with open(log) as f:
                 raise AssertionError(f"no alert for {name} in {every}; the log:\n{f.read()}")
         time.sleep(0.2)

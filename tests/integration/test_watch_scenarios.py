@@ -8,16 +8,12 @@ container of its own, named after it, so an alert is matched to its scenario by
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion.sensor import service
-from bastion_testing.engine import BASTION, Bastion, engine_rig
+from bastion_testing.engine import Bastion, stored_alerts, watched_engine_rig
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 
 if TYPE_CHECKING:
@@ -28,29 +24,12 @@ pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
 
 @pytest.fixture(scope="module")
 def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
-    with engine_rig(busybox_rootfs, prefix="bst-test-scen-") as b:
-        directory = os.path.join(os.path.dirname(b.root), "sensor")
-        os.environ["BASTION_SENSOR_DIR"] = directory
-        try:
-            yield b
-        finally:
-            del os.environ["BASTION_SENSOR_DIR"]
-            if service.running(directory):
-                service.stop(directory)
+    with watched_engine_rig(busybox_rootfs, prefix="bst-test-scen-") as b:
+        yield b
 
 
 def alerts(bastion: Bastion, name: str) -> list[dict[str, object]]:
-    db = os.path.join(bastion.root, "alerts.db")
-    if not os.path.exists(db):
-        return []
-    result = subprocess.run(
-        [BASTION, "alerts", "--db", db, "-o", "json", "--container", name, "-n", "1000"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    return stored_alerts(bastion, "--container", name)
 
 
 def run_watched(bastion: Bastion, name: str, *argv: str, flags: tuple[str, ...] = ()) -> None:

@@ -212,3 +212,36 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 assert cgroup_dirs(b.cgroup_parent) == []
         finally:
             registry.stop()
+
+
+@contextlib.contextmanager
+def watched_engine_rig(busybox_rootfs: str, prefix: str) -> Iterator[Bastion]:
+    """`engine_rig` whose `run --watch` uses a sensor service of its own
+    (`$BASTION_SENSOR_DIR` under the rig's directory), stopped at the end."""
+    from bastion.sensor import service
+
+    with engine_rig(busybox_rootfs, prefix=prefix) as b:
+        directory = os.path.join(os.path.dirname(b.root), "sensor")
+        os.environ["BASTION_SENSOR_DIR"] = directory
+        try:
+            yield b
+        finally:
+            del os.environ["BASTION_SENSOR_DIR"]
+            if service.running(directory):
+                service.stop(directory)
+            assert service.running(directory) is None
+
+
+def stored_alerts(b: Bastion, *args: str) -> list[dict[str, object]]:
+    """The alerts in the rig's engine alert store (`bastion alerts -o json ARGS`)."""
+    db = os.path.join(b.root, "alerts.db")
+    if not os.path.exists(db):
+        return []
+    result = subprocess.run(
+        [BASTION, "alerts", "--db", db, "-o", "json", "-n", "1000", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
