@@ -27,6 +27,7 @@ class Service:
             bastion.argv("system", "service", f"unix://{self.socket}"),
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **bastion.env},  # the rig's network prefix: never bastion0
         )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()

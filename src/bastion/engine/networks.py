@@ -499,9 +499,12 @@ class Networks:
         firewall.apply(ruleset, table=self.naming.table)
 
     def remove_firewall(self) -> None:
+        """The firewall's table, and the sysctls its rules turned on put back (the engine's
+        networks are all gone: `reset_networks`)."""
         from bastion.network import firewall
 
         firewall.remove(table=self.naming.table)
+        firewall.restore_sysctls(firewall.record_path(self.naming.table))
 
     def _network_dir(self, network_id: str) -> str:
         return os.path.join(self.root, "networks", network_id)

@@ -87,8 +87,13 @@ def apply(ruleset: Ruleset, *, table: str = DEFAULT_TABLE, record: str | None = 
     changed then) or when nftables refuses the batch (the old table is left as it was).
     """
     commands = build(ruleset, table=table)
-    _enable_sysctls(ruleset, record or os.path.join(RECORD_DIR, f"{table}-sysctl.json"))
+    _enable_sysctls(ruleset, record or record_path(table))
     _run(commands, f"nft table {_FAMILY} {table}")
+
+
+def record_path(table: str = DEFAULT_TABLE) -> str:
+    """Where `apply` records the sysctls it changed for `table` when told no other file."""
+    return os.path.join(RECORD_DIR, f"{table}-sysctl.json")
 
 
 def remove(*, table: str = DEFAULT_TABLE) -> None:
