@@ -199,9 +199,18 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 workdir=work,
             )
             b.ok("pull", "-q", b.image)
+            # every process a test starts (a pty's CLI, a service) names this engine's bridges
+            # and nft table with the rig's prefix, never bastion0 and `inet bastion`
+            saved = {key: os.environ.get(key) for key in b.env}
+            os.environ.update(b.env)
             try:
                 yield b
             finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
                 left = b("ps", "-a", "-q", "--no-trunc").stdout.split()
                 if left:
                     b("rm", "-f", *left)
