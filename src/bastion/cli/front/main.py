@@ -130,20 +130,30 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for verb, name in COMMANDS.items():
         if wanted is not None and verb != wanted:
             continue  # a sub-parser per verb costs ~8 ms (argparse's gettext look-ups)
-        try:
-            module = importlib.import_module(f"bastion.cli.front.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bastion.cli.front.commands.{name}":
-                raise
-            continue
-        # `create`/`run` take Docker's -h (hostname): they add --help themselves
-        add_help = getattr(module, "ADD_HELP", True)
-        verb_parser = sub.add_parser(
-            verb, help=module.HELP, description=module.HELP, add_help=add_help
-        )
-        module.configure(verb_parser)
-        verb_parser.set_defaults(func=module.run, engine_verb=verb in ENGINE_COMMANDS)
+        verb_parser = add_verb(sub, verb, name)
+        if verb_parser is not None:
+            verb_parser.set_defaults(engine_verb=verb in ENGINE_COMMANDS)
     return parser
+
+
+def add_verb(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: str, name: str
+) -> argparse.ArgumentParser | None:
+    """The sub-parser of `verb`, configured by the module `name` under `commands/` (its `run`
+    as `func`); None when that module is not there. The groups (`container`, `image`) add
+    their sub-verbs with it too."""
+    try:
+        module = importlib.import_module(f"bastion.cli.front.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"bastion.cli.front.commands.{name}":
+            raise
+        return None
+    # `create`/`run` take Docker's -h (hostname): they add --help themselves
+    add_help = getattr(module, "ADD_HELP", True)
+    verb_parser = sub.add_parser(verb, help=module.HELP, description=module.HELP, add_help=add_help)
+    module.configure(verb_parser)
+    verb_parser.set_defaults(func=module.run)
+    return verb_parser
 
 
 def main(argv: list[str] | None = None) -> int:

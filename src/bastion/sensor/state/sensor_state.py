@@ -178,8 +178,10 @@ class SensorState:
                 self._place(thread, arriving=True)
             elif not thread.container_id and not thread.setup_of:
                 cached = self._cgroup_containers.get(cgid)
-                if self.live:
-                    self.containers.absorb()  # records the watch read meanwhile (cheap if none)
+                if cached is None and self.live:
+                    # records the watch read meanwhile; not for settled (host) cgroups, the
+                    # bulk of a host's events
+                    self.containers.absorb()
                 if cached or (
                     cached is None
                     and (

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,31 +11,11 @@ if TYPE_CHECKING:
 
 HELP = "manage containers (ls, rm, prune, ...)"
 
-#: sub-verb -> the module of the top-level verb it is another name for
-ALIASES = {
-    "ls": "ps",
-    "list": "ps",
-    "ps": "ps",
-    "create": "create",
-    "run": "run",
-    "start": "start",
-    "stop": "stop",
-    "kill": "kill",
-    "rm": "rm",
-    "wait": "wait",
-    "logs": "logs",
-    "inspect": "inspect",
-    "exec": "exec_",
-    "attach": "attach",
-    "restart": "restart",
-    "pause": "pause",
-    "unpause": "unpause",
-    "stats": "stats",
-    "top": "top",
-    "cp": "cp",
-    "rename": "rename",
-    "port": "port",
-}
+#: the top-level verbs `container VERB` also names (`container ls` and `list` are `ps`)
+VERBS = (
+    *("ps", "create", "run", "start", "stop", "kill", "rm", "wait", "logs", "inspect"),
+    *("exec", "attach", "restart", "pause", "unpause", "stats", "top", "cp", "rename", "port"),
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     prune = sub.add_parser("prune", help="remove every container that is not running")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask")
     prune.set_defaults(func=_prune)
-    for verb, name in ALIASES.items():
-        try:
-            module = importlib.import_module(f"bastion.cli.front.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bastion.cli.front.commands.{name}":
-                raise
-            continue  # a verb not built yet
-        verb_parser = sub.add_parser(
-            verb, help=module.HELP, add_help=getattr(module, "ADD_HELP", True)
-        )
-        module.configure(verb_parser)
-        verb_parser.set_defaults(func=module.run)
+    from bastion.cli.front.main import COMMANDS, add_verb
+
+    for verb in VERBS:
+        add_verb(sub, verb, COMMANDS[verb])
+    for alias in ("ls", "list"):
+        add_verb(sub, alias, COMMANDS["ps"])
 
 
 def run(args: argparse.Namespace) -> int:  # the sub-verb's `func` replaces this

@@ -4,7 +4,6 @@ images, and `image prune` is here."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,8 @@ SUBCOMMANDS: dict[str, str | None] = {
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from bastion.cli.front.main import add_verb
+
     sub = parser.add_subparsers(dest="image_command", required=True, metavar="COMMAND")
     for command, name in SUBCOMMANDS.items():
         if name is None:
@@ -38,10 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
             _OWN_CONFIGURE[command](own)
             own.set_defaults(image_run=_OWN_RUN[command])
             continue
-        module = importlib.import_module(f"bastion.cli.front.commands.{name}")
-        verb = sub.add_parser(command, help=module.HELP, description=module.HELP)
-        module.configure(verb)
-        verb.set_defaults(image_run=module.run)
+        verb = add_verb(sub, command, name)
+        assert verb is not None, name
+        # the group's `run` stays the entry point (it hands over to the verb's)
+        verb.set_defaults(func=run, image_run=verb.get_default("func"))
 
 
 def run(args: argparse.Namespace) -> int:
