@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 HOST_AFTER = 2.0  # seconds an unknown cgroup id waits for its identity record
 RECHECK = 0.02  # seconds between two looks at the same unknown cgroup id
+CHANGED_EVERY = 0.001  # seconds between two looks at the runtime roots from the event path
 _MAX_ANCESTORS = 256  # a loop in ptid links (reused tids) must not hang ancestors()
 
 
@@ -66,6 +67,7 @@ class SensorState:
         self._cgroup_containers: dict[int, str] = {}  # cgroup id -> container id ("" host)
         self._unknown_since: dict[int, float] = {}
         self._recheck_at: dict[int, float] = {}
+        self._changed_next = 0.0
         self._reparent_asked: set[tuple[int, int]] = set()
         self._sockets = procfs.SocketIndex(self.proc_root)
 
@@ -187,7 +189,7 @@ class SensorState:
                     and (
                         thread.placed_gen != self.containers.generation
                         or self._recheck_due(cgid)
-                        or (self.live and self.containers.changed())
+                        or (self.live and self._changed_due() and self.containers.changed())
                     )
                 ):
                     # the table learnt of a container since this thread was placed (its
@@ -298,6 +300,15 @@ class SensorState:
         if cgid and (found is not None or self._settled(cgid)):
             self._cgroup_containers[cgid] = thread.container_id
             self._recheck_at.pop(cgid, None)
+
+    def _changed_due(self) -> bool:
+        """Whether the runtime roots may be looked at (a few stats) for an event of an unknown
+        cgroup: at most every `CHANGED_EVERY` seconds, not on each of a burst's events."""
+        now = time.monotonic()
+        if now < self._changed_next:
+            return False
+        self._changed_next = now + CHANGED_EVERY
+        return True
 
     def _recheck_due(self, cgid: int) -> bool:
         """Whether a still-unknown cgroup id may be looked up again now: at most every
