@@ -193,9 +193,11 @@ def test_an_exited_containers_children_end_with_it(rig: _cri.CriRig, handler: st
 def test_the_sensor_names_the_pod_from_the_first_syscall(
     rig: _cri.CriRig, tmp_path: pathlib.Path
 ) -> None:
-    # The container's first and only command reads /etc/shadow: the alert must already carry
-    # the pod, its namespace and the container, from the annotations containerd's CRI plugin
-    # put in config.json (bastion-runc's identity record), never <NA>.
+    # Each pod container's first and only command reads /etc/shadow: the alert must already
+    # carry the pod, its namespace and the container, never <NA>. Under the bastion handler
+    # they come from bastion-runc's identity record (the annotations containerd's CRI plugin put
+    # in config.json); under runc, from that same config.json in the shim's bundle, read by the
+    # sensor when it first meets the container's cgroup (sensor/state/engines.py).
     rules = tmp_path / "bst-test-k8s-rules.yaml"
     rules.write_text(
         "- rule: bst-test shadow read in a pod\n"
@@ -211,7 +213,9 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "BASTION_CONTAINERD_STATE": rig.containerd.state},
     )
+    pods = {}
     try:
         assert watch.stderr is not None
         head = []
@@ -221,14 +225,16 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
                 break
         else:
             raise AssertionError(f"watch exited: {''.join(head)}")
-        config = rig.pod_config(_pod_name("bastion"), namespace="bst-test-shop")
-        pod = rig.pod(config, "bastion")
-        try:
-            cid = rig.container(pod, config, "reader", ["cat", "/etc/shadow"])
-            assert rig.wait_exited(cid) == 0
-            time.sleep(1)  # the sensor evaluates a little after the syscall
-        finally:
-            rig.remove_pod(pod)
+        for handler in _cri.HANDLERS:
+            config = rig.pod_config(_pod_name(handler), namespace=f"bst-test-{handler}")
+            pod = rig.pod(config, handler)
+            try:
+                cid = rig.container(pod, config, "reader", ["cat", "/etc/shadow"])
+                assert rig.wait_exited(cid) == 0
+            finally:
+                rig.remove_pod(pod)
+            pods[handler] = config
+        time.sleep(1)  # the sensor evaluates a little after the syscall
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)
     finally:
@@ -236,11 +242,12 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
             watch.kill()
             watch.communicate()
     alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
-    mine = [a for a in alerts if a["rule"] == "bst-test shadow read in a pod"]
-    assert mine, f"no alert; watch said:\n{''.join(head)}{err}"
-    fields = mine[0]["output_fields"]
-    assert fields["k8s.pod.name"] == config.metadata.name
-    assert fields["k8s.ns.name"] == "bst-test-shop"
-    assert fields["k8s.pod.uid"] == config.metadata.uid
-    assert fields["container.name"] == "reader"
-    assert fields["container.image.repository"] == "bst.test/busybox"
+    mine = [a["output_fields"] for a in alerts if a["rule"] == "bst-test shadow read in a pod"]
+    for handler, config in pods.items():
+        named = [f for f in mine if f["k8s.pod.name"] == config.metadata.name]
+        assert named, f"no alert names {handler}'s pod: {mine}\n{''.join(head)}{err}"
+        fields = named[0]
+        assert fields["k8s.ns.name"] == f"bst-test-{handler}"
+        assert fields["k8s.pod.uid"] == config.metadata.uid
+        assert fields["container.name"] == "reader"
+        assert fields["container.image.repository"] == "bst.test/busybox"

@@ -242,7 +242,9 @@ class CriRig:
             log_directory=os.path.join(self.workdir, "logs", name),
             labels={"app": name},
             linux=cri.LinuxPodSandboxConfig(
-                cgroup_parent=f"{self.cgroup_parent}/{name}",
+                # kubelet's cgroupfs layout names its parents kubepods*: the sensor tells a
+                # CRI container's cgroup by it (sensor/state/cgroups.py).
+                cgroup_parent=f"{self.cgroup_parent}/kubepods-{name}",
                 security_context=cri.LinuxSandboxSecurityContext(
                     namespace_options=cri.NamespaceOption(network=mode, pid=cri.NamespaceMode.POD)
                 ),
