@@ -51,14 +51,14 @@ def test_containerd_bundle_being_written_is_no_answer(tmp_path: Path) -> None:
 
 
 def test_podman_container(tmp_path: Path) -> None:
-    (tmp_path / "overlay-containers").mkdir()
-    (tmp_path / "overlay-images").mkdir()
-    (tmp_path / "overlay-containers" / "containers.json").write_text(
+    (tmp_path / "vfs-containers").mkdir()
+    (tmp_path / "vfs-images").mkdir()
+    (tmp_path / "vfs-containers" / "containers.json").write_text(
         json.dumps(
             [{"id": "ef" * 32, "names": ["other"]}, {"id": CID, "names": ["web"], "image": "i1"}]
         )
     )
-    (tmp_path / "overlay-images" / "images.json").write_text(
+    (tmp_path / "vfs-images" / "images.json").write_text(
         json.dumps([{"id": "i1", "names": ["localhost/busybox:latest"]}])
     )
     said = engines.from_podman(CID, [str(tmp_path)])

@@ -366,7 +366,20 @@ class ContainerTable:
         return added
 
     def _add_identity(self, identity: ContainerIdentity) -> None:
-        container = self.add(from_identity(identity, self.proc_root, self._ticks_to_ns))
+        container = from_identity(identity, self.proc_root, self._ticks_to_ns)
+        if identity.name == identity.id and self.read_engines:
+            # bastion-runc under another engine that gave it no name (Podman passes none in
+            # config.json): that engine's state names the container.
+            named = cgroups.engine_container(identity.cgroup_path)
+            said = engines.describe(named[0], identity.id) if named else None
+            if said is not None:
+                container = dataclasses.replace(
+                    container,
+                    name=said.name or container.name,
+                    image=container.image or said.image,
+                    labels=container.labels or dict(said.labels or {}),
+                )
+        container = self.add(container)
         for extra in identity.cgroup_ids[1:]:
             self._by_cgroup_id[extra] = container
         # cgroup v1 paths as /proc/PID/cgroup shows them, with and without the leading "/".

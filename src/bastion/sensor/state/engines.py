@@ -10,8 +10,8 @@ its first event is evaluated:
   `<state>/io.containerd.runtime.v2.task/<namespace>/<id>/config.json`, is written before the
   runtime runs. Its annotations name the container, its image and, under CRI, its pod
   (`bastion.identity`'s annotation tables read them, as bastion-runc does for its own record).
-- **Podman** (containers/storage): `<storage>/overlay-containers/containers.json` holds every
-  container's names and image id, and `overlay-images/images.json` the image's names.
+- **Podman** (containers/storage): `<storage>/<driver>-containers/containers.json` holds every
+  container's names and image id, and `<driver>-images/images.json` the image's names.
 
 The directories are the engines' defaults, or `$BASTION_CONTAINERD_STATE` and
 `$BASTION_PODMAN_STORAGE` (colon-separated lists) for engines run with other roots.
@@ -78,24 +78,28 @@ def from_containerd(container_id: str, states: list[str] | None = None) -> Descr
 
 
 def from_podman(container_id: str, storages: list[str] | None = None) -> Described | None:
-    """The container's first name and its image's first name from containers/storage."""
+    """The container's first name and its image's first name from containers/storage (whose
+    files sit in `<driver>-containers/` and `<driver>-images/`: overlay, vfs...)."""
     for storage in storages or _dirs(PODMAN_STORAGE_ENV, DEFAULT_PODMAN_STORAGE):
-        containers = _read_json(os.path.join(storage, "overlay-containers", "containers.json"))
-        if not isinstance(containers, list):
-            continue
-        for entry in containers:
-            if not isinstance(entry, dict) or entry.get("id") != container_id:
+        pattern = os.path.join(glob.escape(storage), "*-containers", "containers.json")
+        for path in glob.glob(pattern):
+            containers = _read_json(path)
+            if not isinstance(containers, list):
                 continue
-            names = entry.get("names") or []
-            return Described(
-                name=str(names[0]) if names else "",
-                image=_podman_image(storage, str(entry.get("image", ""))),
-            )
+            driver = os.path.basename(os.path.dirname(path)).removesuffix("-containers")
+            for entry in containers:
+                if not isinstance(entry, dict) or entry.get("id") != container_id:
+                    continue
+                names = entry.get("names") or []
+                return Described(
+                    name=str(names[0]) if names else "",
+                    image=_podman_image(storage, driver, str(entry.get("image", ""))),
+                )
     return None
 
 
-def _podman_image(storage: str, image_id: str) -> str:
-    images = _read_json(os.path.join(storage, "overlay-images", "images.json"))
+def _podman_image(storage: str, driver: str, image_id: str) -> str:
+    images = _read_json(os.path.join(storage, f"{driver}-images", "images.json"))
     if not image_id or not isinstance(images, list):
         return ""
     for entry in images:
