@@ -100,6 +100,25 @@ def _pods_cgroup(rig: _cri.CriRig, config: object, cid: str, controller: str) ->
     return f"/sys/fs/cgroup/{controller}{parent}/{cid}"
 
 
+def test_a_tty_container_gets_a_terminal(rig: _cri.CriRig, handler: str) -> None:
+    # CRI's tty: the shim passes --console-socket at create and logs what the terminal says.
+    config = rig.pod_config(_pod_name(handler))
+    pod = rig.pod(config, handler)
+    try:
+        cid = rig.container(
+            pod, config, "term", ["sh", "-c", "test -t 1 && echo on-a-tty $(tty)"], tty=True
+        )
+        assert rig.wait_exited(cid) == 0
+        for _ in range(100):
+            lines = rig.log_lines(config, "term")
+            if lines:
+                break
+            time.sleep(0.05)
+        assert any(" stdout " in line and "on-a-tty /dev/" in line for line in lines), lines
+    finally:
+        rig.remove_pod(pod)
+
+
 def test_memory_update_reaches_the_cgroup(rig: _cri.CriRig, handler: str) -> None:
     from cri_api.v1 import api_pb2 as cri
 

@@ -270,6 +270,7 @@ class CriRig:
         security: cri.LinuxContainerSecurityContext | None = None,
         resources: cri.LinuxContainerResources | None = None,
         start: bool = True,
+        tty: bool = False,
     ) -> str:
         """Create (and start) a busybox container running `command` in the pod."""
         from cri_api.v1 import api_pb2 as cri
@@ -279,6 +280,7 @@ class CriRig:
             image=cri.ImageSpec(image=BUSYBOX_IMAGE),
             command=list(command),
             log_path=f"{name}.log",
+            tty=tty,
             linux=cri.LinuxContainerConfig(
                 security_context=security or cri.LinuxContainerSecurityContext(),
                 resources=resources or cri.LinuxContainerResources(),
@@ -300,6 +302,14 @@ class CriRig:
             cri.ExecSyncRequest(container_id=cid, cmd=list(argv), timeout=timeout)
         )
         return int(reply.exit_code), reply.stdout.decode(), reply.stderr.decode()
+
+    def log_lines(self, pod: cri.PodSandboxConfig, name: str) -> list[str]:
+        """The container's CRI log (`TIME STREAM P|F TEXT` lines) as written so far."""
+        try:
+            with open(os.path.join(pod.log_directory, f"{name}.log")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
 
     def pod_ip(self, pod_id: str) -> str:
         from cri_api.v1 import api_pb2 as cri
