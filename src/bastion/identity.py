@@ -38,6 +38,21 @@ IMAGE_ANNOTATIONS = (
     "io.kubernetes.cri.image-name",
     "org.opencontainers.image.ref.name",
 )
+#: Our engine passes a container's labels as annotations with this prefix (`--label K=V`).
+LABEL_ANNOTATION_PREFIX = "bastion.label."
+#: The pod a CRI container belongs to, as containerd's CRI plugin annotates config.json, and the
+#: label each becomes: the labels containerd's CRI puts on its containers, which Falco's `k8s.*`
+#: fields read. Under CRI a container's own labels never reach the runtime, so without this
+#: every `k8s.*` field of a pod's container would be unreadable.
+CRI_POD_LABELS = (
+    ("io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"),
+    ("io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"),
+    ("io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"),
+    ("io.kubernetes.cri.sandbox-id", "io.kubernetes.sandbox.id"),
+    ("io.kubernetes.cri.container-name", "io.kubernetes.container.name"),
+)
+#: CRI-O annotates with the label names themselves.
+_CRIO_POD_LABELS = frozenset(label for _, label in CRI_POD_LABELS)
 
 
 @record
@@ -87,6 +102,24 @@ class ContainerIdentity:
             start_time=int(doc.get("startTime", 0)),
             runtime=str(doc.get("runtime", "bastion")),
         )
+
+
+def labels_from_annotations(annotations: dict[str, str] | None) -> dict[str, str] | None:
+    """The container's labels for its identity: the engine's `bastion.label.K` annotations
+    (as `K`) and the pod a CRI runtime names in its annotations (as the `io.kubernetes.*`
+    labels Falco's `k8s.*` fields read); None when there are none."""
+    if not annotations:
+        return None
+    labels: dict[str, str] = {}
+    for key, value in annotations.items():
+        if key.startswith(LABEL_ANNOTATION_PREFIX):
+            labels[key[len(LABEL_ANNOTATION_PREFIX) :]] = value
+        elif key in _CRIO_POD_LABELS and value:
+            labels[key] = value
+    for annotation, label in CRI_POD_LABELS:
+        if annotations.get(annotation):
+            labels[label] = annotations[annotation]
+    return labels or None
 
 
 def first_annotation(annotations: dict[str, str] | None, keys: tuple[str, ...]) -> str | None:

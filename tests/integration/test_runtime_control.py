@@ -222,6 +222,29 @@ def test_kill_all_sigkill_of_paused_container(start: Any, runc: Runc, container_
     _wait_until(lambda: not any(_alive(p) for p in pids), f"{pids} to die", timeout=5)
 
 
+def test_kill_all_of_stopped_container_ends_what_its_init_left(
+    start: Any, bundle_factory: BundleFactory, runc: Runc, container_id: str
+) -> None:
+    # As in a pod sharing one pid namespace: the init exits and its child lives on in the
+    # container's cgroup. containerd's shim sends `kill --all ID 9` after every exit; runc
+    # signals what is left (rc 0) where a refusal ("container not running") would keep it alive.
+    namespaces = [{"type": t} for t in ("network", "ipc", "uts", "mount", "cgroup")]
+    bundle = start("sleep 60 & echo $! > /tmp/child", linux__namespaces=namespaces)
+    child = int(_wait_text(bundle, "child", "\n"))
+    runc.wait_status(container_id, "stopped", timeout=10)
+    assert _alive(child)
+    plain = runc("kill", container_id, "KILL")
+    assert plain.returncode == INVALID_STATE, plain
+    assert "container not running" in plain.stderr
+    runc("kill", "--all", container_id, "KILL", check=True)
+    _wait_until(lambda: not _alive(child), f"the init's child {child} to die", timeout=5)
+    # Nothing left, and no cgroup: still a success, as runc's.
+    runc("delete", container_id, check=True)
+    runc("run", "--detach", "--bundle", bundle_factory(args=["true"]), container_id, check=True)
+    runc.wait_status(container_id, "stopped", timeout=10)
+    runc("kill", "--all", container_id, "KILL", check=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

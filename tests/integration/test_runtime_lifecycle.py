@@ -324,7 +324,7 @@ def test_identity_is_published_before_the_first_exec(
     state = runc.state(container_id)
     identity = Container.load(runc.root, container_id).identity()
     assert (identity.id, identity.name, identity.image) == (container_id, "web-1", "busybox:test")
-    assert identity.labels == {"bastion.label.team": "sec"}
+    assert identity.labels == {"team": "sec"}
     assert identity.pid == state["pid"]
     cgroup = read_config(bundle)["linux"]["cgroupsPath"]
     assert identity.cgroup_path == cgroup

@@ -138,7 +138,7 @@ def test_bastion_container_by_cgroup_id(
         assert e.thread is not None
         container = state.container_of(e.thread)
         assert (container.id, container.name, container.kind) == (container_id, name, "bastion")
-        assert container.labels == {"bastion.label.tier": "web"}
+        assert container.labels == {"tier": "web"}
         assert state.containers.by_cgroup_id(cgroup_id) is container
         found = state.users.user(uid, container)
         assert found is not None and found.name == "bst-test-user"

@@ -170,6 +170,16 @@ class Container:
         fd = self.sd.lock()
         try:
             status = self.status
+            if all_processes and status == Status.STOPPED:
+                # runc signals whatever is still in the cgroup once the init has gone: in a pod
+                # whose containers share a pid namespace, a container's children outlive its
+                # init, and containerd's shim sends `kill --all ID 9` after every exit to end
+                # them (a refusal leaves them running until delete, and the shim logs "failed
+                # to kill init's children"). A cgroup already removed has nobody left.
+                cgroup = self.cgroup
+                if cgroup.exists():
+                    cgroup.kill(sig)
+                return
             if not can_kill(status):
                 raise InvalidState(self.id, status, "kill")
             if all_processes:

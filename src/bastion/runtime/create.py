@@ -31,6 +31,7 @@ from bastion.identity import (
     NAME_ANNOTATIONS,
     ContainerIdentity,
     first_annotation,
+    labels_from_annotations,
 )
 from bastion.oci.decode import SpecError, decode_spec, read_config
 from bastion.oci.validate import validate_spec
@@ -268,7 +269,7 @@ def _publish_identity(
         name=first_annotation(annotations, NAME_ANNOTATIONS) or container_id,
         image=first_annotation(annotations, IMAGE_ANNOTATIONS) or "",
         image_digest=first_annotation(annotations, IMAGE_DIGEST_ANNOTATIONS) or "",
-        labels={k: v for k, v in annotations.items() if k.startswith("bastion.label.")} or None,
+        labels=labels_from_annotations(annotations),
         privileged=bool(caps and "CAP_SYS_ADMIN" in caps.bounding),
         cgroup_path=cgroup.path,
         cgroup_ids=cgroup_ids,

@@ -165,6 +165,7 @@ def _source(
     probe = open_probe(live)
     state.seed_from_proc()
     state.containers.watch_identities()  # closed with the state (`run_watch`)
+    state.containers.read_engines = True  # other engines' containers named from their state
     spill = (
         SpillSettings()
         if settings.spill_limit_mib is None

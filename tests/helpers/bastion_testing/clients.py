@@ -86,8 +86,11 @@ def _anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def write_oci_archive(rootfs: str, dest: str, name: str) -> str:
-    """An OCI image layout tar at `dest`: one uncompressed layer made from `rootfs`, tagged `name`.
+def write_oci_archive(
+    rootfs: str, dest: str, name: str, image_config: Mapping[str, Any] | None = None
+) -> str:
+    """An OCI image layout tar at `dest`: one uncompressed layer made from `rootfs`, tagged `name`,
+    with `image_config` as the image's run config (default: busybox's `sh`).
 
     The index's manifest carries both `io.containerd.image.name` (the full name, which
     `ctr images import` uses as is) and `org.opencontainers.image.ref.name` (the tag).
@@ -99,7 +102,9 @@ def write_oci_archive(rootfs: str, dest: str, name: str) -> str:
         config = {
             "architecture": go_arch(),
             "os": "linux",
-            "config": {
+            "config": dict(image_config)
+            if image_config is not None
+            else {
                 "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                 "Cmd": ["sh"],
             },
@@ -711,7 +716,17 @@ class Containerd:
         "io.containerd.internal.v1.tracing",
     )
 
-    def __init__(self, workdir: str, runtime: str, namespace: str, cgroup_parent: str) -> None:
+    def __init__(
+        self,
+        workdir: str,
+        runtime: str,
+        namespace: str,
+        cgroup_parent: str,
+        plugins: str = "",
+    ) -> None:
+        #: TOML appended to the configuration (`[plugins...]` tables); the CRI plugin stays on
+        #: when it is configured there (bastion_testing/cri.py).
+        self.plugins = plugins
         self.workdir = workdir
         self.namespace = namespace
         self.cgroup_parent = cgroup_parent
@@ -732,7 +747,9 @@ class Containerd:
         self.daemon: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
-        disabled = ", ".join(f'"{p}"' for p in self.DISABLED_PLUGINS)
+        cri = "io.containerd.grpc.v1.cri"
+        wanted = (cri,) if f'"{cri}"' in self.plugins else ()
+        disabled = ", ".join(f'"{p}"' for p in self.DISABLED_PLUGINS if p not in wanted)
         with open(self.config, "w") as f:
             f.write(
                 "# containerd config for bastion's client tests (bastion_testing/clients.py)\n"
@@ -744,6 +761,7 @@ class Containerd:
                 f'  address = "{self.socket}"\n'
                 "[ttrpc]\n"
                 f'  address = "{self.socket}.ttrpc"\n'
+                f"{self.plugins}"
             )
         with open(self.daemon_log, "ab") as log:
             self.daemon = subprocess.Popen(
@@ -830,8 +848,12 @@ class Containerd:
                     text += f"\n{path}:\n{f.read().rstrip()}"
         return text
 
-    def import_image(self, rootfs: str, name: str = IMAGE) -> str:
-        archive = write_oci_archive(rootfs, os.path.join(self.workdir, "image.tar"), name)
+    def import_image(
+        self, rootfs: str, name: str = IMAGE, image_config: Mapping[str, Any] | None = None
+    ) -> str:
+        archive = write_oci_archive(
+            rootfs, os.path.join(self.workdir, "image.tar"), name, image_config
+        )
         self.ctr("images", "import", archive, check=True, timeout=120)
         os.unlink(archive)
         return name
@@ -877,7 +899,8 @@ class Containerd:
                 self.daemon.wait(timeout=10)
         runc_root = os.path.join(self.runc_root, self.namespace)
         if os.path.isdir(runc_root):
-            for cid in sorted(os.listdir(runc_root)):
+            # Dot entries are the runtime's own (its seccomp cache, deleted records), no container.
+            for cid in sorted(n for n in os.listdir(runc_root) if not n.startswith(".")):
                 problems.append(f"runtime state left: {runc_root}/{cid}")
                 run([self.real_runtime, "--root", runc_root, "delete", "--force", cid], timeout=30)
         shims = wait_gone(pids_mentioning(self.socket), timeout=5)

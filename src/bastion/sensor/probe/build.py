@@ -46,8 +46,21 @@ def _fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+#: A probe object compiled elsewhere (the sensor's container image ships one, built by the setup
+#: of the machine that made the image: the object is CO-RE, so it loads on other kernels with BTF).
+PREBUILT_ENV = "BASTION_PROBE_OBJECT"
+
+
 def build_probe(cache_dir: str = CACHE_DIR) -> str:
-    """Return the path of the compiled probe object, building it if the source or kernel changed."""
+    """Return the path of the compiled probe object, building it if the source or kernel changed
+    (or `$BASTION_PROBE_OBJECT`, a prebuilt one, when set)."""
+    prebuilt = os.environ.get(PREBUILT_ENV)
+    if prebuilt:
+        if not os.path.isfile(prebuilt):
+            raise ProbeBuildError(
+                f"{PREBUILT_ENV}={prebuilt}: no such file (unset it to build the probe here)"
+            )
+        return prebuilt
     os.makedirs(cache_dir, exist_ok=True)
     stamp = os.path.join(cache_dir, "bastion.bpf.stamp")
     obj = os.path.join(cache_dir, "bastion.bpf.o")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from bastion import jsonio
 from bastion.identity import DEFAULT_STATE_ROOT, GONE_DIR, IDENTITY_FILE, ContainerIdentity
-from bastion.sensor.state import cgroups
+from bastion.sensor.state import cgroups, engines
 from bastion.sensor.state.model import Container, ContainerMount
 
 TYPE_CHECKING = False
@@ -95,6 +95,14 @@ class ContainerTable:
         self._watch: IdentityWatch | None = None
         #: bumped at every container added: threads placed before are placed again
         self.generation = 0
+        #: read other engines' state for their containers' names (live only: a capture's
+        #: containers are described by its own events, not by this host's engines)
+        self.read_engines = False
+        # the cgroup2 mount, opened once, to resolve cgroup ids (`_by_handle`), and the ids
+        # that resolved to no other engine's container (cgroup ids are never reused)
+        self._cgroup2_fd: int | None = None
+        self._cgroup2_mount = ""
+        self._not_foreign: set[int] = set()
 
     def watch_identities(self) -> None:
         """Read identity records as the runtime writes them (live sensors: identity_watch.py),
@@ -108,6 +116,9 @@ class ContainerTable:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+        if self._cgroup2_fd is not None:
+            os.close(self._cgroup2_fd)
+            self._cgroup2_fd = None
 
     def absorb(self) -> int:
         """Take in the records the watch read since the last call; how many were new."""
@@ -140,7 +151,37 @@ class ContainerTable:
         if found is None and cgroup_id and (self._clock() >= self._next_scan or self.changed()):
             self.refresh()
             found = self._by_cgroup_id.get(cgroup_id)
+        if found is None and cgroup_id and self.read_engines:
+            found = self._by_handle(cgroup_id)
         return found
+
+    def _by_handle(self, cgroup_id: int) -> Container | None:
+        """Another engine's container by its cgroup id (live): the cgroup's path from the id
+        through a file handle (`_sys.handles`), so a process that exited before its events were
+        evaluated is still placed, then named from the path and the engine's state."""
+        if cgroup_id in self._not_foreign:
+            return None
+        if self._cgroup2_fd is None:
+            mount = cgroups.cgroup2_mount(self.proc_root)
+            if mount is None:
+                self.read_engines = False  # a legacy-only host: no ids to resolve
+                return None
+            self._cgroup2_mount = mount
+            self._cgroup2_fd = os.open(mount, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        from bastion._sys.handles import cgroup2_path_of_id
+
+        path = cgroup2_path_of_id(self._cgroup2_fd, self._cgroup2_mount, cgroup_id)
+        named = cgroups.engine_container(path) if path else None
+        if path is None or named is None:
+            if len(self._not_foreign) >= 65536:  # bounded: a host making cgroups all day
+                self._not_foreign.clear()
+            self._not_foreign.add(cgroup_id)
+            return None
+        kind, cid = named
+        found = self._by_id.get(cid) or _merge(
+            self._foreign(kind, cid, path), self._described.get(cid[:12])
+        )
+        return self.add(dataclasses.replace(found, cgroup_id=found.cgroup_id or cgroup_id))
 
     def changed(self) -> bool:
         """Whether a scan now could find a container the last one did not: a root's mtime
@@ -166,10 +207,25 @@ class ContainerTable:
                 kind, cid = named
                 found = self._by_id.get(cid)
                 if found is None:
-                    found = Container(id=cid, name=cid[:12], kind=kind, cgroup_path=path)
+                    found = self._foreign(kind, cid, path)
                     found = self.add(_merge(found, self._described.get(cid[:12])))
                 return found
         return None
+
+    def _foreign(self, kind: str, cid: str, path: str) -> Container:
+        """A container another engine made, named from that engine's state where it is
+        readable (`engines`: once, when the container is first met), else by its short id."""
+        said = engines.describe(kind, cid) if self.read_engines else None
+        if said is None:
+            return Container(id=cid, name=cid[:12], kind=kind, cgroup_path=path)
+        return Container(
+            id=cid,
+            name=said.name or cid[:12],
+            kind=kind,
+            image=said.image,
+            labels=dict(said.labels or {}),
+            cgroup_path=path,
+        )
 
     # ---------------------------------------------------------------- changes
     def add(self, container: Container) -> Container:
@@ -310,7 +366,20 @@ class ContainerTable:
         return added
 
     def _add_identity(self, identity: ContainerIdentity) -> None:
-        container = self.add(from_identity(identity, self.proc_root, self._ticks_to_ns))
+        container = from_identity(identity, self.proc_root, self._ticks_to_ns)
+        if identity.name == identity.id and self.read_engines:
+            # bastion-runc under another engine that gave it no name (Podman passes none in
+            # config.json): that engine's state names the container.
+            named = cgroups.engine_container(identity.cgroup_path)
+            said = engines.describe(named[0], identity.id) if named else None
+            if said is not None:
+                container = dataclasses.replace(
+                    container,
+                    name=said.name or container.name,
+                    image=container.image or said.image,
+                    labels=container.labels or dict(said.labels or {}),
+                )
+        container = self.add(container)
         for extra in identity.cgroup_ids[1:]:
             self._by_cgroup_id[extra] = container
         # cgroup v1 paths as /proc/PID/cgroup shows them, with and without the leading "/".
