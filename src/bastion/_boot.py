@@ -75,6 +75,9 @@ class ModuleArchive:
         if entry[0]:
             spec.submodule_search_locations = [os.path.dirname(entry[1])]
         spec.has_location = True
+        # __cached__ names the file that holds the code; set, it also spares the import system
+        # working out a .pyc path for every module (cache_from_source)
+        spec.cached = self.archive
         return spec
 
     def create_module(self, spec: ModuleSpec) -> None:

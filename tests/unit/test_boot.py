@@ -33,6 +33,7 @@ for name in {names!r}:
         "value": getattr(module, "VALUE", None),
         "archived": module.__spec__.loader is finder,
         "file": module.__file__,
+        "cached": module.__cached__ == {archive!r},
     }}
 out["rebuilds"] = finder.rebuilds
 print(json.dumps(out))
@@ -92,11 +93,13 @@ def test_first_call_builds_the_archive_then_serves_from_it(tree: Path) -> None:
         assert entry["value"] == value
         assert entry["archived"] is True
     assert _module(second, "pkg.a")["file"] == str(tree / "pkg" / "a.py")
+    assert _module(second, "pkg.a")["cached"] is True  # __cached__: the file holding the code
     # outside the roots: the ordinary import system
     assert _module(second, "other") == {
         "value": "other",
         "archived": False,
         "file": str(tree / "other.py"),
+        "cached": False,
     }
 
 
@@ -107,6 +110,7 @@ def test_a_directory_without_init_is_not_taken_as_a_package(tree: Path) -> None:
         "value": "not a package",
         "archived": False,
         "file": str(tree / "pkg" / "data" / "notes.py"),
+        "cached": False,
     }
 
 
@@ -122,6 +126,7 @@ def test_an_edited_source_is_never_served_stale(tree: Path, same_size: bool) -> 
         "value": 2 if same_size else 200,
         "archived": True,
         "file": str(a),
+        "cached": True,
     }
     assert _module(out, "pkg.sub.b")["value"] == (12 if same_size else 210)
     again = _run(tree, ["pkg.a"])
@@ -149,6 +154,7 @@ def test_a_new_module_joins_the_archive_at_the_next_rebuild(tree: Path) -> None:
         "value": "new",
         "archived": False,
         "file": str(tree / "pkg" / "c.py"),
+        "cached": False,
     }
     a = tree / "pkg" / "a.py"
     a.write_text("from pkg.c import VALUE\n")
@@ -210,6 +216,7 @@ def test_an_unwritable_archive_still_serves_fresh_code(tree: Path) -> None:
         "value": 11,
         "archived": True,
         "file": str(tree / "pkg" / "sub" / "b.py"),
+        "cached": True,
     }
     assert not archive.parent.exists()
     assert list(tree.parent.glob("*.tmp")) == []
