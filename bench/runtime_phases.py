@@ -4,8 +4,9 @@
 
 Three measurements, each N rounds, the launchers alternated round by round:
 - the interpreter and the imports, without strace: `python3 -SE -c pass` with the launcher's
-  interpreter, and the same importing what `run` imports (bastion.cli.runc.main, its `run`
-  command, bastion.runtime.create), garbage collector off as in the launcher;
+  interpreter, and the launcher's own set-up (collector off, sys.path, its module archive)
+  followed by what `run` imports (bastion.cli.runc.main, its `run` command,
+  bastion.runtime.create);
 - the phases of one `run` of /bin/true under `strace -f --seccomp-bpf` tracing only a handful of
   syscalls that mark the phases (execve, mkdir, clone3, clone, pivot_root, exit_group): each of
   those stops the process, and each fork is followed, so the absolute figures are a little
@@ -32,16 +33,14 @@ from bench import bundle, host
 from bench.bundle import Runtime
 from bench.timing import Spawner, Step, measure
 
-IMPORTS = (
-    "import gc; gc.disable(); import sys; sys.path.insert(0, {src!r}); "
-    "import bastion.cli.runc.main, bastion.cli.runc.commands.run, bastion.runtime.create"
-)
+IMPORTS = "import bastion.cli.runc.main, bastion.cli.runc.commands.run, bastion.runtime.create"
+ENTRY = "from bastion.cli.runc.main import run_and_exit"
 TRACED = "execve,mkdir,clone3,clone,pivot_root,exit_group"
 PHASES = (
     ("interpreter, imports, decode + validate config.json", "exec", "first mkdir"),
     ("state dir, cgroups (mkdir, limits), exec fifo", "first mkdir", "fork"),
-    ("intermediate: join cgroups, init's imports, unshare, fork the init", "fork", "init"),
-    ("init: rootfs up to pivot_root", "init", "pivot_root"),
+    ("intermediate: join cgroups, init's imports, unshare, fork (0: none)", "fork", "init"),
+    ("init: (without intermediate: join, imports) rootfs up to pivot_root", "init", "pivot_root"),
     ("init: pivot_root to exec (identity, hooks, READY, start)", "pivot_root", "exec true"),
     ("/bin/true runs", "exec true", "true exits"),
     ("wait + delete", "true exits", "end"),
@@ -49,12 +48,14 @@ PHASES = (
 
 
 def launcher_python(launcher: str) -> tuple[str, str]:
-    """The interpreter and src/ a lean launcher uses (its shebang and sys.path line)."""
+    """The interpreter of a lean launcher (its shebang) and its set-up code: the lines before
+    its entry point (gc off, sys.path, the module archive where it has one), then what `run`
+    imports."""
     with open(launcher) as f:
         lines = f.read().splitlines()
     python = lines[0][2:].split()[0]
-    src = next(line.split('"')[1] for line in lines if "sys.path.insert" in line)
-    return python, src
+    preamble = lines[1 : lines.index(ENTRY)]
+    return python, "\n".join([*preamble, IMPORTS])
 
 
 def marks(trace: str) -> dict[str, float]:
@@ -72,6 +73,8 @@ def marks(trace: str) -> dict[str, float]:
             found["first mkdir"] = ts
         elif call.startswith(("clone3(", "clone(")) and "fork" not in found:
             found["fork"] = ts  # the intermediate: clone3 into the cgroup, or fork
+            if "CLONE_NEW" in call:
+                found["init"] = ts  # no intermediate: clone3 made the init in its namespaces
         elif call.startswith("clone(") and "init" not in found:
             found["init"] = ts
         elif call.startswith("pivot_root("):
@@ -119,10 +122,10 @@ def main() -> int:
             for name in names:
                 rt, into = runtimes[name], samples[name]
                 keep = r >= args.warmup
-                python, src = launcher_python(launchers[name])
+                python, imports = launcher_python(launchers[name])
                 for label, argv in (
                     ("interpreter", [python, "-SE", "-c", "pass"]),
-                    ("interpreter + imports", [python, "-SE", "-c", IMPORTS.format(src=src)]),
+                    ("interpreter + imports", [python, "-SE", "-c", imports]),
                 ):
                     sample = measure(spawner, [Step(argv)])
                     if keep and sample.ns:

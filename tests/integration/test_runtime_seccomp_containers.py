@@ -174,3 +174,32 @@ def test_a_rule_of_unknown_syscalls_is_refused_but_newer_names_are_skipped(
     )
     out = _run(runc, bundle, container_id)
     assert "No message of desired type" in out
+
+
+def test_exec_applies_the_filter_through_the_program_cache(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    from bastion.runtime.seccomp import CACHE_DIR
+
+    seccomp = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOMSG}
+        ],
+    }
+    bundle = bundle_factory(args=["sleep", "600"], readonly=False, linux__seccomp=seccomp)
+    cache = Path(runc.root) / CACHE_DIR
+    try:
+        runc("create", "--bundle", bundle, container_id, check=True)
+        runc("start", container_id, check=True)
+        entries = sorted(cache.iterdir())
+        assert len(entries) == 1  # create stored the generated program
+        entries[0].unlink()
+        out = runc("exec", container_id, "sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?").stdout
+        assert "No message of desired type" in out and "rc=1" in out  # the filter, in exec
+        assert [e.name for e in cache.iterdir()] == [entries[0].name]  # exec stored it again
+        out = runc("exec", container_id, "sh", "-c", "mkdir /tmp/y 2>&1; echo rc=$?").stdout
+        assert "No message of desired type" in out  # and the cached program filters alike
+    finally:
+        runc("delete", "--force", container_id, check=True)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []

@@ -1,9 +1,11 @@
-"""clone3(2) with CLONE_INTO_CGROUP: a child born inside a cgroup2 directory.
+"""clone3(2): a child born inside a cgroup2 directory (CLONE_INTO_CGROUP), in new namespaces.
 
 Moving a process by writing its pid to `cgroup.procs` takes the kernel's
 cgroup_threadgroup_rwsem for writing, and the first such write in a burst waits for an RCU grace
 period (5-15 ms on this kind of machine, up to 28 ms). A child created by clone3 with
-CLONE_INTO_CGROUP starts in the target cgroup instead, with no such wait (Linux 5.7).
+CLONE_INTO_CGROUP starts in the target cgroup instead, with no such wait (Linux 5.7). The same
+call can create the child's namespaces (CLONE_NEW*), so a container's init needs no intermediate
+process to unshare them first (runtime/create.py).
 
 Python's `os.fork` runs the interpreter's fork hooks around fork(2) (import lock, thread states,
 `os.register_at_fork` callbacks); a raw syscall would skip them, so `fork_into_cgroup` calls the
@@ -37,8 +39,19 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     """fork(2) whose child starts in the cgroup2 directory open at `cgroup_fd`: the child's pid
     in the parent, 0 in the child. OSError (ENOSYS, E2BIG, EINVAL on kernels without it) leaves
     no child behind, so the caller can fall back to `os.fork`."""
+    return clone(0, cgroup_fd)
+
+
+def clone(flags: int, cgroup_fd: int = -1) -> int:
+    """fork(2) with clone `flags` (CLONE_NEW* namespaces for the child), into the cgroup2
+    directory open at `cgroup_fd` unless it is -1: the child's pid in the parent, 0 in the child.
+    OSError leaves no child behind."""
+    if cgroup_fd >= 0:
+        flags |= CLONE_INTO_CGROUP
+    else:
+        cgroup_fd = 0
     args = ctypes.create_string_buffer(
-        _ARGS.pack(CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd), _ARGS.size
+        _ARGS.pack(flags, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd), _ARGS.size
     )
     _before()
     pid = _api.syscall(ctypes.c_long(SYS_CLONE3), args, ctypes.c_size_t(_ARGS.size))
@@ -48,5 +61,5 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     err = ctypes.get_errno()
     _after_parent()
     if pid < 0:
-        raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+        raise OSError(err, f"clone3({flags:#x}): {os.strerror(err)}")
     return int(pid)

@@ -3,7 +3,8 @@
     decode + validate config.json (no side effects yet)
     reserve the state directory          -> crash point "state"
     create the cgroup and apply limits   -> crash points "cgroup-v1" (inside), "cgroup"
-    fork the intermediate into the cgroup, write id maps, get the init's pid
+    clone the init into the cgroup and its namespaces (or fork the intermediate into the
+    cgroup, write id maps, get the init's pid)
                                          -> crash point "fork"
     the init builds the rootfs           -> crash point "mounts"
     the init sets the process up and waits on the exec fifo; state becomes "created"
@@ -35,6 +36,7 @@ from bastion.identity import (
 )
 from bastion.oci.decode import SpecError, decode_spec, read_config
 from bastion.oci.validate import validate_spec
+from bastion.oci.vocabulary import CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWUSER
 from bastion.runtime import hooks, namespaces, store
 from bastion.runtime.cgroups import attach
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
@@ -43,7 +45,7 @@ from bastion.runtime.crash import point as _crash_point
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.host_support import check_host_support
-from bastion.runtime.init import InitConfig, run_intermediate
+from bastion.runtime.init import InitConfig, run_direct_init, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.init.messages import HookState, Message, Pid
 from bastion.runtime.rollback import Rollback
@@ -57,6 +59,11 @@ if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.namespaces import NamespacePlan
+
+# BASTION_TEST_INIT_SPAWN=intermediate: every init through the intermediate (_direct_flags).
+SPAWN_ENV = "BASTION_TEST_INIT_SPAWN"
+FORCE_INTERMEDIATE = "intermediate"
 
 
 @record
@@ -130,6 +137,9 @@ def create(opts: CreateOptions) -> Container:
     )
     undo = Rollback()
     chan: Channel | None = None
+    # The init is our child, or the intermediate's and re-parented to us when that exits: either
+    # way, ours (or our caller's subreaper's, e.g. conmon's) to wait for.
+    _prctl.set_child_subreaper()
     try:
         sd = store.reserve(opts.root, opts.id, state, raw)
         undo.push("state directory", sd.remove)
@@ -215,12 +225,57 @@ def create(opts: CreateOptions) -> Container:
 
 
 def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Channel, int]:
+    """Make the init: straight into its namespaces where clone3 can (no user or time
+    namespace, none joined), else through the intermediate. Returns the channel and its pid."""
+    flags = _direct_flags(cfg.namespaces)
+    if flags is not None:
+        parent, child = pair()
+        try:
+            # born in the cgroup and in every new namespace but the cgroup one (run_direct_init)
+            pid, join = attach.fork(cgroup, flags & ~CLONE_NEWCGROUP)
+        except OSError:
+            parent.close()
+            child.close()
+        else:
+            if pid == 0:
+                parent.close()
+                run_direct_init(cfg, child, join)
+            child.close()
+            undo.push("init process", lambda: kill_and_reap(pid))
+            try:
+                _crash_point("fork")
+                parent.send(Message.GO)
+            except BaseException:
+                parent.close()
+                raise
+            return parent, pid
+    return _spawn_through_intermediate(cfg, cgroup, undo)
+
+
+def _direct_flags(plan: NamespacePlan) -> int | None:
+    """The namespaces to clone the init into, or None where it needs the intermediate.
+
+    A new user namespace needs its id maps written between unshare and the rest (and the other
+    namespaces then belong to it); a new time namespace and a new pid namespace only apply to
+    the children of the process that unshares them, so the time offsets need a process in
+    between; joining a namespace by path needs setns before the fork. BASTION_TEST_INIT_SPAWN=
+    intermediate forces the intermediate (the tests compare both ways).
+    """
+    if os.environ.get(SPAWN_ENV) == FORCE_INTERMEDIATE:
+        return None
+    if plan.join or plan.new & (CLONE_NEWUSER | CLONE_NEWTIME):
+        return None
+    return plan.new
+
+
+def _spawn_through_intermediate(
+    cfg: InitConfig, cgroup: CgroupManager, undo: Rollback
+) -> tuple[Channel, int]:
     """Fork the intermediate, place it, map its ids; returns the channel and the init's pid."""
     parent, child = pair()
-    # The init is the intermediate's child; when the intermediate exits it is re-parented to
-    # us (or to our caller's subreaper, e.g. conmon), so `run` can wait for it.
-    _prctl.set_child_subreaper()
     # The intermediate is born in the cgroup (cgroups/attach.py: no RCU grace period to wait).
+    # The init is its child; when the intermediate exits it is re-parented to us (or to our
+    # caller's subreaper, e.g. conmon), so `run` can wait for it.
     pid, join = attach.fork(cgroup)
     if pid == 0:
         parent.close()

@@ -77,7 +77,7 @@ def exec_process(container: Container, opts: ExecOptions) -> int:
     pid, join = attach.fork(_placement(container))  # born in the cgroup: no RCU grace period
     if pid == 0:
         parent.close()
-        _run_intermediate(spec, process, joined, opts.preserve_fds, child, join)
+        _run_intermediate(spec, process, joined, opts.preserve_fds, child, join, container.sd.root)
     child.close()
     for _, fd in joined:
         os.close(fd)
@@ -135,6 +135,7 @@ def _run_intermediate(
     preserve_fds: int,
     chan: Channel,
     join_cgroup: Callable[[], None],
+    state_root: str,
 ) -> NoReturn:
     try:
         join_cgroup()  # before the tenant forks: it inherits the cgroups
@@ -147,7 +148,9 @@ def _run_intermediate(
         # namespace the host's Python library is out of reach.
         from bastion.runtime.init import process as proc  # noqa: F401
 
-        seccomp_filter = compile_seccomp(spec)  # the container's filter applies to exec too
+        # The container's filter applies to exec too: through the runtime root's program cache,
+        # which create filled (libseccomp's generation of Docker's profile is ~15 ms a call).
+        seccomp_filter = compile_seccomp(spec, state_root)
         chan.recv(Message.GO)
         namespaces.join(joined)
         if fork_and_report(chan, Message.TENANT) == 0:

@@ -72,16 +72,18 @@ class Recorded:
             files.write(f"{directory}/cgroup.procs", str(pid))
 
 
-def fork(manager: Placement) -> tuple[int, Callable[[], None]]:
+def fork(manager: Placement, namespaces: int = 0) -> tuple[int, Callable[[], None]]:
     """Fork a child that ends in `manager`'s cgroup in every hierarchy.
 
     The parent gets (pid, a no-op), the `procs` fallback done. The child gets (0, join): it
     must call join() before anything that depends on its cgroup (forking the init included)
     and report join's errors to the parent; the parent's own errors leave no child behind.
+    With `namespaces` (CLONE_NEW* flags), the child is also born in new namespaces of those
+    types, which only clone3 can do: OSError, with no child made, where it cannot.
     """
     forced = os.environ.get(ENV, "")
     if forced == FORCE_PROCS:
-        pid = os.fork()
+        pid = _clone(namespaces) if namespaces else os.fork()
         if pid == 0:
             return 0, _nothing
         try:
@@ -90,13 +92,13 @@ def fork(manager: Placement) -> tuple[int, Callable[[], None]]:
             _kill_and_reap(pid)
             raise
         return pid, _nothing
-    pid, in_cgroup2 = _fork_into(manager.v2_directory(), forced != FORCE_FORK)
+    pid, in_cgroup2 = _fork_into(manager.v2_directory(), forced != FORCE_FORK, namespaces)
     if pid == 0:
         return 0, lambda: manager.join(cgroup2=not in_cgroup2)
     return pid, _nothing
 
 
-def _fork_into(directory: str | None, clone3: bool) -> tuple[int, bool]:
+def _fork_into(directory: str | None, clone3: bool, namespaces: int) -> tuple[int, bool]:
     """(pid, whether the child was born in `directory`)."""
     if clone3 and directory is not None:
         try:
@@ -104,16 +106,22 @@ def _fork_into(directory: str | None, clone3: bool) -> tuple[int, bool]:
         except OSError:
             fd = -1
         if fd >= 0:
-            from bastion._sys.clone import fork_into_cgroup
-
             try:
-                return fork_into_cgroup(fd), True
+                return _clone(namespaces, fd), True
             except OSError as exc:
                 if exc.errno not in _NO_CLONE3:
                     raise
             finally:
                 os.close(fd)
+    if namespaces:
+        return _clone(namespaces), False
     return os.fork(), False
+
+
+def _clone(namespaces: int, cgroup_fd: int = -1) -> int:
+    from bastion._sys.clone import clone
+
+    return clone(namespaces, cgroup_fd)
 
 
 def _nothing() -> None:

@@ -6,6 +6,8 @@ Two children, as in runc's nsexec stages and crun's libcrun_container_run_intern
   fork exists because a new pid (and time) namespace applies only to the children of the caller;
 - the *init* is pid 1 of the container: it builds the rootfs, then the process's identity, then
   waits on the exec fifo until `start`, and execs the user program.
+Where there is no user or time namespace and none to join, clone3 makes the init directly in its
+new namespaces (`run_direct_init`) and there is no intermediate (one Python fork less).
 
 Read `run_init` top to bottom: it is the list of steps (crun's container_init_setup). Every module
 the children use must be imported before pivot_root (or setns into the container's mount
@@ -20,7 +22,7 @@ from bastion._record import record
 from bastion._sys import ns as _ns
 from bastion._sys import prctl as _prctl
 from bastion._sys.host import setdomainname, sethostname
-from bastion.oci.vocabulary import CLONE_NEWTIME, CLONE_NEWUSER
+from bastion.oci.vocabulary import CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWUSER
 from bastion.runtime import namespaces
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.init.messages import HookState, Message, Pid
@@ -86,6 +88,31 @@ def run_intermediate(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], N
         chan.send_error(exc)
         os._exit(1)
     os._exit(0)
+
+
+def run_direct_init(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], None]) -> NoReturn:
+    """The init when clone3 made it straight in its new namespaces (create._direct_flags): no
+    user, time or joined namespace, so what the intermediate does is only its own preparation.
+
+    No parent-death signal, unlike the intermediate: the init outlives `create`. If `create`
+    dies first, the init sees EOF on the channel and exits. The cgroup namespace is unshared
+    here, after the v1 hierarchies are joined, so that it is rooted at the container's cgroups
+    in each of them, as the intermediate's unshare roots it.
+    """
+    try:
+        join_cgroup()
+        _prctl.set_dumpable(False)
+        _prctl.set_cmdline(CHILD_TITLE)
+        from bastion.runtime.init import process, rootfs  # noqa: F401
+
+        seccomp_filter = compile_seccomp(cfg.spec, cfg.state_root)
+        chan.recv(Message.GO)
+        if cfg.namespaces.creates("cgroup"):
+            _ns.unshare(CLONE_NEWCGROUP)
+    except BaseException as exc:
+        chan.send_error(exc)
+        os._exit(1)
+    run_init(cfg, chan, seccomp_filter)
 
 
 def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> NoReturn:

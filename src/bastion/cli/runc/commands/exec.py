@@ -38,7 +38,7 @@ OPTIONS = [
 
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     from bastion._record import replace
-    from bastion.cli.runc.commands.run import forward_signals
+    from bastion.cli.runc.forwarding import forward_signals
     from bastion.runtime.container import Container
     from bastion.runtime.tenant import ExecOptions, exec_process
 

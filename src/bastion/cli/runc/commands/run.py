@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import _signal
-import os
-
 from bastion.cli.runc.args import Option
 from bastion.cli.runc.commands.create import OPTIONS as CREATE_OPTIONS
 from bastion.cli.runc.commands.create import options
+from bastion.cli.runc.forwarding import forward_signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,9 +20,6 @@ OPTIONS = [
     Option("--detach,-d", "bool", help="return once the container runs"),
     Option("--keep", "bool", help="do not delete the container after it exits"),
 ]
-
-# Signals a foreground `run` passes on to the container, as runc's signal handler does.
-_FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
 
 
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
@@ -66,16 +61,3 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
         for warning in container.delete(force=True):
             ctx.log.warning(warning)
     return status
-
-
-def forward_signals(pid: int) -> None:
-    """Pass the signals a foreground run/exec receives on to `pid` (runc's signal handler)."""
-
-    def forward(sig: int, _frame: object) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    for name in _FORWARDED:
-        _signal.signal(getattr(_signal, name), forward)

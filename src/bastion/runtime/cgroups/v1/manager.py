@@ -28,35 +28,52 @@ if TYPE_CHECKING:
     from bastion.runtime.cgroups.base import Accounting, Controller
 
 
-def _controllers() -> tuple[Controller, ...]:
-    """The controllers `apply` writes, in runc's fs order."""
-    # Imported on first use: kill, delete and pause need none of them (start-up cost).
-    from bastion.runtime.cgroups.common import cpuset as cpuset_values
-    from bastion.runtime.cgroups.common import pids, rdma
-    from bastion.runtime.cgroups.v1 import (
-        blkio,
-        cpu,
-        cpuacct,
-        devices,
-        hugetlb,
-        memory,
-        net_cls,
-        net_prio,
-    )
+def _controllers(resources: LinuxResources) -> list[Controller]:
+    """The controllers `apply` writes for `resources`, in runc's fs order.
 
-    return (
-        cpuset_values,
-        devices,
-        memory,
-        cpu,
-        cpuacct,
-        pids,
-        blkio,
-        hugetlb,
-        net_cls,
-        net_prio,
-        rdma,
-    )
+    Only those whose part of `resources` is set: the others' `apply` writes nothing and their
+    `wanted` is false, so they are not even imported (start-up cost: a plain container sets
+    device rules only; kill, delete and pause import none of them).
+    """
+    out: list[Controller] = []
+    if resources.cpu is not None:
+        from bastion.runtime.cgroups.common import cpuset as cpuset_values
+
+        out.append(cpuset_values)
+    if resources.devices:
+        from bastion.runtime.cgroups.v1 import devices
+
+        out.append(devices)
+    if resources.memory is not None:
+        from bastion.runtime.cgroups.v1 import memory
+
+        out.append(memory)
+    if resources.cpu is not None:
+        from bastion.runtime.cgroups.v1 import cpu
+
+        out.append(cpu)
+    # cpuacct: accounting only, nothing to write
+    if resources.pids is not None:
+        from bastion.runtime.cgroups.common import pids
+
+        out.append(pids)
+    if resources.block_io is not None:
+        from bastion.runtime.cgroups.v1 import blkio
+
+        out.append(blkio)
+    if resources.hugepage_limits:
+        from bastion.runtime.cgroups.v1 import hugetlb
+
+        out.append(hugetlb)
+    if resources.network is not None:
+        from bastion.runtime.cgroups.v1 import net_cls, net_prio
+
+        out += [net_cls, net_prio]
+    if resources.rdma:
+        from bastion.runtime.cgroups.common import rdma
+
+        out.append(rdma)
+    return out
 
 
 def _accounting() -> tuple[Accounting, ...]:
@@ -134,7 +151,7 @@ class V1Manager:
         from bastion.runtime.cgroups.common import subtree, unified
         from bastion.runtime.cgroups.v1 import devices, memory
 
-        controllers = _controllers()
+        controllers = _controllers(resources)
         on_unified = unified.controllers(resources)
         if resources.hugepage_limits and "hugetlb" not in self._dirs:
             on_unified.add("hugetlb")

@@ -1,0 +1,192 @@
+"""A launcher's modules served from one file of code objects, never stale (docs/architecture.md).
+
+A lean launcher (`.venv/bin/bastion-runc`) calls `install(archive, src, roots)` before its first
+import of the package: the modules under `roots` (dotted names of packages, whose whole subtree
+is taken, or of single modules; their parent packages come along) are then executed from code
+objects marshalled into the one file `archive`, instead of each one being searched on `sys.path`
+(a directory listing, stats, an open and a read of its `.pyc`, a stat of its source).
+
+The archive can never serve stale code. Each entry records its source's mtime and size, as a
+`.pyc` does; a module is served from the archive only after one `stat` of its source matches.
+When a source differs, the archive is rebuilt at once (every changed or new source compiled, the
+unchanged entries kept; written to a temporary file and renamed, so a concurrent reader sees the
+old archive or the new one, whole) and the module is served from the rebuilt one. A missing or
+unreadable archive, or one written by another Python (magic number, optimisation level), is
+rebuilt likewise. When the archive cannot be written (a read-only install), the modules are
+served all the same, from the code compiled in memory. A module the archive does not know and a
+source that cannot be stat'ed (a name that does not exist, a container's process after
+pivot_root) are left to the ordinary import system, which behaves as it would without this file.
+
+This module imports only built-in modules (`marshal`, `sys`; `os` is frozen): it runs before any
+other, and the `bastion` launcher can use it the same way with its own roots.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+# file layout: _SIGNATURE, 8-byte little-endian length of the marshalled header, the header
+# (python's magic, optimisation level, {name: entry}), then the marshalled code objects.
+_SIGNATURE = b"bastion-modules\x01"
+_IMPORTLIB = sys.modules["_frozen_importlib_external"]
+_SPEC: type[ModuleSpec] = sys.modules["_frozen_importlib"].ModuleSpec
+
+# name -> (is_package, source path, source mtime_ns, source size, offset, length)
+Entry = tuple[bool, str, int, int, int, int]
+
+
+class ModuleArchive:
+    """The meta-path finder and loader of one archive (see the module docstring)."""
+
+    def __init__(self, archive: str, src: str, roots: Sequence[str]) -> None:
+        self.archive = archive
+        self.src = src
+        self.roots = tuple(roots)
+        self.index: dict[str, Entry] = {}
+        self.blob: memoryview = memoryview(b"")
+        self.rebuilds = 0  # how many times this process rebuilt the archive (for tests)
+        if not self._load():
+            self.rebuild()
+
+    # -- the finder and loader ----------------------------------------------------------------
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        entry = self.index.get(name)
+        if entry is None:
+            return None
+        try:
+            st = os.stat(entry[1])
+        except OSError:
+            return None
+        if st.st_mtime_ns != entry[2] or st.st_size != entry[3]:
+            self.rebuild()
+            entry = self.index.get(name)
+            if entry is None:
+                return None
+        # a Loader by its methods; subclassing importlib.abc.Loader would cost an import
+        spec = _SPEC(name, self, origin=entry[1], is_package=entry[0])  # type: ignore[arg-type]
+        if entry[0]:
+            spec.submodule_search_locations = [os.path.dirname(entry[1])]
+        spec.has_location = True
+        # __cached__ names the file that holds the code; set, it also spares the import system
+        # working out a .pyc path for every module (cache_from_source)
+        spec.cached = self.archive
+        return spec
+
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        entry = self.index[module.__name__]
+        code = marshal.loads(self.blob[entry[4] : entry[4] + entry[5]])
+        exec(code, module.__dict__)
+
+    def is_package(self, name: str) -> bool:
+        return self.index[name][0]
+
+    # -- reading and writing the archive ---------------------------------------------------------
+    def _header_key(self) -> tuple[bytes, int]:
+        return (_IMPORTLIB.MAGIC_NUMBER, sys.flags.optimize)
+
+    def _load(self) -> bool:
+        """Read the archive; False if it is missing, damaged or of another Python."""
+        try:
+            with open(self.archive, "rb") as f:
+                data = f.read()
+        except OSError:
+            return False
+        size = len(_SIGNATURE) + 8
+        if len(data) < size or not data.startswith(_SIGNATURE):
+            return False
+        length = int.from_bytes(data[len(_SIGNATURE) : size], "little")
+        try:
+            magic, optimize, index = marshal.loads(data[size : size + length])
+        except (EOFError, ValueError, TypeError):
+            return False
+        if (magic, optimize) != self._header_key() or not isinstance(index, dict):
+            return False
+        self.index, self.blob = index, memoryview(data)[size + length :]
+        return True
+
+    def sources(self) -> dict[str, tuple[bool, str]]:
+        """Every module under the roots and their parent packages: name -> (is_package, path)."""
+        found: dict[str, tuple[bool, str]] = {}
+        for root in self.roots:
+            parts = root.split(".")
+            for depth in range(1, len(parts)):  # the parent packages
+                parent = ".".join(parts[:depth])
+                found[parent] = (True, os.path.join(self.src, *parts[:depth], "__init__.py"))
+            base = os.path.join(self.src, *parts)
+            if os.path.isfile(base + ".py"):
+                found[root] = (False, base + ".py")
+                continue
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                if "__init__.py" not in filenames:
+                    dirnames[:] = []  # not a package: nothing below it is importable as ours
+                    continue
+                rel = os.path.relpath(dirpath, base)
+                package = root if rel == "." else ".".join([root, *rel.split(os.sep)])
+                for filename in sorted(filenames):
+                    if not filename.endswith(".py"):
+                        continue
+                    path = os.path.join(dirpath, filename)
+                    if filename == "__init__.py":
+                        found[package] = (True, path)
+                    else:
+                        found[f"{package}.{filename[:-3]}"] = (False, path)
+        return found
+
+    def rebuild(self) -> None:
+        """Compile what changed since the archive was written, keep the rest, write it back."""
+        self.rebuilds += 1
+        old_index, old_blob = self.index, self.blob
+        index: dict[str, Entry] = {}
+        chunks: list[bytes] = []
+        offset = 0
+        for name, (is_package, path) in self.sources().items():
+            try:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    old = old_index.get(name)
+                    if old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size):
+                        code = bytes(old_blob[old[4] : old[4] + old[5]])
+                    else:
+                        # exactly what importlib's SourceLoader compiles for a .pyc
+                        compiled = compile(f.read(), path, "exec", dont_inherit=True, optimize=-1)
+                        code = marshal.dumps(compiled)
+            except (OSError, SyntaxError, ValueError):
+                continue  # left to the import system, which reports it as usual
+            index[name] = (is_package, path, st.st_mtime_ns, st.st_size, offset, len(code))
+            chunks.append(code)
+            offset += len(code)
+        blob = b"".join(chunks)
+        header = marshal.dumps((*self._header_key(), index))
+        self.index, self.blob = index, memoryview(blob)
+        self._write(b"".join((_SIGNATURE, len(header).to_bytes(8, "little"), header, blob)))
+
+    def _write(self, data: bytes) -> None:
+        tmp = f"{self.archive}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+            os.replace(tmp, self.archive)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def install(archive: str, src: str, roots: Sequence[str]) -> ModuleArchive:
+    """Serve the modules under `roots` (found in `src`) from `archive`, first on sys.meta_path."""
+    finder = ModuleArchive(archive, src, roots)
+    sys.meta_path.insert(0, finder)
+    return finder
