@@ -16,7 +16,6 @@ import dataclasses
 import ipaddress
 import json
 import os
-import secrets
 import socket
 import sqlite3
 import time
@@ -142,7 +141,7 @@ class Networks:
             raise NetworkError(f"{name!r} is a network mode, not a network name")
         if name == DEFAULT_NETWORK and bridge is None:
             raise NetworkNameInUseError(f"{name} is the pre-defined default network's name")
-        network_id = secrets.token_hex(32)
+        network_id = os.urandom(32).hex()
         bridge = bridge or self.naming.bridge(network_id)
         # a bridge left by a lost record would overlap itself
         routes = [route for route in plumbing.host_routes() if route[1] != bridge]
@@ -290,7 +289,8 @@ class Networks:
             _, lease = self._lease(record, attachment)
             try:
                 index = len(self.leases(record.id)) - 1
-                self._wire(path, network, lease, plumbing.host_mtu(), f"eth{index}")
+                mtu = plumbing.link_mtu(network.bridge) or plumbing.host_mtu()
+                self._wire(path, network, lease, mtu, f"eth{index}")
                 with self.metadata.write() as db:
                     self._apply_firewall(db)
             except BaseException:
@@ -320,11 +320,17 @@ class Networks:
             attachments = record.config.get("networks", [])
             entries: list[tuple[str, list[str]]] = []
             nameservers: list[str] = []
-            mtu = plumbing.host_mtu()
+            # the rules depend on the networks and on the published ports of wired
+            # containers only: a container publishing nothing, on bridges that exist, leaves
+            # them as they are (no nft batch on its start)
+            rules_change = bool(record.config.get("ports"))
             for index, attachment in enumerate(attachments):
                 network, lease = self._lease(record, attachment)
-                if not plumbing.is_up(network.bridge):  # made already: three netlink calls less
+                mtu = plumbing.link_mtu(network.bridge) if plumbing.is_up(network.bridge) else None
+                if mtu is None:  # gone (a reboot, a crash): made again, and its rules
+                    mtu = plumbing.host_mtu()
                     self._make_bridge(network, mtu)
+                    rules_change = True
                 self._wire(path, network, lease, mtu, f"eth{index}")
                 names = [record.config.get("hostname", ""), record.name, *lease.aliases]
                 unique = [n for n in dict.fromkeys(names) if n]
@@ -332,8 +338,9 @@ class Networks:
                 if network.user_defined:
                     nameservers.append(network.gateways[0])
             self._write_etc(directory, entries, nameservers)
-            with self.metadata.write() as db:
-                self._apply_firewall(db)
+            if rules_change:
+                with self.metadata.write() as db:
+                    self._apply_firewall(db)
             self._refresh_dns({a["id"] for a in attachments})
         except BaseException:
             self.teardown(record.id)
@@ -443,15 +450,22 @@ class Networks:
         path = self.netns_path(container_id)
         if not leases and (network_id is not None or not os.path.exists(path)):
             return
-        for lease in leases:
-            plumbing.delete_link(lease.veth)
+        if network_id is not None:
+            # one network off a namespace that stays: its veth goes now. With the whole
+            # namespace going, the kernel deletes its veths with it (a restart's stale pair,
+            # not freed yet, is deleted by `plumbing.attach`; `repair` deletes any left).
+            for lease in leases:
+                plumbing.delete_link(lease.veth)
         with self.metadata.write() as db:
             for lease in leases:
                 db.execute(
                     "DELETE FROM leases WHERE network_id = ? AND container_id = ?",
                     (lease.network_id, container_id),
                 )
-            if leases:
+            row = db.execute("SELECT config FROM containers WHERE id = ?", (container_id,))
+            config = row.fetchone()
+            # its published ports were in the rules (a record already gone: rebuilt anyway)
+            if leases and (config is None or json.loads(config[0]).get("ports")):
                 self._apply_firewall(db)
         if network_id is None:
             netns.remove(path)
@@ -512,11 +526,11 @@ class Networks:
     def _refresh_dns(self, network_ids: set[str]) -> None:
         """Rewrite each user network's names file from its leases and make sure its
         responder runs on the gateway (it re-reads the file when it changes)."""
-        from bastion.network import dns
-
         for network in self.all():
             if network.id not in network_ids or not network.user_defined:
                 continue
+            from bastion.network import dns
+
             directory = self._network_dir(network.id)
             os.makedirs(directory, mode=0o700, exist_ok=True)
             rows = self.metadata.query(
@@ -581,7 +595,8 @@ def _auto_v6(network_id: str) -> ipam.IPNetwork:
 def ephemeral_port(protocol: str, taken: set[tuple[int, str]]) -> int:
     """A host port nothing has published and nothing listens on (bound to check)."""
     low, high = EPHEMERAL
-    start = secrets.randbelow(high - low)
+    # os.urandom, not `secrets`: that module (random, hmac, hashlib) is on every -p run's path
+    start = int.from_bytes(os.urandom(4), "little") % (high - low)
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     for offset in range(high - low):
         port = low + (start + offset) % (high - low)
