@@ -12,6 +12,7 @@ another branch).
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import subprocess
 import sys
@@ -175,3 +176,44 @@ def test_another_network_does_not_reach_it(bastion: Bastion, web: dict[str, Any]
         assert out == "blocked\n"
     finally:
         bastion.ok("network", "rm", other)
+
+
+def test_another_network_reaches_its_published_port_through_the_host(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    """Isolation drops what crosses bridges, but not a published port's DNAT'd traffic: a
+    container on another network reaches it at the host's address (its own gateway), as in
+    Docker."""
+    other = f"{bastion.network_prefix}-other2"
+    bastion.ok("network", "create", "--subnet", free_subnet(), other)
+    try:
+        gateway = json.loads(bastion.ok("network", "inspect", other))[0]["IPAM"]["Config"][0]
+        out = bastion.ok(
+            "run", "--rm", "--network", other, bastion.image,
+            "sh", "-c", FETCH.format(url=f"http://{gateway['Gateway']}:{web['port']}/index.html"),
+        )  # fmt: skip
+        assert out == "served\n"
+    finally:
+        bastion.ok("network", "rm", other)
+
+
+def test_switched_traffic_is_not_tracked_and_hairpin_is(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    """Container to container on one bridge skips conntrack (the table's `notrack` chain,
+    for the throughput: docs/network.md); through the host's published port it is tracked,
+    NAT needs it. Read from the host's conntrack table right after both requests."""
+    gateway, port = web["gateway"], web["port"]
+    direct = FETCH.format(url=f"http://{web['address']}/index.html")
+    hairpin = FETCH.format(url=f"http://{gateway}:{port}/index.html")
+    out = bastion.ok(
+        "run", "--rm", "--network", web["network"], bastion.image,
+        "sh", "-c", f"ip -o -4 addr show eth0; ({direct}) && ({hairpin})",
+    )  # fmt: skip
+    first, *served = out.splitlines()
+    assert served == ["served", "served"]
+    client = first.split()[3].split("/")[0]
+    with open("/proc/net/nf_conntrack") as f:
+        tracked = f.read()
+    assert f"src={client} dst={gateway} " in tracked  # the hairpin's (the control)
+    assert f"src={client} dst={web['address']} " not in tracked

@@ -484,7 +484,11 @@ class Networks:
         ]
         policies = tuple(
             firewall.NetworkPolicy(
-                name=n.name, bridge=n.bridge, subnets=n.subnets, internal=n.internal
+                name=n.name,
+                bridge=n.bridge,
+                subnets=n.subnets,
+                internal=n.internal,
+                gateways=n.gateways,
             )
             for n in networks
         )
