@@ -57,7 +57,7 @@ def test_switched_traffic_skips_conntrack_but_not_what_goes_to_the_gateway() -> 
     assert len(raw) == 2  # one per subnet of the network whose gateways are known
     for rule, gateway in zip(raw, ("10.77.1.1", "fd00:77::1"), strict=True):
         assert "bstfw0" in rule and '"notrack"' in rule
-        assert f'"op": "!=", "left": {{"payload": {{"protocol": "ip' in rule
+        assert '"op": "!=", "left": {"payload": {"protocol": "ip' in rule
         assert f'"right": "{gateway}"' in rule
 
 
