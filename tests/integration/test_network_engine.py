@@ -415,3 +415,36 @@ def test_a_restart_finds_its_stale_veth_and_replaces_it(bastion: Bastion) -> Non
             assert ip_addr(out)["eth0"]
     finally:
         bastion.ok("rm", "-f", cid)
+
+
+def test_a_stopped_container_keeps_its_address_until_removed(
+    bastion: Bastion, user_net: tuple[str, str]
+) -> None:
+    """Docker's: the address stays the container's across `stop`/`start` and `restart`
+    (nobody else gets it meanwhile), and is free again once the container is removed."""
+    name = user_net[0]
+
+    def address(cid: str) -> str:
+        settings: Any = bastion.inspect(cid)["NetworkSettings"]
+        return str(settings["Networks"][name]["IPAddress"])
+
+    def run() -> str:
+        return bastion.ok("run", "-d", "--network", name, bastion.image, "sleep", "60").strip()
+
+    first = run()
+    others = []
+    try:
+        kept = address(first)
+        bastion.ok("stop", "-t", "0", first)
+        others.append(run())
+        assert address(others[0]) != kept  # kept for the stopped one
+        bastion.ok("start", first)
+        assert address(first) == kept
+        bastion.ok("restart", "-t", "0", first)
+        assert address(first) == kept
+        bastion.ok("rm", "-f", first)
+        others.append(run())
+        assert address(others[1]) == kept  # the lowest free address again: released
+    finally:
+        for cid in (first, *others):
+            bastion("rm", "-f", cid)  # the first is gone already when all went well

@@ -16,6 +16,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +218,50 @@ def test_switched_traffic_is_not_tracked_and_hairpin_is(
         tracked = f.read()
     assert f"src={client} dst={gateway} " in tracked  # the hairpin's (the control)
     assert f"src={client} dst={web['address']} " not in tracked
+
+
+def test_publish_all_publishes_the_images_exposed_ports(
+    bastion: Bastion, busybox_rootfs: str, tmp_path: Any
+) -> None:
+    """`-P`: each of the image config's ExposedPorts gets an ephemeral host port (its
+    protocol kept), and the TCP one answers on 127.0.0.1."""
+    from bastion_testing.layers import tar_directory, write_oci_image
+    from bastion_testing.registry import skopeo_copy
+
+    registry = bastion.image.split("/", 1)[0]
+    source = str(tmp_path / "source")
+    write_oci_image(
+        source,
+        "exposed",
+        [tar_directory(busybox_rootfs)],
+        config={
+            "ExposedPorts": {"80/tcp": {}, "5353/udp": {}},
+            "Cmd": ["sh", "-c", "echo served > /tmp/index.html; httpd -f -p 80 -h /tmp"],
+        },
+    )
+    image = f"{registry}/exposed:1"
+    skopeo_copy(
+        f"oci:{source}:exposed",
+        f"docker://{image}",
+        "--dest-tls-verify=false",
+        workdir=str(tmp_path),
+    )
+    bastion.ok("pull", "-q", image)
+    cid = bastion.ok("run", "-d", "-P", image).strip()
+    try:
+        ports: Any = bastion.inspect(cid)["NetworkSettings"]["Ports"]  # type: ignore[index]
+        assert set(ports) == {"80/tcp", "5353/udp"}
+        host_ports = {key: int(value[0]["HostPort"]) for key, value in ports.items()}
+        assert all(32768 <= port <= 60999 for port in host_ports.values())
+        url = f"http://127.0.0.1:{host_ports['80/tcp']}/index.html"
+        for attempt in range(20):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    assert r.read() == b"served\n"
+                break
+            except OSError:
+                assert attempt < 19
+                time.sleep(0.2)
+    finally:
+        bastion.ok("rm", "-f", cid)
+        bastion.ok("rmi", image)

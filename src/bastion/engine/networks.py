@@ -219,6 +219,7 @@ class Networks:
                     hint="remove them, or `bastion network disconnect` them first",
                 )
             db.execute("DELETE FROM networks WHERE id = ?", (network.id,))
+            db.execute("DELETE FROM kept_addresses WHERE network_id = ?", (network.id,))
             self._apply_firewall(db)
         from bastion.network import dns
 
@@ -354,17 +355,28 @@ class Networks:
         ports = [PublishedPort.from_dict(p) for p in record.config.get("ports", [])]
         with self.metadata.write() as db:
             self._check_ports(db, record.id, ports)
+            # the addresses of the other containers' leases, and those kept for the other
+            # existing containers (stopped: their next start gets them back)
             used = db.execute(
-                "SELECT ipv4, ipv6 FROM leases WHERE network_id = ? AND container_id != ?",
-                (network.id, record.id),
+                "SELECT ipv4, ipv6 FROM leases WHERE network_id = ? AND container_id != ? "
+                "UNION ALL SELECT k.ipv4, k.ipv6 FROM kept_addresses k JOIN containers c "
+                "ON c.id = k.container_id WHERE k.network_id = ? AND k.container_id != ?",
+                (network.id, record.id, network.id, record.id),
             ).fetchall()
+            kept = db.execute(
+                "SELECT ipv4, ipv6 FROM kept_addresses WHERE network_id = ? AND container_id = ?",
+                (network.id, record.id),
+            ).fetchone()
             addresses: dict[int, str] = {}
             for subnet_text, gateway in zip(network.subnets, network.gateways, strict=True):
                 subnet = ipaddress.ip_network(subnet_text)
-                taken = {row[0 if subnet.version == 4 else 1] for row in used} - {None}
+                column = 0 if subnet.version == 4 else 1
+                taken = {row[column] for row in used} - {None}
                 static = attachment.get("ip") or ""
                 if static and ipaddress.ip_address(static).version == subnet.version:
                     address = ipam.static(subnet, gateway, taken, static)
+                elif kept and kept[column] and kept[column] not in taken:
+                    address = ipaddress.ip_address(kept[column])
                 else:
                     address = ipam.allocate(subnet, gateway, taken)
                 addresses[subnet.version] = str(address)
@@ -377,6 +389,12 @@ class Networks:
                 mac=ipam.mac_for(first),
                 veth=self.naming.veth(record.id, network.id),
                 aliases=tuple(attachment.get("aliases", ())),
+            )
+            # a lease again: nothing kept (and what removed containers kept goes too)
+            db.execute(
+                "DELETE FROM kept_addresses WHERE (network_id = ? AND container_id = ?) "
+                "OR container_id NOT IN (SELECT id FROM containers)",
+                (network.id, record.id),
             )
             db.execute(
                 "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -464,6 +482,19 @@ class Networks:
                 )
             row = db.execute("SELECT config FROM containers WHERE id = ?", (container_id,))
             config = row.fetchone()
+            for lease in leases:
+                # stopped, not removed: its next start gets the same address (Docker keeps it
+                # while the container exists); disconnected or removed: released
+                if network_id is None and config is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO kept_addresses VALUES (?, ?, ?, ?)",
+                        (lease.network_id, container_id, lease.ipv4, lease.ipv6),
+                    )
+                else:
+                    db.execute(
+                        "DELETE FROM kept_addresses WHERE network_id = ? AND container_id = ?",
+                        (lease.network_id, container_id),
+                    )
             # its published ports were in the rules (a record already gone: rebuilt anyway)
             if leases and (config is None or json.loads(config[0]).get("ports")):
                 self._apply_firewall(db)
