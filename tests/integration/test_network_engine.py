@@ -251,14 +251,23 @@ def test_connect_and_disconnect(bastion: Bastion, user_net: tuple[str, str]) -> 
             )  # fmt: skip
             return ip_addr(result.stdout)
 
+        def hosts() -> list[str]:  # the addresses of its /etc/hosts, seen from inside
+            lines = bastion.ok("exec", cid, "cat", "/etc/hosts").splitlines()
+            return [
+                line.split()[0] for line in lines if "localhost" not in line and "ip6-" not in line
+            ]
+
         assert set(inside()) == {"lo", "eth0"}
+        (first,) = hosts()
         bastion.ok("network", "connect", name, cid)
         (address,) = inside()["eth1"]
         assert ipaddress.ip_interface(address).network == ipaddress.ip_network(subnet)
         networks = bastion.inspect(cid)["NetworkSettings"]["Networks"]  # type: ignore[index]
         assert set(networks) == {"bridge", name}
+        assert hosts() == [first, str(ipaddress.ip_interface(address).ip)]  # Docker's too
         bastion.ok("network", "disconnect", name, cid)
         assert set(inside()) == {"lo", "eth0"}
+        assert hosts() == [first]
         assert [lease[0] for lease in leases(bastion)] == [cid]
     finally:
         bastion.ok("rm", "-f", cid)

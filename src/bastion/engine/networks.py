@@ -333,9 +333,7 @@ class Networks:
                     self._make_bridge(network, mtu)
                     rules_change = True
                 self._wire(path, network, lease, mtu, f"eth{index}")
-                names = [record.config.get("hostname", ""), record.name, *lease.aliases]
-                unique = [n for n in dict.fromkeys(names) if n]
-                entries.extend((a, unique) for a in (lease.ipv4, lease.ipv6) if a)
+                entries.extend(_hosts_entries(record, lease))
                 if network.user_defined:
                     nameservers.append(network.gateways[0])
             self._write_etc(directory, entries, nameservers)
@@ -447,6 +445,18 @@ class Networks:
             ifname=ifname,
         )
         plumbing.attach(path, endpoint, mtu)
+
+    def rewrite_hosts(self, record: ContainerRecord, directory: str) -> None:
+        """A running container's /etc/hosts after `network connect`/`disconnect`: its
+        addresses on the networks it is on now. Written in place: the container's bind mount
+        holds the file's inode, a renamed new file would not be seen."""
+        path = os.path.join(directory, "hosts")
+        if not netns.is_mounted(self.netns_path(record.id)) or not os.path.exists(path):
+            return
+        entries = [e for lease in self.leases(record.id) for e in _hosts_entries(record, lease)]
+        with open(path, "r+") as f:
+            f.write(hosts_text(entries))
+            f.truncate()
 
     def _write_etc(
         self, directory: str, entries: list[tuple[str, list[str]]], nameservers: list[str]
@@ -607,6 +617,13 @@ class Networks:
                 plumbing.delete_link(name)
         with self.metadata.write() as db:
             self._apply_firewall(db)
+
+
+def _hosts_entries(record: ContainerRecord, lease: Lease) -> list[tuple[str, list[str]]]:
+    """/etc/hosts lines of one lease: each address with the hostname, name and aliases."""
+    names = [record.config.get("hostname", ""), record.name, *lease.aliases]
+    unique = [n for n in dict.fromkeys(names) if n]
+    return [(a, unique) for a in (lease.ipv4, lease.ipv6) if a]
 
 
 def _clash(a: PublishedPort, b: PublishedPort) -> bool:
