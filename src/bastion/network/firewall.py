@@ -7,10 +7,13 @@ whole or not at all: a crash, or a refused rule, never leaves half a ruleset, an
 leaves exactly the new rules. The rules follow Docker's (libnetwork's iptables driver) and
 netavark's:
 
-- forward (filter): traffic within a bridge passes; traffic between two bastion bridges is dropped
-  (Docker's DOCKER-ISOLATION chains); an internal network forwards nothing in or out; any other
-  network forwards what its containers send out, the replies, and the published ports (conntrack
-  status DNAT), and drops other traffic routed to its containers.
+- notrack (filter, prerouting at raw priority): container to container within one subnet, not to
+  the gateway, skips conntrack (br_netfilter would track every switched packet).
+- forward (filter): the packets of tracked flows pass first; traffic within a bridge passes; an
+  internal network forwards nothing in or out; published ports (conntrack status DNAT) pass to a
+  routed network, from another bastion network too; other traffic between two bastion bridges is
+  dropped (Docker's DOCKER-ISOLATION chains); any other network forwards what its containers
+  send out, and drops other traffic routed to its containers.
 - prerouting and output (nat): packets to a local address (`fib daddr type local`, 127.0.0.1
   included) go through the `published` chain, one DNAT rule per published port, matched on the
   host address when one is given.

@@ -166,9 +166,9 @@ def _sysfs_int(name: str, field: str) -> int | None:
 
 def attach(path: str, endpoint: Endpoint, mtu: int) -> None:
     """Wire the namespace at `path` to `endpoint.bridge`: one request makes the veth pair, the
-    host end up on the bridge and the container end up in the namespace with its MAC; one
-    batch inside sets loopback up, the addresses and the default routes. On failure the veth
-    is deleted (the namespace itself is the caller's)."""
+    host end up on the bridge and the container end in the namespace with its MAC; one batch
+    inside sets loopback and that end up, the addresses and the default routes. On failure
+    the veth is deleted (the namespace itself is the caller's)."""
     bridge = _sysfs_int(endpoint.bridge, "ifindex")
     if bridge is None:
         raise NetworkError(f"the bridge {endpoint.bridge} is gone")
