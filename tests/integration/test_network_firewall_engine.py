@@ -12,9 +12,11 @@ another branch).
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +177,91 @@ def test_another_network_does_not_reach_it(bastion: Bastion, web: dict[str, Any]
         assert out == "blocked\n"
     finally:
         bastion.ok("network", "rm", other)
+
+
+def test_another_network_reaches_its_published_port_through_the_host(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    """Isolation drops what crosses bridges, but not a published port's DNAT'd traffic: a
+    container on another network reaches it at the host's address (its own gateway), as in
+    Docker."""
+    other = f"{bastion.network_prefix}-other2"
+    bastion.ok("network", "create", "--subnet", free_subnet(), other)
+    try:
+        gateway = json.loads(bastion.ok("network", "inspect", other))[0]["IPAM"]["Config"][0]
+        out = bastion.ok(
+            "run", "--rm", "--network", other, bastion.image,
+            "sh", "-c", FETCH.format(url=f"http://{gateway['Gateway']}:{web['port']}/index.html"),
+        )  # fmt: skip
+        assert out == "served\n"
+    finally:
+        bastion.ok("network", "rm", other)
+
+
+def test_switched_traffic_is_not_tracked_and_hairpin_is(
+    bastion: Bastion, web: dict[str, Any]
+) -> None:
+    """Container to container on one bridge skips conntrack (the table's `notrack` chain,
+    for the throughput: docs/network.md); through the host's published port it is tracked,
+    NAT needs it. Read from the host's conntrack table right after both requests."""
+    gateway, port = web["gateway"], web["port"]
+    direct = FETCH.format(url=f"http://{web['address']}/index.html")
+    hairpin = FETCH.format(url=f"http://{gateway}:{port}/index.html")
+    out = bastion.ok(
+        "run", "--rm", "--network", web["network"], bastion.image,
+        "sh", "-c", f"ip -o -4 addr show eth0; ({direct}) && ({hairpin})",
+    )  # fmt: skip
+    first, *served = out.splitlines()
+    assert served == ["served", "served"]
+    client = first.split()[3].split("/")[0]
+    with open("/proc/net/nf_conntrack") as f:
+        tracked = f.read()
+    assert f"src={client} dst={gateway} " in tracked  # the hairpin's (the control)
+    assert f"src={client} dst={web['address']} " not in tracked
+
+
+def test_publish_all_publishes_the_images_exposed_ports(
+    bastion: Bastion, busybox_rootfs: str, tmp_path: Any
+) -> None:
+    """`-P`: each of the image config's ExposedPorts gets an ephemeral host port (its
+    protocol kept), and the TCP one answers on 127.0.0.1."""
+    from bastion_testing.layers import tar_directory, write_oci_image
+    from bastion_testing.registry import skopeo_copy
+
+    registry = bastion.image.split("/", 1)[0]
+    source = str(tmp_path / "source")
+    write_oci_image(
+        source,
+        "exposed",
+        [tar_directory(busybox_rootfs)],
+        config={
+            "ExposedPorts": {"80/tcp": {}, "5353/udp": {}},
+            "Cmd": ["sh", "-c", "echo served > /tmp/index.html; httpd -f -p 80 -h /tmp"],
+        },
+    )
+    image = f"{registry}/exposed:1"
+    skopeo_copy(
+        f"oci:{source}:exposed",
+        f"docker://{image}",
+        "--dest-tls-verify=false",
+        workdir=str(tmp_path),
+    )
+    bastion.ok("pull", "-q", image)
+    cid = bastion.ok("run", "-d", "-P", image).strip()
+    try:
+        ports: Any = bastion.inspect(cid)["NetworkSettings"]["Ports"]  # type: ignore[index]
+        assert set(ports) == {"80/tcp", "5353/udp"}
+        host_ports = {key: int(value[0]["HostPort"]) for key, value in ports.items()}
+        assert all(32768 <= port <= 60999 for port in host_ports.values())
+        url = f"http://127.0.0.1:{host_ports['80/tcp']}/index.html"
+        for attempt in range(20):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    assert r.read() == b"served\n"
+                break
+            except OSError:
+                assert attempt < 19
+                time.sleep(0.2)
+    finally:
+        bastion.ok("rm", "-f", cid)
+        bastion.ok("rmi", image)

@@ -978,6 +978,7 @@ class Engine:
         config = dict(record.config)
         config["networks"] = [*config["networks"], attachment]
         self.metadata.update_container(record.id, config=jsonio.dumps(config))
+        net.rewrite_hosts(record, self._directory(record.id))
 
     def disconnect_network(self, network_name: str, name_or_id: str) -> None:
         """`network disconnect`: its veth and lease go now; its config forgets the network."""
@@ -991,6 +992,7 @@ class Engine:
         config = dict(record.config)
         config["networks"] = [a for a in attachments if a["id"] != network.id]
         self.metadata.update_container(record.id, config=jsonio.dumps(config))
+        net.rewrite_hosts(record, self._directory(record.id))
 
     def prune_networks(self) -> list[str]:
         """For `system prune` and `network prune`: repair what killed processes left

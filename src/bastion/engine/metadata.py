@@ -93,6 +93,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # kept addresses (engine/networks.py): a stopped container's address on each network,
+    # kept for its next start while it exists (Docker's); its lease is gone meanwhile
+    (
+        """CREATE TABLE kept_addresses (
+            network_id TEXT NOT NULL,
+            container_id TEXT NOT NULL,
+            ipv4 TEXT,
+            ipv6 TEXT,
+            PRIMARY KEY (network_id, container_id)
+        )""",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).

@@ -16,7 +16,6 @@ import dataclasses
 import ipaddress
 import json
 import os
-import secrets
 import socket
 import sqlite3
 import time
@@ -142,7 +141,7 @@ class Networks:
             raise NetworkError(f"{name!r} is a network mode, not a network name")
         if name == DEFAULT_NETWORK and bridge is None:
             raise NetworkNameInUseError(f"{name} is the pre-defined default network's name")
-        network_id = secrets.token_hex(32)
+        network_id = os.urandom(32).hex()
         bridge = bridge or self.naming.bridge(network_id)
         # a bridge left by a lost record would overlap itself
         routes = [route for route in plumbing.host_routes() if route[1] != bridge]
@@ -220,6 +219,7 @@ class Networks:
                     hint="remove them, or `bastion network disconnect` them first",
                 )
             db.execute("DELETE FROM networks WHERE id = ?", (network.id,))
+            db.execute("DELETE FROM kept_addresses WHERE network_id = ?", (network.id,))
             self._apply_firewall(db)
         from bastion.network import dns
 
@@ -290,7 +290,8 @@ class Networks:
             _, lease = self._lease(record, attachment)
             try:
                 index = len(self.leases(record.id)) - 1
-                self._wire(path, network, lease, plumbing.host_mtu(), f"eth{index}")
+                mtu = plumbing.link_mtu(network.bridge) or plumbing.host_mtu()
+                self._wire(path, network, lease, mtu, f"eth{index}")
                 with self.metadata.write() as db:
                     self._apply_firewall(db)
             except BaseException:
@@ -320,20 +321,25 @@ class Networks:
             attachments = record.config.get("networks", [])
             entries: list[tuple[str, list[str]]] = []
             nameservers: list[str] = []
-            mtu = plumbing.host_mtu()
+            # the rules depend on the networks and on the published ports of wired
+            # containers only: a container publishing nothing, on bridges that exist, leaves
+            # them as they are (no nft batch on its start)
+            rules_change = bool(record.config.get("ports"))
             for index, attachment in enumerate(attachments):
                 network, lease = self._lease(record, attachment)
-                if not plumbing.is_up(network.bridge):  # made already: three netlink calls less
+                mtu = plumbing.link_mtu(network.bridge) if plumbing.is_up(network.bridge) else None
+                if mtu is None:  # gone (a reboot, a crash): made again, and its rules
+                    mtu = plumbing.host_mtu()
                     self._make_bridge(network, mtu)
+                    rules_change = True
                 self._wire(path, network, lease, mtu, f"eth{index}")
-                names = [record.config.get("hostname", ""), record.name, *lease.aliases]
-                unique = [n for n in dict.fromkeys(names) if n]
-                entries.extend((a, unique) for a in (lease.ipv4, lease.ipv6) if a)
+                entries.extend(_hosts_entries(record, lease))
                 if network.user_defined:
                     nameservers.append(network.gateways[0])
             self._write_etc(directory, entries, nameservers)
-            with self.metadata.write() as db:
-                self._apply_firewall(db)
+            if rules_change:
+                with self.metadata.write() as db:
+                    self._apply_firewall(db)
             self._refresh_dns({a["id"] for a in attachments})
         except BaseException:
             self.teardown(record.id)
@@ -347,17 +353,28 @@ class Networks:
         ports = [PublishedPort.from_dict(p) for p in record.config.get("ports", [])]
         with self.metadata.write() as db:
             self._check_ports(db, record.id, ports)
+            # the addresses of the other containers' leases, and those kept for the other
+            # existing containers (stopped: their next start gets them back)
             used = db.execute(
-                "SELECT ipv4, ipv6 FROM leases WHERE network_id = ? AND container_id != ?",
-                (network.id, record.id),
+                "SELECT ipv4, ipv6 FROM leases WHERE network_id = ? AND container_id != ? "
+                "UNION ALL SELECT k.ipv4, k.ipv6 FROM kept_addresses k JOIN containers c "
+                "ON c.id = k.container_id WHERE k.network_id = ? AND k.container_id != ?",
+                (network.id, record.id, network.id, record.id),
             ).fetchall()
+            kept = db.execute(
+                "SELECT ipv4, ipv6 FROM kept_addresses WHERE network_id = ? AND container_id = ?",
+                (network.id, record.id),
+            ).fetchone()
             addresses: dict[int, str] = {}
             for subnet_text, gateway in zip(network.subnets, network.gateways, strict=True):
                 subnet = ipaddress.ip_network(subnet_text)
-                taken = {row[0 if subnet.version == 4 else 1] for row in used} - {None}
+                column = 0 if subnet.version == 4 else 1
+                taken = {row[column] for row in used} - {None}
                 static = attachment.get("ip") or ""
                 if static and ipaddress.ip_address(static).version == subnet.version:
                     address = ipam.static(subnet, gateway, taken, static)
+                elif kept and kept[column] and kept[column] not in taken:
+                    address = ipaddress.ip_address(kept[column])
                 else:
                     address = ipam.allocate(subnet, gateway, taken)
                 addresses[subnet.version] = str(address)
@@ -370,6 +387,12 @@ class Networks:
                 mac=ipam.mac_for(first),
                 veth=self.naming.veth(record.id, network.id),
                 aliases=tuple(attachment.get("aliases", ())),
+            )
+            # a lease again: nothing kept (and what removed containers kept goes too)
+            db.execute(
+                "DELETE FROM kept_addresses WHERE (network_id = ? AND container_id = ?) "
+                "OR container_id NOT IN (SELECT id FROM containers)",
+                (network.id, record.id),
             )
             db.execute(
                 "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -423,6 +446,18 @@ class Networks:
         )
         plumbing.attach(path, endpoint, mtu)
 
+    def rewrite_hosts(self, record: ContainerRecord, directory: str) -> None:
+        """A running container's /etc/hosts after `network connect`/`disconnect`: its
+        addresses on the networks it is on now. Written in place: the container's bind mount
+        holds the file's inode, a renamed new file would not be seen."""
+        path = os.path.join(directory, "hosts")
+        if not netns.is_mounted(self.netns_path(record.id)) or not os.path.exists(path):
+            return
+        entries = [e for lease in self.leases(record.id) for e in _hosts_entries(record, lease)]
+        with open(path, "r+") as f:
+            f.write(hosts_text(entries))
+            f.truncate()
+
     def _write_etc(
         self, directory: str, entries: list[tuple[str, list[str]]], nameservers: list[str]
     ) -> None:
@@ -443,15 +478,35 @@ class Networks:
         path = self.netns_path(container_id)
         if not leases and (network_id is not None or not os.path.exists(path)):
             return
-        for lease in leases:
-            plumbing.delete_link(lease.veth)
+        if network_id is not None:
+            # one network off a namespace that stays: its veth goes now. With the whole
+            # namespace going, the kernel deletes its veths with it (a restart's stale pair,
+            # not freed yet, is deleted by `plumbing.attach`; `repair` deletes any left).
+            for lease in leases:
+                plumbing.delete_link(lease.veth)
         with self.metadata.write() as db:
             for lease in leases:
                 db.execute(
                     "DELETE FROM leases WHERE network_id = ? AND container_id = ?",
                     (lease.network_id, container_id),
                 )
-            if leases:
+            row = db.execute("SELECT config FROM containers WHERE id = ?", (container_id,))
+            config = row.fetchone()
+            for lease in leases:
+                # stopped, not removed: its next start gets the same address (Docker keeps it
+                # while the container exists); disconnected or removed: released
+                if network_id is None and config is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO kept_addresses VALUES (?, ?, ?, ?)",
+                        (lease.network_id, container_id, lease.ipv4, lease.ipv6),
+                    )
+                else:
+                    db.execute(
+                        "DELETE FROM kept_addresses WHERE network_id = ? AND container_id = ?",
+                        (lease.network_id, container_id),
+                    )
+            # its published ports were in the rules (a record already gone: rebuilt anyway)
+            if leases and (config is None or json.loads(config[0]).get("ports")):
                 self._apply_firewall(db)
         if network_id is None:
             netns.remove(path)
@@ -470,7 +525,11 @@ class Networks:
         ]
         policies = tuple(
             firewall.NetworkPolicy(
-                name=n.name, bridge=n.bridge, subnets=n.subnets, internal=n.internal
+                name=n.name,
+                bridge=n.bridge,
+                subnets=n.subnets,
+                internal=n.internal,
+                gateways=n.gateways,
             )
             for n in networks
         )
@@ -512,11 +571,11 @@ class Networks:
     def _refresh_dns(self, network_ids: set[str]) -> None:
         """Rewrite each user network's names file from its leases and make sure its
         responder runs on the gateway (it re-reads the file when it changes)."""
-        from bastion.network import dns
-
         for network in self.all():
             if network.id not in network_ids or not network.user_defined:
                 continue
+            from bastion.network import dns
+
             directory = self._network_dir(network.id)
             os.makedirs(directory, mode=0o700, exist_ok=True)
             rows = self.metadata.query(
@@ -560,6 +619,13 @@ class Networks:
             self._apply_firewall(db)
 
 
+def _hosts_entries(record: ContainerRecord, lease: Lease) -> list[tuple[str, list[str]]]:
+    """/etc/hosts lines of one lease: each address with the hostname, name and aliases."""
+    names = [record.config.get("hostname", ""), record.name, *lease.aliases]
+    unique = [n for n in dict.fromkeys(names) if n]
+    return [(a, unique) for a in (lease.ipv4, lease.ipv6) if a]
+
+
 def _clash(a: PublishedPort, b: PublishedPort) -> bool:
     same_address = not a.host_ip or not b.host_ip or a.host_ip == b.host_ip
     return a.protocol == b.protocol and a.host_port == b.host_port and same_address
@@ -581,7 +647,8 @@ def _auto_v6(network_id: str) -> ipam.IPNetwork:
 def ephemeral_port(protocol: str, taken: set[tuple[int, str]]) -> int:
     """A host port nothing has published and nothing listens on (bound to check)."""
     low, high = EPHEMERAL
-    start = secrets.randbelow(high - low)
+    # os.urandom, not `secrets`: that module (random, hmac, hashlib) is on every -p run's path
+    start = int.from_bytes(os.urandom(4), "little") % (high - low)
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     for offset in range(high - low):
         port = low + (start + offset) % (high - low)

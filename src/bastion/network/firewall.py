@@ -7,10 +7,13 @@ whole or not at all: a crash, or a refused rule, never leaves half a ruleset, an
 leaves exactly the new rules. The rules follow Docker's (libnetwork's iptables driver) and
 netavark's:
 
-- forward (filter): traffic within a bridge passes; traffic between two bastion bridges is dropped
-  (Docker's DOCKER-ISOLATION chains); an internal network forwards nothing in or out; any other
-  network forwards what its containers send out, the replies, and the published ports (conntrack
-  status DNAT), and drops other traffic routed to its containers.
+- notrack (filter, prerouting at raw priority): container to container within one subnet, not to
+  the gateway, skips conntrack (br_netfilter would track every switched packet).
+- forward (filter): the packets of tracked flows pass first; traffic within a bridge passes; an
+  internal network forwards nothing in or out; published ports (conntrack status DNAT) pass to a
+  routed network, from another bastion network too; other traffic between two bastion bridges is
+  dropped (Docker's DOCKER-ISOLATION chains); any other network forwards what its containers
+  send out, and drops other traffic routed to its containers.
 - prerouting and output (nat): packets to a local address (`fib daddr type local`, 127.0.0.1
   included) go through the `published` chain, one DNAT rule per published port, matched on the
   host address when one is given.
@@ -60,6 +63,9 @@ class NetworkPolicy:
     bridge: str
     subnets: tuple[str, ...]
     internal: bool
+    #: the bridge's own addresses (one per subnet); with them, traffic between two of the
+    #: network's containers skips conntrack (the `notrack` chain)
+    gateways: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ def build(ruleset: Ruleset, *, table: str = DEFAULT_TABLE) -> list[dict[str, Any
         {"add": {"table": {"family": _FAMILY, "name": table}}},
     ]
     chains = (
+        ("notrack", "filter", "prerouting", -300),  # NF_IP_PRI_RAW: before conntrack
         ("forward", "filter", "forward", 0),
         ("prerouting", "nat", "prerouting", -100),
         ("output", "nat", "output", -100),
@@ -146,6 +153,7 @@ def build(ruleset: Ruleset, *, table: str = DEFAULT_TABLE) -> list[dict[str, Any
         cmds.append({"add": {"rule": {**ref, "chain": chain, "expr": list(expr)}}})
 
     for chain_name, rules in (
+        ("notrack", _notrack_rules(ruleset)),
         ("forward", _forward_rules(ruleset)),
         ("postrouting", _postrouting_rules(ruleset)),
         ("published", _published_rules(ruleset)),
@@ -190,23 +198,51 @@ def _ct(key: str, values: str | list[str]) -> dict[str, Any]:
     return _match({"ct": {"key": key}}, values, "in")
 
 
+def _notrack_rules(ruleset: Ruleset) -> list[_Rule]:
+    """Container to container on one bridge (both addresses in its subnet, not to the
+    gateway): plain switching that no NAT rule can concern, so conntrack is skipped for it,
+    both ways (br_netfilter sends bridged packets through these hooks). What goes to the
+    gateway stays tracked: the DNS responder, and a hairpin's masqueraded replies."""
+    rules: list[_Rule] = []
+    for n in ruleset.networks:
+        for subnet, gateway in zip(n.subnets, n.gateways, strict=False):
+            net = ipaddress.ip_network(subnet, strict=False)
+            proto = "ip" if net.version == 4 else "ip6"
+            rules.append(
+                [
+                    _iif(n.bridge),
+                    _addr("saddr", net),
+                    _addr("daddr", net),
+                    _match({"payload": {"protocol": proto, "field": "daddr"}}, gateway, "!="),
+                    {"notrack": None},
+                ]
+            )
+    return rules
+
+
 def _forward_rules(ruleset: Ruleset) -> list[_Rule]:
+    """Most packets end at the first rule (a tracked flow's) or the second (switched within a
+    bridge, untracked): the per-packet cost stays two rules whatever the number of networks."""
     bridges = [n.bridge for n in ruleset.networks]
-    rules: list[_Rule] = [[_iif(b), _oif(b), _ACCEPT] for b in bridges]
+    rules: list[_Rule] = []
+    if bridges:
+        rules.append([_ct("state", ["established", "related"]), _ACCEPT])
+    rules += [[_iif(b), _oif(b), _ACCEPT] for b in bridges]
+    for n in ruleset.networks:
+        if n.internal:
+            rules += [[_iif(n.bridge), _DROP], [_oif(n.bridge), _DROP]]
+    # a published port reached from another network through the host's address crosses
+    # bridges: DNAT'd traffic passes before the isolation (Docker lets it too)
+    rules += [
+        [_oif(n.bridge), _ct("status", "dnat"), _ACCEPT] for n in ruleset.networks if not n.internal
+    ]
     for b in bridges:  # isolation: never from one bastion bridge to another
         others = sorted(set(bridges) - {b})
         if others:
             rules.append([_iif(b), _oif({"set": others}), _DROP])
     for n in ruleset.networks:
-        if n.internal:
-            rules += [[_iif(n.bridge), _DROP], [_oif(n.bridge), _DROP]]
-        else:
-            rules += [
-                [_iif(n.bridge), _ACCEPT],
-                [_oif(n.bridge), _ct("state", ["established", "related"]), _ACCEPT],
-                [_oif(n.bridge), _ct("status", "dnat"), _ACCEPT],
-                [_oif(n.bridge), _DROP],
-            ]
+        if not n.internal:
+            rules += [[_iif(n.bridge), _ACCEPT], [_oif(n.bridge), _DROP]]
     return rules
 
 

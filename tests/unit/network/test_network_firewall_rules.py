@@ -32,6 +32,7 @@ def test_batch_replaces_the_table_first() -> None:
         ("add", "t"),
     ]
     assert {c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})} == {
+        "notrack",
         "forward",
         "prerouting",
         "output",
@@ -46,6 +47,33 @@ def test_masquerade_for_routed_networks_only() -> None:
     assert len(leaving) == 2  # the two subnets of the open network, none of the internal one
     assert all("bstfw0" in r and "masquerade" in r for r in leaving)
     assert any('"ip6"' in r for r in leaving)
+
+
+def test_switched_traffic_skips_conntrack_but_not_what_goes_to_the_gateway() -> None:
+    with_gateways = NetworkPolicy(
+        "front", "bstfw0", ("10.77.1.0/24", "fd00:77::/64"), False, ("10.77.1.1", "fd00:77::1")
+    )
+    raw = rules(Ruleset(networks=(with_gateways, SEALED), ports=()), "notrack")
+    assert len(raw) == 2  # one per subnet of the network whose gateways are known
+    for rule, gateway in zip(raw, ("10.77.1.1", "fd00:77::1"), strict=True):
+        assert "bstfw0" in rule and '"notrack"' in rule
+        assert '"op": "!=", "left": {"payload": {"protocol": "ip' in rule
+        assert f'"right": "{gateway}"' in rule
+
+
+def test_forward_order_tracked_flows_first_published_ports_before_isolation() -> None:
+    port = PortMapping("", 8080, "10.77.2.5", 80, "tcp")
+    other = NetworkPolicy("other", "bstfw2", ("10.77.3.0/24",), False)
+    fwd = rules(Ruleset(networks=(OPEN, other, SEALED), ports=(port,)), "forward")
+    assert "established" in fwd[0] and "oifname" not in fwd[0] and '"accept"' in fwd[0]
+    first_isolation = next(i for i, r in enumerate(fwd) if '"set"' in r)
+    dnat = [i for i, r in enumerate(fwd) if '"dnat"' in r]
+    assert len(dnat) == 2 and max(dnat) < first_isolation  # the two routed networks'
+    assert not any("bstfw1" in fwd[i] for i in dnat)  # an internal network publishes nothing
+    sealed_drops = [
+        i for i, r in enumerate(fwd) if "bstfw1" in r and '"drop"' in r and '"set"' not in r
+    ]
+    assert max(sealed_drops) < min(dnat)
 
 
 def test_isolation_and_internal_drops() -> None:
