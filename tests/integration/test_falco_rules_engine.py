@@ -70,7 +70,7 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 def await_rule(bastion: Bastion, name: str, rule: str) -> dict[str, object]:
     """The output fields of the first `rule` alert of container `name`, awaited."""
-    deadline = time.monotonic() + 30  # the alert is awaited, not timed
+    deadline = time.monotonic() + 60  # the alert is awaited, not timed (a loaded host lags)
     while not (
         found := [a for a in stored_alerts(bastion, "--container", name) if a["rule"] == rule]
     ):

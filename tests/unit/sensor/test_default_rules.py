@@ -170,6 +170,14 @@ def test_a_shell_started_by_a_shell_or_a_script_is_its_ordinary_work(sc: Scenari
     assert rule not in from_script
 
 
+def test_a_shell_whose_parent_is_unknown_is_flagged(sc: Scenario) -> None:
+    """`exec` into a container: the runtime's process, the shell's parent, is not one the
+    sensor knows in the container (no name): not a shell of the container's own."""
+    rule = "Shell Spawned in Container"
+    _, alerts = sc.spawn(7777, "/bin/sh", "-c", "id")  # 7777: no such thread in the table
+    assert rule in alerts
+
+
 def test_a_shell_on_a_terminal_is_flagged_whoever_started_it(sc: Scenario) -> None:
     rule = "Shell Spawned in Container"
     sc.state.threads.get(100).tty = 34816  # type: ignore[union-attr]  # /dev/pts/0
