@@ -1,6 +1,6 @@
 """`bastion dashboard` on a terminal: a running engine container appears with its figures, an
-alert the sensor raises about it appears in the latest alerts (and in its count), and `q`
-quits with status 0."""
+alert the sensor raises about it appears in the latest alerts (and in its count), and `q` or
+Ctrl-C quits with status 0."""
 
 from __future__ import annotations
 
@@ -47,5 +47,10 @@ def test_a_container_and_its_alert_appear_and_q_quits(bastion: Bastion) -> None:
             t.expect(rb"file=/usr/bin/dropper")
             t.send(b"q")
             assert t.wait() == 0
+        with Terminal(argv, rows=40, cols=220) as t:  # Ctrl-C quits as cleanly
+            t.expect(rb"Write Below Binary Directory")
+            t.send(b"\x03")
+            assert t.wait() == 0
+            t.expect(rb"\x1b\[\?25h")  # the cursor shown again: the terminal was put back
     finally:
         bastion.ok("rm", "-f", cid.strip())

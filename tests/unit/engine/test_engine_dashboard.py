@@ -3,11 +3,14 @@ alert counts by short id, the newest alerts; and its rendering by `bastion dashb
 
 from __future__ import annotations
 
+import argparse
 import io
 
+import pytest
 from rich.console import Console
 
-from bastion.cli.front.commands.dashboard import render
+from bastion.cli.front.commands.dashboard import check_options, configure, render
+from bastion.engine import InvalidOptionError
 from bastion.engine.dashboard import build_snapshot
 from bastion.engine.metadata import ContainerRecord
 from bastion.engine.operations import ContainerStats
@@ -97,3 +100,21 @@ def test_the_view_shows_every_row_and_the_latest_alert() -> None:
     # the rule, and the output on one line
     assert "Write Below Binary Directory" in text
     assert "(file=/usr/bin/dropper proc=sh)" in text
+
+
+@pytest.mark.parametrize(
+    "argv", [["--interval", "0"], ["--interval", "-1"], ["--interval", "nan"], ["--alerts", "-2"]]
+)
+def test_bad_options_are_refused_before_anything_is_drawn(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    with pytest.raises(InvalidOptionError) as caught:
+        check_options(parser.parse_args(argv))
+    assert caught.value.exit_code == 125
+    assert argv[0] in str(caught.value)
+
+
+def test_good_options_pass() -> None:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    check_options(parser.parse_args(["--interval", "0.2", "--alerts", "0"]))

@@ -203,7 +203,8 @@ def test_a_package_query_or_a_package_manager_s_own_child_is_not_flagged(sc: Sce
     rule = "Package Manager in Container"
     for query in (("-s", "install", "bash"), ("check",), ("--version",)):
         assert rule not in sc.spawn(100, "/usr/bin/apt-get", *query)[1], query
-    assert rule in sc.spawn(100, "/usr/bin/apt-get", "-y", "install", "curl")[1]
+    for change in (("-y", "install", "curl"), ("-q", "install", "curl"), ("-v", "add", "x")):
+        assert rule in sc.spawn(100, "/usr/bin/apt-get", *change)[1], change
     assert rule in sc.spawn(100, "/usr/bin/apt-get")[1]  # no argument: not a query
     apt, _ = sc.spawn(100, "/usr/bin/apt-get", "-y", "install", "curl")
     assert rule not in sc.spawn(apt, "/usr/bin/dpkg", "--unpack", "curl.deb")[1]

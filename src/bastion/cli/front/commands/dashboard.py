@@ -47,16 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     from bastion.cli.front.engine_args import open_engine
-    from bastion.engine import InvalidOptionError
     from bastion.engine.dashboard import Dashboard
 
-    if not args.interval > 0:
-        raise InvalidOptionError(
-            f"--interval {args.interval}: not a positive number of seconds",
-            hint="e.g. --interval 0.5",
-        )
-    if args.alerts < 0:
-        raise InvalidOptionError(f"--alerts {args.alerts}: not a count", hint="e.g. --alerts 10")
+    check_options(args)
     console = Console()
     with open_engine(args) as engine, _keys() as pressed:
         dashboard = Dashboard(engine, all_containers=args.all, alert_lines=args.alerts)
@@ -68,6 +61,20 @@ def run(args: argparse.Namespace) -> int:
                         return 0
             except KeyboardInterrupt:
                 return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse an interval that is not a positive number of seconds (NaN included) and a
+    negative alert count, before anything is drawn."""
+    from bastion.engine import InvalidOptionError
+
+    if not args.interval > 0 or args.interval == float("inf"):
+        raise InvalidOptionError(
+            f"--interval {args.interval}: not a positive number of seconds",
+            hint="e.g. --interval 0.5",
+        )
+    if args.alerts < 0:
+        raise InvalidOptionError(f"--alerts {args.alerts}: not a count", hint="e.g. --alerts 10")
 
 
 @contextlib.contextmanager
@@ -94,8 +101,13 @@ def _keys() -> Iterator[Callable[[float], bool]]:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             ready, _, _ = select.select([fd], [], [], left)
-            if ready and os.read(fd, 64).lower().count(b"q"):
+            if not ready:
+                continue
+            keys = os.read(fd, 64)
+            if b"q" in keys.lower():
                 return True
+            if not keys:  # the terminal hung up: nothing more to read, only wait
+                time.sleep(max(0.0, deadline - time.monotonic()))
         return False
 
     try:
