@@ -266,6 +266,17 @@ def test_namespace_change(sc: Scenario) -> None:
     assert sc.event("unshare", tid, {"res": -1, "flags": 0x20000}) == []  # refused: benign
 
 
+def test_mount_attempt(sc: Scenario) -> None:
+    rule = "Mount Attempt in Container"
+    tid, _ = sc.spawn(100, "/bin/mount", "-t", "tmpfs", "none", "/mnt")
+    mount = {"dev": "none", "dir": "/mnt", "type": "tmpfs", "flags": 0}
+    assert rule in sc.event("mount", tid, {"res": -1, **mount})  # EPERM: refused
+    assert rule in sc.event("umount2", tid, {"res": -1, "name": "/proc", "flags": 0})
+    done = sc.event("mount", tid, {"res": 0, **mount})  # succeeded: the namespace rule's
+    assert rule not in done and "Namespace Change in Container" in done
+    assert sc.event("mount", 50, {"res": -1, **mount}, cgroup=0) == []  # the host's
+
+
 def test_ptrace(sc: Scenario) -> None:
     tid, _ = sc.spawn(100, "/usr/bin/gdb")
     # requests are Falco's PPM_PTRACE_* values (the probe's decoder converts the kernel's)
