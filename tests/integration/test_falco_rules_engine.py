@@ -91,6 +91,10 @@ def assert_container_fields(bastion: Bastion, fields: dict[str, object], name: s
 
 def test_terminal_shell_in_container(bastion: Bastion) -> None:
     name = "falco-terminal"
+    # its neighbour: the same shell without a terminal (run first: once the terminal's alert
+    # is stored, the sensor has evaluated this one's exec too)
+    quiet = bastion("run", "--rm", "--name", "falco-no-terminal", bastion.image, "sh", "-c", "true")
+    assert quiet.returncode == 0, quiet.stderr
     argv = bastion.argv("run", "-it", "--rm", "--name", name, bastion.image, "sh")
     with Terminal(argv) as t:
         # what is typed before the shell sets its terminal up may be lost: an empty line until
@@ -107,6 +111,7 @@ def test_terminal_shell_in_container(bastion: Bastion) -> None:
     assert_container_fields(bastion, fields, name)
     assert fields["proc.name"] == "sh"
     assert fields["proc.tty"] not in (0, "0", None, "<NA>")
+    assert stored_alerts(bastion, "--container", "falco-no-terminal") == []
 
 
 def test_read_sensitive_file_untrusted(bastion: Bastion, tmp_path: object) -> None:
