@@ -45,7 +45,8 @@ exec 3</usr/lib/bst/libfake.so; cat <&3 > /dev/null; exec 3<&-
 exec 4</dev/null; exec 5<&4; exec 5<&-; exec 4<&-
 mkdir -p /etc/bst-kfilter && echo x > /etc/bst-kfilter/conf && cat /etc/bst-kfilter/conf
 echo x > /usr/bin/bst-dropped
-sh -c 'sh -c true'
+printf '#!/usr/bin/awk -f\nBEGIN {{ system("true") }}\n' > /tmp/spawner && chmod +x /tmp/spawner
+/tmp/spawner
 ls /sys/class > /dev/null
 cat /sys/kernel/mm/transparent_hugepage/enabled /dev/zero 2>/dev/null | head -c 4 > /dev/null
 """

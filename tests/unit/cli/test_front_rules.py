@@ -24,7 +24,7 @@ def write(tmp_path: Path, text: str) -> str:
 @shared_data.needs(*shared_data.FALCO_RULES)
 def test_validate_default_and_falco_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "validate", str(DEFAULT_RULES)]) == 0
-    assert "11 rules (11 enabled), 0 warnings" in capsys.readouterr().out
+    assert "12 rules (12 enabled), 0 warnings" in capsys.readouterr().out
     files = [
         str(FALCO / "falco_rules.yaml"),
         *map(str, sorted((FALCO / "other-rulesets").glob("*.yaml"))),

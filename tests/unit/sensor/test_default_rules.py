@@ -141,17 +141,48 @@ def sc() -> Scenario:
 
 
 def test_shell_spawned_in_container(sc: Scenario) -> None:
-    _, alerts = sc.spawn(100, "/bin/sh", "-c", "id")
-    assert "Shell Spawned in Container" in alerts
-    _, benign = sc.spawn(100, "/bin/ls", "-l")
-    assert "Shell Spawned in Container" not in benign
+    rule = "Shell Spawned in Container"
+    # a program that is not a shell starts one: a web server's injected command
+    server, _ = sc.spawn(100, "/usr/sbin/httpd", "-f")
+    _, alerts = sc.spawn(server, "/bin/sh", "-c", "id")
+    assert rule in alerts
+    _, benign = sc.spawn(server, "/bin/ls", "-l")
+    assert rule not in benign
     _, host = sc.spawn(50, "/bin/sh", cgroup=0)
     assert host == []
     # busybox runs its applets through /proc/self/exe: comm "exe", argv[0] "sh"
-    _, applet = sc.spawn(100, "sh", "-c", "id", comm="exe", path="/bin/busybox")
-    assert "Shell Spawned in Container" in applet
-    _, other_applet = sc.spawn(100, "cat", "/etc/hosts", comm="exe", path="/bin/busybox")
-    assert "Shell Spawned in Container" not in other_applet
+    _, applet = sc.spawn(server, "sh", "-c", "id", comm="exe", path="/bin/busybox")
+    assert rule in applet
+    _, other_applet = sc.spawn(server, "cat", "/etc/hosts", comm="exe", path="/bin/busybox")
+    assert rule not in other_applet
+
+
+def test_a_shell_started_by_a_shell_or_a_script_is_its_ordinary_work(sc: Scenario) -> None:
+    rule = "Shell Spawned in Container"
+    _, by_entrypoint = sc.spawn(100, "/bin/sh", "-c", "id")  # the init (vpid 1) is sh
+    assert rule not in by_entrypoint
+    applet, by_applet = sc.spawn(100, "sh", "./build.sh", comm="exe", path="/bin/busybox")
+    _, nested = sc.spawn(applet, "sh", "-c", "true", comm="exe", path="/bin/busybox")
+    assert rule not in by_applet + nested
+    # a `#!/bin/sh` script: its process is named after it, its argv[0] is the interpreter
+    script, _ = sc.spawn(100, "/bin/sh", "./gen.sh", comm="gen.sh", path="/tmp/gen.sh")
+    _, from_script = sc.spawn(script, "/bin/sh", "-c", "true")
+    assert rule not in from_script
+
+
+def test_a_shell_whose_parent_is_unknown_is_flagged(sc: Scenario) -> None:
+    """`exec` into a container: the runtime's process, the shell's parent, is not one the
+    sensor knows in the container (no name): not a shell of the container's own."""
+    rule = "Shell Spawned in Container"
+    _, alerts = sc.spawn(7777, "/bin/sh", "-c", "id")  # 7777: no such thread in the table
+    assert rule in alerts
+
+
+def test_a_shell_on_a_terminal_is_flagged_whoever_started_it(sc: Scenario) -> None:
+    rule = "Shell Spawned in Container"
+    sc.state.threads.get(100).tty = 34816  # type: ignore[union-attr]  # /dev/pts/0
+    _, alerts = sc.spawn(100, "/bin/sh")
+    assert rule in alerts
 
 
 def test_write_below_binary_dir(sc: Scenario) -> None:
@@ -166,6 +197,17 @@ def test_write_below_binary_dir(sc: Scenario) -> None:
 def test_package_manager(sc: Scenario) -> None:
     assert "Package Manager in Container" in sc.spawn(100, "/usr/bin/apt-get", "install", "nmap")[1]
     assert sc.spawn(100, "/usr/bin/apt-cache-x")[1] == []
+
+
+def test_a_package_query_or_a_package_manager_s_own_child_is_not_flagged(sc: Scenario) -> None:
+    rule = "Package Manager in Container"
+    for query in (("-s", "install", "bash"), ("check",), ("--version",)):
+        assert rule not in sc.spawn(100, "/usr/bin/apt-get", *query)[1], query
+    for change in (("-y", "install", "curl"), ("-q", "install", "curl"), ("-v", "add", "x")):
+        assert rule in sc.spawn(100, "/usr/bin/apt-get", *change)[1], change
+    assert rule in sc.spawn(100, "/usr/bin/apt-get")[1]  # no argument: not a query
+    apt, _ = sc.spawn(100, "/usr/bin/apt-get", "-y", "install", "curl")
+    assert rule not in sc.spawn(apt, "/usr/bin/dpkg", "--unpack", "curl.deb")[1]
 
 
 def test_sensitive_file_read(sc: Scenario) -> None:
@@ -222,6 +264,17 @@ def test_namespace_change(sc: Scenario) -> None:
     tid, _ = sc.spawn(100, "/usr/bin/unshare")
     assert "Namespace Change in Container" in sc.event("unshare", tid, {"res": 0, "flags": 0x20000})
     assert sc.event("unshare", tid, {"res": -1, "flags": 0x20000}) == []  # refused: benign
+
+
+def test_mount_attempt(sc: Scenario) -> None:
+    rule = "Mount Attempt in Container"
+    tid, _ = sc.spawn(100, "/bin/mount", "-t", "tmpfs", "none", "/mnt")
+    mount = {"dev": "none", "dir": "/mnt", "type": "tmpfs", "flags": 0}
+    assert rule in sc.event("mount", tid, {"res": -1, **mount})  # EPERM: refused
+    assert rule in sc.event("umount2", tid, {"res": -1, "name": "/proc", "flags": 0})
+    done = sc.event("mount", tid, {"res": 0, **mount})  # succeeded: the namespace rule's
+    assert rule not in done and "Namespace Change in Container" in done
+    assert sc.event("mount", 50, {"res": -1, **mount}, cgroup=0) == []  # the host's
 
 
 def test_ptrace(sc: Scenario) -> None:

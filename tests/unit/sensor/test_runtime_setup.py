@@ -35,7 +35,9 @@ class Runtime:
         self.state.containers.add(
             Container(id=CID, name="job", kind="bastion", cgroup_id=CGROUP, init_pid=init_pid)
         )
-        runtime = Thread(tid=RUNTIME, pid=RUNTIME, comm="sh", exe="sh", cgroup_id=HOST_CGROUP)
+        runtime = Thread(
+            tid=RUNTIME, pid=RUNTIME, comm="bastion-runc", exe="bastion-runc", cgroup_id=HOST_CGROUP
+        )
         self.state.add_thread(runtime)
         self.state._place(runtime)  # seeded: on the host
         rules = load_rules(None, self.state, rule_matching="all")
@@ -146,7 +148,7 @@ def test_an_init_identified_only_after_its_exec_is_the_container_s() -> None:
     rt.clone(RUNTIME, INTERMEDIATE, cgroup=HOST_CGROUP)
     rt.setns(INTERMEDIATE)
     rt.clone(INTERMEDIATE, INIT)
-    assert rt.execve(INIT, "/bin/sh", "-c", "cat /etc/shadow") == []  # still unidentified
+    assert rt.execve(INIT, "/usr/local/bin/app", "--serve") == []  # still unidentified
     rt.state.containers.add(
         Container(id=CID, name="job", kind="bastion", cgroup_id=CGROUP, init_pid=INIT)
     )

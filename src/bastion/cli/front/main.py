@@ -60,6 +60,7 @@ COMMANDS: dict[str, str] = {
     "unpause": "unpause",
     "stats": "stats",
     "top": "top",
+    "dashboard": "dashboard",
     "cp": "cp",
     "rename": "rename",
     "port": "port",

@@ -108,6 +108,7 @@ def _exec_common(argv: int, envp: int) -> tuple[LiveParamSpec, ...]:
         _p("cap_permitted", T.UINT64, w="+"),
         _p("cap_effective", T.UINT64, w="+"),
         _p("trusted_exepath", T.FSPATH, w="+"),
+        _p("tty", T.UINT32, w="+"),
     )
 
 
@@ -178,7 +179,7 @@ _ROWS: tuple[_Row, ...] = (
         (
             *_exec_common(2, 3),
             _p("dirfd", T.FD, w="int(0)"),
-            _p("pathname", T.FSRELPATH, w="str(1)", at=18),
+            _p("pathname", T.FSRELPATH, w="str(1)", at=19),
             _p("flags", T.FLAGS32, "execveat_flags", w="u32(4)"),
         ),
         handler="execve",

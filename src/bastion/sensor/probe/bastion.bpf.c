@@ -824,6 +824,21 @@ __noinline int p_caps(struct bst_rec *r)
 // (schema.py's _exec_common).
 // A successful exec reads the new image (mm args/env, exe_file); a failed one the caller's
 // argv/envp, still mapped.
+// The caller's controlling terminal as /proc/PID/stat's tty_nr encodes it (the kernel's
+// new_encode_dev of the tty's device), 0 for none: what Falco's `proc.tty` is, so rules about
+// interactive shells ("Terminal shell in container") see a terminal from the exec on.
+static __always_inline __u32 bst_tty(struct task_struct *task)
+{
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	__u32 major, minor;
+
+	if (!tty)
+		return 0;
+	major = BPF_CORE_READ(tty, driver, major);
+	minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
 __noinline int p_exec_common(struct bst_rec *r, long ret, __u64 argv, __u64 envp)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -863,6 +878,7 @@ __noinline int p_exec_common(struct bst_rec *r, long ret, __u64 argv, __u64 envp
 		p_path(r, 1);
 	else
 		p_none(r);
+	p_u32(r, bst_tty(task));
 	return 0;
 }
 
