@@ -38,7 +38,7 @@ from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.mount_flags import requests as mount_requests
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
 from bastion.engine.volumes import VolumeRecord, Volumes
-from bastion.identity import DEFAULT_STATE_ROOT
+from bastion.identity import DEFAULT_STATE_ROOT, LABEL_ANNOTATION_PREFIX
 from bastion.runtime.store import write_atomic
 
 if TYPE_CHECKING:
@@ -347,7 +347,7 @@ class Engine:
                 "bastion.name": name,
                 "bastion.image": record.name,
                 "bastion.image.digest": record.digest,
-                **{f"bastion.label.{k}": v for k, v in labels.items()},
+                **{f"{LABEL_ANNOTATION_PREFIX}{k}": v for k, v in labels.items()},
             }
             spec = build(
                 process,
