@@ -13,13 +13,14 @@ import contextlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bastion._record import record
 from bastion.engine.errors import EngineError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -99,7 +100,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 BUSY_TIMEOUT_MS = 60_000
 
 
-@dataclass(frozen=True)
+@record
 class ImageRecord:
     name: str
     digest: str
@@ -110,7 +111,7 @@ class ImageRecord:
     diff_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ContainerRecord:
     """A container as the engine knows it; `config` holds what it was made with (argv, env,
     options, the image's layers), as JSON."""

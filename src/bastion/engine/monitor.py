@@ -16,25 +16,34 @@ import json
 import os
 import select
 import subprocess
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bastion._record import record
 from bastion._sys import inotify
 from bastion.engine.errors import CANNOT_INVOKE, NOT_FOUND, CommandError, EngineError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 CONMON = "/usr/bin/conmon"
 #: A log follower's first wait, before it arms inotify on the log (`read_log`).
 _FIRST_WAIT = 0.05
 
 
-@dataclass(frozen=True)
 class MonitorPaths:
     """The files of one container's monitor, all in its directory."""
 
-    directory: str
+    __slots__ = ("directory",)
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MonitorPaths) and other.directory == self.directory
+
+    def __hash__(self) -> int:
+        return hash(self.directory)
 
     @property
     def log(self) -> str:
@@ -189,7 +198,7 @@ def wait(paths: MonitorPaths, timeout: float | None = None) -> bool:
         os.close(fd)
 
 
-@dataclass(frozen=True)
+@record
 class LogLine:
     """One line of a container's log: `stream` is "stdout" or "stderr"; `partial` when the
     container wrote no newline at its end."""

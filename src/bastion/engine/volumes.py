@@ -22,25 +22,27 @@ import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from bastion._record import record
 from bastion.engine.errors import EngineError, NoSuchVolumeError, VolumeInUseError
 from bastion.engine.mount_flags import BIND, TMPFS, VOLUME, check_volume_name
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bastion.engine.metadata import ContainerRecord, Metadata
     from bastion.engine.mount_flags import MountRequest
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True)
+@record
 class VolumeRecord:
     name: str
     created: float
     mountpoint: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     anonymous: bool = False
 
 

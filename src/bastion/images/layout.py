@@ -19,9 +19,8 @@ import contextlib
 import fcntl
 import json
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
 
+from bastion._record import record
 from bastion.images.documents import (
     INDEX_TYPES,
     OCI_INDEX,
@@ -37,14 +36,16 @@ from bastion.images.documents import (
 )
 from bastion.images.errors import DigestError, ImageNotFoundError, LayoutError, ManifestError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
+    from typing import BinaryIO
 
 LAYOUT_VERSION = "1.0.0"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Image:
     """An image of a layout: its name, the descriptor `index.json` holds, its manifest and its
     config. `layers` are the manifest's layer descriptors, bottom first."""
