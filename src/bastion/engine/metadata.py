@@ -165,6 +165,11 @@ class Metadata:
         return int(row[0] or 0)
 
     def _migrate(self) -> None:
+        # a read first: a database already at this schema (every open but the first) takes no
+        # write lock, so a `run` does not queue behind another engine's transaction to learn it
+        with contextlib.suppress(sqlite3.OperationalError):  # no migrations table yet
+            if self.version == len(MIGRATIONS):
+                return
         with self.write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied REAL)"
