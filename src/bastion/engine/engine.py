@@ -38,7 +38,12 @@ from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.mount_flags import requests as mount_requests
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
-from bastion.engine.volumes import VolumeRecord, Volumes
+from bastion.engine.volumes import (
+    VolumeRecord,
+    Volumes,
+    inherited_mounts,
+    parse_volumes_from,
+)
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.store import write_atomic
 
@@ -316,6 +321,11 @@ class Engine:
         wanted_mounts = mount_requests(
             options.volumes, options.mounts, options.tmpfs, config.volumes
         )
+        # resolved before anything is made: an unknown container or mode makes nothing
+        inherit = [
+            (self.container(name), read_only)
+            for name, read_only in map(parse_volumes_from, options.volumes_from)
+        ]
         network = self._plan_network(options, config.exposed_ports)
         labels = {**config.labels, **options.labels}
         directory = self._directory(container_id)
@@ -365,6 +375,8 @@ class Engine:
         made_volumes: list[str] = []
         try:
             mounts, made_volumes = self.volumes.prepare(wanted_mounts)
+            for source, read_only in inherit:
+                mounts += inherited_mounts(source, read_only, mounts)
             saved["mounts"] = mounts
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {

@@ -438,6 +438,7 @@ def inspect_fields(options: ContainerOptions) -> dict[str, Any]:
         "Binds": binds or None,
         "Mounts": mounts or None,
         "Tmpfs": tmpfs or None,
+        "VolumesFrom": list(options.volumes_from) or None,
         "ReadonlyRootfs": options.read_only,
         "Memory": options.memory or 0,
         "MemorySwap": swap,

@@ -53,8 +53,9 @@ class ContainerOptions:
     nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
     `memory` and `memory_swap` are bytes (-1: unlimited swap); `detach` with `auto_remove` has
     the monitor remove the container when it ends (a foreground `run --rm` removes it itself).
-    `volumes`, `mounts`, `tmpfs`, `security_opt` and `ulimits` are the values of `-v`,
-    `--mount`, `--tmpfs`, `--security-opt` and `--ulimit` as Docker's CLI takes them; `tty`
+    `volumes`, `mounts`, `tmpfs`, `volumes_from`, `security_opt` and `ulimits` are the values
+    of `-v`, `--mount`, `--tmpfs`, `--volumes-from`, `--security-opt` and `--ulimit` as
+    Docker's CLI takes them; `tty`
     gives it a terminal, `interactive` an open stdin (`-t`, `-i`); `restart` is `--restart`
     (engine/restart.py)."""
 
@@ -79,6 +80,7 @@ class ContainerOptions:
     volumes: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
     tmpfs: tuple[str, ...] = ()
+    volumes_from: tuple[str, ...] = ()
     read_only: bool = False
     memory_swap: int | None = None
     cpus: float | None = None
