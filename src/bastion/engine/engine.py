@@ -467,6 +467,8 @@ class Engine:
                 # `run -di`: stdin outlives each `attach`; a foreground `-i`'s ends with it
                 leave_stdin_open=bool(record.config.get("detach")),
                 log_size_max=record.config.get("log_size_max") or None,
+                # a --rm container's log goes with it: no fsync of it at the exit
+                sync_log=not record.config.get("auto_remove"),
             )
             repair.stop_point("created")
             if on_created is not None:

@@ -77,6 +77,7 @@ def start(
     stdin: bool = False,
     leave_stdin_open: bool = False,
     log_size_max: int | None = None,
+    sync_log: bool = True,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
@@ -85,7 +86,9 @@ def start(
     master; with `stdin` (and no terminal) the container's stdin is a pipe fed from the attach
     socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`. With
     `log_size_max` (bytes) conmon starts the log afresh whenever it would grow past that size
-    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more)."""
+    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more).
+    Without `sync_log` conmon does not fsync the log when the container ends (`--no-sync-log`:
+    for a log removed with its container, the fsync only made the exit wait for the disk)."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -104,6 +107,8 @@ def start(
         argv.append("--leave-stdin-open")
     if log_size_max:
         argv += ["--log-size-max", str(log_size_max)]
+    if not sync_log:
+        argv.append("--no-sync-log")
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:
