@@ -737,12 +737,12 @@ class Engine:
         return records if all else [r for r in records if r.status == RUNNING]
 
     def container(self, name_or_id: str) -> ContainerRecord:
-        """The container with this name, id or unique id prefix."""
-        records = self.metadata.containers()
-        for record in records:
-            if record.name == name_or_id or record.id == name_or_id:
-                return record
-        matches = [r for r in records if r.id.startswith(name_or_id)] if name_or_id else []
+        """The container with this name, id or unique id prefix (by the metadata's indexes:
+        every verb starts here, and an engine may hold many containers)."""
+        record = self.metadata.container_named(name_or_id)
+        if record is not None:
+            return record
+        matches = self.metadata.containers_with_id_prefix(name_or_id)
         if len(matches) == 1:
             return matches[0]
         what = "more than one container" if matches else "no such container"

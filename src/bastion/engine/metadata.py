@@ -295,6 +295,25 @@ class Metadata:
         row = self._db.execute("SELECT * FROM containers WHERE id = ?", (container_id,)).fetchone()
         return None if row is None else _container(row)
 
+    def container_named(self, name_or_id: str) -> ContainerRecord | None:
+        """The container whose name or id is `name_or_id` (the newest, should one's name be
+        another's id), through the two columns' indexes: no other record is read."""
+        row = self._db.execute(
+            "SELECT * FROM containers WHERE id = ? OR name = ? ORDER BY created DESC LIMIT 1",
+            (name_or_id, name_or_id),
+        ).fetchone()
+        return None if row is None else _container(row)
+
+    def containers_with_id_prefix(self, prefix: str) -> list[ContainerRecord]:
+        """The containers whose id starts with `prefix`, newest first (ids are lowercase hex,
+        so anything else matches none; GLOB, unlike LIKE, is case-sensitive)."""
+        if not prefix or prefix.strip("0123456789abcdef"):
+            return []
+        rows = self._db.execute(
+            "SELECT * FROM containers WHERE id GLOB ? ORDER BY created DESC", (prefix + "*",)
+        ).fetchall()
+        return [_container(row) for row in rows]
+
 
 def _image(row: tuple[Any, ...]) -> ImageRecord:
     return ImageRecord(
