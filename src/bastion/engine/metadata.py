@@ -10,10 +10,10 @@ schema is versioned from the first release: `MIGRATIONS[n]` takes version n to n
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 
+from bastion import jsonio
 from bastion._record import record
 from bastion.engine.errors import EngineError
 
@@ -215,7 +215,7 @@ class Metadata:
                     image.created,
                     image.size,
                     image.pulled,
-                    json.dumps(list(image.diff_ids)),
+                    jsonio.dumps(list(image.diff_ids)),
                 ),
             )
 
@@ -252,7 +252,7 @@ class Metadata:
                         record.pid,
                         record.started,
                         record.finished,
-                        json.dumps(record.config),
+                        jsonio.dumps(record.config),
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -323,7 +323,7 @@ def _image(row: tuple[Any, ...]) -> ImageRecord:
         created=row[3],
         size=row[4],
         pulled=row[5],
-        diff_ids=tuple(json.loads(row[6])),
+        diff_ids=tuple(jsonio.loads(row[6])),
     )
 
 
@@ -341,7 +341,7 @@ def _container(row: tuple[Any, ...]) -> ContainerRecord:
         pid=row[9],
         started=row[10],
         finished=row[11],
-        config=json.loads(row[12]),
+        config=jsonio.loads(row[12]),
         restart_count=row[13],
         stopped_by_user=bool(row[14]),
     )

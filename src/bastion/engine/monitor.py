@@ -12,11 +12,11 @@ when the container ends writes its status to `<exit dir>/<id>` and exits. `start
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import subprocess
 
+from bastion import jsonio
 from bastion._record import record
 from bastion._sys import inotify
 from bastion.engine.errors import CANNOT_INVOKE, NOT_FOUND, CommandError, EngineError
@@ -154,7 +154,7 @@ def _read_report(fd: int) -> dict[str, Any]:
     if not data:
         raise EngineError("conmon exited without reporting the container's creation")
     try:
-        report: dict[str, Any] = json.loads(data.splitlines()[0])
+        report: dict[str, Any] = jsonio.loads(data.splitlines()[0])
     except ValueError as exc:
         raise EngineError(f"conmon sent {data[:200]!r}") from exc
     return report

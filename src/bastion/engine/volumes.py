@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import stat
 import time
 
+from bastion import jsonio
 from bastion._record import record
 from bastion.engine.errors import EngineError, NoSuchVolumeError, VolumeInUseError
 from bastion.engine.mount_flags import BIND, TMPFS, VOLUME, check_volume_name
@@ -65,7 +65,7 @@ class Volumes:
             name=row[0],
             created=row[1],
             mountpoint=self.path(row[0]),
-            labels=json.loads(row[2]),
+            labels=jsonio.loads(row[2]),
             anonymous=bool(row[3]),
         )
 
@@ -98,7 +98,7 @@ class Volumes:
         with self.metadata.write() as db:
             made = db.execute(
                 "INSERT OR IGNORE INTO volumes VALUES (?, ?, ?, ?)",
-                (name, time.time(), json.dumps(labels or {}), int(anonymous)),
+                (name, time.time(), jsonio.dumps(labels or {}), int(anonymous)),
             ).rowcount
         return self.get(name), bool(made)
 

@@ -9,9 +9,9 @@ reads both. Docker schema 1 (signed JWS manifests) is refused, never converted. 
 
 from __future__ import annotations
 
-import json
 import re
 
+from bastion import jsonio
 from bastion._record import record
 from bastion.images.errors import DigestError, ManifestError
 
@@ -207,7 +207,7 @@ class ImageConfig:
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = jsonio.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise ManifestError(f"the {what} is not JSON: {err}", reference="image-document") from err
     if not isinstance(doc, dict):

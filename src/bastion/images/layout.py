@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 
+from bastion import jsonio
 from bastion._record import record
 from bastion.images.documents import (
     INDEX_TYPES,
@@ -81,7 +81,7 @@ class Layout:
         os.makedirs(self._tmp, exist_ok=True)
         marker = os.path.join(self.root, "oci-layout")
         if not os.path.exists(marker):
-            _write_atomic(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+            _write_atomic(marker, jsonio.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
         if not os.path.exists(os.path.join(self.root, "index.json")):
             with self._locked():
                 if not os.path.exists(os.path.join(self.root, "index.json")):
@@ -253,7 +253,7 @@ class Layout:
             "mediaType": OCI_INDEX,
             "manifests": [d.to_json() for d in manifests],
         }
-        _write_atomic(os.path.join(self.root, "index.json"), json.dumps(doc, indent=1).encode())
+        _write_atomic(os.path.join(self.root, "index.json"), jsonio.dumps(doc, indent=1).encode())
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
