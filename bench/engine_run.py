@@ -48,9 +48,11 @@ PODMAN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
 @contextlib.contextmanager
-def engines() -> Iterator[tuple[list[str], list[str], str]]:
+def engines(*, with_podman: bool = True) -> Iterator[tuple[list[str], list[str], str]]:
     """Both engines over private roots, each with the busybox test image pulled from a
-    loopback registry: (bastion argv, podman argv, image). Everything is removed at the end."""
+    loopback registry: (bastion argv, podman argv, image); without `with_podman`, bastion alone
+    (podman's argv is still given, nothing is made for it). Everything is removed at the
+    end."""
     from bastion_testing.layers import tar_directory, write_oci_image
     from bastion_testing.registry import skopeo_copy, start_registry
     from bastion_testing.rootfs import busybox_rootfs
@@ -83,12 +85,13 @@ def engines() -> Iterator[tuple[list[str], list[str], str]]:
             f"oci:{source}:busybox", f"docker://{image}", "--dest-tls-verify=false", workdir=work
         )
         subprocess.run([*bastion, "pull", "-q", image], check=True, env=ENV, capture_output=True)
-        subprocess.run(
-            [*podman, "pull", "-q", "--tls-verify=false", image],
-            check=True,
-            env=ENV,
-            capture_output=True,
-        )
+        if with_podman:
+            subprocess.run(
+                [*podman, "pull", "-q", "--tls-verify=false", image],
+                check=True,
+                env=ENV,
+                capture_output=True,
+            )
         yield bastion, podman, image
     finally:
         subprocess.run([*bastion, "rm", "-f", "bst-bench"], capture_output=True, check=False)
@@ -98,8 +101,9 @@ def engines() -> Iterator[tuple[list[str], list[str], str]]:
         naming = Naming(net_env["BASTION_NETWORK_PREFIX"], net_env["BASTION_NETWORK_SUBNET"])
         with Engine(f"{work}/engine", runtime_root=f"{work}/engine/rt", naming=naming) as engine:
             engine.reset_networks()  # its bridge and nft table
-        subprocess.run([*podman, "rm", "-f", "-t", "0", "-a"], capture_output=True, check=False)
-        subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, check=False)
+        if with_podman:
+            subprocess.run([*podman, "rm", "-f", "-t", "0", "-a"], capture_output=True, check=False)
+            subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, check=False)
         registry.stop()
         # podman's overlay driver bind-mounts its storage on itself; a reset after a failed
         # run can leave it: nothing of ours stays mounted

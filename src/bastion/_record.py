@@ -8,7 +8,8 @@ decorator below builds the same behaviour (init from keywords with defaults, equ
 immutability) from the class annotations, which are strings under `from __future__ import
 annotations` and are never evaluated.
 
-Mutable defaults are not allowed (use tuples and `None`), exactly as with dataclasses.
+A default that is an empty or filled dict, list or set is copied for each instance (what
+`field(default_factory=dict)` does for a dataclass), so no two records share one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 else:
     _MISSING = object()
+    _MUTABLE = (dict, list, set)
 
     def _fields_of(cls: type) -> tuple[str, ...]:
         names: list[str] = []
@@ -45,6 +47,8 @@ else:
                     value = cls.__record_defaults__.get(field, _MISSING)
                     if value is _MISSING:
                         raise TypeError(f"{cls.__qualname__}() missing keyword argument {field!r}")
+                    if value.__class__ in _MUTABLE:
+                        value = value.copy()
                 object.__setattr__(self, field, value)
             if kwargs:
                 raise TypeError(

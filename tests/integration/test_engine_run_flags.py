@@ -275,6 +275,7 @@ def test_inspect_shows_the_host_config(bastion: Bastion, tmp_path: Path) -> None
         ("-v", "relative/path:/x"),
         ("--tmpfs", "/x:bogus"),
         ("-v", "/tmp:/x", "-v", "/tmp:/x"),
+        ("--volumes-from", "bst-some:rx"),  # not a mode
     ],
 )
 def test_bad_flags_are_refused_and_leave_nothing(bastion: Bastion, flags: tuple[str, ...]) -> None:
@@ -313,6 +314,56 @@ def test_image_volumes_are_anonymous_copied_up_and_go_with_run_rm(
     (kept,) = json.loads(bastion.ok("volume", "inspect", "bst-kept"))
     assert os.listdir(kept["Mountpoint"]) == ["file"]
     bastion.ok("volume", "rm", "bst-kept")
+
+
+def test_volumes_from_shares_volumes_and_binds_with_their_modes(
+    bastion: Bastion, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "host").write_text("from the host\n")
+    source = bastion.ok(
+        "create",
+        *("--name", "bst-source", "-v", "bst-vf:/data", "-v", "/anon"),
+        *("-v", f"{shared}:/bind:ro", "--tmpfs", "/scratch", bastion.image, "true"),
+    ).strip()
+    try:
+        # the source never ran: its volumes are shared as they are, the tmpfs is not
+        script = "echo written > /data/f && cat /bind/host && ! test -d /scratch && mount"
+        out = _run(bastion, "--volumes-from", "bst-source", bastion.image, "sh", "-c", script)
+        assert out.startswith("from the host\n")
+        mounts = {line.split()[2]: line.split()[5] for line in out.splitlines()[1:]}
+        assert mounts["/data"].startswith("(rw") and mounts["/anon"].startswith("(rw")
+        assert mounts["/bind"].startswith("(ro")  # ro at the source stays ro
+        (volume,) = json.loads(bastion.ok("volume", "inspect", "bst-vf"))
+        with open(os.path.join(volume["Mountpoint"], "f")) as f:
+            assert f.read() == "written\n"
+        # :ro makes every mount read-only; the container's own -v keeps its destination
+        script = "cat /data/f; touch /data/g 2>/dev/null || echo refused; ls /anon"
+        own = bastion.ok(
+            "create",
+            *("--volumes-from", f"{source[:12]}:ro", "-v", "bst-own:/anon"),
+            bastion.image,
+            *("sh", "-c", script),
+        ).strip()
+        doc: dict[str, Any] = bastion.inspect(own)
+        assert doc["HostConfig"]["VolumesFrom"] == [f"{source[:12]}:ro"]
+        by_destination = {m["Destination"]: m for m in doc["Mounts"]}
+        assert by_destination["/anon"]["Name"] == "bst-own"
+        assert by_destination["/data"]["Name"] == "bst-vf" and not by_destination["/data"]["RW"]
+        bastion.ok("start", own)
+        assert bastion.ok("wait", own).strip() == "0"
+        assert bastion.ok("logs", own) == "written\nrefused\n"
+        bastion.ok("rm", own)
+        # a volume another container shares is in use by both
+        refused = bastion("volume", "rm", "bst-vf")
+        assert "error[engine-volume-in-use]" in refused.stderr
+        missing = bastion("create", "--volumes-from", "bst-nosuch", bastion.image, "true")
+        assert missing.returncode == 125 and "engine-no-such-container" in missing.stderr
+        assert bastion.ok("ps", "-a", "-q", "--no-trunc").split() == [source]
+    finally:
+        bastion.ok("rm", "-v", source)
+    bastion.ok("volume", "rm", "bst-vf", "bst-own")
 
 
 def test_seccomp_profile_from_a_file(bastion: Bastion, tmp_path: Path) -> None:

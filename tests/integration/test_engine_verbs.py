@@ -91,6 +91,41 @@ def test_stats_shows_the_memory_limit_and_the_pids(bastion: Bastion) -> None:
         bastion.ok("rm", "-f", cid)
 
 
+def _memory_counters(bastion: Bastion, cid: str) -> tuple[int, int]:
+    """(usage, inactive page cache) of the container's cgroup, read from the kernel's files:
+    cgroup v1's memory controller, else the cgroup2 directory."""
+    v1 = f"/sys/fs/cgroup/memory{bastion.cgroup_parent}/{cid}"
+    if os.path.isdir(v1):
+        stat = dict(line.split() for line in _read(f"{v1}/memory.stat").splitlines())
+        return int(_read(f"{v1}/memory.usage_in_bytes")), int(stat["total_inactive_file"])
+    v2 = f"/sys/fs/cgroup{bastion.cgroup_parent}/{cid}"
+    stat = dict(line.split() for line in _read(f"{v2}/memory.stat").splitlines())
+    return int(_read(f"{v2}/memory.current")), int(stat["inactive_file"])
+
+
+def test_stats_leaves_the_page_cache_out_of_the_memory_usage(bastion: Bastion) -> None:
+    # 32 MiB written to the container's upper dir: page cache charged to its cgroup, which
+    # Docker's `stats` leaves out (usage - total_inactive_file on v1, - inactive_file on v2)
+    script = (
+        "dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null && sync && touch /done && sleep 1000"
+    )
+    cid = bastion.ok("run", "-d", "-m", "256m", bastion.image, "sh", "-c", script).strip()
+    try:
+        _until(lambda: bastion("exec", cid, "test", "-e", "/done").returncode == 0, "the write")
+        usage, cache = _memory_counters(bastion, cid)
+        (doc,) = [
+            json.loads(line)
+            for line in bastion.ok("stats", "--no-stream", "--format", "json", cid).splitlines()
+        ]
+        assert cache >= 24 << 20, (usage, cache)  # the kernel's word: the file is cached
+        assert usage - doc["MemoryUsage"] >= 24 << 20  # the cache is not in the figure
+        # the same figure as the kernel's (within what a shell and `stats` change meanwhile)
+        assert abs(doc["MemoryUsage"] - (usage - cache)) < 4 << 20
+        assert doc["MemUsage"].endswith(" / 256MiB")
+    finally:
+        bastion.ok("rm", "-f", cid)
+
+
 def test_top_lists_the_containers_processes_only(bastion: Bastion) -> None:
     cid = bastion.ok("run", "-d", bastion.image, "sleep", "1234").strip()
     try:

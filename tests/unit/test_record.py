@@ -47,3 +47,21 @@ def test_inheritance_fields_and_replace() -> None:
     r = replace(q, y=5)
     assert (r.x, r.y, r.z) == (1, 5, 3)
     assert q.y == 0
+
+
+@record
+class Labelled:
+    name: str
+    labels: dict[str, str] = {}  # noqa: RUF012 (the case under test)
+    seen: list[int] = []  # noqa: RUF012
+
+
+def test_a_mutable_default_is_copied_for_each_record() -> None:
+    # dataclasses' `field(default_factory=dict)`: no two records share the default's object
+    first, second = Labelled(name="a"), Labelled(name="b")
+    first.labels["k"] = "v"
+    first.seen.append(1)
+    assert (second.labels, second.seen) == ({}, [])
+    assert Labelled.labels == {} and Labelled(name="c").labels == {}
+    given = {"x": "y"}
+    assert Labelled(name="d", labels=given).labels is given  # a given value is kept as is

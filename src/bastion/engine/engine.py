@@ -22,10 +22,11 @@ import shutil
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
 from bastion import jsonio
-from bastion.engine import image_verbs, monitor, operations, repair
+
+# image_verbs and operations load in the verbs that use them: not on run's path
+from bastion.engine import monitor, repair
 from bastion.engine.container_files import etc_files, read_in_layers, start_lock
 from bastion.engine.errors import (
     ContainerStateError,
@@ -37,14 +38,22 @@ from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.mount_flags import requests as mount_requests
 from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
-from bastion.engine.volumes import VolumeRecord, Volumes
+from bastion.engine.volumes import (
+    VolumeRecord,
+    Volumes,
+    inherited_mounts,
+    parse_volumes_from,
+)
 from bastion.identity import DEFAULT_STATE_ROOT, LABEL_ANNOTATION_PREFIX
 from bastion.runtime.store import write_atomic
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import Any
 
     from bastion.audit import Report
+    from bastion.engine import image_verbs, operations
     from bastion.engine.attach import Attachment
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
@@ -135,6 +144,8 @@ class Engine:
         return self._record_image(image, layers)
 
     def _record_image(self, image: Image, layers: LayerStore) -> ImageRecord:
+        from bastion.engine import image_verbs
+
         size = sum(_tree_size(layers.path(diff_id)) for diff_id in image.config.diff_ids)
         record = ImageRecord(
             name=image.name,
@@ -210,32 +221,46 @@ class Engine:
         progress: Callable[[PullProgress], None] | None = None,
     ) -> str:
         """Push the image to `destination` (default: its name); the manifest digest."""
+        from bastion.engine import image_verbs
+
         return image_verbs.push(
             self, reference, destination, tls_verify=tls_verify, progress=progress
         )
 
     def tag(self, source: str, target: str) -> ImageRecord:
+        from bastion.engine import image_verbs
+
         return image_verbs.tag(self, source, target)
 
     def history(self, reference: str) -> list[image_verbs.HistoryRow]:
+        from bastion.engine import image_verbs
+
         return image_verbs.history(self, reference)
 
     def inspect_image(self, reference: str) -> dict[str, Any]:
         """Docker's `image inspect` document."""
+        from bastion.engine import image_verbs
+
         return image_verbs.image_document(self, reference)
 
     def save(self, references: list[str], path: str, fmt: str = "docker-archive") -> None:
         """The images into a docker-archive or oci-archive tar at `path`."""
+        from bastion.engine import image_verbs
+
         image_verbs.save(self, references, path, fmt)
 
     def load(self, path: str, *, name: str | None = None) -> list[ImageRecord]:
         """Every image of a docker-archive or oci-archive tar, unpacked and recorded."""
+        from bastion.engine import image_verbs
+
         return image_verbs.load(self, path, name=name)
 
     def import_image(
         self, path: str, reference: str | None = None, *, config: dict[str, object] | None = None
     ) -> ImageRecord:
         """A root filesystem tar as a one-layer image (untagged without `reference`)."""
+        from bastion.engine import image_verbs
+
         return image_verbs.import_rootfs(self, path, reference, config=config)
 
     @staticmethod
@@ -244,10 +269,14 @@ class Engine:
     ) -> str:
         """Check the credentials against the registry and record them (Podman's auth.json);
         the file's path."""
+        from bastion.engine import image_verbs
+
         return image_verbs.login(registry, username, password, tls_verify=tls_verify)
 
     @staticmethod
     def logout(registry: str) -> str:
+        from bastion.engine import image_verbs
+
         return image_verbs.logout(registry)
 
     def _image_for_run(self, reference: str) -> tuple[ImageRecord, Image]:
@@ -292,6 +321,11 @@ class Engine:
         wanted_mounts = mount_requests(
             options.volumes, options.mounts, options.tmpfs, config.volumes
         )
+        # resolved before anything is made: an unknown container or mode makes nothing
+        inherit = [
+            (self.container(name), read_only)
+            for name, read_only in map(parse_volumes_from, options.volumes_from)
+        ]
         network = self._plan_network(options, config.exposed_ports)
         labels = {**config.labels, **options.labels}
         directory = self._directory(container_id)
@@ -341,6 +375,8 @@ class Engine:
         made_volumes: list[str] = []
         try:
             mounts, made_volumes = self.volumes.prepare(wanted_mounts)
+            for source, read_only in inherit:
+                mounts += inherited_mounts(source, read_only, mounts)
             saved["mounts"] = mounts
             etc = etc_files(directory, process.hostname, options.network)
             annotations = {
@@ -431,6 +467,8 @@ class Engine:
                 # `run -di`: stdin outlives each `attach`; a foreground `-i`'s ends with it
                 leave_stdin_open=bool(record.config.get("detach")),
                 log_size_max=record.config.get("log_size_max") or None,
+                # a --rm container's log goes with it: no fsync of it at the exit
+                sync_log=not record.config.get("auto_remove"),
             )
             repair.stop_point("created")
             if on_created is not None:
@@ -699,18 +737,19 @@ class Engine:
         return records if all else [r for r in records if r.status == RUNNING]
 
     def container(self, name_or_id: str) -> ContainerRecord:
-        """The container with this name, id or unique id prefix."""
-        records = self.metadata.containers()
-        for record in records:
-            if record.name == name_or_id or record.id == name_or_id:
-                return record
-        matches = [r for r in records if r.id.startswith(name_or_id)] if name_or_id else []
+        """The container with this name, id or unique id prefix (by the metadata's indexes:
+        every verb starts here, and an engine may hold many containers)."""
+        record = self.metadata.container_named(name_or_id)
+        if record is not None:
+            return record
+        matches = self.metadata.containers_with_id_prefix(name_or_id)
         if len(matches) == 1:
             return matches[0]
         what = "more than one container" if matches else "no such container"
         raise NoSuchContainerError(f"{what}: {name_or_id}")
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
+        from bastion.engine import operations
         from bastion.engine.inspect import container_document
         from bastion.engine.networks import network_settings
 
@@ -734,24 +773,36 @@ class Engine:
 
     def stats(self, name_or_id: str) -> operations.ContainerStats:
         """One sample of the running container's counters (CPU time, memory, pids)."""
+        from bastion.engine import operations
+
         return operations.sample(self.runtime_root, self._sync(self.container(name_or_id)))
 
     def top(self, name_or_id: str) -> list[int]:
         """The host pids of the running container's processes."""
+        from bastion.engine import operations
+
         return operations.processes(self.runtime_root, self._sync(self.container(name_or_id)))
 
     def pause(self, name_or_id: str) -> None:
+        from bastion.engine import operations
+
         operations.pause(self.runtime_root, self._sync(self.container(name_or_id)))
 
     def unpause(self, name_or_id: str) -> None:
+        from bastion.engine import operations
+
         operations.unpause(self.runtime_root, self._sync(self.container(name_or_id)))
 
     def paused(self, name_or_id: str) -> bool:
+        from bastion.engine import operations
+
         return operations.is_paused(self.runtime_root, self._sync(self.container(name_or_id)))
 
     def rename(self, name_or_id: str, new_name: str) -> ContainerRecord:
         """Give the container another name (unique, as at create); a running one's identity
         record follows, so the sensor names it by its new name."""
+        from bastion.engine import operations
+
         operations.check_name(new_name)
         record = self.container(name_or_id)
         self.metadata.rename_container(record.id, new_name)
@@ -760,6 +811,8 @@ class Engine:
 
     def ports(self, name_or_id: str) -> list[operations.PublishedPort]:
         """The published ports the network step recorded (config `ports`)."""
+        from bastion.engine import operations
+
         return operations.published_ports(self.container(name_or_id))
 
     def copy_from(
@@ -783,6 +836,7 @@ class Engine:
         """The container's root as a host path: a running container's as its init sees it
         (/proc/PID/root: its volumes and tmpfs too); otherwise its overlay, mounted for the
         while under the start lock (a `start` waits for it)."""
+        from bastion.engine import operations
         from bastion.images import ContainerFilesystem
 
         record = self._sync(self.container(name_or_id))
@@ -810,6 +864,7 @@ class Engine:
 
     def prune_containers(self) -> Pruned:
         """Remove every container that is not running (created and exited ones)."""
+        from bastion.engine import operations
         from bastion.engine.system import Pruned
 
         pruned = Pruned()
@@ -825,6 +880,7 @@ class Engine:
     def prune_images(self, *, all: bool = False) -> Pruned:
         """Remove untagged images (with `all`, every image no container was made from), then
         the blobs and layers nothing needs any more: the names removed and the bytes freed."""
+        from bastion.engine import image_verbs, operations
         from bastion.engine.system import Pruned
 
         usage = [os.path.join(self.root, "layers"), os.path.join(self.root, "images")]

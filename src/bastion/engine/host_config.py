@@ -25,11 +25,13 @@ and memory limits, a read-only root, mounts (volumes, binds, tmpfs) and the init
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from bastion.engine.errors import InvalidOptionError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bastion.engine.spec import ContainerOptions
 
 INIT_BINARY = "/usr/bin/catatonit"
@@ -436,6 +438,7 @@ def inspect_fields(options: ContainerOptions) -> dict[str, Any]:
         "Binds": binds or None,
         "Mounts": mounts or None,
         "Tmpfs": tmpfs or None,
+        "VolumesFrom": list(options.volumes_from) or None,
         "ReadonlyRootfs": options.read_only,
         "Memory": options.memory or 0,
         "MemorySwap": swap,

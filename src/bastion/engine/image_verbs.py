@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bastion._record import replace
 from bastion.engine.inspect import rfc3339
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def tag(engine: Engine, source: str, target: str) -> ImageRecord:
     name = str(Reference.parse(target))
     layout = engine.layout
     layout.tag(name, layout.resolve(record.name))
-    new = dataclasses.replace(record, name=name, pulled=time.time())
+    new = replace(record, name=name, pulled=time.time())
     keep_replaced(engine, new)
     engine.metadata.put_image(new)
     if is_untagged(record.name) and record.name != name:
@@ -72,7 +73,7 @@ def keep_replaced(engine: Engine, record: ImageRecord) -> None:
         layout.tag(old.image_id, descriptor)
     except Exception:  # the old image is gone: nothing to keep
         return
-    engine.metadata.put_image(dataclasses.replace(old, name=old.image_id))
+    engine.metadata.put_image(replace(old, name=old.image_id))
 
 
 def _forget(engine: Engine, name: str) -> None:

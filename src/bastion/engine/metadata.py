@@ -10,16 +10,17 @@ schema is versioned from the first release: `MIGRATIONS[n]` takes version n to n
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bastion import jsonio
+from bastion._record import record
 from bastion.engine.errors import EngineError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -110,7 +111,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 BUSY_TIMEOUT_MS = 60_000
 
 
-@dataclass(frozen=True)
+@record
 class ImageRecord:
     name: str
     digest: str
@@ -121,7 +122,7 @@ class ImageRecord:
     diff_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ContainerRecord:
     """A container as the engine knows it; `config` holds what it was made with (argv, env,
     options, the image's layers), as JSON."""
@@ -175,6 +176,11 @@ class Metadata:
         return int(row[0] or 0)
 
     def _migrate(self) -> None:
+        # a read first: a database already at this schema (every open but the first) takes no
+        # write lock, so a `run` does not queue behind another engine's transaction to learn it
+        with contextlib.suppress(sqlite3.OperationalError):  # no migrations table yet
+            if self.version == len(MIGRATIONS):
+                return
         with self.write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied REAL)"
@@ -220,7 +226,7 @@ class Metadata:
                     image.created,
                     image.size,
                     image.pulled,
-                    json.dumps(list(image.diff_ids)),
+                    jsonio.dumps(list(image.diff_ids)),
                 ),
             )
 
@@ -257,7 +263,7 @@ class Metadata:
                         record.pid,
                         record.started,
                         record.finished,
-                        json.dumps(record.config),
+                        jsonio.dumps(record.config),
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -300,6 +306,25 @@ class Metadata:
         row = self._db.execute("SELECT * FROM containers WHERE id = ?", (container_id,)).fetchone()
         return None if row is None else _container(row)
 
+    def container_named(self, name_or_id: str) -> ContainerRecord | None:
+        """The container whose name or id is `name_or_id` (the newest, should one's name be
+        another's id), through the two columns' indexes: no other record is read."""
+        row = self._db.execute(
+            "SELECT * FROM containers WHERE id = ? OR name = ? ORDER BY created DESC LIMIT 1",
+            (name_or_id, name_or_id),
+        ).fetchone()
+        return None if row is None else _container(row)
+
+    def containers_with_id_prefix(self, prefix: str) -> list[ContainerRecord]:
+        """The containers whose id starts with `prefix`, newest first (ids are lowercase hex,
+        so anything else matches none; GLOB, unlike LIKE, is case-sensitive)."""
+        if not prefix or prefix.strip("0123456789abcdef"):
+            return []
+        rows = self._db.execute(
+            "SELECT * FROM containers WHERE id GLOB ? ORDER BY created DESC", (prefix + "*",)
+        ).fetchall()
+        return [_container(row) for row in rows]
+
 
 def _image(row: tuple[Any, ...]) -> ImageRecord:
     return ImageRecord(
@@ -309,7 +334,7 @@ def _image(row: tuple[Any, ...]) -> ImageRecord:
         created=row[3],
         size=row[4],
         pulled=row[5],
-        diff_ids=tuple(json.loads(row[6])),
+        diff_ids=tuple(jsonio.loads(row[6])),
     )
 
 
@@ -327,7 +352,7 @@ def _container(row: tuple[Any, ...]) -> ContainerRecord:
         pid=row[9],
         started=row[10],
         finished=row[11],
-        config=json.loads(row[12]),
+        config=jsonio.loads(row[12]),
         restart_count=row[13],
         stopped_by_user=bool(row[14]),
     )

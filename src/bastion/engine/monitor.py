@@ -12,29 +12,38 @@ when the container ends writes its status to `<exit dir>/<id>` and exits. `start
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import subprocess
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bastion import jsonio
+from bastion._record import record
 from bastion._sys import inotify
 from bastion.engine.errors import CANNOT_INVOKE, NOT_FOUND, CommandError, EngineError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 CONMON = "/usr/bin/conmon"
 #: A log follower's first wait, before it arms inotify on the log (`read_log`).
 _FIRST_WAIT = 0.05
 
 
-@dataclass(frozen=True)
 class MonitorPaths:
     """The files of one container's monitor, all in its directory."""
 
-    directory: str
+    __slots__ = ("directory",)
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MonitorPaths) and other.directory == self.directory
+
+    def __hash__(self) -> int:
+        return hash(self.directory)
 
     @property
     def log(self) -> str:
@@ -68,6 +77,7 @@ def start(
     stdin: bool = False,
     leave_stdin_open: bool = False,
     log_size_max: int | None = None,
+    sync_log: bool = True,
 ) -> int:
     """Start conmon for the bundle in `paths.directory` and return the container's pid once
     the runtime has created it (before its first exec). conmon runs `exit_command` when the
@@ -76,7 +86,9 @@ def start(
     master; with `stdin` (and no terminal) the container's stdin is a pipe fed from the attach
     socket (engine/attach.py), closed when a client ends it unless `leave_stdin_open`. With
     `log_size_max` (bytes) conmon starts the log afresh whenever it would grow past that size
-    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more)."""
+    (conmon's `--log-size-max`, as Podman's `--log-opt max-size`: the log never holds more).
+    Without `sync_log` conmon does not fsync the log when the container ends (`--no-sync-log`:
+    for a log removed with its container, the fsync only made the exit wait for the disk)."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     argv = [
         CONMON,
@@ -95,6 +107,8 @@ def start(
         argv.append("--leave-stdin-open")
     if log_size_max:
         argv += ["--log-size-max", str(log_size_max)]
+    if not sync_log:
+        argv.append("--no-sync-log")
     if exit_command:
         argv += ["--exit-command", exit_command[0]]
         for arg in exit_command[1:]:
@@ -140,7 +154,7 @@ def _read_report(fd: int) -> dict[str, Any]:
     if not data:
         raise EngineError("conmon exited without reporting the container's creation")
     try:
-        report: dict[str, Any] = json.loads(data.splitlines()[0])
+        report: dict[str, Any] = jsonio.loads(data.splitlines()[0])
     except ValueError as exc:
         raise EngineError(f"conmon sent {data[:200]!r}") from exc
     return report
@@ -189,7 +203,7 @@ def wait(paths: MonitorPaths, timeout: float | None = None) -> bool:
         os.close(fd)
 
 
-@dataclass(frozen=True)
+@record
 class LogLine:
     """One line of a container's log: `stream` is "stdout" or "stderr"; `partial` when the
     container wrote no newline at its end."""

@@ -17,8 +17,8 @@ volume/mounts/linux_parser.go): each becomes a `MountRequest`, checked before an
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from bastion._record import record
 from bastion.engine.errors import InvalidOptionError
 
 BIND, VOLUME, TMPFS = "bind", "volume", "tmpfs"
@@ -29,7 +29,7 @@ _NAME_REST = _NAME_FIRST | frozenset("_.-")
 TMPFS_DEFAULTS = ("noexec", "nosuid", "nodev")
 
 
-@dataclass(frozen=True)
+@record
 class MountRequest:
     """One mount asked for. `source` is the host path (bind), the volume's name (volume; ""
     for an anonymous one, named when it is made) or "" (tmpfs); `options` are a tmpfs's mount

@@ -2,8 +2,9 @@
 pause/unpause, rename, port, filtered logs. `Engine` has a thin method for each (docs/engine.md).
 
 Everything about the cgroup goes through the runtime library (`bastion.runtime.control` and the
-container's `CgroupManager`): the engine never parses a cgroup file itself, so v1 and v2 hosts
-give the same answers.
+container's `CgroupManager`), so v1 and v2 hosts give the same answers; the one file the engine
+reads itself is memory.stat, for the page cache `stats` leaves out (`page_cache`: the runtime's
+`CgroupStats` has no such counter).
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ class ContainerStats:
     memory_limit: int | None
     pids: int
     pids_limit: int | None
+    #: the inactive page cache in `memory_usage` (`page_cache`), which `memory_used` leaves out
+    memory_cache: int = 0
+
+    @property
+    def memory_used(self) -> int:
+        """The memory Docker's `stats` shows: the usage without the inactive page cache (its
+        CLI's calculateMemUsageUnixNoCache), which the kernel takes back before an OOM kill."""
+        if self.memory_cache < self.memory_usage:
+            return self.memory_usage - self.memory_cache
+        return self.memory_usage
 
 
 def container_size(directory: str) -> int:
@@ -60,7 +71,8 @@ def runtime_container(runtime_root: str, record: ContainerRecord) -> Container:
 
 def sample(runtime_root: str, record: ContainerRecord) -> ContainerStats:
     """The container's counters now, from its cgroup (the runtime's `CgroupManager.stats`)."""
-    counters = runtime_container(runtime_root, record).cgroup.stats()
+    container = runtime_container(runtime_root, record)
+    counters = container.cgroup.stats()
     return ContainerStats(
         id=record.id,
         name=record.name,
@@ -70,7 +82,25 @@ def sample(runtime_root: str, record: ContainerRecord) -> ContainerStats:
         memory_limit=counters.memory_limit,
         pids=counters.pids_current or 0,
         pids_limit=counters.pids_limit,
+        memory_cache=page_cache(container.saved.cgroup_dirs or container.cgroup.directories()),
     )
+
+
+def page_cache(cgroup_dirs: Iterable[str]) -> int:
+    """The inactive file pages charged to the cgroup, from the memory controller's memory.stat
+    among `cgroup_dirs`: cgroup v1's `total_inactive_file` (its children's included, as the
+    usage counts them), cgroup2's `inactive_file`; 0 when no directory has one."""
+    for directory in cgroup_dirs:
+        try:
+            with open(os.path.join(directory, "memory.stat"), "rb") as f:
+                text = f.read()
+        except OSError:
+            continue  # not the memory controller's hierarchy (or the cgroup is gone)
+        values = dict(line.split(b" ", 1) for line in text.splitlines() if b" " in line)
+        for key in (b"total_inactive_file", b"inactive_file"):
+            if key in values:
+                return int(values[key])
+    return 0
 
 
 def cpu_percent(before: ContainerStats, after: ContainerStats) -> float:

@@ -25,11 +25,11 @@ import contextlib
 import os
 import shutil
 import signal
-from typing import TYPE_CHECKING
 
 from bastion.engine import monitor
 from bastion.engine.container_files import start_lock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.engine.engine import Engine
     from bastion.engine.metadata import ContainerRecord

@@ -20,8 +20,7 @@ is coming.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from bastion._record import record
 from bastion.engine.errors import InvalidOptionError
 
 NAMES = ("no", "on-failure", "always", "unless-stopped")
@@ -32,7 +31,7 @@ MAX_DELAY = 60.0
 RESET_AFTER = 10.0
 
 
-@dataclass(frozen=True)
+@record
 class RestartPolicy:
     """`name` is one of `NAMES`; `maximum` is on-failure's N (0: no limit)."""
 
@@ -61,14 +60,17 @@ class RestartPolicy:
                     "number of 0 or more"
                 )
             maximum = int(count)
-        return cls(name, maximum)
+        return cls(name=name, maximum=maximum)
 
     @classmethod
     def from_config(cls, saved: object) -> RestartPolicy:
         """The policy as a container's record keeps it (Docker's HostConfig.RestartPolicy)."""
         if not isinstance(saved, dict):
             return cls()
-        return cls(str(saved.get("Name") or "no"), int(saved.get("MaximumRetryCount") or 0))
+        return cls(
+            name=str(saved.get("Name") or "no"),
+            maximum=int(saved.get("MaximumRetryCount") or 0),
+        )
 
     def document(self) -> dict[str, object]:
         return {"Name": self.name, "MaximumRetryCount": self.maximum}

@@ -20,11 +20,13 @@ as Docker merges them (moby daemon/create.go, container.go and oci_linux.go).
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass, field
-from typing import Any
 
+from bastion._record import record
 from bastion.engine.errors import InvalidOptionError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -45,14 +47,15 @@ _MASKED_PATHS = (
 _READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
-@dataclass(frozen=True)
+@record
 class ContainerOptions:
     """The `create`/`run` flags the engine knows. `command` is what follows the image (None when
     nothing does); `entrypoint` is `--entrypoint` (None when not given, "" to clear it);
     `memory` and `memory_swap` are bytes (-1: unlimited swap); `detach` with `auto_remove` has
     the monitor remove the container when it ends (a foreground `run --rm` removes it itself).
-    `volumes`, `mounts`, `tmpfs`, `security_opt` and `ulimits` are the values of `-v`,
-    `--mount`, `--tmpfs`, `--security-opt` and `--ulimit` as Docker's CLI takes them; `tty`
+    `volumes`, `mounts`, `tmpfs`, `volumes_from`, `security_opt` and `ulimits` are the values
+    of `-v`, `--mount`, `--tmpfs`, `--volumes-from`, `--security-opt` and `--ulimit` as
+    Docker's CLI takes them; `tty`
     gives it a terminal, `interactive` an open stdin (`-t`, `-i`); `restart` is `--restart`
     (engine/restart.py)."""
 
@@ -69,7 +72,7 @@ class ContainerOptions:
     network_aliases: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
     publish_all: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     name: str | None = None
     auto_remove: bool = False
     detach: bool = False
@@ -77,6 +80,7 @@ class ContainerOptions:
     volumes: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
     tmpfs: tuple[str, ...] = ()
+    volumes_from: tuple[str, ...] = ()
     read_only: bool = False
     memory_swap: int | None = None
     cpus: float | None = None
@@ -95,7 +99,7 @@ class ContainerOptions:
     log_size_max: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ImageFacts:
     """What the merge reads from the image: its config's fields and its /etc/passwd and
     /etc/group (text, "" when absent)."""
@@ -105,12 +109,12 @@ class ImageFacts:
     entrypoint: tuple[str, ...] | None = None
     working_dir: str = ""
     user: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     passwd: str = ""
     group: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Process:
     """The merged process: argv, env, cwd, uid, gid, supplementary gids."""
 
@@ -146,7 +150,7 @@ def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Pr
     if options.hostname:
         hostname = options.hostname
     elif options.network == "host":
-        hostname = socket.gethostname()
+        hostname = os.uname().nodename  # gethostname's own source; `socket` costs ~2 ms
     else:
         hostname = container_id[:12]
     env = merge_env(image.env, options.env)

@@ -11,36 +11,42 @@ layout), recorded in the metadata's `volumes` table, mounted into containers by 
   copy never follows a symlink (`runtime.init.copyup`).
 - A volume that any container mounts, running or not, cannot be removed
   (`VolumeInUseError`); the check and the delete are one transaction.
+- `--volumes-from CONTAINER[:ro|rw]` gives a new container the other one's volumes and bind
+  mounts at the same destinations (not its tmpfs), read-only when either the source mount or
+  the mode says so, with no copy-up (moby registerMountPoints); its own `-v`/`--mount` at the
+  same destination wins.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from bastion import jsonio
+from bastion._record import record
 from bastion.engine.errors import EngineError, NoSuchVolumeError, VolumeInUseError
 from bastion.engine.mount_flags import BIND, TMPFS, VOLUME, check_volume_name
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bastion.engine.metadata import ContainerRecord, Metadata
     from bastion.engine.mount_flags import MountRequest
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True)
+@record
 class VolumeRecord:
     name: str
     created: float
     mountpoint: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     anonymous: bool = False
 
 
@@ -59,7 +65,7 @@ class Volumes:
             name=row[0],
             created=row[1],
             mountpoint=self.path(row[0]),
-            labels=json.loads(row[2]),
+            labels=jsonio.loads(row[2]),
             anonymous=bool(row[3]),
         )
 
@@ -92,7 +98,7 @@ class Volumes:
         with self.metadata.write() as db:
             made = db.execute(
                 "INSERT OR IGNORE INTO volumes VALUES (?, ?, ?, ?)",
-                (name, time.time(), json.dumps(labels or {}), int(anonymous)),
+                (name, time.time(), jsonio.dumps(labels or {}), int(anonymous)),
             ).rowcount
         return self.get(name), bool(made)
 
@@ -206,6 +212,40 @@ class Volumes:
                 _copy_up(rootfs, mount["destination"], volume.mountpoint)
             finally:
                 os.close(holder)
+
+
+def parse_volumes_from(text: str) -> tuple[str, bool | None]:
+    """`CONTAINER[:ro|rw]`: the container, and True/False for `ro`/`rw` (None: as the source's
+    mounts are)."""
+    name, sep, mode = text.rpartition(":")
+    if not sep:
+        return text, None
+    if mode not in ("ro", "rw") or not name:
+        from bastion.engine.errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"invalid --volumes-from {text!r}: the mode must be ro or rw",
+            hint="write CONTAINER, CONTAINER:ro or CONTAINER:rw",
+        )
+    return name, mode == "ro"
+
+
+def inherited_mounts(
+    source: ContainerRecord, read_only: bool | None, own: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The mounts `--volumes-from` takes from `source` for a container whose own mounts are
+    `own` (which keep their destinations)."""
+    taken = {mount["destination"] for mount in own}
+    out = []
+    for mount in source.config.get("mounts", ()):
+        if mount["type"] not in (VOLUME, BIND) or mount["destination"] in taken:
+            continue
+        copy = {**mount, "flag": "--volumes-from", "spec": source.name}
+        copy["read_only"] = bool(mount.get("read_only")) or bool(read_only)
+        if mount["type"] == VOLUME:
+            copy["nocopy"] = True  # its content is the source's: moby's CopyData=false
+        out.append(copy)
+    return out
 
 
 def volume_names(record: ContainerRecord) -> set[str]:

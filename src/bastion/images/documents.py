@@ -9,12 +9,15 @@ reads both. Docker schema 1 (signed JWS manifests) is refused, never converted. 
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
+from bastion import jsonio
+from bastion._record import record
 from bastion.images.errors import DigestError, ManifestError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -67,7 +70,7 @@ def chain_ids(diff_ids: tuple[str, ...] | list[str]) -> list[str]:
     return chain
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Platform:
     os: str
     architecture: str
@@ -89,14 +92,14 @@ class Platform:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Descriptor:
     """A reference to a blob: media type, digest, size (and, in an index, platform and tags)."""
 
     media_type: str
     digest: str
     size: int
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     platform: Platform | None = None
 
     @classmethod
@@ -139,7 +142,7 @@ class Descriptor:
         return doc
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Manifest:
     """An image manifest (OCI or Docker schema 2): the config blob and the layers, bottom first."""
 
@@ -148,7 +151,7 @@ class Manifest:
     layers: tuple[Descriptor, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Index:
     """An image index (OCI) or manifest list (Docker): one manifest per platform."""
 
@@ -172,7 +175,7 @@ class Index:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class HistoryEntry:
     created: str | None = None
     created_by: str | None = None
@@ -180,7 +183,7 @@ class HistoryEntry:
     empty_layer: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ImageConfig:
     """The parts of an image config the engine runs with (image-spec config.md `config` and
     `rootfs`). `cmd`/`entrypoint` are `None` when the image does not set them."""
@@ -196,7 +199,7 @@ class ImageConfig:
     user: str = ""
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     stop_signal: str | None = None
     diff_ids: tuple[str, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
@@ -204,7 +207,7 @@ class ImageConfig:
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = jsonio.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise ManifestError(f"the {what} is not JSON: {err}", reference="image-document") from err
     if not isinstance(doc, dict):

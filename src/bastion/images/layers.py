@@ -20,11 +20,11 @@ import errno
 import fcntl
 import os
 import shutil
-from typing import TYPE_CHECKING
 
 from bastion.images.documents import check_digest
 from bastion.images.errors import LayerDigestError, LayoutError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.images.documents import Descriptor
     from bastion.images.layout import Image, Layout

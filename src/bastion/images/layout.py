@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
 
+from bastion import jsonio
+from bastion._record import record
 from bastion.images.documents import (
     INDEX_TYPES,
     OCI_INDEX,
@@ -37,14 +36,16 @@ from bastion.images.documents import (
 )
 from bastion.images.errors import DigestError, ImageNotFoundError, LayoutError, ManifestError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
+    from typing import BinaryIO
 
 LAYOUT_VERSION = "1.0.0"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Image:
     """An image of a layout: its name, the descriptor `index.json` holds, its manifest and its
     config. `layers` are the manifest's layer descriptors, bottom first."""
@@ -80,7 +81,7 @@ class Layout:
         os.makedirs(self._tmp, exist_ok=True)
         marker = os.path.join(self.root, "oci-layout")
         if not os.path.exists(marker):
-            _write_atomic(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+            _write_atomic(marker, jsonio.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
         if not os.path.exists(os.path.join(self.root, "index.json")):
             with self._locked():
                 if not os.path.exists(os.path.join(self.root, "index.json")):
@@ -252,7 +253,7 @@ class Layout:
             "mediaType": OCI_INDEX,
             "manifests": [d.to_json() for d in manifests],
         }
-        _write_atomic(os.path.join(self.root, "index.json"), json.dumps(doc, indent=1).encode())
+        _write_atomic(os.path.join(self.root, "index.json"), jsonio.dumps(doc, indent=1).encode())
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -16,12 +16,12 @@ import contextlib
 import errno
 import os
 import shutil
-from typing import TYPE_CHECKING
 
 from bastion._sys import fsmount
 from bastion._sys.mount import MNT_DETACH, umount2
 from bastion.images.errors import OverlayError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

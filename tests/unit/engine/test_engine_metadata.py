@@ -105,3 +105,19 @@ def test_images_round_trip(tmp_path: Path) -> None:
     with db.write() as conn:
         db.delete_image(conn, "r/i:t")
     assert db.images() == []
+
+
+def test_a_container_is_found_by_name_id_or_id_prefix(tmp_path: Path) -> None:
+    db = Metadata(str(tmp_path / "m.db"))
+    db.insert_container(container("abc123" + "0" * 58, "web"))
+    db.insert_container(container("abd456" + "0" * 58, "db"))
+    web = db.container_named("web")
+    assert web is not None and web.name == "web"
+    named = db.container_named("abd456" + "0" * 58)
+    assert named is not None and named.name == "db"
+    assert db.container_named("ab") is None  # a prefix is not a name
+    assert [c.name for c in db.containers_with_id_prefix("abc")] == ["web"]
+    assert {c.name for c in db.containers_with_id_prefix("ab")} == {"web", "db"}
+    # ids are lowercase hex: no other text (glob characters, capitals) matches any
+    for text in ("", "AB", "a*", "a?", "[a]b", "web"):
+        assert db.containers_with_id_prefix(text) == []

@@ -1,9 +1,11 @@
 """The engine's small pure parts of the container verbs: `--since`/`--until` times and the
-filter of log lines, container names, published ports, Docker's binary sizes."""
+filter of log lines, container names, published ports, Docker's binary sizes, the page cache
+`stats` leaves out."""
 
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,14 @@ from bastion.cli.front.engine_args import binary_size
 from bastion.engine.errors import InvalidOptionError
 from bastion.engine.metadata import ContainerRecord
 from bastion.engine.monitor import LogLine
-from bastion.engine.operations import between, check_name, parse_time, published_ports
+from bastion.engine.operations import (
+    ContainerStats,
+    between,
+    check_name,
+    page_cache,
+    parse_time,
+    published_ports,
+)
 
 NOW = 1_800_000_000.0
 
@@ -107,3 +116,34 @@ def test_published_ports_read_the_network_steps_record() -> None:
 )
 def test_binary_size(size: int, text: str) -> None:
     assert binary_size(size) == text
+
+
+def test_page_cache_reads_the_memory_controllers_stat(tmp_path: Path) -> None:
+    cpu, memory, unified = (tmp_path / name for name in ("cpu", "memory", "unified"))
+    for directory in (cpu, memory, unified):
+        directory.mkdir()
+    (cpu / "cpu.stat").write_text("nr_periods 0\n")
+    # cgroup v1: the hierarchical total, not the cgroup's own inactive_file
+    (memory / "memory.stat").write_text(
+        "cache 9000\ninactive_file 100\nactive_file 5\ntotal_inactive_file 4096\n"
+    )
+    assert page_cache([str(cpu), str(unified), str(memory)]) == 4096
+    (unified / "memory.stat").write_text("anon 10\ninactive_file 2048\nactive_file 1\n")
+    assert page_cache([str(unified)]) == 2048  # cgroup2
+    assert page_cache([str(cpu), str(tmp_path / "gone")]) == 0
+
+
+@pytest.mark.parametrize(("usage", "cache", "used"), [(10_000, 4_000, 6_000), (100, 400, 100)])
+def test_memory_used_is_the_usage_without_the_cache(usage: int, cache: int, used: int) -> None:
+    stats = ContainerStats(
+        id="c",
+        name="n",
+        time=0.0,
+        cpu_ns=0,
+        memory_usage=usage,
+        memory_limit=None,
+        pids=1,
+        pids_limit=None,
+        memory_cache=cache,
+    )
+    assert stats.memory_used == used  # a cache above the usage (racy reads) leaves it whole

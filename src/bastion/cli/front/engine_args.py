@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator
@@ -81,6 +81,12 @@ def add_host_config_options(parser: argparse.ArgumentParser) -> None:
         "--mount", action="append", default=[], help="type=bind|volume|tmpfs,source=..,target=.."
     )
     parser.add_argument("--tmpfs", action="append", default=[], help="DST[:OPTIONS] a tmpfs mount")
+    parser.add_argument(
+        "--volumes-from",
+        action="append",
+        default=[],
+        help="CONTAINER[:ro|rw] that container's volumes and bind mounts",
+    )
     parser.add_argument("--read-only", action="store_true", help="a read-only root filesystem")
     parser.add_argument("--memory-swap", help="memory plus swap (b, k, m, g; -1: unlimited)")
     parser.add_argument("--cpus", help="number of CPUs (a CFS quota)")
@@ -165,6 +171,7 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         volumes=tuple(args.volume),
         mounts=tuple(args.mount),
         tmpfs=tuple(args.tmpfs),
+        volumes_from=tuple(args.volumes_from),
         read_only=args.read_only,
         memory_swap=memory_swap,
         cpus=cpus,

@@ -17,6 +17,7 @@ import argparse
 import gc
 import importlib
 import os
+import shutil
 import sys
 
 from bastion import __version__
@@ -104,11 +105,35 @@ def quick_exit() -> bool:
     return _quick_exit[0] and _exit_now[0]
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, with the terminal's width read once per process: argparse makes a
+    formatter for every `add_argument` (to check its metavar), and each one asked for the
+    terminal's size (an ioctl and environment look-ups): 46 times for `run`'s options."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            if not _columns:
+                _columns.append(shutil.get_terminal_size().columns - 2)  # argparse's own width
+            width = _columns[0]
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+_columns: list[int] = []
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; when `argv` names a verb, only that verb's module is imported and only its
     sub-parser is made: importing every verb costs `bastion run` ~60 ms."""
     wanted = next((arg for arg in argv or () if arg in COMMANDS), None)
-    parser = argparse.ArgumentParser(prog="bastion", description="containers, isolated and watched")
+    parser = argparse.ArgumentParser(
+        prog="bastion", description="containers, isolated and watched", formatter_class=_Formatter
+    )
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
     parser.add_argument(
         "--root",
@@ -151,7 +176,13 @@ def add_verb(
         return None
     # `create`/`run` take Docker's -h (hostname): they add --help themselves
     add_help = getattr(module, "ADD_HELP", True)
-    verb_parser = sub.add_parser(verb, help=module.HELP, description=module.HELP, add_help=add_help)
+    verb_parser = sub.add_parser(
+        verb,
+        help=module.HELP,
+        description=module.HELP,
+        add_help=add_help,
+        formatter_class=_Formatter,
+    )
     module.configure(verb_parser)
     verb_parser.set_defaults(func=module.run)
     return verb_parser

@@ -7,8 +7,8 @@ piped in with `-i`; Ctrl-P Ctrl-Q detaches."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

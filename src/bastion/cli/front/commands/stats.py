@@ -1,5 +1,6 @@
 """`bastion stats [--no-stream] [--format json] [-a] [CONTAINER...]`: CPU %, memory usage and
-limit, pids of running containers, from their cgroups (Docker's columns)."""
+limit, pids of running containers, from their cgroups (Docker's columns; the memory without the
+inactive page cache, as Docker's CLI shows it)."""
 
 from __future__ import annotations
 
@@ -74,11 +75,11 @@ def _report(
                 "ID": now.id if args.no_trunc else now.id[:12],
                 "Name": now.name,
                 "CPUPerc": f"{percent:.2f}%",
-                "MemUsage": f"{binary_size(now.memory_usage)} / {binary_size(limit)}",
-                "MemPerc": f"{(now.memory_usage / limit * 100 if limit else 0):.2f}%",
+                "MemUsage": f"{binary_size(now.memory_used)} / {binary_size(limit)}",
+                "MemPerc": f"{(now.memory_used / limit * 100 if limit else 0):.2f}%",
                 "PIDs": str(now.pids),
                 "CPUPercent": percent,
-                "MemoryUsage": now.memory_usage,
+                "MemoryUsage": now.memory_used,
                 "MemoryLimit": limit,
                 "PidsCurrent": now.pids,
                 "PidsLimit": now.pids_limit,
