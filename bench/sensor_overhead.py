@@ -43,6 +43,7 @@ from bench.sensor_common import (
     floor_programs,
     median,
     ns_per_run,
+    program_ids,
     require_root_and_cpus,
     run_workload,
 )
@@ -98,13 +99,15 @@ def kernel_costs(
     times on a shared VM: it isolates the programs' own cost from everything else."""
     costs: dict[str, dict[str, float]] = {"floor": {}, "sensor": {}}
     with bpf_stats():
+        before = program_ids("bst_bench_exit")
         with floor_programs(built.floor_object):
+            ours = program_ids("bst_bench_exit") - before
             for name, argv in loads.items():
-                costs["floor"][name] = ns_per_run("bst_bench_exit", argv)
+                costs["floor"][name] = ns_per_run("bst_bench_exit", argv, ours)
         worker = SensorWorker()
         try:
             for name, argv in loads.items():
-                costs["sensor"][name] = ns_per_run("bst_sys_exit", argv)
+                costs["sensor"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
             worker.stop()
         finally:
             worker.kill()
@@ -113,7 +116,9 @@ def kernel_costs(
             worker = SensorWorker(*filtered_args, "--kernel-filter")
             try:
                 for name, argv in loads.items():
-                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv)
+                    costs["filtered"][name] = ns_per_run(
+                        "bst_sys_exit", argv, worker.program_ids
+                    )
                 worker.stop()
             finally:
                 worker.kill()
