@@ -116,9 +116,7 @@ def kernel_costs(
             worker = SensorWorker(*filtered_args, "--kernel-filter")
             try:
                 for name, argv in loads.items():
-                    costs["filtered"][name] = ns_per_run(
-                        "bst_sys_exit", argv, worker.program_ids
-                    )
+                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
                 worker.stop()
             finally:
                 worker.kill()
