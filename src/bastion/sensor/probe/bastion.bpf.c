@@ -474,6 +474,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 // lacks): fields are then read with plain, fault-safe loads.
 #define bst_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
 
+#define BST_FD_SLOTS (1 << 20) // the kernel's fs.nr_open ceiling: an fd is below it
+
 static __always_inline struct file *bst_fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -487,8 +489,9 @@ static __always_inline struct file *bst_fd_file(long fd)
 	fdt = task->files->fdt;
 	if (!fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
-		return NULL;
+	// the fd array as untrusted read-only memory (bpf_rdonly_cast to void): its slot is then
+	// a fault-safe plain load too, not a bpf_probe_read_kernel call
+	file = ((struct file **)bpf_rdonly_cast(fdt->fd, 0))[fd & (BST_FD_SLOTS - 1)];
 	return file;
 }
 
