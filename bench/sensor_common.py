@@ -108,6 +108,7 @@ class SensorWorker:
 
     def __init__(self, *extra: str, cpu: int = SENSOR_CPU) -> None:
         argv = pinned([PYTHON, WORKER, *extra], cpu)
+        before = program_ids("bst_sys_exit")
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -116,6 +117,8 @@ class SensorWorker:
         if line.strip() != "ready":
             err = self._finish()
             raise BenchError(f"the sensor worker did not start: {line.strip()} {err}")
+        #: its probe's dispatcher (a probe another session loaded meanwhile would be counted)
+        self.program_ids = program_ids("bst_sys_exit") - before
 
     def _finish(self) -> str:
         try:
@@ -170,18 +173,30 @@ def bpf_stats() -> Iterator[None]:
             f.write(before)
 
 
-def program_runs(name: str) -> tuple[int, int]:
-    """(run_time_ns, run_cnt) summed over the loaded programs called `name` (bpftool)."""
+def _programs(name: str) -> list[dict[str, int]]:
     out = subprocess.run(
         ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True
     ).stdout
-    runs = [p for p in json.loads(out or "[]") if p.get("name") == name]
+    return [p for p in json.loads(out or "[]") if p.get("name") == name]
+
+
+def program_ids(name: str) -> set[int]:
+    """The ids of the loaded programs called `name`."""
+    return {p["id"] for p in _programs(name)}
+
+
+def program_runs(name: str, ids: set[int] | None = None) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) summed over the loaded programs called `name` (bpftool), only
+    those of `ids` when given: other sessions on the machine may run a probe of the same name,
+    whose runs are not ours to count."""
+    runs = [p for p in _programs(name) if ids is None or p["id"] in ids]
     return sum(p.get("run_time_ns", 0) for p in runs), sum(p.get("run_cnt", 0) for p in runs)
 
 
-def ns_per_run(name: str, argv: list[str]) -> float:
-    """The kernel's own account of what program `name` cost per run while `argv` ran."""
-    t0, n0 = program_runs(name)
+def ns_per_run(name: str, argv: list[str], ids: set[int] | None = None) -> float:
+    """The kernel's own account of what program `name` (of `ids`) cost per run while `argv`
+    ran."""
+    t0, n0 = program_runs(name, ids)
     run_workload(argv)
-    t1, n1 = program_runs(name)
+    t1, n1 = program_runs(name, ids)
     return (t1 - t0) / (n1 - n0) if n1 > n0 else float("nan")

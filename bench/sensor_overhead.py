@@ -43,6 +43,7 @@ from bench.sensor_common import (
     floor_programs,
     median,
     ns_per_run,
+    program_ids,
     require_root_and_cpus,
     run_workload,
 )
@@ -62,23 +63,28 @@ def workloads(built: Built, args: argparse.Namespace) -> dict[str, list[str]]:
     }
 
 
+def _timed(argv: list[str]) -> tuple[int, int]:
+    wall, cpu = run_workload(argv)[:2]
+    return wall, cpu
+
+
 def one_round(
     built: Built,
     config: str,
     loads: dict[str, list[str]],
     drops: dict[str, list[dict[str, float]]],
     worker_args: tuple[str, ...] = (),
-) -> dict[str, int]:
-    """Run every workload once under `config`; their loop times in ns."""
+) -> dict[str, tuple[int, int]]:
+    """Run every workload once under `config`; their loop times and CPU times in ns."""
     if config == "none":
-        return {name: run_workload(argv)[0] for name, argv in loads.items()}
+        return {name: _timed(argv) for name, argv in loads.items()}
     if config == "floor":
         with floor_programs(built.floor_object):
-            return {name: run_workload(argv)[0] for name, argv in loads.items()}
+            return {name: _timed(argv) for name, argv in loads.items()}
     extra = ("--kernel-filter",) if config == "filtered" else ()
     worker = SensorWorker(*worker_args, *extra)
     try:
-        times = {name: run_workload(argv)[0] for name, argv in loads.items()}
+        times = {name: _timed(argv) for name, argv in loads.items()}
         drops.setdefault(config, []).append(worker.stop())
     finally:
         worker.kill()
@@ -93,13 +99,15 @@ def kernel_costs(
     times on a shared VM: it isolates the programs' own cost from everything else."""
     costs: dict[str, dict[str, float]] = {"floor": {}, "sensor": {}}
     with bpf_stats():
+        before = program_ids("bst_bench_exit")
         with floor_programs(built.floor_object):
+            ours = program_ids("bst_bench_exit") - before
             for name, argv in loads.items():
-                costs["floor"][name] = ns_per_run("bst_bench_exit", argv)
+                costs["floor"][name] = ns_per_run("bst_bench_exit", argv, ours)
         worker = SensorWorker()
         try:
             for name, argv in loads.items():
-                costs["sensor"][name] = ns_per_run("bst_sys_exit", argv)
+                costs["sensor"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
             worker.stop()
         finally:
             worker.kill()
@@ -108,16 +116,18 @@ def kernel_costs(
             worker = SensorWorker(*filtered_args, "--kernel-filter")
             try:
                 for name, argv in loads.items():
-                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv)
+                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
                 worker.stop()
             finally:
                 worker.kill()
     return costs
 
 
-def report(samples: dict[str, dict[str, list[int]]], loads: dict[str, list[str]]) -> None:
+def report(
+    samples: dict[str, dict[str, list[int]]], loads: dict[str, list[str]], what: str
+) -> None:
     """Medians, overhead vs `none`, and the sensor's ratios to the floor (when both ran)."""
-    head = f"{'workload':<14}{'config':<8}{'median ms':>11}{'overhead':>10}"
+    head = f"{'workload':<14}{'config':<9}{what:>11}{'overhead':>10}"
     print(f"\n{head}{'time/floor':>12}{'overhead/floor':>16}")
     for name in loads:
         base = median([float(x) for x in samples["none"][name]])
@@ -130,7 +140,7 @@ def report(samples: dict[str, dict[str, list[int]]], loads: dict[str, list[str]]
             if config in ("sensor", "filtered") and floor:
                 time_ratio = f"{(1 + over) / (1 + floor_over):.3f}x"
                 over_ratio = f"{over / floor_over:.2f}x" if floor_over > 0 else "n/a"
-            row = f"{name:<14}{config:<8}{med / 1e6:>11.1f}{over * 100:>+9.1f}%"
+            row = f"{name:<14}{config:<9}{med / 1e6:>11.1f}{over * 100:>+9.1f}%"
             print(f"{row}{time_ratio:>12}{over_ratio:>16}")
 
 
@@ -169,14 +179,18 @@ def main() -> int:
         with build() as built:
             loads = workloads(built, args)
             samples: dict[str, dict[str, list[int]]] = {c: {n: [] for n in loads} for c in configs}
+            cpu: dict[str, dict[str, list[int]]] = {c: {n: [] for n in loads} for c in configs}
             drops: dict[str, list[dict[str, float]]] = {}
             one_round(built, "none", loads, drops)  # warm-up: page cache, CPU frequency
             for r in range(args.rounds):
                 k = r % len(configs)
                 order = configs[k:] + configs[:k]
                 for config in order:
-                    for name, ns in one_round(built, config, loads, drops, worker_args).items():
+                    for name, (ns, cpu_ns) in one_round(
+                        built, config, loads, drops, worker_args
+                    ).items():
                         samples[config][name].append(ns)
+                        cpu[config][name].append(cpu_ns)
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
             filtered = worker_args if "filtered" in configs else None
             costs = (
@@ -185,7 +199,11 @@ def main() -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    report(samples, loads)
+    report(samples, loads, "median ms")
+    # the workload's own CPU time (BPF programs on its syscalls included): time it waited for
+    # its CPU on a loaded machine is not in it, so it is the steadier of the two figures
+    report(cpu, loads, "CPU ms")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if costs:
         print("\nin-kernel ns per sys_exit program run (kernel.bpf_stats_enabled, one pass):")
         for name in loads:
@@ -217,6 +235,7 @@ def main() -> int:
         {
             "args": vars(args),
             "samples_ns": samples,
+            "cpu_ns": cpu,
             "sensor_workers": drops,
             "kernel_ns_per_run": costs,
         },

@@ -1,6 +1,8 @@
 // The sensor benches' workloads, compiled at run time by bench/sensor_common.py (never committed
 // as a binary). Each mode times only its own loop (CLOCK_MONOTONIC around it), so process start
-// and the caller's bookkeeping stay out of the figure; it prints the loop's nanoseconds.
+// and the caller's bookkeeping stay out of the figure; it prints the loop's nanoseconds, then
+// the CPU time the process spent in it (user + system, BPF programs on its syscalls included):
+// on a shared machine, time the workload waited for its CPU is in the first, not the second.
 //
 //   sensor_workload getppid N            N getppid() system calls (raw syscall: no libc cache)
 //   sensor_workload openclose N PATH     N openat(PATH, O_RDONLY) + close pairs
@@ -22,6 +24,13 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static long long cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void open_close(const char *path)
 {
 	int fd = openat(AT_FDCWD, path, O_RDONLY);
@@ -36,18 +45,18 @@ int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "getppid") == 0) {
 		long n = atol(argv[2]);
-		long long t0 = now_ns();
+		long long t0 = now_ns(), c0 = cpu_ns();
 		for (long i = 0; i < n; i++)
 			syscall(SYS_getppid);
-		printf("%lld\n", now_ns() - t0);
+		printf("%lld %lld\n", now_ns() - t0, cpu_ns() - c0);
 		return 0;
 	}
 	if (argc >= 4 && strcmp(argv[1], "openclose") == 0) {
 		long n = atol(argv[2]);
-		long long t0 = now_ns();
+		long long t0 = now_ns(), c0 = cpu_ns();
 		for (long i = 0; i < n; i++)
 			open_close(argv[3]);
-		printf("%lld\n", now_ns() - t0);
+		printf("%lld %lld\n", now_ns() - t0, cpu_ns() - c0);
 		return 0;
 	}
 	if (argc >= 5 && strcmp(argv[1], "rate") == 0) {

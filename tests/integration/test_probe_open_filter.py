@@ -94,3 +94,45 @@ def test_only_eligible_opens_and_their_closes_are_kept_back(probe: Probe) -> Non
     assert grew["/dev/null"] >= 2 and grew["/proc/self/*"] >= 1
     assert grew[FILTERED_CLOSES] >= 3
     assert probe.statistics().filtered == sum(after.values())
+
+
+THREADS_AND_HIGH_FDS = """
+import json, os, resource, threading
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < 1100:
+    hard = 1100
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+marker = os.open("/dev/null", os.O_WRONLY)       # sent: the closes after it are the test's
+box = {}
+opener = threading.Thread(target=lambda: box.update(fd=os.open("/dev/null", os.O_RDONLY)))
+opener.start()
+opener.join()
+os.close(box["fd"])                              # another thread's open, kept back: so is this
+many = [os.open("/dev/null", os.O_RDONLY) for _ in range(1030)]  # the last ones past 1023
+for fd in many:
+    os.close(fd)                                 # kept back below 1024, sent from 1024 on
+os.close(marker)
+print(json.dumps({"marker": marker, "high": [fd for fd in many if fd >= 1024]}))
+"""
+
+
+def test_marks_are_per_process_and_bounded(probe: Probe) -> None:
+    """A kept-back open's fd is marked for its whole process (a thread's open, another
+    thread's close: both kept back); an fd past the bitmap (1024) has its close sent."""
+    before = probe.filtered()
+    proc = subprocess.Popen(python(THREADS_AND_HIGH_FDS), stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    pid = proc.pid
+    events = collect(probe, lambda e: True, lambda e: e.type == "procexit" and e.tid == pid)
+    report = json.loads(out)
+    mine = [e for e in events if e.pid == pid and e.type in ("openat", "close")]
+    start = next(i for i, e in enumerate(mine) if e.params.get("name") == "/dev/null")
+    assert mine[start].params["fd"] == report["marker"]  # the write-only open: sent
+    assert not [e for e in mine[start + 1 :] if e.type == "openat"]  # every read-only one kept
+    closed = [e.params["fd"] for e in mine[start + 1 :] if e.type == "close"]
+    assert report["high"], "the child reached no fd past 1023"
+    assert closed == [*report["high"], report["marker"]], closed
+    after = probe.filtered()
+    assert after["/dev/null"] - before.get("/dev/null", 0) >= 1031
+    assert after[FILTERED_CLOSES] - before.get(FILTERED_CLOSES, 0) >= 1031 - len(report["high"])

@@ -341,15 +341,15 @@ int main(int argc, char **argv)
 	return 0;
 }
 """
-FLOOD_PAIRS = 2_000_000
-SHADOW_READS = 10
+FLOOD_PAIRS = 500_000  # per flood: 1M events, 10M in all (the old single flood: 4M)
+FLOODS = 10  # one `cat /etc/shadow` inside each: detected 10 times out of 10
 CONTAINER_READS = 3
 
 
 @pytest.mark.slow
-# The evaluation catches up with the 4M-event flood 80-100 s after it ends on an idle 2-core
-# machine, and more than 150 s when other work shares those cores: what is measured is that
-# nothing is lost, not how soon, so the test allows for a loaded machine.
+# Ten floods of 1M events each, back to back (with the kernel filter one takes 1-3 s); the
+# evaluation then catches up with what was sent. What is measured is that nothing is lost, not
+# how soon, so the timeout allows for a loaded machine.
 @pytest.mark.timeout(600)
 @shared_data.needs(*shared_data.FALCO_RULES)
 def test_a_flood_does_not_hide_a_shadow_read(
@@ -359,8 +359,8 @@ def test_a_flood_does_not_hide_a_shadow_read(
     bundle_factory: BundleFactory,
     watches: list[Watch],
 ) -> None:
-    """2M open+close of /dev/null; ten `cat /etc/shadow` on the host and three in bastion
-    containers during it: an alert for each, process and file fields filled."""
+    """Ten floods of 500k open+close of /dev/null, one `cat /etc/shadow` on the host inside each
+    (and three in bastion containers): an alert for every read, process and file fields filled."""
     cc = shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
     assert cc is not None, "the flood test compiles its C loop"
     (tmp_path / "flood.c").write_text(FLOOD_C)
@@ -381,7 +381,7 @@ def test_a_flood_does_not_hide_a_shadow_read(
     watches.append(watch)
     nonce = uuid.uuid4().hex[:8]
     marks = []
-    for i in range(SHADOW_READS):  # a distinct command line per read: each alert is told apart
+    for i in range(FLOODS):  # a distinct command line per read: each alert is told apart
         mark = f"bst-flood-{nonce}-{i}"
         (tmp_path / mark).write_text("")
         marks.append(mark)
@@ -392,24 +392,24 @@ def test_a_flood_does_not_hide_a_shadow_read(
         Path(bundle, "rootfs/etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
         containers.append(cid)
     began = time.monotonic()
-    flood = subprocess.Popen([str(flood_bin), str(FLOOD_PAIRS)])
     starts: list[subprocess.Popen[bytes]] = []
-    try:
-        for i, mark in enumerate(marks):
+    for i, mark in enumerate(marks):
+        flood = subprocess.Popen([str(flood_bin), str(FLOOD_PAIRS)])
+        try:
             time.sleep(0.1)
             subprocess.run(
                 ["cat", "/etc/shadow", mark], cwd=tmp_path, capture_output=True, check=True
             )
-            if i % 3 == 2:  # not waited for: the reads go on meanwhile
+            if i % 3 == 2 and i // 3 < CONTAINER_READS:  # not waited for: the flood goes on
                 start = [runc.binary, "--root", runtime_root, "start", containers[i // 3]]
                 starts.append(subprocess.Popen(start))
-        assert flood.poll() is None, "the flood ended before the last read: it proves nothing"
-        assert all(p.wait(timeout=30) == 0 for p in starts)
-        assert flood.wait(timeout=120) == 0
-    finally:
-        if flood.poll() is None:
-            flood.kill()
-            flood.wait()
+            assert flood.poll() is None, f"flood {i} ended before its read: it proves nothing"
+            assert flood.wait(timeout=120) == 0
+        finally:
+            if flood.poll() is None:
+                flood.kill()
+                flood.wait()
+    assert all(p.wait(timeout=30) == 0 for p in starts)
     flood_seconds = time.monotonic() - began
     # the sensor catches up on what the spill holds, then reports
     alerts, stats = watch.stop(timeout=420)
@@ -438,7 +438,7 @@ def test_a_flood_does_not_hide_a_shadow_read(
     spill = int(stats["dropped (spill area full)"])
     # the kernel filter keeps back the flood's opens of /dev/null (no loaded rule can match one)
     filtered = int(stats.get("kept back by the kernel filter (events no rule can match)", 0))
-    assert produced >= 2 * FLOOD_PAIRS
+    assert produced >= 2 * FLOOD_PAIRS * FLOODS
     assert produced == delivered + ring + spill + filtered
     drops = [a for a in alerts if a["rule"] == DROP_RULE]
     assert sum(a["output_fields"]["n_drops"] for a in drops) == ring + spill

@@ -144,13 +144,22 @@ struct {
 	__type(value, __u64);
 } bst_filtered SEC(".maps");
 
-// The fds whose open was kept back: (tgid << 32 | fd) -> the process's start time (a later
-// process with the same pid is another). LRU: a mark evicted only means its close is sent.
+// The fds whose open was kept back, one bit per fd below BST_FD_MARKS, in the storage of the
+// process's thread-group leader: one lookup and one atomic bit operation where a hash of
+// (tgid, fd) took an insert per open and a lookup and a delete per close (most of a kept-back
+// open+close pair's cost). The storage dies with the leader, so no later process inherits
+// its marks; a mark lost (an fd above the bitmap, a leader replaced by exec) only means the
+// close is sent.
+#define BST_FD_MARKS 1024
+struct bst_fd_marks {
+	__u64 w[BST_FD_MARKS / 64];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct bst_fd_marks);
 } bst_open_fds SEC(".maps");
 
 struct {
@@ -220,16 +229,24 @@ static __always_inline int bst_failed_skipped(long ret)
 	return 1;
 }
 
-static __always_inline __u64 bst_fd_key(long fd)
-{
-	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
-}
-
-// The current process's start time: a mark of a dead process with the same pid is not ours.
-static __always_inline __u64 bst_start_time(void)
+// The current process's fd marks (created when `create`), or NULL.
+static __always_inline struct bst_fd_marks *bst_marks(int create)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	return task->group_leader->start_time;
+
+	return bpf_task_storage_get(&bst_open_fds, task->group_leader, 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+// 1 when the current fd table may be shared with another process (clone with CLONE_FILES
+// but not CLONE_THREAD): that process's opens and closes of the same numbers would not touch
+// our marks, so such a table's opens are not marked and its closes are sent. More references
+// than threads (a passing /proc reader's included) only errs toward sending.
+static __always_inline int bst_files_shared(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->files->count.counter > task->signal->nr_threads;
 }
 
 // A sent event returned `fd` (or made it): whatever mark its number had is stale. Forgetting a
@@ -238,12 +255,14 @@ static __always_inline void bst_forget_fd(long fd)
 {
 	__u32 zero = 0;
 	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
-	__u64 key;
+	struct bst_fd_marks *marks;
 
-	if (!cfg || !cfg->close_filter || fd < 0 || fd >= (1 << 20))
+	if (!cfg || !cfg->close_filter || fd < 0 || fd >= BST_FD_MARKS)
 		return;
-	key = bst_fd_key(fd);
-	bpf_map_delete_elem(&bst_open_fds, &key);
+	marks = bst_marks(0);
+	if (marks)
+		__sync_fetch_and_and(&marks->w[(fd >> 6) & (BST_FD_MARKS / 64 - 1)],
+				     ~(1ULL << (fd & 63)));
 }
 
 // Start a record of `nparams` parameters for the current task.
@@ -455,6 +474,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 // lacks): fields are then read with plain, fault-safe loads.
 #define bst_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
 
+#define BST_FD_SLOTS (1 << 20) // the kernel's fs.nr_open ceiling: an fd is below it
+
 static __always_inline struct file *bst_fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -468,8 +489,9 @@ static __always_inline struct file *bst_fd_file(long fd)
 	fdt = task->files->fdt;
 	if (!fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
-		return NULL;
+	// the fd array as untrusted read-only memory (bpf_rdonly_cast to void): its slot is then
+	// a fault-safe plain load too, not a bpf_probe_read_kernel call
+	file = ((struct file **)bpf_rdonly_cast(fdt->fd, 0))[fd & (BST_FD_SLOTS - 1)];
 	return file;
 }
 
@@ -1012,99 +1034,119 @@ static __always_inline void bst_filtered_as(__u32 slot)
 		*count += 1; // per-CPU slot
 }
 
-// The offset of parameter `idx` of the record being built, and its length.
-static __always_inline __u32 bst_param(__u8 *b, __u32 nparams, __u32 idx, __u32 *len)
-{
-	__u32 off = BST_HDR_SIZE + 2 * (nparams & (BST_MAX_PARAMS - 1));
-	__u32 i;
+#define BST_ONES 0x0101010101010101ULL
+#define BST_HIGHS 0x8080808080808080ULL
+#define BST_DOTS 0x2e2e2e2e2e2e2e2eULL   // '.' in every byte
+#define BST_SLASHES 0x2f2f2f2f2f2f2f2fULL // '/' in every byte
+#define BST_PATH_WORDS (BST_FILTER_PATH_MAX / 8)
+#define BST_PREFIX_WORDS (BST_FILTER_PREFIX_MAX / 8)
+#define BST_OPEN_DENY_ALL 0xffffffffU // flags that no open filter lets through
 
-	for (i = 0; i < 8; i++) {
-		if (i >= idx)
-			break;
-		off += *(__u16 *)&b[(BST_HDR_SIZE + 2 * i) & BST_MASK];
-	}
-	*len = *(__u16 *)&b[(BST_HDR_SIZE + 2 * (idx & 7)) & BST_MASK];
-	return off;
+// The high bit of each byte of v that is zero. A byte just above a zero byte may be flagged
+// too (the borrow): callers only use the flags to refuse, so a false flag only sends an event.
+static __always_inline __u64 bst_zero_bytes(__u64 v)
+{
+	return (v - BST_ONES) & ~v & BST_HIGHS;
 }
 
-struct bst_match {
-	__u32 off;   // the path's record offset
-	__u32 len;   // its length with the NUL
-	__u32 found; // a "/." or ".." (the scan), the matching entry + 1 (the entries)
-};
-
-// One step of the scan for "/." and "..": bpf_loop keeps the verifier to one step.
-static long bst_dots_step(__u32 i, void *data)
+// Word `w` of the path `p` of `n` bytes (no NUL), the bytes past its end zeroed: the scan and
+// the compare read eight bytes a step, not one (a bpf_loop callback per byte and per entry was
+// most of a kept-back open's cost). Little endian: byte 0 is the low byte.
+static __always_inline __u64 bst_path_word(const char *p, __u32 n, __u32 w)
 {
-	struct bst_match *m = data;
-	__u8 *b = bst_buf();
-	__u8 c;
+	__u64 v = *(const __u64 *)&p[(8 * w) & BST_PATH_MASK];
+	__u32 left = n - 8 * w; // > 0: the callers stop at the path's end
 
-	if (!b || i + 2 >= m->len)
-		return 1;
-	if (b[(m->off + i + 1) & BST_MASK] != '.')
-		return 0;
-	c = b[(m->off + i) & BST_MASK];
-	if (c == '/' || c == '.') {
-		m->found = 1;
-		return 1;
+	return left >= 8 ? v : v & ((1ULL << (8 * left)) - 1);
+}
+
+// 1 when the path holds "/." or "..": a '.' whose previous byte is '/' or '.'.
+static __always_inline int bst_has_dots(const char *p, __u32 n)
+{
+	__u64 v, prev, before = 0;
+	__u32 w;
+
+	for (w = 0; w < BST_PATH_WORDS; w++) {
+		if (8 * w >= n)
+			break;
+		v = bst_path_word(p, n, w);
+		prev = (v << 8) | (before >> 56); // each byte's predecessor
+		if (bst_zero_bytes(v ^ BST_DOTS) &
+		    (bst_zero_bytes(prev ^ BST_SLASHES) | bst_zero_bytes(prev ^ BST_DOTS)))
+			return 1;
+		before = v;
 	}
 	return 0;
 }
 
-// One entry of bst_open_paths against the path: equal to it (exact) or longer and under it.
-static long bst_entry_step(__u32 e, void *data)
+// The entry of bst_open_paths the path equals (exact) or lies under, + 1; 0 for none. Entries
+// are zero-padded (loader.py), so whole words compare.
+static __always_inline __u32 bst_class_of(const char *p, __u32 n, __u32 entries)
 {
-	struct bst_match *m = data;
-	__u32 key = e, j, n;
-	struct bst_open_path *entry = bpf_map_lookup_elem(&bst_open_paths, &key);
-	__u8 *b = bst_buf();
+	struct bst_open_path *entry;
+	__u32 e, w, key, len;
+	__u64 mask;
 
-	if (!entry || !b)
-		return 1;
-	n = entry->len;
-	if (n == 0 || n > BST_FILTER_PREFIX_MAX)
-		return 0;
-	if (entry->exact ? m->len != n + 1 : m->len <= n + 1)
-		return 0;
-	for (j = 0; j < BST_FILTER_PREFIX_MAX; j++) {
-		if (j >= n)
+	for (e = 0; e < BST_FILTER_ENTRIES; e++) {
+		if (e >= entries)
 			break;
-		if (b[(m->off + j) & BST_MASK] != entry->s[j])
-			return 0;
+		key = e;
+		entry = bpf_map_lookup_elem(&bst_open_paths, &key); // an array: inlined
+		if (!entry)
+			break;
+		len = entry->len;
+		if (len == 0 || len > BST_FILTER_PREFIX_MAX || (entry->exact ? n != len : n <= len))
+			continue;
+		for (w = 0; w < BST_PREFIX_WORDS; w++) {
+			if (8 * w >= len)
+				return e + 1;
+			mask = len - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (len - 8 * w))) - 1;
+			if ((*(const __u64 *)&p[(8 * w) & BST_PATH_MASK] ^ ((__u64 *)entry->s)[w]) & mask)
+				break;
+		}
+		if (w == BST_PREFIX_WORDS)
+			return e + 1;
 	}
-	m->found = e + 1;
-	return 1;
+	return 0;
 }
 
-// 1 when the open just written (event with `nparams` parameters, its path and flags at
-// `name_idx` and `flags_idx`) is one the open filter keeps back: it is then counted as
-// produced and filtered, by the entry that matched, and not sent.
-__noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams, long ret)
+// openat2's flags, from the caller's struct open_how (0: unreadable, never kept back).
+static __always_inline __u32 bst_how_flags(__u64 uhow)
 {
-	__u32 zero = 0, off, len, flen;
+	__u64 flags = 0;
+
+	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)uhow))
+		return BST_OPEN_DENY_ALL;
+	return flags;
+}
+
+// 1 when the open that returned `ret`, of the user path at `upath` with `flags`, is one the
+// open filter keeps back: it is then counted as produced and filtered, by the entry that
+// matched, and not sent. Run before the open's record is built: a kept-back open costs one
+// read of its path into the per-CPU path buffer, not a record.
+__noinline int bst_open_filtered(__u64 upath, __u32 flags, long ret)
+{
+	__u32 zero = 0, found;
 	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
-	__u8 *b = bst_buf();
-	struct bst_match m = {};
+	struct bst_pathbuf *pb;
 	struct file *file;
 	struct inode *inode;
 	unsigned long magic;
 	umode_t mode;
+	long len;
 
-	if (!cfg || !b || !cfg->open_paths || ret < 0)
+	if (!cfg || !cfg->open_paths || ret < 0 || (flags & cfg->open_deny))
 		return 0;
-	off = bst_param(b, nparams, flags_idx, &flen);
-	if (flen != 4 || (*(__u32 *)&b[off & BST_MASK] & cfg->open_deny))
+	pb = bpf_map_lookup_elem(&bst_pathbuf, &zero);
+	if (!pb)
 		return 0;
-	off = bst_param(b, nparams, name_idx, &len);
-	if (len < 2 || len > BST_FILTER_PATH_MAX || b[off & BST_MASK] != '/')
+	// one byte more than the longest path compared: a longer one reads as too long
+	len = bpf_probe_read_user_str(pb->b, BST_FILTER_PATH_MAX + 1, (void *)upath);
+	if (len < 2 || len > BST_FILTER_PATH_MAX || pb->b[0] != '/')
 		return 0;
 	// no "/." (hidden names, ".", "..") and no ".." anywhere: the path cannot leave its class
 	// once folded, and checks on text holding either cannot match it (kernel_filter.FORBIDDEN)
-	m.off = off;
-	m.len = len;
-	bpf_loop(BST_FILTER_PATH_MAX, bst_dots_step, &m, 0);
-	if (m.found)
+	if (bst_has_dots(pb->b, len - 1))
 		return 0;
 	// a directory is the base of later *at paths and fchdir, so it is always sent; so is a
 	// namespace or pidfd file reopened by path (what setns takes), or any anonymous inode
@@ -1118,48 +1160,41 @@ __noinline int bst_open_filtered(__u32 name_idx, __u32 flags_idx, __u32 nparams,
 	magic = inode->i_sb->s_magic;
 	if (magic == BST_NSFS_MAGIC || magic == BST_PIDFS_MAGIC || magic == BST_ANON_INODE_FS_MAGIC)
 		return 0;
-	bpf_loop(cfg->open_paths < BST_FILTER_ENTRIES ? cfg->open_paths : BST_FILTER_ENTRIES,
-		 bst_entry_step, &m, 0);
-	if (!m.found)
+	found = bst_class_of(pb->b, len - 1, cfg->open_paths);
+	if (!found)
 		return 0;
-	bst_filtered_as(m.found - 1);
-	if (cfg->close_filter) {
-		__u64 fdkey = bst_fd_key(ret), start = bst_start_time();
-		bpf_map_update_elem(&bst_open_fds, &fdkey, &start, BPF_ANY);
+	bst_filtered_as(found - 1);
+	if (cfg->close_filter && ret < BST_FD_MARKS && !bst_files_shared()) {
+		struct bst_fd_marks *marks = bst_marks(1);
+
+		if (marks)
+			__sync_fetch_and_or(&marks->w[(ret >> 6) & (BST_FD_MARKS / 64 - 1)],
+					    1ULL << (ret & 63));
 	}
 	return 1;
 }
 
-// 1 when the close just written closes an fd whose open was kept back (then forgotten).
-__noinline int bst_close_filtered(__u32 fd_idx, __u32 nparams)
+// 1 when closing `fd` closes an fd whose open was kept back (its mark is then cleared): run
+// before the close's record is built, so a kept-back close costs no record.
+__noinline int bst_close_filtered(long fd)
 {
-	__u32 zero = 0, off, len;
+	__u32 zero = 0;
 	struct bst_config *cfg = bpf_map_lookup_elem(&bst_config, &zero);
-	__u8 *b = bst_buf();
-	__u64 key, *start;
-	long fd;
+	struct bst_fd_marks *marks;
+	__u64 bit, old;
 
-	if (!cfg || !b || !cfg->close_filter)
+	if (!cfg || !cfg->close_filter || fd < 0 || fd >= BST_FD_MARKS)
 		return 0;
-	off = bst_param(b, nparams, fd_idx, &len);
-	if (len != 8)
+	marks = bst_marks(0);
+	if (!marks)
 		return 0;
-	fd = *(__s64 *)&b[off & BST_MASK];
-	if (fd < 0)
+	bit = 1ULL << (fd & 63);
+	old = __sync_fetch_and_and(&marks->w[(fd >> 6) & (BST_FD_MARKS / 64 - 1)], ~bit);
+	if (!(old & bit) || bst_files_shared())
 		return 0;
-	key = bst_fd_key(fd);
-	start = bpf_map_lookup_elem(&bst_open_fds, &key);
-	if (!start)
-		return 0;
-	if (*start != bst_start_time()) { // another process's mark: this fd was never kept back
-		bpf_map_delete_elem(&bst_open_fds, &key);
-		return 0;
-	}
-	bpf_map_delete_elem(&bst_open_fds, &key);
 	bst_filtered_as(BST_FILTER_CLOSES);
 	return 1;
 }
-
 
 // ------------------------------------------------------------------------ programs
 
@@ -1170,6 +1205,26 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 {
 	struct bst_rec r = {};
 	struct bst_rec *rp = &r;
+
+	// the kernel filter first: what it keeps back costs no record
+#define BST_OPEN_CASE(NAME, PATH, FLAGS)                      \
+	case BST_EVT_##NAME:                                  \
+		if (bst_open_filtered(PATH, FLAGS, ret))      \
+			return 0;                             \
+		break;
+#define BST_CLOSE_CASE(NAME, FD)                   \
+	case BST_EVT_##NAME:                       \
+		if (bst_close_filtered(FD))        \
+			return 0;                  \
+		break;
+	switch (code) {
+		BST_OPEN_FILTER_EVENTS
+		BST_CLOSE_FILTER_EVENTS
+	default:
+		break;
+	}
+#undef BST_OPEN_CASE
+#undef BST_CLOSE_CASE
 
 #define BST_CASE(NAME)                                                           \
 	case BST_EVT_##NAME:                                                     \
@@ -1183,24 +1238,6 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 		return 0;
 	}
 #undef BST_CASE
-#define BST_OPEN_CASE(NAME, NAME_IDX, FLAGS_IDX)                                      \
-	case BST_EVT_##NAME:                                                          \
-		if (bst_open_filtered(NAME_IDX, FLAGS_IDX, BST_NPARAMS_##NAME, ret)) \
-			return 0;                                                     \
-		break;
-#define BST_CLOSE_CASE(NAME, FD_IDX)                                 \
-	case BST_EVT_##NAME:                                         \
-		if (bst_close_filtered(FD_IDX, BST_NPARAMS_##NAME)) \
-			return 0;                                    \
-		break;
-	switch (code) {
-		BST_OPEN_FILTER_EVENTS
-		BST_CLOSE_FILTER_EVENTS
-	default:
-		break;
-	}
-#undef BST_OPEN_CASE
-#undef BST_CLOSE_CASE
 	bst_forget_fd(ret);
 	bst_submit(rp);
 	return 0;

@@ -5,9 +5,11 @@
 // parameters (length slots) its record carries; BST_WRITE_<NAME>: the statements that
 // write them, in schema.py's order (in scope: rp, and ret and a for syscall events).
 // BST_SYSCALL_EVENTS: BST_CASE(NAME) for every event a syscall's exit produces.
-// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, name index, flags index) for the opens
-// the kernel-side open filter may keep (sensor/kernel_filter.py);
-// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd index) for the closes it may keep.
+// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, path, flags) for the opens the
+// kernel-side open filter may keep (sensor/kernel_filter.py), path and flags the C
+// expressions of the user path pointer and the open flags (in scope: a);
+// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd) for the closes it may keep, fd
+// the C expression of the closed fd (in scope: a), so it is checked before the record.
 #ifndef BASTION_EVENTS_H
 #define BASTION_EVENTS_H
 
@@ -590,13 +592,13 @@
 	/* end of BST_SYSCALL_EVENTS */
 
 #define BST_OPEN_FILTER_EVENTS \
-	BST_OPEN_CASE(OPEN, 1, 2) \
-	BST_OPEN_CASE(OPENAT, 2, 3) \
-	BST_OPEN_CASE(OPENAT2, 2, 3) \
+	BST_OPEN_CASE(OPEN, a->a[0], (__u32)a->a[1]) \
+	BST_OPEN_CASE(OPENAT, a->a[1], (__u32)a->a[2]) \
+	BST_OPEN_CASE(OPENAT2, a->a[1], bst_how_flags(a->a[2])) \
 	/* end of BST_OPEN_FILTER_EVENTS */
 
 #define BST_CLOSE_FILTER_EVENTS \
-	BST_CLOSE_CASE(CLOSE, 1) \
+	BST_CLOSE_CASE(CLOSE, (int)a->a[0]) \
 	/* end of BST_CLOSE_FILTER_EVENTS */
 
 #endif

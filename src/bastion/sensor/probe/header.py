@@ -70,6 +70,38 @@ def open_filter_events() -> list[EventSpec]:
     return [e for e in EVENTS if e.handler == "open" and "name" in e.specs and "flags" in e.specs]
 
 
+def _open_path(spec: EventSpec) -> str:
+    """The C expression of an open-family event's user path pointer: its ``str(N)`` argument."""
+    match = _ARG.fullmatch(spec.params[spec.param_index("name")].write or "")
+    if match is None or match[1] != "str":
+        raise ValueError(f"{spec.name}.name: the open filter needs a str(N) write token")
+    return f"a->a[{match[2]}]"
+
+
+#: openat2's flags sit in the caller's struct open_how: the filter reads them itself.
+_HOW = re.compile(r"p_open_how\(rp, a->a\[(\d)\]\)")
+
+
+def _open_flags(spec: EventSpec) -> str:
+    """The C expression of an open-family event's flags: a ``u32(N)`` argument, or openat2's
+    ``open_how`` read by the probe's ``bst_how_flags``."""
+    token = spec.params[spec.param_index("flags")].write or ""
+    if (match := _ARG.fullmatch(token)) and match[1] == "u32":
+        return f"(__u32)a->a[{match[2]}]"
+    if match := _HOW.fullmatch(token):
+        return f"bst_how_flags(a->a[{match[1]}])"
+    raise ValueError(f"{spec.name}.flags: the open filter cannot read flags written by {token!r}")
+
+
+def _close_fd(spec: EventSpec) -> str:
+    """The C expression of the fd a close-family event closes: its ``int(N)`` argument (the
+    probe checks it before building the record)."""
+    match = _ARG.fullmatch(spec.params[spec.param_index("fd")].write or "")
+    if match is None or match[1] != "int":
+        raise ValueError(f"{spec.name}.fd: the close filter needs an int(N) write token")
+    return f"(int)a->a[{match[2]}]"
+
+
 def render() -> str:
     """The header's full text, derived only from the event table."""
     lines = [
@@ -80,9 +112,11 @@ def render() -> str:
         "// parameters (length slots) its record carries; BST_WRITE_<NAME>: the statements that",
         "// write them, in schema.py's order (in scope: rp, and ret and a for syscall events).",
         "// BST_SYSCALL_EVENTS: BST_CASE(NAME) for every event a syscall's exit produces.",
-        "// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, name index, flags index) for the opens",
-        "// the kernel-side open filter may keep (sensor/kernel_filter.py);",
-        "// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd index) for the closes it may keep.",
+        "// BST_OPEN_FILTER_EVENTS: BST_OPEN_CASE(NAME, path, flags) for the opens the",
+        "// kernel-side open filter may keep (sensor/kernel_filter.py), path and flags the C",
+        "// expressions of the user path pointer and the open flags (in scope: a);",
+        "// BST_CLOSE_FILTER_EVENTS: BST_CLOSE_CASE(NAME, fd) for the closes it may keep, fd",
+        "// the C expression of the closed fd (in scope: a), so it is checked before the record.",
         "#ifndef BASTION_EVENTS_H",
         "#define BASTION_EVENTS_H",
         "",
@@ -101,14 +135,13 @@ def render() -> str:
     lines += ["\t/* end of BST_SYSCALL_EVENTS */", ""]
     lines += ["#define BST_OPEN_FILTER_EVENTS \\"]
     lines += [
-        f"\tBST_OPEN_CASE({spec.name.upper()}, {spec.param_index('name')}, "
-        f"{spec.param_index('flags')}) \\"
+        f"\tBST_OPEN_CASE({spec.name.upper()}, {_open_path(spec)}, {_open_flags(spec)}) \\"
         for spec in open_filter_events()
     ]
     lines += ["\t/* end of BST_OPEN_FILTER_EVENTS */", ""]
     lines += ["#define BST_CLOSE_FILTER_EVENTS \\"]
     lines += [
-        f"\tBST_CLOSE_CASE({spec.name.upper()}, {spec.param_index('fd')}) \\"
+        f"\tBST_CLOSE_CASE({spec.name.upper()}, {_close_fd(spec)}) \\"
         for spec in EVENTS
         if spec.handler == "close"
     ]

@@ -101,11 +101,14 @@ class MatchScope:
     dozens of rules). The engine bumps `serial` before and after each event, so no result is
     reused outside one `match` call."""
 
-    __slots__ = ("macros", "serial")
+    __slots__ = ("fields", "macros", "serial")
 
     def __init__(self) -> None:
         self.serial = 0
         self.macros: dict[str, Condition] = {}  # compiled once, shared by every rule
+        # field getters, keyed by the field's text: one value per event however many checks
+        # read it (fd.name is read by most open rules, several times each)
+        self.fields: dict[tuple[str, str | None, tuple[str, ...]], Getter] = {}
 
 
 def compile_condition(
@@ -185,6 +188,25 @@ def _memo(inner: Condition, scope: MatchScope) -> Condition:
         return value
 
     return check
+
+
+def _memo_field(get: Getter, scope: MatchScope) -> Getter:
+    """`get`, read once per event of `scope` (the state does not change during a match)."""
+    serial = -1
+    value: object = None
+
+    def read(evt: Event) -> object:
+        nonlocal serial, value
+        if serial != scope.serial:
+            value = get(evt)
+            serial = scope.serial
+        return value
+
+    return read
+
+
+#: Fields read straight off the event: a memo would cost more than the read.
+_CHEAP_FIELDS = frozenset({"evt.type", "evt.dir"})
 
 
 class _Compiler(Visitor[Condition]):
@@ -270,7 +292,13 @@ class _Compiler(Visitor[Condition]):
             )
         for tr in ref.transformers:
             get = _transformed(get, ops.TRANSFORMERS[tr])
-        return get
+        if self.scope is None or ref.name in _CHEAP_FIELDS:
+            return get
+        key = (ref.name, ref.arg, tuple(ref.transformers))
+        shared = self.scope.fields.get(key)
+        if shared is None:
+            shared = self.scope.fields[key] = _memo_field(get, self.scope)
+        return shared
 
     def visit_UnaryCheck(self, node: UnaryCheck) -> Condition:
         get = self.getter(node.field)
