@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bastion.api import streams
+from bastion.api.attach import start_attached
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
@@ -97,7 +98,6 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/{id}/wait", wait)
     add(app, "DELETE", "/containers/{id}", delete)
     add(app, "GET", "/containers/{id}/logs", logs)
-    add(app, "POST", "/containers/{id}/attach", attach)
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
@@ -163,7 +163,9 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         labels=labels,
         name=name,
         auto_remove=False,  # the server removes it (see the module docstring)
-        detach=True,
+        # `docker run -i` (StdinOnce): the client's half-close ends the container's stdin;
+        # a detached `-i` keeps it open for the next attach (the engine's `detach`)
+        detach=not body.get("StdinOnce"),
         volumes=tuple(host.get("Binds") or ()),
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
@@ -272,15 +274,10 @@ async def inspect(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
 
-    def run(engine: Engine) -> ContainerRecord | None:
-        record = engine.container(ident)
-        if record.status == "running":
-            return None
-        return engine.start(record.id)
-
-    record = await in_engine(request, run)
-    if record is None:
+    current = await in_engine(request, lambda e: e.container(ident))
+    if current.status == "running":
         return web.Response(status=304)
+    record = await start_attached(request, current.id)
     emit(request, "start", record)
     if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
         request.app[REMOVALS].watch(request, record)
@@ -333,7 +330,7 @@ async def delete(request: web.Request) -> web.Response:
 async def wait(request: web.Request) -> web.StreamResponse:
     """The headers go out at once (the CLI waits for them before it starts the container);
     the body, `{"StatusCode": N}`, when the condition holds."""
-    condition = request.query.get("condition", "not-running")
+    condition = request.query.get("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}")
     ident = request.match_info["id"]
@@ -461,42 +458,4 @@ async def logs(request: web.Request) -> web.StreamResponse:
     finally:
         stop_event.set()
     await response.write_eof()
-    return response
-
-
-async def attach(request: web.Request) -> web.StreamResponse:
-    """The container's output as it comes, on the hijacked connection, until it ends."""
-    ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
-    removals = request.app[REMOVALS]
-    await removals.reading(record.id, +1)
-    try:
-        return await _attach(request, record)
-    finally:
-        await removals.reading(record.id, -1)
-
-
-async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
-    response, raw = await streams.hijack(request, tty=False)
-    # attached before it starts (`docker run`): everything it writes; to a running one: what
-    # comes from now on, plus the past with logs=1
-    fresh = record.status in ("created", "starting")
-    produce = _log_frames(
-        record.id,
-        stdout=flag(request, "stdout"),
-        stderr=flag(request, "stderr"),
-        follow=flag(request, "stream"),
-        tail=None if fresh or flag(request, "logs") else 0,
-        timestamps=False,
-        wait_start=True,
-    )
-    queue, stop_event = _stream_in_thread(request, produce)
-    try:
-        while (item := await queue.get()) is not None:
-            if raw.gone:
-                break
-            raw.write(item)
-    finally:
-        stop_event.set()
-        raw.close()
     return response

@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -90,7 +90,18 @@ def make_app(factory: EngineFactory) -> web.Application:
     app[ENGINE_KEY] = factory
     for module in (system, events, containers, images):
         module.register(app)
+    for module in _resources():
+        module.register(app)
     return app
+
+
+def _resources() -> tuple[Any, ...]:
+    """The routes beyond the core ones: attach, exec, container operations, networks,
+    volumes (kept apart from the core list: helpers add routes to both)."""
+    from bastion.api import attach
+    from bastion.api import exec as exec_
+
+    return (attach, exec_)
 
 
 async def serve(

@@ -529,6 +529,12 @@ class Engine:
             )
         return Attachment.connect(self._directory(record.id))
 
+    def resize(self, name_or_id: str, rows: int, cols: int) -> None:
+        """Resize the running container's terminal (its monitor's; a no-op without one)."""
+        from bastion.engine.attach import resize
+
+        resize(self._directory(self.container(name_or_id).id), rows, cols)
+
     def exec(self, name_or_id: str, config: ExecConfig) -> ExecSession:
         """Run a process in the running container (engine/exec.py); the session gives its pid,
         its pty master with a terminal, and `wait()` for its status."""

@@ -1,0 +1,241 @@
+"""`POST /containers/{id}/attach` and `/containers/{id}/resize`: the hijacked stream over the
+container's monitor (engine/attach.py: conmon's attach socket and its control fifo).
+
+A client that attaches before the container starts (`docker run`, `docker start -a`) is told
+`101 UPGRADED` at once and waits in `Pending`; `start` connects one monitor connection per
+waiting client between the monitor's create and the process's start (`Engine.start`'s
+`on_created`), so not a byte the process writes is missed. A client attaching to a running
+container gets what it writes from then on (and its past log with `logs=1`).
+
+Without a TTY the output is stdcopy-framed (stdout 1, stderr 2), with one raw. What the client
+sends goes to the container's stdin (when it was made with `OpenStdin` and `stdin=1` is asked);
+the client's half-close ends the container's stdin and the output goes on until the process
+ends; the monitor then closes its connection, and so do we.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bastion.api import streams
+from bastion.api.errors import ApiError
+from bastion.api.server import add, in_engine
+
+if TYPE_CHECKING:
+    from bastion.engine import ContainerRecord, Engine
+    from bastion.engine.attach import Attachment
+
+
+class Pending:
+    """Clients attached to containers that have not started yet, by container id."""
+
+    def __init__(self) -> None:
+        self.waiting: defaultdict[str, list[asyncio.Future[Attachment]]] = defaultdict(list)
+
+    def wait_for(self, container_id: str) -> asyncio.Future[Attachment]:
+        future: asyncio.Future[Attachment] = asyncio.get_running_loop().create_future()
+        self.waiting[container_id].append(future)
+        return future
+
+    def take(self, container_id: str) -> list[asyncio.Future[Attachment]]:
+        return [f for f in self.waiting.pop(container_id, []) if not f.done()]
+
+
+PENDING = web.AppKey("pending_attaches", Pending)
+
+
+def register(app: web.Application) -> None:
+    app[PENDING] = Pending()
+    add(app, "POST", "/containers/{id}/attach", attach)
+    add(app, "POST", "/containers/{id}/resize", resize)
+
+
+async def start_attached(request: web.Request, container_id: str) -> ContainerRecord:
+    """Start the container, handing a monitor connection to every client waiting in `attach`
+    before its process runs (see the module docstring)."""
+    futures = request.app[PENDING].take(container_id)
+    made: list[Attachment] = []
+
+    def run(engine: Engine) -> ContainerRecord:
+        def connect(record: ContainerRecord) -> None:
+            made.extend(engine.attach(record.id) for _ in futures)
+
+        return engine.start(container_id, on_created=connect if futures else None)
+
+    try:
+        record = await in_engine(request, run)
+    except BaseException as exc:
+        for attachment in made:
+            attachment.close()
+        for future in futures:
+            future.set_exception(exc if isinstance(exc, Exception) else ApiError(500, "stopped"))
+        raise
+    for future, attachment in zip(futures, made, strict=True):
+        if future.done():  # its client went away meanwhile
+            attachment.close()
+        else:
+            future.set_result(attachment)
+    return record
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    from bastion.api.containers import REMOVALS
+
+    ident = request.match_info["id"]
+    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
+    if record.status not in ("created", "starting", "running"):
+        raise ApiError(409, "You cannot attach to a stopped container, start it first")
+    removals = request.app[REMOVALS]
+    await removals.reading(record.id, +1)
+    try:
+        return await _attach(request, record)
+    finally:
+        await removals.reading(record.id, -1)
+
+
+async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
+    tty = bool(record.config.get("tty"))
+    future = request.app[PENDING].wait_for(record.id) if record.status != "running" else None
+    # the headers go out before the process starts: the docker CLI starts it once it has them
+    response, raw = await streams.hijack(request, tty=tty)
+    try:
+        attachment = await _connect(request, record, future)
+    except Exception as exc:
+        raw.write(_error_bytes(str(exc), tty))
+        raw.close()
+        return response
+    if attachment is None:  # it ended before we could connect: what it wrote
+        await _replay_log(request, record, raw, tty)
+        raw.close()
+        return response
+    if future is None and _flag(request, "logs"):
+        await _replay_log(request, record, raw, tty)
+    stdin = _flag(request, "stdin") and bool(record.config.get("interactive"))
+    await pump(
+        attachment,
+        raw,
+        tty=tty,
+        stdin=stdin,
+        stdout=_flag(request, "stdout"),
+        stderr=_flag(request, "stderr"),
+    )
+    return response
+
+
+async def _connect(
+    request: web.Request,
+    record: ContainerRecord,
+    future: asyncio.Future[Attachment] | None,
+) -> Attachment | None:
+    """A monitor connection: the one `start` made for us, or our own to a running container
+    (None when it has ended meanwhile)."""
+    from bastion.engine import ContainerStateError
+
+    if future is not None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(future), 0.5)
+            # started by someone else without us (`bastion start`): connect as to a running one
+            current = await in_engine(request, lambda e: e.container(record.id))
+            if current.status not in ("created", "starting"):
+                future.cancel()
+                break
+    try:
+        attachment = await in_engine(request, lambda e: e.attach(record.id))
+    except ContainerStateError:
+        return None
+    return attachment
+
+
+async def _replay_log(
+    request: web.Request, record: ContainerRecord, raw: streams.Hijacked, tty: bool
+) -> None:
+    """The container's log so far, as the stream would have carried it."""
+    lines = await in_engine(request, lambda e: list(e.logs(record.id)))
+    for line in lines:
+        text = line.text if line.partial else line.text + b"\n"
+        stream = streams.STDERR if line.stream == "stderr" else streams.STDOUT
+        raw.write(text if tty else streams.frame(stream, text))
+
+
+def _error_bytes(message: str, tty: bool) -> bytes:
+    text = f"Error: {message}\n".encode()
+    return text if tty else streams.frame(streams.STDERR, text)
+
+
+async def pump(
+    attachment: Attachment,
+    raw: streams.Hijacked,
+    *,
+    tty: bool,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> None:
+    """Copy between the monitor connection and the client until the monitor closes it (the
+    process ended) or the client goes away; then close both."""
+    from bastion.engine.attach import STDERR
+
+    loop = asyncio.get_running_loop()
+    output: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+
+    def receive() -> None:
+        try:
+            while (packet := attachment.receive()) is not None:
+                loop.call_soon_threadsafe(output.put_nowait, packet)
+        except OSError:
+            pass
+        finally:
+            loop.call_soon_threadsafe(output.put_nowait, None)
+
+    threading.Thread(target=receive, name="bastion-api-attach", daemon=True).start()
+    feeder = loop.create_task(_feed(attachment, raw)) if stdin else None
+    try:
+        while (packet := await output.get()) is not None:
+            if raw.gone:
+                break
+            stream, data = packet
+            if stream == STDERR:
+                if stderr:
+                    raw.write(data if tty else streams.frame(streams.STDERR, data))
+            elif stdout:
+                raw.write(data if tty else streams.frame(streams.STDOUT, data))
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+        # wakes the receiving thread if the client left first
+        with contextlib.suppress(OSError):
+            attachment.sock.shutdown(2)
+        raw.close()
+        attachment.close()
+
+
+async def _feed(attachment: Attachment, raw: streams.Hijacked) -> None:
+    """The client's bytes to the container's stdin; its half-close ends that stdin."""
+    while (data := await raw.read()) is not None:
+        await asyncio.to_thread(attachment.send, data)
+    attachment.close_stdin()
+
+
+def window(request: web.Request) -> tuple[int, int]:
+    """The rows and columns of a resize request (`h`, `w`)."""
+    from bastion.api.bodies import query_int
+
+    return query_int(request, "h", 0), query_int(request, "w", 0)
+
+
+async def resize(request: web.Request) -> web.Response:
+    rows, cols = window(request)
+    ident = request.match_info["id"]
+    await in_engine(request, lambda e: e.resize(ident, rows, cols))
+    return web.Response(status=200)
