@@ -34,3 +34,27 @@ def query_int(request: web.Request, name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ApiError(400, f"invalid value for {name!r}: {value!r} is not a number") from None
+
+
+def query_filters(request: web.Request) -> dict[str, set[str]]:
+    """The `filters` parameter (a JSON object) in both of Docker's forms, `{"k": ["v"]}` and
+    the older `{"k": {"v": true}}`: each key's wanted values."""
+    text = request.query.get("filters")
+    if not text:
+        return {}
+    try:
+        raw = jsonio.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, f"invalid filters: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid filters: they must be a JSON object")
+    out: dict[str, set[str]] = {}
+    for key, value in raw.items():
+        if isinstance(value, list):
+            values = value
+        elif isinstance(value, dict):
+            values = [k for k, on in value.items() if on]
+        else:
+            raise ApiError(400, f"invalid filter {key!r}: give a list of values")
+        out[str(key)] = {str(v) for v in values}
+    return out

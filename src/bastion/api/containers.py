@@ -25,6 +25,7 @@ from bastion.api.attach import start_attached
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
+from bastion.engine.inspect import mount_points
 
 if TYPE_CHECKING:
     from bastion.engine import ContainerOptions, ContainerRecord, Engine
@@ -239,14 +240,58 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "ImageID": record.image_id,
         "Command": shlex.join(args),
         "Created": int(record.created),
-        "Ports": [],
+        "Ports": _ports(record),
         "Labels": dict(record.config.get("labels", {})),
         "State": state,
         "Status": _status(record),
         "HostConfig": {"NetworkMode": record.config.get("network", "none")},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mount_points(record.config.get("mounts", ())),
     }
+
+
+def _ports(record: ContainerRecord) -> list[dict[str, Any]]:
+    """The published ports the engine recorded, as `/containers/json` lists them."""
+    from bastion.engine.operations import published_ports
+
+    return [
+        {
+            "IP": port.host_ip,
+            "PrivatePort": port.container_port,
+            "PublicPort": port.host_port,
+            "Type": port.protocol,
+        }
+        for port in published_ports(record)
+    ]
+
+
+#: `/containers/json` filters: what each matches a record on
+_LIST_FILTERS: dict[str, Callable[[ContainerRecord], set[str]]] = {
+    "id": lambda r: {r.id, r.id[:12]},
+    "name": lambda r: {r.name},
+    "status": lambda r: {"exited" if r.status == "exited" else r.status},
+    "exited": lambda r: {str(r.exit_code)} if r.status == "exited" else set(),
+    "ancestor": lambda r: {r.image, r.image_id, r.image.rsplit(":", 1)[0]},
+}
+
+
+def _matches(record: ContainerRecord, filters: dict[str, set[str]]) -> bool:
+    for key, wanted in filters.items():
+        if key == "label":
+            labels = record.config.get("labels", {})
+            for want in wanted:
+                name, eq, value = want.partition("=")
+                if name not in labels or (eq and labels[name] != value):
+                    return False
+        elif key == "id":
+            if not any(record.id.startswith(w) for w in wanted):
+                return False
+        elif key == "name":
+            if not any(w.lstrip("/") in record.name for w in wanted):
+                return False
+        elif not wanted & _LIST_FILTERS[key](record):
+            return False
+    return True
 
 
 def _status(record: ContainerRecord) -> str:
@@ -258,9 +303,16 @@ def _status(record: ContainerRecord) -> str:
 
 
 async def list_containers(request: web.Request) -> web.Response:
-    everything = flag(request, "all")
+    from bastion.api.bodies import query_filters
+
+    filters = query_filters(request)
+    unknown = set(filters) - {*_LIST_FILTERS, "label"}
+    if unknown:
+        raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
+    # a status filter looks at every container, as dockerd
+    everything = flag(request, "all") or "status" in filters or "exited" in filters
     records = await in_engine(request, lambda e: e.containers(all=everything))
-    return json_response([summary(r) for r in records])
+    return json_response([summary(r) for r in records if _matches(r, filters)])
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -411,25 +463,34 @@ def _log_frames(
     follow: bool,
     tail: int | None,
     timestamps: bool,
-    wait_start: bool = False,
+    since: float | None,
+    until: float | None,
 ) -> Callable[[Engine], Iterator[bytes]]:
     def produce(engine: Engine) -> Iterator[bytes]:
-        import time
-
         record = engine.container(ident)
-        while wait_start and record.status in ("created", "starting"):
-            time.sleep(0.05)  # attach comes before start: follow from when it runs
-            record = engine.container(ident)
-        for line in engine.logs(record.id, tail=tail, follow=follow):
+        tty = bool(record.config.get("tty"))  # a terminal's output is one raw stream
+        lines = engine.logs(record.id, tail=tail, follow=follow, since=since, until=until)
+        for line in lines:
             wanted = stdout if line.stream == "stdout" else stderr
             if not wanted:
                 continue
             text = line.text if line.partial else line.text + b"\n"
             if timestamps:
                 text = line.time.encode() + b" " + text
-            yield streams.frame(streams.STDERR if line.stream == "stderr" else streams.STDOUT, text)
+            stream = streams.STDERR if line.stream == "stderr" else streams.STDOUT
+            yield text if tty else streams.frame(stream, text)
 
     return produce
+
+
+def _unix_time(request: web.Request, name: str) -> float | None:
+    """`since`/`until` as the clients send them: Unix seconds (with a fraction); 0 is none."""
+    text = request.query.get(name, "")
+    try:
+        value = float(text) if text else 0.0
+    except ValueError:
+        raise ApiError(400, f"invalid {name} {text!r}: give Unix seconds") from None
+    return value or None
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -437,7 +498,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if not (stdout or stderr):
         raise ApiError(400, "Bad parameters: you must choose at least one stream")
     tail_text = request.query.get("tail", "all")
-    tail = None if tail_text == "all" else int(tail_text)
+    try:
+        tail = None if tail_text in ("all", "") else int(tail_text)
+    except ValueError:
+        raise ApiError(400, f"invalid tail {tail_text!r}: a number or all") from None
     ident = request.match_info["id"]
     await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
     response = web.StreamResponse(status=200)
@@ -450,6 +514,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         follow=flag(request, "follow"),
         tail=tail,
         timestamps=flag(request, "timestamps"),
+        since=_unix_time(request, "since"),
+        until=_unix_time(request, "until"),
     )
     queue, stop_event = _stream_in_thread(request, produce)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bastion import jsonio
+from bastion.api.bodies import query_filters
 from bastion.api.server import add
 
 _HISTORY = 1024
@@ -55,21 +56,6 @@ def register(app: web.Application) -> None:
     add(app, "GET", "/events", events)
 
 
-def _filters(request: web.Request) -> dict[str, set[str]]:
-    text = request.query.get("filters")
-    if not text:
-        return {}
-    raw = jsonio.loads(text)
-    if not isinstance(raw, dict):
-        raise ValueError("filters must be a JSON object")
-    out: dict[str, set[str]] = {}
-    for key, value in raw.items():
-        # both {"k": ["v"]} and {"k": {"v": true}} forms
-        values = value if isinstance(value, list) else [k for k, on in value.items() if on]
-        out[str(key)] = {str(v) for v in values}
-    return out
-
-
 def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
     actor = event["Actor"]
     checks = {
@@ -100,7 +86,7 @@ def _time(text: str | None) -> float | None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    filters = _filters(request)
+    filters = query_filters(request)
     since, until = _time(request.query.get("since")), _time(request.query.get("until"))
     bus = request.app[BUS]
     response = web.StreamResponse(status=200)

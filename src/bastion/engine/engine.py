@@ -764,6 +764,14 @@ class Engine:
         operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
         return self._get(record.id)
 
+    def changes(self, name_or_id: str) -> list[tuple[str, int]]:
+        """What the container changed in its image's files (changes.py: `diff`)."""
+        from bastion.engine.changes import changes
+
+        record = self.container(name_or_id)
+        upper = os.path.join(self._directory(record.id), "fs", "upper")
+        return changes(upper, record.config.get("lowerdirs", []))
+
     def ports(self, name_or_id: str) -> list[operations.PublishedPort]:
         """The published ports the network step recorded (config `ports`)."""
         return operations.published_ports(self.container(name_or_id))
