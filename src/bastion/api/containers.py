@@ -131,6 +131,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         first = entrypoint[0] if entrypoint else ""
         command = (*entrypoint[1:], *(command or ()))
     network = host.get("NetworkMode") or "default"
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    endpoint = endpoints.get(network) or {}
     labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
     if host.get("AutoRemove"):
         labels[AUTO_REMOVE_LABEL] = "1"
@@ -160,6 +162,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         pids_limit=pids if pids and pids > 0 else None,
         network="bridge" if network in ("default", "bridge") else network,
         publish=tuple(publish),
+        ip=(endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None,
+        network_aliases=tuple(endpoint.get("Aliases") or ()),
         publish_all=bool(host.get("PublishAllPorts")),
         labels=labels,
         name=name,

@@ -98,10 +98,10 @@ def make_app(factory: EngineFactory) -> web.Application:
 def _resources() -> tuple[Any, ...]:
     """The routes beyond the core ones: attach, exec, container operations, networks,
     volumes (kept apart from the core list: helpers add routes to both)."""
-    from bastion.api import attach, container_ops
+    from bastion.api import attach, container_ops, networks
     from bastion.api import exec as exec_
 
-    return (attach, exec_, container_ops)
+    return (attach, exec_, container_ops, networks)
 
 
 async def serve(
