@@ -160,7 +160,8 @@ def test_volumes_and_system_df(service: Service, bastion: Bastion, clean: None) 
     used = service.docker("volume", "rm", "bst-apin-vol")
     assert used.returncode == 1 and "bst-apin-writer" in used.stderr, used
     df = _ok(service, "system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
-    rows = dict(line.rsplit(" ", 2)[0:1] + [line.rsplit(" ", 2)[1]] for line in df.splitlines())
+    # "TYPE TOTAL ACTIVE": the type has a space in it ("Local Volumes")
+    rows = {line.rsplit(" ", 2)[0]: line.rsplit(" ", 2)[1] for line in df.splitlines()}
     assert rows["Local Volumes"] == "1" and rows["Containers"] == "1", df
     client = service.client()
     try:
