@@ -320,8 +320,19 @@ async def list_containers(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    doc = await in_engine(request, lambda e: e.inspect(request.match_info["id"]))
-    return json_response(doc)
+    """Docker's document, and bastion's alert count for the container (the engine's alert
+    store) as `bastion.alerts` and the `X-Bastion-Alerts` header."""
+    ident = request.match_info["id"]
+
+    def run(engine: Engine) -> dict[str, Any]:
+        doc = engine.inspect(ident)
+        doc["bastion"] = {"alerts": engine.alert_counts().get(doc["Id"][:12], 0)}
+        return doc
+
+    doc = await in_engine(request, run)
+    response = json_response(doc)
+    response.headers["X-Bastion-Alerts"] = str(doc["bastion"]["alerts"])
+    return response
 
 
 # --- lifecycle ------------------------------------------------------------------------------

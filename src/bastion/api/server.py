@@ -98,10 +98,10 @@ def make_app(factory: EngineFactory) -> web.Application:
 def _resources() -> tuple[Any, ...]:
     """The routes beyond the core ones: attach, exec, container operations, networks,
     volumes (kept apart from the core list: helpers add routes to both)."""
-    from bastion.api import attach, container_ops, networks
+    from bastion.api import alert_events, attach, container_ops, networks
     from bastion.api import exec as exec_
 
-    return (attach, exec_, container_ops, networks)
+    return (attach, exec_, container_ops, networks, alert_events)
 
 
 async def serve(
@@ -123,7 +123,9 @@ async def serve(
         return await handler(request)
 
     app.middlewares.insert(0, touch)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # streams (events, logs -f, attach) end only when their client leaves: a stop cancels
+    # them after a moment instead of aiohttp's minute
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
         site = _site(runner, address)

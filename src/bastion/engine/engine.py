@@ -1085,6 +1085,33 @@ class Engine:
             for a in found
         ]
 
+    def alerts_since(self, since_ns: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every container's alerts at or after `since_ns` (ns since the epoch) in the engine's
+        alert store, oldest first: time_ns, container_id (short), container_name, rule,
+        priority, output, action. [] without a store."""
+        if not os.path.exists(self.alerts_db):
+            return []
+        from bastion.sensor.outputs.store import AlertStore
+
+        store = AlertStore(self.alerts_db, readonly=True)
+        try:
+            found = store.query(since_ns=since_ns, limit=limit)
+        finally:
+            store.close()
+        return [
+            {
+                "time_ns": a.time_ns,
+                "container_id": a.container_id,
+                "container_name": a.container_name,
+                "rule": a.rule,
+                "priority": a.priority,
+                "output": a.output,
+                "action": a.action or "",
+                "event_num": a.event_num,
+            }
+            for a in found
+        ]
+
     def audit(self, name_or_id: str) -> Report:
         """The isolation scorecard of a running container, read from its live init process
         (`bastion.audit`), not from its configuration."""
