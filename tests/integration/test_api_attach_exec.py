@@ -164,3 +164,23 @@ def test_exec_it_exit_codes_and_docker_py(service: Service, bastion: Bastion, cl
             raise AssertionError("the detached exec did not run")
     finally:
         client.close()
+    # after the execs, containers started and ended leave no zombie under the server (the
+    # exec start made it a subreaper for a moment only: their monitors go to init)
+    for _ in range(2):
+        assert service.docker("run", "--rm", bastion.image, "true").returncode == 0
+    assert _zombie_children(service.proc.pid) == []
+
+
+def _zombie_children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found

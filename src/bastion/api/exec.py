@@ -9,7 +9,9 @@ pipes, stdcopy-framed. The exit status is recorded before the stream is closed, 
 
 Without a TTY the engine hands the process the caller's descriptors 0-2 (it forks from the
 caller, as `bastion exec`); the server sets them to the instance's pipes for the moment of the
-fork under one lock, so two execs never see each other's.
+fork under one lock, so two execs never see each other's. The start also makes the server the
+process's subreaper; it stops being one once the process is its child (`end_subreaper`), so the
+conmon daemons of containers started later are not left as its zombies.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from bastion.api.system import json_response
 if TYPE_CHECKING:
     from bastion.engine import Engine, ExecConfig, ExecSession
 
-#: the fork of a process without a TTY borrows the server's descriptors 0-2 (see above)
-_STDIO_LOCK = threading.Lock()
+#: one exec start at a time: the fork of a process without a TTY borrows the server's
+#: descriptors 0-2 (see above), and the start makes the server a child subreaper for the while
+#: (`end_subreaper`)
+_START_LOCK = threading.Lock()
 
 
 @dataclass
@@ -228,10 +232,13 @@ async def _begin(
     from bastion.engine import CommandError
 
     def run(engine: Engine) -> ExecSession:
-        if config.tty or config.detach:
-            return engine.exec(instance.container_id, config)
-        with _STDIO_LOCK:
-            return engine.exec(instance.container_id, config)
+        from bastion.engine.exec import end_subreaper
+
+        with _START_LOCK:
+            try:
+                return engine.exec(instance.container_id, config)
+            finally:
+                end_subreaper()
 
     try:
         session = await in_engine(request, run)
