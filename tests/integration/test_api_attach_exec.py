@@ -184,3 +184,18 @@ def _zombie_children(pid: int) -> list[int]:
         if fields[0] == "Z" and int(fields[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def test_attach_to_a_running_container(service: Service, bastion: Bastion, clean: None) -> None:
+    started = service.docker("run", "-dit", "--name", "bst-apix-att", bastion.image, "sh")
+    assert started.returncode == 0, started.stderr
+    with Terminal(service.docker_argv("attach", "bst-apix-att"), rows=25, cols=70) as term:
+        term.send(b"stty size; echo $((3*5))\r")
+        term.expect(rb"25 70\r\n")  # the CLI resizes the running container's terminal
+        term.expect(rb"\b15\r\n")
+        term.send(b"exit 6\r")
+        assert term.wait() == 6
+    status = service.docker(
+        "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "bst-apix-att"
+    )
+    assert status.stdout.split() == ["exited", "6"], status
