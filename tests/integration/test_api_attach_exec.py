@@ -144,6 +144,12 @@ def test_exec_it_exit_codes_and_docker_py(service: Service, bastion: Bastion, cl
     assert service.docker("exec", "bst-apix-exec", "sh", "-c", "exit 7").returncode == 7
     missing = service.docker("exec", "bst-apix-exec", "no-such-command")
     assert missing.returncode == 127, missing
+    flags = service.docker(
+        *("exec", "-u", "nobody", "-w", "/tmp", "-e", "A=1", "bst-apix-exec"),
+        *("sh", "-c", "id -u; pwd; echo $A"),
+    )
+    assert flags.stdout.split() == ["65534", "/tmp", "1"], flags
+    assert service.docker("exec", "-d", "bst-apix-exec", "touch", "/tmp/cli-d").returncode == 0
     piped = service.docker("exec", "-i", "bst-apix-exec", "sh", "-c", "tr a-z A-Z", input="abc\n")
     assert (piped.returncode, piped.stdout) == (0, "ABC\n"), piped.stderr
     client = service.client()
