@@ -205,3 +205,21 @@ def test_attach_to_a_running_container(service: Service, bastion: Bastion, clean
         "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "bst-apix-att"
     )
     assert status.stdout.split() == ["exited", "6"], status
+
+
+def test_detach_keys_leave_the_container_running(
+    service: Service, bastion: Bastion, clean: None
+) -> None:
+    argv = service.docker_argv("run", "-it", "--name", "bst-apix-det", bastion.image, "sh")
+    with Terminal(argv) as term:
+        term.send(b"echo $((2*21))\r")
+        term.expect(rb"\b42\r\n")
+        term.send(b"\x10\x11")  # Ctrl-P Ctrl-Q
+        assert term.wait() == 0
+    running = service.docker("inspect", "-f", "{{.State.Running}}", "bst-apix-det")
+    assert running.stdout.strip() == "true", running
+    with Terminal(service.docker_argv("attach", "bst-apix-det")) as term:
+        term.send(b"echo again\r")  # the same shell, its terminal kept across the detach
+        term.expect(rb"\bagain\r\n")
+        term.send(b"exit 0\r")
+        assert term.wait() == 0

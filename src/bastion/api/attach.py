@@ -105,6 +105,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
     tty = bool(record.config.get("tty"))
+    keys = detach_keys(request)  # a 400 before the upgrade
     future = request.app[PENDING].wait_for(record.id) if record.status != "running" else None
     # the headers go out before the process starts: the docker CLI starts it once it has them
     response, raw = await streams.hijack(request, tty=tty)
@@ -128,6 +129,8 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         stdin=stdin,
         stdout=_flag(request, "stdout"),
         stderr=_flag(request, "stderr"),
+        # on a terminal only, as `bastion attach`: piped bytes are data, whatever they are
+        detach_keys=keys if tty else None,
     )
     return response
 
@@ -181,9 +184,10 @@ async def pump(
     stdin: bool,
     stdout: bool,
     stderr: bool,
+    detach_keys: bytes | None = None,
 ) -> None:
     """Copy between the monitor connection and the client until the monitor closes it (the
-    process ended) or the client goes away; then close both."""
+    process ended), the client goes away or types `detach_keys`; then close both."""
     from bastion.engine.attach import STDERR
 
     loop = asyncio.get_running_loop()
@@ -199,7 +203,9 @@ async def pump(
             loop.call_soon_threadsafe(output.put_nowait, None)
 
     threading.Thread(target=receive, name="bastion-api-attach", daemon=True).start()
-    feeder = loop.create_task(_feed(attachment, raw)) if stdin else None
+    feeder = None
+    if stdin:
+        feeder = loop.create_task(_feed(attachment, raw, detach_keys, output))
     try:
         while (packet := await output.get()) is not None:
             if raw.gone:
@@ -220,11 +226,48 @@ async def pump(
         attachment.close()
 
 
-async def _feed(attachment: Attachment, raw: streams.Hijacked) -> None:
-    """The client's bytes to the container's stdin; its half-close ends that stdin."""
+async def _feed(
+    attachment: Attachment,
+    raw: streams.Hijacked,
+    detach_keys: bytes | None,
+    output: asyncio.Queue[tuple[int, bytes] | None],
+) -> None:
+    """The client's bytes to the container's stdin; its half-close ends that stdin. The
+    detach keys end the stream instead (the container runs on, its stdin open)."""
+    from bastion.engine.attach import DetachScanner
+
+    scanner = DetachScanner(detach_keys) if detach_keys else None
     while (data := await raw.read()) is not None:
+        if scanner is not None:
+            data, detached = scanner.feed(data)
+            if data:
+                await asyncio.to_thread(attachment.send, data)
+            if detached:
+                output.put_nowait(None)
+                return
+            continue
         await asyncio.to_thread(attachment.send, data)
     attachment.close_stdin()
+
+
+def detach_keys(request: web.Request) -> bytes:
+    """The `detachKeys` parameter as bytes (Docker's form: `ctrl-p,ctrl-q`, `ctrl-@`..`ctrl-_`,
+    or single characters); Ctrl-P Ctrl-Q when absent."""
+    from bastion.engine.attach import DETACH_KEYS
+
+    text = request.query.get("detachKeys", "")
+    if not text:
+        return DETACH_KEYS
+    out = bytearray()
+    for key in text.split(","):
+        name = key.strip().lower()
+        if name.startswith("ctrl-") and len(name) == 6 and 0x40 <= ord(name[5].upper()) <= 0x5F:
+            out.append(ord(name[5].upper()) - 0x40)
+        elif len(key) == 1:
+            out += key.encode()
+        else:
+            raise ApiError(400, f"invalid detachKeys {text!r}: give e.g. ctrl-p,ctrl-q")
+    return bytes(out)
 
 
 def window(request: web.Request) -> tuple[int, int]:

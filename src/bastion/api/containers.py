@@ -168,9 +168,10 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         labels=labels,
         name=name,
         auto_remove=False,  # the server removes it (see the module docstring)
-        # `docker run -i` (StdinOnce): the client's half-close ends the container's stdin;
-        # a detached `-i` keeps it open for the next attach (the engine's `detach`)
-        detach=not body.get("StdinOnce"),
+        # `docker run -i` (StdinOnce): the client's leaving ends the container's stdin; a
+        # detached `-i` keeps it open for the next attach (the engine's `detach`), and so does
+        # a terminal, as moby (a detached `run -it` shell runs on)
+        detach=not body.get("StdinOnce") or bool(body.get("Tty")),
         volumes=tuple(host.get("Binds") or ()),
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()

@@ -147,3 +147,15 @@ def test_the_exec_instance_document() -> None:
         True,
         False,
     )
+
+
+def test_detach_keys() -> None:
+    from bastion.api.attach import detach_keys
+
+    def keys(query: str) -> bytes:
+        return detach_keys(make_mocked_request("POST", f"/containers/x/attach{query}"))
+
+    assert keys("") == b"\x10\x11"
+    assert keys("?detachKeys=ctrl-a,x,ctrl-@") == b"\x01x\x00"
+    with pytest.raises(ApiError, match="invalid detachKeys"):
+        keys("?detachKeys=ctrl-")
