@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -74,7 +75,8 @@ async def start_attached(request: web.Request, container_id: str) -> ContainerRe
         for attachment in made:
             attachment.close()
         for future in futures:
-            future.set_exception(exc if isinstance(exc, Exception) else ApiError(500, "stopped"))
+            if not future.done():  # its client may have left meanwhile
+                future.set_exception(exc if isinstance(exc, Exception) else ApiError(500, "stop"))
         raise
     for future, attachment in zip(futures, made, strict=True):
         if future.done():  # its client went away meanwhile
@@ -110,13 +112,14 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
     # the headers go out before the process starts: the docker CLI starts it once it has them
     response, raw = await streams.hijack(request, tty=tty)
     try:
-        attachment = await _connect(request, record, future)
+        attachment = await _connect(request, record, future, lambda: raw.gone)
     except Exception as exc:
         raw.write(_error_bytes(str(exc), tty))
         raw.close()
         return response
     if attachment is None:  # it ended before we could connect: what it wrote
-        await _replay_log(request, record, raw, tty)
+        if not raw.gone:
+            await _replay_log(request, record, raw, tty)
         raw.close()
         return response
     if future is None and _flag(request, "logs"):
@@ -139,6 +142,7 @@ async def _connect(
     request: web.Request,
     record: ContainerRecord,
     future: asyncio.Future[Attachment] | None,
+    gone: Callable[[], bool],
 ) -> Attachment | None:
     """A monitor connection: the one `start` made for us, or our own to a running container
     (None when it has ended meanwhile)."""
@@ -148,9 +152,14 @@ async def _connect(
         while True:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(future), 0.5)
+            if gone():  # the client left before the start: nothing to connect
+                future.cancel()
+                return None
             # started by someone else without us (`bastion start`): connect as to a running one
             current = await in_engine(request, lambda e: e.container(record.id))
             if current.status not in ("created", "starting"):
+                if future.done() and not future.cancelled():
+                    return future.result()  # `start` handed it over meanwhile
                 future.cancel()
                 break
     try:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 #: descriptors 0-2 (see above), and the start makes the server a child subreaper for the while
 #: (`end_subreaper`)
 _START_LOCK = threading.Lock()
+#: how long an ended exec instance can still be inspected (seconds)
+_KEEP = 300.0
 
 
 @dataclass
@@ -58,7 +60,6 @@ class Instance:
     master: int | None = None
     #: the last size asked for (a resize may come before the pty exists)
     size: tuple[int, int] | None = None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def document(self) -> dict[str, Any]:
         command = list(self.config.command)
@@ -189,7 +190,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         config = _with_pipes(config, pipes)
     if detach:
         session = await _begin(request, instance, config, pipes)
-        asyncio.get_running_loop().create_task(_reap(instance, session))
+        asyncio.get_running_loop().create_task(_reap(request.app, instance, session))
         return web.Response(status=200)
     response, raw = await streams.hijack(request, tty=config.tty)
     try:
@@ -204,7 +205,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         else:
             await _copy_pipes(pipes, raw, instance)
     finally:
-        await _reap(instance, session)
+        await _reap(request.app, instance, session)
         raw.close()
     return response
 
@@ -244,7 +245,7 @@ async def _begin(
         session = await in_engine(request, run)
     except CommandError as exc:
         instance.exit_code = exc.exit_code
-        instance.ended.set()
+        _forget_later(request.app, instance)
         raise ApiError(500, exc.message) from None
     finally:
         pipes.close_theirs()
@@ -254,14 +255,21 @@ async def _begin(
     return session
 
 
-async def _reap(instance: Instance, session: ExecSession) -> None:
-    """Its status, recorded; its pty closed."""
+async def _reap(app: web.Application, instance: Instance, session: ExecSession) -> None:
+    """Its status, recorded; its pty closed; the instance forgotten a while later."""
     status = await fdio.in_thread(session.wait)
     instance.exit_code, instance.running = status, False
     if instance.master is not None:
         os.close(instance.master)
         instance.master = None
-    instance.ended.set()
+    _forget_later(app, instance)
+
+
+def _forget_later(app: web.Application, instance: Instance) -> None:
+    """An ended instance stays inspectable for `_KEEP` seconds (a client reads its status
+    once its stream ends), then goes, as dockerd's: the server's memory does not grow with
+    every exec."""
+    asyncio.get_running_loop().call_later(_KEEP, app[INSTANCES].pop, instance.id, None)
 
 
 def _error(message: str, tty: bool) -> bytes:
