@@ -215,6 +215,12 @@ async def pump(
     feeder = None
     if stdin:
         feeder = loop.create_task(_feed(attachment, raw, detach_keys, output))
+
+    async def end_when_gone() -> None:  # a client leaving a quiet container frees it at once
+        await raw.wait_gone()
+        output.put_nowait(None)
+
+    watcher = loop.create_task(end_when_gone())
     try:
         while (packet := await output.get()) is not None:
             if raw.gone:
@@ -226,6 +232,7 @@ async def pump(
             elif stdout:
                 raw.write(data if tty else streams.frame(streams.STDOUT, data))
     finally:
+        watcher.cancel()
         if feeder is not None:
             feeder.cancel()
         # wakes the receiving thread if the client left first
