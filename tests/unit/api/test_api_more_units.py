@@ -159,3 +159,45 @@ def test_detach_keys() -> None:
     assert keys("?detachKeys=ctrl-a,x,ctrl-@") == b"\x01x\x00"
     with pytest.raises(ApiError, match="invalid detachKeys"):
         keys("?detachKeys=ctrl-")
+
+
+async def _routes_refuse_bad_input_before_the_engine() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bastion.api.server import EngineFactory, make_app
+
+    # an engine root that does not exist: every answer below comes before any engine call
+    app = make_app(EngineFactory("/nonexistent-bst-test", "/nonexistent-bst-test", "/x"))
+    async with TestClient(TestServer(app)) as client:
+        for method, path, body, status, words in (
+            ("GET", "/v1.41/exec/nope/json", b"", 404, "No such exec instance: nope"),
+            ("POST", "/v1.41/exec/nope/start", b"{}", 404, "No such exec instance"),
+            ("POST", "/v1.41/networks/create", b"{oops", 400, "invalid JSON body"),
+            (
+                "POST",
+                "/v1.41/networks/create",
+                b'{"Name": "n", "Driver": "overlay"}',
+                400,
+                "network driver 'overlay' is not supported",
+            ),
+            ("POST", "/v1.41/volumes/create", b'{"Driver": "nfs"}', 400, "volume driver"),
+            ("GET", "/v1.41/containers/json?filters=%7Bbad", b"", 400, "invalid filters"),
+            (
+                "GET",
+                "/v1.41/volumes?filters=%7B%22colour%22%3A%5B%5D%7D",
+                b"",
+                400,
+                "invalid filter 'colour'",
+            ),
+            ("POST", "/v1.41/containers/x/resize?h=tall", b"", 400, "invalid value for 'h'"),
+            ("GET", "/v1.41/containers/x/archive", b"", 400, "the path parameter is required"),
+        ):
+            answer = await client.request(method, path, data=body)
+            message = (await answer.json())["message"]
+            assert (answer.status, words in message) == (status, True), (path, message)
+
+
+def test_routes_refuse_bad_input_before_the_engine() -> None:
+    import asyncio
+
+    asyncio.run(_routes_refuse_bad_input_before_the_engine())
