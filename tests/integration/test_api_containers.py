@@ -98,6 +98,11 @@ def test_stats_prints_sane_numbers(service: Service, bastion: Bastion, running: 
     )
     assert float(cpu.rstrip("%")) > 1.0, out  # a busy loop: well above idle
     assert limit == "64MiB" and used != "0B" and pids == "1", out
+    _ok(service, "stop", "-t", "0", busy.strip())
+    stopped = _ok(
+        service, "stats", "-a", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}} {{.PIDs}}"
+    )
+    assert f"{busy[:12]} 0.00% 0" in stopped.splitlines(), stopped
     idle = lines["bst-apic"]
     assert idle[4] == "1" and idle[3] != "64MiB", out
     client = service.client()

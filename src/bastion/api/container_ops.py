@@ -174,6 +174,12 @@ async def stats(request: web.Request) -> web.StreamResponse:
     ident = request.match_info["id"]
     record = await in_engine(request, lambda e: e.container(ident))
     cpus, memory = online_cpus(), host_memory()
+    if record.status != "running":
+        # as dockerd: a container that does not run has a document of zeros (`docker stats -a`)
+        from bastion.engine.operations import ContainerStats
+
+        idle = ContainerStats(record.id, record.name, 0.0, 0, 0, None, 0, None)
+        return json_response(stats_document(idle, None, 0, 0, cpus, 0, 0.0, None))
 
     async def sample() -> tuple[ContainerStats, int, float]:
         taken = await in_engine(request, lambda e: e.stats(record.id))
