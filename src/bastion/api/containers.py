@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bastion.api import streams
+from bastion.api.attach import start_attached
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
+from bastion.engine.inspect import mount_points
 
 if TYPE_CHECKING:
     from bastion.engine import ContainerOptions, ContainerRecord, Engine
@@ -97,7 +99,6 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/{id}/wait", wait)
     add(app, "DELETE", "/containers/{id}", delete)
     add(app, "GET", "/containers/{id}/logs", logs)
-    add(app, "POST", "/containers/{id}/attach", attach)
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
@@ -130,6 +131,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         first = entrypoint[0] if entrypoint else ""
         command = (*entrypoint[1:], *(command or ()))
     network = host.get("NetworkMode") or "default"
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    endpoint = endpoints.get(network) or {}
     labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
     if host.get("AutoRemove"):
         labels[AUTO_REMOVE_LABEL] = "1"
@@ -159,11 +162,16 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         pids_limit=pids if pids and pids > 0 else None,
         network="bridge" if network in ("default", "bridge") else network,
         publish=tuple(publish),
+        ip=(endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None,
+        network_aliases=tuple(endpoint.get("Aliases") or ()),
         publish_all=bool(host.get("PublishAllPorts")),
         labels=labels,
         name=name,
         auto_remove=False,  # the server removes it (see the module docstring)
-        detach=True,
+        # `docker run -i` (StdinOnce): the client's leaving ends the container's stdin; a
+        # detached `-i` keeps it open for the next attach (the engine's `detach`), and so does
+        # a terminal, as moby (a detached `run -it` shell runs on)
+        detach=not body.get("StdinOnce") or bool(body.get("Tty")),
         volumes=tuple(host.get("Binds") or ()),
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
@@ -237,14 +245,58 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "ImageID": record.image_id,
         "Command": shlex.join(args),
         "Created": int(record.created),
-        "Ports": [],
+        "Ports": _ports(record),
         "Labels": dict(record.config.get("labels", {})),
         "State": state,
         "Status": _status(record),
         "HostConfig": {"NetworkMode": record.config.get("network", "none")},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mount_points(record.config.get("mounts", ())),
     }
+
+
+def _ports(record: ContainerRecord) -> list[dict[str, Any]]:
+    """The published ports the engine recorded, as `/containers/json` lists them."""
+    from bastion.engine.operations import published_ports
+
+    return [
+        {
+            "IP": port.host_ip,
+            "PrivatePort": port.container_port,
+            "PublicPort": port.host_port,
+            "Type": port.protocol,
+        }
+        for port in published_ports(record)
+    ]
+
+
+#: `/containers/json` filters: what each matches a record on
+_LIST_FILTERS: dict[str, Callable[[ContainerRecord], set[str]]] = {
+    "id": lambda r: {r.id, r.id[:12]},
+    "name": lambda r: {r.name},
+    "status": lambda r: {"exited" if r.status == "exited" else r.status},
+    "exited": lambda r: {str(r.exit_code)} if r.status == "exited" else set(),
+    "ancestor": lambda r: {r.image, r.image_id, r.image.rsplit(":", 1)[0]},
+}
+
+
+def _matches(record: ContainerRecord, filters: dict[str, set[str]]) -> bool:
+    for key, wanted in filters.items():
+        if key == "label":
+            labels = record.config.get("labels", {})
+            for want in wanted:
+                name, eq, value = want.partition("=")
+                if name not in labels or (eq and labels[name] != value):
+                    return False
+        elif key == "id":
+            if not any(record.id.startswith(w) for w in wanted):
+                return False
+        elif key == "name":
+            if not any(w.lstrip("/") in record.name for w in wanted):
+                return False
+        elif not wanted & _LIST_FILTERS[key](record):
+            return False
+    return True
 
 
 def _status(record: ContainerRecord) -> str:
@@ -256,14 +308,32 @@ def _status(record: ContainerRecord) -> str:
 
 
 async def list_containers(request: web.Request) -> web.Response:
-    everything = flag(request, "all")
+    from bastion.api.bodies import query_filters
+
+    filters = query_filters(request)
+    unknown = set(filters) - {*_LIST_FILTERS, "label"}
+    if unknown:
+        raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
+    # a status filter looks at every container, as dockerd
+    everything = flag(request, "all") or "status" in filters or "exited" in filters
     records = await in_engine(request, lambda e: e.containers(all=everything))
-    return json_response([summary(r) for r in records])
+    return json_response([summary(r) for r in records if _matches(r, filters)])
 
 
 async def inspect(request: web.Request) -> web.Response:
-    doc = await in_engine(request, lambda e: e.inspect(request.match_info["id"]))
-    return json_response(doc)
+    """Docker's document, and bastion's alert count for the container (the engine's alert
+    store) as `bastion.alerts` and the `X-Bastion-Alerts` header."""
+    ident = request.match_info["id"]
+
+    def run(engine: Engine) -> dict[str, Any]:
+        doc = engine.inspect(ident)
+        doc["bastion"] = {"alerts": engine.alert_counts().get(doc["Id"][:12], 0)}
+        return doc
+
+    doc = await in_engine(request, run)
+    response = json_response(doc)
+    response.headers["X-Bastion-Alerts"] = str(doc["bastion"]["alerts"])
+    return response
 
 
 # --- lifecycle ------------------------------------------------------------------------------
@@ -272,15 +342,10 @@ async def inspect(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
 
-    def run(engine: Engine) -> ContainerRecord | None:
-        record = engine.container(ident)
-        if record.status == "running":
-            return None
-        return engine.start(record.id)
-
-    record = await in_engine(request, run)
-    if record is None:
+    current = await in_engine(request, lambda e: e.container(ident))
+    if current.status == "running":
         return web.Response(status=304)
+    record = await start_attached(request, current.id)
     emit(request, "start", record)
     if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
         request.app[REMOVALS].watch(request, record)
@@ -333,7 +398,7 @@ async def delete(request: web.Request) -> web.Response:
 async def wait(request: web.Request) -> web.StreamResponse:
     """The headers go out at once (the CLI waits for them before it starts the container);
     the body, `{"StatusCode": N}`, when the condition holds."""
-    condition = request.query.get("condition", "not-running")
+    condition = request.query.get("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}")
     ident = request.match_info["id"]
@@ -414,25 +479,34 @@ def _log_frames(
     follow: bool,
     tail: int | None,
     timestamps: bool,
-    wait_start: bool = False,
+    since: float | None,
+    until: float | None,
 ) -> Callable[[Engine], Iterator[bytes]]:
     def produce(engine: Engine) -> Iterator[bytes]:
-        import time
-
         record = engine.container(ident)
-        while wait_start and record.status in ("created", "starting"):
-            time.sleep(0.05)  # attach comes before start: follow from when it runs
-            record = engine.container(ident)
-        for line in engine.logs(record.id, tail=tail, follow=follow):
+        tty = bool(record.config.get("tty"))  # a terminal's output is one raw stream
+        lines = engine.logs(record.id, tail=tail, follow=follow, since=since, until=until)
+        for line in lines:
             wanted = stdout if line.stream == "stdout" else stderr
             if not wanted:
                 continue
             text = line.text if line.partial else line.text + b"\n"
             if timestamps:
                 text = line.time.encode() + b" " + text
-            yield streams.frame(streams.STDERR if line.stream == "stderr" else streams.STDOUT, text)
+            stream = streams.STDERR if line.stream == "stderr" else streams.STDOUT
+            yield text if tty else streams.frame(stream, text)
 
     return produce
+
+
+def _unix_time(request: web.Request, name: str) -> float | None:
+    """`since`/`until` as the clients send them: Unix seconds (with a fraction); 0 is none."""
+    text = request.query.get(name, "")
+    try:
+        value = float(text) if text else 0.0
+    except ValueError:
+        raise ApiError(400, f"invalid {name} {text!r}: give Unix seconds") from None
+    return value or None
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -440,7 +514,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if not (stdout or stderr):
         raise ApiError(400, "Bad parameters: you must choose at least one stream")
     tail_text = request.query.get("tail", "all")
-    tail = None if tail_text == "all" else int(tail_text)
+    try:
+        tail = None if tail_text in ("all", "") else int(tail_text)
+    except ValueError:
+        raise ApiError(400, f"invalid tail {tail_text!r}: a number or all") from None
     ident = request.match_info["id"]
     await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
     response = web.StreamResponse(status=200)
@@ -453,6 +530,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         follow=flag(request, "follow"),
         tail=tail,
         timestamps=flag(request, "timestamps"),
+        since=_unix_time(request, "since"),
+        until=_unix_time(request, "until"),
     )
     queue, stop_event = _stream_in_thread(request, produce)
     try:
@@ -461,42 +540,4 @@ async def logs(request: web.Request) -> web.StreamResponse:
     finally:
         stop_event.set()
     await response.write_eof()
-    return response
-
-
-async def attach(request: web.Request) -> web.StreamResponse:
-    """The container's output as it comes, on the hijacked connection, until it ends."""
-    ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
-    removals = request.app[REMOVALS]
-    await removals.reading(record.id, +1)
-    try:
-        return await _attach(request, record)
-    finally:
-        await removals.reading(record.id, -1)
-
-
-async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
-    response, raw = await streams.hijack(request, tty=False)
-    # attached before it starts (`docker run`): everything it writes; to a running one: what
-    # comes from now on, plus the past with logs=1
-    fresh = record.status in ("created", "starting")
-    produce = _log_frames(
-        record.id,
-        stdout=flag(request, "stdout"),
-        stderr=flag(request, "stderr"),
-        follow=flag(request, "stream"),
-        tail=None if fresh or flag(request, "logs") else 0,
-        timestamps=False,
-        wait_start=True,
-    )
-    queue, stop_event = _stream_in_thread(request, produce)
-    try:
-        while (item := await queue.get()) is not None:
-            if raw.gone:
-                break
-            raw.write(item)
-    finally:
-        stop_event.set()
-        raw.close()
     return response

@@ -36,6 +36,8 @@ def from_bastion(exc: BastionError) -> ApiError:
         InvalidOptionError,
         NameInUseError,
         NoSuchContainerError,
+        NoSuchVolumeError,
+        VolumeInUseError,
     )
     from bastion.images.errors import (
         ImageNotFoundError,
@@ -43,14 +45,32 @@ def from_bastion(exc: BastionError) -> ApiError:
         RegistryAuthError,
         RegistryError,
     )
+    from bastion.network.errors import (
+        NetworkInUseError,
+        NetworkNameInUseError,
+        NoSuchNetworkError,
+        SubnetError,
+    )
 
     message = exc.message
     if isinstance(exc, NoSuchContainerError):
         return ApiError(404, message[0].upper() + message[1:])  # "No such container: x"
     if isinstance(exc, ImageNotFoundError):
         return ApiError(404, message[0].upper() + message[1:])
-    if isinstance(exc, NameInUseError | ContainerStateError | ImageInUseError):
+    if isinstance(exc, NoSuchNetworkError | NoSuchVolumeError):
+        return ApiError(404, message)
+    if isinstance(
+        exc,
+        NameInUseError
+        | ContainerStateError
+        | ImageInUseError
+        | NetworkInUseError
+        | NetworkNameInUseError
+        | VolumeInUseError,
+    ):
         return ApiError(409, message)
+    if isinstance(exc, SubnetError):
+        return ApiError(400, message)
     if isinstance(exc, InvalidOptionError | ReferenceFormatError):
         return ApiError(400, message)
     if isinstance(exc, RegistryAuthError):

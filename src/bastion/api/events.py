@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from bastion import jsonio
+from bastion.api.alert_events import FEED, TYPE
+from bastion.api.bodies import query_filters
 from bastion.api.server import add
 
 _HISTORY = 1024
@@ -55,22 +57,11 @@ def register(app: web.Application) -> None:
     add(app, "GET", "/events", events)
 
 
-def _filters(request: web.Request) -> dict[str, set[str]]:
-    text = request.query.get("filters")
-    if not text:
-        return {}
-    raw = jsonio.loads(text)
-    if not isinstance(raw, dict):
-        raise ValueError("filters must be a JSON object")
-    out: dict[str, set[str]] = {}
-    for key, value in raw.items():
-        # both {"k": ["v"]} and {"k": {"v": true}} forms
-        values = value if isinstance(value, list) else [k for k, on in value.items() if on]
-        out[str(key)] = {str(v) for v in values}
-    return out
-
-
 def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
+    from bastion.api.alert_events import TYPE
+
+    if event["Type"] == TYPE and TYPE not in filters.get("type", ()):
+        return False  # bastion's alerts go only to a client that asks for them
     actor = event["Actor"]
     checks = {
         "type": {event["Type"]},
@@ -100,7 +91,7 @@ def _time(text: str | None) -> float | None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    filters = _filters(request)
+    filters = query_filters(request)
     since, until = _time(request.query.get("since")), _time(request.query.get("until"))
     bus = request.app[BUS]
     response = web.StreamResponse(status=200)
@@ -109,6 +100,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     bus.listeners.add(queue)
+    feed = request.app[FEED] if TYPE in filters.get("type", ()) else None
+    if feed is not None:
+        feed.subscribe(request.app)
     try:
         if since is not None:
             for event in list(bus.history):
@@ -117,17 +111,24 @@ async def events(request: web.Request) -> web.StreamResponse:
                         break
                     await response.write(jsonio.dumps(event).encode() + b"\n")
         while True:
-            timeout = None if until is None else max(0.0, until - time.time())
-            if timeout == 0.0:
+            left = None if until is None else max(0.0, until - time.time())
+            if left == 0.0:
+                break
+            # a client that went away is noticed within a second (aiohttp does not cancel
+            # a handler waiting on something else than its connection)
+            transport = request.transport
+            if transport is None or transport.is_closing():
                 break
             try:
-                event = await asyncio.wait_for(queue.get(), timeout)
+                event = await asyncio.wait_for(queue.get(), min(left or 1.0, 1.0))
             except TimeoutError:
-                break
+                continue
             if _matches(event, filters):
                 await response.write(jsonio.dumps(event).encode() + b"\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         bus.listeners.discard(queue)
+        if feed is not None:
+            feed.unsubscribe()
     return response

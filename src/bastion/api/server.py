@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -90,7 +90,18 @@ def make_app(factory: EngineFactory) -> web.Application:
     app[ENGINE_KEY] = factory
     for module in (system, events, containers, images):
         module.register(app)
+    for module in _resources():
+        module.register(app)
     return app
+
+
+def _resources() -> tuple[Any, ...]:
+    """The routes beyond the core ones: attach, exec, container operations, networks,
+    volumes (kept apart from the core list: helpers add routes to both)."""
+    from bastion.api import alert_events, attach, container_ops, networks
+    from bastion.api import exec as exec_
+
+    return (attach, exec_, container_ops, networks, alert_events)
 
 
 async def serve(
@@ -112,7 +123,9 @@ async def serve(
         return await handler(request)
 
     app.middlewares.insert(0, touch)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # streams (events, logs -f, attach) end only when their client leaves: a stop cancels
+    # them after a moment instead of aiohttp's minute
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
         site = _site(runner, address)

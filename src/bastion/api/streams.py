@@ -95,6 +95,10 @@ class Hijacked:
         """The client closed the connection."""
         return self._protocol.closed.is_set()
 
+    async def wait_gone(self) -> None:
+        """Until the client has closed the connection."""
+        await self._protocol.closed.wait()
+
     def write(self, data: bytes) -> None:
         transport = self._protocol.transport
         if transport is not None and not transport.is_closing():

@@ -567,6 +567,12 @@ class Engine:
             )
         return Attachment.connect(self._directory(record.id))
 
+    def resize(self, name_or_id: str, rows: int, cols: int) -> None:
+        """Resize the running container's terminal (its monitor's; a no-op without one)."""
+        from bastion.engine.attach import resize
+
+        resize(self._directory(self.container(name_or_id).id), rows, cols)
+
     def exec(self, name_or_id: str, config: ExecConfig) -> ExecSession:
         """Run a process in the running container (engine/exec.py); the session gives its pid,
         its pty master with a terminal, and `wait()` for its status."""
@@ -808,6 +814,14 @@ class Engine:
         self.metadata.rename_container(record.id, new_name)
         operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
         return self._get(record.id)
+
+    def changes(self, name_or_id: str) -> list[tuple[str, int]]:
+        """What the container changed in its image's files (changes.py: `diff`)."""
+        from bastion.engine.changes import changes
+
+        record = self.container(name_or_id)
+        upper = os.path.join(self._directory(record.id), "fs", "upper")
+        return changes(upper, record.config.get("lowerdirs", []))
 
     def ports(self, name_or_id: str) -> list[operations.PublishedPort]:
         """The published ports the network step recorded (config `ports`)."""
@@ -1125,6 +1139,33 @@ class Engine:
                 "Priority": a.priority,
                 "Output": a.output,
                 "Action": a.action,
+            }
+            for a in found
+        ]
+
+    def alerts_since(self, since_ns: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every container's alerts at or after `since_ns` (ns since the epoch) in the engine's
+        alert store, oldest first: time_ns, container_id (short), container_name, rule,
+        priority, output, action. [] without a store."""
+        if not os.path.exists(self.alerts_db):
+            return []
+        from bastion.sensor.outputs.store import AlertStore
+
+        store = AlertStore(self.alerts_db, readonly=True)
+        try:
+            found = store.query(since_ns=since_ns, limit=limit)
+        finally:
+            store.close()
+        return [
+            {
+                "time_ns": a.time_ns,
+                "container_id": a.container_id,
+                "container_name": a.container_name,
+                "rule": a.rule,
+                "priority": a.priority,
+                "output": a.output,
+                "action": a.action or "",
+                "event_num": a.event_num,
             }
             for a in found
         ]

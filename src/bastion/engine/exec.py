@@ -93,6 +93,16 @@ def exec_in(
     return ExecSession(pid, masters[0] if masters else None)
 
 
+def end_subreaper() -> None:
+    """For a long-lived caller (the API server), once `exec_in` has returned: stop being the
+    child subreaper it made us. The process is our child by then and stays so; processes
+    orphaned later (conmon's daemons, which fork away from the engine) go to init instead of
+    lingering as our zombies."""
+    from bastion._sys.prctl import PR_SET_CHILD_SUBREAPER, prctl
+
+    prctl(PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
+
+
 def _process(base: Process | None, rootfs: str, config: ExecConfig) -> Process:
     from bastion._record import replace
     from bastion.oci.spec import User

@@ -3,7 +3,6 @@ them (default `-ef`), keeping only the rows of the pids in its cgroup (as `docke
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -20,24 +19,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bastion.cli.front.engine_args import open_engine
-    from bastion.engine import EngineError
+    from bastion.engine.process_table import ps_table
 
     with open_engine(args) as engine:
-        pids = set(engine.top(args.container))
-    options = args.ps_options or ["-ef"]
-    result = subprocess.run(["ps", *options], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise EngineError(f"ps {' '.join(options)} failed: {result.stderr.strip()}")
-    lines = result.stdout.splitlines()
-    if not lines:
-        return 0
-    header = lines[0].split()
-    if "PID" not in header:
-        raise EngineError("ps's output has no PID column", hint="keep -o pid (or -ef)")
-    column = header.index("PID")
-    sys.stdout.write(lines[0] + "\n")
-    for line in lines[1:]:
-        fields = line.split()
-        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
-            sys.stdout.write(line + "\n")
+        pids = engine.top(args.container)
+    titles, rows = ps_table(pids, args.ps_options)
+    if titles:
+        # ps's own alignment is lost once rows are cut into fields: align again
+        widths = [max(len(r[i]) for r in [titles, *rows]) for i in range(len(titles) - 1)]
+        for row in [titles, *rows]:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+            sys.stdout.write(" ".join([*cells, *row[len(widths) :]]).rstrip() + "\n")
     return 0
