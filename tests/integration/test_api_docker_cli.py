@@ -5,49 +5,17 @@ engine test rig (a registry on 127.0.0.1, a private engine root)."""
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
+from bastion_testing.api_service import Service
 from bastion_testing.engine import Bastion, engine_rig
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.privileged
-
-DOCKER = "/usr/bin/docker"  # Debian's docker.io client (API 1.41)
-
-
-class Service:
-    def __init__(self, bastion: Bastion) -> None:
-        self.socket = os.path.join(os.path.dirname(bastion.root), "docker.sock")
-        self.proc = subprocess.Popen(
-            bastion.argv("system", "service", f"unix://{self.socket}"),
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **bastion.env},  # the rig's network prefix: never bastion0
-        )
-        assert self.proc.stderr is not None
-        line = self.proc.stderr.readline()
-        assert "serving the Docker API" in line, line + self.proc.stderr.read()
-        self.env = {
-            **os.environ,
-            "DOCKER_HOST": f"unix://{self.socket}",
-            "DOCKER_CONFIG": os.path.dirname(self.socket),
-        }
-
-    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [DOCKER, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
