@@ -42,10 +42,12 @@ from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.store import write_atomic
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterator
 
     from bastion.audit import Report
     from bastion.engine.attach import Attachment
+    from bastion.engine.build import BuildOptions, BuildResult
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
@@ -237,6 +239,20 @@ class Engine:
     ) -> ImageRecord:
         """A root filesystem tar as a one-layer image (untagged without `reference`)."""
         return image_verbs.import_rootfs(self, path, reference, config=config)
+
+    def build(
+        self,
+        options: BuildOptions,
+        *,
+        say: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BuildResult:
+        """Build an image from a Dockerfile (engine/build/): each step's output and Docker's
+        `Step N/M` lines go to `say`; `cancel` stops the build between steps or kills its RUN
+        step. Nothing is named unless every step succeeds."""
+        from bastion.engine.build import Builder
+
+        return Builder(self, options, say or (lambda _text: None), cancel).run()
 
     @staticmethod
     def login(
