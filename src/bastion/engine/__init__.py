@@ -13,7 +13,7 @@ import importlib
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.engine.attach import Attachment
-    from bastion.engine.build import BuildOptions, BuildResult
+    from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.engine import DEFAULT_ROOT, Engine
     from bastion.engine.errors import (
         CommandError,
@@ -81,8 +81,8 @@ _WHERE = {
     "ContainerRecord": "bastion.engine.metadata",
     "ImageRecord": "bastion.engine.metadata",
     "LogLine": "bastion.engine.monitor",
-    "BuildOptions": "bastion.engine.build",
-    "BuildResult": "bastion.engine.build",
+    "BuildOptions": "bastion.engine.builder",
+    "BuildResult": "bastion.engine.builder",
     "ContainerOptions": "bastion.engine.spec",
 }
 

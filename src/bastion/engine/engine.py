@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from bastion.audit import Report
     from bastion.engine.attach import Attachment
-    from bastion.engine.build import BuildOptions, BuildResult
+    from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
@@ -247,10 +247,10 @@ class Engine:
         say: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> BuildResult:
-        """Build an image from a Dockerfile (engine/build/): each step's output and Docker's
+        """Build an image from a Dockerfile (engine/builder/): each step's output and Docker's
         `Step N/M` lines go to `say`; `cancel` stops the build between steps or kills its RUN
         step. Nothing is named unless every step succeeds."""
-        from bastion.engine.build import Builder
+        from bastion.engine.builder import Builder
 
         return Builder(self, options, say or (lambda _text: None), cancel).run()
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion.engine.build.context import BuildContext, IgnoreRules
-from bastion.engine.build.dockerfile import expand_word, expand_words, key_values, parse
+from bastion.engine.builder.context import BuildContext, IgnoreRules
+from bastion.engine.builder.dockerfile import expand_word, expand_words, key_values, parse
 from bastion.engine.errors import BuildStepError, DockerfileError
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """`bastion build [-t NAME]... [-f FILE] [--build-arg K=V]... [--no-cache] [--target STAGE]
-DIR`: an image from a Dockerfile, with Docker's classic builder's output (engine/build/)."""
+DIR`: an image from a Dockerfile, with Docker's classic builder's output (engine/builder/)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,743 @@
+"""The classic builder (Docker's `DOCKER_BUILDKIT=0 docker build`): a Dockerfile's steps run one
+after the other, each one's result an image of its own in the layout.
+
+- A step that changes the filesystem (RUN, COPY, ADD, a WORKDIR that makes its directory) runs
+  over an overlay of the image so far, mounted under `<root>/build/<id>/`; the overlay's upper
+  directory becomes the step's layer (`images.commit`: OCI whiteouts for deletions). RUN runs
+  through bastion-runc (`run_step`). Every other instruction changes the config only.
+- The build cache: each step's result is kept in the layout, tagged
+  `localhost/bastion-build-cache:<key>`, where the key chains the previous step's key, the
+  instruction as substituted and its inputs (the digest of the COPY/ADD sources, the build
+  args a RUN sees). Those tags are not images of the engine (`images` does not list them);
+  `image prune -a` drops them. A hit adopts the kept image, so a build whose every step hits
+  gives the same image id again.
+- Nothing is named until the last step has succeeded: a failing step or a cancelled build
+  leaves its earlier steps in the cache and no image, and its overlay and container are gone.
+- Multi-stage builds: `FROM image AS name`, `COPY --from=name|index|image`, `--target`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bastion.engine.builder import dockerfile
+from bastion.engine.builder.context import BuildContext, Source
+from bastion.engine.errors import BuildStepError, DockerfileError
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Iterator
+
+    from bastion.engine.builder.dockerfile import Instruction
+    from bastion.engine.engine import Engine
+    from bastion.engine.metadata import ImageRecord
+    from bastion.images import Descriptor, LayerStore, Layout
+
+CACHE_REPOSITORY = "localhost/bastion-build-cache"
+DEFAULT_SHELL = ("/bin/sh", "-c")
+#: The build args every build knows without an ARG (moby's BuiltinAllowedBuildArgs).
+BUILTIN_ARGS = frozenset(
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "FTP_PROXY",
+        "ftp_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+)
+_NOP = "/bin/sh -c #(nop) "
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """`bastion build`'s flags: the context directory, the Dockerfile (a path; relative ones
+    are in the context), the names, `--build-arg`s, `--no-cache`, `--target`, `--label`s and
+    the RUN steps' network (`host` or `none`)."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    tags: tuple[str, ...] = ()
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = "host"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    image_id: str
+    names: tuple[str, ...]
+    record: ImageRecord
+
+
+@dataclass(kw_only=True)
+class _Stage:
+    """A stage's image so far: its whole config document, its layers, its cache key, the id
+    of its last kept step, and what the Dockerfile declared in it."""
+
+    name: str | None
+    config: dict[str, Any]
+    layers: list[Descriptor]
+    key: str
+    image_id: str
+    args: dict[str, str] = field(default_factory=dict)
+    cmd_set: bool = False
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        conf: dict[str, Any] = self.config.setdefault("config", {})
+        return conf
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config.get("rootfs", {}).get("diff_ids") or [])
+
+    def env(self) -> dict[str, str]:
+        """What `$VAR` sees: the stage's args, then its ENV (which wins, as Docker)."""
+        out = dict(self.args)
+        for entry in self.conf.get("Env") or []:
+            name, _, value = entry.partition("=")
+            out[name] = value
+        return out
+
+
+class Builder:
+    def __init__(
+        self,
+        engine: Engine,
+        options: BuildOptions,
+        say: Callable[[str], None],
+        cancel: threading.Event | None,
+    ) -> None:
+        self.engine = engine
+        self.options = options
+        self.say = say
+        self.cancel = cancel
+        self.layout: Layout = engine.layout
+        self.layers: LayerStore = engine.layers
+        self.context = BuildContext(options.context)
+        self.stages: list[_Stage] = []
+        self.consumed: set[str] = set()
+        self.work = os.path.join(engine.root, "build", os.urandom(8).hex())
+
+    # -- the whole build ----------------------------------------------------------------------
+
+    def run(self) -> BuildResult:
+        path = os.path.join(self.context.root, self.options.dockerfile)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as err:
+            raise DockerfileError(
+                f"cannot read the Dockerfile: {err.strerror}",
+                where=path,
+                hint="name it with -f (a path in the context, or an absolute one)",
+            ) from None
+        parsed = dockerfile.parse(text, name=self.options.dockerfile)
+        self.escape = parsed.escape
+        steps = self._select(list(parsed.instructions))
+        os.makedirs(self.work, mode=0o700)
+        try:
+            with self.layout.writing():  # garbage collection waits: nothing we add is lost
+                stage = self._steps(steps)
+                if self.options.labels:
+                    labels = {**(stage.conf.get("Labels") or {}), **self.options.labels}
+                    stage.conf["Labels"] = labels
+                    self._commit(stage, "LABEL " + json.dumps(self.options.labels), None, True)
+                return self._name(stage)
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _select(self, instructions: list[Instruction]) -> list[Instruction]:
+        """The instructions up to the end of the `--target` stage."""
+        target = self.options.target
+        if target is None:
+            return instructions
+        for index, instruction in enumerate(instructions):
+            if instruction.keyword != "FROM":
+                continue
+            words = instruction.text.split()
+            if len(words) == 3 and words[1].upper() == "AS" and words[2].lower() == target.lower():
+                end = next(
+                    (
+                        j
+                        for j in range(index + 1, len(instructions))
+                        if instructions[j].keyword == "FROM"
+                    ),
+                    len(instructions),
+                )
+                return instructions[:end]
+        raise DockerfileError(
+            f"failed to reach build target {target} in Dockerfile",
+            hint="name a stage declared with FROM ... AS NAME",
+        )
+
+    def _steps(self, steps: list[Instruction]) -> _Stage:
+        meta: dict[str, str] = {}  # the ARGs before the first FROM
+        stage: _Stage | None = None
+        total = len(steps)
+        for number, instruction in enumerate(steps, start=1):
+            if self.cancel is not None and self.cancel.is_set():
+                raise BuildStepError("the build was cancelled", exit_code=130)
+            self.say(f"Step {number}/{total} : {instruction.original}\n")
+            if instruction.keyword == "FROM":
+                stage = self._from(instruction, meta)
+                self.stages.append(stage)
+            elif stage is None:
+                if instruction.keyword != "ARG":
+                    raise DockerfileError(
+                        f"{instruction.keyword} before the first FROM",
+                        where=f"{self.options.dockerfile}:{instruction.line}",
+                        hint="only ARG may come before FROM",
+                    )
+                meta.update(self._arg_pairs(instruction, meta, {}))
+            else:
+                self._step(stage, instruction, meta)
+            if stage is not None:
+                self.say(f" ---> {_short(stage.image_id)}\n")
+        if stage is None:
+            raise DockerfileError("the Dockerfile has no FROM", hint="start with FROM IMAGE")
+        unused = sorted(set(self.options.build_args) - self.consumed - BUILTIN_ARGS)
+        if unused:
+            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        return stage
+
+    def _arg_pairs(
+        self, instruction: Instruction, env: dict[str, str], meta: dict[str, str]
+    ) -> dict[str, str]:
+        """An ARG's names and values: the `--build-arg`, else its default, else (in a stage)
+        the value the ARG of that name before the first FROM had; a name with none is not
+        set."""
+        out = {}
+        pairs = dockerfile.key_values(instruction.text, env, self.escape, keyword="ARG")
+        for name, default in pairs:
+            if name in self.options.build_args:
+                self.consumed.add(name)
+                out[name] = self.options.build_args[name]
+            elif default is not None:
+                out[name] = default
+            elif name in meta:
+                out[name] = meta[name]
+        return out
+
+    # -- FROM ------------------------------------------------------------------------------
+
+    def _from(self, instruction: Instruction, meta: dict[str, str]) -> _Stage:
+        words = dockerfile.expand_words(instruction.text, meta, self.escape)
+        name = None
+        if len(words) == 3 and words[1].upper() == "AS":
+            name = words[2].lower()
+        elif len(words) != 1:
+            raise DockerfileError(
+                f"FROM takes an image and an optional AS NAME, got {instruction.text!r}",
+                where=f"{self.options.dockerfile}:{instruction.line}",
+            )
+        base = words[0]
+        earlier = self._stage_named(base)
+        if earlier is not None:
+            config, layers = copy.deepcopy(earlier.config), list(earlier.layers)
+            image_id = earlier.image_id
+        elif base == "scratch":
+            config = {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Env": [_default_path()]},
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "history": [],
+            }
+            layers, image_id = [], "scratch"
+        else:
+            config, layers, image_id = self._base_image(base)
+        stage = _Stage(
+            name=name,
+            config=config,
+            layers=layers,
+            key=_digest(f"FROM {image_id}"),
+            image_id=image_id,
+        )
+        return stage
+
+    def _stage_named(self, name: str) -> _Stage | None:
+        for index, stage in enumerate(self.stages):
+            if stage.name == name.lower() or name == str(index):
+                return stage
+        return None
+
+    def _base_image(self, reference: str) -> tuple[dict[str, Any], list[Descriptor], str]:
+        from bastion.images import ImageNotFoundError
+
+        try:
+            record = self.engine.image(reference)
+        except ImageNotFoundError:
+            self.say(f"Pulling {reference}\n")
+            record = self.engine.pull(reference)
+        image = self.layout.image(record.name)
+        self.layers.ensure_image(self.layout, image)
+        config = json.loads(self.layout.read_blob(image.manifest.config.digest))
+        return config, list(image.layers), record.image_id
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _step(self, stage: _Stage, instruction: Instruction, meta: dict[str, str]) -> None:
+        keyword = instruction.keyword
+        env = stage.env()
+        where = f"{self.options.dockerfile}:{instruction.line}"
+        conf = stage.conf
+        if keyword == "ARG":
+            stage.args.update(self._arg_pairs(instruction, env, meta))
+            self._config_step(stage, f"ARG {instruction.text}")
+            return
+        if keyword in ("RUN", "COPY", "ADD"):
+            self._layer_step(stage, instruction, env, where)
+            return
+        if keyword == "WORKDIR":
+            path = dockerfile.expand_word(instruction.text, env, self.escape)
+            current = conf.get("WorkingDir") or "/"
+            conf["WorkingDir"] = os.path.normpath(os.path.join(current, path))
+            self._workdir_step(stage, conf["WorkingDir"])
+            return
+        text = instruction.text
+        if keyword == "ENV":
+            for name, value in dockerfile.key_values(text, env, self.escape, keyword="ENV"):
+                entries = [e for e in conf.get("Env") or [] if e.partition("=")[0] != name]
+                conf["Env"] = [*entries, f"{name}={value}"]
+        elif keyword == "LABEL":
+            labels = dict(conf.get("Labels") or {})
+            for name, value in dockerfile.key_values(text, env, self.escape, keyword="LABEL"):
+                labels[name] = value or ""
+            conf["Labels"] = labels
+        elif keyword in ("CMD", "ENTRYPOINT"):
+            command = self._command(instruction, conf)
+            if keyword == "CMD":
+                conf["Cmd"] = command
+                stage.cmd_set = True
+            else:
+                conf["Entrypoint"] = command
+                if not stage.cmd_set:
+                    conf["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT
+        elif keyword == "USER":
+            conf["User"] = dockerfile.expand_word(text, env, self.escape)
+        elif keyword == "EXPOSE":
+            ports = dict(conf.get("ExposedPorts") or {})
+            for port in dockerfile.expand_words(text, env, self.escape):
+                ports[port if "/" in port else f"{port}/tcp"] = {}
+            conf["ExposedPorts"] = ports
+        elif keyword == "VOLUME":
+            volumes = dict(conf.get("Volumes") or {})
+            names = instruction.json or tuple(dockerfile.expand_words(text, env, self.escape))
+            for name in names:
+                if not name.strip():
+                    raise DockerfileError(
+                        "VOLUME specified can not be an empty string", where=where
+                    )
+                volumes[name] = {}
+            conf["Volumes"] = volumes
+        elif keyword == "STOPSIGNAL":
+            conf["StopSignal"] = dockerfile.expand_word(text, env, self.escape)
+        elif keyword == "HEALTHCHECK":
+            conf["Healthcheck"] = _healthcheck(instruction, conf, where)
+        elif keyword == "SHELL":
+            if instruction.json is None or not instruction.json:
+                raise DockerfileError("SHELL requires the arguments as a JSON array", where=where)
+            conf["Shell"] = list(instruction.json)
+        elif keyword == "ONBUILD":
+            conf["OnBuild"] = [*(conf.get("OnBuild") or []), text]
+        elif keyword == "MAINTAINER":
+            stage.config["author"] = text
+        self._config_step(stage, f"{keyword} {text}")
+
+    def _command(self, instruction: Instruction, conf: dict[str, Any]) -> list[str]:
+        if instruction.json is not None:
+            return list(instruction.json)
+        shell = list(conf.get("Shell") or DEFAULT_SHELL)
+        return [*shell, instruction.text] if instruction.text else []
+
+    # -- steps that change the config only --------------------------------------------------
+
+    def _config_step(self, stage: _Stage, summary: str) -> None:
+        key = _key(stage, summary)
+        if self._cached(stage, key):
+            return
+        self._commit(stage, summary, None, True, key=key)
+
+    # -- steps that make a layer -----------------------------------------------------------
+
+    def _layer_step(
+        self, stage: _Stage, instruction: Instruction, env: dict[str, str], where: str
+    ) -> None:
+        keyword = instruction.keyword
+        if keyword == "RUN":
+            argv = self._command(instruction, stage.conf)
+            if not argv:
+                raise DockerfileError("RUN needs a command", where=where)
+            run_env = [
+                f"{k}={v}" for k, v in sorted(stage.args.items()) if k not in _env_names(stage)
+            ]
+            key_text = f"RUN {json.dumps(argv)} {json.dumps(run_env)}"
+            created_by = " ".join(argv) if instruction.json is None else json.dumps(argv)
+            key = _key(stage, key_text)
+            if self._cached(stage, key):
+                return
+
+            def run(root: str, lowers: list[str]) -> None:
+                self._run(stage, root, lowers, argv, run_env)
+
+            self._with_root(stage, key, created_by, run)
+            return
+        # COPY and ADD
+        if instruction.json is not None:
+            words = list(instruction.json)
+        else:
+            words = dockerfile.expand_words(instruction.text, env, self.escape)
+        if len(words) < 2:
+            raise DockerfileError(f"{keyword} requires at least two arguments", where=where)
+        *names, destination = words
+        workdir = stage.conf.get("WorkingDir") or "/"
+        if not destination.startswith("/"):
+            keep_slash = destination.endswith("/")
+            destination = os.path.join(workdir, destination)
+            if keep_slash and not destination.endswith("/"):
+                destination += "/"
+        for name in names:
+            if "://" in name:
+                raise BuildStepError(
+                    f"{keyword} {name}: URLs are not supported",
+                    where=where,
+                    hint="download the file into the context first",
+                )
+        chown = instruction.flags.get("chown")
+        from_stage = instruction.flags.get("from")
+        with self._sources(from_stage, names, keyword) as (sources, digest):
+            key_text = (
+                f"{keyword} {json.dumps(instruction.flags, sort_keys=True)} {destination} {digest}"
+            )
+            key = _key(stage, key_text)
+            created_by = f"{_NOP}{keyword} {digest[:19]}... in {destination} "
+            if self._cached(stage, key):
+                return
+
+            def copy_in(root: str, lowers: list[str]) -> None:
+                from bastion.engine.builder.rootfs_copy import copy_sources
+
+                owner = self._owner(chown, lowers) if chown else None
+                copy_sources(
+                    root,
+                    self.context if from_stage is None else None,
+                    sources,
+                    destination,
+                    owner=owner,
+                    unpack_archives=keyword == "ADD" and from_stage is None,
+                )
+
+            self._with_root(stage, key, created_by, copy_in)
+
+    @contextlib.contextmanager
+    def _sources(
+        self, from_stage: str | None, names: list[str], keyword: str
+    ) -> Iterator[tuple[list[Source], str]]:
+        """The sources (in the context, or in a stage or image's root mounted read-only) and
+        their digest."""
+        if from_stage is None:
+            sources = self.context.sources(names, keyword=keyword)
+            yield sources, self.context.digest(sources)
+            return
+        from bastion.engine.builder.rootfs_copy import in_root
+        from bastion.images import ContainerFilesystem
+
+        earlier = self._stage_named(from_stage)
+        if earlier is not None:
+            layers, image_id = earlier.layers, earlier.image_id
+            diff_ids = earlier.diff_ids
+        else:
+            config, layers, image_id = self._base_image(from_stage)
+            diff_ids = list(config.get("rootfs", {}).get("diff_ids") or [])
+        fs = ContainerFilesystem(os.path.join(self.work, "from-" + os.urandom(4).hex()))
+        fs.mount(self._lowerdirs(layers, diff_ids), readonly=True)
+        try:
+            sources = []
+            for name in names:
+                path = in_root(fs.merged, name)
+                if not os.path.lexists(path):
+                    raise BuildStepError(
+                        f"{keyword} --from={from_stage}: {name} not found in {from_stage}"
+                    )
+                sources.append(Source(path, os.path.isdir(path) and not os.path.islink(path)))
+            yield sources, _digest(f"{image_id} {json.dumps(names)}")
+        finally:
+            fs.remove()
+
+    def _owner(self, chown: str, lowers: list[str]) -> tuple[int, int]:
+        from bastion.engine.container_files import read_in_layers
+        from bastion.engine.spec import resolve_user
+
+        passwd = read_in_layers(lowers, "etc/passwd")
+        group = read_in_layers(lowers, "etc/group")
+        uid, gid, _, _ = resolve_user(chown, passwd, group)
+        return uid, gid
+
+    def _workdir_step(self, stage: _Stage, path: str) -> None:
+        key = _key(stage, f"WORKDIR {path}")
+        if self._cached(stage, key):
+            return
+        lowers = self._lowerdirs(stage.layers, stage.diff_ids)
+        if _exists_in(lowers, path):
+            self._commit(stage, f"WORKDIR {path}", None, True, key=key)
+            return
+
+        def make(root: str, _lowers: list[str]) -> None:
+            from bastion.engine.builder.rootfs_copy import make_dirs
+
+            make_dirs(root, path)
+
+        self._with_root(stage, key, f"{_NOP}WORKDIR {path}", make)
+
+    def _with_root(
+        self,
+        stage: _Stage,
+        key: str,
+        created_by: str,
+        work: Callable[[str, list[str]], None],
+    ) -> None:
+        """Mount the stage's image with a fresh upper directory, let `work` change it, and
+        keep the upper directory as the step's layer."""
+        from bastion.images import ContainerFilesystem
+        from bastion.images.commit import layer_from_directory, write_layer
+
+        directory = os.path.join(self.work, "step-" + os.urandom(4).hex())
+        fs = ContainerFilesystem(os.path.join(directory, "fs"))
+        lowers = self._lowerdirs(stage.layers, stage.diff_ids)
+        if not lowers:  # FROM scratch: overlayfs wants one lower layer
+            empty = os.path.join(directory, "empty")
+            os.makedirs(empty)
+            lowers = [empty]
+        try:
+            fs.mount(lowers)
+            try:
+                work(fs.merged, lowers)
+            finally:
+                fs.unmount()
+            descriptor = write_layer(self.layout, lambda tar: layer_from_directory(fs.upper, tar))
+        finally:
+            with contextlib.suppress(Exception):
+                fs.unmount(lazy=True)
+            shutil.rmtree(directory, ignore_errors=True)
+        self.layers.ensure(self.layout, descriptor, descriptor.digest)
+        self._commit(stage, created_by, descriptor, False, key=key)
+
+    def _run(
+        self,
+        stage: _Stage,
+        root: str,
+        lowers: list[str],
+        argv: list[str],
+        run_env: list[str],
+    ) -> None:
+        from bastion.engine.builder.run_step import run_command
+        from bastion.engine.container_files import read_in_layers
+        from bastion.engine.spec import ImageFacts
+
+        conf = stage.conf
+        facts = ImageFacts(
+            env=tuple(conf.get("Env") or ()),
+            working_dir=conf.get("WorkingDir") or "",
+            user=conf.get("User") or "",
+            passwd=read_in_layers(lowers, "etc/passwd"),
+            group=read_in_layers(lowers, "etc/group"),
+        )
+        bundle = os.path.join(self.work, "run-" + os.urandom(4).hex())
+        os.makedirs(bundle)
+        container = os.path.basename(bundle)
+        self.say(f" ---> Running in {container[4:]}\n")
+        try:
+            run_command(
+                self.engine,
+                bundle=bundle,
+                rootfs=root,
+                facts=facts,
+                argv=argv,
+                env=run_env,
+                network=self.options.network,
+                say=self.say,
+                cancel=self.cancel,
+            )
+        finally:
+            _drop_mount_points(root, lowers, bundle)
+            shutil.rmtree(bundle, ignore_errors=True)
+        self.say(f"Removing intermediate container {container[4:]}\n")
+
+    def _lowerdirs(self, layers: list[Descriptor], diff_ids: list[str]) -> list[str]:
+        for blob, diff_id in zip(layers, diff_ids, strict=True):
+            self.layers.ensure(self.layout, blob, diff_id)
+        return [self.layers.path(d) for d in reversed(diff_ids)]
+
+    # -- the cache and the results ---------------------------------------------------------
+
+    def _cached(self, stage: _Stage, key: str) -> bool:
+        """Adopt the kept result of the step `key`, if there is one and the cache is on."""
+        if self.options.no_cache:
+            return False
+        name = f"{CACHE_REPOSITORY}:{key.removeprefix('sha256:')}"
+        descriptor = self.layout.names().get(name)
+        if descriptor is None:
+            return False
+        try:
+            image = self.layout.read_image(descriptor, name)
+            config = json.loads(self.layout.read_blob(image.manifest.config.digest))
+            self._lowerdirs(list(image.layers), list(image.config.diff_ids))
+        except Exception:  # a kept step whose blobs went: build it again
+            return False
+        stage.config, stage.layers = config, list(image.layers)
+        stage.key, stage.image_id = key, image.manifest.config.digest
+        self.say(" ---> Using cache\n")
+        return True
+
+    def _commit(
+        self,
+        stage: _Stage,
+        created_by: str,
+        layer: Descriptor | None,
+        empty: bool,
+        *,
+        key: str | None = None,
+    ) -> None:
+        """The stage's config (with a history entry, and `layer` on top) as an image, kept
+        under the step's cache key."""
+        from bastion.images.commit import now_rfc3339, write_image
+
+        created = now_rfc3339()
+        config = stage.config
+        config["created"] = created
+        entry: dict[str, Any] = {"created": created, "created_by": created_by}
+        if empty:
+            entry["empty_layer"] = True
+        config["history"] = [*(config.get("history") or []), entry]
+        if layer is not None:
+            rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+            rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), layer.digest]
+            stage.layers = [*stage.layers, layer]
+        descriptor, image_id = write_image(self.layout, config, stage.layers)
+        stage.key = key or _digest(f"{stage.key}\n{created_by}")
+        stage.image_id = image_id
+        self.layout.tag(f"{CACHE_REPOSITORY}:{stage.key.removeprefix('sha256:')}", descriptor)
+
+    def _name(self, stage: _Stage) -> BuildResult:
+        """Tag the last step's image with every `-t` name (by its id without one), record it."""
+        from bastion.images import Reference
+
+        kept = self.layout.names()[f"{CACHE_REPOSITORY}:{stage.key.removeprefix('sha256:')}"]
+        names = [str(Reference.parse(t)) for t in self.options.tags] or [stage.image_id]
+        record = None
+        for name in names:
+            self.layout.tag(name, kept)
+            record = self.engine._record_image(self.layout.image(name), self.layers)
+        assert record is not None
+        self.say(f"Successfully built {_short(stage.image_id)}\n")
+        for tag in self.options.tags:
+            shown = tag if ":" in tag.rsplit("/", 1)[-1] or "@" in tag else f"{tag}:latest"
+            self.say(f"Successfully tagged {shown}\n")
+        return BuildResult(image_id=stage.image_id, names=tuple(names), record=record)
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _key(stage: _Stage, text: str) -> str:
+    """A step's cache key: the previous step's, the step as substituted, the stage's build
+    args (which change what a step does without showing in its text)."""
+    return _digest(f"{stage.key}\n{text}\n{json.dumps(stage.args, sort_keys=True)}")
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _default_path() -> str:
+    from bastion.engine.spec import DEFAULT_PATH
+
+    return DEFAULT_PATH
+
+
+def _env_names(stage: _Stage) -> set[str]:
+    return {e.partition("=")[0] for e in stage.conf.get("Env") or []}
+
+
+def _exists_in(lowers: list[str], path: str) -> bool:
+    relative = path.strip("/")
+    return not relative or any(os.path.isdir(os.path.join(layer, relative)) for layer in lowers)
+
+
+def _drop_mount_points(root: str, lowers: list[str], bundle: str) -> None:
+    """The empty files and directories the runtime made in the upper directory as mount
+    points (/etc/hostname, /etc/hosts, ... where the image has none): not the step's
+    changes. `root` is still mounted here; what is removed is what the lowers lack."""
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        return
+    for mount in spec.get("mounts") or []:
+        relative = str(mount.get("destination", "")).strip("/")
+        if not relative or any(os.path.lexists(os.path.join(lower, relative)) for lower in lowers):
+            continue
+        path = os.path.join(root, relative)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)  # only if empty
+            elif os.path.isfile(path) and os.path.getsize(path) == 0:
+                os.unlink(path)
+
+
+def _healthcheck(instruction: Instruction, conf: dict[str, Any], where: str) -> dict[str, Any]:
+    text = instruction.text
+    if text.strip().upper() == "NONE":
+        return {"Test": ["NONE"]}
+    word, _, rest = text.strip().partition(" ")
+    if word.upper() != "CMD":
+        raise DockerfileError("HEALTHCHECK takes NONE or [OPTIONS] CMD command", where=where)
+    rest = rest.strip()
+    try:
+        value = json.loads(rest) if rest.startswith("[") else None
+    except ValueError:
+        value = None
+    test = ["CMD", *value] if isinstance(value, list) else ["CMD-SHELL", rest]
+    check: dict[str, Any] = {"Test": test}
+    for flag, key in (
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start-period", "StartPeriod"),
+    ):
+        if flag in instruction.flags:
+            check[key] = _duration_ns(instruction.flags[flag], where)
+    if "retries" in instruction.flags:
+        try:
+            check["Retries"] = int(instruction.flags["retries"])
+        except ValueError:
+            raise DockerfileError("HEALTHCHECK --retries takes a number", where=where) from None
+    return check
+
+
+def _duration_ns(text: str, where: str) -> int:
+    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    import re
+
+    total = 0
+    matches = re.findall(r"([0-9.]+)(ns|us|ms|s|m|h)", text)
+    if not matches or "".join(n + u for n, u in matches) != text:
+        raise DockerfileError(f"invalid duration {text!r}", where=where, hint="write 30s, 1m30s")
+    for number, unit in matches:
+        total += int(float(number) * units[unit])
+    return total
