@@ -1,0 +1,195 @@
+"""`POST /build` and the image endpoints past pull/list/inspect/delete, driven by the docker
+20.10 CLI (`DOCKER_BUILDKIT=0 docker build`, history, tag, save, load, push, image prune,
+search) and docker-py (`images.build`), over `bastion system service` on a private socket and
+the engine test rig (registry on 127.0.0.1, private engine root)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import tarfile
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bastion_testing.api_service import Service
+from bastion_testing.engine import Bastion, engine_rig, mounts_under
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.privileged
+
+CLASSIC = {"DOCKER_BUILDKIT": "0"}
+
+
+@pytest.fixture(scope="module")
+def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
+    with engine_rig(busybox_rootfs, prefix="bst-test-apibuild-") as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def service(bastion: Bastion) -> Iterator[Service]:
+    s = Service(bastion)
+    try:
+        yield s
+    finally:
+        s.stop()
+        assert not os.path.exists(s.socket)
+
+
+def context(b: Bastion, name: str, files: dict[str, str]) -> str:
+    directory = os.path.join(os.path.dirname(b.root), "contexts", name)
+    os.makedirs(directory)
+    for path, content in files.items():
+        with open(os.path.join(directory, path), "w") as f:
+            f.write(content)
+    return directory
+
+
+def test_docker_build_then_run(service: Service, bastion: Bastion) -> None:
+    directory = context(
+        bastion,
+        "cli",
+        {
+            "Dockerfile": f'FROM {bastion.image}\nARG WHO\nCOPY msg /msg\nRUN echo "by $WHO" >> /msg\n'
+            'CMD ["cat", "/msg"]\n',
+            "msg": "built over the API\n",
+        },
+    )
+    built = service.docker(
+        "build", "-t", "apibuilt:1", "--build-arg", "WHO=docker", ".", env=CLASSIC, cwd=directory
+    )
+    assert built.returncode == 0, built.stderr
+    assert "Step 1/5 : FROM" in built.stdout and "Successfully tagged apibuilt:1" in built.stdout
+    ran = service.docker("run", "--rm", "apibuilt:1")
+    assert (ran.returncode, ran.stdout) == (0, "built over the API\nby docker\n"), ran.stderr
+    again = service.docker(
+        "build", "-t", "apibuilt:1", "--build-arg", "WHO=docker", ".", env=CLASSIC, cwd=directory
+    )
+    assert again.stdout.count("Using cache") == 4, again.stdout
+
+
+def test_failing_run_status_and_no_image(service: Service, bastion: Bastion) -> None:
+    directory = context(bastion, "fails", {"Dockerfile": f"FROM {bastion.image}\nRUN exit 3\n"})
+    before = bastion.ok("images", "-q")
+    result = service.docker("build", "-t", "apifails:1", ".", env=CLASSIC, cwd=directory)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "returned a non-zero code: 3" in result.stderr
+    assert bastion.ok("images", "-q") == before
+
+
+def test_docker_py_build(service: Service, bastion: Bastion) -> None:
+    import docker  # type: ignore[import-untyped]
+
+    directory = context(
+        bastion, "py", {"Dockerfile": f"FROM {bastion.image}\nLABEL via=docker-py\nRUN touch /x\n"}
+    )
+    client = docker.DockerClient(base_url=f"unix://{service.socket}", version="1.41")
+    try:
+        image, logs = client.images.build(path=directory, tag="pybuilt:1", labels={"extra": "1"})
+        lines = [entry.get("stream", "") for entry in logs]
+        assert any(line.startswith("Step 3/3 : RUN touch /x") for line in lines), lines
+        assert image.labels == {"via": "docker-py", "extra": "1"}
+        assert "pybuilt:1" in image.tags[0]
+        with pytest.raises(docker.errors.BuildError) as err:
+            client.images.build(
+                fileobj=io.BytesIO(f"FROM {bastion.image}\nRUN false\n".encode()), tag="pyfail"
+            )
+        assert "returned a non-zero code: 1" in str(err.value)
+    finally:
+        client.close()
+
+
+def _context_tar(dockerfile: str) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def test_client_leaving_mid_build_leaves_nothing(service: Service, bastion: Bastion) -> None:
+    body = _context_tar(f"FROM {bastion.image}\nRUN echo started; sleep 60\n")
+    before = bastion.ok("images", "-q")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(service.socket)
+    sock.sendall(
+        b"POST /v1.41/build?t=leaver:1 HTTP/1.1\r\nHost: docker\r\n"
+        b"Content-Type: application/x-tar\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    sock.settimeout(60)
+    while b"started" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    sock.close()  # mid-RUN
+    deadline = time.monotonic() + 30
+    runtime = bastion.runtime_root
+    while time.monotonic() < deadline:
+        builds = (
+            [n for n in os.listdir(runtime) if n.startswith("build-")]
+            if os.path.isdir(runtime)
+            else []
+        )
+        if not builds and not mounts_under(bastion.root):
+            break
+        time.sleep(0.2)
+    assert not builds and mounts_under(bastion.root) == []
+    assert bastion.ok("images", "-q") == before
+    assert not os.listdir(os.path.join(bastion.root, "build"))
+
+
+def test_history_tag_save_load_prune_search(service: Service, bastion: Bastion) -> None:
+    directory = context(
+        bastion, "verbs", {"Dockerfile": f"FROM {bastion.image}\nRUN echo hi > /hi\n"}
+    )
+    assert service.docker("build", "-t", "verbs:1", ".", env=CLASSIC, cwd=directory).returncode == 0
+    history = service.docker("history", "--no-trunc", "verbs:1")
+    assert history.returncode == 0 and "echo hi > /hi" in history.stdout, history
+    assert service.docker("tag", "verbs:1", "verbs:copy").returncode == 0
+    assert service.docker("image", "inspect", "verbs:copy").returncode == 0
+    archive = os.path.join(os.path.dirname(bastion.root), "verbs.tar")
+    saved = service.docker("save", "-o", archive, "verbs:copy")
+    assert saved.returncode == 0, saved.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["verbs:copy"]
+    assert service.docker("rmi", "verbs:copy").returncode == 0
+    loaded = service.docker("load", "-i", archive)
+    assert loaded.returncode == 0 and "Loaded image: verbs:copy" in loaded.stdout, loaded
+    ran = service.docker("run", "--rm", "verbs:copy", "cat", "/hi")
+    assert ran.stdout == "hi\n", ran.stderr
+    # a moved name leaves the old image untagged: image prune removes it
+    assert (
+        service.docker(
+            "build", "-t", "verbs:copy", "--label", "v=2", ".", env=CLASSIC, cwd=directory
+        ).returncode
+        == 0
+    )
+    pruned = service.docker("image", "prune", "-f")
+    assert pruned.returncode == 0 and "Total reclaimed space" in pruned.stdout, pruned
+    searched = service.docker("search", "busybox")
+    assert searched.returncode != 0 and "not supported" in searched.stderr
+
+
+def test_push_to_the_rig_registry(service: Service, bastion: Bastion) -> None:
+    registry = bastion.image.split("/", 1)[0]
+    target = f"{registry}/pushed/built:1"
+    directory = context(bastion, "push", {"Dockerfile": f"FROM {bastion.image}\nRUN echo p > /p\n"})
+    assert service.docker("build", "-t", target, ".", env=CLASSIC, cwd=directory).returncode == 0
+    pushed = service.docker("push", target)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "digest: sha256:" in pushed.stdout
+    bastion.ok("rmi", target)
+    assert bastion.ok("pull", "-q", target)
+    assert bastion.ok("run", "--rm", target, "cat", "/p") == "p\n"
