@@ -56,8 +56,8 @@ def test_docker_build_then_run(service: Service, bastion: Bastion) -> None:
         bastion,
         "cli",
         {
-            "Dockerfile": f'FROM {bastion.image}\nARG WHO\nCOPY msg /msg\nRUN echo "by $WHO" >> /msg\n'
-            'CMD ["cat", "/msg"]\n',
+            "Dockerfile": f"FROM {bastion.image}\nARG WHO\nCOPY msg /msg\n"
+            'RUN echo "by $WHO" >> /msg\nCMD ["cat", "/msg"]\n',
             "msg": "built over the API\n",
         },
     )
