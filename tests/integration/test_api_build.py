@@ -17,6 +17,7 @@ import pytest
 
 from bastion_testing.api_service import Service
 from bastion_testing.engine import Bastion, engine_rig, mounts_under
+from bastion_testing.registry import skopeo_copy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -193,3 +194,31 @@ def test_push_to_the_rig_registry(service: Service, bastion: Bastion) -> None:
     bastion.ok("rmi", target)
     assert bastion.ok("pull", "-q", target)
     assert bastion.ok("run", "--rm", target, "cat", "/p") == "p\n"
+
+
+def test_short_name_pulled_from_a_docker_hub_mirror(service: Service, bastion: Bastion) -> None:
+    """`docker pull busybox:3.19` is docker.io/library/busybox:3.19; with the rig's registry
+    as Docker Hub's mirror (the engine root's registries.json, after a mirror that is down)
+    the pull never leaves the machine. (No pull without a mirror: it would ask the host's
+    resolver for Docker Hub.)"""
+    registry = bastion.image.split("/", 1)[0]
+    work = os.path.dirname(bastion.root)
+    skopeo_copy(
+        f"docker://{bastion.image}",
+        f"docker://{registry}/library/busybox:3.19",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        workdir=work,
+    )
+    config = os.path.join(bastion.root, "registries.json")
+    with open(config, "w") as f:
+        json.dump({"registry-mirrors": ["http://127.0.0.1:1", f"http://{registry}"]}, f)
+    try:
+        pulled = service.docker("pull", "busybox:3.19")
+        assert pulled.returncode == 0, pulled.stderr
+        assert bastion("image", "inspect", "docker.io/library/busybox:3.19").returncode == 0
+        ran = service.docker("run", "--rm", "busybox:3.19", "echo", "mirrored")
+        assert ran.stdout == "mirrored\n", ran.stderr
+        assert service.docker("rmi", "busybox:3.19").returncode == 0
+    finally:
+        os.unlink(config)

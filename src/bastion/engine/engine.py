@@ -128,11 +128,18 @@ class Engine:
         progress: Callable[[PullProgress], None] | None = None,
     ) -> ImageRecord:
         """Pull `reference` from its registry, unpack its layers and record it."""
-        from bastion.images import pull
+        from bastion.images import Reference, pull
+        from bastion.images.mirrors import configured
 
         layers = self.layers
+        ref = Reference.parse(reference)
         image = pull(
-            reference, self.layout, layers=layers, tls_verify=tls_verify, progress=progress
+            ref,
+            self.layout,
+            layers=layers,
+            tls_verify=tls_verify,
+            progress=progress,
+            mirrors=configured(self.root).get(ref.registry, ()),
         )
         return self._record_image(image, layers)
 
