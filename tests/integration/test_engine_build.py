@@ -63,7 +63,7 @@ COPY data/ /app/data/
 RUN echo "$GREETING $WHO" > made.txt && \\
     # a comment inside a continuation
     rm /bin/true && mkdir -p /var/gone
-RUN rmdir /var/gone
+RUN rmdir /var/gone && rm -rf /usr/share && mkdir /usr/share && echo x > /usr/share/only
 USER 1000:1000
 EXPOSE 8080 53/udp
 VOLUME ["/data"]
@@ -96,6 +96,8 @@ CMD ["cat /app/made.txt /app/hello.txt /app/data/x; echo $PLACE; id -u; pwd"]
     )
     assert "skipped.log" not in listing and "x\n" in listing, listing  # .dockerignore
     assert "No such file" in listing  # the RUN's deletions are whiteouts in its layer
+    # a directory removed and made again: opaque in its layer, the lower one's files hidden
+    assert run_out(bastion, "built:1", "ls /usr/share") == "only\n"
     inspected = json.loads(bastion.ok("image", "inspect", "built:1"))[0]
     config = inspected["Config"]
     assert config["Labels"] == {"purpose": "test", "other label": "yes"}
@@ -187,3 +189,21 @@ CMD ["cat", "/copied"]
     bastion.ok("build", "--target", "final", "-t", "stages:final", directory)
     inspected = json.loads(bastion.ok("image", "inspect", "stages:final"))[0]
     assert len(inspected["RootFS"]["Layers"]) == 1  # scratch + one COPY
+
+
+def _cache_entries(b: Bastion) -> list[str]:
+    with open(os.path.join(b.root, "images", "index.json")) as f:
+        index = json.load(f)
+    names = [
+        m.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
+        for m in index["manifests"]
+    ]
+    return [n for n in names if n.startswith("localhost/bastion-build-cache:")]
+
+
+def test_image_prune_all_drops_the_build_cache(bastion: Bastion) -> None:
+    """Last in the module: it removes every image."""
+    assert _cache_entries(bastion)  # the builds above kept their steps
+    assert "bastion-build-cache" not in bastion.ok("images")  # not images of the engine
+    bastion.ok("image", "prune", "-a", "-f")
+    assert _cache_entries(bastion) == []

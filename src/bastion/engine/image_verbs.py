@@ -167,8 +167,8 @@ def push(
 
 
 def prune(engine: Engine, *, all: bool = False) -> list[str]:
-    """Remove the untagged images (with `all`, every image) no container was made from, then
-    the blobs and layers nothing uses any more; the names removed."""
+    """Remove the untagged images (with `all`, every image, and the build cache) no container
+    was made from, then the blobs and layers nothing uses any more; the names removed."""
     used = {c.image_id for c in engine.metadata.containers()}
     doomed = [
         r.name
@@ -181,6 +181,13 @@ def prune(engine: Engine, *, all: bool = False) -> list[str]:
             engine.metadata.delete_image(db, name)
             with contextlib.suppress(Exception):
                 layout.untag(name)
+    if all:  # the build cache's steps too (engine/builder/), as Docker's `image prune -a`
+        from bastion.engine.builder.steps import CACHE_REPOSITORY
+
+        for name in layout.names():
+            if name.startswith(CACHE_REPOSITORY + ":"):
+                with contextlib.suppress(Exception):
+                    layout.untag(name)
     layout.collect_garbage()
     in_use = {d for image in engine.metadata.images() for d in image.diff_ids}
     in_use |= {d for c in engine.metadata.containers() for d in c.config.get("diff_ids", ())}

@@ -7,6 +7,7 @@ their layers.
 
 from __future__ import annotations
 
-from bastion.engine.builder.steps import Builder, BuildOptions, BuildResult
+from bastion.engine.builder.state import BuildOptions, BuildResult
+from bastion.engine.builder.steps import Builder
 
 __all__ = ["BuildOptions", "BuildResult", "Builder"]

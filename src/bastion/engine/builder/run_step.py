@@ -116,3 +116,26 @@ def _stop(engine: Engine, container_id: str, child: subprocess.Popen[bytes]) -> 
         child.wait()
     with contextlib.suppress(ContainerNotFound):
         Container.load(engine.runtime_root, container_id).delete(force=True)
+
+
+def drop_mount_points(root: str, lowers: list[str], bundle: str) -> None:
+    """The empty files and directories the runtime made in the upper directory as mount
+    points (/etc/hostname, /etc/hosts, ... where the image has none): not the step's
+    changes. `root` is still mounted here; what is removed is what the lowers lack."""
+    import json
+
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        return
+    for mount in spec.get("mounts") or []:
+        relative = str(mount.get("destination", "")).strip("/")
+        if not relative or any(os.path.lexists(os.path.join(lower, relative)) for lower in lowers):
+            continue
+        path = os.path.join(root, relative)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)  # only if empty
+            elif os.path.isfile(path) and os.path.getsize(path) == 0:
+                os.unlink(path)

@@ -24,11 +24,12 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bastion.engine.builder import dockerfile
+from bastion.engine.builder.config_steps import apply_to_config, command
 from bastion.engine.builder.context import BuildContext, Source
+from bastion.engine.builder.state import BuildOptions, BuildResult, Stage
 from bastion.engine.errors import BuildStepError, DockerfileError
 
 if TYPE_CHECKING:
@@ -37,11 +38,9 @@ if TYPE_CHECKING:
 
     from bastion.engine.builder.dockerfile import Instruction
     from bastion.engine.engine import Engine
-    from bastion.engine.metadata import ImageRecord
     from bastion.images import Descriptor, LayerStore, Layout
 
 CACHE_REPOSITORY = "localhost/bastion-build-cache"
-DEFAULT_SHELL = ("/bin/sh", "-c")
 #: The build args every build knows without an ARG (moby's BuiltinAllowedBuildArgs).
 BUILTIN_ARGS = frozenset(
     [
@@ -60,60 +59,6 @@ BUILTIN_ARGS = frozenset(
 _NOP = "/bin/sh -c #(nop) "
 
 
-@dataclass(frozen=True, kw_only=True)
-class BuildOptions:
-    """`bastion build`'s flags: the context directory, the Dockerfile (a path; relative ones
-    are in the context), the names, `--build-arg`s, `--no-cache`, `--target`, `--label`s and
-    the RUN steps' network (`host` or `none`)."""
-
-    context: str
-    dockerfile: str = "Dockerfile"
-    tags: tuple[str, ...] = ()
-    build_args: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-    target: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    network: str = "host"
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuildResult:
-    image_id: str
-    names: tuple[str, ...]
-    record: ImageRecord
-
-
-@dataclass(kw_only=True)
-class _Stage:
-    """A stage's image so far: its whole config document, its layers, its cache key, the id
-    of its last kept step, and what the Dockerfile declared in it."""
-
-    name: str | None
-    config: dict[str, Any]
-    layers: list[Descriptor]
-    key: str
-    image_id: str
-    args: dict[str, str] = field(default_factory=dict)
-    cmd_set: bool = False
-
-    @property
-    def conf(self) -> dict[str, Any]:
-        conf: dict[str, Any] = self.config.setdefault("config", {})
-        return conf
-
-    @property
-    def diff_ids(self) -> list[str]:
-        return list(self.config.get("rootfs", {}).get("diff_ids") or [])
-
-    def env(self) -> dict[str, str]:
-        """What `$VAR` sees: the stage's args, then its ENV (which wins, as Docker)."""
-        out = dict(self.args)
-        for entry in self.conf.get("Env") or []:
-            name, _, value = entry.partition("=")
-            out[name] = value
-        return out
-
-
 class Builder:
     def __init__(
         self,
@@ -129,7 +74,7 @@ class Builder:
         self.layout: Layout = engine.layout
         self.layers: LayerStore = engine.layers
         self.context = BuildContext(options.context)
-        self.stages: list[_Stage] = []
+        self.stages: list[Stage] = []
         self.consumed: set[str] = set()
         self.work = os.path.join(engine.root, "build", os.urandom(8).hex())
 
@@ -185,9 +130,9 @@ class Builder:
             hint="name a stage declared with FROM ... AS NAME",
         )
 
-    def _steps(self, steps: list[Instruction]) -> _Stage:
+    def _steps(self, steps: list[Instruction]) -> Stage:
         meta: dict[str, str] = {}  # the ARGs before the first FROM
-        stage: _Stage | None = None
+        stage: Stage | None = None
         total = len(steps)
         for number, instruction in enumerate(steps, start=1):
             if self.cancel is not None and self.cancel.is_set():
@@ -235,7 +180,7 @@ class Builder:
 
     # -- FROM ------------------------------------------------------------------------------
 
-    def _from(self, instruction: Instruction, meta: dict[str, str]) -> _Stage:
+    def _from(self, instruction: Instruction, meta: dict[str, str]) -> Stage:
         words = dockerfile.expand_words(instruction.text, meta, self.escape)
         name = None
         if len(words) == 3 and words[1].upper() == "AS":
@@ -261,7 +206,7 @@ class Builder:
             layers, image_id = [], "scratch"
         else:
             config, layers, image_id = self._base_image(base)
-        stage = _Stage(
+        stage = Stage(
             name=name,
             config=config,
             layers=layers,
@@ -270,7 +215,7 @@ class Builder:
         )
         return stage
 
-    def _stage_named(self, name: str) -> _Stage | None:
+    def _stage_named(self, name: str) -> Stage | None:
         for index, stage in enumerate(self.stages):
             if stage.name == name.lower() or name == str(index):
                 return stage
@@ -291,7 +236,7 @@ class Builder:
 
     # -- one step ------------------------------------------------------------------------------
 
-    def _step(self, stage: _Stage, instruction: Instruction, meta: dict[str, str]) -> None:
+    def _step(self, stage: Stage, instruction: Instruction, meta: dict[str, str]) -> None:
         keyword = instruction.keyword
         env = stage.env()
         where = f"{self.options.dockerfile}:{instruction.line}"
@@ -310,64 +255,16 @@ class Builder:
             self._workdir_step(stage, conf["WorkingDir"])
             return
         text = instruction.text
-        if keyword == "ENV":
-            for name, value in dockerfile.key_values(text, env, self.escape, keyword="ENV"):
-                entries = [e for e in conf.get("Env") or [] if e.partition("=")[0] != name]
-                conf["Env"] = [*entries, f"{name}={value}"]
-        elif keyword == "LABEL":
-            labels = dict(conf.get("Labels") or {})
-            for name, value in dockerfile.key_values(text, env, self.escape, keyword="LABEL"):
-                labels[name] = value or ""
-            conf["Labels"] = labels
-        elif keyword in ("CMD", "ENTRYPOINT"):
-            command = self._command(instruction, conf)
-            if keyword == "CMD":
-                conf["Cmd"] = command
-                stage.cmd_set = True
-            else:
-                conf["Entrypoint"] = command
-                if not stage.cmd_set:
-                    conf["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT
-        elif keyword == "USER":
-            conf["User"] = dockerfile.expand_word(text, env, self.escape)
-        elif keyword == "EXPOSE":
-            ports = dict(conf.get("ExposedPorts") or {})
-            for port in dockerfile.expand_words(text, env, self.escape):
-                ports[port if "/" in port else f"{port}/tcp"] = {}
-            conf["ExposedPorts"] = ports
-        elif keyword == "VOLUME":
-            volumes = dict(conf.get("Volumes") or {})
-            names = instruction.json or tuple(dockerfile.expand_words(text, env, self.escape))
-            for name in names:
-                if not name.strip():
-                    raise DockerfileError(
-                        "VOLUME specified can not be an empty string", where=where
-                    )
-                volumes[name] = {}
-            conf["Volumes"] = volumes
-        elif keyword == "STOPSIGNAL":
-            conf["StopSignal"] = dockerfile.expand_word(text, env, self.escape)
-        elif keyword == "HEALTHCHECK":
-            conf["Healthcheck"] = _healthcheck(instruction, conf, where)
-        elif keyword == "SHELL":
-            if instruction.json is None or not instruction.json:
-                raise DockerfileError("SHELL requires the arguments as a JSON array", where=where)
-            conf["Shell"] = list(instruction.json)
-        elif keyword == "ONBUILD":
-            conf["OnBuild"] = [*(conf.get("OnBuild") or []), text]
-        elif keyword == "MAINTAINER":
-            stage.config["author"] = text
+        if keyword == "CMD":
+            stage.cmd_set = True
+        elif keyword == "ENTRYPOINT" and not stage.cmd_set:
+            conf["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT
+        apply_to_config(instruction, stage.config, env, self.escape, where)
         self._config_step(stage, f"{keyword} {text}")
-
-    def _command(self, instruction: Instruction, conf: dict[str, Any]) -> list[str]:
-        if instruction.json is not None:
-            return list(instruction.json)
-        shell = list(conf.get("Shell") or DEFAULT_SHELL)
-        return [*shell, instruction.text] if instruction.text else []
 
     # -- steps that change the config only --------------------------------------------------
 
-    def _config_step(self, stage: _Stage, summary: str) -> None:
+    def _config_step(self, stage: Stage, summary: str) -> None:
         key = _key(stage, summary)
         if self._cached(stage, key):
             return
@@ -376,11 +273,11 @@ class Builder:
     # -- steps that make a layer -----------------------------------------------------------
 
     def _layer_step(
-        self, stage: _Stage, instruction: Instruction, env: dict[str, str], where: str
+        self, stage: Stage, instruction: Instruction, env: dict[str, str], where: str
     ) -> None:
         keyword = instruction.keyword
         if keyword == "RUN":
-            argv = self._command(instruction, stage.conf)
+            argv = command(instruction, stage.conf)
             if not argv:
                 raise DockerfileError("RUN needs a command", where=where)
             run_env = [
@@ -488,7 +385,7 @@ class Builder:
         uid, gid, _, _ = resolve_user(chown, passwd, group)
         return uid, gid
 
-    def _workdir_step(self, stage: _Stage, path: str) -> None:
+    def _workdir_step(self, stage: Stage, path: str) -> None:
         key = _key(stage, f"WORKDIR {path}")
         if self._cached(stage, key):
             return
@@ -506,7 +403,7 @@ class Builder:
 
     def _with_root(
         self,
-        stage: _Stage,
+        stage: Stage,
         key: str,
         created_by: str,
         work: Callable[[str, list[str]], None],
@@ -539,13 +436,13 @@ class Builder:
 
     def _run(
         self,
-        stage: _Stage,
+        stage: Stage,
         root: str,
         lowers: list[str],
         argv: list[str],
         run_env: list[str],
     ) -> None:
-        from bastion.engine.builder.run_step import run_command
+        from bastion.engine.builder.run_step import drop_mount_points, run_command
         from bastion.engine.container_files import read_in_layers
         from bastion.engine.spec import ImageFacts
 
@@ -574,7 +471,7 @@ class Builder:
                 cancel=self.cancel,
             )
         finally:
-            _drop_mount_points(root, lowers, bundle)
+            drop_mount_points(root, lowers, bundle)
             shutil.rmtree(bundle, ignore_errors=True)
         self.say(f"Removing intermediate container {container[4:]}\n")
 
@@ -585,7 +482,7 @@ class Builder:
 
     # -- the cache and the results ---------------------------------------------------------
 
-    def _cached(self, stage: _Stage, key: str) -> bool:
+    def _cached(self, stage: Stage, key: str) -> bool:
         """Adopt the kept result of the step `key`, if there is one and the cache is on."""
         if self.options.no_cache:
             return False
@@ -606,7 +503,7 @@ class Builder:
 
     def _commit(
         self,
-        stage: _Stage,
+        stage: Stage,
         created_by: str,
         layer: Descriptor | None,
         empty: bool,
@@ -633,7 +530,7 @@ class Builder:
         stage.image_id = image_id
         self.layout.tag(f"{CACHE_REPOSITORY}:{stage.key.removeprefix('sha256:')}", descriptor)
 
-    def _name(self, stage: _Stage) -> BuildResult:
+    def _name(self, stage: Stage) -> BuildResult:
         """Tag the last step's image with every `-t` name (by its id without one), record it."""
         from bastion.images import Reference
 
@@ -655,7 +552,7 @@ def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def _key(stage: _Stage, text: str) -> str:
+def _key(stage: Stage, text: str) -> str:
     """A step's cache key: the previous step's, the step as substituted, the stage's build
     args (which change what a step does without showing in its text)."""
     return _digest(f"{stage.key}\n{text}\n{json.dumps(stage.args, sort_keys=True)}")
@@ -671,73 +568,10 @@ def _default_path() -> str:
     return DEFAULT_PATH
 
 
-def _env_names(stage: _Stage) -> set[str]:
+def _env_names(stage: Stage) -> set[str]:
     return {e.partition("=")[0] for e in stage.conf.get("Env") or []}
 
 
 def _exists_in(lowers: list[str], path: str) -> bool:
     relative = path.strip("/")
     return not relative or any(os.path.isdir(os.path.join(layer, relative)) for layer in lowers)
-
-
-def _drop_mount_points(root: str, lowers: list[str], bundle: str) -> None:
-    """The empty files and directories the runtime made in the upper directory as mount
-    points (/etc/hostname, /etc/hosts, ... where the image has none): not the step's
-    changes. `root` is still mounted here; what is removed is what the lowers lack."""
-    try:
-        with open(os.path.join(bundle, "config.json"), "rb") as f:
-            spec = json.load(f)
-    except (OSError, ValueError):
-        return
-    for mount in spec.get("mounts") or []:
-        relative = str(mount.get("destination", "")).strip("/")
-        if not relative or any(os.path.lexists(os.path.join(lower, relative)) for lower in lowers):
-            continue
-        path = os.path.join(root, relative)
-        with contextlib.suppress(OSError):
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.rmdir(path)  # only if empty
-            elif os.path.isfile(path) and os.path.getsize(path) == 0:
-                os.unlink(path)
-
-
-def _healthcheck(instruction: Instruction, conf: dict[str, Any], where: str) -> dict[str, Any]:
-    text = instruction.text
-    if text.strip().upper() == "NONE":
-        return {"Test": ["NONE"]}
-    word, _, rest = text.strip().partition(" ")
-    if word.upper() != "CMD":
-        raise DockerfileError("HEALTHCHECK takes NONE or [OPTIONS] CMD command", where=where)
-    rest = rest.strip()
-    try:
-        value = json.loads(rest) if rest.startswith("[") else None
-    except ValueError:
-        value = None
-    test = ["CMD", *value] if isinstance(value, list) else ["CMD-SHELL", rest]
-    check: dict[str, Any] = {"Test": test}
-    for flag, key in (
-        ("interval", "Interval"),
-        ("timeout", "Timeout"),
-        ("start-period", "StartPeriod"),
-    ):
-        if flag in instruction.flags:
-            check[key] = _duration_ns(instruction.flags[flag], where)
-    if "retries" in instruction.flags:
-        try:
-            check["Retries"] = int(instruction.flags["retries"])
-        except ValueError:
-            raise DockerfileError("HEALTHCHECK --retries takes a number", where=where) from None
-    return check
-
-
-def _duration_ns(text: str, where: str) -> int:
-    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    import re
-
-    total = 0
-    matches = re.findall(r"([0-9.]+)(ns|us|ms|s|m|h)", text)
-    if not matches or "".join(n + u for n, u in matches) != text:
-        raise DockerfileError(f"invalid duration {text!r}", where=where, hint="write 30s, 1m30s")
-    for number, unit in matches:
-        total += int(float(number) * units[unit])
-    return total
