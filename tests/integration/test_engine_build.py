@@ -191,6 +191,37 @@ CMD ["cat", "/copied"]
     assert len(inspected["RootFS"]["Layers"]) == 1  # scratch + one COPY
 
 
+def test_a_killed_build_is_swept_by_the_next(bastion: Bastion) -> None:
+    import signal
+    import subprocess
+    import time
+
+    slow = context(
+        bastion, "killed", {"Dockerfile": f"FROM {bastion.image}\nRUN echo started; sleep 60\n"}
+    )
+    proc = subprocess.Popen(
+        bastion.argv("build", "--no-cache", slow),
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **bastion.env},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "started":  # the RUN's output, not its Step line
+            break
+    proc.send_signal(signal.SIGKILL)  # no cleanup of its own
+    proc.wait()
+    proc.stdout.close()
+    time.sleep(0.5)
+    assert mounts_under(os.path.join(bastion.root, "build"))  # the step's overlay is left
+    quick = context(bastion, "after-kill", {"Dockerfile": f"FROM {bastion.image}\nRUN true\n"})
+    bastion.ok("build", quick)
+    assert mounts_under(bastion.root) == []
+    assert os.listdir(os.path.join(bastion.root, "build")) == []
+    runtime = bastion.runtime_root
+    assert not [n for n in os.listdir(runtime) if n.startswith("build-")]
+
+
 def _cache_entries(b: Bastion) -> list[str]:
     with open(os.path.join(b.root, "images", "index.json")) as f:
         index = json.load(f)

@@ -150,12 +150,13 @@ async def _stream(request: web.Request, options: Any, *, quiet: bool) -> web.Str
         return progress.response
     try:
         result = task.result()
-    except BastionError as exc:
-        detail: dict[str, Any] = {"message": exc.message}
+    except Exception as exc:  # the 200 is sent: every failure goes into the stream
+        message = exc.message if isinstance(exc, BastionError) else f"{type(exc).__name__}: {exc}"
+        detail: dict[str, Any] = {"message": message}
         code = getattr(exc, "step_exit_code", None)
         if code is not None:
             detail["code"] = code
-        await progress.send({"errorDetail": detail, "error": exc.message})
+        await progress.send({"errorDetail": detail, "error": message})
     else:
         await progress.send({"aux": {"ID": result.image_id}})
         if quiet:

@@ -34,6 +34,7 @@ CANCELLED = "the build was cancelled"
 def run_command(
     engine: Engine,
     *,
+    container_id: str,
     bundle: str,
     rootfs: str,
     facts: ImageFacts,
@@ -50,7 +51,6 @@ def run_command(
     from bastion.engine.spec import ContainerOptions, build, merge
     from bastion.runtime.store import write_atomic
 
-    container_id = "build-" + os.urandom(16).hex()
     options = ContainerOptions(command=tuple(argv), entrypoint="", env=tuple(env), network=network)
     process = merge(facts, options, container_id)
     spec = build(

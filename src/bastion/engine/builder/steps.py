@@ -30,6 +30,7 @@ from bastion.engine.builder import dockerfile
 from bastion.engine.builder.config_steps import apply_to_config, command
 from bastion.engine.builder.context import BuildContext, Source
 from bastion.engine.builder.state import BuildOptions, BuildResult, Stage
+from bastion.engine.builder.workspace import RUN_PREFIX, Workspace, sweep
 from bastion.engine.errors import BuildStepError, DockerfileError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class Builder:
         self.context = BuildContext(options.context)
         self.stages: list[Stage] = []
         self.consumed: set[str] = set()
-        self.work = os.path.join(engine.root, "build", os.urandom(8).hex())
+        self.work = ""  # the workspace's path, while `run` runs
 
     # -- the whole build ----------------------------------------------------------------------
 
@@ -94,7 +95,9 @@ class Builder:
         parsed = dockerfile.parse(text, name=self.options.dockerfile)
         self.escape = parsed.escape
         steps = self._select(list(parsed.instructions))
-        os.makedirs(self.work, mode=0o700)
+        sweep(self.engine.root, self.engine.runtime_root)  # what killed builds left
+        workspace = Workspace(self.engine.root)
+        self.work = workspace.path
         try:
             with self.layout.writing():  # garbage collection waits: nothing we add is lost
                 stage = self._steps(steps)
@@ -104,7 +107,7 @@ class Builder:
                     self._commit(stage, "LABEL " + json.dumps(self.options.labels), None, True)
                 return self._name(stage)
         finally:
-            shutil.rmtree(self.work, ignore_errors=True)
+            workspace.close()
 
     def _select(self, instructions: list[Instruction]) -> list[Instruction]:
         """The instructions up to the end of the `--target` stage."""
@@ -454,13 +457,14 @@ class Builder:
             passwd=read_in_layers(lowers, "etc/passwd"),
             group=read_in_layers(lowers, "etc/group"),
         )
-        bundle = os.path.join(self.work, "run-" + os.urandom(4).hex())
+        bundle = os.path.join(self.work, RUN_PREFIX + os.urandom(16).hex())
         os.makedirs(bundle)
         container = os.path.basename(bundle)
-        self.say(f" ---> Running in {container[4:]}\n")
+        self.say(f" ---> Running in {container.removeprefix(RUN_PREFIX)[:12]}\n")
         try:
             run_command(
                 self.engine,
+                container_id=container,
                 bundle=bundle,
                 rootfs=root,
                 facts=facts,
@@ -473,7 +477,7 @@ class Builder:
         finally:
             drop_mount_points(root, lowers, bundle)
             shutil.rmtree(bundle, ignore_errors=True)
-        self.say(f"Removing intermediate container {container[4:]}\n")
+        self.say(f"Removing intermediate container {container.removeprefix(RUN_PREFIX)[:12]}\n")
 
     def _lowerdirs(self, layers: list[Descriptor], diff_ids: list[str]) -> list[str]:
         for blob, diff_id in zip(layers, diff_ids, strict=True):
