@@ -73,6 +73,12 @@ def test_docker_build_then_run(service: Service, bastion: Bastion) -> None:
         "build", "-t", "apibuilt:1", "--build-arg", "WHO=docker", ".", env=CLASSIC, cwd=directory
     )
     assert again.stdout.count("Using cache") == 4, again.stdout
+    quiet = service.docker(
+        "build", "-q", "--build-arg", "WHO=docker", ".", env=CLASSIC, cwd=directory
+    )
+    assert quiet.returncode == 0 and quiet.stdout.startswith("sha256:"), quiet
+    inspected = service.docker("image", "inspect", "--format", "{{.Id}}", "apibuilt:1")
+    assert quiet.stdout.strip() == inspected.stdout.strip()  # the cache gave the same image
 
 
 def test_failing_run_status_and_no_image(service: Service, bastion: Bastion) -> None:
@@ -135,19 +141,17 @@ def test_client_leaving_mid_build_leaves_nothing(service: Service, bastion: Bast
         received += chunk
     sock.close()  # mid-RUN
     deadline = time.monotonic() + 30
-    runtime = bastion.runtime_root
-    while time.monotonic() < deadline:
-        builds = (
-            [n for n in os.listdir(runtime) if n.startswith("build-")]
-            if os.path.isdir(runtime)
-            else []
-        )
-        if not builds and not mounts_under(bastion.root):
-            break
-        time.sleep(0.2)
-    assert not builds and mounts_under(bastion.root) == []
+    runtime, scratch = bastion.runtime_root, os.path.join(bastion.root, "build")
+
+    def left() -> list[str]:
+        """RUN containers in the runtime, mounts, the build's scratch directory."""
+        containers = [n for n in os.listdir(runtime) if n.startswith("build-")]
+        return containers + mounts_under(bastion.root) + os.listdir(scratch)
+
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the build notices within its poll, kills its RUN, cleans up
+    assert left() == []
     assert bastion.ok("images", "-q") == before
-    assert not os.listdir(os.path.join(bastion.root, "build"))
 
 
 def test_history_tag_save_load_prune_search(service: Service, bastion: Bastion) -> None:
