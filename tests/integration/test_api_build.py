@@ -17,7 +17,7 @@ import pytest
 
 from bastion_testing.api_service import Service
 from bastion_testing.engine import Bastion, engine_rig, mounts_under
-from bastion_testing.registry import skopeo_copy
+from bastion_testing.registry import private_dir, skopeo_copy, start_registry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -226,3 +226,31 @@ def test_short_name_pulled_from_a_docker_hub_mirror(service: Service, bastion: B
         assert service.docker("rmi", "busybox:3.19").returncode == 0
     finally:
         os.unlink(config)
+
+
+def test_push_and_pull_with_x_registry_auth(service: Service, bastion: Bastion) -> None:
+    """The docker CLI sends the credentials of its config.json in X-Registry-Auth: a push and
+    a pull to a registry behind Basic auth work with them, and fail without."""
+    import base64
+
+    with private_dir("bst-test-apiauth-") as work:
+        registry = start_registry(os.path.join(work, "registry"), basic={"builder": "pw-b"})
+        try:
+            target = f"{registry.host}/auth/busybox:1"
+            bastion.ok("tag", bastion.image, target)
+            denied = service.docker("push", target)
+            assert denied.returncode != 0, denied.stdout
+            config = os.path.join(work, "docker-config")
+            os.makedirs(config)
+            auth = base64.b64encode(b"builder:pw-b").decode()
+            with open(os.path.join(config, "config.json"), "w") as f:
+                json.dump({"auths": {registry.host: {"auth": auth}}}, f)
+            pushed = service.docker("push", target, env={"DOCKER_CONFIG": config})
+            assert pushed.returncode == 0, pushed.stderr
+            bastion.ok("rmi", target)
+            assert service.docker("pull", target).returncode != 0
+            pulled = service.docker("pull", target, env={"DOCKER_CONFIG": config})
+            assert pulled.returncode == 0, pulled.stderr
+            bastion.ok("rmi", target)
+        finally:
+            registry.stop()

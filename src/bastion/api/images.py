@@ -25,7 +25,7 @@ from bastion.errors import BastionError
 
 if TYPE_CHECKING:
     from bastion.engine import Engine, ImageRecord
-    from bastion.images import PullProgress
+    from bastion.images import Credentials, PullProgress
 
 
 def register(app: web.Application) -> None:
@@ -41,6 +41,31 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/images/{name:.+}/tag", tag)
     add(app, "POST", "/images/{name:.+}/push", push)
     add(app, "DELETE", "/images/{name:.+}", delete)
+
+
+def registry_auth(request: web.Request) -> Credentials | None:
+    """The client's credentials for the registry (`X-Registry-Auth`: base64url JSON with
+    `username`/`password` or an `identitytoken`, as the docker CLI and docker-py send them);
+    None without any."""
+    import base64
+
+    header = request.headers.get("X-Registry-Auth", "").strip()
+    if not header:
+        return None
+    try:
+        padded = header + "=" * (-len(header) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded))
+    except ValueError:
+        raise ApiError(400, "X-Registry-Auth is not base64url JSON") from None
+    if not isinstance(document, dict):
+        return None
+    from bastion.images import Credentials
+
+    token = document.get("identitytoken") or None
+    username, password = document.get("username") or "", document.get("password") or ""
+    if not (username or token):
+        return None  # `{}`: the CLI's "no credentials"
+    return Credentials(str(username), str(password), identity_token=token)
 
 
 def _created(record: ImageRecord) -> int:
@@ -145,7 +170,10 @@ async def pull(request: web.Request) -> web.StreamResponse:
         loop.call_soon_threadsafe(queue.put_nowait, doc)
 
     await progress.send({"status": f"Pulling from {source.split(':')[0]}", "id": shown})
-    task = asyncio.ensure_future(in_engine(request, lambda e: e.pull(reference, progress=report)))
+    credentials = registry_auth(request)
+    task = asyncio.ensure_future(
+        in_engine(request, lambda e: e.pull(reference, progress=report, credentials=credentials))
+    )
     while not task.done() or not queue.empty():
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
@@ -206,7 +234,7 @@ async def tag(request: web.Request) -> web.Response:
 
 async def push(request: web.Request) -> web.StreamResponse:
     """Push with a progress stream (`Pushing`, `Pushed`, the digest line the CLI prints);
-    credentials come from the engine's auth files (`bastion login`), not X-Registry-Auth."""
+    the credentials of X-Registry-Auth, else the engine's auth files (`bastion login`)."""
     name = request.match_info["name"]
     tag = request.query.get("tag")
     reference = f"{name}:{tag}" if tag else name
@@ -228,10 +256,11 @@ async def push(request: web.Request) -> web.StreamResponse:
 
     def work(engine: Engine) -> tuple[str, int]:
         record = engine.image(reference)
-        digest = engine.push(record.name, progress=report)
+        digest = engine.push(record.name, progress=report, credentials=credentials)
         size = len(engine.layout.read_blob(digest))
         return digest, size
 
+    credentials = registry_auth(request)
     await progress.send({"status": f"The push refers to repository [{name}]"})
     task = asyncio.ensure_future(in_engine(request, work))
     while not task.done() or not queue.empty():

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
-    from bastion.images import Image, LayerStore, Layout, PullProgress
+    from bastion.images import Credentials, Image, LayerStore, Layout, PullProgress
     from bastion.network.model import Naming, Network
 
 DEFAULT_ROOT = "/var/lib/bastion"
@@ -126,8 +126,10 @@ class Engine:
         *,
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> ImageRecord:
-        """Pull `reference` from its registry, unpack its layers and record it."""
+        """Pull `reference` from its registry (its mirrors first), unpack its layers and record
+        it; `credentials` (the API's X-Registry-Auth) before the auth files'."""
         from bastion.images import Reference, pull
         from bastion.images.mirrors import configured
 
@@ -139,6 +141,7 @@ class Engine:
             layers=layers,
             tls_verify=tls_verify,
             progress=progress,
+            credentials=credentials,
             mirrors=configured(self.root).get(ref.registry, ()),
         )
         return self._record_image(image, layers)
@@ -217,10 +220,16 @@ class Engine:
         *,
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> str:
         """Push the image to `destination` (default: its name); the manifest digest."""
         return image_verbs.push(
-            self, reference, destination, tls_verify=tls_verify, progress=progress
+            self,
+            reference,
+            destination,
+            tls_verify=tls_verify,
+            progress=progress,
+            credentials=credentials,
         )
 
     def tag(self, source: str, target: str) -> ImageRecord:

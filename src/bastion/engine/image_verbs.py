@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bastion.engine.engine import Engine
     from bastion.engine.metadata import ImageRecord
-    from bastion.images import PullProgress
+    from bastion.images import Credentials, PullProgress
 
 #: What `save --format` writes (Docker's and Podman's names).
 ARCHIVE_FORMATS = ("docker-archive", "oci-archive")
@@ -151,6 +151,7 @@ def push(
     *,
     tls_verify: bool | None = None,
     progress: Callable[[PullProgress], None] | None = None,
+    credentials: Credentials | None = None,
 ) -> str:
     """The local image `reference` to `destination` (default: its own name); the manifest
     digest the registry now holds."""
@@ -161,6 +162,7 @@ def push(
         engine.layout,
         record.name,
         destination or record.name,
+        credentials=credentials,
         tls_verify=tls_verify,
         progress=progress,
     )
