@@ -53,6 +53,9 @@ def test_errors_name_the_line() -> None:
         parse("FROM scratch\nWORKDIR\n")
     with pytest.raises(DockerfileError, match="no instructions"):
         parse("# only a comment\n\n")
+    with pytest.raises(DockerfileError, match="RUN --mount is not supported") as flag:
+        parse("FROM scratch\nRUN --mount=type=cache,target=/x true\n")
+    assert flag.value.where == "Dockerfile:2"
     with pytest.raises(DockerfileError, match="invalid escape"):
         parse("# escape=x\nFROM scratch\n")
 

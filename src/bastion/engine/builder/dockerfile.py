@@ -46,6 +46,16 @@ INSTRUCTIONS = frozenset(
 )
 #: The ones whose argument may be a JSON array (exec form).
 JSON_FORMS = frozenset(["RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"])
+#: The `--flags` each instruction takes in the classic builder (BuildKit's `RUN --mount`,
+#: `COPY --link`, ... are refused rather than ignored).
+FLAGS = {
+    "COPY": frozenset(["from", "chown"]),
+    "ADD": frozenset(["chown"]),
+    "FROM": frozenset(["platform"]),
+    "RUN": frozenset(),
+    "HEALTHCHECK": frozenset(["interval", "timeout", "start-period", "start-interval", "retries"]),
+}
+
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _FLAG = re.compile(r"^--([a-zA-Z][a-zA-Z0-9-]*)(?:=(.*))?$")
 
@@ -139,13 +149,21 @@ def _instruction(text: str, line: int, name: str) -> Instruction:
         )
     rest = rest.strip()
     flags: dict[str, str] = {}
-    if keyword in ("COPY", "ADD", "FROM", "RUN", "HEALTHCHECK"):
+    if keyword in FLAGS:
         while rest.startswith("--"):
             word, _, after = rest.partition(" ")
             match = _FLAG.match(word)
             if match is None:
                 raise DockerfileError(f"malformed flag {word!r} in {keyword}", where=where)
-            flags[match.group(1).lower()] = match.group(2) or ""
+            flag = match.group(1).lower()
+            if flag not in FLAGS[keyword]:
+                allowed = ", ".join(f"--{f}" for f in sorted(FLAGS[keyword])) or "none"
+                raise DockerfileError(
+                    f"{keyword} --{flag} is not supported by the classic builder",
+                    where=where,
+                    hint=f"{keyword} takes: {allowed}",
+                )
+            flags[flag] = match.group(2) or ""
             rest = after.strip()
     parsed: tuple[str, ...] | None = None
     if keyword in JSON_FORMS and rest.startswith("["):

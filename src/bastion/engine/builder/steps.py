@@ -194,6 +194,12 @@ class Builder:
                 where=f"{self.options.dockerfile}:{instruction.line}",
             )
         base = words[0]
+        platform = instruction.flags.get("platform")
+        if platform and dockerfile.expand_word(platform, meta, self.escape) != "linux/amd64":
+            raise DockerfileError(
+                f"FROM --platform={platform}: bastion builds linux/amd64 images only",
+                where=f"{self.options.dockerfile}:{instruction.line}",
+            )
         earlier = self._stage_named(base)
         if earlier is not None:
             config, layers = copy.deepcopy(earlier.config), list(earlier.layers)
