@@ -157,6 +157,23 @@ def test_bad_dockerfile_is_named(bastion: Bastion) -> None:
     assert result.returncode == 125 and "nope" in result.stderr, result.stderr
 
 
+def test_onbuild_triggers_run_in_the_child_build(bastion: Bastion) -> None:
+    parent = context(
+        bastion,
+        "onbuild-parent",
+        {"Dockerfile": f"FROM {bastion.image}\nONBUILD COPY note /note\nONBUILD RUN cat /note\n"},
+    )
+    bastion.ok("build", "-t", "onbuild:parent", parent)
+    child = context(
+        bastion, "onbuild-child", {"Dockerfile": "FROM onbuild:parent\n", "note": "triggered\n"}
+    )
+    out = bastion.ok("build", "-t", "onbuild:child", child)
+    assert "# Executing 2 build triggers" in out and "triggered" in out, out
+    assert run_out(bastion, "onbuild:child", "cat", "/note") == "triggered\n"
+    grandchild = context(bastion, "onbuild-grandchild", {"Dockerfile": "FROM onbuild:child\n"})
+    assert "Executing" not in bastion.ok("build", grandchild)  # the child did not inherit them
+
+
 def _tar_gz(files: dict[str, bytes]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as archive:

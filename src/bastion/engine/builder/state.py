@@ -46,6 +46,8 @@ class Stage:
     image_id: str
     args: dict[str, str] = field(default_factory=dict)
     cmd_set: bool = False
+    #: the manifest of the stage's image so far (None: `FROM scratch` before any step)
+    manifest: Descriptor | None = None
 
     @property
     def conf(self) -> dict[str, Any]:

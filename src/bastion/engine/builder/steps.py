@@ -144,6 +144,7 @@ class Builder:
             if instruction.keyword == "FROM":
                 stage = self._from(instruction, meta)
                 self.stages.append(stage)
+                self._triggers(stage, meta)
             elif stage is None:
                 if instruction.keyword != "ARG":
                     raise DockerfileError(
@@ -162,6 +163,19 @@ class Builder:
         if unused:
             self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         return stage
+
+    def _triggers(self, stage: Stage, meta: dict[str, str]) -> None:
+        """The base image's ONBUILD instructions, run right after its FROM as Docker does;
+        the new image does not inherit them."""
+        triggers = stage.conf.pop("OnBuild", None) or []
+        if not triggers:
+            return
+        self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+        for text in triggers:
+            trigger = dockerfile.parse(str(text), name="ONBUILD").instructions[0]
+            if trigger.keyword in ("FROM", "ONBUILD", "MAINTAINER"):
+                raise DockerfileError(f"{trigger.keyword} is not allowed as an ONBUILD trigger")
+            self._step(stage, trigger, meta)
 
     def _arg_pairs(
         self, instruction: Instruction, env: dict[str, str], meta: dict[str, str]
@@ -201,9 +215,10 @@ class Builder:
                 where=f"{self.options.dockerfile}:{instruction.line}",
             )
         earlier = self._stage_named(base)
+        manifest = None
         if earlier is not None:
             config, layers = copy.deepcopy(earlier.config), list(earlier.layers)
-            image_id = earlier.image_id
+            image_id, manifest = earlier.image_id, earlier.manifest
         elif base == "scratch":
             config = {
                 "architecture": "amd64",
@@ -215,12 +230,14 @@ class Builder:
             layers, image_id = [], "scratch"
         else:
             config, layers, image_id = self._base_image(base)
+            manifest = self.layout.resolve(self.engine.image(base).name)
         stage = Stage(
             name=name,
             config=config,
             layers=layers,
             key=_digest(f"FROM {image_id}"),
             image_id=image_id,
+            manifest=manifest,
         )
         return stage
 
@@ -508,6 +525,7 @@ class Builder:
             return False
         stage.config, stage.layers = config, list(image.layers)
         stage.key, stage.image_id = key, image.manifest.config.digest
+        stage.manifest = descriptor
         self.say(" ---> Using cache\n")
         return True
 
@@ -537,14 +555,18 @@ class Builder:
             stage.layers = [*stage.layers, layer]
         descriptor, image_id = write_image(self.layout, config, stage.layers)
         stage.key = key or _digest(f"{stage.key}\n{created_by}")
-        stage.image_id = image_id
+        stage.image_id, stage.manifest = image_id, descriptor
         self.layout.tag(f"{CACHE_REPOSITORY}:{stage.key.removeprefix('sha256:')}", descriptor)
 
     def _name(self, stage: Stage) -> BuildResult:
         """Tag the last step's image with every `-t` name (by its id without one), record it."""
         from bastion.images import Reference
 
-        kept = self.layout.names()[f"{CACHE_REPOSITORY}:{stage.key.removeprefix('sha256:')}"]
+        kept = stage.manifest  # a Dockerfile of one FROM: the base image itself, as Docker
+        if kept is None:
+            raise DockerfileError(
+                "FROM scratch without a step makes no image", hint="add a COPY or ADD"
+            )
         names = [str(Reference.parse(t)) for t in self.options.tags] or [stage.image_id]
         record = None
         for name in names:
