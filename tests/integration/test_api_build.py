@@ -90,8 +90,25 @@ def test_failing_run_status_and_no_image(service: Service, bastion: Bastion) -> 
     assert bastion.ok("images", "-q") == before
 
 
-def test_docker_py_build(service: Service, bastion: Bastion) -> None:
+def test_dockerfile_outside_the_context_is_refused(service: Service) -> None:
     import docker  # type: ignore[import-untyped]
+
+    client = docker.APIClient(base_url=f"unix://{service.socket}", version="1.41")
+    try:
+        response = client._post(
+            client._url("/build"),
+            params={"dockerfile": "../../../../etc/passwd"},
+            data=_context_tar("FROM scratch\n"),
+            headers={"Content-Type": "application/x-tar"},
+        )
+        assert response.status_code == 400, response.text
+        assert "not inside the build context" in response.json()["message"]
+    finally:
+        client.close()
+
+
+def test_docker_py_build(service: Service, bastion: Bastion) -> None:
+    import docker
 
     directory = context(
         bastion, "py", {"Dockerfile": f"FROM {bastion.image}\nLABEL via=docker-py\nRUN touch /x\n"}

@@ -91,6 +91,9 @@ async def build(request: web.Request) -> web.StreamResponse:
         network = "host"  # bastion's RUN steps share the host's network (docs/api.md)
     if network not in ("host", "none"):
         raise ApiError(400, f"networkmode {network!r} is not supported: use host or none")
+    dockerfile = query.get("dockerfile") or "Dockerfile"
+    if os.path.isabs(dockerfile) or os.path.normpath(dockerfile).startswith(".."):
+        raise ApiError(400, f"the Dockerfile {dockerfile!r} is not inside the build context")
     root = request.app[ENGINE_KEY].root or default_root()
     os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
     work = tempfile.mkdtemp(prefix="build-context-", dir=os.path.join(root, "tmp"))
@@ -101,7 +104,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         os.unlink(archive)
         options = BuildOptions(
             context=context,
-            dockerfile=query.get("dockerfile") or "Dockerfile",
+            dockerfile=dockerfile,
             tags=tuple(query.getall("t", [])),
             build_args=_json_map(request, "buildargs"),
             labels=_json_map(request, "labels"),
