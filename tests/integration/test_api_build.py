@@ -103,6 +103,7 @@ def test_dockerfile_outside_the_context_is_refused(service: Service) -> None:
         )
         assert response.status_code == 400, response.text
         assert "not inside the build context" in response.json()["message"]
+        response.close()
     finally:
         client.close()
 
@@ -120,11 +121,17 @@ def test_docker_py_build(service: Service, bastion: Bastion) -> None:
         assert any(line.startswith("Step 3/3 : RUN touch /x") for line in lines), lines
         assert image.labels == {"via": "docker-py", "extra": "1"}
         assert "pybuilt:1" in image.tags[0]
-        with pytest.raises(docker.errors.BuildError) as err:
-            client.images.build(
-                fileobj=io.BytesIO(f"FROM {bastion.image}\nRUN false\n".encode()), tag="pyfail"
+        # the low-level stream read to its end (images.build raises mid-stream, its response
+        # left open): the error record, with the RUN's status
+        records = list(
+            client.api.build(
+                fileobj=io.BytesIO(f"FROM {bastion.image}\nRUN false\n".encode()),
+                tag="pyfail",
+                decode=True,
             )
-        assert "returned a non-zero code: 1" in str(err.value)
+        )
+        assert records[-1]["errorDetail"]["code"] == 1, records
+        assert "returned a non-zero code: 1" in records[-1]["error"]
     finally:
         client.close()
 
@@ -200,6 +207,16 @@ def test_history_tag_save_load_prune_search(service: Service, bastion: Bastion) 
     )
     pruned = service.docker("image", "prune", "-f")
     assert pruned.returncode == 0 and "Total reclaimed space" in pruned.stdout, pruned
+    labelled = context(
+        bastion, "labelled", {"Dockerfile": f"FROM {bastion.image}\nLABEL purpose=prune-me\n"}
+    )
+    assert (
+        service.docker("build", "-t", "labelled:1", ".", env=CLASSIC, cwd=labelled).returncode == 0
+    )
+    by_label = service.docker("image", "prune", "-a", "-f", "--filter", "label=purpose=prune-me")
+    assert by_label.returncode == 0 and "labelled:1" in by_label.stdout, by_label
+    assert service.docker("image", "inspect", "labelled:1").returncode != 0
+    assert service.docker("image", "inspect", "verbs:1").returncode == 0  # no such label: kept
     searched = service.docker("search", "busybox")
     assert searched.returncode != 0 and "not supported" in searched.stderr
 

@@ -9,6 +9,7 @@ as moby's (the docker CLI prints its message and exits 1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -343,15 +344,46 @@ def _short_name(name: str) -> str:
 
 async def prune(request: web.Request) -> web.Response:
     """`image prune`: untagged images, or with `dangling=false` in the filters every image no
-    container uses."""
+    container uses; a `label` filter (`KEY` or `KEY=VALUE`, all must match) narrows it to the
+    images whose config has those labels (what Ryuk asks for: never every image)."""
     filters = json.loads(request.query.get("filters") or "{}")
-    dangling = filters.get("dangling", {})
-    values = list(dangling)  # {"false": true} or ["false"]: both spellings are seen
+    if not isinstance(filters, dict):
+        raise ApiError(400, "filters must be a JSON object")
+    values = list(filters.get("dangling", {}))  # {"false": true} or ["false"]: both are seen
     prune_all = any(str(v).lower() in ("false", "0") for v in values)
+    labels = [str(v) for v in filters.get("label", {})]
+    unknown = sorted(set(filters) - {"dangling", "label"})
+    if unknown:
+        raise ApiError(400, f"image prune filters not supported: {', '.join(unknown)}")
+
+    def matches(engine: Engine, record: ImageRecord) -> bool:
+        have = engine.layout.image(record.name).config.labels
+        for wanted in labels:
+            key, sep, value = wanted.partition("=")
+            if key not in have or (sep and have[key] != value):
+                return False
+        return True
 
     def work(engine: Engine) -> dict[str, Any]:
         ids = {r.name: r.image_id for r in engine.images()}
-        pruned = engine.prune_images(all=prune_all)
+        if labels:
+            from bastion.engine.image_verbs import is_untagged
+            from bastion.engine.system import Pruned
+
+            used = {c.image_id for c in engine.metadata.containers()}
+            doomed = [
+                r.name
+                for r in engine.images()
+                if r.image_id not in used
+                and (prune_all or is_untagged(r.name))
+                and matches(engine, r)
+            ]
+            pruned = Pruned()
+            for name in doomed:
+                with contextlib.suppress(BastionError):  # gone meanwhile, or used now
+                    pruned.removed.extend(engine.remove_image(name))
+        else:
+            pruned = engine.prune_images(all=prune_all)
         deleted = []
         for name in pruned.removed:
             if not name.startswith("sha256:"):

@@ -45,5 +45,6 @@ cat "$state"/filters/* 2>/dev/null | sort -u | while IFS= read -r line; do
         echo "reaper: removed network $id"
     done
     api POST "/volumes/prune?filters=$filters" >/dev/null
+    api POST "/images/prune?filters=$(encode "{$json,\"dangling\":[\"false\"]}")" >/dev/null
 done
 touch "$state/done"

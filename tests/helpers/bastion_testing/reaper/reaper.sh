@@ -3,8 +3,8 @@
 # no Docker Hub to pull testcontainers/ryuk from. TCP 8080: a client sends filter lines
 # (`label=KEY=VALUE`, several joined by `&`), each answered `ACK`; once every connection has
 # closed and none came back within $RYUK_RECONNECTION_TIMEOUT (default 10s), the containers,
-# networks and volumes matching each line's filters are removed through the Docker API on
-# /var/run/docker.sock, and the reaper exits. Images are left alone.
+# networks, volumes and images matching each line's filters are removed through the Docker API
+# on /var/run/docker.sock, and the reaper exits.
 state=/tmp/reaper
 mkdir -p "$state/filters" "$state/connections"
 nc -ll -p 8080 -e /reaper/connection.sh &
