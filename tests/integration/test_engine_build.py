@@ -208,19 +208,17 @@ CMD ["cat", "/copied"]
     assert len(inspected["RootFS"]["Layers"]) == 1  # scratch + one COPY
 
 
-def test_a_killed_build_is_swept_by_the_next(bastion: Bastion) -> None:
+def _kill_a_build_mid_run(b: Bastion, name: str) -> None:
     import signal
     import subprocess
     import time
 
-    slow = context(
-        bastion, "killed", {"Dockerfile": f"FROM {bastion.image}\nRUN echo started; sleep 60\n"}
-    )
+    slow = context(b, name, {"Dockerfile": f"FROM {b.image}\nRUN echo started; sleep 60\n"})
     proc = subprocess.Popen(
-        bastion.argv("build", "--no-cache", slow),
+        b.argv("build", "--no-cache", slow),
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, **bastion.env},
+        env={**os.environ, **b.env},
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -230,13 +228,24 @@ def test_a_killed_build_is_swept_by_the_next(bastion: Bastion) -> None:
     proc.wait()
     proc.stdout.close()
     time.sleep(0.5)
-    assert mounts_under(os.path.join(bastion.root, "build"))  # the step's overlay is left
-    quick = context(bastion, "after-kill", {"Dockerfile": f"FROM {bastion.image}\nRUN true\n"})
-    bastion.ok("build", quick)
-    assert mounts_under(bastion.root) == []
-    assert os.listdir(os.path.join(bastion.root, "build")) == []
-    runtime = bastion.runtime_root
-    assert not [n for n in os.listdir(runtime) if n.startswith("build-")]
+    assert mounts_under(os.path.join(b.root, "build"))  # the step's overlay is left
+
+
+def _nothing_left_of_builds(b: Bastion) -> None:
+    assert mounts_under(b.root) == []
+    assert os.listdir(os.path.join(b.root, "build")) == []
+    assert not [n for n in os.listdir(b.runtime_root) if n.startswith("build-")]
+
+
+@pytest.mark.parametrize("sweeper", ["next build", "system prune"])
+def test_a_killed_build_is_swept(bastion: Bastion, sweeper: str) -> None:
+    _kill_a_build_mid_run(bastion, f"killed-{sweeper.replace(' ', '-')}")
+    if sweeper == "next build":
+        quick = context(bastion, "after-kill", {"Dockerfile": f"FROM {bastion.image}\nRUN true\n"})
+        bastion.ok("build", quick)
+    else:
+        bastion.ok("system", "prune", "-f")  # Engine.repair
+    _nothing_left_of_builds(bastion)
 
 
 def _cache_entries(b: Bastion) -> list[str]:
