@@ -25,10 +25,15 @@ class Workspace:
     def __init__(self, root: str) -> None:
         parent = os.path.join(root, "build")
         os.makedirs(parent, mode=0o700, exist_ok=True)
-        self.path = os.path.join(parent, os.urandom(8).hex())
-        os.mkdir(self.path, 0o700)
-        self._lock = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        name = os.urandom(8).hex()
+        # made and locked under a dot name `sweep` ignores, then renamed (the lock is the
+        # inode's): a sweep never sees it unlocked
+        hidden = os.path.join(parent, "." + name)
+        os.mkdir(hidden, 0o700)
+        self._lock = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.path = os.path.join(parent, name)
+        os.rename(hidden, self.path)
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -45,6 +50,8 @@ def sweep(root: str, runtime_root: str) -> list[str]:
         return []
     removed = []
     for name in names:
+        if name.startswith("."):
+            continue  # a workspace being made (see `Workspace`)
         path = os.path.join(parent, name)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
