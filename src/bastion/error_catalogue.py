@@ -679,6 +679,20 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "(126), as Docker reports them.",
         "Check the command, the image's PATH and the file's mode.",
     ),
+    "engine-dockerfile": (
+        "engine",
+        "`build` cannot read the Dockerfile: an unknown instruction, a malformed flag, JSON "
+        "array or `${...}` substitution, an instruction without its argument, an unknown "
+        "stage or --target.",
+        "Fix the line the error names (the file and line are given); `-f` names another file.",
+    ),
+    "engine-build-step": (
+        "engine",
+        "A `build` step failed: a RUN command exited non-zero (its status is in the message), "
+        "a COPY/ADD source is missing, outside the context or excluded by .dockerignore, or "
+        "the build was cancelled. No image was named; the steps before it stay in the cache.",
+        "Fix the command or the context and build again (the cached steps are reused).",
+    ),
     "engine-no-such-volume": (
         "engine",
         "No volume has that name.",

@@ -84,11 +84,11 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
 
 
 def make_app(factory: EngineFactory) -> web.Application:
-    from bastion.api import containers, events, images, system
+    from bastion.api import build, containers, events, images, system
 
     app = web.Application(middlewares=[_api_middleware], client_max_size=1 << 30)
     app[ENGINE_KEY] = factory
-    for module in (system, events, containers, images):
+    for module in (system, events, containers, images, build):
         module.register(app)
     for module in _resources():
         module.register(app)

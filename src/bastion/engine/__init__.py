@@ -13,6 +13,7 @@ import importlib
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.engine.attach import Attachment
+    from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.engine import DEFAULT_ROOT, Engine
     from bastion.engine.errors import (
         CommandError,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ROOT",
     "Attachment",
+    "BuildOptions",
+    "BuildResult",
     "CommandError",
     "ContainerOptions",
     "ContainerRecord",
@@ -78,6 +81,8 @@ _WHERE = {
     "ContainerRecord": "bastion.engine.metadata",
     "ImageRecord": "bastion.engine.metadata",
     "LogLine": "bastion.engine.monitor",
+    "BuildOptions": "bastion.engine.builder",
+    "BuildResult": "bastion.engine.builder",
     "ContainerOptions": "bastion.engine.spec",
 }
 

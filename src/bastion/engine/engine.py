@@ -49,16 +49,18 @@ from bastion.runtime.store import write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterator
     from typing import Any
 
     from bastion.audit import Report
     from bastion.engine import image_verbs, operations
     from bastion.engine.attach import Attachment
+    from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
-    from bastion.images import Image, LayerStore, Layout, PullProgress
+    from bastion.images import Credentials, Image, LayerStore, Layout, PullProgress
     from bastion.network.model import Naming, Network
 
 DEFAULT_ROOT = "/var/lib/bastion"
@@ -133,13 +135,23 @@ class Engine:
         *,
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> ImageRecord:
-        """Pull `reference` from its registry, unpack its layers and record it."""
-        from bastion.images import pull
+        """Pull `reference` from its registry (its mirrors first), unpack its layers and record
+        it; `credentials` (the API's X-Registry-Auth) before the auth files'."""
+        from bastion.images import Reference, pull
+        from bastion.images.mirrors import configured
 
         layers = self.layers
+        ref = Reference.parse(reference)
         image = pull(
-            reference, self.layout, layers=layers, tls_verify=tls_verify, progress=progress
+            ref,
+            self.layout,
+            layers=layers,
+            tls_verify=tls_verify,
+            progress=progress,
+            credentials=credentials,
+            mirrors=configured(self.root).get(ref.registry, ()),
         )
         return self._record_image(image, layers)
 
@@ -219,12 +231,18 @@ class Engine:
         *,
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> str:
         """Push the image to `destination` (default: its name); the manifest digest."""
         from bastion.engine import image_verbs
 
         return image_verbs.push(
-            self, reference, destination, tls_verify=tls_verify, progress=progress
+            self,
+            reference,
+            destination,
+            tls_verify=tls_verify,
+            progress=progress,
+            credentials=credentials,
         )
 
     def tag(self, source: str, target: str) -> ImageRecord:
@@ -262,6 +280,20 @@ class Engine:
         from bastion.engine import image_verbs
 
         return image_verbs.import_rootfs(self, path, reference, config=config)
+
+    def build(
+        self,
+        options: BuildOptions,
+        *,
+        say: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BuildResult:
+        """Build an image from a Dockerfile (engine/builder/): each step's output and Docker's
+        `Step N/M` lines go to `say`; `cancel` stops the build between steps or kills its RUN
+        step. Nothing is named unless every step succeeds."""
+        from bastion.engine.builder import Builder
+
+        return Builder(self, options, say or (lambda _text: None), cancel).run()
 
     @staticmethod
     def login(

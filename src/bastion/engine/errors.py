@@ -81,3 +81,23 @@ class VolumeInUseError(EngineError):
     mounts the volume."""
 
     reference = "engine-volume-in-use"
+
+
+class DockerfileError(EngineError):
+    """Raised by `build` for a Dockerfile it cannot read: an unknown instruction, a malformed
+    flag, JSON or substitution, an instruction without its argument, a missing stage."""
+
+    reference = "engine-dockerfile"
+
+
+class BuildStepError(EngineError):
+    """Raised by `build` when a step fails: a RUN whose command exits non-zero (`exit_code`
+    is its status), a COPY/ADD source that is missing or outside the context."""
+
+    reference = "engine-build-step"
+
+    def __init__(
+        self, message: str, *, exit_code: int = 1, where: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.step_exit_code = exit_code

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bastion.engine.engine import Engine
     from bastion.engine.metadata import ImageRecord
-    from bastion.images import PullProgress
+    from bastion.images import Credentials, PullProgress
 
 #: What `save --format` writes (Docker's and Podman's names).
 ARCHIVE_FORMATS = ("docker-archive", "oci-archive")
@@ -152,6 +152,7 @@ def push(
     *,
     tls_verify: bool | None = None,
     progress: Callable[[PullProgress], None] | None = None,
+    credentials: Credentials | None = None,
 ) -> str:
     """The local image `reference` to `destination` (default: its own name); the manifest
     digest the registry now holds."""
@@ -162,14 +163,15 @@ def push(
         engine.layout,
         record.name,
         destination or record.name,
+        credentials=credentials,
         tls_verify=tls_verify,
         progress=progress,
     )
 
 
 def prune(engine: Engine, *, all: bool = False) -> list[str]:
-    """Remove the untagged images (with `all`, every image) no container was made from, then
-    the blobs and layers nothing uses any more; the names removed."""
+    """Remove the untagged images (with `all`, every image, and the build cache) no container
+    was made from, then the blobs and layers nothing uses any more; the names removed."""
     used = {c.image_id for c in engine.metadata.containers()}
     doomed = [
         r.name
@@ -182,6 +184,13 @@ def prune(engine: Engine, *, all: bool = False) -> list[str]:
             engine.metadata.delete_image(db, name)
             with contextlib.suppress(Exception):
                 layout.untag(name)
+    if all:  # the build cache's steps too (engine/builder/), as Docker's `image prune -a`
+        from bastion.engine.builder.steps import CACHE_REPOSITORY
+
+        for name in layout.names():
+            if name.startswith(CACHE_REPOSITORY + ":"):
+                with contextlib.suppress(Exception):
+                    layout.untag(name)
     layout.collect_garbage()
     in_use = {d for image in engine.metadata.images() for d in image.diff_ids}
     in_use |= {d for c in engine.metadata.containers() for d in c.config.get("diff_ids", ())}

@@ -100,6 +100,9 @@ def repair(engine: Engine) -> list[str]:
     for container_id in _runtime_orphans(engine, containers, records):
         _release(engine, container_id)
         fixed.append(f"runtime state of {container_id}")
+    from bastion.engine.builder.workspace import sweep  # what killed builds left
+
+    fixed += [f"build directory {path}" for path in sweep(engine.root, engine.runtime_root)]
     return fixed
 
 

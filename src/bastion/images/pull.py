@@ -20,7 +20,7 @@ from bastion.images.documents import (
     parse_index,
     parse_manifest,
 )
-from bastion.images.errors import ManifestError
+from bastion.images.errors import ImageError, ManifestError
 from bastion.images.reference import Reference
 from bastion.images.registry import (
     DEFAULT_PLATFORM,
@@ -31,11 +31,12 @@ from bastion.images.registry import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from bastion.images.auth import Credentials
     from bastion.images.layers import LayerStore
     from bastion.images.layout import Image, Layout
+    from bastion.images.mirrors import Mirror
 
 
 def pull(
@@ -49,8 +50,14 @@ def pull(
     concurrency: int = 4,
     progress: Callable[[PullProgress], None] | None = None,
     auth_files: list[str] | None = None,
+    mirrors: Sequence[Mirror] = (),
 ) -> Image:
     """Pull `reference` into `layout` and tag it with its full name (`str(Reference)`).
+
+    `mirrors` (`mirrors.configured`) are asked first, in order, for the same repository; the
+    first that serves the image wins, and the registry itself is asked last. A mirror's failure
+    (unreachable, no such image, a bad answer) moves on to the next: the error raised is the
+    registry's own.
 
     With `layers`, every layer is also unpacked (and its diff id checked) before the tag, so a
     corrupt or hostile layer leaves no image. Errors: `ImageNotFoundError`, `DigestError`,
@@ -60,13 +67,39 @@ def pull(
     ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
     wanted = platform if isinstance(platform, Platform) else Platform.parse(platform)
     with layout.writing():
+        for mirror in mirrors:
+            try:
+                return _pull(
+                    ref,
+                    mirror.host,
+                    layout,
+                    wanted,
+                    None,  # the registry's credentials are not the mirror's: its auth files'
+                    mirror.tls_verify,
+                    layers,
+                    concurrency,
+                    progress,
+                    auth_files,
+                )
+            except ImageError:
+                continue
         return _pull(
-            ref, layout, wanted, credentials, tls_verify, layers, concurrency, progress, auth_files
+            ref,
+            ref.api_host,
+            layout,
+            wanted,
+            credentials,
+            tls_verify,
+            layers,
+            concurrency,
+            progress,
+            auth_files,
         )
 
 
 def _pull(
     ref: Reference,
+    host: str,
     layout: Layout,
     wanted: Platform,
     credentials: Credentials | None,
@@ -77,7 +110,7 @@ def _pull(
     auth_files: list[str] | None,
 ) -> Image:
     with RegistryClient(
-        ref.api_host, credentials=credentials, tls_verify=tls_verify, auth_files=auth_files
+        host, credentials=credentials, tls_verify=tls_verify, auth_files=auth_files
     ) as client:
         fetched = client.get_manifest(ref.repository, ref.manifest_reference)
         chosen_platform = None

@@ -14,13 +14,14 @@ DOCKER = "/usr/bin/docker"  # Debian's docker.io client (API 1.41); its dockerd 
 
 
 class Service:
-    def __init__(self, bastion: Bastion) -> None:
+    def __init__(self, bastion: Bastion, *, extra_env: dict[str, str] | None = None) -> None:
         self.socket = os.path.join(os.path.dirname(bastion.root), "docker.sock")
         self.proc = subprocess.Popen(
             bastion.argv("system", "service", f"unix://{self.socket}"),
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **bastion.env},  # the rig's network prefix: never bastion0
+            # the rig's network prefix: never bastion0
+            env={**os.environ, **bastion.env, **(extra_env or {})},
         )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()
@@ -43,15 +44,21 @@ class Service:
         ]
 
     def docker(
-        self, *args: str, timeout: float = 60, input: str | None = None
+        self,
+        *args: str,
+        timeout: float = 60,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [DOCKER, *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
             input=input,
+            cwd=cwd,
         )
 
     def client(self) -> Any:

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "login": "login",
     "logout": "logout",
     "image": "image",
+    "build": "build",
     # containers
     "create": "create",
     "start": "start",
