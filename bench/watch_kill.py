@@ -70,7 +70,9 @@ def script(kills: int, pings: int) -> str:
 for n in victim slowvic ping; do cp {HELPER} /tmp/bst-$n; done
 /tmp/bst-ping pid > /dev/null
 while [ ! -e /tmp/bst-go ]; do sleep 0.05; done
-i=0; while [ $i -lt {kills} ]; do /tmp/bst-victim sleep 30; /tmp/bst-slowvic sleep 30; i=$((i+1)); done
+i=0; while [ $i -lt {kills} ]; do
+  /tmp/bst-victim sleep 30; /tmp/bst-slowvic sleep 30; i=$((i+1))
+done
 i=0; while [ $i -lt {pings} ]; do /tmp/bst-ping pid > /dev/null; i=$((i+1)); done
 """
 
@@ -123,7 +125,8 @@ def main() -> int:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert watch.stderr is not None and watch.stdout is not None
+        assert watch.stderr is not None
+        assert watch.stdout is not None
         for line in watch.stderr:
             if line.startswith("bastion: in-kernel kill"):
                 print(line.strip())
@@ -151,9 +154,7 @@ def main() -> int:
         time.sleep(0.5)
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)
-        for line in out.splitlines():
-            if line.strip():
-                received.append((time.time_ns(), json.loads(line)))
+        received.extend((time.time_ns(), json.loads(x)) for x in out.splitlines() if x.strip())
     finally:
         if watch is not None and watch.poll() is None:
             watch.kill()
