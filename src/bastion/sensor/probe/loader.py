@@ -27,7 +27,7 @@ from bastion.sensor.events.model import Event
 from bastion.sensor.events.schema import BY_CODE, BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
 from bastion.sensor.probe.decode import Decoder
-from bastion.sensor.probe.ringbuf import RingBuffer
+from bastion.sensor.probe.ringbuf import POLL_STEP_S, RingBuffer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -349,11 +349,22 @@ class Probe:
         return self._ring
 
     def poll(self, timeout_s: float) -> bool:
-        """Wait up to `timeout_s` seconds for records; True if some are ready."""
+        """Wait up to `timeout_s` seconds (negative: forever) for records in either ring; True
+        if some are ready. Both rings are looked at on every step: an exec (the critical ring)
+        with no bulk record after it used to wait out the whole timeout, 50 ms of a kill."""
         critical = self._critical
-        if self._held or (critical is not None and critical.pending()):
-            return True
-        return self.ring.poll(timeout_s)
+        ring = self.ring
+        deadline = None if timeout_s < 0 else time.monotonic() + timeout_s
+        while True:
+            if self._held or ring.pending() or (critical is not None and critical.pending()):
+                return True
+            step = POLL_STEP_S
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+            time.sleep(step)
 
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
         """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture:
