@@ -39,7 +39,7 @@ def workload(spawns: int) -> str:
 set -e
 rm -rf /tmp/work; mkdir /tmp/work; cd /tmp/work
 tar xf /src.tar
-find . -type f | xargs md5sum > /tmp/sums
+find . -type f -exec md5sum {{}} + > /tmp/sums
 find . -name '*.py' | head -n {spawns} > /tmp/scripts
 while read -r f; do sh -c "head -n 1 '$f' > /dev/null"; done < /tmp/scripts
 cd /; rm -rf /tmp/work

@@ -115,7 +115,9 @@ class _ExecWorld(World):
         if name in EVENT_FIELDS or name == "proc.name":
             return self.by_getters(node)
         if name != "container.id" or node.field.transformers:
-            return super().check(node)
+            # unknown, the flag fields included: an exec's own flags (EXE_WRITABLE...) are
+            # the kernel's to know, not the synthetic event's
+            return None
         if isinstance(node, UnaryCheck):
             return True  # exists
         texts = self.texts(node)

@@ -28,7 +28,7 @@ def derive(
 ) -> KernelKill:
     """The kill plan for rules given as (name, condition, action)."""
     text = "- list: shells\n  items: [sh, bash]\n" + "".join(
-        f"- rule: {name}\n  desc: d\n  condition: {cond}\n  output: \"%proc.name\"\n"
+        f'- rule: {name}\n  desc: d\n  condition: {cond}\n  output: "%proc.name"\n'
         f"  priority: WARNING\n  action: [{action}]\n"
         for name, cond, action in rules
     )
@@ -57,6 +57,8 @@ def test_only_the_event_types_the_rule_names(tmp_path: Path) -> None:
     [
         # a field the kernel does not know: never taken as true
         (f"{SPAWN} and proc.name = sh and proc.pname = bash", "reads more than the kernel"),
+        # an exec's flags (EXE_WRITABLE...) are not known without the event
+        (f"{SPAWN} and proc.name = sh and not evt.arg.flags contains EXE_WRITABLE", "reads more"),
         # a failed exec is not killed: the result must be the kernel's
         ("evt.type = execve and evt.res != SUCCESS and proc.name = sh", "reads more"),
         # the host is never the kernel's to decide
