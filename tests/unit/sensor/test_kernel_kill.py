@@ -12,10 +12,10 @@ from bastion.sensor.actions import Enforcer, parse_actions
 from bastion.sensor.assemble import load_rules, new_state
 from bastion.sensor.defaults import DEFAULT_RULES
 from bastion.sensor.events.schema import BY_NAME
-from bastion.sensor.kernel_kill import KernelKill, compile_kill
+from bastion.sensor.kernel_kill import KernelKill, KillArming, compile_kill
 from bastion.sensor.outputs.alert import Alert
 from bastion.sensor.probe.decode import CPU_KILLED, HEADER, Decoder
-from bastion.sensor.state.model import Thread
+from bastion.sensor.state.model import Container, Thread
 
 SPAWN = "evt.type in (execve, execveat) and evt.dir = < and evt.res = SUCCESS"
 
@@ -143,3 +143,23 @@ def test_the_enforcer_records_a_kernel_kill_without_signalling() -> None:
     alert = Alert(time_ns=0, rule="r", priority="Warning", output="o")
     assert enforcer(Rule(), event, alert) == "killed-process (kernel)"  # type: ignore[arg-type]
     assert (enforcer.killed, enforcer.killed_in_kernel, enforcer.failed) == (1, 1, 0)
+
+
+def test_a_container_is_armed_once_its_init_is_its_own_and_disarmed_when_gone() -> None:
+    state = new_state("/nonexistent")
+    armed: list[int] = []
+    disarmed: list[int] = []
+    arming = KillArming(state, armed.extend, disarmed.extend)
+    cid = "a" * 64
+    state.containers.add(Container(id=cid, name="c", kind="bastion", cgroup_id=77, init_pid=500))
+    state.containers.add(Container(id="b" * 64, name="d", kind="docker", cgroup_id=78))
+    init = state.add_thread(Thread(tid=500, pid=500, setup_of=cid))  # the runtime's set-up
+    arming.sync()
+    assert armed == []  # hooks may still run in the cgroup: the state calls them host software
+    init.setup_of, init.container_id = "", cid  # its exec: the container's own process
+    arming.sync()
+    arming.sync()
+    assert armed == [77]  # once; a docker container is never armed (no init the state knows)
+    state.containers.remove(cid)
+    arming.sync()
+    assert disarmed == [77] and arming.armed == {}
