@@ -123,7 +123,6 @@ def main() -> int:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         assert watch.stderr is not None
         assert watch.stdout is not None
@@ -133,24 +132,32 @@ def main() -> int:
             if line.startswith("bastion: watching"):
                 break
         subprocess.run([*runc, "start", cid], check=True)
+        # the bench is the measuring instrument: its own wait for the CPU on a loaded machine
+        # must not count as the watch's latency (set after the watch and the container were
+        # started, so they keep the default priority)
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
         received: list[tuple[int, dict[str, object]]] = []  # (ns read, alert)
         go = False
         pings = 0
+        pending = b""
         deadline = time.monotonic() + 120 + args.pings * 0.05
         while pings < args.pings + 1 and time.monotonic() < deadline:
             if not select.select([watch.stdout], [], [], 0.5)[0]:
                 continue
-            line = watch.stdout.readline()
+            # os.read, not a buffered reader: a second line of one read must not wait unseen
+            pending += os.read(watch.stdout.fileno(), 1 << 16)
             now = time.time_ns()
-            if not line.strip():
-                continue
-            alert = json.loads(line)
-            received.append((now, alert))
-            if alert["rule"] == "bench ping":
-                pings += 1
-                if not go:  # the container's first command was seen: its cgroup is armed
-                    open(os.path.join(bundle, "rootfs/tmp/bst-go"), "w").close()
-                    go = True
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                if not raw.strip():
+                    continue
+                alert = json.loads(raw)
+                received.append((now, alert))
+                if alert["rule"] == "bench ping":
+                    pings += 1
+                    if not go:  # the container's first command was seen: its cgroup is armed
+                        open(os.path.join(bundle, "rootfs/tmp/bst-go"), "w").close()
+                        go = True
         time.sleep(0.5)
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)

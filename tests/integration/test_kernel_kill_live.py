@@ -74,12 +74,12 @@ class LiveWatch:
 
     def __init__(self, root: str, *args: str) -> None:
         argv = [BASTION, "--root", root, "watch", "-o", "json", *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each alert line as it is written
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.head: list[str] = []
         self.alerts: list[dict[str, Any]] = []
+        self._pending = b""  # a line not complete yet
         assert self.proc.stderr is not None
         for line in self.proc.stderr:  # until the probe is attached
             self.head.append(line)
@@ -89,7 +89,8 @@ class LiveWatch:
         raise AssertionError(f"watch exited {self.proc.returncode}: {''.join(self.head)}")
 
     def wait_alert(self, rule: str, timeout: float = 30) -> dict[str, Any]:
-        """The first alert of `rule` (awaited, not timed)."""
+        """The first alert of `rule` (awaited, not timed). The pipe is read with os.read: a
+        buffered reader would keep a second line of one read where select cannot see it."""
         stdout = self.proc.stdout
         assert stdout is not None
         deadline = time.monotonic() + timeout
@@ -98,16 +99,17 @@ class LiveWatch:
                 if alert["rule"] == rule:
                     return alert
             if select.select([stdout], [], [], 0.1)[0]:
-                line = stdout.readline()
-                if line.strip():
-                    self.alerts.append(json.loads(line))
+                self._pending += os.read(stdout.fileno(), 1 << 16)
+                *lines, self._pending = self._pending.split(b"\n")
+                self.alerts += [json.loads(line) for line in lines if line.strip()]
         raise AssertionError(f"no {rule!r} alert in {self.alerts}; {''.join(self.head)}")
 
     def stop(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
         self.proc.send_signal(signal.SIGINT)
         out, err = self.proc.communicate(timeout=30)
         assert self.proc.returncode == 0, "".join(self.head) + err
-        self.alerts += [json.loads(line) for line in out.splitlines() if line.strip()]
+        rest = self._pending.decode() + out
+        self.alerts += [json.loads(line) for line in rest.splitlines() if line.strip()]
         lines = err.splitlines()
         block = lines[lines.index("statistics:") + 1 :]
         stats = {}
