@@ -371,9 +371,12 @@ class Probe:
         both rings merged in time order (each ring is read in order; a critical record newer
         than the last bulk record read waits for the next call, so a state handler never sees
         an exec before the opens that preceded it)."""
-        bulk = self.ring.read_raw(max_records)
+        # the critical ring first: a bulk record a task wrote before one of its critical
+        # records was committed before it, so the bulk read below finds it (read the other
+        # way round, an exit could be handed over before the task's last bulk records)
         critical = self._critical
         fresh = critical.read_raw() if critical is not None else []
+        bulk = self.ring.read_raw(max_records)
         if not fresh and not self._held:
             return bulk
         held = self._held + fresh
@@ -391,9 +394,9 @@ class Probe:
         (`ringbuf.split_chunk` makes them records), how many it holds, and the critical
         ring's records that belong with it (`merge_critical` puts them in time order; newer
         ones wait for the next block, as in `read_raw`)."""
-        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
         critical = self._critical
-        fresh = critical.read_raw() if critical is not None else []
+        fresh = critical.read_raw() if critical is not None else []  # first: see `read_raw`
+        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
         if not fresh and not self._held:
             return chunk, count, []
         held = self._held + fresh
