@@ -10,7 +10,10 @@ An action never touches a process outside the container it names:
   sensor may watch the host too);
 - `kill_process` signals the event's process only if it is the one the state recorded: its start
   time is checked against the thread table's, then the pid is pinned with a pidfd and checked
-  again (`bastion._sys.signals`), so a recycled pid is never signalled;
+  again (`bastion._sys.signals`), so a recycled pid is never signalled. When the probe already
+  killed it in the kernel (`Event.kernel_killed`: the in-kernel kill, `kernel_kill.py`, for
+  the matches the kernel can decide), the alert records ``killed-process (kernel)`` and no
+  signal is sent;
 - `kill_container` and `pause_container` go through bastion-runc (`kill --all ID KILL`,
   `pause ID`) for containers whose identity record is under a runtime root the sensor watches:
   the runtime's own cgroup code finds the container's processes and keeps its state document
@@ -111,6 +114,7 @@ class Enforcer:
         self.runtime = runtime or os.path.join(os.path.dirname(sys.executable), "bastion-runc")
         self.clock = BootClock()
         self.killed = 0
+        self.killed_in_kernel = 0  # of `killed`: by the probe, recorded here
         self.killed_containers = 0
         self.paused = 0
         self.failed = 0
@@ -132,6 +136,10 @@ class Enforcer:
     def _kill_process(self, event: Event) -> str:
         thread = event.thread
         assert thread is not None
+        if event.kernel_killed:
+            self.killed += 1
+            self.killed_in_kernel += 1
+            return "killed-process (kernel)"
         pid = thread.pid
         ticks = start_time(pid)
         if ticks is None:

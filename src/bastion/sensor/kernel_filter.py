@@ -338,7 +338,7 @@ def _path_values(cls: PathClass) -> dict[str, Abstract]:
 
 
 @dataclass
-class _World:
+class World:
     """What is known of an event: `values` by field name (anything else is unknown), and
     `checks`, a hook deciding whole checks on some fields (the flag fields)."""
 
@@ -397,7 +397,7 @@ class _World:
 
     def check(self, node: BinaryCheck | UnaryCheck) -> Tri:
         ref = node.field
-        name = _field_name(ref)
+        name = field_name(ref)
         if name in _FLAG_FIELDS and self.flag_events:
             return self.by_getters(node)
         value = self.values.get(name, UNKNOWN) if not ref.transformers else UNKNOWN
@@ -429,7 +429,7 @@ class _World:
         """A check on flag fields, run by the real compiled check on every allowed flag
         combination."""
         try:
-            compiled = compile_condition(node, macros={}, lists=self.lists, fields=_registry())
+            compiled = compile_condition(node, macros={}, lists=self.lists, fields=field_registry())
         except BastionError:  # a check the compiler refuses stays unknown
             return None
         return _join(bool(compiled(evt)) for evt in self.flag_events)
@@ -438,7 +438,7 @@ class _World:
 _REGISTRY: list[FieldTable] = []
 
 
-def _registry() -> FieldTable:
+def field_registry() -> FieldTable:
     """The real field table (over an empty state: the flag fields read only the event)."""
     if not _REGISTRY:
         from bastion.sensor.fields.registry import FieldRegistry
@@ -448,7 +448,7 @@ def _registry() -> FieldTable:
     return _REGISTRY[0]
 
 
-def _field_name(ref: FieldRef) -> str:
+def field_name(ref: FieldRef) -> str:
     return ref.name if ref.arg is None else f"{ref.name}[{ref.arg}]"
 
 
@@ -538,9 +538,9 @@ def _fields_in(expr: Expr, macros: Mapping[str, Expr]) -> set[str]:
                 seen.add(node.name)
                 stack.append(macros[node.name])
         else:
-            out.add(_field_name(node.field))
+            out.add(field_name(node.field))
             if isinstance(node, BinaryCheck) and isinstance(node.value, FieldValue):
-                out.add(_field_name(node.value.field))
+                out.add(field_name(node.value.field))
     return out
 
 
@@ -582,7 +582,7 @@ def _fd_worlds(event_type: str, cls: PathClass) -> tuple[dict[str, Abstract], di
     without: dict[str, Abstract] = {}
     varies_by_file = {"fd.dev", "fd.dev.major", "fd.dev.minor", "fd.ino", "fd.is_upper_layer"}
     for f in fd_fields.FIELDS:
-        get = _registry().resolve(f.name, None)
+        get = field_registry().resolve(f.name, None)
         assert get is not None  # every fd field takes no argument
         with_file[f.name] = UNKNOWN if f.name in varies_by_file else get(sent)
         without[f.name] = get(absent)
@@ -601,7 +601,7 @@ def _fd_worlds(event_type: str, cls: PathClass) -> tuple[dict[str, Abstract], di
         failed = _synthetic(event_type, None)
         failed.res = -errno
         for name in ("evt.res", "evt.rawres", "evt.failed"):
-            get = _registry().resolve(name, None)
+            get = field_registry().resolve(name, None)
             assert get is not None
             with_file[name] = without[name] = get(failed)
     return with_file, without
@@ -610,7 +610,7 @@ def _fd_worlds(event_type: str, cls: PathClass) -> tuple[dict[str, Abstract], di
 # --- the compiler --------------------------------------------------------------------------------
 
 
-def _rule_expr(rule: CompiledRule, lists: Mapping[str, Sequence[str]]) -> Expr:
+def rule_expr(rule: CompiledRule, lists: Mapping[str, Sequence[str]]) -> Expr:
     """The rule's condition with its exceptions, as the engine runs it."""
     definition = rule.definition
     parts: list[Expr] = [definition.expr]
@@ -637,7 +637,7 @@ def compile_filter(
     lists = {name: tuple(lst.items) for name, lst in ruleset.lists.items()}
     plans = []
     for rule in engine.rules:
-        expr = _rule_expr(rule, lists)
+        expr = rule_expr(rule, lists)
         used = _fields_in(expr, macros)
         shown = _output_fields(rule)
         if shown is None:
@@ -674,7 +674,7 @@ def _close_needed_by(
         for rule, expr, _used, _shown in plans:
             if rule.event_types is not None and event_type not in rule.event_types:
                 continue
-            if _World({**without, "evt.type": event_type}, macros, lists).expr(expr) is not False:
+            if World({**without, "evt.type": event_type}, macros, lists).expr(expr) is not False:
                 return f"rule '{rule.name}' may match a {event_type} of an unknown fd"
     return None
 
@@ -694,9 +694,7 @@ def _needed_by(
         for event_type in OPEN_EVENTS:
             if types is not None and event_type not in types:
                 continue
-            world = _World(
-                {**paths, "evt.type": event_type}, macros, lists, open_events[event_type]
-            )
+            world = World({**paths, "evt.type": event_type}, macros, lists, open_events[event_type])
             if world.expr(expr) is not False:
                 return f"rule '{rule.name}' may match an {event_type} of it"
         for event_type in fd_types:
@@ -729,25 +727,25 @@ def _fd_use_differs(
         without.setdefault(name, UNKNOWN)
     base = {"evt.type": event_type}
     unknown_num = {"fd.num": UNKNOWN}
-    sent = _World({**base, **with_file, **unknown_num}, macros, lists).expr(expr)
-    filtered = _World({**base, **without, **unknown_num}, macros, lists).expr(expr)
+    sent = World({**base, **with_file, **unknown_num}, macros, lists).expr(expr)
+    filtered = World({**base, **without, **unknown_num}, macros, lists).expr(expr)
     if out_dependent and sent is not False:
         return f"its output shows {', '.join(sorted(out_dependent))}"
     if sent is False and filtered is False:
         return None  # the rule cannot fire on such an event either way
     # else every check on an fd-table field must come out the same with the file and without
-    for node in _checks_on(expr, dependent, macros):
-        name = _field_name(node.field)
+    for node in checks_on(expr, dependent, macros):
+        name = field_name(node.field)
         if with_file.get(name) == "same":
             continue
-        a = _World({**base, name: with_file[name]}, macros, lists).check(node)
-        b = _World({**base, name: without[name]}, macros, lists).check(node)
+        a = World({**base, name: with_file[name]}, macros, lists).check(node)
+        b = World({**base, name: without[name]}, macros, lists).check(node)
         if a is None or a != b:
             return f"a check on {name} may differ without the fd"
     return None
 
 
-def _checks_on(
+def checks_on(
     expr: Expr, names: set[str], macros: Mapping[str, Expr]
 ) -> list[BinaryCheck | UnaryCheck]:
     out: list[BinaryCheck | UnaryCheck] = []
@@ -763,10 +761,10 @@ def _checks_on(
             if node.name not in seen and node.name in macros:
                 seen.add(node.name)
                 stack.append(macros[node.name])
-        elif _field_name(node.field) in names or (
+        elif field_name(node.field) in names or (
             isinstance(node, BinaryCheck)
             and isinstance(node.value, FieldValue)
-            and _field_name(node.value.field) in names
+            and field_name(node.value.field) in names
         ):
             out.append(node)
     return out

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from bastion.identity import ContainerIdentity
     from bastion.sensor.capture.bcap import Snapshot
-    from bastion.sensor.probe import OpenFilter, Probe
+    from bastion.sensor.probe import KillPlan, OpenFilter, Probe
 
 #: The probe's ring buffer size unless asked otherwise (bytes). 64 MiB: a C loop of open+close
 #: makes about 65 MB of records a second, and the reader thread shares the interpreter (and, on
@@ -54,8 +54,9 @@ class UnknownEventError(BastionError):
 class LiveFilter:
     """What a live run asks the probe for: event names (None: the table's defaults), the
     containers whose cgroups alone it watches (None: everything), whether failed syscalls are
-    dropped in the kernel, the ring buffer's size, and the open filter derived from the rules
-    (`bastion.sensor.kernel_filter`; None: every open is sent)."""
+    dropped in the kernel, the ring buffer's size, the open filter derived from the rules
+    (`bastion.sensor.kernel_filter`; None: every open is sent) and the in-kernel kill
+    (`bastion.sensor.kernel_kill`; None: kills only from user space)."""
 
     events: list[str] | None
     identities: list[ContainerIdentity]
@@ -63,6 +64,7 @@ class LiveFilter:
     drop_failed: bool = False
     ring_size: int = DEFAULT_RING_SIZE
     open_filter: OpenFilter | None = None
+    kill_plan: KillPlan | None = None
 
 
 def live_filter(
@@ -152,6 +154,7 @@ def open_probe(live: LiveFilter) -> Probe:
         cgroup_ids=live.cgroup_ids,
         drop_failed=live.drop_failed,
         open_filter=live.open_filter,
+        kill_plan=live.kill_plan,
     )
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bastion.sensor.outputs.options import OutputOptions
     from bastion.sensor.outputs.prometheus import Metrics
     from bastion.sensor.pipeline import Pipeline
+    from bastion.sensor.probe import KillPlan
     from bastion.sensor.rules.selection import Selector
     from bastion.sensor.sources import Source
     from bastion.sensor.state import SensorState
@@ -48,6 +49,7 @@ class WatchSettings:
     actions: tuple[str, ...] = ()  # --action ACTION=PRIORITY|rule:NAME (sensor/actions.py)
     containers_only: bool = False  # rules run on container threads only (the host is not watched)
     kernel_filter: bool = True  # keep back in the kernel the opens no loaded rule can match
+    kernel_kill: bool = True  # kill_process in the probe for the matches it can decide
     spill_limit_mib: int | None = None
     duration: float | None = None
     replay: str | None = None  # a .scap or bastion capture instead of the live probe
@@ -96,6 +98,14 @@ def run_watch(
     action = None
     if not policy.empty or any(r.definition.actions for r in rules.engine.rules):
         action = Enforcer(policy, (settings.runtime_root,))
+    kill_plan = None
+    if action is not None and settings.kernel_kill and not settings.replay:
+        from bastion.sensor.kernel_kill import compile_kill
+
+        derived_kill = compile_kill(rules.engine, rules.ruleset, policy.actions_for)
+        if note is not None:
+            note(derived_kill.describe())
+        kill_plan = derived_kill.plan()
     outputs = build_outputs(options)
     drops = DropAlerter(
         drop_settings(config.drops),
@@ -115,9 +125,9 @@ def run_watch(
         note(f"{len(rules.engine.rules)} rules from {', '.join(rules.files)}")
     with Stopper(settings.duration) as stop:
         try:
-            source = _source(settings, state, stop.done, started, rules, note)
+            source = _source(settings, state, stop.done, started, rules, note, kill_plan)
             try:
-                _run(source, pipeline, outputs.metrics)
+                _run(source, pipeline, outputs.metrics, state if kill_plan else None)
             finally:
                 source.close()
         finally:
@@ -129,6 +139,11 @@ def run_watch(
         report["drop alerts"] = pipeline.stats.drop_alerts
     if action is not None:
         report["processes killed"] = action.killed
+        if kill_plan is not None:
+            report["of which in the kernel"] = action.killed_in_kernel
+            probe_kills = _probe_kills(source)
+            if probe_kills != action.killed_in_kernel:  # an event lost with its ring's records
+                report["kernel kills done"] = probe_kills
         report["containers killed"] = action.killed_containers
         report["containers paused"] = action.paused
         if action.failed:
@@ -143,6 +158,7 @@ def _source(
     started: Callable[[], None] | None,
     rules: Rules,
     note: Callable[[str], None] | None,
+    kill_plan: KillPlan | None = None,
 ) -> Source:
     """The replayed capture, or the live probe with its in-kernel filters: `--container`, and
     the opens no loaded rule can match (`kernel_filter.py`, unless turned off)."""
@@ -162,6 +178,8 @@ def _source(
         if note is not None:
             note(derived.describe())
         live = dataclasses.replace(live, open_filter=derived.open_filter())
+    if kill_plan is not None:
+        live = dataclasses.replace(live, kill_plan=kill_plan)
     probe = open_probe(live)
     state.seed_from_proc()
     state.containers.watch_identities()  # closed with the state (`run_watch`)
@@ -174,16 +192,32 @@ def _source(
     return ProbeSource(state, probe, done, started or (lambda: None), spill=spill)
 
 
-def _run(source: Source, pipeline: Pipeline, metrics: Metrics) -> None:
-    """Every batch through the pipeline; the drop counters to Prometheus once a second."""
+def _probe_kills(source: Source) -> int:
+    from bastion.sensor.sources import ProbeSource
+
+    return source.probe.kills()[0] if isinstance(source, ProbeSource) else 0
+
+
+def _run(
+    source: Source, pipeline: Pipeline, metrics: Metrics, kill_state: SensorState | None = None
+) -> None:
+    """Every batch through the pipeline; the drop counters to Prometheus once a second; with
+    an in-kernel kill (`kill_state`), the probe armed in containers as they start."""
     import time
 
     from bastion.sensor.sources import ProbeSource
 
     probe = source.probe if isinstance(source, ProbeSource) else None
+    arming = None
+    if probe is not None and kill_state is not None:
+        from bastion.sensor.kernel_kill import KillArming
+
+        arming = KillArming(kill_state, probe.arm_kill, probe.disarm_kill)
     next_drops = 0.0
     for batch in source.batches():
         pipeline.feed(batch)
+        if arming is not None:
+            arming.sync()
         pipeline.check_drops(source.drops)
         metrics.count_events(len(batch))
         now = time.monotonic()

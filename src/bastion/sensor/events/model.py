@@ -231,6 +231,8 @@ class Event:
     - `thread`: the `Thread` after the state applied this event (None before, or unknown)
     - `fd`: the `Fd` the event acts on (for open-like calls, the new one; for close, the closed
       one, still readable), or None
+    - `kernel_killed`: the probe SIGKILLed the event's process in the kernel (the in-kernel
+      kill, sensor/kernel_kill.py) before it returned to user space
     """
 
     __slots__ = (
@@ -239,6 +241,7 @@ class Event:
         "cpu",
         "dir",
         "fd",
+        "kernel_killed",
         "num",
         "params",
         "pid",
@@ -279,6 +282,7 @@ class Event:
         self.cgroup_id = cgroup_id
         self.thread: Thread | None = None
         self.fd: Fd | None = None
+        self.kernel_killed = False
 
     def __repr__(self) -> str:
         return (

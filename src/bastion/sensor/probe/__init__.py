@@ -7,6 +7,7 @@ It must not import bastion.runtime; libbpf is reached only through bastion._sys.
 from bastion.sensor.probe.build import ProbeBuildError, build_probe
 from bastion.sensor.probe.decode import Decoder, RecordError
 from bastion.sensor.probe.loader import (
+    KillPlan,
     OpenFilter,
     Probe,
     ProbeDrops,
@@ -18,6 +19,7 @@ from bastion.sensor.probe.ringbuf import RingBuffer
 
 __all__ = [
     "Decoder",
+    "KillPlan",
     "OpenFilter",
     "Probe",
     "ProbeBuildError",

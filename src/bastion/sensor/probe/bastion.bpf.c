@@ -1196,6 +1196,76 @@ __noinline int bst_close_filtered(long fd)
 	return 1;
 }
 
+
+// ------------------------------------------------------------------------ the in-kernel kill
+// Its own maps and one call from bst_emit (bastion_record.h says what it decides). Only execs
+// are judged: exec is rare, so the lookups cost nothing on the hot path.
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} bst_kill_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bst_kill_comm);
+	__type(value, __u32);
+} bst_kill_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BST_KILLS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} bst_kills SEC(".maps");
+
+static __always_inline void bst_kill_count(__u32 which)
+{
+	__u64 *value = bpf_map_lookup_elem(&bst_kills, &which);
+	if (value)
+		*value += 1; // per-CPU slot
+}
+
+// The exec just written into the record: SIGKILL the current process when the kill plan says
+// so, and mark the record. The signal is delivered on the way back to user space, so the new
+// image never runs an instruction.
+__noinline int bst_kill_exec(__u32 code, long ret)
+{
+	struct bst_kill_comm key = {};
+	__u64 cgid;
+	__u32 *bits, bit;
+	__u8 *b;
+
+	if (ret != 0)
+		return 0;
+	if (code == BST_EVT_EXECVE)
+		bit = BST_KILL_EXECVE;
+	else if (code == BST_EVT_EXECVEAT)
+		bit = BST_KILL_EXECVEAT;
+	else
+		return 0;
+	cgid = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&bst_kill_cgroups, &cgid))
+		return 0;
+	if (bpf_get_current_comm(key.comm, sizeof(key.comm)))
+		return 0;
+	bits = bpf_map_lookup_elem(&bst_kill_comms, &key);
+	if (!bits || !(*bits & bit))
+		return 0;
+	if (bpf_send_signal(9)) {
+		bst_kill_count(BST_KILLS_REFUSED);
+		return 0; // user space still sees the event and acts on it
+	}
+	bst_kill_count(BST_KILLS_DONE);
+	b = bst_buf();
+	if (b)
+		((struct bst_hdr *)b)->cpu |= BST_CPU_KILLED;
+	return 1;
+}
+
 // ------------------------------------------------------------------------ programs
 
 // One record per captured syscall exit. The cases and each event's writes are generated from
@@ -1238,6 +1308,7 @@ static __noinline int bst_emit(__u32 code, long ret, struct bst_args *a)
 		return 0;
 	}
 #undef BST_CASE
+	bst_kill_exec(code, ret);
 	bst_forget_fd(ret);
 	bst_submit(rp);
 	return 0;

@@ -37,7 +37,7 @@ struct bst_hdr {
 	__u32 tid;       // host thread id (for clone: the new thread's)
 	__u32 tgid;      // host thread-group id
 	__u16 code;      // BST_EVT_* (bastion_events.h)
-	__u16 cpu;
+	__u16 cpu;       // the CPU; BST_CPU_KILLED set: the probe SIGKILLed the task (in-kernel kill)
 	__u16 nparams;
 	__u16 size;      // the whole record: header + lengths + data
 };
@@ -72,6 +72,25 @@ struct bst_open_path {
 	__u32 len;   // bytes of s in use (no NUL)
 	__u32 exact; // 1: the path itself; 0: paths under it (s ends with '/')
 	char s[BST_FILTER_PREFIX_MAX];
+};
+
+// The in-kernel kill (sensor/kernel_kill.py compiles it from the rules whose action is
+// kill_process): a successful execve/execveat, in a cgroup of bst_kill_cgroups (a container
+// whose own process has started: user space arms it), whose new comm is a key of
+// bst_kill_comms with the event's bit (BST_KILL_EXECVE/EXECVEAT) set, gets SIGKILL from
+// bpf_send_signal before it returns to user space; its record carries BST_CPU_KILLED in `cpu`.
+// bst_kills counts the kills done (BST_KILLS_DONE) and the signals the kernel refused.
+#define BST_CPU_KILLED 0x8000
+#define BST_KILL_EXECVE 1
+#define BST_KILL_EXECVEAT 2
+#define BST_COMM_LEN 16
+struct bst_kill_comm {
+	char comm[BST_COMM_LEN]; // zero-padded, as bpf_get_current_comm writes it
+};
+enum bst_kill_counter {
+	BST_KILLS_DONE = 0,
+	BST_KILLS_REFUSED = 1,
+	BST_KILLS_MAX = 2,
 };
 
 enum bst_counter {

@@ -40,6 +40,8 @@ T = ParamType
 # struct bst_hdr: ts, cgroup_id, ret, tid, tgid, code, cpu, nparams, size.
 HEADER = struct.Struct("<QQqIIHHHH")
 assert HEADER.size == 40
+#: bastion_record.h's BST_CPU_KILLED: the bit of `cpu` saying the probe SIGKILLed the task.
+CPU_KILLED = 0x8000
 
 Reader = Callable[[bytes, int, int], ParamValue]
 
@@ -381,6 +383,10 @@ class Decoder:
                     cgroup_id,
                 )
             )
+            if cpu & CPU_KILLED:  # rare: the in-kernel kill acted on this event's process
+                event = out[-1]
+                event.cpu = cpu & ~CPU_KILLED
+                event.kernel_killed = True
             num += 1
         self.next_num = num
         return out

@@ -27,7 +27,7 @@ from bastion.sensor.events.model import Event
 from bastion.sensor.events.schema import BY_CODE, BY_NAME, EVENTS
 from bastion.sensor.probe.build import build_probe
 from bastion.sensor.probe.decode import Decoder
-from bastion.sensor.probe.ringbuf import RingBuffer
+from bastion.sensor.probe.ringbuf import POLL_STEP_S, RingBuffer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ MAPS = (
     "bst_exec_filename",
     "bst_scratch",
     "bst_pathbuf",
+    "bst_kill_cgroups",
+    "bst_kill_comms",
+    "bst_kills",
 )
 # enum bst_counter in bastion_record.h
 COUNTER_PRODUCED = 0
@@ -62,6 +65,12 @@ COUNTER_FILTERED = 5
 FILTER_ENTRIES = 16
 FILTER_PREFIX_MAX = 64
 _OPEN_PATH = struct.Struct(f"<II{FILTER_PREFIX_MAX}s")
+
+# bastion_record.h: the in-kernel kill
+KILL_EXEC_BITS = {"execve": 1, "execveat": 2}  # BST_KILL_EXECVE, BST_KILL_EXECVEAT
+COMM_LEN = 16  # with its NUL: a comm is at most 15 bytes
+KILLS_DONE = 0
+KILLS_REFUSED = 1
 
 ALWAYS_ON = frozenset({"clone", "procexit", "execve", "execveat"})
 _U32 = struct.Struct("<I")
@@ -144,6 +153,24 @@ class OpenFilter:
                 raise ProbeError(f"open filter path {path!r}: 1 to {FILTER_PREFIX_MAX} bytes")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class KillPlan:
+    """The probe's in-kernel kill (bastion_record.h): `comms` maps a process name (the kernel's
+    comm, at most 15 bytes) to the exec events (`KILL_EXEC_BITS` names) after which a process
+    of that name is SIGKILLed, in the cgroups user space arms (`Probe.arm_kill`).
+    sensor/kernel_kill.py derives it from the rules whose action is kill_process."""
+
+    comms: tuple[tuple[str, frozenset[str]], ...]
+
+    def __post_init__(self) -> None:
+        for comm, events in self.comms:
+            raw = comm.encode()
+            if not raw or len(raw) >= COMM_LEN or b"\0" in raw:
+                raise ProbeError(f"kill plan: process name {comm!r} is not a comm (1-15 bytes)")
+            if not events or not events <= KILL_EXEC_BITS.keys():
+                raise ProbeError(f"kill plan: {comm!r} names events {sorted(events)}")
+
+
 def merge_critical(bulk: list[bytes], critical: list[bytes]) -> list[bytes]:
     """Records of both rings in time order (each ring's own order is kept on equal stamps)."""
     if not critical:
@@ -202,6 +229,7 @@ class Probe:
         drop_failed: bool = False,
         object_path: str | None = None,
         open_filter: OpenFilter | None = None,
+        kill_plan: KillPlan | None = None,
     ) -> None:
         _check_ring_size(ring_size)
         _check_ring_size(critical_ring_size)
@@ -211,6 +239,8 @@ class Probe:
         self._cgroups = None if cgroup_ids is None else frozenset(cgroup_ids)
         self._drop_failed = drop_failed
         self._open_filter = open_filter
+        self._kill_plan = kill_plan
+        self._final_kills: tuple[int, int] | None = None
         self._object_path = object_path
         self._stack = contextlib.ExitStack()
         self._fds: dict[str, int] = {}
@@ -258,6 +288,7 @@ class Probe:
             stack.callback(self._prog_fds.clear)
             self._write_interesting(self._interesting)
             self._write_open_paths(self._open_filter)
+            self._write_kill_plan(self._kill_plan)
             self._write_cgroups(self._cgroups)
             self._write_classes()
             ring = RingBuffer(self._fds["bst_events"], bpf.map_max_entries(events_map))
@@ -275,6 +306,7 @@ class Probe:
             self._final = None
             self._final_drops = None
             self._final_filtered = None
+            self._final_kills = None
             self.decoder = Decoder()
             self._stack = stack.pop_all()
 
@@ -293,6 +325,7 @@ class Probe:
             self._final = self.statistics()
             self._final_drops = self.drops()
             self._final_filtered = self.filtered()
+            self._final_kills = self.kills()
         self._stack.close()
 
     def __enter__(self) -> Probe:
@@ -316,20 +349,34 @@ class Probe:
         return self._ring
 
     def poll(self, timeout_s: float) -> bool:
-        """Wait up to `timeout_s` seconds for records; True if some are ready."""
+        """Wait up to `timeout_s` seconds (negative: forever) for records in either ring; True
+        if some are ready. Both rings are looked at on every step: an exec (the critical ring)
+        with no bulk record after it used to wait out the whole timeout, 50 ms of a kill."""
         critical = self._critical
-        if self._held or (critical is not None and critical.pending()):
-            return True
-        return self.ring.poll(timeout_s)
+        ring = self.ring
+        deadline = None if timeout_s < 0 else time.monotonic() + timeout_s
+        while True:
+            if self._held or ring.pending() or (critical is not None and critical.pending()):
+                return True
+            step = POLL_STEP_S
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+            time.sleep(step)
 
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
         """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture:
         both rings merged in time order (each ring is read in order; a critical record newer
         than the last bulk record read waits for the next call, so a state handler never sees
         an exec before the opens that preceded it)."""
-        bulk = self.ring.read_raw(max_records)
+        # the critical ring first: a bulk record a task wrote before one of its critical
+        # records was committed before it, so the bulk read below finds it (read the other
+        # way round, an exit could be handed over before the task's last bulk records)
         critical = self._critical
         fresh = critical.read_raw() if critical is not None else []
+        bulk = self.ring.read_raw(max_records)
         if not fresh and not self._held:
             return bulk
         held = self._held + fresh
@@ -347,9 +394,9 @@ class Probe:
         (`ringbuf.split_chunk` makes them records), how many it holds, and the critical
         ring's records that belong with it (`merge_critical` puts them in time order; newer
         ones wait for the next block, as in `read_raw`)."""
-        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
         critical = self._critical
-        fresh = critical.read_raw() if critical is not None else []
+        fresh = critical.read_raw() if critical is not None else []  # first: see `read_raw`
+        chunk, count, last_ts = self.ring.read_chunk(max_bytes)
         if not fresh and not self._held:
             return chunk, count, []
         held = self._held + fresh
@@ -417,6 +464,39 @@ class Probe:
             bpf.map_update(fd, _U64.pack(cgroup_id), b"\1")
         if ids is not None:
             self._write_config(True)
+
+    def _write_kill_plan(self, plan: KillPlan | None) -> None:
+        fd = self._fds["bst_kill_comms"]
+        for comm, events in plan.comms if plan is not None else ():
+            bits = sum(KILL_EXEC_BITS[e] for e in events)
+            bpf.map_update(fd, comm.encode().ljust(COMM_LEN, b"\0"), _U32.pack(bits))
+
+    def arm_kill(self, cgroup_ids: Iterable[int]) -> None:
+        """Let the kill plan act in these cgroups (a container's, once its own process runs)."""
+        if self._ring is None or self._kill_plan is None or not self._kill_plan.comms:
+            return
+        fd = self._fds["bst_kill_cgroups"]
+        for cgroup_id in cgroup_ids:
+            bpf.map_update(fd, _U64.pack(cgroup_id), b"\1")
+
+    def disarm_kill(self, cgroup_ids: Iterable[int]) -> None:
+        """No more kills in these cgroups (their container is gone)."""
+        if self._ring is None:
+            return
+        fd = self._fds["bst_kill_cgroups"]
+        for cgroup_id in cgroup_ids:
+            bpf.map_delete(fd, _U64.pack(cgroup_id))
+
+    def kills(self) -> tuple[int, int]:
+        """Processes the probe SIGKILLed so far, and signals the kernel refused to send."""
+        if self._ring is None:
+            if self._final_kills is None:
+                raise ProbeError("the probe was never started")
+            return self._final_kills
+        fd = self._fds["bst_kills"]
+        return sum(bpf.percpu_lookup_u64(fd, KILLS_DONE)), sum(
+            bpf.percpu_lookup_u64(fd, KILLS_REFUSED)
+        )
 
     def kernel_object_ids(self) -> dict[str, tuple[int, ...]]:
         """The kernel ids of our programs, maps and links (as `bpftool ... list` shows them)."""

@@ -104,6 +104,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="send every open to user space (by default the probe keeps back read-only opens "
         "of paths no loaded rule can match, derived from the rules)",
     )
+    parser.add_argument(
+        "--no-kernel-kill",
+        action="store_true",
+        help="carry out every kill_process from user space (by default the probe kills at the "
+        "exec the matches it can decide: a process name in a container)",
+    )
     add_live_options(parser)
     add_output_arguments(parser)
 
@@ -149,6 +155,7 @@ def settings_from_args(args: argparse.Namespace, **changes: object) -> WatchSett
         kill=args.kill,
         actions=tuple(args.action),
         kernel_filter=not args.no_kernel_filter,
+        kernel_kill=not args.no_kernel_kill,
         spill_limit_mib=args.spill_limit,
         duration=args.duration,
         replay=args.replay,
