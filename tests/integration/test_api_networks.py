@@ -6,6 +6,7 @@ take free test subnets: nothing outside the test's names is made."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.request
 from typing import TYPE_CHECKING
@@ -93,6 +94,10 @@ def test_two_containers_by_name_and_a_published_port(
         assert fetched == "served\n"
         members = json.loads(_ok(service, "network", "inspect", "bst-apin-a"))[0]["Containers"]
         assert [m["Name"] for m in members.values()] == ["bst-apin-web"]
+        # the list carries each container's networks, as testcontainers reads them
+        listed = service.client().api.containers(filters={"name": "bst-apin-web"})
+        (address,) = [n["IPAddress"] for n in listed[0]["NetworkSettings"]["Networks"].values()]
+        assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
         # connect/disconnect a second network
         _ok(service, "network", "create", "--subnet", free_subnet((subnet,)), "bst-apin-b")
         _ok(service, "network", "connect", "bst-apin-b", "bst-apin-web")

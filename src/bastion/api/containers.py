@@ -234,8 +234,9 @@ def _with_tag(image: str) -> str:
 # --- list, inspect --------------------------------------------------------------------------
 
 
-def summary(record: ContainerRecord) -> dict[str, Any]:
-    """A `/containers/json` entry."""
+def summary(record: ContainerRecord, networks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A `/containers/json` entry; `networks` its `NetworkSettings.Networks` (clients such as
+    testcontainers read a container's address and gateway there)."""
     args = list(record.config.get("args", ()))
     state = "exited" if record.status == "exited" else record.status
     return {
@@ -250,7 +251,7 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "State": state,
         "Status": _status(record),
         "HostConfig": {"NetworkMode": record.config.get("network", "none")},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": networks or {}},
         "Mounts": mount_points(record.config.get("mounts", ())),
     }
 
@@ -316,8 +317,15 @@ async def list_containers(request: web.Request) -> web.Response:
         raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
     # a status filter looks at every container, as dockerd
     everything = flag(request, "all") or "status" in filters or "exited" in filters
-    records = await in_engine(request, lambda e: e.containers(all=everything))
-    return json_response([summary(r) for r in records if _matches(r, filters)])
+
+    def listed(engine: Engine) -> list[dict[str, Any]]:
+        return [
+            summary(r, (engine.network_settings(r) or {}).get("Networks"))
+            for r in engine.containers(all=everything)
+            if _matches(r, filters)
+        ]
+
+    return json_response(await in_engine(request, listed))
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -789,7 +789,6 @@ class Engine:
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         from bastion.engine import operations
         from bastion.engine.inspect import container_document
-        from bastion.engine.networks import network_settings
 
         record = self._sync(self.container(name_or_id))
         document = container_document(record, self._directory(record.id))
@@ -797,15 +796,25 @@ class Engine:
             document["State"].update(Status="paused", Paused=True)
         # bastion's own: what the sensor saw it do (the engine's alert store), latest last
         document["BastionAlerts"] = self.alerts(record.id)
-        if record.config.get("networks"):
-            net = self._net()
-            document["NetworkSettings"] = network_settings(
-                record.config,
-                {n.id: n for n in net.all()},
-                net.leases(record.id),
-                net.netns_path(record.id),
-            )
+        settings = self.network_settings(record)
+        if settings is not None:
+            document["NetworkSettings"] = settings
         return document
+
+    def network_settings(self, record: ContainerRecord) -> dict[str, Any] | None:
+        """Docker's `NetworkSettings` of a container attached to networks (its address on each,
+        published ports); None for one on `none`, `host` or another's namespace."""
+        if not record.config.get("networks"):
+            return None
+        from bastion.engine.networks import network_settings
+
+        net = self._net()
+        return network_settings(
+            record.config,
+            {n.id: n for n in net.all()},
+            net.leases(record.id),
+            net.netns_path(record.id),
+        )
 
     # --- more container verbs (operations.py, copy.py) ---------------------------------------
 
