@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+import time
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +37,34 @@ def query_int(request: web.Request, name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ApiError(400, f"invalid value for {name!r}: {value!r} is not a number") from None
+
+
+#: Go's duration units, as moby's `since`/`until` take them ("30s", "1h30m", "1.5h").
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def query_time(request: web.Request, name: str) -> float | None:
+    """A `since`/`until` parameter as moby reads it (timetypes.GetTimestamp): Unix seconds
+    (with a fraction), an RFC 3339 time, or a Go duration counted back from now ("30s",
+    "1h30m"); None when absent."""
+    text = request.query.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text.lstrip("-+"):
+        span = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+        return time.time() - (-span if text.startswith("-") else span)
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ApiError(
+            400, f"invalid {name} {text!r}: give Unix seconds, an RFC 3339 time or a duration"
+        ) from None
 
 
 def query_filters(request: web.Request) -> dict[str, set[str]]:

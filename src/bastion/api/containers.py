@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bastion.api import streams
 from bastion.api.attach import start_attached
+from bastion.api.bodies import query_time
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
@@ -507,16 +508,6 @@ def _log_frames(
     return produce
 
 
-def _unix_time(request: web.Request, name: str) -> float | None:
-    """`since`/`until` as the clients send them: Unix seconds (with a fraction); 0 is none."""
-    text = request.query.get(name, "")
-    try:
-        value = float(text) if text else 0.0
-    except ValueError:
-        raise ApiError(400, f"invalid {name} {text!r}: give Unix seconds") from None
-    return value or None
-
-
 async def logs(request: web.Request) -> web.StreamResponse:
     stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
     if not (stdout or stderr):
@@ -527,6 +518,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise ApiError(400, f"invalid tail {tail_text!r}: a number or all") from None
     ident = request.match_info["id"]
+    since, until = query_time(request, "since") or None, query_time(request, "until") or None
     await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
     response = web.StreamResponse(status=200)
     response.content_type = "application/vnd.docker.raw-stream"
@@ -538,8 +530,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         follow=flag(request, "follow"),
         tail=tail,
         timestamps=flag(request, "timestamps"),
-        since=_unix_time(request, "since"),
-        until=_unix_time(request, "until"),
+        since=since,
+        until=until,
     )
     queue, stop_event = _stream_in_thread(request, produce)
     try:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bastion import jsonio
 from bastion.api.alert_events import FEED, TYPE
-from bastion.api.bodies import query_filters
+from bastion.api.bodies import query_filters, query_time
 from bastion.api.server import add
 
 _HISTORY = 1024
@@ -84,15 +84,9 @@ def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
     return True
 
 
-def _time(text: str | None) -> float | None:
-    if not text:
-        return None
-    return float(text)
-
-
 async def events(request: web.Request) -> web.StreamResponse:
     filters = query_filters(request)
-    since, until = _time(request.query.get("since")), _time(request.query.get("until"))
+    since, until = query_time(request, "since"), query_time(request, "until")
     bus = request.app[BUS]
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"

@@ -9,12 +9,14 @@ import io
 import os
 import stat
 import tarfile
+import time
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from bastion.api.bodies import query_filters
+from bastion.api.bodies import query_filters, query_time
 from bastion.api.container_ops import stats_document
 from bastion.api.errors import ApiError
 from bastion.engine.archive import _unpack, go_mode
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 
 
 def _filters(text: str) -> dict[str, set[str]]:
-    from urllib.parse import quote
-
     return query_filters(make_mocked_request("GET", f"/containers/json?filters={quote(text)}"))
 
 
@@ -201,3 +201,23 @@ def test_routes_refuse_bad_input_before_the_engine() -> None:
     import asyncio
 
     asyncio.run(_routes_refuse_bad_input_before_the_engine())
+
+
+def _time_of(text: str) -> float | None:
+    return query_time(make_mocked_request("GET", f"/events?since={quote(text)}"), "since")
+
+
+def test_since_and_until_as_moby_reads_them() -> None:
+    # Unix seconds, RFC 3339, and Go durations counted back from now (Podman's apiv2 sends
+    # `since=30s`; moby's timetypes.GetTimestamp takes them too).
+    assert _time_of("1700000000.5") == 1700000000.5
+    assert _time_of("2023-11-14T22:13:20Z") == 1700000000.0
+    now = time.time()
+    for text, span in (("30s", 30.0), ("1h30m", 5400.0), ("1.5m", 90.0), ("250ms", 0.25)):
+        value = _time_of(text)
+        assert value is not None and abs((now - value) - span) < 5, (text, value)
+    assert _time_of("") is None
+    with pytest.raises(ApiError, match="RFC 3339"):
+        _time_of("yesterday")
+    with pytest.raises(ApiError):
+        _time_of("30x")
