@@ -12,6 +12,7 @@ import asyncio
 import grp
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -110,10 +111,11 @@ async def serve(
     *,
     group: str | None = None,
     idle_timeout: float | None = None,
-    ready: Callable[[], None] | None = None,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the API at `address` (`unix:///path` or `tcp://127.0.0.1:PORT`) until SIGINT or
-    SIGTERM, or `idle_timeout` seconds without a request (`--time`, as Podman's)."""
+    """Serve the API at `address` (`unix:///path` or `tcp://127.0.0.1:PORT`), or on the socket
+    systemd passed (`activation_socket`), until SIGINT or SIGTERM, or `idle_timeout` seconds
+    without a request (`--time`, as Podman's)."""
     app = make_app(factory)
     last_request = [asyncio.get_running_loop().time()]
 
@@ -127,17 +129,21 @@ async def serve(
     # them after a moment instead of aiohttp's minute
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
+    activated = activation_socket()
     try:
-        site = _site(runner, address)
-        await site.start()
-        if address.startswith("unix://"):
-            _secure(address.removeprefix("unix://"), group)
+        if activated is not None:
+            # systemd made the socket (bastion-api.socket: its mode and group are the unit's)
+            await web.SockSite(runner, activated).start()
+        else:
+            await _site(runner, address).start()
+            if address.startswith("unix://"):
+                _secure(address.removeprefix("unix://"), group)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         if ready is not None:
-            ready()
+            ready("the socket systemd passed" if activated is not None else address)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -147,10 +153,30 @@ async def serve(
                     break
     finally:
         await runner.cleanup()
-        if address.startswith("unix://"):
+        if activated is None and address.startswith("unix://"):
             path = address.removeprefix("unix://")
             if os.path.exists(path):
                 os.unlink(path)
+
+
+#: sd_listen_fds(3): the first socket systemd passes is descriptor 3.
+_LISTEN_FDS_START = 3
+
+
+def activation_socket() -> socket.socket | None:
+    """The listening socket systemd passed (socket activation: `LISTEN_PID` is this process
+    and `LISTEN_FDS` at least 1), else None. The variables are removed, as sd_listen_fds(3)
+    does, so the containers and processes the service starts do not inherit them."""
+    pid, count = os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS")
+    if pid is None or count is None:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    if not (pid.isdigit() and int(pid) == os.getpid() and count.isdigit() and int(count) >= 1):
+        return None
+    sock = socket.socket(fileno=_LISTEN_FDS_START)
+    os.set_inheritable(sock.fileno(), False)
+    return sock
 
 
 def _site(runner: web.AppRunner, address: str) -> web.BaseSite:

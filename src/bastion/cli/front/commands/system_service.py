@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "address",
         nargs="?",
         default=DEFAULT_SOCKET,
-        help=f"unix:///PATH or tcp://127.0.0.1:PORT (default {DEFAULT_SOCKET})",
+        help=f"unix:///PATH or tcp://127.0.0.1:PORT (default {DEFAULT_SOCKET}; under systemd's "
+        "socket activation, the socket it passes)",
     )
     service.add_argument(
         "-t", "--time", type=float, default=0, help="exit after N idle seconds (0: never)"
@@ -40,8 +41,8 @@ def run_service(args: argparse.Namespace) -> int:
         return 125
     factory = EngineFactory(args.engine_root, args.root, args.cgroup_parent)
 
-    def ready() -> None:
-        sys.stderr.write(f"bastion: serving the Docker API on {address}\n")
+    def ready(where: str) -> None:
+        sys.stderr.write(f"bastion: serving the Docker API on {where}\n")
         sys.stderr.flush()
 
     asyncio.run(serve(address, factory, group=args.group, idle_timeout=args.time, ready=ready))
