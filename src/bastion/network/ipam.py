@@ -30,7 +30,9 @@ def parse_subnet(text: str) -> IPNetwork:
         raise SubnetError(
             f"invalid subnet {text!r}", hint="give it in CIDR form, as 10.90.0.0/24"
         ) from None
-    if str(subnet) != text and subnet.with_prefixlen != text:
+    address = text.partition("/")[0]
+    with_host_bits = ipaddress.ip_address(address) != subnet.network_address if address else False
+    if with_host_bits:
         raise SubnetError(
             f"invalid subnet {text!r}: host bits are set", hint=f"did you mean {subnet}?"
         )

@@ -115,3 +115,10 @@ def test_etc_files(tmp_path: object) -> None:
     )
     hosts = hosts_text([("10.90.0.2", ["abc", "web"])])
     assert hosts.startswith("127.0.0.1\tlocalhost\n") and "10.90.0.2\tabc web\n" in hosts
+
+
+def test_a_subnet_written_with_leading_zeros_is_its_network() -> None:
+    # "fd72:0380::/64" is fd72:380::/64 written longhand, not an address with host bits set
+    assert str(ipam.parse_subnet("fd72:0380::/64")) == "fd72:380::/64"
+    with pytest.raises(SubnetError, match="host bits"):
+        ipam.parse_subnet("fd72:380::1/64")
