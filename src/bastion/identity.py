@@ -44,11 +44,15 @@ LABEL_ANNOTATION_PREFIX = "bastion.label."
 #: label each becomes: the labels containerd's CRI puts on its containers, which Falco's `k8s.*`
 #: fields read. Under CRI a container's own labels never reach the runtime, so without this
 #: every `k8s.*` field of a pod's container would be unreadable.
+POD_NAME_LABEL = "io.kubernetes.pod.name"
+POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
+POD_UID_LABEL = "io.kubernetes.pod.uid"
+POD_SANDBOX_LABEL = "io.kubernetes.sandbox.id"
 CRI_POD_LABELS = (
-    ("io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"),
-    ("io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"),
-    ("io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"),
-    ("io.kubernetes.cri.sandbox-id", "io.kubernetes.sandbox.id"),
+    ("io.kubernetes.cri.sandbox-name", POD_NAME_LABEL),
+    ("io.kubernetes.cri.sandbox-namespace", POD_NAMESPACE_LABEL),
+    ("io.kubernetes.cri.sandbox-uid", POD_UID_LABEL),
+    ("io.kubernetes.cri.sandbox-id", POD_SANDBOX_LABEL),
     ("io.kubernetes.cri.container-name", "io.kubernetes.container.name"),
 )
 #: CRI-O annotates with the label names themselves.

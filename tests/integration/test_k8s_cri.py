@@ -224,6 +224,7 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
         "  condition: evt.type in (open, openat, openat2) and evt.dir = < and"
         " fd.name = /etc/shadow and container.id != host\n"
         "  output: shadow read (pod=%k8s.pod.name ns=%k8s.ns.name uid=%k8s.pod.uid"
+        " app=%k8s.pod.label[app]"
         " container=%container.name image=%container.image.repository)\n"
         "  priority: WARNING\n"
     )
@@ -232,7 +233,12 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "BASTION_CONTAINERD_STATE": rig.containerd.state},
+        env={
+            **os.environ,
+            "BASTION_CONTAINERD_STATE": rig.containerd.state,
+            # the pod's labels come from the CRI socket (sensor/state/cri.py)
+            "BASTION_CRI_SOCKET": rig.containerd.socket,
+        },
     )
     pods = {}
     try:
@@ -270,3 +276,4 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
         assert fields["k8s.pod.uid"] == config.metadata.uid
         assert fields["container.name"] == "reader"
         assert fields["container.image.repository"] == "bst.test/busybox"
+        assert fields["k8s.pod.label[app]"] == config.labels["app"]

@@ -3,9 +3,9 @@ plugin fields; ``k8s.*`` from the CRI labels a Kubernetes runtime puts on each c
 
 On the host ``container.id`` and ``container.name`` are ``host`` and the fields a host does
 not have (image, privileged...) are unreadable. ``k8s.*`` fields are unreadable outside a
-Kubernetes pod (no ``io.kubernetes.pod.*`` labels). Pod labels are not known from a
-container's own record, so ``k8s.pod.label[X]`` reads the container's labels, where CRI
-runtimes copy them.
+Kubernetes pod (no ``io.kubernetes.pod.*`` labels). Pod labels are not in a container's own
+record: ``k8s.pod.label[X]`` reads those the CRI socket gave (``state/cri.py``), else the
+container's labels, where some CRI runtimes copy them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from bastion.identity import (
+    POD_NAME_LABEL,
+    POD_NAMESPACE_LABEL,
+    POD_SANDBOX_LABEL,
+    POD_UID_LABEL,
+)
 from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView
 from bastion.sensor.rules.ops import MISSING
 
@@ -23,10 +29,10 @@ if TYPE_CHECKING:
 
 Read = Callable[["Container"], object]
 
-POD_NAME = "io.kubernetes.pod.name"
-POD_NAMESPACE = "io.kubernetes.pod.namespace"
-POD_UID = "io.kubernetes.pod.uid"
-SANDBOX_ID = "io.kubernetes.sandbox.id"
+POD_NAME = POD_NAME_LABEL
+POD_NAMESPACE = POD_NAMESPACE_LABEL
+POD_UID = POD_UID_LABEL
+SANDBOX_ID = POD_SANDBOX_LABEL
 
 
 def split_image(image: str) -> tuple[str, str, str]:
@@ -247,7 +253,7 @@ def _fields() -> Iterator[FieldDef]:
         "k8s.pod.label",
         "string",
         "One pod label: k8s.pod.label[KEY].",
-        _keyed(lambda x, k: x.labels.get(k) if POD_NAME in x.labels else None),
+        _keyed(lambda x, k: x.pod_labels.get(k, x.labels.get(k)) if POD_NAME in x.labels else None),
         ArgKind.REQUIRED,
     )
     yield c(
@@ -256,7 +262,8 @@ def _fields() -> Iterator[FieldDef]:
         "Every pod label as 'k:v, k:v'.",
         _k8s(
             lambda x: _labels_text(
-                {k: v for k, v in x.labels.items() if not k.startswith("io.kubernetes.")}
+                x.pod_labels
+                or {k: v for k, v in x.labels.items() if not k.startswith("io.kubernetes.")}
             )
         ),
     )

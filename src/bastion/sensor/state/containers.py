@@ -16,12 +16,19 @@ import time
 from collections.abc import Callable, Iterator
 
 from bastion import jsonio
-from bastion.identity import DEFAULT_STATE_ROOT, GONE_DIR, IDENTITY_FILE, ContainerIdentity
+from bastion.identity import (
+    DEFAULT_STATE_ROOT,
+    GONE_DIR,
+    IDENTITY_FILE,
+    POD_SANDBOX_LABEL,
+    ContainerIdentity,
+)
 from bastion.sensor.state import cgroups, engines
 from bastion.sensor.state.model import Container, ContainerMount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from bastion.sensor.state.cri import PodLabels
     from bastion.sensor.state.identity_watch import IdentityWatch
 
 
@@ -103,6 +110,7 @@ class ContainerTable:
         self._cgroup2_fd: int | None = None
         self._cgroup2_mount = ""
         self._not_foreign: set[int] = set()
+        self._pods: PodLabels | None = None  # the CRI socket's pod labels (live only)
 
     def watch_identities(self) -> None:
         """Read identity records as the runtime writes them (live sensors: identity_watch.py),
@@ -119,6 +127,9 @@ class ContainerTable:
         if self._cgroup2_fd is not None:
             os.close(self._cgroup2_fd)
             self._cgroup2_fd = None
+        if self._pods is not None:
+            self._pods.close()
+            self._pods = None
 
     def absorb(self) -> int:
         """Take in the records the watch read since the last call; how many were new."""
@@ -227,9 +238,22 @@ class ContainerTable:
             cgroup_path=path,
         )
 
+    def _with_pod_labels(self, container: Container) -> Container:
+        """A pod's container with its pod's labels, asked of the CRI socket once per pod."""
+        sandbox = container.labels.get(POD_SANDBOX_LABEL)
+        if not sandbox or container.pod_labels or not self.read_engines:
+            return container
+        if self._pods is None:
+            from bastion.sensor.state.cri import PodLabels
+
+            self._pods = PodLabels()
+        labels = self._pods.get(sandbox)
+        return dataclasses.replace(container, pod_labels=labels) if labels else container
+
     # ---------------------------------------------------------------- changes
     def add(self, container: Container) -> Container:
         """Insert or replace `container` under its id, cgroup id and cgroup path."""
+        container = self._with_pod_labels(container)
         self.generation += 1
         old = self._by_id.get(container.id)
         if old is not None:

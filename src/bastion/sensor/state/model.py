@@ -176,6 +176,8 @@ class Container:
     image: str = ""
     image_id: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # a Kubernetes pod's labels, from the CRI socket (state/cri.py); kubelet's own left out
+    pod_labels: dict[str, str] = field(default_factory=dict)
     cgroup_id: int = 0
     cgroup_path: str = ""
     rootfs: str = ""  # host path of the container's root, for its /etc/passwd (may be "")
