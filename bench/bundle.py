@@ -94,9 +94,12 @@ class Runtime:
         """Delete every container left in our state dir; the ids that would not go."""
         if self.binary is None or not os.path.isdir(self.state):
             return []
-        for cid in os.listdir(self.state):
+        def containers() -> list[str]:  # dot entries are a runtime's own (caches, kept records)
+            return [n for n in os.listdir(self.state) if not n.startswith(".")]
+
+        for cid in containers():
             self.force_delete(cid)
-        return [f"{self.name} container {cid}" for cid in os.listdir(self.state)]
+        return [f"{self.name} container {cid}" for cid in containers()]
 
 
 @dataclass

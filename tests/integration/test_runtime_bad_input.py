@@ -14,7 +14,7 @@ import pytest
 
 from bastion_testing.bundle import DELETE, read_config, write_config
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
-from bastion_testing.runc import cgroup_path, error_line, wait_no_leftovers
+from bastion_testing.runc import cgroup_path, error_line, state_entries, wait_no_leftovers
 
 if TYPE_CHECKING:
     from bastion_testing.plugin import BundleFactory
@@ -64,7 +64,7 @@ def test_bad_config_is_refused_cleanly(
     bundle = bundle_factory(args=SLEEP, **edits)
     _assert_refused(runc("create", "--bundle", bundle, container_id), reference, where)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_config_that_is_not_json(
@@ -79,7 +79,7 @@ def test_config_that_is_not_json(
     # The position is the file's line:column, where JSON has no path yet.
     _assert_refused(result, "spec-not-json", f"{config}:2:")
     assert wait_no_leftovers(runc.root, container_id, bundle, cgroup) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_namespace_path_of_the_wrong_type(
@@ -98,7 +98,7 @@ def test_namespace_path_of_the_wrong_type(
     _assert_refused(result, "namespace-path-wrong-type", f"linux.namespaces[{index}].path")
     assert result.returncode == 5
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_missing_bundle(runc: Runc, tmp_path: Any, container_id: str) -> None:
@@ -107,7 +107,7 @@ def test_missing_bundle(runc: Runc, tmp_path: Any, container_id: str) -> None:
     # The one reader of config.json (oci.read_config): runc's "no such file" is a not-found.
     _assert_refused(result, "spec-not-found", os.path.join(missing, "config.json"))
     assert result.returncode == 3
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_duplicate_id_leaves_the_first_container_alone(

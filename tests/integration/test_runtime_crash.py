@@ -20,7 +20,13 @@ import pytest
 
 from bastion_testing.bundle import new_name
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
-from bastion_testing.runc import cgroup_dirs, cgroup_path, processes_in, wait_no_leftovers
+from bastion_testing.runc import (
+    cgroup_dirs,
+    cgroup_path,
+    processes_in,
+    state_entries,
+    wait_no_leftovers,
+)
 
 if TYPE_CHECKING:
     from bastion_testing.plugin import BundleFactory
@@ -76,7 +82,7 @@ def test_create_killed_at_step_is_cleaned_by_delete_force(
 
     runc("delete", "--force", container_id, check=True)
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
     assert runc("state", container_id).returncode != 0
 
 
@@ -119,7 +125,7 @@ def test_init_killed_before_start_then_delete(
     assert runc("start", container_id).returncode != 0
     runc("delete", container_id, check=True)  # no --force: it is stopped
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_init_killed_while_running_then_delete(
@@ -170,4 +176,4 @@ def test_create_killed_at_a_random_moment_is_cleaned_by_delete_force(
         deleted = runc("delete", "--force", container_id)
         assert deleted.returncode == 0, f"{what}: {deleted.stderr}"
         assert wait_no_leftovers(runc.root, container_id, bundle, cgroup=parent) == [], what
-        assert os.listdir(runc.root) == [], what
+        assert state_entries(runc.root) == [], what

@@ -330,6 +330,11 @@ def test_identity_is_published_before_the_first_exec(
     assert identity.cgroup_path == cgroup
     assert identity.cgroup_ids == (os.stat(f"/sys/fs/cgroup/unified{cgroup}").st_ino,)
     runc("delete", "--force", container_id, check=True)
+    # delete keeps the record a minute in GONE_DIR, for a sensor still evaluating its events
+    from bastion.identity import GONE_DIR
+
+    with open(os.path.join(runc.root, GONE_DIR, f"{container_id}.json")) as f:
+        assert json.load(f)["name"] == "web-1"
 
 
 def test_delete_removes_the_parent_cgroups_create_made_once_empty(

@@ -23,7 +23,7 @@ import pytest
 from bastion_testing.bundle import read_config, write_config
 from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.helper import parse, parse_records
-from bastion_testing.runc import error_line, wait_no_leftovers
+from bastion_testing.runc import error_line, state_entries, wait_no_leftovers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -273,7 +273,7 @@ def test_dangling_symlinked_mount_destination_is_refused(
         else:
             assert not os.path.lexists(path), f"{path} was made on the host"
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
-    assert os.listdir(runc.root) == []
+    assert state_entries(runc.root) == []
 
 
 def test_the_init_shows_no_host_command_line(

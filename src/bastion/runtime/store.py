@@ -105,14 +105,22 @@ class StateDir:
         kept there longer than `GONE_KEEP` seconds."""
         gone = os.path.join(self.root, GONE_DIR)
         kept = os.path.join(gone, f"{self.id}.json")
+        record = self.file(IDENTITY_FILE)
         try:
-            os.rename(self.file(IDENTITY_FILE), kept)
-        except FileNotFoundError:
-            return  # no record (a create that failed early): nothing to keep
+            os.rename(record, kept)
         except OSError:
+            # ENOENT for a missing record (a create that failed early: nothing to keep) and
+            # for a missing GONE_DIR alike: only the second is made and tried again
+            if not os.path.exists(record):
+                return
             try:
                 os.mkdir(gone, 0o711)
-                os.rename(self.file(IDENTITY_FILE), kept)
+            except FileExistsError:
+                pass
+            except OSError:
+                return
+            try:
+                os.rename(record, kept)
             except OSError:
                 return
         now = time.time()

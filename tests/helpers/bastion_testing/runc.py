@@ -128,6 +128,16 @@ def mounts_of(path: str) -> list[str]:
         return [line.strip() for line in f if path in line]
 
 
+def state_entries(root: str) -> list[str]:
+    """The state root's entries that are containers' (or half-made ones'): not the runtime's
+    own caches, the kept identity records (`identity.GONE_DIR`) and the seccomp programs."""
+    from bastion.identity import GONE_DIR
+    from bastion.runtime.seccomp import CACHE_DIR
+
+    names = os.listdir(root) if os.path.isdir(root) else []
+    return sorted(n for n in names if n not in (GONE_DIR, CACHE_DIR))
+
+
 def leftovers(root: str, container_id: str, bundle: str, cgroup: str | None = None) -> list[str]:
     """What of container `container_id` (made from `bundle`) is still there; [] if nothing.
 
