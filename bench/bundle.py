@@ -94,6 +94,7 @@ class Runtime:
         """Delete every container left in our state dir; the ids that would not go."""
         if self.binary is None or not os.path.isdir(self.state):
             return []
+
         def containers() -> list[str]:  # dot entries are a runtime's own (caches, kept records)
             return [n for n in os.listdir(self.state) if not n.startswith(".")]
 
