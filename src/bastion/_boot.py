@@ -55,6 +55,7 @@ class ModuleArchive:
         # `blob` once rebuilt (fd -1). A call imports ~20-70 of the ~130 modules; reading the whole
         # archive (~800 KB) cost ~0.5 ms of each process, its index alone ~0.04 ms.
         self.fd = -1
+        self.fd_id = (0, 0)  # (st_dev, st_ino) of the archive `fd` was opened on
         self.base = 0
         self.blob: memoryview = memoryview(b"")
         self.rebuilds = 0  # how many times this process rebuilt the archive (for tests)
@@ -89,16 +90,31 @@ class ModuleArchive:
         return None  # the default module object
 
     def exec_module(self, module: ModuleType) -> None:
-        code = marshal.loads(self._code(self.index[module.__name__]))
+        entry = self.index[module.__name__]
+        data = self._code(entry)
+        if data is None:  # the descriptor is gone: the source matched at find_spec, compile it
+            with open(entry[1], "rb") as f:
+                code = compile(f.read(), entry[1], "exec", dont_inherit=True, optimize=-1)
+        else:
+            code = marshal.loads(data)
         exec(code, module.__dict__)
 
-    def _code(self, entry: Entry) -> bytes | memoryview:
-        """An entry's marshalled code object."""
+    def _code(self, entry: Entry) -> bytes | memoryview | None:
+        """An entry's marshalled code object; None if the archive's descriptor was closed."""
         if self.fd < 0:
-            return self.blob[entry[4] : entry[4] + entry[5]]
+            return self.blob[entry[4] : entry[4] + entry[5]] if self.blob else None
         # pread: no shared file offset, so the init and its parent, both forked from one
         # process, read the same descriptor safely. It is close-on-exec: no container sees it.
-        return os.pread(self.fd, entry[5], self.base + entry[4])
+        # The fstat guards against a descriptor closed behind our back (the init's closerange
+        # where /proc is missing) and its number reused by another file.
+        try:
+            st = os.fstat(self.fd)
+            if (st.st_dev, st.st_ino) == self.fd_id:
+                return os.pread(self.fd, entry[5], self.base + entry[4])
+        except OSError:
+            pass
+        self.fd = -1  # never ours again
+        return None
 
     def is_package(self, name: str) -> bool:
         return self.index[name][0]
@@ -121,7 +137,8 @@ class ModuleArchive:
         except BaseException:
             os.close(fd)
             raise
-        self.fd = fd
+        st = os.fstat(fd)
+        self.fd, self.fd_id = fd, (st.st_dev, st.st_ino)
         return True
 
     def _load_index(self, fd: int) -> bool:
@@ -196,8 +213,10 @@ class ModuleArchive:
                 with open(path, "rb") as f:
                     st = os.fstat(f.fileno())
                     old = old_index.get(name)
-                    if old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size):
-                        code = bytes(self._code(old))
+                    unchanged = old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size)
+                    data = self._code(old) if unchanged and old is not None else None
+                    if data is not None:
+                        code = bytes(data)
                     else:
                         # exactly what importlib's SourceLoader compiles for a .pyc
                         compiled = compile(f.read(), path, "exec", dont_inherit=True, optimize=-1)

@@ -232,6 +232,31 @@ print(json.dumps([fd >= 0, inheritable, pkg.sub.b.VALUE, single.VALUE, finder.re
     assert json.loads(result.stdout) == [True, False, 11, "single", 0]
 
 
+def test_a_descriptor_closed_and_reused_behind_its_back_is_never_read(tree: Path) -> None:
+    """The init closes every descriptor where /proc is missing: a later import must not read
+    whatever file took the archive's descriptor number, but compile the (matching) source."""
+    _run(tree, ["pkg.a"])
+    archive = tree.parent / "modules.archive"
+    other = tree.parent / "other.bin"
+    other.write_bytes(b"\xff" * 65536)
+    code = f"""
+import json, os, sys
+sys.path.insert(0, {str(SRC)!r})
+sys.path.insert(0, {str(tree)!r})
+from bastion._boot import install
+finder = install({str(archive)!r}, {str(tree)!r}, ("pkg", "single"))
+number = finder.fd
+os.close(number)
+reused = os.open({str(other)!r}, os.O_RDONLY)
+import pkg.sub.b, single
+print(json.dumps([reused == number, finder.fd, pkg.sub.b.VALUE, single.VALUE, finder.rebuilds]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == [True, -1, 11, "single", 0]
+
+
 def test_an_archive_of_another_python_is_rebuilt(tree: Path) -> None:
     _run(tree, ["pkg.a"])
     archive = tree.parent / "modules.archive"
