@@ -51,6 +51,12 @@ class ModuleArchive:
         self.src = src
         self.roots = tuple(roots)
         self.index: dict[str, Entry] = {}
+        # The code objects: read from `fd` on demand (at `base` + an entry's offset), or held in
+        # `blob` once rebuilt (fd -1). A call imports ~20-70 of the ~130 modules; reading the whole
+        # archive (~800 KB) cost ~0.5 ms of each process, its index alone ~0.04 ms.
+        self.fd = -1
+        self.fd_id = (0, 0)  # (st_dev, st_ino) of the archive `fd` was opened on
+        self.base = 0
         self.blob: memoryview = memoryview(b"")
         self.rebuilds = 0  # how many times this process rebuilt the archive (for tests)
         if not self._load():
@@ -85,8 +91,30 @@ class ModuleArchive:
 
     def exec_module(self, module: ModuleType) -> None:
         entry = self.index[module.__name__]
-        code = marshal.loads(self.blob[entry[4] : entry[4] + entry[5]])
+        data = self._code(entry)
+        if data is None:  # the descriptor is gone: the source matched at find_spec, compile it
+            with open(entry[1], "rb") as f:
+                code = compile(f.read(), entry[1], "exec", dont_inherit=True, optimize=-1)
+        else:
+            code = marshal.loads(data)
         exec(code, module.__dict__)
+
+    def _code(self, entry: Entry) -> bytes | memoryview | None:
+        """An entry's marshalled code object; None if the archive's descriptor was closed."""
+        if self.fd < 0:
+            return self.blob[entry[4] : entry[4] + entry[5]] if self.blob else None
+        # pread: no shared file offset, so the init and its parent, both forked from one
+        # process, read the same descriptor safely. It is close-on-exec: no container sees it.
+        # The fstat guards against a descriptor closed behind our back (the init's closerange
+        # where /proc is missing) and its number reused by another file.
+        try:
+            st = os.fstat(self.fd)
+            if (st.st_dev, st.st_ino) == self.fd_id:
+                return os.pread(self.fd, entry[5], self.base + entry[4])
+        except OSError:
+            pass
+        self.fd = -1  # never ours again
+        return None
 
     def is_package(self, name: str) -> bool:
         return self.index[name][0]
@@ -96,23 +124,52 @@ class ModuleArchive:
         return (_IMPORTLIB.MAGIC_NUMBER, sys.flags.optimize)
 
     def _load(self) -> bool:
-        """Read the archive; False if it is missing, damaged or of another Python."""
+        """Read the archive's index and keep it open; False if it is missing, damaged, cut
+        short or of another Python."""
         try:
-            with open(self.archive, "rb") as f:
-                data = f.read()
+            fd = os.open(self.archive, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return False
-        size = len(_SIGNATURE) + 8
-        if len(data) < size or not data.startswith(_SIGNATURE):
-            return False
-        length = int.from_bytes(data[len(_SIGNATURE) : size], "little")
         try:
-            magic, optimize, index = marshal.loads(data[size : size + length])
+            if not self._load_index(fd):
+                os.close(fd)
+                return False
+        except BaseException:
+            os.close(fd)
+            raise
+        st = os.fstat(fd)
+        self.fd, self.fd_id = fd, (st.st_dev, st.st_ino)
+        return True
+
+    def _load_index(self, fd: int) -> bool:
+        size = len(_SIGNATURE) + 8
+        try:
+            head = os.pread(fd, 65536, 0)  # the index is ~15 KB: one read as a rule
+            total = os.fstat(fd).st_size
+        except OSError:
+            return False
+        if len(head) < size or not head.startswith(_SIGNATURE):
+            return False
+        length = int.from_bytes(head[len(_SIGNATURE) : size], "little")
+        if size + length > total:
+            return False
+        if size + length > len(head):
+            try:
+                head += os.pread(fd, size + length - len(head), len(head))
+            except OSError:
+                return False
+        try:
+            magic, optimize, index = marshal.loads(head[size : size + length])
         except (EOFError, ValueError, TypeError):
             return False
         if (magic, optimize) != self._header_key() or not isinstance(index, dict):
             return False
-        self.index, self.blob = index, memoryview(data)[size + length :]
+        self.base = size + length
+        # Every entry must lie within the file: a cut-short archive is rebuilt, never half served.
+        end = max((entry[4] + entry[5] for entry in index.values()), default=0)
+        if self.base + end > total:
+            return False
+        self.index = index
         return True
 
     def sources(self) -> dict[str, tuple[bool, str]]:
@@ -147,7 +204,7 @@ class ModuleArchive:
     def rebuild(self) -> None:
         """Compile what changed since the archive was written, keep the rest, write it back."""
         self.rebuilds += 1
-        old_index, old_blob = self.index, self.blob
+        old_index = self.index
         index: dict[str, Entry] = {}
         chunks: list[bytes] = []
         offset = 0
@@ -156,8 +213,10 @@ class ModuleArchive:
                 with open(path, "rb") as f:
                     st = os.fstat(f.fileno())
                     old = old_index.get(name)
-                    if old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size):
-                        code = bytes(old_blob[old[4] : old[4] + old[5]])
+                    unchanged = old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size)
+                    data = self._code(old) if unchanged and old is not None else None
+                    if data is not None:
+                        code = bytes(data)
                     else:
                         # exactly what importlib's SourceLoader compiles for a .pyc
                         compiled = compile(f.read(), path, "exec", dont_inherit=True, optimize=-1)
@@ -170,6 +229,9 @@ class ModuleArchive:
         blob = b"".join(chunks)
         header = marshal.dumps((*self._header_key(), index))
         self.index, self.blob = index, memoryview(blob)
+        if self.fd >= 0:
+            os.close(self.fd)  # served from memory from now on
+            self.fd = -1
         self._write(b"".join((_SIGNATURE, len(header).to_bytes(8, "little"), header, blob)))
 
     def _write(self, data: bytes) -> None:

@@ -195,6 +195,68 @@ def test_a_damaged_archive_is_rebuilt(tree: Path, content: bytes) -> None:
     assert _run(tree, ["pkg.a"])["rebuilds"] == 0
 
 
+def test_an_archive_cut_short_in_its_code_is_rebuilt(tree: Path) -> None:
+    # The index is intact but the code objects it points at are not all there.
+    _run(tree, ["pkg.a"])
+    archive = tree.parent / "modules.archive"
+    data = archive.read_bytes()
+    archive.write_bytes(data[:-3])
+    out = _run(tree, ["pkg.a", "pkg.sub.b", "single"])
+    assert out["rebuilds"] == 1
+    assert [_module(out, n)["value"] for n in ("pkg.a", "pkg.sub.b", "single")] == [1, 11, "single"]
+    assert archive.read_bytes() == data
+    assert _run(tree, ["pkg.a"])["rebuilds"] == 0
+
+
+def test_the_archive_is_read_on_demand_from_a_close_on_exec_descriptor(tree: Path) -> None:
+    """Only the index is read up front; a module's code is read when it is imported, from a
+    descriptor no exec'd program inherits. A rebuild by another process in between (rename
+    over the file) does not disturb what this one reads."""
+    _run(tree, ["pkg.a"])
+    archive = tree.parent / "modules.archive"
+    code = f"""
+import json, os, sys
+sys.path.insert(0, {str(SRC)!r})
+sys.path.insert(0, {str(tree)!r})
+from bastion._boot import install
+finder = install({str(archive)!r}, {str(tree)!r}, ("pkg", "single"))
+fd = finder.fd
+inheritable = os.get_inheritable(fd)
+os.replace({str(archive)!r}, {str(archive)!r} + ".old")  # the file goes away: the fd stays
+import pkg.sub.b, single
+print(json.dumps([fd >= 0, inheritable, pkg.sub.b.VALUE, single.VALUE, finder.rebuilds]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == [True, False, 11, "single", 0]
+
+
+def test_a_descriptor_closed_and_reused_behind_its_back_is_never_read(tree: Path) -> None:
+    """The init closes every descriptor where /proc is missing: a later import must not read
+    whatever file took the archive's descriptor number, but compile the (matching) source."""
+    _run(tree, ["pkg.a"])
+    archive = tree.parent / "modules.archive"
+    other = tree.parent / "other.bin"
+    other.write_bytes(b"\xff" * 65536)
+    code = f"""
+import json, os, sys
+sys.path.insert(0, {str(SRC)!r})
+sys.path.insert(0, {str(tree)!r})
+from bastion._boot import install
+finder = install({str(archive)!r}, {str(tree)!r}, ("pkg", "single"))
+number = finder.fd
+os.close(number)
+reused = os.open({str(other)!r}, os.O_RDONLY)
+import pkg.sub.b, single
+print(json.dumps([reused == number, finder.fd, pkg.sub.b.VALUE, single.VALUE, finder.rebuilds]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == [True, -1, 11, "single", 0]
+
+
 def test_an_archive_of_another_python_is_rebuilt(tree: Path) -> None:
     _run(tree, ["pkg.a"])
     archive = tree.parent / "modules.archive"

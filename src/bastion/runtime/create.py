@@ -119,6 +119,10 @@ def create(opts: CreateOptions) -> Container:
     plan = namespaces.plan(spec.linux)
     namespaces.check_paths(spec.linux)
     cgroup_path = resolve_cgroups_path(spec.linux.cgroups_path if spec.linux else None, opts.id)
+    # Whether the cgroup was there before us goes into the first state.json: a state.json
+    # rewritten is a rename over a file, which ext4 (auto_da_alloc) makes flush the new one's
+    # data, ~0.4 ms of wall time each; nothing is made between this check and the reservation.
+    cgroup = open_manager(cgroup_path)
     state = ContainerState(
         id=opts.id,
         status=Status.CREATING,
@@ -127,7 +131,7 @@ def create(opts: CreateOptions) -> Container:
         creator_pid=os.getpid(),
         creator_start=start_time(os.getpid()),
         cgroup_path=cgroup_path,
-        cgroup_preexisting=None,
+        cgroup_preexisting=cgroup.exists(),
         created=_now(),
         owner="",
         annotations=dict(spec.annotations or {}),
@@ -144,9 +148,6 @@ def create(opts: CreateOptions) -> Container:
         sd = store.reserve(opts.root, opts.id, state, raw)
         undo.push("state directory", sd.remove)
         _crash_point("state")
-        cgroup = open_manager(cgroup_path)
-        state = replace(state, cgroup_preexisting=cgroup.exists())
-        sd.write(state)
         if not state.cgroup_preexisting and _parent_may_be_missing(cgroup):
             from bastion.runtime import cgroup_parents
 
