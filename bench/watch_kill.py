@@ -14,6 +14,9 @@ The two victims alternate round by round (N each). Time to kill: the probe's tim
 exec exit to that of the process's exit (both from the probe: CLOCK_BOOTTIME). Alert latency:
 the probe's timestamp of a ping's exec to the moment its JSON alert line is read from watch's
 stdout (written and flushed per alert): p50/p99 over the pings. The load average is printed.
+`--stages` also asks the watch for its latency trace (`bastion.sensor.latency_trace`) and prints
+where the time goes per block of exec/exit records: probe -> copied out of the ring by the
+reader thread -> taken from the spill by the evaluation -> rules and outputs done.
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=100, help="victims of each kind (default 100)")
     p.add_argument("--pings", type=int, default=1000, help="alerts timed (default 1000)")
+    p.add_argument(
+        "--stages",
+        metavar="FILE",
+        help="also trace the stages of the latency in the watch, into FILE (kept)",
+    )
     args = p.parse_args()
     if os.geteuid() != 0:
         print("watch_kill: needs root (the probe, the container)", file=sys.stderr)
@@ -96,6 +104,14 @@ def main() -> int:
     cid = f"bst-bench-kill-{os.getpid()}"
     runc = [os.path.join(BIN, "bastion-runc"), "--root", root]
     watch = None
+    env = dict(os.environ)
+    if args.stages:
+        from bastion.sensor.latency_trace import ENV
+
+        if os.path.exists(args.stages):
+            os.unlink(args.stages)  # the watch appends
+        env[ENV] = args.stages
+    stages = []
     try:
         bundle = os.path.join(work, "bundle")
         os.makedirs(bundle)
@@ -123,6 +139,7 @@ def main() -> int:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert watch.stderr is not None
         assert watch.stdout is not None
@@ -162,6 +179,10 @@ def main() -> int:
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)
         received.extend((time.time_ns(), json.loads(x)) for x in out.splitlines() if x.strip())
+        if args.stages:
+            from bastion.sensor.latency_trace import read_trace
+
+            stages = read_trace(args.stages)
     finally:
         if watch is not None and watch.poll() is None:
             watch.kill()
@@ -206,6 +227,21 @@ def main() -> int:
             f"alert latency (probe timestamp -> JSON line read): n={len(latencies)} "
             f"p50 {pct(latencies, 0.5):.2f} ms p99 {pct(latencies, 0.99):.2f} ms"
         )
+    if stages:
+        bulk = [(s.done_ns - s.handed_ns) / 1e6 for s in stages if not s.probe_ns]
+        if bulk:
+            print(
+                f"blocks of bulk records only: n={len(bulk)}, evaluated in "
+                f"p50 {pct(bulk, 0.5):.3f} ms p99 {pct(bulk, 0.99):.3f} ms max {max(bulk):.3f} ms"
+            )
+        stages = [s for s in stages if s.probe_ns]
+        print(f"stages (blocks with exec/exit records: n={len(stages)}):")
+        for label, times in (
+            ("probe -> read from the ring", [(s.read_ns - s.probe_ns) / 1e6 for s in stages]),
+            ("read -> taken from the spill", [(s.handed_ns - s.read_ns) / 1e6 for s in stages]),
+            ("taken -> rules and outputs done", [(s.done_ns - s.handed_ns) / 1e6 for s in stages]),
+        ):
+            print(f"  {label:34} p50 {pct(times, 0.5):.3f} ms p99 {pct(times, 0.99):.3f} ms")
     stats = [
         line
         for line in err.splitlines()

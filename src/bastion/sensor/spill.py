@@ -72,6 +72,8 @@ class Block:
     chunk: bytes
     count: int
     critical: list[bytes]
+    #: when the reader copied it out (CLOCK_BOOTTIME ns), stamped only for a latency trace
+    read_ns: int = 0
 
     def records(self) -> list[bytes]:
         return merge_critical(split_chunk(self.chunk), self.critical)
@@ -104,7 +106,7 @@ class Spill:
             # the bulk ring's block goes; the critical ring's records use the reserve
             self._count(split_chunk(block.chunk))
             kept = block.critical
-            block = Block(b"", 0, kept)
+            block = Block(b"", 0, kept, block.read_ns)
             if not kept:
                 return
             cost = record_cost(kept) + BLOCK_OVERHEAD
@@ -162,9 +164,11 @@ class SpillReader:
         poll: Callable[[float], bool],
         detach: Callable[[], None],
         done: Callable[[], bool],
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.spill = spill
         self._read, self._poll, self._detach, self._done = read, poll, detach, done
+        self._clock = clock  # stamps the blocks for a latency trace (`latency_trace`)
         self._stop = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="bastion-spill", daemon=True)
@@ -179,11 +183,13 @@ class SpillReader:
             self._thread.join()
 
     def _run(self) -> None:
-        put, read = self.spill.put, self._read
+        put, read, clock = self.spill.put, self._read, self._clock
         try:
             while not (self._stop.is_set() or self._done()):
                 block = Block(*read(CHUNK_BYTES))
                 if block.count or block.critical:
+                    if clock is not None:
+                        block.read_ns = clock()
                     put(block)
                 else:
                     self._poll(0.05)

@@ -108,6 +108,28 @@ def test_reader_drains_until_done_then_detaches_and_drains_the_rest() -> None:
     assert len(got) == 3 and detached.is_set() and reader.error is None
 
 
+def test_a_clock_stamps_each_block_as_it_is_read() -> None:
+    # the latency trace's first user-space stage (`bastion.sensor.latency_trace`)
+    pending = [(chunk(record("openat")), 1, []), (b"", 0, [record("execve")])]
+    ticks = iter(range(100, 200))
+    spill = Spill(1 << 20)
+    reader = SpillReader(
+        spill,
+        read=lambda _max: pending.pop(0) if pending else (b"", 0, []),
+        poll=lambda t: False,
+        detach=lambda: None,
+        done=lambda: not pending,
+        clock=lambda: next(ticks),
+    )
+    reader.start()
+    stamps = []
+    while (out := spill.get(1.0)) is not None:
+        if out.count or out.critical:
+            stamps.append(out.read_ns)
+    reader.stop()
+    assert stamps == [100, 101]
+
+
 def test_settings() -> None:
     with pytest.raises(ValueError):
         SpillSettings(limit_bytes=-1)

@@ -13,8 +13,12 @@
 //   bst_exec        tp_btf/sched_process_exec: keeps bprm->filename for the execve exit event
 //                   (a successful execve's registers belong to the new image: its event reads
 //                   argv from the new mm and the filename kept here)
-// Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output and
-// BPF_RB_NO_WAKEUP: the reader polls on a short timer, so no event pays for a wakeup.
+// Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output. The
+// bulk ring (bst_events) submits with BPF_RB_NO_WAKEUP: the reader polls it on a short timer,
+// so no open or read pays for a wakeup. The critical ring (bst_critical: exec, exit, setuid...)
+// submits with the kernel's adaptive wakeup (flags 0): it wakes an epoll waiter only when the
+// reader has caught up (the record is the first one past the consumer position), so an exec
+// reaches the rules at once when the sensor is idle and a burst of them costs one wakeup.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -28,6 +32,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define BST_NR_MAX 512        // syscalls.py NR_MAX
 #ifndef BST_RB_FLAGS          // -DBST_RB_FLAGS=0 builds the wake-per-record variant (measuring)
 #define BST_RB_FLAGS BPF_RB_NO_WAKEUP
+#endif
+#ifndef BST_RB_CRITICAL_FLAGS // the critical ring: adaptive wakeup (see above)
+#define BST_RB_CRITICAL_FLAGS 0
 #endif
 #define BST_HALF 16384        // the most one record may take
 #define BST_MASK (BST_HALF - 1)
@@ -332,7 +339,7 @@ __noinline int bst_submit(struct bst_rec *r)
 	code = ((struct bst_hdr *)b)->code;
 	klass = bpf_map_lookup_elem(&bst_class, &code);
 	if (klass && *klass == BST_CLASS_CRITICAL)
-		err = bpf_ringbuf_output(&bst_critical, b, size, BST_RB_FLAGS);
+		err = bpf_ringbuf_output(&bst_critical, b, size, BST_RB_CRITICAL_FLAGS);
 	else
 		err = bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS);
 	if (err)
