@@ -1,11 +1,12 @@
 """Alerts kept in SQLite, so `bastion alerts` can list them after the fact.
 
-One writer (the sensor) and any number of readers (`bastion alerts`): the database is in WAL
-mode, so readers never block the writer nor see a half-written batch. The writer batches rows
-and commits every `batch_size` alerts or `flush_interval` seconds, whichever comes first: one
-fsync per alert would cap a noisy rule at a few hundred alerts a second. A background thread
-commits a batch that has waited `flush_interval` with no alert after it, so a lone alert of a
-long-running sensor reaches `bastion alerts` within that interval, not at the next alert.
+One writer (the sensor) and any number of readers (`bastion alerts`, `bastion dashboard`): the
+database is in WAL mode, so readers never block the writer nor see a half-written batch. An
+alert after a quiet spell is committed at once; the ones that follow within `flush_interval`
+(0.1 s) are committed together when it ends, or when `batch_size` are waiting: one fsync per
+alert would cap a noisy rule at a few hundred alerts a second. A background thread, woken when
+rows wait (not on a timer), makes that commit, so an alert reaches readers within
+`flush_interval` with no later alert to push it out.
 `priority` is stored with its rank (0 = Emergency) so "at least Warning" is an indexed range
 query.
 """
@@ -120,7 +121,7 @@ class AlertStore:
         *,
         readonly: bool = False,
         batch_size: int = 64,
-        flush_interval: float = 1.0,
+        flush_interval: float = 0.1,
         busy_timeout: float = 5.0,
     ) -> None:
         self.path = os.fspath(path)
@@ -128,8 +129,9 @@ class AlertStore:
         self._batch_size = max(1, batch_size)
         self._flush_interval = flush_interval
         self._pending: list[Row] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = -float("inf")  # the first alert is committed at once
         self._lock = threading.Lock()
+        self._waiting = threading.Condition(self._lock)  # the flusher's: rows wait, or close
         self._closed = threading.Event()
         self._flusher: threading.Thread | None = None
         self._counters = Counters(f"sqlite {self.path}")
@@ -205,7 +207,8 @@ class AlertStore:
     # -- Output ------------------------------------------------------------------------------
 
     def emit(self, alert: Alert) -> None:
-        """Queue `alert` for the next batch; commit when the batch is full or old enough."""
+        """Queue `alert`; commit now if the batch is full or the last commit is older than
+        `flush_interval`, else the flusher commits when that interval ends."""
         if self.readonly:
             raise AlertStoreError("the alert store was opened read-only", where=self.path)
         with self._lock:
@@ -214,6 +217,8 @@ class AlertStore:
                 len(self._pending) >= self._batch_size
                 or time.monotonic() - self._last_flush >= self._flush_interval
             )
+            if not due:
+                self._waiting.notify()
         if due:
             self.flush()
         elif self._flusher is None:
@@ -223,35 +228,44 @@ class AlertStore:
             self._flusher.start()
 
     def _flush_late(self) -> None:
-        while not self._closed.wait(self._flush_interval / 2):
-            with self._lock:
-                stale = bool(self._pending) and (
-                    time.monotonic() - self._last_flush >= self._flush_interval
-                )
-            if stale:
-                self.flush()
+        """Commit waiting rows when `flush_interval` since the last commit is over; sleep
+        while none wait (an idle sensor costs no wake-ups)."""
+        with self._lock:
+            while not self._closed.is_set():
+                left = self._last_flush + self._flush_interval - time.monotonic()
+                if not self._pending:
+                    self._waiting.wait()
+                elif left > 0:
+                    self._waiting.wait(left)
+                else:
+                    self._commit()
 
     def flush(self) -> None:
         """Commit the pending alerts now (a failure is counted; the batch is kept for a retry,
         up to 64 batches, so a locked database does not lose alerts nor grow without bound)."""
         with self._lock:
-            rows, self._pending = self._pending, []
-            self._last_flush = time.monotonic()
-            if not rows:
-                return
-            try:
-                with self._db:
-                    self._db.executemany(_INSERT, rows)
-            except sqlite3.Error as exc:
-                for _ in rows:
-                    self._counters.fail(exc)
-                self._pending = (rows + self._pending)[-64 * self._batch_size :]
-                return
+            self._commit()
+
+    def _commit(self) -> None:
+        rows, self._pending = self._pending, []
+        self._last_flush = time.monotonic()
+        if not rows:
+            return
+        try:
+            with self._db:
+                self._db.executemany(_INSERT, rows)
+        except sqlite3.Error as exc:
+            for _ in rows:
+                self._counters.fail(exc)
+            self._pending = (rows + self._pending)[-64 * self._batch_size :]
+            return
         for _ in rows:
             self._counters.ok()
 
     def close(self) -> None:
-        self._closed.set()
+        with self._lock:
+            self._closed.set()
+            self._waiting.notify()
         if self._flusher is not None:
             self._flusher.join()
         if not self.readonly:

@@ -127,6 +127,17 @@ struct {
 	__type(value, struct bst_config);
 } bst_config SEC(".maps");
 
+// 1 while a critical record went into bst_critical without a wakeup (the in-kernel kill's
+// exec): the kernel's adaptive wakeup fires only for the first record past the reader's
+// position, so every record after it would wait for the reader's timer; the next critical
+// record forces the wakeup instead (the killed task's own exit, once it has exited).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bst_unwoken SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -324,7 +335,7 @@ static __always_inline void bst_dropped(__u32 code, __u64 cgroup_id)
 __noinline int bst_submit(struct bst_rec *r)
 {
 	__u8 *b = bst_buf();
-	__u32 size, code, *klass;
+	__u32 size, code, *klass, zero = 0;
 	long err;
 
 	if (!b || !r)
@@ -338,9 +349,22 @@ __noinline int bst_submit(struct bst_rec *r)
 	bst_count(BST_CTR_PRODUCED); // every record built, so produced == read + dropped
 	code = ((struct bst_hdr *)b)->code;
 	klass = bpf_map_lookup_elem(&bst_class, &code);
-	if (klass && *klass == BST_CLASS_CRITICAL)
-		err = bpf_ringbuf_output(&bst_critical, b, size, BST_RB_CRITICAL_FLAGS);
-	else
+	if (klass && *klass == BST_CLASS_CRITICAL) {
+		__u64 flags = BST_RB_CRITICAL_FLAGS;
+		__u32 *unwoken = bpf_map_lookup_elem(&bst_unwoken, &zero);
+
+		// a task this probe just SIGKILLed wakes no one: the woken reader would preempt
+		// the task's exit (0.03 -> 0.3 ms to kill); the next critical record wakes it
+		if (((struct bst_hdr *)b)->cpu & BST_CPU_KILLED) {
+			flags = BPF_RB_NO_WAKEUP;
+			if (unwoken)
+				*unwoken = 1;
+		} else if (unwoken && *unwoken) {
+			flags = BPF_RB_FORCE_WAKEUP;
+			*unwoken = 0;
+		}
+		err = bpf_ringbuf_output(&bst_critical, b, size, flags);
+	} else
 		err = bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS);
 	if (err)
 		bst_dropped(code, ((struct bst_hdr *)b)->cgroup_id);

@@ -53,6 +53,7 @@ MAPS = (
     "bst_kill_cgroups",
     "bst_kill_comms",
     "bst_kills",
+    "bst_unwoken",
 )
 # enum bst_counter in bastion_record.h
 COUNTER_PRODUCED = 0
