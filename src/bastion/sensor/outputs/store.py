@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from bastion.sensor.outputs.alert import PRIORITIES, Alert, priority_rank
 from bastion.sensor.outputs.errors import (
@@ -64,6 +65,25 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO alerts ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 Row = tuple[object, ...]
+
+#: `query`'s and `tail`'s `container`: a container id, an id prefix or a container name.
+_CONTAINER_MATCH = "(container_id = ? OR container_name = ? OR substr(container_id, 1, ?) = ?)"
+
+
+def _container_args(container: str) -> list[object]:
+    return [container, container, len(container), container]
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """What `AlertStore.tail` read: the newest of the new alerts (oldest first), the count of
+    all new alerts by container short id, the id to read after next time, and whether the
+    store had fewer rows than `after_id` (a new store: the reader starts over)."""
+
+    alerts: list[Alert]
+    counts: dict[str, int]
+    last_id: int
+    restarted: bool
 
 
 def _dumps(value: object) -> str:
@@ -304,10 +324,8 @@ class AlertStore:
             where.append("severity <= ?")
             args.append(rank)
         if container is not None:
-            where.append(
-                "(container_id = ? OR container_name = ? OR substr(container_id, 1, ?) = ?)"
-            )
-            args.extend([container, container, len(container), container])
+            where.append(_CONTAINER_MATCH)
+            args.extend(_container_args(container))
         if since_ns is not None:
             where.append("time_ns >= ?")
             args.append(since_ns)
@@ -321,6 +339,43 @@ class AlertStore:
         with self._lock, self._errors("read"):
             rows = self._db.execute(sql, args).fetchall()
         return [_alert(row) for row in reversed(rows)]
+
+    def tail(self, after_id: int = 0, *, container: str | None = None, limit: int = 100) -> Tail:
+        """The alerts stored after the one with id `after_id` (0: all): the newest `limit` of
+        them, oldest first, and how many each container has among all of them, read in one
+        transaction; `container` as in `query`. A follower passes the returned `last_id` next
+        time, so each read costs what was added since, not the whole store."""
+        if not self.readonly:
+            self.flush()
+        match, args = "", []
+        if container is not None:
+            match, args = " AND " + _CONTAINER_MATCH, _container_args(container)
+        with self._lock, self._errors("read"):
+            self._db.execute("BEGIN")  # one snapshot: the rows, the counts and the last id agree
+            try:
+                last = int(
+                    self._db.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
+                )
+                restarted = last < after_id  # fewer rows than before: not the same store
+                if restarted:
+                    after_id = 0
+                span = "id > ? AND id <= ?" + match
+                counts = self._db.execute(
+                    f"SELECT container_id, count(*) FROM alerts WHERE {span} GROUP BY container_id",
+                    [after_id, last, *args],
+                ).fetchall()
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM alerts WHERE {span} ORDER BY id DESC LIMIT ?",
+                    [after_id, last, *args, max(0, limit)],
+                ).fetchall()
+            finally:
+                self._db.commit()
+        return Tail(
+            alerts=[_alert(row) for row in reversed(rows)],
+            counts={str(cid): int(n) for cid, n in counts},
+            last_id=last,
+            restarted=restarted,
+        )
 
     def counts_by_container(self) -> dict[str, int]:
         """How many alerts each container has (by the short id alerts carry)."""
