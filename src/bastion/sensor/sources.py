@@ -165,7 +165,7 @@ class ProbeSource(Source):
 
     def _spilled(self) -> Generator[list[Event], None, None]:
         from bastion.sensor.latency_trace import LatencyTrace, Stages, clock_ns
-        from bastion.sensor.spill import Spill, SpillReader
+        from bastion.sensor.spill import CHUNK_BYTES, Spill, SpillReader
 
         probe = self.probe
         spill = self.spill = Spill(self.spill_settings.limit_bytes)
@@ -188,14 +188,21 @@ class ProbeSource(Source):
                 self._on_started()
             reader.start()
             decode = probe.decoder.decode
-            while (block := spill.get(0.1)) is not None:
-                if trace is not None and block.read_ns:
-                    handed = clock_ns()
-                    yield decode(block.records())  # back here once the pipeline is done
+            while (blocks := spill.take(0.1, CHUNK_BYTES)) is not None:
+                if not blocks:
+                    continue
+                records = blocks[0].records()
+                for block in blocks[1:]:
+                    records += block.records()
+                if trace is None:
+                    yield decode(records)
+                    continue
+                handed = clock_ns()
+                yield decode(records)  # back here once the pipeline is done
+                done = clock_ns()
+                for block in blocks:
                     newest = _TS.unpack_from(block.critical[-1])[0] if block.critical else 0
-                    trace.add(Stages(newest, block.read_ns, handed, clock_ns()))
-                elif block.count or block.critical:
-                    yield decode(block.records())
+                    trace.add(Stages(newest, block.read_ns, handed, done))
             if reader.error is not None:
                 raise reader.error
         finally:

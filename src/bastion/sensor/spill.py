@@ -141,6 +141,26 @@ class Spill:
                 return block
             return None if self._closed else EMPTY
 
+    def take(self, timeout: float, max_bytes: int) -> list[Block] | None:
+        """The oldest blocks, as many as come to `max_bytes` of bulk records (at least one):
+        after a stall of the evaluation, the small blocks queued meanwhile (an exec each) are
+        caught up as one batch instead of one batch each. [] if none came within `timeout`;
+        None once closed and empty."""
+        with self._ready:
+            if not self._queue and not self._closed:
+                self._ready.wait(timeout)
+            queue = self._queue
+            if not queue:
+                return None if self._closed else []
+            taken: list[Block] = []
+            size = 0
+            while queue and (not taken or size + len(queue[0][0].chunk) <= max_bytes):
+                block, cost = queue.popleft()
+                self.held -= cost
+                size += len(block.chunk)
+                taken.append(block)
+            return taken
+
     def close(self) -> None:
         """No more blocks will come: `get` returns None once the queue is empty."""
         with self._ready:

@@ -130,6 +130,23 @@ def test_a_clock_stamps_each_block_as_it_is_read() -> None:
     assert stamps == [100, 101]
 
 
+def test_take_batches_the_queued_blocks_up_to_a_size() -> None:
+    spill = Spill(1 << 20)
+    assert spill.take(0, 1000) == []  # nothing within the timeout
+    small = [block(record("openat", ts=n)) for n in range(3)]
+    big = block(*(record("close", ts=10 + n) for n in range(12)))  # 1248 bytes alone
+    for b in (*small, big, block(critical=(record("execve", ts=30),))):
+        spill.put(b)
+    first = spill.take(0, 2 * COST)
+    assert first == small[:2]  # as many as fit
+    assert spill.take(0, 2 * COST) == small[2:]  # the big one does not fit beside it
+    assert spill.take(0, 2 * COST) == [big]  # alone, it is taken whatever its size
+    spill.close()
+    last = spill.take(0, 2 * COST)
+    assert last is not None and [b.critical for b in last] == [[record("execve", ts=30)]]
+    assert spill.take(0, 2 * COST) is None and spill.held == 0
+
+
 def test_settings() -> None:
     with pytest.raises(ValueError):
         SpillSettings(limit_bytes=-1)
