@@ -1,14 +1,14 @@
 """Where a live alert's latency goes: an optional trace, a measuring aid that is off by default.
 
 With `BASTION_LATENCY_TRACE=PATH` in its environment, a live run with a spill area (`bastion
-watch`, the sensor service) keeps, for each block of the spill that held critical records
-(exec, exit, credentials: what the alert-latency bench times), four CLOCK_BOOTTIME times in ns
-(the probe's own clock, so they compare with its timestamps): the newest such record's probe
-timestamp, when the reader thread copied the block out of the rings, when the evaluation took
-it from the spill, and when the pipeline (state, rules, outputs and their writes) was done with
-it. The lines are written when the run ends (nothing is written on the event path).
-`bench/watch_kill.py --stages` reads them. Off, the only cost is one check per block.
-"""
+watch`, the sensor service) keeps, for each block read from the rings, four CLOCK_BOOTTIME
+times in ns (the probe's own clock, so they compare with its timestamps): the probe timestamp
+of the block's newest critical record (exec, exit, credentials: what the alert-latency bench
+times; 0 if it has none), when the reader thread copied the block out of the rings, when the
+evaluation took it from the spill, and when the pipeline (state, rules, outputs and their
+writes) was done with the batch it was in. The lines are written when the run ends (nothing is
+written on the event path). `bench/watch_kill.py --stages FILE` reads them. Off, the only cost
+is one check per batch."""
 
 from __future__ import annotations
 
