@@ -80,7 +80,7 @@ class Block:
 
 
 class Spill:
-    """A bounded FIFO of `Block`s: one thread `put`s, another `get`s.
+    """A bounded FIFO of `Block`s: one thread `put`s, another `take`s.
 
     `held`/`peak` are the bytes held now and at most (as counted against the limit);
     `dropped`, `dropped_by_code`/`dropped_by_cgroup` the records given up, cumulative."""
@@ -129,18 +129,6 @@ class Spill:
             by_cgroup[cgroup] = by_cgroup.get(cgroup, 0) + 1
         self.dropped += len(records)
 
-    def get(self, timeout: float) -> Block | None:
-        """The oldest block; an empty one if none came within `timeout`; None once closed
-        and empty."""
-        with self._ready:
-            if not self._queue and not self._closed:
-                self._ready.wait(timeout)
-            if self._queue:
-                block, cost = self._queue.popleft()
-                self.held -= cost
-                return block
-            return None if self._closed else EMPTY
-
     def take(self, timeout: float, max_bytes: int) -> list[Block] | None:
         """The oldest blocks, as many as come to `max_bytes` of bulk records (at least one):
         after a stall of the evaluation, the small blocks queued meanwhile (an exec each) are
@@ -166,9 +154,6 @@ class Spill:
         with self._ready:
             self._closed = True
             self._ready.notify_all()
-
-
-EMPTY = Block(b"", 0, [])
 
 
 class SpillReader:
