@@ -150,7 +150,7 @@ class Spill:
             return taken
 
     def close(self) -> None:
-        """No more blocks will come: `get` returns None once the queue is empty."""
+        """No more blocks will come: `take` returns None once the queue is empty."""
         with self._ready:
             self._closed = True
             self._ready.notify_all()
