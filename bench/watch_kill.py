@@ -14,11 +14,16 @@ The two victims alternate round by round (N each). Time to kill: the probe's tim
 exec exit to that of the process's exit (both from the probe: CLOCK_BOOTTIME). Alert latency:
 the probe's timestamp of a ping's exec to the moment its JSON alert line is read from watch's
 stdout (written and flushed per alert): p50/p99 over the pings. The load average is printed.
+`--stages FILE` also asks the watch for its latency trace (`bastion.sensor.latency_trace`, kept
+in FILE) and prints where each ping's time went: probe -> copied out of the ring by the reader
+thread -> taken from the spill by the evaluation -> rules and outputs done -> line read here
+(p50/p99 of each stage, and the five slowest pings stage by stage).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import select
@@ -32,6 +37,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import host
+
+from bastion.sensor.latency_trace import ENV, Stages, read_trace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".venv", "bin")
@@ -82,10 +89,74 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def schedstat(pid: int) -> list[int]:
+    """ns on a CPU and ns runnable but waiting for one (the scheduler's run delay), summed over
+    the threads of `pid` (/proc/PID/task/*/schedstat): how much a loaded host held it back."""
+    total = [0, 0]
+    task_dir = f"/proc/{pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/schedstat") as f:
+                on_cpu, waited, _ = f.read().split()
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile
+        total[0] += int(on_cpu)
+        total[1] += int(waited)
+    return total
+
+
+STAGES = (
+    "probe -> read from the ring",
+    "read -> taken from the spill",
+    "taken -> rules, outputs done",
+    "done -> line read here",
+)
+
+
+def print_stages(trace: list[Stages], pinged: list[tuple[int, int]]) -> None:
+    """Each ping's latency by stage: its block in the trace is the first whose newest
+    critical record is not older than the ping's exec (blocks come in ring order). The probe's
+    clock is CLOCK_BOOTTIME, the alert's time the epoch: the offset is read here, as the
+    watch's decoder read it (a few us apart, far below the time between two pings)."""
+    offset = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    blocks = [s for s in trace if s.probe_ns]
+    newest = [s.probe_ns for s in blocks]
+    rows = []
+    for rawtime, boot_read in pinged:
+        at = bisect.bisect_left(newest, rawtime - offset - 10_000)
+        if at == len(blocks):
+            continue
+        b = blocks[at]
+        probe = rawtime - offset
+        rows.append(
+            (
+                (boot_read - probe) / 1e6,
+                (b.read_ns - probe) / 1e6,
+                (b.handed_ns - b.read_ns) / 1e6,
+                (b.done_ns - b.handed_ns) / 1e6,
+                (boot_read - b.done_ns) / 1e6,
+            )
+        )
+    if not rows:
+        return
+    print(f"stages of the pings' latency (n={len(rows)} matched in the trace):")
+    for index, label in enumerate(STAGES, start=1):
+        times = [row[index] for row in rows]
+        print(f"  {label:30} p50 {pct(times, 0.5):.3f} ms p99 {pct(times, 0.99):.3f} ms")
+    print("  the five slowest pings (total: stage by stage, ms):")
+    for row in sorted(rows, reverse=True)[:5]:
+        print(f"    {row[0]:.2f}: " + " / ".join(f"{t:.2f}" for t in row[1:]))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=100, help="victims of each kind (default 100)")
     p.add_argument("--pings", type=int, default=1000, help="alerts timed (default 1000)")
+    p.add_argument(
+        "--stages",
+        metavar="FILE",
+        help="also trace the stages of the latency in the watch, into FILE (kept)",
+    )
     args = p.parse_args()
     if os.geteuid() != 0:
         print("watch_kill: needs root (the probe, the container)", file=sys.stderr)
@@ -96,6 +167,12 @@ def main() -> int:
     cid = f"bst-bench-kill-{os.getpid()}"
     runc = [os.path.join(BIN, "bastion-runc"), "--root", root]
     watch = None
+    env = dict(os.environ)
+    if args.stages:
+        if os.path.exists(args.stages):
+            os.unlink(args.stages)  # the watch appends
+        env[ENV] = args.stages
+    stages: list[Stages] = []
     try:
         bundle = os.path.join(work, "bundle")
         os.makedirs(bundle)
@@ -123,6 +200,7 @@ def main() -> int:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert watch.stderr is not None
         assert watch.stdout is not None
@@ -136,8 +214,9 @@ def main() -> int:
         # must not count as the watch's latency (set after the watch and the container were
         # started, so they keep the default priority)
         os.setpriority(os.PRIO_PROCESS, 0, -10)
-        received: list[tuple[int, dict[str, object]]] = []  # (ns read, alert)
+        received: list[tuple[int, int, dict[str, object]]] = []  # (ns read, boot ns, alert)
         go = False
+        sched_start = sched = [0, 0]
         pings = 0
         pending = b""
         deadline = time.monotonic() + 120 + args.pings * 0.05
@@ -146,22 +225,27 @@ def main() -> int:
                 continue
             # os.read, not a buffered reader: a second line of one read must not wait unseen
             pending += os.read(watch.stdout.fileno(), 1 << 16)
-            now = time.time_ns()
+            now, boot = time.time_ns(), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 if not raw.strip():
                     continue
                 alert = json.loads(raw)
-                received.append((now, alert))
+                received.append((now, boot, alert))
                 if alert["rule"] == "bench ping":
                     pings += 1
                     if not go:  # the container's first command was seen: its cgroup is armed
                         open(os.path.join(bundle, "rootfs/tmp/bst-go"), "w").close()
                         go = True
+                        sched_start = schedstat(watch.pid)
+        sched = [b - a for a, b in zip(sched_start, schedstat(watch.pid), strict=True)]
         time.sleep(0.5)
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)
-        received.extend((time.time_ns(), json.loads(x)) for x in out.splitlines() if x.strip())
+        late = time.time_ns(), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        received.extend((*late, json.loads(x)) for x in out.splitlines() if x.strip())
+        if args.stages:
+            stages = read_trace(args.stages)
     finally:
         if watch is not None and watch.poll() is None:
             watch.kill()
@@ -172,7 +256,8 @@ def main() -> int:
     execs: dict[int, tuple[str, int, str]] = {}
     exits: dict[int, int] = {}
     latencies = []
-    for read_ns, alert in received[1:]:  # the first ping was the marker
+    pinged: list[tuple[int, int]] = []  # (probe timestamp as epoch ns, boot ns read)
+    for read_ns, boot_read, alert in received[1:]:  # the first ping was the marker
         fields = alert["output_fields"]
         assert isinstance(fields, dict)
         kind = {"bench ping": "ping", "bench victim": "victim", "bench slow victim": "slow"}.get(
@@ -180,6 +265,7 @@ def main() -> int:
         )
         if kind == "ping":
             latencies.append((read_ns - int(fields["evt.rawtime"])) / 1e6)
+            pinged.append((int(fields["evt.rawtime"]), boot_read))
         elif kind in ("victim", "slow"):
             execs[int(fields["proc.pid"])] = (
                 kind,
@@ -201,11 +287,17 @@ def main() -> int:
                 f"time to kill, {label}: n={len(times)} p50 {pct(times, 0.5):.3f} ms "
                 f"p99 {pct(times, 0.99):.3f} ms (alerts say {actions})"
             )
+    print(
+        f"the watch's threads from the first ping to the last alert: {sched[0] / 1e6:.0f} ms "
+        f"on a CPU, {sched[1] / 1e6:.0f} ms runnable but waiting for one"
+    )
     if latencies:
         print(
             f"alert latency (probe timestamp -> JSON line read): n={len(latencies)} "
             f"p50 {pct(latencies, 0.5):.2f} ms p99 {pct(latencies, 0.99):.2f} ms"
         )
+    if stages:
+        print_stages(stages, pinged)
     stats = [
         line
         for line in err.splitlines()

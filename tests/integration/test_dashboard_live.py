@@ -1,9 +1,13 @@
 """`bastion dashboard` on a terminal: a running engine container appears with its figures, an
 alert the sensor raises about it appears in the latest alerts (and in its count), and `q` or
-Ctrl-C quits with status 0."""
+Ctrl-C quits with status 0; `--container NAME` shows that container and its alerts alone, and
+an unknown name is refused before anything is drawn."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -54,3 +58,39 @@ def test_a_container_and_its_alert_appear_and_q_quits(bastion: Bastion) -> None:
             t.expect(rb"\x1b\[\?25h")  # the cursor shown again: the terminal was put back
     finally:
         bastion.ok("rm", "-f", cid.strip())
+
+
+def test_one_container_and_only_its_alerts(bastion: Bastion) -> None:
+    ids = []
+    try:
+        for name in ("dash-one", "dash-other"):
+            job = f"echo x > /usr/bin/dropper-{name}; sleep 300"
+            ids.append(
+                bastion.ok(
+                    "run", "-d", "--watch", "--name", name, bastion.image, "sh", "-c", job
+                ).strip()
+            )
+        # both alerts stored before the view starts: the other's is there to be left out
+        db = os.path.join(bastion.root, "alerts.db")
+        deadline = time.monotonic() + 30
+        while True:
+            listed = bastion("alerts", "--db", db, "-o", "json")
+            outputs = [alert["output"] for alert in map(json.loads, listed.stdout.splitlines())]
+            if all(any(f"dropper-{n}" in o for o in outputs) for n in ("dash-one", "dash-other")):
+                break
+            assert time.monotonic() < deadline, f"alerts not stored: {listed.stdout!r}"
+            time.sleep(0.2)
+        argv = ["env", "-u", "COLUMNS", "-u", "LINES"]
+        argv += bastion.argv("dashboard", "--interval", "0.3", "--container", "dash-one")
+        with Terminal(argv, rows=40, cols=220) as t:
+            t.expect(rb"bastion: 1 containers, 1 alerts")
+            t.expect(rb"file=/usr/bin/dropper-dash-one")
+            t.send(b"q")
+            assert t.wait() == 0
+        assert b"dash-other" not in t.output
+        refused = bastion("dashboard", "--container", "dash-nobody")
+        assert refused.returncode != 0
+        assert "dash-nobody" in refused.stderr
+    finally:
+        for cid in ids:
+            bastion.ok("rm", "-f", cid)

@@ -4,12 +4,16 @@ memory from their cgroups, the sensor's alert count for each) and the latest ale
 `Dashboard` samples an engine again and again: a container's CPU % is the CPU time it used
 between two samples (`operations.cpu_percent`, as `bastion stats`), so a container's first
 snapshot has none. The alerts are the alert store's (`Engine.alerts_db`, written by the sensor
-service): its newest lines and a count per container, read-only; without a store, none.
-`build_snapshot` is the pure part, so the model is tested without an engine.
+service), read-only, and streamed: an `AlertFeed` keeps the newest lines and a count per
+container, and each snapshot reads only the alerts stored since the last one it saw (by id),
+not the newest N and every count again. Without a store, none. `Dashboard(container=...)`
+shows one container and its alerts. `build_snapshot` is the pure part, so the model is tested
+without an engine.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from bastion.engine.metadata import ContainerRecord
     from bastion.engine.operations import ContainerStats
     from bastion.sensor.outputs.alert import Alert
+    from bastion.sensor.outputs.store import AlertStore, Tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,23 +107,66 @@ def build_snapshot(
     return Snapshot(taken, tuple(rows), lines, sum(counts.values()))
 
 
+class AlertFeed:
+    """The alerts a dashboard shows, kept up to date from the store's `Tail`s: the newest
+    `lines` alerts (oldest first), the count of every alert by container short id, and the id
+    of the last alert seen (the next tail starts after it)."""
+
+    def __init__(self, lines: int) -> None:
+        self.lines: collections.deque[Alert] = collections.deque(maxlen=max(0, lines))
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.seen = 0
+
+    def apply(self, tail: Tail) -> None:
+        if tail.restarted:  # a new store: what was shown belongs to the old one
+            self.lines.clear()
+            self.counts.clear()
+        self.lines.extend(tail.alerts)
+        self.counts.update(tail.counts)
+        self.seen = tail.last_id
+
+
 class Dashboard:
     """Snapshots of `engine`, each sampled against the one before (`all_containers`: the
-    stopped ones too; `alert_lines`: how many of the newest alerts)."""
+    stopped ones too; `alert_lines`: how many of the newest alerts; `container`: a name, id or
+    id prefix, to show that container alone, whatever its state, and its alerts; an unknown
+    one is the engine's not-found error, at once). Close it (or use `with`) to close the
+    store it keeps open between snapshots."""
 
     def __init__(
-        self, engine: Engine, *, all_containers: bool = False, alert_lines: int = 10
+        self,
+        engine: Engine,
+        *,
+        all_containers: bool = False,
+        alert_lines: int = 10,
+        container: str | None = None,
     ) -> None:
         self.engine = engine
         self.all_containers = all_containers
         self.alert_lines = alert_lines
+        self.container_id = None if container is None else engine.container(container).id
+        self.feed = AlertFeed(alert_lines)
+        self._store: AlertStore | None = None
+        self._store_inode: int | None = None
         self._before: dict[str, ContainerStats] = {}
         self._memory_total = operations.host_memory()
+
+    def __enter__(self) -> Dashboard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+            self._store_inode = None
 
     def snapshot(self) -> Snapshot:
         from bastion.engine.errors import ContainerStateError
 
-        records = self.engine.containers(all=self.all_containers)
+        records = self._records()
         now = {}
         for record in records:
             if record.status != RUNNING:
@@ -127,26 +175,46 @@ class Dashboard:
                 now[record.id] = self.engine.stats(record.id)
             except (ContainerStateError, OSError):
                 continue
-        counts, alerts = self._alerts()
+        self._follow_alerts()
         snapshot = build_snapshot(
             records,
             self._before,
             now,
-            counts,
-            alerts,
+            self.feed.counts,
+            self.feed.lines,
             taken=time.time(),
             memory_total=self._memory_total,
         )
         self._before = now
         return snapshot
 
-    def _alerts(self) -> tuple[dict[str, int], list[Alert]]:
-        if not os.path.exists(self.engine.alerts_db):
-            return {}, []
+    def _records(self) -> list[ContainerRecord]:
+        if self.container_id is None:
+            return self.engine.containers(all=self.all_containers)
+        return [r for r in self.engine.containers(all=True) if r.id == self.container_id]
+
+    def _follow_alerts(self) -> None:
+        """Read the alerts stored since the last snapshot into the feed; (re)open the store
+        when it appears or is replaced by a new file (then the feed starts over)."""
+        from bastion.sensor.outputs.errors import AlertStoreError
         from bastion.sensor.outputs.store import AlertStore
 
-        store = AlertStore(self.engine.alerts_db, readonly=True)
+        path = self.engine.alerts_db
         try:
-            return store.counts_by_container(), store.query(limit=self.alert_lines)
-        finally:
-            store.close()
+            inode: int | None = os.stat(path).st_ino
+        except FileNotFoundError:
+            inode = None
+        if inode != self._store_inode:
+            self.close()
+            self.feed = AlertFeed(self.alert_lines)
+            if inode is not None:
+                try:
+                    self._store = AlertStore(path, readonly=True)
+                except AlertStoreError:  # the sensor is making it: the next snapshot reads it
+                    return
+                self._store_inode = inode
+        if self._store is None:
+            return
+        container = None if self.container_id is None else self.container_id[:12]
+        tail = self._store.tail(self.feed.seen, container=container, limit=self.alert_lines)
+        self.feed.apply(tail)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bastion.sensor.state import SensorState
 
 BATCH = 1024
+_TS = struct.Struct("<Q")  # bastion_record.h: a record starts with its timestamp
 READER_SWITCH_S = 0.001
 T = TypeVar("T")
 
@@ -163,12 +164,19 @@ class ProbeSource(Source):
                     self.statistics[f"filtered {where}"] = n
 
     def _spilled(self) -> Generator[list[Event], None, None]:
-        from bastion.sensor.spill import Spill, SpillReader
+        from bastion.sensor.latency_trace import LatencyTrace, Stages, clock_ns
+        from bastion.sensor.spill import CHUNK_BYTES, Spill, SpillReader
 
         probe = self.probe
         spill = self.spill = Spill(self.spill_settings.limit_bytes)
+        trace = LatencyTrace.from_env()
         reader = SpillReader(
-            spill, read=probe.read_chunk, poll=probe.poll, detach=probe.detach, done=self._done
+            spill,
+            read=probe.read_chunk,
+            poll=probe.poll,
+            detach=probe.detach,
+            done=self._done,
+            clock=None if trace is None else clock_ns,
         )
         start_probe(probe)
         # the reader must get the interpreter back quickly when the ring fills: 1 ms turns
@@ -180,13 +188,27 @@ class ProbeSource(Source):
                 self._on_started()
             reader.start()
             decode = probe.decoder.decode
-            while (block := spill.get(0.1)) is not None:
-                if block.count or block.critical:
-                    yield decode(block.records())
+            while (blocks := spill.take(0.1, CHUNK_BYTES)) is not None:
+                if not blocks:
+                    continue
+                records = blocks[0].records()
+                for block in blocks[1:]:
+                    records += block.records()
+                if trace is None:
+                    yield decode(records)
+                    continue
+                handed = clock_ns()
+                yield decode(records)  # back here once the pipeline is done
+                done = clock_ns()
+                for block in blocks:
+                    newest = _TS.unpack_from(block.critical[-1])[0] if block.critical else 0
+                    trace.add(Stages(newest, block.read_ns, handed, done))
             if reader.error is not None:
                 raise reader.error
         finally:
             reader.stop()  # the consumer stopped early: detach and drain in the thread
+            if trace is not None:
+                trace.close()
             sys.setswitchinterval(interval)
             probe.stop()
             self.statistics.update(probe_statistics(probe))

@@ -72,13 +72,15 @@ class Block:
     chunk: bytes
     count: int
     critical: list[bytes]
+    #: when the reader copied it out (CLOCK_BOOTTIME ns), stamped only for a latency trace
+    read_ns: int = 0
 
     def records(self) -> list[bytes]:
         return merge_critical(split_chunk(self.chunk), self.critical)
 
 
 class Spill:
-    """A bounded FIFO of `Block`s: one thread `put`s, another `get`s.
+    """A bounded FIFO of `Block`s: one thread `put`s, another `take`s.
 
     `held`/`peak` are the bytes held now and at most (as counted against the limit);
     `dropped`, `dropped_by_code`/`dropped_by_cgroup` the records given up, cumulative."""
@@ -104,7 +106,7 @@ class Spill:
             # the bulk ring's block goes; the critical ring's records use the reserve
             self._count(split_chunk(block.chunk))
             kept = block.critical
-            block = Block(b"", 0, kept)
+            block = Block(b"", 0, kept, block.read_ns)
             if not kept:
                 return
             cost = record_cost(kept) + BLOCK_OVERHEAD
@@ -127,26 +129,31 @@ class Spill:
             by_cgroup[cgroup] = by_cgroup.get(cgroup, 0) + 1
         self.dropped += len(records)
 
-    def get(self, timeout: float) -> Block | None:
-        """The oldest block; an empty one if none came within `timeout`; None once closed
-        and empty."""
+    def take(self, timeout: float, max_bytes: int) -> list[Block] | None:
+        """The oldest blocks, as many as come to `max_bytes` of bulk records (at least one):
+        after a stall of the evaluation, the small blocks queued meanwhile (an exec each) are
+        caught up as one batch instead of one batch each. [] if none came within `timeout`;
+        None once closed and empty."""
         with self._ready:
             if not self._queue and not self._closed:
                 self._ready.wait(timeout)
-            if self._queue:
-                block, cost = self._queue.popleft()
+            queue = self._queue
+            if not queue:
+                return None if self._closed else []
+            taken: list[Block] = []
+            size = 0
+            while queue and (not taken or size + len(queue[0][0].chunk) <= max_bytes):
+                block, cost = queue.popleft()
                 self.held -= cost
-                return block
-            return None if self._closed else EMPTY
+                size += len(block.chunk)
+                taken.append(block)
+            return taken
 
     def close(self) -> None:
-        """No more blocks will come: `get` returns None once the queue is empty."""
+        """No more blocks will come: `take` returns None once the queue is empty."""
         with self._ready:
             self._closed = True
             self._ready.notify_all()
-
-
-EMPTY = Block(b"", 0, [])
 
 
 class SpillReader:
@@ -162,9 +169,11 @@ class SpillReader:
         poll: Callable[[float], bool],
         detach: Callable[[], None],
         done: Callable[[], bool],
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.spill = spill
         self._read, self._poll, self._detach, self._done = read, poll, detach, done
+        self._clock = clock  # stamps the blocks for a latency trace (`latency_trace`)
         self._stop = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="bastion-spill", daemon=True)
@@ -179,11 +188,13 @@ class SpillReader:
             self._thread.join()
 
     def _run(self) -> None:
-        put, read = self.spill.put, self._read
+        put, read, clock = self.spill.put, self._read, self._clock
         try:
             while not (self._stop.is_set() or self._done()):
                 block = Block(*read(CHUNK_BYTES))
                 if block.count or block.critical:
+                    if clock is not None:
+                        block.read_ns = clock()
                     put(block)
                 else:
                     self._poll(0.05)

@@ -4,17 +4,20 @@ alert counts by short id, the newest alerts; and its rendering by `bastion dashb
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from bastion.cli.front.commands.dashboard import check_options, configure, render
 from bastion.engine import InvalidOptionError
-from bastion.engine.dashboard import build_snapshot
+from bastion.engine.dashboard import AlertFeed, build_snapshot
 from bastion.engine.metadata import ContainerRecord
 from bastion.engine.operations import ContainerStats
 from bastion.sensor.outputs.alert import Alert
+from bastion.sensor.outputs.store import AlertStore
 
 GIB = 1 << 30
 
@@ -118,3 +121,93 @@ def test_good_options_pass() -> None:
     parser = argparse.ArgumentParser()
     configure(parser)
     check_options(parser.parse_args(["--interval", "0.2", "--alerts", "0"]))
+
+
+def numbered(n: int, container: str = A[:12], name: str = "web") -> Alert:
+    return dataclasses.replace(
+        ALERT,
+        time_ns=ALERT.time_ns + n,
+        output=f"alert {n}",
+        container_id=container,
+        container_name=name,
+    )
+
+
+def test_the_feed_reads_only_the_alerts_stored_since_the_last_snapshot(tmp_path: Path) -> None:
+    db = tmp_path / "alerts.db"
+    writer = AlertStore(db)
+    reader = AlertStore(db, readonly=True)
+    feed = AlertFeed(2)
+    try:
+        for n in range(3):
+            writer.emit(numbered(n, B[:12] if n == 1 else A[:12]))
+        writer.flush()
+        first = reader.tail(feed.seen, limit=2)
+        assert [a.output for a in first.alerts] == ["alert 1", "alert 2"]  # the newest 2
+        assert first.counts == {A[:12]: 2, B[:12]: 1}  # every alert counted
+        feed.apply(first)
+        assert reader.tail(feed.seen, limit=2).alerts == []  # nothing new: nothing read
+        writer.emit(numbered(3))
+        writer.flush()
+        feed.apply(reader.tail(feed.seen, limit=2))
+        assert [a.output for a in feed.lines] == ["alert 2", "alert 3"]
+        assert feed.counts == {A[:12]: 3, B[:12]: 1}
+        snap = build_snapshot(
+            [record(A, "web")], {}, {}, feed.counts, feed.lines, taken=1.0, memory_total=GIB
+        )
+        assert snap.total_alerts == 4 and snap.containers[0].alerts == 3
+        assert [a.output for a in snap.alerts] == ["alert 2", "alert 3"]
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_the_feed_of_one_container(tmp_path: Path) -> None:
+    db = tmp_path / "alerts.db"
+    writer = AlertStore(db)
+    for n in range(4):
+        writer.emit(numbered(n, B[:12], "worker") if n % 2 else numbered(n))
+    writer.close()
+    reader = AlertStore(db, readonly=True)
+    try:
+        for wanted in ("worker", B[:12], B[:5]):  # a name, a short id, an id prefix
+            tail = reader.tail(0, container=wanted, limit=10)
+            assert [a.output for a in tail.alerts] == ["alert 1", "alert 3"]
+            assert tail.counts == {B[:12]: 2}
+    finally:
+        reader.close()
+
+
+def test_a_new_store_starts_the_feed_over(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    for path, count in ((old, 3), (new, 1)):
+        writer = AlertStore(path)
+        for n in range(count):
+            writer.emit(numbered(n))
+        writer.close()
+    feed = AlertFeed(10)
+    with_old, with_new = AlertStore(old, readonly=True), AlertStore(new, readonly=True)
+    try:
+        feed.apply(with_old.tail(feed.seen))
+        assert feed.seen == 3
+        tail = with_new.tail(feed.seen)  # fewer rows than the id seen: another store
+        assert tail.restarted
+        feed.apply(tail)
+        assert [a.output for a in feed.lines] == ["alert 0"] and feed.counts == {A[:12]: 1}
+    finally:
+        with_old.close()
+        with_new.close()
+
+
+def test_no_lines_asked_still_counts(tmp_path: Path) -> None:
+    db = tmp_path / "alerts.db"
+    writer = AlertStore(db)
+    writer.emit(numbered(0))
+    writer.close()
+    feed = AlertFeed(0)
+    reader = AlertStore(db, readonly=True)
+    try:
+        feed.apply(reader.tail(feed.seen, limit=0))
+    finally:
+        reader.close()
+    assert list(feed.lines) == [] and feed.counts == {A[:12]: 1}

@@ -55,9 +55,9 @@ def test_blocks_come_out_in_order_critical_merged_by_time() -> None:
     exec_ = record("execve", ts=2)
     spill.put(block(early, late, critical=(exec_,)))
     spill.close()
-    out = spill.get(0)
-    assert out is not None and out.records() == [early, exec_, late]
-    assert spill.get(0) is None and spill.held == 0
+    out = spill.take(0, 1 << 20)
+    assert out is not None and [b.records() for b in out] == [[early, exec_, late]]
+    assert spill.take(0, 1 << 20) is None and spill.held == 0
 
 
 def test_bulk_stops_at_the_reserve_critical_at_the_limit() -> None:
@@ -74,7 +74,7 @@ def test_bulk_stops_at_the_reserve_critical_at_the_limit() -> None:
     spill.put(block(critical=big))
     assert spill.dropped == 5 and spill.dropped_by_code[BY_NAME["clone"].code] == 3
     assert spill.peak <= limit
-    assert spill.get(0) is not None and spill.get(0) is not None  # room for bulk again
+    assert len(spill.take(0, 4 * COST) or []) == 2  # room for bulk again
     spill.put(block(record("openat"), record("close")))
     assert spill.dropped == 5 and spill.peak <= limit
 
@@ -101,11 +101,49 @@ def test_reader_drains_until_done_then_detaches_and_drains_the_rest() -> None:
         spill, read=read, poll=lambda t: False, detach=detached.set, done=done.is_set
     )
     reader.start()
-    got = []
-    while (out := spill.get(1.0)) is not None:
-        got.extend(out.records())
+    got: list[bytes] = []
+    while (out := spill.take(1.0, 1 << 20)) is not None:
+        got.extend(r for b in out for r in b.records())
     reader.stop()
     assert len(got) == 3 and detached.is_set() and reader.error is None
+
+
+def test_a_clock_stamps_each_block_as_it_is_read() -> None:
+    # the latency trace's first user-space stage (`bastion.sensor.latency_trace`)
+    pending = [(chunk(record("openat")), 1, []), (b"", 0, [record("execve")])]
+    ticks = iter(range(100, 200))
+    spill = Spill(1 << 20)
+    reader = SpillReader(
+        spill,
+        read=lambda _max: pending.pop(0) if pending else (b"", 0, []),
+        poll=lambda t: False,
+        detach=lambda: None,
+        done=lambda: not pending,
+        clock=lambda: next(ticks),
+    )
+    reader.start()
+    stamps: list[int] = []
+    while (out := spill.take(1.0, 1 << 20)) is not None:
+        stamps.extend(b.read_ns for b in out)
+    reader.stop()
+    assert stamps == [100, 101]
+
+
+def test_take_batches_the_queued_blocks_up_to_a_size() -> None:
+    spill = Spill(1 << 20)
+    assert spill.take(0, 1000) == []  # nothing within the timeout
+    small = [block(record("openat", ts=n)) for n in range(3)]
+    big = block(*(record("close", ts=10 + n) for n in range(12)))  # 1248 bytes alone
+    for b in (*small, big, block(critical=(record("execve", ts=30),))):
+        spill.put(b)
+    first = spill.take(0, 2 * COST)
+    assert first == small[:2]  # as many as fit
+    assert spill.take(0, 2 * COST) == small[2:]  # the big one does not fit beside it
+    assert spill.take(0, 2 * COST) == [big]  # alone, it is taken whatever its size
+    spill.close()
+    last = spill.take(0, 2 * COST)
+    assert last is not None and [b.critical for b in last] == [[record("execve", ts=30)]]
+    assert spill.take(0, 2 * COST) is None and spill.held == 0
 
 
 def test_settings() -> None:

@@ -1,11 +1,12 @@
 """Alerts kept in SQLite, so `bastion alerts` can list them after the fact.
 
-One writer (the sensor) and any number of readers (`bastion alerts`): the database is in WAL
-mode, so readers never block the writer nor see a half-written batch. The writer batches rows
-and commits every `batch_size` alerts or `flush_interval` seconds, whichever comes first: one
-fsync per alert would cap a noisy rule at a few hundred alerts a second. A background thread
-commits a batch that has waited `flush_interval` with no alert after it, so a lone alert of a
-long-running sensor reaches `bastion alerts` within that interval, not at the next alert.
+One writer (the sensor) and any number of readers (`bastion alerts`, `bastion dashboard`): the
+database is in WAL mode, so readers never block the writer nor see a half-written batch. An
+alert after a quiet spell is committed at once; the ones that follow within `flush_interval`
+(0.1 s) are committed together when it ends, or when `batch_size` are waiting: one fsync per
+alert would cap a noisy rule at a few hundred alerts a second. A background thread, woken when
+rows wait (not on a timer), makes that commit, so an alert reaches readers within
+`flush_interval` with no later alert to push it out.
 `priority` is stored with its rank (0 = Emergency) so "at least Warning" is an indexed range
 query.
 """
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from bastion.sensor.outputs.alert import PRIORITIES, Alert, priority_rank
 from bastion.sensor.outputs.errors import (
@@ -63,6 +65,25 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO alerts ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 Row = tuple[object, ...]
+
+#: `query`'s and `tail`'s `container`: a container id, an id prefix or a container name.
+_CONTAINER_MATCH = "(container_id = ? OR container_name = ? OR substr(container_id, 1, ?) = ?)"
+
+
+def _container_args(container: str) -> list[object]:
+    return [container, container, len(container), container]
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """What `AlertStore.tail` read: the newest of the new alerts (oldest first), the count of
+    all new alerts by container short id, the id to read after next time, and whether the
+    store had fewer rows than `after_id` (a new store: the reader starts over)."""
+
+    alerts: list[Alert]
+    counts: dict[str, int]
+    last_id: int
+    restarted: bool
 
 
 def _dumps(value: object) -> str:
@@ -120,7 +141,7 @@ class AlertStore:
         *,
         readonly: bool = False,
         batch_size: int = 64,
-        flush_interval: float = 1.0,
+        flush_interval: float = 0.1,
         busy_timeout: float = 5.0,
     ) -> None:
         self.path = os.fspath(path)
@@ -128,8 +149,9 @@ class AlertStore:
         self._batch_size = max(1, batch_size)
         self._flush_interval = flush_interval
         self._pending: list[Row] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = -float("inf")  # the first alert is committed at once
         self._lock = threading.Lock()
+        self._waiting = threading.Condition(self._lock)  # the flusher's: rows wait, or close
         self._closed = threading.Event()
         self._flusher: threading.Thread | None = None
         self._counters = Counters(f"sqlite {self.path}")
@@ -205,7 +227,8 @@ class AlertStore:
     # -- Output ------------------------------------------------------------------------------
 
     def emit(self, alert: Alert) -> None:
-        """Queue `alert` for the next batch; commit when the batch is full or old enough."""
+        """Queue `alert`; commit now if the batch is full or the last commit is older than
+        `flush_interval`, else the flusher commits when that interval ends."""
         if self.readonly:
             raise AlertStoreError("the alert store was opened read-only", where=self.path)
         with self._lock:
@@ -214,6 +237,8 @@ class AlertStore:
                 len(self._pending) >= self._batch_size
                 or time.monotonic() - self._last_flush >= self._flush_interval
             )
+            if not due:
+                self._waiting.notify()
         if due:
             self.flush()
         elif self._flusher is None:
@@ -223,35 +248,44 @@ class AlertStore:
             self._flusher.start()
 
     def _flush_late(self) -> None:
-        while not self._closed.wait(self._flush_interval / 2):
-            with self._lock:
-                stale = bool(self._pending) and (
-                    time.monotonic() - self._last_flush >= self._flush_interval
-                )
-            if stale:
-                self.flush()
+        """Commit waiting rows when `flush_interval` since the last commit is over; sleep
+        while none wait (an idle sensor costs no wake-ups)."""
+        with self._lock:
+            while not self._closed.is_set():
+                left = self._last_flush + self._flush_interval - time.monotonic()
+                if not self._pending:
+                    self._waiting.wait()
+                elif left > 0:
+                    self._waiting.wait(left)
+                else:
+                    self._commit()
 
     def flush(self) -> None:
         """Commit the pending alerts now (a failure is counted; the batch is kept for a retry,
         up to 64 batches, so a locked database does not lose alerts nor grow without bound)."""
         with self._lock:
-            rows, self._pending = self._pending, []
-            self._last_flush = time.monotonic()
-            if not rows:
-                return
-            try:
-                with self._db:
-                    self._db.executemany(_INSERT, rows)
-            except sqlite3.Error as exc:
-                for _ in rows:
-                    self._counters.fail(exc)
-                self._pending = (rows + self._pending)[-64 * self._batch_size :]
-                return
+            self._commit()
+
+    def _commit(self) -> None:
+        rows, self._pending = self._pending, []
+        self._last_flush = time.monotonic()
+        if not rows:
+            return
+        try:
+            with self._db:
+                self._db.executemany(_INSERT, rows)
+        except sqlite3.Error as exc:
+            for _ in rows:
+                self._counters.fail(exc)
+            self._pending = (rows + self._pending)[-64 * self._batch_size :]
+            return
         for _ in rows:
             self._counters.ok()
 
     def close(self) -> None:
-        self._closed.set()
+        with self._lock:
+            self._closed.set()
+            self._waiting.notify()
         if self._flusher is not None:
             self._flusher.join()
         if not self.readonly:
@@ -290,10 +324,8 @@ class AlertStore:
             where.append("severity <= ?")
             args.append(rank)
         if container is not None:
-            where.append(
-                "(container_id = ? OR container_name = ? OR substr(container_id, 1, ?) = ?)"
-            )
-            args.extend([container, container, len(container), container])
+            where.append(_CONTAINER_MATCH)
+            args.extend(_container_args(container))
         if since_ns is not None:
             where.append("time_ns >= ?")
             args.append(since_ns)
@@ -307,6 +339,43 @@ class AlertStore:
         with self._lock, self._errors("read"):
             rows = self._db.execute(sql, args).fetchall()
         return [_alert(row) for row in reversed(rows)]
+
+    def tail(self, after_id: int = 0, *, container: str | None = None, limit: int = 100) -> Tail:
+        """The alerts stored after the one with id `after_id` (0: all): the newest `limit` of
+        them, oldest first, and how many each container has among all of them, read in one
+        transaction; `container` as in `query`. A follower passes the returned `last_id` next
+        time, so each read costs what was added since, not the whole store."""
+        if not self.readonly:
+            self.flush()
+        match, args = "", []
+        if container is not None:
+            match, args = " AND " + _CONTAINER_MATCH, _container_args(container)
+        with self._lock, self._errors("read"):
+            self._db.execute("BEGIN")  # one snapshot: the rows, the counts and the last id agree
+            try:
+                last = int(
+                    self._db.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
+                )
+                restarted = last < after_id  # fewer rows than before: not the same store
+                if restarted:
+                    after_id = 0
+                span = "id > ? AND id <= ?" + match
+                counts = self._db.execute(
+                    f"SELECT container_id, count(*) FROM alerts WHERE {span} GROUP BY container_id",
+                    [after_id, last, *args],
+                ).fetchall()
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM alerts WHERE {span} ORDER BY id DESC LIMIT ?",
+                    [after_id, last, *args, max(0, limit)],
+                ).fetchall()
+            finally:
+                self._db.commit()
+        return Tail(
+            alerts=[_alert(row) for row in reversed(rows)],
+            counts={str(cid): int(n) for cid, n in counts},
+            last_id=last,
+            restarted=restarted,
+        )
 
     def counts_by_container(self) -> dict[str, int]:
         """How many alerts each container has (by the short id alerts carry)."""

@@ -13,8 +13,12 @@
 //   bst_exec        tp_btf/sched_process_exec: keeps bprm->filename for the execve exit event
 //                   (a successful execve's registers belong to the new image: its event reads
 //                   argv from the new mm and the filename kept here)
-// Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output and
-// BPF_RB_NO_WAKEUP: the reader polls on a short timer, so no event pays for a wakeup.
+// Records are written into a per-CPU scratch buffer, then copied with bpf_ringbuf_output. The
+// bulk ring (bst_events) submits with BPF_RB_NO_WAKEUP: the reader polls it on a short timer,
+// so no open or read pays for a wakeup. The critical ring (bst_critical: exec, exit, setuid...)
+// submits with the kernel's adaptive wakeup (flags 0): it wakes an epoll waiter only when the
+// reader has caught up (the record is the first one past the consumer position), so an exec
+// reaches the rules at once when the sensor is idle and a burst of them costs one wakeup.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -28,6 +32,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define BST_NR_MAX 512        // syscalls.py NR_MAX
 #ifndef BST_RB_FLAGS          // -DBST_RB_FLAGS=0 builds the wake-per-record variant (measuring)
 #define BST_RB_FLAGS BPF_RB_NO_WAKEUP
+#endif
+#ifndef BST_RB_CRITICAL_FLAGS // the critical ring: adaptive wakeup (see above)
+#define BST_RB_CRITICAL_FLAGS 0
 #endif
 #define BST_HALF 16384        // the most one record may take
 #define BST_MASK (BST_HALF - 1)
@@ -119,6 +126,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bst_config);
 } bst_config SEC(".maps");
+
+// 1 while a critical record went into bst_critical without a wakeup (the in-kernel kill's
+// exec): the kernel's adaptive wakeup fires only for the first record past the reader's
+// position, so every record after it would wait for the reader's timer; the next critical
+// record forces the wakeup instead (the killed task's own exit, once it has exited).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bst_unwoken SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -317,7 +335,7 @@ static __always_inline void bst_dropped(__u32 code, __u64 cgroup_id)
 __noinline int bst_submit(struct bst_rec *r)
 {
 	__u8 *b = bst_buf();
-	__u32 size, code, *klass;
+	__u32 size, code, *klass, zero = 0;
 	long err;
 
 	if (!b || !r)
@@ -331,9 +349,22 @@ __noinline int bst_submit(struct bst_rec *r)
 	bst_count(BST_CTR_PRODUCED); // every record built, so produced == read + dropped
 	code = ((struct bst_hdr *)b)->code;
 	klass = bpf_map_lookup_elem(&bst_class, &code);
-	if (klass && *klass == BST_CLASS_CRITICAL)
-		err = bpf_ringbuf_output(&bst_critical, b, size, BST_RB_FLAGS);
-	else
+	if (klass && *klass == BST_CLASS_CRITICAL) {
+		__u64 flags = BST_RB_CRITICAL_FLAGS;
+		__u32 *unwoken = bpf_map_lookup_elem(&bst_unwoken, &zero);
+
+		// a task this probe just SIGKILLed wakes no one: the woken reader would preempt
+		// the task's exit (0.03 -> 0.3 ms to kill); the next critical record wakes it
+		if (((struct bst_hdr *)b)->cpu & BST_CPU_KILLED) {
+			flags = BPF_RB_NO_WAKEUP;
+			if (unwoken)
+				*unwoken = 1;
+		} else if (unwoken && *unwoken) {
+			flags = BPF_RB_FORCE_WAKEUP;
+			*unwoken = 0;
+		}
+		err = bpf_ringbuf_output(&bst_critical, b, size, flags);
+	} else
 		err = bpf_ringbuf_output(&bst_events, b, size, BST_RB_FLAGS);
 	if (err)
 		bst_dropped(code, ((struct bst_hdr *)b)->cgroup_id);

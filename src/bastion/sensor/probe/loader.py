@@ -53,6 +53,7 @@ MAPS = (
     "bst_kill_cgroups",
     "bst_kill_comms",
     "bst_kills",
+    "bst_unwoken",
 )
 # enum bst_counter in bastion_record.h
 COUNTER_PRODUCED = 0
@@ -348,10 +349,20 @@ class Probe:
             raise ProbeError("the probe is not started", hint="call start() or use `with`")
         return self._ring
 
+    @property
+    def critical_ring(self) -> RingBuffer:
+        """The critical ring (exec, exit, credentials), which wakes a waiting reader."""
+        if self._critical is None:
+            raise ProbeError("the probe is not started", hint="call start() or use `with`")
+        return self._critical
+
     def poll(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` seconds (negative: forever) for records in either ring; True
         if some are ready. Both rings are looked at on every step: an exec (the critical ring)
-        with no bulk record after it used to wait out the whole timeout, 50 ms of a kill."""
+        with no bulk record after it used to wait out the whole timeout, 50 ms of a kill. Each
+        step waits on the critical ring's epoll (the kernel wakes it when an exec or an exit
+        is committed to an idle reader), so such a record ends the step at once; bulk records
+        (no wakeup: a flood must not pay for them) are found at the end of the step."""
         critical = self._critical
         ring = self.ring
         deadline = None if timeout_s < 0 else time.monotonic() + timeout_s
@@ -364,7 +375,10 @@ class Probe:
                 if left <= 0:
                     return False
                 step = min(step, left)
-            time.sleep(step)
+            if critical is not None:
+                critical.wait(step)
+            else:
+                time.sleep(step)
 
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
         """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture:

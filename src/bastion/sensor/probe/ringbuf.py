@@ -10,16 +10,20 @@ skip it) and u32 `pg_off`; records are 8-byte aligned. We read positions, copy o
 record's bytes (the probe's record, bastion_record.h), then store the new `consumer_pos` (an
 aligned 8-byte store through a 'Q' memoryview, the store-release x86 needs nothing more for).
 
-The probe submits with BPF_RB_NO_WAKEUP, so the kernel never wakes an epoll waiter: `poll`
-sleeps in short steps (`POLL_STEP_S`) and checks the producer position. Measured here (a C
-open+close loop, 3.1 us a pair bare, reader running): +132% with NO_WAKEUP and this 5 ms timer,
-+208% when every record may wake an epoll reader. An idle reader costs ~200 cheap wake-ups a
-second; a busy one never sleeps.
+The probe submits bulk records with BPF_RB_NO_WAKEUP, so the kernel never wakes an epoll
+waiter for them: they are looked for in short steps (`POLL_STEP_S`) on the producer position.
+Measured here (a C open+close loop, 3.1 us a pair bare, reader running): +132% with NO_WAKEUP
+and this 5 ms timer, +208% when every record may wake an epoll reader. An idle reader costs
+~200 cheap wake-ups a second; a busy one never sleeps. The critical ring's records (exec, exit,
+credentials: few, and the ones rules and kills wait for) use the kernel's adaptive wakeup, so
+`wait` (epoll on the map's fd) returns as soon as one is committed to a caught-up reader,
+instead of at the end of the step.
 """
 
 from __future__ import annotations
 
 import mmap
+import select
 import struct
 import time
 
@@ -50,6 +54,17 @@ class RingBuffer:
         self._data = memoryview(self._producer)[page:]
         self.records_read = 0
         self.records_discarded = 0
+        self._epoll: select.epoll | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds, or less if the kernel wakes the ring (a record
+        submitted without BPF_RB_NO_WAKEUP to a reader that had caught up); True if woken.
+        Level-triggered, so a record committed between a `pending()` check and this call
+        still ends the wait at once."""
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._epoll.register(self._fd, select.EPOLLIN)
+        return bool(self._epoll.poll(max(timeout, 0.0)))
 
     def poll(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for records (negative: forever); True if there are some."""
@@ -128,6 +143,9 @@ class RingBuffer:
         return chunk, count, last_ts
 
     def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
         self._cons_pos.release()
         self._prod_pos.release()
         self._data.release()

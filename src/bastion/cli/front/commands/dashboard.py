@@ -1,6 +1,7 @@
-"""`bastion dashboard [--interval S] [-a] [--alerts N]`: a live terminal view of the engine's
-containers (CPU %, memory, pids, alert count) and the latest alerts the sensor stored, redrawn
-every interval with rich's Live; `q` (or Ctrl-C) quits. The data is `engine.dashboard`'s."""
+"""`bastion dashboard [--interval S] [-a] [--alerts N] [--container NAME]`: a live terminal view
+of the engine's containers (CPU %, memory, pids, alert count) and the latest alerts the sensor
+stored (new ones streamed in as they are stored), redrawn every interval with rich's Live; `q`
+(or Ctrl-C) quits. The data is `engine.dashboard`'s."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alerts", type=int, default=10, metavar="N", help="how many of the latest alerts (10)"
     )
+    parser.add_argument(
+        "--container",
+        metavar="NAME",
+        help="only this container (name, id or id prefix) and its alerts",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     console = Console()
     with open_engine(args) as engine, _keys() as pressed:
-        dashboard = Dashboard(engine, all_containers=args.all, alert_lines=args.alerts)
-        with Live(console=console, auto_refresh=False, transient=False) as live:
+        dashboard = Dashboard(
+            engine, all_containers=args.all, alert_lines=args.alerts, container=args.container
+        )
+        with dashboard, Live(console=console, auto_refresh=False, transient=False) as live:
             try:
                 while True:
                     live.update(render(dashboard.snapshot(), args.interval), refresh=True)
