@@ -42,6 +42,7 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/images/{name:.+}/tag", tag)
     add(app, "POST", "/images/{name:.+}/push", push)
     add(app, "DELETE", "/images/{name:.+}", delete)
+    add(app, "POST", "/commit", commit)
 
 
 def registry_auth(request: web.Request) -> Credentials | None:
@@ -102,29 +103,12 @@ async def inspect(request: web.Request) -> web.Response:
     name = request.match_info["name"]
 
     def look(engine: Engine) -> dict[str, Any]:
-        record = engine.image(name)
-        image = engine.layout.image(record.name)
-        config = image.config
+        # the engine's document (`bastion image inspect`'s), with the fields of moby's that
+        # older clients still read
+        document = engine.inspect_image(name)
         return {
-            "Id": record.image_id,
-            "RepoTags": [record.name],
-            "RepoDigests": summary(record)["RepoDigests"],
-            "Parent": "",
-            "Created": record.created,
-            "Size": record.size,
-            "VirtualSize": record.size,
-            "Os": "linux",
-            "Architecture": "amd64",
-            "Config": {
-                "Env": list(config.env),
-                "Cmd": list(config.cmd) if config.cmd is not None else None,
-                "Entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
-                "WorkingDir": config.working_dir,
-                "User": config.user,
-                "Labels": dict(config.labels) or None,
-                "StopSignal": config.stop_signal or None,
-            },
-            "RootFS": {"Type": "layers", "Layers": list(config.diff_ids)},
+            **document,
+            "VirtualSize": document["Size"],
             "GraphDriver": {"Name": "overlay", "Data": None},
         }
 
@@ -392,3 +376,25 @@ async def prune(request: web.Request) -> web.Response:
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": pruned.reclaimed}
 
     return json_response(await in_engine(request, work))
+
+
+async def commit(request: web.Request) -> web.Response:
+    """`POST /commit?container=&repo=&tag=&comment=&author=&changes=`: 201 `{"Id": ...}`
+    (engine/container_commit.py). `changes` holds instructions one a line, as the docker
+    CLI sends its `--change` flags; a JSON body (a container config) is not read."""
+    from bastion.engine.container_commit import CommitOptions
+
+    container = request.query.get("container")
+    if not container:
+        raise ApiError(400, "commit needs a container: ?container=NAME_OR_ID")
+    repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+    if tag and not repo:
+        raise ApiError(400, "a tag needs a repository: add repo=NAME")
+    options = CommitOptions(
+        reference=f"{repo}:{tag}" if repo and tag else repo or None,
+        comment=request.query.get("comment", ""),
+        author=request.query.get("author", ""),
+        changes=tuple(request.query.getall("changes", [])),
+    )
+    record = await in_engine(request, lambda e: e.commit(container, options))
+    return json_response({"Id": record.image_id}, status=201)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from bastion.engine import image_verbs, operations
     from bastion.engine.attach import Attachment
     from bastion.engine.builder import BuildOptions, BuildResult
+    from bastion.engine.container_commit import CommitOptions
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
@@ -856,6 +857,12 @@ class Engine:
         operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
         return self._get(record.id)
 
+    def commit(self, name_or_id: str, options: CommitOptions) -> ImageRecord:
+        """The container's changes as a new image (container_commit.py)."""
+        from bastion.engine.container_commit import commit
+
+        return commit(self, name_or_id, options)
+
     def changes(self, name_or_id: str) -> list[tuple[str, int]]:
         """What the container changed in its image's files (changes.py: `diff`)."""
         from bastion.engine.changes import changes
@@ -879,12 +886,14 @@ class Engine:
         with self._container_root(name_or_id) as root:
             copy_out(root, source, destination, follow=follow)
 
-    def copy_to(self, name_or_id: str, source: str, destination: str) -> None:
+    def copy_to(
+        self, name_or_id: str, source: str, destination: str, *, owners: bool = False
+    ) -> None:
         """`cp SOURCE CONTAINER:DESTINATION`: see copy.py."""
         from bastion.engine.copy import copy_in
 
         with self._container_root(name_or_id) as root:
-            copy_in(root, source, destination)
+            copy_in(root, source, destination, owners=owners)
 
     @contextlib.contextmanager
     def _container_root(self, name_or_id: str) -> Iterator[str]:

@@ -1,0 +1,140 @@
+"""What Podman's apiv2 compatibility checks (test/apiv2/*.at, compat paths) showed missing:
+`POST /commit` (docker CLI `commit --change`, docker-py `Container.commit`), the image
+document's `Comment` and `ExposedPorts`, and `/events?stream=false`."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bastion_testing.api_service import Service
+from bastion_testing.engine import Bastion, engine_rig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = [
+    pytest.mark.privileged,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture(scope="module")
+def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
+    with engine_rig(busybox_rootfs, prefix="bst-test-apipc-") as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def service(bastion: Bastion) -> Iterator[Service]:
+    s = Service(bastion)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _ok(service: Service, *args: str) -> str:
+    result = service.docker(*args)
+    assert result.returncode == 0, (args, result.stderr)
+    return result.stdout
+
+
+def test_commit_with_changes_through_the_docker_cli(service: Service, bastion: Bastion) -> None:
+    _ok(service, "run", "--name", "bst-apipc-src", bastion.image, "sh", "-c", "echo made > /made")
+    try:
+        image_id = _ok(
+            service,
+            *("commit", "-m", "abcd", "-a", "eric"),
+            *("--change", "CMD /bin/bar", "--change", "EXPOSE 9090"),
+            *("bst-apipc-src", "bst-apipc/newrepo:v3"),
+        ).strip()
+        assert image_id.startswith("sha256:"), image_id
+        doc = json.loads(_ok(service, "image", "inspect", "bst-apipc/newrepo:v3"))[0]
+        assert doc["Id"] == image_id
+        assert doc["RepoTags"] == ["docker.io/bst-apipc/newrepo:v3"]
+        assert doc["Comment"] == "abcd"
+        assert doc["Config"]["Cmd"] == ["/bin/sh", "-c", "/bin/bar"]
+        assert "9090/tcp" in doc["Config"]["ExposedPorts"]
+        # the container's file is in the new layer: a container of the image reads it
+        out = _ok(service, "run", "--rm", "--entrypoint", "cat", image_id, "/made")
+        assert out == "made\n"
+        bad = service.docker("commit", "--change", "RUN true", "bst-apipc-src", "bst-apipc/x")
+        assert bad.returncode != 0 and "RUN is not a valid change command" in bad.stderr, bad
+    finally:
+        service.docker("rm", "-f", "bst-apipc-src")
+        service.docker("rmi", "-f", "bst-apipc/newrepo:v3")
+
+
+def test_commit_of_a_missing_container_is_404_and_untagged_commit_by_id(
+    service: Service, bastion: Bastion
+) -> None:
+    client = service.client()
+    missing = client.api.post(client.api._url("/commit"), params={"container": "nonesuch"})
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "No such container: nonesuch"
+    container = client.containers.create(bastion.image, ["true"], name="bst-apipc-py")
+    try:
+        image = container.commit()  # no repository: an image known by its id only
+        assert image.id.startswith("sha256:") and image.tags == []
+        assert client.images.get(image.id).id == image.id
+        client.images.remove(image.id)
+    finally:
+        container.remove(force=True)
+
+
+def _events(service: Service, query: dict[str, str]) -> list[dict[str, Any]]:
+    client = service.client()
+    url = client.api._url("/events") + "?" + urllib.parse.urlencode(query)
+    response = client.api.get(url, timeout=10)
+    assert response.status_code == 200
+    return [json.loads(line) for line in response.text.splitlines() if line]
+
+
+def test_events_stream_false_answers_the_recorded_ones_and_ends(
+    service: Service, bastion: Bastion
+) -> None:
+    start = int(time.time()) - 1
+    ran = service.docker("run", "--rm", "--name", "bst-apipc-ev", bastion.image, "false")
+    assert ran.returncode == 1, ran
+    events = [
+        e
+        for e in _events(service, {"stream": "false", "since": str(start)})
+        if e["Actor"]["Attributes"].get("name") == "bst-apipc-ev"
+    ]
+    assert {"start", "die"} <= {e["Action"] for e in events}, events
+    die = next(e for e in events if e["Action"] == "die")
+    assert die["Actor"]["Attributes"]["exitCode"] == "1"
+    # without stream=false, and without until, the same request would follow forever
+    assert _events(service, {"stream": "0", "since": str(int(time.time()) + 5)}) == []
+
+
+def test_archive_keeps_the_uploaded_owners_and_answers_numeric_ones(
+    service: Service, bastion: Bastion
+) -> None:
+    client = service.client()
+    missing = client.api.head(client.api._url("/containers/nonesuch/archive"), params={"path": "/"})
+    assert missing.status_code == 404  # the container is looked up before the path
+    upload = io.BytesIO()
+    with tarfile.open(fileobj=upload, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.uid, info.gid, info.uname = 6, 1042, 1043, "nobody-here"
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    container = client.containers.run(bastion.image, ["sleep", "60"], detach=True)
+    try:
+        assert container.put_archive("/tmp", upload.getvalue())
+        owner = container.exec_run(["stat", "-c", "%u:%g", "/tmp/hello.txt"])
+        assert owner.output.decode().strip() == "1042:1043"
+        chunks, stat = container.get_archive("/etc/passwd")
+        assert stat["name"] == "passwd"
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.getmember("passwd")
+        assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
+    finally:
+        container.remove(force=True)
