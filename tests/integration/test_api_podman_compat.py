@@ -138,3 +138,40 @@ def test_archive_keeps_the_uploaded_owners_and_answers_numeric_ones(
         assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
     finally:
         container.remove(force=True)
+
+
+def test_pull_progress_says_download_complete_before_pull_complete(
+    service: Service, bastion: Bastion
+) -> None:
+    client = service.client()
+    registry = bastion.image.rpartition("/")[0]
+    steps = list(client.api.pull(f"{registry}/unique", tag="1", stream=True, decode=True))
+    by_layer: dict[str, list[str]] = {}
+    for step in steps:
+        if "id" in step and step["status"] not in ("Downloading",):
+            by_layer.setdefault(step["id"], []).append(step["status"])
+    fetched = [s for s in by_layer.values() if "Pull complete" in s]
+    assert fetched, steps  # the image's own layer came from the registry
+    for statuses in fetched:
+        assert statuses[-2:] == ["Download complete", "Pull complete"], by_layer
+    assert any(s == ["Already exists"] for s in by_layer.values()), by_layer  # busybox's
+    client.images.remove(f"{registry}/unique:1")
+
+
+def test_attach_stream_false_answers_the_log_and_ends(service: Service, bastion: Bastion) -> None:
+    client = service.client()
+    container = client.containers.run(
+        bastion.image, ["sh", "-c", "echo hi-there; sleep 60"], detach=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while b"hi-there" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # docker-py sends stream=0: the past output, then the stream ends (moby's), while the
+        # container runs on (a server that streamed would answer only when it ends)
+        output = client.api.attach(container.id, logs=True, stream=False)
+        assert output == b"hi-there\n"
+        container.reload()
+        assert container.status == "running"
+    finally:
+        container.remove(force=True)

@@ -148,6 +148,9 @@ async def pull(request: web.Request) -> web.StreamResponse:
         if step.state == "present":
             doc["status"] = "Already exists"
         elif step.state == "done":
+            # moby reports the download's end before the unpacking's ("Download complete",
+            # then "Pull complete"); the engine unpacks as it downloads, so both come here
+            loop.call_soon_threadsafe(queue.put_nowait, {**doc, "status": "Download complete"})
             doc["status"] = "Pull complete"
         else:
             doc["status"] = "Downloading"
