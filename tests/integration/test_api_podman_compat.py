@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -173,5 +174,28 @@ def test_attach_stream_false_answers_the_log_and_ends(service: Service, bastion:
         assert output == b"hi-there\n"
         container.reload()
         assert container.status == "running"
+    finally:
+        container.remove(force=True)
+
+
+def test_wait_next_exit_of_an_exited_container_waits_for_its_next_run(
+    service: Service, bastion: Bastion
+) -> None:
+    client = service.client()
+    script = "test -e /ran && exit 4; touch /ran; exit 3"  # 3 the first run, 4 the next
+    container = client.containers.create(bastion.image, ["sh", "-c", script])
+    try:
+        container.start()
+        assert container.wait()["StatusCode"] == 3
+        answers: list[dict[str, Any]] = []
+        waiter = threading.Thread(
+            target=lambda: answers.append(container.wait(condition="next-exit"))
+        )
+        waiter.start()
+        waiter.join(1.0)
+        assert answers == []  # the run that ended is not the next one
+        container.start()
+        waiter.join(30)
+        assert answers == [{"StatusCode": 4, "Error": None}]
     finally:
         container.remove(force=True)

@@ -419,6 +419,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
     auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
     if condition == "not-running" and record.status in ("created", "exited"):
         status = record.exit_code or 0
+    elif condition == "next-exit" and record.status == "exited" and not auto:
+        # moby's next-exit waits for the exit of a run still to come, not the one that was
+        if not await _started_again(request, record):
+            return response  # the client left first
+        status = await in_engine(request, lambda e: e.wait(record.id))
     elif auto:
         await removals.event(record.id).wait()
         status = removals.statuses.get(record.id, 0)
@@ -430,6 +435,24 @@ async def wait(request: web.Request) -> web.StreamResponse:
     await response.write(_json_line({"StatusCode": status, "Error": None}))
     await response.write_eof()
     return response
+
+
+async def _started_again(request: web.Request, record: ContainerRecord) -> bool:
+    """Wait until the container runs again (a `started` newer than the record's); False if
+    the client leaves first or the container is removed."""
+    from bastion.engine import NoSuchContainerError
+
+    while True:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        try:
+            current = await in_engine(request, lambda e: e.container(record.id))
+        except NoSuchContainerError:
+            return False
+        if current.started != record.started or current.status in ("starting", "running"):
+            return True
+        await asyncio.sleep(0.1)
 
 
 def _exists(engine: Engine, container_id: str) -> bool:
