@@ -199,3 +199,28 @@ def test_wait_next_exit_of_an_exited_container_waits_for_its_next_run(
         assert answers == [{"StatusCode": 4, "Error": None}]
     finally:
         container.remove(force=True)
+
+
+def test_system_df_has_moby_s_keys(service: Service) -> None:
+    usage = service.client().df()
+    assert set(usage) == {
+        *("LayersSize", "Images", "Containers", "Volumes", "BuildCache", "BuilderSize"),
+    }, usage
+    assert usage["BuilderSize"] == 0 and usage["BuildCache"] == []
+
+
+def test_ps_last_lists_the_newest_whether_running_or_not(
+    service: Service, bastion: Bastion
+) -> None:
+    ids = []
+    try:
+        for name in ("bst-apipc-old", "bst-apipc-mid", "bst-apipc-new"):
+            ids.append(_ok(service, "create", "--name", name, bastion.image, "true").strip())
+            time.sleep(0.01)  # distinct creation times, whatever the clock's resolution
+        _ok(service, "start", "bst-apipc-mid")  # runs, ends: not running either
+        _ok(service, "wait", "bst-apipc-mid")
+        last = _ok(service, "ps", "--last", "2", "--format", "{{.Names}}").split()
+        assert last == ["bst-apipc-new", "bst-apipc-mid"]
+        assert _ok(service, "ps", "-q") == ""  # without limit: the running ones only
+    finally:
+        service.docker("rm", "-f", *ids)

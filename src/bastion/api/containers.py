@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bastion.api import streams
 from bastion.api.attach import start_attached
-from bastion.api.bodies import query_time
+from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
@@ -316,14 +316,17 @@ async def list_containers(request: web.Request) -> web.Response:
     unknown = set(filters) - {*_LIST_FILTERS, "label"}
     if unknown:
         raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
+    # `limit=N` (N > 0): the N most recently created, running or not, as dockerd
+    limit = query_int(request, "limit", 0)
     # a status filter looks at every container, as dockerd
-    everything = flag(request, "all") or "status" in filters or "exited" in filters
+    everything = flag(request, "all") or "status" in filters or "exited" in filters or limit > 0
 
     def listed(engine: Engine) -> list[dict[str, Any]]:
+        records = sorted(engine.containers(all=everything), key=lambda r: -r.created)
+        chosen = [r for r in records if _matches(r, filters)]
         return [
             summary(r, (engine.network_settings(r) or {}).get("Networks"))
-            for r in engine.containers(all=everything)
-            if _matches(r, filters)
+            for r in (chosen[:limit] if limit > 0 else chosen)
         ]
 
     return json_response(await in_engine(request, listed))
