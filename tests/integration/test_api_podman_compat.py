@@ -4,6 +4,7 @@ document's `Comment` and `ExposedPorts`, and `/events?stream=false`."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -224,3 +225,50 @@ def test_ps_last_lists_the_newest_whether_running_or_not(
         assert _ok(service, "ps", "-q") == ""  # without limit: the running ones only
     finally:
         service.docker("rm", "-f", *ids)
+
+
+def _build(service: Service, base: str, step: str, tag: str, **labels: str) -> str:
+    client = service.client()
+    dockerfile = io.BytesIO(f"FROM {base}\nRUN {step}\n".encode())
+    image, _ = client.images.build(fileobj=dockerfile, tag=tag, labels=labels or None, rm=True)
+    return str(image.id)
+
+
+def test_image_list_filters_and_prune_until(service: Service, bastion: Bastion) -> None:
+    client = service.client()
+    first = _build(service, bastion.image, "touch /f1", "bst-apipc-img:test")
+    second = _build(service, bastion.image, "touch /f2", "bst-apipc-img:test", xyz="")
+    time.sleep(1.1)  # image configs say `created` to the second: `since` needs a later one
+    other = _build(service, bastion.image, "touch /f3", "bst-apipc-other:latest")
+    try:
+
+        def ids(**filters: Any) -> set[str]:
+            return {i["Id"] for i in client.api.images(filters=filters)}
+
+        assert first in ids(dangling=True)  # its tag went to the second build
+        assert second not in ids(dangling=True) and second in ids(dangling=False)
+        assert ids(label="xyz") == {second}
+        listed = client.api.images(filters={"label": "xyz"})
+        assert listed[0]["Labels"] == {"xyz": ""}
+        assert ids(reference="bst-apipc-img") == {second}
+        assert ids(reference="bst-apipc-*:latest") == {other}
+        assert ids(reference="docker.io/library/bst-apipc-other") == {other}
+        assert other in ids(since=second) and second not in ids(since=second)
+        assert other not in ids(before=second)
+        bad = client.api.get(client.api._url("/images/json"), params={"filters": "garb1age}"})
+        assert bad.status_code == 400
+        unknown = client.api.get(
+            client.api._url("/images/json"), params={"filters": '{"nope":["x"]}'}
+        )
+        assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
+        # until: only what was made before then (the label keeps the rig's base image out)
+        kept = client.images.prune(filters={"dangling": False, "label": "xyz", "until": "1h"})
+        assert kept["ImagesDeleted"] is None, kept
+        assert {first, second, other} <= ids()
+        pruned = client.images.prune(filters={"dangling": True, "until": str(time.time() + 5)})
+        assert {"Deleted": first} in (pruned["ImagesDeleted"] or []), pruned
+        assert first not in ids() and {second, other} <= ids()
+    finally:
+        for tag in ("bst-apipc-img:test", "bst-apipc-other:latest", first):
+            with contextlib.suppress(Exception):
+                client.images.remove(tag, force=True)

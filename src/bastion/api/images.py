@@ -78,7 +78,7 @@ def _created(record: ImageRecord) -> int:
     return int(moment.timestamp())
 
 
-def summary(record: ImageRecord) -> dict[str, Any]:
+def summary(record: ImageRecord, labels: dict[str, str] | None = None) -> dict[str, Any]:
     repository = record.name.split("@", 1)[0].rsplit(":", 1)[0]
     return {
         "Id": record.image_id,
@@ -89,14 +89,27 @@ def summary(record: ImageRecord) -> dict[str, Any]:
         "Size": record.size,
         "VirtualSize": record.size,
         "SharedSize": -1,
-        "Labels": {},
+        "Labels": dict(labels or {}),
         "Containers": -1,
     }
 
 
 async def list_images(request: web.Request) -> web.Response:
-    records = await in_engine(request, lambda e: e.images())
-    return json_response([summary(r) for r in records])
+    from bastion.api.bodies import query_filters
+    from bastion.api.image_filters import LIST_FILTERS, check, predicate
+
+    filters = query_filters(request)
+    check(filters, LIST_FILTERS)
+
+    def listed(engine: Engine) -> list[dict[str, Any]]:
+        keep = predicate(engine, filters)
+        return [
+            summary(r, engine.layout.image(r.name).config.labels)
+            for r in engine.images()
+            if keep(r)
+        ]
+
+    return json_response(await in_engine(request, listed))
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -330,40 +343,31 @@ def _short_name(name: str) -> str:
 
 
 async def prune(request: web.Request) -> web.Response:
-    """`image prune`: untagged images, or with `dangling=false` in the filters every image no
-    container uses; a `label` filter (`KEY` or `KEY=VALUE`, all must match) narrows it to the
-    images whose config has those labels (what Ryuk asks for: never every image)."""
-    filters = json.loads(request.query.get("filters") or "{}")
-    if not isinstance(filters, dict):
-        raise ApiError(400, "filters must be a JSON object")
-    values = list(filters.get("dangling", {}))  # {"false": true} or ["false"]: both are seen
-    prune_all = any(str(v).lower() in ("false", "0") for v in values)
-    labels = [str(v) for v in filters.get("label", {})]
-    unknown = sorted(set(filters) - {"dangling", "label"})
-    if unknown:
-        raise ApiError(400, f"image prune filters not supported: {', '.join(unknown)}")
+    """`image prune`: untagged images, or with `dangling=false` every image no container uses;
+    `label` (what Ryuk asks for: never every image) and `until` narrow it (image_filters.py)."""
+    from bastion.api.bodies import parse_time, query_filters
+    from bastion.api.image_filters import check, predicate
 
-    def matches(engine: Engine, record: ImageRecord) -> bool:
-        have = engine.layout.image(record.name).config.labels
-        for wanted in labels:
-            key, sep, value = wanted.partition("=")
-            if key not in have or (sep and have[key] != value):
-                return False
-        return True
+    filters = query_filters(request)
+    check(filters, frozenset({"dangling", "label", "until"}))
+    prune_all = any(v.lower() in ("false", "0") for v in filters.pop("dangling", ()))
+    until = [parse_time(v, "until") for v in filters.pop("until", ())]
 
     def work(engine: Engine) -> dict[str, Any]:
-        ids = {r.name: r.image_id for r in engine.images()}
-        if labels:
-            from bastion.engine.image_verbs import is_untagged
-            from bastion.engine.system import Pruned
+        from bastion.engine.image_verbs import created_stamp, is_untagged
+        from bastion.engine.system import Pruned
 
+        ids = {r.name: r.image_id for r in engine.images()}
+        if filters or until:
+            keep = predicate(engine, filters)
             used = {c.image_id for c in engine.metadata.containers()}
             doomed = [
                 r.name
                 for r in engine.images()
                 if r.image_id not in used
                 and (prune_all or is_untagged(r.name))
-                and matches(engine, r)
+                and keep(r)
+                and all(created_stamp(r.created, r.pulled) < t for t in until)
             ]
             pruned = Pruned()
             for name in doomed:
