@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import pathlib
 import tarfile
 import threading
 import time
@@ -17,6 +18,8 @@ import pytest
 
 from bastion_testing.api_service import Service
 from bastion_testing.engine import Bastion, engine_rig
+from bastion_testing.layers import file, make_tar, write_oci_image, write_oci_index
+from bastion_testing.registry import skopeo_copy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -272,3 +275,32 @@ def test_image_list_filters_and_prune_until(service: Service, bastion: Bastion) 
         for tag in ("bst-apipc-img:test", "bst-apipc-other:latest", first):
             with contextlib.suppress(Exception):
                 client.images.remove(tag, force=True)
+
+
+def test_pull_platform_picks_in_an_index(
+    service: Service, bastion: Bastion, tmp_path: pathlib.Path
+) -> None:
+    root = str(tmp_path / "oci")
+    amd64 = write_oci_image(root, "a", [make_tar([file("arch", b"amd64")])])
+    arm64 = write_oci_image(root, "b", [make_tar([file("arch", b"arm64")])], architecture="arm64")
+    write_oci_index(root, "multi", [(amd64, "linux/amd64"), (arm64, "linux/arm64")])
+    registry = bastion.image.rpartition("/")[0]
+    skopeo_copy(
+        f"oci:{root}:multi",
+        f"docker://{registry}/bst-apipc-multi:1",
+        "--all",
+        "--dest-tls-verify=false",
+        workdir=str(tmp_path),
+    )
+    client = service.client()
+    client.api.pull(f"{registry}/bst-apipc-multi", tag="1", platform="linux/arm64")
+    try:
+        assert client.images.get(f"{registry}/bst-apipc-multi:1").attrs["Architecture"] == "arm64"
+        client.api.pull(f"{registry}/bst-apipc-multi", tag="1")  # the default: amd64
+        assert client.images.get(f"{registry}/bst-apipc-multi:1").attrs["Architecture"] == "amd64"
+        missing = client.api.pull(f"{registry}/bst-apipc-multi", tag="1", platform="linux/s390x")
+        assert "s390x" in missing, missing  # an error mid-stream names the platform
+    finally:
+        with contextlib.suppress(Exception):
+            client.images.remove(f"{registry}/bst-apipc-multi:1", force=True)
+        client.images.prune(filters={"dangling": True})

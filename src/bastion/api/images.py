@@ -172,8 +172,14 @@ async def pull(request: web.Request) -> web.StreamResponse:
 
     await progress.send({"status": f"Pulling from {source.split(':')[0]}", "id": shown})
     credentials = registry_auth(request)
+    platform = request.query.get("platform") or None  # "os/arch[/variant]" in an index
     task = asyncio.ensure_future(
-        in_engine(request, lambda e: e.pull(reference, progress=report, credentials=credentials))
+        in_engine(
+            request,
+            lambda e: e.pull(
+                reference, progress=report, credentials=credentials, platform=platform
+            ),
+        )
     )
     while not task.done() or not queue.empty():
         getter = asyncio.ensure_future(queue.get())

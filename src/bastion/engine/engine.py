@@ -137,11 +137,14 @@ class Engine:
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
         credentials: Credentials | None = None,
+        platform: str | None = None,
     ) -> ImageRecord:
         """Pull `reference` from its registry (its mirrors first), unpack its layers and record
-        it; `credentials` (the API's X-Registry-Auth) before the auth files'."""
+        it; `credentials` (the API's X-Registry-Auth) before the auth files'; `platform`
+        ("os/arch[/variant]", default linux/amd64) picks in an image index."""
         from bastion.images import Reference, pull
         from bastion.images.mirrors import configured
+        from bastion.images.registry import DEFAULT_PLATFORM
 
         layers = self.layers
         ref = Reference.parse(reference)
@@ -153,6 +156,7 @@ class Engine:
             progress=progress,
             credentials=credentials,
             mirrors=configured(self.root).get(ref.registry, ()),
+            platform=platform or DEFAULT_PLATFORM,
         )
         return self._record_image(image, layers)
 
