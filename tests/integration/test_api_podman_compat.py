@@ -304,3 +304,23 @@ def test_pull_platform_picks_in_an_index(
         with contextlib.suppress(Exception):
             client.images.remove(f"{registry}/bst-apipc-multi:1", force=True)
         client.images.prune(filters={"dangling": True})
+
+
+def test_create_keeps_entrypoint_and_cmd_as_given(service: Service, bastion: Bastion) -> None:
+    client = service.client()
+    cases = [
+        ({"entrypoint": ["echo"], "command": ["p1", "p2"]}, ["echo"], ["p1", "p2"]),
+        ({"entrypoint": ["echo", "p1"]}, ["echo", "p1"], []),
+    ]
+    for kwargs, entrypoint, cmd in cases:
+        container = client.containers.create(bastion.image, **kwargs)
+        try:
+            doc = client.api.inspect_container(container.id)
+            assert doc["Config"]["Entrypoint"] == entrypoint, doc["Config"]
+            assert doc["Config"]["Cmd"] == cmd, doc["Config"]
+            assert [doc["Path"], *doc["Args"]] == entrypoint + cmd
+            container.start()
+            assert container.wait()["StatusCode"] == 0
+            assert container.logs() == " ".join(entrypoint[1:] + cmd).encode() + b"\n"
+        finally:
+            container.remove(force=True)

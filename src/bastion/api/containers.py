@@ -127,10 +127,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
     command: tuple[str, ...] | None = tuple(cmd) if cmd is not None else None
     first: str | None = None
     if entrypoint is not None:
-        # the engine takes --entrypoint's one word; the rest goes before the command, which
-        # is what Docker runs for Entrypoint + Cmd
+        # --entrypoint's one word, and the array's other words (run before the command)
         first = entrypoint[0] if entrypoint else ""
-        command = (*entrypoint[1:], *(command or ()))
     network = host.get("NetworkMode") or "default"
     endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
     endpoint = endpoints.get(network) or {}
@@ -154,6 +152,7 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
     return ContainerOptions(
         command=command,
         entrypoint=first,
+        entrypoint_args=tuple(entrypoint[1:]) if entrypoint else (),
         env=tuple(body.get("Env") or ()),
         workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None,

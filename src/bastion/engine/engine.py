@@ -37,7 +37,7 @@ from bastion.engine.errors import (
 from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.mount_flags import requests as mount_requests
-from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
+from bastion.engine.spec import ContainerOptions, ImageFacts, build, command_parts, merge
 from bastion.engine.volumes import (
     VolumeRecord,
     Volumes,
@@ -355,6 +355,7 @@ class Engine:
             group=read_in_layers(lowerdirs, "etc/group"),
         )
         process = merge(facts, options, container_id)
+        entrypoint, cmd = command_parts(config.entrypoint, config.cmd, options)
         wanted_mounts = mount_requests(
             options.volumes, options.mounts, options.tmpfs, config.volumes
         )
@@ -372,8 +373,8 @@ class Engine:
             "cwd": process.cwd,
             "user": options.user if options.user is not None else config.user,
             "hostname": process.hostname,
-            "entrypoint": list(config.entrypoint or ()),
-            "cmd": list(options.command or config.cmd or ()),
+            "entrypoint": list(entrypoint),
+            "cmd": list(cmd),
             "labels": labels,
             "memory": options.memory or 0,
             "pids_limit": options.pids_limit or 0,
