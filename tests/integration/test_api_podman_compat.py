@@ -324,3 +324,22 @@ def test_create_keeps_entrypoint_and_cmd_as_given(service: Service, bastion: Bas
             assert container.logs() == " ".join(entrypoint[1:] + cmd).encode() + b"\n"
         finally:
             container.remove(force=True)
+
+
+def test_create_stop_signal_and_anonymous_volumes(service: Service, bastion: Bastion) -> None:
+    volumes_before = _ok(service, "volume", "ls", "-q").split()
+    cid = _ok(
+        service,
+        *("create", "--stop-signal", "9", "-v", "/test", "-v", "/srv:/bound:ro"),
+        *(bastion.image, "true"),
+    ).strip()
+    try:
+        doc = json.loads(_ok(service, "inspect", cid))[0]
+        assert doc["Config"]["StopSignal"] == "9"
+        mounts = {m["Destination"]: m["Type"] for m in doc["Mounts"]}
+        assert mounts == {"/test": "volume", "/bound": "bind"}, doc["Mounts"]
+    finally:
+        _ok(service, "rm", "-v", cid)
+    assert _ok(service, "volume", "ls", "-q").split() == volumes_before  # -v took it
+    bad = service.docker("create", "--stop-signal", "NOPE", bastion.image, "true")
+    assert bad.returncode != 0 and "invalid stop signal 'NOPE'" in bad.stderr, bad

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import shlex
 import threading
 from collections.abc import Callable, Iterator
@@ -172,7 +173,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         # detached `-i` keeps it open for the next attach (the engine's `detach`), and so does
         # a terminal, as moby (a detached `run -it` shell runs on)
         detach=not body.get("StdinOnce") or bool(body.get("Tty")),
-        volumes=tuple(host.get("Binds") or ()),
+        volumes=_volumes(host.get("Binds") or [], body.get("Volumes") or {}),
+        stop_signal=body.get("StopSignal") or None,
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
         ),
@@ -190,6 +192,16 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         interactive=bool(body.get("OpenStdin")),
         restart=policy,
     )
+
+
+def _volumes(binds: list[str], anonymous: dict[str, Any]) -> tuple[str, ...]:
+    """`Binds`, then an anonymous volume (`-v PATH`) for each path of `Volumes` no bind
+    covers: what the docker CLI sends for `-v PATH`, and what moby makes of it."""
+    from bastion.engine.mount_flags import parse_volume
+
+    covered = {parse_volume(b).target for b in binds}
+    extra = [p for p in anonymous if os.path.normpath(p) not in covered]
+    return (*binds, *extra)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -395,11 +407,12 @@ async def kill(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     force = flag(request, "force")
+    volumes = flag(request, "v")  # its anonymous volumes too (`docker rm -v`)
     ident = request.match_info["id"]
 
     def remove(engine: Engine) -> ContainerRecord:
         record = engine.container(ident)
-        engine.remove(record.id, force=force)
+        engine.remove(record.id, force=force, volumes=volumes)
         return record
 
     emit(request, "destroy", await in_engine(request, remove))

@@ -354,6 +354,11 @@ class Engine:
             passwd=read_in_layers(lowerdirs, "etc/passwd"),
             group=read_in_layers(lowerdirs, "etc/group"),
         )
+        if options.stop_signal and not is_signal(options.stop_signal):
+            raise InvalidOptionError(
+                f"invalid stop signal {options.stop_signal!r}",
+                hint="give a name (SIGINT) or a number",
+            )
         process = merge(facts, options, container_id)
         entrypoint, cmd = command_parts(config.entrypoint, config.cmd, options)
         wanted_mounts = mount_requests(
@@ -385,7 +390,7 @@ class Engine:
             "interactive": options.interactive,
             "restart": policy.document(),
             "log_size_max": options.log_size_max or 0,
-            "stop_signal": config.stop_signal or "SIGTERM",
+            "stop_signal": options.stop_signal or config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
             "host_config": inspect_fields(options),
@@ -1335,6 +1340,14 @@ def _random_name(container_id: str) -> str:
     adjective = _ADJECTIVES[number % len(_ADJECTIVES)]
     name = _NAMES[(number // len(_ADJECTIVES)) % len(_NAMES)]
     return f"{adjective}_{name}_{container_id[:4]}"
+
+
+def is_signal(name: str) -> bool:
+    """Whether `name` is a signal `signal_number` knows (it reads anything else as SIGTERM)."""
+    text = name.upper()
+    if text.isdigit():
+        return 0 < int(text) < signal.NSIG
+    return ("SIG" + text.removeprefix("SIG")) in signal.Signals.__members__
 
 
 def signal_number(name: str) -> int:

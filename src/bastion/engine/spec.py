@@ -64,6 +64,7 @@ class ContainerOptions:
     # the words after the first of an Entrypoint given as an array (the API's); they run
     # before the command and show in the container's Config.Entrypoint
     entrypoint_args: tuple[str, ...] = ()
+    stop_signal: str | None = None  # `--stop-signal` (a name or a number), over the image's
     env: tuple[str, ...] = ()
     workdir: str | None = None
     user: str | None = None
