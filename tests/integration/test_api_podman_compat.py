@@ -343,3 +343,18 @@ def test_create_stop_signal_and_anonymous_volumes(service: Service, bastion: Bas
     assert _ok(service, "volume", "ls", "-q").split() == volumes_before  # -v took it
     bad = service.docker("create", "--stop-signal", "NOPE", bastion.image, "true")
     assert bad.returncode != 0 and "invalid stop signal 'NOPE'" in bad.stderr, bad
+
+
+def test_image_removal_sends_untag_and_delete_events(service: Service, bastion: Bastion) -> None:
+    client = service.client()
+    start = int(time.time()) - 1
+    client.images.get(bastion.image).tag("bst-apipc-ev-image", "1")
+    client.images.remove("bst-apipc-ev-image:1")
+    events = [
+        e
+        for e in _events(service, {"stream": "false", "since": str(start)})
+        if e["Type"] == "image"
+    ]
+    actions = [(e["Action"], e["Actor"]["Attributes"].get("name")) for e in events]
+    assert ("untag", "docker.io/library/bst-apipc-ev-image:1") in actions, actions
+    assert [a for a, _ in actions][-1] == "delete", actions
