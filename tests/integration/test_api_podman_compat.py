@@ -358,3 +358,14 @@ def test_image_removal_sends_untag_and_delete_events(service: Service, bastion: 
     actions = [(e["Action"], e["Actor"]["Attributes"].get("name")) for e in events]
     assert ("untag", "docker.io/library/bst-apipc-ev-image:1") in actions, actions
     assert [a for a, _ in actions][-1] == "delete", actions
+
+
+def test_cli_stop_of_a_detached_rm_container_succeeds(bastion: Bastion) -> None:
+    # the harness's `podman run -d --rm ...; podman stop` through bastion's CLI
+    cid = bastion.ok("run", "-d", "--rm", "--name", "bst-apipc-rm", bastion.image, "sleep", "60")
+    stopped = bastion("stop", "-t", "1", "bst-apipc-rm")
+    assert stopped.returncode == 0, stopped.stderr
+    deadline = time.monotonic() + 10
+    while cid.strip()[:12] in bastion.ok("ps", "-a", "-q") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cid.strip()[:12] not in bastion.ok("ps", "-a", "-q")

@@ -753,7 +753,14 @@ class Engine:
                 with contextlib.suppress(Exception):
                     self.kill(record.id, signal.SIGKILL)
                 monitor.wait(paths, 10)
-        return self._sync(self._get(record.id))
+        try:
+            return self._sync(self._get(record.id))
+        except NoSuchContainerError:
+            # a detached `--rm` container: its monitor removed it on the way out, which is
+            # what stopping it asked for (docker stop answers success)
+            from bastion._record import replace
+
+            return replace(record, status=EXITED)
 
     def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> str:
         """Remove a container that is not running (with `force`, kill it first); returns
