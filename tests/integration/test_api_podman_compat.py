@@ -369,3 +369,9 @@ def test_cli_stop_of_a_detached_rm_container_succeeds(bastion: Bastion) -> None:
     while cid.strip()[:12] in bastion.ok("ps", "-a", "-q") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert cid.strip()[:12] not in bastion.ok("ps", "-a", "-q")
+
+
+def test_answers_are_compact_json_as_dockerd_writes(service: Service) -> None:
+    client = service.client()
+    raw = client.api.get(client.api._url("/system/df")).text
+    assert raw.startswith('{"LayersSize":') and ", " not in raw and '": ' not in raw, raw
