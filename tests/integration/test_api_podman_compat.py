@@ -375,3 +375,29 @@ def test_answers_are_compact_json_as_dockerd_writes(service: Service) -> None:
     client = service.client()
     raw = client.api.get(client.api._url("/system/df")).text
     assert raw.startswith('{"LayersSize":') and ", " not in raw and '": ' not in raw, raw
+
+
+def test_mount_flags_reach_the_container(
+    service: Service, bastion: Bastion, tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "seen").write_text("from the host\n")
+    out = _ok(
+        service,
+        *("run", "--rm", "--mount", f"type=bind,source={tmp_path},target=/mnt,readonly"),
+        *("--mount", "type=tmpfs,target=/scratch,tmpfs-size=1048576,tmpfs-mode=1770"),
+        bastion.image,
+        *("sh", "-c", "cat /mnt/seen; stat -c %a /scratch; grep ' /scratch ' /proc/mounts"),
+    )
+    seen, mode, mount = out.splitlines()
+    assert seen == "from the host" and mode == "1770"
+    assert "tmpfs" in mount and "size=1024k" in mount, mount
+    ro = service.docker(
+        "run",
+        "--rm",
+        "--mount",
+        f"type=bind,source={tmp_path},target=/mnt,readonly",
+        bastion.image,
+        "touch",
+        "/mnt/x",
+    )
+    assert ro.returncode != 0 and not (tmp_path / "x").exists()

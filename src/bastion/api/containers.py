@@ -173,8 +173,9 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         # detached `-i` keeps it open for the next attach (the engine's `detach`), and so does
         # a terminal, as moby (a detached `run -it` shell runs on)
         detach=not body.get("StdinOnce") or bool(body.get("Tty")),
-        volumes=_volumes(host.get("Binds") or [], body.get("Volumes") or {}),
+        volumes=_volumes(host.get("Binds") or [], body.get("Volumes") or {}, host),
         stop_signal=body.get("StopSignal") or None,
+        mounts=tuple(_mount_spec(m) for m in host.get("Mounts") or ()),
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
         ),
@@ -194,12 +195,41 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
     )
 
 
-def _volumes(binds: list[str], anonymous: dict[str, Any]) -> tuple[str, ...]:
+def _mount_spec(mount: dict[str, Any]) -> str:
+    """A `HostConfig.Mounts` entry (what `docker run --mount` and docker-py's `mounts=` send)
+    as the `--mount` text the engine reads (engine/mount_flags.py checks it)."""
+    if not isinstance(mount, dict):
+        raise ApiError(400, f"invalid mount {mount!r}: give an object with Type and Target")
+    fields = {
+        "type": mount.get("Type") or "volume",
+        "source": mount.get("Source") or "",
+        "target": mount.get("Target") or "",
+    }
+    if mount.get("ReadOnly"):
+        fields["readonly"] = "true"
+    propagation = (mount.get("BindOptions") or {}).get("Propagation")
+    if propagation:
+        fields["bind-propagation"] = propagation
+    if (mount.get("VolumeOptions") or {}).get("NoCopy"):
+        fields["volume-nocopy"] = "true"
+    tmpfs = mount.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        fields["tmpfs-size"] = str(tmpfs["SizeBytes"])
+    if tmpfs.get("Mode"):
+        fields["tmpfs-mode"] = format(int(tmpfs["Mode"]), "o")  # a number here, octal there
+    for key, value in fields.items():
+        if "," in str(value):
+            raise ApiError(400, f"invalid mount: a comma in its {key} {value!r}")
+    return ",".join(f"{k}={v}" for k, v in fields.items() if v != "")
+
+
+def _volumes(binds: list[str], anonymous: dict[str, Any], host: dict[str, Any]) -> tuple[str, ...]:
     """`Binds`, then an anonymous volume (`-v PATH`) for each path of `Volumes` no bind
     covers: what the docker CLI sends for `-v PATH`, and what moby makes of it."""
     from bastion.engine.mount_flags import parse_volume
 
     covered = {parse_volume(b).target for b in binds}
+    covered |= {os.path.normpath(str(m.get("Target") or "")) for m in host.get("Mounts") or ()}
     extra = [p for p in anonymous if os.path.normpath(p) not in covered]
     return (*binds, *extra)
 
