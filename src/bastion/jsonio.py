@@ -105,8 +105,11 @@ def _no_default(obj: object) -> object:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
 
 
-def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
-    """Serialise `value` to JSON text, like `json.dumps` (ASCII only, no NaN)."""
+def dumps(
+    value: Any, *, indent: int | None = None, sort_keys: bool = False, compact: bool = False
+) -> str:
+    """Serialise `value` to JSON text, like `json.dumps` (ASCII only, no NaN); `compact`
+    without spaces after `:` and `,`, as Go's encoder writes (the API's answers)."""
     if indent is not None:
         return _pretty(value, indent, sort_keys, 0)
     encoder = _json.make_encoder(
@@ -114,8 +117,8 @@ def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> 
         _no_default,
         _json.encode_basestring_ascii,
         None,
-        ": ",
-        ", ",
+        ":" if compact else ": ",
+        "," if compact else ", ",
         sort_keys,
         False,
         False,

@@ -30,6 +30,7 @@ def test_round_trip_and_same_text_as_json(value: Any) -> None:
     assert jsonio.dumps(value, indent=2, sort_keys=True) == json.dumps(
         value, indent=2, sort_keys=True
     )
+    assert jsonio.dumps(value, compact=True) == json.dumps(value, separators=(",", ":"))
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,15 @@ async def attach(request: web.Request) -> web.StreamResponse:
 async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
     tty = bool(record.config.get("tty"))
     keys = detach_keys(request)  # a 400 before the upgrade
+    if request.query.get("stream", "").lower() in ("0", "false", "no"):
+        # moby's `stream=false`: the past log only (`logs=1`), nothing live. Only an explicit
+        # false ends here: the clients that stream all send stream=1, but one that leaves it
+        # out has always been streamed to
+        response, raw = await streams.hijack(request, tty=tty)
+        if _flag(request, "logs"):
+            await _replay_log(request, record, raw, tty)
+        raw.close()
+        return response
     future = request.app[PENDING].wait_for(record.id) if record.status != "running" else None
     # the headers go out before the process starts: the docker CLI starts it once it has them
     response, raw = await streams.hijack(request, tty=tty)

@@ -49,8 +49,11 @@ def query_time(request: web.Request, name: str) -> float | None:
     (with a fraction), an RFC 3339 time, or a Go duration counted back from now ("30s",
     "1h30m"); None when absent."""
     text = request.query.get(name, "").strip()
-    if not text:
-        return None
+    return parse_time(text, name) if text else None
+
+
+def parse_time(text: str, name: str) -> float:
+    """`query_time`'s reading of one value (a filter's `until` too); a 400 naming `name`."""
     try:
         return float(text)
     except ValueError:

@@ -257,6 +257,7 @@ async def head_archive(request: web.Request) -> web.Response:
     from bastion.engine.archive import copied_out
 
     ident, path = request.match_info["id"], _path(request)
+    await in_engine(request, lambda e: e.container(ident))  # moby's 404 before the path's
 
     def run(engine: Engine) -> dict[str, Any]:
         with copied_out(engine, ident, path) as (_, doc):
@@ -273,6 +274,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     from bastion.engine.archive import copied_out, write_tar
 
     ident, path = request.match_info["id"], _path(request)
+    await in_engine(request, lambda e: e.container(ident))  # moby's 404 before the path's
     with tempfile.TemporaryFile() as spool:
 
         def run(engine: Engine) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import shlex
 import threading
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from bastion.api import streams
 from bastion.api.attach import start_attached
-from bastion.api.bodies import query_time
+from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
@@ -127,10 +128,8 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
     command: tuple[str, ...] | None = tuple(cmd) if cmd is not None else None
     first: str | None = None
     if entrypoint is not None:
-        # the engine takes --entrypoint's one word; the rest goes before the command, which
-        # is what Docker runs for Entrypoint + Cmd
+        # --entrypoint's one word, and the array's other words (run before the command)
         first = entrypoint[0] if entrypoint else ""
-        command = (*entrypoint[1:], *(command or ()))
     network = host.get("NetworkMode") or "default"
     endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
     endpoint = endpoints.get(network) or {}
@@ -154,6 +153,7 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
     return ContainerOptions(
         command=command,
         entrypoint=first,
+        entrypoint_args=tuple(entrypoint[1:]) if entrypoint else (),
         env=tuple(body.get("Env") or ()),
         workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None,
@@ -173,7 +173,9 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         # detached `-i` keeps it open for the next attach (the engine's `detach`), and so does
         # a terminal, as moby (a detached `run -it` shell runs on)
         detach=not body.get("StdinOnce") or bool(body.get("Tty")),
-        volumes=tuple(host.get("Binds") or ()),
+        volumes=_volumes(host.get("Binds") or [], body.get("Volumes") or {}, host),
+        stop_signal=body.get("StopSignal") or None,
+        mounts=tuple(_mount_spec(m) for m in host.get("Mounts") or ()),
         tmpfs=tuple(
             f"{path}:{opts}" if opts else path for path, opts in (host.get("Tmpfs") or {}).items()
         ),
@@ -191,6 +193,45 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         interactive=bool(body.get("OpenStdin")),
         restart=policy,
     )
+
+
+def _mount_spec(mount: dict[str, Any]) -> str:
+    """A `HostConfig.Mounts` entry (what `docker run --mount` and docker-py's `mounts=` send)
+    as the `--mount` text the engine reads (engine/mount_flags.py checks it)."""
+    if not isinstance(mount, dict):
+        raise ApiError(400, f"invalid mount {mount!r}: give an object with Type and Target")
+    fields = {
+        "type": mount.get("Type") or "volume",
+        "source": mount.get("Source") or "",
+        "target": mount.get("Target") or "",
+    }
+    if mount.get("ReadOnly"):
+        fields["readonly"] = "true"
+    propagation = (mount.get("BindOptions") or {}).get("Propagation")
+    if propagation:
+        fields["bind-propagation"] = propagation
+    if (mount.get("VolumeOptions") or {}).get("NoCopy"):
+        fields["volume-nocopy"] = "true"
+    tmpfs = mount.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        fields["tmpfs-size"] = str(tmpfs["SizeBytes"])
+    if tmpfs.get("Mode"):
+        fields["tmpfs-mode"] = format(int(tmpfs["Mode"]), "o")  # a number here, octal there
+    for key, value in fields.items():
+        if "," in str(value):
+            raise ApiError(400, f"invalid mount: a comma in its {key} {value!r}")
+    return ",".join(f"{k}={v}" for k, v in fields.items() if v != "")
+
+
+def _volumes(binds: list[str], anonymous: dict[str, Any], host: dict[str, Any]) -> tuple[str, ...]:
+    """`Binds`, then an anonymous volume (`-v PATH`) for each path of `Volumes` no bind
+    covers: what the docker CLI sends for `-v PATH`, and what moby makes of it."""
+    from bastion.engine.mount_flags import parse_volume
+
+    covered = {parse_volume(b).target for b in binds}
+    covered |= {os.path.normpath(str(m.get("Target") or "")) for m in host.get("Mounts") or ()}
+    extra = [p for p in anonymous if os.path.normpath(p) not in covered]
+    return (*binds, *extra)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -316,14 +357,17 @@ async def list_containers(request: web.Request) -> web.Response:
     unknown = set(filters) - {*_LIST_FILTERS, "label"}
     if unknown:
         raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
+    # `limit=N` (N > 0): the N most recently created, running or not, as dockerd
+    limit = query_int(request, "limit", 0)
     # a status filter looks at every container, as dockerd
-    everything = flag(request, "all") or "status" in filters or "exited" in filters
+    everything = flag(request, "all") or "status" in filters or "exited" in filters or limit > 0
 
     def listed(engine: Engine) -> list[dict[str, Any]]:
+        records = sorted(engine.containers(all=everything), key=lambda r: -r.created)
+        chosen = [r for r in records if _matches(r, filters)]
         return [
             summary(r, (engine.network_settings(r) or {}).get("Networks"))
-            for r in engine.containers(all=everything)
-            if _matches(r, filters)
+            for r in (chosen[:limit] if limit > 0 else chosen)
         ]
 
     return json_response(await in_engine(request, listed))
@@ -393,11 +437,12 @@ async def kill(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     force = flag(request, "force")
+    volumes = flag(request, "v")  # its anonymous volumes too (`docker rm -v`)
     ident = request.match_info["id"]
 
     def remove(engine: Engine) -> ContainerRecord:
         record = engine.container(ident)
-        engine.remove(record.id, force=force)
+        engine.remove(record.id, force=force, volumes=volumes)
         return record
 
     emit(request, "destroy", await in_engine(request, remove))
@@ -419,6 +464,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
     auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
     if condition == "not-running" and record.status in ("created", "exited"):
         status = record.exit_code or 0
+    elif condition == "next-exit" and record.status == "exited" and not auto:
+        # moby's next-exit waits for the exit of a run still to come, not the one that was
+        if not await _started_again(request, record):
+            return response  # the client left first
+        status = await in_engine(request, lambda e: e.wait(record.id))
     elif auto:
         await removals.event(record.id).wait()
         status = removals.statuses.get(record.id, 0)
@@ -430,6 +480,24 @@ async def wait(request: web.Request) -> web.StreamResponse:
     await response.write(_json_line({"StatusCode": status, "Error": None}))
     await response.write_eof()
     return response
+
+
+async def _started_again(request: web.Request, record: ContainerRecord) -> bool:
+    """Wait until the container runs again (a `started` newer than the record's); False if
+    the client leaves first or the container is removed."""
+    from bastion.engine import NoSuchContainerError
+
+    while True:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        try:
+            current = await in_engine(request, lambda e: e.container(record.id))
+        except NoSuchContainerError:
+            return False
+        if current.started != record.started or current.status in ("starting", "running"):
+            return True
+        await asyncio.sleep(0.1)
 
 
 def _exists(engine: Engine, container_id: str) -> bool:

@@ -18,6 +18,7 @@ from aiohttp import web
 from bastion import jsonio
 from bastion.api.alert_events import FEED, TYPE
 from bastion.api.bodies import query_filters, query_time
+from bastion.api.containers import flag
 from bastion.api.server import add
 
 _HISTORY = 1024
@@ -87,6 +88,9 @@ def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
 async def events(request: web.Request) -> web.StreamResponse:
     filters = query_filters(request)
     since, until = query_time(request, "since"), query_time(request, "until")
+    # `stream=false` (Podman's compat layer, which its clients and tests send) answers the
+    # recorded events and ends instead of following
+    follow = flag(request, "stream", default=True)
     bus = request.app[BUS]
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
@@ -104,7 +108,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     if until is not None and event["timeNano"] / 1e9 > until:
                         break
                     await response.write(jsonio.dumps(event).encode() + b"\n")
-        while True:
+        while follow:
             left = None if until is None else max(0.0, until - time.time())
             if left == 0.0:
                 break

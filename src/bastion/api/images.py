@@ -42,6 +42,7 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/images/{name:.+}/tag", tag)
     add(app, "POST", "/images/{name:.+}/push", push)
     add(app, "DELETE", "/images/{name:.+}", delete)
+    add(app, "POST", "/commit", commit)
 
 
 def registry_auth(request: web.Request) -> Credentials | None:
@@ -77,7 +78,7 @@ def _created(record: ImageRecord) -> int:
     return int(moment.timestamp())
 
 
-def summary(record: ImageRecord) -> dict[str, Any]:
+def summary(record: ImageRecord, labels: dict[str, str] | None = None) -> dict[str, Any]:
     repository = record.name.split("@", 1)[0].rsplit(":", 1)[0]
     return {
         "Id": record.image_id,
@@ -88,43 +89,39 @@ def summary(record: ImageRecord) -> dict[str, Any]:
         "Size": record.size,
         "VirtualSize": record.size,
         "SharedSize": -1,
-        "Labels": {},
+        "Labels": dict(labels or {}),
         "Containers": -1,
     }
 
 
 async def list_images(request: web.Request) -> web.Response:
-    records = await in_engine(request, lambda e: e.images())
-    return json_response([summary(r) for r in records])
+    from bastion.api.bodies import query_filters
+    from bastion.api.image_filters import LIST_FILTERS, check, predicate
+
+    filters = query_filters(request)
+    check(filters, LIST_FILTERS)
+
+    def listed(engine: Engine) -> list[dict[str, Any]]:
+        keep = predicate(engine, filters)
+        return [
+            summary(r, engine.layout.image(r.name).config.labels)
+            for r in engine.images()
+            if keep(r)
+        ]
+
+    return json_response(await in_engine(request, listed))
 
 
 async def inspect(request: web.Request) -> web.Response:
     name = request.match_info["name"]
 
     def look(engine: Engine) -> dict[str, Any]:
-        record = engine.image(name)
-        image = engine.layout.image(record.name)
-        config = image.config
+        # the engine's document (`bastion image inspect`'s), with the fields of moby's that
+        # older clients still read
+        document = engine.inspect_image(name)
         return {
-            "Id": record.image_id,
-            "RepoTags": [record.name],
-            "RepoDigests": summary(record)["RepoDigests"],
-            "Parent": "",
-            "Created": record.created,
-            "Size": record.size,
-            "VirtualSize": record.size,
-            "Os": "linux",
-            "Architecture": "amd64",
-            "Config": {
-                "Env": list(config.env),
-                "Cmd": list(config.cmd) if config.cmd is not None else None,
-                "Entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
-                "WorkingDir": config.working_dir,
-                "User": config.user,
-                "Labels": dict(config.labels) or None,
-                "StopSignal": config.stop_signal or None,
-            },
-            "RootFS": {"Type": "layers", "Layers": list(config.diff_ids)},
+            **document,
+            "VirtualSize": document["Size"],
             "GraphDriver": {"Name": "overlay", "Data": None},
         }
 
@@ -140,7 +137,17 @@ async def delete(request: web.Request) -> web.Response:
         untagged = engine.remove_image(record.name, force=force)
         return [{"Untagged": n} for n in untagged] + [{"Deleted": record.image_id}]
 
-    return json_response(await in_engine(request, remove))
+    answer = await in_engine(request, remove)
+    from bastion.api.events import BUS
+
+    # moby's image events: one `untag` per name, then `delete`
+    for item in answer:
+        if "Untagged" in item:
+            request.app[BUS].emit(
+                "image", "untag", answer[-1]["Deleted"], {"name": item["Untagged"]}
+            )
+    request.app[BUS].emit("image", "delete", answer[-1]["Deleted"], {"name": name})
+    return json_response(answer)
 
 
 async def pull(request: web.Request) -> web.StreamResponse:
@@ -164,6 +171,9 @@ async def pull(request: web.Request) -> web.StreamResponse:
         if step.state == "present":
             doc["status"] = "Already exists"
         elif step.state == "done":
+            # moby reports the download's end before the unpacking's ("Download complete",
+            # then "Pull complete"); the engine unpacks as it downloads, so both come here
+            loop.call_soon_threadsafe(queue.put_nowait, {**doc, "status": "Download complete"})
             doc["status"] = "Pull complete"
         else:
             doc["status"] = "Downloading"
@@ -172,8 +182,14 @@ async def pull(request: web.Request) -> web.StreamResponse:
 
     await progress.send({"status": f"Pulling from {source.split(':')[0]}", "id": shown})
     credentials = registry_auth(request)
+    platform = request.query.get("platform") or None  # "os/arch[/variant]" in an index
     task = asyncio.ensure_future(
-        in_engine(request, lambda e: e.pull(reference, progress=report, credentials=credentials))
+        in_engine(
+            request,
+            lambda e: e.pull(
+                reference, progress=report, credentials=credentials, platform=platform
+            ),
+        )
     )
     while not task.done() or not queue.empty():
         getter = asyncio.ensure_future(queue.get())
@@ -343,40 +359,31 @@ def _short_name(name: str) -> str:
 
 
 async def prune(request: web.Request) -> web.Response:
-    """`image prune`: untagged images, or with `dangling=false` in the filters every image no
-    container uses; a `label` filter (`KEY` or `KEY=VALUE`, all must match) narrows it to the
-    images whose config has those labels (what Ryuk asks for: never every image)."""
-    filters = json.loads(request.query.get("filters") or "{}")
-    if not isinstance(filters, dict):
-        raise ApiError(400, "filters must be a JSON object")
-    values = list(filters.get("dangling", {}))  # {"false": true} or ["false"]: both are seen
-    prune_all = any(str(v).lower() in ("false", "0") for v in values)
-    labels = [str(v) for v in filters.get("label", {})]
-    unknown = sorted(set(filters) - {"dangling", "label"})
-    if unknown:
-        raise ApiError(400, f"image prune filters not supported: {', '.join(unknown)}")
+    """`image prune`: untagged images, or with `dangling=false` every image no container uses;
+    `label` (what Ryuk asks for: never every image) and `until` narrow it (image_filters.py)."""
+    from bastion.api.bodies import parse_time, query_filters
+    from bastion.api.image_filters import check, predicate
 
-    def matches(engine: Engine, record: ImageRecord) -> bool:
-        have = engine.layout.image(record.name).config.labels
-        for wanted in labels:
-            key, sep, value = wanted.partition("=")
-            if key not in have or (sep and have[key] != value):
-                return False
-        return True
+    filters = query_filters(request)
+    check(filters, frozenset({"dangling", "label", "until"}))
+    prune_all = any(v.lower() in ("false", "0") for v in filters.pop("dangling", ()))
+    until = [parse_time(v, "until") for v in filters.pop("until", ())]
 
     def work(engine: Engine) -> dict[str, Any]:
-        ids = {r.name: r.image_id for r in engine.images()}
-        if labels:
-            from bastion.engine.image_verbs import is_untagged
-            from bastion.engine.system import Pruned
+        from bastion.engine.image_verbs import created_stamp, is_untagged
+        from bastion.engine.system import Pruned
 
+        ids = {r.name: r.image_id for r in engine.images()}
+        if filters or until:
+            keep = predicate(engine, filters)
             used = {c.image_id for c in engine.metadata.containers()}
             doomed = [
                 r.name
                 for r in engine.images()
                 if r.image_id not in used
                 and (prune_all or is_untagged(r.name))
-                and matches(engine, r)
+                and keep(r)
+                and all(created_stamp(r.created, r.pulled) < t for t in until)
             ]
             pruned = Pruned()
             for name in doomed:
@@ -392,3 +399,25 @@ async def prune(request: web.Request) -> web.Response:
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": pruned.reclaimed}
 
     return json_response(await in_engine(request, work))
+
+
+async def commit(request: web.Request) -> web.Response:
+    """`POST /commit?container=&repo=&tag=&comment=&author=&changes=`: 201 `{"Id": ...}`
+    (engine/container_commit.py). `changes` holds instructions one a line, as the docker
+    CLI sends its `--change` flags; a JSON body (a container config) is not read."""
+    from bastion.engine.container_commit import CommitOptions
+
+    container = request.query.get("container")
+    if not container:
+        raise ApiError(400, "commit needs a container: ?container=NAME_OR_ID")
+    repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+    if tag and not repo:
+        raise ApiError(400, "a tag needs a repository: add repo=NAME")
+    options = CommitOptions(
+        reference=f"{repo}:{tag}" if repo and tag else repo or None,
+        comment=request.query.get("comment", ""),
+        author=request.query.get("author", ""),
+        changes=tuple(request.query.getall("changes", [])),
+    )
+    record = await in_engine(request, lambda e: e.commit(container, options))
+    return json_response({"Id": record.image_id}, status=201)

@@ -255,6 +255,9 @@ async def system_df(request: web.Request) -> web.Response:
             "Containers": boxes,
             "Volumes": volumes,
             "BuildCache": [],
+            # moby's DiskUsage still carries the field (deprecated, always 0 since API 1.40):
+            # clients compare the whole document (Podman's checks do)
+            "BuilderSize": 0,
         }
 
     return json_response(await in_engine(request, run))

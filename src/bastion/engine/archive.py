@@ -83,19 +83,27 @@ def copied_out(engine: Engine, ident: str, path: str) -> Iterator[tuple[str, dic
 
 
 def write_tar(copy: str, out: IO[bytes]) -> None:
-    """`copy` (and what is under it) as a tar stream, named by its last name."""
+    """`copy` (and what is under it) as a tar stream, named by its last name. Owners are
+    numbers only, as moby writes them (FileInfoHeaderNoLookups): the host's user names mean
+    nothing in the container."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(copy, arcname=os.path.basename(copy), recursive=True)
+        tar.add(copy, arcname=os.path.basename(copy), recursive=True, filter=_numeric_owner)
+
+
+def _numeric_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uname = info.gname = ""
+    return info
 
 
 def put_archive(engine: Engine, ident: str, path: str, archive: IO[bytes]) -> None:
-    """Unpack the tar `archive` into the container's directory `path`."""
+    """Unpack the tar `archive` into the container's directory `path`, its members owned as
+    the archive says (moby's PUT archive keeps the tar's uid/gid)."""
     if not path.startswith("/"):
         raise InvalidOptionError(f"the path {path!r} is not absolute")
     with _scratch(engine) as scratch:
         top = _unpack(archive, scratch)
         for name in sorted(top):
-            engine.copy_to(ident, os.path.join(scratch, name), path)
+            engine.copy_to(ident, os.path.join(scratch, name), path, owners=True)
 
 
 def _unpack(archive: IO[bytes], scratch: str) -> set[str]:
@@ -133,7 +141,7 @@ def _extract(tar: tarfile.TarFile, root: str, top: set[str]) -> None:
             else:
                 os.unlink(target)
         member.name = name
-        tar.extract(member, root, set_attrs=True)
+        tar.extract(member, root, set_attrs=True, numeric_owner=True)
         top.add(name.split("/", 1)[0])
 
 

@@ -155,9 +155,11 @@ def _replace_host(target: str, *, keep_regular: bool = False) -> None:
     os.unlink(target)
 
 
-def copy_in(root: str, source: str, destination: str) -> None:
+def copy_in(root: str, source: str, destination: str, *, owners: bool = False) -> None:
     """Copy the host path `source` into the container whose root is `root`, at the container
-    path `destination`: into it when it is a directory there, as it otherwise."""
+    path `destination`: into it when it is a directory there, as it otherwise. With `owners`
+    the copies keep the owners of the host files (an API upload: its tar's), else they are
+    the copier's (root), as `docker cp`'s."""
     try:
         st = os.lstat(source)
     except FileNotFoundError:
@@ -185,7 +187,7 @@ def copy_in(root: str, source: str, destination: str) -> None:
                     f"no such directory in the container: {parent}", where=destination
                 ) from exc
         try:
-            _in(source, st, parent_fd, name)
+            _in(source, st, parent_fd, name, owners)
         except OSError as exc:
             raise _failed(exc, destination) from exc
         finally:
@@ -194,7 +196,13 @@ def copy_in(root: str, source: str, destination: str) -> None:
         os.close(root_fd)
 
 
-def _in(source: str, st: os.stat_result, dir_fd: int, name: str) -> None:
+def _in(source: str, st: os.stat_result, dir_fd: int, name: str, owners: bool) -> None:
+    _copy_entry(source, st, dir_fd, name, owners)
+    if owners:
+        os.chown(name or ".", st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _copy_entry(source: str, st: os.stat_result, dir_fd: int, name: str, owners: bool) -> None:
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
         _replace_in(dir_fd, name)
@@ -213,7 +221,7 @@ def _in(source: str, st: os.stat_result, dir_fd: int, name: str) -> None:
         try:
             for entry in os.scandir(source):
                 child = os.lstat(entry.path)
-                _in(entry.path, child, fd, entry.name)
+                _in(entry.path, child, fd, entry.name, owners)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)

@@ -37,7 +37,7 @@ from bastion.engine.errors import (
 from bastion.engine.host_config import inspect_fields
 from bastion.engine.metadata import ContainerRecord, ImageRecord, Metadata
 from bastion.engine.mount_flags import requests as mount_requests
-from bastion.engine.spec import ContainerOptions, ImageFacts, build, merge
+from bastion.engine.spec import ContainerOptions, ImageFacts, build, command_parts, merge
 from bastion.engine.volumes import (
     VolumeRecord,
     Volumes,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from bastion.engine import image_verbs, operations
     from bastion.engine.attach import Attachment
     from bastion.engine.builder import BuildOptions, BuildResult
+    from bastion.engine.container_commit import CommitOptions
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
@@ -136,11 +137,14 @@ class Engine:
         tls_verify: bool | None = None,
         progress: Callable[[PullProgress], None] | None = None,
         credentials: Credentials | None = None,
+        platform: str | None = None,
     ) -> ImageRecord:
         """Pull `reference` from its registry (its mirrors first), unpack its layers and record
-        it; `credentials` (the API's X-Registry-Auth) before the auth files'."""
+        it; `credentials` (the API's X-Registry-Auth) before the auth files'; `platform`
+        ("os/arch[/variant]", default linux/amd64) picks in an image index."""
         from bastion.images import Reference, pull
         from bastion.images.mirrors import configured
+        from bastion.images.registry import DEFAULT_PLATFORM
 
         layers = self.layers
         ref = Reference.parse(reference)
@@ -152,6 +156,7 @@ class Engine:
             progress=progress,
             credentials=credentials,
             mirrors=configured(self.root).get(ref.registry, ()),
+            platform=platform or DEFAULT_PLATFORM,
         )
         return self._record_image(image, layers)
 
@@ -349,7 +354,13 @@ class Engine:
             passwd=read_in_layers(lowerdirs, "etc/passwd"),
             group=read_in_layers(lowerdirs, "etc/group"),
         )
+        if options.stop_signal and not is_signal(options.stop_signal):
+            raise InvalidOptionError(
+                f"invalid stop signal {options.stop_signal!r}",
+                hint="give a name (SIGINT) or a number",
+            )
         process = merge(facts, options, container_id)
+        entrypoint, cmd = command_parts(config.entrypoint, config.cmd, options)
         wanted_mounts = mount_requests(
             options.volumes, options.mounts, options.tmpfs, config.volumes
         )
@@ -367,8 +378,8 @@ class Engine:
             "cwd": process.cwd,
             "user": options.user if options.user is not None else config.user,
             "hostname": process.hostname,
-            "entrypoint": list(config.entrypoint or ()),
-            "cmd": list(options.command or config.cmd or ()),
+            "entrypoint": list(entrypoint),
+            "cmd": list(cmd),
             "labels": labels,
             "memory": options.memory or 0,
             "pids_limit": options.pids_limit or 0,
@@ -379,7 +390,7 @@ class Engine:
             "interactive": options.interactive,
             "restart": policy.document(),
             "log_size_max": options.log_size_max or 0,
-            "stop_signal": config.stop_signal or "SIGTERM",
+            "stop_signal": options.stop_signal or config.stop_signal or "SIGTERM",
             "diff_ids": list(config.diff_ids),
             "lowerdirs": lowerdirs,
             "host_config": inspect_fields(options),
@@ -742,7 +753,14 @@ class Engine:
                 with contextlib.suppress(Exception):
                     self.kill(record.id, signal.SIGKILL)
                 monitor.wait(paths, 10)
-        return self._sync(self._get(record.id))
+        try:
+            return self._sync(self._get(record.id))
+        except NoSuchContainerError:
+            # a detached `--rm` container: its monitor removed it on the way out, which is
+            # what stopping it asked for (docker stop answers success)
+            from bastion._record import replace
+
+            return replace(record, status=EXITED)
 
     def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> str:
         """Remove a container that is not running (with `force`, kill it first); returns
@@ -856,6 +874,12 @@ class Engine:
         operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
         return self._get(record.id)
 
+    def commit(self, name_or_id: str, options: CommitOptions) -> ImageRecord:
+        """The container's changes as a new image (container_commit.py)."""
+        from bastion.engine.container_commit import commit
+
+        return commit(self, name_or_id, options)
+
     def changes(self, name_or_id: str) -> list[tuple[str, int]]:
         """What the container changed in its image's files (changes.py: `diff`)."""
         from bastion.engine.changes import changes
@@ -879,12 +903,14 @@ class Engine:
         with self._container_root(name_or_id) as root:
             copy_out(root, source, destination, follow=follow)
 
-    def copy_to(self, name_or_id: str, source: str, destination: str) -> None:
+    def copy_to(
+        self, name_or_id: str, source: str, destination: str, *, owners: bool = False
+    ) -> None:
         """`cp SOURCE CONTAINER:DESTINATION`: see copy.py."""
         from bastion.engine.copy import copy_in
 
         with self._container_root(name_or_id) as root:
-            copy_in(root, source, destination)
+            copy_in(root, source, destination, owners=owners)
 
     @contextlib.contextmanager
     def _container_root(self, name_or_id: str) -> Iterator[str]:
@@ -1321,6 +1347,14 @@ def _random_name(container_id: str) -> str:
     adjective = _ADJECTIVES[number % len(_ADJECTIVES)]
     name = _NAMES[(number // len(_ADJECTIVES)) % len(_NAMES)]
     return f"{adjective}_{name}_{container_id[:4]}"
+
+
+def is_signal(name: str) -> bool:
+    """Whether `name` is a signal `signal_number` knows (it reads anything else as SIGTERM)."""
+    text = name.upper()
+    if text.isdigit():
+        return 0 < int(text) < signal.NSIG
+    return ("SIG" + text.removeprefix("SIG")) in signal.Signals.__members__
 
 
 def signal_number(name: str) -> int:

@@ -61,6 +61,10 @@ class ContainerOptions:
 
     command: tuple[str, ...] | None = None
     entrypoint: str | None = None
+    # the words after the first of an Entrypoint given as an array (the API's); they run
+    # before the command and show in the container's Config.Entrypoint
+    entrypoint_args: tuple[str, ...] = ()
+    stop_signal: str | None = None  # `--stop-signal` (a name or a number), over the image's
     env: tuple[str, ...] = ()
     workdir: str | None = None
     user: str | None = None
@@ -127,14 +131,23 @@ class Process:
     hostname: str
 
 
+def command_parts(
+    image_entrypoint: tuple[str, ...] | None,
+    image_cmd: tuple[str, ...] | None,
+    options: ContainerOptions,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The container's (Entrypoint, Cmd), as Docker keeps them in its config: `--entrypoint`
+    replaces the image's and drops the image's Cmd."""
+    if options.entrypoint is not None:
+        first = (options.entrypoint,) if options.entrypoint else ()
+        return first + options.entrypoint_args, options.command or ()
+    cmd = options.command if options.command is not None else (image_cmd or ())
+    return image_entrypoint or (), cmd
+
+
 def merge(image: ImageFacts, options: ContainerOptions, container_id: str) -> Process:
     """Docker's merge of image config and flags (the module docstring lists the rules)."""
-    if options.entrypoint is not None:
-        entrypoint: tuple[str, ...] = (options.entrypoint,) if options.entrypoint else ()
-        cmd = options.command or ()
-    else:
-        entrypoint = image.entrypoint or ()
-        cmd = options.command if options.command is not None else (image.cmd or ())
+    entrypoint, cmd = command_parts(image.entrypoint, image.cmd, options)
     args = entrypoint + cmd
     if not args:
         raise InvalidOptionError(

@@ -48,8 +48,9 @@ def test_a_create_body_becomes_the_clis_options() -> None:
         },
     }
     options = options_from_body(body, "web")
-    # Entrypoint + Cmd run as Docker runs them: /bin/sh -c "echo hi"
-    assert (options.entrypoint, options.command) == ("/bin/sh", ("-c", "echo hi"))
+    # Entrypoint + Cmd run as Docker runs them: /bin/sh -c "echo hi", the array kept whole
+    assert (options.entrypoint, options.entrypoint_args) == ("/bin/sh", ("-c",))
+    assert options.command == ("echo hi",)
     assert options.labels == {"team": "x", AUTO_REMOVE_LABEL: "1"}
     assert not options.auto_remove and options.detach  # the server removes it, not conmon
     assert options.volumes == ("/srv:/data:ro",) and options.publish == ("8080:80/tcp",)
