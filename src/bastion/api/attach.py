@@ -105,6 +105,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
         await removals.reading(record.id, -1)
 
 
+#: Seconds the past log waits after the upgrade's headers (see `_attach`).
+HEADERS_ALONE = 0.05
+
+
 async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamResponse:
     tty = bool(record.config.get("tty"))
     keys = detach_keys(request)  # a 400 before the upgrade
@@ -114,6 +118,10 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         # out has always been streamed to
         response, raw = await streams.hijack(request, tty=tty)
         if _flag(request, "logs"):
+            # docker-py reads the headers through a buffered reader and the output from the
+            # raw socket: bytes that arrive with the headers are lost. A live stream's first
+            # output comes later by itself; a replay must wait a moment for the headers' read.
+            await asyncio.sleep(HEADERS_ALONE)
             await _replay_log(request, record, raw, tty)
         raw.close()
         return response
@@ -132,6 +140,7 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         raw.close()
         return response
     if future is None and _flag(request, "logs"):
+        await asyncio.sleep(HEADERS_ALONE)  # as above: not with the headers
         await _replay_log(request, record, raw, tty)
     stdin = _flag(request, "stdin") and bool(record.config.get("interactive"))
     await pump(
