@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.api_service import DOCKER, Service
+from bastion_testing.api_service import DOCKER, Service, serving
 from bastion_testing.engine import Bastion, stored_alerts, watched_engine_rig
 
 if TYPE_CHECKING:
@@ -35,11 +35,8 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 @pytest.fixture(scope="module")
 def service(bastion: Bastion) -> Iterator[Service]:
-    s = Service(bastion)
-    try:
+    with serving(bastion) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_alerts_on_events_and_inspect(service: Service, bastion: Bastion, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.api_service import Service
+from bastion_testing.api_service import Service, serving
 from bastion_testing.engine import Bastion, engine_rig
 
 if TYPE_CHECKING:
@@ -31,11 +31,8 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 @pytest.fixture(scope="module")
 def service(bastion: Bastion) -> Iterator[Service]:
-    s = Service(bastion)
-    try:
+    with serving(bastion) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _connect(service: Service) -> socket.socket:

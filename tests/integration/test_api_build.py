@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.api_service import Service
+from bastion_testing.api_service import Service, serving
 from bastion_testing.engine import Bastion, engine_rig, mounts_under
 from bastion_testing.registry import private_dir, skopeo_copy, start_registry
 
@@ -35,12 +35,8 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 @pytest.fixture(scope="module")
 def service(bastion: Bastion) -> Iterator[Service]:
-    s = Service(bastion)
-    try:
+    with serving(bastion) as s:
         yield s
-    finally:
-        s.stop()
-        assert not os.path.exists(s.socket)
 
 
 def context(b: Bastion, name: str, files: dict[str, str]) -> str:

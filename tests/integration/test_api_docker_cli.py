@@ -4,12 +4,11 @@ engine test rig (a registry on 127.0.0.1, a private engine root)."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.api_service import Service
+from bastion_testing.api_service import Service, serving
 from bastion_testing.engine import Bastion, engine_rig
 
 if TYPE_CHECKING:
@@ -26,12 +25,8 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 @pytest.fixture(scope="module")
 def service(bastion: Bastion) -> Iterator[Service]:
-    s = Service(bastion)
-    try:
+    with serving(bastion) as s:
         yield s
-    finally:
-        s.stop()
-        assert not os.path.exists(s.socket)
 
 
 def test_version_and_ping(service: Service) -> None:

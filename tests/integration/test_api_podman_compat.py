@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bastion_testing.api_service import Service
+from bastion_testing.api_service import Service, serving
 from bastion_testing.engine import Bastion, engine_rig
 from bastion_testing.layers import file, make_tar, write_oci_image, write_oci_index
 from bastion_testing.registry import skopeo_copy
@@ -38,11 +38,8 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 @pytest.fixture(scope="module")
 def service(bastion: Bastion) -> Iterator[Service]:
-    s = Service(bastion)
-    try:
+    with serving(bastion) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _ok(service: Service, *args: str) -> str:

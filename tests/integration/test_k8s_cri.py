@@ -9,12 +9,8 @@ is an effect seen from inside the container or from the host's kernel files.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from typing import TYPE_CHECKING
@@ -24,6 +20,7 @@ import pytest
 from bastion_testing import bundle as _bundle
 from bastion_testing import cri as _cri
 from bastion_testing.engine import free_subnet
+from bastion_testing.watch import Watch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +28,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 MIB = 1 << 20
-BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
 
 
 @pytest.fixture(scope="module")
@@ -228,13 +224,11 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
         " container=%container.name image=%container.image.repository)\n"
         "  priority: WARNING\n"
     )
-    watch = subprocess.Popen(
-        [BASTION, "--root", rig.bastion_root, "watch", "-o", "json", "-r", str(rules)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    watch = Watch(
+        rig.bastion_root,
+        "-r",
+        str(rules),
         env={
-            **os.environ,
             "BASTION_CONTAINERD_STATE": rig.containerd.state,
             # the pod's labels come from the CRI socket (sensor/state/cri.py)
             "BASTION_CRI_SOCKET": rig.containerd.socket,
@@ -242,14 +236,6 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
     )
     pods = {}
     try:
-        assert watch.stderr is not None
-        head = []
-        for line in watch.stderr:  # until the probe is attached
-            head.append(line)
-            if line.startswith("bastion: watching"):
-                break
-        else:
-            raise AssertionError(f"watch exited: {''.join(head)}")
         for handler in _cri.HANDLERS:
             config = rig.pod_config(_pod_name(handler), namespace=f"bst-test-{handler}")
             pod = rig.pod(config, handler)
@@ -260,17 +246,13 @@ def test_the_sensor_names_the_pod_from_the_first_syscall(
                 rig.remove_pod(pod)
             pods[handler] = config
         time.sleep(1)  # the sensor evaluates a little after the syscall
-        watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=60)
+        alerts, _ = watch.stop(timeout=60)
     finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.communicate()
-    alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
+        watch.kill()
     mine = [a["output_fields"] for a in alerts if a["rule"] == "bst-test shadow read in a pod"]
     for handler, config in pods.items():
         named = [f for f in mine if f["k8s.pod.name"] == config.metadata.name]
-        assert named, f"no alert names {handler}'s pod: {mine}\n{''.join(head)}{err}"
+        assert named, f"no alert names {handler}'s pod: {mine}\n{''.join(watch.head)}"
         fields = named[0]
         assert fields["k8s.ns.name"] == f"bst-test-{handler}"
         assert fields["k8s.pod.uid"] == config.metadata.uid

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.test_watch_live import Watch, create, wait_stopped, watches
+from tests.integration.test_watch_live import create, wait_stopped, watches
 
 from bastion.sensor.defaults import DEFAULT_RULES
 from bastion_testing import shared_data
 from bastion_testing.plugin import BundleFactory
 from bastion_testing.runc import Runc
+from bastion_testing.watch import Watch
 
 __all__ = ["watches"]  # the fixture, used by name
 

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from bastion_testing.helper import PATH_IN_ROOTFS as HELPER
 from bastion_testing.helper import parse
 from bastion_testing.plugin import BundleFactory
 from bastion_testing.runc import Runc
+from bastion_testing.watch import Watch
 
 pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
 
@@ -40,50 +40,6 @@ BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
 #: Falco's JSON time: RFC 3339, UTC, nanoseconds.
 FALCO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 FALCO_KEYS = {"hostname", "output", "output_fields", "priority", "rule", "source", "tags", "time"}
-
-
-class Watch:
-    """A running `bastion watch`; `stop()` ends it with SIGINT and returns (alerts, stats)."""
-
-    def __init__(self, root: str, *args: str) -> None:
-        argv = [BASTION, "--root", root, "watch", "-o", "json", *args]
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.head: list[str] = []
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:  # until the probe is attached
-            self.head.append(line)
-            if line.startswith("bastion: watching"):
-                return
-        self.proc.wait()
-        raise AssertionError(f"watch exited {self.proc.returncode}: {''.join(self.head)}")
-
-    def stop(self, timeout: float = 30) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=timeout)
-        assert self.proc.returncode == 0, "".join(self.head) + err
-        alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return alerts, statistics(err)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-def statistics(stderr: str) -> dict[str, str]:
-    """The `statistics:` block of watch's stderr as {label: value}."""
-    lines = stderr.splitlines()
-    assert "statistics:" in lines, stderr
-    block = lines[lines.index("statistics:") + 1 :]
-    found = {}
-    for line in block:
-        if not line.startswith("  "):
-            break
-        label, _, value = line.strip().rpartition("  ")
-        found[label.strip()] = value.strip()
-    return found
 
 
 @pytest.fixture

@@ -11,11 +11,6 @@ test_k8s_cri.py.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,13 +21,13 @@ import pytest
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion_testing import bundle as _bundle
 from bastion_testing import clients
+from bastion_testing.watch import Watch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = [pytest.mark.privileged, pytest.mark.bpf]
 
-BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
 RULE = "bst-test group read in a container"
 
 
@@ -66,26 +61,12 @@ def test_podman_containers_are_named_from_containers_storage(
         " image=%container.image.repository)\n"
         "  priority: WARNING\n"
     )
-    watch = subprocess.Popen(
-        [BASTION, "--root", DEFAULT_STATE_ROOT, "watch", "-o", "json", "-r", str(rules)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "BASTION_PODMAN_STORAGE": podman.root},
-    )
+    watch = Watch(DEFAULT_STATE_ROOT, "-r", str(rules), env={"BASTION_PODMAN_STORAGE": podman.root})
     names = {
         "bastion-runc": _bundle.new_name("bst-test-pm-"),
         "runc": _bundle.new_name("bst-test-pm-"),
     }
     try:
-        assert watch.stderr is not None
-        head = []
-        for line in watch.stderr:  # until the probe is attached
-            head.append(line)
-            if line.startswith("bastion: watching"):
-                break
-        else:
-            raise AssertionError(f"watch exited: {''.join(head)}")
         runtime = {"bastion-runc": [], "runc": ["--runtime", "/usr/sbin/runc"]}
         for which, name in names.items():
             podman(
@@ -101,15 +82,11 @@ def test_podman_containers_are_named_from_containers_storage(
                 check=True,
             )
         time.sleep(1)  # the sensor evaluates a little after the syscall
-        watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=60)
+        alerts, _ = watch.stop(timeout=60)
     finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.communicate()
-    alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
+        watch.kill()
     mine = [a["output_fields"] for a in alerts if a["rule"] == RULE]
     for which, name in names.items():
         named = [f for f in mine if f["container.name"] == name]
-        assert named, f"no alert names the {which} container {name}: {mine}\n{''.join(head)}{err}"
+        assert named, f"no alert names the {which} container {name}: {mine}\n{''.join(watch.head)}"
         assert named[0]["container.image.repository"] == clients.IMAGE.rpartition(":")[0]

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from bastion_testing.engine import Bastion
 
 DOCKER = "/usr/bin/docker"  # Debian's docker.io client (API 1.41); its dockerd never runs
@@ -71,3 +74,15 @@ class Service:
         self.proc.wait(timeout=30)
         assert self.proc.stderr is not None
         self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def serving(bastion: Bastion, *, extra_env: dict[str, str] | None = None) -> Iterator[Service]:
+    """The service over `bastion` for a test module (its fixture's body): stopped at the end,
+    and its socket gone with it."""
+    service = Service(bastion, extra_env=extra_env)
+    try:
+        yield service
+    finally:
+        service.stop()
+    assert not os.path.exists(service.socket), f"the service left {service.socket}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 #: How long the end-of-session check waits for exiting processes and busy cgroups to go away.
 SETTLE_SECONDS = 3.0
 _NEEDS_ROOT = ("privileged", "bpf")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the processes the tests start default SIGINT and SIGQUIT, as from a terminal. A
+    shell starts a background job (`.ci/run &`) with both ignored, and an ignored signal stays
+    ignored across exec: Ctrl-C in a pty, `kill -INT` to a foreground `run`, the end of an
+    `events` stream would then prove nothing (or fail). A handler Python installs is reset to
+    the default in the children."""
+    del config
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
