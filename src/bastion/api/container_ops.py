@@ -20,6 +20,8 @@ from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bastion.engine import ContainerRecord, Engine
     from bastion.engine.operations import ContainerStats
 
@@ -53,24 +55,24 @@ async def restart(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
-    ident = request.match_info["id"]
-
-    def run(engine: Engine) -> ContainerRecord:
-        engine.pause(ident)
-        return engine.container(ident)
-
-    _emit(request, "pause", await in_engine(request, run))
-    return web.Response(status=204)
+    return await _freeze(request, "pause", lambda e, ident: e.pause(ident))
 
 
 async def unpause(request: web.Request) -> web.Response:
+    return await _freeze(request, "unpause", lambda e, ident: e.unpause(ident))
+
+
+async def _freeze(
+    request: web.Request, event: str, act: Callable[[Engine, str], None]
+) -> web.Response:
+    """Pause or unpause the container, then the event naming it."""
     ident = request.match_info["id"]
 
     def run(engine: Engine) -> ContainerRecord:
-        engine.unpause(ident)
+        act(engine, ident)
         return engine.container(ident)
 
-    _emit(request, "unpause", await in_engine(request, run))
+    _emit(request, event, await in_engine(request, run))
     return web.Response(status=204)
 
 

@@ -14,7 +14,7 @@ import datetime
 import json
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -27,6 +27,8 @@ from bastion.errors import BastionError
 if TYPE_CHECKING:
     from bastion.engine import Engine, ImageRecord
     from bastion.images import Credentials, PullProgress
+
+T = TypeVar("T")
 
 
 def register(app: web.Application) -> None:
@@ -191,15 +193,8 @@ async def pull(request: web.Request) -> web.StreamResponse:
             ),
         )
     )
-    while not task.done() or not queue.empty():
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            await progress.send(getter.result())
-        else:
-            getter.cancel()
     try:
-        record = task.result()
+        record = await _relay(progress, queue, task)
     except BastionError as exc:
         await progress.error(exc.message)
     else:
@@ -249,6 +244,22 @@ async def tag(request: web.Request) -> web.Response:
     return web.Response(status=201)
 
 
+async def _relay(
+    progress: streams.Progress, queue: asyncio.Queue[dict[str, Any]], task: asyncio.Future[T]
+) -> T:
+    """Send the progress documents the engine queues while `task` runs (pull, push), then
+    the task's result (or its error)."""
+    while not task.done() or not queue.empty():
+        getter = asyncio.ensure_future(queue.get())
+        waited: set[asyncio.Future[Any]] = {task, getter}
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            await progress.send(getter.result())
+        else:
+            getter.cancel()
+    return task.result()
+
+
 async def push(request: web.Request) -> web.StreamResponse:
     """Push with a progress stream (`Pushing`, `Pushed`, the digest line the CLI prints);
     the credentials of X-Registry-Auth, else the engine's auth files (`bastion login`)."""
@@ -280,15 +291,8 @@ async def push(request: web.Request) -> web.StreamResponse:
     credentials = registry_auth(request)
     await progress.send({"status": f"The push refers to repository [{name}]"})
     task = asyncio.ensure_future(in_engine(request, work))
-    while not task.done() or not queue.empty():
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            await progress.send(getter.result())
-        else:
-            getter.cancel()
     try:
-        digest, size = task.result()
+        digest, size = await _relay(progress, queue, task)
     except BastionError as exc:
         await progress.error(exc.message)
     else:
