@@ -10,6 +10,7 @@ state, then for the exit commands to be gone, and count the runs in the containe
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,42 @@ def test_on_failure_restarts_exactly_n_times(bastion: Bastion) -> None:
         assert policy == {"Name": "on-failure", "MaximumRetryCount": 2}
     finally:
         bastion.ok("rm", "-f", "fails")
+
+
+def test_lookers_while_it_restarts_change_nothing(bastion: Bastion) -> None:
+    """`ps -a`s racing the monitor's `cleanup` (four at a time, back to back) record each
+    exit once: no look fails (an overlay unmounted twice gave EINVAL under CI's load) and
+    none releases the run a restart has just begun."""
+    cid = bastion.ok(
+        *("run", "-d", "--name", "watched", "--network", "none"),
+        *("--restart", "on-failure:4", bastion.image, "sh", "-c", "echo run; exit 3"),
+    ).strip()
+    failures: list[str] = []
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.is_set():
+            result = bastion("ps", "-a", "-q")
+            if result.returncode != 0:
+                failures.append(result.stderr)
+
+    lookers = [threading.Thread(target=look) for _ in range(4)]
+    for thread in lookers:
+        thread.start()
+    try:
+        until("recorded as exited", lambda: state(bastion, "watched")["Status"] == "exited")
+        until("its exit commands are done", lambda: exit_commands(cid) == [])
+    finally:
+        done.set()
+        for thread in lookers:
+            thread.join()
+    try:
+        assert failures == []
+        final = state(bastion, "watched")
+        assert (final["Status"], final["ExitCode"], final["RestartCount"]) == ("exited", 3, 4)
+        assert runs(bastion, "watched") == 5
+    finally:
+        bastion.ok("rm", "-f", "watched")
 
 
 def test_on_failure_leaves_a_success_alone(bastion: Bastion) -> None:

@@ -554,7 +554,13 @@ class Engine:
         record = self._get(container_id)
         if record.config.get("auto_remove") and not record.config.get("detach"):
             return  # an attached `run --rm`: its CLI records and removes it, or `detached`
-        record = self._sync(record)
+        # a container that ended while its `start` still held the lock: wait that out, or
+        # `_sync` would leave it "starting" and nobody would restart or remove it
+        with contextlib.suppress(FileNotFoundError):
+            lock = start_lock(self._directory(record.id), blocking=True)
+            assert lock is not None
+            os.close(lock)
+        record = self._sync(self._get(container_id))
         if record.status == RESTARTING:
             self._restart_by_policy(record)
         elif record.status == EXITED and record.config.get("auto_remove"):
@@ -781,15 +787,27 @@ class Engine:
         from bastion.images import ContainerFilesystem
 
         directory = self._directory(record.id)
-        self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
-        shutil.rmtree(directory, ignore_errors=True)
-        self.metadata.delete_container(record.id)
+        # under the start lock: the monitor's `cleanup` may be recording the exit right now
+        try:
+            lock = start_lock(directory, blocking=True)
+        except FileNotFoundError:
+            lock = None  # its directory is gone already (a `repair`ed half-made container)
+        try:
+            self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
+            shutil.rmtree(directory, ignore_errors=True)
+            self.metadata.delete_container(record.id)
+        finally:
+            if lock is not None:
+                os.close(lock)
         if volumes or record.config.get("auto_remove"):
             self.volumes.remove_anonymous(record)
         return record.id
 
     def containers(self, *, all: bool = False) -> list[ContainerRecord]:
-        records = [self._sync(r) for r in self.metadata.containers()]
+        records = []
+        for record in self.metadata.containers():
+            with contextlib.suppress(NoSuchContainerError):  # removed while we looked
+                records.append(self._sync(record))
         return records if all else [r for r in records if r.status == RUNNING]
 
     def container(self, name_or_id: str) -> ContainerRecord:
@@ -1278,30 +1296,42 @@ class Engine:
                 return self._get(record.id)
         elif record.status != RUNNING:
             return record
-        status = monitor.exit_status(paths, record.id)
-        if status is None:
-            if monitor.monitor_pid(paths) is not None and not monitor.wait(paths, 0):
-                return record  # the monitor still runs: so does the container
-            status = monitor.exit_status(paths, record.id)
-            if status is None:
-                status = 255  # the monitor died without saying: Docker's "unknown"
-        oom = self._oom_killed(record.id)
+        if _exit_status(paths, record.id) is None:
+            return record  # the monitor still runs: so does the container
+        # it ended: fold that in under the start lock. Two lookers at once (the monitor's
+        # `cleanup` and an `inspect`) would both release it, and one that read the exit of
+        # the run before a restart would release the restarted one.
         try:
-            finished = os.stat(paths.exit_file(record.id)).st_mtime
-        except OSError:
-            finished = time.time()
-        from bastion.images import ContainerFilesystem
+            lock = start_lock(paths.directory, blocking=True)
+        except FileNotFoundError:
+            return self._get(record.id)  # `rm` took it meanwhile: NoSuchContainerError
+        assert lock is not None
+        try:
+            record = self._get(record.id)
+            if record.status not in (RUNNING, STARTING):
+                return record  # somebody else recorded the exit meanwhile
+            status = _exit_status(paths, record.id)
+            if status is None:
+                return record  # restarted meanwhile, and running
+            oom = self._oom_killed(record.id)
+            try:
+                finished = os.stat(paths.exit_file(record.id)).st_mtime
+            except OSError:
+                finished = time.time()
+            from bastion.images import ContainerFilesystem
 
-        self._release(record.id, ContainerFilesystem(os.path.join(paths.directory, "fs")))
-        self.metadata.update_container(
-            record.id,
-            status=self._ended_status(record, status),
-            exit_code=status,
-            oom_killed=oom,
-            finished=finished,
-            pid=0,
-        )
-        return self._get(record.id)
+            self._release(record.id, ContainerFilesystem(os.path.join(paths.directory, "fs")))
+            self.metadata.update_container(
+                record.id,
+                status=self._ended_status(record, status),
+                exit_code=status,
+                oom_killed=oom,
+                finished=finished,
+                pid=0,
+            )
+            return self._get(record.id)
+        finally:
+            os.close(lock)
 
     def _ended_status(self, record: ContainerRecord, exit_code: int) -> str:
         """`restarting` when its restart policy restarts it, else `exited`: decided once, here,
@@ -1340,6 +1370,17 @@ class Engine:
             self._net().teardown(container_id)
         if rootfs.is_mounted():
             rootfs.unmount()
+
+
+def _exit_status(paths: monitor.MonitorPaths, container_id: str) -> int | None:
+    """The ended container's exit status, or None while its monitor runs (255 when the
+    monitor died without saying: Docker's "unknown")."""
+    status = monitor.exit_status(paths, container_id)
+    if status is None:
+        if monitor.monitor_pid(paths) is not None and not monitor.wait(paths, 0):
+            return None
+        status = monitor.exit_status(paths, container_id)
+    return 255 if status is None else status
 
 
 def _random_name(container_id: str) -> str:
