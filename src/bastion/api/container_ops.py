@@ -20,9 +20,7 @@ from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from bastion.engine import ContainerRecord, Engine
+    from bastion.engine import Engine
     from bastion.engine.operations import ContainerStats
 
 
@@ -40,39 +38,22 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/prune", prune)
 
 
-def _emit(request: web.Request, action: str, record: ContainerRecord) -> None:
-    from bastion.api.containers import emit
-
-    emit(request, action, record)
-
-
 async def restart(request: web.Request) -> web.Response:
     timeout = query_int(request, "t", 10)
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.restart(ident, timeout))
-    _emit(request, "restart", record)
+    await in_engine(request, lambda e: e.restart(ident, timeout))
     return web.Response(status=204)
 
 
 async def pause(request: web.Request) -> web.Response:
-    return await _freeze(request, "pause", lambda e, ident: e.pause(ident))
+    ident = request.match_info["id"]
+    await in_engine(request, lambda e: e.pause(ident))
+    return web.Response(status=204)
 
 
 async def unpause(request: web.Request) -> web.Response:
-    return await _freeze(request, "unpause", lambda e, ident: e.unpause(ident))
-
-
-async def _freeze(
-    request: web.Request, event: str, act: Callable[[Engine, str], None]
-) -> web.Response:
-    """Pause or unpause the container, then the event naming it."""
     ident = request.match_info["id"]
-
-    def run(engine: Engine) -> ContainerRecord:
-        act(engine, ident)
-        return engine.container(ident)
-
-    _emit(request, event, await in_engine(request, run))
+    await in_engine(request, lambda e: e.unpause(ident))
     return web.Response(status=204)
 
 
@@ -81,8 +62,7 @@ async def rename(request: web.Request) -> web.Response:
     if not new:
         raise ApiError(400, "rename needs a new name: ?name=NEW")
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.rename(ident, new.lstrip("/")))
-    _emit(request, "rename", record)
+    await in_engine(request, lambda e: e.rename(ident, new.lstrip("/")))
     return web.Response(status=204)
 
 

@@ -61,15 +61,14 @@ class Removals:
 
         async def run() -> None:
             try:
+                # the engine logs its die (at this wait) and its destroy (events_log.py)
                 status = await in_engine(request, lambda e: e.wait(container_id))
                 self.statuses[container_id] = status
-                emit(request, "die", record, exitCode=str(status))
                 async with self.read:
                     await asyncio.wait_for(
                         self.read.wait_for(lambda: self.readers[container_id] <= 0), 30
                     )
                 await in_engine(request, lambda e: e.remove(container_id, force=True))
-                emit(request, "destroy", record)
             finally:
                 self.event(container_id).set()
 
@@ -79,15 +78,6 @@ class Removals:
 
 
 REMOVALS = web.AppKey("removals", Removals)
-
-
-def emit(request: web.Request, action: str, record: ContainerRecord, **attrs: str) -> None:
-    """A container event on `/events` (moby's attributes: name, image, labels, exitCode)."""
-    from bastion.api.events import BUS
-
-    attributes = {"name": record.name, "image": record.image, **attrs}
-    attributes.update(record.config.get("labels", {}))
-    request.app[BUS].emit("container", action, record.id, attributes)
 
 
 def register(app: web.Application) -> None:
@@ -258,7 +248,6 @@ async def create(request: web.Request) -> web.Response:
         return engine.create(image, options)
 
     record = await in_engine(request, make)
-    emit(request, "create", record)
     return json_response({"Id": record.id, "Warnings": []}, 201)
 
 
@@ -399,7 +388,6 @@ async def start(request: web.Request) -> web.Response:
     if current.status == "running":
         return web.Response(status=304)
     record = await start_attached(request, current.id)
-    emit(request, "start", record)
     if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
         request.app[REMOVALS].watch(request, record)
     return web.Response(status=204)
@@ -440,12 +428,7 @@ async def delete(request: web.Request) -> web.Response:
     volumes = flag(request, "v")  # its anonymous volumes too (`docker rm -v`)
     ident = request.match_info["id"]
 
-    def remove(engine: Engine) -> ContainerRecord:
-        record = engine.container(ident)
-        engine.remove(record.id, force=force, volumes=volumes)
-        return record
-
-    emit(request, "destroy", await in_engine(request, remove))
+    await in_engine(request, lambda e: e.remove(ident, force=force, volumes=volumes))
     return web.Response(status=204)
 
 

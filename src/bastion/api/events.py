@@ -1,15 +1,17 @@
-"""`/events`: what happened to containers and images, as newline-delimited JSON, each object
-flushed as it happens, with moby's `filters`, `since` and `until`.
+"""`/events`: what happened to containers, images, networks and volumes, as newline-delimited
+JSON, each object flushed as it happens, with moby's `filters`, `since` and `until`.
 
-The events are those of the API's own requests (create, start, die, destroy, pull...), kept in
-a bounded in-memory history so `since` can replay the recent past. Containers the CLI drives
-are not seen here yet (they would need an engine-level event log).
+The events are the engine's event log (engine/events_log.py), written by the engine's verbs
+whoever called them (this server, the CLI, a monitor's exit command): `since` replays it, and
+the log is then followed by a short poll. bastion's alerts (alert_events.py) come from the
+alert store through the `Bus` here, only to a client that filters for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 from typing import Any
 
@@ -19,12 +21,20 @@ from bastion import jsonio
 from bastion.api.alert_events import FEED, TYPE
 from bastion.api.bodies import query_filters, query_time
 from bastion.api.containers import flag
-from bastion.api.server import add
+from bastion.api.server import add, in_engine
+from bastion.engine.events_log import matches
 
 _HISTORY = 1024
 
 
+#: How often a follower looks for new lines in the event log.
+_POLL = 0.1
+
+
 class Bus:
+    """bastion's alerts (alert_events.py) on their way to the clients listening for them, and
+    the recent ones, for `since`."""
+
     def __init__(self) -> None:
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=_HISTORY)
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -32,22 +42,12 @@ class Bus:
     def emit(
         self, kind: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
     ) -> None:
-        now = time.time_ns()
-        attrs = dict(attributes or {})
-        event = {
-            "status": action,
-            "id": actor_id,
-            "from": attrs.get("image", ""),
-            "Type": kind,
-            "Action": action,
-            "Actor": {"ID": actor_id, "Attributes": attrs},
-            "scope": "local",
-            "time": now // 1_000_000_000,
-            "timeNano": now,
-        }
-        self.history.append(event)
+        from bastion.engine.events_log import event
+
+        found = event(kind, action, actor_id, dict(attributes or {}))
+        self.history.append(found)
         for queue in list(self.listeners):
-            queue.put_nowait(event)
+            queue.put_nowait(found)
 
 
 BUS = web.AppKey("events", Bus)
@@ -59,30 +59,9 @@ def register(app: web.Application) -> None:
 
 
 def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
-    from bastion.api.alert_events import TYPE
-
     if event["Type"] == TYPE and TYPE not in filters.get("type", ()):
         return False  # bastion's alerts go only to a client that asks for them
-    actor = event["Actor"]
-    checks = {
-        "type": {event["Type"]},
-        "event": {event["Action"]},
-        "container": {actor["ID"], actor["ID"][:12], actor["Attributes"].get("name", "")},
-        "image": {actor["Attributes"].get("image", "")},
-    }
-    for key, wanted in filters.items():
-        if key == "label":
-            attrs = actor["Attributes"]
-            if not all(
-                (w.split("=", 1)[0] in attrs)
-                if "=" not in w
-                else attrs.get(w.split("=", 1)[0]) == w.split("=", 1)[1]
-                for w in wanted
-            ):
-                return False
-        elif key in checks and not wanted & checks[key]:
-            return False
-    return True
+    return matches(event, filters)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -92,41 +71,48 @@ async def events(request: web.Request) -> web.StreamResponse:
     # recorded events and ends instead of following
     follow = flag(request, "stream", default=True)
     bus = request.app[BUS]
+    tail = await in_engine(request, lambda e: e.event_log.tail(from_start=since is not None))
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     response.enable_chunked_encoding()
     await response.prepare(request)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    bus.listeners.add(queue)
+    alerts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    bus.listeners.add(alerts)
     feed = request.app[FEED] if TYPE in filters.get("type", ()) else None
     if feed is not None:
         feed.subscribe(request.app)
+
+    def wanted(event: dict[str, Any]) -> bool:
+        moment = event["timeNano"] / 1e9
+        if since is not None and moment < since:
+            return False
+        return (until is None or moment <= until) and _matches(event, filters)
+
     try:
-        if since is not None:
-            for event in list(bus.history):
-                if event["timeNano"] / 1e9 >= since and _matches(event, filters):
-                    if until is not None and event["timeNano"] / 1e9 > until:
-                        break
+        found = list(bus.history) if since is not None else []
+        while True:
+            # the log's lines are short and local: read in the loop, not in a thread
+            found += tail.read()
+            while not alerts.empty():
+                found.append(alerts.get_nowait())
+            for event in sorted(found, key=lambda e: e["timeNano"]):
+                if wanted(event):
                     await response.write(jsonio.dumps(event).encode() + b"\n")
-        while follow:
-            left = None if until is None else max(0.0, until - time.time())
-            if left == 0.0:
+            found = []
+            if not follow or (until is not None and time.time() > until):
                 break
-            # a client that went away is noticed within a second (aiohttp does not cancel
-            # a handler waiting on something else than its connection)
+            # a client that went away is noticed within a poll (aiohttp does not cancel a
+            # handler waiting on something else than its connection)
             transport = request.transport
             if transport is None or transport.is_closing():
                 break
-            try:
-                event = await asyncio.wait_for(queue.get(), min(left or 1.0, 1.0))
-            except TimeoutError:
-                continue
-            if _matches(event, filters):
-                await response.write(jsonio.dumps(event).encode() + b"\n")
+            with contextlib.suppress(TimeoutError):
+                found.append(await asyncio.wait_for(alerts.get(), _POLL))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        bus.listeners.discard(queue)
+        tail.close()
+        bus.listeners.discard(alerts)
         if feed is not None:
             feed.unsubscribe()
     return response

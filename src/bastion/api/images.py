@@ -139,17 +139,8 @@ async def delete(request: web.Request) -> web.Response:
         untagged = engine.remove_image(record.name, force=force)
         return [{"Untagged": n} for n in untagged] + [{"Deleted": record.image_id}]
 
-    answer = await in_engine(request, remove)
-    from bastion.api.events import BUS
-
-    # moby's image events: one `untag` per name, then `delete`
-    for item in answer:
-        if "Untagged" in item:
-            request.app[BUS].emit(
-                "image", "untag", answer[-1]["Deleted"], {"name": item["Untagged"]}
-            )
-    request.app[BUS].emit("image", "delete", answer[-1]["Deleted"], {"name": name})
-    return json_response(answer)
+    # the engine logs moby's image events: `untag`, then `delete` (events_log.py)
+    return json_response(await in_engine(request, remove))
 
 
 async def pull(request: web.Request) -> web.StreamResponse:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from bastion.engine.attach import Attachment
     from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.container_commit import CommitOptions
+    from bastion.engine.events_log import EventLog
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
     from bastion.engine.system import Pruned, PruneOptions
@@ -117,6 +118,13 @@ class Engine:
         self.close()
 
     @property
+    def event_log(self) -> EventLog:
+        """What the verbs did, for `/events` and `system events` (events_log.py)."""
+        from bastion.engine.events_log import EventLog
+
+        return EventLog(self.root)
+
+    @property
     def layout(self) -> Layout:
         from bastion.images import Layout
 
@@ -158,7 +166,9 @@ class Engine:
             mirrors=configured(self.root).get(ref.registry, ()),
             platform=platform or DEFAULT_PLATFORM,
         )
-        return self._record_image(image, layers)
+        pulled = self._record_image(image, layers)
+        self.event_log.record("image", "pull", pulled.name, {"name": pulled.name})
+        return pulled
 
     def _record_image(self, image: Image, layers: LayerStore) -> ImageRecord:
         from bastion.engine import image_verbs
@@ -225,6 +235,10 @@ class Engine:
         in_use = {d for image in self.metadata.images() for d in image.diff_ids}
         in_use |= {d for c in self.metadata.containers() for d in c.config.get("diff_ids", ())}
         self.layers.prune(in_use)
+        if record.name != record.image_id:  # an untagged image (named by its id) is not untagged
+            self.event_log.record("image", "untag", record.image_id, {"name": record.name})
+        if not named:  # moby: `delete` only when no name keeps the image
+            self.event_log.record("image", "delete", record.image_id, {"name": record.name})
         return [record.name]
 
     # the image verbs past pull and rmi live in image_verbs.py; these are their faces
@@ -253,7 +267,9 @@ class Engine:
     def tag(self, source: str, target: str) -> ImageRecord:
         from bastion.engine import image_verbs
 
-        return image_verbs.tag(self, source, target)
+        tagged = image_verbs.tag(self, source, target)
+        self.event_log.record("image", "tag", tagged.image_id, {"name": tagged.name})
+        return tagged
 
     def history(self, reference: str) -> list[image_verbs.HistoryRow]:
         from bastion.engine import image_verbs
@@ -454,6 +470,7 @@ class Engine:
             raise
         finally:
             os.close(lock)
+        self.event_log.container(new, "create")
         return new
 
     def start(
@@ -521,6 +538,7 @@ class Engine:
             self.metadata.update_container(
                 record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
             )
+            self.event_log.container(record, "start")
         except BaseException:
             self._release(record.id, rootfs)
             self.metadata.update_container(record.id, status=record.status)
@@ -601,7 +619,9 @@ class Engine:
     def restart(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
         """`stop` (if it runs) then `start`, as `docker restart -t`."""
         record = self.stop(name_or_id, timeout=timeout)
-        return self.start(record.id)
+        started = self.start(record.id)
+        self.event_log.container(started, "restart")
+        return started
 
     def attach(self, name_or_id: str) -> Attachment:
         """A connection to the running container's monitor (engine/attach.py): its output
@@ -743,6 +763,7 @@ class Engine:
         if RestartPolicy.from_config(record.config.get("restart")).enabled:
             self.metadata.update_container(record.id, stopped_by_user=True)
         Container.load(self.runtime_root, record.id).kill(sig)
+        self.event_log.container(record, "kill", signal=str(int(sig)))
 
     def stop(self, name_or_id: str, timeout: float = 10) -> ContainerRecord:
         """The stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
@@ -759,6 +780,9 @@ class Engine:
                 with contextlib.suppress(Exception):
                     self.kill(record.id, signal.SIGKILL)
                 monitor.wait(paths, 10)
+            with contextlib.suppress(NoSuchContainerError):  # its exit first: the die event
+                self._sync(self._get(record.id))
+            self.event_log.container(record, "stop")
         try:
             return self._sync(self._get(record.id))
         except NoSuchContainerError:
@@ -784,6 +808,8 @@ class Engine:
             with contextlib.suppress(Exception):
                 self.kill(record.id, signal.SIGKILL)
             monitor.wait(monitor.MonitorPaths(self._directory(record.id)), 10)
+            with contextlib.suppress(NoSuchContainerError):  # its exit first: the die event
+                self._sync(self._get(record.id))
         from bastion.images import ContainerFilesystem
 
         directory = self._directory(record.id)
@@ -799,6 +825,7 @@ class Engine:
         finally:
             if lock is not None:
                 os.close(lock)
+        self.event_log.container(record, "destroy")
         if volumes or record.config.get("auto_remove"):
             self.volumes.remove_anonymous(record)
         return record.id
@@ -869,12 +896,16 @@ class Engine:
     def pause(self, name_or_id: str) -> None:
         from bastion.engine import operations
 
-        operations.pause(self.runtime_root, self._sync(self.container(name_or_id)))
+        record = self._sync(self.container(name_or_id))
+        operations.pause(self.runtime_root, record)
+        self.event_log.container(record, "pause")
 
     def unpause(self, name_or_id: str) -> None:
         from bastion.engine import operations
 
-        operations.unpause(self.runtime_root, self._sync(self.container(name_or_id)))
+        record = self._sync(self.container(name_or_id))
+        operations.unpause(self.runtime_root, record)
+        self.event_log.container(record, "unpause")
 
     def paused(self, name_or_id: str) -> bool:
         from bastion.engine import operations
@@ -890,7 +921,9 @@ class Engine:
         record = self.container(name_or_id)
         self.metadata.rename_container(record.id, new_name)
         operations.rename_files(self._directory(record.id), self.runtime_root, record, new_name)
-        return self._get(record.id)
+        renamed = self._get(record.id)
+        self.event_log.container(renamed, "rename", oldName="/" + record.name)  # moby's slash
+        return renamed
 
     def commit(self, name_or_id: str, options: CommitOptions) -> ImageRecord:
         """The container's changes as a new image (container_commit.py)."""
@@ -1021,7 +1054,10 @@ class Engine:
     def create_volume(
         self, name: str | None = None, *, labels: dict[str, str] | None = None
     ) -> VolumeRecord:
-        return self.volumes.create(name, labels=labels)[0]
+        volume, made = self.volumes.create(name, labels=labels)
+        if made:
+            self.event_log.record("volume", "create", volume.name, {"driver": "local"})
+        return volume
 
     def volume(self, name: str) -> VolumeRecord:
         return self.volumes.get(name)
@@ -1031,9 +1067,13 @@ class Engine:
 
     def remove_volume(self, name: str) -> None:
         self.volumes.remove(name)
+        self.event_log.record("volume", "destroy", name, {"driver": "local"})
 
     def prune_volumes(self, *, all: bool = False) -> dict[str, int]:
-        return self.volumes.prune(all=all)
+        removed = self.volumes.prune(all=all)
+        for name in removed:
+            self.event_log.record("volume", "destroy", name, {"driver": "local"})
+        return removed
 
     # --- networks (docs/network.md) ---------------------------------------------------------
 
@@ -1078,9 +1118,11 @@ class Engine:
         labels: dict[str, str] | None = None,
     ) -> Network:
         """`network create`: recorded, its bridge made (docs/network.md)."""
-        return self._net().create(
+        network = self._net().create(
             name, subnets=subnets, gateway=gateway, internal=internal, ipv6=ipv6, labels=labels
         )
+        self.event_log.record("network", "create", network.id, {"name": name, "type": "bridge"})
+        return network
 
     def networks(self) -> list[Network]:
         net = self._net()
@@ -1110,7 +1152,9 @@ class Engine:
         """Remove a network no container is on (refused otherwise, naming them)."""
         net = self._net()
         network = net.get(name_or_id)
-        return net.remove(network.id, users=self._network_users(network))
+        removed = net.remove(network.id, users=self._network_users(network))
+        self.event_log.record("network", "destroy", network.id, {"name": network.name})
+        return removed
 
     def connect_network(
         self,
@@ -1161,6 +1205,7 @@ class Engine:
             if network.user_defined and not self._network_users(network):
                 with contextlib.suppress(Exception):  # one joined meanwhile: it stays
                     removed.append(net.remove(network.id, users=[]))
+                    self.event_log.record("network", "destroy", network.id, {"name": network.name})
         return removed
 
     def reset_networks(self) -> None:
@@ -1329,6 +1374,7 @@ class Engine:
                 finished=finished,
                 pid=0,
             )
+            self.event_log.container(record, "die", exitCode=str(status))
             return self._get(record.id)
         finally:
             os.close(lock)

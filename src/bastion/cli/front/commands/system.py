@@ -1,4 +1,4 @@
-"""`bastion system df|prune|info|service`: the engine as a whole."""
+"""`bastion system df|prune|info|service|events`: the engine as a whole."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-HELP = "manage the engine (df, prune, info, service: the Docker API)"
+HELP = "manage the engine (df, prune, info, events, service: the Docker API)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", help="show what the engine sees on this host")
     info.add_argument("--format", choices=("text", "json"), default="text")
     info.set_defaults(func=_info)
+    from bastion.cli.front.commands import system_events
     from bastion.cli.front.commands.system_service import add_parser
 
     add_parser(sub)  # `system service`: the Docker API (bastion.api)
+    system_events.add_parser(sub)  # `system events`: the engine's event log
 
 
 def run(args: argparse.Namespace) -> int:  # the sub-verb's `func` replaces this
