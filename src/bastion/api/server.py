@@ -99,10 +99,10 @@ def make_app(factory: EngineFactory) -> web.Application:
 def _resources() -> tuple[Any, ...]:
     """The routes beyond the core ones: attach, exec, container operations, networks,
     volumes (kept apart from the core list: helpers add routes to both)."""
-    from bastion.api import alert_events, attach, container_ops, networks
+    from bastion.api import alert_events, attach, container_ops, export, networks, update
     from bastion.api import exec as exec_
 
-    return (attach, exec_, container_ops, networks, alert_events)
+    return (attach, exec_, container_ops, networks, alert_events, export, update)
 
 
 async def serve(

@@ -51,13 +51,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import IO, Any
 
     from bastion.audit import Report
     from bastion.engine import image_verbs, operations
     from bastion.engine.attach import Attachment
     from bastion.engine.builder import BuildOptions, BuildResult
     from bastion.engine.container_commit import CommitOptions
+    from bastion.engine.container_update import ResourceUpdate
     from bastion.engine.events_log import EventLog
     from bastion.engine.exec import ExecConfig, ExecSession
     from bastion.engine.networks import Networks
@@ -962,6 +963,20 @@ class Engine:
 
         with self._container_root(name_or_id) as root:
             copy_in(root, source, destination, owners=owners)
+
+    def update(self, name_or_id: str, change: ResourceUpdate) -> list[str]:
+        """Change the container's limits (now, if it runs) and restart policy, as `docker
+        update` (container_update.py); the runtime's warnings."""
+        from bastion.engine.container_update import update
+
+        return update(self, name_or_id, change)
+
+    def export(self, name_or_id: str, out: IO[bytes]) -> None:
+        """The container's filesystem (its overlay: no volumes or tmpfs) as a tar stream on
+        `out`, as `docker export` (container_export.py)."""
+        from bastion.engine.container_export import export
+
+        export(self, name_or_id, out)
 
     @contextlib.contextmanager
     def _container_root(self, name_or_id: str) -> Iterator[str]:

@@ -64,6 +64,8 @@ COMMANDS: dict[str, str] = {
     "top": "top",
     "dashboard": "dashboard",
     "cp": "cp",
+    "export": "export",
+    "update": "update",
     "rename": "rename",
     "port": "port",
     "container": "container",
