@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import tarfile
 import time
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,30 @@ def test_docker_export_and_docker_py_of_a_running_container(
     finally:
         bastion("rm", "-f", "bst-ex-r")
         bastion("volume", "rm", "bst-ex-rvol")
+
+
+def test_a_client_that_leaves_mid_export_leaves_nothing_behind(
+    service: Service, bastion: Bastion
+) -> None:
+    # 64 MiB to export: far more than the socket buffers, so the client leaves mid-stream
+    big = "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null"
+    ran = bastion("run", "--name", "bst-ex-cut", bastion.image, "sh", "-c", big)
+    assert ran.returncode == 0, ran.stderr
+    cid = str(bastion.inspect("bst-ex-cut")["Id"])
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(service.socket)
+            client.sendall(b"GET /v1.41/containers/bst-ex-cut/export HTTP/1.1\r\nHost: d\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        # the engine's write fails, it unmounts the overlay and lets go of the start lock
+        deadline = time.monotonic() + 60
+        while [m for m in mounts_under(bastion.root) if cid in m]:
+            assert time.monotonic() < deadline, "the export's overlay stayed mounted"
+            time.sleep(0.1)
+        again = bastion("start", "-a", "bst-ex-cut", timeout=60)
+        assert again.returncode == 0, again.stderr
+    finally:
+        bastion("rm", "-f", "bst-ex-cut")
 
 
 # --- update ----------------------------------------------------------------------------------
