@@ -228,6 +228,7 @@ def test_a_refused_update_changes_nothing(bastion: Bastion) -> None:
             (("--restart", "always"), "AutoRemove"),
             (("--restart", "sometimes"), "invalid restart policy"),
             (("--cpuset-cpus", "0-4096"), "requested CPUs are not available"),
+            ((), "one or more flags"),
         ):
             result = bastion("update", *args, "bst-up-x")
             assert result.returncode == 125 and reference in result.stderr, (args, result)

@@ -64,8 +64,15 @@ def change_of(args: argparse.Namespace) -> ResourceUpdate:
 
 def run(args: argparse.Namespace) -> int:
     from bastion.cli.front.engine_args import open_engine
+    from bastion.engine import InvalidOptionError
+    from bastion.engine.container_update import ResourceUpdate
 
     change = change_of(args)
+    if change == ResourceUpdate():
+        raise InvalidOptionError(
+            "you must provide one or more flags when using this command",
+            hint="e.g. --memory 256m, --cpus 1.5, --pids-limit 100, --restart always",
+        )
     with open_engine(args) as engine:
         for name in args.containers:
             for warning in engine.update(name, change):
