@@ -10,6 +10,7 @@ import io
 import json
 import os
 import socket
+import subprocess
 import tarfile
 import time
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,12 @@ def test_export_of_a_stopped_container_imports_back_and_runs(
         assert members["scratch"].isdir() and "scratch/t" not in members
         assert "bin/vi" not in members and not any(n.startswith("./") for n in members)
         assert {m.uname for m in members.values()} == {""}
+        # the same to standard output
+        piped = subprocess.run(
+            bastion.argv("export", "bst-ex-a"), capture_output=True, check=False, timeout=60
+        )
+        assert piped.returncode == 0, piped.stderr
+        assert set(_members(piped.stdout)) == set(members)
         # nothing stays mounted for it
         assert not [m for m in mounts_under(bastion.root) if "/containers/" in m]
         bastion.ok("import", str(out), "bst-ex-img:1")
