@@ -4,9 +4,11 @@ fields, filtered, replayed with `--since`/`--until`, and live to a reader starte
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 import subprocess
+import tarfile
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from bastion_testing.engine import Bastion, engine_rig
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.privileged
 
@@ -133,25 +136,63 @@ def test_filters_narrow_the_replay(service: Service, bastion: Bastion) -> None:
     assert bad.returncode == 125 and "colour=red" in bad.stderr
 
 
-def test_image_network_and_volume_events(service: Service, bastion: Bastion) -> None:
+def _rootfs_tar(path: Path, content: bytes) -> str:
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("only")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return str(path)
+
+
+def test_image_network_and_volume_events(
+    service: Service, bastion: Bastion, tmp_path: Path
+) -> None:
     since = time.time()
     bastion.ok("tag", bastion.image, "bst-ev-img:1")
     bastion.ok("rmi", "bst-ev-img:1")
+    own = bastion.ok("import", _rootfs_tar(tmp_path / "a.tar", b"a"), "bst-ev-own:1")
+    bastion.ok("rmi", "bst-ev-own:1")
+    bastion.ok("import", _rootfs_tar(tmp_path / "b.tar", b"b"))  # untagged
+    bastion.ok("image", "prune", "-f")
     bastion.ok("network", "create", "bst-ev-net")
+    bastion.ok("create", "--name", "bst-ev-nc", bastion.image, "true")
+    bastion.ok("network", "connect", "bst-ev-net", "bst-ev-nc")
+    bastion.ok("network", "disconnect", "bst-ev-net", "bst-ev-nc")
+    bastion.ok("rm", "bst-ev-nc")
     bastion.ok("network", "rm", "bst-ev-net")
     events = _replay(service, since)
-    images = [
-        (e["Action"], e["Actor"]["Attributes"]["name"]) for e in events if e["Type"] == "image"
-    ]
-    # another name keeps the image: untagged, not deleted (moby)
+    images = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in events]
+    imports = [i for i in images if i[0] == "import"]
+    images = [i for i in images if i[0] in ("tag", "untag", "delete")]
+    base = service.client().images.get(bastion.image).id
+    own_id = next(i[1] for i in images if i[2] == "docker.io/library/bst-ev-own:1")
+    assert own_id.startswith("sha256:") and own.strip() in (own_id, own_id[7:19], own_id[7:])
+    pruned = images[-1]
     assert images == [
-        ("tag", "docker.io/library/bst-ev-img:1"),
-        ("untag", "docker.io/library/bst-ev-img:1"),
+        # another name keeps the image: untagged, not deleted (moby)
+        ("tag", base, "docker.io/library/bst-ev-img:1"),
+        ("untag", base, "docker.io/library/bst-ev-img:1"),
+        # its last name: untagged, then deleted
+        ("untag", own_id, "docker.io/library/bst-ev-own:1"),
+        ("delete", own_id, "docker.io/library/bst-ev-own:1"),
+        # an untagged image pruned: deleted only
+        ("delete", pruned[1], pruned[1]),
     ]
-    networks = [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in events]
-    assert [n for n in networks if n[1] == "bst-ev-net"] == [
-        ("create", "bst-ev-net"),
-        ("destroy", "bst-ev-net"),
+    assert imports == [
+        ("import", own_id, "docker.io/library/bst-ev-own:1"),
+        ("import", pruned[1], pruned[1]),
+    ]
+    networks = [
+        (e["Action"], e["Actor"]["Attributes"].get("container"))
+        for e in events
+        if e["Type"] == "network" and e["Actor"]["Attributes"]["name"] == "bst-ev-net"
+    ]
+    cid = next(e["id"] for e in events if e["Action"] == "create" and e["Type"] == "container")
+    assert networks == [
+        ("create", None),
+        ("connect", cid),
+        ("disconnect", cid),
+        ("destroy", None),
     ]
 
 

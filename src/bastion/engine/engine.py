@@ -236,11 +236,16 @@ class Engine:
         in_use = {d for image in self.metadata.images() for d in image.diff_ids}
         in_use |= {d for c in self.metadata.containers() for d in c.config.get("diff_ids", ())}
         self.layers.prune(in_use)
-        if record.name != record.image_id:  # an untagged image (named by its id) is not untagged
-            self.event_log.record("image", "untag", record.image_id, {"name": record.name})
-        if not named:  # moby: `delete` only when no name keeps the image
-            self.event_log.record("image", "delete", record.image_id, {"name": record.name})
+        self._log_image_removal(record, named=named)
         return [record.name]
+
+    def _log_image_removal(self, record: ImageRecord, *, named: bool) -> None:
+        """moby's events for a name removed: `untag` (not for an untagged image, named by
+        its id), then `delete` when no other name keeps the image."""
+        if record.name != record.image_id:
+            self.event_log.record("image", "untag", record.image_id, {"name": record.name})
+        if not named:
+            self.event_log.record("image", "delete", record.image_id, {"name": record.name})
 
     # the image verbs past pull and rmi live in image_verbs.py; these are their faces
 
@@ -293,7 +298,10 @@ class Engine:
         """Every image of a docker-archive or oci-archive tar, unpacked and recorded."""
         from bastion.engine import image_verbs
 
-        return image_verbs.load(self, path, name=name)
+        loaded = image_verbs.load(self, path, name=name)
+        for record in loaded:
+            self.event_log.record("image", "load", record.image_id, {"name": record.name})
+        return loaded
 
     def import_image(
         self, path: str, reference: str | None = None, *, config: dict[str, object] | None = None
@@ -301,7 +309,9 @@ class Engine:
         """A root filesystem tar as a one-layer image (untagged without `reference`)."""
         from bastion.engine import image_verbs
 
-        return image_verbs.import_rootfs(self, path, reference, config=config)
+        imported = image_verbs.import_rootfs(self, path, reference, config=config)
+        self.event_log.record("image", "import", imported.image_id, {"name": imported.name})
+        return imported
 
     def build(
         self,
@@ -1032,7 +1042,11 @@ class Engine:
 
         usage = [os.path.join(self.root, "layers"), os.path.join(self.root, "images")]
         before = sum(operations.disk_usage(path) for path in usage)
+        records = {r.name: r for r in self.metadata.images()}
         removed = image_verbs.prune(self, all=all)
+        left = {r.image_id for r in self.metadata.images()}
+        for name in removed:
+            self._log_image_removal(records[name], named=records[name].image_id in left)
         after = sum(operations.disk_usage(path) for path in usage)
         return Pruned(removed=list(removed), reclaimed=max(0, before - after))
 
@@ -1193,6 +1207,7 @@ class Engine:
         config["networks"] = [*config["networks"], attachment]
         self.metadata.update_container(record.id, config=jsonio.dumps(config))
         net.rewrite_hosts(record, self._directory(record.id))
+        self._log_network(network, "connect", record)
 
     def disconnect_network(self, network_name: str, name_or_id: str) -> None:
         """`network disconnect`: its veth and lease go now; its config forgets the network."""
@@ -1207,6 +1222,12 @@ class Engine:
         config["networks"] = [a for a in attachments if a["id"] != network.id]
         self.metadata.update_container(record.id, config=jsonio.dumps(config))
         net.rewrite_hosts(record, self._directory(record.id))
+        self._log_network(network, "disconnect", record)
+
+    def _log_network(self, network: Network, action: str, record: ContainerRecord) -> None:
+        """moby's `connect`/`disconnect`: the network as actor, the container an attribute."""
+        attributes = {"container": record.id, "name": network.name, "type": "bridge"}
+        self.event_log.record("network", action, network.id, attributes)
 
     def prune_networks(self) -> list[str]:
         """For `system prune` and `network prune`: repair what killed processes left
