@@ -10,6 +10,7 @@ import io
 import json
 import os
 import socket
+import struct
 import subprocess
 import tarfile
 import time
@@ -69,9 +70,16 @@ def test_export_of_a_stopped_container_imports_back_and_runs(
     )
     assert ran.returncode == 0, ran.stderr
     try:
+        # a file capability (cap_net_raw, effective: VFS_CAP_REVISION_2), set in its upper dir
+        capability = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+        cid = str(bastion.inspect("bst-ex-a")["Id"])
+        upper = os.path.join(bastion.root, "containers", cid, "fs", "upper", "hello")
+        os.setxattr(upper, "security.capability", capability)
         out = tmp_path / "a.tar"
         bastion.ok("export", "-o", str(out), "bst-ex-a")
         members = _members(out.read_bytes())
+        carried = members["hello"].pax_headers["SCHILY.xattr.security.capability"]
+        assert carried.encode("utf-8", "surrogateescape") == capability
         assert members["hello"].isreg() and members["bin/busybox"].isreg()
         assert members["hello-link"].islnk() and members["hello-link"].linkname == "hello"
         assert members["bin/sh"].issym()

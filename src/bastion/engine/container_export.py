@@ -12,8 +12,8 @@ does moby): a file written meanwhile may be caught half done.
 
 Members are named relative to the root (`bin/sh`, no `./`), with numeric owners only (moby's
 FileInfoHeaderNoLookups); hard links stay links; sockets are left out (tar has no type for
-them); extended attributes (file capabilities) are not carried yet. A directory on another
-file system (a mount that propagated into the overlay) is kept as an empty directory.
+them); of the extended attributes only file capabilities are carried, as moby. A directory
+on another file system (a mount that propagated into the overlay) is kept empty.
 """
 
 from __future__ import annotations
@@ -73,10 +73,26 @@ def write_tree(root: str, out: IO[bytes]) -> None:
                 continue
             info.uname = info.gname = ""
             if info.isreg():
+                _file_capabilities(path, info)
                 with open(path, "rb") as f:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
+
+
+def _file_capabilities(path: str, info: tarfile.TarInfo) -> None:
+    """A file's capabilities as a PAX `SCHILY.xattr.security.capability` record: the one
+    extended attribute moby's archive carries (ReadSecurityXattrToTarHeader). Binary: tarfile
+    writes it back byte for byte from a surrogate-escaped string (hdrcharset=BINARY)."""
+    try:
+        value = os.getxattr(path, _CAPABILITY, follow_symlinks=False)
+    except OSError:  # none (ENODATA), or a file system without xattrs
+        return
+    record = {"SCHILY.xattr." + _CAPABILITY: value.decode("utf-8", "surrogateescape")}
+    info.pax_headers = {**info.pax_headers, **record}  # typeshed: a Mapping
+
+
+_CAPABILITY = "security.capability"
 
 
 def _walk(top: str, prefix: str, device: int) -> Iterator[tuple[str, str]]:
