@@ -256,3 +256,24 @@ def test_a_reader_started_before_sees_the_cli_live(service: Service, bastion: Ba
             bastion("volume", "rm", f"bst-ev-mark{n}")
     # and one started after replays the same
     assert _actions(_replay(service, since), "bst-ev-live") == seen
+
+
+def test_docker_py_events_see_the_cli(service: Service, bastion: Bastion) -> None:
+    since = int(time.time())
+    ran = bastion("run", "--rm", "--name", "bst-ev-py", bastion.image, "sh", "-c", "exit 2")
+    assert ran.returncode == 2, ran.stderr
+    client = service.client()
+    try:
+        # an `until` a moment ahead: the server follows the log until then, and ends
+        events = list(
+            client.events(
+                since=since,
+                until=int(time.time()) + 1,
+                decode=True,
+                filters={"container": "bst-ev-py"},
+            )
+        )
+    finally:
+        client.close()
+    assert [e["Action"] for e in events] == ["create", "start", "die", "destroy"]
+    assert events[2]["Actor"]["Attributes"]["exitCode"] == "2"
