@@ -59,7 +59,7 @@ def register(app: web.Application) -> None:
 
 
 def _matches(event: dict[str, Any], filters: dict[str, set[str]]) -> bool:
-    if event["Type"] == TYPE and TYPE not in filters.get("type", ()):
+    if event.get("Type") == TYPE and TYPE not in filters.get("type", ()):
         return False  # bastion's alerts go only to a client that asks for them
     return matches(event, filters)
 
@@ -75,7 +75,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     response.enable_chunked_encoding()
-    await response.prepare(request)
     alerts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     bus.listeners.add(alerts)
     feed = request.app[FEED] if TYPE in filters.get("type", ()) else None
@@ -83,19 +82,21 @@ async def events(request: web.Request) -> web.StreamResponse:
         feed.subscribe(request.app)
 
     def wanted(event: dict[str, Any]) -> bool:
-        moment = event["timeNano"] / 1e9
+        moment = event.get("timeNano", 0) / 1e9
         if since is not None and moment < since:
             return False
         return (until is None or moment <= until) and _matches(event, filters)
 
     try:
+        await response.prepare(request)
         found = list(bus.history) if since is not None else []
+        # a replay may read the whole log (up to 16 MiB): in a thread; what a poll finds
+        # after it is a few short lines, read in the loop
+        found += await asyncio.to_thread(tail.read)
         while True:
-            # the log's lines are short and local: read in the loop, not in a thread
-            found += tail.read()
             while not alerts.empty():
                 found.append(alerts.get_nowait())
-            for event in sorted(found, key=lambda e: e["timeNano"]):
+            for event in sorted(found, key=lambda e: int(e.get("timeNano", 0))):
                 if wanted(event):
                     await response.write(jsonio.dumps(event).encode() + b"\n")
             found = []
@@ -108,6 +109,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             with contextlib.suppress(TimeoutError):
                 found.append(await asyncio.wait_for(alerts.get(), _POLL))
+            found += tail.read()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
