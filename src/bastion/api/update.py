@@ -6,7 +6,7 @@ it). The answer is `{"Warnings": [...]}`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -14,6 +14,9 @@ from bastion.api.bodies import read_json
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
+
+if TYPE_CHECKING:
+    from bastion.engine.container_update import ResourceUpdate
 
 #: UpdateConfig's integer fields and the `ResourceUpdate` field each sets
 _NUMBERS = {
@@ -31,7 +34,7 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/{id}/update", update)
 
 
-def change_of(body: dict[str, Any]) -> Any:
+def change_of(body: dict[str, Any]) -> ResourceUpdate:
     """The `ResourceUpdate` of an UpdateConfig body; a 400 naming a field of the wrong type."""
     from bastion.engine.container_update import ResourceUpdate
 

@@ -64,8 +64,8 @@ def update(engine: Engine, name_or_id: str, change: ResourceUpdate) -> list[str]
     try:
         record = engine._get(record.id)  # (not `_sync`: it would wait for this very lock)
         host = dict(record.config.get("host_config") or {})
-        resources = _resources(change, host)
-        config = _config(record, change, host)  # checked before anything changes
+        resources = resources_of(change, host)
+        config = config_with(record, change, host)  # checked before anything changes
         warnings: list[str] = []
         if record.status == RUNNING and resources:
             from bastion.runtime.container import Container
@@ -87,7 +87,7 @@ def update(engine: Engine, name_or_id: str, change: ResourceUpdate) -> list[str]
     return warnings
 
 
-def _resources(change: ResourceUpdate, host: dict[str, Any]) -> dict[str, Any]:
+def resources_of(change: ResourceUpdate, host: dict[str, Any]) -> dict[str, Any]:
     """The LinuxResources document of the change (checked against what is set)."""
     from bastion.engine.host_config import (
         CFS_PERIOD,
@@ -168,7 +168,7 @@ def _resources(change: ResourceUpdate, host: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _config(
+def config_with(
     record: ContainerRecord, change: ResourceUpdate, host: dict[str, Any]
 ) -> dict[str, Any]:
     """The container's record config with the change: HostConfig's fields as inspect shows
