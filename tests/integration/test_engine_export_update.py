@@ -284,5 +284,13 @@ def test_docker_update(service: Service, bastion: Bastion) -> None:
             *("--filter", "event=update", "--format", "{{.Actor.Attributes.name}}"),
         )
         assert events.stdout.split() == ["bst-up-d"], events
+        client = service.client()
+        try:
+            answer = client.containers.get("bst-up-d").update(mem_limit="80m", cpu_shares=256)
+        finally:
+            client.close()
+        assert answer == {"Warnings": []}
+        assert _cgroup(bastion, "bst-up-d", "memory", "memory.limit_in_bytes") == str(80 * MB)
+        assert _cgroup(bastion, "bst-up-d", "cpu", "cpu.shares") == "256"
     finally:
         bastion("rm", "-f", "bst-up-d")
