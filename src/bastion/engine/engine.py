@@ -493,7 +493,11 @@ class Engine:
         self.metadata.update_container(record.id, status=STARTING)
         try:
             if not rootfs.is_mounted():
-                rootfs.mount(record.config["lowerdirs"])
+                # a --rm container's changes go with it: no sync of the upper directory's
+                # filesystem at the unmount (images/overlay.py), as Podman's --rm
+                rootfs.mount(
+                    record.config["lowerdirs"], volatile=bool(record.config.get("auto_remove"))
+                )
             if record.started is None:  # Docker copies up at create; we, at the first start
                 self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
             repair.stop_point("mounted")
