@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
 
 from bastion import jsonio
+from bastion._sys.tree import remove_tree
 
 # image_verbs and operations load in the verbs that use them: not on run's path
 from bastion.engine import monitor, repair
@@ -447,7 +447,7 @@ class Engine:
             # fail and roll back); one that runs after it sees this container and refuses
             self.volumes.check_present(mounts)
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_tree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
                 self.metadata.delete_container(container_id)
             self.volumes.discard(made_volumes)
@@ -798,7 +798,7 @@ class Engine:
             lock = None  # its directory is gone already (a `repair`ed half-made container)
         try:
             self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_tree(directory, ignore_errors=True)
             self.metadata.delete_container(record.id)
         finally:
             if lock is not None:

@@ -23,10 +23,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 
 from bastion._sys import fsmount
 from bastion._sys.mount import MNT_DETACH, umount2
+from bastion._sys.tree import remove_tree
 from bastion.images.errors import OverlayError
 
 TYPE_CHECKING = False
@@ -177,9 +177,7 @@ class ContainerFilesystem:
         """Unmount if needed and delete every directory (the container's changes are lost)."""
         self.unmount()
         try:
-            shutil.rmtree(self.directory)
-        except FileNotFoundError:
-            pass
+            remove_tree(self.directory)
         except OSError as err:
             if err.errno == errno.EBUSY:
                 raise OverlayError("the overlay is still in use", where=self.merged) from err
