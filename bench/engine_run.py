@@ -135,14 +135,14 @@ class TreeLocal:
             raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
         self._local = Local(spawner)
         self._timeout_s = timeout_s
-        self._keep = set(_children())  # the registry: never waited for here
+        self._keep = set(child_pids())  # the registry: never waited for here
 
     def measure(self, steps: list[Step]) -> Sample:
         sample = self._local.measure(steps)
         extra = 0
         deadline = time.monotonic() + self._timeout_s
         while time.monotonic() < deadline:
-            left = [pid for pid in _children() if pid not in self._keep]
+            left = [pid for pid in child_pids() if pid not in self._keep]
             if not left:
                 break
             for pid in left:
@@ -157,7 +157,7 @@ class TreeLocal:
         self._keep = set()
 
 
-def _children() -> list[int]:
+def child_pids() -> list[int]:
     pids: list[int] = []
     for task in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
