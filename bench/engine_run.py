@@ -1,6 +1,6 @@
 """`bastion run --rm IMAGE true` side by side with `podman run --rm` of the same image.
 
-    .venv/bin/python bench/engine_run.py [--runs N]
+    .venv/bin/python bench/engine_run.py [--runs N] [--baseline LAUNCHER]
 
 A registry on 127.0.0.1 (Debian's docker-registry, the tests' helper) gets the busybox test
 image; bastion (a private engine root, cgroups under /bastion-test) and podman (private
@@ -135,14 +135,14 @@ class TreeLocal:
             raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
         self._local = Local(spawner)
         self._timeout_s = timeout_s
-        self._keep = set(_children())  # the registry: never waited for here
+        self._keep = set(child_pids())  # the registry: never waited for here
 
     def measure(self, steps: list[Step]) -> Sample:
         sample = self._local.measure(steps)
         extra = 0
         deadline = time.monotonic() + self._timeout_s
         while time.monotonic() < deadline:
-            left = [pid for pid in _children() if pid not in self._keep]
+            left = [pid for pid in child_pids() if pid not in self._keep]
             if not left:
                 break
             for pid in left:
@@ -157,7 +157,7 @@ class TreeLocal:
         self._keep = set()
 
 
-def _children() -> list[int]:
+def child_pids() -> list[int]:
     pids: list[int] = []
     for task in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
@@ -171,6 +171,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--containers", type=int, default=10)
     parser.add_argument("--bridge", action="store_true", help="also: the bridge's cost")
+    parser.add_argument(
+        "--baseline",
+        metavar="LAUNCHER",
+        help="also: `run --rm` through this other `bastion` launcher (another tree's, e.g. main's)"
+        " on the same engine, alternated with ours: the change's own paired ratio",
+    )
     args = parser.parse_args()
     with engines() as (bastion, podman, image), tempfile.TemporaryDirectory() as tmp:
         spawner = Spawner(os.path.join(tmp, "stderr"), 60)
@@ -199,9 +205,20 @@ def bench(
             ),
         ),
     ]
+    if args.baseline:
+        baseline = [args.baseline, *bastion[1:]]
+        rows.append(
+            Row(
+                "baseline run --rm",
+                f"{args.baseline} run --rm --network none IMAGE true",
+                lambda: local.measure([Step([*baseline, "run", "--rm", *none, image, "true"])]),
+            )
+        )
     run_rounds("run --rm", rows, args.runs, args.warmup)
     report("run --rm", "run --rm IMAGE true (CPU: every process of the run)", rows)
     ratios(rows)
+    if args.baseline:
+        ratios([rows[0], rows[2]], "bastion/baseline")
 
     def detached(tool: list[str], extra: tuple[str, ...], rm: tuple[str, ...]) -> Row:
         name = os.path.basename(tool[0])
@@ -248,11 +265,12 @@ def bench(
         measure_memory(bastion, podman, image, args.containers)
 
 
-def ratios(rows: list[Row]) -> None:
+def ratios(rows: list[Row], what: str = "bastion/podman") -> None:
     wall = paired_ratio(rows[0].samples_ns, rows[1].samples_ns)
     cpu = paired_ratio(rows[0].cpu_ns, rows[1].cpu_ns)
-    print(f"bastion/podman (paired median): wall {wall:.2f}" if wall else "no ratio", end="")
+    print(f"{what} (paired median): wall {wall:.2f}" if wall else "no ratio", end="")
     print(f", CPU {cpu:.2f}" if cpu else "")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -602,7 +602,9 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "images",
         "A container's overlay could not be mounted or unmounted (the step and the kernel's "
         "reason are in the message).",
-        "Run as root on Linux >= 6.8 with overlayfs; an image has at most 500 layers.",
+        "Run as root on Linux >= 6.8 with overlayfs; an image has at most 500 layers. A `--rm` "
+        "container's (volatile) overlay that the host stopped under cannot be mounted again: "
+        "remove the container.",
     ),
     "registry-error": (
         "images",

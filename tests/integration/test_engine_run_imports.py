@@ -2,9 +2,10 @@
 tests/unit/cli/test_runc_import_budget.py. Every container pays the CLI's start-up
 (bench/engine_run.py), so a new import on this path has to be argued for here.
 
-The run goes through the lean launcher's set-up (`python3 -SE`, src/ and the venv's
-site-packages on sys.path, as scripts/setup writes `.venv/bin/bastion`) and a real container
-runs; then the test reads what ended up in `sys.modules`.
+The run goes through the lean launcher's own set-up: `python3 -SE` runs the lines scripts/setup
+wrote into `.venv/bin/bastion` before its call of `run_and_exit` (src/ and the venv's
+site-packages on sys.path, the module archives of bastion/_boot.py), then `main`, and a real
+container runs; then the test reads what ended up in `sys.modules` and where each came from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.privileged
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 #: Not for a local image: the registry client and its TLS stack, layer unpacking, hashing
 #: (OpenSSL), the sensor, the CLI's tables, the cgroup managers and the mount table (the OOM
@@ -65,6 +63,11 @@ FORBIDDEN = {
     "typing",
     "socket",
     "json",  # the metadata, the monitor and the image documents read through bastion.jsonio
+    # its archive formats' bz2 and lzma: trees go through bastion._sys.tree
+    "shutil",
+    # the package around _sqlite3 only adds datetime adapters, with datetime
+    "sqlite3",
+    "datetime",
 }
 
 #: All of sys.modules (the interpreter's own included) at the end of `run --rm IMAGE true`:
@@ -72,22 +75,31 @@ FORBIDDEN = {
 #: policies, the repair's stop points and the image verbs joined the engine (their modules,
 #: shutil's bz2/lzma, datetime); 141 once dataclasses, typing and socket left the path (and
 #: the image verbs and operations load in their own verbs); 137 once the engine's and the
-#: images' documents went through bastion.jsonio, not json; plus two.
-MODULE_BUDGET = 139
+#: images' documents went through bastion.jsonio, not json; 127 with the launcher's module
+#: archives (bastion._boot) once shutil (its bz2, lzma, fnmatch, _compression, zlib) and the
+#: sqlite3 package (its datetime) left the path; plus two.
+MODULE_BUDGET = 129
+
+LAUNCHER = Path(sys.executable).parent / "bastion"
+ENTRY = "from bastion.cli.front.main import run_and_exit\n"
 
 CHILD = """
-import gc
 import sys
 
-gc.disable()
-sys.path.insert(0, sys.argv[1])
-sys.path.append(sys.argv[2])
+launcher, entry, listing, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+before = set(sys.modules)  # the interpreter's own (encodings...), loaded before any launcher
+with open(launcher) as f:
+    exec(f.read().split(entry)[0])  # the launcher's set-up, not its run_and_exit
 from bastion.cli.front.main import main
 
-code = main(sys.argv[4:])
+code = main(argv)
 sys.stdout.flush()
-with open(sys.argv[3], "w") as f:
-    f.write("\\n".join(sorted(sys.modules)))
+with open(listing, "w") as f:
+    for name, module in sorted(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or ""
+        loader = "interpreter" if name in before else type(getattr(spec, "loader", None)).__name__
+        f.write(f"{name} {loader} {origin.endswith('.py')}\\n")
 sys.exit(code)
 """
 
@@ -99,18 +111,27 @@ def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
 
 
 def test_run_rm_of_a_local_image_imports_only_its_path(bastion: Bastion, tmp_path: Path) -> None:
+    launcher = LAUNCHER.read_text()
+    assert "lean launcher" in launcher and ENTRY in launcher, "run scripts/setup"
     listing = tmp_path / "modules"
-    site_packages = sysconfig.get_paths()["purelib"]
-    argv = [sys.executable, "-SE", "-c", CHILD, str(SRC), site_packages, str(listing)]
     # --network none: the path this budget was set on (a bridge adds pyroute2, see
     # docs/network.md: its import is most of what a bridge costs)
     cli = bastion.argv("run", "--rm", "--network", "none", bastion.image, "echo", "ran")[1:]
-    result = subprocess.run([*argv, *cli], capture_output=True, text=True, timeout=60, check=False)
+    argv = [sys.executable, "-SE", "-c", CHILD, str(LAUNCHER), ENTRY, str(listing), *cli]
+    env = {**os.environ, **bastion.env}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
-    loaded = set(listing.read_text().split())
+    rows = [line.split() for line in listing.read_text().splitlines()]
+    loaded = {name for name, _, _ in rows}
     assert "bastion.engine.engine" in loaded and "bastion.images.overlay" in loaded
     heavy = {m for m in loaded if m in FORBIDDEN or m.split(".")[0] in FORBIDDEN}
     heavy |= {m for m in loaded if any(m.startswith(f + ".") for f in FORBIDDEN)}
     assert not heavy, sorted(heavy)
     assert len(loaded) <= MODULE_BUDGET, f"{len(loaded)} modules: a new import on run's path?"
+    # every module of Python source comes from one of the launcher's archives (the package's
+    # and the standard library's roots in scripts/setup), but the interpreter's own and what
+    # the archives' finder is imported with
+    searched = {name for name, loader, source in rows if source == "True"}
+    searched -= {name for name, loader, _ in rows if loader in ("ModuleArchive", "interpreter")}
+    assert searched == {"bastion", "bastion._boot", "__future__"}, "add them to the roots"
     assert os.listdir(os.path.join(bastion.root, "containers")) == []  # --rm removed it

@@ -455,6 +455,44 @@ def test_a_killed_run_is_repaired_by_system_prune(bastion: Bastion, step: str) -
     _nothing_left(bastion)
 
 
+def test_an_rm_run_killed_then_started_again_mounts_its_volatile_overlay(
+    bastion: Bastion,
+) -> None:
+    """A `--rm` container's overlay is volatile (images/overlay.py; Linux 6.x shows
+    `fsync=volatile`). Its CLI killed once the container runs, nobody removes it: the look
+    that records its exit unmounts it cleanly, and a `start` mounts the same upper directory
+    again (the kernel refuses a work directory still marked volatile), changes kept."""
+    script = "echo ran >> /runs; wc -l < /runs; sleep 1"
+    run = subprocess.Popen(
+        bastion.argv("run", "--rm", "--name", "killed-rm", bastion.image, "sh", "-c", script),
+        env={**os.environ, "BASTION_TEST_STOP_AT": "started"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def stopped() -> bool:
+        with open(f"/proc/{run.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+    try:
+        try:
+            _until(stopped, "bastion run to stop at started", timeout=60)
+            with open("/proc/self/mountinfo") as f:
+                rows = [line.split() for line in f if " - overlay " in line]
+            options = [row[-1].split(",") for row in rows if row[4].startswith(bastion.root)]
+            assert [{"volatile", "fsync=volatile"} & set(o) != set() for o in options] == [True]
+        finally:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+        assert bastion.ok("wait", "killed-rm") == "0\n"
+        assert mounts_under(bastion.root) == []
+        result = bastion("start", "-a", "killed-rm")
+        assert (result.returncode, result.stdout) == (0, "2\n"), result.stderr
+    finally:
+        bastion("rm", "-f", "killed-rm")
+    _nothing_left(bastion)
+
+
 def _nothing_left(bastion: Bastion) -> None:
     assert bastion.ok("ps", "-a", "-q") == ""
     assert os.listdir(os.path.join(bastion.root, "containers")) == []

@@ -139,3 +139,54 @@ def test_missing_layer_is_a_clear_error(tmp_path: Path) -> None:
     assert caught.value.reference == "overlay-mount"
     assert "no-such-layer" in caught.value.message
     assert mounts_under(tmp_path) == []
+
+
+def volatile_mount_options(path: Path) -> list[str]:
+    """The superblock options of the overlays mounted under `path` that say `volatile` (which
+    Linux 6.x shows as `fsync=volatile`)."""
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f if line.split()[4].startswith(str(path))]
+    said = {"volatile", "fsync=volatile"}
+    return [row[-1] for row in rows if said & set(row[-1].split(","))]
+
+
+def test_volatile_overlay_mounts_again_after_a_clean_unmount(
+    tmp_path: Path, store: tuple[Layout, LayerStore], rootfs: ContainerFilesystem
+) -> None:
+    layout, layers = store
+    write_oci_image(str(tmp_path / "layout"), "v", [make_tar([file("a", b"x")])])
+    image = layout.image("v")
+    layers.ensure_image(layout, image)
+    merged = rootfs.mount(layers.lowerdirs(image), volatile=True)
+    assert len(volatile_mount_options(tmp_path)) == 1  # the kernel took the option
+    with open(os.path.join(merged, "b"), "w") as f:
+        f.write("written")
+    mark = os.path.join(rootfs.work, "work", "incompat", "volatile")
+    assert os.path.isdir(mark)  # overlayfs's own mark while it is mounted
+    rootfs.unmount()
+    assert not os.path.exists(mark) and mounts_under(tmp_path) == []
+    # a `start` again: the kernel refuses a marked work directory, ours is clean
+    merged = rootfs.mount(layers.lowerdirs(image), volatile=True)
+    with open(os.path.join(merged, "b")) as f:
+        assert f.read() == "written"
+    rootfs.unmount()
+    merged = rootfs.mount(layers.lowerdirs(image))  # and the same upper without the option
+    assert volatile_mount_options(tmp_path) == [] and os.path.exists(os.path.join(merged, "b"))
+
+
+def test_volatile_mark_left_by_a_crash_is_a_clear_error(
+    tmp_path: Path, store: tuple[Layout, LayerStore], rootfs: ContainerFilesystem
+) -> None:
+    layout, layers = store
+    write_oci_image(str(tmp_path / "layout"), "v", [make_tar([file("a", b"x")])])
+    image = layout.image("v")
+    layers.ensure_image(layout, image)
+    rootfs.mount(layers.lowerdirs(image), volatile=True)
+    # a lazy unmount keeps the mark, as a host that stopped with it mounted does
+    rootfs.unmount(lazy=True)
+    assert os.path.isdir(os.path.join(rootfs.work, "work", "incompat", "volatile"))
+    with pytest.raises(OverlayError) as caught:
+        rootfs.mount(layers.lowerdirs(image), volatile=True)
+    assert caught.value.reference == "overlay-mount"
+    assert caught.value.hint is not None and "remove the container" in caught.value.hint
+    assert mounts_under(tmp_path) == []

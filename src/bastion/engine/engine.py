@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
 
 from bastion import jsonio
+from bastion._sys.tree import remove_tree
 
 # image_verbs and operations load in the verbs that use them: not on run's path
 from bastion.engine import monitor, repair
@@ -474,7 +474,7 @@ class Engine:
             # fail and roll back); one that runs after it sees this container and refuses
             self.volumes.check_present(mounts)
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_tree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
                 self.metadata.delete_container(container_id)
             self.volumes.discard(made_volumes)
@@ -521,7 +521,11 @@ class Engine:
         self.metadata.update_container(record.id, status=STARTING)
         try:
             if not rootfs.is_mounted():
-                rootfs.mount(record.config["lowerdirs"])
+                # a --rm container's changes go with it: no sync of the upper directory's
+                # filesystem at the unmount (images/overlay.py), as Podman's --rm
+                rootfs.mount(
+                    record.config["lowerdirs"], volatile=bool(record.config.get("auto_remove"))
+                )
             if record.started is None:  # Docker copies up at create; we, at the first start
                 self.volumes.populate(record.config.get("mounts", []), rootfs.merged)
             repair.stop_point("mounted")
@@ -831,7 +835,7 @@ class Engine:
             lock = None  # its directory is gone already (a `repair`ed half-made container)
         try:
             self._release(record.id, ContainerFilesystem(os.path.join(directory, "fs")))
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_tree(directory, ignore_errors=True)
             self.metadata.delete_container(record.id)
         finally:
             if lock is not None:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 
+from bastion._sys.tree import remove_tree
 from bastion.engine import monitor
 from bastion.engine.container_files import start_lock
 
@@ -93,7 +93,7 @@ def repair(engine: Engine) -> list[str]:
             if engine.metadata.container(name) is not None:
                 continue  # its create finished meanwhile
             _release(engine, name)
-            shutil.rmtree(paths.directory, ignore_errors=True)
+            remove_tree(paths.directory, ignore_errors=True)
             fixed.append(f"container directory {name}")
         finally:
             os.close(lock)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import stat
 import time
 
 from bastion import jsonio
 from bastion._record import record
+from bastion._sys.tree import remove_tree
 from bastion.engine.errors import EngineError, NoSuchVolumeError, VolumeInUseError
 from bastion.engine.mount_flags import BIND, TMPFS, VOLUME, check_volume_name
 
@@ -117,7 +117,7 @@ class Volumes:
                     hint="remove the container(s) first",
                 )
             db.execute("DELETE FROM volumes WHERE name = ?", (name,))
-        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        remove_tree(os.path.join(self.directory, name), ignore_errors=True)
 
     def prune(self, *, all: bool = False) -> dict[str, int]:
         """Remove the volumes no container mounts: the anonymous ones, or every one with
@@ -190,7 +190,7 @@ class Volumes:
         for name in names:
             with contextlib.suppress(EngineError), self.metadata.write() as db:
                 db.execute("DELETE FROM volumes WHERE name = ?", (name,))
-            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+            remove_tree(os.path.join(self.directory, name), ignore_errors=True)
 
     def populate(self, mounts: list[dict[str, Any]], rootfs: str) -> None:
         """Docker's copy-up, at a container's first start: each of its volumes that is empty

@@ -15,12 +15,11 @@ loser removes its copy.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
-import shutil
 
+from bastion._sys.tree import remove_tree
 from bastion.images.documents import check_digest
 from bastion.images.errors import LayerDigestError, LayoutError
 
@@ -82,9 +81,9 @@ class LayerStore:
             except OSError as err:
                 if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-                shutil.rmtree(work)  # another process unpacked it first
+                remove_tree(work)  # another process unpacked it first
         except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(work, ignore_errors=True)
             raise
         finally:
             os.close(busy)
@@ -132,7 +131,7 @@ class LayerStore:
                 continue  # an unpack in progress
             finally:
                 os.close(fd)
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path, ignore_errors=True)
         return removed
 
     def remove(self, diff_id: str) -> None:
@@ -146,5 +145,4 @@ class LayerStore:
         except FileNotFoundError:
             pass
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(doomed)
+            remove_tree(doomed)

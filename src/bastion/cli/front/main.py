@@ -17,7 +17,6 @@ import argparse
 import gc
 import importlib
 import os
-import shutil
 import sys
 
 from bastion import __version__
@@ -122,12 +121,27 @@ class _Formatter(argparse.HelpFormatter):
     ) -> None:
         if width is None:
             if not _columns:
-                _columns.append(shutil.get_terminal_size().columns - 2)  # argparse's own width
+                _columns.append(_terminal_columns() - 2)  # argparse's own width
             width = _columns[0]
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
 _columns: list[int] = []
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size's columns ($COLUMNS, else stdout's terminal, else 80), without
+    importing shutil (its archive formats' bz2 and lzma: ~1-2 ms of every `bastion` call)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
