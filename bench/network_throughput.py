@@ -8,8 +8,9 @@ iperf3 (Debian's) runs inside the network namespaces with `nsenter --net`: the h
 the container's network (bastion keeps each container's namespace at `<root>/netns/<id>`), so
 the same program measures every path. Rows, each beside its reference:
 - hand bridge: namespace C → namespace D on a bridge made with `ip` inside a namespace H of its
-  own that stands for the host (veth, bridge, veth; MTU, queues and offloads as bastion's links,
-  and br_netfilter on there too, but no nft table: no conntrack);
+  own that stands for the host (veth, bridge, veth; MTU, queues, offloads, hairpin and the
+  IPv4 GSO/GRO limit as bastion's links, and br_netfilter on there too, but no nft table: no
+  conntrack);
 - bastion bridge: container A → container B's address on a user network (veth, bridge, veth,
   bastion's table) — against hand bridge;
 - hand host: namespace H → D's address over that bridge (routed, no NAT);
@@ -18,6 +19,8 @@ the same program measures every path. Rows, each beside its reference:
 - hand NAT: the same published path wired by hand in a namespace trio of its own (an output
   DNAT, the loopback masquerade and `route_localnet`, nothing else) — against hand host: what
   the NAT itself costs, the floor of any published port done by NAT;
+- ip's bridge: the hand bridge as `ip` makes it, its veths with the kernel's 64 KiB GSO limit
+  (what bastion's links had before BIG TCP) — against hand bridge;
 - veth pair: namespace A → namespace B over one veth pair, no bridge (an extra row).
 
 Each round runs every row once; the order is reversed every other round, so a row and its
@@ -156,14 +159,30 @@ def engine() -> Iterator[tuple[list[str], dict[str, str], str]]:
                     os.rmdir(f"/sys/fs/cgroup/{hierarchy}/bastion-test/{os.path.basename(work)}")
 
 
+def set_gso(ns: str, link: str, size: int) -> None:
+    """Give `link` in the namespace at `ns` the IPv4 GSO/GRO limit `size` (iproute2 6.1's `ip`
+    has no word for it: through bastion's netlink encoder)."""
+    from bastion._sys import rtnl
+    from bastion.network import netns
+
+    def inside() -> None:
+        with rtnl.Socket() as sock:
+            body = rtnl.ifinfo(index=sock.link_index(link) or 0) + rtnl.gso_ipv4(size)
+            sock.request((rtnl.RTM_NEWLINK, 0, body, f"GSO size of {link}"))
+
+    netns.run_inside(ns, inside)
+
+
 @contextlib.contextmanager
-def hand_bridge(name: str, mtu: int, members: int) -> Iterator[tuple[str, list[str], str]]:
+def hand_bridge(
+    name: str, mtu: int, members: int, gso: int = 0
+) -> Iterator[tuple[str, list[str], str]]:
     """A bridge holding a gateway address and `members` namespaces on it, each by a veth whose
-    inside end is eth0 with the bridge's MTU, as bastion wires a container but made with `ip`;
-    all of it inside a namespace of its own standing for the host, so that no nft table
-    (bastion's, or another engine's on this machine, which turn conntrack on for the whole
-    host namespace) touches it: (host ns path, member ns paths, the subnet's first three
-    bytes)."""
+    inside end is eth0 with the bridge's MTU (and, with `gso`, both ends with that IPv4 GSO/GRO
+    limit), as bastion wires a container but made with `ip`; all of it inside a namespace of
+    its own standing for the host, so that no nft table (bastion's, or another engine's on
+    this machine, which turn conntrack on for the whole host namespace) touches it: (host ns
+    path, member ns paths, the subnet's first three bytes)."""
     host = f"bst-bench-{TAG}{name}h"
     inside = [f"bst-bench-{TAG}{name}{i}" for i in range(members)]
     subnet = free_subnet().rsplit(".", 1)[0]
@@ -184,6 +203,9 @@ def hand_bridge(name: str, mtu: int, members: int) -> Iterator[tuple[str, list[s
             run("ip", "-n", ns, "addr", "add", f"{subnet}.{number}/24", "dev", "eth0")
             run("ip", "-n", ns, "link", "set", "eth0", "up")
             run("ip", "-n", ns, "route", "add", "default", "via", f"{subnet}.1")
+            if gso:
+                set_gso(f"/run/netns/{host}", veth, gso)
+                set_gso(f"/run/netns/{ns}", "eth0", gso)
         yield f"/run/netns/{host}", [f"/run/netns/{ns}" for ns in inside], subnet
     finally:
         for ns in (*inside, host):  # the bridge and veths go with the namespaces
@@ -208,8 +230,9 @@ def hand_nat(host_ns: str, target: str, host_port: int) -> None:
 
 
 @contextlib.contextmanager
-def veth_pair() -> Iterator[tuple[str, str, str]]:
-    """Two named namespaces and a veth pair between them: (ns A path, ns B path, B's address)."""
+def veth_pair(gso: int) -> Iterator[tuple[str, str, str]]:
+    """Two named namespaces and a veth pair between them, both ends with the IPv4 GSO/GRO
+    limit `gso`: (ns A path, ns B path, B's address)."""
     a, b = f"bst-bench-{TAG}a", f"bst-bench-{TAG}b"
     subnet = free_subnet().rsplit(".", 1)[0]
     try:
@@ -221,6 +244,7 @@ def veth_pair() -> Iterator[tuple[str, str, str]]:
             run("ip", "-n", ns, "addr", "add", f"{subnet}.{host}/24", "dev", "eth0")
             run("ip", "-n", ns, "link", "set", "eth0", "up")
             run("ip", "-n", ns, "link", "set", "lo", "up")
+            set_gso(f"/run/netns/{ns}", "eth0", gso)
         yield f"/run/netns/{a}", f"/run/netns/{b}", f"{subnet}.2"
     finally:
         for ns in (a, b):
@@ -241,7 +265,7 @@ def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -
     print(f"TCP throughput, iperf3 {args.seconds} s x {args.rounds} rounds{pinned}")
     print("  medians; paired: median of the per-round ratios to the reference [quartiles]")
     print(f"  {'path':<18} {'Gbit/s':>7}  {'paired':<19} {'Gbit/CPU-s':>10}  {'paired':<19}")
-    shown = ["hand bridge", "bastion bridge", "veth pair", "hand host", "bastion published"]
+    shown = ["hand bridge", "bastion bridge", "ip's bridge", "veth pair", "hand host"]
     for name in [*shown, *(n for n in paths if n not in shown)]:
         p = paths[name]
         line = f"  {name:<18} {statistics.median(p.gbps):7.2f}  "
@@ -267,15 +291,16 @@ def main() -> None:
     # a SIGTERM (timeout(1), a killed session) unwinds like an exception: the `with` blocks
     # below remove the containers, namespaces, links and servers on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    from bastion.network.plumbing import host_mtu
+    from bastion.network.plumbing import GSO_IPV4_MAX_SIZE, host_mtu
 
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     nat_port = 20000 + secrets.randbelow(20000)
     with (
         engine() as (bastion, env, work),
-        veth_pair() as (pair_a, pair_b, pair_ip),
-        hand_bridge("x", host_mtu(), 2) as (hand_h, (hand_c, hand_d), hand_net),
-        hand_bridge("n", host_mtu(), 1) as (nat_h, (nat_e,), nat_net),
+        veth_pair(GSO_IPV4_MAX_SIZE) as (pair_a, pair_b, pair_ip),
+        hand_bridge("x", host_mtu(), 2, GSO_IPV4_MAX_SIZE) as (hand_h, (hand_c, hand_d), hand_net),
+        hand_bridge("n", host_mtu(), 1, GSO_IPV4_MAX_SIZE) as (nat_h, (nat_e,), nat_net),
+        hand_bridge("p", host_mtu(), 2) as (_, (plain_c, plain_d), plain_net),
     ):
         hand_nat(nat_h, f"{nat_net}.2", nat_port)
         net = f"bstbench{TAG}"
@@ -294,6 +319,7 @@ def main() -> None:
         # each reference between its rows: reversing the order every other round runs each
         # pair back to back, each of the two first half the time
         paths = {
+            "ip's bridge": Path(plain_c, f"{plain_net}.3", PORT, "hand bridge"),
             "veth pair": Path(pair_a, pair_ip, PORT, "hand bridge"),
             "bastion bridge": Path(client_ns, server_ip, PORT, "hand bridge"),
             "hand bridge": Path(hand_c, f"{hand_net}.3", PORT),
@@ -306,6 +332,7 @@ def main() -> None:
             iperf_server(server_ns),
             iperf_server(nat_e),
             iperf_server(pair_b),
+            iperf_server(plain_d),
         ):
             order = list(paths)
             for r in range(args.rounds):
