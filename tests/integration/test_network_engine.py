@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -24,12 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bastion._sys import rtnl
+from bastion.network import netns, plumbing
 from bastion_testing.engine import Bastion, engine_rig, free_subnet
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.privileged
+
+IFLA_LINK = 5  # linux/if_link.h: a veth end's peer, by its index in the peer's namespace
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +167,63 @@ def test_two_containers_on_a_user_network_talk(bastion: Bastion, user_net: tuple
         bastion.ok("rm", "-f", server)
     assert bastion.ok("ps", "-a", "-q") == ""
     assert network_doc(bastion, name)["Containers"] == {}
+
+
+def _link(path: str | None, name: str) -> dict[int, bytes]:
+    """The netlink attributes of the link `name` in the namespace at `path` (None: the host's)."""
+
+    def read() -> dict[int, bytes]:
+        with rtnl.Socket() as sock:
+            found = sock.link(name)
+        assert found is not None, name
+        return found[1]
+
+    return read() if path is None else netns.run_inside(path, read)
+
+
+def test_a_containers_veth_carries_big_tcp_packets(
+    bastion: Bastion, user_net: tuple[str, str]
+) -> None:
+    """Both ends of a container's veth take IPv4 TCP packets of up to GSO_IPV4_MAX_SIZE (BIG
+    TCP, docs/network.md), and a bulk transfer between two containers arrives whole through
+    the bridge, br_netfilter and the table."""
+    name, _ = user_net
+    server = bastion.ok(
+        "run", "-d", "--network", name, bastion.image, "sh", "-c",
+        "dd if=/dev/urandom of=/tmp/blob bs=1M count=8 2>/dev/null; md5sum < /tmp/blob > /tmp/sum;"
+        " httpd -f -p 80 -h /tmp",
+    ).strip()  # fmt: skip
+    try:
+        inside = _link(os.path.join(bastion.root, "netns", server), "eth0")
+        (peer,) = struct.unpack("=i", inside[IFLA_LINK])
+        host = next(
+            n for n in os.listdir("/sys/class/net") if _sysfs(f"/sys/class/net/{n}/ifindex") == peer
+        )
+        assert host.startswith(bastion.network_prefix)
+        for attrs in (inside, _link(None, host)):
+            for kind in (rtnl.IFLA_GSO_IPV4_MAX_SIZE, rtnl.IFLA_GRO_IPV4_MAX_SIZE):
+                assert struct.unpack("=I", attrs[kind]) == (plumbing.GSO_IPV4_MAX_SIZE,)
+        settings: Any = bastion.inspect(server)["NetworkSettings"]
+        address = settings["Networks"][name]["IPAddress"]
+        fetch = f"wget -q -O {{out}} http://{address}/{{name}}"
+        out = bastion.ok(
+            "run", "--rm", "--network", name, bastion.image, "sh", "-c",
+            f"for i in $(seq 20); do {fetch.format(out='/tmp/sum', name='sum')} && break;"
+            f" sleep 0.3; done; {fetch.format(out='/tmp/blob', name='blob')};"
+            " cat /tmp/sum; md5sum < /tmp/blob",
+        )  # fmt: skip
+        sent, received = out.split("\n")[:2]
+        assert sent == received and len(sent.split()[0]) == 32
+    finally:
+        bastion.ok("rm", "-f", server)
+
+
+def _sysfs(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def test_twenty_concurrent_runs_get_distinct_addresses(

@@ -37,6 +37,8 @@ IFLA_MTU = 4
 IFLA_MASTER = 10
 IFLA_LINKINFO = 18
 IFLA_NET_NS_FD = 28
+IFLA_GSO_IPV4_MAX_SIZE = 63  # Linux 6.3; older kernels ignore attributes they do not know
+IFLA_GRO_IPV4_MAX_SIZE = 64
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 VETH_INFO_PEER = 1
@@ -84,21 +86,44 @@ def mac_bytes(mac: str) -> bytes:
     return bytes(int(part, 16) for part in mac.split(":"))
 
 
-def veth(host: str, peer: str, *, mtu: int, master: int, netns_fd: int, mac: str) -> bytes:
+def gso_ipv4(size: int) -> bytes:
+    """The attributes that let a link carry IPv4 TCP segmentation-offload packets of up to
+    `size` bytes, sent (GSO) and aggregated (GRO): "BIG TCP" above 64 KiB."""
+    return u32(IFLA_GSO_IPV4_MAX_SIZE, size) + u32(IFLA_GRO_IPV4_MAX_SIZE, size)
+
+
+def veth(
+    host: str, peer: str, *, mtu: int, master: int, netns_fd: int, mac: str, gso_max_size: int = 0
+) -> bytes:
     """RTM_NEWLINK's body for a veth pair: `host` up on the bridge `master`, its peer named
-    `peer` made directly in the namespace `netns_fd` with the address `mac`. The peer is made
-    down: asked up here the kernel (6.x) refuses the request (ENOTCONN); it is set up from
-    inside the namespace, with its addresses."""
+    `peer` made directly in the namespace `netns_fd` with the address `mac`; both ends with
+    `gso_ipv4(gso_max_size)` unless it is 0. The peer is made down: asked up here the kernel
+    (6.x) refuses the request (ENOTCONN); it is set up from inside the namespace, with its
+    addresses."""
+    sizes = gso_ipv4(gso_max_size) if gso_max_size else b""
     peer_info = ifinfo() + b"".join(
-        (text(IFLA_IFNAME, peer), u32(IFLA_MTU, mtu), u32(IFLA_NET_NS_FD, netns_fd))
+        (text(IFLA_IFNAME, peer), u32(IFLA_MTU, mtu), u32(IFLA_NET_NS_FD, netns_fd), sizes)
     )
     peer_info += attr(IFLA_ADDRESS, mac_bytes(mac))
     linkinfo = text(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_info))
     return (
         ifinfo(up=True)
-        + b"".join((text(IFLA_IFNAME, host), u32(IFLA_MTU, mtu), u32(IFLA_MASTER, master)))
+        + b"".join((text(IFLA_IFNAME, host), u32(IFLA_MTU, mtu), u32(IFLA_MASTER, master), sizes))
         + attr(IFLA_LINKINFO, linkinfo)
     )
+
+
+def attributes(payload: bytes) -> dict[int, bytes]:
+    """The rtattrs of `payload` by type (the last one of a type wins), their payloads bare."""
+    out: dict[int, bytes] = {}
+    offset = 0
+    while offset + _RTATTR.size <= len(payload):
+        length, kind = _RTATTR.unpack_from(payload, offset)
+        if length < _RTATTR.size:
+            break
+        out[kind & 0x3FFF] = payload[offset + _RTATTR.size : offset + length]  # less NLA_F_*
+        offset += (length + 3) & ~3
+    return out
 
 
 def address(index: int, ip: str, prefixlen: int) -> bytes:
@@ -163,6 +188,11 @@ class Socket:
 
     def link_index(self, name: str) -> int | None:
         """The index of the link `name`, or None when there is none."""
+        link = self.link(name)
+        return None if link is None else link[0]
+
+    def link(self, name: str) -> tuple[int, dict[int, bytes]] | None:
+        """The index and the attributes (`attributes`) of the link `name`, None without it."""
         self._seq += 1
         body = ifinfo() + text(IFLA_IFNAME, name)
         header = _NLMSGHDR.pack(
@@ -179,7 +209,8 @@ class Socket:
                         return None
                     raise OSError(-code, f"RTM_GETLINK {name}: {os.strerror(-code)}")
                 if kind == RTM_NEWLINK:
-                    return int(_IFINFOMSG.unpack_from(payload)[2])
+                    index = int(_IFINFOMSG.unpack_from(payload)[2])
+                    return index, attributes(payload[_IFINFOMSG.size :])
 
     def _messages(self) -> list[tuple[int, int, bytes]]:
         data = self._sock.recv(65536)

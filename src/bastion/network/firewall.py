@@ -7,13 +7,17 @@ whole or not at all: a crash, or a refused rule, never leaves half a ruleset, an
 leaves exactly the new rules. The rules follow Docker's (libnetwork's iptables driver) and
 netavark's:
 
-- notrack (filter, prerouting at raw priority): container to container within one subnet, not to
-  the gateway, skips conntrack (br_netfilter would track every switched packet).
+- switched (filter, prerouting at raw priority): container to container within one subnet, not
+  to the gateway, skips conntrack (br_netfilter would track every switched packet). One verdict
+  map on the input bridge jumps to that network's chain (`switched-<bridge>`), so a packet meets
+  its own network's rules only, whatever the number of networks.
 - forward (filter): the packets of tracked flows pass first; traffic within a bridge passes; an
   internal network forwards nothing in or out; published ports (conntrack status DNAT) pass to a
   routed network, from another bastion network too; other traffic between two bastion bridges is
   dropped (Docker's DOCKER-ISOLATION chains); any other network forwards what its containers
-  send out, and drops other traffic routed to its containers.
+  send out, and drops other traffic routed to its containers. Each step is one rule matching a
+  set of bridges (a hash lookup), so the chain has at most eight rules whatever the number of
+  networks.
 - prerouting and output (nat): packets to a local address (`fib daddr type local`, 127.0.0.1
   included) go through the `published` chain, one DNAT rule per published port, matched on the
   host address when one is given.
@@ -41,6 +45,9 @@ from bastion.errors import BastionError
 from bastion.identity import DEFAULT_STATE_ROOT
 
 DEFAULT_TABLE = "bastion"
+#: the chain (and the prefix of its per-network chains) where switched traffic skips conntrack;
+#: not `notrack`, a keyword the nft command line cannot name a chain by
+SWITCHED = "switched"
 #: Where `apply` records the sysctls it changed when the caller names no file: a plain file beside
 #: the runtime's container directories, which its listing skips.
 RECORD_DIR = DEFAULT_STATE_ROOT
@@ -64,7 +71,7 @@ class NetworkPolicy:
     subnets: tuple[str, ...]
     internal: bool
     #: the bridge's own addresses (one per subnet); with them, traffic between two of the
-    #: network's containers skips conntrack (the `notrack` chain)
+    #: network's containers skips conntrack (the `switched` chain)
     gateways: tuple[str, ...] = ()
 
 
@@ -138,7 +145,7 @@ def build(ruleset: Ruleset, *, table: str = DEFAULT_TABLE) -> list[dict[str, Any
         {"add": {"table": {"family": _FAMILY, "name": table}}},
     ]
     chains = (
-        ("notrack", "filter", "prerouting", -300),  # NF_IP_PRI_RAW: before conntrack
+        (SWITCHED, "filter", "prerouting", -300),  # NF_IP_PRI_RAW: before conntrack
         ("forward", "filter", "forward", 0),
         ("prerouting", "nat", "prerouting", -100),
         ("output", "nat", "output", -100),
@@ -148,12 +155,21 @@ def build(ruleset: Ruleset, *, table: str = DEFAULT_TABLE) -> list[dict[str, Any
         chain = {**ref, "name": name, "type": kind, "hook": hook, "prio": prio, "policy": "accept"}
         cmds.append({"add": {"chain": chain}})
     cmds.append({"add": {"chain": {**ref, "name": "published"}}})
+    switched = _switched_rules(ruleset)
+    cmds += [{"add": {"chain": {**ref, "name": _switched_chain(b)}}} for b in switched]
 
     def rule(chain: str, *expr: dict[str, Any]) -> None:
         cmds.append({"add": {"rule": {**ref, "chain": chain, "expr": list(expr)}}})
 
+    if switched:
+        to_network = [
+            [bridge, {"jump": {"target": _switched_chain(bridge)}}] for bridge in switched
+        ]
+        rule(SWITCHED, {"vmap": {"key": {"meta": {"key": "iifname"}}, "data": {"set": to_network}}})
+    for bridge, rules in switched.items():
+        for expr in rules:
+            rule(_switched_chain(bridge), *expr)
     for chain_name, rules in (
-        ("notrack", _notrack_rules(ruleset)),
         ("forward", _forward_rules(ruleset)),
         ("postrouting", _postrouting_rules(ruleset)),
         ("published", _published_rules(ruleset)),
@@ -176,12 +192,17 @@ def _match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
     return {"match": {"op": op, "left": left, "right": right}}
 
 
-def _iif(name: str, op: str = "==") -> dict[str, Any]:
+def _iif(name: str | dict[str, list[str]], op: str = "==") -> dict[str, Any]:
     return _match({"meta": {"key": "iifname"}}, name, op)
 
 
 def _oif(name: str | dict[str, list[str]], op: str = "==") -> dict[str, Any]:
     return _match({"meta": {"key": "oifname"}}, name, op)
+
+
+def _set(names: list[str]) -> dict[str, list[str]]:
+    """An anonymous set: the match is one hash lookup, not a comparison per element."""
+    return {"set": names}
 
 
 def _addr(field: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> dict[str, Any]:
@@ -198,19 +219,23 @@ def _ct(key: str, values: str | list[str]) -> dict[str, Any]:
     return _match({"ct": {"key": key}}, values, "in")
 
 
-def _notrack_rules(ruleset: Ruleset) -> list[_Rule]:
-    """Container to container on one bridge (both addresses in its subnet, not to the
-    gateway): plain switching that no NAT rule can concern, so conntrack is skipped for it,
-    both ways (br_netfilter sends bridged packets through these hooks). What goes to the
-    gateway stays tracked: the DNS responder, and a hairpin's masqueraded replies."""
-    rules: list[_Rule] = []
+def _switched_chain(bridge: str) -> str:
+    return f"{SWITCHED}-{bridge}"
+
+
+def _switched_rules(ruleset: Ruleset) -> dict[str, list[_Rule]]:
+    """Per bridge, its network's rules of the `switched` chain: container to container (both
+    addresses in one subnet, not to the gateway) is plain switching that no NAT rule can
+    concern, so conntrack is skipped for it, both ways (br_netfilter sends bridged packets
+    through these hooks). What goes to the gateway stays tracked: the DNS responder, and a
+    hairpin's masqueraded replies. A network whose gateways are not known gets no chain."""
+    rules: dict[str, list[_Rule]] = {}
     for n in ruleset.networks:
         for subnet, gateway in zip(n.subnets, n.gateways, strict=False):
             net = ipaddress.ip_network(subnet, strict=False)
             proto = "ip" if net.version == 4 else "ip6"
-            rules.append(
+            rules.setdefault(n.bridge, []).append(
                 [
-                    _iif(n.bridge),
                     _addr("saddr", net),
                     _addr("daddr", net),
                     _match({"payload": {"protocol": proto, "field": "daddr"}}, gateway, "!="),
@@ -222,27 +247,30 @@ def _notrack_rules(ruleset: Ruleset) -> list[_Rule]:
 
 def _forward_rules(ruleset: Ruleset) -> list[_Rule]:
     """Most packets end at the first rule (a tracked flow's) or the second (switched within a
-    bridge, untracked): the per-packet cost stays two rules whatever the number of networks."""
-    bridges = [n.bridge for n in ruleset.networks]
-    rules: list[_Rule] = []
-    if bridges:
-        rules.append([_ct("state", ["established", "related"]), _ACCEPT])
-    rules += [[_iif(b), _oif(b), _ACCEPT] for b in bridges]
-    for n in ruleset.networks:
-        if n.internal:
-            rules += [[_iif(n.bridge), _DROP], [_oif(n.bridge), _DROP]]
-    # a published port reached from another network through the host's address crosses
-    # bridges: DNAT'd traffic passes before the isolation (Docker lets it too)
-    rules += [
-        [_oif(n.bridge), _ct("status", "dnat"), _ACCEPT] for n in ruleset.networks if not n.internal
+    bridge, untracked). Every rule matches a set of bridges, one hash lookup however many
+    networks there are, and they keep the order of the per-network rules they stand for."""
+    bridges = sorted({n.bridge for n in ruleset.networks})
+    if not bridges:
+        return []
+    internal = sorted({n.bridge for n in ruleset.networks if n.internal})
+    routed = sorted({n.bridge for n in ruleset.networks if not n.internal})
+    within = {"set": [{"concat": [b, b]} for b in bridges]}
+    iif_oif = {"concat": [{"meta": {"key": "iifname"}}, {"meta": {"key": "oifname"}}]}
+    rules: list[_Rule] = [
+        [_ct("state", ["established", "related"]), _ACCEPT],
+        [_match(iif_oif, within), _ACCEPT],
     ]
-    for b in bridges:  # isolation: never from one bastion bridge to another
-        others = sorted(set(bridges) - {b})
-        if others:
-            rules.append([_iif(b), _oif({"set": others}), _DROP])
-    for n in ruleset.networks:
-        if not n.internal:
-            rules += [[_iif(n.bridge), _ACCEPT], [_oif(n.bridge), _DROP]]
+    if internal:  # an internal network forwards nothing in or out
+        rules += [[_iif(_set(internal)), _DROP], [_oif(_set(internal)), _DROP]]
+    if routed:
+        # a published port reached from another network through the host's address crosses
+        # bridges: DNAT'd traffic passes before the isolation (Docker lets it too)
+        rules.append([_oif(_set(routed)), _ct("status", "dnat"), _ACCEPT])
+    if len(bridges) > 1:
+        # isolation: never from one bastion bridge to another (within one passed above)
+        rules.append([_iif(_set(bridges)), _oif(_set(bridges)), _DROP])
+    if routed:
+        rules += [[_iif(_set(routed)), _ACCEPT], [_oif(_set(routed)), _DROP]]
     return rules
 
 

@@ -32,7 +32,7 @@ def test_batch_replaces_the_table_first() -> None:
         ("add", "t"),
     ]
     assert {c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})} == {
-        "notrack",
+        "switched",
         "forward",
         "prerouting",
         "output",
@@ -53,12 +53,19 @@ def test_switched_traffic_skips_conntrack_but_not_what_goes_to_the_gateway() -> 
     with_gateways = NetworkPolicy(
         "front", "bstfw0", ("10.77.1.0/24", "fd00:77::/64"), False, ("10.77.1.1", "fd00:77::1")
     )
-    raw = rules(Ruleset(networks=(with_gateways, SEALED), ports=()), "notrack")
-    assert len(raw) == 2  # one per subnet of the network whose gateways are known
+    ruleset = Ruleset(networks=(with_gateways, SEALED), ports=())
+    # one verdict map on the input bridge, to the chain of the network whose gateways are known
+    (dispatch,) = rules(ruleset, "switched")
+    assert '"vmap"' in dispatch and '"iifname"' in dispatch
+    assert '["bstfw0", {"jump": {"target": "switched-bstfw0"}}]' in dispatch
+    assert "bstfw1" not in dispatch
+    raw = rules(ruleset, "switched-bstfw0")
+    assert len(raw) == 2  # one per subnet
     for rule, gateway in zip(raw, ("10.77.1.1", "fd00:77::1"), strict=True):
-        assert "bstfw0" in rule and '"notrack"' in rule
+        assert '"notrack"' in rule
         assert '"op": "!=", "left": {"payload": {"protocol": "ip' in rule
         assert f'"right": "{gateway}"' in rule
+    assert rules(ruleset, "switched-bstfw1") == []
 
 
 def test_forward_order_tracked_flows_first_published_ports_before_isolation() -> None:
@@ -66,25 +73,38 @@ def test_forward_order_tracked_flows_first_published_ports_before_isolation() ->
     other = NetworkPolicy("other", "bstfw2", ("10.77.3.0/24",), False)
     fwd = rules(Ruleset(networks=(OPEN, other, SEALED), ports=(port,)), "forward")
     assert "established" in fwd[0] and "oifname" not in fwd[0] and '"accept"' in fwd[0]
-    first_isolation = next(i for i, r in enumerate(fwd) if '"set"' in r)
-    dnat = [i for i, r in enumerate(fwd) if '"dnat"' in r]
-    assert len(dnat) == 2 and max(dnat) < first_isolation  # the two routed networks'
-    assert not any("bstfw1" in fwd[i] for i in dnat)  # an internal network publishes nothing
-    sealed_drops = [
-        i for i, r in enumerate(fwd) if "bstfw1" in r and '"drop"' in r and '"set"' not in r
-    ]
-    assert max(sealed_drops) < min(dnat)
+    # then within one bridge, for every bridge: one lookup of (in, out) in a set of pairs
+    assert '"concat"' in fwd[1] and '"accept"' in fwd[1]
+    assert all(f'{{"concat": ["{b}", "{b}"]}}' in fwd[1] for b in ("bstfw0", "bstfw1", "bstfw2"))
+    (dnat,) = [i for i, r in enumerate(fwd) if '"dnat"' in r]
+    assert "bstfw0" in fwd[dnat] and "bstfw2" in fwd[dnat]
+    assert "bstfw1" not in fwd[dnat]  # an internal network publishes nothing
+    (isolation,) = [i for i, r in enumerate(fwd) if r.count('"set"') == 2]
+    assert '"drop"' in fwd[isolation] and dnat < isolation
+    sealed = [i for i, r in enumerate(fwd) if '"bstfw1"' in r and i not in (1, isolation)]
+    assert sealed == [2, 3] and all(
+        '"drop"' in fwd[i] for i in sealed
+    )  # in and out, before any other network's verdicts
+    assert len(fwd) == 8  # whatever the number of networks
 
 
 def test_isolation_and_internal_drops() -> None:
     fwd = rules(Ruleset(networks=(OPEN, SEALED), ports=()), "forward")
-    isolation = [r for r in fwd if '"set"' in r]
-    assert len(isolation) == 2 and all('"drop"' in r for r in isolation)
-    sealed = [r for r in fwd if "bstfw1" in r and '"set"' not in r]
+    isolation = [r for r in fwd if r.count('"set"') == 2]
+    assert len(isolation) == 1 and '"drop"' in isolation[0]
+    assert all(b in isolation[0] for b in ("bstfw0", "bstfw1"))
+    sealed = [r for r in fwd if "bstfw1" in r and r not in isolation]
     # within the bridge accepted; anything in or out dropped
     assert sum('"accept"' in r for r in sealed) == 1
     assert sum('"drop"' in r for r in sealed) == 2
     assert not any("bstfw1" in r and "established" in r for r in fwd)
+    routed = [r for r in fwd if "bstfw0" in r and "bstfw1" not in r]
+    assert [('"accept"' in r, '"iifname"' in r) for r in routed[-2:]] == [
+        (True, True),
+        (False, False),
+    ]
+    # one network alone: no isolation rule
+    assert not any(r.count('"set"') == 2 for r in rules(Ruleset((OPEN,), ()), "forward"))
 
 
 def test_published_ports_with_and_without_host_address() -> None:

@@ -64,3 +64,25 @@ def test_attributes_are_padded_to_four_bytes() -> None:
         encoded = rtnl.attr(1, b"x" * size)
         assert len(encoded) % 4 == 0
         assert struct.unpack_from("=H", encoded)[0] == 4 + size
+
+
+def test_a_veth_request_gives_both_ends_the_big_tcp_sizes_when_asked() -> None:
+    def sizes(attrs: dict[int, bytes]) -> tuple[int, ...]:
+        kinds = (rtnl.IFLA_GSO_IPV4_MAX_SIZE, rtnl.IFLA_GRO_IPV4_MAX_SIZE)
+        return tuple(struct.unpack("=I", attrs[kind])[0] for kind in kinds if kind in attrs)
+
+    def ends(body: bytes) -> tuple[dict[int, bytes], dict[int, bytes]]:
+        host = rtnl.attributes(body[16:])  # after the ifinfomsg
+        linkinfo = rtnl.attributes(host[rtnl.IFLA_LINKINFO])
+        peer = rtnl.attributes(linkinfo[rtnl.IFLA_INFO_DATA])[rtnl.VETH_INFO_PEER]
+        return host, rtnl.attributes(peer[16:])
+
+    args: dict[str, Any] = {"mtu": 1400, "master": 7, "netns_fd": 9, "mac": "02:42:0a:00:00:02"}
+    host, peer = ends(rtnl.veth("bsthostv1", "eth0", **args, gso_max_size=196608))
+    assert sizes(host) == sizes(peer) == (196608, 196608)
+    assert host[rtnl.IFLA_IFNAME] == b"bsthostv1\0" and peer[rtnl.IFLA_IFNAME] == b"eth0\0"
+    host, peer = ends(rtnl.veth("bsthostv1", "eth0", **args))
+    assert sizes(host) == sizes(peer) == ()  # the kernel's default, 64 KiB
+    # pyroute2 decodes the request with the two attributes it does not know among the others
+    big = rtnl.veth("v", "eth0", **args, gso_max_size=196608)
+    assert decode(ifinfmsg, rtnl.RTM_NEWLINK, big).get("mtu") == 1400
