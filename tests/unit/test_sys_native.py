@@ -147,3 +147,24 @@ def test_set_cmdline_both_ways(no_native: str) -> None:
     ).stdout.split()
     assert bytes.fromhex(out[0]).split(b"\0")[0] == b"bst-test-title"
     assert out[1] == "False"  # /proc/self/mem: no ctypes either way
+
+
+@pytest.mark.parametrize("no_native", ["", "1"], ids=["native", "ctypes"])
+def test_setrlimit_through_prlimit64(no_native: str) -> None:
+    code = (
+        f"import sys, errno, resource\nsys.path.insert(0, {str(SRC)!r})\n"
+        "from bastion._sys.rlimit import RLIM_INFINITY, setrlimit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "setrlimit(resource.RLIMIT_NOFILE, 64, hard, 'RLIMIT_NOFILE')\n"
+        "after = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "try:\n"
+        "    setrlimit(resource.RLIMIT_NOFILE, 65, 64, 'RLIMIT_NOFILE')\n"
+        "except OSError as exc:\n"
+        "    err = (exc.errno, exc.strerror.split(':')[0])\n"
+        "print(after == (64, hard), err == (errno.EINVAL, 'setrlimit(RLIMIT_NOFILE)'))\n"
+    )
+    env = {**os.environ, libc.NO_NATIVE_ENV: no_native}
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "True"]
