@@ -145,8 +145,10 @@ class Container:
             finally:
                 os.close(fifo)
             os.unlink(self.sd.fifo)
+            # state.json is not rewritten: a started container's status is computed (its exec
+            # fifo is gone: `status`), and a rename over state.json makes ext4 flush the new
+            # file first (auto_da_alloc: 0.1-5 ms of `start`'s wall time). This object's view:
             self.saved = replace(self.saved, status=Status.RUNNING)
-            self.sd.write(self.saved)
         finally:
             self.sd.unlock(fd)
         if not self.saved.has_poststart:
