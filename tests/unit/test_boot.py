@@ -282,3 +282,27 @@ def test_an_unwritable_archive_still_serves_fresh_code(tree: Path) -> None:
     }
     assert not archive.parent.exists()
     assert list(tree.parent.glob("*.tmp")) == []
+
+
+FUTURE_MODULE = '''"""A module that postpones its annotations."""
+
+from __future__ import annotations
+
+import sys
+
+
+def f(x: Undefined) -> None: ...
+
+
+VALUE = [f.__annotations__["x"], "__future__" in sys.modules, sys._getframe().f_lineno]
+'''
+
+
+def test_future_annotations_become_a_flag_not_an_import(tree: Path) -> None:
+    """The archive compiles `from __future__ import annotations` as its compiler flag: the same
+    postponed annotations and line numbers, without importing the `__future__` module."""
+    _write(tree / "pkg" / "future.py", FUTURE_MODULE)
+    line = next(n for n, text in enumerate(FUTURE_MODULE.splitlines(), 1) if "VALUE" in text)
+    entry = _module(_run(tree, ["pkg.future"]), "pkg.future")
+    assert entry["archived"] is True
+    assert entry["value"] == ["Undefined", False, line]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
+import struct
 
 from bastion._sys.libc import SYS_CAPGET, SYS_CAPSET, syscall
 from bastion._sys.prctl import (
@@ -17,39 +17,34 @@ from bastion._sys.prctl import (
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _Header(ctypes.Structure):
-    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
-
-
-class _Data(ctypes.Structure):
-    _fields_ = (
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    )
+# struct __user_cap_header_struct {u32 version; int pid;} (pid 0: the calling thread)
+_HEADER = struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+# two struct __user_cap_data_struct {u32 effective, permitted, inheritable;}: the low 32
+# capabilities, then the high ones
+_DATA = struct.Struct("=6I")
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set the calling thread's effective, permitted and inheritable sets (bit masks)."""
-    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_Data * 2)()
-    for i in range(2):
-        shift = 32 * i
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    syscall(SYS_CAPSET, ctypes.byref(header), data, what="capset")
+    low, high = 0xFFFFFFFF, 32
+    data = _DATA.pack(
+        effective & low,
+        permitted & low,
+        inheritable & low,
+        (effective >> high) & low,
+        (permitted >> high) & low,
+        (inheritable >> high) & low,
+    )
+    syscall(SYS_CAPSET, _HEADER, data, what="capset")
 
 
 def capget() -> tuple[int, int, int]:
     """The calling thread's (effective, permitted, inheritable) sets."""
-    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_Data * 2)()
-    syscall(SYS_CAPGET, ctypes.byref(header), data, what="capget")
-    eff = data[0].effective | (data[1].effective << 32)
-    perm = data[0].permitted | (data[1].permitted << 32)
-    inh = data[0].inheritable | (data[1].inheritable << 32)
-    return eff, perm, inh
+    data = bytearray(_DATA.size)
+    # the kernel may write its preferred version into the header: give it a copy
+    syscall(SYS_CAPGET, bytearray(_HEADER), data, what="capget")
+    eff0, perm0, inh0, eff1, perm1, inh1 = _DATA.unpack(data)
+    return eff0 | (eff1 << 32), perm0 | (perm1 << 32), inh0 | (inh1 << 32)
 
 
 _last_cap: list[int] = []  # the kernel's value never changes while it runs: read it once

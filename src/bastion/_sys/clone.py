@@ -8,26 +8,20 @@ call can create the child's namespaces (CLONE_NEW*), so a container's init needs
 process to unshare them first (runtime/create.py).
 
 Python's `os.fork` runs the interpreter's fork hooks around fork(2) (import lock, thread states,
-`os.register_at_fork` callbacks); a raw syscall would skip them, so `fork_into_cgroup` calls the
-same C API functions (PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child) through a
-handle that keeps the GIL, exactly as `os.fork` does. glibc's cached thread id of the child is
-not updated (glibc's raise() asks the kernel since 2.34, which is what the runtime relies on).
+`os.register_at_fork` callbacks); a raw syscall would skip them, so the call runs between the
+same C API functions (PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child), exactly as
+`os.fork` does: in the C extension (`_native.clone3`), else through a ctypes handle that keeps
+the GIL. glibc's cached thread id of the child is not updated (glibc's raise() asks the kernel
+since 2.34, which is what the runtime relies on).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
-# Through PyDLL: the GIL stays held across the calls, as the PyOS_* functions require.
-_api = ctypes.PyDLL(None, use_errno=True)
-_api.syscall.restype = ctypes.c_long
-_before = _api.PyOS_BeforeFork
-_after_parent = _api.PyOS_AfterFork_Parent
-_after_child = _api.PyOS_AfterFork_Child
+from bastion._sys.libc import SYS_CLONE3, native
 
-SYS_CLONE3 = 435  # the same number on x86_64 and aarch64 (asm-generic)
 CLONE_INTO_CGROUP = 0x200000000
 _SIGCHLD = 17
 # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid,
@@ -48,18 +42,33 @@ def clone(flags: int, cgroup_fd: int = -1) -> int:
     OSError leaves no child behind."""
     if cgroup_fd >= 0:
         flags |= CLONE_INTO_CGROUP
-    else:
-        cgroup_fd = 0
+    try:
+        if native is not None:
+            pid: int = native.clone3(flags, cgroup_fd)
+        else:
+            pid = _ctypes_clone3(flags, max(cgroup_fd, 0))
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"clone3({flags:#x}): {os.strerror(err)}") from None
+    return pid
+
+
+def _ctypes_clone3(flags: int, cgroup_fd: int) -> int:
+    import ctypes
+
+    # Through PyDLL: the GIL stays held across the calls, as the PyOS_* functions require.
+    api = ctypes.PyDLL(None, use_errno=True)
+    api.syscall.restype = ctypes.c_long
     args = ctypes.create_string_buffer(
         _ARGS.pack(flags, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd), _ARGS.size
     )
-    _before()
-    pid = _api.syscall(ctypes.c_long(SYS_CLONE3), args, ctypes.c_size_t(_ARGS.size))
+    api.PyOS_BeforeFork()
+    pid: int = api.syscall(ctypes.c_long(SYS_CLONE3), args, ctypes.c_size_t(_ARGS.size))
     if pid == 0:
-        _after_child()
+        api.PyOS_AfterFork_Child()
         return 0
     err = ctypes.get_errno()
-    _after_parent()
+    api.PyOS_AfterFork_Parent()
     if pid < 0:
-        raise OSError(err, f"clone3({flags:#x}): {os.strerror(err)}")
-    return int(pid)
+        raise OSError(err, os.strerror(err))
+    return pid

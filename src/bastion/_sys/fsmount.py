@@ -8,7 +8,6 @@ filesystem's own explanation is in the context's message log: `read_messages(fd)
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from bastion._sys.libc import cstr, syscall
@@ -60,7 +59,7 @@ def fsconfig_create(fd: int) -> None:
 
 def fsmount(fd: int, attr_flags: int = 0) -> int:
     """A detached mount of the created superblock (close-on-exec)."""
-    return syscall(SYS_FSMOUNT, fd, FSMOUNT_CLOEXEC, ctypes.c_uint(attr_flags), what="fsmount")
+    return syscall(SYS_FSMOUNT, fd, FSMOUNT_CLOEXEC, attr_flags, what="fsmount")
 
 
 def move_mount(mount_fd: int, target: str) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bastion._sys.libc import check, libc
+from bastion._sys.libc import SYS_SETDOMAINNAME, SYS_SETHOSTNAME, syscall
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    check(libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+    syscall(SYS_SETHOSTNAME, raw, len(raw), what=f"sethostname({name!r})")
 
 
 def setdomainname(name: str) -> None:
     raw = name.encode()
-    check(libc.setdomainname(raw, len(raw)), f"setdomainname({name!r})")
+    syscall(SYS_SETDOMAINNAME, raw, len(raw), what=f"setdomainname({name!r})")

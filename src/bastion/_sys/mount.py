@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
+import struct
 
-from bastion._sys.libc import SYS_OPENAT2, SYS_PIVOT_ROOT, check, cstr, libc, syscall
+from bastion._sys.libc import SYS_MOUNT, SYS_OPENAT2, SYS_PIVOT_ROOT, SYS_UMOUNT2, cstr, syscall
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -27,23 +27,27 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+# struct open_how {u64 flags, mode, resolve;}
+_OPEN_HOW = struct.Struct("=3Q")
 
 
 def mount(
     source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
 ) -> None:
-    res = libc.mount(cstr(source), cstr(target), cstr(fstype), ctypes.c_ulong(flags), cstr(data))
-    check(
-        res,
-        f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})",
-        target,
+    syscall(
+        SYS_MOUNT,
+        cstr(source),
+        cstr(target),
+        cstr(fstype),
+        flags,
+        cstr(data),
+        what=f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})",
+        path=target,
     )
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    check(libc.umount2(cstr(target), flags), f"umount2({target!r})", target)
+    syscall(SYS_UMOUNT2, cstr(target), flags, what=f"umount2({target!r})", path=target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
@@ -52,13 +56,12 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     """openat2(2): open `path` relative to `dirfd` with RESOLVE_* rules enforced by the kernel."""
-    how = _OpenHow(flags, mode, resolve)
     return syscall(
         SYS_OPENAT2,
         dirfd,
         cstr(path),
-        ctypes.byref(how),
-        ctypes.c_size_t(ctypes.sizeof(how)),
+        _OPEN_HOW.pack(flags, mode, resolve),
+        _OPEN_HOW.size,
         what=f"openat2({path!r})",
         path=path,
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bastion._sys.libc import SYS_SETNS, check, libc, syscall
+from bastion._sys.libc import SYS_IOCTL, SYS_SETNS, SYS_UNSHARE, syscall
 
 # ioctl on a namespace fd: which type is it (linux/nsfs.h NS_GET_NSTYPE = _IO(0xb7, 0x3)).
 _NS_GET_NSTYPE = 0xB703
 
 
 def unshare(flags: int) -> None:
-    check(libc.unshare(flags), f"unshare(0x{flags:x})")
+    syscall(SYS_UNSHARE, flags, what=f"unshare(0x{flags:x})")
 
 
 def setns(fd: int, nstype: int, path: str | None = None) -> None:
@@ -19,4 +19,4 @@ def setns(fd: int, nstype: int, path: str | None = None) -> None:
 
 def nstype(fd: int, path: str | None = None) -> int:
     """The CLONE_NEW* type of the namespace file `fd` (NS_GET_NSTYPE)."""
-    return check(libc.ioctl(fd, _NS_GET_NSTYPE), "ioctl(NS_GET_NSTYPE)", path)
+    return syscall(SYS_IOCTL, fd, _NS_GET_NSTYPE, what="ioctl(NS_GET_NSTYPE)", path=path)

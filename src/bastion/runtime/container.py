@@ -145,8 +145,11 @@ class Container:
             finally:
                 os.close(fifo)
             os.unlink(self.sd.fifo)
+            # state.json is not rewritten: a started container's status is computed (its exec
+            # fifo is gone: `status`), and a rename over state.json makes ext4 start writing the
+            # new file back (auto_da_alloc), which `delete`'s unlink of it then waited for (1-4
+            # ms, docs/architecture.md). This object's view:
             self.saved = replace(self.saved, status=Status.RUNNING)
-            self.sd.write(self.saved)
         finally:
             self.sd.unlock(fd)
         if not self.saved.has_poststart:

@@ -16,6 +16,11 @@ import os
 _SIGKILL = 9
 
 
+def armed() -> bool:
+    """Whether a test asked for a crash point in this process."""
+    return bool(os.environ.get("BASTION_TEST_CRASH_AT"))
+
+
 def point(name: str) -> None:
     if os.environ.get("BASTION_TEST_CRASH_AT") == name:
         os.kill(os.getpid(), _SIGKILL)

@@ -41,6 +41,7 @@ from bastion.runtime import hooks, namespaces, store
 from bastion.runtime.cgroups import attach
 from bastion.runtime.cgroups.detect import open_manager, resolve_cgroups_path
 from bastion.runtime.container import Container, oci_state
+from bastion.runtime.crash import armed as _crash_point_set
 from bastion.runtime.crash import point as _crash_point
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
@@ -182,6 +183,7 @@ def create(opts: CreateOptions) -> Container:
             preserve_fds=opts.preserve_fds,
             namespaces=plan,
             state_root=opts.root,  # the seccomp program cache (seccomp.compile_cached)
+            handshake=_needs_handshake(spec),
         )
         try:
             chan, init_pid = _spawn(cfg, cgroup, undo)
@@ -194,17 +196,19 @@ def create(opts: CreateOptions) -> Container:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
         _publish_identity(sd, spec, opts.id, cgroup, init_pid, state.pid_start)
         hook_state = oci_state(state, Status.CREATING)
-        chan.recv(Message.PRE_PIVOT)
-        hooks.run(spec.hooks, "prestart", hook_state)
-        hooks.run(spec.hooks, "createRuntime", hook_state)
-        chan.send(Message.HOOKS_DONE, HookState(state=hook_state))
+        if cfg.handshake:
+            chan.recv(Message.PRE_PIVOT)
+            hooks.run(spec.hooks, "prestart", hook_state)
+            hooks.run(spec.hooks, "createRuntime", hook_state)
+            chan.send(Message.HOOKS_DONE, HookState(state=hook_state))
         if terminal:
             from bastion.runtime import console  # only with a terminal: start-up time
 
             console.deliver(chan, opts.console_socket, opts.console_receiver)
-        chan.recv(Message.MOUNTS_DONE)
-        _crash_point("mounts")
-        chan.send(Message.CONTINUE, HookState(state=hook_state))
+        if cfg.handshake:
+            chan.recv(Message.MOUNTS_DONE)
+            _crash_point("mounts")
+            chan.send(Message.CONTINUE, HookState(state=hook_state))
         if spec.linux is not None and spec.linux.seccomp is not None:
             from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 
@@ -223,6 +227,14 @@ def create(opts: CreateOptions) -> Container:
         if chan is not None:
             chan.close()
     return Container(sd, state)
+
+
+def _needs_handshake(spec: Spec) -> bool:
+    """Whether the init must stop for us before pivot_root and once its rootfs is final: to run
+    the prestart and createRuntime hooks, to hand it the OCI state its createContainer and
+    startContainer hooks get, or for the tests' crash point "mounts" (crash.py)."""
+    kinds = ("prestart", "createRuntime", "createContainer", "startContainer")
+    return any(hooks.of(spec.hooks, kind) for kind in kinds) or _crash_point_set()
 
 
 def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Channel, int]:

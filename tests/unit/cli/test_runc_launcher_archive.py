@@ -71,5 +71,10 @@ def test_every_module_of_a_verb_comes_from_the_archive(tmp_path: Path, argv: lis
     result = subprocess.run(
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    # the package itself and the finder's own module are imported before it is installed
-    assert result.stdout.splitlines()[-1].split(",") == ["bastion", "bastion._boot"]
+    # the package itself and the finder's own module are imported before it is installed; the
+    # C extension of bastion/_sys (machine code, no code object to archive) is found on its path
+    others = result.stdout.splitlines()[-1].split(",")
+    assert [name for name in others if name != "bastion._sys._native"] == [
+        "bastion",
+        "bastion._boot",
+    ]

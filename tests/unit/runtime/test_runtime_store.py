@@ -80,3 +80,27 @@ def test_remove_tree_does_not_follow_symlinks(tmp_path: Path) -> None:
     store.remove_tree(str(victim))
     assert (outside / "keep").exists()
     assert not victim.exists()
+
+
+def _aged(path: Path, age: float, now: float) -> None:
+    path.write_text("{}")
+    os.utime(path, (now - age, now - age))
+
+
+def test_kept_identity_records_are_dropped_after_a_minute_scanning_seldom(tmp_path: Path) -> None:
+    gone = tmp_path / ".gone"
+    gone.mkdir()
+    now = 1_000_000.0
+    _aged(gone / "old.json", store.GONE_KEEP + 1, now)
+    _aged(gone / "fresh.json", store.GONE_KEEP - 1, now)
+    store.prune_gone(str(gone), now)
+    assert sorted(os.listdir(gone)) == [store.GONE_PRUNED_MARK, "fresh.json"]
+    # within GONE_PRUNE_EVERY of that scan nothing is scanned, so an expired record stays...
+    later = now + store.GONE_PRUNE_EVERY - 1
+    _aged(gone / "old2.json", store.GONE_KEEP + 1, later)
+    store.prune_gone(str(gone), later)
+    assert (gone / "old2.json").exists() and (gone / "fresh.json").exists()
+    # ...until the next scan is due: then every expired record goes, the mark stays
+    due = now + store.GONE_PRUNE_EVERY + 1
+    store.prune_gone(str(gone), due)
+    assert sorted(os.listdir(gone)) == [store.GONE_PRUNED_MARK]

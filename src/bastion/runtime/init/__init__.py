@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from bastion.runtime.init.channel import Channel
     from bastion.runtime.namespaces import NamespacePlan
     from bastion.runtime.seccomp import Filter
+    from bastion.runtime.state import OciState
 
 _SIGKILL = 9
 #: What the children's /proc/<pid>/cmdline shows until they exec (runc's shows "runc init"):
@@ -56,6 +57,10 @@ class InitConfig:
     namespaces: NamespacePlan
     #: The runtime root: where the seccomp program cache lives ("" for none).
     state_root: str = ""
+    #: Whether the init stops twice for the parent (PRE_PIVOT/HOOKS_DONE, MOUNTS_DONE/CONTINUE):
+    #: only where hooks run between its steps (or a test crashes `create` there). Without, the
+    #: two round trips go: each waits for the other process to be scheduled.
+    handshake: bool = True
 
 
 def run_intermediate(cfg: InitConfig, chan: Channel, join_cgroup: Callable[[], None]) -> NoReturn:
@@ -136,6 +141,8 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
         def before_pivot() -> None:
             # The parent runs prestart and createRuntime now; then createContainer runs here,
             # in the container's namespaces, before pivot_root (runtime-spec hook order).
+            if not cfg.handshake:
+                return
             chan.send(Message.PRE_PIVOT)
             state = chan.recv_record(Message.HOOKS_DONE, HookState).state
             hooks.run(spec.hooks, "createContainer", state)
@@ -155,8 +162,10 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
         rootfs.finalize(spec)
         if process.terminal:
             proc.attach_terminal(process, chan)
-        chan.send(Message.MOUNTS_DONE)
-        state = chan.recv_record(Message.CONTINUE, HookState).state
+        state: OciState = {}  # the OCI state for startContainer hooks (there is a handshake then)
+        if cfg.handshake:
+            chan.send(Message.MOUNTS_DONE)
+            state = chan.recv_record(Message.CONTINUE, HookState).state
         env = proc.environment(process)
         proc.set_rlimits(process)
         executable = proc.become(process, env, seccomp_filter, chan)

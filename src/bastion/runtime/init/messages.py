@@ -11,15 +11,19 @@ The order, for `create` (-> parent to child, <- child to parent):
     <- IDMAP         (new user namespace only) it exists: write its id maps
     -> IDMAP_DONE    they are written
     <- INIT          the init's pid (Pid); the intermediate exits
-    <- PRE_PIVOT     the init has mounted everything but not pivoted: run prestart, createRuntime
-    -> HOOKS_DONE    they ran; the OCI state createContainer gets (HookState)
+    <- PRE_PIVOT     (handshake) the init has mounted everything but not pivoted: run
+                     prestart, createRuntime
+    -> HOOKS_DONE    (handshake) they ran; the OCI state createContainer gets (HookState)
     <- CONSOLE       (terminal only) the pty master, with its name (Console)
-    <- MOUNTS_DONE   the rootfs is final
-    -> CONTINUE      go on; the OCI state startContainer gets (HookState)
+    <- MOUNTS_DONE   (handshake) the rootfs is final
+    -> CONTINUE      (handshake) go on; the OCI state startContainer gets (HookState)
     <- SECCOMP       (SCMP_ACT_NOTIFY only) the notify fd, for the agent at listenerPath
     <- READY         set up; the init waits on the exec fifo
 
-and for `exec`: -> GO, <- TENANT (Pid), <- CONSOLE, <- SECCOMP, <- EXEC, then EOF when the
+The handshake messages are exchanged only where a prestart, createRuntime, createContainer or
+startContainer hook is configured (or a test arms a crash point): InitConfig.handshake.
+
+And for `exec`: -> GO, <- TENANT (Pid), <- CONSOLE, <- SECCOMP, <- EXEC, then EOF when the
 close-on-exec channel goes with the exec. Any child may send ERROR (ErrorReport) instead of
 what the parent waits for; the parent raises the child's error again, same class, same fields.
 """

@@ -6,11 +6,12 @@ Order (runc's linuxStandardInit + finalizeNamespace): rlimits -> bounding set ->
 
 from __future__ import annotations
 
+import errno
 import os
-import resource
 
 from bastion._sys import prctl as _prctl
 from bastion._sys import pty
+from bastion._sys.rlimit import RLIM_INFINITY, setrlimit
 from bastion.oci.vocabulary import RLIMITS
 from bastion.runtime import capabilities
 from bastion.runtime.errors import RuntimeFailure
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from bastion.runtime.init.channel import Channel
     from bastion.runtime.seccomp import Filter
 
-_RLIM_INFINITY_U64 = (1 << 64) - 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -30,11 +30,13 @@ def set_rlimits(process: Process) -> None:
     for index, rlimit in enumerate(process.rlimits):
         soft, hard = (_rlim(rlimit.soft), _rlim(rlimit.hard))
         try:
-            resource.setrlimit(RLIMITS[rlimit.type], (soft, hard))
-        except (OSError, ValueError) as exc:
+            setrlimit(RLIMITS[rlimit.type], soft, hard, rlimit.type)
+        except OSError as exc:
             hint = None
-            if isinstance(exc, PermissionError) or "not allowed" in str(exc):
+            if isinstance(exc, PermissionError):
                 hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks"
+            elif exc.errno == errno.EINVAL:
+                hint = "the soft limit must not exceed the hard limit"
             raise RuntimeFailure(
                 f"cannot set {rlimit.type} to soft={rlimit.soft} hard={rlimit.hard}: {exc}",
                 where=f"process.rlimits[{index}]",
@@ -43,7 +45,7 @@ def set_rlimits(process: Process) -> None:
 
 
 def _rlim(value: int) -> int:
-    return resource.RLIM_INFINITY if value >= _RLIM_INFINITY_U64 or value < 0 else value
+    return RLIM_INFINITY if value >= RLIM_INFINITY or value < 0 else value
 
 
 def find_executable(process: Process, env: dict[str, str]) -> str:

@@ -38,7 +38,7 @@ OPTIONS = [
 
 def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     from bastion._record import replace
-    from bastion.cli.runc.forwarding import forward_signals
+    from bastion.cli.runc.forwarding import Forwarder
     from bastion.runtime.container import Container
     from bastion.runtime.tenant import ExecOptions, exec_process
 
@@ -56,10 +56,12 @@ def run(ctx: Context, values: dict[str, Any], positional: list[str]) -> int:
     masters: list[int] = []
     if process.terminal and not values["detach"] and not values["console_socket"]:
         opts = replace(opts, console_receiver=lambda fd, _name: masters.append(fd))
+    # Before the process exists: its command may already run when exec_process returns.
+    forwarder = None if values["detach"] else Forwarder()
     pid = exec_process(container, opts)
-    if values["detach"]:
+    if forwarder is None:
         return 0
-    forward_signals(pid)
+    forwarder.target(pid)
     if masters:
         from bastion.cli.runc.tty import TerminalProxy
 
