@@ -34,6 +34,7 @@ HOST_AFTER = 2.0  # seconds an unknown cgroup id waits for its identity record
 RECHECK = 0.02  # seconds between two looks at the same unknown cgroup id
 CHANGED_EVERY = 0.001  # seconds between two looks at the runtime roots from the event path
 _MAX_ANCESTORS = 256  # a loop in ptid links (reused tids) must not hang ancestors()
+_ENTER = Direction.ENTER  # a global, not an attribute read per event
 
 
 class SensorState:
@@ -155,7 +156,7 @@ class SensorState:
         if meta is not None:  # machine-wide records: no thread (libsinsp sets none either)
             meta(self, event)
             return
-        if event.dir == Direction.ENTER and kind not in ALWAYS:
+        if event.dir == _ENTER and kind not in ALWAYS:
             if kind not in NOT_SYSCALLS:
                 self._enter[event.tid] = event
             thread = self.thread_for(event.tid, event.pid)
