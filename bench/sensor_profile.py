@@ -4,7 +4,8 @@
 
 Live first: the probe (default events, a 64 MiB ring nobody reads meanwhile) records the C
 workload's N openat+close pairs of a small file on CPU 0; the ring is then copied out record
-by record (the reader's `read_raw`, batches of 4096): ns per record of the ring copy. Then,
+by record (the reader's `read_raw`, batches of 4096): ns per record of the ring copy, once
+with the ring's Python loops and once with the compiled ones (probe/accel.c). Then,
 with no kernel involved, on those records and in their batches, each stage alone, CPU time
 (process_time) per event, R rounds with the median:
 
@@ -47,13 +48,24 @@ DEFAULT_RULES = (
 )
 
 
-def ring_records(pairs: int) -> tuple[list[list[bytes]], float, int]:
+def ring_records(pairs: int, compiled: bool) -> tuple[list[list[bytes]], float, int]:
     """The flood's records as the reader copies them out (its batches), the ns per record
-    that copy cost, and the probe's boot epoch."""
+    that copy cost (with the compiled ring loops or the Python ones), and the probe's boot
+    epoch."""
     sys.path.insert(0, os.path.join(REPO, "src"))
     from bastion.sensor.probe import Probe
+    from bastion.sensor.probe.accel import ACCEL_ENV
 
-    with build() as built, Probe(ring_size=64 << 20) as probe:
+    before = os.environ.get(ACCEL_ENV)
+    os.environ[ACCEL_ENV] = "1" if compiled else "0"  # the ring picks its loops when made
+    try:
+        probe = Probe(ring_size=64 << 20)
+    finally:
+        if before is None:
+            del os.environ[ACCEL_ENV]
+        else:
+            os.environ[ACCEL_ENV] = before
+    with build() as built, probe:
         run_workload([built.workload, "openclose", str(pairs), built.target])
         batches: list[list[bytes]] = []
         t0 = time.process_time()
@@ -88,7 +100,9 @@ def main() -> int:
         require_root_and_cpus()
         host.catch_signals()
         print(f"load average at start: {loadavg()}")
-        batches, ring_ns, epoch = ring_records(args.pairs)
+        ring_ns = {}
+        for compiled in (False, True):  # the compiled run's records go on to the next stages
+            batches, ring_ns[compiled], epoch = ring_records(args.pairs, compiled)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -96,7 +110,10 @@ def main() -> int:
     from bastion.sensor.probe.decode import Decoder
 
     records = sum(map(len, batches))
-    rows: list[tuple[str, float, str]] = [("ring copy (read_raw)", ring_ns, "per record")]
+    rows: list[tuple[str, float, str]] = [
+        ("ring copy (read_raw), python", ring_ns[False], "per record"),
+        ("ring copy (read_raw), compiled", ring_ns[True], "per record"),
+    ]
     decode_ns: dict[str, list[float]] = {"python": [], "compiled": []}
     for round_ in range(args.rounds):  # alternating, so a slow spell hits both alike
         order = ("python", "compiled") if round_ % 2 == 0 else ("compiled", "python")

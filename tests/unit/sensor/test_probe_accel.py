@@ -14,8 +14,9 @@ import pytest
 
 from bastion.sensor.events.model import Event, ParamType
 from bastion.sensor.events.schema import EVENTS, EventSpec
-from bastion.sensor.probe import accel
+from bastion.sensor.probe import accel, ringbuf
 from bastion.sensor.probe.decode import _INT_FORMATS, CPU_KILLED, HEADER, Decoder
+from bastion.sensor.probe.ringbuf import BUSY_BIT, DISCARD_BIT, HEADER_SIZE
 
 T = ParamType
 EPOCH = 1_700_000_000_000_000_000
@@ -175,3 +176,49 @@ def test_falls_back_to_python_when_missing_or_broken(
     assert [fields(e) for e in decoder.decode(records)] == [
         fields(e) for e in Decoder(boot_epoch=EPOCH, accel=False).decode(records)
     ]
+
+
+def ring_area(rng: random.Random, size: int = 1 << 12) -> tuple[bytes, int, int]:
+    """A ring's data area as the kernel leaves it, mapped twice in a row (a record may wrap):
+    committed, discarded and, last, one still-busy record, from a random consumer position;
+    the area, that position and the producer's."""
+    area = bytearray(size)
+    start = cons = rng.randrange(0, 1 << 40, 8)
+    while True:
+        length = rng.randrange(0, 200)
+        step = (HEADER_SIZE + length + 7) & ~7
+        if cons + step - start > size - 64:
+            break
+        flags = DISCARD_BIT if rng.random() < 0.15 else 0
+        body = struct.pack("<II", length | flags, 0) + rng.randbytes(length)
+        for i, byte in enumerate(body):
+            area[(cons + i) & (size - 1)] = byte
+        cons += step
+    area[cons & (size - 1) : (cons & (size - 1)) + 4] = struct.pack("<I", BUSY_BIT | 16)
+    return bytes(area + area), start, cons + 24
+
+
+def test_ring_loops_read_the_same_records() -> None:
+    compiled = ringbuf.loops()
+    assert compiled.compiled
+    python = ringbuf.PYTHON_LOOPS
+    rng = random.Random(9)
+    for _ in range(40):
+        data, cons, prod = ring_area(rng)
+        mask = len(data) // 2 - 1
+        limit = rng.choice([1, 7, 4096])
+        assert compiled.read(data, cons, prod, mask, limit) == python.read(
+            data, cons, prod, mask, limit
+        )
+        budget = rng.choice([1, 300, 1 << 20])
+        extent = compiled.extent(data, cons, prod, mask, budget)
+        assert extent == python.extent(data, cons, prod, mask, budget)
+        begin = cons & mask
+        chunk = data[begin : begin + (extent[0] - cons)]
+        assert compiled.split(chunk) == python.split(chunk)
+        assert len(python.split(chunk)) == extent[1]
+
+
+def test_ring_loops_off_with_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(accel.ACCEL_ENV, "0")
+    assert ringbuf.loops() is ringbuf.PYTHON_LOOPS

@@ -11,6 +11,7 @@ committed as a binary: `build_accel()` compiles accel.c with the system compiler
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -34,6 +35,7 @@ class AccelBuildError(RuntimeError):
     """The compiler is missing or failed; the message carries its output."""
 
 
+@functools.cache
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     with open(SOURCE, "rb") as f:
