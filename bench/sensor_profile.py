@@ -106,6 +106,28 @@ def main() -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    from bastion.sensor.gc_policy import event_loop_gc
+
+    with event_loop_gc():  # the collector as the live loop has it (sensor/gc_policy.py)
+        rows, records, counts = stages(batches, ring_ns, epoch, args)
+    print(f"\n{records} records ({', '.join(f'{t} {c}' for t, c in counts.most_common(4))})")
+    print(f"{'stage':<44}{'ns':>8}")
+    for name, ns, unit in rows:
+        print(f"{name:<44}{ns:>8.0f}  {unit}")
+    print(f"load average at end: {loadavg()}")
+    path = host.save_results(
+        "sensor_profile",
+        started,
+        {"args": vars(args), "records": records, "rows": [list(r) for r in rows]},
+    )
+    print(f"results: {path}")
+    return 0
+
+
+def stages(
+    batches: list[list[bytes]], ring_ns: dict[bool, float], epoch: int, args: argparse.Namespace
+) -> tuple[list[tuple[str, float, str]], int, Counter[str]]:
+    """Each stage's ns per item, on the ring's records: (rows, records, event types)."""
     from bastion.sensor.assemble import load_rules, new_state
     from bastion.sensor.probe.decode import Decoder
 
@@ -179,19 +201,7 @@ def main() -> int:
         return len(renderers[:20]) * len(sample)
 
     rows.append(("output (render one alert)", cpu_ns(render_all, args.rounds), "per alert"))
-
-    print(f"\n{records} records ({', '.join(f'{t} {c}' for t, c in counts.most_common(4))})")
-    print(f"{'stage':<44}{'ns':>8}")
-    for name, ns, unit in rows:
-        print(f"{name:<44}{ns:>8.0f}  {unit}")
-    print(f"load average at end: {loadavg()}")
-    path = host.save_results(
-        "sensor_profile",
-        started,
-        {"args": vars(args), "records": records, "rows": [list(r) for r in rows]},
-    )
-    print(f"results: {path}")
-    return 0
+    return rows, records, counts
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ def main() -> int:
         return spilled(args)
 
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot
+    from bastion.sensor.gc_policy import event_loop_gc
     from bastion.sensor.probe import Probe
     from bastion.sensor.state import SensorState
 
@@ -128,7 +129,7 @@ def main() -> int:
     probe = Probe(ring_size=args.ring_size, events=events)
     writer = None
     decoded = 0
-    with probe:
+    with probe, event_loop_gc():  # as ProbeSource runs its loop (sensor/gc_policy.py)
         if args.bcap:
             writer = BcapWriter(args.bcap, BcapHeader.now(ring_size=args.ring_size), Snapshot())
         decode = probe.decoder.decode
