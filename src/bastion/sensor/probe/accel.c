@@ -64,7 +64,8 @@ typedef struct {
     PyTypeObject *event_type;
     Py_ssize_t offsets[S_COUNT];
     PyObject *exit_dir;
-    Layout *layouts[65536]; /* by event code (u16); NULL: unknown */
+    Layout **layouts; /* by event code, up to the highest known; NULL: unknown */
+    Py_ssize_t nlayouts;
 } BatchDecoder;
 
 static void layout_free(Layout *layout)
@@ -87,8 +88,9 @@ static void layout_free(Layout *layout)
 
 static void decoder_dealloc(BatchDecoder *self)
 {
-    for (int code = 0; code < 65536; code++)
+    for (Py_ssize_t code = 0; code < self->nlayouts; code++)
         layout_free(self->layouts[code]);
+    PyMem_Free(self->layouts);
     Py_XDECREF(self->event_type);
     Py_XDECREF(self->exit_dir);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -177,6 +179,25 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     }
     PyObject *key, *value;
     Py_ssize_t pos = 0;
+    long highest = -1;
+    while (PyDict_Next(layouts, &pos, &key, &value)) {
+        long code = PyLong_AsLong(key);
+        if (code == -1 && PyErr_Occurred())
+            goto fail;
+        if (code > highest)
+            highest = code;
+    }
+    if (highest > 65535) {
+        PyErr_Format(PyExc_ValueError, "event code %ld is not a u16", highest);
+        goto fail;
+    }
+    self->layouts = PyMem_Calloc(highest + 1 > 0 ? highest + 1 : 1, sizeof(Layout *));
+    if (self->layouts == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    self->nlayouts = highest + 1;
+    pos = 0;
     while (PyDict_Next(layouts, &pos, &key, &value)) {
         long code = PyLong_AsLong(key);
         if (code == -1 && PyErr_Occurred())
@@ -290,7 +311,7 @@ static PyObject *decode_one(BatchDecoder *self, PyObject *record, const unsigned
     uint32_t tid = u32_at(raw + 24), tgid = u32_at(raw + 28);
     uint16_t code = u16_at(raw + 32), cpu = u16_at(raw + 34), nparams = u16_at(raw + 36);
     uint16_t size = u16_at(raw + 38);
-    Layout *layout = self->layouts[code];
+    Layout *layout = code < self->nlayouts ? self->layouts[code] : NULL;
     if (layout == NULL || layout->nparams != nparams || size > len)
         return PyErr_Format(PyExc_ValueError, "record does not match the event table");
     Py_ssize_t off = HEADER_SIZE + 2 * (Py_ssize_t)nparams;
