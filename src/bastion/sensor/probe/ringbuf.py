@@ -85,6 +85,11 @@ class RingBuffer:
             if self.pending():
                 return True
 
+    @property
+    def compiled(self) -> bool:
+        """Whether its loops over record headers are the compiled ones (accel.c)."""
+        return self._loops.compiled
+
     def pending(self) -> int:
         """Bytes the producer has committed (or reserved) past our consumer position."""
         return int(self._prod_pos[0] - self._cons_pos[0])
