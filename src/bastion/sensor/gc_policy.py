@@ -8,7 +8,9 @@ into sweeps that walked the whole seeded state (every thread and fd of the machi
 compiled rules: a quarter of the CPU time of decode + state. Events form no reference cycles
 (reference counting frees each batch as soon as the pipeline is done with it), so during the
 loop the collector is given what it can still find: cycles made by the loop itself, looked for
-after `YOUNG` net allocations instead of 700, among the objects made since the loop began.
+after `YOUNG` net allocations instead of 700, among the objects made since the loop began. The
+loop is its process's whole work (`bastion watch`, the `bastion sensor` service, `bastion
+events`), so what is frozen is what the process keeps to the end anyway.
 """
 
 from __future__ import annotations
