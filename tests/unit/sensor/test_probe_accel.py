@@ -222,3 +222,14 @@ def test_ring_loops_read_the_same_records() -> None:
 def test_ring_loops_off_with_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(accel.ACCEL_ENV, "0")
     assert ringbuf.loops() is ringbuf.PYTHON_LOOPS
+
+
+def test_a_build_after_a_miss_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A process that looked before the setup built the extension finds it afterwards."""
+    monkeypatch.delenv(accel.ACCEL_ENV, raising=False)
+    monkeypatch.setattr(accel, "CACHE_DIR", str(tmp_path))
+    assert accel.load() is None
+    assert accel.build_accel() == accel.object_path()
+    module = accel.load()
+    assert module is not None
+    assert Decoder(boot_epoch=EPOCH).accelerated

@@ -11,7 +11,6 @@ committed as a binary: `build_accel()` compiles accel.c with the system compiler
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -35,14 +34,23 @@ class AccelBuildError(RuntimeError):
     """The compiler is missing or failed; the message carries its output."""
 
 
-@functools.cache
+_fingerprints: dict[tuple[int, int], str] = {}
+
+
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    with open(SOURCE, "rb") as f:
-        digest.update(f.read())
-    digest.update(sys.version.encode())
-    digest.update(str(sysconfig.get_config_var("EXT_SUFFIX")).encode())
-    return digest.hexdigest()[:16]
+    """A hash of accel.c and this Python; computed again only when the file changed (a stat,
+    not a read, on every call: the loaders ask for it)."""
+    info = os.stat(SOURCE)
+    key = (info.st_mtime_ns, info.st_size)
+    found = _fingerprints.get(key)
+    if found is None:
+        digest = hashlib.sha256()
+        with open(SOURCE, "rb") as f:
+            digest.update(f.read())
+        digest.update(sys.version.encode())
+        digest.update(str(sysconfig.get_config_var("EXT_SUFFIX")).encode())
+        found = _fingerprints[key] = digest.hexdigest()[:16]
+    return found
 
 
 def object_path(cache_dir: str | None = None) -> str:
@@ -67,14 +75,9 @@ def build_accel(cache_dir: str | None = None) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise AccelBuildError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
-    os.replace(tmp, path)  # atomic: a concurrent loader sees the whole object or none
-    for name in os.listdir(cache_dir):  # objects of older sources
-        if (
-            name.startswith(f"{MODULE}-")
-            and name.endswith(".so")
-            and name != os.path.basename(path)
-        ):
-            os.unlink(os.path.join(cache_dir, name))
+    # atomic: a concurrent loader sees the whole object or none. Objects of other sources stay
+    # (a process that began before the source changed still looks for its own; they are small)
+    os.replace(tmp, path)
     return path
 
 
@@ -83,22 +86,24 @@ _loaded: dict[str, ModuleType | None] = {}
 
 def load(cache_dir: str | None = None) -> ModuleType | None:
     """The built extension, or None when it is turned off, not built, or fails to load (the
-    caller then decodes in Python). Loaded once per path."""
+    caller then decodes in Python). Loaded once per path; one not built yet is looked for
+    again at the next call."""
     if os.environ.get(ACCEL_ENV, "1") == "0":
         return None
     path = object_path(cache_dir)
     if path in _loaded:
         return _loaded[path]
+    if not os.path.exists(path):
+        return None  # looked for again next time: the setup may build it meanwhile
     module: ModuleType | None = None
-    if os.path.exists(path):
-        loader = importlib.machinery.ExtensionFileLoader(MODULE, path)
-        spec = importlib.util.spec_from_file_location(MODULE, path, loader=loader)
-        try:
-            assert spec is not None
-            module = importlib.util.module_from_spec(spec)
-            loader.exec_module(module)
-        except ImportError:
-            module = None  # e.g. built against another libpython: the Python path is correct
+    loader = importlib.machinery.ExtensionFileLoader(MODULE, path)
+    spec = importlib.util.spec_from_file_location(MODULE, path, loader=loader)
+    try:
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    except ImportError:
+        module = None  # e.g. built against another libpython: the Python path is correct
     _loaded[path] = module
     return module
 
