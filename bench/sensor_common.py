@@ -106,11 +106,18 @@ class SensorWorker:
     the worker's final counters (its JSON line).
     """
 
-    def __init__(self, *extra: str, cpu: int = SENSOR_CPU) -> None:
+    def __init__(
+        self, *extra: str, cpu: int = SENSOR_CPU, env: dict[str, str] | None = None
+    ) -> None:
+        """`env`: variables set for the worker on top of ours (``BASTION_SENSOR_ACCEL=0``)."""
         argv = pinned([PYTHON, WORKER, *extra], cpu)
         before = program_ids("bst_sys_exit")
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -143,6 +150,12 @@ class SensorWorker:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, printed with every figure (the machine is shared)."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def median(values: list[float]) -> float:

@@ -1,18 +1,23 @@
 """How many events per second the sensor decodes and applies on one core without losing any.
 
     .venv/bin/python bench/sensor_throughput.py [--seconds S] [--rates 100000,200000,...]
+        [--decoders compiled,python]
 
 Live: for each target rate (events/s, rising), a fresh sensor worker (bench/sensor_worker.py:
 probe + decoder + state tables) runs pinned to CPU 1 while the C workload on CPU 0 does
 openat+close pairs of a small file at half that rate (two events per pair) for S seconds.
 The probe's own counters say what was produced and dropped (ring buffer full); the bench
 reports the highest rate sustained with zero drops, and the worker's CPU use at each step.
-The rates stop rising after two steps with drops.
+The rates stop rising after two steps with drops. Each step runs once per decoder of
+`--decoders`, the order alternating step by step: ``compiled`` (probe/accel.c, the default when
+built) and ``python`` (the same worker with ``BASTION_SENSOR_ACCEL=0``), so the two are measured
+side by side in the same minutes of a shared machine; a decoder stops rising on its own.
 
 Offline: the records of one step are also written to a bastion capture, then decoded and
 applied in this process with no kernel involved (events/s of decode alone and of
-decode + apply): the consumer's ceiling. Anchor (the issue): Falco handles ~250k syscalls/s
-on one CPU; the target is >= 250k/s.
+decode + apply), per decoder, in alternating rounds, from CPU time (process_time), with
+their medians and the ratio: the consumer's ceiling. Anchor (the issue): Falco handles ~250k
+syscalls/s on one CPU; the target is >= 500k/s. The load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -33,18 +38,31 @@ from bench.sensor_common import (
     Built,
     SensorWorker,
     build,
+    loadavg,
+    median,
     require_root_and_cpus,
     run_workload,
 )
 
-DEFAULT_RATES = "50000,100000,150000,200000,250000,300000,400000,500000,600000"
+DEFAULT_RATES = "50000,100000,150000,200000,250000,300000,400000,500000,600000,700000,800000"
+#: The decoders compared: the worker's environment for each (probe/accel.py reads it).
+DECODERS: dict[str, dict[str, str]] = {
+    "compiled": {"BASTION_SENSOR_ACCEL": "1"},
+    "python": {"BASTION_SENSOR_ACCEL": "0"},
+}
+OFFLINE_ROUNDS = 3
 
 
 def live_step(
-    built: Built, rate: int, seconds: float, bcap: str | None, extra: tuple[str, ...] = ()
-) -> dict[str, float]:
+    built: Built,
+    rate: int,
+    seconds: float,
+    bcap: str | None,
+    extra: tuple[str, ...] = (),
+    decoder: str = "compiled",
+) -> dict[str, Any]:
     """One target rate: the workload's achieved rate and the worker's counters."""
-    worker = SensorWorker(*(["--bcap", bcap] if bcap else []), *extra)
+    worker = SensorWorker(*(["--bcap", bcap] if bcap else []), *extra, env=DECODERS[decoder])
     try:
         ns, pairs = run_workload(
             [built.workload, "rate", str(rate / 2), str(seconds), built.target]
@@ -53,40 +71,51 @@ def live_step(
         stats = worker.stop()
     finally:
         worker.kill()
-    return {"target": rate, "achieved": 2 * pairs / (ns / 1e9), **stats}
+    if bool(stats.get("accelerated")) != (decoder == "compiled"):
+        raise BenchError(
+            f"the {decoder} step's worker ran the other decoder (run scripts/setup to build it)"
+        )
+    return {"target": rate, "achieved": 2 * pairs / (ns / 1e9), "decoder": decoder, **stats}
 
 
-def offline(path: str) -> dict[str, float]:
+def offline(path: str, decoders: list[str]) -> dict[str, dict[str, list[float]]]:
     """Decode, then decode + apply, every record of a capture, in batches as the live path
-    reads them (nothing kept between batches); events/s of each."""
+    reads them (nothing kept between batches): events per CPU second of each, per decoder,
+    `OFFLINE_ROUNDS` rounds with the decoders' order alternating."""
     sys.path.insert(0, os.path.join(REPO, "src"))
     from bastion.sensor.capture.bcap import BcapReader
+    from bastion.sensor.gc_policy import event_loop_gc
 
     with BcapReader(path) as reader:
         batches = list(reader.batches())
         header = reader.header
-    state = new_state()
-    figures: dict[str, float] = {"records": float(sum(map(len, batches)))}
-    for label, apply in (("decode", None), ("decode_apply", state.apply)):
-        decode = make_decoder(header).decode
-        count = 0
-        t0 = time.perf_counter()
-        for records in batches:
-            events = decode(records)
-            count += len(events)
-            if apply is not None:
-                for event in events:
-                    apply(event)
-        figures[f"{label}_per_s"] = count / (time.perf_counter() - t0)
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"decode": [], "decode_apply": []} for name in decoders
+    }
+    for round_ in range(OFFLINE_ROUNDS):
+        for name in decoders if round_ % 2 == 0 else decoders[::-1]:
+            state = new_state()
+            for label, apply in (("decode", None), ("decode_apply", state.apply)):
+                decode = make_decoder(header, name == "compiled").decode
+                count = 0
+                with event_loop_gc():  # as the live loop runs (sensor/gc_policy.py)
+                    t0 = time.process_time()
+                    for records in batches:
+                        events = decode(records)
+                        count += len(events)
+                        if apply is not None:
+                            for event in events:
+                                apply(event)
+                    figures[name][label].append(count / (time.process_time() - t0))
     return figures
 
 
-def make_decoder(header: Any) -> Any:
+def make_decoder(header: Any, compiled: bool) -> Any:
     """The live probe's decoder for records read back from a capture (the same code), with
-    the capture's boot epoch, as `bastion events -r` builds it."""
+    the capture's boot epoch, as `bastion events -r` builds it; compiled or pure Python."""
     from bastion.sensor.probe.decode import Decoder
 
-    return Decoder(boot_epoch=header.boot_time_ns)
+    return Decoder(boot_epoch=header.boot_time_ns, accel=compiled)
 
 
 def new_state() -> Any:
@@ -108,39 +137,51 @@ def main() -> int:
     )
     parser.add_argument("--rules", action="append", help="rules file(s) the worker runs too")
     parser.add_argument("--ring-mib", type=int, default=8, help="the sensor worker's ring")
+    parser.add_argument(
+        "--decoders",
+        default="compiled,python",
+        help="comma-separated, compared side by side: compiled (probe/accel.c), python",
+    )
     args = parser.parse_args()
+    decoders = args.decoders.split(",")
+    if not decoders or set(decoders) - set(DECODERS):
+        parser.error(f"--decoders: choose among {', '.join(DECODERS)}")
     extra: tuple[str, ...] = ("--ring-size", str(args.ring_mib << 20))
     if args.spill_mib:
         extra += ("--spill-mib", str(args.spill_mib))
     for path in args.rules or ():
         extra += ("--rules", path)
     started = host.timestamp()
-    steps: list[dict[str, float]] = []
+    steps: list[dict[str, Any]] = []
     tmp = tempfile.mkdtemp(prefix="bst-test-throughput-")
     capture = os.path.join(tmp, "step.bcap")
     try:
         require_root_and_cpus()
         host.catch_signals()
+        print(f"load average at start: {loadavg()}")
         with build() as built:
             print(
-                f"{'target/s':>10}{'achieved/s':>12}{'produced':>10}{'dropped':>9}{'cpu %':>7}"
-                f"{'catch-up s':>11}"
+                f"{'decoder':>9}{'target/s':>10}{'achieved/s':>12}{'produced':>10}{'dropped':>9}"
+                f"{'cpu %':>7}{'catch-up s':>11}"
             )
-            failures = 0
-            for rate in (int(r) for r in args.rates.split(",")):
-                step = live_step(built, rate, args.seconds, None, extra)
-                step["dropped"] = step["dropped_ring_full"] + step.get("dropped_spill", 0)
-                steps.append(step)
-                busy = 100 * step["cpu_seconds"] / max(step["wall_seconds"], 1e-9)
-                print(
-                    f"{rate:>10}{step['achieved']:>12.0f}{step['produced']:>10.0f}"
-                    f"{step['dropped']:>9.0f}{busy:>7.0f}{step.get('catch_up_seconds', 0):>11.2f}"
-                )
-                failures = failures + 1 if step["dropped"] else 0
-                if failures == 2:
+            failures = dict.fromkeys(decoders, 0)
+            for index, rate in enumerate(int(r) for r in args.rates.split(",")):
+                running = [d for d in decoders if failures[d] < 2]
+                if not running:
                     break
+                for decoder in running if index % 2 == 0 else running[::-1]:
+                    step = live_step(built, rate, args.seconds, None, extra, decoder)
+                    step["dropped"] = step["dropped_ring_full"] + step.get("dropped_spill", 0)
+                    steps.append(step)
+                    busy = 100 * step["cpu_seconds"] / max(step["wall_seconds"], 1e-9)
+                    print(
+                        f"{decoder:>9}{rate:>10}{step['achieved']:>12.0f}"
+                        f"{step['produced']:>10.0f}{step['dropped']:>9.0f}{busy:>7.0f}"
+                        f"{step.get('catch_up_seconds', 0):>11.2f}"
+                    )
+                    failures[decoder] = failures[decoder] + 1 if step["dropped"] else 0
             live_step(built, args.offline_rate, min(args.seconds, 2.0), capture)
-        result = offline(capture)
+        result = offline(capture, decoders)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -148,15 +189,25 @@ def main() -> int:
         if os.path.exists(capture):
             os.unlink(capture)
         os.rmdir(tmp)
-    clean = [s["achieved"] for s in steps if not s["dropped"]]
-    best = max(clean, default=0.0)
-    print(f"\nhighest rate with 0 drops: {best:,.0f} events/s (target >= 250,000; Falco ~250k)")
-    print(
-        f"offline, {result['records']:.0f} records: decode {result['decode_per_s']:,.0f}/s, "
-        f"decode + apply {result['decode_apply_per_s']:,.0f}/s"
-    )
+    print(f"load average at end: {loadavg()}")
+    print()
+    best: dict[str, float] = {}
+    for decoder in decoders:
+        clean = [s["achieved"] for s in steps if s["decoder"] == decoder and not s["dropped"]]
+        best[decoder] = max(clean, default=0.0)
+        print(f"{decoder}: highest rate with 0 drops {best[decoder]:,.0f} events/s")
+    print("(target >= 500,000; Falco ~250k)")
+    print(f"offline, {OFFLINE_ROUNDS} alternating rounds, events per CPU second (median):")
+    for label in ("decode", "decode_apply"):
+        medians = {d: median(result[d][label]) for d in decoders}
+        line = ", ".join(f"{d} {v:,.0f}/s" for d, v in medians.items())
+        if {"compiled", "python"} <= set(medians):
+            line += f" (compiled/python {medians['compiled'] / medians['python']:.2f}x)"
+        print(f"  {label.replace('_', ' + ')}: {line}")
     path = host.save_results(
-        "sensor_throughput", started, {"args": vars(args), "steps": steps, "offline": result}
+        "sensor_throughput",
+        started,
+        {"args": vars(args), "steps": steps, "offline": result, "best": best},
     )
     print(f"results: {path}")
     return 0

@@ -5,8 +5,10 @@
 
 Prints ``ready`` once the probe is attached and the state seeded; on SIGTERM it drains the
 ring, then prints one JSON line: the probe's counters, how many events it decoded and applied,
-and the CPU seconds it used. With ``--bcap`` it also writes the raw records to a bastion
-capture (for sensor_throughput.py's no-kernel decode figure). The benches pin it to a CPU.
+the CPU seconds it used, and whether the compiled decoder ran (``BASTION_SENSOR_ACCEL=0`` in
+its environment turns it off: probe/accel.py). With ``--bcap`` it also writes the raw records
+to a bastion capture (for sensor_throughput.py's no-kernel decode figure). The benches pin it
+to a CPU.
 
 With ``--spill-mib N`` it runs as `bastion watch` does: a reader thread drains the rings into
 a spill area of N MiB and the evaluation consumes it (sensor/spill.py); on SIGTERM it
@@ -89,6 +91,7 @@ def spilled(args: argparse.Namespace) -> int:
         wall_seconds=end - wall0,
         catch_up_seconds=end - _stopped_at,
         peak_rss_bytes=_hwm(),
+        accelerated=probe.decoder.accelerated,
     )
     print(json.dumps(stats))
     return 0
@@ -116,6 +119,7 @@ def main() -> int:
         return spilled(args)
 
     from bastion.sensor.capture.bcap import BcapHeader, BcapWriter, Snapshot
+    from bastion.sensor.gc_policy import event_loop_gc
     from bastion.sensor.probe import Probe
     from bastion.sensor.state import SensorState
 
@@ -125,7 +129,7 @@ def main() -> int:
     probe = Probe(ring_size=args.ring_size, events=events)
     writer = None
     decoded = 0
-    with probe:
+    with probe, event_loop_gc():  # as ProbeSource runs its loop (sensor/gc_policy.py)
         if args.bcap:
             writer = BcapWriter(args.bcap, BcapHeader.now(ring_size=args.ring_size), Snapshot())
         decode = probe.decoder.decode
@@ -150,7 +154,17 @@ def main() -> int:
         wall = time.monotonic() - wall0
         if writer is not None:
             writer.close({k: v for k, v in stats.items() if isinstance(v, (int, float))})
-    print(json.dumps({**stats, "decoded": decoded, "cpu_seconds": cpu, "wall_seconds": wall}))
+    print(
+        json.dumps(
+            {
+                **stats,
+                "decoded": decoded,
+                "cpu_seconds": cpu,
+                "wall_seconds": wall,
+                "accelerated": probe.decoder.accelerated,
+            }
+        )
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bastion.errors import BastionError, ExitCode
+from bastion.sensor.gc_policy import event_loop_gc
 
 if TYPE_CHECKING:
     from bastion.sensor.drops import DropTally
@@ -150,7 +151,8 @@ class ProbeSource(Source):
             )
         )
         try:
-            yield from inner
+            with event_loop_gc():  # the seeded state and the rules frozen: gc_policy.py
+                yield from inner
         finally:
             inner.close()
             # which class lost what (events/schema.py's loss_class), ring and spill together

@@ -10,6 +10,10 @@ the parameter: it is left out of `Event.params`.
 The same `Decoder` decodes records read live and records read back from a capture file, so
 `bastion events -r` and a live probe agree; a capture should keep `Decoder.boot_epoch_ns`, the
 offset that turns the probe's CLOCK_BOOTTIME stamps into ns since the Unix epoch.
+
+When the compiled accelerator is built (probe/accel.py, accel.c), `Decoder.decode` hands whole
+batches to it: it makes the same `Event`s from the layouts `accel_layout` derives here, and a
+batch it refuses is decoded again by the Python code below, which stays the definition.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import cast
 
 from bastion.errors import BastionError
+from bastion.sensor.events import model
 from bastion.sensor.events.flags import from_kernel
 from bastion.sensor.events.model import (
     Direction,
@@ -335,19 +340,80 @@ def boot_epoch_ns() -> int:
     return now - (before + after) // 2
 
 
+# accel.c's parameter kinds (its `enum kind`, by index): integers by width and sign, then text,
+# argv/env and bytes; ACCEL_READER is a parameter decoded by its Python reader (sockets).
+_ACCEL_KIND_TYPES: tuple[tuple[str, ...], ...] = (
+    (T.ERRNO, T.FD, T.PID, T.INT64),  # s64
+    (T.UINT64,),
+    (T.INT32,),
+    (T.UID, T.GID, T.UINT32, T.MODE, T.FLAGS32, T.ENUMFLAGS32),  # u32
+    (T.UINT16, T.FLAGS16, T.ENUMFLAGS16),
+    (T.UINT8, T.SIGTYPE),
+    (T.CHARBUF, T.FSPATH, T.FSRELPATH),  # text
+    (T.CHARBUFARRAY,),
+    (T.BYTEBUF,),
+)
+ACCEL_KINDS = {t: kind for kind, types in enumerate(_ACCEL_KIND_TYPES) for t in types}
+ACCEL_READER = 9  # a Python reader (sockaddr, socktuple): called by the C decoder
+
+
+def accel_layout(
+    spec: EventSpec,
+) -> tuple[str, str, dict[str, ParamSpec], bool, tuple[object, ...]]:
+    """What accel.c needs to decode `spec`'s records as `_Layout` and `_params_decoder` do:
+    (name, category, specs, has_res, ((param name, kind, flag converter, reader), ...))."""
+    layout = _Layout(spec)
+    params: list[tuple[str, int, object, object]] = []
+    for param in spec.params:
+        convert = _FLAG_CONVERTERS.get(param.flags or "")
+        kind = ACCEL_KINDS.get(param.type)
+        if kind is None:  # also what the Python path raises for a type the probe cannot encode
+            params.append((param.name, ACCEL_READER, None, reader_for(param)))
+        else:
+            params.append((param.name, kind, convert, None))
+    return layout.name, layout.category, layout.specs, layout.has_res, tuple(params)
+
+
 class Decoder:
     """Turns batches of probe records into `Event`s; numbers them from `next_num` on."""
 
     def __init__(
-        self, *, boot_epoch: int | None = None, events: Iterable[EventSpec] = EVENTS
+        self,
+        *,
+        boot_epoch: int | None = None,
+        events: Iterable[EventSpec] = EVENTS,
+        accel: bool | None = None,
     ) -> None:
+        """`accel`: decode with the compiled accelerator (True: required, False: never, None:
+        when built and not turned off by ``BASTION_SENSOR_ACCEL=0``)."""
         self.boot_epoch_ns = boot_epoch_ns() if boot_epoch is None else boot_epoch
         self.next_num = 1
-        self._layouts = {spec.code: _Layout(spec) for spec in events}
+        specs = tuple(events)
+        self._layouts = {spec.code: _Layout(spec) for spec in specs}
+        self._accel = _accelerator(specs, accel)
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether batches go through the compiled accelerator."""
+        return self._accel is not None
 
     def decode(self, records: list[bytes]) -> list[Event]:
         """Decode a batch; raises `RecordError` on a record that breaks the format."""
-        out: list[Event] = []
+        fast = self._accel
+        if fast is not None:
+            batch = records if type(records) is list else list(records)
+            try:
+                out: list[Event] = fast(batch, self.next_num, self.boot_epoch_ns)
+            except ValueError:
+                pass  # a record breaks the format: the Python path raises its error
+            else:
+                self.next_num += len(out)
+                return out
+        return self.decode_python(records)
+
+    def decode_python(self, records: list[bytes]) -> list[Event]:
+        """`decode` in pure Python (the definition the accelerator follows)."""
+        out = []
         unpack_header = HEADER.unpack_from
         layouts = self._layouts
         epoch = self.boot_epoch_ns
@@ -390,3 +456,24 @@ class Decoder:
             num += 1
         self.next_num = num
         return out
+
+
+def _accelerator(
+    specs: tuple[EventSpec, ...], wanted: bool | None
+) -> Callable[[list[bytes], int, int], list[Event]] | None:
+    """accel.c's batch decoder for `specs`, or None for the Python path."""
+    if wanted is False:
+        return None
+    from bastion.sensor.probe import accel
+
+    module = accel.load()
+    if module is None:
+        if wanted:
+            raise accel.AccelBuildError(
+                f"the compiled decoder is not built for this Python ({accel.object_path()}) "
+                f"or {accel.ACCEL_ENV}=0: run scripts/setup"
+            )
+        return None
+    layouts = {spec.code: accel_layout(spec) for spec in specs}
+    decoder = module.BatchDecoder(model.Event, Direction.EXIT, layouts)
+    return cast("Callable[[list[bytes], int, int], list[Event]]", decoder.decode)

@@ -26,6 +26,8 @@ import mmap
 import select
 import struct
 import time
+from collections.abc import Callable
+from typing import NamedTuple, TypeAlias
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
@@ -55,6 +57,7 @@ class RingBuffer:
         self.records_read = 0
         self.records_discarded = 0
         self._epoll: select.epoll | None = None
+        self._loops = loops()
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds, or less if the kernel wakes the ring (a record
@@ -82,31 +85,24 @@ class RingBuffer:
             if self.pending():
                 return True
 
+    @property
+    def compiled(self) -> bool:
+        """Whether its loops over record headers are the compiled ones (accel.c)."""
+        return self._loops.compiled
+
     def pending(self) -> int:
         """Bytes the producer has committed (or reserved) past our consumer position."""
         return int(self._prod_pos[0] - self._cons_pos[0])
 
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
         """Copy out up to `max_records` committed records and release their space to the kernel."""
-        records: list[bytes] = []
-        cons = self._cons_pos[0]
-        prod = self._prod_pos[0]
-        data, mask, unpack = self._data, self._mask, _LEN.unpack_from
-        start = cons
-        while cons < prod and len(records) < max_records:
-            offset = cons & mask
-            (length,) = unpack(data, offset)
-            if length & BUSY_BIT:
-                break  # reserved, not yet submitted: records after it wait for it too
-            size = length & ~(BUSY_BIT | DISCARD_BIT)
-            cons += (HEADER_SIZE + size + 7) & ~7
-            if length & DISCARD_BIT:
-                self.records_discarded += 1
-                continue
-            body = offset + HEADER_SIZE
-            records.append(bytes(data[body : body + size]))
+        start = self._cons_pos[0]
+        records, cons, discarded = self._loops.read(
+            self._data, start, self._prod_pos[0], self._mask, max_records
+        )
         if cons != start:
             self._cons_pos[0] = cons
+        self.records_discarded += discarded
         self.records_read += len(records)
         return records
 
@@ -116,23 +112,12 @@ class RingBuffer:
         thread keeps up with a flood (`split_chunk` makes the records later, elsewhere).
         Returns the block, how many records it holds (discarded ones not counted) and the
         timestamp of its last record (0 if none)."""
-        cons = start = self._cons_pos[0]
-        prod = self._prod_pos[0]
-        data, mask, unpack = self._data, self._mask, _LEN.unpack_from
-        count = 0
-        last = -1
-        limit = start + max_bytes
-        while cons < prod and cons < limit:
-            offset = cons & mask
-            (length,) = unpack(data, offset)
-            if length & BUSY_BIT:
-                break
-            if length & DISCARD_BIT:
-                self.records_discarded += 1
-            else:
-                count += 1
-                last = offset
-            cons += (HEADER_SIZE + (length & ~(BUSY_BIT | DISCARD_BIT)) + 7) & ~7
+        start = self._cons_pos[0]
+        data, mask = self._data, self._mask
+        cons, count, last, discarded = self._loops.extent(
+            data, start, self._prod_pos[0], mask, max_bytes
+        )
+        self.records_discarded += discarded
         if cons == start:
             return b"", 0, 0
         begin = start & mask  # the data area is mapped twice: the block is contiguous
@@ -154,10 +139,63 @@ class RingBuffer:
 
 
 _LEN = struct.Struct("<I")
+#: The ring's data area (a memoryview of the mapping) or a copy of it.
+Buffer: TypeAlias = "memoryview | bytes | bytearray"
 _TS = struct.Struct("<Q")
 
 
-def split_chunk(chunk: bytes) -> list[bytes]:
+# The loops over the ring's record headers, in pure Python (the definition); the compiled
+# accelerator's twins (accel.c) replace them when built (`loops`), as the decoder's does.
+
+
+def ring_read(
+    data: Buffer, cons: int, prod: int, mask: int, max_records: int
+) -> tuple[list[bytes], int, int]:
+    """Up to `max_records` committed records from position `cons` (the data area `data`, the
+    producer at `prod`): the records, the new consumer position, how many were discarded."""
+    records: list[bytes] = []
+    unpack = _LEN.unpack_from
+    discarded = 0
+    while cons < prod and len(records) < max_records:
+        offset = cons & mask
+        (length,) = unpack(data, offset)
+        if length & BUSY_BIT:
+            break  # reserved, not yet submitted: records after it wait for it too
+        size = length & ~(BUSY_BIT | DISCARD_BIT)
+        cons += (HEADER_SIZE + size + 7) & ~7
+        if length & DISCARD_BIT:
+            discarded += 1
+            continue
+        body = offset + HEADER_SIZE
+        records.append(bytes(data[body : body + size]))
+    return records, cons, discarded
+
+
+def ring_extent(
+    data: Buffer, cons: int, prod: int, mask: int, max_bytes: int
+) -> tuple[int, int, int, int]:
+    """How far the committed records from `cons` reach (about `max_bytes` at most): the new
+    consumer position, how many records (discarded ones not counted), the data offset of the
+    last one (-1: none) and how many were discarded."""
+    unpack = _LEN.unpack_from
+    count = discarded = 0
+    last = -1
+    limit = cons + max_bytes
+    while cons < prod and cons < limit:
+        offset = cons & mask
+        (length,) = unpack(data, offset)
+        if length & BUSY_BIT:
+            break
+        if length & DISCARD_BIT:
+            discarded += 1
+        else:
+            count += 1
+            last = offset
+        cons += (HEADER_SIZE + (length & ~(BUSY_BIT | DISCARD_BIT)) + 7) & ~7
+    return cons, count, last, discarded
+
+
+def split_chunk_python(chunk: bytes) -> list[bytes]:
     """The records of a `read_chunk` block (each as `read_raw` returns it), discarded ones
     left out."""
     records: list[bytes] = []
@@ -170,3 +208,32 @@ def split_chunk(chunk: bytes) -> list[bytes]:
             append(chunk[offset + HEADER_SIZE : offset + HEADER_SIZE + size])
         offset += (HEADER_SIZE + size + 7) & ~7
     return records
+
+
+class Loops(NamedTuple):
+    """The three loops: compiled (accel.c) or these Python ones."""
+
+    compiled: bool
+    read: Callable[[Buffer, int, int, int, int], tuple[list[bytes], int, int]]
+    extent: Callable[[Buffer, int, int, int, int], tuple[int, int, int, int]]
+    split: Callable[[bytes], list[bytes]]
+
+
+PYTHON_LOOPS = Loops(False, ring_read, ring_extent, split_chunk_python)
+
+
+def loops() -> Loops:
+    """The compiled loops when the accelerator is built and not turned off
+    (``BASTION_SENSOR_ACCEL=0``), else the Python ones."""
+    from bastion.sensor.probe import accel
+
+    module = accel.load()
+    if module is None:
+        return PYTHON_LOOPS
+    return Loops(True, module.ring_read, module.ring_extent, module.split_chunk)
+
+
+def split_chunk(chunk: bytes) -> list[bytes]:
+    """The records of a `read_chunk` block (each as `read_raw` returns it), discarded ones
+    left out (compiled when the accelerator is built)."""
+    return loops().split(chunk)

@@ -98,6 +98,8 @@ def _any(pred: Pred) -> Pred:
     """Lift `pred` to multi-valued fields: some value satisfies it."""
 
     def check(value: object) -> bool:
+        if type(value) is str:  # most values: one exact type test before the tuple of four
+            return pred(value)
         if isinstance(value, MULTI):
             return any(pred(v) for v in value)
         return pred(value)
@@ -131,8 +133,10 @@ def _ordering(
     truth = text.strip().lower()
 
     def check(value: object) -> bool:
-        if type(value) is int:  # the common case first (fd.num >= 0, evt.rawres >= 0)
+        if type(value) is int:  # the common cases first (fd.num >= 0, evt.rawres >= 0)
             return num is not None and num_cmp(value, num)
+        if type(value) is str:  # (fd.name = /etc/shadow): what to_text would give back
+            return str_cmp(value, text)
         if isinstance(value, bool):
             if truth not in ("true", "false"):
                 return False
@@ -181,7 +185,7 @@ def ge(text: str) -> Pred:
 
 def contains(text: str) -> Pred:
     """``contains``: `text` is a substring of the value."""
-    return _any(lambda v: text in to_text(v))
+    return _any(lambda v: text in (v if type(v) is str else to_text(v)))
 
 
 def icontains(text: str) -> Pred:
@@ -192,12 +196,12 @@ def icontains(text: str) -> Pred:
 
 def startswith(text: str) -> Pred:
     """``startswith``."""
-    return _any(lambda v: to_text(v).startswith(text))
+    return _any(lambda v: (v if type(v) is str else to_text(v)).startswith(text))
 
 
 def endswith(text: str) -> Pred:
     """``endswith``."""
-    return _any(lambda v: to_text(v).endswith(text))
+    return _any(lambda v: (v if type(v) is str else to_text(v)).endswith(text))
 
 
 def bcontains(text: str) -> Pred:

@@ -34,6 +34,7 @@ HOST_AFTER = 2.0  # seconds an unknown cgroup id waits for its identity record
 RECHECK = 0.02  # seconds between two looks at the same unknown cgroup id
 CHANGED_EVERY = 0.001  # seconds between two looks at the runtime roots from the event path
 _MAX_ANCESTORS = 256  # a loop in ptid links (reused tids) must not hang ancestors()
+_ENTER = Direction.ENTER  # a global, not an attribute read per event
 
 
 class SensorState:
@@ -155,7 +156,7 @@ class SensorState:
         if meta is not None:  # machine-wide records: no thread (libsinsp sets none either)
             meta(self, event)
             return
-        if event.dir == Direction.ENTER and kind not in ALWAYS:
+        if event.dir == _ENTER and kind not in ALWAYS:
             if kind not in NOT_SYSCALLS:
                 self._enter[event.tid] = event
             thread = self.thread_for(event.tid, event.pid)
@@ -180,18 +181,7 @@ class SensorState:
                 self._place(thread, arriving=True)
             elif not thread.container_id and not thread.setup_of:
                 cached = self._cgroup_containers.get(cgid)
-                if cached is None and self.live:
-                    # records the watch read meanwhile; not for settled (host) cgroups, the
-                    # bulk of a host's events
-                    self.containers.absorb()
-                if cached or (
-                    cached is None
-                    and (
-                        thread.placed_gen != self.containers.generation
-                        or self._recheck_due(cgid)
-                        or (self.live and self._changed_due() and self.containers.changed())
-                    )
-                ):
+                if cached if cached is not None else self._unknown_due(thread, cgid):
                     # the table learnt of a container since this thread was placed (its
                     # record landed, or another thread of it met the record first), or its
                     # cgroup may be known now
@@ -301,24 +291,27 @@ class SensorState:
             self._cgroup_containers[cgid] = thread.container_id
             self._recheck_at.pop(cgid, None)
 
-    def _changed_due(self) -> bool:
-        """Whether the runtime roots may be looked at (a few stats) for an event of an unknown
-        cgroup: at most every `CHANGED_EVERY` seconds, not on each of a burst's events."""
+    def _unknown_due(self, thread: Thread, cgid: int) -> bool:
+        """Whether a thread of a cgroup not yet known (nor settled as the host's) is to be
+        placed again: the table took in records since it was placed; or the cgroup id was not
+        looked up for `RECHECK` seconds (each look reads /proc and may rescan the runtime
+        roots; per event, it cost ten times the rest of `apply`); or, at most every
+        `CHANGED_EVERY` seconds (not on each of a burst's events), a look at the runtime
+        roots (a few stats) says they changed. Every event of a new cgroup's first seconds
+        asks, so one clock read serves both delays."""
+        containers = self.containers
+        if self.live:
+            containers.absorb()  # records the watch read meanwhile
+        if thread.placed_gen != containers.generation:
+            return True
         now = time.monotonic()
-        if now < self._changed_next:
-            return False
-        self._changed_next = now + CHANGED_EVERY
-        return True
-
-    def _recheck_due(self, cgid: int) -> bool:
-        """Whether a still-unknown cgroup id may be looked up again now: at most every
-        `RECHECK` seconds per id (each look reads /proc and may rescan the runtime roots;
-        per event, it cost ten times the rest of `apply`)."""
-        now = time.monotonic()
-        if now < self._recheck_at.get(cgid, 0.0):
-            return False
-        self._recheck_at[cgid] = now + RECHECK
-        return True
+        if now >= self._recheck_at.get(cgid, 0.0):
+            self._recheck_at[cgid] = now + RECHECK
+            return True
+        if self.live and now >= self._changed_next:
+            self._changed_next = now + CHANGED_EVERY
+            return containers.changed()
+        return False
 
     def _settled(self, cgid: int) -> bool:
         """True once `cgid` has been unknown long enough to be taken as a host cgroup."""
