@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bastion.api import streams
+from bastion.api import streams, trace
 from bastion.api.errors import ApiError
-from bastion.api.server import add, in_engine
+from bastion.api.server import add, in_engine, look
 
 if TYPE_CHECKING:
     from bastion.engine import ContainerRecord, Engine
@@ -65,9 +65,12 @@ async def start_attached(request: web.Request, container_id: str) -> ContainerRe
 
     def run(engine: Engine) -> ContainerRecord:
         def connect(record: ContainerRecord) -> None:
+            trace.mark(record.id, "monitor-made")
             made.extend(engine.attach(record.id) for _ in futures)
 
-        return engine.start(container_id, on_created=connect if futures else None)
+        record = engine.start(container_id, on_created=connect if futures else None)
+        trace.mark(record.id, "process-started")
+        return record
 
     try:
         record = await in_engine(request, run)
@@ -94,7 +97,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     from bastion.api.containers import REMOVALS
 
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
+    record = look(request, lambda e: e.container(ident))  # 404 before the upgrade
     if record.status not in ("created", "starting", "running"):
         raise ApiError(409, "You cannot attach to a stopped container, start it first")
     removals = request.app[REMOVALS]
@@ -142,6 +145,7 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
     if future is None and _flag(request, "logs"):
         await asyncio.sleep(HEADERS_ALONE)  # as above: not with the headers
         await _replay_log(request, record, raw, tty)
+    trace.mark(record.id, "attach-connected")
     stdin = _flag(request, "stdin") and bool(record.config.get("interactive"))
     await pump(
         attachment,
@@ -174,7 +178,7 @@ async def _connect(
                 future.cancel()
                 return None
             # started by someone else without us (`bastion start`): connect as to a running one
-            current = await in_engine(request, lambda e: e.container(record.id))
+            current = look(request, lambda e: e.container(record.id))
             if current.status not in ("created", "starting"):
                 if future.done() and not future.cancelled():
                     return future.result()  # `start` handed it over meanwhile

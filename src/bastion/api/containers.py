@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bastion.api import streams
+from bastion.api import streams, trace
 from bastion.api.attach import start_attached
 from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
-from bastion.api.server import add, in_engine
+from bastion.api.server import add, in_engine, in_engine_waiting, look
 from bastion.api.system import json_response
 from bastion.engine.inspect import mount_points
 
@@ -61,14 +61,17 @@ class Removals:
 
         async def run() -> None:
             try:
-                status = await in_engine(request, lambda e: e.wait(container_id))
+                status = await in_engine_waiting(request, lambda e: e.wait(container_id))
+                trace.mark(container_id, "exit-seen")
                 self.statuses[container_id] = status
                 emit(request, "die", record, exitCode=str(status))
                 async with self.read:
                     await asyncio.wait_for(
                         self.read.wait_for(lambda: self.readers[container_id] <= 0), 30
                     )
+                trace.mark(container_id, "readers-done")
                 await in_engine(request, lambda e: e.remove(container_id, force=True))
+                trace.mark(container_id, "removed")
                 emit(request, "destroy", record)
             finally:
                 self.event(container_id).set()
@@ -395,7 +398,7 @@ async def inspect(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
 
-    current = await in_engine(request, lambda e: e.container(ident))
+    current = look(request, lambda e: e.container(ident))
     if current.status == "running":
         return web.Response(status=304)
     record = await start_attached(request, current.id)
@@ -416,7 +419,8 @@ async def stop(request: web.Request) -> web.Response:
         engine.stop(record.id, timeout)
         return True
 
-    return web.Response(status=204 if await in_engine(request, run) else 304)
+    # it may wait `t` seconds: not in the executor's few threads (`in_engine_waiting`)
+    return web.Response(status=204 if await in_engine_waiting(request, run) else 304)
 
 
 async def kill(request: web.Request) -> web.Response:
@@ -456,7 +460,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}")
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))
+    record = look(request, lambda e: e.container(ident))
     removals = request.app[REMOVALS]
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
@@ -468,12 +472,12 @@ async def wait(request: web.Request) -> web.StreamResponse:
         # moby's next-exit waits for the exit of a run still to come, not the one that was
         if not await _started_again(request, record):
             return response  # the client left first
-        status = await in_engine(request, lambda e: e.wait(record.id))
+        status = await in_engine_waiting(request, lambda e: e.wait(record.id))
     elif auto:
         await removals.event(record.id).wait()
         status = removals.statuses.get(record.id, 0)
     else:
-        status = await in_engine(request, lambda e: e.wait(record.id))
+        status = await in_engine_waiting(request, lambda e: e.wait(record.id))
         if condition == "removed":
             while await in_engine(request, lambda e: _exists(e, record.id)):
                 await asyncio.sleep(0.1)
@@ -492,7 +496,7 @@ async def _started_again(request: web.Request, record: ContainerRecord) -> bool:
         if transport is None or transport.is_closing():
             return False
         try:
-            current = await in_engine(request, lambda e: e.container(record.id))
+            current = look(request, lambda e: e.container(record.id))
         except NoSuchContainerError:
             return False
         if current.started != record.started or current.status in ("starting", "running"):
@@ -587,7 +591,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"invalid tail {tail_text!r}: a number or all") from None
     ident = request.match_info["id"]
     since, until = query_time(request, "since") or None, query_time(request, "until") or None
-    await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
+    look(request, lambda e: e.container(ident))  # 404 before any byte
     response = web.StreamResponse(status=200)
     response.content_type = "application/vnd.docker.raw-stream"
     await response.prepare(request)

@@ -13,13 +13,14 @@ import grp
 import os
 import signal
 import socket
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from bastion.api import errors, versions
+from bastion.api import errors, trace, versions
 from bastion.errors import BastionError
 
 if TYPE_CHECKING:
@@ -37,11 +38,23 @@ class EngineFactory:
     root: str | None
     runtime_root: str
     cgroup_parent: str
+    _kept: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def open(self) -> Engine:
         from bastion.engine import Engine
 
         return Engine(self.root, runtime_root=self.runtime_root, cgroup_parent=self.cgroup_parent)
+
+    def kept(self) -> Engine:
+        """The calling thread's engine, opened at its first request and kept for its next
+        ones: opening one per request (its database connection) and closing it (SQLite
+        checkpoints the WAL, with fsyncs, when a process's last connection closes) cost more
+        than most requests' own work. One per thread: a connection is its thread's (sqlite3),
+        and it closes when the thread ends (the executor's, when the service stops)."""
+        engine: Engine | None = getattr(self._kept, "engine", None)
+        if engine is None:
+            engine = self._kept.engine = self.open()
+        return engine
 
 
 ENGINE_KEY = web.AppKey("engine", EngineFactory)
@@ -50,12 +63,39 @@ ENGINE_KEY = web.AppKey("engine", EngineFactory)
 async def in_engine(request: web.Request, work: Callable[[Engine], T]) -> T:
     """Run `work(engine)` in a worker thread (the engine blocks: SQLite, the runtime)."""
     factory = request.app[ENGINE_KEY]
+    return await asyncio.to_thread(lambda: work(factory.kept()))
 
-    def call() -> T:
-        with factory.open() as engine:
-            return work(engine)
 
-    return await asyncio.to_thread(call)
+async def in_engine_waiting(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """`in_engine` for work that waits for a container to end (`Engine.wait`): in a thread of
+    its own, since the executor has few threads (CPUs + 4) and a handful of waits held there
+    would leave no thread to any other request. The thread's engine closes when it ends."""
+    from bastion.api import fdio
+
+    factory = request.app[ENGINE_KEY]
+    return await fdio.in_thread(lambda: work(factory.kept()))
+
+
+def look(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """`work(engine)` on the event loop's own thread, for a read of the metadata alone (a
+    container's record by its name or id: an indexed SQLite read, microseconds). The hand-off
+    to a worker thread and back costs more than that, and on a loaded machine each of its
+    wake-ups waits for a CPU. What may block (the runtime, a wait, a write, a file) stays in
+    `in_engine`."""
+    return work(request.app[ENGINE_KEY].kept())
+
+
+@web.middleware
+async def _traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """`in` and `out` lines of the request (api/trace.py), when the trace is on."""
+    if not trace.enabled():
+        return await handler(request)
+    what = f"{request.method} {request.path}"
+    ident = request.match_info.get("id")
+    trace.record("in", ident, what)
+    response = await handler(request)
+    trace.record("out", ident, f"{what} {response.status}")
+    return response
 
 
 @web.middleware
@@ -87,7 +127,7 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
 def make_app(factory: EngineFactory) -> web.Application:
     from bastion.api import build, containers, events, images, system
 
-    app = web.Application(middlewares=[_api_middleware], client_max_size=1 << 30)
+    app = web.Application(middlewares=[_traced, _api_middleware], client_max_size=1 << 30)
     app[ENGINE_KEY] = factory
     for module in (system, events, containers, images, build):
         module.register(app)

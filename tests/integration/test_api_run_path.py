@@ -1,0 +1,117 @@
+"""The API's run path with the real docker 20.10 CLI: the server's trace (`BASTION_API_TRACE`,
+api/trace.py) names every step of a `docker run --rm` in the order they happen, and the waits
+for a container's end (AutoRemove, `wait`, `stop`) do not hold the executor's few threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bastion_testing.api_service import DOCKER, Service, serving
+from bastion_testing.engine import Bastion, engine_rig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.privileged
+
+
+@pytest.fixture(scope="module")
+def bastion(busybox_rootfs: str) -> Iterator[Bastion]:
+    with engine_rig(busybox_rootfs, prefix="bst-test-apirun-") as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def trace_path(bastion: Bastion) -> str:
+    return os.path.join(os.path.dirname(bastion.root), "api.trace")
+
+
+@pytest.fixture(scope="module")
+def service(bastion: Bastion, trace_path: str) -> Iterator[Service]:
+    with serving(bastion, extra_env={"BASTION_API_TRACE": trace_path}) as s:
+        yield s
+
+
+@pytest.fixture
+def clean(bastion: Bastion) -> Iterator[None]:
+    yield
+    for cid in bastion("ps", "-a", "-q").stdout.split():
+        bastion("rm", "-f", cid)
+
+
+def _steps(path: str, container: str) -> list[tuple[int, str, str]]:
+    """(time, kind, step) of the trace's lines about `container`: a request as its method, its
+    path's last part and (answered) its status (`POST start 204`), a mark as its name."""
+    steps = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            ns, kind, ident, what = line.rstrip("\n").split(" ", 3)
+            if ident != container[:12]:
+                continue
+            if kind != "mark":
+                method, target, *status = what.split()
+                what = " ".join([method, target.rsplit("/", 1)[-1], *status])
+            steps.append((int(ns), kind, what))
+    return steps
+
+
+def test_the_trace_names_each_step_of_a_run_rm(
+    service: Service, bastion: Bastion, trace_path: str, tmp_path: Path
+) -> None:
+    cidfile = tmp_path / "cid"
+    result = service.docker("run", "--rm", "--cidfile", str(cidfile), bastion.image, "echo", "hi")
+    assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
+    steps = _steps(trace_path, cidfile.read_text().strip())
+    # the docker CLI attaches and sends its wait before it starts the container; the stream
+    # ends before the removal, and `wait?condition=removed` answers after it
+    order = [
+        ("in", "POST attach"),
+        ("in", "POST wait"),
+        ("in", "POST start"),
+        ("mark", "monitor-made"),
+        ("mark", "process-started"),
+        ("out", "POST start 204"),
+        ("mark", "exit-seen"),
+        ("mark", "readers-done"),
+        ("mark", "removed"),
+        ("out", "POST wait 200"),
+    ]
+    seen = [(kind, what) for _, kind, what in steps if (kind, what) in order]
+    assert seen == order, steps
+    assert [ns for ns, _, _ in steps] == sorted(ns for ns, _, _ in steps)
+    assert bastion.ok("ps", "-a", "-q") == ""
+
+
+def test_waits_leave_threads_to_other_requests(
+    service: Service, bastion: Bastion, clean: None
+) -> None:
+    # more detached AutoRemove containers than the executor has threads, each waited for by
+    # the server until it ends: every other request must still be answered
+    count = min(32, (os.cpu_count() or 1) + 4) + 2
+    ids = []
+    for _ in range(count):
+        started = service.docker("run", "-d", "--rm", bastion.image, "sleep", "600", timeout=60)
+        assert started.returncode == 0, started.stderr
+        ids.append(started.stdout.strip())
+    # a `docker wait` and a `docker stop` in flight as well
+    waiting = subprocess.Popen(
+        [DOCKER, "wait", ids[0]], env=service.env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        listed = service.docker("ps", "-q", "--no-trunc", timeout=60)
+        assert sorted(listed.stdout.split()) == sorted(ids), listed
+        stopped = service.docker("stop", "-t", "1", ids[0], timeout=60)
+        assert stopped.returncode == 0, stopped.stderr
+        out, _ = waiting.communicate(timeout=60)
+        assert out.strip() == "137"
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    removed = service.docker("rm", "-f", *ids[1:], timeout=120)
+    assert removed.returncode == 0, removed.stderr
