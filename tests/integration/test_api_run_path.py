@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import TYPE_CHECKING
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from bastion_testing.api_service import DOCKER, Service, serving
 from bastion_testing.engine import Bastion, engine_rig
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.privileged
@@ -115,3 +117,68 @@ def test_waits_leave_threads_to_other_requests(
             waiting.wait()
     removed = service.docker("rm", "-f", *ids[1:], timeout=120)
     assert removed.returncode == 0, removed.stderr
+
+
+def _waits_in(trace_path: str, container: str) -> int:
+    """How many `wait` requests about `container` the server has received."""
+    return sum(
+        kind == "in" and what.startswith("POST wait")
+        for _, kind, what in _steps(trace_path, container)
+    )
+
+
+def _until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, "not within a minute"
+        time.sleep(0.02)
+
+
+def test_a_wait_sent_before_the_start_gets_the_status(
+    service: Service, bastion: Bastion, trace_path: str, clean: None
+) -> None:
+    # `docker run` without --rm: attach, wait?condition=next-exit, then start
+    result = service.docker("run", "--name", "bst-api-waited", bastion.image, "sh", "-c", "exit 3")
+    assert result.returncode == 3, result.stderr
+    status = service.docker("inspect", "--format", "{{.State.ExitCode}}", "bst-api-waited")
+    assert status.stdout.strip() == "3", status
+    client = service.client()
+    try:
+        container = client.containers.create(bastion.image, ["sh", "-c", "exit 5"])
+        answers: dict[str, Any] = {}
+        waiters = [
+            threading.Thread(
+                target=lambda c=condition: answers.update({c: container.wait(condition=c)})
+            )
+            for condition in ("next-exit", "removed")
+        ]
+        for waiter in waiters:
+            waiter.start()
+        _until(lambda: _waits_in(trace_path, container.id) == 2)  # both before the start
+        container.start()
+        waiters[0].join(60)
+        assert answers == {"next-exit": {"StatusCode": 5, "Error": None}}
+        container.remove()
+        waiters[1].join(60)
+        assert answers["removed"] == {"StatusCode": 5, "Error": None}
+    finally:
+        client.close()
+
+
+def test_a_wait_for_the_removal_of_a_container_never_started_answers(
+    service: Service, bastion: Bastion, trace_path: str, clean: None
+) -> None:
+    client = service.client()
+    try:
+        container = client.containers.create(bastion.image, ["true"])
+        answers: list[dict[str, Any]] = []
+        waiter = threading.Thread(
+            target=lambda: answers.append(container.wait(condition="removed"))
+        )
+        waiter.start()
+        _until(lambda: _waits_in(trace_path, container.id) == 1)
+        container.remove()
+        waiter.join(60)
+        assert answers == [{"StatusCode": 0, "Error": None}]
+    finally:
+        client.close()

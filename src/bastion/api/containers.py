@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import shlex
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
@@ -84,6 +85,27 @@ class Removals:
 REMOVALS = web.AppKey("removals", Removals)
 
 
+class Starts:
+    """Wakes what waits for a container to start (`wait` on a created container: the docker
+    CLI sends it before `start`) when the API has started one; a start from elsewhere
+    (`bastion start`) is seen at the next look, a tenth of a second later at most."""
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Condition()
+
+    async def started(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait(self, timeout: float) -> None:
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), timeout)
+
+
+STARTS = web.AppKey("starts", Starts)
+
+
 def emit(request: web.Request, action: str, record: ContainerRecord, **attrs: str) -> None:
     """A container event on `/events` (moby's attributes: name, image, labels, exitCode)."""
     from bastion.api.events import BUS
@@ -95,6 +117,7 @@ def emit(request: web.Request, action: str, record: ContainerRecord, **attrs: st
 
 def register(app: web.Application) -> None:
     app[REMOVALS] = Removals()
+    app[STARTS] = Starts()
     add(app, "GET", "/containers/json", list_containers)
     add(app, "POST", "/containers/create", create)
     add(app, "GET", "/containers/{id}/json", inspect)
@@ -402,6 +425,7 @@ async def start(request: web.Request) -> web.Response:
     if current.status == "running":
         return web.Response(status=304)
     record = await start_attached(request, current.id)
+    await request.app[STARTS].started()
     emit(request, "start", record)
     if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
         request.app[REMOVALS].watch(request, record)
@@ -468,40 +492,51 @@ async def wait(request: web.Request) -> web.StreamResponse:
     auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
     if condition == "not-running" and record.status in ("created", "exited"):
         status = record.exit_code or 0
-    elif condition == "next-exit" and record.status == "exited" and not auto:
-        # moby's next-exit waits for the exit of a run still to come, not the one that was
-        if not await _started_again(request, record):
-            return response  # the client left first
-        status = await in_engine_waiting(request, lambda e: e.wait(record.id))
     elif auto:
         await removals.event(record.id).wait()
         status = removals.statuses.get(record.id, 0)
     else:
-        status = await in_engine_waiting(request, lambda e: e.wait(record.id))
+        # moby's next-exit of an exited container waits for the exit of a run still to come,
+        # not the one that was; and a container not started yet (`docker run` without --rm
+        # sends its wait first) is waited for here, woken by `start`: `Engine.wait` would
+        # poll for it
+        until: Literal["ran", "removed", "left"] = "ran"
+        unstarted = record.status in ("created", "starting")
+        if unstarted or (record.status == "exited" and condition == "next-exit"):
+            until = await _until_run(request, record)
+            if until == "left":
+                return response  # the client left first
+        if until == "removed":  # before it ran (again): nothing more to wait for
+            status = record.exit_code or 0
+        else:
+            status = await in_engine_waiting(request, lambda e: e.wait(record.id))
         if condition == "removed":
-            while await in_engine(request, lambda e: _exists(e, record.id)):
+            while look(request, lambda e: _exists(e, record.id)):
                 await asyncio.sleep(0.1)
     await response.write(_json_line({"StatusCode": status, "Error": None}))
     await response.write_eof()
     return response
 
 
-async def _started_again(request: web.Request, record: ContainerRecord) -> bool:
-    """Wait until the container runs again (a `started` newer than the record's); False if
-    the client leaves first or the container is removed."""
+async def _until_run(
+    request: web.Request, record: ContainerRecord
+) -> Literal["ran", "removed", "left"]:
+    """Wait until the container has been started since `record` was read (a newer `started`)
+    and its start is done (it runs, or has ended already): "ran"; "removed" if it is removed
+    first, "left" if the client leaves first."""
     from bastion.engine import NoSuchContainerError
 
     while True:
         transport = request.transport
         if transport is None or transport.is_closing():
-            return False
+            return "left"
         try:
             current = look(request, lambda e: e.container(record.id))
         except NoSuchContainerError:
-            return False
-        if current.started != record.started or current.status in ("starting", "running"):
-            return True
-        await asyncio.sleep(0.1)
+            return "removed"
+        if current.started != record.started and current.status not in ("created", "starting"):
+            return "ran"
+        await request.app[STARTS].wait(0.1)
 
 
 def _exists(engine: Engine, container_id: str) -> bool:
