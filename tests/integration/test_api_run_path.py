@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-pytestmark = pytest.mark.privileged
+pytestmark = [
+    pytest.mark.privileged,
+    # docker-py leaves the sockets of its streamed responses to the garbage collector
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -180,5 +184,58 @@ def test_a_wait_for_the_removal_of_a_container_never_started_answers(
         container.remove()
         waiter.join(60)
         assert answers == [{"StatusCode": 0, "Error": None}]
+    finally:
+        client.close()
+
+
+LINES = "".join(f"{i}\n" for i in range(1, 101))
+COUNT_TO_100 = "i=1; while [ $i -le 100 ]; do echo $i; i=$((i+1)); done"
+
+
+def test_an_attach_before_the_start_misses_nothing(
+    service: Service, bastion: Bastion, clean: None
+) -> None:
+    # the docker CLI: attach, wait, start; the first line comes as soon as the process runs
+    for _ in range(3):
+        result = service.docker("run", "--rm", bastion.image, "sh", "-c", COUNT_TO_100)
+        assert (result.returncode, result.stdout) == (0, LINES), result.stderr
+    # docker-py: attached (the 101 comes at once) before the start, read to the end
+    client = service.client()
+    try:
+        for _ in range(3):
+            container = client.containers.create(bastion.image, ["sh", "-c", COUNT_TO_100])
+            stream = container.attach(stdout=True, stderr=True, stream=True)
+            try:
+                container.start()
+                assert b"".join(stream).decode() == LINES
+            finally:
+                stream.close()
+            assert container.wait()["StatusCode"] == 0
+            container.remove()
+    finally:
+        client.close()
+
+
+def test_a_replayed_log_is_not_lost_with_the_headers(
+    service: Service, bastion: Bastion, clean: None
+) -> None:
+    # the past log goes out once the client has read the upgrade's headers (docker-py loses
+    # what shares that read): with stream=0 the log alone, with stream=1 the log then the rest
+    client = service.client()
+    try:
+        container = client.containers.run(
+            bastion.image, ["sh", "-c", "echo past; exec sleep 600"], detach=True
+        )
+        _until(lambda: b"past" in container.logs())
+        for _ in range(10):
+            assert client.api.attach(container.id, logs=True, stream=False) == b"past\n"
+        stream = client.api.attach(container.id, logs=True, stream=True)
+        try:
+            assert next(stream) == b"past\n"
+            container.kill()
+            assert b"".join(stream) == b""
+        finally:
+            stream.close()
+        container.remove()
     finally:
         client.close()

@@ -108,7 +108,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
         await removals.reading(record.id, -1)
 
 
-#: Seconds the past log waits after the upgrade's headers (see `_attach`).
+#: Seconds at most the past log waits for the client to read the upgrade's headers (see
+#: `_attach`); all of them on TCP, where that read cannot be seen.
 HEADERS_ALONE = 0.05
 
 
@@ -123,8 +124,8 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         if _flag(request, "logs"):
             # docker-py reads the headers through a buffered reader and the output from the
             # raw socket: bytes that arrive with the headers are lost. A live stream's first
-            # output comes later by itself; a replay must wait a moment for the headers' read.
-            await asyncio.sleep(HEADERS_ALONE)
+            # output comes later by itself; a replay waits until the headers have been read.
+            await raw.headers_read(HEADERS_ALONE)
             await _replay_log(request, record, raw, tty)
         raw.close()
         return response
@@ -143,7 +144,7 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         raw.close()
         return response
     if future is None and _flag(request, "logs"):
-        await asyncio.sleep(HEADERS_ALONE)  # as above: not with the headers
+        await raw.headers_read(HEADERS_ALONE)  # as above: not with the headers
         await _replay_log(request, record, raw, tty)
     trace.mark(record.id, "attach-connected")
     stdin = _flag(request, "stdin") and bool(record.config.get("interactive"))
