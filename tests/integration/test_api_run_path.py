@@ -72,7 +72,10 @@ def test_the_trace_names_each_step_of_a_run_rm(
     cidfile = tmp_path / "cid"
     result = service.docker("run", "--rm", "--cidfile", str(cidfile), bastion.image, "echo", "hi")
     assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
-    steps = _steps(trace_path, cidfile.read_text().strip())
+    cid = cidfile.read_text().strip()
+    # the server writes a request's `out` line after its last byte: the CLI may be gone first
+    _until(lambda: ("out", "POST wait 200") in [(k, w) for _, k, w in _steps(trace_path, cid)])
+    steps = _steps(trace_path, cid)
     # the docker CLI attaches and sends its wait before it starts the container; the stream
     # ends before the removal, and `wait?condition=removed` answers after it
     order = [

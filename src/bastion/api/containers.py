@@ -468,12 +468,20 @@ async def delete(request: web.Request) -> web.Response:
     volumes = flag(request, "v")  # its anonymous volumes too (`docker rm -v`)
     ident = request.match_info["id"]
 
-    def remove(engine: Engine) -> ContainerRecord:
-        record = engine.container(ident)
-        engine.remove(record.id, force=force, volumes=volumes)
-        return record
+    def remove(engine: Engine) -> tuple[ContainerRecord, int | None]:
+        from bastion.engine import ContainerStateError
 
-    emit(request, "destroy", await in_engine(request, remove))
+        record = engine.container(ident)
+        status = None
+        with contextlib.suppress(ContainerStateError):  # it has not ended
+            status = engine.wait(record.id, timeout=0)
+        engine.remove(record.id, force=force, volumes=volumes)
+        return record, status
+
+    record, status = await in_engine(request, remove)
+    if status is not None:  # for a `wait` that comes to read it after the removal
+        request.app[REMOVALS].statuses[record.id] = status
+    emit(request, "destroy", record)
     return web.Response(status=204)
 
 
@@ -500,16 +508,16 @@ async def wait(request: web.Request) -> web.StreamResponse:
         # not the one that was; and a container not started yet (`docker run` without --rm
         # sends its wait first) is waited for here, woken by `start`: `Engine.wait` would
         # poll for it
-        until: Literal["ran", "removed", "left"] = "ran"
+        current: ContainerRecord | None = record
         unstarted = record.status in ("created", "starting")
         if unstarted or (record.status == "exited" and condition == "next-exit"):
-            until = await _until_run(request, record)
+            until, current = await _until_run(request, record)
             if until == "left":
                 return response  # the client left first
-        if until == "removed":  # before it ran (again): nothing more to wait for
-            status = record.exit_code or 0
+        if current is not None and current.status == "exited" and current is not record:
+            status = current.exit_code or 0  # it ran and ended already
         else:
-            status = await in_engine_waiting(request, lambda e: e.wait(record.id))
+            status = await _exit_status(request, record)
         if condition == "removed":
             while look(request, lambda e: _exists(e, record.id)):
                 await asyncio.sleep(0.1)
@@ -520,23 +528,34 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 async def _until_run(
     request: web.Request, record: ContainerRecord
-) -> Literal["ran", "removed", "left"]:
+) -> tuple[Literal["ran", "removed", "left"], ContainerRecord | None]:
     """Wait until the container has been started since `record` was read (a newer `started`)
-    and its start is done (it runs, or has ended already): "ran"; "removed" if it is removed
-    first, "left" if the client leaves first."""
+    and its start is done (it runs, or has ended already): "ran" and its record then;
+    "removed" if it is removed first, "left" if the client leaves first."""
     from bastion.engine import NoSuchContainerError
 
     while True:
         transport = request.transport
         if transport is None or transport.is_closing():
-            return "left"
+            return "left", None
         try:
             current = look(request, lambda e: e.container(record.id))
         except NoSuchContainerError:
-            return "removed"
+            return "removed", None
         if current.started != record.started and current.status not in ("created", "starting"):
-            return "ran"
+            return "ran", current
         await request.app[STARTS].wait(0.1)
+
+
+async def _exit_status(request: web.Request, record: ContainerRecord) -> int:
+    """The container's exit status once it has ended; if it has been removed (the headers are
+    out: no 404 now), the one `DELETE` read before removing it, else 0."""
+    from bastion.engine import NoSuchContainerError
+
+    try:
+        return await in_engine_waiting(request, lambda e: e.wait(record.id))
+    except NoSuchContainerError:
+        return request.app[REMOVALS].statuses.get(record.id, record.exit_code or 0)
 
 
 def _exists(engine: Engine, container_id: str) -> bool:
