@@ -239,6 +239,7 @@ def test_a_replayed_log_is_not_lost_with_the_headers(
             assert b"".join(stream) == b""
         finally:
             stream.close()
+        assert container.wait()["StatusCode"] == 137  # the stream may end before the exit
         container.remove()
     finally:
         client.close()

@@ -37,6 +37,19 @@ if TYPE_CHECKING:
 AUTO_REMOVE_LABEL = "bastion.api.auto-remove"
 
 
+#: How many removed containers' statuses and AutoRemove events are kept: a wait reads one
+#: moments after the removal, and a long-lived service removes containers without end.
+KEPT = 1024
+
+
+def _newest(kept: dict[str, Any], most: int) -> dict[str, Any]:
+    """`kept` without its oldest entries beyond `most - 1` (dicts keep insertion order), so the
+    caller's next one fits."""
+    while len(kept) >= most:
+        del kept[next(iter(kept))]
+    return kept
+
+
 class Removals:
     """AutoRemove: one task per started container, and the statuses of removed ones."""
 
@@ -55,7 +68,17 @@ class Removals:
             self.read.notify_all()
 
     def event(self, container_id: str) -> asyncio.Event:
+        """Set when the container's AutoRemove is done (then kept for the late waits, up to
+        `KEPT` of them: an unset one, a container still to be removed, is never dropped)."""
+        if container_id not in self.done and len(self.done) >= KEPT:
+            for old in [c for c, event in self.done.items() if event.is_set()][: KEPT // 2]:
+                del self.done[old]
         return self.done.setdefault(container_id, asyncio.Event())
+
+    def ended(self, container_id: str, status: int) -> None:
+        """Keep the exit status of a container being removed, for the waits that read it
+        after (`wait?condition=removed`, or one that comes to it late)."""
+        _newest(self.statuses, KEPT)[container_id] = status
 
     def watch(self, request: web.Request, record: ContainerRecord) -> None:
         container_id = record.id
@@ -64,7 +87,7 @@ class Removals:
             try:
                 status = await in_engine_waiting(request, lambda e: e.wait(container_id))
                 trace.mark(container_id, "exit-seen")
-                self.statuses[container_id] = status
+                self.ended(container_id, status)
                 emit(request, "die", record, exitCode=str(status))
                 async with self.read:
                     await asyncio.wait_for(
@@ -480,7 +503,7 @@ async def delete(request: web.Request) -> web.Response:
 
     record, status = await in_engine(request, remove)
     if status is not None:  # for a `wait` that comes to read it after the removal
-        request.app[REMOVALS].statuses[record.id] = status
+        request.app[REMOVALS].ended(record.id, status)
     emit(request, "destroy", record)
     return web.Response(status=204)
 
@@ -494,14 +517,15 @@ async def wait(request: web.Request) -> web.StreamResponse:
     ident = request.match_info["id"]
     record = look(request, lambda e: e.container(ident))
     removals = request.app[REMOVALS]
+    auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
+    removed = removals.event(record.id) if auto else None
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     await response.prepare(request)
-    auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
     if condition == "not-running" and record.status in ("created", "exited"):
         status = record.exit_code or 0
-    elif auto:
-        await removals.event(record.id).wait()
+    elif removed is not None:
+        await removed.wait()
         status = removals.statuses.get(record.id, 0)
     else:
         # moby's next-exit of an exited container waits for the exit of a run still to come,

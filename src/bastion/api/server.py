@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import grp
 import os
+import queue
 import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,14 +68,48 @@ async def in_engine(request: web.Request, work: Callable[[Engine], T]) -> T:
     return await asyncio.to_thread(lambda: work(factory.kept()))
 
 
-async def in_engine_waiting(request: web.Request, work: Callable[[Engine], T]) -> T:
-    """`in_engine` for work that waits for a container to end (`Engine.wait`): in a thread of
-    its own, since the executor has few threads (CPUs + 4) and a handful of waits held there
-    would leave no thread to any other request. The thread's engine closes when it ends."""
-    from bastion.api import fdio
+class Waiters:
+    """Threads for work that waits for a container to end (`Engine.wait`, `stop`): not the
+    executor's few (CPUs + 4), which a handful of such waits would all hold, leaving none to
+    any other request. As many as there are waits at once: an idle one takes the next wait
+    (its engine kept, as the executor's), else a new one starts. Daemon threads, so that a
+    service stopped with containers still running does not wait for them at its exit."""
 
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that one takes this job
+        self._jobs.put((work, future))
+        if start:
+            threading.Thread(target=self._serve, name="bastion-api-wait", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            work, future = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(work())
+                except BaseException as exc:
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+
+WAITERS = web.AppKey("waiters", Waiters)
+
+
+async def in_engine_waiting(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """`in_engine` for work that waits for a container to end, in `Waiters`' threads."""
     factory = request.app[ENGINE_KEY]
-    return await fdio.in_thread(lambda: work(factory.kept()))
+    return await asyncio.wrap_future(request.app[WAITERS].submit(lambda: work(factory.kept())))
 
 
 def look(request: web.Request, work: Callable[[Engine], T]) -> T:
@@ -129,6 +165,7 @@ def make_app(factory: EngineFactory) -> web.Application:
 
     app = web.Application(middlewares=[_traced, _api_middleware], client_max_size=1 << 30)
     app[ENGINE_KEY] = factory
+    app[WAITERS] = Waiters()
     for module in (system, events, containers, images, build):
         module.register(app)
     for module in _resources():
