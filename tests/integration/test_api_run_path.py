@@ -1,6 +1,8 @@
-"""The API's run path with the real docker 20.10 CLI: the server's trace (`BASTION_API_TRACE`,
-api/trace.py) names every step of a `docker run --rm` in the order they happen, and the waits
-for a container's end (AutoRemove, `wait`, `stop`) do not hold the executor's few threads."""
+"""The API's run path with the real docker 20.10 CLI and docker-py: the server's trace
+(`BASTION_API_TRACE`, api/trace.py) names every step of a `docker run --rm` in the order they
+happen; the waits for a container's end (AutoRemove, `wait`, `stop`) do not hold the executor's
+few threads; a `wait` sent before the start gets the status (woken by the start, not polling);
+an attach before the start misses no output, and a replayed log none of its bytes."""
 
 from __future__ import annotations
 
