@@ -3,7 +3,7 @@ run --rm` (the same engine without the API) and `podman run --rm`; then docker-p
 `containers.run(..., remove=True)` N times in a row through bastion's socket and through
 `podman system service` (Debian's Podman 4.3, runc), same image.
 
-    .venv/bin/python bench/api_run.py [--runs N] [--sequential N]
+    .venv/bin/python bench/api_run.py [--runs N] [--sequential N] [--trace]
 
 Both engines run over private roots with the busybox test image from a loopback registry
 (bench/engine_run.py's `engines`); each serves the API on a private unix socket
@@ -11,6 +11,10 @@ Both engines run over private roots with the busybox test image from a loopback 
 container gets `--network none` and Podman's ulimits for this host (both engines, for the same
 work). Rows alternate round by round (bench/timing.py). Wall time only: the services' CPU is
 spent in long-lived processes that a trial does not own. Everything is removed at the end.
+
+`--trace` runs bastion's service with `BASTION_API_TRACE` (src/bastion/api/trace.py) and
+prints where the API row's time goes (bench/api_trace.py): the server's steps between the
+docker CLI's start and its exit, medians over the timed trials.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
 
+from bench.api_trace import Windows, print_breakdown  # noqa: E402
 from bench.engine_run import PODMAN_LIMITS, TreeLocal, engines  # noqa: E402
 from bench.timing import ENV, Row, Spawner, Step, paired_ratio, report, run_rounds  # noqa: E402
 
@@ -38,10 +43,12 @@ NONE = ("--network", "none")
 
 
 @contextlib.contextmanager
-def service(argv: list[str], socket: str, log: str) -> Iterator[str]:
+def service(
+    argv: list[str], socket: str, log: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """A running API service listening on `socket`; stopped (SIGTERM, by pid) at the end."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, env=ENV)
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, env={**ENV, **(env or {})})
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(socket):
@@ -59,8 +66,9 @@ def service(argv: list[str], socket: str, log: str) -> Iterator[str]:
             proc.wait()
 
 
-def docker_py_runs(host: str, image: str, count: int) -> float:
-    """Seconds for `count` sequential containers.run(image, "true", remove=True)."""
+def docker_py_runs(host: str, image: str, count: int) -> float | None:
+    """Seconds for `count` sequential containers.run(image, "true", remove=True); None (and
+    what failed, on stderr) if one of them fails or times out."""
     import docker
     from docker.types import Ulimit
 
@@ -71,8 +79,14 @@ def docker_py_runs(host: str, image: str, count: int) -> float:
     ]
     try:
         started = time.perf_counter()
-        for _ in range(count):
-            client.containers.run(image, "true", remove=True, network_mode="none", ulimits=limits)
+        for done in range(count):
+            try:
+                client.containers.run(
+                    image, "true", remove=True, network_mode="none", ulimits=limits
+                )
+            except Exception as exc:
+                print(f"docker-py through {host}: run {done + 1} failed: {exc}", file=sys.stderr)
+                return None
         return time.perf_counter() - started
     finally:
         client.close()
@@ -82,14 +96,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--sequential", type=int, default=100, help="docker-py runs per engine")
+    parser.add_argument(
+        "--sequential", type=int, default=100, help="docker-py runs per engine (0: none)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="times each docker-py batch runs")
+    parser.add_argument("--trace", action="store_true", help="where the API row's time goes")
     args = parser.parse_args()
     with (
         engines() as (bastion, podman, image),
         tempfile.TemporaryDirectory(prefix="bst-api-", dir="/tmp") as tmp,
     ):
         bastion_socket, podman_socket = f"{tmp}/bastion.sock", f"{tmp}/podman.sock"
+        trace = f"{tmp}/api.trace"
+        windows = Windows()
         # Podman's service ends a followed log when an event says the container exited: with
         # engine_run's "--events-backend none" docker-py's attached run would never return.
         podman = [
@@ -101,6 +120,7 @@ def main() -> int:
                 [*bastion, "system", "service", f"unix://{bastion_socket}"],
                 bastion_socket,
                 f"{tmp}/bastion.log",
+                {"BASTION_API_TRACE": trace} if args.trace else None,
             ) as bastion_host,
             service(
                 [*podman, "system", "service", "--time", "0", f"unix://{podman_socket}"],
@@ -116,7 +136,9 @@ def main() -> int:
                     Row(
                         "docker → bastion",
                         "docker run --rm (bastion's socket)",
-                        lambda: local.measure([Step([DOCKER, "-H", bastion_host, *run])]),
+                        windows.timed(
+                            lambda: local.measure([Step([DOCKER, "-H", bastion_host, *run])])
+                        ),
                     ),
                     Row(
                         "bastion run --rm",
@@ -144,21 +166,34 @@ def main() -> int:
                 ):
                     ratio = paired_ratio(a.samples_ns, b.samples_ns)
                     print(f"  {label}: {ratio:.2f}" if ratio else f"  {label}: no ratio")
+                if args.trace:
+                    print_breakdown(trace, windows.spans[args.warmup :])
             finally:
                 spawner.close()
+            if args.sequential <= 0:
+                print(f"load average: {os.getloadavg()[0]:.2f}")
+                return 0
             times: dict[str, list[float]] = {"bastion": [], "podman": []}
             for round_ in range(args.repeat):
                 order = [("bastion", bastion_host), ("podman", podman_host)]
                 for name, host in order if round_ % 2 == 0 else order[::-1]:
-                    times[name].append(docker_py_runs(host, image, args.sequential))
-            b, p = statistics.median(times["bastion"]), statistics.median(times["podman"])
+                    taken = docker_py_runs(host, image, args.sequential)
+                    if taken is not None:
+                        times[name].append(taken)
             print(
                 f"\ndocker-py: {args.sequential} sequential containers.run(remove=True), "
-                f"median of {args.repeat}"
+                f"median of the batches that succeeded (of {args.repeat})"
             )
-            print(f"  bastion {b:.2f} s ({b / args.sequential * 1e3:.0f} ms each)")
-            print(f"  podman  {p:.2f} s ({p / args.sequential * 1e3:.0f} ms each)")
-            print(f"  bastion/podman: {b / p:.2f} (target <= 0.7)")
+            for name, batches in times.items():
+                if batches:
+                    each = statistics.median(batches) / args.sequential * 1e3
+                    shown = f"{statistics.median(batches):.2f} s ({each:.0f} ms each)"
+                else:
+                    shown = "no batch succeeded"
+                print(f"  {name:<7} {shown}  [{len(batches)} batches]")
+            if times["bastion"] and times["podman"]:
+                b, p = statistics.median(times["bastion"]), statistics.median(times["podman"])
+                print(f"  bastion/podman: {b / p:.2f} (target <= 0.7)")
     print(f"load average: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -192,8 +192,14 @@ def test_attach_to_a_running_container(service: Service, bastion: Bastion, clean
     started = service.docker("run", "-dit", "--name", "bst-apix-att", bastion.image, "sh")
     assert started.returncode == 0, started.stderr
     with Terminal(service.docker_argv("attach", "bst-apix-att"), rows=25, cols=70) as term:
-        term.send(b"stty size; echo $((3*5))\r")
-        term.expect(rb"25 70\r\n")  # the CLI resizes the running container's terminal
+        # the CLI resizes the running container's terminal: to one more row and column, then
+        # to its own (moby's nudge for the shell's SIGWINCH); typing may come in between
+        for _ in range(20):
+            term.send(b"stty size; echo $((3*5))\r")
+            if term.try_expect(rb"25 70\r\n", 1):
+                break
+        else:
+            raise AssertionError(term.output)
         term.expect(rb"\b15\r\n")
         term.send(b"exit 6\r")
         assert term.wait() == 6

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bastion.api import streams
+from bastion.api import streams, trace
 from bastion.api.errors import ApiError
-from bastion.api.server import add, in_engine
+from bastion.api.server import add, in_engine, look
 
 if TYPE_CHECKING:
     from bastion.engine import ContainerRecord, Engine
@@ -65,9 +65,12 @@ async def start_attached(request: web.Request, container_id: str) -> ContainerRe
 
     def run(engine: Engine) -> ContainerRecord:
         def connect(record: ContainerRecord) -> None:
+            trace.mark(record.id, "monitor-made")
             made.extend(engine.attach(record.id) for _ in futures)
 
-        return engine.start(container_id, on_created=connect if futures else None)
+        record = engine.start(container_id, on_created=connect if futures else None)
+        trace.mark(record.id, "process-started")
+        return record
 
     try:
         record = await in_engine(request, run)
@@ -94,7 +97,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     from bastion.api.containers import REMOVALS
 
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))  # 404 before the upgrade
+    record = look(request, lambda e: e.container(ident))  # 404 before the upgrade
     if record.status not in ("created", "starting", "running"):
         raise ApiError(409, "You cannot attach to a stopped container, start it first")
     removals = request.app[REMOVALS]
@@ -105,7 +108,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
         await removals.reading(record.id, -1)
 
 
-#: Seconds the past log waits after the upgrade's headers (see `_attach`).
+#: Seconds at most the past log waits for the client to read the upgrade's headers (see
+#: `_attach`); all of them on TCP, where that read cannot be seen.
 HEADERS_ALONE = 0.05
 
 
@@ -120,8 +124,8 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         if _flag(request, "logs"):
             # docker-py reads the headers through a buffered reader and the output from the
             # raw socket: bytes that arrive with the headers are lost. A live stream's first
-            # output comes later by itself; a replay must wait a moment for the headers' read.
-            await asyncio.sleep(HEADERS_ALONE)
+            # output comes later by itself; a replay waits until the headers have been read.
+            await raw.headers_read(HEADERS_ALONE)
             await _replay_log(request, record, raw, tty)
         raw.close()
         return response
@@ -140,8 +144,9 @@ async def _attach(request: web.Request, record: ContainerRecord) -> web.StreamRe
         raw.close()
         return response
     if future is None and _flag(request, "logs"):
-        await asyncio.sleep(HEADERS_ALONE)  # as above: not with the headers
+        await raw.headers_read(HEADERS_ALONE)  # as above: not with the headers
         await _replay_log(request, record, raw, tty)
+    trace.mark(record.id, "attach-connected")
     stdin = _flag(request, "stdin") and bool(record.config.get("interactive"))
     await pump(
         attachment,
@@ -174,7 +179,7 @@ async def _connect(
                 future.cancel()
                 return None
             # started by someone else without us (`bastion start`): connect as to a running one
-            current = await in_engine(request, lambda e: e.container(record.id))
+            current = look(request, lambda e: e.container(record.id))
             if current.status not in ("created", "starting"):
                 if future.done() and not future.cancelled():
                     return future.result()  # `start` handed it over meanwhile

@@ -16,7 +16,7 @@ from aiohttp import web
 from bastion import jsonio
 from bastion.api.bodies import query_int
 from bastion.api.errors import ApiError
-from bastion.api.server import add, in_engine
+from bastion.api.server import add, in_engine, in_engine_waiting
 from bastion.api.system import json_response
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ def register(app: web.Application) -> None:
 async def restart(request: web.Request) -> web.Response:
     timeout = query_int(request, "t", 10)
     ident = request.match_info["id"]
-    await in_engine(request, lambda e: e.restart(ident, timeout))
+    # the stop may wait `t` seconds: not in the executor's few threads
+    await in_engine_waiting(request, lambda e: e.restart(ident, timeout))
     return web.Response(status=204)
 
 

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import shlex
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
-from bastion.api import streams
+from bastion.api import streams, trace
 from bastion.api.attach import start_attached
 from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
-from bastion.api.server import add, in_engine
+from bastion.api.server import add, in_engine, in_engine_waiting, look
 from bastion.api.system import json_response
 from bastion.engine.inspect import mount_points
 
@@ -34,6 +35,19 @@ if TYPE_CHECKING:
 
 #: the label that marks a container the API made with AutoRemove (kept across restarts)
 AUTO_REMOVE_LABEL = "bastion.api.auto-remove"
+
+
+#: How many removed containers' statuses and AutoRemove events are kept: a wait reads one
+#: moments after the removal, and a long-lived service removes containers without end.
+KEPT = 1024
+
+
+def _newest(kept: dict[str, Any], most: int) -> dict[str, Any]:
+    """`kept` without its oldest entries beyond `most - 1` (dicts keep insertion order), so the
+    caller's next one fits."""
+    while len(kept) >= most:
+        del kept[next(iter(kept))]
+    return kept
 
 
 class Removals:
@@ -54,7 +68,17 @@ class Removals:
             self.read.notify_all()
 
     def event(self, container_id: str) -> asyncio.Event:
+        """Set when the container's AutoRemove is done (then kept for the late waits, up to
+        `KEPT` of them: an unset one, a container still to be removed, is never dropped)."""
+        if container_id not in self.done and len(self.done) >= KEPT:
+            for old in [c for c, event in self.done.items() if event.is_set()][: KEPT // 2]:
+                del self.done[old]
         return self.done.setdefault(container_id, asyncio.Event())
+
+    def ended(self, container_id: str, status: int) -> None:
+        """Keep the exit status of a container being removed, for the waits that read it
+        after (`wait?condition=removed`, or one that comes to it late)."""
+        _newest(self.statuses, KEPT)[container_id] = status
 
     def watch(self, request: web.Request, record: ContainerRecord) -> None:
         container_id = record.id
@@ -62,13 +86,16 @@ class Removals:
         async def run() -> None:
             try:
                 # the engine logs its die (at this wait) and its destroy (events_log.py)
-                status = await in_engine(request, lambda e: e.wait(container_id))
-                self.statuses[container_id] = status
+                status = await in_engine_waiting(request, lambda e: e.wait(container_id))
+                trace.mark(container_id, "exit-seen")
+                self.ended(container_id, status)
                 async with self.read:
                     await asyncio.wait_for(
                         self.read.wait_for(lambda: self.readers[container_id] <= 0), 30
                     )
+                trace.mark(container_id, "readers-done")
                 await in_engine(request, lambda e: e.remove(container_id, force=True))
+                trace.mark(container_id, "removed")
             finally:
                 self.event(container_id).set()
 
@@ -80,8 +107,30 @@ class Removals:
 REMOVALS = web.AppKey("removals", Removals)
 
 
+class Starts:
+    """Wakes what waits for a container to start (`wait` on a created container: the docker
+    CLI sends it before `start`) when the API has started one; a start from elsewhere
+    (`bastion start`) is seen at the next look, a tenth of a second later at most."""
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Condition()
+
+    async def started(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait(self, timeout: float) -> None:
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), timeout)
+
+
+STARTS = web.AppKey("starts", Starts)
+
+
 def register(app: web.Application) -> None:
     app[REMOVALS] = Removals()
+    app[STARTS] = Starts()
     add(app, "GET", "/containers/json", list_containers)
     add(app, "POST", "/containers/create", create)
     add(app, "GET", "/containers/{id}/json", inspect)
@@ -384,10 +433,11 @@ async def inspect(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
 
-    current = await in_engine(request, lambda e: e.container(ident))
+    current = look(request, lambda e: e.container(ident))
     if current.status == "running":
         return web.Response(status=304)
     record = await start_attached(request, current.id)
+    await request.app[STARTS].started()
     if record.config.get("labels", {}).get(AUTO_REMOVE_LABEL):
         request.app[REMOVALS].watch(request, record)
     return web.Response(status=204)
@@ -404,7 +454,8 @@ async def stop(request: web.Request) -> web.Response:
         engine.stop(record.id, timeout)
         return True
 
-    return web.Response(status=204 if await in_engine(request, run) else 304)
+    # it may wait `t` seconds: not in the executor's few threads (`in_engine_waiting`)
+    return web.Response(status=204 if await in_engine_waiting(request, run) else 304)
 
 
 async def kill(request: web.Request) -> web.Response:
@@ -428,7 +479,19 @@ async def delete(request: web.Request) -> web.Response:
     volumes = flag(request, "v")  # its anonymous volumes too (`docker rm -v`)
     ident = request.match_info["id"]
 
-    await in_engine(request, lambda e: e.remove(ident, force=force, volumes=volumes))
+    def remove(engine: Engine) -> tuple[ContainerRecord, int | None]:
+        from bastion.engine import ContainerStateError
+
+        record = engine.container(ident)
+        status = None
+        with contextlib.suppress(ContainerStateError):  # it has not ended
+            status = engine.wait(record.id, timeout=0)
+        engine.remove(record.id, force=force, volumes=volumes)
+        return record, status
+
+    record, status = await in_engine(request, remove)
+    if status is not None:  # for a `wait` that comes to read it after the removal
+        request.app[REMOVALS].ended(record.id, status)
     return web.Response(status=204)
 
 
@@ -439,48 +502,71 @@ async def wait(request: web.Request) -> web.StreamResponse:
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}")
     ident = request.match_info["id"]
-    record = await in_engine(request, lambda e: e.container(ident))
+    record = look(request, lambda e: e.container(ident))
     removals = request.app[REMOVALS]
+    auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
+    removed = removals.event(record.id) if auto else None
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     await response.prepare(request)
-    auto = bool(record.config.get("labels", {}).get(AUTO_REMOVE_LABEL))
     if condition == "not-running" and record.status in ("created", "exited"):
         status = record.exit_code or 0
-    elif condition == "next-exit" and record.status == "exited" and not auto:
-        # moby's next-exit waits for the exit of a run still to come, not the one that was
-        if not await _started_again(request, record):
-            return response  # the client left first
-        status = await in_engine(request, lambda e: e.wait(record.id))
-    elif auto:
-        await removals.event(record.id).wait()
+    elif removed is not None:
+        await removed.wait()
         status = removals.statuses.get(record.id, 0)
     else:
-        status = await in_engine(request, lambda e: e.wait(record.id))
+        # moby's next-exit of an exited container waits for the exit of a run still to come,
+        # not the one that was; and a container not started yet (`docker run` without --rm
+        # sends its wait first) is waited for here, woken by `start`: `Engine.wait` would
+        # poll for it
+        current: ContainerRecord | None = record
+        unstarted = record.status in ("created", "starting")
+        if unstarted or (record.status == "exited" and condition == "next-exit"):
+            until, current = await _until_run(request, record)
+            if until == "left":
+                return response  # the client left first
+        if current is not None and current.status == "exited" and current is not record:
+            status = current.exit_code or 0  # it ran and ended already
+        else:
+            status = await _exit_status(request, record)
         if condition == "removed":
-            while await in_engine(request, lambda e: _exists(e, record.id)):
+            while look(request, lambda e: _exists(e, record.id)):
                 await asyncio.sleep(0.1)
     await response.write(_json_line({"StatusCode": status, "Error": None}))
     await response.write_eof()
     return response
 
 
-async def _started_again(request: web.Request, record: ContainerRecord) -> bool:
-    """Wait until the container runs again (a `started` newer than the record's); False if
-    the client leaves first or the container is removed."""
+async def _until_run(
+    request: web.Request, record: ContainerRecord
+) -> tuple[Literal["ran", "removed", "left"], ContainerRecord | None]:
+    """Wait until the container has been started since `record` was read (a newer `started`)
+    and its start is done (it runs, or has ended already): "ran" and its record then;
+    "removed" if it is removed first, "left" if the client leaves first."""
     from bastion.engine import NoSuchContainerError
 
     while True:
         transport = request.transport
         if transport is None or transport.is_closing():
-            return False
+            return "left", None
         try:
-            current = await in_engine(request, lambda e: e.container(record.id))
+            current = look(request, lambda e: e.container(record.id))
         except NoSuchContainerError:
-            return False
-        if current.started != record.started or current.status in ("starting", "running"):
-            return True
-        await asyncio.sleep(0.1)
+            return "removed", None
+        if current.started != record.started and current.status not in ("created", "starting"):
+            return "ran", current
+        await request.app[STARTS].wait(0.1)
+
+
+async def _exit_status(request: web.Request, record: ContainerRecord) -> int:
+    """The container's exit status once it has ended; if it has been removed (the headers are
+    out: no 404 now), the one `DELETE` read before removing it, else 0."""
+    from bastion.engine import NoSuchContainerError
+
+    try:
+        return await in_engine_waiting(request, lambda e: e.wait(record.id))
+    except NoSuchContainerError:
+        return request.app[REMOVALS].statuses.get(record.id, record.exit_code or 0)
 
 
 def _exists(engine: Engine, container_id: str) -> bool:
@@ -570,7 +656,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"invalid tail {tail_text!r}: a number or all") from None
     ident = request.match_info["id"]
     since, until = query_time(request, "since") or None, query_time(request, "until") or None
-    await in_engine(request, lambda e: e.container(ident))  # 404 before any byte
+    look(request, lambda e: e.container(ident))  # 404 before any byte
     response = web.StreamResponse(status=200)
     response.content_type = "application/vnd.docker.raw-stream"
     await response.prepare(request)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import grp
 import os
+import queue
 import signal
 import socket
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from bastion.api import errors, versions
+from bastion.api import errors, trace, versions
 from bastion.errors import BastionError
 
 if TYPE_CHECKING:
@@ -37,11 +40,23 @@ class EngineFactory:
     root: str | None
     runtime_root: str
     cgroup_parent: str
+    _kept: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def open(self) -> Engine:
         from bastion.engine import Engine
 
         return Engine(self.root, runtime_root=self.runtime_root, cgroup_parent=self.cgroup_parent)
+
+    def kept(self) -> Engine:
+        """The calling thread's engine, opened at its first request and kept for its next
+        ones: opening one per request (its database connection) and closing it (SQLite
+        checkpoints the WAL, with fsyncs, when a process's last connection closes) cost more
+        than most requests' own work. One per thread: a connection is its thread's (sqlite3),
+        and it closes when the thread ends (the executor's, when the service stops)."""
+        engine: Engine | None = getattr(self._kept, "engine", None)
+        if engine is None:
+            engine = self._kept.engine = self.open()
+        return engine
 
 
 ENGINE_KEY = web.AppKey("engine", EngineFactory)
@@ -50,12 +65,73 @@ ENGINE_KEY = web.AppKey("engine", EngineFactory)
 async def in_engine(request: web.Request, work: Callable[[Engine], T]) -> T:
     """Run `work(engine)` in a worker thread (the engine blocks: SQLite, the runtime)."""
     factory = request.app[ENGINE_KEY]
+    return await asyncio.to_thread(lambda: work(factory.kept()))
 
-    def call() -> T:
-        with factory.open() as engine:
-            return work(engine)
 
-    return await asyncio.to_thread(call)
+class Waiters:
+    """Threads for work that waits for a container to end (`Engine.wait`, `stop`): not the
+    executor's few (CPUs + 4), which a handful of such waits would all hold, leaving none to
+    any other request. As many as there are waits at once: an idle one takes the next wait
+    (its engine kept, as the executor's), else a new one starts. Daemon threads, so that a
+    service stopped with containers still running does not wait for them at its exit."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that one takes this job
+        self._jobs.put((work, future))
+        if start:
+            threading.Thread(target=self._serve, name="bastion-api-wait", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            work, future = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(work())
+                except BaseException as exc:
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+
+WAITERS = web.AppKey("waiters", Waiters)
+
+
+async def in_engine_waiting(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """`in_engine` for work that waits for a container to end, in `Waiters`' threads."""
+    factory = request.app[ENGINE_KEY]
+    return await asyncio.wrap_future(request.app[WAITERS].submit(lambda: work(factory.kept())))
+
+
+def look(request: web.Request, work: Callable[[Engine], T]) -> T:
+    """`work(engine)` on the event loop's own thread, for a read of the metadata alone (a
+    container's record by its name or id: an indexed SQLite read, microseconds). The hand-off
+    to a worker thread and back costs more than that, and on a loaded machine each of its
+    wake-ups waits for a CPU. What may block (the runtime, a wait, a write, a file) stays in
+    `in_engine`."""
+    return work(request.app[ENGINE_KEY].kept())
+
+
+@web.middleware
+async def _traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """`in` and `out` lines of the request (api/trace.py), when the trace is on."""
+    if not trace.enabled():
+        return await handler(request)
+    what = f"{request.method} {request.path}"
+    ident = request.match_info.get("id")
+    trace.record("in", ident, what)
+    response = await handler(request)
+    trace.record("out", ident, f"{what} {response.status}")
+    return response
 
 
 @web.middleware
@@ -87,8 +163,9 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
 def make_app(factory: EngineFactory) -> web.Application:
     from bastion.api import build, containers, events, images, system
 
-    app = web.Application(middlewares=[_api_middleware], client_max_size=1 << 30)
+    app = web.Application(middlewares=[_traced, _api_middleware], client_max_size=1 << 30)
     app[ENGINE_KEY] = factory
+    app[WAITERS] = Waiters()
     for module in (system, events, containers, images, build):
         module.register(app)
     for module in _resources():

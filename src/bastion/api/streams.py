@@ -18,9 +18,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
 import struct
+import sys
+import termios
 from typing import Any
 
 from aiohttp import web
@@ -106,6 +109,28 @@ class Hijacked:
 
     async def drain(self) -> None:
         await asyncio.sleep(0)
+
+    async def headers_read(self, limit: float) -> None:
+        """Until the client has read all that was sent so far (the upgrade's headers), at most
+        `limit` seconds: docker-py reads the headers through a buffered reader and what comes
+        next from the raw socket, so bytes that arrive with the headers are lost. On a unix
+        socket the kernel counts the bytes its peer has not read yet (SIOCOUTQ); on TCP it
+        counts the unacknowledged ones, which says nothing of the client's reads: there the
+        whole `limit` is waited."""
+        transport = self._protocol.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None or sock.family != socket.AF_UNIX:
+            await asyncio.sleep(limit)
+            return
+        deadline = asyncio.get_running_loop().time() + limit
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                unread = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4))  # = SIOCOUTQ
+            except OSError:
+                return  # the connection is gone: nothing will be lost
+            if int.from_bytes(unread, sys.byteorder) == 0:
+                return
+            await asyncio.sleep(0.001)
 
     async def read(self) -> bytes | None:
         return await self._protocol.incoming.get()

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import socket
+import sys
+import termios
+import time
 
 from bastion.engine.errors import ContainerStateError
 
@@ -116,10 +120,25 @@ def resize(directory: str, rows: int, cols: int) -> None:
         return
     try:
         os.write(fd, f"{RESIZE_EVENT} {rows} {cols}\n".encode())
+        # conmon acts on the first message of each read of its fifo: one written before it has
+        # read this one would be lost (the docker CLI sends two at once on attach, one more
+        # row and column, then its own size). So not back before it has taken this one.
+        deadline = time.monotonic() + _RESIZE_READ_S
+        while _unread(fd) and time.monotonic() < deadline:
+            time.sleep(0.001)
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+#: How long a resize waits at most for the monitor to read it (a busy or stopped one).
+_RESIZE_READ_S = 0.2
+
+
+def _unread(fd: int) -> int:
+    """The bytes written to the fifo `fd` that its reader has not read yet (FIONREAD)."""
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, bytes(4)), sys.byteorder)
 
 
 class DetachScanner:
