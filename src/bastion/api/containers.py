@@ -27,6 +27,7 @@ from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine
 from bastion.api.system import json_response
+from bastion.engine.health_config import status_suffix
 from bastion.engine.inspect import mount_points
 
 if TYPE_CHECKING:
@@ -182,7 +183,19 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         tty=bool(body.get("Tty")),
         interactive=bool(body.get("OpenStdin")),
         restart=policy,
+        healthcheck=_healthcheck(body.get("Healthcheck")),
     )
+
+
+def _healthcheck(check: Any) -> dict[str, Any] | None:
+    """`Config.Healthcheck` (Test, durations in ns, Retries) for the engine, which merges it
+    over the image's and checks it (engine/health_config.py); None: the image's."""
+    if check is None:
+        return None
+    if not isinstance(check, dict):
+        raise ApiError(400, "invalid Healthcheck: give an object with Test, Interval, Timeout...")
+    fields = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+    return {key: check[key] for key in fields if check.get(key) is not None}
 
 
 def _mount_spec(mount: dict[str, Any]) -> str:
@@ -265,9 +278,12 @@ def _with_tag(image: str) -> str:
 # --- list, inspect --------------------------------------------------------------------------
 
 
-def summary(record: ContainerRecord, networks: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary(
+    record: ContainerRecord, networks: dict[str, Any] | None = None, health: str | None = None
+) -> dict[str, Any]:
     """A `/containers/json` entry; `networks` its `NetworkSettings.Networks` (clients such as
-    testcontainers read a container's address and gateway there)."""
+    testcontainers read a container's address and gateway there); `health` its health status
+    when it has a check (`Status` says it as Docker: "Up (healthy)")."""
     args = list(record.config.get("args", ()))
     state = "exited" if record.status == "exited" else record.status
     return {
@@ -280,7 +296,7 @@ def summary(record: ContainerRecord, networks: dict[str, Any] | None = None) -> 
         "Ports": _ports(record),
         "Labels": dict(record.config.get("labels", {})),
         "State": state,
-        "Status": _status(record),
+        "Status": _status(record) + status_suffix(health if record.status == "running" else None),
         "HostConfig": {"NetworkMode": record.config.get("network", "none")},
         "NetworkSettings": {"Networks": networks or {}},
         "Mounts": mount_points(record.config.get("mounts", ())),
@@ -354,9 +370,11 @@ async def list_containers(request: web.Request) -> web.Response:
     def listed(engine: Engine) -> list[dict[str, Any]]:
         records = sorted(engine.containers(all=everything), key=lambda r: -r.created)
         chosen = [r for r in records if _matches(r, filters)]
+        chosen = chosen[:limit] if limit > 0 else chosen
+        health = engine.health_statuses(chosen)
         return [
-            summary(r, (engine.network_settings(r) or {}).get("Networks"))
-            for r in (chosen[:limit] if limit > 0 else chosen)
+            summary(r, (engine.network_settings(r) or {}).get("Networks"), health.get(r.id))
+            for r in chosen
         ]
 
     return json_response(await in_engine(request, listed))
