@@ -197,6 +197,10 @@ def test_docker_cli_and_docker_py_see_the_status(service: Service, bastion: Bast
         until("healthy through the docker CLI", lambda: docker_status() == "healthy")
         listed = service.docker("ps", "--format", "{{.Status}}", "--filter", "name=h-api")
         assert listed.stdout.strip().endswith("(healthy)"), listed
+        healthy = service.docker("ps", "-a", "--format", "{{.Names}}", "--filter", "health=healthy")
+        assert healthy.stdout.split() == ["h-api"], healthy
+        unhealthy = service.docker("ps", "-q", "--filter", "health=unhealthy")
+        assert unhealthy.stdout == "", unhealthy
         client = service.client()
         try:
             container = client.containers.get("h-api")

@@ -328,9 +328,16 @@ _LIST_FILTERS: dict[str, Callable[[ContainerRecord], set[str]]] = {
 }
 
 
-def _matches(record: ContainerRecord, filters: dict[str, set[str]]) -> bool:
+def _matches(
+    record: ContainerRecord, filters: dict[str, set[str]], health: str | None = None
+) -> bool:
+    """Whether `record` passes every filter; `health` is its health status (None: no check,
+    which the `health` filter calls `none`, as dockerd)."""
     for key, wanted in filters.items():
-        if key == "label":
+        if key == "health":
+            if (health or "none") not in wanted:
+                return False
+        elif key == "label":
             labels = record.config.get("labels", {})
             for want in wanted:
                 name, eq, value = want.partition("=")
@@ -359,7 +366,7 @@ async def list_containers(request: web.Request) -> web.Response:
     from bastion.api.bodies import query_filters
 
     filters = query_filters(request)
-    unknown = set(filters) - {*_LIST_FILTERS, "label"}
+    unknown = set(filters) - {*_LIST_FILTERS, "label", "health"}
     if unknown:
         raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
     # `limit=N` (N > 0): the N most recently created, running or not, as dockerd
@@ -369,9 +376,9 @@ async def list_containers(request: web.Request) -> web.Response:
 
     def listed(engine: Engine) -> list[dict[str, Any]]:
         records = sorted(engine.containers(all=everything), key=lambda r: -r.created)
-        chosen = [r for r in records if _matches(r, filters)]
+        health = engine.health_statuses(records)
+        chosen = [r for r in records if _matches(r, filters, health.get(r.id))]
         chosen = chosen[:limit] if limit > 0 else chosen
-        health = engine.health_statuses(chosen)
         return [
             summary(r, (engine.network_settings(r) or {}).get("Networks"), health.get(r.id))
             for r in chosen
