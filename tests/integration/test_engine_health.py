@@ -225,3 +225,36 @@ def test_docker_cli_and_docker_py_see_the_status(service: Service, bastion: Bast
     finally:
         service.docker("rm", "-f", "h-api", "h-py")
     assert health_schedulers(bastion.root) == []
+
+
+def test_restart_gives_a_new_scheduler_and_starts_over(bastion: Bastion) -> None:
+    bastion.ok(
+        *("run", "-d", "--name", "h-again", "--network", "none", "--health-cmd", "true"),
+        *("--health-interval", "1s", bastion.image, "sleep", "600"),
+    )
+    try:
+        until("healthy", lambda: health(bastion, "h-again").get("Status") == "healthy")
+        first = health_schedulers(bastion.root)
+        bastion.ok("restart", "-t", "1", "h-again")
+        after = health_schedulers(bastion.root)
+        assert len(after) == 1 and after != first  # the old one ended with its container
+        assert health(bastion, "h-again")["Status"] in ("starting", "healthy")
+        until("healthy again", lambda: health(bastion, "h-again").get("Status") == "healthy")
+    finally:
+        bastion.ok("rm", "-f", "h-again")
+
+
+def test_a_check_that_cannot_run_fails_with_docker_status(bastion: Bastion) -> None:
+    bastion.ok(
+        *("run", "-d", "--name", "h-missing", "--network", "none", "--health-interval", "1h"),
+        *("--health-cmd", "/no/such/check", bastion.image, "sleep", "600"),
+    )
+    try:
+        assert bastion("healthcheck", "run", "h-missing").returncode == 1
+        entry = health(bastion, "h-missing")["Log"][-1]
+        assert entry["ExitCode"] == 127  # sh's "not found", as under dockerd
+        assert "/no/such/check" in entry["Output"]
+    finally:
+        bastion.ok("rm", "-f", "h-missing")
+    missing = bastion("healthcheck", "run", "h-missing")
+    assert missing.returncode != 0 and "no such container" in missing.stderr
