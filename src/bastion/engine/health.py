@@ -27,7 +27,7 @@ import time
 
 from bastion import jsonio
 from bastion.engine import health_config
-from bastion.engine.errors import CommandError, ContainerStateError
+from bastion.engine.errors import CommandError, ContainerStateError, EngineError
 from bastion.engine.inspect import rfc3339
 
 TYPE_CHECKING = False
@@ -252,9 +252,16 @@ def begin(engine: Engine, record: ContainerRecord, paths: MonitorPaths, pid: int
         *("--", bastion, "--root", engine.root, "--runtime-root", engine.runtime_root),
         *("--cgroup-parent", engine.cgroup_parent, "healthcheck", "run", record.id),
     ]
-    subprocess.run(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True, close_fds=True
+    started = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    if started.returncode != 0:
+        raise EngineError(
+            f"cannot start the health check's scheduler of container {record.name}:"
+            f" {started.stderr.decode(errors='replace').strip()[-500:]}",
+            where=SCHEDULER,
+            hint="run it without a health check (--no-healthcheck), and report this",
+        )
 
 
 def end_scheduler(paths: MonitorPaths) -> None:
