@@ -81,12 +81,13 @@ def statuses(metadata: Metadata) -> dict[str, str]:
 
 
 def shown_status(record: ContainerRecord, recorded: str | None) -> str | None:
-    """The status `inspect` and `ps` show: None without a check; `starting` before any result;
-    `unhealthy` once the container no longer runs (nothing vouches for it then)."""
+    """The status `inspect` and `ps` show: None without a check or before its first start (as
+    dockerd, which sets it up at the start); `starting` before any result; `unhealthy` once the
+    container no longer runs (nothing vouches for it then)."""
     if check_of(record) is None:
         return None
     if record.status != "running":
-        return UNHEALTHY
+        return UNHEALTHY if recorded else None
     return recorded or STARTING
 
 
