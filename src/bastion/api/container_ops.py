@@ -137,8 +137,13 @@ def stats_document(
             "limit": now.memory_limit or host_memory,
             "stats": {},
         },
-        "blkio_stats": {},
-        "networks": {},
+        "blkio_stats": {
+            "io_service_bytes_recursive": [
+                {"major": major, "minor": minor, "op": op, "value": value}
+                for major, minor, op, value in now.block_io
+            ]
+        },
+        "networks": {name: dict(counters) for name, counters in now.networks.items()},
     }
 
 

@@ -28,6 +28,7 @@ from bastion.api.bodies import query_int, query_time
 from bastion.api.errors import ApiError
 from bastion.api.server import add, in_engine, in_engine_waiting, look
 from bastion.api.system import json_response
+from bastion.engine.health_config import status_suffix
 from bastion.engine.inspect import mount_points
 
 if TYPE_CHECKING:
@@ -231,7 +232,19 @@ def options_from_body(body: dict[str, Any], name: str | None) -> ContainerOption
         tty=bool(body.get("Tty")),
         interactive=bool(body.get("OpenStdin")),
         restart=policy,
+        healthcheck=_healthcheck(body.get("Healthcheck")),
     )
+
+
+def _healthcheck(check: Any) -> dict[str, Any] | None:
+    """`Config.Healthcheck` (Test, durations in ns, Retries) for the engine, which merges it
+    over the image's and checks it (engine/health_config.py); None: the image's."""
+    if check is None:
+        return None
+    if not isinstance(check, dict):
+        raise ApiError(400, "invalid Healthcheck: give an object with Test, Interval, Timeout...")
+    fields = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+    return {key: check[key] for key in fields if check.get(key) is not None}
 
 
 def _mount_spec(mount: dict[str, Any]) -> str:
@@ -314,9 +327,12 @@ def _with_tag(image: str) -> str:
 # --- list, inspect --------------------------------------------------------------------------
 
 
-def summary(record: ContainerRecord, networks: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary(
+    record: ContainerRecord, networks: dict[str, Any] | None = None, health: str | None = None
+) -> dict[str, Any]:
     """A `/containers/json` entry; `networks` its `NetworkSettings.Networks` (clients such as
-    testcontainers read a container's address and gateway there)."""
+    testcontainers read a container's address and gateway there); `health` its health status
+    when it has a check (`Status` says it as Docker: "Up (healthy)")."""
     args = list(record.config.get("args", ()))
     state = "exited" if record.status == "exited" else record.status
     return {
@@ -329,7 +345,7 @@ def summary(record: ContainerRecord, networks: dict[str, Any] | None = None) -> 
         "Ports": _ports(record),
         "Labels": dict(record.config.get("labels", {})),
         "State": state,
-        "Status": _status(record),
+        "Status": _status(record) + status_suffix(health if record.status == "running" else None),
         "HostConfig": {"NetworkMode": record.config.get("network", "none")},
         "NetworkSettings": {"Networks": networks or {}},
         "Mounts": mount_points(record.config.get("mounts", ())),
@@ -361,9 +377,16 @@ _LIST_FILTERS: dict[str, Callable[[ContainerRecord], set[str]]] = {
 }
 
 
-def _matches(record: ContainerRecord, filters: dict[str, set[str]]) -> bool:
+def _matches(
+    record: ContainerRecord, filters: dict[str, set[str]], health: str | None = None
+) -> bool:
+    """Whether `record` passes every filter; `health` is its health status (None: no check,
+    which the `health` filter calls `none`, as dockerd)."""
     for key, wanted in filters.items():
-        if key == "label":
+        if key == "health":
+            if (health or "none") not in wanted:
+                return False
+        elif key == "label":
             labels = record.config.get("labels", {})
             for want in wanted:
                 name, eq, value = want.partition("=")
@@ -392,7 +415,7 @@ async def list_containers(request: web.Request) -> web.Response:
     from bastion.api.bodies import query_filters
 
     filters = query_filters(request)
-    unknown = set(filters) - {*_LIST_FILTERS, "label"}
+    unknown = set(filters) - {*_LIST_FILTERS, "label", "health"}
     if unknown:
         raise ApiError(400, f"invalid filter {sorted(unknown)[0]!r}")
     # `limit=N` (N > 0): the N most recently created, running or not, as dockerd
@@ -402,10 +425,12 @@ async def list_containers(request: web.Request) -> web.Response:
 
     def listed(engine: Engine) -> list[dict[str, Any]]:
         records = sorted(engine.containers(all=everything), key=lambda r: -r.created)
-        chosen = [r for r in records if _matches(r, filters)]
+        health = engine.health_statuses(records)
+        chosen = [r for r in records if _matches(r, filters, health.get(r.id))]
+        chosen = chosen[:limit] if limit > 0 else chosen
         return [
-            summary(r, (engine.network_settings(r) or {}).get("Networks"))
-            for r in (chosen[:limit] if limit > 0 else chosen)
+            summary(r, (engine.network_settings(r) or {}).get("Networks"), health.get(r.id))
+            for r in chosen
         ]
 
     return json_response(await in_engine(request, listed))

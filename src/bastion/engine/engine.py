@@ -422,6 +422,10 @@ class Engine:
             "lowerdirs": lowerdirs,
             "host_config": inspect_fields(options),
         }
+        if options.healthcheck or config.healthcheck:  # else nothing of health is imported
+            from bastion.engine.health_config import merge as merge_healthcheck
+
+            saved["healthcheck"] = merge_healthcheck(options.healthcheck, config.healthcheck)
         new = ContainerRecord(
             id=container_id,
             name=name,
@@ -554,6 +558,10 @@ class Engine:
                 record.id, status=RUNNING, pid=pid, started=time.time(), exit_code=None
             )
             self.event_log.container(record, "start")
+            if record.config.get("healthcheck"):  # its scheduler, beside the monitor
+                from bastion.engine import health
+
+                health.begin(self, record, paths, pid)
         except BaseException:
             self._release(record.id, rootfs)
             self.metadata.update_container(record.id, status=record.status)
@@ -877,7 +885,31 @@ class Engine:
         settings = self.network_settings(record)
         if settings is not None:
             document["NetworkSettings"] = settings
+        if record.config.get("healthcheck"):
+            from bastion.engine import health
+
+            document["Config"]["Healthcheck"] = record.config["healthcheck"]
+            state = health.document(self.metadata, record)
+            if state is not None:
+                document["State"]["Health"] = state
         return document
+
+    def healthcheck_run(self, name_or_id: str) -> tuple[str, int]:
+        """Run the container's health check once and record it (engine/health.py): the
+        health status now and the check's exit code."""
+        from bastion.engine import health
+
+        return health.run_once(self, self._sync(self.container(name_or_id)))
+
+    def health_statuses(self, records: list[ContainerRecord]) -> dict[str, str]:
+        """The health status `ps` shows of each of `records` that has a check, by id."""
+        if not any(r.config.get("healthcheck") for r in records):
+            return {}
+        from bastion.engine import health
+
+        recorded = health.statuses(self.metadata)
+        shown = {r.id: health.shown_status(r, recorded.get(r.id)) for r in records}
+        return {key: value for key, value in shown.items() if value is not None}
 
     def network_settings(self, record: ContainerRecord) -> dict[str, Any] | None:
         """Docker's `NetworkSettings` of a container attached to networks (its address on each,
@@ -1449,6 +1481,11 @@ class Engine:
 
         with contextlib.suppress(ContainerNotFound):
             Container.load(self.runtime_root, container_id).delete(force=True)
+        paths = monitor.MonitorPaths(self._directory(container_id))
+        if os.path.exists(paths.health_scheduler_pid):  # only a container with a health check
+            from bastion.engine.health import end_scheduler
+
+            end_scheduler(paths)
         # veths, leases, the namespace, rules and names: only a networked container has any
         if os.path.exists(os.path.join(self.root, "netns", container_id)) or self.metadata.query(
             "SELECT 1 FROM leases WHERE container_id = ? LIMIT 1", (container_id,)

@@ -108,6 +108,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (network_id, container_id)
         )""",
     ),
+    # health checks (engine/health.py): the last results of a container with a check, apart
+    # from its record so a container without one reads and writes nothing more
+    (
+        """CREATE TABLE health (
+            container_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            failing_streak INTEGER NOT NULL DEFAULT 0,
+            log TEXT NOT NULL DEFAULT '[]'
+        )""",
+    ),
 )
 
 #: How long a writer waits for another process's transaction (20 concurrent `run`s queue here).
@@ -300,6 +310,7 @@ class Metadata:
     def delete_container(self, container_id: str) -> None:
         with self.write() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+            db.execute("DELETE FROM health WHERE container_id = ?", (container_id,))
 
     def containers(self) -> list[ContainerRecord]:
         rows = self._db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()

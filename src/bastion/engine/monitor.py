@@ -61,6 +61,11 @@ class MonitorPaths:
     def pid_file(self) -> str:
         return os.path.join(self.directory, "pidfile")
 
+    @property
+    def health_scheduler_pid(self) -> str:
+        """The pid of the health check's scheduler beside the monitor (engine/health.py)."""
+        return os.path.join(self.directory, "health-scheduler.pid")
+
     def exit_file(self, container_id: str) -> str:
         return os.path.join(self.exit_dir, container_id)
 

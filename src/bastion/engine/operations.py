@@ -2,9 +2,9 @@
 pause/unpause, rename, port, filtered logs. `Engine` has a thin method for each (docs/engine.md).
 
 Everything about the cgroup goes through the runtime library (`bastion.runtime.control` and the
-container's `CgroupManager`), so v1 and v2 hosts give the same answers; the one file the engine
-reads itself is memory.stat, for the page cache `stats` leaves out (`page_cache`: the runtime's
-`CgroupStats` has no such counter).
+container's `CgroupManager`), so v1 and v2 hosts give the same answers; the files the engine
+reads itself are memory.stat, for the page cache `stats` leaves out (`page_cache`: the runtime's
+`CgroupStats` has no such counter), and the block and network I/O counters (`io_counters.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bastion.engine.errors import ContainerStateError, InvalidOptionError
@@ -20,6 +20,7 @@ from bastion.engine.errors import ContainerStateError, InvalidOptionError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from bastion.engine.io_counters import BlockEntry
     from bastion.engine.metadata import ContainerRecord
     from bastion.engine.monitor import LogLine
     from bastion.runtime.container import Container
@@ -40,6 +41,24 @@ class ContainerStats:
     pids_limit: int | None
     #: the inactive page cache in `memory_usage` (`page_cache`), which `memory_used` leaves out
     memory_cache: int = 0
+    #: bytes read and written per device, and each interface's counters (engine/io_counters.py)
+    block_io: tuple[BlockEntry, ...] = ()
+    networks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def block_totals(self) -> tuple[int, int]:
+        """Bytes read and written, every device together (Docker's BlockIO column)."""
+        from bastion.engine.io_counters import totals
+
+        return totals(self.block_io)
+
+    @property
+    def network_totals(self) -> tuple[int, int]:
+        """Bytes received and sent, every interface together (Docker's NetIO column)."""
+        return (
+            sum(n.get("rx_bytes", 0) for n in self.networks.values()),
+            sum(n.get("tx_bytes", 0) for n in self.networks.values()),
+        )
 
     @property
     def memory_used(self) -> int:
@@ -70,9 +89,14 @@ def runtime_container(runtime_root: str, record: ContainerRecord) -> Container:
 
 
 def sample(runtime_root: str, record: ContainerRecord) -> ContainerStats:
-    """The container's counters now, from its cgroup (the runtime's `CgroupManager.stats`)."""
+    """The container's counters now, from its cgroup (the runtime's `CgroupManager.stats`),
+    and its block and network I/O (engine/io_counters.py; none on the host's network)."""
+    from bastion.engine import io_counters
+
     container = runtime_container(runtime_root, record)
     counters = container.cgroup.stats()
+    cgroup_dirs = container.saved.cgroup_dirs or container.cgroup.directories()
+    host_network = record.config.get("network") == "host"
     return ContainerStats(
         id=record.id,
         name=record.name,
@@ -82,7 +106,9 @@ def sample(runtime_root: str, record: ContainerRecord) -> ContainerStats:
         memory_limit=counters.memory_limit,
         pids=counters.pids_current or 0,
         pids_limit=counters.pids_limit,
-        memory_cache=page_cache(container.saved.cgroup_dirs or container.cgroup.directories()),
+        memory_cache=page_cache(cgroup_dirs),
+        block_io=io_counters.block_io(cgroup_dirs),
+        networks={} if host_network else io_counters.network(record.pid),
     )
 
 

@@ -101,6 +101,9 @@ class ContainerOptions:
     restart: str = "no"
     #: the log's size limit in bytes (`--log-opt max-size`; conmon's `--log-size-max`)
     log_size_max: int | None = None
+    #: Docker's `Config.Healthcheck` asked for (the `--health-*` flags'; engine/health_config.py),
+    #: merged over the image's at create; None: the image's
+    healthcheck: dict[str, Any] | None = None
 
 
 @record

@@ -201,6 +201,8 @@ class ImageConfig:
     volumes: tuple[str, ...] = ()
     labels: dict[str, str] = {}  # noqa: RUF012 (a record copies it for each instance)
     stop_signal: str | None = None
+    #: Docker's `Healthcheck` document (HEALTHCHECK), as stored (engine/health_config.py)
+    healthcheck: dict[str, Any] | None = None
     diff_ids: tuple[str, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
 
@@ -298,6 +300,7 @@ def parse_config(data: bytes) -> ImageConfig:
         volumes=tuple(sorted(conf.get("Volumes") or {})),
         labels={str(k): str(v) for k, v in (conf.get("Labels") or {}).items()},
         stop_signal=conf.get("StopSignal") or None,
+        healthcheck=conf.get("Healthcheck") or None,
         diff_ids=diff_ids,
         history=history,
     )

@@ -128,6 +128,24 @@ def conmons(root: str) -> list[int]:
     return pids
 
 
+def health_schedulers(root: str) -> list[int]:
+    """The health check schedulers (engine/health_scheduler.py) of the engine at `root`."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"health_scheduler.py") for a in argv) and any(
+            root.encode() in a for a in argv
+        ):
+            pids.append(int(pid))
+    return pids
+
+
 def cgroup_dirs(parent: str) -> list[str]:
     out = []
     for hierarchy in os.listdir("/sys/fs/cgroup"):
@@ -218,6 +236,7 @@ def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterato
                 assert left == [], "a test left containers"
                 assert mounts_under(root) == []
                 assert conmons(root) == []
+                assert health_schedulers(root) == []
                 assert cgroup_dirs(b.cgroup_parent) == []
         finally:
             registry.stop()

@@ -11,6 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator
+    from typing import Any
 
     from bastion.engine import ContainerOptions, Engine
 
@@ -68,8 +69,43 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-opt", action="append", default=[], help="max-size=SIZE: rotate the log at SIZE"
     )
+    add_health_options(parser)
     parser.add_argument("image")
     parser.add_argument("command", nargs="...")
+
+
+def add_health_options(parser: argparse.ArgumentParser) -> None:
+    """Docker's health check flags (engine/health_config.py merges them over the image's)."""
+    parser.add_argument("--health-cmd", help="command to run to check health (in /bin/sh -c)")
+    parser.add_argument("--health-interval", help="time between checks (e.g. 30s; default 30s)")
+    parser.add_argument("--health-timeout", help="longest a check may run (default 30s)")
+    parser.add_argument(
+        "--health-start-period", help="time to start before failures count (default 0s)"
+    )
+    parser.add_argument(
+        "--health-retries", type=int, help="failures in a row that mean unhealthy (default 3)"
+    )
+    parser.add_argument(
+        "--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK"
+    )
+
+
+def healthcheck_option(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The health check the flags ask for (None: none given, the image's applies)."""
+    flags = ("health_cmd", "health_interval", "health_timeout", "health_start_period")
+    given = any(getattr(args, name, None) is not None for name in flags)
+    if not given and getattr(args, "health_retries", None) is None and not args.no_healthcheck:
+        return None  # no health flag: nothing of health is imported on run's path
+    from bastion.engine.health_config import from_flags
+
+    return from_flags(
+        cmd=args.health_cmd,
+        interval=args.health_interval,
+        timeout=args.health_timeout,
+        start_period=args.health_start_period,
+        retries=args.health_retries,
+        disabled=args.no_healthcheck,
+    )
 
 
 def add_host_config_options(parser: argparse.ArgumentParser) -> None:
@@ -187,6 +223,7 @@ def container_options(args: argparse.Namespace) -> ContainerOptions:
         interactive=args.interactive,
         restart=args.restart,
         log_size_max=log_size_max,
+        healthcheck=healthcheck_option(args),
     )
 
 

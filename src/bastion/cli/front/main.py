@@ -70,6 +70,7 @@ COMMANDS: dict[str, str] = {
     "container": "container",
     "audit": "audit",
     "cleanup": "cleanup",
+    "healthcheck": "healthcheck",
     # volumes, networks, the engine as a whole
     "volume": "volume",
     "network": "network",

@@ -6,7 +6,6 @@ config's `author`). They work on the whole image config document (its `config` o
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from bastion.engine.builder import dockerfile
@@ -16,7 +15,6 @@ if TYPE_CHECKING:
     from bastion.engine.builder.dockerfile import Instruction
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
-_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def command(instruction: Instruction, conf: dict[str, Any]) -> list[str]:
@@ -108,8 +106,13 @@ def healthcheck(instruction: Instruction, where: str) -> dict[str, Any]:
 
 
 def duration_ns(text: str, where: str) -> int:
-    """A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds."""
-    matches = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)", text)
-    if not matches or "".join(n + u for n, u in matches) != text:
-        raise DockerfileError(f"invalid duration {text!r}", where=where, hint="write 30s, 1m30s")
-    return sum(int(float(number) * _UNITS[unit]) for number, unit in matches)
+    """A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds (the parser `run --health-*`
+    uses too)."""
+    from bastion.engine.health_config import duration_ns as parse
+
+    try:
+        return parse(text)
+    except ValueError:
+        raise DockerfileError(
+            f"invalid duration {text!r}", where=where, hint="write 30s, 1m30s"
+        ) from None

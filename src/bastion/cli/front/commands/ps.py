@@ -32,11 +32,12 @@ def run(args: argparse.Namespace) -> int:
         # the record says running; the freezer says whether it is paused (Docker's "(Paused)")
         paused = {r.id for r in records if is_paused(engine.runtime_root, r)}
         alerts = engine.alert_counts()  # the sensor's, in the engine's alert store
+        health = engine.health_statuses(records)
     if args.quiet:
         for record in records:
             sys.stdout.write(f"{record.id if args.no_trunc else record.id[:12]}\n")
         return 0
-    docs = [_document(r, args.no_trunc, r.id in paused) for r in records]
+    docs = [_document(r, args.no_trunc, r.id in paused, health.get(r.id)) for r in records]
     for record, doc in zip(records, docs, strict=True):
         doc["Alerts"] = str(alerts.get(record.id[:12], 0))
     if args.format == "json":
@@ -65,12 +66,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_text(record: ContainerRecord) -> str:
-    """Docker's STATUS column: "Up 5 seconds", "Exited (3) 2 minutes ago", "Created"."""
+def status_text(record: ContainerRecord, health: str | None = None) -> str:
+    """Docker's STATUS column: "Up 5 seconds", "Up 1 minute (healthy)", "Exited (3) 2 minutes
+    ago", "Created"; `health` is the container's health status when it has a check."""
     from bastion.cli.front.engine_args import human_age
 
     if record.status == "running":
-        return "Up " + human_age(record.started or record.created).removesuffix(" ago")
+        up = "Up " + human_age(record.started or record.created).removesuffix(" ago")
+        from bastion.engine.health_config import status_suffix
+
+        return up + status_suffix(health)
     if record.status == "exited":
         oom = " (OOMKilled)" if record.oom_killed else ""
         return f"Exited ({record.exit_code}){oom} {human_age(record.finished or time.time())}"
@@ -81,7 +86,9 @@ def status_text(record: ContainerRecord) -> str:
     return "Created"
 
 
-def _document(record: ContainerRecord, full: bool, paused: bool = False) -> dict[str, str]:
+def _document(
+    record: ContainerRecord, full: bool, paused: bool = False, health: str | None = None
+) -> dict[str, str]:
     from bastion.cli.front.engine_args import human_age
 
     command = " ".join(shlex.join(record.config.get("args", ())).split())  # one line
@@ -93,6 +100,6 @@ def _document(record: ContainerRecord, full: bool, paused: bool = False) -> dict
         "Command": f'"{command}"',
         "RunningFor": human_age(record.created),
         "State": "paused" if paused else record.status,
-        "Status": status_text(record) + (" (Paused)" if paused else ""),
+        "Status": status_text(record, health) + (" (Paused)" if paused else ""),
         "Names": record.name,
     }

@@ -63,13 +63,14 @@ def _report(
     before: dict[str, ContainerStats],
     after: dict[str, ContainerStats],
 ) -> None:
-    from bastion.cli.front.engine_args import binary_size
+    from bastion.cli.front.engine_args import binary_size, human_size
     from bastion.engine.operations import cpu_percent, host_memory
 
     docs = []
     for name, now in after.items():
         limit = now.memory_limit or host_memory()
         percent = cpu_percent(before[name], now)
+        (received, sent), (read, written) = now.network_totals, now.block_totals
         docs.append(
             {
                 "ID": now.id if args.no_trunc else now.id[:12],
@@ -77,12 +78,18 @@ def _report(
                 "CPUPerc": f"{percent:.2f}%",
                 "MemUsage": f"{binary_size(now.memory_used)} / {binary_size(limit)}",
                 "MemPerc": f"{(now.memory_used / limit * 100 if limit else 0):.2f}%",
+                "NetIO": f"{human_size(received)} / {human_size(sent)}",
+                "BlockIO": f"{human_size(read)} / {human_size(written)}",
                 "PIDs": str(now.pids),
                 "CPUPercent": percent,
                 "MemoryUsage": now.memory_used,
                 "MemoryLimit": limit,
                 "PidsCurrent": now.pids,
                 "PidsLimit": now.pids_limit,
+                "NetworkRx": received,
+                "NetworkTx": sent,
+                "BlockRead": read,
+                "BlockWrite": written,
             }
         )
     if args.format == "json":
@@ -92,8 +99,9 @@ def _report(
         return
     if sys.stdout.isatty() and not args.no_stream:
         sys.stdout.write("\x1b[2J\x1b[H")  # redraw in place, as docker stats
-    columns = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")
-    keys = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "PIDs")
+    columns: tuple[str, ...] = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %")
+    columns += ("NET I/O", "BLOCK I/O", "PIDS")
+    keys = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
     rows = [columns, *[tuple(str(d[k]) for k in keys) for d in docs]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     for row in rows:
