@@ -40,26 +40,9 @@ def export(engine: Engine, name_or_id: str, out: IO[bytes]) -> None:
 def overlay_root(engine: Engine, name_or_id: str) -> Iterator[str]:
     """The host path of the container's overlay, under its start lock: mounted while it
     runs, otherwise mounted for the while."""
-    from bastion.engine.container_files import start_lock
-    from bastion.images import ContainerFilesystem
-
     record = engine._sync(engine.container(name_or_id))
-    directory = engine._directory(record.id)
-    rootfs = ContainerFilesystem(os.path.join(directory, "fs"))
-    lock = start_lock(directory, blocking=True)
-    assert lock is not None
-    try:
-        mounted = False
-        if not rootfs.is_mounted():
-            rootfs.mount(record.config["lowerdirs"])
-            mounted = True
-        try:
-            yield rootfs.merged
-        finally:
-            if mounted:
-                rootfs.unmount()
-    finally:
-        os.close(lock)
+    with engine._overlay_root(record) as root:
+        yield root
 
 
 def write_tree(root: str, out: IO[bytes]) -> None:

@@ -1030,13 +1030,21 @@ class Engine:
         (/proc/PID/root: its volumes and tmpfs too); otherwise its overlay, mounted for the
         while under the start lock (a `start` waits for it)."""
         from bastion.engine import operations
-        from bastion.images import ContainerFilesystem
 
         record = self._sync(self.container(name_or_id))
         if record.status == RUNNING:
             container = operations.runtime_container(self.runtime_root, record)
             yield f"/proc/{container.pid}/root"
             return
+        with self._overlay_root(record) as root:
+            yield root
+
+    @contextlib.contextmanager
+    def _overlay_root(self, record: ContainerRecord) -> Iterator[str]:
+        """The host path of the container's overlay under its start lock (a `start`, or the
+        recording of its exit, waits): mounted for the while if it is not (`cp`, `export`)."""
+        from bastion.images import ContainerFilesystem
+
         directory = self._directory(record.id)
         lock = start_lock(directory, blocking=True)
         assert lock is not None
