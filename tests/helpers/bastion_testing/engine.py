@@ -30,7 +30,7 @@ from bastion_testing.layers import file, make_tar, tar_directory, write_oci_imag
 from bastion_testing.registry import private_dir, skopeo_copy, start_registry
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 BASTION = os.path.join(os.path.dirname(sys.executable), "bastion")
 
@@ -113,7 +113,8 @@ def reset_networks(b: Bastion) -> None:
     assert [n for n in link_names() if n.startswith(naming.prefix)] == []
 
 
-def conmons(root: str) -> list[int]:
+def _processes(match: Callable[[list[bytes]], bool]) -> list[int]:
+    """The pids of the processes whose argv `match` accepts."""
     pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -123,27 +124,25 @@ def conmons(root: str) -> list[int]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"conmon") and any(root.encode() in a for a in argv):
+        if match(argv):
             pids.append(int(pid))
     return pids
+
+
+def conmons(root: str) -> list[int]:
+    return _processes(
+        lambda argv: argv[0].endswith(b"conmon") and any(root.encode() in a for a in argv)
+    )
 
 
 def health_schedulers(root: str) -> list[int]:
     """The health check schedulers (engine/health_scheduler.py) of the engine at `root`."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"health_scheduler.py") for a in argv) and any(
-            root.encode() in a for a in argv
-        ):
-            pids.append(int(pid))
-    return pids
+    return _processes(
+        lambda argv: (
+            any(a.endswith(b"health_scheduler.py") for a in argv)
+            and any(root.encode() in a for a in argv)
+        )
+    )
 
 
 def cgroup_dirs(parent: str) -> list[str]:

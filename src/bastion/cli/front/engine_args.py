@@ -1,5 +1,5 @@
 """What the engine's verbs share: opening the `Engine` from the global options, the
-`create`/`run` flags, and Docker's renderings of sizes and ages."""
+`create`/`run` flags, the archive verbs' output check, and Docker's renderings of sizes and ages."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ def open_engine(args: argparse.Namespace) -> Engine:
     # checkpoint SQLite's WAL (fsyncs: 3-16 ms here) for the next writer to find done
     engine.metadata.checkpoint_on_close = not quick_exit()
     return engine
+
+
+def refuse_archive_to_terminal(output: str | None) -> None:
+    """`save` and `export` without `-o` write a tar to standard output: never to a terminal."""
+    import sys
+
+    from bastion.engine import InvalidOptionError
+
+    if not output and sys.stdout.isatty():
+        raise InvalidOptionError(
+            "refusing to write an archive to a terminal",
+            hint="give -o FILE or redirect standard output",
+        )
 
 
 def add_container_options(parser: argparse.ArgumentParser) -> None:

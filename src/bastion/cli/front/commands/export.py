@@ -22,14 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bastion.cli.front.engine_args import open_engine
-    from bastion.engine import InvalidOptionError
+    from bastion.cli.front.engine_args import open_engine, refuse_archive_to_terminal
 
-    if not args.output and sys.stdout.isatty():
-        raise InvalidOptionError(
-            "refusing to write an archive to a terminal",
-            hint="give -o FILE or redirect standard output",
-        )
+    refuse_archive_to_terminal(args.output)
     with open_engine(args) as engine:
         if not args.output:
             sys.stdout.flush()

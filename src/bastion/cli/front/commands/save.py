@@ -29,14 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from bastion.cli.front.engine_args import open_engine
-    from bastion.engine import InvalidOptionError
+    from bastion.cli.front.engine_args import open_engine, refuse_archive_to_terminal
 
-    if not args.output and sys.stdout.isatty():
-        raise InvalidOptionError(
-            "refusing to write an archive to a terminal",
-            hint="give -o FILE or redirect standard output",
-        )
+    refuse_archive_to_terminal(args.output)
     with open_engine(args) as engine:
         if args.output:
             engine.save(args.images, args.output, args.format)
