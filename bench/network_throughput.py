@@ -15,7 +15,7 @@ the same program measures every path. Rows, each beside its reference:
   bastion's table) — against hand bridge;
 - hand host: namespace H → D's address over that bridge (routed, no NAT);
 - bastion published: the host → 127.0.0.1:PORT, DNAT'd to container B (`-p PORT:5201`) —
-  against hand host;
+  against hand host, and again against hand NAT (the same published path wired by hand);
 - hand NAT: the same published path wired by hand in a namespace trio of its own (an output
   DNAT, the loopback masquerade and `route_localnet`, nothing else) — against hand host: what
   the NAT itself costs, the floor of any published port done by NAT;
@@ -260,6 +260,12 @@ def spread(values: list[float]) -> str:
     return f"{median:.2f}x [{low:.2f}-{high:.2f}]"
 
 
+#: rows also compared with a second reference measured in the same rounds: a published port
+#: beside the same DNAT wired by hand ("the same path between namespaces wired by hand"), as
+#: well as beside the routed path without NAT (its own reference above)
+SECOND_REFERENCES = [("bastion published", "hand NAT")]
+
+
 def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -> None:
     pinned = ", client on CPU 0, server on CPU 1" if args.pin else ""
     print(f"TCP throughput, iperf3 {args.seconds} s x {args.rounds} rounds{pinned}")
@@ -277,6 +283,12 @@ def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -
         eff = spread([v / r for v, r in zip(p.efficiency, ref.efficiency, strict=True)])
         print(line + f"{gbps:<19} {statistics.median(p.efficiency):10.2f}  {eff:<19}")
         print(f"  {'':<18} {'':>7}  (of {p.reference})")
+    for name, reference in SECOND_REFERENCES:
+        p, ref = paths[name], paths[reference]
+        gbps = spread([v / r for v, r in zip(p.gbps, ref.gbps, strict=True)])
+        eff = spread([v / r for v, r in zip(p.efficiency, ref.efficiency, strict=True)])
+        print(f"  {name:<18} {'':>7}  {gbps:<19} {'':>10}  {eff:<19}")
+        print(f"  {'':<18} {'':>7}  (of {reference}: the same path wired by hand)")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average (1, 5, 15 min): before {load_before}, after {load}")
 
