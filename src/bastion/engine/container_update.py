@@ -89,13 +89,7 @@ def update(engine: Engine, name_or_id: str, change: ResourceUpdate) -> list[str]
 
 def resources_of(change: ResourceUpdate, host: dict[str, Any]) -> dict[str, Any]:
     """The LinuxResources document of the change (checked against what is set)."""
-    from bastion.engine.host_config import (
-        CFS_PERIOD,
-        MAX_SHARES,
-        MIN_SHARES,
-        _online_cpus,
-        parse_cpu_list,
-    )
+    from bastion.engine.host_config import CFS_PERIOD, _online_cpus, shares_and_cpuset
 
     out: dict[str, Any] = {}
     memory = change.memory or None  # 0: unchanged, as in moby
@@ -150,17 +144,7 @@ def resources_of(change: ResourceUpdate, host: dict[str, Any]) -> dict[str, Any]
             cpu["period"] = change.cpu_period
         if change.cpu_quota is not None:
             cpu["quota"] = change.cpu_quota
-    if change.cpu_shares:
-        cpu["shares"] = min(max(change.cpu_shares, MIN_SHARES), MAX_SHARES)
-    if change.cpuset_cpus:
-        wanted, online_set = parse_cpu_list(change.cpuset_cpus), _online_cpus()
-        if not wanted <= online_set:
-            raise InvalidOptionError(
-                f"requested CPUs are not available - requested {change.cpuset_cpus}, "
-                f"available: {','.join(map(str, sorted(online_set)))}",
-                where="--cpuset-cpus",
-            )
-        cpu["cpus"] = change.cpuset_cpus
+    cpu.update(shares_and_cpuset(change.cpu_shares, change.cpuset_cpus, where="--cpuset-cpus"))
     if cpu:
         out["cpu"] = cpu
     if change.pids_limit is not None:

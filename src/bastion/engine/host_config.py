@@ -200,6 +200,26 @@ def _online_cpus() -> set[int]:
         return set(range(os.cpu_count() or 1))
 
 
+def shares_and_cpuset(
+    shares: int | None, cpuset: str | None, *, where: str | None = None
+) -> dict[str, Any]:
+    """The `cpu` resources of --cpu-shares (clamped to the kernel's range, as runc does) and
+    --cpuset-cpus (only online CPUs, with moby's message): for `run` and `update` alike."""
+    cpu: dict[str, Any] = {}
+    if shares:
+        cpu["shares"] = min(max(shares, MIN_SHARES), MAX_SHARES)
+    if cpuset:
+        wanted, online_set = parse_cpu_list(cpuset), _online_cpus()
+        if not wanted <= online_set:
+            raise InvalidOptionError(
+                f"requested CPUs are not available - requested {cpuset}, "
+                f"available: {','.join(map(str, sorted(online_set)))}",
+                where=where,
+            )
+        cpu["cpus"] = cpuset
+    return cpu
+
+
 def parse_cpu_list(text: str) -> set[int]:
     """A cpuset list ("0-2,4")."""
     out: set[int] = set()
@@ -241,16 +261,7 @@ def resources(options: ContainerOptions) -> dict[str, Any]:
             )
         cpu["period"] = CFS_PERIOD
         cpu["quota"] = nano_cpus(options.cpus) * CFS_PERIOD // 10**9
-    if options.cpu_shares:
-        cpu["shares"] = min(max(options.cpu_shares, MIN_SHARES), MAX_SHARES)
-    if options.cpuset_cpus:
-        wanted, online_set = parse_cpu_list(options.cpuset_cpus), _online_cpus()
-        if not wanted <= online_set:
-            raise InvalidOptionError(
-                f"requested CPUs are not available - requested {options.cpuset_cpus}, "
-                f"available: {','.join(map(str, sorted(online_set)))}"
-            )
-        cpu["cpus"] = options.cpuset_cpus
+    cpu.update(shares_and_cpuset(options.cpu_shares, options.cpuset_cpus))
     if cpu:
         out["cpu"] = cpu
     return out
