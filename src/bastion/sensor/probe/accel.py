@@ -6,7 +6,8 @@ into the same `Event`s. The pure-Python decoder (decode.py) stays the definition
 fallback: the extension is used only when it was built for this Python and this source (a
 fingerprint in its file name), and ``BASTION_SENSOR_ACCEL=0`` turns it off. Nothing is
 committed as a binary: `build_accel()` compiles accel.c with the system compiler into
-``<repo>/.cache/accel/`` (CPython's headers come with python3-dev, which the setup installs).
+``<repo>/.cache/accel/``, or ``$BASTION_SENSOR_ACCEL_DIR`` (CPython's headers come with python3-dev,
+which the setup installs).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from types import ModuleType
 from bastion.sensor.probe.build import REPO
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "accel.c")
-CACHE_DIR = os.path.join(REPO, ".cache", "accel")
+#: Where the built object is kept and looked for: the checkout's cache, unless this variable
+#: names another directory (the sensor's image has no checkout: deploy/kubernetes/make-context
+#: builds the object into the image, whose Dockerfile sets the variable).
+ACCEL_DIR_ENV = "BASTION_SENSOR_ACCEL_DIR"
+CACHE_DIR = os.environ.get(ACCEL_DIR_ENV) or os.path.join(REPO, ".cache", "accel")
 MODULE = "bastion_decode_accel"  # PyInit_<MODULE> in accel.c
 #: "0" turns the accelerator off (the pure-Python decoder runs); unset or "1": on when built.
 ACCEL_ENV = "BASTION_SENSOR_ACCEL"
