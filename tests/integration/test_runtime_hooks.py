@@ -70,7 +70,9 @@ def test_hooks_run_in_order_with_state(
     for _, state in by_kind.values():
         assert state["id"] == container_id
         assert state["bundle"] == bundle
-    assert by_kind["createRuntime"][1]["status"] == "creating"
+    # lifecycle steps 3-5 come after "creating" (step 2): runtime-tools' hooks_stdin checks it
+    for kind in ("prestart", "createRuntime", "createContainer"):
+        assert by_kind[kind][1]["status"] == "created", kind
     assert by_kind["createRuntime"][1]["pid"] == init
     assert by_kind["poststart"][1]["status"] == "running"
     assert by_kind["poststop"][1]["status"] == "stopped"

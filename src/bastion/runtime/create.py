@@ -195,7 +195,10 @@ def create(opts: CreateOptions) -> Container:
         if spec.process is not None and spec.process.oom_score_adj is not None:
             _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
         _publish_identity(sd, spec, opts.id, cgroup, init_pid, state.pid_start)
-        hook_state = oci_state(state, Status.CREATING)
+        # "created" for prestart, createRuntime and createContainer: runtime-spec runtime.md
+        # "State" has "creating" for lifecycle step 2 only, and these hooks are steps 3-5 (crun
+        # does the same; runc's "creating" fails runtime-tools' hooks_stdin)
+        hook_state = oci_state(state, Status.CREATED)
         if cfg.handshake:
             chan.recv(Message.PRE_PIVOT)
             hooks.run(spec.hooks, "prestart", hook_state)
@@ -213,7 +216,8 @@ def create(opts: CreateOptions) -> Container:
             from bastion.runtime.seccomp_agent import forward_notify_fd, has_notify
 
             if has_notify(spec):
-                forward_notify_fd(chan, spec, hook_state)
+                # the agent is told of the container still being made, as runc does
+                forward_notify_fd(chan, spec, oci_state(state, Status.CREATING))
         chan.recv(Message.READY)
         state = replace(state, status=Status.CREATED)
         sd.write(state)
