@@ -5,6 +5,7 @@ the full path still takes over where the lean one must not act."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -162,6 +163,113 @@ def test_a_paused_container_reads_paused_from_the_recorded_freezer_file(
         refused = runc("delete", container_id)
         assert refused.returncode != 0 and "invalid-state" in refused.stderr
         runc("resume", container_id, check=True)
+        assert runc.state(container_id)["status"] == "running"
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+# -- the launcher's lean front (bastion/cli/runc/lean.py) beside the full path -----------------
+
+FULL = {**os.environ, "BASTION_TEST_NO_LEAN": "1"}
+
+
+def _traced(runc: Runc, *argv: str, env: dict[str, str] | None = None) -> bool:
+    """Run the launcher under `-X importtime`; True if the call took the lean path (the CLI's
+    main module was never imported)."""
+    with open(runc.binary) as f:
+        interpreter = f.readline()[2:].split()
+    result = runc(*argv, prefix=[*interpreter, "-X", "importtime"], env=env)
+    assert result.returncode == 0, result.stderr
+    return " bastion.cli.runc.main\n" not in result.stderr
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["lean", "full"])
+def test_a_plain_cycle_leaves_the_same_state_either_way(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, full: bool
+) -> None:
+    """create, start, delete: state.json untouched by start, the cgroup gone from every
+    hierarchy, the identity record kept in .gone; the test switch picks the path."""
+    bundle = bundle_factory(args=["/bin/true"])
+    env = FULL if full else None
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        state_dir = Path(runc.root, container_id)
+        created = (state_dir / "state.json").read_bytes()
+        dirs = json.loads(created)["cgroup_dirs"]
+        identity = (state_dir / "identity.json").read_bytes()
+        assert _traced(runc, "start", container_id, env=env) is not full
+        assert (state_dir / "state.json").read_bytes() == created
+        assert not (state_dir / "exec.fifo").exists()
+        _wait_stopped(runc, container_id)
+        assert _traced(runc, "delete", container_id, env=env) is not full
+        assert not state_dir.exists()
+        assert [d for d in dirs if os.path.exists(d)] == []
+        assert Path(runc.root, ".gone", f"{container_id}.json").read_bytes() == identity
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_the_lean_delete_removes_the_parent_cgroup_create_made(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    parent = f"/bastion-test/{container_id}-parent"
+    cgroup = f"{parent}/{container_id}"
+    bundle = bundle_factory(args=["/bin/true"], linux__cgroupsPath=cgroup)
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        mounts = [
+            d[: -len(cgroup)]
+            for d in json.loads(Path(runc.root, container_id, "state.json").read_text())[
+                "cgroup_dirs"
+            ]
+        ]
+        assert all(os.path.isdir(m + parent) for m in mounts)
+        assert _traced(runc, "start", container_id)
+        _wait_stopped(runc, container_id)
+        assert _traced(runc, "delete", container_id)
+        assert [m for m in mounts if os.path.exists(m + parent)] == []
+        assert not Path(runc.root, ".cgroup-parents").exists()
+    finally:
+        runc("delete", "--force", container_id)
+        for m in mounts:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(m + parent)
+    assert wait_no_leftovers(runc.root, container_id, bundle, cgroup) == []
+
+
+def _both(runc: Runc, log: Path, *argv: str) -> list[tuple[int, str, list[dict[str, str]]]]:
+    """The call through the launcher as it is, then forced onto the full path: exit status,
+    stderr and the --log lines (without their time) of each."""
+    results = []
+    for env in (None, FULL):
+        log.unlink(missing_ok=True)
+        result = runc("--log", str(log), "--log-format", "json", *argv, env=env)
+        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        for line in lines:
+            line.pop("time")
+        results.append((result.returncode, result.stderr, lines))
+    return results
+
+
+def test_refusals_are_the_full_paths_own(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, tmp_path: Path
+) -> None:
+    """Unknown id, start twice, delete of a running container: the same exit status, stderr
+    and log line whichever way the launcher went (the lean front hands them all on)."""
+    log = tmp_path / "runc.log"
+    for verb in ("start", "delete"):
+        lean, full = _both(runc, log, verb, "bst-test-no-such-container")
+        assert lean == full and lean[0] != 0 and "container-not-found" in lean[1]
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        runc("start", container_id, check=True)
+        for verb in ("start", "delete"):
+            lean, full = _both(runc, log, verb, container_id)
+            assert lean == full and lean[0] != 0 and "invalid-state" in lean[1]
+            assert lean[2] and lean[2][0]["level"] == "error"
         assert runc.state(container_id)["status"] == "running"
     finally:
         runc("delete", "--force", container_id)
