@@ -2,10 +2,12 @@
 the full path (`Container`, `store`, `cgroup_parents`): the state directory's names, the status
 from what `create` recorded, the removal of a state directory and of recorded cgroup directories.
 
-bastion-runc's launcher calls `start` and `delete` here (through `bastion.cli.runc.lean`) before
-it imports the CLI: no `os` (~1 ms: `posix` is what it wraps), no cgroup manager, no argument
-parser, no `Container`. A call is ~5 ms of CPU shorter than through the full path, about what
-runc takes for the whole call (docs/architecture.md, "The create-start-delete cycle").
+bastion-runc's compiled front (cli/runc/front.c) does `start` and `delete` of a container whose
+create wrote the plain record (`plain_record`) without Python, the way this module does them.
+Behind it, the Python launcher calls `start` and `delete` here (through `bastion.cli.runc.lean`)
+before it imports the CLI: no `os` (~1 ms: `posix` is what it wraps), no cgroup manager, no
+argument parser, no `Container`: ~1.3 ms of CPU less than the full path (docs/architecture.md,
+"The create-start-delete cycle").
 
 A container is plain when what `create` recorded in state.json is enough: its create finished,
 it has no poststart (start) or poststop (delete) hook, its mounts are in its own namespace, and
@@ -39,6 +41,10 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"
 LOCK_FILE = "lock"
+#: The plain record: what bastion-runc's compiled front (cli/runc/front.c) reads instead of
+#: state.json (`plain_record`).
+PLAIN_FILE = "plain"
+PLAIN_MAGIC = "bastion-plain 1"
 #: In the root itself: the parent cgroups creates made (cgroup_parents.py).
 CGROUP_PARENTS_FILE = ".cgroup-parents"
 #: A state directory being made: `<TMP_PREFIX><id>.<pid>`, renamed into place once whole.
@@ -145,6 +151,35 @@ def _lock(path: str) -> int:
         posix.close(fd)
         raise
     return fd
+
+
+def plain_record(saved: ContainerState) -> bytes | None:
+    """What the compiled front (cli/runc/front.c) reads for `start` and `delete` without
+    Python, written by `create` after its last state.json (never rewritten after): lines of
+    PLAIN_MAGIC, the init's pid and start time, the freezer file ("" without a freezer), the
+    cgroup path, then the cgroup's directory in every hierarchy. None, and no record, unless
+    the container is plain for both verbs (the module docstring) and no value holds a newline:
+    the front then hands both to the Python path, which reads state.json."""
+    dirs = saved.cgroup_dirs
+    if (
+        saved.status != Status.CREATED
+        or saved.has_poststart
+        or saved.has_poststop
+        or saved.host_mounts
+        or saved.cgroup_preexisting is not False
+        or saved.pid <= 0
+        or saved.pid_start is None
+        or saved.freezer_file is None
+        or dirs is None
+        or recorded_mounts(dirs, saved.cgroup_path) is None
+        or len(dirs) > 64  # the front's MAX_DIRS
+    ):
+        return None
+    values = [saved.freezer_file, saved.cgroup_path, *dirs]
+    if any("\n" in v or "\0" in v for v in values):
+        return None
+    lines = [PLAIN_MAGIC, str(saved.pid), str(saved.pid_start), *values]
+    return "".join(f"{line}\n" for line in lines).encode()
 
 
 # -- shared with the full path ---------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A container's state directory as `create` leaves a plain one, made by hand under a temp dir.
 
 No privileges: the "cgroup directories" are empty directories under the temp dir (rmdir is what
-delete does to them), the init is this test process (alive) or pid 0 (gone), the freezer file is
-a file the test writes. Enough for the lean `start` and `delete` (bastion/runtime/lean.py) and the
-full path's `Container` to act on, side by side.
+delete does to them), the init is this test process (alive) or one that has exited (gone), the
+freezer file is a file the test writes. Enough for the lean `start` and `delete`
+(bastion/runtime/lean.py), the compiled front (cli/runc/front.c, reading the plain record) and
+the full path's `Container` to act on, side by side.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from bastion._record import replace
 from bastion._sys.proc import start_time
+from bastion.runtime.lean import plain_record
 from bastion.runtime.state import ContainerState, encode_state
 
 CGROUP = "/bastion-unit/plain"
@@ -31,7 +33,7 @@ def make_plain(base: Path, container_id: str = "c1", *, alive: bool = True, **ch
         os.makedirs(directory)
     freezer = base / "freezer.state"
     freezer.write_text("THAWED\n")
-    pid = os.getpid() if alive else 0
+    pid, pid_start = (os.getpid(), start_time(os.getpid())) if alive else _dead_process()
     state = ContainerState(
         id=container_id,
         status="created",
@@ -48,18 +50,33 @@ def make_plain(base: Path, container_id: str = "c1", *, alive: bool = True, **ch
         has_poststop=False,
         host_mounts=False,
         pid=pid,
-        pid_start=start_time(pid) if alive else None,
+        pid_start=pid_start,
         freezer_file=str(freezer),
         cgroup_dirs=dirs,
         cgroup2_dir=dirs[-1],
     )
     path = root / container_id
     path.mkdir(parents=True)
-    (path / "state.json").write_bytes(encode_state(replace(state, **changes)))
+    state = replace(state, **changes)
+    (path / "state.json").write_bytes(encode_state(state))
+    record = plain_record(state)
+    if record is not None:  # as create writes it, for the compiled front
+        (path / "plain").write_bytes(record)
     (path / "config.json").write_bytes(b"{}")
     (path / "identity.json").write_bytes(IDENTITY)
     os.mkfifo(path / "exec.fifo", 0o600)
     return str(root)
+
+
+def _dead_process() -> tuple[int, int | None]:
+    """The pid and start time of a process that has exited and been reaped."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # a zombie: its stat is still there
+    started = start_time(pid)
+    os.waitpid(pid, 0)
+    return pid, started
 
 
 def snapshot(base: Path) -> dict[str, bytes | str]:

@@ -60,7 +60,7 @@ def test_lean_and_full_start_leave_the_same_tree(tmp_path: Path) -> None:
         results.append(snapshot(tmp_path / name))
     assert results[0].keys() == results[1].keys()
     lean_tree, full_tree = (
-        {k: v for k, v in r.items() if not k.endswith("state.json")} for r in results
+        {k: v for k, v in r.items() if not k.endswith(("state.json", "plain"))} for r in results
     )
     assert lean_tree == full_tree
 
@@ -203,3 +203,38 @@ def test_delete_with_a_busy_cgroup_is_left_to_the_full_path(tmp_path: Path) -> N
     assert busy.is_dir()
     assert os.path.exists(os.path.join(root, "c1", "state.json"))
     assert Path(root, "c1", "identity.json").read_bytes() == IDENTITY
+
+
+def test_the_plain_record_holds_what_the_compiled_front_reads(tmp_path: Path) -> None:
+    root = make_plain(tmp_path)
+    saved = Container.load(root, "c1").saved
+    assert saved.cgroup_dirs is not None
+    assert Path(root, "c1", "plain").read_text().splitlines() == [
+        lean.PLAIN_MAGIC,
+        str(saved.pid),
+        str(saved.pid_start),
+        saved.freezer_file,
+        saved.cgroup_path,
+        *saved.cgroup_dirs,
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"status": "creating"},
+        {"has_poststart": True},
+        {"has_poststop": True},
+        {"host_mounts": True},
+        {"cgroup_preexisting": None},
+        {"cgroup_preexisting": True},
+        {"freezer_file": None},
+        {"cgroup_dirs": None},
+        {"cgroup_dirs": ["/elsewhere"]},
+        {"cgroup_path": "/bastion-unit/new\nline"},
+        {"pid": 0, "pid_start": None},
+    ],
+)
+def test_no_plain_record_for_what_is_not_plain(tmp_path: Path, changes: dict[str, object]) -> None:
+    root = make_plain(tmp_path, **changes)  # type: ignore[arg-type]
+    assert not Path(root, "c1", "plain").exists()
