@@ -173,7 +173,13 @@ def machine_facts(tools: dict[str, str | None]) -> dict[str, object]:
     launcher = "?"
     if bastion is not None:
         with contextlib.suppress(OSError), open(bastion, "rb") as fb:
-            launcher = fb.readline().decode(errors="replace").strip()
+            first = fb.readline()
+            # the compiled front (scripts/setup) execs the Python launcher beside it
+            launcher = (
+                f"compiled front, then {python_launcher(bastion)}"
+                if first.startswith(b"\x7fELF")
+                else first.decode(errors="replace").strip()
+            )
     with open(os.path.join(REPO, "src", "bastion", "__init__.py")) as f:
         found = re.search(r'__version__ = "([^"]+)"', f.read())
     commit = first_line(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
@@ -196,6 +202,16 @@ def machine_facts(tools: dict[str, str | None]) -> dict[str, object]:
             "launcher": launcher,
         },
     }
+
+
+def python_launcher(bastion: str) -> str:
+    """The Python launcher behind a bastion-runc: itself, or the one its compiled front execs
+    (scripts/setup: `<venv>/libexec/bastion-runc` beside `<venv>/bin/bastion-runc`)."""
+    with open(bastion, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return bastion
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(bastion)))
+    return os.path.join(venv, "libexec", "bastion-runc")
 
 
 def executable(path: str | None) -> str | None:

@@ -51,7 +51,7 @@ def launcher_python(launcher: str) -> tuple[str, str]:
     """The interpreter of a lean launcher (its shebang) and its set-up code: the lines before
     its entry point (gc off, sys.path, the module archive where it has one), then what `run`
     imports."""
-    with open(launcher) as f:
+    with open(host.python_launcher(launcher)) as f:  # behind the compiled front, if any
         lines = f.read().splitlines()
     python = lines[0][2:].split()[0]
     preamble = lines[1 : lines.index(ENTRY)]

@@ -56,6 +56,8 @@ class Sample:
     error: str | None = None
     forced: bool = False
     cpu_ns: int = 0  # user + system time of the steps and the children they waited for
+    #: (label, wall ns, CPU ns) of each labelled step (its fallback included), in order
+    steps: tuple[tuple[str, int, int], ...] = ()
 
 
 class StepTimeout(Exception):
@@ -128,9 +130,11 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
     spawner.clear_stderr()
     forced = False
     cpu = 0
+    parts: list[tuple[str, int, int]] = []
     start = time.perf_counter_ns()
     try:
         for step in steps:
+            step_start, step_cpu = time.perf_counter_ns(), cpu
             code = spawner.run(step.argv)
             cpu += spawner.last_cpu_ns
             if code != 0 and step.fallback is not None:
@@ -138,6 +142,8 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
                 spawner.clear_stderr()
                 code = spawner.run(step.fallback)
                 cpu += spawner.last_cpu_ns
+            if step.label:
+                parts.append((step.label, time.perf_counter_ns() - step_start, cpu - step_cpu))
             if code != 0:
                 what = step.label or os.path.basename(step.argv[0])
                 detail = spawner.stderr_summary() or f"exit status {code}"
@@ -145,7 +151,7 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
     except StepTimeout as exc:
         return Sample(None, str(exc), forced)
     elapsed = time.perf_counter_ns() - start
-    return Sample(elapsed, None, forced, cpu)
+    return Sample(elapsed, None, forced, cpu, tuple(parts))
 
 
 class Executor(Protocol):
@@ -201,11 +207,13 @@ class Worker:
         ns = reply.get("ns")
         error = reply.get("error")
         cpu = reply.get("cpu_ns")
+        parts = reply.get("steps")
         return Sample(
             ns if isinstance(ns, int) else None,
             str(error) if error is not None else None,
             bool(reply.get("forced", False)),
             cpu if isinstance(cpu, int) else 0,
+            tuple((str(a), int(b), int(c)) for a, b, c in parts) if isinstance(parts, list) else (),
         )
 
     def close(self) -> None:
@@ -231,6 +239,7 @@ def serve(spawner: Spawner) -> None:
             "error": sample.error,
             "forced": sample.forced,
             "cpu_ns": sample.cpu_ns,
+            "steps": sample.steps,
         }
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
@@ -270,6 +279,8 @@ class Row:
     cpu_ns: list[int | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     forced: int = 0
+    #: label -> (wall ns, CPU ns) of that step in each kept trial that succeeded
+    steps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def record(self, sample: Sample, *, keep: bool) -> None:
         if sample.error is not None:
@@ -283,6 +294,9 @@ class Row:
             self.samples_ns.append(sample.ns)
             self.cpu_ns.append(sample.cpu_ns if sample.ns is not None else None)
             self.forced += sample.forced
+            if sample.ns is not None:
+                for label, ns, cpu in sample.steps:
+                    self.steps.setdefault(label, []).append((ns, cpu))
 
 
 def floor_row(name: str, executor: Executor, *commands: list[str]) -> Row:
@@ -350,6 +364,7 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
             entry["failed"] = why
             print(f"{row.name:<34} failed: {why}")
         result_rows[row.name] = entry
+    _report_steps(rows, result_rows)
     ratios: dict[str, object] = {}
     pairs = (
         ("bastion-runc", "runc"),
@@ -377,3 +392,36 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
         elif a == "bastion-runc" and b != "bastion-base":
             print(f"  ratio {a}/{b}: n/a ({a if a not in by_name else b} has no samples)")
     return {"title": title, "rows": result_rows, "ratios": ratios}
+
+
+def _report_steps(rows: list[Row], result_rows: dict[str, object]) -> None:
+    """Per step of the rows timed in several labelled steps (create, start, delete): medians
+    of wall and CPU time, and each beside runc's."""
+    stepped = [row for row in rows if len(row.steps) > 1]
+    if not stepped:
+        return
+    print("per step, median wall ms (median CPU ms):")
+    medians: dict[str, dict[str, tuple[float, float]]] = {}
+    for row in stepped:
+        medians[row.name] = {
+            label: (
+                statistics.median(ns for ns, _ in parts) / 1e6,
+                statistics.median(cpu for _, cpu in parts) / 1e6,
+            )
+            for label, parts in row.steps.items()
+        }
+        entry = result_rows[row.name]
+        assert isinstance(entry, dict)
+        entry["steps_median_ms"] = {
+            k: [round(w, 3), round(c, 3)] for k, (w, c) in medians[row.name].items()
+        }
+        cells = "  ".join(f"{k} {w:.2f} ({c:.2f})" for k, (w, c) in medians[row.name].items())
+        print(f"  {row.name:<32} {cells}")
+    for name in ("bastion-runc", "bastion-base"):
+        if name in medians and "runc" in medians:
+            ratios = "  ".join(
+                f"{k} {w / medians['runc'][k][0]:.2f}x ({c / medians['runc'][k][1]:.2f}x CPU)"
+                for k, (w, c) in medians[name].items()
+                if k in medians["runc"] and medians["runc"][k][0] and medians["runc"][k][1]
+            )
+            print(f"  {name}/runc by step: {ratios}")

@@ -22,14 +22,16 @@ The archive holds each module as importlib would compile it, but for one thing: 
 itself also imports the `__future__` module when the module runs (a search of sys.path and a
 .pyc read, ~0.2-0.4 ms of every process); the flag alone makes the same code.
 
-This module imports only built-in modules (`marshal`, `sys`; `os` is frozen): it runs before any
-other, and the `bastion` launcher can use it the same way with its own roots. For the same reason
-it has no `from __future__ import annotations` itself: its annotations that name what only a type
-checker imports are quoted.
+This module imports only built-in modules (`marshal`, `posix`, `sys`): it runs before any other,
+and the `bastion` launcher can use it the same way with its own roots. Serving a module needs
+nothing more; `os` (frozen, but ~1 ms with `_collections_abc`, `stat` and `posixpath`, most of
+a lean `start` or `delete`'s imports: bastion/cli/runc/lean.py) is imported only to rebuild the
+archive. For the same reason it has no `from __future__ import annotations` itself: its
+annotations that name what only a type checker imports are quoted.
 """
 
 import marshal
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -78,7 +80,7 @@ class ModuleArchive:
         if entry is None:
             return None
         try:
-            st = os.stat(entry[1])
+            st = posix.stat(entry[1])
         except OSError:
             return None
         if st.st_mtime_ns != entry[2] or st.st_size != entry[3]:
@@ -89,7 +91,7 @@ class ModuleArchive:
         # a Loader by its methods; subclassing importlib.abc.Loader would cost an import
         spec = _SPEC(name, self, origin=entry[1], is_package=entry[0])  # type: ignore[arg-type]
         if entry[0]:
-            spec.submodule_search_locations = [os.path.dirname(entry[1])]
+            spec.submodule_search_locations = [entry[1].rpartition("/")[0]]
         spec.has_location = True
         # __cached__ names the file that holds the code; set, it also spares the import system
         # working out a .pyc path for every module (cache_from_source)
@@ -118,9 +120,9 @@ class ModuleArchive:
         # The fstat guards against a descriptor closed behind our back (the init's closerange
         # where /proc is missing) and its number reused by another file.
         try:
-            st = os.fstat(self.fd)
+            st = posix.fstat(self.fd)
             if (st.st_dev, st.st_ino) == self.fd_id:
-                return os.pread(self.fd, entry[5], self.base + entry[4])
+                return posix.pread(self.fd, entry[5], self.base + entry[4])
         except OSError:
             pass
         self.fd = -1  # never ours again
@@ -137,25 +139,25 @@ class ModuleArchive:
         """Read the archive's index and keep it open; False if it is missing, damaged, cut
         short or of another Python."""
         try:
-            fd = os.open(self.archive, os.O_RDONLY | os.O_CLOEXEC)
+            fd = posix.open(self.archive, posix.O_RDONLY | posix.O_CLOEXEC)
         except OSError:
             return False
         try:
             if not self._load_index(fd):
-                os.close(fd)
+                posix.close(fd)
                 return False
         except BaseException:
-            os.close(fd)
+            posix.close(fd)
             raise
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
         self.fd, self.fd_id = fd, (st.st_dev, st.st_ino)
         return True
 
     def _load_index(self, fd: int) -> bool:
         size = len(_SIGNATURE) + 8
         try:
-            head = os.pread(fd, 65536, 0)  # the index is ~15 KB: one read as a rule
-            total = os.fstat(fd).st_size
+            head = posix.pread(fd, 65536, 0)  # the index is ~15 KB: one read as a rule
+            total = posix.fstat(fd).st_size
         except OSError:
             return False
         if len(head) < size or not head.startswith(_SIGNATURE):
@@ -165,7 +167,7 @@ class ModuleArchive:
             return False
         if size + length > len(head):
             try:
-                head += os.pread(fd, size + length - len(head), len(head))
+                head += posix.pread(fd, size + length - len(head), len(head))
             except OSError:
                 return False
         try:
@@ -184,6 +186,8 @@ class ModuleArchive:
 
     def sources(self) -> dict[str, tuple[bool, str]]:
         """Every module under the roots and their parent packages: name -> (is_package, path)."""
+        import os  # only when the archive is rebuilt (module docstring)
+
         found: dict[str, tuple[bool, str]] = {}
         for root in self.roots:
             parts = root.split(".")
@@ -221,7 +225,7 @@ class ModuleArchive:
         for name, (is_package, path) in self.sources().items():
             try:
                 with open(path, "rb") as f:
-                    st = os.fstat(f.fileno())
+                    st = posix.fstat(f.fileno())
                     old = old_index.get(name)
                     unchanged = old is not None and old[1:4] == (path, st.st_mtime_ns, st.st_size)
                     data = self._code(old) if unchanged and old is not None else None
@@ -238,11 +242,13 @@ class ModuleArchive:
         header = marshal.dumps((*self._header_key(), index))
         self.index, self.blob = index, memoryview(blob)
         if self.fd >= 0:
-            os.close(self.fd)  # served from memory from now on
+            posix.close(self.fd)  # served from memory from now on
             self.fd = -1
         self._write(b"".join((_SIGNATURE, len(header).to_bytes(8, "little"), header, blob)))
 
     def _write(self, data: bytes) -> None:
+        import os  # only when the archive is rebuilt (module docstring)
+
         tmp = f"{self.archive}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             with open(tmp, "xb") as f:

@@ -5,10 +5,12 @@ the full path still takes over where the lean one must not act."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,11 +18,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bastion_testing.bundle import read_config
-from bastion_testing.runc import wait_no_leftovers
+from bastion_testing.runc import Runc, wait_no_leftovers
 
 if TYPE_CHECKING:
     from bastion_testing.plugin import BundleFactory
-    from bastion_testing.runc import Runc
 
 pytestmark = pytest.mark.privileged
 
@@ -162,6 +163,128 @@ def test_a_paused_container_reads_paused_from_the_recorded_freezer_file(
         refused = runc("delete", container_id)
         assert refused.returncode != 0 and "invalid-state" in refused.stderr
         runc("resume", container_id, check=True)
+        assert runc.state(container_id)["status"] == "running"
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+# -- the compiled front (cli/runc/front.c) and the lean Python path (cli/runc/lean.py) beside
+# -- the full path
+
+FULL = {**os.environ, "BASTION_TEST_NO_LEAN": "1"}
+
+
+def _python_launcher(runc: Runc) -> Runc:
+    """The Python launcher the front execs, called directly (no compiled front)."""
+    bin_dir = os.path.dirname(runc.binary)
+    return Runc(os.path.join(os.path.dirname(bin_dir), "libexec", "bastion-runc"), runc.root)
+
+
+def _path(runc: Runc, *argv: str, env: dict[str, str] | None = None) -> str:
+    """Run one call under strace: "front" if no Python ran, "lean" if Python ran but never
+    looked up the CLI's main module (the archive stats a module's source before serving it),
+    else "full"."""
+    with tempfile.NamedTemporaryFile("r") as trace:
+        prefix = ["strace", "-f", "-qq", "-o", trace.name, "-e", "trace=execve,newfstatat,stat"]
+        result = runc(*argv, prefix=prefix, env=env)
+        assert result.returncode == 0, result.stderr
+        text = trace.read()
+    if "python3" not in text.split("execve(", 2)[-1] and text.count("execve(") == 1:
+        return "front"
+    return "full" if "/cli/runc/main.py" in text else "lean"
+
+
+@pytest.mark.parametrize("way", ["front", "lean", "full"])
+def test_a_plain_cycle_leaves_the_same_state_every_way(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, way: str
+) -> None:
+    """create, start, delete: state.json untouched by start, the cgroup gone from every
+    hierarchy, the identity record kept in .gone; the compiled front, the Python launcher
+    alone, and the test switch pick the path."""
+    bundle = bundle_factory(args=["/bin/true"])
+    env = FULL if way == "full" else None
+    call = _python_launcher(runc) if way == "lean" else runc
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        state_dir = Path(runc.root, container_id)
+        created = (state_dir / "state.json").read_bytes()
+        dirs = json.loads(created)["cgroup_dirs"]
+        identity = (state_dir / "identity.json").read_bytes()
+        assert (state_dir / "plain").read_text().splitlines()[5:] == dirs
+        assert _path(call, "start", container_id, env=env) == way
+        assert (state_dir / "state.json").read_bytes() == created
+        assert not (state_dir / "exec.fifo").exists()
+        _wait_stopped(runc, container_id)
+        assert _path(call, "delete", container_id, env=env) == way
+        assert not state_dir.exists()
+        assert [d for d in dirs if os.path.exists(d)] == []
+        assert Path(runc.root, ".gone", f"{container_id}.json").read_bytes() == identity
+    finally:
+        runc("delete", "--force", container_id)
+    assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+def test_the_parent_cgroup_create_made_is_removed_by_the_front(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    """The parent cgroup this create made (.cgroup-parents) goes with the container."""
+    parent = f"/bastion-test/{container_id}-parent"
+    cgroup = f"{parent}/{container_id}"
+    bundle = bundle_factory(args=["/bin/true"], linux__cgroupsPath=cgroup)
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        mounts = [
+            d[: -len(cgroup)]
+            for d in json.loads(Path(runc.root, container_id, "state.json").read_text())[
+                "cgroup_dirs"
+            ]
+        ]
+        assert all(os.path.isdir(m + parent) for m in mounts)
+        assert _path(runc, "start", container_id) == "front"
+        _wait_stopped(runc, container_id)
+        assert _path(runc, "delete", container_id) == "front"
+        assert [m for m in mounts if os.path.exists(m + parent)] == []
+        assert not Path(runc.root, ".cgroup-parents").exists()
+    finally:
+        runc("delete", "--force", container_id)
+        for m in mounts:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(m + parent)
+    assert wait_no_leftovers(runc.root, container_id, bundle, cgroup) == []
+
+
+def _every_way(runc: Runc, log: Path, *argv: str) -> list[tuple[int, str, list[dict[str, str]]]]:
+    """The call through the front, through the Python launcher alone, then forced onto the
+    full path: exit status, stderr and the --log lines (without their time) of each."""
+    results = []
+    for call, env in ((runc, None), (_python_launcher(runc), None), (runc, FULL)):
+        log.unlink(missing_ok=True)
+        result = call("--log", str(log), "--log-format", "json", *argv, env=env)
+        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        for line in lines:
+            line.pop("time")
+        results.append((result.returncode, result.stderr, lines))
+    return results
+
+
+def test_refusals_are_the_full_paths_own(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, tmp_path: Path
+) -> None:
+    """Unknown id, start twice, delete of a running container: the same exit status, stderr
+    and log line whichever way the call went (the fronts hand them all on)."""
+    log = tmp_path / "runc.log"
+    for verb in ("start", "delete"):
+        front, lean, full = _every_way(runc, log, verb, "bst-test-no-such-container")
+        assert front == lean == full and full[0] != 0 and "container-not-found" in full[1]
+    bundle = bundle_factory(args=["sleep", "600"])
+    runc("create", "--bundle", bundle, container_id, check=True)
+    try:
+        runc("start", container_id, check=True)
+        for verb in ("start", "delete"):
+            front, lean, full = _every_way(runc, log, verb, container_id)
+            assert front == lean == full and full[0] != 0 and "invalid-state" in full[1]
+            assert full[2] and full[2][0]["level"] == "error"
         assert runc.state(container_id)["status"] == "running"
     finally:
         runc("delete", "--force", container_id)

@@ -1,9 +1,12 @@
 """Facts about processes from /proc: start times (so a pid is never trusted alone), liveness,
-and the mount table's escaping (mountinfo is read by the runtime's cgroup and host-mount code)."""
+and the mount table's escaping (mountinfo is read by the runtime's cgroup and host-mount code).
+
+Built-in modules only (`posix`, not `os`): the lean `start` and `delete` (runtime/lean.py) ask
+`is_alive` before anything has imported `os`."""
 
 from __future__ import annotations
 
-import os
+import posix
 
 
 def stat_fields(pid: int) -> list[str] | None:
@@ -39,8 +42,8 @@ def is_alive(pid: int, start: int | None) -> bool:
 def kill_and_reap(pid: int) -> None:
     """SIGKILL our child `pid` and wait for it; quiet if it is already gone or reaped."""
     try:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
+        posix.kill(pid, 9)
+        posix.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
 

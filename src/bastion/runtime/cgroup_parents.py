@@ -8,14 +8,19 @@ directory (so a create killed half way leaves the record of what it may have mad
 container's create made it. A cgroup bastion did not make is never removed. rmdir of a parent
 that still holds another cgroup fails with EBUSY, which ends the walk: the delete of the last
 container under it removes it.
+
+Built-in modules only (`posix`, not `os`): the lean `delete` (lean.py) calls `remove_empty`
+before anything has imported `os`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
+import posix
 
-from bastion.runtime.store import CGROUP_PARENTS_FILE as REGISTRY
+from bastion.runtime.lean import CGROUP_PARENTS_FILE as REGISTRY
+
+_SEEK_SET, _SEEK_END = 0, 2  # os.SEEK_*: posix has the calls, os the names
 
 
 def record_missing(root: str, path: str) -> bool:
@@ -26,10 +31,10 @@ def record_missing(root: str, path: str) -> bool:
         return False
     fd = _open_locked(root)
     try:
-        os.lseek(fd, 0, os.SEEK_END)
-        os.write(fd, f"{top}\n".encode())
+        posix.lseek(fd, 0, _SEEK_END)
+        posix.write(fd, f"{top}\n".encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
     return True
 
 
@@ -53,15 +58,15 @@ def remove_empty(root: str, path: str, mounts: list[str] | None = None) -> None:
         # Forget the parents that are gone (ours, or another delete's that lost a race). This
         # runs even when nothing matched: a create killed between opening the registry and
         # writing its line leaves an empty file, which must not outlive the container.
-        left = [p for p in recorded if any(os.path.isdir(m + p) for m in mounts)]
+        left = [p for p in recorded if any(_isdir(m + p) for m in mounts)]
         if not left:  # under the lock; a writer that opened it first checks st_nlink
-            os.unlink(os.path.join(root, REGISTRY))
+            posix.unlink(f"{root}/{REGISTRY}")
         elif left != recorded:
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, "".join(f"{p}\n" for p in left).encode())
+            posix.ftruncate(fd, 0)
+            posix.lseek(fd, 0, _SEEK_SET)
+            posix.write(fd, "".join(f"{p}\n" for p in left).encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _remove_up_to(path: str, top: str, mounts: list[str]) -> None:
@@ -89,7 +94,7 @@ def _first_missing(path: str, mounts: list[str]) -> str | None:
     current = ""
     for part in path.strip("/").split("/")[:-1]:
         current += "/" + part
-        if not any(os.path.isdir(mount + current) for mount in mounts):
+        if not any(_isdir(mount + current) for mount in mounts):
             return current
     return None
 
@@ -97,7 +102,7 @@ def _first_missing(path: str, mounts: list[str]) -> str | None:
 def _rmdir_everywhere(cgroup: str, mounts: list[str]) -> bool:
     for mount in mounts:
         try:
-            os.rmdir(mount + cgroup)
+            posix.rmdir(mount + cgroup)
         except FileNotFoundError:
             pass
         except OSError:  # EBUSY: another cgroup (or a process) is still in it
@@ -107,17 +112,25 @@ def _rmdir_everywhere(cgroup: str, mounts: list[str]) -> bool:
 
 def _open_locked(root: str, *, create: bool = True) -> int:
     """The registry, open and locked; one a `remove_empty` unlinked meanwhile is opened anew."""
-    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    flags = posix.O_RDWR | posix.O_CLOEXEC | (posix.O_CREAT if create else 0)
     while True:
-        fd = os.open(os.path.join(root, REGISTRY), flags, 0o600)
+        fd = posix.open(f"{root}/{REGISTRY}", flags, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.fstat(fd).st_nlink:
+        if posix.fstat(fd).st_nlink:
             return fd
-        os.close(fd)
+        posix.close(fd)
 
 
 def _read(fd: int) -> list[str]:
     chunks = []
-    while chunk := os.read(fd, 65536):
+    while chunk := posix.read(fd, 65536):
         chunks.append(chunk)
     return [line for line in b"".join(chunks).decode().splitlines() if line]
+
+
+def _isdir(path: str) -> bool:
+    """`os.path.isdir` (symlinks followed: v1 hierarchies are often reached through one)."""
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000
+    except OSError:
+        return False

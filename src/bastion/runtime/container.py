@@ -17,6 +17,12 @@ from bastion._sys.proc import is_alive
 from bastion.identity import IDENTITY_FILE, ContainerIdentity
 from bastion.runtime import store
 from bastion.runtime.errors import InvalidState, RuntimeFailure
+from bastion.runtime.lean import (
+    recorded_mounts,
+    recorded_status,
+    release_init,
+    remove_cgroup_dirs,
+)
 from bastion.runtime.status import Status, can_delete, can_kill, can_start
 
 TYPE_CHECKING = False
@@ -75,38 +81,14 @@ class Container:
 
     @property
     def status(self) -> str:
-        saved = self.saved
-        if saved.status == Status.CREATING:
-            creator = is_alive(saved.creator_pid, saved.creator_start)
-            # A create that died half way is never shown as running: it is stopped debris
-            # that `delete --force` removes.
-            return Status.CREATING if creator else Status.STOPPED
-        if not self.init_alive():
-            return Status.STOPPED
-        # The freezer first, as runc's refreshState: a paused created container is "paused".
-        if self._frozen():
+        # What create recorded answers, as for the lean start and delete (lean.py); the
+        # manager where it cannot (no freezer file recorded, or FREEZING) or is loaded already.
+        status = recorded_status(self.saved, self.sd.fifo, freezer_file=self._cgroup is None)
+        if status is not None:
+            return status
+        if self.cgroup.state() == "frozen":
             return Status.PAUSED
-        if os.path.exists(self.sd.fifo):
-            return Status.CREATED
-        return Status.RUNNING
-
-    def _frozen(self) -> bool:
-        # The file create recorded, read directly: no manager, no mount table (start-up time).
-        path = self.saved.freezer_file
-        if path is not None and self._cgroup is None:
-            if not path:
-                return False  # this host has no freezer
-            try:
-                with open(path, "rb") as f:
-                    text = f.read().strip()
-            except FileNotFoundError:
-                return False  # as the manager: a cgroup without the file is thawed
-            if text in (b"FROZEN", b"1"):
-                return True
-            if text in (b"THAWED", b"0"):
-                return False
-        # Not recorded, or FREEZING: the manager waits for the freezer to settle.
-        return self.cgroup.state() == "frozen"
+        return Status.CREATED if os.path.exists(self.sd.fifo) else Status.RUNNING
 
     def oom_killed(self) -> bool:
         if self.saved.cgroup_dirs is not None:
@@ -140,15 +122,8 @@ class Container:
                 if exc.errno == errno.ENXIO:  # nobody reads it: the init died
                     raise InvalidState(self.id, Status.STOPPED, "start") from None
                 raise
-            try:
-                os.write(fifo, b"0")
-            finally:
-                os.close(fifo)
-            os.unlink(self.sd.fifo)
-            # state.json is not rewritten: a started container's status is computed (its exec
-            # fifo is gone: `status`), and a rename over state.json makes ext4 start writing the
-            # new file back (auto_da_alloc), which `delete`'s unlink of it then waited for (1-4
-            # ms, docs/architecture.md). This object's view:
+            release_init(fifo, self.sd.fifo)  # state.json is not rewritten: lean.py says why
+            # This object's view:
             self.saved = replace(self.saved, status=Status.RUNNING)
         finally:
             self.sd.unlock(fd)
@@ -244,19 +219,14 @@ class Container:
         self.sd.remove()
 
     def _recorded_mounts(self) -> list[str] | None:
-        """The mount points of the hierarchies create made the cgroup in, from the directories
-        it recorded (each is `<mount><cgroup path>`): the parent-cgroup walk then reads no
-        mount table. None when they were not recorded."""
-        dirs, path = self.saved.cgroup_dirs, self.saved.cgroup_path
-        if not dirs or not path.startswith("/") or not all(d.endswith(path) for d in dirs):
-            return None
-        return sorted({d[: -len(path)] for d in dirs})
+        return recorded_mounts(self.saved.cgroup_dirs, self.saved.cgroup_path)
 
     def _remove_empty_cgroup(self) -> bool:
-        """The lean delete of a stopped container: rmdir the cgroup directories create recorded,
-        with no manager and no signal (ctypes). False, for the full path (kill, wait, remove
-        with retries), when something is still there: a process, a child cgroup, a cgroup this
-        create did not make, a state.json without the record, a create that never finished."""
+        """The delete of a stopped container as the lean path does it: rmdir the cgroup
+        directories create recorded, with no manager and no signal (ctypes). False, for the
+        full path (kill, wait, remove with retries), when something is still there: a process,
+        a child cgroup, a cgroup this create did not make, a state.json without the record, a
+        create that never finished."""
         saved = self.saved
         if (
             saved.cgroup_dirs is None
@@ -265,14 +235,7 @@ class Container:
             or self.init_alive()
         ):
             return False
-        for directory in saved.cgroup_dirs:
-            try:
-                os.rmdir(directory)  # EBUSY while a process or a child cgroup is in it
-            except FileNotFoundError:
-                pass
-            except OSError:
-                return False
-        return True
+        return remove_cgroup_dirs(saved.cgroup_dirs)
 
     def wait(self) -> int:
         """Wait for the init (our child: `create` made us its subreaper); shell-style status."""

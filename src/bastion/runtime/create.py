@@ -49,6 +49,7 @@ from bastion.runtime.host_support import check_host_support
 from bastion.runtime.init import InitConfig, run_direct_init, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.init.messages import HookState, Message, Pid
+from bastion.runtime.lean import PLAIN_FILE, plain_record
 from bastion.runtime.rollback import Rollback
 from bastion.runtime.state import ContainerState
 from bastion.runtime.status import Status
@@ -221,6 +222,11 @@ def create(opts: CreateOptions) -> Container:
         chan.recv(Message.READY)
         state = replace(state, status=Status.CREATED)
         sd.write(state)
+        # After the last state.json: a create killed before it leaves no record, so the
+        # compiled front never acts on a container whose status says "creating".
+        record = plain_record(state)
+        if record is not None:
+            store.write_atomic(sd.file(PLAIN_FILE), record)
         if opts.pid_file:
             store.write_atomic(os.path.abspath(opts.pid_file), f"{init_pid}".encode(), 0o644)
         undo.commit()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from bastion import jsonio
 from bastion._record import fields, record
-from bastion.runtime.errors import CorruptState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeAlias
+
+    from bastion.runtime.errors import CorruptState
 
     #: The OCI state document (runtime-spec runtime.md "State") as JSON: ociVersion, id,
     #: status, pid, bundle, annotations (container.oci_state makes it). Hooks read it on stdin,
@@ -153,6 +154,9 @@ def _json_kind(value: object) -> str:
 
 
 def _corrupt(what: str, where: str) -> CorruptState:
+    # Imported here: the lean start and delete (lean.py) decode state.json with no error class.
+    from bastion.runtime.errors import CorruptState
+
     return CorruptState(
         f"cannot read the container's state: {what}",
         where=where,

@@ -12,10 +12,25 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 
-from bastion.identity import DEFAULT_STATE_ROOT, GONE_DIR, IDENTITY_FILE
+from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.runtime.errors import ContainerExists, ContainerNotFound, InvalidId
+from bastion.runtime.lean import (
+    CGROUP_PARENTS_FILE,
+    CONFIG_FILE,
+    FIFO_FILE,
+    GONE_KEEP,
+    GONE_PRUNE_EVERY,
+    GONE_PRUNED_MARK,
+    LOCK_FILE,
+    STATE_FILE,
+    TMP_PREFIX,
+    prune_gone,
+    remove_state_dir,
+    remove_tree,
+    stale_reservations,
+    valid_id,
+)
 from bastion.runtime.state import decode_state, encode_state
 
 TYPE_CHECKING = False
@@ -23,33 +38,14 @@ if TYPE_CHECKING:
     from bastion.runtime.state import ContainerState
 
 DEFAULT_ROOT = DEFAULT_STATE_ROOT
-STATE_FILE = "state.json"
-CONFIG_FILE = "config.json"
-FIFO_FILE = "exec.fifo"
-LOCK_FILE = "lock"
-#: In the root itself: the parent cgroups creates made (cgroup_parents.py).
-CGROUP_PARENTS_FILE = ".cgroup-parents"
-_TMP_PREFIX = ".creating-"
-#: How long `delete` keeps a container's identity record in `identity.GONE_DIR`.
-GONE_KEEP = 60.0
-#: GONE_DIR is scanned for records to drop at most this often (seconds): a scan stats every
-#: record, ~0.4 ms of a `delete` for the ~60 a busy minute keeps. Records live GONE_KEEP to
-#: GONE_KEEP + GONE_PRUNE_EVERY seconds.
-GONE_PRUNE_EVERY = 10.0
-#: In GONE_DIR: its mtime is the time of the last scan (a sensor reads no identity from it).
-GONE_PRUNED_MARK = ".pruned"
+# The state directory's names and its removal live in lean.py: the lean `start` and `delete`
+# use them before `os` or this module is imported.
+_TMP_PREFIX = TMP_PREFIX
 
 
 def check_id(container_id: str) -> None:
     """Reject ids that are empty or could name a path outside the root (runc's rule, roughly)."""
-    if (
-        not container_id
-        or container_id in (".", "..")
-        or container_id.startswith(".")
-        or "/" in container_id
-        or "\0" in container_id
-        or len(container_id) > 1024
-    ):
+    if not valid_id(container_id):
         raise InvalidId(
             f"invalid container id {container_id!r}",
             hint="use letters, digits, '_', '-', '+' and '.' (not first)",
@@ -103,60 +99,7 @@ class StateDir:
         os.close(fd)  # closing drops the flock
 
     def remove(self) -> None:
-        self._keep_identity()
-        remove_tree(self.path)
-
-    def _keep_identity(self) -> None:
-        """Move identity.json to `GONE_DIR` (a rename: cheap), dated now, and drop the records
-        kept there longer than `GONE_KEEP` seconds."""
-        gone = os.path.join(self.root, GONE_DIR)
-        kept = os.path.join(gone, f"{self.id}.json")
-        record = self.file(IDENTITY_FILE)
-        try:
-            os.rename(record, kept)
-        except OSError:
-            # ENOENT for a missing record (a create that failed early: nothing to keep) and
-            # for a missing GONE_DIR alike: only the second is made and tried again
-            if not os.path.exists(record):
-                return
-            try:
-                os.mkdir(gone, 0o711)
-            except FileExistsError:
-                pass
-            except OSError:
-                return
-            try:
-                os.rename(record, kept)
-            except OSError:
-                return
-        now = time.time()
-        os.utime(kept, (now, now))
-        prune_gone(gone, now)
-
-
-def prune_gone(gone: str, now: float) -> None:
-    """Drop the records of `gone` (GONE_DIR) kept longer than GONE_KEEP, unless it was scanned
-    less than GONE_PRUNE_EVERY seconds ago."""
-    mark = os.path.join(gone, GONE_PRUNED_MARK)
-    try:
-        if now - os.stat(mark).st_mtime < GONE_PRUNE_EVERY:
-            return
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return
-    try:
-        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-        os.utime(mark, (now, now))
-    except OSError:
-        return
-    with os.scandir(gone) as entries:
-        for entry in entries:
-            try:
-                if entry.name != GONE_PRUNED_MARK and now - entry.stat().st_mtime > GONE_KEEP:
-                    os.unlink(entry.path)
-            except OSError:
-                continue
+        remove_state_dir(self.root, self.id)
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
@@ -215,32 +158,23 @@ def list_ids(root: str) -> list[str]:
     )
 
 
-def stale_reservations(root: str, container_id: str) -> list[str]:
-    """Temp dirs a `create` killed before its rename left behind (removed by delete --force)."""
-    try:
-        names = os.listdir(root)
-    except FileNotFoundError:
-        return []
-    prefix = f"{_TMP_PREFIX}{container_id}."
-    return [os.path.join(root, n) for n in names if n.startswith(prefix)]
-
-
-def remove_tree(path: str) -> None:
-    """rm -r without following symlinks (state dirs hold only plain files and a fifo)."""
-    try:
-        entries = os.listdir(path)
-    except FileNotFoundError:
-        return
-    for name in entries:
-        child = os.path.join(path, name)
-        if os.path.isdir(child) and not os.path.islink(child):
-            remove_tree(child)
-        else:
-            try:
-                os.unlink(child)
-            except FileNotFoundError:
-                pass
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
+__all__ = [
+    "CGROUP_PARENTS_FILE",
+    "CONFIG_FILE",
+    "DEFAULT_ROOT",
+    "FIFO_FILE",
+    "GONE_KEEP",
+    "GONE_PRUNED_MARK",
+    "GONE_PRUNE_EVERY",
+    "LOCK_FILE",
+    "STATE_FILE",
+    "StateDir",
+    "check_id",
+    "list_ids",
+    "open_existing",
+    "prune_gone",
+    "remove_tree",
+    "reserve",
+    "stale_reservations",
+    "write_atomic",
+]

@@ -94,11 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         log.error(exc.render(), reference=exc.reference)
         return exc.exit_code
     except OSError as exc:
-        unexpected = BastionError(str(exc), reference="os-error")
-        log.error(unexpected.render(), reference=unexpected.reference)
-        return ExitCode.FAILURE
+        return report_os_error(log, exc)
     except KeyboardInterrupt:
         return 130
+
+
+def report_os_error(log: Log, exc: OSError) -> int:
+    """An OSError no library turned into a BastionError: logged as one (`os-error`)."""
+    unexpected = BastionError(str(exc), reference="os-error")
+    log.error(unexpected.render(), reference=unexpected.reference)
+    return ExitCode.FAILURE
 
 
 def run_and_exit() -> NoReturn:
