@@ -101,8 +101,9 @@ def apply(ruleset: Ruleset, *, table: str = DEFAULT_TABLE, record: str | None = 
     """Replace bastion's table with the rules for `ruleset`, in one nftables transaction.
 
     Turns on the sysctls the rules need first and records what it changed in `record` (default
-    /run/bastion/<table>-sysctl.json). Raises FirewallError for a malformed ruleset (nothing is
-    changed then) or when nftables refuses the batch (the old table is left as it was).
+    /run/bastion/<table>-sysctl.json), then makes the [::1] proxies those the ports want.
+    Raises FirewallError for a malformed ruleset (nothing is changed then), when a proxy cannot
+    listen (the table is left as it was) or when nftables refuses the batch (likewise).
     """
     commands = build(ruleset, table=table)
     _enable_sysctls(ruleset, record or record_path(table))
