@@ -16,9 +16,15 @@ the same program measures every path. Rows, each beside its reference:
 - hand host: namespace H → D's address over that bridge (routed, no NAT);
 - bastion published: the host → 127.0.0.1:PORT, DNAT'd to container B (`-p PORT:5201`) —
   against hand host, and again against hand NAT (the same published path wired by hand);
+- bastion published gw: the host → its bridge-side address (the network's gateway):PORT, the
+  other way issue 12 asks a published port to answer from the host (`-p GATEWAY:PORT:5201`) —
+  against hand host, and again against hand NAT gw;
 - hand NAT: the same published path wired by hand in a namespace trio of its own (an output
   DNAT, the loopback masquerade and `route_localnet`, nothing else) — against hand host: what
   the NAT itself costs, the floor of any published port done by NAT;
+- hand NAT gw: the same by hand through the bridge's address (an output DNAT; the source is
+  already the bridge's address, so the masquerade bastion's hairpin rule applies changes
+  nothing) — against hand host;
 - ip's bridge: the hand bridge as `ip` makes it, its veths with the kernel's 64 KiB GSO limit
   (what bastion's links had before BIG TCP) — against hand bridge;
 - veth pair: namespace A → namespace B over one veth pair, no bridge (an extra row).
@@ -212,15 +218,19 @@ def hand_bridge(
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def hand_nat(host_ns: str, target: str, host_port: int) -> None:
-    """In `host_ns`, what a published port needs and nothing more: 127.0.0.1:`host_port` DNAT'd
-    to `target`:PORT, the loopback source masqueraded out of br0, which may route it."""
+def hand_nat(host_ns: str, target: str, host_port: int, gateway: str) -> None:
+    """In `host_ns`, what a published port needs and nothing more: 127.0.0.1:`host_port` and
+    `gateway`:`host_port` (br0's address) DNAT'd to `target`:PORT, the loopback source
+    masqueraded out of br0, which may route it (and, as bastion's hairpin rule, a DNAT'd
+    source of br0's subnet: the gateway's own address, a masquerade that changes nothing)."""
+    subnet = f"{gateway.rsplit('.', 1)[0]}.0/24"
     rules = f"""table ip nat {{
         chain output {{ type nat hook output priority -100; policy accept;
-            ip daddr 127.0.0.1 tcp dport {host_port} dnat to {target}:{PORT}
+            ip daddr {{ 127.0.0.1, {gateway} }} tcp dport {host_port} dnat to {target}:{PORT}
         }}
         chain postrouting {{ type nat hook postrouting priority 100; policy accept;
             oifname "br0" ip saddr 127.0.0.0/8 masquerade
+            oifname "br0" ip saddr {subnet} ct status dnat masquerade
         }}
     }}"""
     subprocess.run(
@@ -263,18 +273,18 @@ def spread(values: list[float]) -> str:
 #: rows also compared with a second reference measured in the same rounds: a published port
 #: beside the same DNAT wired by hand ("the same path between namespaces wired by hand"), as
 #: well as beside the routed path without NAT (its own reference above)
-SECOND_REFERENCES = [("bastion published", "hand NAT")]
+SECOND_REFERENCES = [("bastion published", "hand NAT"), ("bastion published gw", "hand NAT gw")]
 
 
 def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -> None:
     pinned = ", client on CPU 0, server on CPU 1" if args.pin else ""
     print(f"TCP throughput, iperf3 {args.seconds} s x {args.rounds} rounds{pinned}")
     print("  medians; paired: median of the per-round ratios to the reference [quartiles]")
-    print(f"  {'path':<18} {'Gbit/s':>7}  {'paired':<19} {'Gbit/CPU-s':>10}  {'paired':<19}")
+    print(f"  {'path':<20} {'Gbit/s':>7}  {'paired':<19} {'Gbit/CPU-s':>10}  {'paired':<19}")
     shown = ["hand bridge", "bastion bridge", "ip's bridge", "veth pair", "hand host"]
     for name in [*shown, *(n for n in paths if n not in shown)]:
         p = paths[name]
-        line = f"  {name:<18} {statistics.median(p.gbps):7.2f}  "
+        line = f"  {name:<20} {statistics.median(p.gbps):7.2f}  "
         if p.reference is None:
             print(line + f"{'':<19} {statistics.median(p.efficiency):10.2f}")
             continue
@@ -282,13 +292,13 @@ def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -
         gbps = spread([v / r for v, r in zip(p.gbps, ref.gbps, strict=True)])
         eff = spread([v / r for v, r in zip(p.efficiency, ref.efficiency, strict=True)])
         print(line + f"{gbps:<19} {statistics.median(p.efficiency):10.2f}  {eff:<19}")
-        print(f"  {'':<18} {'':>7}  (of {p.reference})")
+        print(f"  {'':<20} {'':>7}  (of {p.reference})")
     for name, reference in SECOND_REFERENCES:
         p, ref = paths[name], paths[reference]
         gbps = spread([v / r for v, r in zip(p.gbps, ref.gbps, strict=True)])
         eff = spread([v / r for v, r in zip(p.efficiency, ref.efficiency, strict=True)])
-        print(f"  {name:<18} {'':>7}  {gbps:<19} {'':>10}  {eff:<19}")
-        print(f"  {'':<18} {'':>7}  (of {reference}: the same path wired by hand)")
+        print(f"  {name:<20} {'':>7}  {gbps:<19} {'':>10}  {eff:<19}")
+        print(f"  {'':<20} {'':>7}  (of {reference}: the same path wired by hand)")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average (1, 5, 15 min): before {load_before}, after {load}")
 
@@ -314,13 +324,16 @@ def main() -> None:
         hand_bridge("n", host_mtu(), 1, GSO_IPV4_MAX_SIZE) as (nat_h, (nat_e,), nat_net),
         hand_bridge("p", host_mtu(), 2) as (_, (plain_c, plain_d), plain_net),
     ):
-        hand_nat(nat_h, f"{nat_net}.2", nat_port)
+        hand_nat(nat_h, f"{nat_net}.2", nat_port, f"{nat_net}.1")
         net = f"bstbench{TAG}"
-        run(*bastion, "network", "create", "--subnet", free_subnet(), net, env=env)
+        subnet = free_subnet()
+        run(*bastion, "network", "create", "--subnet", subnet, net, env=env)
+        gateway = f"{subnet.rsplit('.', 1)[0]}.1"  # network create's default: the first address
         host_port = 20000 + secrets.randbelow(20000)
+        # on loopback and the bridge's address only: nothing published on the host's uplink
         server = run(
             *bastion, "run", "-d", "--network", net, "-p", f"127.0.0.1:{host_port}:{PORT}",
-            IMAGE, "sleep", "3600", env=env,
+            "-p", f"{gateway}:{host_port}:{PORT}", IMAGE, "sleep", "3600", env=env,
         ).strip()  # fmt: skip
         client = run(
             *bastion, "run", "-d", "--network", net, IMAGE, "sleep", "3600", env=env
@@ -336,8 +349,10 @@ def main() -> None:
             "bastion bridge": Path(client_ns, server_ip, PORT, "hand bridge"),
             "hand bridge": Path(hand_c, f"{hand_net}.3", PORT),
             "hand NAT": Path(nat_h, "127.0.0.1", nat_port, "hand host"),
-            "hand host": Path(hand_h, f"{hand_net}.3", PORT),
             "bastion published": Path(None, "127.0.0.1", host_port, "hand host"),
+            "hand host": Path(hand_h, f"{hand_net}.3", PORT),
+            "bastion published gw": Path(None, gateway, host_port, "hand host"),
+            "hand NAT gw": Path(nat_h, f"{nat_net}.1", nat_port, "hand host"),
         }
         with (
             iperf_server(hand_d),
@@ -353,7 +368,7 @@ def main() -> None:
                     paths[name].gbps.append(gbps)
                     paths[name].efficiency.append(efficiency)
                     if args.verbose:
-                        print(f"  round {r} {name:<18} {gbps:6.2f} Gbit/s {efficiency:6.2f}")
+                        print(f"  round {r} {name:<20} {gbps:6.2f} Gbit/s {efficiency:6.2f}")
     report(paths, args, load_before)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
+from bastion._sys.proc import is_alive
 from bastion.network import dns, firewall
 from bastion.network.firewall import NetworkPolicy, PortMapping, Ruleset
 from bastion_testing.bundle import new_name
@@ -336,6 +337,91 @@ def test_malformed_ruleset_changes_nothing(topo: Topology, table: str) -> None:
     path = f"/run/bastion-test-fw-{topo.token}.json"
     if os.path.exists(path):
         os.unlink(path)
+
+
+def ask6(port: int) -> str:
+    """Connect to [::1]:`port` from the host and return what the server says."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(("::1", port))
+        return s.recv(100).decode()
+
+
+def free_ipv6_loopback_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return int(s.getsockname()[1])
+
+
+def _proxy_pid(table: str, port: int) -> int | None:
+    try:
+        with open(os.path.join(firewall.proxy_dir(table), f"tcp-{port}.pid")) as f:
+            return int(json.load(f)["pid"])
+    except FileNotFoundError:
+        return None
+
+
+def test_a_port_published_on_every_address_answers_on_ipv6_loopback(
+    topo: Topology, table: str, tmp_path: Path
+) -> None:
+    """No rule can bring a ::1 source to a container (IPv6 has no route_localnet): a userland
+    proxy per TCP port published on every address does, as Docker's docker-proxy. `apply`
+    starts it, and stops it when the port is no longer published so; `remove` too."""
+    record = os.path.join(tmp_path, "sysctl.json")
+    c1 = topo.addr(1, 2)
+    port = free_ipv6_loopback_port()
+    everywhere = Ruleset(networks=topo.networks(), ports=(PortMapping("", port, c1, 80, "tcp"),))
+    loopback4 = Ruleset(
+        networks=topo.networks(), ports=(PortMapping("127.0.0.1", port, c1, 80, "tcp"),)
+    )
+    web = PeerServer(topo.ns["c1"], "0.0.0.0", 80)
+    try:
+        firewall.apply(everywhere, table=table, record=record)
+        # the proxy's own connection, from the host through bridge A
+        assert ask6(port) == topo.addr(1, 1)
+        assert ask(None, "127.0.0.1", port) == topo.addr(1, 1)  # the DNAT, as before
+        first = _proxy_pid(table, port)
+        assert first is not None
+        firewall.apply(everywhere, table=table, record=record)  # unchanged: the same proxy
+        assert _proxy_pid(table, port) == first
+
+        # published on 127.0.0.1 only: no proxy; the proxy process is gone
+        firewall.apply(loopback4, table=table, record=record)
+        with pytest.raises(ConnectionRefusedError):
+            ask6(port)
+        assert _proxy_pid(table, port) is None and not is_alive(first, None)
+        assert ask(None, "127.0.0.1", port) == topo.addr(1, 1)
+
+        firewall.apply(everywhere, table=table, record=record)
+        second = _proxy_pid(table, port)
+        assert second is not None and ask6(port) == topo.addr(1, 1)
+        firewall.remove(table=table)
+        with pytest.raises(ConnectionRefusedError):
+            ask6(port)
+        assert not is_alive(second, None)
+        assert not os.path.exists(firewall.proxy_dir(table))
+    finally:
+        web.close()
+
+
+def test_a_taken_ipv6_loopback_port_changes_nothing(
+    topo: Topology, table: str, tmp_path: Path
+) -> None:
+    record = os.path.join(tmp_path, "sysctl.json")
+    c1 = topo.addr(1, 2)
+    firewall.apply(Ruleset(networks=topo.networks(), ports=()), table=table, record=record)
+    before = _rules(table)
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as taken:
+        taken.bind(("::1", 0))
+        taken.listen(1)
+        port = int(taken.getsockname()[1])
+        ports = (PortMapping("", port, c1, 80, "tcp"),)
+        with pytest.raises(firewall.FirewallError) as info:
+            firewall.apply(Ruleset(networks=topo.networks(), ports=ports), table=table)
+    assert info.value.reference == "network-firewall"
+    assert f"port {port}" in str(info.value) and "in use" in str(info.value)
+    assert _rules(table) == before  # the DNAT was not added either
+    assert _proxy_pid(table, port) is None
 
 
 def test_containers_resolve_names_through_the_gateway_responder(

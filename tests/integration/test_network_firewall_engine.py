@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -155,7 +156,8 @@ def test_containers_reach_each_other_by_name_and_alias(
 def test_a_published_port_answers_from_the_host_and_through_hairpin(
     bastion: Bastion, web: dict[str, Any]
 ) -> None:
-    for host in ("127.0.0.1", web["gateway"]):
+    # and on [::1], through the port's userland proxy (`-p 80` publishes on every address)
+    for host in ("127.0.0.1", web["gateway"], "[::1]"):
         with urllib.request.urlopen(f"http://{host}:{web['port']}/index.html", timeout=10) as r:
             assert r.read() == b"served\n"
     # from a container on the same bridge, through the host's address and port
@@ -164,6 +166,22 @@ def test_a_published_port_answers_from_the_host_and_through_hairpin(
         "sh", "-c", FETCH.format(url=f"http://{web['gateway']}:{web['port']}/index.html"),
     )  # fmt: skip
     assert out == "served\n"
+
+
+def test_the_ipv6_loopback_proxy_goes_with_the_container(bastion: Bastion) -> None:
+    cid = bastion.ok(
+        "run", "-d", "-p", "80", bastion.image,
+        "sh", "-c", "echo served > /tmp/index.html; httpd -f -p 80 -h /tmp",
+    ).strip()  # fmt: skip
+    settings: Any = bastion.inspect(cid)["NetworkSettings"]
+    port = int(settings["Ports"]["80/tcp"][0]["HostPort"])
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{port}/index.html", timeout=10) as r:
+            assert r.read() == b"served\n"
+    finally:
+        bastion.ok("rm", "-f", cid)
+    with pytest.raises(ConnectionRefusedError), socket.socket(socket.AF_INET6) as s:
+        s.connect(("::1", port))
 
 
 def test_another_network_does_not_reach_it(bastion: Bastion, web: dict[str, Any]) -> None:

@@ -24,17 +24,14 @@ import argparse
 import ipaddress
 import os
 import selectors
-import signal
 import socket
 import struct
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
-from bastion import jsonio
-from bastion._sys.proc import start_time
+from bastion.network import daemon
 
 TTL = 600  # Docker's embedded server answers with 600 s too
 UPSTREAM_TIMEOUT = 2.0  # per upstream, as resolv.conf's default `timeout:` is 5 for a whole try
@@ -265,13 +262,6 @@ class Responder:
                 return
 
 
-def _write_pid_file(path: str, record: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(record)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     """`python -m bastion.network.dns`: bind, detach, say "ok PID" on --ready-fd, serve."""
     parser = argparse.ArgumentParser(prog="python -m bastion.network.dns")
@@ -286,38 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         responder = Responder(args.listen, args.port, Names(args.names), args.upstream)
     except OSError as e:
-        ready.write(f"cannot listen on {args.listen} port {args.port}: {e.strerror}\n")
-        ready.close()
-        sys.exit(1)
-    if os.fork():  # the caller waits for this parent; the responder is nobody's child
-        os._exit(0)
-    pid = os.getpid()
-    record = jsonio.dumps(
-        {
-            "pid": pid,
-            "start": start_time(pid),
-            "listen": args.listen,
-            "port": args.port,
-            "names": args.names,
-            "upstreams": args.upstream,
-        }
-    )
-    _write_pid_file(args.pid_file, record)
-
-    def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    ready.write(f"ok {os.getpid()}\n")
-    ready.close()
-    try:
-        responder.serve_forever()
-    finally:
-        try:  # unless a new responder has already replaced it
-            with open(args.pid_file) as f:
-                if f.read() == record:
-                    os.unlink(args.pid_file)
-        except FileNotFoundError:
-            pass
-        os._exit(0)  # daemon threads may be mid-forward: do not wait for them
+        daemon.refuse(ready, f"cannot listen on {args.listen} port {args.port}: {e.strerror}")
+    settings = {
+        "listen": args.listen,
+        "port": args.port,
+        "names": args.names,
+        "upstreams": args.upstream,
+    }
+    daemon.detach(ready, args.pid_file, settings, responder.serve_forever)

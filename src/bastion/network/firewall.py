@@ -27,6 +27,10 @@ netavark's:
   127.0.0.0/8 sources leaving through a bridge (the host reaching a published port on 127.0.0.1,
   routed thanks to the bridge's `route_localnet`, as Docker does without its userland proxy).
 
+A port published on every address also answers on the host's IPv6 loopback, [::1], where no
+rule can reach a container: `apply` keeps a userland proxy per such TCP port running
+(`bastion.network.proxy`), and `remove` stops them.
+
 `apply` also turns on the sysctls the rules need (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding
 for IPv6 subnets, route_localnet on bridges with published ports) and records the values it changed
 in a JSON file, so that `restore_sysctls` can put them back.
@@ -43,6 +47,7 @@ from bastion import jsonio
 from bastion._sys import nft
 from bastion.errors import BastionError
 from bastion.identity import DEFAULT_STATE_ROOT
+from bastion.network import daemon, proxy
 
 DEFAULT_TABLE = "bastion"
 #: the chain (and the prefix of its per-network chains) where switched traffic skips conntrack;
@@ -96,11 +101,20 @@ def apply(ruleset: Ruleset, *, table: str = DEFAULT_TABLE, record: str | None = 
     """Replace bastion's table with the rules for `ruleset`, in one nftables transaction.
 
     Turns on the sysctls the rules need first and records what it changed in `record` (default
-    /run/bastion/<table>-sysctl.json). Raises FirewallError for a malformed ruleset (nothing is
-    changed then) or when nftables refuses the batch (the old table is left as it was).
+    /run/bastion/<table>-sysctl.json), then makes the [::1] proxies those the ports want.
+    Raises FirewallError for a malformed ruleset (nothing is changed then), when a proxy cannot
+    listen (the table is left as it was) or when nftables refuses the batch (likewise).
     """
     commands = build(ruleset, table=table)
     _enable_sysctls(ruleset, record or record_path(table))
+    try:
+        proxy.reconcile(proxy_dir(table), ruleset.ports)
+    except daemon.DaemonFailed as e:
+        raise FirewallError(
+            f"a published port cannot answer on the host's IPv6 loopback: {e.reason}",
+            where=proxy_dir(table),
+            hint="free the port on [::1], or publish another one",
+        ) from None
     _run(commands, f"nft table {_FAMILY} {table}")
 
 
@@ -109,11 +123,24 @@ def record_path(table: str = DEFAULT_TABLE) -> str:
     return os.path.join(RECORD_DIR, f"{table}-sysctl.json")
 
 
+def proxy_dir(table: str = DEFAULT_TABLE) -> str:
+    """Where the [::1] proxies of `table`'s published ports keep their pid files: a directory
+    beside the runtime's container directories, named with a dot, which its listing skips."""
+    return os.path.join(RECORD_DIR, f".{table}-proxies")
+
+
 def remove(*, table: str = DEFAULT_TABLE) -> None:
-    """Delete bastion's table; no error when it does not exist. Sysctls are left as they are."""
+    """Delete bastion's table and stop its [::1] proxies; no error when they do not exist.
+    Sysctls are left as they are."""
     # Adding the table first makes the delete succeed whether or not it existed (one batch).
     ref = {"family": _FAMILY, "name": table}
     _run([{"add": {"table": ref}}, {"delete": {"table": ref}}], f"nft table {_FAMILY} {table}")
+    try:
+        proxy.remove(proxy_dir(table))
+    except daemon.DaemonFailed as e:
+        raise FirewallError(
+            f"a [::1] proxy did not stop: {e.reason}", where=proxy_dir(table), hint="kill it"
+        ) from None
 
 
 def restore_sysctls(record: str) -> None:
