@@ -646,6 +646,8 @@ def _auto_v6(network_id: str) -> ipam.IPNetwork:
 
 def ephemeral_port(protocol: str, taken: set[tuple[int, str]]) -> int:
     """A host port nothing has published and nothing listens on (bound to check)."""
+    from bastion.network.proxy import loopback6_free  # only -p/-P without a host port need it
+
     low, high = EPHEMERAL
     # os.urandom, not `secrets`: that module (random, hmac, hashlib) is on every -p run's path
     start = int.from_bytes(os.urandom(4), "little") % (high - low)
@@ -659,6 +661,8 @@ def ephemeral_port(protocol: str, taken: set[tuple[int, str]]) -> int:
                 probe.bind(("0.0.0.0", port))
             except OSError:
                 continue
+        if protocol == "tcp" and not loopback6_free(port):
+            continue  # its [::1] proxy could not listen (network/proxy.py)
         return port
     raise PortError("no free ephemeral host port left")
 

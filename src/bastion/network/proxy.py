@@ -12,6 +12,7 @@ file per port, `tcp-PORT.pid`, holding the port and target the proxy serves.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -108,6 +109,18 @@ def remove(directory: str) -> None:
         os.rmdir(directory)
     except FileNotFoundError:
         pass
+
+
+def loopback6_free(port: int) -> bool:
+    """Whether a proxy could listen on [::1]:`port` (true where the host has no ::1: no proxy
+    is started there). The engine's choice of an ephemeral host port asks this too, since a
+    port held on [::1] alone would make the proxy, and so the run, fail."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", port))
+    except OSError as e:
+        return e.errno != errno.EADDRINUSE
+    return True
 
 
 def _has_ipv6_loopback() -> bool:
