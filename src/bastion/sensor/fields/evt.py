@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.fields import paths
 from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView, int_arg, simple
+from bastion.sensor.rules.compiler import event_type
 from bastion.sensor.rules.ops import MISSING, to_text
 
 if TYPE_CHECKING:
@@ -252,7 +253,8 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("evt.rawtime", "abstime", "Timestamp in ns since the Unix epoch.", lambda e: e.ts),
     _f("evt.rawtime.s", "abstime", "Whole seconds of evt.rawtime.", lambda e: e.ts // NS),
     _f("evt.rawtime.ns", "abstime", "Sub-second ns of evt.rawtime.", lambda e: e.ts % NS),
-    _f("evt.type", "string", "Event name (open, execve, connect...).", lambda e: e.type),
+    # the compiler's own getter: generated matchers fold checks on it (rules/codegen.py)
+    _f("evt.type", "string", "Event name (open, execve, connect...).", event_type),
     _f(
         "syscall.type",
         "string",

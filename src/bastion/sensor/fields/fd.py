@@ -147,7 +147,21 @@ def _directory(evt: Event) -> object:
     fd = evt.fd
     if fd is not None and fd.type == FdType.DIRECTORY:
         return path
-    return posixpath.dirname(path) or "/"
+    return _dirname(path)
+
+
+_DIRNAMES: dict[str, str] = {}
+
+
+def _dirname(path: str) -> str:
+    """``posixpath.dirname(path) or "/"``, kept per path: a flood of opens names the same few
+    paths, and the split cost more than every other fd field together."""
+    cached = _DIRNAMES.get(path)
+    if cached is None:
+        if len(_DIRNAMES) >= 4096:
+            _DIRNAMES.clear()
+        cached = _DIRNAMES[path] = posixpath.dirname(path) or "/"
+    return cached
 
 
 def _filename(evt: Event) -> object:

@@ -38,6 +38,14 @@ Getter: TypeAlias = Callable[[Event], object]
 Condition: TypeAlias = Callable[[Event], bool]
 
 
+def event_type(evt: Event) -> object:
+    """The getter of ``evt.type``: the event's own type, the key the engine dispatches on.
+
+    A field table that gives this very function for ``evt.type`` lets the generated matchers
+    (`codegen`) fold checks on the type, since each only sees events of one type."""
+    return evt.type  # type: ignore[attr-defined]
+
+
 class FieldTable(Protocol):
     """Resolves a field name (and its bracket argument) to a getter, or None if unknown."""
 
