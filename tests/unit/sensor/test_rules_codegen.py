@@ -30,7 +30,7 @@ from bastion.sensor.rules import (
     parse_condition,
 )
 from bastion.sensor.rules.ast import And, Expr, Or
-from bastion.sensor.rules.compiler import event_type
+from bastion.sensor.rules.compiler import event_direction, event_type
 from bastion.sensor.state import SensorState
 from bastion_testing import shared_data
 
@@ -58,6 +58,8 @@ class Fields:
     def resolve(self, name: str, arg: str | None) -> Getter | None:
         if name == "evt.type" and arg is None:
             return event_type
+        if name == "evt.dir" and arg is None:
+            return event_direction
         key = name if arg is None else f"{name}[{arg}]"
 
         def get(evt: object) -> object:
@@ -122,6 +124,8 @@ def random_check(rng: random.Random) -> str:
                 f"evt.type {rng.choice(['in', 'intersects'])} ({', '.join(rng.sample(TYPES, 2))})"
             )
         return f"evt.type {rng.choice(['=', '!=', 'startswith'])} {rng.choice(TYPES)}"
+    if roll < 0.13:
+        return f"evt.dir {rng.choice(['=', '!='])} {rng.choice('<>')}"
     if roll < 0.2:
         return f"{field} {rng.choice(['=', '!=', '<', 'contains'])} val({rng.choice(FIELDS[:5])})"
     if roll < 0.25:
@@ -185,7 +189,11 @@ MACROS: dict[str, Expr] = {name: parse_condition(text) for name, text in MACROS_
 
 
 def both(
-    rules: list[tuple[object, Expr, tuple[Expr, ...]]], event: Evt, *, first: bool
+    rules: list[tuple[object, Expr, tuple[Expr, ...]]],
+    event: Evt,
+    *,
+    first: bool,
+    direction: str | None,
 ) -> tuple[list[object], list[object]]:
     """(the closures' hits, the generated matcher's hits) for `event`."""
     expected = []
@@ -199,7 +207,13 @@ def both(
             if first:
                 break
     built = codegen.build(
-        rules, event_type_name=event.type, first=first, macros=MACROS, lists=LISTS, fields=Fields()
+        rules,
+        event_type_name=event.type,
+        direction=direction,
+        first=first,
+        macros=MACROS,
+        lists=LISTS,
+        fields=Fields(),
     )
     assert built is not None
     return expected, list(built[0](event) or [])
@@ -224,7 +238,8 @@ def test_random_conditions_match_as_the_closures(seed: int) -> None:
         for _ in range(25):
             event = random_event(rng)
             for first in (True, False):
-                expected, got = both(rules, event, first=first)
+                direction = event.dir if rng.random() < 0.5 else None
+                expected, got = both(rules, event, first=first, direction=direction)
                 assert got == expected, (rules, event, first)
 
 
@@ -241,6 +256,19 @@ def test_checks_on_the_event_type_are_folded_away() -> None:
     assert opened is not None
     assert "evt.type" not in opened[1]
     assert opened[0](Evt("open", "<", {"a.s": "bash"})) == ["r"]
+
+
+def test_checks_on_the_direction_are_folded_away() -> None:
+    rules = [("r", parse_condition("evt.dir = < and a.s = bash"), ())]
+    kwargs = {"first": True, "macros": {}, "lists": {}, "fields": Fields()}
+    enter = codegen.build(rules, event_type_name="open", direction=">", **kwargs)  # type: ignore[arg-type]
+    assert enter is not None
+    event = Evt("open", ">", {"a.s": "bash"})
+    assert enter[0](event) is None
+    assert event.reads == []
+    leave = codegen.build(rules, event_type_name="open", direction="<", **kwargs)  # type: ignore[arg-type]
+    assert leave is not None
+    assert leave[0](Evt("open", "<", {"a.s": "bash"})) == ["r"]
 
 
 def test_a_field_is_read_once_per_event_however_many_checks_use_it() -> None:
@@ -299,6 +327,10 @@ def test_the_environment_switch_keeps_the_closures(
     off = engine_for(tmp_path)
     assert isinstance(off, RuleEngine)
     assert off.matcher("execve") == off.match_closures
+    off.use_generated(True)
+    assert off.matcher("execve") != off.match_closures
+    engine.use_generated(False)
+    assert engine.matcher("execve", "<") == engine.match_closures
 
 
 def test_a_source_too_large_leaves_the_closures(
@@ -346,7 +378,7 @@ def alerts(
     state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
     state.live = False
     engine = load_rules(files, state, rule_matching=matching).engine
-    engine.generate = generate
+    engine.use_generated(generate)
     pipeline = Pipeline(engine=engine, state=state, hostname="test")
     fed = pipeline.feed(open_replay(str(capture), state))
     return [(a.rule, a.priority, a.output) for a in fed]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.fields import paths
 from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView, int_arg, simple
-from bastion.sensor.rules.compiler import event_type
+from bastion.sensor.rules.compiler import event_direction, event_type
 from bastion.sensor.rules.ops import MISSING, to_text
 
 if TYPE_CHECKING:
@@ -137,12 +137,15 @@ def _open_flags(evt: Event) -> int:
     return flags if isinstance(flags, int) else 0
 
 
+# `_open_flags` written out in these two: every open meets them in several rules
 def _is_open_read(evt: Event) -> object:
-    return evt.type in OPEN_EVENTS and bool(_open_flags(evt) & O_RDONLY)
+    flags = evt.params.get("flags")
+    return evt.type in OPEN_EVENTS and isinstance(flags, int) and bool(flags & O_RDONLY)
 
 
 def _is_open_write(evt: Event) -> object:
-    return evt.type in OPEN_EVENTS and bool(_open_flags(evt) & O_WRONLY)
+    flags = evt.params.get("flags")
+    return evt.type in OPEN_EVENTS and isinstance(flags, int) and bool(flags & O_WRONLY)
 
 
 def _is_open_create(evt: Event) -> object:
@@ -269,7 +272,7 @@ FIELDS: tuple[FieldDef, ...] = (
         ArgKind.REQUIRED,
         dotted=True,
     ),
-    _f("evt.dir", "string", "'>' for an enter event, '<' for an exit event.", lambda e: e.dir),
+    _f("evt.dir", "string", "'>' for an enter event, '<' for an exit event.", event_direction),
     _f("evt.category", "string", "Coarse category (file, net, process...).", lambda e: e.category),
     _f("evt.cpu", "int16", "CPU the event was captured on.", lambda e: e.cpu),
     FieldDef("evt.args", "string", "Every parameter rendered as name=value.", _args),

@@ -7,9 +7,10 @@ one function that evaluates every candidate rule in load order and `compile()`s 
 
 - each field is read at most once per event, into a local (``f3``), on first use;
 - each macro's result is kept in a local (``m2``) on first use, as `MatchScope` does;
-- a check on ``evt.type`` is folded to a constant, since the function only ever sees events
-  of its own type (only when the field table's getter is `compiler.event_type`, so the value
-  is the very ``event.type`` the engine dispatched on), and ``and``/``or``/``not`` fold with it;
+- a check on ``evt.type`` or ``evt.dir`` is folded to a constant, since the function only
+  ever sees events of one type and direction (only when the field table's getter is
+  `compiler.event_type` / `event_direction`, so the value is the very attribute the engine
+  dispatched on), and ``and``/``or``/``not`` fold with it;
 - the common operators on a ``str`` (``int``, ``bool``) value are inlined as the plain Python
   comparison `ops` makes for that type, with list operands pre-folded to frozensets; any other
   value type goes to the `ops` predicate itself, so the result is the predicate's.
@@ -45,6 +46,7 @@ from bastion.sensor.rules.compiler import (
     FieldTable,
     _Compiler,
     _dynamic,
+    event_direction,
     event_type,
     expand_list,
     names_a_list,
@@ -92,10 +94,16 @@ class _Source(Visitor[str]):
         compiler: _Compiler,
         fields: FieldTable,
         event_type_name: str | None,
+        direction: str | None,
     ) -> None:
         self.compiler = compiler
         self.fields = fields
-        self.event_type = event_type_name
+        # the values every event this function sees has, by the getter that reads them
+        self.known: dict[str, tuple[Callable[[Event], object], str]] = {}
+        if event_type_name is not None:
+            self.known["evt.type"] = (event_type, event_type_name)
+        if direction is not None:
+            self.known["evt.dir"] = (event_direction, direction)
         self.names: dict[str, object] = {"U": UNSET, "M": ops.MISSING}
         self.field_locals: dict[tuple[str, str | None, tuple[str, ...]], str] = {}
         self.macro_locals: dict[str, str] = {}
@@ -168,18 +176,18 @@ class _Source(Visitor[str]):
             self.names["g" + local[1:]] = self.compiler.getter(ref)
         return f"({local} if {local} is not U else ({local} := g{local[1:]}(evt)))"
 
-    def folds_event_type(self, ref: FieldRef) -> bool:
-        return (
-            self.event_type is not None
-            and ref.name == "evt.type"
-            and ref.arg is None
-            and not ref.transformers
-            and self.fields.resolve("evt.type", None) is event_type
-        )
+    def known_value(self, ref: FieldRef) -> str | None:
+        """The value of `ref` on every event this function sees (its type, its direction),
+        when the field table reads it with the compiler's own getter; else None."""
+        known = self.known.get(ref.name)
+        if known is None or ref.arg is not None or ref.transformers:
+            return None
+        getter, value = known
+        return value if self.fields.resolve(ref.name, None) is getter else None
 
     def visit_UnaryCheck(self, node: UnaryCheck) -> str:
-        if self.folds_event_type(node.field):
-            return _TRUE  # the event's own type is always readable
+        if self.known_value(node.field) is not None:
+            return _TRUE  # the event's own type or direction is always readable
         return f"({self.field(node.field)} is not M)"
 
     def visit_BinaryCheck(self, node: BinaryCheck) -> str:
@@ -193,9 +201,9 @@ class _Source(Visitor[str]):
             texts = expand_list(node.value.text, compiler.lists)  # type: ignore[union-attr]
             member = compiler._predicate(node, "in", texts)
             negate = node.op == "!="
-            if self.folds_event_type(node.field):
-                assert self.event_type is not None
-                return _TRUE if member(self.event_type) is not negate else _FALSE
+            known = self.known_value(node.field)
+            if known is not None:
+                return _TRUE if member(known) is not negate else _FALSE
             strings = self.constant(frozenset(texts), "s")
             pred = self.constant(member, "p")
             value = self.field(node.field)
@@ -206,9 +214,9 @@ class _Source(Visitor[str]):
             )
         texts = compiler.texts(node)
         pred_fn = compiler._predicate(node, node.op, texts)
-        if self.folds_event_type(node.field):
-            assert self.event_type is not None
-            return _TRUE if pred_fn(self.event_type) else _FALSE
+        known = self.known_value(node.field)
+        if known is not None:
+            return _TRUE if pred_fn(known) else _FALSE
         pred = self.constant(pred_fn, "p")
         generic = f"(v is not M and {pred}(v))"
         value = self.field(node.field)
@@ -262,19 +270,21 @@ def build(
     rules: Sequence[tuple[object, Expr, Sequence[Expr]]],
     *,
     event_type_name: str | None,
+    direction: str | None = None,
     first: bool,
     macros: Mapping[str, Expr],
     lists: Mapping[str, Sequence[str]],
     fields: FieldTable,
 ) -> tuple[Matcher, str] | None:
     """The matcher of `rules` ((rule, condition, exceptions) in load order) for events of
-    type `event_type_name` (None: any type, nothing folded), and its source; None when
+    type `event_type_name` (None: any type, nothing folded) and direction `direction` (None:
+    either), and its source; None when
     Python refuses the source (the caller keeps the closures).
 
     ``first`` returns at the first rule that matches (Falco's ``rule_matching: first``).
     """
     compiler = _Compiler(macros, lists, fields)
-    gen = _Source(compiler, fields, event_type_name)
+    gen = _Source(compiler, fields, event_type_name, direction)
     body: list[str] = []
     for rule, expr, exceptions in rules:
         test = gen.visit(expr)

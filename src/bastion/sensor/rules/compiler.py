@@ -46,6 +46,13 @@ def event_type(evt: Event) -> object:
     return evt.type  # type: ignore[attr-defined]
 
 
+def event_direction(evt: Event) -> object:
+    """The getter of ``evt.dir``: the event's own direction (``>`` or ``<``). As with
+    `event_type`, a field table giving this very function lets the engine dispatch on the
+    direction too and the generated matchers fold checks on it."""
+    return evt.dir  # type: ignore[attr-defined]
+
+
 class FieldTable(Protocol):
     """Resolves a field name (and its bracket argument) to a getter, or None if unknown."""
 

@@ -28,6 +28,7 @@ from bastion.sensor.rules.compiler import (
     FieldTable,
     MatchScope,
     compile_condition,
+    event_direction,
     event_types,
 )
 from bastion.sensor.rules.errors import ConditionSyntaxError
@@ -102,6 +103,15 @@ class RuleEngine:
     _matchers: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
         default_factory=dict
     )
+    _exit: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
+        default_factory=dict
+    )
+    _enter: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
+        default_factory=dict
+    )
+    # the field table reads evt.dir off the event itself, so `match` may pick matchers by
+    # direction as well (the events have one)
+    _directed: bool = False
 
     @classmethod
     def build(
@@ -212,6 +222,7 @@ class RuleEngine:
             lists=lists,
             fields=fields,
             generate=codegen.enabled(),
+            _directed=fields.resolve("evt.dir", None) is event_direction,
         )
         engine._index()
         return engine
@@ -249,9 +260,13 @@ class RuleEngine:
         Through the event type's generated matcher (`codegen`), else the closures; either
         reads each field and evaluates each macro at most once for the event."""
         kind: str = event.type  # type: ignore[attr-defined]
-        matcher = self._matchers.get(kind)
-        if matcher is None:
-            matcher = self.matcher(kind)
+        direction = event.dir if self._directed else None  # type: ignore[attr-defined]
+        if direction == "<":
+            matcher = self._exit.get(kind) or self.matcher(kind, "<")
+        elif direction == ">":
+            matcher = self._enter.get(kind) or self.matcher(kind, ">")
+        else:
+            matcher = self._matchers.get(kind) or self.matcher(kind)
         hits = matcher(event)
         if not hits:
             return []
@@ -277,32 +292,46 @@ class RuleEngine:
             scope.serial += 1  # no macro result outlives this event's evaluation
         return hits
 
-    def matcher_source(self, event_type: str) -> str | None:
-        """The generated source of `event_type`'s matcher, None when it runs on closures."""
-        built = self._generate(event_type)
+    def use_generated(self, on: bool) -> None:
+        """Match through generated matchers (`on`) or the closures from the next event on
+        (what `codegen.CODEGEN_ENV` chose at build)."""
+        self.generate = on
+        for table in (self._matchers, self._exit, self._enter):
+            table.clear()
+
+    def matcher_source(self, event_type: str, direction: str | None = None) -> str | None:
+        """The generated source of the matcher of `event_type` events (of `direction`, ``<``
+        or ``>``; None: either), None when they run on closures."""
+        built = self._generate(event_type, direction)
         return None if built is None else built[1]
 
-    def matcher(self, kind: str) -> Callable[[object], Sequence[CompiledRule] | None]:
-        """The function `match` calls for events of `kind` (generated, or the closures),
-        made on the first event of the kind and kept."""
+    def matcher(
+        self, kind: str, direction: str | None = None
+    ) -> Callable[[object], Sequence[CompiledRule] | None]:
+        """The function `match` calls for events of `kind` and `direction` (generated, or
+        the closures), made on the first such event and kept."""
         matcher: Callable[[object], Sequence[CompiledRule] | None] = self.match_closures
         if not self.candidates(kind):
             matcher = _no_rules
         elif self.generate:
-            built = self._generate(kind)
+            built = self._generate(kind, direction)
             if built is not None:
                 matcher = built[0]  # type: ignore[assignment]
-        if len(self._matchers) < _MAX_MATCHERS:  # event types are few; a bound all the same
-            self._matchers[kind] = matcher
+        table = {"<": self._exit, ">": self._enter}.get(direction or "", self._matchers)
+        if len(table) < _MAX_MATCHERS:  # event types are few; a bound all the same
+            table[kind] = matcher
         return matcher
 
-    def _generate(self, kind: str) -> tuple[codegen.Matcher, str] | None:
+    def _generate(
+        self, kind: str, direction: str | None = None
+    ) -> tuple[codegen.Matcher, str] | None:
         rules = self.candidates(kind)
         if self.fields is None or any(r.expr is None for r in rules):
             return None
         return codegen.build(
             [(r, r.expr, r.exceptions) for r in rules],  # type: ignore[misc]
             event_type_name=kind,
+            direction=direction,
             first=self.rule_matching == "first",
             macros=self.macros,
             lists=self.lists,
