@@ -30,7 +30,7 @@ from bastion.sensor.rules import (
     parse_condition,
 )
 from bastion.sensor.rules.ast import And, Expr, Or
-from bastion.sensor.rules.compiler import event_direction, event_type
+from bastion.sensor.rules.compiler import Inline, event_direction, event_type
 from bastion.sensor.state import SensorState
 from bastion_testing import shared_data
 
@@ -69,6 +69,17 @@ class Fields:
 
         return get
 
+    def inline(self, name: str, arg: str | None, kind: str, direction: str) -> Inline | None:
+        """``a.s`` read inline; ``a.c``, which no event has, known to be unreadable."""
+        del kind, direction
+        if arg is not None:
+            return None
+        if name == "a.c":
+            return Inline(constant=True, value=MISSING)
+        if name == "a.s":
+            return Inline("evt.values.get('a.s', _tx_missing)", {"_tx_missing": MISSING})
+        return None
+
 
 # --- random conditions and events -------------------------------------------------------------
 
@@ -92,7 +103,7 @@ MACROS_TEXT = {
     "m_nest": "(m_sh or a.b = true) and not m_num",
     "m_type": "evt.type in (open, openat) and a.s exists",
 }
-FIELDS = ("a.s", "a.n", "a.b", "a.l", "a.x", "tolower(a.s)", "len(a.l)", "basename(a.s)")
+FIELDS = ("a.s", "a.n", "a.b", "a.l", "a.x", "tolower(a.s)", "len(a.l)", "basename(a.s)", "a.c")
 SCALAR_OPS: tuple[str, ...] = (
     "=",
     "==",
@@ -175,7 +186,7 @@ def random_value(rng: random.Random) -> object:
 
 
 def random_event(rng: random.Random) -> Evt:
-    values = {f: random_value(rng) for f in FIELDS if rng.random() < 0.85}
+    values = {f: random_value(rng) for f in FIELDS if rng.random() < 0.85 and f != "a.c"}
     values["a.y"] = random_value(rng)
     for name in ("a.s", "a.n", "a.b"):  # typed the way real fields mostly are
         if rng.random() < 0.6:
@@ -415,3 +426,38 @@ def test_every_capture_event_meets_the_same_rules_on_both_paths(tmp_path: Path) 
             hits += len(fast)
     assert events > 10_000
     assert hits > 1000
+
+
+@shared_data.needs(*CAPTURES)
+def test_inline_fields_read_what_their_getters_read_on_every_capture_event() -> None:
+    """The field table's inline forms (fields/*.py `FieldDef.inline`) against the getters they
+    specialise, on every event of the captures, each read as the generated code reads it."""
+    from bastion.sensor.fields.registry import ALL_FIELDS, FieldRegistry
+
+    inlined = [f for f in ALL_FIELDS if f.inline is not None]
+    assert {"fd.name", "fd.num", "evt.is_open_read"} <= {f.name for f in inlined}
+    compiled: dict[tuple[str, str, str], object] = {}
+    checked = 0
+    for capture in captures():
+        state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
+        state.live = False
+        table = FieldRegistry(state)
+        for event in open_replay(str(capture), state):
+            state.apply(event)
+            for field in inlined:
+                key = (field.name, event.type, event.dir)
+                if key not in compiled:
+                    inline = table.inline(field.name, None, event.type, event.dir)
+                    assert inline is not None
+                    compiled[key] = (
+                        (lambda evt, value=inline.value: value)
+                        if inline.constant
+                        else eval(f"lambda evt: ({inline.text})", dict(inline.names))
+                    )
+                read = compiled[key]
+                getter = table.resolve(field.name, None)
+                assert getter is not None
+                got, want = read(event), getter(event)  # type: ignore[operator]
+                assert type(got) is type(want) and got == want, (field.name, event)
+                checked += 1
+    assert checked > 50_000

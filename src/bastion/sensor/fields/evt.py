@@ -19,8 +19,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView, int_arg, simple
-from bastion.sensor.rules.compiler import event_direction, event_type
+from bastion.sensor.fields.model import (
+    ArgKind,
+    FieldDef,
+    Getter,
+    InlineFor,
+    StateView,
+    int_arg,
+    simple,
+)
+from bastion.sensor.rules.compiler import Inline, event_direction, event_type
 from bastion.sensor.rules.ops import MISSING, to_text
 
 if TYPE_CHECKING:
@@ -148,6 +156,21 @@ def _is_open_write(evt: Event) -> object:
     return evt.type in OPEN_EVENTS and isinstance(flags, int) and bool(flags & O_WRONLY)
 
 
+def _open_flag_inline(bit: int, getter: Callable[[Event], object]) -> InlineFor:
+    """`getter`'s inline form (rules/codegen.py): false on events that are no open, the bit
+    of an int ``flags`` on an open, the getter for any other ``flags``."""
+    name = f"_evx{getter.__name__}"
+    text = f"bool(_w_fl & {bit}) if type(_w_fl := evt.params.get('flags')) is int else {name}(evt)"
+
+    def inline(event_type: str, direction: str) -> Inline:
+        del direction
+        if event_type not in OPEN_EVENTS:
+            return Inline(constant=True, value=False)
+        return Inline(text, {name: getter})
+
+    return inline
+
+
 def _is_open_create(evt: Event) -> object:
     if evt.type not in OPEN_EVENTS:
         return False
@@ -217,8 +240,14 @@ def _hostname(state: StateView, arg: str | None) -> Getter:
     return lambda evt: name
 
 
-def _f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
-    return FieldDef(name, type, doc, simple(fn))
+def _f(
+    name: str,
+    type: str,
+    doc: str,
+    fn: Callable[[Event], object],
+    inline: InlineFor | None = None,
+) -> FieldDef:
+    return FieldDef(name, type, doc, simple(fn), inline=inline)
 
 
 FIELDS: tuple[FieldDef, ...] = (
@@ -306,8 +335,20 @@ FIELDS: tuple[FieldDef, ...] = (
         "True when the call returned an error.",
         lambda e: e.res is not None and e.res < 0,
     ),
-    _f("evt.is_open_read", "bool", "An open-family call that opened for reading.", _is_open_read),
-    _f("evt.is_open_write", "bool", "An open-family call that opened for writing.", _is_open_write),
+    _f(
+        "evt.is_open_read",
+        "bool",
+        "An open-family call that opened for reading.",
+        _is_open_read,
+        _open_flag_inline(O_RDONLY, _is_open_read),
+    ),
+    _f(
+        "evt.is_open_write",
+        "bool",
+        "An open-family call that opened for writing.",
+        _is_open_write,
+        _open_flag_inline(O_WRONLY, _is_open_write),
+    ),
     _f("evt.is_open_create", "bool", "An open-family call that created the file.", _is_open_create),
     _f(
         "evt.is_open_exec",

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.events.model import Direction
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import AnyOf, FieldDef, simple
+from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, simple
+from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 from bastion.sensor.state.fd_use import acts_on_fd
 from bastion.sensor.state.model import FdType
@@ -243,24 +244,79 @@ def _connected(fd: Fd) -> object:
     return fd.type == FdType.UNIX and bool(fd.name)
 
 
-def _fields() -> Iterator[FieldDef]:
-    def f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
-        return FieldDef(name, type, doc, simple(fn))
+# --- inline forms (rules/codegen.py): the common case of a getter, on events of one type and
+# direction that act on an fd, its known fd and thread; anything else goes to the getter
 
-    yield f("fd.num", "int64", "The file descriptor number the event uses.", _num)
+_FD_HELD = "(_w_fd := evt.fd) is not None and evt.thread is not None"
+
+
+def _inline(
+    common: str, getter: Callable[[Event], object], when: str = "", **names: object
+) -> InlineFor:
+    """`common` (an expression on the event's fd ``_w_fd``) when the event holds a known fd
+    (and `when` holds), the getter otherwise; MISSING on events that act on no fd (every
+    getter given here starts so)."""
+    name = f"_fdx_{getter.__name__.strip('_')}"
+    text = f"{common} if {_FD_HELD}{when} else {name}(evt)"
+    bound = {name: getter, **names}
+
+    def inline(event_type: str, direction: str) -> Inline:
+        if not acts_on_fd(event_type, direction):
+            return Inline(constant=True, value=MISSING)
+        return Inline(text, bound)
+
+    return inline
+
+
+def _fields() -> Iterator[FieldDef]:
+    def f(
+        name: str,
+        type: str,
+        doc: str,
+        fn: Callable[[Event], object],
+        inline: InlineFor | None = None,
+    ) -> FieldDef:
+        return FieldDef(name, type, doc, simple(fn), inline=inline)
+
+    yield f(
+        "fd.num",
+        "int64",
+        "The file descriptor number the event uses.",
+        _num,
+        _inline("_w_fd.num", _num),
+    )
     yield f(
         "fd.type",
         "string",
         "FD kind: file, directory, ipv4, ipv6, unix, pipe...",
         _on_fd(lambda d: d.type),
     )
-    yield f("fd.typechar", "string", "FD kind as one letter (f, d, 4, 6, u, p...).", _typechar)
-    yield f("fd.name", "string", "Full name: a path, or a connection tuple for sockets.", _name)
+    yield f(
+        "fd.typechar",
+        "string",
+        "FD kind as one letter (f, d, 4, 6, u, p...).",
+        _typechar,
+        _inline('_fdx_typechars.get(_w_fd.type, "o")', _typechar, _fdx_typechars=FdType.TYPECHAR),
+    )
+    yield f(
+        "fd.name",
+        "string",
+        "Full name: a path, or a connection tuple for sockets.",
+        _name,
+        _inline("_w_fd.name", _name),
+    )
     yield f(
         "fd.directory",
         "string",
         "Directory of a file fd (the directory itself for one).",
         _directory,
+        _inline(
+            "_fdx_dirname(_w_fd.name)",
+            _directory,
+            " and _w_fd.type == _fdx_file and _w_fd.name",
+            _fdx_dirname=_dirname,
+            _fdx_file=FdType.FILE,
+        ),
     )
     yield f("fd.filename", "string", "Base name of a file fd.", _filename)
     yield f("fd.nameraw", "string", "The path as the caller passed it, unresolved.", _nameraw)

@@ -44,6 +44,7 @@ from bastion.sensor.rules.ast import (
 )
 from bastion.sensor.rules.compiler import (
     FieldTable,
+    Inline,
     _Compiler,
     _dynamic,
     event_direction,
@@ -98,6 +99,10 @@ class _Source(Visitor[str]):
     ) -> None:
         self.compiler = compiler
         self.fields = fields
+        self.event_type = event_type_name
+        self.direction = direction
+        # what each field local is read with: ``g3(evt)``, or the field table's inline text
+        self.reads: dict[str, str] = {}
         # the values every event this function sees has, by the getter that reads them
         self.known: dict[str, tuple[Callable[[Event], object], str]] = {}
         if event_type_name is not None:
@@ -173,21 +178,55 @@ class _Source(Visitor[str]):
         local = self.field_locals.get(key)
         if local is None:
             local = self.field_locals[key] = f"f{len(self.field_locals)}"
-            self.names["g" + local[1:]] = self.compiler.getter(ref)
-        return f"({local} if {local} is not U else ({local} := g{local[1:]}(evt)))"
+            inline = self.inline_field(ref)
+            if inline is not None:
+                self.names.update(inline.names)
+                self.reads[local] = f"({inline.text})"
+            else:
+                self.names["g" + local[1:]] = self.compiler.getter(ref)
+                self.reads[local] = f"g{local[1:]}(evt)"
+        return f"({local} if {local} is not U else ({local} := {self.reads[local]}))"
 
-    def known_value(self, ref: FieldRef) -> str | None:
-        """The value of `ref` on every event this function sees (its type, its direction),
-        when the field table reads it with the compiler's own getter; else None."""
-        known = self.known.get(ref.name)
-        if known is None or ref.arg is not None or ref.transformers:
+    def inline_field(self, ref: FieldRef) -> Inline | None:
+        """The field table's expression for `ref` on this function's events, if it has one
+        whose names do not clash with those already bound."""
+        inline_for = getattr(self.fields, "inline", None)
+        if inline_for is None or self.event_type is None or self.direction is None:
             return None
-        getter, value = known
-        return value if self.fields.resolve(ref.name, None) is getter else None
+        if ref.transformers:
+            return None
+        inline: Inline | None = inline_for(ref.name, ref.arg, self.event_type, self.direction)
+        if inline is None or inline.constant:
+            return None
+        for name, value in inline.names.items():
+            if not name.startswith("_") or self.names.get(name, value) is not value:
+                return None
+        return inline
+
+    def known_value(self, ref: FieldRef) -> tuple[object] | None:
+        """``(value,)``: the value of `ref` on every event this function sees (its type, its
+        direction, when the field table reads them with the compiler's own getters; a value
+        the field table's inline form says is constant for this type and direction); else
+        None."""
+        if ref.transformers:
+            return None
+        known = self.known.get(ref.name)
+        if known is not None and ref.arg is None:
+            getter, value = known
+            if self.fields.resolve(ref.name, None) is getter:
+                return (value,)
+        inline_for = getattr(self.fields, "inline", None)
+        if inline_for is None or self.event_type is None or self.direction is None:
+            return None
+        inline: Inline | None = inline_for(ref.name, ref.arg, self.event_type, self.direction)
+        if inline is not None and inline.constant:
+            return (inline.value,)
+        return None
 
     def visit_UnaryCheck(self, node: UnaryCheck) -> str:
-        if self.known_value(node.field) is not None:
-            return _TRUE  # the event's own type or direction is always readable
+        known = self.known_value(node.field)
+        if known is not None:
+            return _TRUE if known[0] is not ops.MISSING else _FALSE
         return f"({self.field(node.field)} is not M)"
 
     def visit_BinaryCheck(self, node: BinaryCheck) -> str:
@@ -203,7 +242,8 @@ class _Source(Visitor[str]):
             negate = node.op == "!="
             known = self.known_value(node.field)
             if known is not None:
-                return _TRUE if member(known) is not negate else _FALSE
+                holds = known[0] is not ops.MISSING and member(known[0]) is not negate
+                return _TRUE if holds else _FALSE
             strings = self.constant(frozenset(texts), "s")
             pred = self.constant(member, "p")
             value = self.field(node.field)
@@ -216,7 +256,7 @@ class _Source(Visitor[str]):
         pred_fn = compiler._predicate(node, node.op, texts)
         known = self.known_value(node.field)
         if known is not None:
-            return _TRUE if pred_fn(known) else _FALSE
+            return _TRUE if known[0] is not ops.MISSING and pred_fn(known[0]) else _FALSE
         pred = self.constant(pred_fn, "p")
         generic = f"(v is not M and {pred}(v))"
         value = self.field(node.field)
@@ -318,9 +358,9 @@ def build(
         else:
             local_names.append(local)
     for local in gen.field_locals.values():
-        memo = f"({local} if {local} is not U else ({local} := g{local[1:]}(evt)))"
+        memo = f"({local} if {local} is not U else ({local} := {gen.reads[local]}))"
         if text.count(memo) == 1:
-            text = text.replace(memo, f"g{local[1:]}(evt)")
+            text = text.replace(memo, gen.reads[local])
         else:
             local_names.append(local)
     lines = ["def match(evt):"]
