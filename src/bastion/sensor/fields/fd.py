@@ -268,6 +268,20 @@ def _inline(
     return inline
 
 
+def _nameraw_inline(event_type: str, direction: str) -> Inline | None:
+    """`_nameraw`'s inline form: the path parameter of the event type when it is a non-empty
+    string, the getter otherwise."""
+    del direction
+    where = paths.PATH_PARAMS.get(event_type)
+    if where is None:
+        return None
+    param = repr(where[1])
+    return Inline(
+        f"_w_r if type(_w_r := evt.params.get({param})) is str and _w_r else _fdx_nameraw(evt)",
+        {"_fdx_nameraw": _nameraw},
+    )
+
+
 def _fields() -> Iterator[FieldDef]:
     def f(
         name: str,
@@ -319,7 +333,13 @@ def _fields() -> Iterator[FieldDef]:
         ),
     )
     yield f("fd.filename", "string", "Base name of a file fd.", _filename)
-    yield f("fd.nameraw", "string", "The path as the caller passed it, unresolved.", _nameraw)
+    yield f(
+        "fd.nameraw",
+        "string",
+        "The path as the caller passed it, unresolved.",
+        _nameraw,
+        _nameraw_inline,
+    )
     yield f("fd.cip", "ipaddr", "Client IP address.", _inet(lambda d: d.client))
     yield f("fd.sip", "ipaddr", "Server IP address.", _inet(lambda d: d.server))
     yield f("fd.lip", "ipaddr", "Local IP address.", _inet(_local_ip))

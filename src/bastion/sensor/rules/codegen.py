@@ -286,13 +286,16 @@ class _Source(Visitor[str]):
             if op in ("=", "==", "!=") and truth in ("true", "false"):
                 want = (truth == "true") is (op != "!=")
                 branches.append(("bool", f"v is {want}"))
-            return branches
+            # the type the operand suggests first (``= true`` a bool, ``>= 0`` a number): the
+            # branches exclude each other, their order only saves a test
+            return branches[::-1]
         if op in ("in", "intersects"):
             strings = self.constant(frozenset(texts), "s")
             branches = [("str", f"v in {strings}")]
             nums = frozenset(n for n in map(ops.parse_number, texts) if n is not None)
-            branches.append(("int", f"v in {self.constant(nums, 's')}"))
-            return branches
+            if nums:
+                branches.append(("int", f"v in {self.constant(nums, 's')}"))
+            return branches[::-1] if len(nums) == len(texts) else branches
         if op == "contains":
             return [("str", f"{self.constant(texts[0])} in v")]
         if op in _STR_METHODS:
