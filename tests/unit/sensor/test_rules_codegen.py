@@ -356,6 +356,19 @@ def test_a_source_too_large_leaves_the_closures(
     assert engine.matcher_source("execve") is None
 
 
+def test_a_reload_reuses_the_compiled_code_with_its_own_rules(tmp_path: Path) -> None:
+    from bastion.sensor.rules.engine import RuleEngine
+
+    first, second = engine_for(tmp_path), engine_for(tmp_path)
+    assert isinstance(first, RuleEngine)
+    assert isinstance(second, RuleEngine)
+    one, two = first.matcher("execve", "<"), second.matcher("execve", "<")
+    assert one.__code__ is two.__code__
+    assert one.__globals__ is not two.__globals__
+    assert {id(v) for v in one.__globals__.values()} & {id(r) for r in first.rules}
+    assert not {id(v) for v in two.__globals__.values()} & {id(r) for r in first.rules}
+
+
 # --- every event of Falco's captures, with Falco's stable rules and bastion's ------------------
 
 

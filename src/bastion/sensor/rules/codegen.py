@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from types import CodeType
 from typing import TypeAlias
 
 from bastion.sensor.rules import ops
@@ -64,6 +65,12 @@ CODEGEN_ENV = "BASTION_SENSOR_RULES_CODEGEN"
 #: Beyond this many characters of source a function is left to the closures (a sanity bound
 #: on what one event type's rules expand to; Falco's stable rules make ~40k for execve).
 MAX_SOURCE = 2_000_000
+
+#: Compiled sources, by their text: the same rules loaded again (a reload, each replay of a
+#: capture, every test) write the same source, whose compile() is most of a matcher's cost
+#: (up to ~7 ms for execve's with Falco's stable rules). The names they use are bound anew.
+_CODE: dict[str, CodeType] = {}
+_MAX_CODE = 512
 
 _TRUE, _FALSE = "True", "False"
 _PY_OPS = {"=": "==", "==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -377,7 +384,12 @@ def build(
         return None
     namespace = dict(gen.names)
     try:
-        code = compile(source, f"<rules:{event_type_name or '*'}>", "exec")
+        code = _CODE.get(source)
+        if code is None:
+            code = compile(source, f"<rules:{event_type_name or '*'}>", "exec")
+            if len(_CODE) >= _MAX_CODE:
+                _CODE.clear()
+            _CODE[source] = code
         exec(code, namespace)  # our own generated source, from the parsed rules
     except (SyntaxError, RecursionError, MemoryError):
         return None
