@@ -162,8 +162,8 @@ def _open_flag_inline(bit: int, getter: Callable[[Event], object]) -> InlineFor:
     name = f"_evx{getter.__name__}"
     text = f"bool(_w_fl & {bit}) if type(_w_fl := evt.params.get('flags')) is int else {name}(evt)"
 
-    def inline(event_type: str, direction: str) -> Inline:
-        del direction
+    def inline(state: StateView, event_type: str, direction: str) -> Inline:
+        del state, direction
         if event_type not in OPEN_EVENTS:
             return Inline(constant=True, value=False)
         return Inline(text, {name: getter})

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.events.model import Direction
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, simple
+from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, StateView, simple
 from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 from bastion.sensor.state.fd_use import acts_on_fd
@@ -260,7 +260,8 @@ def _inline(
     text = f"{common} if {_FD_HELD}{when} else {name}(evt)"
     bound = {name: getter, **names}
 
-    def inline(event_type: str, direction: str) -> Inline:
+    def inline(state: StateView, event_type: str, direction: str) -> Inline:
+        del state
         if not acts_on_fd(event_type, direction):
             return Inline(constant=True, value=MISSING)
         return Inline(text, bound)
@@ -268,10 +269,10 @@ def _inline(
     return inline
 
 
-def _nameraw_inline(event_type: str, direction: str) -> Inline | None:
+def _nameraw_inline(state: StateView, event_type: str, direction: str) -> Inline | None:
     """`_nameraw`'s inline form: the path parameter of the event type when it is a non-empty
     string, the getter otherwise."""
-    del direction
+    del state, direction
     where = paths.PATH_PARAMS.get(event_type)
     if where is None:
         return None

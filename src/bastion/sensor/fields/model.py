@@ -62,8 +62,9 @@ class StateView(Protocol):
 
 # factory(state, arg) -> getter, or None when the argument is not valid for this field
 Factory = Callable[[StateView, "str | None"], "Getter | None"]
-# inline(event_type, direction) -> the field as the generated matchers read it on such events
-InlineFor = Callable[[str, str], "Inline | None"]
+# inline(state, event_type, direction) -> the field as the generated matchers read it on such
+# events
+InlineFor = Callable[[StateView, str, str], "Inline | None"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ class FieldRegistry:
         field = BY_NAME.get(name)
         if arg is not None or field is None or field.inline is None:
             return None
-        return field.inline(event_type, direction)
+        return field.inline(self.state, event_type, direction)
 
     def field(self, name: str) -> FieldDef | None:
         """The definition `name` refers to (``evt.arg.flags`` -> ``evt.arg``), or None."""
