@@ -311,14 +311,15 @@ class RuleEngine:
         """The function `match` calls for events of `kind` and `direction` (generated, or
         the closures), made on the first such event and kept."""
         matcher: Callable[[object], Sequence[CompiledRule] | None] = self.match_closures
+        table = {"<": self._exit, ">": self._enter}.get(direction or "", self._matchers)
+        full = len(table) >= _MAX_MATCHERS  # event types are few; a bound all the same
         if not self.candidates(kind):
             matcher = _no_rules
-        elif self.generate:
+        elif self.generate and not full:  # past the bound, nothing generated per event
             built = self._generate(kind, direction)
             if built is not None:
                 matcher = built[0]  # type: ignore[assignment]
-        table = {"<": self._exit, ">": self._enter}.get(direction or "", self._matchers)
-        if len(table) < _MAX_MATCHERS:  # event types are few; a bound all the same
+        if not full:
             table[kind] = matcher
         return matcher
 
