@@ -13,7 +13,8 @@ with no kernel involved, on those records and in their batches, each stage alone
 - state: `SensorState.apply` (the thread's cgroup settled as the host's, as after 2 s live);
 - rules: `RuleEngine.match` by event type (the type's candidate rules, from the event-type
   index; a type with none pays only the dispatch), with Falco's stable rules and bastion's
-  unless `--rules` says otherwise;
+  unless `--rules` says otherwise, through the generated matchers (rules/codegen.py) and
+  through the closures (rules/compiler.py, `BASTION_SENSOR_RULES_CODEGEN=0`), alternating;
 - output: rendering one alert (a candidate rule's output on an event of its type), per alert.
 
 The load average is printed with the figures: the machine may be shared.
@@ -112,9 +113,9 @@ def main() -> int:
     with event_loop_gc():  # the collector as the live loop has it (sensor/gc_policy.py)
         rows, records, counts = stages(batches, ring_ns, epoch, args)
     print(f"\n{records} records ({', '.join(f'{t} {c}' for t, c in counts.most_common(4))})")
-    print(f"{'stage':<44}{'ns':>8}")
+    print(f"{'stage':<48}{'ns':>8}")
     for name, ns, unit in rows:
-        print(f"{name:<44}{ns:>8.0f}  {unit}")
+        print(f"{name:<48}{ns:>8.0f}  {unit}")
     print(f"load average at end: {loadavg()}")
     path = host.save_results(
         "sensor_profile",
@@ -165,32 +166,34 @@ def stages(
     rows.append(("state update (apply)", cpu_ns(apply_all, args.rounds), "per event"))
 
     rules = load_rules(list(args.rules or DEFAULT_RULES), state)
-    match = rules.engine.match
+    engine = rules.engine
+    match = engine.match
     by_type: dict[str, list[Any]] = defaultdict(list)
     for batch in events:
         for event in batch:
             by_type[event.type].append(event)
     counts = Counter({t: len(v) for t, v in by_type.items()})
-    for kind, _ in counts.most_common(4):
-        same = by_type[kind]
-        n = len(rules.engine.candidates(kind))
+    flood = [event for batch in events for event in batch]
+    for kind, _ in [*counts.most_common(4), ("", 0)]:
+        same = by_type[kind] if kind else flood
+        n = len(engine.candidates(kind)) if kind else 0
+        paths_ns: dict[bool, list[float]] = {True: [], False: []}
+        for round_ in range(args.rounds):  # the two rule paths alternating
+            for generate in (True, False) if round_ % 2 == 0 else (False, True):
+                engine.use_generated(generate)
+                match(same[0])  # the path's matcher, made on first use
 
-        def match_all(same: list[Any] = same) -> int:
-            for event in same:
-                match(event)
-            return len(same)
+                def match_all(same: list[Any] = same) -> int:
+                    for event in same:
+                        match(event)
+                    return len(same)
 
+                paths_ns[generate].append(cpu_ns(match_all, 1))
         what = "dispatch only" if n == 0 else f"{n} candidate rules"
-        rows.append((f"rules, {kind} ({what})", cpu_ns(match_all, args.rounds), "per event"))
-    total = sum(counts.values())
-
-    def match_flood() -> int:
-        for batch in events:
-            for event in batch:
-                match(event)
-        return total
-
-    rows.append(("rules, the whole flood", cpu_ns(match_flood, args.rounds), "per event"))
+        label = f"rules, {kind} ({what})" if kind else "rules, the whole flood"
+        rows.append((label, median(paths_ns[True]), "per event, generated"))
+        rows.append((label, median(paths_ns[False]), "per event, closures"))
+    engine.use_generated(True)
     kind = counts.most_common(1)[0][0]
     renderers = [r.output for r in rules.engine.rules if r.output is not None]
     sample = by_type["openat"][:2000] or by_type[kind][:2000]

@@ -1,7 +1,7 @@
 """How many events per second the sensor decodes and applies on one core without losing any.
 
     .venv/bin/python bench/sensor_throughput.py [--seconds S] [--rates 100000,200000,...]
-        [--decoders compiled,python]
+        [--decoders compiled,python,closures] [--rules FILE ...]
 
 Live: for each target rate (events/s, rising), a fresh sensor worker (bench/sensor_worker.py:
 probe + decoder + state tables) runs pinned to CPU 1 while the C workload on CPU 0 does
@@ -12,11 +12,15 @@ The rates stop rising after two steps with drops. Each step runs once per decode
 `--decoders`, the order alternating step by step: ``compiled`` (probe/accel.c, the default when
 built) and ``python`` (the same worker with ``BASTION_SENSOR_ACCEL=0``), so the two are measured
 side by side in the same minutes of a shared machine; a decoder stops rising on its own.
+``closures`` is ``compiled`` with the rules on the closures of rules/compiler.py
+(``BASTION_SENSOR_RULES_CODEGEN=0``) instead of the generated matchers of rules/codegen.py:
+with ``--rules``, ``--decoders compiled,closures`` compares the two rule paths.
 
 Offline: the records of one step are also written to a bastion capture, then decoded and
 applied in this process with no kernel involved (events/s of decode alone and of
-decode + apply), per decoder, in alternating rounds, from CPU time (process_time), with
-their medians and the ratio: the consumer's ceiling. Anchor (the issue): Falco handles ~250k
+decode + apply, and with ``--rules`` of decode + apply + rules as the pipeline feeds them),
+per decoder, in alternating rounds, from CPU time (process_time), with their medians and the
+ratio: the consumer's ceiling. Anchor (the issue): Falco handles ~250k
 syscalls/s on one CPU; the target is >= 500k/s. The load average is printed with the figures.
 """
 
@@ -47,8 +51,9 @@ from bench.sensor_common import (
 DEFAULT_RATES = "50000,100000,150000,200000,250000,300000,400000,500000,600000,700000,800000"
 #: The decoders compared: the worker's environment for each (probe/accel.py reads it).
 DECODERS: dict[str, dict[str, str]] = {
-    "compiled": {"BASTION_SENSOR_ACCEL": "1"},
-    "python": {"BASTION_SENSOR_ACCEL": "0"},
+    "compiled": {"BASTION_SENSOR_ACCEL": "1", "BASTION_SENSOR_RULES_CODEGEN": "1"},
+    "python": {"BASTION_SENSOR_ACCEL": "0", "BASTION_SENSOR_RULES_CODEGEN": "1"},
+    "closures": {"BASTION_SENSOR_ACCEL": "1", "BASTION_SENSOR_RULES_CODEGEN": "0"},
 }
 OFFLINE_ROUNDS = 3
 
@@ -71,17 +76,23 @@ def live_step(
         stats = worker.stop()
     finally:
         worker.kill()
-    if bool(stats.get("accelerated")) != (decoder == "compiled"):
+    env = DECODERS[decoder]
+    if bool(stats.get("accelerated")) != (env["BASTION_SENSOR_ACCEL"] == "1"):
         raise BenchError(
             f"the {decoder} step's worker ran the other decoder (run scripts/setup to build it)"
         )
+    generated = stats.get("rules_codegen")
+    if generated is not None and generated != (env["BASTION_SENSOR_RULES_CODEGEN"] == "1"):
+        raise BenchError(f"the {decoder} step's worker ran the other rule path")
     return {"target": rate, "achieved": 2 * pairs / (ns / 1e9), "decoder": decoder, **stats}
 
 
-def offline(path: str, decoders: list[str]) -> dict[str, dict[str, list[float]]]:
-    """Decode, then decode + apply, every record of a capture, in batches as the live path
-    reads them (nothing kept between batches): events per CPU second of each, per decoder,
-    `OFFLINE_ROUNDS` rounds with the decoders' order alternating."""
+def offline(
+    path: str, decoders: list[str], rules: list[str] | None = None
+) -> dict[str, dict[str, list[float]]]:
+    """Decode, then decode + apply (+ rules, with `rules`), every record of a capture, in
+    batches as the live path reads them (nothing kept between batches): events per CPU second
+    of each, per decoder, `OFFLINE_ROUNDS` rounds with the decoders' order alternating."""
     sys.path.insert(0, os.path.join(REPO, "src"))
     from bastion.sensor.capture.bcap import BcapReader
     from bastion.sensor.gc_policy import event_loop_gc
@@ -90,24 +101,51 @@ def offline(path: str, decoders: list[str]) -> dict[str, dict[str, list[float]]]
         batches = list(reader.batches())
         header = reader.header
     figures: dict[str, dict[str, list[float]]] = {
-        name: {"decode": [], "decode_apply": []} for name in decoders
+        name: {label: [] for label in OFFLINE_STAGES[: 3 if rules else 2]} for name in decoders
     }
     for round_ in range(OFFLINE_ROUNDS):
         for name in decoders if round_ % 2 == 0 else decoders[::-1]:
             state = new_state()
-            for label, apply in (("decode", None), ("decode_apply", state.apply)):
-                decode = make_decoder(header, name == "compiled").decode
+            stages: list[tuple[str, Any]] = [("decode", None), ("decode_apply", apply_each(state))]
+            if rules:
+                stages.append(("decode_apply_rules", pipeline_feed(state, rules, name)))
+            for label, feed in stages:
+                decode = make_decoder(header, DECODERS[name]["BASTION_SENSOR_ACCEL"] == "1").decode
                 count = 0
                 with event_loop_gc():  # as the live loop runs (sensor/gc_policy.py)
                     t0 = time.process_time()
                     for records in batches:
                         events = decode(records)
                         count += len(events)
-                        if apply is not None:
-                            for event in events:
-                                apply(event)
+                        if feed is not None:
+                            feed(events)
                     figures[name][label].append(count / (time.process_time() - t0))
     return figures
+
+
+OFFLINE_STAGES = ("decode", "decode_apply", "decode_apply_rules")
+
+
+def pipeline_feed(state: Any, rules: list[str], name: str) -> Any:
+    """A batch's evaluation as the pipeline's: state, then the rules (matchers generated,
+    or the closures for ``closures``), alerts rendered."""
+    from bastion.sensor.assemble import load_rules
+    from bastion.sensor.pipeline import Pipeline
+
+    engine = load_rules(rules, state).engine
+    engine.use_generated(DECODERS[name]["BASTION_SENSOR_RULES_CODEGEN"] == "1")
+    return Pipeline(engine=engine, state=state, hostname="bench").feed
+
+
+def apply_each(state: Any) -> Any:
+    """A batch's state update alone."""
+    apply = state.apply
+
+    def feed(events: Any) -> None:
+        for event in events:
+            apply(event)
+
+    return feed
 
 
 def make_decoder(header: Any, compiled: bool) -> Any:
@@ -181,7 +219,7 @@ def main() -> int:
                     )
                     failures[decoder] = failures[decoder] + 1 if step["dropped"] else 0
             live_step(built, args.offline_rate, min(args.seconds, 2.0), capture)
-        result = offline(capture, decoders)
+        result = offline(capture, decoders, args.rules)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -198,11 +236,12 @@ def main() -> int:
         print(f"{decoder}: highest rate with 0 drops {best[decoder]:,.0f} events/s")
     print("(target >= 500,000; Falco ~250k)")
     print(f"offline, {OFFLINE_ROUNDS} alternating rounds, events per CPU second (median):")
-    for label in ("decode", "decode_apply"):
+    for label in OFFLINE_STAGES[: 3 if args.rules else 2]:
         medians = {d: median(result[d][label]) for d in decoders}
         line = ", ".join(f"{d} {v:,.0f}/s" for d, v in medians.items())
-        if {"compiled", "python"} <= set(medians):
-            line += f" (compiled/python {medians['compiled'] / medians['python']:.2f}x)"
+        for other in ("python", "closures"):
+            if {"compiled", other} <= set(medians):
+                line += f" (compiled/{other} {medians['compiled'] / medians[other]:.2f}x)"
         print(f"  {label.replace('_', ' + ')}: {line}")
     path = host.save_results(
         "sensor_throughput",

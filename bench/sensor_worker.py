@@ -92,6 +92,7 @@ def spilled(args: argparse.Namespace) -> int:
         catch_up_seconds=end - _stopped_at,
         peak_rss_bytes=_hwm(),
         accelerated=probe.decoder.accelerated,
+        rules_codegen=None if pipeline is None else pipeline.engine.generate,
     )
     print(json.dumps(stats))
     return 0

@@ -89,7 +89,9 @@ class Pipeline:
         for event in events:
             count += 1
             apply(event)
-            alerts.extend(self._alert(rule, event) for rule in match(event))
+            hits = match(event)
+            if hits:  # most events raise nothing: no generator made for them
+                alerts.extend(self._alert(rule, event) for rule in hits)
         self.stats.events += count
         return alerts
 

@@ -21,6 +21,7 @@ from bastion.identity import (
     POD_UID_LABEL,
 )
 from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView
+from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 
 if TYPE_CHECKING:
@@ -122,15 +123,31 @@ def _labels_text(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}:{v}" for k, v in labels.items())
 
 
+def _id_inline(state: StateView, event_type: str, direction: str) -> Inline:
+    """container.id's inline form (rules/codegen.py): the state's container's short id read
+    without the getter's two calls; the getter for a thread-less event or a None id."""
+    del event_type, direction
+    return Inline(
+        "_w_v if (_w_t := evt.thread) is not None and (_w_v := _cxid_of(_w_t).short_id) is not"
+        " None else _cxid_get(evt)",
+        {"_cxid_of": state.container_of, "_cxid_get": _on_container(_short_id)(state, None)},
+    )
+
+
+def _short_id(container: Container) -> object:
+    return container.short_id
+
+
 def _fields() -> Iterator[FieldDef]:
     def c(name: str, type: str, doc: str, read: Read) -> FieldDef:
         return FieldDef(name, type, doc, _on_container(read))
 
-    yield c(
+    yield FieldDef(
         "container.id",
         "string",
         "Container id, 12 characters; 'host' on the host.",
-        lambda x: x.short_id,
+        _on_container(_short_id),
+        inline=_id_inline,
     )
     yield c("container.full_id", "string", "Full container id; 'host' on the host.", lambda x: x.id)
     yield c("container.name", "string", "Container name; 'host' on the host.", lambda x: x.name)

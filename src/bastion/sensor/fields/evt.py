@@ -19,7 +19,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import ArgKind, FieldDef, Getter, StateView, int_arg, simple
+from bastion.sensor.fields.model import (
+    ArgKind,
+    FieldDef,
+    Getter,
+    InlineFor,
+    StateView,
+    int_arg,
+    simple,
+)
+from bastion.sensor.rules.compiler import Inline, event_direction, event_type
 from bastion.sensor.rules.ops import MISSING, to_text
 
 if TYPE_CHECKING:
@@ -136,12 +145,30 @@ def _open_flags(evt: Event) -> int:
     return flags if isinstance(flags, int) else 0
 
 
+# `_open_flags` written out in these two: every open meets them in several rules
 def _is_open_read(evt: Event) -> object:
-    return evt.type in OPEN_EVENTS and bool(_open_flags(evt) & O_RDONLY)
+    flags = evt.params.get("flags")
+    return evt.type in OPEN_EVENTS and isinstance(flags, int) and bool(flags & O_RDONLY)
 
 
 def _is_open_write(evt: Event) -> object:
-    return evt.type in OPEN_EVENTS and bool(_open_flags(evt) & O_WRONLY)
+    flags = evt.params.get("flags")
+    return evt.type in OPEN_EVENTS and isinstance(flags, int) and bool(flags & O_WRONLY)
+
+
+def _open_flag_inline(bit: int, getter: Callable[[Event], object]) -> InlineFor:
+    """`getter`'s inline form (rules/codegen.py): false on events that are no open, the bit
+    of an int ``flags`` on an open, the getter for any other ``flags``."""
+    name = f"_evx{getter.__name__}"
+    text = f"bool(_w_fl & {bit}) if type(_w_fl := evt.params.get('flags')) is int else {name}(evt)"
+
+    def inline(state: StateView, event_type: str, direction: str) -> Inline:
+        del state, direction
+        if event_type not in OPEN_EVENTS:
+            return Inline(constant=True, value=False)
+        return Inline(text, {name: getter})
+
+    return inline
 
 
 def _is_open_create(evt: Event) -> object:
@@ -213,8 +240,14 @@ def _hostname(state: StateView, arg: str | None) -> Getter:
     return lambda evt: name
 
 
-def _f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
-    return FieldDef(name, type, doc, simple(fn))
+def _f(
+    name: str,
+    type: str,
+    doc: str,
+    fn: Callable[[Event], object],
+    inline: InlineFor | None = None,
+) -> FieldDef:
+    return FieldDef(name, type, doc, simple(fn), inline=inline)
 
 
 FIELDS: tuple[FieldDef, ...] = (
@@ -252,7 +285,8 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("evt.rawtime", "abstime", "Timestamp in ns since the Unix epoch.", lambda e: e.ts),
     _f("evt.rawtime.s", "abstime", "Whole seconds of evt.rawtime.", lambda e: e.ts // NS),
     _f("evt.rawtime.ns", "abstime", "Sub-second ns of evt.rawtime.", lambda e: e.ts % NS),
-    _f("evt.type", "string", "Event name (open, execve, connect...).", lambda e: e.type),
+    # the compiler's own getter: generated matchers fold checks on it (rules/codegen.py)
+    _f("evt.type", "string", "Event name (open, execve, connect...).", event_type),
     _f(
         "syscall.type",
         "string",
@@ -267,7 +301,7 @@ FIELDS: tuple[FieldDef, ...] = (
         ArgKind.REQUIRED,
         dotted=True,
     ),
-    _f("evt.dir", "string", "'>' for an enter event, '<' for an exit event.", lambda e: e.dir),
+    _f("evt.dir", "string", "'>' for an enter event, '<' for an exit event.", event_direction),
     _f("evt.category", "string", "Coarse category (file, net, process...).", lambda e: e.category),
     _f("evt.cpu", "int16", "CPU the event was captured on.", lambda e: e.cpu),
     FieldDef("evt.args", "string", "Every parameter rendered as name=value.", _args),
@@ -301,8 +335,20 @@ FIELDS: tuple[FieldDef, ...] = (
         "True when the call returned an error.",
         lambda e: e.res is not None and e.res < 0,
     ),
-    _f("evt.is_open_read", "bool", "An open-family call that opened for reading.", _is_open_read),
-    _f("evt.is_open_write", "bool", "An open-family call that opened for writing.", _is_open_write),
+    _f(
+        "evt.is_open_read",
+        "bool",
+        "An open-family call that opened for reading.",
+        _is_open_read,
+        _open_flag_inline(O_RDONLY, _is_open_read),
+    ),
+    _f(
+        "evt.is_open_write",
+        "bool",
+        "An open-family call that opened for writing.",
+        _is_open_write,
+        _open_flag_inline(O_WRONLY, _is_open_write),
+    ),
     _f("evt.is_open_create", "bool", "An open-family call that created the file.", _is_open_create),
     _f(
         "evt.is_open_exec",

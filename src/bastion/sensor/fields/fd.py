@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.events.model import Direction
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import AnyOf, FieldDef, simple
+from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, StateView, simple
+from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 from bastion.sensor.state.fd_use import acts_on_fd
 from bastion.sensor.state.model import FdType
@@ -43,7 +44,9 @@ TUPLE_EVENTS = frozenset({"connect", "accept", "accept4"})
 
 def _has_fd(evt: Event) -> bool:
     """libsinsp's ``extract_fd`` gate: ``fd.*`` fields exist only on events flagged as using,
-    creating or destroying an fd, and only for a known thread."""
+    creating or destroying an fd, and only for a known thread. (The getters an open meets in
+    most rules, fd.name, fd.num, fd.typechar and fd.directory, test the same written out:
+    a call less each.)"""
     return evt.thread is not None and acts_on_fd(evt.type, evt.dir)
 
 
@@ -75,7 +78,7 @@ def _on_fd(read: Read) -> Callable[[Event], object]:
 
 
 def _name(evt: Event) -> object:
-    if not _has_fd(evt):
+    if evt.thread is None or not acts_on_fd(evt.type, evt.dir):  # _has_fd
         return MISSING
     fd = evt.fd
     if fd is not None:
@@ -87,7 +90,7 @@ def _name(evt: Event) -> object:
 def _num(evt: Event) -> object:
     """``fd.num`` is libsinsp's ``m_lastevent_fd``: the number even when the fd is unknown,
     -1 for a call that creates an fd but has not (its enter event, or a failed call)."""
-    if not _has_fd(evt):
+    if evt.thread is None or not acts_on_fd(evt.type, evt.dir):  # _has_fd
         return MISSING
     if evt.fd is not None:
         return evt.fd.num
@@ -117,7 +120,7 @@ _TYPECHAR_BY_EVENT = {
 
 
 def _typechar(evt: Event) -> object:
-    if not _has_fd(evt):
+    if evt.thread is None or not acts_on_fd(evt.type, evt.dir):  # _has_fd
         return MISSING
     if evt.fd is not None:
         return FdType.TYPECHAR.get(evt.fd.type, "o")
@@ -137,6 +140,9 @@ def _path(evt: Event) -> str | None:
 
 
 def _directory(evt: Event) -> object:
+    fd = evt.fd
+    if fd is not None and fd.type == FdType.FILE and fd.name and _has_fd(evt):
+        return _dirname(fd.name)  # the common case of `_path` below, a call less
     path = _path(evt)
     if path is None:
         # libsinsp derives the directory of an unknown fd from the same name fd.name falls
@@ -147,7 +153,21 @@ def _directory(evt: Event) -> object:
     fd = evt.fd
     if fd is not None and fd.type == FdType.DIRECTORY:
         return path
-    return posixpath.dirname(path) or "/"
+    return _dirname(path)
+
+
+_DIRNAMES: dict[str, str] = {}
+
+
+def _dirname(path: str) -> str:
+    """``posixpath.dirname(path) or "/"``, kept per path: a flood of opens names the same few
+    paths, and the split cost more than every other fd field together."""
+    cached = _DIRNAMES.get(path)
+    if cached is None:
+        if len(_DIRNAMES) >= 4096:
+            _DIRNAMES.clear()
+        cached = _DIRNAMES[path] = posixpath.dirname(path) or "/"
+    return cached
 
 
 def _filename(evt: Event) -> object:
@@ -224,27 +244,103 @@ def _connected(fd: Fd) -> object:
     return fd.type == FdType.UNIX and bool(fd.name)
 
 
-def _fields() -> Iterator[FieldDef]:
-    def f(name: str, type: str, doc: str, fn: Callable[[Event], object]) -> FieldDef:
-        return FieldDef(name, type, doc, simple(fn))
+# --- inline forms (rules/codegen.py): the common case of a getter, on events of one type and
+# direction that act on an fd, its known fd and thread; anything else goes to the getter
 
-    yield f("fd.num", "int64", "The file descriptor number the event uses.", _num)
+_FD_HELD = "(_w_fd := evt.fd) is not None and evt.thread is not None"
+
+
+def _inline(
+    common: str, getter: Callable[[Event], object], when: str = "", **names: object
+) -> InlineFor:
+    """`common` (an expression on the event's fd ``_w_fd``) when the event holds a known fd
+    (and `when` holds), the getter otherwise; MISSING on events that act on no fd (every
+    getter given here starts so)."""
+    name = f"_fdx_{getter.__name__.strip('_')}"
+    text = f"{common} if {_FD_HELD}{when} else {name}(evt)"
+    bound = {name: getter, **names}
+
+    def inline(state: StateView, event_type: str, direction: str) -> Inline:
+        del state
+        if not acts_on_fd(event_type, direction):
+            return Inline(constant=True, value=MISSING)
+        return Inline(text, bound)
+
+    return inline
+
+
+def _nameraw_inline(state: StateView, event_type: str, direction: str) -> Inline | None:
+    """`_nameraw`'s inline form: the path parameter of the event type when it is a non-empty
+    string, the getter otherwise."""
+    del state, direction
+    where = paths.PATH_PARAMS.get(event_type)
+    if where is None:
+        return None
+    param = repr(where[1])
+    return Inline(
+        f"_w_r if type(_w_r := evt.params.get({param})) is str and _w_r else _fdx_nameraw(evt)",
+        {"_fdx_nameraw": _nameraw},
+    )
+
+
+def _fields() -> Iterator[FieldDef]:
+    def f(
+        name: str,
+        type: str,
+        doc: str,
+        fn: Callable[[Event], object],
+        inline: InlineFor | None = None,
+    ) -> FieldDef:
+        return FieldDef(name, type, doc, simple(fn), inline=inline)
+
+    yield f(
+        "fd.num",
+        "int64",
+        "The file descriptor number the event uses.",
+        _num,
+        _inline("_w_fd.num", _num),
+    )
     yield f(
         "fd.type",
         "string",
         "FD kind: file, directory, ipv4, ipv6, unix, pipe...",
         _on_fd(lambda d: d.type),
     )
-    yield f("fd.typechar", "string", "FD kind as one letter (f, d, 4, 6, u, p...).", _typechar)
-    yield f("fd.name", "string", "Full name: a path, or a connection tuple for sockets.", _name)
+    yield f(
+        "fd.typechar",
+        "string",
+        "FD kind as one letter (f, d, 4, 6, u, p...).",
+        _typechar,
+        _inline('_fdx_typechars.get(_w_fd.type, "o")', _typechar, _fdx_typechars=FdType.TYPECHAR),
+    )
+    yield f(
+        "fd.name",
+        "string",
+        "Full name: a path, or a connection tuple for sockets.",
+        _name,
+        _inline("_w_fd.name", _name),
+    )
     yield f(
         "fd.directory",
         "string",
         "Directory of a file fd (the directory itself for one).",
         _directory,
+        _inline(
+            "_fdx_dirname(_w_fd.name)",
+            _directory,
+            " and _w_fd.type == _fdx_file and _w_fd.name",
+            _fdx_dirname=_dirname,
+            _fdx_file=FdType.FILE,
+        ),
     )
     yield f("fd.filename", "string", "Base name of a file fd.", _filename)
-    yield f("fd.nameraw", "string", "The path as the caller passed it, unresolved.", _nameraw)
+    yield f(
+        "fd.nameraw",
+        "string",
+        "The path as the caller passed it, unresolved.",
+        _nameraw,
+        _nameraw_inline,
+    )
     yield f("fd.cip", "ipaddr", "Client IP address.", _inet(lambda d: d.client))
     yield f("fd.sip", "ipaddr", "Server IP address.", _inet(lambda d: d.server))
     yield f("fd.lip", "ipaddr", "Local IP address.", _inet(_local_ip))

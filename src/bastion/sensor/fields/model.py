@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ class StateView(Protocol):
 
 # factory(state, arg) -> getter, or None when the argument is not valid for this field
 Factory = Callable[[StateView, "str | None"], "Getter | None"]
+# inline(state, event_type, direction) -> the field as the generated matchers read it on such
+# events
+InlineFor = Callable[[StateView, str, str], "Inline | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,9 @@ class FieldDef:
     arg: str = ArgKind.NONE
     dotted: bool = False
     is_list: bool = False
+    # the getter's specialisation to one event type and direction (rules/codegen.py), for a
+    # field without argument that floods of events read in many rules
+    inline: InlineFor | None = None
 
     @property
     def field_class(self) -> str:

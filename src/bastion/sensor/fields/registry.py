@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from bastion.sensor.fields import container, evt, fd, proc, user
 from bastion.sensor.fields.model import ArgKind, FieldDef
-from bastion.sensor.rules.compiler import Getter
+from bastion.sensor.rules.compiler import Getter, Inline
 
 if TYPE_CHECKING:
     from bastion.sensor.fields.model import StateView
@@ -76,6 +76,13 @@ class FieldRegistry:
             return None
         # our getters take an Event; the compiler's protocol types events as object
         return cast("Getter | None", field.factory(self.state, arg))
+
+    def inline(self, name: str, arg: str | None, event_type: str, direction: str) -> Inline | None:
+        """`name`'s inline form on events of `event_type` and `direction`, if it has one."""
+        field = BY_NAME.get(name)
+        if arg is not None or field is None or field.inline is None:
+            return None
+        return field.inline(self.state, event_type, direction)
 
     def field(self, name: str) -> FieldDef | None:
         """The definition `name` refers to (``evt.arg.flags`` -> ``evt.arg``), or None."""

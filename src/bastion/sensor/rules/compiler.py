@@ -12,7 +12,7 @@ Operators live in `ops`. `event_types` infers the ``evt.type`` values a conditio
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from typing import Protocol, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 from bastion.errors import BastionError
 from bastion.sensor.rules import ops
@@ -38,8 +38,40 @@ Getter: TypeAlias = Callable[[Event], object]
 Condition: TypeAlias = Callable[[Event], bool]
 
 
+def event_type(evt: Event) -> object:
+    """The getter of ``evt.type``: the event's own type, the key the engine dispatches on.
+
+    A field table that gives this very function for ``evt.type`` lets the generated matchers
+    (`codegen`) fold checks on the type, since each only sees events of one type."""
+    return evt.type  # type: ignore[attr-defined]
+
+
+def event_direction(evt: Event) -> object:
+    """The getter of ``evt.dir``: the event's own direction (``>`` or ``<``). As with
+    `event_type`, a field table giving this very function lets the engine dispatch on the
+    direction too and the generated matchers fold checks on it."""
+    return evt.dir  # type: ignore[attr-defined]
+
+
+class Inline(NamedTuple):
+    """A field as the generated matchers may read it on events of one type and direction
+    (rules/codegen.py): a Python expression over ``evt`` (`text`, with the objects it names in
+    `names`, each starting with ``_``; temporaries it binds start with ``_w_``), or, when
+    `constant`, the value every such event has. The field's getter stays its definition: an
+    `Inline` must give exactly what the getter gives on those events (a test holds them to it).
+    """
+
+    text: str = ""
+    names: Mapping[str, object] = {}
+    constant: bool = False
+    value: object = None
+
+
 class FieldTable(Protocol):
-    """Resolves a field name (and its bracket argument) to a getter, or None if unknown."""
+    """Resolves a field name (and its bracket argument) to a getter, or None if unknown.
+
+    A table may also have ``inline(name, arg, event_type, direction) -> Inline | None``:
+    the generated matchers then read the fields it gives inline."""
 
     def resolve(self, name: str, arg: str | None) -> Getter | None: ...
 

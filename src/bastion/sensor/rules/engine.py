@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from bastion.errors import BastionError
 from bastion.sensor.outputs.alert import PRIORITIES
 from bastion.sensor.outputs.alert import priority_rank as alert_priority_rank
+from bastion.sensor.rules import codegen
 from bastion.sensor.rules.ast import Expr
 from bastion.sensor.rules.compiler import (
     CompileError,
@@ -27,6 +28,7 @@ from bastion.sensor.rules.compiler import (
     FieldTable,
     MatchScope,
     compile_condition,
+    event_direction,
     event_types,
 )
 from bastion.sensor.rules.errors import ConditionSyntaxError
@@ -73,6 +75,9 @@ class CompiledRule:
     source: str
     definition: RuleDef
     order: int  # position in load order
+    # the parsed condition and exceptions the generated matchers are written from
+    expr: Expr | None = None
+    exceptions: tuple[Expr, ...] = ()
 
 
 OutputCompiler = Callable[[str], object]
@@ -89,6 +94,24 @@ class RuleEngine:
     _any_type: tuple[CompiledRule, ...] = ()
     matches: dict[str, int] = field(default_factory=dict)
     scope: MatchScope = field(default_factory=MatchScope)
+    # what the generated matchers are compiled against (rules/codegen.py), and whether they
+    # are (`codegen.CODEGEN_ENV`); one matcher per event type met, made on its first event
+    macros: dict[str, Expr] = field(default_factory=dict)
+    lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fields: FieldTable | None = None
+    generate: bool = True
+    _matchers: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
+        default_factory=dict
+    )
+    _exit: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
+        default_factory=dict
+    )
+    _enter: dict[str, Callable[[object], Sequence[CompiledRule] | None]] = field(
+        default_factory=dict
+    )
+    # the field table reads evt.dir off the event itself, so `match` may pick matchers by
+    # direction as well (the events have one)
+    _directed: bool = False
 
     @classmethod
     def build(
@@ -156,7 +179,7 @@ class RuleEngine:
             )
             if built is None:
                 continue
-            condition, types = built
+            condition, types, exception_exprs = built
             output = None
             if output_compiler is not None:
                 try:
@@ -186,9 +209,21 @@ class RuleEngine:
                     source=rule.source,
                     definition=rule,
                     order=order,
+                    expr=rule.expr,
+                    exceptions=exception_exprs,
                 )
             )
-        engine = cls(compiled, rule_matching, warnings, scope=scope)
+        engine = cls(
+            compiled,
+            rule_matching,
+            warnings,
+            scope=scope,
+            macros=macros,
+            lists=lists,
+            fields=fields,
+            generate=codegen.enabled(),
+            _directed=fields.resolve("evt.dir", None) is event_direction,
+        )
         engine._index()
         return engine
 
@@ -221,20 +256,96 @@ class RuleEngine:
 
     def match(self, event: object) -> list[CompiledRule]:
         """The rules `event` triggers: the first in load order, or all (``rule_matching``).
-        Each macro is evaluated at most once for the event (`MatchScope`)."""
+
+        Through the event type's generated matcher (`codegen`), else the closures; either
+        reads each field and evaluates each macro at most once for the event."""
+        kind: str = event.type  # type: ignore[attr-defined]
+        direction = event.dir if self._directed else None  # type: ignore[attr-defined]
+        if direction == "<":
+            matcher = self._exit.get(kind) or self.matcher(kind, "<")
+        elif direction == ">":
+            matcher = self._enter.get(kind) or self.matcher(kind, ">")
+        else:
+            matcher = self._matchers.get(kind) or self.matcher(kind)
+        hits = matcher(event)
+        if not hits:
+            return []
+        matches = self.matches
+        for rule in hits:
+            matches[rule.name] = matches.get(rule.name, 0) + 1
+        return hits  # type: ignore[return-value]  # a fresh list from either matcher
+
+    def match_closures(self, event: object) -> list[CompiledRule]:
+        """`match`'s answer from the compiled closures alone (the definition the generated
+        matchers are held to), without counting. Each macro is evaluated at most once for
+        the event (`MatchScope`)."""
         hits: list[CompiledRule] = []
         scope = self.scope
         scope.serial += 1
         try:
             for rule in self._by_type.get(event.type, self._any_type):  # type: ignore[attr-defined]
                 if rule.condition(event):
-                    self.matches[rule.name] = self.matches.get(rule.name, 0) + 1
                     hits.append(rule)
                     if self.rule_matching == "first":
                         break
         finally:
             scope.serial += 1  # no macro result outlives this event's evaluation
         return hits
+
+    def use_generated(self, on: bool) -> None:
+        """Match through generated matchers (`on`) or the closures from the next event on
+        (what `codegen.CODEGEN_ENV` chose at build)."""
+        self.generate = on
+        for table in (self._matchers, self._exit, self._enter):
+            table.clear()
+
+    def matcher_source(self, event_type: str, direction: str | None = None) -> str | None:
+        """The generated source of the matcher of `event_type` events (of `direction`, ``<``
+        or ``>``; None: either), None when they run on closures."""
+        built = self._generate(event_type, direction)
+        return None if built is None else built[1]
+
+    def matcher(
+        self, kind: str, direction: str | None = None
+    ) -> Callable[[object], Sequence[CompiledRule] | None]:
+        """The function `match` calls for events of `kind` and `direction` (generated, or
+        the closures), made on the first such event and kept."""
+        matcher: Callable[[object], Sequence[CompiledRule] | None] = self.match_closures
+        table = {"<": self._exit, ">": self._enter}.get(direction or "", self._matchers)
+        full = len(table) >= _MAX_MATCHERS  # event types are few; a bound all the same
+        if not self.candidates(kind):
+            matcher = _no_rules
+        elif self.generate and not full:  # past the bound, nothing generated per event
+            built = self._generate(kind, direction)
+            if built is not None:
+                matcher = built[0]  # type: ignore[assignment]
+        if not full:
+            table[kind] = matcher
+        return matcher
+
+    def _generate(
+        self, kind: str, direction: str | None = None
+    ) -> tuple[codegen.Matcher, str] | None:
+        rules = self.candidates(kind)
+        if self.fields is None or any(r.expr is None for r in rules):
+            return None
+        return codegen.build(
+            [(r, r.expr, r.exceptions) for r in rules],  # type: ignore[misc]
+            event_type_name=kind,
+            direction=direction,
+            first=self.rule_matching == "first",
+            macros=self.macros,
+            lists=self.lists,
+            fields=self.fields,
+        )
+
+
+_MAX_MATCHERS = 4096
+
+
+def _no_rules(event: object) -> None:
+    """The matcher of an event type no rule can match."""
+    del event
 
 
 def _compile_rule(
@@ -246,7 +357,7 @@ def _compile_rule(
     warnings: list[str],
     event_names: Container[str] | None = None,
     scope: MatchScope | None = None,
-) -> tuple[Condition, set[str] | None] | None:
+) -> tuple[Condition, set[str] | None, tuple[Expr, ...]] | None:
     """The rule's predicate (condition and not any exception) and its event types.
 
     The condition and each exception are compiled separately, so a compile error's offset
@@ -262,11 +373,14 @@ def _compile_rule(
             scope=scope,
         )
         excluded: list[Condition] = []
+        exprs: list[Expr] = []
         for item in rule.exceptions:
             _check_exception_fields(rule, item, fields)
             text = exception_text(item, lists)
             if text is not None:
-                excluded.append(_compile_exception(rule, item, text, macros, lists, fields, scope))
+                expr, check = _compile_exception(rule, item, text, macros, lists, fields, scope)
+                exprs.append(expr)
+                excluded.append(check)
     except CompileError as exc:
         if rule.skip_if_unknown_filter and exc.reference == "rule-unknown-field":
             warnings.append(f"{rule.mark}: rule '{rule.name}' skipped: {exc.message}")
@@ -274,11 +388,15 @@ def _compile_rule(
         raise _located(rule, ruleset, exc) from exc
     types = event_types(rule.expr, macros, lists)
     if not excluded:
-        return condition, types
+        return condition, types, ()
     if len(excluded) == 1:
         (only,) = excluded
-        return (lambda evt: condition(evt) and not only(evt)), types
-    return (lambda evt: condition(evt) and not any(e(evt) for e in excluded)), types
+        return (lambda evt: condition(evt) and not only(evt)), types, tuple(exprs)
+    return (
+        (lambda evt: condition(evt) and not any(e(evt) for e in excluded)),
+        types,
+        tuple(exprs),
+    )
 
 
 def _check_exception_fields(rule: RuleDef, item: ExceptionDef, fields: FieldTable) -> None:
@@ -315,10 +433,10 @@ def _compile_exception(
     lists: dict[str, tuple[str, ...]],
     fields: FieldTable,
     scope: MatchScope | None = None,
-) -> Condition:
+) -> tuple[Expr, Condition]:
     try:
         expr = parse_condition(text)
-        return compile_condition(expr, macros=macros, lists=lists, fields=fields, scope=scope)
+        return expr, compile_condition(expr, macros=macros, lists=lists, fields=fields, scope=scope)
     except ConditionSyntaxError as exc:
         index, what = _wrong_value(item, lists)
         marks = item.value_marks
