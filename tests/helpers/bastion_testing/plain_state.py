@@ -16,7 +16,8 @@ from typing import Any
 from bastion._record import replace
 from bastion._sys.proc import start_time
 from bastion.runtime.lean import plain_record
-from bastion.runtime.state import ContainerState, encode_state
+from bastion.runtime.state import encode_state
+from bastion_testing.runtime_states import saved_state
 
 CGROUP = "/bastion-unit/plain"
 IDENTITY = b'{"id": "plain-identity-record"}'
@@ -34,21 +35,13 @@ def make_plain(base: Path, container_id: str = "c1", *, alive: bool = True, **ch
     freezer = base / "freezer.state"
     freezer.write_text("THAWED\n")
     pid, pid_start = (os.getpid(), start_time(os.getpid())) if alive else _dead_process()
-    state = ContainerState(
-        id=container_id,
+    state = saved_state(
+        container_id,
         status="created",
         bundle=str(base / "bundle"),
         rootfs=str(base / "bundle" / "rootfs"),
-        creator_pid=1,
-        creator_start=2,
         cgroup_path=CGROUP,
         cgroup_preexisting=False,
-        created="2026-01-01T00:00:00.000000000Z",
-        owner="",
-        annotations={},
-        has_poststart=False,
-        has_poststop=False,
-        host_mounts=False,
         pid=pid,
         pid_start=pid_start,
         freezer_file=str(freezer),

@@ -26,7 +26,7 @@ from bastion.sensor.fields.model import (
     InlineFor,
     StateView,
     int_arg,
-    simple,
+    simple_field,
 )
 from bastion.sensor.rules.compiler import Inline, event_direction, event_type
 from bastion.sensor.rules.ops import MISSING, to_text
@@ -240,14 +240,7 @@ def _hostname(state: StateView, arg: str | None) -> Getter:
     return lambda evt: name
 
 
-def _f(
-    name: str,
-    type: str,
-    doc: str,
-    fn: Callable[[Event], object],
-    inline: InlineFor | None = None,
-) -> FieldDef:
-    return FieldDef(name, type, doc, simple(fn), inline=inline)
+_f = simple_field
 
 
 FIELDS: tuple[FieldDef, ...] = (

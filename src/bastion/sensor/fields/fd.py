@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from bastion.sensor.events.model import Direction
 from bastion.sensor.fields import paths
-from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, StateView, simple
+from bastion.sensor.fields.model import AnyOf, FieldDef, InlineFor, StateView, simple_field
 from bastion.sensor.rules.compiler import Inline
 from bastion.sensor.rules.ops import MISSING
 from bastion.sensor.state.fd_use import acts_on_fd
@@ -284,14 +284,7 @@ def _nameraw_inline(state: StateView, event_type: str, direction: str) -> Inline
 
 
 def _fields() -> Iterator[FieldDef]:
-    def f(
-        name: str,
-        type: str,
-        doc: str,
-        fn: Callable[[Event], object],
-        inline: InlineFor | None = None,
-    ) -> FieldDef:
-        return FieldDef(name, type, doc, simple(fn), inline=inline)
+    f = simple_field
 
     yield f(
         "fd.num",

@@ -119,6 +119,17 @@ def simple(fn: Callable[[Event], object]) -> Factory:
     return factory
 
 
+def simple_field(
+    name: str,
+    type: str,
+    doc: str,
+    fn: Callable[[Event], object],
+    inline: InlineFor | None = None,
+) -> FieldDef:
+    """A field without argument whose getter is `fn`, with its inline form if it has one."""
+    return FieldDef(name, type, doc, simple(fn), inline=inline)
+
+
 def thread_getter(fn: Callable[[Thread], object]) -> Getter:
     """A getter reading `fn` off the event's thread (`MISSING` without one)."""
 
