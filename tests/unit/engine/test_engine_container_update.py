@@ -11,26 +11,13 @@ from bastion.api.update import change_of
 from bastion.engine.container_update import ResourceUpdate, config_with, resources_of
 from bastion.engine.errors import InvalidOptionError
 from bastion.engine.metadata import ContainerRecord
+from bastion_testing.records import container_record
 
 MB = 1024 * 1024
 
 
 def _record(**config: object) -> ContainerRecord:
-    return ContainerRecord(
-        id="ab" * 32,
-        name="web",
-        image="busybox",
-        image_digest="sha256:" + "0" * 64,
-        image_id="sha256:" + "1" * 64,
-        created=0.0,
-        status="running",
-        exit_code=None,
-        oom_killed=False,
-        pid=0,
-        started=None,
-        finished=None,
-        config=dict(config),
-    )
+    return container_record(status="running", config=dict(config))
 
 
 def test_the_runtime_gets_only_what_changes() -> None:

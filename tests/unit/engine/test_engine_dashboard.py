@@ -18,16 +18,13 @@ from bastion.engine.metadata import ContainerRecord
 from bastion.engine.operations import ContainerStats
 from bastion.sensor.outputs.alert import Alert
 from bastion.sensor.outputs.store import AlertStore
+from bastion_testing.records import container_record
 
 GIB = 1 << 30
 
 
 def record(cid: str, name: str, status: str = "running") -> ContainerRecord:
-    return ContainerRecord(
-        id=cid, name=name, image="localhost/busybox:latest", image_digest="", image_id="",
-        created=0.0, status=status, exit_code=None, oom_killed=False, pid=0, started=None,
-        finished=None, config={},
-    )  # fmt: skip
+    return container_record(id=cid, name=name, image="localhost/busybox:latest", status=status)
 
 
 def sample(cid: str, at: float, cpu_ns: int, limit: int | None = None) -> ContainerStats:

@@ -19,26 +19,15 @@ from bastion.engine.events_log import (
     select,
 )
 from bastion.engine.metadata import ContainerRecord
+from bastion_testing.records import container_record
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 def _container(name: str = "web", labels: dict[str, str] | None = None) -> ContainerRecord:
-    return ContainerRecord(
-        id="ab" * 32,
-        name=name,
-        image="docker.io/library/busybox:latest",
-        image_digest="sha256:" + "0" * 64,
-        image_id="sha256:" + "1" * 64,
-        created=0.0,
-        status="created",
-        exit_code=None,
-        oom_killed=False,
-        pid=0,
-        started=None,
-        finished=None,
-        config={"labels": labels or {}},
+    return container_record(
+        name=name, image="docker.io/library/busybox:latest", config={"labels": labels or {}}
     )
 
 

@@ -9,25 +9,20 @@ import pytest
 
 from bastion.engine.errors import EngineError, NameInUseError
 from bastion.engine.metadata import MIGRATIONS, ContainerRecord, ImageRecord, Metadata
+from bastion_testing.records import container_record
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 def container(cid: str, name: str) -> ContainerRecord:
-    return ContainerRecord(
+    return container_record(
         id=cid,
         name=name,
         image="r/i:t",
         image_digest="sha256:d",
         image_id="sha256:c",
         created=1.0,
-        status="created",
-        exit_code=None,
-        oom_killed=False,
-        pid=0,
-        started=None,
-        finished=None,
         config={"args": ["sh"]},
     )
 

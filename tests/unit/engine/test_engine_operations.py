@@ -11,7 +11,6 @@ import pytest
 
 from bastion.cli.front.engine_args import binary_size
 from bastion.engine.errors import InvalidOptionError
-from bastion.engine.metadata import ContainerRecord
 from bastion.engine.monitor import LogLine
 from bastion.engine.operations import (
     ContainerStats,
@@ -21,6 +20,7 @@ from bastion.engine.operations import (
     parse_time,
     published_ports,
 )
+from bastion_testing.records import container_record
 
 NOW = 1_800_000_000.0
 
@@ -78,19 +78,7 @@ def test_bad_container_names(name: str) -> None:
 
 
 def test_published_ports_read_the_network_steps_record() -> None:
-    record = ContainerRecord(
-        id="0" * 64,
-        name="n",
-        image="i",
-        image_digest="d",
-        image_id="x",
-        created=0.0,
-        status="created",
-        exit_code=None,
-        oom_killed=False,
-        pid=0,
-        started=None,
-        finished=None,
+    record = container_record(
         config={
             "ports": [
                 {"container_port": 80, "protocol": "tcp", "host_ip": "0.0.0.0", "host_port": 8080},

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bastion.engine.errors import InvalidOptionError, NoSuchVolumeError, VolumeInUseError
-from bastion.engine.metadata import ContainerRecord, Metadata
+from bastion.engine.metadata import Metadata
 from bastion.engine.mount_flags import requests
 from bastion.engine.volumes import Volumes
+from bastion_testing.records import container_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,21 +28,7 @@ def volumes(tmp_path: Path) -> Iterator[Volumes]:
 
 def _container(volumes: Volumes, cid: str, mounts: list[dict[str, Any]]) -> None:
     volumes.metadata.insert_container(
-        ContainerRecord(
-            id=cid,
-            name=f"c-{cid}",
-            image="r/i:t",
-            image_digest="sha256:d",
-            image_id="sha256:c",
-            created=1.0,
-            status="created",
-            exit_code=None,
-            oom_killed=False,
-            pid=0,
-            started=None,
-            finished=None,
-            config={"mounts": mounts},
-        )
+        container_record(id=cid, name=f"c-{cid}", config={"mounts": mounts})
     )
 
 
