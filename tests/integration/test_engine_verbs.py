@@ -10,6 +10,7 @@ container, overlay mount, conmon or cgroup is left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +21,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bastion_testing.engine import Bastion, cgroup_dirs, conmons, engine_rig, mounts_under
+from bastion_testing.engine import (
+    VOLATILE,
+    Bastion,
+    cgroup_dirs,
+    conmons,
+    engine_rig,
+    mounts_under,
+    overlay_options_under,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -425,22 +434,8 @@ def test_info_and_version(bastion: Bastion) -> None:
 
 @pytest.mark.parametrize("step", ["pulled", "mounted", "created", "started"])
 def test_a_killed_run_is_repaired_by_system_prune(bastion: Bastion, step: str) -> None:
-    run = subprocess.Popen(
-        bastion.argv("run", "--name", f"killed-{step}", bastion.image, "true"),
-        env={**os.environ, "BASTION_TEST_STOP_AT": step},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def stopped() -> bool:
-        with open(f"/proc/{run.pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "T"
-
-    try:
-        _until(stopped, f"bastion run to stop at {step}", timeout=60)
-    finally:
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+    with _run_stopped_at(bastion, step, "--name", f"killed-{step}", bastion.image, "true"):
+        pass
     # what the kill left, read without the engine (which would settle it)
     db = sqlite3.connect(os.path.join(bastion.root, "bastion.db"))
     try:
@@ -463,9 +458,26 @@ def test_an_rm_run_killed_then_started_again_mounts_its_volatile_overlay(
     that records its exit unmounts it cleanly, and a `start` mounts the same upper directory
     again (the kernel refuses a work directory still marked volatile), changes kept."""
     script = "echo ran >> /runs; wc -l < /runs; sleep 1"
+    argv = ("--rm", "--name", "killed-rm", bastion.image, "sh", "-c", script)
+    try:
+        with _run_stopped_at(bastion, "started", *argv):
+            volatile = [bool(VOLATILE & o) for o in overlay_options_under(bastion.root)]
+            assert volatile == [True]
+        assert bastion.ok("wait", "killed-rm") == "0\n"
+        assert mounts_under(bastion.root) == []
+        result = bastion("start", "-a", "killed-rm")
+        assert (result.returncode, result.stdout) == (0, "2\n"), result.stderr
+    finally:
+        bastion("rm", "-f", "killed-rm")
+    _nothing_left(bastion)
+
+
+@contextlib.contextmanager
+def _run_stopped_at(bastion: Bastion, step: str, *args: str) -> Iterator[None]:
+    """`bastion run ARGS` stopped (SIGSTOP, BASTION_TEST_STOP_AT) at `step`; SIGKILLed on exit."""
     run = subprocess.Popen(
-        bastion.argv("run", "--rm", "--name", "killed-rm", bastion.image, "sh", "-c", script),
-        env={**os.environ, "BASTION_TEST_STOP_AT": "started"},
+        bastion.argv("run", *args),
+        env={**os.environ, "BASTION_TEST_STOP_AT": step},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -475,22 +487,11 @@ def test_an_rm_run_killed_then_started_again_mounts_its_volatile_overlay(
             return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
     try:
-        try:
-            _until(stopped, "bastion run to stop at started", timeout=60)
-            with open("/proc/self/mountinfo") as f:
-                rows = [line.split() for line in f if " - overlay " in line]
-            options = [row[-1].split(",") for row in rows if row[4].startswith(bastion.root)]
-            assert [{"volatile", "fsync=volatile"} & set(o) != set() for o in options] == [True]
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait()
-        assert bastion.ok("wait", "killed-rm") == "0\n"
-        assert mounts_under(bastion.root) == []
-        result = bastion("start", "-a", "killed-rm")
-        assert (result.returncode, result.stdout) == (0, "2\n"), result.stderr
+        _until(stopped, f"bastion run to stop at {step}", timeout=60)
+        yield
     finally:
-        bastion("rm", "-f", "killed-rm")
-    _nothing_left(bastion)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
 
 
 def _nothing_left(bastion: Bastion) -> None:

@@ -14,6 +14,7 @@ from bastion.images.errors import OverlayError
 from bastion.images.layers import LayerStore
 from bastion.images.layout import Layout
 from bastion.images.overlay import ContainerFilesystem, mount_overlay
+from bastion_testing.engine import VOLATILE, mounts_under, overlay_options_under
 from bastion_testing.layers import directory, file, make_tar, write_oci_image
 
 if TYPE_CHECKING:
@@ -39,9 +40,13 @@ def rootfs(tmp_path: Path) -> Iterator[ContainerFilesystem]:
         fs.remove()
 
 
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+def one_layer_image(tmp_path: Path, store: tuple[Layout, LayerStore], name: str) -> list[str]:
+    """The lower directories of a one-file image `name`, its layer unpacked."""
+    layout, layers = store
+    write_oci_image(str(tmp_path / "layout"), name, [make_tar([file("a", b"x")])])
+    image = layout.image(name)
+    layers.ensure_image(layout, image)
+    return layers.lowerdirs(image)
 
 
 def test_120_layer_image_mounts_and_reads_right(
@@ -68,7 +73,7 @@ def test_120_layer_image_mounts_and_reads_right(
     assert (tmp_path / "container/merged/layers/059").read_text() == "59\n"
 
     rootfs.remove()
-    assert mounts_under(tmp_path) == []
+    assert mounts_under(str(tmp_path)) == []
     assert not os.path.exists(tmp_path / "container")
 
 
@@ -119,16 +124,13 @@ def test_whiteout_and_opaque_directory_merge(
 def test_readonly_overlay_refuses_writes(
     tmp_path: Path, store: tuple[Layout, LayerStore], rootfs: ContainerFilesystem
 ) -> None:
-    layout, layers = store
-    write_oci_image(str(tmp_path / "layout"), "ro", [make_tar([file("a", b"x")])])
-    image = layout.image("ro")
-    layers.ensure_image(layout, image)
-    merged = rootfs.mount(layers.lowerdirs(image), readonly=True)
+    lower = one_layer_image(tmp_path, store, "ro")
+    merged = rootfs.mount(lower, readonly=True)
     with pytest.raises(OSError, match="Read-only"):
         open(os.path.join(merged, "b"), "w").close()
     with pytest.raises(OverlayError):  # never two overlays stacked on one merged dir
-        rootfs.mount(layers.lowerdirs(image))
-    assert len(mounts_under(tmp_path)) == 1
+        rootfs.mount(lower)
+    assert len(mounts_under(str(tmp_path))) == 1
 
 
 def test_missing_layer_is_a_clear_error(tmp_path: Path) -> None:
@@ -138,55 +140,42 @@ def test_missing_layer_is_a_clear_error(tmp_path: Path) -> None:
         mount_overlay([str(tmp_path / "no-such-layer")], str(target))
     assert caught.value.reference == "overlay-mount"
     assert "no-such-layer" in caught.value.message
-    assert mounts_under(tmp_path) == []
-
-
-def volatile_mount_options(path: Path) -> list[str]:
-    """The superblock options of the overlays mounted under `path` that say `volatile` (which
-    Linux 6.x shows as `fsync=volatile`)."""
-    with open("/proc/self/mountinfo") as f:
-        rows = [line.split() for line in f if line.split()[4].startswith(str(path))]
-    said = {"volatile", "fsync=volatile"}
-    return [row[-1] for row in rows if said & set(row[-1].split(","))]
+    assert mounts_under(str(tmp_path)) == []
 
 
 def test_volatile_overlay_mounts_again_after_a_clean_unmount(
     tmp_path: Path, store: tuple[Layout, LayerStore], rootfs: ContainerFilesystem
 ) -> None:
-    layout, layers = store
-    write_oci_image(str(tmp_path / "layout"), "v", [make_tar([file("a", b"x")])])
-    image = layout.image("v")
-    layers.ensure_image(layout, image)
-    merged = rootfs.mount(layers.lowerdirs(image), volatile=True)
-    assert len(volatile_mount_options(tmp_path)) == 1  # the kernel took the option
+    lower = one_layer_image(tmp_path, store, "v")
+    merged = rootfs.mount(lower, volatile=True)
+    volatile = [bool(VOLATILE & o) for o in overlay_options_under(str(tmp_path))]
+    assert volatile == [True]  # the kernel took the option
     with open(os.path.join(merged, "b"), "w") as f:
         f.write("written")
     mark = os.path.join(rootfs.work, "work", "incompat", "volatile")
     assert os.path.isdir(mark)  # overlayfs's own mark while it is mounted
     rootfs.unmount()
-    assert not os.path.exists(mark) and mounts_under(tmp_path) == []
+    assert not os.path.exists(mark) and mounts_under(str(tmp_path)) == []
     # a `start` again: the kernel refuses a marked work directory, ours is clean
-    merged = rootfs.mount(layers.lowerdirs(image), volatile=True)
+    merged = rootfs.mount(lower, volatile=True)
     with open(os.path.join(merged, "b")) as f:
         assert f.read() == "written"
     rootfs.unmount()
-    merged = rootfs.mount(layers.lowerdirs(image))  # and the same upper without the option
-    assert volatile_mount_options(tmp_path) == [] and os.path.exists(os.path.join(merged, "b"))
+    merged = rootfs.mount(lower)  # and the same upper without the option
+    assert [bool(VOLATILE & o) for o in overlay_options_under(str(tmp_path))] == [False]
+    assert os.path.exists(os.path.join(merged, "b"))
 
 
 def test_volatile_mark_left_by_a_crash_is_a_clear_error(
     tmp_path: Path, store: tuple[Layout, LayerStore], rootfs: ContainerFilesystem
 ) -> None:
-    layout, layers = store
-    write_oci_image(str(tmp_path / "layout"), "v", [make_tar([file("a", b"x")])])
-    image = layout.image("v")
-    layers.ensure_image(layout, image)
-    rootfs.mount(layers.lowerdirs(image), volatile=True)
+    lower = one_layer_image(tmp_path, store, "v")
+    rootfs.mount(lower, volatile=True)
     # a lazy unmount keeps the mark, as a host that stopped with it mounted does
     rootfs.unmount(lazy=True)
     assert os.path.isdir(os.path.join(rootfs.work, "work", "incompat", "volatile"))
     with pytest.raises(OverlayError) as caught:
-        rootfs.mount(layers.lowerdirs(image), volatile=True)
+        rootfs.mount(lower, volatile=True)
     assert caught.value.reference == "overlay-mount"
     assert caught.value.hint is not None and "remove the container" in caught.value.hint
-    assert mounts_under(tmp_path) == []
+    assert mounts_under(str(tmp_path)) == []

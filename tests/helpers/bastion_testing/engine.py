@@ -161,6 +161,17 @@ def mounts_under(root: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(root)]
 
 
+#: How mountinfo says an overlay is volatile (Linux 6.x shows `fsync=volatile`).
+VOLATILE = frozenset({"volatile", "fsync=volatile"})
+
+
+def overlay_options_under(root: str) -> list[frozenset[str]]:
+    """The superblock options of each overlay mounted under `root`."""
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f if " - overlay " in line]
+    return [frozenset(row[-1].split(",")) for row in rows if row[4].startswith(root)]
+
+
 @contextlib.contextmanager
 def engine_rig(busybox_rootfs: str, prefix: str = "bst-test-engine-") -> Iterator[Bastion]:
     """A private engine root, a registry on 127.0.0.1 holding `busybox:latest`,
