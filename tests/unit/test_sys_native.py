@@ -132,6 +132,15 @@ def test_clone3_refused_names_the_call() -> None:
     assert "clone3(0x200000000)" in str(info.value)
 
 
+def _words_printed(code: str, no_native: str) -> list[str]:
+    """What `code` prints, run by a fresh `python -S` with the native backend on ("") or off."""
+    env = {**os.environ, libc.NO_NATIVE_ENV: no_native}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
 @pytest.mark.parametrize("no_native", ["", "1"], ids=["native", "ctypes"])
 def test_set_cmdline_both_ways(no_native: str) -> None:
     code = (
@@ -141,10 +150,7 @@ def test_set_cmdline_both_ways(no_native: str) -> None:
         "sys.stdout.write(open('/proc/self/cmdline', 'rb').read().hex())\n"
         "sys.stdout.write(' ' + str('ctypes' in sys.modules))\n"
     )
-    env = {**os.environ, libc.NO_NATIVE_ENV: no_native}
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = _words_printed(code, no_native)
     assert bytes.fromhex(out[0]).split(b"\0")[0] == b"bst-test-title"
     assert out[1] == "False"  # /proc/self/mem: no ctypes either way
 
@@ -163,8 +169,5 @@ def test_setrlimit_through_prlimit64(no_native: str) -> None:
         "    err = (exc.errno, exc.strerror.split(':')[0])\n"
         "print(after == (64, hard), err == (errno.EINVAL, 'setrlimit(RLIMIT_NOFILE)'))\n"
     )
-    env = {**os.environ, libc.NO_NATIVE_ENV: no_native}
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = _words_printed(code, no_native)
     assert out == ["True", "True"]
