@@ -44,13 +44,13 @@ from bastion.sensor.rules.ast import (
     Visitor,
 )
 from bastion.sensor.rules.compiler import (
+    ConditionCompiler,
     FieldTable,
     Inline,
-    _Compiler,
-    _dynamic,
     event_direction,
     event_type,
     expand_list,
+    field_comparison,
     names_a_list,
 )
 
@@ -99,7 +99,7 @@ class _Source(Visitor[str]):
 
     def __init__(
         self,
-        compiler: _Compiler,
+        compiler: ConditionCompiler,
         fields: FieldTable,
         event_type_name: str | None,
         direction: str | None,
@@ -239,13 +239,13 @@ class _Source(Visitor[str]):
     def visit_BinaryCheck(self, node: BinaryCheck) -> str:
         compiler = self.compiler
         if isinstance(node.value, FieldValue):
-            check = _dynamic(
+            check = field_comparison(
                 compiler.getter(node.field), compiler.getter(node.value.field), node.op
             )
             return f"{self.constant(check, 'd')}(evt)"
         if names_a_list(node, compiler.lists):
             texts = expand_list(node.value.text, compiler.lists)  # type: ignore[union-attr]
-            member = compiler._predicate(node, "in", texts)
+            member = compiler.predicate(node, "in", texts)
             negate = node.op == "!="
             known = self.known_value(node.field)
             if known is not None:
@@ -260,7 +260,7 @@ class _Source(Visitor[str]):
                 f" else (v is not M and {other}{pred}(v)))"
             )
         texts = compiler.texts(node)
-        pred_fn = compiler._predicate(node, node.op, texts)
+        pred_fn = compiler.predicate(node, node.op, texts)
         known = self.known_value(node.field)
         if known is not None:
             return _TRUE if known[0] is not ops.MISSING and pred_fn(known[0]) else _FALSE
@@ -333,7 +333,7 @@ def build(
 
     ``first`` returns at the first rule that matches (Falco's ``rule_matching: first``).
     """
-    compiler = _Compiler(macros, lists, fields)
+    compiler = ConditionCompiler(macros, lists, fields)
     gen = _Source(compiler, fields, event_type_name, direction)
     body: list[str] = []
     for rule, expr, exceptions in rules:

@@ -158,7 +158,7 @@ def compile_condition(
     not an event type is an error, as in Falco: such a check could never match. With `scope`,
     macro results are kept for the scope's current event (`MatchScope`).
     """
-    return _Compiler(macros, lists, fields, event_names, scope).visit(expr)
+    return ConditionCompiler(macros, lists, fields, event_names, scope).visit(expr)
 
 
 def _not(inner: Condition) -> Condition:
@@ -241,7 +241,10 @@ def _memo_field(get: Getter, scope: MatchScope) -> Getter:
 _CHEAP_FIELDS = frozenset({"evt.type", "evt.dir"})
 
 
-class _Compiler(Visitor[Condition]):
+class ConditionCompiler(Visitor[Condition]):
+    """A condition's AST to nested closures, the definition of what it means; the generated
+    matchers (codegen.py) take their getters, predicates and field comparisons from it."""
+
     def __init__(
         self,
         macros: Mapping[str, Expr],
@@ -390,7 +393,7 @@ class _Compiler(Visitor[Condition]):
                 macro=self.current,
             )
 
-    def _predicate(self, node: BinaryCheck, op: str, texts: list[str]) -> ops.Pred:
+    def predicate(self, node: BinaryCheck, op: str, texts: list[str]) -> ops.Pred:
         try:
             return ops.make_predicate(op, texts)
         except ops.OperandError as exc:
@@ -407,7 +410,7 @@ class _Compiler(Visitor[Condition]):
         op = node.op
         if isinstance(node.value, FieldValue):
             rhs = self.getter(node.value.field)
-            return _dynamic(get, rhs, op)
+            return field_comparison(get, rhs, op)
         texts = self.texts(node)
         if names_a_list(node, self.lists):
             # Falco's legacy list substitution: `f = some_list` pasted the list's items, so it
@@ -415,13 +418,13 @@ class _Compiler(Visitor[Condition]):
             texts = expand_list(node.value.text, self.lists)  # type: ignore[union-attr]
             if self.event_names is not None and _is_event_type_check(node):
                 self.check_event_names(node, texts)
-            member = self._predicate(node, "in", texts)
+            member = self.predicate(node, "in", texts)
             if op == "!=":
                 return lambda evt: (v := get(evt)) is not MISSING and not member(v)
             return lambda evt: (v := get(evt)) is not MISSING and member(v)
         if self.event_names is not None and _is_event_type_check(node):
             self.check_event_names(node, texts)
-        pred = self._predicate(node, op, texts)
+        pred = self.predicate(node, op, texts)
 
         def check(evt: Event) -> bool:
             value = get(evt)
@@ -459,7 +462,7 @@ def _transformed(get: Getter, fn: Callable[[object], object]) -> Getter:
     return lambda evt: fn(get(evt))
 
 
-def _dynamic(get: Getter, rhs: Getter, op: str) -> Condition:
+def field_comparison(get: Getter, rhs: Getter, op: str) -> Condition:
     """``field op val(other)``: the right side is read per event, then compared as text."""
 
     def check(evt: Event) -> bool:
