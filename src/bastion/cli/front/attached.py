@@ -66,8 +66,10 @@ def _follow_window_size(attachment: Attachment) -> Iterator[None]:
         with contextlib.suppress(OSError):
             attachment.resize(*window_size(terminal))
 
-    resize()
+    # listening before the first resize: a change in between is not lost (the docker CLI,
+    # which resizes first, misses a SIGWINCH that comes before it listens)
     previous = signal.signal(signal.SIGWINCH, resize)
+    resize()
     try:
         yield
     finally:

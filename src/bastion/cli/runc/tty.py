@@ -30,8 +30,8 @@ class TerminalProxy:
 
             self.saved = termios.tcgetattr(0)
             tty.setraw(0)
+            _signal.signal(_signal.SIGWINCH, self._resize)  # first: no change is lost
             self._resize(0, None)
-            _signal.signal(_signal.SIGWINCH, self._resize)
 
     def _resize(self, _sig: int, _frame: FrameType | None) -> None:
         try:
