@@ -366,6 +366,11 @@ def test_a_flood_does_not_hide_a_shadow_read(
                 flood.kill()
                 flood.wait()
     assert all(p.wait(timeout=30) == 0 for p in starts)
+    # `start` returns before the container's process has run (runc's returns once it has
+    # exec'd): the last container's cat may come after the last flood. The watch is stopped
+    # only once each has exited, so every cat happened while it watched
+    for cid in containers:
+        runc.wait_status(cid, "stopped", timeout=120)
     flood_seconds = time.monotonic() - began
     # the sensor catches up on what the spill holds, then reports
     alerts, stats = watch.stop(timeout=420)
@@ -383,7 +388,12 @@ def test_a_flood_does_not_hide_a_shadow_read(
         if a["output_fields"].get("fd.name") == "/etc/shadow"
         and a["output_fields"].get("proc.name") == "cat"
     }
-    assert {cid[:12] for cid in containers} <= in_containers, (in_containers, stats)
+    shadow_reads = [
+        {k: a["output_fields"].get(k) for k in ("container.id", "proc.cmdline", "proc.pid")}
+        for a in alerts
+        if a["output_fields"].get("fd.name") == "/etc/shadow"
+    ]
+    assert {cid[:12] for cid in containers} <= in_containers, (shadow_reads, stats)
     for fields in seen.values():
         assert fields["proc.name"] == "cat"
         assert fields.get("user.name") == "root"
