@@ -12,6 +12,7 @@ file per port, `tcp-PORT.pid`, holding the port and target the proxy serves.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -70,11 +71,7 @@ def reconcile(directory: str, ports: Iterable[Published]) -> None:
     for name in present:
         record = daemon.running(os.path.join(directory, name))
         settings = want.get(name)
-        if (
-            record is None
-            or settings is None
-            or any(record.get(k) != v for k, v in settings.items())
-        ):
+        if record is None or settings is None or _differs(record, settings):
             daemon.stop(os.path.join(directory, name))
     started: list[str] = []
     try:
@@ -100,37 +97,33 @@ def _differs(record: dict[str, Any], settings: dict[str, Any]) -> bool:
 def remove(directory: str) -> None:
     """Stop every proxy of `directory` and remove it (its log too)."""
     reconcile(directory, ())
-    for name in (LOG_FILE,):
-        try:
-            os.unlink(os.path.join(directory, name))
-        except FileNotFoundError:
-            pass
-    try:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(directory, LOG_FILE))
+    with contextlib.suppress(FileNotFoundError):
         os.rmdir(directory)
-    except FileNotFoundError:
-        pass
 
 
 def loopback6_free(port: int) -> bool:
     """Whether a proxy could listen on [::1]:`port` (true where the host has no ::1: no proxy
     is started there). The engine's choice of an ephemeral host port asks this too, since a
     port held on [::1] alone would make the proxy, and so the run, fail."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", port))
-    except OSError as e:
-        return e.errno != errno.EADDRINUSE
-    return True
+    error = _bind_loopback6(port)
+    return error is None or error.errno != errno.EADDRINUSE
 
 
 def _has_ipv6_loopback() -> bool:
     """Whether ::1 can be bound here (IPv6 may be off, or lo without its address)."""
+    return _bind_loopback6(0) is None
+
+
+def _bind_loopback6(port: int) -> OSError | None:
+    """Why a TCP socket cannot bind [::1]:`port` now, or None when it can."""
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
+            s.bind(("::1", port))
+    except OSError as e:
+        return e
+    return None
 
 
 if __name__ == "__main__":

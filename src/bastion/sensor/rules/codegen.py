@@ -130,28 +130,24 @@ class _Source(Visitor[str]):
     # --- boolean structure, folded where a child is a constant --------------------------------
 
     def visit_And(self, node: And) -> str:
-        parts: list[str] = []
-        for child in node.children:
-            text = self.visit(child)
-            if text == _FALSE:
-                return _FALSE
-            if text != _TRUE:
-                parts.append(text)
-        if not parts:
-            return _TRUE
-        return parts[0] if len(parts) == 1 else "(" + " and ".join(parts) + ")"
+        return self._join(node.children, "and", absorbing=_FALSE, neutral=_TRUE)
 
     def visit_Or(self, node: Or) -> str:
+        return self._join(node.children, "or", absorbing=_TRUE, neutral=_FALSE)
+
+    def _join(self, children: Sequence[Expr], op: str, *, absorbing: str, neutral: str) -> str:
+        """`children` joined by `op`: `absorbing` as soon as one child folds to it, constant
+        `neutral` children left out (all of them: `neutral`)."""
         parts: list[str] = []
-        for child in node.children:
+        for child in children:
             text = self.visit(child)
-            if text == _TRUE:
-                return _TRUE
-            if text != _FALSE:
+            if text == absorbing:
+                return absorbing
+            if text != neutral:
                 parts.append(text)
         if not parts:
-            return _FALSE
-        return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+            return neutral
+        return parts[0] if len(parts) == 1 else "(" + f" {op} ".join(parts) + ")"
 
     def visit_Not(self, node: Not) -> str:
         text = self.visit(node.child)
