@@ -56,6 +56,10 @@ class Sample:
     error: str | None = None
     forced: bool = False
     cpu_ns: int = 0  # user + system time of the steps and the children they waited for
+    #: minor page faults of the steps and the children they waited for (getrusage's
+    #: ru_minflt): a count, so steadier than time, and on a machine where each fault is dear
+    #: (bench/host.py `fault_cost_us`) a large part of it
+    faults: int = 0
     #: (label, wall ns, CPU ns) of each labelled step (its fallback included), in order
     steps: tuple[tuple[str, int, int], ...] = ()
 
@@ -70,6 +74,7 @@ class Spawner:
     def __init__(self, stderr_path: str, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         self.last_cpu_ns = 0
+        self.last_faults = 0
         self._null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         self._err = os.open(stderr_path, flags, 0o600)
@@ -101,7 +106,8 @@ class Spawner:
 
     def run(self, argv: list[str]) -> int:
         """Run `argv` to completion; its exit code (-N for signal N). Raise StepTimeout.
-        `last_cpu_ns` is then its CPU time (user + system, its waited-for children included)."""
+        `last_cpu_ns` is then its CPU time (user + system, its waited-for children included),
+        `last_faults` its minor page faults (the same processes)."""
         # Its own process group, so a timeout or Ctrl-C can kill whatever it started too.
         pid = os.posix_spawn(argv[0], argv, ENV, file_actions=self._actions, setpgroup=0)
         try:
@@ -116,6 +122,7 @@ class Spawner:
                 )
             _, status, usage = os.wait4(pid, 0)
             self.last_cpu_ns = int((usage.ru_utime + usage.ru_stime) * 1e9)
+            self.last_faults = usage.ru_minflt
         except BaseException:  # timeout, Ctrl-C: never leave the child running or unreaped
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -129,7 +136,7 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
     """Time `steps` run one after the other; stop at the first that fails (after its fallback)."""
     spawner.clear_stderr()
     forced = False
-    cpu = 0
+    cpu = faults = 0
     parts: list[tuple[str, int, int]] = []
     start = time.perf_counter_ns()
     try:
@@ -137,11 +144,13 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
             step_start, step_cpu = time.perf_counter_ns(), cpu
             code = spawner.run(step.argv)
             cpu += spawner.last_cpu_ns
+            faults += spawner.last_faults
             if code != 0 and step.fallback is not None:
                 forced = True
                 spawner.clear_stderr()
                 code = spawner.run(step.fallback)
                 cpu += spawner.last_cpu_ns
+                faults += spawner.last_faults
             if step.label:
                 parts.append((step.label, time.perf_counter_ns() - step_start, cpu - step_cpu))
             if code != 0:
@@ -151,7 +160,7 @@ def measure(spawner: Spawner, steps: list[Step]) -> Sample:
     except StepTimeout as exc:
         return Sample(None, str(exc), forced)
     elapsed = time.perf_counter_ns() - start
-    return Sample(elapsed, None, forced, cpu, tuple(parts))
+    return Sample(elapsed, None, forced, cpu, faults, tuple(parts))
 
 
 class Executor(Protocol):
@@ -207,12 +216,14 @@ class Worker:
         ns = reply.get("ns")
         error = reply.get("error")
         cpu = reply.get("cpu_ns")
+        faults = reply.get("faults")
         parts = reply.get("steps")
         return Sample(
             ns if isinstance(ns, int) else None,
             str(error) if error is not None else None,
             bool(reply.get("forced", False)),
             cpu if isinstance(cpu, int) else 0,
+            faults if isinstance(faults, int) else 0,
             tuple((str(a), int(b), int(c)) for a, b, c in parts) if isinstance(parts, list) else (),
         )
 
@@ -239,6 +250,7 @@ def serve(spawner: Spawner) -> None:
             "error": sample.error,
             "forced": sample.forced,
             "cpu_ns": sample.cpu_ns,
+            "faults": sample.faults,
             "steps": sample.steps,
         }
         sys.stdout.write(json.dumps(reply) + "\n")
@@ -277,6 +289,7 @@ class Row:
     streak: int = 0
     samples_ns: list[int | None] = field(default_factory=list)
     cpu_ns: list[int | None] = field(default_factory=list)
+    faults: list[int | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     forced: int = 0
     #: label -> (wall ns, CPU ns) of that step in each kept trial that succeeded
@@ -293,6 +306,7 @@ class Row:
         if keep:
             self.samples_ns.append(sample.ns)
             self.cpu_ns.append(sample.cpu_ns if sample.ns is not None else None)
+            self.faults.append(sample.faults if sample.ns is not None else None)
             self.forced += sample.forced
             if sample.ns is not None:
                 for label, ns, cpu in sample.steps:
@@ -330,7 +344,10 @@ def run_rounds(phase: str, rows: list[Row], rounds: int, warmup: int, gap_s: flo
 def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
     """Print the table and ratios of one bench; return them for the JSON file."""
     print(f"\n## {phase}: {title}")
-    print(f"{'tool':<34} {'median':>8} {'p90':>8} {'min':>8} {'mean':>8}  ok  (median CPU)")
+    print(
+        f"{'tool':<34} {'median':>8} {'p90':>8} {'min':>8} {'mean':>8}  ok  "
+        "(median CPU, page faults)"
+    )
     by_name: dict[str, Row] = {}
     result_rows: dict[str, object] = {}
     for row in rows:
@@ -339,6 +356,7 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
             "command": row.command,
             "samples_ns": row.samples_ns,
             "cpu_ns": row.cpu_ns,
+            "faults": row.faults,
             "errors": sorted(set(row.errors)),
             "forced_deletes": row.forced,
         }
@@ -355,9 +373,13 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
             cpu = [n for n in row.cpu_ns if n]
             cpu_ms = statistics.median(cpu) / 1e6 if cpu else 0.0
             entry["cpu_median_ms"] = round(cpu_ms, 3)
+            faults = [n for n in row.faults if n]
+            faults_median = round(statistics.median(faults)) if faults else 0
+            entry["faults_median"] = faults_median
             print(
                 f"{row.name:<34} {s.median_ms:>5.2f} ms {s.p90_ms:>5.2f} ms {s.min_ms:>5.2f} ms "
-                f"{s.mean_ms:>5.2f} ms  {len(ok)}/{len(row.samples_ns)}  ({cpu_ms:.2f} ms){extra}"
+                f"{s.mean_ms:>5.2f} ms  {len(ok)}/{len(row.samples_ns)}  "
+                f"({cpu_ms:.2f} ms, {faults_median}){extra}"
             )
         else:
             why = row.failed or (row.errors[-1] if row.errors else "no samples")
@@ -381,13 +403,16 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
             paired = paired_ratio(ra.samples_ns, rb.samples_ns)
             ratio = med.median_ms / ref.median_ms
             cpu_paired = paired_ratio(ra.cpu_ns, rb.cpu_ns)
+            faults_paired = paired_ratio(ra.faults, rb.faults)
             ratios[f"{a}/{b}"] = {
                 "of_medians": round(ratio, 3),
                 "paired_median": paired and round(paired, 3),
                 "cpu_paired_median": cpu_paired and round(cpu_paired, 3),
+                "faults_paired_median": faults_paired and round(faults_paired, 3),
             }
             paired_text = f" (median of per-round ratios {paired:.2f}x)" if paired else ""
             cpu_text = f"; CPU time {cpu_paired:.2f}x" if cpu_paired else ""
+            cpu_text += f"; page faults {faults_paired:.2f}x" if faults_paired else ""
             print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}{cpu_text}")
         elif a == "bastion-runc" and b != "bastion-base" and (a in by_name or b in by_name):
             # one runtime failed every trial; a table of other tools (an engine's) says nothing
