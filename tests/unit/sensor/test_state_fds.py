@@ -80,6 +80,35 @@ def test_open_relative_to_cwd_and_dirfd(state: SensorState) -> None:
     assert fds(state)[6].name == "/work/new.txt"
 
 
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("/etc/./ssh/../shadow", "/etc/shadow"),
+        ("//etc//shadow", "/etc/shadow"),
+        ("/var/log/", "/var/log"),
+        ("/etc/shadow", "/etc/shadow"),
+        ("", ""),
+    ],
+)
+def test_an_absolute_name_is_folded_as_abspath_folds_it(
+    state: SensorState, name: str, want: str
+) -> None:
+    """on_open takes a name as it is only when abspath would return it unchanged."""
+    e = ev("openat", 10, res=3, dirfd=-100, name=name, flags=0)
+    state.apply(e)
+    assert e.fd is not None and e.fd.name == want == abspath("/work", name)
+
+
+def test_an_exit_without_the_name_takes_its_enter_events(state: SensorState) -> None:
+    """Old captures put open's arguments on the enter event only."""
+    enter = ev("open", 10, res=None, name="cfg", flags=O_DIRECTORY, mode=0)
+    enter.dir = ">"
+    state.apply(enter)
+    e = ev("open", 10, res=3)
+    state.apply(e)
+    assert e.fd is not None and (e.fd.name, e.fd.type) == ("/work/cfg", FdType.DIRECTORY)
+
+
 def test_failed_open_adds_nothing(state: SensorState) -> None:
     e = ev("openat", 10, res=-2, dirfd=-100, name="/missing", flags=0)
     state.apply(e)
@@ -123,6 +152,18 @@ def test_close_removes_but_the_event_keeps_the_fd(state: SensorState) -> None:
     state.apply(e)
     assert 3 not in fds(state)
     assert e.fd is not None and e.fd.name == "/x"
+
+
+def test_a_failed_close_keeps_the_fd(state: SensorState) -> None:
+    state.apply(ev("open", 10, res=3, name="/x", flags=0))
+    e = ev("close", 10, res=-9, fd=3)  # EBADF, EINTR: nothing was closed
+    state.apply(e)
+    assert e.fd is fds(state)[3]
+    enter = ev("close", 10, res=None, fd=3)  # old captures: the fd on the enter side only
+    enter.dir = ">"
+    state.apply(enter)
+    state.apply(ev("close", 10, res=0))
+    assert 3 not in fds(state)
 
 
 def test_events_with_an_fd_parameter_get_the_fd(state: SensorState) -> None:

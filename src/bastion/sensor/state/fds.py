@@ -46,11 +46,6 @@ def abspath(cwd: str, name: str, base: str | None = None) -> str:
     return "/" + folded.lstrip("/") if folded.startswith("//") else folded
 
 
-def file_fd(num: int, path: str, open_flags: int, dev: int = 0, ino: int = 0) -> Fd:
-    kind = FdType.DIRECTORY if open_flags & flags.O_DIRECTORY else FdType.FILE
-    return Fd(num, kind, path, open_flags, dev, ino)  # positional: once per open in a flood
-
-
 def memfd_fd(num: int, name: str, memfd_flags: int = 0) -> Fd:
     return Fd(num=num, type=FdType.MEMFD, name=MEMFD_PREFIX + name, flags=memfd_flags)
 

@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 from bastion.sensor.events.model import Event
 from bastion.sensor.state import flags
-from bastion.sensor.state.fds import abspath, file_fd, memfd_fd, pipe_fd
+from bastion.sensor.state.fds import abspath, memfd_fd, pipe_fd
 from bastion.sensor.state.model import Fd, FdType, Thread
 from bastion.sensor.state.params import as_int as _int
 from bastion.sensor.state.params import param as _param
 from bastion.sensor.state.tables import Tables
+
+_FILE, _DIRECTORY = FdType.FILE, FdType.DIRECTORY
 
 
 def _result_fd(event: Event) -> int | None:
@@ -26,27 +28,53 @@ def _result_fd(event: Event) -> int | None:
 
 def on_open(state: Tables, event: Event, thread: Thread) -> None:
     """open, openat, openat2, creat: a file (or directory) fd with an absolute name."""
-    num = _result_fd(event)
+    # The flood's most frequent handler, with close: `_result_fd`, `param` and `abspath`'s
+    # test for a name already absolute and folded are written out here (a call costs ~0.1 us
+    # on a slow machine; together a sixth of the state's time on an open+close flood).
+    params = event.params
+    num = event.res
     if num is None:
+        fd_param = params.get("fd")
+        if not isinstance(fd_param, int):
+            return
+        num = fd_param
+    if num < 0:
         return
-    # the flood's most frequent handler: its type tests are written out (isinstance, not
-    # as_int), a few function calls less per open
-    name = _param(state, event, "name")
-    dirfd = _param(state, event, "dirfd")
-    base = None
-    if isinstance(dirfd, int) and dirfd != flags.AT_FDCWD:
-        dir_fd = thread.fds.get(dirfd)
-        base = dir_fd.name if dir_fd is not None else None
-    open_flags = _param(state, event, "flags")
-    dev = event.params.get("dev")
-    ino = event.params.get("ino")
-    fd = file_fd(
+    name = params.get("name")
+    if name is None:
+        name = state.enter_param(event, "name")
+    open_flags = params.get("flags")
+    if open_flags is None:
+        open_flags = state.enter_param(event, "flags")
+    if not isinstance(open_flags, int):
+        open_flags = 0
+    if (
+        isinstance(name, str)
+        and name[:1] == "/"
+        and "/." not in name
+        and "//" not in name
+        and name[-1] != "/"
+    ):
+        path = name  # what abspath returns for it: no dirfd, cwd or folding needed
+    else:
+        dirfd = params.get("dirfd")
+        if dirfd is None:
+            dirfd = state.enter_param(event, "dirfd")
+        base = None
+        if isinstance(dirfd, int) and dirfd != flags.AT_FDCWD:
+            dir_fd = thread.fds.get(dirfd)
+            base = dir_fd.name if dir_fd is not None else None
+        path = abspath(thread.cwd, name if isinstance(name, str) else "", base)
+    dev = params.get("dev")
+    ino = params.get("ino")
+    fd = Fd(
         num,
-        abspath(thread.cwd, name if isinstance(name, str) else "", base),
-        open_flags if isinstance(open_flags, int) else 0,
+        _DIRECTORY if open_flags & flags.O_DIRECTORY else _FILE,
+        path,
+        open_flags,
         dev if isinstance(dev, int) else 0,
         ino if isinstance(ino, int) else 0,
-    )
+    )  # positional: once per open in a flood
     state.fd_limiter.put(thread.fds, fd)
     event.fd = fd
 
@@ -103,13 +131,16 @@ def on_dup(state: Tables, event: Event, thread: Thread) -> None:
 
 
 def on_close(state: Tables, event: Event, thread: Thread) -> None:
-    num = _int(_param(state, event, "fd"))
+    num = event.params.get("fd")
     if num is None:
+        num = state.enter_param(event, "fd")  # `param`, written out (the flood's other half)
+    if not isinstance(num, int):
         return
-    fd = thread.fds.get(num)
+    fds = thread.fds
+    fd = fds.get(num)
     event.fd = fd
     if fd is not None and (event.res is None or event.res >= 0):
-        del thread.fds[num]
+        del fds[num]
 
 
 def anon_fd_handler(kind: str) -> Callable[[Tables, Event, Thread], None]:
