@@ -36,7 +36,10 @@ reference (the median of the per-round ratios, with their quartiles: the spread)
 efficiency, Gbit moved per CPU-second of the two iperf3 processes (iperf3's own user+system
 figures; without IRQ time accounting the softirq work done in their context is in it), which
 the load moves less than throughput. `--pin` puts every client on CPU 0 and every server on
-CPU 1 (iperf3 -A), for both sides alike. The load average is printed before and after.
+CPU 1 (iperf3 -A), for both sides alike. The load average is printed before and after, and
+what the host's namespace held at the first and the last round (its nftables tables, the BPF
+tracing programs loaded): the bastion rows' packets meet its tables, the hand rows' do not; a
+syscall hook taxes every row.
 Everything (engine root, containers, network, namespaces, links, the iperf3 servers) is removed
 at the end. Traffic stays on loopback and in namespaces this bench makes.
 """
@@ -276,7 +279,24 @@ def spread(values: list[float]) -> str:
 SECOND_REFERENCES = [("bastion published", "hand NAT"), ("bastion published gw", "hand NAT gw")]
 
 
-def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -> None:
+def host_hooks() -> str:
+    """What else the host's namespace runs on the bastion rows' packets and not on the hand
+    rows' (those have namespaces of their own): its nftables tables (another engine's, or a
+    test's, add chains and conntrack to every bridged packet through br_netfilter) and the
+    BPF tracing programs loaded (a sensor's syscall hooks tax iperf3 on every row alike)."""
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    names = [" ".join(line.split()[1:]) for line in tables.splitlines() if line.strip()]
+    progs = subprocess.run(["bpftool", "prog", "list"], capture_output=True, text=True).stdout
+    kinds = ("tracing", "raw_tracepoint", "tracepoint", "kprobe")
+    tracing = sum(
+        1 for line in progs.splitlines() if line[:1].isdigit() and line.split()[1] in kinds
+    )
+    return f"nft tables {', '.join(names) or 'none'}; BPF tracing programs {tracing}"
+
+
+def report(
+    paths: dict[str, Path], args: argparse.Namespace, load_before: str, hooks: list[str]
+) -> None:
     pinned = ", client on CPU 0, server on CPU 1" if args.pin else ""
     print(f"TCP throughput, iperf3 {args.seconds} s x {args.rounds} rounds{pinned}")
     print("  medians; paired: median of the per-round ratios to the reference [quartiles]")
@@ -301,6 +321,8 @@ def report(paths: dict[str, Path], args: argparse.Namespace, load_before: str) -
         print(f"  {'':<20} {'':>7}  (of {reference}: the same path wired by hand)")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average (1, 5, 15 min): before {load_before}, after {load}")
+    print(f"host namespace, first round: {hooks[0]}")
+    print(f"host namespace, last round: {hooks[-1]}")
 
 
 def main() -> None:
@@ -362,6 +384,7 @@ def main() -> None:
             iperf_server(plain_d),
         ):
             order = list(paths)
+            hooks = [host_hooks()]  # this bench's own table among them
             for r in range(args.rounds):
                 for name in order if r % 2 == 0 else order[::-1]:
                     gbps, efficiency = iperf(paths[name], args.seconds, args.pin)
@@ -369,7 +392,8 @@ def main() -> None:
                     paths[name].efficiency.append(efficiency)
                     if args.verbose:
                         print(f"  round {r} {name:<20} {gbps:6.2f} Gbit/s {efficiency:6.2f}")
-    report(paths, args, load_before)
+            hooks.append(host_hooks())
+    report(paths, args, load_before, hooks)
 
 
 if __name__ == "__main__":
