@@ -411,9 +411,9 @@ def report(phase: str, title: str, rows: list[Row]) -> dict[str, object]:
                 "faults_paired_median": faults_paired and round(faults_paired, 3),
             }
             paired_text = f" (median of per-round ratios {paired:.2f}x)" if paired else ""
-            cpu_text = f"; CPU time {cpu_paired:.2f}x" if cpu_paired else ""
-            cpu_text += f"; page faults {faults_paired:.2f}x" if faults_paired else ""
-            print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}{cpu_text}")
+            costs = f"; CPU time {cpu_paired:.2f}x" if cpu_paired else ""
+            costs += f"; page faults {faults_paired:.2f}x" if faults_paired else ""
+            print(f"  ratio {a}/{b}: {ratio:.2f}x{paired_text}{costs}")
         elif a == "bastion-runc" and b != "bastion-base" and (a in by_name or b in by_name):
             # one runtime failed every trial; a table of other tools (an engine's) says nothing
             print(f"  ratio {a}/{b}: n/a ({a if a not in by_name else b} has no samples)")
