@@ -61,3 +61,35 @@ def test_a_foreground_exec_forwards_signals(
         runc("delete", "--force", container_id)
     assert (code, out) == (3, ["got-usr1"])
     assert wait_no_leftovers(runc.root, container_id, bundle) == []
+
+
+# Child shells send themselves SIGXFSZ and SIGPIPE (not the container's first process: pid 1 of a
+# pid namespace is spared the signals it has no handler for); at the default action each dies of
+# it, exit status 128+25 or 128+13. An inherited SIG_IGN would let it print "survived" and exit 0.
+# Python's start-up ignores both, so a runtime in Python must give them back (runc's do not).
+PIPE_XFSZ = (
+    'sh -c "kill -XFSZ \\$\\$; echo survived"; echo "xfsz=$?"; '
+    'sh -c "kill -PIPE \\$\\$; echo survived"; echo "pipe=$?"'
+)
+
+
+def test_the_container_gets_sigpipe_and_sigxfsz_at_their_default(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str
+) -> None:
+    sleeper = f"{container_id}-sleeper"
+    try:
+        done = runc("run", "--bundle", bundle_factory(args=["sh", "-c", PIPE_XFSZ]), container_id)
+        runc(
+            "run",
+            "--detach",
+            "--bundle",
+            bundle_factory(args=["sleep", "600"]),
+            sleeper,
+            check=True,
+        )
+        exec_done = runc("exec", sleeper, "sh", "-c", PIPE_XFSZ)
+    finally:
+        runc("delete", "--force", container_id)
+        runc("delete", "--force", sleeper)
+    for result in (done, exec_done):
+        assert (result.returncode, result.stdout.split()) == (0, ["xfsz=153", "pipe=141"])

@@ -12,6 +12,8 @@
  *   clone3(flags, cgroup_fd) -> int   fork(2) through clone3 with `flags`, into the cgroup2
  *                                      directory open at `cgroup_fd` (CLONE_INTO_CGROUP) unless it
  *                                      is -1, running the interpreter's fork hooks as os.fork does.
+ *   spawn_init(...)                    the container's init as compiled code (_initexec.c, built
+ *                                      into this module: one shared object to load, not two).
  *
  * scripts/setup builds it; bastion/_sys/libc.py falls back to ctypes where it is absent (the
  * tests run both ways: BASTION_TEST_NO_NATIVE=1).
@@ -113,11 +115,17 @@ static PyObject *native_clone3(PyObject *Py_UNUSED(self), PyObject *const *args,
     return PyLong_FromLong(pid);
 }
 
+/* _initexec.c, built into this module */
+PyObject *bastion_spawn_init(PyObject *self, PyObject *args);
+
 static PyMethodDef methods[] = {
     {"syscall", (PyCFunction)(void (*)(void))native_syscall, METH_FASTCALL,
      "syscall(number, *args) -> int: a raw syscall; OSError on -1."},
     {"clone3", (PyCFunction)(void (*)(void))native_clone3, METH_FASTCALL,
      "clone3(flags, cgroup_fd) -> int: fork through clone3, the fork hooks run as os.fork's."},
+    {"spawn_init", bastion_spawn_init, METH_VARARGS,
+     "spawn_init(plan, flags, cgroup_fd, chan_fd) -> (pid, born_in_cgroup2): clone the "
+     "container's init, which runs `plan` and execs (see _initexec.c)."},
     {NULL, NULL, 0, NULL},
 };
 

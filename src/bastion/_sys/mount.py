@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import struct
+import _struct as struct  # the built-in module: `struct` is a file to find on sys.path (~1 ms)
 
 from bastion._sys.libc import SYS_MOUNT, SYS_OPENAT2, SYS_PIVOT_ROOT, SYS_UMOUNT2, cstr, syscall
 
@@ -41,9 +41,16 @@ def mount(
         cstr(fstype),
         flags,
         cstr(data),
-        what=f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})",
+        what=mount_call(source, target, fstype, flags, data),
         path=target,
     )
+
+
+def mount_call(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> str:
+    """How a failed `mount` names its call (also for the compiled init's: runtime/init/plan.py)."""
+    return f"mount({source!r} -> {target!r}, type={fstype!r}, flags=0x{flags:x}, data={data!r})"
 
 
 def umount2(target: str, flags: int = 0) -> None:

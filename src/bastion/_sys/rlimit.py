@@ -3,7 +3,7 @@ of the init's start-up, for one call."""
 
 from __future__ import annotations
 
-import struct
+import _struct as struct  # the built-in module: `struct` is a file to find on sys.path (~1 ms)
 
 from bastion._sys.libc import SYS_PRLIMIT64, syscall
 

@@ -252,6 +252,9 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
     namespace, none joined), else through the intermediate. Returns the channel and its pid."""
     flags = _direct_flags(cfg.namespaces)
     if flags is not None:
+        spawned = _spawn_compiled(cfg, cgroup, undo, flags)
+        if spawned is not None:
+            return spawned
         parent, child = pair()
         try:
             # born in the cgroup and in every new namespace but the cgroup one (run_direct_init)
@@ -273,6 +276,47 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
                 raise
             return parent, pid
     return _spawn_through_intermediate(cfg, cgroup, undo)
+
+
+def _spawn_compiled(
+    cfg: InitConfig, cgroup: CgroupManager, undo: Rollback, flags: int
+) -> tuple[Channel, int] | None:
+    """The init as compiled code running a plan (init/plan.py), where the plan and the
+    compiled module can have it; None where the Python init must run."""
+    from bastion.runtime.init import plan as init_plan
+
+    spawn = init_plan.compiled_spawn()
+    plan = init_plan.build(cfg, cgroup, flags) if spawn is not None else None
+    if spawn is None or plan is None:
+        return None
+    parent, child = pair()
+    parent.explain = plan.explain
+    cgroup_fd = -1
+    directory = cgroup.v2_directory()
+    try:
+        if directory is not None:
+            try:
+                cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                cgroup_fd = -1
+        try:
+            # born in the cgroup and in every new namespace but the cgroup one, as below
+            pid, _ = spawn(bytes(plan.blob), flags & ~CLONE_NEWCGROUP, cgroup_fd, child.fileno())
+        finally:
+            if cgroup_fd >= 0:
+                os.close(cgroup_fd)
+            child.close()
+    except BaseException:
+        parent.close()
+        raise
+    undo.push("init process", lambda: kill_and_reap(pid))
+    try:
+        _crash_point("fork")
+        parent.send(Message.GO)
+    except BaseException:
+        parent.close()
+        raise
+    return parent, pid
 
 
 def _direct_flags(plan: NamespacePlan) -> int | None:

@@ -175,6 +175,7 @@ def _run_tenant(
         executable = p.become(process, env, seccomp_filter, chan)
         p.close_host_fds(preserve_fds)
         chan.send(Message.EXEC)
+        p.default_signals()
         os.execve(executable, list(process.args), env)
     except BaseException as exc:
         chan.send_error(exc)

@@ -14,7 +14,7 @@ from bastion._sys.signals import parse_signal
 from bastion.oci.spec import Linux, LinuxNamespace
 from bastion.runtime import namespaces
 from bastion.runtime.capabilities import mask
-from bastion.runtime.init.rootfs import parse_options
+from bastion.runtime.init.mount_options import parse_options
 from bastion.runtime.rollback import Rollback
 
 

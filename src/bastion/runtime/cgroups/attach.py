@@ -65,6 +65,9 @@ class Recorded:
     def join(self, *, cgroup2: bool) -> None:
         join_directories(self._v1, self._cgroup2 if cgroup2 else None)
 
+    def join_targets(self) -> tuple[list[str], str | None]:
+        return list(self._v1), self._cgroup2
+
     def add(self, pid: int) -> None:
         from bastion.runtime.cgroups import files
 

@@ -183,6 +183,7 @@ def run_init(cfg: InitConfig, chan: Channel, seccomp_filter: Filter | None) -> N
             os.write(2, f"bastion-runc init: {getattr(exc, 'render', exc.__str__)()}\n".encode())
             os._exit(1)
     try:
+        proc.default_signals()
         os.execve(executable, list(process.args), env)
     except OSError as exc:
         os.write(2, f"bastion-runc init: exec {executable}: {exc.strerror}\n".encode())

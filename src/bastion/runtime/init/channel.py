@@ -20,6 +20,7 @@ from bastion.runtime.init.messages import ErrorReport, Message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TypeVar
 
     from bastion.runtime.init.messages import Payload
@@ -33,11 +34,13 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 class Channel:
-    __slots__ = ("peer", "sock")
+    __slots__ = ("explain", "peer", "sock")
 
     def __init__(self, sock: _socket.socket, peer: str) -> None:
         self.sock = sock
         self.peer = peer
+        #: How to word a compiled init's PLAN_ERROR (its plan's `explain`); None elsewhere.
+        self.explain: Callable[[dict[str, object]], BastionError] | None = None
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -101,6 +104,8 @@ class Channel:
         kind = msg.get("type")
         if kind == Message.ERROR:
             raise rebuild_error(_payload(msg, ErrorReport, self.peer))
+        if kind == Message.PLAN_ERROR and self.explain is not None:
+            raise self.explain(msg)
         if kind != expect:
             raise InitFailed(f"the {self.peer} sent {kind!r}, expected {expect!r}")
         result: dict[str, object] = msg

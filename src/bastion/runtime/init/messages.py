@@ -26,6 +26,8 @@ startContainer hook is configured (or a test arms a crash point): InitConfig.han
 And for `exec`: -> GO, <- TENANT (Pid), <- CONSOLE, <- SECCOMP, <- EXEC, then EOF when the
 close-on-exec channel goes with the exec. Any child may send ERROR (ErrorReport) instead of
 what the parent waits for; the parent raises the child's error again, same class, same fields.
+The compiled init (plan.py) sends PLAN_ERROR instead, {"op": step, "kind": how, "errno": ...},
+which the parent words as the Python init would have (Channel.explain).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Message:
     READY = "ready"
     EXEC = "exec"
     ERROR = "error"
+    PLAN_ERROR = "plan-error"
 
 
 @record

@@ -6,6 +6,7 @@ Order (runc's linuxStandardInit + finalizeNamespace): rlimits -> bounding set ->
 
 from __future__ import annotations
 
+import _signal
 import errno
 import os
 
@@ -192,6 +193,18 @@ def attach_terminal(process: Process, chan: Channel) -> None:
         os.dup2(slave, fd)
     os.close(slave)
     pty.make_controlling(0)
+
+
+#: What the interpreter ignores from its start (SIGPIPE, SIGXFSZ: Python's start-up turns them to
+#: SIG_IGN), which an exec would pass on: a container's `yes | head -n1` would see EPIPE instead
+#: of dying of SIGPIPE. runc's and crun's containers start with them at SIG_DFL.
+PYTHON_IGNORED = (_signal.SIGPIPE, _signal.SIGXFSZ)
+
+
+def default_signals() -> None:
+    """Give the signals the interpreter ignores their default action again, just before exec."""
+    for signum in PYTHON_IGNORED:
+        _signal.signal(signum, _signal.SIG_DFL)
 
 
 def close_host_fds(preserve_fds: int) -> None:

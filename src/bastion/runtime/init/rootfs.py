@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 
 from bastion._sys import mount as _m
-from bastion.oci.vocabulary import MOUNT_OPTIONS, PROPAGATION_OPTIONS
+from bastion.oci.vocabulary import PROPAGATION_OPTIONS
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.init import copyup
 from bastion.runtime.init.cgroupfs import mount_cgroups
 from bastion.runtime.init.devices import create_devices
+from bastion.runtime.init.mount_options import parse_options
 from bastion.runtime.init.mountpoints import Root, fd_path
 
 TYPE_CHECKING = False
@@ -28,22 +29,6 @@ if TYPE_CHECKING:
 # "locked" (inherited from a less privileged mount namespace) or the kernel refuses with EPERM.
 _LOCKED_FLAGS = _m.MS_NOSUID | _m.MS_NODEV | _m.MS_NOEXEC
 _READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-
-
-def parse_options(options: tuple[str, ...]) -> tuple[int, int, str]:
-    """(mount flags, propagation flags, data) from a mount's options, as runc parses them."""
-    flags = 0
-    propagation = 0
-    data: list[str] = []
-    for option in options:
-        if option in MOUNT_OPTIONS:
-            set_bits, clear_bits = MOUNT_OPTIONS[option]
-            flags = (flags | set_bits) & ~clear_bits
-        elif option in PROPAGATION_OPTIONS:
-            propagation |= PROPAGATION_OPTIONS[option]
-        else:
-            data.append(option)
-    return flags, propagation, ",".join(data)
 
 
 def setup(

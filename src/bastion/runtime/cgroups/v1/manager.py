@@ -142,8 +142,12 @@ class V1Manager:
         hierarchy's `tasks` (a one-thread move takes no threadgroup lock, so no RCU grace
         period; `cgroup.procs` where `tasks` is refused), and to the unified hierarchy's
         `cgroup.procs` if `cgroup2` (the fork did not place it there: attach.py)."""
-        v1 = sorted({mount + self.path for mount in self._mounts.values()})
-        attach.join_directories(v1, self._unified if cgroup2 else None)
+        v1, unified = self.join_targets()
+        attach.join_directories(v1, unified if cgroup2 else None)
+
+    def join_targets(self) -> tuple[list[str], str | None]:
+        """What `join` writes `0` into: the v1 directories and the cgroup2 one, if any."""
+        return sorted({mount + self.path for mount in self._mounts.values()}), self._unified
 
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""

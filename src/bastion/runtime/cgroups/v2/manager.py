@@ -58,6 +58,10 @@ class V2Manager:
         if cgroup2:
             files.write(f"{self.directory}/cgroup.procs", "0")
 
+    def join_targets(self) -> tuple[list[str], str | None]:
+        """What `join` writes `0` into: no v1 directory, the cgroup2 one."""
+        return [], self.directory
+
     def apply(self, resources: LinuxResources) -> None:
         """Write `resources` into the cgroup (also used by update)."""
         # Imported on first use: kill, delete and pause need none of them (start-up cost).
