@@ -301,7 +301,7 @@ def _spawn_compiled(
                 cgroup_fd = -1
         try:
             # born in the cgroup and in every new namespace but the cgroup one, as below
-            pid, _ = spawn(bytes(plan.blob), flags & ~CLONE_NEWCGROUP, cgroup_fd, child.fileno())
+            pid, _ = spawn(plan.blob, flags & ~CLONE_NEWCGROUP, cgroup_fd, child.fileno())
         finally:
             if cgroup_fd >= 0:
                 os.close(cgroup_fd)

@@ -19,6 +19,7 @@ strings as their length, their bytes and a NUL.
 
 from __future__ import annotations
 
+import _struct
 import os
 from errno import EACCES, EINVAL, EPERM
 
@@ -104,31 +105,35 @@ _WRITE = os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC  # cgroups/files.py
 _SYSCTL = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC  # open(path, "w")
 _CGROUP_ROOT = "/sys/fs/cgroup"
 _MASK64 = (1 << 64) - 1
+_U64 = _struct.Struct("<Q").pack
 _MAX_ARGS, _MAX_ENV, _MAX_GROUPS = 1023, 4095, 256  # _initexec.c's argv, envp, groups arrays
 
 
 class Plan:
     """The encoded steps and, per step, how to word its failure."""
 
-    __slots__ = ("_explain", "blob")
+    __slots__ = ("_explain", "_parts")
 
     def __init__(self) -> None:
-        self.blob = bytearray()
+        self._parts: list[bytes] = []
         self._explain: list[Explain] = []
 
     def add(self, code: int, *fields: int | str | bytes, explain: Explain | None = None) -> None:
-        out = self.blob
-        out += code.to_bytes(8, "little")
+        parts = self._parts
+        parts.append(_U64(code))
         for value in fields:
             if isinstance(value, int):
-                out += (value & _MASK64).to_bytes(8, "little")
-            elif isinstance(value, str):
-                # never a NUL inside: oci's reader refuses one in any string of a config
-                raw = value.encode()
-                out += len(raw).to_bytes(8, "little") + raw + b"\0"
-            else:
-                out += len(value).to_bytes(8, "little") + value + b"\0"
+                parts.append(_U64(value & _MASK64))
+                continue
+            # never a NUL inside a str: oci's reader refuses one in any string of a config
+            raw = value.encode() if isinstance(value, str) else value
+            parts += (_U64(len(raw)), raw, b"\0")
         self._explain.append(explain or _raw(code))
+
+    @property
+    def blob(self) -> bytes:
+        """The encoded steps, as `spawn_init` takes them."""
+        return b"".join(self._parts)
 
     def explain(self, message: dict[str, object]) -> BastionError:
         """The error the Python init would have sent for the compiled init's `plan-error`."""
@@ -348,7 +353,7 @@ def _cgroups(plan: Plan, destination: str, flags: int, cfg: InitConfig, where: s
     plan.add(Op.MAKE, destination, 1, 1, explain=_make_failure(destination))
     plan.add(Op.MOUNT_MADE, "tmpfs", "tmpfs", base, "mode=755")
     for mount_point, _root, fstype, options in hierarchies:
-        name = os.path.relpath(mount_point, _CGROUP_ROOT)
+        name = mount_point[len(_CGROUP_ROOT) + 1 :]  # host_hierarchies: all under it
         hierarchy(f"{destination}/{name}", mount_point, fstype, options, name)
     for entry in sorted(os.listdir(_CGROUP_ROOT)):  # the host's links (cpu -> cpu,cpuacct ...)
         link = os.path.join(_CGROUP_ROOT, entry)
