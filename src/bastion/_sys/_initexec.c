@@ -862,7 +862,9 @@ struct clone_args_v2 {
         set_tid_size, cgroup;
 };
 
-static long clone_into(uint64_t flags, int cgroup_fd) {
+/* clone3 with `flags`, into the cgroup2 directory open at `cgroup_fd` unless it is -1, as fork
+ * (SIGCHLD to the parent); also _native.clone3's */
+long bastion_clone_into(uint64_t flags, int cgroup_fd) {
     struct clone_args_v2 ca;
     memset(&ca, 0, sizeof ca);
     ca.flags = flags;
@@ -882,12 +884,12 @@ PyObject *bastion_spawn_init(PyObject *Py_UNUSED(self), PyObject *args) {
     if (!PyArg_ParseTuple(args, "y#Kii", &plan, &size, &flags, &cgroup_fd, &chan_fd))
         return NULL;
     int in_cgroup2 = cgroup_fd >= 0;
-    long pid = clone_into(flags, cgroup_fd);
+    long pid = bastion_clone_into(flags, cgroup_fd);
     if (pid == -1 && in_cgroup2 &&
         (errno == ENOSYS || errno == E2BIG || errno == EINVAL || errno == EOPNOTSUPP ||
          errno == EPERM)) {
         in_cgroup2 = 0; /* no CLONE_INTO_CGROUP here: the plan's cgroup.procs step joins it */
-        pid = clone_into(flags, -1);
+        pid = bastion_clone_into(flags, -1);
     }
     if (pid == 0) {
         g_chan = chan_fd;

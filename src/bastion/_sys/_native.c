@@ -22,22 +22,14 @@
 #include <Python.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#define BASTION_CLONE_INTO_CGROUP 0x200000000ULL
 
-/* struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2), as in linux/sched.h */
-struct bastion_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-        set_tid_size, cgroup;
-};
+/* _initexec.c: clone3 into a cgroup2 directory (-1: none), SIGCHLD to the parent */
+long bastion_clone_into(uint64_t flags, int cgroup_fd);
 
 /* One argument as a machine word; 0 on success, -1 with a Python exception set. */
 static int word(PyObject *arg, long *out) {
@@ -91,17 +83,9 @@ static PyObject *native_clone3(PyObject *Py_UNUSED(self), PyObject *const *args,
     long cgroup_fd = PyLong_AsLong(args[1]);
     if (cgroup_fd == -1 && PyErr_Occurred())
         return NULL;
-    struct bastion_clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = flags;
-    ca.exit_signal = SIGCHLD;
-    if (cgroup_fd >= 0) {
-        ca.flags |= BASTION_CLONE_INTO_CGROUP;
-        ca.cgroup = (uint64_t)cgroup_fd;
-    }
     /* os.fork's sequence: the hooks hold the import lock and the thread states consistent */
     PyOS_BeforeFork();
-    long pid = syscall(SYS_clone3, &ca, sizeof ca);
+    long pid = bastion_clone_into(flags, (int)cgroup_fd);
     if (pid == 0) {
         PyOS_AfterFork_Child();
         return PyLong_FromLong(0);

@@ -267,15 +267,20 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
                 parent.close()
                 run_direct_init(cfg, child, join)
             child.close()
-            undo.push("init process", lambda: kill_and_reap(pid))
-            try:
-                _crash_point("fork")
-                parent.send(Message.GO)
-            except BaseException:
-                parent.close()
-                raise
-            return parent, pid
+            return _go(parent, pid, undo)
     return _spawn_through_intermediate(cfg, cgroup, undo)
+
+
+def _go(parent: Channel, pid: int, undo: Rollback) -> tuple[Channel, int]:
+    """The init `pid` exists: undone by killing it from now on; tell it to go on."""
+    undo.push("init process", lambda: kill_and_reap(pid))
+    try:
+        _crash_point("fork")
+        parent.send(Message.GO)
+    except BaseException:
+        parent.close()
+        raise
+    return parent, pid
 
 
 def _spawn_compiled(
@@ -309,14 +314,7 @@ def _spawn_compiled(
     except BaseException:
         parent.close()
         raise
-    undo.push("init process", lambda: kill_and_reap(pid))
-    try:
-        _crash_point("fork")
-        parent.send(Message.GO)
-    except BaseException:
-        parent.close()
-        raise
-    return parent, pid
+    return _go(parent, pid, undo)
 
 
 def _direct_flags(plan: NamespacePlan) -> int | None:
