@@ -175,4 +175,5 @@ def test_a_damaged_report_is_an_init_failure(
     assert isinstance(_failure(plan, 5, Kind.SYSCALL, 1), InitFailed)
     assert isinstance(_failure(plan, 0, Kind.PLAN, 22), InitFailed)
     raw = _failure(plan, 0, Kind.SYSCALL, errno.EPERM)
-    assert isinstance(raw, InitFailed) and "Operation not permitted" in raw.message
+    assert isinstance(raw, InitFailed)
+    assert raw.message == "[Errno 1] setsid: Operation not permitted"

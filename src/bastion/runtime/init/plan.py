@@ -566,8 +566,13 @@ def _make_failure(path: str) -> Explain:
 
 
 def _raw(code: int) -> Explain:
-    """A step whose failure the Python init reports as a plain OSError (channel.error_report)."""
-    return lambda kind, err, detail: _os_error(f"step {code} of the container's set-up", err, None)
+    """A step whose failure the Python init reports as a plain OSError (channel.error_report),
+    named after the step ("[Errno 1] capset: Operation not permitted")."""
+    return lambda kind, err, detail: _os_error(_step_name(code), err, None)
+
+
+def _step_name(code: int) -> str:
+    return next((k.lower() for k, v in vars(Op).items() if v == code and k.isupper()), str(code))
 
 
 def _os_error(what: str, err: int, where: str | None) -> BastionError:
