@@ -531,8 +531,9 @@ static void set_title(const char *title) {
         while (*tok == ' ')
             tok++;
         field++;
-        if (field >= 48)
-            values[field - 48] = strtoul(tok, NULL, 10);
+        if (field >= 48) /* by hand: strtoul would consult the locale's tables */
+            for (const char *d = tok; *d >= '0' && *d <= '9'; d++)
+                values[field - 48] = values[field - 48] * 10 + (unsigned long)(*d - '0');
         while (*tok && *tok != ' ')
             tok++;
     }

@@ -177,3 +177,52 @@ def test_a_damaged_report_is_an_init_failure(
     raw = _failure(plan, 0, Kind.SYSCALL, errno.EPERM)
     assert isinstance(raw, InitFailed)
     assert raw.message == "[Errno 1] setsid: Operation not permitted"
+
+
+def _spawn(plan: Plan) -> tuple[int, bytes]:
+    """Run `plan` in a child made by `_native.spawn_init` with no new namespace (no privilege
+    needed): (its exit status, what it sent on the channel)."""
+    import os
+    import socket
+
+    spawn = init_plan.compiled_spawn()
+    if spawn is None:
+        pytest.skip("bastion/_sys/_native is not built (scripts/setup builds it)")
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with parent, child:
+        pid, _ = spawn(plan.blob, 0, -1, child.fileno())
+        child.close()
+        _, status = os.waitpid(pid, 0)
+        parent.settimeout(10)
+        try:
+            sent = parent.recv(4096)
+        except (TimeoutError, OSError):
+            sent = b""
+    return os.waitstatus_to_exitcode(status), sent
+
+
+def test_the_compiled_init_runs_its_steps_and_execs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    plan = Plan()
+    plan.add(Op.FIND_EXEC, "sh", "", "/usr/bin:/bin")
+    plan.add(Op.READY)
+    script = f"echo -n $A > {marker}"
+    plan.add(Op.EXEC, 3, "sh", "-c", script, 1, "A=from-the-plan")
+    code, sent = _spawn(plan)
+    assert (code, sent) == (0, b'{"type":"ready"}')
+    assert marker.read_text() == "from-the-plan"
+
+
+def test_a_failed_step_is_reported_by_number_kind_and_errno(tmp_path: Path) -> None:
+    plan = Plan()
+    plan.add(Op.UMASK, 0o22)
+    plan.add(Op.CHDIR, str(tmp_path / "missing"))
+    code, sent = _spawn(plan)
+    assert code == 1
+    assert json.loads(sent) == {
+        "type": "plan-error",
+        "op": 1,
+        "kind": Kind.SYSCALL,
+        "errno": errno.ENOENT,
+        "detail": -1,
+    }
