@@ -7,10 +7,11 @@ all of it (copy-on-write faults on every object the interpreter touches, the ini
 each step at an interpreter's pace); the compiled init does the same steps in ~1-2 ms
 (docs/architecture.md, "The init in C"). The steps, their order and their checks are the Python
 init's, which stays the reference and the path for everything `build` does not take on:
-hooks (and the tests' crash points), a terminal, seccomp, tmpcopyup, no own mount namespace,
---no-pivot, a user namespace, a forced cgroup attach mode, or no compiled module
-(BASTION_TEST_NO_NATIVE=1). Where the compiled init fails, it names the step and the errno;
-`Plan.explain` then words the error as the Python init would have.
+hooks (and the tests' crash points), a terminal, a seccomp filter only libseccomp can load
+(flags, SCMP_ACT_NOTIFY), tmpcopyup, no own mount namespace, --no-pivot, a user namespace, a
+forced cgroup attach mode, or no compiled module (BASTION_TEST_NO_NATIVE=1). Where the compiled
+init fails, it names the step and the errno; `Plan.explain` then words the error as the Python
+init would have.
 
 The encoding is the compiled side's (`_initexec.c`, whose enums a unit test compares with `Op`
 and `Kind` here): each step is its code then its fields, integers as 8 bytes little-endian and
