@@ -441,15 +441,7 @@ def load(filter: Filter) -> int | None:
         _scmp.load(filter._live())
         fd = _scmp.notify_fd(filter.ctx) if filter.notify else None
     except OSError as exc:
-        hint = None
-        if exc.errno == 13:
-            hint = "without noNewPrivileges the filter must be loaded while CAP_SYS_ADMIN is held"
-        raise RuntimeFailure(
-            f"cannot load the seccomp filter: {_why(exc)}",
-            where=_PATH,
-            hint=hint,
-            reference="seccomp-load-failed",
-        ) from None
+        raise load_failure(exc) from None
     finally:
         filter.release()
     if filter.notify and fd is None:
@@ -459,6 +451,19 @@ def load(filter: Filter) -> int | None:
             reference="seccomp-load-failed",
         )
     return fd
+
+
+def load_failure(exc: OSError) -> RuntimeFailure:
+    """The error of a filter the kernel refused (also the compiled init's: init/plan.py)."""
+    hint = None
+    if exc.errno == 13:
+        hint = "without noNewPrivileges the filter must be loaded while CAP_SYS_ADMIN is held"
+    return RuntimeFailure(
+        f"cannot load the seccomp filter: {_why(exc)}",
+        where=_PATH,
+        hint=hint,
+        reference="seccomp-load-failed",
+    )
 
 
 # --- SCMP_ACT_NOTIFY: hand the fd to the agent ---------------------------------------------

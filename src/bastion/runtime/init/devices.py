@@ -28,29 +28,48 @@ DEFAULT_DEVICES: tuple[tuple[str, str, int, int], ...] = (
     ("/dev/tty", "c", 5, 0),
 )
 
-_KIND = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+#: A device's `type` -> its file type bits for mknod
+NODE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+#: (path, type, major, minor, mode, uid, gid, where in the config)
+Node = tuple[str, str, int, int, int, int, int, str]
 
 
 def create_devices(root: Root, spec: Spec) -> None:
+    in_userns = in_user_namespace()
+    for path, kind, major, minor, mode, uid, gid, where in device_nodes(spec):
+        _make_node(root, path, kind, major, minor, mode, uid, gid, in_userns, where)
+
+
+def device_nodes(spec: Spec) -> list[Node]:
+    """The default devices the config does not list itself, then `linux.devices` (also what the
+    compiled init's plan makes: plan.py)."""
     linux = spec.linux
-    in_userns = _in_user_namespace()
     configured = {d.path for d in linux.devices} if linux else set()
-    for path, kind, major, minor in DEFAULT_DEVICES:
-        if path not in configured:
-            _make_node(root, path, kind, major, minor, 0o666, 0, 0, in_userns, path)
+    nodes: list[Node] = [
+        (path, kind, major, minor, 0o666, 0, 0, path)
+        for path, kind, major, minor in DEFAULT_DEVICES
+        if path not in configured
+    ]
     for index, dev in enumerate(linux.devices if linux else ()):
-        _make_node(
-            root,
-            dev.path,
-            dev.type,
-            dev.major or 0,
-            dev.minor or 0,
-            0o666 if dev.file_mode is None else dev.file_mode,
-            dev.uid or 0,
-            dev.gid or 0,
-            in_userns,
-            f"linux.devices[{index}]",
-        )
+        mode = 0o666 if dev.file_mode is None else dev.file_mode
+        where = f"linux.devices[{index}]"
+        major, minor = dev.major or 0, dev.minor or 0
+        nodes.append((dev.path, dev.type, major, minor, mode, dev.uid or 0, dev.gid or 0, where))
+    return nodes
+
+
+def dev_links() -> list[tuple[str, str]]:
+    """(target, name) of the links in /dev (runc's), but pts/ptmx, which needs a devpts."""
+    links = [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ]
+    if os.path.exists("/proc/kcore"):  # the host's /proc: the init's is the same before pivot
+        links.append(("/proc/kcore", "core"))
+    return links
 
 
 def _make_node(
@@ -86,7 +105,7 @@ def _make_node(
             return
         try:
             os.mknod(
-                name, _KIND[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent_fd
+                name, NODE_TYPES[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent_fd
             )
             os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
             # mknod applies the umask; the spec's fileMode is the final mode.
@@ -103,7 +122,7 @@ def _make_node(
         os.close(parent_fd)
 
 
-def _in_user_namespace() -> bool:
+def in_user_namespace() -> bool:
     try:
         with open("/proc/self/uid_map", "rb") as f:
             first = f.read().split()

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import _struct
 import os
-from errno import EACCES, EINVAL, EPERM
 
 from bastion._sys import mount as _m
 from bastion._sys.libc import NO_NATIVE_ENV
 from bastion.errors import BastionError
 from bastion.oci.vocabulary import CAPABILITIES, CLONE_NEWCGROUP, RLIMITS
 from bastion.runtime.errors import InitFailed, RuntimeFailure
-from bastion.runtime.init.mount_options import parse_options
+from bastion.runtime.init.devices import dev_links, in_user_namespace
+from bastion.runtime.init.mount_options import parse_options, root_propagation
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from bastion.oci.spec import Mount, Process, Spec
     from bastion.runtime.cgroups.base import Placement
@@ -161,7 +160,7 @@ def build(cfg: InitConfig, cgroup: Placement, flags: int) -> Plan | None:
         or cfg.no_pivot
         or not cfg.namespaces.has("mount")
         or any(m.type == "tmpfs" and "tmpcopyup" in m.options for m in cfg.spec.mounts)
-        or _in_user_namespace()
+        or in_user_namespace()
         # what the compiled init holds in fixed arrays (_initexec.c)
         or len(process.args) > _MAX_ARGS
         or len(process.env) > _MAX_ENV
@@ -212,7 +211,9 @@ def _steps(cfg: InitConfig, cgroup: Placement, program: bytes) -> Plan:
             plan.add(Op.READONLY, path)
     if spec.root is not None and spec.root.readonly:
         plan.add(Op.REMOUNT_RO, "/", 0)
-    env = _environment(process)
+    from bastion.runtime.init.process import environment
+
+    env = environment(process, home=False)
     if "HOME" not in env:
         plan.add(Op.HOME, process.user.uid)
     _rlimits(plan, process)
@@ -246,27 +247,14 @@ def _join_cgroup(plan: Plan, cgroup: Placement) -> None:
 
 def _rootfs(plan: Plan, cfg: InitConfig, spec: Spec, process: Process) -> None:
     """rootfs.setup for an own mount namespace and pivot_root."""
-    from bastion.oci.vocabulary import PROPAGATION_OPTIONS
-
-    linux = spec.linux
-    propagation = PROPAGATION_OPTIONS.get(
-        (linux.rootfs_propagation if linux else None) or "rslave", _m.MS_SLAVE | _m.MS_REC
-    )
-    late = bool(propagation & (_m.MS_SHARED | _m.MS_UNBINDABLE))
+    propagation, late = root_propagation(spec)
     plan.add(Op.MOUNT, "", "/", "", (_m.MS_SLAVE if late else propagation) | _m.MS_REC, "")
     plan.add(Op.MOUNT, cfg.rootfs, cfg.rootfs, "", _m.MS_BIND | _m.MS_REC, "")
     plan.add(Op.ROOT, cfg.rootfs)
     for index, mnt in enumerate(spec.mounts):
         _mount(plan, mnt, f"mounts[{index}]", cfg)
     _devices(plan, spec)
-    links = [
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
-    ]
-    if os.path.exists("/proc/kcore"):  # the host's /proc: the init's is the same until pivot
-        links.append(("/proc/kcore", "core"))
+    links = dev_links()
     for target, name in links:
         plan.add(Op.SYMLINK_IN_ROOT, "/dev", target, name, 0, "")
     plan.add(Op.SYMLINK_IN_ROOT, "/dev", "pts/ptmx", "ptmx", 1, "/dev/pts/ptmx")
@@ -367,74 +355,29 @@ def _cgroups(plan: Plan, destination: str, flags: int, cfg: InitConfig, where: s
 
 def _devices(plan: Plan, spec: Spec) -> None:
     """devices.create_devices outside a user namespace (mknod)."""
-    from bastion.runtime.init.devices import _KIND, DEFAULT_DEVICES
+    from bastion.runtime.init.devices import NODE_TYPES, device_nodes
 
-    linux = spec.linux
-    configured = {d.path for d in linux.devices} if linux else set()
-    nodes = [
-        (path, kind, major, minor, 0o666, 0, 0, path)
-        for path, kind, major, minor in DEFAULT_DEVICES
-        if path not in configured
-    ]
-    for index, dev in enumerate(linux.devices if linux else ()):
-        mode = 0o666 if dev.file_mode is None else dev.file_mode
-        where = f"linux.devices[{index}]"
-        nodes.append(
-            (
-                dev.path,
-                dev.type,
-                dev.major or 0,
-                dev.minor or 0,
-                mode,
-                dev.uid or 0,
-                dev.gid or 0,
-                where,
-            )
-        )
-    for path, kind, major, minor, mode, uid, gid, where in nodes:
+    for path, kind, major, minor, mode, uid, gid, where in device_nodes(spec):
         parent, _, name = path.rstrip("/").rpartition("/")
         failure = _failure(f"cannot create device {path!r}", where=where)
-        node_mode = _KIND[kind] | (mode & 0o7777)
+        node_mode = NODE_TYPES[kind] | (mode & 0o7777)
         dev_number = os.makedev(major, minor)
         plan.add(
             Op.MKNOD_IN_ROOT, parent or "/", name, node_mode, dev_number, uid, gid, explain=failure
         )
 
 
-def _environment(process: Process) -> dict[str, str]:
-    """process.environment without HOME's lookup, which the init does after pivot_root."""
-    env: dict[str, str] = {}
-    for item in process.env:
-        key, _, value = item.partition("=")
-        env[key] = value
-    return env
-
-
 def _rlimits(plan: Plan, process: Process) -> None:
-    from bastion._sys.rlimit import RLIM_INFINITY
-
-    def rlim(value: int) -> int:
-        return RLIM_INFINITY if value >= RLIM_INFINITY or value < 0 else value
+    from bastion.runtime.init.process import rlimit_failure, rlimit_value
 
     for index, rlimit in enumerate(process.rlimits):
 
-        def explain(
-            kind: int, err: int, detail: int, rlimit: Any = rlimit, index: int = index
-        ) -> BastionError:
-            hint = None
-            if err == EPERM:
-                hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks"
-            elif err == EINVAL:
-                hint = "the soft limit must not exceed the hard limit"
-            why = f"[Errno {err}] setrlimit({rlimit.type}): {os.strerror(err)}"
-            return RuntimeFailure(
-                f"cannot set {rlimit.type} to soft={rlimit.soft} hard={rlimit.hard}: {why}",
-                where=f"process.rlimits[{index}]",
-                hint=hint,
-            )
+        def explain(kind: int, err: int, detail: int, index: int = index) -> BastionError:
+            exc = OSError(err, f"setrlimit({process.rlimits[index].type}): {os.strerror(err)}")
+            return rlimit_failure(process, index, exc)
 
-        resource = RLIMITS[rlimit.type]
-        plan.add(Op.RLIMIT, resource, rlim(rlimit.soft), rlim(rlimit.hard), explain=explain)
+        soft, hard = rlimit_value(rlimit.soft), rlimit_value(rlimit.hard)
+        plan.add(Op.RLIMIT, RLIMITS[rlimit.type], soft, hard, explain=explain)
 
 
 def _become(plan: Plan, process: Process, env: dict[str, str], program: bytes) -> None:
@@ -474,19 +417,13 @@ def _become(plan: Plan, process: Process, env: dict[str, str], program: bytes) -
         given = name if name.startswith("/") else os.path.join(cwd, name)
 
     def not_runnable(kind: int, err: int, detail: int) -> BastionError:
-        from bastion.runtime.init.process import _not_runnable
+        from bastion.runtime.init.process import not_runnable as failure
 
         if kind == Kind.NOT_FOUND:
-            why, reference = f"stat {given}: no such file or directory", "executable-not-found"
-        elif kind == Kind.NOT_RUNNABLE:
-            why, reference = "permission denied", "executable-not-executable"
-        else:
-            why, reference = "executable file not found in $PATH", "executable-not-found"
-        try:
-            _not_runnable(name, why, reference)
-        except RuntimeFailure as exc:
-            return exc
-        raise AssertionError("unreachable")
+            return failure(name, f"stat {given}: no such file or directory", "executable-not-found")
+        if kind == Kind.NOT_RUNNABLE:
+            return failure(name, "permission denied", "executable-not-executable")
+        return failure(name, "executable file not found in $PATH", "executable-not-found")
 
     plan.add(Op.FIND_EXEC, name, given, env.get("PATH", DEFAULT_PATH), explain=not_runnable)
     if caps is not None:
@@ -524,24 +461,11 @@ def _seccomp_program(cfg: InitConfig) -> bytes | None:
 
 def _load_seccomp(plan: Plan, program: bytes, process: Process) -> None:
     def explain(kind: int, err: int, detail: int) -> BastionError:
-        return RuntimeFailure(
-            f"cannot load the seccomp filter: {os.strerror(err)}",
-            where="linux.seccomp",
-            hint=(
-                "without noNewPrivileges the filter must be loaded while CAP_SYS_ADMIN is held"
-                if err == EACCES
-                else None
-            ),
-            reference="seccomp-load-failed",
-        )
+        from bastion.runtime.seccomp import load_failure
+
+        return load_failure(OSError(err, os.strerror(err)))
 
     plan.add(Op.SECCOMP, program, len(program), explain=explain)
-
-
-def _in_user_namespace() -> bool:
-    from bastion.runtime.init.devices import _in_user_namespace
-
-    return _in_user_namespace()
 
 
 def _failure(message: str, *, where: str) -> Explain:

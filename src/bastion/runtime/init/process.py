@@ -29,23 +29,30 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def set_rlimits(process: Process) -> None:
     for index, rlimit in enumerate(process.rlimits):
-        soft, hard = (_rlim(rlimit.soft), _rlim(rlimit.hard))
+        soft, hard = rlimit_value(rlimit.soft), rlimit_value(rlimit.hard)
         try:
             setrlimit(RLIMITS[rlimit.type], soft, hard, rlimit.type)
         except OSError as exc:
-            hint = None
-            if isinstance(exc, PermissionError):
-                hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks"
-            elif exc.errno == errno.EINVAL:
-                hint = "the soft limit must not exceed the hard limit"
-            raise RuntimeFailure(
-                f"cannot set {rlimit.type} to soft={rlimit.soft} hard={rlimit.hard}: {exc}",
-                where=f"process.rlimits[{index}]",
-                hint=hint,
-            ) from None
+            raise rlimit_failure(process, index, exc) from None
 
 
-def _rlim(value: int) -> int:
+def rlimit_failure(process: Process, index: int, exc: OSError) -> RuntimeFailure:
+    """The error of a refused `process.rlimits[index]` (also the compiled init's: plan.py)."""
+    rlimit = process.rlimits[index]
+    hint = None
+    if isinstance(exc, PermissionError):
+        hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks"
+    elif exc.errno == errno.EINVAL:
+        hint = "the soft limit must not exceed the hard limit"
+    return RuntimeFailure(
+        f"cannot set {rlimit.type} to soft={rlimit.soft} hard={rlimit.hard}: {exc}",
+        where=f"process.rlimits[{index}]",
+        hint=hint,
+    )
+
+
+def rlimit_value(value: int) -> int:
+    """A config's limit as prlimit64 takes it: beyond the largest, or negative, is unlimited."""
     return RLIM_INFINITY if value >= RLIM_INFINITY or value < 0 else value
 
 
@@ -72,7 +79,12 @@ def find_executable(process: Process, env: dict[str, str]) -> str:
 
 
 def _not_runnable(name: str, why: str, reference: str) -> None:
-    raise RuntimeFailure(
+    raise not_runnable(name, why, reference)
+
+
+def not_runnable(name: str, why: str, reference: str) -> RuntimeFailure:
+    """The error of a program that cannot be run (also the compiled init's: plan.py)."""
+    return RuntimeFailure(
         f'exec: "{name}": {why}',
         where="process.args[0]",
         hint="check the path, its mode and the PATH in process.env",
@@ -80,12 +92,14 @@ def _not_runnable(name: str, why: str, reference: str) -> None:
     )
 
 
-def environment(process: Process) -> dict[str, str]:
+def environment(process: Process, *, home: bool = True) -> dict[str, str]:
+    """process.env as a dict (the last of a repeated name wins), with HOME from the container's
+    /etc/passwd where it is missing unless not `home` (the compiled init looks it up itself)."""
     env: dict[str, str] = {}
     for item in process.env:
         key, _, value = item.partition("=")
         env[key] = value
-    if "HOME" not in env:
+    if home and "HOME" not in env:
         env["HOME"] = _home_of(process.user.uid)
     return env
 

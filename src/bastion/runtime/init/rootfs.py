@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 
 from bastion._sys import mount as _m
-from bastion.oci.vocabulary import PROPAGATION_OPTIONS
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.init import copyup
 from bastion.runtime.init.cgroupfs import mount_cgroups
-from bastion.runtime.init.devices import create_devices
-from bastion.runtime.init.mount_options import parse_options
+from bastion.runtime.init.devices import create_devices, dev_links
+from bastion.runtime.init.mount_options import parse_options, root_propagation
 from bastion.runtime.init.mountpoints import Root, fd_path
 
 TYPE_CHECKING = False
@@ -47,13 +46,7 @@ def setup(
     Without a mount namespace of its own (`own_mount_ns` false: none in the config, as runc
     allows) the mounts land in the host's namespace under the rootfs and the root is entered
     with chroot; `delete` unmounts them (runc leaves them behind)."""
-    linux = spec.linux
-    propagation = PROPAGATION_OPTIONS.get(
-        (linux.rootfs_propagation if linux else None) or "rslave", _m.MS_SLAVE | _m.MS_REC
-    )
-    # Shared and unbindable roots are set up from a slave copy and get their propagation once
-    # the rootfs is the root: an unbindable / could not even be bind-mounted onto itself.
-    late = bool(propagation & (_m.MS_SHARED | _m.MS_UNBINDABLE))
+    propagation, late = root_propagation(spec)
     if own_mount_ns:
         # Nothing we mount may propagate back to the host: start from a slave (default) or
         # private copy of the host's mounts (runc: rootfsPropagation defaults to rslave).
@@ -172,14 +165,7 @@ def _locked(fd: int) -> int:
 
 
 def _dev_symlinks(root: Root) -> None:
-    links = [
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
-    ]
-    if os.path.exists("/proc/kcore"):
-        links.append(("/proc/kcore", "core"))
+    links = dev_links()
     if root.exists("/dev/pts/ptmx"):
         links.append(("pts/ptmx", "ptmx"))
     dev = root.make("/dev", directory=True)
