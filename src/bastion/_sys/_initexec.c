@@ -99,7 +99,7 @@ enum {
 /* failure kinds (plan.py's Kind) */
 enum {
     KIND_SYSCALL = 1,      /* the step's own syscall failed (errno) */
-    KIND_FALLBACK = 2,     /* OP_WRITE: the fallback file failed too */
+    KIND_FALLBACK = 2,     /* OP_WRITE: its fallback too; OP_SWITCH_USER: keepcaps */
     KIND_MAKE = 3,         /* making the mount point or directory failed (errno) */
     KIND_DANGLING = 4,     /* the path is a dangling symlink in the rootfs */
     KIND_BAD_NAME = 5,     /* the path cannot be created (no name, "." or "..") */
