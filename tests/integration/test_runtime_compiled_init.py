@@ -2,7 +2,10 @@
 the same container as the Python init, fails with the same words, and runs no Python.
 
 Each test runs one bundle both ways: bastion-runc as built (the compiled init wherever the plan
-can have it) and with BASTION_TEST_NO_NATIVE=1 (the Python init, the reference)."""
+can have it) and with BASTION_TEST_NO_NATIVE=1 (the Python init, the reference). The compiled
+init runs in `create`'s memory until it execs (init/shared_memory.py); each bundle also runs
+with BASTION_TEST_INIT_SPAWN=private (the compiled init in memory of its own), which must give
+the very same result."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bastion.runtime.create import FORCE_PRIVATE, SPAWN_ENV
+
 if TYPE_CHECKING:
     from bastion_testing.plugin import BundleFactory
     from bastion_testing.runc import Runc
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.privileged
 
 PYTHON_INIT = {**os.environ, "BASTION_TEST_NO_NATIVE": "1"}
+PRIVATE_MEMORY = {**os.environ, SPAWN_ENV: FORCE_PRIVATE}
 
 # What the container sees of what its init set up; the numbers that differ between two runs of
 # one config (mount ids, device numbers of fresh filesystems, times, pids) are cut out.
@@ -41,11 +47,15 @@ ls -la /proc/self/fd | awk '{ print $9, $10, $11 }' | sed -e 's/:\[.*//' -e 's/#
 
 
 def _both(runc: Runc, bundle: str, cid: str) -> tuple[Any, Any]:
-    """`run` of `bundle` with the compiled init, then with the Python one."""
+    """`run` of `bundle` with the compiled init, then with the Python one; the compiled init in
+    memory of its own must have done exactly what it did in `create`'s."""
     compiled = runc("run", "--bundle", bundle, f"{cid}-c")
+    private = runc("run", "--bundle", bundle, f"{cid}-c", env=PRIVATE_MEMORY)
     python = runc("run", "--bundle", bundle, f"{cid}-p", env=PYTHON_INIT)
     for suffix in ("c", "p"):
         runc("delete", "--force", f"{cid}-{suffix}")
+    assert (private.returncode, private.stdout) == (compiled.returncode, compiled.stdout)
+    assert _fds(private.stderr) == _fds(compiled.stderr)
     return compiled, python
 
 
@@ -191,7 +201,12 @@ def test_a_failing_step_is_worded_as_the_python_init_words_it(
 
 
 def _words(stderr: str, cid: str) -> str:
-    return re.sub(r"/proc/self/fd/\d+", "/proc/self/fd/N", stderr.replace(cid, "ID"))
+    return _fds(stderr.replace(cid, "ID"))
+
+
+def _fds(stderr: str) -> str:
+    """The descriptor a mount's call names differs from one init to the next."""
+    return re.sub(r"/proc/self/fd/\d+", "/proc/self/fd/N", stderr)
 
 
 @pytest.mark.parametrize("nnp", [True, False])
@@ -217,3 +232,82 @@ def test_both_inits_load_the_same_seccomp_filter(
     assert "mkdir=1" in compiled.stdout.split() and "Seccomp:\t2" in compiled.stdout
     # and it was the compiled init that loaded it
     assert _init_faults(runc, bundle, f"{container_id}-f", None) < 200
+
+
+# create, start, wait and delete from one Python process, as `bastion-runc run` does: what the
+# process and its init look like while the init waits on its exec fifo, and after it has exec'd
+SHARED_PROBE = r"""
+import ctypes, json, os, sys
+from bastion._sys import prctl
+from bastion.runtime.create import CreateOptions, create
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+def same_memory(pid):
+    # kcmp(2) KCMP_VM: 0 when the two processes have one memory descriptor
+    answer = libc.syscall(312, os.getpid(), pid, 1, 0, 0)
+    if answer < 0:
+        sys.exit(f"kcmp: errno {ctypes.get_errno()}")
+    return answer == 0
+
+def cmdline(pid="self"):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+before = cmdline()
+cid, bundle, root = sys.argv[1:4]
+container = create(CreateOptions(id=cid, bundle=bundle, root=root, shared_memory_init=True))
+created = {
+    "same_memory": same_memory(container.pid),
+    "ours": cmdline().decode(),
+    "init": cmdline(container.pid).decode(),
+    "dumpable": prctl.get_dumpable(),
+}
+container.start()
+started = {
+    "same_memory": same_memory(container.pid),
+    "ours_restored": cmdline() == before,
+    "dumpable": prctl.get_dumpable(),
+}
+status = container.wait()
+container.delete(force=True)
+print(json.dumps({"created": created, "started": started, "status": status}))
+"""
+
+
+@pytest.mark.parametrize("memory", ["shared", "private"])
+def test_the_init_runs_in_creates_memory_until_it_execs(
+    runc: Runc, bundle_factory: BundleFactory, container_id: str, memory: str
+) -> None:
+    import subprocess
+    import sys
+
+    # still running when `start` has returned (a reaped init has no memory to compare)
+    bundle = bundle_factory(args=["sh", "-c", "sleep 0.2"])
+    env = os.environ if memory == "shared" else PRIVATE_MEMORY
+    probe = subprocess.run(
+        [sys.executable, "-c", SHARED_PROBE, container_id, bundle, runc.root],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    seen = json.loads(probe.stdout)
+    assert seen["status"] == 0
+    if memory == "shared":
+        # one memory until the exec: the init shows the title we wrote over our command line,
+        # and its PR_SET_DUMPABLE was ours too
+        assert seen["created"] == {
+            "same_memory": True,
+            "ours": "bastion-runc init\0",
+            "init": "bastion-runc init\0",
+            "dumpable": False,
+        }
+    else:
+        assert seen["created"]["same_memory"] is False
+        assert seen["created"]["init"] == "bastion-runc init\0"
+        assert seen["created"]["ours"] != "bastion-runc init\0"
+        assert seen["created"]["dumpable"] is True
+    # after `start`: the init has a memory of its own, and ours is as it was
+    assert seen["started"] == {"same_memory": False, "ours_restored": True, "dumpable": True}

@@ -12,8 +12,8 @@
  *   clone3(flags, cgroup_fd) -> int   fork(2) through clone3 with `flags`, into the cgroup2
  *                                      directory open at `cgroup_fd` (CLONE_INTO_CGROUP) unless it
  *                                      is -1, running the interpreter's fork hooks as os.fork does.
- *   spawn_init(...)                    the container's init as compiled code (_initexec.c, built
- *                                      into this module: one shared object to load, not two).
+ *   spawn_init(...), init_left(...),  the container's init as compiled code (_initexec.c, built
+ *   spawn_regions(), SHARED_MEMORY     into this module: one shared object to load, not two).
  *
  * scripts/setup builds it; bastion/_sys/libc.py falls back to ctypes where it is absent (the
  * tests run both ways: BASTION_TEST_NO_NATIVE=1).
@@ -101,6 +101,9 @@ static PyObject *native_clone3(PyObject *Py_UNUSED(self), PyObject *const *args,
 
 /* _initexec.c, built into this module */
 PyObject *bastion_spawn_init(PyObject *self, PyObject *args);
+PyObject *bastion_init_left(PyObject *self, PyObject *args);
+PyObject *bastion_spawn_regions(PyObject *self, PyObject *args);
+int bastion_shared_memory(void);
 
 static PyMethodDef methods[] = {
     {"syscall", (PyCFunction)(void (*)(void))native_syscall, METH_FASTCALL,
@@ -108,8 +111,13 @@ static PyMethodDef methods[] = {
     {"clone3", (PyCFunction)(void (*)(void))native_clone3, METH_FASTCALL,
      "clone3(flags, cgroup_fd) -> int: fork through clone3, the fork hooks run as os.fork's."},
     {"spawn_init", bastion_spawn_init, METH_VARARGS,
-     "spawn_init(plan, flags, cgroup_fd, chan_fd) -> (pid, born_in_cgroup2): clone the "
-     "container's init, which runs `plan` and execs (see _initexec.c)."},
+     "spawn_init(plan, flags, cgroup_fd, chan_fd, shared=False) -> (pid, born_in_cgroup2, "
+     "handle): clone the container's init, which runs `plan` and execs (see _initexec.c)."},
+    {"init_left", bastion_init_left, METH_VARARGS,
+     "init_left(handle, timeout) -> bool: whether the shared init of `handle` has exec'd or "
+     "died, waiting up to `timeout` seconds."},
+    {"spawn_regions", bastion_spawn_regions, METH_NOARGS,
+     "spawn_regions() -> int: how many shared inits may still run in this process's memory."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -119,4 +127,12 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* whether spawn_init can share the caller's memory (x86_64) */
+    if (m != NULL && PyModule_AddIntConstant(m, "SHARED_MEMORY", bastion_shared_memory()) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

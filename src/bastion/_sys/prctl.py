@@ -7,6 +7,7 @@ import os
 from bastion._sys.libc import SYS_PRCTL, syscall
 
 PR_SET_PDEATHSIG = 1
+PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
@@ -55,15 +56,43 @@ def set_cmdline(title: str) -> None:
     need CAP_SYS_RESOURCE. The area is never grown: a longer title is cut. A child made by
     fork inherits it.
     """
-    with open("/proc/self/stat", "rb") as f:
-        # proc(5): arg_start and arg_end are fields 48 and 49; the split starts at field 3.
-        fields = f.read().rpartition(b")")[2].split()
-    start, end = int(fields[45]), int(fields[46])
+    start, end = _area_bounds()
     size = end - start
     if size < 2:
         return
     text = title.encode()[: size - 2] + b"\0"
-    area = text + bytes(size - len(text) - 1) + b" "
+    _write_area(start, text + bytes(size - len(text) - 1) + b" ")
+
+
+def _area_bounds() -> tuple[int, int]:
+    with open("/proc/self/stat", "rb") as f:
+        # proc(5): arg_start and arg_end are fields 48 and 49; the split starts at field 3.
+        fields = f.read().rpartition(b")")[2].split()
+    return int(fields[45]), int(fields[46])
+
+
+def cmdline_area() -> bytes:
+    """This process's argument area as it is now (what `set_cmdline` writes over)."""
+    start, end = _area_bounds()
+    try:
+        fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+    except OSError:
+        import ctypes
+
+        return ctypes.string_at(start, end - start)
+
+
+def write_cmdline_area(area: bytes) -> None:
+    """Write `area` over this process's argument area (as long as the area, or shorter)."""
+    start, end = _area_bounds()
+    _write_area(start, area[: end - start])
+
+
+def _write_area(start: int, area: bytes) -> None:
     # Through /proc/self/mem (a process may always write its own): no ctypes (~2-3 ms to
     # import) on the init's path. Where a kernel forbids that (proc_mem.force_override), ctypes.
     try:
@@ -75,7 +104,11 @@ def set_cmdline(title: str) -> None:
     except OSError:
         import ctypes
 
-        ctypes.memmove(start, area, size)
+        ctypes.memmove(start, area, len(area))
+
+
+def get_dumpable() -> bool:
+    return bool(prctl(PR_GET_DUMPABLE, what="PR_GET_DUMPABLE"))
 
 
 def set_name(name: str) -> None:

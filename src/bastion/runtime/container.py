@@ -29,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
+    from bastion.runtime.init.shared_memory import SharedInit
     from bastion.runtime.state import ContainerState, OciState
 
 _SIGKILL = 9
@@ -36,12 +37,17 @@ OCI_VERSION = "1.1.0"
 
 
 class Container:
-    __slots__ = ("_cgroup", "_spec", "saved", "sd")
+    __slots__ = ("_cgroup", "_spec", "saved", "sd", "shared_init")
 
-    def __init__(self, sd: store.StateDir, saved: ContainerState) -> None:
+    def __init__(
+        self, sd: store.StateDir, saved: ContainerState, *, shared_init: SharedInit | None = None
+    ) -> None:
         self.sd = sd
         #: state.json as last read or written here.
         self.saved = saved
+        #: `create` made the init in this process's memory (init/shared_memory.py): our command
+        #: line and dumpability are the init's until it has exec'd (`start`) or died (`delete`).
+        self.shared_init = shared_init
         self._cgroup: CgroupManager | None = None
         self._spec: Spec | None = None
 
@@ -127,6 +133,7 @@ class Container:
             self.saved = replace(self.saved, status=Status.RUNNING)
         finally:
             self.sd.unlock(fd)
+        self._release_shared()
         if not self.saved.has_poststart:
             return []
         from bastion.runtime import hooks
@@ -134,6 +141,14 @@ class Container:
         return hooks.run_warning(
             self.spec().hooks, "poststart", oci_state(self.saved, Status.RUNNING)
         )
+
+    def _release_shared(self) -> None:
+        """Our command line and dumpability back, once an init made in our memory has left it."""
+        if self.shared_init is not None:
+            from bastion.runtime.init.shared_memory import release
+
+            if release(self.shared_init):
+                self.shared_init = None
 
     def spec(self) -> Spec:
         """The config as `create` saw it (the private copy, not the bundle's file)."""
@@ -183,6 +198,7 @@ class Container:
             self._destroy(status)
         finally:
             self.sd.unlock(fd)
+        self._release_shared()  # the init has exec'd or been killed and reaped by now
         if spec is None:
             return []
         from bastion.runtime import hooks

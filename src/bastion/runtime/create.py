@@ -46,7 +46,7 @@ from bastion.runtime.crash import point as _crash_point
 from bastion.runtime.device_rules import with_default_device_rules
 from bastion.runtime.errors import RuntimeFailure
 from bastion.runtime.host_support import check_host_support
-from bastion.runtime.init import InitConfig, run_direct_init, run_intermediate
+from bastion.runtime.init import CHILD_TITLE, InitConfig, run_direct_init, run_intermediate
 from bastion.runtime.init.channel import pair
 from bastion.runtime.init.messages import HookState, Message, Pid
 from bastion.runtime.lean import PLAIN_FILE, plain_record
@@ -61,11 +61,15 @@ if TYPE_CHECKING:
     from bastion.oci.spec import Spec
     from bastion.runtime.cgroups.base import CgroupManager
     from bastion.runtime.init.channel import Channel
+    from bastion.runtime.init.shared_memory import SharedInit
     from bastion.runtime.namespaces import NamespacePlan
 
 # BASTION_TEST_INIT_SPAWN=intermediate: every init through the intermediate (_direct_flags).
 SPAWN_ENV = "BASTION_TEST_INIT_SPAWN"
 FORCE_INTERMEDIATE = "intermediate"
+#: BASTION_TEST_INIT_SPAWN=private: the compiled init in memory of its own even where the caller
+#: allows it ours (the tests compare both ways)
+FORCE_PRIVATE = "private"
 
 
 @record
@@ -82,6 +86,10 @@ class CreateOptions:
     # Receives (pty master, pty name) when the process has a terminal and no console socket is
     # given: how a foreground `run` gets the master to proxy it.
     console_receiver: Callable[[int, str], None] | None = None
+    #: The compiled init may run in this process's memory until it execs (init/shared_memory.py):
+    #: this process's command line shows the init's title and its dumpability is the init's
+    #: until then (the returned Container's `start` or `delete` puts them back).
+    shared_memory_init: bool = False
 
 
 def load_bundle(bundle: str) -> tuple[bytes, Spec, str]:
@@ -187,7 +195,7 @@ def create(opts: CreateOptions) -> Container:
             handshake=_needs_handshake(spec),
         )
         try:
-            chan, init_pid = _spawn(cfg, cgroup, undo)
+            chan, init_pid, shared = _spawn(cfg, cgroup, undo, opts.shared_memory_init)
         finally:
             for fd in fifo_fds:  # only the init keeps them
                 os.close(fd)
@@ -236,7 +244,7 @@ def create(opts: CreateOptions) -> Container:
     finally:
         if chan is not None:
             chan.close()
-    return Container(sd, state)
+    return Container(sd, state, shared_init=shared)
 
 
 def _needs_handshake(spec: Spec) -> bool:
@@ -247,12 +255,15 @@ def _needs_handshake(spec: Spec) -> bool:
     return any(hooks.of(spec.hooks, kind) for kind in kinds) or _crash_point_set()
 
 
-def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Channel, int]:
+def _spawn(
+    cfg: InitConfig, cgroup: CgroupManager, undo: Rollback, shared: bool
+) -> tuple[Channel, int, SharedInit | None]:
     """Make the init: straight into its namespaces where clone3 can (no user or time
-    namespace, none joined), else through the intermediate. Returns the channel and its pid."""
+    namespace, none joined), else through the intermediate. Returns the channel, its pid and,
+    where it runs in our memory (`shared` allows it), what `release` needs."""
     flags = _direct_flags(cfg.namespaces)
     if flags is not None:
-        spawned = _spawn_compiled(cfg, cgroup, undo, flags)
+        spawned = _spawn_compiled(cfg, cgroup, undo, flags, shared)
         if spawned is not None:
             return spawned
         parent, child = pair()
@@ -267,8 +278,8 @@ def _spawn(cfg: InitConfig, cgroup: CgroupManager, undo: Rollback) -> tuple[Chan
                 parent.close()
                 run_direct_init(cfg, child, join)
             child.close()
-            return _go(parent, pid, undo)
-    return _spawn_through_intermediate(cfg, cgroup, undo)
+            return (*_go(parent, pid, undo), None)
+    return (*_spawn_through_intermediate(cfg, cgroup, undo), None)
 
 
 def _go(parent: Channel, pid: int, undo: Rollback) -> tuple[Channel, int]:
@@ -284,21 +295,31 @@ def _go(parent: Channel, pid: int, undo: Rollback) -> tuple[Channel, int]:
 
 
 def _spawn_compiled(
-    cfg: InitConfig, cgroup: CgroupManager, undo: Rollback, flags: int
-) -> tuple[Channel, int] | None:
+    cfg: InitConfig, cgroup: CgroupManager, undo: Rollback, flags: int, shared: bool
+) -> tuple[Channel, int, SharedInit | None] | None:
     """The init as compiled code running a plan (init/plan.py), where the plan and the
-    compiled module can have it; None where the Python init must run."""
+    compiled module can have it; None where the Python init must run. In our memory until it
+    execs where `shared` allows it and the module offers it (init/shared_memory.py)."""
+    from bastion._sys.libc import native
     from bastion.runtime.init import plan as init_plan
 
     spawn = init_plan.compiled_spawn()
     plan = init_plan.build(cfg, cgroup, flags) if spawn is not None else None
     if spawn is None or plan is None:
         return None
+    from bastion.runtime.init import shared_memory
+
+    shared = shared and shared_memory.offered(native) and os.environ.get(SPAWN_ENV) != FORCE_PRIVATE
     parent, child = pair()
     parent.explain = plan.explain
     cgroup_fd = -1
     directory = cgroup.v2_directory()
+    saved: tuple[bytes, bool] | None = None
     try:
+        if shared:
+            saved = shared_memory.prepare(CHILD_TITLE)
+            kept = saved  # put back when no init comes of it, or after it is killed (undo)
+            undo.push("our command line", lambda: shared_memory.restore(*kept))
         if directory is not None:
             try:
                 cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -306,7 +327,9 @@ def _spawn_compiled(
                 cgroup_fd = -1
         try:
             # born in the cgroup and in every new namespace but the cgroup one, as below
-            pid, _ = spawn(plan.blob, flags & ~CLONE_NEWCGROUP, cgroup_fd, child.fileno())
+            pid, _, handle = spawn(
+                plan.blob, flags & ~CLONE_NEWCGROUP, cgroup_fd, child.fileno(), shared
+            )
         finally:
             if cgroup_fd >= 0:
                 os.close(cgroup_fd)
@@ -314,7 +337,10 @@ def _spawn_compiled(
     except BaseException:
         parent.close()
         raise
-    return _go(parent, pid, undo)
+    chan, pid = _go(parent, pid, undo)
+    if saved is None:
+        return chan, pid, None
+    return chan, pid, shared_memory.SharedInit(handle=handle, cmdline=saved[0], dumpable=saved[1])
 
 
 def _direct_flags(plan: NamespacePlan) -> int | None:

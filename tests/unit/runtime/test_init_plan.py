@@ -190,7 +190,7 @@ def _spawn(plan: Plan) -> tuple[int, bytes]:
         pytest.skip("bastion/_sys/_native is not built (scripts/setup builds it)")
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with parent, child:
-        pid, _ = spawn(plan.blob, 0, -1, child.fileno())
+        pid, _, _ = spawn(plan.blob, 0, -1, child.fileno(), False)
         child.close()
         _, status = os.waitpid(pid, 0)
         parent.settimeout(10)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from bastion.runtime.init import InitConfig
 
     Explain = Callable[[int, int, int], BastionError]
+    #: _native.spawn_init(plan, flags, cgroup_fd, chan_fd, shared) -> (pid, in_cgroup2, handle)
+    Spawn = Callable[[bytes, int, int, int, bool], tuple[int, int, int]]
 
 
 class Op:
@@ -504,11 +506,11 @@ def _os_error(what: str, err: int, where: str | None) -> BastionError:
     return InitFailed(f"[Errno {err}] {what}: {os.strerror(err)}", where=where)
 
 
-def compiled_spawn() -> Callable[[bytes, int, int, int], tuple[int, int]] | None:
+def compiled_spawn() -> Spawn | None:
     """`_native.spawn_init` (bastion/_sys/_initexec.c), or None where the extension is not built
     or BASTION_TEST_NO_NATIVE is set."""
     from bastion._sys.libc import native
 
-    spawn: Callable[[bytes, int, int, int], tuple[int, int]] | None
+    spawn: Spawn | None
     spawn = getattr(native, "spawn_init", None) if native is not None else None
     return spawn

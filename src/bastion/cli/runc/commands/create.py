@@ -41,6 +41,9 @@ def options(ctx: Context, values: dict[str, Any], positional: list[str], cmd: st
         console_socket=values["console_socket"],
         no_pivot=values["no_pivot"],
         preserve_fds=values["preserve_fds"],
+        # this process exits after the verb (`run` waits, and its `start` puts its own command
+        # line back): the init may run in its memory until it execs (init/shared_memory.py)
+        shared_memory_init=True,
     )
 
 
