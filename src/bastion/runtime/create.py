@@ -317,9 +317,13 @@ def _spawn_compiled(
     saved: tuple[bytes, bool] | None = None
     try:
         if shared:
-            saved = shared_memory.prepare(CHILD_TITLE)
-            kept = saved  # put back when no init comes of it, or after it is killed (undo)
-            undo.push("our command line", lambda: shared_memory.restore(*kept))
+            try:
+                saved = shared_memory.prepare(CHILD_TITLE)
+            except OSError:  # our command line cannot be titled: the init gets memory of its own
+                shared = False
+            else:
+                kept = saved  # put back when no init comes of it, or after it is killed (undo)
+                undo.push("our command line", lambda: shared_memory.restore(*kept))
         if directory is not None:
             try:
                 cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
