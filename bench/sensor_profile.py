@@ -10,7 +10,9 @@ with no kernel involved, on those records and in their batches, each stage alone
 (process_time) per event, R rounds with the median:
 
 - decode: the pure-Python decoder and the compiled one (probe/accel.c), alternating;
-- state: `SensorState.apply` (the thread's cgroup settled as the host's, as after 2 s live);
+- state: `SensorState.apply` in Python and the compiled twin a state's `apply` is where the
+  extension is built (state/fast.py), alternating; the thread's cgroup settled as the host's,
+  as after 2 s live;
 - rules: `RuleEngine.match` by event type (the type's candidate rules, from the event-type
   index; a type with none pays only the dispatch), with Falco's stable rules and bastion's
   unless `--rules` says otherwise, through the generated matchers (rules/codegen.py) and
@@ -151,19 +153,31 @@ def stages(
     for name, figures in decode_ns.items():
         rows.append((f"decode, {name}", median(figures), "per event"))
 
-    events = [Decoder(boot_epoch=epoch).decode(b) for b in batches]
-    state = new_state(seed=True)
-    for event in events[0]:  # the flood's cgroup is the host's, as 2 s into a live flood
-        state._cgroup_containers.setdefault(event.cgroup_id, "")
-    apply = state.apply
+    from bastion.sensor.state import SensorState
 
-    def apply_all() -> int:
-        for batch in events:
-            for event in batch:
-                apply(event)
-        return records
+    state_ns: dict[str, list[float]] = {"python": [], "compiled": []}
+    for round_ in range(args.rounds):  # each round a fresh state and fresh events, alternating
+        order = ("python", "compiled") if round_ % 2 == 0 else ("compiled", "python")
+        for name in order:
+            events = [Decoder(boot_epoch=epoch).decode(b) for b in batches]
+            state = new_state(seed=True)
+            for event in events[0]:  # the flood's cgroup is the host's, as 2 s into a flood
+                state._cgroup_containers.setdefault(event.cgroup_id, "")
+            # the instance's apply is the compiled twin where built (state/fast.py); the
+            # class's method is the Python definition
+            apply = state.apply if name == "compiled" else SensorState.apply.__get__(state)
 
-    rows.append(("state update (apply)", cpu_ns(apply_all, args.rounds), "per event"))
+            def apply_all(
+                apply: Callable[[Any], None] = apply, events: list[list[Any]] = events
+            ) -> int:
+                for batch in events:
+                    for event in batch:
+                        apply(event)
+                return records
+
+            state_ns[name].append(cpu_ns(apply_all, 1))
+    for name, figures in state_ns.items():
+        rows.append((f"state update (apply), {name}", median(figures), "per event"))
 
     rules = load_rules(list(args.rules or DEFAULT_RULES), state)
     engine = rules.engine

@@ -586,6 +586,398 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ the state's common case
+ * StateFast(state, threads, cgroups, limiter, kinds, Event, Thread, Fd, fd_fields, fd_defaults,
+ *           file_type, dir_type, exit_dir, o_directory, slow)(event) -> None
+ *
+ * SensorState.apply for the flood's two events, in C: the exit of an open (kinds: 1) or of a
+ * close (2) by a thread the table knows, whose event cgroup is the thread's and settled (or 0),
+ * an absolute name abspath() leaves as it is, a close of an fd the table holds. It does exactly
+ * what apply, on_files.on_open (or on_close) and FdLimiter.put do for such an event; every
+ * other event, and any value of another type than theirs, goes to `slow` (SensorState.apply,
+ * bound) before anything is changed. Objects are read and written through the slots' offsets,
+ * as the decoder writes an Event; an Fd is made the same way, its other fields from
+ * `fd_defaults` (Fd's dataclass defaults, in field order after `ino`).
+ * bastion/sensor/state/fast.py makes it; tests/unit/sensor/test_state_fast.py holds it to the
+ * Python path on every event of the public captures and on the edge cases. */
+enum { T_FDS, T_CGROUP, T_CONTAINER, T_SETUP, T_PID, T_LASTFD, T_COUNT };
+static const char *const THREAD_SLOTS[] = {
+    "fds", "cgroup_id", "container_id", "setup_of", "pid", "lastevent_fd",
+};
+#define FD_FIELDS_MAX 32
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *k_name, *k_flags, *k_dev, *k_ino, *k_fd;
+    PyObject *state, *threads, *cgroups, *limiter, *kinds, *slow;
+    PyObject *file_type, *dir_type, *exit_dir, *events_name, *zero, *one;
+    PyTypeObject *fd_type;
+    PyObject *fd_defaults;
+    Py_ssize_t ev[S_COUNT], th[T_COUNT], fd[FD_FIELDS_MAX], lim_limit, lim_dropped;
+    Py_ssize_t nfd;
+    long o_directory;
+    unsigned long long handled; /* events it applied itself (the tests ask) */
+} StateFast;
+
+static int slot_offset(PyObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    if (descr == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type);
+    if (ok)
+        *out = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%R.%s is not a __slots__ member", type, name);
+        return -1;
+    }
+    return 0;
+}
+
+static int fast_traverse(StateFast *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->state);
+    Py_VISIT(self->threads);
+    Py_VISIT(self->cgroups);
+    Py_VISIT(self->limiter);
+    Py_VISIT(self->kinds);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->fd_defaults);
+    Py_VISIT(self->fd_type);
+    return 0;
+}
+
+static int fast_clear(StateFast *self)
+{
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->threads);
+    Py_CLEAR(self->cgroups);
+    Py_CLEAR(self->limiter);
+    Py_CLEAR(self->kinds);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->fd_defaults);
+    Py_CLEAR(self->fd_type);
+    Py_CLEAR(self->file_type);
+    Py_CLEAR(self->dir_type);
+    Py_CLEAR(self->exit_dir);
+    Py_CLEAR(self->events_name);
+    Py_CLEAR(self->zero);
+    Py_CLEAR(self->one);
+    Py_CLEAR(self->k_name);
+    Py_CLEAR(self->k_flags);
+    Py_CLEAR(self->k_dev);
+    Py_CLEAR(self->k_ino);
+    Py_CLEAR(self->k_fd);
+    return 0;
+}
+
+static void fast_dealloc(StateFast *self)
+{
+    PyObject_GC_UnTrack(self);
+    fast_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames);
+
+static PyObject *fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *state, *threads, *cgroups, *limiter, *kinds, *event_t, *thread_t, *fd_t, *fields,
+        *defaults, *file_type, *dir_type, *exit_dir, *slow;
+    long o_directory;
+    if (!PyArg_ParseTuple(args, "OO!O!OO!O!O!O!O!O!UUUlO", &state, &PyDict_Type, &threads,
+                          &PyDict_Type, &cgroups, &limiter, &PyDict_Type, &kinds, &PyType_Type,
+                          &event_t, &PyType_Type, &thread_t, &PyType_Type, &fd_t, &PyTuple_Type,
+                          &fields, &PyTuple_Type, &defaults, &file_type, &dir_type, &exit_dir,
+                          &o_directory, &slow))
+        return NULL;
+    Py_ssize_t nfd = PyTuple_GET_SIZE(fields);
+    if (nfd < 6 || nfd > FD_FIELDS_MAX || PyTuple_GET_SIZE(defaults) != nfd - 6) {
+        PyErr_SetString(PyExc_ValueError, "Fd: num, type, name, flags, dev, ino, then defaults");
+        return NULL;
+    }
+    StateFast *self = (StateFast *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->state = Py_NewRef(state);
+    self->threads = Py_NewRef(threads);
+    self->cgroups = Py_NewRef(cgroups);
+    self->limiter = Py_NewRef(limiter);
+    self->kinds = Py_NewRef(kinds);
+    self->slow = Py_NewRef(slow);
+    self->fd_type = (PyTypeObject *)Py_NewRef(fd_t);
+    self->fd_defaults = Py_NewRef(defaults);
+    self->file_type = Py_NewRef(file_type);
+    self->dir_type = Py_NewRef(dir_type);
+    self->exit_dir = Py_NewRef(exit_dir);
+    self->o_directory = o_directory;
+    self->nfd = nfd;
+    self->vectorcall = fast_vectorcall;
+    if ((self->events_name = PyUnicode_InternFromString("events")) == NULL ||
+        (self->zero = PyLong_FromLong(0)) == NULL || (self->one = PyLong_FromLong(1)) == NULL ||
+        (self->k_name = PyUnicode_InternFromString("name")) == NULL ||
+        (self->k_flags = PyUnicode_InternFromString("flags")) == NULL ||
+        (self->k_dev = PyUnicode_InternFromString("dev")) == NULL ||
+        (self->k_ino = PyUnicode_InternFromString("ino")) == NULL ||
+        (self->k_fd = PyUnicode_InternFromString("fd")) == NULL)
+        goto fail;
+    for (int i = 0; i < S_COUNT; i++)
+        if (slot_offset(event_t, SLOTS[i], &self->ev[i]) < 0)
+            goto fail;
+    for (int i = 0; i < T_COUNT; i++)
+        if (slot_offset(thread_t, THREAD_SLOTS[i], &self->th[i]) < 0)
+            goto fail;
+    for (Py_ssize_t i = 0; i < nfd; i++) {
+        PyObject *name = PyTuple_GET_ITEM(fields, i);
+        if (!PyUnicode_Check(name) || slot_offset(fd_t, PyUnicode_AsUTF8(name), &self->fd[i]) < 0)
+            goto fail;
+    }
+    PyObject *lim_t = (PyObject *)Py_TYPE(limiter);
+    if (slot_offset(lim_t, "limit", &self->lim_limit) < 0 ||
+        slot_offset(lim_t, "dropped", &self->lim_dropped) < 0)
+        goto fail;
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+#define AT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* replace the slot at `off` of `obj` with `value` (a new reference is taken) */
+static inline void put_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject *old = AT(obj, off);
+    AT(obj, off) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+/* abspath's own fast case: an absolute name with no "/.", "//" or trailing slash */
+static int already_folded(PyObject *name)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &n);
+    if (s == NULL) {
+        PyErr_Clear(); /* surrogates: the Python path */
+        return 0;
+    }
+    if (n == 0 || s[0] != '/' || s[n - 1] == '/')
+        return 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i++)
+        if (s[i] == '/' && (s[i + 1] == '.' || s[i + 1] == '/'))
+            return 0;
+    return 1;
+}
+
+/* -1, 0 or 1 for an int's sign; 2 for anything else */
+static int sign_of(PyObject *v)
+{
+    if (!PyLong_Check(v))
+        return 2;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow)
+        return overflow;
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 2;
+    }
+    return x < 0 ? -1 : x > 0;
+}
+
+/* 1: applied; 0: not this path's (nothing changed); -1: an error is set */
+static int fast_apply(StateFast *self, PyObject *event)
+{
+    PyObject *kind = AT(event, self->ev[S_TYPE]), *dir = AT(event, self->ev[S_DIR]);
+    if (kind == NULL || dir == NULL || !PyUnicode_Check(kind))
+        return 0;
+    PyObject *code = PyDict_GetItemWithError(self->kinds, kind);
+    if (code == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (dir != self->exit_dir && (!PyUnicode_Check(dir) || PyUnicode_Compare(dir, self->exit_dir)))
+        return 0;
+    PyObject *thread = PyDict_GetItemWithError(self->threads, AT(event, self->ev[S_TID]));
+    if (thread == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    /* the cgroup branch of apply must have nothing to do */
+    PyObject *cgid = AT(event, self->ev[S_CGROUP]);
+    int truth = PyObject_IsTrue(cgid);
+    if (truth < 0)
+        return -1;
+    if (truth) {
+        int same = PyObject_RichCompareBool(cgid, AT(thread, self->th[T_CGROUP]), Py_EQ);
+        if (same <= 0)
+            return same;
+        int placed = PyObject_IsTrue(AT(thread, self->th[T_CONTAINER]));
+        if (placed < 0)
+            return -1;
+        if (!placed) {
+            int setup = PyObject_IsTrue(AT(thread, self->th[T_SETUP]));
+            if (setup != 0)
+                return setup < 0 ? -1 : 0;
+            PyObject *cached = PyDict_GetItemWithError(self->cgroups, cgid);
+            if (cached == NULL)
+                return PyErr_Occurred() ? -1 : 0; /* not settled: _unknown_due's business */
+            int known = PyObject_IsTrue(cached);
+            if (known != 0)
+                return known < 0 ? -1 : 0; /* a container's cgroup: placed again in Python */
+        }
+    }
+    PyObject *fds = AT(thread, self->th[T_FDS]);
+    PyObject *params = AT(event, self->ev[S_PARAMS]), *res = AT(event, self->ev[S_RES]);
+    if (fds == NULL || !PyDict_CheckExact(fds) || params == NULL || !PyDict_Check(params) ||
+        res == NULL)
+        return 0;
+    if (PyLong_AsLong(code) == 1) { /* on_open, then FdLimiter.put */
+        int rs = sign_of(res);
+        if (rs < 0 || rs > 1)
+            return 0; /* None (its fd parameter), a failed open, not an int */
+        PyObject *name = PyDict_GetItemWithError(params, self->k_name);
+        PyObject *flags = name ? PyDict_GetItemWithError(params, self->k_flags) : NULL;
+        if (flags == NULL || !PyUnicode_CheckExact(name) || !PyLong_Check(flags))
+            return PyErr_Occurred() ? -1 : 0; /* absent (its enter event's) or odd */
+        if (!already_folded(name))
+            return 0;
+        PyObject *dev = PyDict_GetItemWithError(params, self->k_dev);
+        PyObject *ino = dev || !PyErr_Occurred() ? PyDict_GetItemWithError(params, self->k_ino)
+                                                 : NULL;
+        if (PyErr_Occurred())
+            return -1;
+        long bits = PyLong_AsLong(flags);
+        if (bits == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        /* FdLimiter.put: a full table keeps a replaced number, drops a new one */
+        PyObject *limit = AT(self->limiter, self->lim_limit);
+        if (limit == NULL || !PyLong_CheckExact(limit))
+            return 0;
+        long most = PyLong_AsLong(limit);
+        if (most == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        int full = 0;
+        if (PyDict_GET_SIZE(fds) >= most) {
+            int held = PyDict_Contains(fds, res);
+            if (held < 0)
+                return -1;
+            full = !held;
+        }
+        PyObject *fd = self->fd_type->tp_alloc(self->fd_type, 0);
+        if (fd == NULL)
+            return -1;
+        PyObject *values[6] = {res, (bits & self->o_directory) ? self->dir_type : self->file_type,
+                               name, flags, dev && PyLong_Check(dev) ? dev : self->zero,
+                               ino && PyLong_Check(ino) ? ino : self->zero};
+        for (int i = 0; i < 6; i++)
+            AT(fd, self->fd[i]) = Py_NewRef(values[i]);
+        for (Py_ssize_t i = 6; i < self->nfd; i++)
+            AT(fd, self->fd[i]) = Py_NewRef(PyTuple_GET_ITEM(self->fd_defaults, i - 6));
+        if (full) {
+            PyObject *dropped = AT(self->limiter, self->lim_dropped);
+            PyObject *more = dropped ? PyNumber_Add(dropped, self->one) : NULL;
+            if (more == NULL) {
+                Py_DECREF(fd);
+                return -1;
+            }
+            Py_XDECREF(AT(self->limiter, self->lim_dropped));
+            AT(self->limiter, self->lim_dropped) = more;
+        } else if (PyDict_SetItem(fds, res, fd) < 0) {
+            Py_DECREF(fd);
+            return -1;
+        }
+        put_slot(event, self->ev[S_THREAD], thread);
+        put_slot(event, self->ev[S_FD], fd);
+        Py_DECREF(fd);
+    } else { /* on_close */
+        PyObject *num = PyDict_GetItemWithError(params, self->k_fd);
+        if (num == NULL || !PyLong_Check(num))
+            return PyErr_Occurred() ? -1 : 0; /* absent (its enter event's) or odd */
+        int rs = res == Py_None ? 0 : sign_of(res);
+        if (rs == 2)
+            return 0;
+        PyObject *fd = PyDict_GetItemWithError(fds, num);
+        if (fd == NULL)
+            return PyErr_Occurred() ? -1 : 0; /* unknown: the fd-less tail stays in Python */
+        Py_INCREF(fd);
+        put_slot(event, self->ev[S_THREAD], thread);
+        put_slot(event, self->ev[S_FD], fd);
+        if (rs >= 0 && PyDict_DelItem(fds, num) < 0) {
+            Py_DECREF(fd);
+            return -1;
+        }
+        Py_DECREF(fd);
+    }
+    /* apply's tail: the pid, then lastevent_fd from the event's fd */
+    PyObject *pid = AT(event, self->ev[S_PID]);
+    truth = pid == NULL ? 0 : PyObject_IsTrue(pid);
+    if (truth < 0)
+        return -1;
+    if (!truth)
+        put_slot(event, self->ev[S_PID], AT(thread, self->th[T_PID]));
+    put_slot(thread, self->th[T_LASTFD], AT(AT(event, self->ev[S_FD]), self->fd[0]));
+    PyObject *count = PyObject_GetAttr(self->state, self->events_name);
+    PyObject *next = count ? PyNumber_Add(count, self->one) : NULL;
+    Py_XDECREF(count);
+    if (next == NULL || PyObject_SetAttr(self->state, self->events_name, next) < 0) {
+        Py_XDECREF(next);
+        return -1;
+    }
+    Py_DECREF(next);
+    self->handled++;
+    return 1;
+}
+
+static PyObject *fast_call(StateFast *self, PyObject *const *args, size_t nargsf,
+                           PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "StateFast(event) takes one event");
+        return NULL;
+    }
+    int done = fast_apply(self, args[0]);
+    if (done < 0)
+        return NULL;
+    if (done)
+        Py_RETURN_NONE;
+    return PyObject_Vectorcall(self->slow, args, 1, NULL);
+}
+
+static PyObject *fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    return fast_call((StateFast *)callable, args, nargsf, kwnames);
+}
+
+static PyObject *fast_handled(StateFast *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->handled);
+}
+
+static PyGetSetDef fast_getset[] = {
+    {"handled", (getter)fast_handled, NULL, "events applied here, not by `slow`", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject StateFastType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bastion_decode_accel.StateFast",
+    .tp_basicsize = sizeof(StateFast),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "StateFast(...)(event): SensorState.apply's common case (see accel.c)",
+    .tp_new = fast_new,
+    .tp_dealloc = (destructor)fast_dealloc,
+    .tp_traverse = (traverseproc)fast_traverse,
+    .tp_clear = (inquiry)fast_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(StateFast, vectorcall),
+    .tp_getset = fast_getset,
+};
+
 static PyMethodDef module_methods[] = {
     {"ring_read", ring_read, METH_VARARGS,
      "ring_read(data, cons, prod, mask, max_records) -> (records, cons, discarded)"},
@@ -627,6 +1019,11 @@ PyMODINIT_FUNC PyInit_bastion_decode_accel(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "BatchDecoder", (PyObject *)&BatchDecoderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyType_Ready(&StateFastType) < 0 ||
+        PyModule_AddObjectRef(m, "StateFast", (PyObject *)&StateFastType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -12,12 +12,14 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterable, Iterator
+from types import MethodType
 
 from bastion.identity import DEFAULT_STATE_ROOT
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.state import cgroups, procfs, setup
 from bastion.sensor.state.apply import ALWAYS, CLONE_EVENTS, HANDLERS, META_HANDLERS, NOT_SYSCALLS
 from bastion.sensor.state.containers import ContainerTable
+from bastion.sensor.state.fast import fast_apply
 from bastion.sensor.state.fd_use import fd_param, uses_fd
 from bastion.sensor.state.fds import FdLimiter
 from bastion.sensor.state.model import HOST_CONTAINER, Container, Group, Thread, User
@@ -71,6 +73,11 @@ class SensorState:
         self._changed_next = 0.0
         self._reparent_asked: set[tuple[int, int]] = set()
         self._sockets = procfs.SocketIndex(self.proc_root)
+        # the open and close exits of a flood in C where the extension is built (fast.py);
+        # the method below stays the definition and takes every other event
+        fast = fast_apply(self, MethodType(SensorState.apply, self))
+        if fast is not None:
+            self.apply = fast  # type: ignore[method-assign, assignment]
 
     # ------------------------------------------------------------------ seeding
     def seed_from_proc(self) -> int:
@@ -149,7 +156,9 @@ class SensorState:
 
     # ------------------------------------------------------------------ the event path
     def apply(self, event: Event) -> None:
-        """Update the tables for `event`; set its `thread`, `pid` and `fd`."""
+        """Update the tables for `event`; set its `thread`, `pid` and `fd`. The definition:
+        where the extension is built, the instance's `apply` is fast.py's compiled twin, which
+        hands this method every event it does not take."""
         self.events += 1
         kind = event.type
         meta = META_HANDLERS.get(kind)
