@@ -829,8 +829,8 @@ static int fast_apply(StateFast *self, PyObject *event)
     PyObject *fds = AT(thread, self->th[T_FDS]);
     PyObject *params = AT(event, self->ev[S_PARAMS]), *res = AT(event, self->ev[S_RES]);
     if (fds == NULL || !PyDict_CheckExact(fds) || params == NULL || !PyDict_Check(params) ||
-        res == NULL)
-        return 0;
+        res == NULL || AT(thread, self->th[T_PID]) == NULL || AT(event, self->ev[S_PID]) == NULL)
+        return 0; /* unset slots: the Python path raises what it raises */
     if (PyLong_AsLong(code) == 1) { /* on_open, then FdLimiter.put */
         int rs = sign_of(res);
         if (rs < 0 || rs > 1)
@@ -913,8 +913,7 @@ static int fast_apply(StateFast *self, PyObject *event)
         Py_DECREF(fd);
     }
     /* apply's tail: the pid, then lastevent_fd from the event's fd */
-    PyObject *pid = AT(event, self->ev[S_PID]);
-    truth = pid == NULL ? 0 : PyObject_IsTrue(pid);
+    truth = PyObject_IsTrue(AT(event, self->ev[S_PID]));
     if (truth < 0)
         return -1;
     if (!truth)
