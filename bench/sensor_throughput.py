@@ -17,10 +17,11 @@ side by side in the same minutes of a shared machine; a decoder stops rising on 
 with ``--rules``, ``--decoders compiled,closures`` compares the two rule paths.
 
 Offline: the records of one step are also written to a bastion capture, then decoded and
-applied in this process with no kernel involved (events/s of decode alone and of
-decode + apply, and with ``--rules`` of decode + apply + rules as the pipeline feeds them),
-per decoder, in alternating rounds, from CPU time (process_time), with their medians and the
-ratio: the consumer's ceiling. Anchor (the issue): Falco handles ~250k
+applied in this process with no kernel involved (the flood's cgroup settled as the host's, as
+a sensor has it 2 s into a flood; the pure-Python configuration's state update in Python too)
+(events/s of decode alone and of decode + apply, and with ``--rules`` of decode + apply + rules
+as the pipeline feeds them), per decoder, in alternating rounds, from CPU time (process_time),
+with their medians and the ratio: the consumer's ceiling. Anchor (the issue): Falco handles ~250k
 syscalls/s on one CPU; the target is >= 500k/s. The load average is printed with the figures.
 """
 
@@ -103,9 +104,12 @@ def offline(
     figures: dict[str, dict[str, list[float]]] = {
         name: {label: [] for label in OFFLINE_STAGES[: 3 if rules else 2]} for name in decoders
     }
+    cgroups = {event.cgroup_id for event in make_decoder(header, False).decode(batches[0])}
     for round_ in range(OFFLINE_ROUNDS):
         for name in decoders if round_ % 2 == 0 else decoders[::-1]:
-            state = new_state()
+            state = new_state(DECODERS[name]["BASTION_SENSOR_ACCEL"] == "1")
+            for cgroup_id in cgroups:  # the flood's cgroup settled as the host's: a sensor 2 s
+                state._cgroup_containers.setdefault(cgroup_id, "")  # into it (the steady state)
             stages: list[tuple[str, Any]] = [("decode", None), ("decode_apply", apply_each(state))]
             if rules:
                 stages.append(("decode_apply_rules", pipeline_feed(state, rules, name)))
@@ -156,10 +160,21 @@ def make_decoder(header: Any, compiled: bool) -> Any:
     return Decoder(boot_epoch=header.boot_time_ns, accel=compiled)
 
 
-def new_state() -> Any:
+def new_state(compiled: bool) -> Any:
+    """A seeded state whose `apply` is the compiled twin (state/fast.py) or, for the pure-Python
+    configuration, the Python method, as the worker's environment makes it."""
     from bastion.sensor.assemble import new_state as state_for
+    from bastion.sensor.probe.accel import ACCEL_ENV
 
-    return state_for(seed=True)
+    before = os.environ.get(ACCEL_ENV)
+    os.environ[ACCEL_ENV] = "1" if compiled else "0"  # read when the state is made
+    try:
+        return state_for(seed=True)
+    finally:
+        if before is None:
+            del os.environ[ACCEL_ENV]
+        else:
+            os.environ[ACCEL_ENV] = before
 
 
 def main() -> int:
