@@ -73,6 +73,9 @@ class Pipeline:
         # only (the state still follows every thread, a container's processes come from
         # the host's)
         self._match = self._container_match if containers_only else engine.match
+        # event type -> no loaded rule takes it (the state needs such events, the rules do
+        # not: a flood's closes); fixed for the engine's life, so asked once per type
+        self._quiet: dict[str, bool] = {}
 
     def _container_match(self, event: Event) -> Iterable[CompiledRule]:
         thread = event.thread
@@ -84,11 +87,17 @@ class Pipeline:
         """Apply and match a batch; returns the alerts it emitted (in event order)."""
         apply = self.state.apply
         match = self._match
+        quiet = self._quiet
         alerts: list[Alert] = []
         count = 0
         for event in events:
             count += 1
             apply(event)
+            idle = quiet.get(event.type)
+            if idle is None:
+                idle = quiet[event.type] = not self.engine.candidates(event.type)
+            if idle:  # not even the dispatch to a matcher that returns nothing
+                continue
             hits = match(event)
             if hits:  # most events raise nothing: no generator made for them
                 alerts.extend(self._alert(rule, event) for rule in hits)
