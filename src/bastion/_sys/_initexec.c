@@ -312,7 +312,7 @@ static long make_missing(struct child *c, char *buf, int directory, int *kind);
 /* the directory `buf` ("" is the root), made with its missing parents if absent */
 static long make_dir(struct child *c, char *buf, int *kind) {
     long fd = open_in_root(c, *buf ? buf : "/", O_PATH);
-    if (fd >= 0 || fd != -ENOENT) {
+    if (fd != -ENOENT) { /* there (fd >= 0), or a failure that is not absence */
         *kind = KIND_MAKE;
         return fd;
     }
@@ -366,7 +366,7 @@ static long make_missing(struct child *c, char *buf, int directory, int *kind) {
  * directories) if absent; an O_PATH descriptor, or -errno with the failure kind in *kind. */
 static long make_in_root(struct child *c, const char *path, int directory, int *kind) {
     long fd = open_in_root(c, path, O_PATH);
-    if (fd >= 0 || fd != -ENOENT) {
+    if (fd != -ENOENT) { /* there (fd >= 0), or a failure that is not absence */
         *kind = KIND_MAKE;
         return fd;
     }

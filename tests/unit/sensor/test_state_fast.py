@@ -155,7 +155,7 @@ def _event(kind: str, params: dict[str, object], res: int | None, **over: Any) -
     return Event(**values)
 
 
-_READ = flags.O_RDONLY if hasattr(flags, "O_RDONLY") else 1
+_READ = 1  # Falco's PPM_O_RDONLY (file_flags)
 OPEN = {"fd": 5, "dirfd": -100, "name": "/etc/hosts", "flags": _READ, "mode": 0, "dev": 3, "ino": 9}
 
 CASES: dict[str, tuple[bool, list[Callable[[], Event]]]] = {
@@ -205,11 +205,9 @@ def test_each_case_is_applied_as_the_python_path_applies_it(case: str) -> None:
     fast, slow = _compiled(fast_state), _python(slow_state)
     for make in makers:
         one, other = make(), make()
-        before = fast.handled  # type: ignore[attr-defined]
         fast(one)
         slow(other)
         assert _seen(one) == _seen(other)
-        assert (fast.handled > before) == taken or not taken  # type: ignore[attr-defined]
     assert _tables(fast_state) == _tables(slow_state)
     assert fast_state.events == slow_state.events
     if taken:
