@@ -27,6 +27,7 @@ _BASE = {
     "error_catalogue.py": "",
     "_record.py": "",
     "jsonio.py": "",
+    "sqlite_wal.py": "",
     "_sys/__init__.py": "",
     "oci/__init__.py": "from bastion import errors, _record, jsonio\n",
     "runtime/__init__.py": "from bastion import oci, _sys\n",

@@ -19,6 +19,7 @@ import time
 from bastion import jsonio
 from bastion._record import record
 from bastion.engine.errors import EngineError
+from bastion.sqlite_wal import enter_wal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -166,8 +167,7 @@ class Metadata:
             # isolation_level=None: transactions are explicit (`write`), never implicit
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self._db.execute("PRAGMA journal_mode = WAL")
+            enter_wal(self._db, BUSY_TIMEOUT_MS / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints
             self._migrate()
         except sqlite3.Error as exc:

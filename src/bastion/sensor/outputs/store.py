@@ -30,6 +30,7 @@ from bastion.sensor.outputs.errors import (
 )
 from bastion.sensor.outputs.json_out import json_value
 from bastion.sensor.outputs.stats import Counters, OutputStatistics
+from bastion.sqlite_wal import enter_wal
 
 DEFAULT_PATH = "/var/lib/bastion/alerts.db"
 SCHEMA_VERSION = 1
@@ -185,7 +186,7 @@ class AlertStore:
         os.close(fd)
         db = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            enter_wal(db, busy_timeout)
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
