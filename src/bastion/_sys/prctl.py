@@ -64,11 +64,19 @@ def set_cmdline(title: str) -> None:
     _write_area(start, text + bytes(size - len(text) - 1) + b" ")
 
 
+#: The argument area's bounds, read once: they are fixed at exec (moving them takes
+#: PR_SET_MM, which nothing here uses), and a forked child has the same addresses.
+_bounds: tuple[int, int] | None = None
+
+
 def _area_bounds() -> tuple[int, int]:
-    with open("/proc/self/stat", "rb") as f:
-        # proc(5): arg_start and arg_end are fields 48 and 49; the split starts at field 3.
-        fields = f.read().rpartition(b")")[2].split()
-    return int(fields[45]), int(fields[46])
+    global _bounds
+    if _bounds is None:
+        with open("/proc/self/stat", "rb") as f:
+            # proc(5): arg_start and arg_end are fields 48 and 49; the split starts at field 3.
+            fields = f.read().rpartition(b")")[2].split()
+        _bounds = int(fields[45]), int(fields[46])
+    return _bounds
 
 
 def cmdline_area() -> bytes:

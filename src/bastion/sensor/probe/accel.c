@@ -587,7 +587,7 @@ fail:
 }
 
 /* ------------------------------------------------------------------ the state's common case
- * StateFast(state, threads, cgroups, limiter, kinds, Event, Thread, Fd, fd_fields, fd_defaults,
+ * StateFast(threads, cgroups, limiter, kinds, Event, Thread, Fd, fd_fields, fd_defaults,
  *           file_type, dir_type, exit_dir, o_directory, slow)(event) -> None
  *
  * SensorState.apply for the flood's two events, in C: the exit of an open (kinds: 1) or of a
@@ -597,7 +597,8 @@ fail:
  * other event, and any value of another type than theirs, goes to `slow` (SensorState.apply,
  * bound) before anything is changed. Objects are read and written through the slots' offsets,
  * as the decoder writes an Event; an Fd is made the same way, its other fields from
- * `fd_defaults` (Fd's dataclass defaults, in field order after `ino`).
+ * `fd_defaults` (Fd's dataclass defaults, in field order after `ino`). It counts the events it
+ * applies in `handled`, which SensorState.events adds to its own method's count.
  * bastion/sensor/state/fast.py makes it; tests/unit/sensor/test_state_fast.py holds it to the
  * Python path on every event of the public captures and on the edge cases. */
 enum { T_FDS, T_CGROUP, T_CONTAINER, T_SETUP, T_PID, T_LASTFD, T_COUNT };
@@ -610,14 +611,14 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *k_name, *k_flags, *k_dev, *k_ino, *k_fd;
-    PyObject *state, *threads, *cgroups, *limiter, *kinds, *slow;
-    PyObject *file_type, *dir_type, *exit_dir, *events_name, *zero, *one;
+    PyObject *threads, *cgroups, *limiter, *kinds, *slow;
+    PyObject *file_type, *dir_type, *exit_dir, *zero, *one;
     PyTypeObject *fd_type;
     PyObject *fd_defaults;
     Py_ssize_t ev[S_COUNT], th[T_COUNT], fd[FD_FIELDS_MAX], lim_limit, lim_dropped;
     Py_ssize_t nfd;
     long o_directory;
-    unsigned long long handled; /* events it applied itself (the tests ask) */
+    unsigned long long handled; /* events it applied itself (SensorState.events) */
 } StateFast;
 
 static int slot_offset(PyObject *type, const char *name, Py_ssize_t *out)
@@ -638,7 +639,6 @@ static int slot_offset(PyObject *type, const char *name, Py_ssize_t *out)
 
 static int fast_traverse(StateFast *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->state);
     Py_VISIT(self->threads);
     Py_VISIT(self->cgroups);
     Py_VISIT(self->limiter);
@@ -651,7 +651,6 @@ static int fast_traverse(StateFast *self, visitproc visit, void *arg)
 
 static int fast_clear(StateFast *self)
 {
-    Py_CLEAR(self->state);
     Py_CLEAR(self->threads);
     Py_CLEAR(self->cgroups);
     Py_CLEAR(self->limiter);
@@ -662,7 +661,6 @@ static int fast_clear(StateFast *self)
     Py_CLEAR(self->file_type);
     Py_CLEAR(self->dir_type);
     Py_CLEAR(self->exit_dir);
-    Py_CLEAR(self->events_name);
     Py_CLEAR(self->zero);
     Py_CLEAR(self->one);
     Py_CLEAR(self->k_name);
@@ -685,10 +683,10 @@ static PyObject *fast_vectorcall(PyObject *callable, PyObject *const *args, size
 
 static PyObject *fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    PyObject *state, *threads, *cgroups, *limiter, *kinds, *event_t, *thread_t, *fd_t, *fields,
+    PyObject *threads, *cgroups, *limiter, *kinds, *event_t, *thread_t, *fd_t, *fields,
         *defaults, *file_type, *dir_type, *exit_dir, *slow;
     long o_directory;
-    if (!PyArg_ParseTuple(args, "OO!O!OO!O!O!O!O!O!UUUlO", &state, &PyDict_Type, &threads,
+    if (!PyArg_ParseTuple(args, "O!O!OO!O!O!O!O!O!UUUlO", &PyDict_Type, &threads,
                           &PyDict_Type, &cgroups, &limiter, &PyDict_Type, &kinds, &PyType_Type,
                           &event_t, &PyType_Type, &thread_t, &PyType_Type, &fd_t, &PyTuple_Type,
                           &fields, &PyTuple_Type, &defaults, &file_type, &dir_type, &exit_dir,
@@ -702,7 +700,6 @@ static PyObject *fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     StateFast *self = (StateFast *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->state = Py_NewRef(state);
     self->threads = Py_NewRef(threads);
     self->cgroups = Py_NewRef(cgroups);
     self->limiter = Py_NewRef(limiter);
@@ -716,8 +713,7 @@ static PyObject *fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->o_directory = o_directory;
     self->nfd = nfd;
     self->vectorcall = fast_vectorcall;
-    if ((self->events_name = PyUnicode_InternFromString("events")) == NULL ||
-        (self->zero = PyLong_FromLong(0)) == NULL || (self->one = PyLong_FromLong(1)) == NULL ||
+    if ((self->zero = PyLong_FromLong(0)) == NULL || (self->one = PyLong_FromLong(1)) == NULL ||
         (self->k_name = PyUnicode_InternFromString("name")) == NULL ||
         (self->k_flags = PyUnicode_InternFromString("flags")) == NULL ||
         (self->k_dev = PyUnicode_InternFromString("dev")) == NULL ||
@@ -919,15 +915,7 @@ static int fast_apply(StateFast *self, PyObject *event)
     if (!truth)
         put_slot(event, self->ev[S_PID], AT(thread, self->th[T_PID]));
     put_slot(thread, self->th[T_LASTFD], AT(AT(event, self->ev[S_FD]), self->fd[0]));
-    PyObject *count = PyObject_GetAttr(self->state, self->events_name);
-    PyObject *next = count ? PyNumber_Add(count, self->one) : NULL;
-    Py_XDECREF(count);
-    if (next == NULL || PyObject_SetAttr(self->state, self->events_name, next) < 0) {
-        Py_XDECREF(next);
-        return -1;
-    }
-    Py_DECREF(next);
-    self->handled++;
+    self->handled++; /* SensorState.events adds it to the Python method's count */
     return 1;
 }
 

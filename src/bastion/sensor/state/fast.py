@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Protocol
 
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.state import flags, on_files
@@ -33,7 +34,16 @@ _OPEN, _CLOSE = 1, 2
 _SET = ("num", "type", "name", "flags", "dev", "ino")
 
 
-def fast_apply(state: SensorState, slow: Callable[[Event], None]) -> Callable[[Event], None] | None:
+class FastApply(Protocol):
+    """StateFast: called as `apply` is; `handled` counts the events it applied itself (the
+    others went to `slow`, which counts its own)."""
+
+    handled: int
+
+    def __call__(self, event: Event, /) -> None: ...
+
+
+def fast_apply(state: SensorState, slow: Callable[[Event], None]) -> FastApply | None:
     """A callable applying events to `state` as `slow` (its own `apply`) does, in C where it
     can; None where the compiled extension is off or not built."""
     from bastion.sensor.probe import accel
@@ -51,8 +61,7 @@ def fast_apply(state: SensorState, slow: Callable[[Event], None]) -> Callable[[E
     ):
         return None  # Fd changed shape: the Python path, which is always right
     defaults = tuple(f.default for f in fields[len(_SET) :])
-    applied: Callable[[Event], None] = make(
-        state,
+    applied: FastApply = make(
         state.threads._by_tid,  # never replaced (threads.py)
         state._cgroup_containers,
         state.fd_limiter,

@@ -65,7 +65,7 @@ class SensorState:
         self.users = UserTable(host_root)
         self.copied_fd_tables = 0
         self.proc_lookups = 0
-        self.events = 0
+        self._applied = 0  # events `apply` (this method) took; the twin counts its own
         self._enter: dict[int, Event] = {}  # tid -> its last enter event
         self._cgroup_containers: dict[int, str] = {}  # cgroup id -> container id ("" host)
         self._unknown_since: dict[int, float] = {}
@@ -75,9 +75,14 @@ class SensorState:
         self._sockets = procfs.SocketIndex(self.proc_root)
         # the open and close exits of a flood in C where the extension is built (fast.py);
         # the method below stays the definition and takes every other event
-        fast = fast_apply(self, MethodType(SensorState.apply, self))
-        if fast is not None:
-            self.apply = fast  # type: ignore[method-assign, assignment]
+        self._fast = fast_apply(self, MethodType(SensorState.apply, self))
+        if self._fast is not None:
+            self.apply = self._fast  # type: ignore[method-assign, assignment]
+
+    @property
+    def events(self) -> int:
+        """Events applied, by this class's method and by the compiled twin."""
+        return self._applied + (self._fast.handled if self._fast is not None else 0)
 
     # ------------------------------------------------------------------ seeding
     def seed_from_proc(self) -> int:
@@ -159,7 +164,7 @@ class SensorState:
         """Update the tables for `event`; set its `thread`, `pid` and `fd`. The definition:
         where the extension is built, the instance's `apply` is fast.py's compiled twin, which
         hands this method every event it does not take."""
-        self.events += 1
+        self._applied += 1
         kind = event.type
         meta = META_HANDLERS.get(kind)
         if meta is not None:  # machine-wide records: no thread (libsinsp sets none either)
