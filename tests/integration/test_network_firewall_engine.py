@@ -158,8 +158,17 @@ def test_a_published_port_answers_from_the_host_and_through_hairpin(
 ) -> None:
     # and on [::1], through the port's userland proxy (`-p 80` publishes on every address)
     for host in ("127.0.0.1", web["gateway"], "[::1]"):
-        with urllib.request.urlopen(f"http://{host}:{web['port']}/index.html", timeout=10) as r:
-            assert r.read() == b"served\n"
+        url = f"http://{host}:{web['port']}/index.html"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                assert r.read() == b"served\n"
+        except OSError as exc:  # which path, and what the host's sockets on the port were
+            sockets = subprocess.run(
+                ["ss", "-tanpi", f"( sport = :{web['port']} or dport = :{web['port']} )"],
+                capture_output=True,
+                text=True,
+            ).stdout
+            pytest.fail(f"{url}: {exc!r}\n{sockets}")
     # from a container on the same bridge, through the host's address and port
     out = bastion.ok(
         "run", "--rm", "--network", web["network"], bastion.image,

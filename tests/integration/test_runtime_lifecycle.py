@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -340,22 +341,33 @@ def test_identity_is_published_before_the_first_exec(
 def test_delete_removes_the_parent_cgroups_create_made_once_empty(
     runc: Runc, bundle_factory: BundleFactory
 ) -> None:
+    from bastion_testing import leaks
     from bastion_testing.bundle import new_name
     from bastion_testing.runc import cgroup_dirs, wait_no_leftovers
 
-    parent = f"/bastion-test/{new_name()}/{new_name()}"
-    first, second = new_name(), new_name()
-    bundles = {
-        cid: bundle_factory(args=["sleep", "60"], linux__cgroupsPath=f"{parent}/{cid}")
-        for cid in (first, second)
-    }
-    for cid, bundle in bundles.items():
-        runc("create", "--bundle", bundle, cid, check=True)
-    runc("delete", first, check=True)
-    assert cgroup_dirs(parent), "the parent still holds the second container's cgroup"
-    runc("delete", second, check=True)
-    top = parent.rpartition("/")[0]
-    assert cgroup_dirs(top) == []  # both levels the first create made
-    for cid, bundle in bundles.items():
-        assert wait_no_leftovers(runc.root, cid, bundle) == []
-    assert cgroup_dirs("/bastion-test")  # a parent that existed before stays
+    # a parent of the test's own that exists before any create, in every hierarchy
+    before = f"/bastion-test/{new_name()}"
+    made = [h + before for h in leaks.hierarchies()]
+    for path in made:
+        os.makedirs(path)
+    try:
+        parent = f"{before}/{new_name()}/{new_name()}"
+        first, second = new_name(), new_name()
+        bundles = {
+            cid: bundle_factory(args=["sleep", "60"], linux__cgroupsPath=f"{parent}/{cid}")
+            for cid in (first, second)
+        }
+        for cid, bundle in bundles.items():
+            runc("create", "--bundle", bundle, cid, check=True)
+        runc("delete", first, check=True)
+        assert cgroup_dirs(parent), "the parent still holds the second container's cgroup"
+        runc("delete", second, check=True)
+        top = parent.rpartition("/")[0]
+        assert cgroup_dirs(top) == []  # both levels the first create made
+        for cid, bundle in bundles.items():
+            assert wait_no_leftovers(runc.root, cid, bundle) == []
+        assert sorted(cgroup_dirs(before)) == sorted(made)  # the parent that existed stays
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):  # a failed delete left a child: the leak check
+                os.rmdir(path)

@@ -138,7 +138,7 @@ PARENT_CGROUPS = ("bastion", "bastion-test")
 def parent_cgroups(root: str = CGROUP_ROOT) -> set[str]:
     """The parent cgroup directories that exist now, in every hierarchy."""
     found: set[str] = set()
-    for hierarchy in _hierarchies(root):
+    for hierarchy in hierarchies(root):
         for name in PARENT_CGROUPS:
             path = os.path.join(hierarchy, name)
             if os.path.isdir(path):
@@ -146,7 +146,7 @@ def parent_cgroups(root: str = CGROUP_ROOT) -> set[str]:
     return found
 
 
-def _hierarchies(root: str) -> list[str]:
+def hierarchies(root: str = CGROUP_ROOT) -> list[str]:
     """Every mounted hierarchy under `root` (the v2 one may be nested, as `unified` here)."""
     try:
         entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
