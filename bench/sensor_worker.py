@@ -93,6 +93,9 @@ def spilled(args: argparse.Namespace) -> int:
         peak_rss_bytes=_hwm(),
         accelerated=probe.decoder.accelerated,
         rules_codegen=None if pipeline is None else pipeline.engine.generate,
+        # how many of the state's events its compiled twin took (the rest: the Python method)
+        state_events=state.events,
+        state_events_compiled=state.stats()["events_compiled"],
     )
     print(json.dumps(stats))
     return 0

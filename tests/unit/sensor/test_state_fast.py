@@ -130,6 +130,9 @@ def test_a_random_flood_leaves_the_same_state_both_ways(seed: int) -> None:
     assert fast_state.events == slow_state.events
     assert fast_state.fd_limiter.dropped == slow_state.fd_limiter.dropped
     assert fast.handled > 2_000  # type: ignore[attr-defined]
+    # the share the twin took, as the sensor reports it (the rest went to the Python method)
+    assert fast_state.stats()["events_compiled"] == fast.handled  # type: ignore[attr-defined]
+    assert slow_state.stats()["events_compiled"] == 0
 
 
 # --- the edge cases, one event each on one known thread ----------------------------------------

@@ -403,6 +403,7 @@ class SensorState:
     def stats(self) -> dict[str, int]:
         return {
             "events": self.events,
+            "events_compiled": self._fast.handled if self._fast is not None else 0,
             "threads": len(self.threads),
             "threads_evicted": self.threads.evicted,
             "threads_purged": self.threads.purged,
