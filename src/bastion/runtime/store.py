@@ -104,12 +104,16 @@ class StateDir:
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    _write_new(tmp, data, mode)
+    os.rename(tmp, path)
+
+
+def _write_new(path: str, data: bytes, mode: int = 0o600) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
     finally:
         os.close(fd)
-    os.rename(tmp, path)
 
 
 def reserve(root: str, container_id: str, state: ContainerState, config: bytes) -> StateDir:
@@ -126,8 +130,11 @@ def reserve(root: str, container_id: str, state: ContainerState, config: bytes) 
     tmp = os.path.join(root, f"{_TMP_PREFIX}{container_id}.{os.getpid()}")
     os.mkdir(tmp, 0o711)
     try:
-        write_atomic(os.path.join(tmp, CONFIG_FILE), config)
-        write_atomic(os.path.join(tmp, STATE_FILE), encode_state(state))
+        # written in place: nothing reads the directory before its rename below makes it
+        # the container's (a killed create leaves it to `.creating-*`'s sweep), so a file's own
+        # rename would cost a create two more metadata updates for nothing
+        _write_new(os.path.join(tmp, CONFIG_FILE), config)
+        _write_new(os.path.join(tmp, STATE_FILE), encode_state(state))
         try:
             os.rename(tmp, final.path)  # fails if another create won the race
         except OSError:
