@@ -6,11 +6,6 @@
 Live: for each target rate (events/s, rising), a fresh sensor worker (bench/sensor_worker.py:
 probe + decoder + state tables) runs pinned to CPU 1 while the C workload on CPU 0 does
 openat+close pairs of a small file at half that rate (two events per pair) for S seconds.
-Before the flood the worker watches for `--warm` seconds (a short burst of the same workload
-first), as a sensor that was already running: it has then met the bench's cgroup and settled it
-as the host's (`HOST_AFTER`, state/sensor_state.py), as a watching sensor has every host cgroup
-older than 2 s. ``--warm 0`` measures a sensor started with the flood, whose first 2 s of it
-take the state's slower path for a cgroup not yet known.
 The probe's own counters say what was produced and dropped (ring buffer full); the bench
 reports the highest rate sustained with zero drops, and the worker's CPU use at each step.
 The rates stop rising after two steps with drops. Each step runs once per decoder of
@@ -62,8 +57,6 @@ DECODERS: dict[str, dict[str, str]] = {
     "closures": {"BASTION_SENSOR_ACCEL": "1", "BASTION_SENSOR_RULES_CODEGEN": "0"},
 }
 OFFLINE_ROUNDS = 3
-#: The default warm-up: HOST_AFTER (2 s) and a margin
-WARM = 2.5
 
 
 def live_step(
@@ -73,14 +66,10 @@ def live_step(
     bcap: str | None,
     extra: tuple[str, ...] = (),
     decoder: str = "compiled",
-    warm: float = 0.0,
 ) -> dict[str, Any]:
     """One target rate: the workload's achieved rate and the worker's counters."""
     worker = SensorWorker(*(["--bcap", bcap] if bcap else []), *extra, env=DECODERS[decoder])
     try:
-        if warm:
-            run_workload([built.workload, "rate", "1000", "0.05", built.target])
-            time.sleep(warm)
         ns, pairs = run_workload(
             [built.workload, "rate", str(rate / 2), str(seconds), built.target]
         )
@@ -96,16 +85,7 @@ def live_step(
     generated = stats.get("rules_codegen")
     if generated is not None and generated != (env["BASTION_SENSOR_RULES_CODEGEN"] == "1"):
         raise BenchError(f"the {decoder} step's worker ran the other rule path")
-    # the worker's CPU share over the flood (and the drain after it), not the idle warm-up
-    busy = stats["cpu_seconds"] / max(stats["wall_seconds"] - warm, 1e-9)
-    return {
-        "target": rate,
-        "achieved": 2 * pairs / (ns / 1e9),
-        "decoder": decoder,
-        "warm_seconds": warm,
-        "busy": busy,
-        **stats,
-    }
+    return {"target": rate, "achieved": 2 * pairs / (ns / 1e9), "decoder": decoder, **stats}
 
 
 def offline(
@@ -203,12 +183,6 @@ def main() -> int:
     parser.add_argument("--rates", default=DEFAULT_RATES, help="comma-separated events/s")
     parser.add_argument("--offline-rate", type=int, default=200_000)
     parser.add_argument(
-        "--warm",
-        type=float,
-        default=WARM,
-        help="seconds each worker watches before its flood (0: started with the flood)",
-    )
-    parser.add_argument(
         "--spill-mib",
         type=int,
         default=0,
@@ -237,7 +211,7 @@ def main() -> int:
     try:
         require_root_and_cpus()
         host.catch_signals()
-        print(f"load average at start: {loadavg()}; each worker warms for {args.warm} s")
+        print(f"load average at start: {loadavg()}")
         with build() as built:
             print(
                 f"{'decoder':>9}{'target/s':>10}{'achieved/s':>12}{'produced':>10}{'dropped':>9}"
@@ -249,10 +223,10 @@ def main() -> int:
                 if not running:
                     break
                 for decoder in running if index % 2 == 0 else running[::-1]:
-                    step = live_step(built, rate, args.seconds, None, extra, decoder, args.warm)
+                    step = live_step(built, rate, args.seconds, None, extra, decoder)
                     step["dropped"] = step["dropped_ring_full"] + step.get("dropped_spill", 0)
                     steps.append(step)
-                    busy = 100 * step["busy"]
+                    busy = 100 * step["cpu_seconds"] / max(step["wall_seconds"], 1e-9)
                     print(
                         f"{decoder:>9}{rate:>10}{step['achieved']:>12.0f}"
                         f"{step['produced']:>10.0f}{step['dropped']:>9.0f}{busy:>7.0f}"
