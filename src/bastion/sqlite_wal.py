@@ -34,7 +34,9 @@ def enter_wal(db: sqlite3.Connection, timeout: float) -> None:
                 db.execute("PRAGMA journal_mode = WAL").fetchone()
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            # the primary code: SQLITE_BUSY_RECOVERY and the like are busy too
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, _MAX_PAUSE)
