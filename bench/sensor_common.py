@@ -1,5 +1,6 @@
 """What the sensor benches share: the C workload and the empty BPF pair built at run time,
-CPU pinning, the sensor worker process, and medians.
+CPU pinning, the sensor worker process, the compiled extension switched for this process, and
+medians.
 
 Nothing is committed as a binary: `build()` compiles `sensor_workload.c` (gcc or clang) and
 `sensor_floor.bpf.c` (clang -target bpf) into a temp dir that the caller removes.
@@ -78,6 +79,25 @@ def run_workload(argv: list[str], cpu: int = WORKLOAD_CPU) -> list[int]:
     if done.returncode != 0:
         raise BenchError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
     return [int(x) for x in done.stdout.split()]
+
+
+@contextlib.contextmanager
+def accel_switched(compiled: bool) -> Iterator[None]:
+    """This process's rings, decoders and states made in the block use the compiled extension
+    (probe/accel.c) or not, as the worker's environment decides it (probe/accel.py reads the
+    variable when each is made); the variable is put back after."""
+    sys.path.insert(0, os.path.join(REPO, "src"))
+    from bastion.sensor.probe.accel import ACCEL_ENV
+
+    before = os.environ.get(ACCEL_ENV)
+    os.environ[ACCEL_ENV] = "1" if compiled else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ACCEL_ENV]
+        else:
+            os.environ[ACCEL_ENV] = before
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from bench import host
 from bench.sensor_common import (
     REPO,
     BenchError,
+    accel_switched,
     build,
     loadavg,
     median,
@@ -57,28 +58,20 @@ def ring_records(pairs: int, compiled: bool) -> tuple[list[list[bytes]], float, 
     epoch."""
     sys.path.insert(0, os.path.join(REPO, "src"))
     from bastion.sensor.probe import Probe
-    from bastion.sensor.probe.accel import ACCEL_ENV
 
-    before = os.environ.get(ACCEL_ENV)
-    os.environ[ACCEL_ENV] = "1" if compiled else "0"  # the rings pick their loops when made
-    try:
-        with build() as built, Probe(ring_size=64 << 20) as probe:
-            if probe.ring.compiled != compiled:
-                raise BenchError("the ring's loops are not the ones asked for: run scripts/setup")
-            run_workload([built.workload, "openclose", str(pairs), built.target])
-            batches: list[list[bytes]] = []
-            t0 = time.process_time()
-            while batch := probe.read_raw():
-                batches.append(batch)
-            spent = time.process_time() - t0
-            if probe.statistics().dropped_ring_full:
-                raise BenchError(f"the ring dropped records: use fewer --pairs than {pairs}")
-            epoch = probe.decoder.boot_epoch_ns
-    finally:
-        if before is None:
-            del os.environ[ACCEL_ENV]
-        else:
-            os.environ[ACCEL_ENV] = before
+    # the rings pick their loops when made
+    with accel_switched(compiled), build() as built, Probe(ring_size=64 << 20) as probe:
+        if probe.ring.compiled != compiled:
+            raise BenchError("the ring's loops are not the ones asked for: run scripts/setup")
+        run_workload([built.workload, "openclose", str(pairs), built.target])
+        batches: list[list[bytes]] = []
+        t0 = time.process_time()
+        while batch := probe.read_raw():
+            batches.append(batch)
+        spent = time.process_time() - t0
+        if probe.statistics().dropped_ring_full:
+            raise BenchError(f"the ring dropped records: use fewer --pairs than {pairs}")
+        epoch = probe.decoder.boot_epoch_ns
     count = sum(map(len, batches))
     return batches, spent / max(count, 1) * 1e9, epoch
 

@@ -42,6 +42,7 @@ from bench.sensor_common import (
     BenchError,
     Built,
     SensorWorker,
+    accel_switched,
     build,
     loadavg,
     median,
@@ -164,17 +165,9 @@ def new_state(compiled: bool) -> Any:
     """A seeded state whose `apply` is the compiled twin (state/fast.py) or, for the pure-Python
     configuration, the Python method, as the worker's environment makes it."""
     from bastion.sensor.assemble import new_state as state_for
-    from bastion.sensor.probe.accel import ACCEL_ENV
 
-    before = os.environ.get(ACCEL_ENV)
-    os.environ[ACCEL_ENV] = "1" if compiled else "0"  # read when the state is made
-    try:
+    with accel_switched(compiled):
         return state_for(seed=True)
-    finally:
-        if before is None:
-            del os.environ[ACCEL_ENV]
-        else:
-            os.environ[ACCEL_ENV] = before
 
 
 def main() -> int:

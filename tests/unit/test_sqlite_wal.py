@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -77,11 +77,22 @@ def test_a_writer_that_stays_past_the_timeout_is_an_error(
     assert journal_mode(path) == "delete"
 
 
+class CountingConnection(sqlite3.Connection):
+    """Counts the statements run through it: a retried error runs its statement again."""
+
+    statements = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        self.statements += 1
+        return super().execute(*args, **kwargs)
+
+
 def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
-    db = sqlite3.connect(tmp_path / "junk.db", isolation_level=None)
+    db = sqlite3.connect(tmp_path / "junk.db", isolation_level=None, factory=CountingConnection)
     with pytest.raises(sqlite3.DatabaseError, match="not a database"):
         enter_wal(db, timeout=30)
+    assert db.statements == 1
     db.close()
 
 

@@ -82,7 +82,12 @@ class SensorState:
     @property
     def events(self) -> int:
         """Events applied, by this class's method and by the compiled twin."""
-        return self._applied + (self._fast.handled if self._fast is not None else 0)
+        return self._applied + self.events_compiled
+
+    @property
+    def events_compiled(self) -> int:
+        """Events the compiled twin applied itself (0 where it is not built)."""
+        return self._fast.handled if self._fast is not None else 0
 
     # ------------------------------------------------------------------ seeding
     def seed_from_proc(self) -> int:
@@ -403,7 +408,7 @@ class SensorState:
     def stats(self) -> dict[str, int]:
         return {
             "events": self.events,
-            "events_compiled": self._fast.handled if self._fast is not None else 0,
+            "events_compiled": self.events_compiled,
             "threads": len(self.threads),
             "threads_evicted": self.threads.evicted,
             "threads_purged": self.threads.purged,
