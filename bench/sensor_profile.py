@@ -16,7 +16,8 @@ with no kernel involved, on those records and in their batches, each stage alone
 - rules: `RuleEngine.match` by event type (the type's candidate rules, from the event-type
   index; a type with none pays only the dispatch), with Falco's stable rules and bastion's
   unless `--rules` says otherwise, through the generated matchers (rules/codegen.py) and
-  through the closures (rules/compiler.py, `BASTION_SENSOR_RULES_CODEGEN=0`), alternating;
+  through the closures (rules/compiler.py, `BASTION_SENSOR_RULES_CODEGEN=0`), and through
+  the generated matchers behind the open verdicts (sensor/open_verdicts.py), rotating;
 - output: rendering one alert (a candidate rule's output on an event of its type), per alert.
 
 The load average is printed with the figures: the machine may be shared.
@@ -181,25 +182,39 @@ def stages(
             by_type[event.type].append(event)
     counts = Counter({t: len(v) for t, v in by_type.items()})
     flood = [event for batch in events for event in batch]
+    from bastion.sensor.open_verdicts import OpenVerdicts
+
+    verdicts = OpenVerdicts(engine).wrap
+    # the rule paths: (generated matchers, open verdicts in front of them)
+    paths = {
+        "generated, open verdicts": (True, True),
+        "generated": (True, False),
+        "closures": (False, False),
+    }
     for kind, _ in [*counts.most_common(4), ("", 0)]:
         same = by_type[kind] if kind else flood
         n = len(engine.candidates(kind)) if kind else 0
-        paths_ns: dict[bool, list[float]] = {True: [], False: []}
-        for round_ in range(args.rounds):  # the two rule paths alternating
-            for generate in (True, False) if round_ % 2 == 0 else (False, True):
+        paths_ns: dict[str, list[float]] = {name: [] for name in paths}
+        names = list(paths)
+        for round_ in range(args.rounds):  # the rule paths rotating
+            for name in names[round_ % 3 :] + names[: round_ % 3]:
+                generate, with_verdicts = paths[name]
+                engine.wrap_matchers(verdicts if with_verdicts else None)
                 engine.use_generated(generate)
-                match(same[0])  # the path's matcher, made on first use
+                for event in same[:2]:  # the path's matcher made, a repeated key judged
+                    match(event)
 
                 def match_all(same: list[Any] = same) -> int:
                     for event in same:
                         match(event)
                     return len(same)
 
-                paths_ns[generate].append(cpu_ns(match_all, 1))
+                paths_ns[name].append(cpu_ns(match_all, 1))
         what = "dispatch only" if n == 0 else f"{n} candidate rules"
         label = f"rules, {kind} ({what})" if kind else "rules, the whole flood"
-        rows.append((label, median(paths_ns[True]), "per event, generated"))
-        rows.append((label, median(paths_ns[False]), "per event, closures"))
+        for name, figures in paths_ns.items():
+            rows.append((label, median(figures), f"per event, {name}"))
+    engine.wrap_matchers(None)
     engine.use_generated(True)
     kind = counts.most_common(1)[0][0]
     renderers = [r.output for r in rules.engine.rules if r.output is not None]

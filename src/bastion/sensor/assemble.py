@@ -85,4 +85,8 @@ def load_rules(
         selection=selection,
         name_match=name_match,
     )
+    from bastion.sensor import open_verdicts
+
+    if open_verdicts.enabled():  # a flood's repeated opens skip rules none can match
+        engine.wrap_matchers(open_verdicts.OpenVerdicts(engine).wrap)
     return Rules(tuple(paths), ruleset, engine, fields)

@@ -81,6 +81,9 @@ class CompiledRule:
 
 
 OutputCompiler = Callable[[str], object]
+AnyMatcher = Callable[[object], "Sequence[CompiledRule] | None"]
+#: (event type, direction or None, its matcher) -> the matcher to use instead
+MatcherWrapper = Callable[[str, "str | None", AnyMatcher], AnyMatcher]
 
 
 @dataclass(slots=True)
@@ -112,6 +115,8 @@ class RuleEngine:
     # the field table reads evt.dir off the event itself, so `match` may pick matchers by
     # direction as well (the events have one)
     _directed: bool = False
+    # what each matcher made from now on is handed through (`wrap_matchers`)
+    _wrap: MatcherWrapper | None = None
 
     @classmethod
     def build(
@@ -299,6 +304,14 @@ class RuleEngine:
         for table in (self._matchers, self._exit, self._enter):
             table.clear()
 
+    def wrap_matchers(self, wrapper: MatcherWrapper | None) -> None:
+        """Hand every matcher made from the next event on through `wrapper` (None: none),
+        which returns the matcher of that event type and direction to use: the same answers,
+        perhaps sooner (`bastion.sensor.open_verdicts`)."""
+        self._wrap = wrapper
+        for table in (self._matchers, self._exit, self._enter):
+            table.clear()
+
     def matcher_source(self, event_type: str, direction: str | None = None) -> str | None:
         """The generated source of the matcher of `event_type` events (of `direction`, ``<``
         or ``>``; None: either), None when they run on closures."""
@@ -319,6 +332,8 @@ class RuleEngine:
             built = self._generate(kind, direction)
             if built is not None:
                 matcher = built[0]  # type: ignore[assignment]
+        if self._wrap is not None and matcher is not _no_rules:
+            matcher = self._wrap(kind, direction, matcher)
         if not full:
             table[kind] = matcher
         return matcher
