@@ -15,6 +15,8 @@ side by side in the same minutes of a shared machine; a decoder stops rising on 
 ``closures`` is ``compiled`` with the rules on the closures of rules/compiler.py
 (``BASTION_SENSOR_RULES_CODEGEN=0``) instead of the generated matchers of rules/codegen.py:
 with ``--rules``, ``--decoders compiled,closures`` compares the two rule paths.
+``no-verdicts`` is ``compiled`` without the verdicts kept per opened file
+(sensor/open_verdicts.py, ``BASTION_SENSOR_OPEN_VERDICTS=0``): every open meets its matcher.
 
 Offline: the records of one step are also written to a bastion capture, then decoded and
 applied in this process with no kernel involved (the flood's cgroup settled as the host's, as
@@ -53,9 +55,17 @@ from bench.sensor_common import (
 DEFAULT_RATES = "50000,100000,150000,200000,250000,300000,400000,500000,600000,700000,800000"
 #: The decoders compared: the worker's environment for each (probe/accel.py reads it).
 DECODERS: dict[str, dict[str, str]] = {
-    "compiled": {"BASTION_SENSOR_ACCEL": "1", "BASTION_SENSOR_RULES_CODEGEN": "1"},
-    "python": {"BASTION_SENSOR_ACCEL": "0", "BASTION_SENSOR_RULES_CODEGEN": "1"},
-    "closures": {"BASTION_SENSOR_ACCEL": "1", "BASTION_SENSOR_RULES_CODEGEN": "0"},
+    name: {
+        "BASTION_SENSOR_ACCEL": accel,
+        "BASTION_SENSOR_RULES_CODEGEN": codegen,
+        "BASTION_SENSOR_OPEN_VERDICTS": verdicts,
+    }
+    for name, accel, codegen, verdicts in (
+        ("compiled", "1", "1", "1"),
+        ("python", "0", "1", "1"),
+        ("closures", "1", "0", "1"),
+        ("no-verdicts", "1", "1", "0"),
+    )
 }
 OFFLINE_ROUNDS = 3
 
@@ -86,6 +96,11 @@ def live_step(
     generated = stats.get("rules_codegen")
     if generated is not None and generated != (env["BASTION_SENSOR_RULES_CODEGEN"] == "1"):
         raise BenchError(f"the {decoder} step's worker ran the other rule path")
+    skipped = stats.get("open_verdicts_skipped", False)
+    if skipped is not False and (skipped is not None) != (
+        env["BASTION_SENSOR_OPEN_VERDICTS"] == "1"
+    ):
+        raise BenchError(f"the {decoder} step's worker had the open verdicts the other way")
     return {"target": rate, "achieved": 2 * pairs / (ns / 1e9), "decoder": decoder, **stats}
 
 
@@ -137,8 +152,13 @@ def pipeline_feed(state: Any, rules: list[str], name: str) -> Any:
     from bastion.sensor.assemble import load_rules
     from bastion.sensor.pipeline import Pipeline
 
-    engine = load_rules(rules, state).engine
+    loaded = load_rules(rules, state)
+    engine = loaded.engine
     engine.use_generated(DECODERS[name]["BASTION_SENSOR_RULES_CODEGEN"] == "1")
+    if DECODERS[name]["BASTION_SENSOR_OPEN_VERDICTS"] == "0":
+        engine.wrap_matchers(None)
+    elif loaded.verdicts is None:
+        raise BenchError("the open verdicts are off in this process (BASTION_SENSOR_OPEN_VERDICTS)")
     return Pipeline(engine=engine, state=state, hostname="bench").feed
 
 
@@ -186,7 +206,7 @@ def main() -> int:
     parser.add_argument(
         "--decoders",
         default="compiled,python",
-        help="comma-separated, compared side by side: compiled (probe/accel.c), python",
+        help="comma-separated, compared side by side: " + ", ".join(DECODERS),
     )
     args = parser.parse_args()
     decoders = args.decoders.split(",")
@@ -247,7 +267,7 @@ def main() -> int:
     for label in OFFLINE_STAGES[: 3 if args.rules else 2]:
         medians = {d: median(result[d][label]) for d in decoders}
         line = ", ".join(f"{d} {v:,.0f}/s" for d, v in medians.items())
-        for other in ("python", "closures"):
+        for other in ("python", "closures", "no-verdicts"):
             if {"compiled", other} <= set(medians):
                 line += f" (compiled/{other} {medians['compiled'] / medians[other]:.2f}x)"
         print(f"  {label.replace('_', ' + ')}: {line}")

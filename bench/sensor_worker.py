@@ -52,8 +52,10 @@ def spilled(args: argparse.Namespace) -> int:
 
     state = new_state(seed=True)
     pipeline = None
+    verdicts = None
     if args.rules:
         rules = load_rules(args.rules, state)
+        verdicts = rules.verdicts
         pipeline = Pipeline(engine=rules.engine, state=state, hostname="bench")
     events = args.events.split(",") if args.events else None
     open_filter = None
@@ -93,6 +95,8 @@ def spilled(args: argparse.Namespace) -> int:
         peak_rss_bytes=_hwm(),
         accelerated=probe.decoder.accelerated,
         rules_codegen=None if pipeline is None else pipeline.engine.generate,
+        # opens whose rules the verdicts kept per opened file skipped (None: verdicts off)
+        open_verdicts_skipped=None if verdicts is None else verdicts.skipped,
         # how many of the state's events its compiled twin took (the rest: the Python method)
         state_events=state.events,
         state_events_compiled=state.stats()["events_compiled"],

@@ -17,6 +17,7 @@ from bastion.sensor.rules.selection import Selector
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bastion.sensor.fields.registry import FieldRegistry
+    from bastion.sensor.open_verdicts import OpenVerdicts
     from bastion.sensor.state import SensorState
 
 
@@ -28,6 +29,8 @@ class Rules:
     ruleset: RuleSet
     engine: RuleEngine
     fields: FieldRegistry
+    # the verdicts kept per opened file in front of the engine's open matchers (None: off)
+    verdicts: OpenVerdicts | None = None
 
 
 def new_state(root: str = DEFAULT_STATE_ROOT, *, seed: bool = False) -> SensorState:
@@ -87,6 +90,8 @@ def load_rules(
     )
     from bastion.sensor import open_verdicts
 
+    verdicts = None
     if open_verdicts.enabled():  # a flood's repeated opens skip rules none can match
-        engine.wrap_matchers(open_verdicts.OpenVerdicts(engine).wrap)
-    return Rules(tuple(paths), ruleset, engine, fields)
+        verdicts = open_verdicts.OpenVerdicts(engine)
+        engine.wrap_matchers(verdicts.wrap)
+    return Rules(tuple(paths), ruleset, engine, fields, verdicts)

@@ -28,11 +28,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.fields.paths import PATH_PARAMS
 from bastion.sensor.kernel_filter import OPEN_EVENTS, Abstract, World
 from bastion.sensor.rules.ast import And, Expr, Not, Or
 from bastion.sensor.rules.engine import CompiledRule, RuleEngine
+from bastion.sensor.state.model import Fd
 
 Matcher = Callable[[object], "Sequence[CompiledRule] | None"]
 
@@ -88,9 +91,20 @@ class OpenVerdicts:
         self.engine = engine
         self.clock = clock
         self.judged = 0  # keys judged
-        self.skipped = 0  # events whose matcher was skipped
+        self._skipped = 0  # events whose matcher the Python wrapper skipped
+        self._guards: list[_Guard] = []  # the compiled fronts made (their own counts)
         self._window = 0.0
         self._in_window = 0
+
+    @property
+    def skipped(self) -> int:
+        """Events whose matcher was skipped (by the Python wrapper or a compiled front)."""
+        return self._skipped + self.skipped_compiled
+
+    @property
+    def skipped_compiled(self) -> int:
+        """Of those, the ones the compiled fronts answered without a Python frame."""
+        return sum(g.skipped for g in self._guards)
 
     def wrap(self, kind: str, direction: str | None, matcher: Matcher) -> Matcher:
         if kind not in OPEN_EVENTS or direction == ">":
@@ -133,11 +147,15 @@ class OpenVerdicts:
                 sightings.pop(key, None)
                 skip = verdicts[key] = judge(kind, evt, exprs)
             if skip:
-                self.skipped += 1
+                self._skipped += 1
                 return None
             return matcher(evt)
 
-        return match
+        guard = _compiled_front(match, verdicts, param)
+        if guard is None:
+            return match
+        self._guards.append(guard)
+        return guard
 
     def _may_judge(self) -> bool:
         now = self.clock()
@@ -161,3 +179,26 @@ class OpenVerdicts:
                 values[name] = getter(evt)
         world = World(values, self.engine.macros, self.engine.lists)
         return all(world.expr(expr) is False for expr in exprs)
+
+
+class _Guard(Protocol):
+    """accel.c's OpenGuard: called as the wrapper is; `skipped` counts what it answered."""
+
+    skipped: int
+
+    def __call__(self, event: object, /) -> Sequence[CompiledRule] | None: ...
+
+
+def _compiled_front(
+    wrapper: Matcher, verdicts: dict[tuple[object, ...], bool], param: str
+) -> _Guard | None:
+    """The wrapper's lookup in C (probe/accel.c, `OpenGuard`): the same key, the same table,
+    `wrapper` for everything else; None where the extension is off or not built."""
+    from bastion.sensor.probe import accel
+
+    module = accel.load()
+    make = getattr(module, "OpenGuard", None) if module is not None else None
+    if make is None:
+        return None
+    guard: _Guard = make(wrapper, verdicts, param, Event, Fd, Direction.EXIT)
+    return guard

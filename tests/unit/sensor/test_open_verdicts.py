@@ -18,6 +18,8 @@ from bastion.sensor.defaults import rules_files
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.open_verdicts import OpenVerdicts
 from bastion.sensor.pipeline import Pipeline
+from bastion.sensor.probe import accel
+from bastion.sensor.probe.accel import ACCEL_ENV
 from bastion.sensor.replay import open_replay
 from bastion.sensor.rules import load_rules_files
 from bastion.sensor.rules.engine import RuleEngine
@@ -54,6 +56,17 @@ RULES = """
 """
 
 O_RDONLY, O_WRONLY, O_CREAT, O_DIRECTORY = 1, 2, 1 << 2, 1 << 10  # Falco's flag bits
+
+
+@pytest.fixture(params=["compiled", "python"])
+def front(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: the key looked up by the compiled front (probe/accel.c `OpenGuard`),
+    and by the Python wrapper alone (``BASTION_SENSOR_ACCEL=0``)."""
+    if request.param == "python":
+        monkeypatch.setenv(ACCEL_ENV, "0")
+    elif accel.load() is None:
+        pytest.skip("the sensor's compiled extension is not built (scripts/setup builds it)")
+    return str(request.param)
 
 
 class Ticks:
@@ -93,20 +106,21 @@ def rules_hit(pipeline: Pipeline, events: Iterator[Event]) -> list[str]:
     return [a.rule for a in pipeline.feed(list(events))]
 
 
-def test_a_repeated_open_no_rule_can_match_skips_the_rules(tmp_path: Path) -> None:
+def test_a_repeated_open_no_rule_can_match_skips_the_rules(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     assert rules_hit(pipeline, itertools.chain(*(opens(100, "/dev/null") for _ in range(5)))) == []
     assert verdicts.judged == 1  # on its second sighting
     assert verdicts.skipped == 4  # that one and the three after it
+    assert verdicts.skipped_compiled == (3 if front == "compiled" else 0)
 
 
-def test_a_file_seen_once_is_not_judged(tmp_path: Path) -> None:
+def test_a_file_seen_once_is_not_judged(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     rules_hit(pipeline, itertools.chain(*(opens(100, f"/tmp/f{i}") for i in range(50))))
     assert verdicts.judged == 0
 
 
-def test_the_process_still_decides_when_the_file_alone_does_not(tmp_path: Path) -> None:
+def test_the_process_still_decides_when_the_file_alone_does_not(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     quiet = itertools.chain(*(opens(100, "/etc/shadow") for _ in range(4)))
     assert rules_hit(pipeline, quiet) == []
@@ -114,7 +128,7 @@ def test_the_process_still_decides_when_the_file_alone_does_not(tmp_path: Path) 
     assert rules_hit(pipeline, opens(200, "/etc/shadow")) == ["shadow read by a stranger"]
 
 
-def test_the_flags_are_part_of_the_key(tmp_path: Path) -> None:
+def test_the_flags_are_part_of_the_key(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     reads = itertools.chain(*(opens(100, "/srv/data") for _ in range(4)))
     assert rules_hit(pipeline, reads) == []
@@ -123,7 +137,7 @@ def test_the_flags_are_part_of_the_key(tmp_path: Path) -> None:
     assert rules_hit(pipeline, writes) == ["write below /srv"]
 
 
-def test_the_path_as_passed_is_part_of_the_key(tmp_path: Path) -> None:
+def test_the_path_as_passed_is_part_of_the_key(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     absolute = itertools.chain(*(opens(100, "/srv/notes") for _ in range(4)))
     assert rules_hit(pipeline, absolute) == []
@@ -131,7 +145,7 @@ def test_the_path_as_passed_is_part_of_the_key(tmp_path: Path) -> None:
     assert rules_hit(pipeline, opens(100, "/srv/notes", raw="notes")) == ["relative open of notes"]
 
 
-def test_the_mode_is_part_of_the_key(tmp_path: Path) -> None:
+def test_the_mode_is_part_of_the_key(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, _ = setup(tmp_path)
     plain = itertools.chain(*(opens(100, "/opt/tool", O_WRONLY | O_CREAT) for _ in range(4)))
     assert rules_hit(pipeline, plain) == []
@@ -140,7 +154,7 @@ def test_the_mode_is_part_of_the_key(tmp_path: Path) -> None:
     assert rules_hit(pipeline, executable) == ["exec-able file created"]
 
 
-def test_the_fd_type_is_part_of_the_key(tmp_path: Path) -> None:
+def test_the_fd_type_is_part_of_the_key(front: str, tmp_path: Path) -> None:
     pipeline, verdicts, state = setup(tmp_path)
     files = itertools.chain(*(opens(100, "/srv") for _ in range(4)))
     assert rules_hit(pipeline, files) == []
@@ -155,7 +169,7 @@ def test_the_fd_type_is_part_of_the_key(tmp_path: Path) -> None:
 
 
 def test_judgements_are_rationed_by_the_clock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    front: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(open_verdicts, "MAX_JUDGED_PER_SECOND", 3)
     pipeline, verdicts, _ = setup(tmp_path)
@@ -168,7 +182,9 @@ def test_judgements_are_rationed_by_the_clock(
     assert verdicts.judged == 6
 
 
-def test_the_keys_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_keys_kept_are_bounded(
+    front: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(open_verdicts, "MAX_KEYS", 4)
     pipeline, verdicts, _ = setup(tmp_path)
     twice = itertools.chain(*(opens(100, f"/tmp/f{i}") for i in range(6) for _ in range(2)))
@@ -272,7 +288,7 @@ def random_opens(rng: random.Random, paths: list[str], names: list[str], n: int)
 @pytest.mark.parametrize("extras", [True, False], ids=["every-macro", "stable"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_opens_meet_the_same_rules_with_and_without_verdicts(
-    seed: int, extras: bool, tmp_path: Path
+    seed: int, extras: bool, front: str, tmp_path: Path
 ) -> None:
     rng = random.Random(seed)
     files = falco_files(tmp_path, extras)
@@ -319,7 +335,7 @@ def engine_with(
 
 @shared_data.needs(*CAPTURES)
 @shared_data.needs(*shared_data.FALCO_RULES)
-def test_every_capture_event_meets_the_same_rules_with_and_without_verdicts() -> None:
+def test_every_capture_event_meets_the_same_rules_with_and_without_verdicts(front: str) -> None:
     files = [str(shared_data.shared_path(*shared_data.FALCO_RULES)), *rules_files(None)]
     events = skipped = 0
     for capture in sorted(shared_data.shared_path(*CAPTURES).glob("*.scap")):

@@ -965,6 +965,178 @@ static PyTypeObject StateFastType = {
     .tp_getset = fast_getset,
 };
 
+/* OpenGuard(slow, verdicts, param, Event, Fd, exit_dir)(event) -> hits or None
+ *
+ * The front of an open-family matcher behind the verdicts kept per opened file
+ * (bastion/sensor/open_verdicts.py): for the exit of an open holding a known fd and thread, it
+ * builds the very key the Python wrapper builds, (fd.name, fd.type, params.get(param),
+ * params.get("flags"), params.get("mode"), res is not None and res >= 0), and when `verdicts`
+ * says True for it (no loaded rule can match such an open) answers None without a Python frame;
+ * any other event, key or value (an unset slot, a result that is no int) goes to `slow`, the
+ * Python wrapper, which decides and judges as it always does. It counts what it skipped in
+ * `skipped`. tests/unit/sensor/test_open_verdicts.py runs every comparison with and without it. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *slow, *verdicts, *param, *exit_dir, *k_flags, *k_mode;
+    Py_ssize_t ev_dir, ev_fd, ev_thread, ev_params, ev_res, fd_name, fd_type;
+    unsigned long long skipped;
+} OpenGuard;
+
+static int guard_traverse(OpenGuard *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->slow);
+    Py_VISIT(self->verdicts);
+    return 0;
+}
+
+static int guard_clear(OpenGuard *self)
+{
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->verdicts);
+    Py_CLEAR(self->param);
+    Py_CLEAR(self->exit_dir);
+    Py_CLEAR(self->k_flags);
+    Py_CLEAR(self->k_mode);
+    return 0;
+}
+
+static void guard_dealloc(OpenGuard *self)
+{
+    PyObject_GC_UnTrack(self);
+    guard_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *guard_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames);
+
+static PyObject *guard_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *slow, *verdicts, *param, *event_t, *fd_t, *exit_dir;
+    if (!PyArg_ParseTuple(args, "OO!UO!O!U", &slow, &PyDict_Type, &verdicts, &param,
+                          &PyType_Type, &event_t, &PyType_Type, &fd_t, &exit_dir))
+        return NULL;
+    OpenGuard *self = (OpenGuard *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->slow = Py_NewRef(slow);
+    self->verdicts = Py_NewRef(verdicts);
+    self->param = Py_NewRef(param);
+    self->exit_dir = Py_NewRef(exit_dir);
+    self->vectorcall = guard_vectorcall;
+    if ((self->k_flags = PyUnicode_InternFromString("flags")) == NULL ||
+        (self->k_mode = PyUnicode_InternFromString("mode")) == NULL ||
+        slot_offset(event_t, "dir", &self->ev_dir) < 0 ||
+        slot_offset(event_t, "fd", &self->ev_fd) < 0 ||
+        slot_offset(event_t, "thread", &self->ev_thread) < 0 ||
+        slot_offset(event_t, "params", &self->ev_params) < 0 ||
+        slot_offset(event_t, "res", &self->ev_res) < 0 ||
+        slot_offset(fd_t, "name", &self->fd_name) < 0 ||
+        slot_offset(fd_t, "type", &self->fd_type) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* the value of params.get(key): a borrowed reference, Py_None when absent; NULL on an error */
+static PyObject *param_or_none(PyObject *params, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(params, key);
+    if (value == NULL && !PyErr_Occurred())
+        return Py_None;
+    return value;
+}
+
+/* 1: skip (no rule can match); 0: ask `slow`; -1: an error is set */
+static int guard_skips(OpenGuard *self, PyObject *event)
+{
+    PyObject *fd = AT(event, self->ev_fd), *thread = AT(event, self->ev_thread);
+    PyObject *dir = AT(event, self->ev_dir), *params = AT(event, self->ev_params);
+    PyObject *res = AT(event, self->ev_res);
+    if (fd == NULL || fd == Py_None || thread == NULL || thread == Py_None || dir == NULL ||
+        params == NULL || !PyDict_CheckExact(params) || res == NULL)
+        return 0;
+    if (dir != self->exit_dir) {
+        if (!PyUnicode_Check(dir))
+            return 0;
+        int same = PyUnicode_Compare(dir, self->exit_dir);
+        if (same == -1 && PyErr_Occurred())
+            return -1;
+        if (same != 0)
+            return 0;
+    }
+    int done;
+    if (res == Py_None)
+        done = 0;
+    else {
+        int sign = sign_of(res);
+        if (sign == 2)
+            return 0; /* not an int: the Python wrapper compares it */
+        done = sign >= 0;
+    }
+    PyObject *name = AT(fd, self->fd_name), *kind = AT(fd, self->fd_type);
+    if (name == NULL || kind == NULL)
+        return 0;
+    PyObject *raw = param_or_none(params, self->param);
+    PyObject *flags = raw ? param_or_none(params, self->k_flags) : NULL;
+    PyObject *mode = flags ? param_or_none(params, self->k_mode) : NULL;
+    if (mode == NULL)
+        return -1;
+    PyObject *key = PyTuple_Pack(6, name, kind, raw, flags, mode, done ? Py_True : Py_False);
+    if (key == NULL)
+        return -1;
+    PyObject *verdict = PyDict_GetItemWithError(self->verdicts, key);
+    Py_DECREF(key);
+    if (verdict == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return verdict == Py_True;
+}
+
+static PyObject *guard_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames)
+{
+    OpenGuard *self = (OpenGuard *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "OpenGuard(event) takes one event");
+        return NULL;
+    }
+    int skip = guard_skips(self, args[0]);
+    if (skip < 0)
+        return NULL;
+    if (skip) {
+        self->skipped++;
+        Py_RETURN_NONE;
+    }
+    return PyObject_Vectorcall(self->slow, args, 1, NULL);
+}
+
+static PyObject *guard_skipped(OpenGuard *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->skipped);
+}
+
+static PyGetSetDef guard_getset[] = {
+    {"skipped", (getter)guard_skipped, NULL, "events answered None here, without `slow`", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject OpenGuardType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bastion_decode_accel.OpenGuard",
+    .tp_basicsize = sizeof(OpenGuard),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "OpenGuard(...)(event): an open matcher's verdict lookup (see accel.c)",
+    .tp_new = guard_new,
+    .tp_dealloc = (destructor)guard_dealloc,
+    .tp_traverse = (traverseproc)guard_traverse,
+    .tp_clear = (inquiry)guard_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(OpenGuard, vectorcall),
+    .tp_getset = guard_getset,
+};
+
 static PyMethodDef module_methods[] = {
     {"ring_read", ring_read, METH_VARARGS,
      "ring_read(data, cons, prod, mask, max_records) -> (records, cons, discarded)"},
@@ -1010,7 +1182,9 @@ PyMODINIT_FUNC PyInit_bastion_decode_accel(void)
         return NULL;
     }
     if (PyType_Ready(&StateFastType) < 0 ||
-        PyModule_AddObjectRef(m, "StateFast", (PyObject *)&StateFastType) < 0) {
+        PyModule_AddObjectRef(m, "StateFast", (PyObject *)&StateFastType) < 0 ||
+        PyType_Ready(&OpenGuardType) < 0 ||
+        PyModule_AddObjectRef(m, "OpenGuard", (PyObject *)&OpenGuardType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
