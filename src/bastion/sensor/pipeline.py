@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bastion.sensor.drops import DropAlerter, DropTally
-from bastion.sensor.events.model import Event
+from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.outputs.alert import Alert, Output
 from bastion.sensor.rules.engine import CompiledRule, RuleEngine
 from bastion.sensor.state.model import HOST_CONTAINER, Container, Thread
@@ -37,6 +37,17 @@ class Renderer(Protocol):
 
 
 Action = Callable[[CompiledRule, Event, Alert], str | None]
+FeedLoop = Callable[..., int]
+
+
+def _compiled_loop() -> FeedLoop | None:
+    """`Pipeline.feed`'s loop in C (probe/accel.c `feed_loop`), None where the extension is off
+    or not built (the Python loop, the definition, then runs)."""
+    from bastion.sensor.probe import accel
+
+    module = accel.load()
+    loop: FeedLoop | None = getattr(module, "feed_loop", None) if module is not None else None
+    return loop
 
 
 @dataclass(slots=True)
@@ -76,6 +87,8 @@ class Pipeline:
         # event type -> no loaded rule takes it (the state needs such events, the rules do
         # not: a flood's closes); fixed for the engine's life, so asked once per type
         self._quiet: dict[str, bool] = {}
+        self._fed: list[Alert] = []  # the alerts of the batch being fed
+        self._loop = _compiled_loop()
 
     def _container_match(self, event: Event) -> Iterable[CompiledRule]:
         thread = event.thread
@@ -85,24 +98,52 @@ class Pipeline:
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
         """Apply and match a batch; returns the alerts it emitted (in event order)."""
-        apply = self.state.apply
-        match = self._match
-        quiet = self._quiet
         alerts: list[Alert] = []
-        count = 0
-        for event in events:
-            count += 1
-            apply(event)
-            idle = quiet.get(event.type)
-            if idle is None:
-                idle = quiet[event.type] = not self.engine.candidates(event.type)
-            if idle:  # not even the dispatch to a matcher that returns nothing
-                continue
-            hits = match(event)
-            if hits:  # most events raise nothing: no generator made for them
-                alerts.extend(self._alert(rule, event) for rule in hits)
+        self._fed = alerts
+        engine = self.engine
+        loop = self._loop
+        if loop is not None and self._match == engine.match:
+            # the same steps in C (probe/accel.c `feed_loop`): `_one` and `_hits` below are
+            # what it calls back for, the engine's matchers what it calls
+            count = loop(
+                events,
+                self.state.apply,
+                self._quiet,
+                engine.tables(),
+                engine.directed,
+                self._one,
+                self._hits,
+                Event,
+                Direction.EXIT,
+                Direction.ENTER,
+            )
+        else:
+            apply = self.state.apply
+            one = self._one
+            count = 0
+            for event in events:
+                count += 1
+                apply(event)
+                one(event)
         self.stats.events += count
         return alerts
+
+    def _one(self, event: Event) -> None:
+        """An applied event's way through the rules: nothing for a type no loaded rule takes
+        (not even the dispatch to a matcher that returns nothing), else its matcher."""
+        idle = self._quiet.get(event.type)
+        if idle is None:
+            idle = self._quiet[event.type] = not self.engine.candidates(event.type)
+        if idle:
+            return
+        hits = self._match(event)
+        if hits:  # most events raise nothing: no generator made for them
+            self._fed.extend(self._alert(rule, event) for rule in hits)
+
+    def _hits(self, event: Event, hits: Sequence[CompiledRule]) -> None:
+        """The compiled loop's hits of `event`, counted as `RuleEngine.match` counts them."""
+        self.engine.count(hits)
+        self._fed.extend(self._alert(rule, event) for rule in hits)
 
     def _alert(self, rule: CompiledRule, event: Event) -> Alert:
         renderer: Renderer | None = rule.output  # type: ignore[assignment]

@@ -1137,12 +1137,126 @@ static PyTypeObject OpenGuardType = {
     .tp_getset = guard_getset,
 };
 
+/* feed_loop(events, apply, quiet, tables, directed, one, hit, Event, exit_dir, enter_dir)
+ *     -> the number of events
+ *
+ * Pipeline.feed's loop in C (bastion/sensor/pipeline.py): for each event, `apply(event)`; then,
+ * when `quiet` (the pipeline's event type -> no rule takes it) says True, nothing more; when it
+ * says False, the matcher the engine already made for the event's type (and direction when
+ * `directed`: `tables` is the engine's (exit, enter, any) tables, read as RuleEngine.match reads
+ * them) is called, and a non-empty answer goes to `hit(event, hits)`; anything else (a type
+ * `quiet` does not know yet, a matcher not made yet, an unset slot) goes to `one(event)`, the
+ * pipeline's own per-event path. Errors propagate as the Python loop's do.
+ * tests/unit/sensor/test_pipeline_loop.py holds it to the Python loop. */
+static PyObject *feed_loop(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10 || !PyDict_Check(args[2]) || !PyTuple_Check(args[3]) ||
+        PyTuple_GET_SIZE(args[3]) != 3 || !PyType_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "feed_loop(events, apply, quiet, (exit, enter, any), "
+                                         "directed, one, hit, Event, exit_dir, enter_dir)");
+        return NULL;
+    }
+    PyObject *apply = args[1], *quiet = args[2], *one = args[5], *hit = args[6];
+    PyObject *exit_dir = args[8], *enter_dir = args[9];
+    PyObject *by_dir[3];
+    for (int i = 0; i < 3; i++) {
+        by_dir[i] = PyTuple_GET_ITEM(args[3], i);
+        if (!PyDict_Check(by_dir[i])) {
+            PyErr_SetString(PyExc_TypeError, "feed_loop: the engine's tables are dicts");
+            return NULL;
+        }
+    }
+    int directed = PyObject_IsTrue(args[4]);
+    if (directed < 0)
+        return NULL;
+    Py_ssize_t off_type, off_dir;
+    if (slot_offset(args[7], "type", &off_type) < 0 || slot_offset(args[7], "dir", &off_dir) < 0)
+        return NULL;
+    PyObject *it = PyObject_GetIter(args[0]);
+    if (it == NULL)
+        return NULL;
+    long long count = 0;
+    PyObject *event;
+    while ((event = PyIter_Next(it)) != NULL) {
+        count++;
+        PyObject *r = PyObject_Vectorcall(apply, &event, 1, NULL);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+        PyObject *matcher = NULL;
+        PyObject *kind = Py_TYPE(event) == (PyTypeObject *)args[7] ? AT(event, off_type) : NULL;
+        if (kind != NULL) {
+            PyObject *idle = PyDict_GetItemWithError(quiet, kind);
+            if (idle == Py_True) {
+                Py_DECREF(event);
+                continue;
+            }
+            if (idle == Py_False) {
+                PyObject *table = by_dir[2];
+                if (directed) { /* RuleEngine.match: "<", ">", else the any-direction table */
+                    PyObject *dir = AT(event, off_dir);
+                    if (dir == exit_dir)
+                        table = by_dir[0];
+                    else if (dir == enter_dir)
+                        table = by_dir[1];
+                    else if (dir != NULL && PyUnicode_Check(dir))
+                        table = !PyUnicode_Compare(dir, exit_dir)    ? by_dir[0]
+                                : !PyUnicode_Compare(dir, enter_dir) ? by_dir[1]
+                                                                     : by_dir[2];
+                    else
+                        table = NULL; /* unset, or no str: RuleEngine.match decides */
+                }
+                if (table != NULL)
+                    matcher = PyDict_GetItemWithError(table, kind);
+            }
+            if (PyErr_Occurred())
+                goto fail;
+        }
+        if (matcher == NULL) {
+            r = PyObject_Vectorcall(one, &event, 1, NULL);
+            if (r == NULL)
+                goto fail;
+            Py_DECREF(r);
+            Py_DECREF(event);
+            continue;
+        }
+        Py_INCREF(matcher); /* the call may change the table */
+        PyObject *hits = PyObject_Vectorcall(matcher, &event, 1, NULL);
+        Py_DECREF(matcher);
+        if (hits == NULL)
+            goto fail;
+        int some = hits == Py_None ? 0 : PyObject_IsTrue(hits);
+        if (some > 0) {
+            PyObject *pair[2] = {event, hits};
+            r = PyObject_Vectorcall(hit, pair, 2, NULL);
+            if (r == NULL)
+                some = -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(hits);
+        if (some < 0)
+            goto fail;
+        Py_DECREF(event);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyLong_FromLongLong(count);
+fail:
+    Py_DECREF(event);
+    Py_DECREF(it);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
     {"ring_read", ring_read, METH_VARARGS,
      "ring_read(data, cons, prod, mask, max_records) -> (records, cons, discarded)"},
     {"ring_extent", ring_extent, METH_VARARGS,
      "ring_extent(data, cons, prod, mask, max_bytes) -> (cons, count, last, discarded)"},
     {"split_chunk", split_chunk, METH_O, "split_chunk(chunk) -> list of records"},
+    {"feed_loop", (PyCFunction)(void (*)(void))feed_loop, METH_FASTCALL,
+     "feed_loop(events, apply, quiet, tables, directed, one, hit, Event, exit_dir, enter_dir) "
+     "-> count"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -275,10 +275,25 @@ class RuleEngine:
         hits = matcher(event)
         if not hits:
             return []
+        self.count(hits)
+        return hits  # type: ignore[return-value]  # a fresh list from either matcher
+
+    def count(self, hits: Iterable[CompiledRule]) -> None:
+        """Count `hits`, an event's matched rules, in `matches` (what `match` does with them)."""
         matches = self.matches
         for rule in hits:
             matches[rule.name] = matches.get(rule.name, 0) + 1
-        return hits  # type: ignore[return-value]  # a fresh list from either matcher
+
+    def tables(self) -> tuple[dict[str, AnyMatcher], dict[str, AnyMatcher], dict[str, AnyMatcher]]:
+        """The matchers made so far, by event type, as `match` picks them: for exit events,
+        for enter events, and for either (the only table when `directed` is false). The
+        dicts themselves, which stay the same objects for the engine's life."""
+        return self._exit, self._enter, self._matchers
+
+    @property
+    def directed(self) -> bool:
+        """Whether `match` picks a matcher by the event's direction as well as its type."""
+        return self._directed
 
     def match_closures(self, event: object) -> list[CompiledRule]:
         """`match`'s answer from the compiled closures alone (the definition the generated
