@@ -83,12 +83,18 @@ class Pipeline:
         # the sensor service watches containers, not the host: rules see container threads
         # only (the state still follows every thread, a container's processes come from
         # the host's)
-        self._match = self._container_match if containers_only else engine.match
+        self._containers_only = containers_only
+        self._match = self._rules_of(engine)
         # event type -> no loaded rule takes it (the state needs such events, the rules do
         # not: a flood's closes); fixed for the engine's life, so asked once per type
         self._quiet: dict[str, bool] = {}
         self._fed: list[Alert] = []  # the alerts of the batch being fed
         self._loop = _compiled_loop()
+
+    def _rules_of(self, engine: RuleEngine) -> Callable[[Event], Iterable[CompiledRule]]:
+        """What an event meets: the engine's rules, or (containers only) a container
+        thread's event the engine's rules and any other event none."""
+        return self._container_match if self._containers_only else engine.match
 
     def _container_match(self, event: Event) -> Iterable[CompiledRule]:
         thread = event.thread
@@ -102,7 +108,7 @@ class Pipeline:
         self._fed = alerts
         engine = self.engine
         loop = self._loop
-        if loop is not None and self._match == engine.match:
+        if loop is not None and self._match == self._rules_of(engine):
             # the same steps in C (probe/accel.c `feed_loop`): `_one` and `_hits` below are
             # what it calls back for, the engine's matchers what it calls
             count = loop(
@@ -116,6 +122,7 @@ class Pipeline:
                 Event,
                 Direction.EXIT,
                 Direction.ENTER,
+                Thread if self._containers_only else None,
             )
         else:
             apply = self.state.apply

@@ -29,14 +29,18 @@ def built() -> None:
         pytest.skip("the sensor's compiled extension is not built (scripts/setup builds it)")
 
 
-def pipeline_for(files: list[str], compiled: bool, matching: str = "all") -> Pipeline:
+def pipeline_for(
+    files: list[str], compiled: bool, matching: str = "all", containers_only: bool = False
+) -> Pipeline:
     state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
     state.live = False
     state.add_thread(Thread(tid=4242, pid=4242, comm="cat", cwd="/"))
+    state.add_thread(Thread(tid=4343, pid=4343, comm="cat", cwd="/", container_id="c0ffee"))
     pipeline = Pipeline(
         engine=load_rules(files, state, rule_matching=matching).engine,
         state=state,
         hostname="t",
+        containers_only=containers_only,
     )
     if not compiled:
         pipeline._loop = None
@@ -82,15 +86,20 @@ def batches(events: object, size: int) -> list[list[Event]]:
 
 @shared_data.needs(*CAPTURES)
 @shared_data.needs(*shared_data.FALCO_RULES)
-@pytest.mark.parametrize("matching", ["all", "first"])
-def test_every_capture_feeds_alike_through_both_loops(matching: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("matching", "containers"), [("all", False), ("first", False), ("all", True)]
+)
+def test_every_capture_feeds_alike_through_both_loops(
+    matching: str, containers: bool, tmp_path: Path
+) -> None:
     files = every_macro(tmp_path)
     total = 0
     for capture in sorted(shared_data.shared_path(*CAPTURES).glob("*.scap")):
-        compiled = fed(pipeline_for(files, True, matching), capture)
-        assert compiled == fed(pipeline_for(files, False, matching), capture), capture.name
+        compiled = fed(pipeline_for(files, True, matching, containers), capture)
+        python = fed(pipeline_for(files, False, matching, containers), capture)
+        assert compiled == python, capture.name
         total += len(compiled[0])
-    assert total > 1000  # the comparison is not of empty lists
+    assert total > (100 if containers else 1000)  # the comparison is not of empty lists
 
 
 RULE = """
@@ -155,3 +164,31 @@ def test_an_error_in_a_matcher_stops_the_batch_as_in_python(tmp_path: Path) -> N
         exit_table["openat"] = broken
         with pytest.raises(RuntimeError, match="a matcher failed"):
             pipeline.feed(events_of(Direction.EXIT, Direction.ENTER))
+
+
+def test_containers_only_leaves_host_threads_out_in_both_loops(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE)
+    for compiled in (True, False):
+        pipeline = pipeline_for([str(path)], compiled, containers_only=True)
+        host = events_of(Direction.EXIT, Direction.ENTER)
+        contained = [
+            Event(
+                e.num + 100,
+                e.ts,
+                0,
+                4343,
+                4343,
+                e.type,
+                e.dir,
+                e.category,
+                dict(e.params),
+                {},
+                e.res,
+                0,
+            )
+            for e in host
+        ]
+        alerts = pipeline.feed(host + contained) + pipeline.feed(host + contained)
+        assert [a.rule for a in alerts] == ["enter of an open", "shadow", "shadow"] * 2
+        assert all(a.event_num > 100 for a in alerts)  # the container thread's events only

@@ -1137,8 +1137,8 @@ static PyTypeObject OpenGuardType = {
     .tp_getset = guard_getset,
 };
 
-/* feed_loop(events, apply, quiet, tables, directed, one, hit, Event, exit_dir, enter_dir)
- *     -> the number of events
+/* feed_loop(events, apply, quiet, tables, directed, one, hit, Event, exit_dir, enter_dir,
+ *           Thread) -> the number of events
  *
  * Pipeline.feed's loop in C (bastion/sensor/pipeline.py): for each event, `apply(event)`; then,
  * when `quiet` (the pipeline's event type -> no rule takes it) says True, nothing more; when it
@@ -1146,14 +1146,18 @@ static PyTypeObject OpenGuardType = {
  * `directed`: `tables` is the engine's (exit, enter, any) tables, read as RuleEngine.match reads
  * them) is called, and a non-empty answer goes to `hit(event, hits)`; anything else (a type
  * `quiet` does not know yet, a matcher not made yet, an unset slot) goes to `one(event)`, the
- * pipeline's own per-event path. Errors propagate as the Python loop's do.
+ * pipeline's own per-event path. With `Thread` (a type, not None) the rules see container
+ * threads only, as Pipeline._container_match: an event whose thread is None or has an empty
+ * container_id meets no matcher. Errors propagate as the Python loop's do.
  * tests/unit/sensor/test_pipeline_loop.py holds it to the Python loop. */
 static PyObject *feed_loop(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10 || !PyDict_Check(args[2]) || !PyTuple_Check(args[3]) ||
-        PyTuple_GET_SIZE(args[3]) != 3 || !PyType_Check(args[7])) {
+    if (nargs != 11 || !PyDict_Check(args[2]) || !PyTuple_Check(args[3]) ||
+        PyTuple_GET_SIZE(args[3]) != 3 || !PyType_Check(args[7]) ||
+        (args[10] != Py_None && !PyType_Check(args[10]))) {
         PyErr_SetString(PyExc_TypeError, "feed_loop(events, apply, quiet, (exit, enter, any), "
-                                         "directed, one, hit, Event, exit_dir, enter_dir)");
+                                         "directed, one, hit, Event, exit_dir, enter_dir, "
+                                         "Thread or None)");
         return NULL;
     }
     PyObject *apply = args[1], *quiet = args[2], *one = args[5], *hit = args[6];
@@ -1169,8 +1173,12 @@ static PyObject *feed_loop(PyObject *Py_UNUSED(module), PyObject *const *args, P
     int directed = PyObject_IsTrue(args[4]);
     if (directed < 0)
         return NULL;
-    Py_ssize_t off_type, off_dir;
+    Py_ssize_t off_type, off_dir, off_thread = 0, off_container = 0;
+    int containers_only = args[10] != Py_None;
     if (slot_offset(args[7], "type", &off_type) < 0 || slot_offset(args[7], "dir", &off_dir) < 0)
+        return NULL;
+    if (containers_only && (slot_offset(args[7], "thread", &off_thread) < 0 ||
+                            slot_offset(args[10], "container_id", &off_container) < 0))
         return NULL;
     PyObject *it = PyObject_GetIter(args[0]);
     if (it == NULL)
@@ -1190,6 +1198,22 @@ static PyObject *feed_loop(PyObject *Py_UNUSED(module), PyObject *const *args, P
             if (idle == Py_True) {
                 Py_DECREF(event);
                 continue;
+            }
+            if (idle == Py_False && containers_only) {
+                /* Pipeline._container_match: a thread with no container meets no rules */
+                PyObject *thread = AT(event, off_thread), *cid = NULL;
+                if (thread != NULL && thread != Py_None &&
+                    Py_TYPE(thread) == (PyTypeObject *)args[10])
+                    cid = AT(thread, off_container);
+                int placed = cid == NULL ? 0 : PyObject_IsTrue(cid);
+                if (placed < 0)
+                    goto fail;
+                if (thread == Py_None || (cid != NULL && !placed)) {
+                    Py_DECREF(event);
+                    continue;
+                }
+                if (cid == NULL)
+                    idle = NULL; /* unset, or not a Thread: the Python path decides */
             }
             if (idle == Py_False) {
                 PyObject *table = by_dir[2];
