@@ -135,6 +135,9 @@ def run_watch(
             state.containers.close()
     report: dict[str, int | float] = {"events": pipeline.stats.events, **source.statistics}
     report["alerts"] = pipeline.stats.alerts
+    if rules.verdicts is not None and rules.verdicts.skipped:
+        # opens whose rules were skipped: judged by their file, no loaded rule can match them
+        report["opens judged by file"] = rules.verdicts.skipped
     if pipeline.stats.drop_alerts:
         report["drop alerts"] = pipeline.stats.drop_alerts
     if action is not None:

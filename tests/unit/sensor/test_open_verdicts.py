@@ -351,3 +351,17 @@ def test_every_capture_event_meets_the_same_rules_with_and_without_verdicts(fron
         skipped += judge.skipped
     assert events > 10_000
     assert skipped > 0  # the comparison met skipped opens
+
+
+@shared_data.needs(*CAPTURES)
+@shared_data.needs(*shared_data.FALCO_RULES)
+def test_a_watch_reports_the_opens_judged_by_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.sensor.session import WatchSettings, run_watch
+
+    capture = shared_data.shared_path(*CAPTURES) / "curl_google.scap"
+    rules = (str(shared_data.shared_path(*shared_data.FALCO_RULES)), *rules_files(None))
+    settings = WatchSettings(runtime_root="/nonexistent", rules=rules, replay=str(capture))
+    report = run_watch(settings, warn=lambda _: None)
+    assert report["opens judged by file"] > 0  # its libraries and certificates, opened again
+    monkeypatch.setenv(open_verdicts.VERDICTS_ENV, "0")
+    assert "opens judged by file" not in run_watch(settings, warn=lambda _: None)
