@@ -5,7 +5,6 @@ every event as without the verdicts, whatever the process, the flags or the path
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from bastion.sensor.rules import load_rules_files
 from bastion.sensor.rules.engine import RuleEngine
 from bastion.sensor.state import SensorState
 from bastion.sensor.state.model import FdType, Thread
-from bastion_testing import shared_data
+from bastion_testing import falco_verdicts, shared_data
 
 RULES = """
 - rule: shadow read by a stranger
@@ -228,24 +227,10 @@ MODES = (0, 0, 0o644, 0o755, 0o700)
 
 
 def falco_files(tmp_path: Path, extras: bool = True) -> list[str]:
-    """Falco's stable rules, bastion's, and (`extras`) a rule of its own for each macro and
-    each rule's bare condition (true verdicts come from these: few random opens trip the
-    stable rules; few opens can skip them, though: ``open_read`` alone matches any read)."""
-    files = [str(shared_data.shared_path(*shared_data.FALCO_RULES)), *rules_files(None)]
-    if not extras:
-        return files
-    ruleset = load_rules_files(files)
-    conditions = {f"macro {name}": name for name in ruleset.macros}
-    conditions.update({f"bare {r.name}": r.condition for r in ruleset.rules.values()})
-    extra = tmp_path / "verdicts.yaml"
-    extra.write_text(
-        "".join(
-            f"- rule: {json.dumps(name)}\n  desc: d\n  condition: {json.dumps(cond)}\n"
-            "  output: 'hit %proc.name %fd.name'\n  priority: WARNING\n  warn_evttypes: false\n"
-            for name, cond in conditions.items()
-        )
-    )
-    return [*files, str(extra)]
+    """Falco's stable rules and bastion's, and (`extras`) a rule per macro and bare rule
+    condition of theirs (true verdicts come from these, but few opens can skip them:
+    ``open_read`` alone matches any read)."""
+    return falco_verdicts.with_every_macro(tmp_path) if extras else falco_verdicts.stable_rules()
 
 
 def words(files: list[str]) -> tuple[list[str], list[str]]:

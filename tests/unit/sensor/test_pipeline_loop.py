@@ -4,21 +4,18 @@ event of Falco's captures and on events the compiled loop must hand back to Pyth
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from bastion.sensor.assemble import load_rules
-from bastion.sensor.defaults import rules_files
 from bastion.sensor.events.model import Direction, Event
 from bastion.sensor.pipeline import Pipeline
 from bastion.sensor.probe import accel
 from bastion.sensor.replay import open_replay
-from bastion.sensor.rules import load_rules_files
 from bastion.sensor.state import SensorState
 from bastion.sensor.state.model import Thread
-from bastion_testing import shared_data
+from bastion_testing import falco_verdicts, shared_data
 
 CAPTURES = ("falco", "captures")
 
@@ -49,25 +46,6 @@ def pipeline_for(
     return pipeline
 
 
-def every_macro(tmp_path: Path) -> list[str]:
-    """Falco's stable rules, bastion's, and a rule for each macro and bare rule condition of
-    theirs (the captures raise few alerts of the stable rules: these raise thousands)."""
-    files = [str(shared_data.shared_path(*shared_data.FALCO_RULES)), *rules_files(None)]
-    ruleset = load_rules_files(files)
-    conditions = {f"macro {name}": name for name in ruleset.macros}
-    conditions.update({f"bare {r.name}": r.condition for r in ruleset.rules.values()})
-    extra = tmp_path / "verdicts.yaml"
-    extra.write_text(
-        "".join(
-            f"- rule: {json.dumps(name)}\n  desc: d\n  condition: {json.dumps(cond)}\n"
-            "  output: 'hit %proc.name %fd.name %evt.type'\n  priority: WARNING\n"
-            "  warn_evttypes: false\n"
-            for name, cond in conditions.items()
-        )
-    )
-    return [*files, str(extra)]
-
-
 def fed(pipeline: Pipeline, capture: Path) -> tuple[list[tuple[str, str]], dict[str, int], int]:
     alerts = []
     for batch in batches(open_replay(str(capture), pipeline.state), 97):  # type: ignore[arg-type]
@@ -92,7 +70,7 @@ def batches(events: object, size: int) -> list[list[Event]]:
 def test_every_capture_feeds_alike_through_both_loops(
     matching: str, containers: bool, tmp_path: Path
 ) -> None:
-    files = every_macro(tmp_path)
+    files = falco_verdicts.with_every_macro(tmp_path)
     total = 0
     for capture in sorted(shared_data.shared_path(*CAPTURES).glob("*.scap")):
         compiled = fed(pipeline_for(files, True, matching, containers), capture)

@@ -8,7 +8,6 @@ Falco's stable rules and bastion's, and the paths where the engine keeps the clo
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from bastion.sensor.assemble import load_rules
-from bastion.sensor.defaults import rules_files
 from bastion.sensor.fields.model import AnyOf
 from bastion.sensor.pipeline import Pipeline
 from bastion.sensor.replay import open_replay
@@ -26,13 +24,12 @@ from bastion.sensor.rules import (
     Getter,
     codegen,
     compile_condition,
-    load_rules_files,
     parse_condition,
 )
 from bastion.sensor.rules.ast import And, Expr, Or
 from bastion.sensor.rules.compiler import Inline, event_direction, event_type
 from bastion.sensor.state import SensorState
-from bastion_testing import shared_data
+from bastion_testing import falco_verdicts, shared_data
 
 CAPTURES = ("falco", "captures")
 TYPES = ("open", "openat", "execve", "connect", "close")
@@ -377,23 +374,9 @@ def captures() -> Iterator[Path]:
 
 
 def rules_paths(tmp_path: Path) -> list[str]:
-    """Falco's stable rules, bastion's, and one rule per macro of theirs (a rule of its own
-    for each macro and each rule's condition without its exceptions): the captures raise no
-    alert of the stable rules, so these put true verdicts, and alerts, on both paths."""
-    files = [str(shared_data.shared_path(*shared_data.FALCO_RULES)), *rules_files(None)]
-    ruleset = load_rules_files(files)
-    conditions = {f"macro {name}": name for name in ruleset.macros}
-    conditions.update({f"bare {r.name}": r.condition for r in ruleset.rules.values()})
-    extra = tmp_path / "verdicts.yaml"
-    extra.write_text(
-        "".join(
-            f"- rule: {json.dumps(name)}\n  desc: d\n  condition: {json.dumps(cond)}\n"
-            "  output: 'hit %proc.name %fd.name %evt.type %container.id'\n"
-            "  priority: WARNING\n  warn_evttypes: false\n"
-            for name, cond in conditions.items()
-        )
-    )
-    return [*files, str(extra)]
+    """Falco's stable rules, bastion's, and one rule per macro of theirs
+    (`falco_verdicts.with_every_macro`): true verdicts, and alerts, on both paths."""
+    return falco_verdicts.with_every_macro(tmp_path)
 
 
 def alerts(
