@@ -179,6 +179,7 @@ class ProbeSource(Source):
             detach=probe.detach,
             done=self._done,
             clock=None if trace is None else clock_ns,
+            gather=probe.gather,
         )
         start_probe(probe)
         # the reader must get the interpreter back quickly when the ring fills: 1 ms turns

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from bastion.sensor import spill as spill_module
 from bastion.sensor.events.schema import BY_NAME
 from bastion.sensor.probe.ringbuf import split_chunk
 from bastion.sensor.spill import (
@@ -127,6 +128,31 @@ def test_a_clock_stamps_each_block_as_it_is_read() -> None:
         stamps.extend(b.read_ns for b in out)
     reader.stop()
     assert stamps == [100, 101]
+
+
+def test_a_small_read_lets_the_ring_fill_before_the_next() -> None:
+    """After a read of less than GATHER_BYTES the reader waits (the probe's `gather`, which a
+    critical record ends early); after a full read it reads again at once."""
+    small: tuple[bytes, int, list[bytes]] = (chunk(record("openat")), 1, [])
+    many = [record("openat", size=4096) for _ in range(spill_module.GATHER_BYTES // 4096)]
+    large: tuple[bytes, int, list[bytes]] = (chunk(*many), len(many), [])
+    pending = [small, large, small]
+    waits: list[tuple[float, int]] = []
+    spill = Spill(8 << 20)
+    reader = SpillReader(
+        spill,
+        read=lambda _max: pending.pop(0) if pending else (b"", 0, []),
+        poll=lambda t: False,
+        detach=lambda: None,
+        done=lambda: not pending,
+        gather=lambda t: waits.append((t, len(pending))),
+    )
+    reader.start()
+    while spill.take(1.0, 1 << 20) is not None:
+        pass
+    reader.stop()
+    # after the first small read (two reads left) and the last (none left), not the large one
+    assert waits == [(spill_module.GATHER_S, 2), (spill_module.GATHER_S, 0)]
 
 
 def test_take_batches_the_queued_blocks_up_to_a_size() -> None:

@@ -380,6 +380,16 @@ class Probe:
             else:
                 time.sleep(step)
 
+    def gather(self, timeout_s: float) -> None:
+        """Let the bulk ring fill for up to `timeout_s` seconds: the wait ends at once when a
+        critical record (an exec, an exit...) is committed, as `poll`'s does, so only bulk
+        records wait (spill.py's reader, after a small read)."""
+        critical = self._critical
+        if critical is not None:
+            critical.wait(timeout_s)
+        else:
+            time.sleep(timeout_s)
+
     def read_raw(self, max_records: int = 4096) -> list[bytes]:
         """Up to `max_records` records' exact bytes (bastion_record.h), e.g. for a capture:
         both rings merged in time order (each ring is read in order; a critical record newer
