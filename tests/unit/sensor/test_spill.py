@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from typing import Any
 
 import pytest
 
@@ -109,19 +110,28 @@ def test_reader_drains_until_done_then_detaches_and_drains_the_rest() -> None:
     assert len(got) == 3 and detached.is_set() and reader.error is None
 
 
-def test_a_clock_stamps_each_block_as_it_is_read() -> None:
-    # the latency trace's first user-space stage (`bastion.sensor.latency_trace`)
-    pending = [(chunk(record("openat")), 1, []), (b"", 0, [record("execve")])]
-    ticks = iter(range(100, 200))
-    spill = Spill(1 << 20)
-    reader = SpillReader(
+Read = tuple[bytes, int, list[bytes]]
+
+
+def reader_of(spill: Spill, pending: list[Read], **hooks: Any) -> SpillReader:
+    """A reader of `pending` (the probe's reads, in order), done when they are; `hooks` are
+    the reader's optional `clock` and `gather`."""
+    return SpillReader(
         spill,
         read=lambda _max: pending.pop(0) if pending else (b"", 0, []),
         poll=lambda t: False,
         detach=lambda: None,
         done=lambda: not pending,
-        clock=lambda: next(ticks),
+        **hooks,
     )
+
+
+def test_a_clock_stamps_each_block_as_it_is_read() -> None:
+    # the latency trace's first user-space stage (`bastion.sensor.latency_trace`)
+    pending: list[Read] = [(chunk(record("openat")), 1, []), (b"", 0, [record("execve")])]
+    ticks = iter(range(100, 200))
+    spill = Spill(1 << 20)
+    reader = reader_of(spill, pending, clock=lambda: next(ticks))
     reader.start()
     stamps: list[int] = []
     while (out := spill.take(1.0, 1 << 20)) is not None:
@@ -133,20 +143,12 @@ def test_a_clock_stamps_each_block_as_it_is_read() -> None:
 def test_a_small_read_lets_the_ring_fill_before_the_next() -> None:
     """After a read of less than GATHER_BYTES the reader waits (the probe's `gather`, which a
     critical record ends early); after a full read it reads again at once."""
-    small: tuple[bytes, int, list[bytes]] = (chunk(record("openat")), 1, [])
+    small: Read = (chunk(record("openat")), 1, [])
     many = [record("openat", size=4096) for _ in range(spill_module.GATHER_BYTES // 4096)]
-    large: tuple[bytes, int, list[bytes]] = (chunk(*many), len(many), [])
-    pending = [small, large, small]
+    pending: list[Read] = [small, (chunk(*many), len(many), []), small]
     waits: list[tuple[float, int]] = []
     spill = Spill(8 << 20)
-    reader = SpillReader(
-        spill,
-        read=lambda _max: pending.pop(0) if pending else (b"", 0, []),
-        poll=lambda t: False,
-        detach=lambda: None,
-        done=lambda: not pending,
-        gather=lambda t: waits.append((t, len(pending))),
-    )
+    reader = reader_of(spill, pending, gather=lambda t: waits.append((t, len(pending))))
     reader.start()
     while spill.take(1.0, 1 << 20) is not None:
         pass
