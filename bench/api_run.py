@@ -69,8 +69,8 @@ def service(
 def docker_py_runs(host: str, image: str, count: int) -> float | None:
     """Seconds for `count` sequential containers.run(image, "true", remove=True); None (and
     what failed, on stderr) if one of them fails or times out."""
-    import docker
-    from docker.types import Ulimit
+    import docker  # type: ignore[import-untyped]
+    from docker.types import Ulimit  # type: ignore[import-untyped]
 
     client = docker.DockerClient(base_url=host, version="1.41", timeout=120)
     limits = [
@@ -192,8 +192,9 @@ def main() -> int:
                     shown = "no batch succeeded"
                 print(f"  {name:<7} {shown}  [{len(batches)} batches]")
             if times["bastion"] and times["podman"]:
-                b, p = statistics.median(times["bastion"]), statistics.median(times["podman"])
-                print(f"  bastion/podman: {b / p:.2f} (target <= 0.7)")
+                ours = statistics.median(times["bastion"])
+                theirs = statistics.median(times["podman"])
+                print(f"  bastion/podman: {ours / theirs:.2f} (target <= 0.7)")
     print(f"load average: {os.getloadavg()[0]:.2f}")
     return 0
 

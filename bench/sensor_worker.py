@@ -16,6 +16,12 @@ evaluates what the spill still holds and reports how long that took (``catch_up_
 ``--rules FILE`` (repeatable) adds the rules engine (the pipeline: state + rules) to the
 evaluation; ``--kernel-filter`` gives the probe the open filter those rules allow, as `bastion
 watch` does (sensor/kernel_filter.py).
+
+With ``--floor-object OBJ`` (sensor_floor.bpf.c, built by sensor_common.build) it runs no
+probe: it attaches one of that object's record floors (``--floor-program``: `bst_bench_record`,
+a bare 40-byte header per captured call, or `bst_bench_record_path`, the header and an open's
+path) and drains its ring as the probe's reader drains the bulk ring (the same poll step, one
+copy out per read), decoding nothing.
 """
 
 from __future__ import annotations
@@ -105,6 +111,58 @@ def spilled(args: argparse.Namespace) -> int:
     return 0
 
 
+def record_floor(args: argparse.Namespace) -> int:
+    """The record floor: its program attached, its ring drained (copied out) until SIGTERM."""
+    from bastion._sys import bpf
+    from bastion.sensor.probe.ringbuf import RingBuffer
+
+    obj = bpf.object_open(args.floor_object)
+    link = ring = None
+    try:
+        ring_map = bpf.find_map(obj, "bst_bench_ring")
+        bpf.map_set_max_entries(ring_map, args.ring_size, "bst_bench_ring")
+        bpf.object_load(obj, args.floor_object)
+        name = args.floor_program
+        link = bpf.program_attach(bpf.find_program(obj, name), name)
+        ring = RingBuffer(bpf.map_fd(ring_map, "bst_bench_ring"), args.ring_size)
+        print("ready", flush=True)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        while True:
+            stopping = _stop
+            if stopping or ring.poll(0.05):
+                while ring.read_chunk(1 << 20)[1]:
+                    pass
+            if stopping:
+                break
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        bpf.link_destroy(link)
+        link = None
+        while ring.read_chunk(1 << 20)[1]:  # what was committed before the detach
+            pass
+        dropped_map = bpf.map_fd(bpf.find_map(obj, "bst_bench_dropped"), "bst_bench_dropped")
+        dropped = sum(bpf.percpu_lookup_u64(dropped_map, 0))
+        read = ring.records_read
+    finally:
+        if link is not None:
+            bpf.link_destroy(link)
+        if ring is not None:
+            ring.close()
+        bpf.object_close(obj)
+    print(
+        json.dumps(
+            {
+                "produced": read + dropped,
+                "read": read,
+                "decoded": read,  # delivered: copied out of the ring (nothing to decode)
+                "dropped_ring_full": dropped,
+                "cpu_seconds": cpu,
+                "wall_seconds": wall,
+            }
+        )
+    )
+    return 0
+
+
 def _hwm() -> int:
     with open("/proc/self/status") as f:
         return next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmHWM:"))
@@ -120,9 +178,15 @@ def main() -> int:
     parser.add_argument(
         "--kernel-filter", action="store_true", help="the open filter the --rules allow, as watch"
     )
+    parser.add_argument(
+        "--floor-object", help="no probe: drain sensor_floor.bpf.o's record floor instead"
+    )
+    parser.add_argument("--floor-program", default="bst_bench_record", help="which record floor")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
+    if args.floor_object:
+        return record_floor(args)
     if args.spill_mib or args.rules:  # the ProbeSource path (spill 0: it reads the ring itself)
         return spilled(args)
 
