@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bastion._sys.proc import start_time
 from bastion_testing.plain_state import IDENTITY, make_plain, snapshot
 
 FRONT = os.path.join(os.path.dirname(sys.executable), "bastion-runc")
@@ -75,7 +77,8 @@ def test_the_front_does_what_the_python_path_does_without_python(tmp_path: Path,
     ("argv", "changes"),
     [
         (["--debug", "start", "c1"], {}),
-        (["delete", "--force", "c1"], {"alive": False}),
+        (["delete", "c1", "--force"], {"alive": False}),
+        (["delete", "--force=true", "c1"], {"alive": False}),
         (["start", "c1", "extra"], {}),
         (["--log-format", "xml", "start", "c1"], {}),
         (["start", "c1"], {"has_poststart": True}),  # no plain record
@@ -94,6 +97,45 @@ def test_what_the_front_does_not_handle_goes_to_the_python_launcher(
         results.append((code, err.replace(str(base), "BASE"), _comparable(snapshot(base))))
         assert execs == (2 if launcher == FRONT else 1)
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("flag", ["--force", "-force", "-f"])
+def test_delete_force_of_a_stopped_container_is_the_fronts_alone(tmp_path: Path, flag: str) -> None:
+    """What Podman calls for every container it removes. The reference is the Python full
+    path (BASTION_TEST_NO_LEAN), where the flag is runc's: nothing is left to kill."""
+    trees = []
+    for launcher, env, runs in (
+        (FRONT, None, 1),
+        (PYTHON_LAUNCHER, {**os.environ, "BASTION_TEST_NO_LEAN": "1"}, 1),
+    ):
+        base = tmp_path / NAMES[launcher]
+        root = make_plain(base, alive=False)
+        code, err, execs = _run(base, launcher, "--root", root, "delete", flag, "c1", env=env)
+        assert (code, err, execs) == (0, "", runs)
+        trees.append(_comparable(snapshot(base)))
+    assert trees[0] == trees[1]
+    assert not any(k.startswith("root/c1") for k in trees[0])
+
+
+def test_delete_force_of_a_live_init_goes_to_the_python_path(tmp_path: Path) -> None:
+    """The front does not kill: a live init (a `sleep` of this test's) is handed on, and the
+    Python path kills it and deletes, as it does when called itself."""
+    results = []
+    for launcher in (FRONT, PYTHON_LAUNCHER):
+        base = tmp_path / NAMES[launcher]
+        init = subprocess.Popen(["sleep", "60"])
+        try:
+            root = make_plain(base, pid=init.pid, pid_start=start_time(init.pid))
+            code, err, execs = _run(base, launcher, "--root", root, "delete", "--force", "c1")
+            assert init.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            init.kill()
+            init.wait()
+        assert execs == (2 if launcher == FRONT else 1)
+        results.append((code, err, _comparable(snapshot(base))))
+    assert results[0] == results[1]
+    assert results[0][:2] == (0, "")
+    assert not any(k.startswith("root/c1") for k in results[0][2])
 
 
 def test_a_frozen_container_or_a_dead_init_is_the_python_paths_to_refuse(

@@ -47,8 +47,10 @@ def test_start_and_delete_with_the_global_options_it_knows(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["delete", "--force", "c1"],
-        ["delete", "-f", "c1"],
+        ["delete", "c1", "--force"],  # runc reads no flag after the ID either
+        ["delete", "--force", "--force", "c1"],
+        ["delete", "--force=true", "c1"],
+        ["start", "--force", "c1"],
         ["start", "--help"],
         ["start"],
         ["start", "c1", "extra"],
@@ -71,6 +73,30 @@ def test_every_other_command_line_goes_to_the_full_path(tmp_path: Path, argv: li
     finally:
         os.close(reader)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("flag", ["--force", "-force", "-f"])
+def test_delete_force_of_a_stopped_container_is_its_delete(tmp_path: Path, flag: str) -> None:
+    """What Podman calls for every container it removes: the init is gone, so the flag has
+    nothing to kill and the lean path removes it as `delete ID` does."""
+    root = make_plain(tmp_path, alive=False)
+    assert lean.main(["--root", root, "delete", flag, "c1"]) == 0
+    assert not os.path.exists(os.path.join(root, "c1"))
+    assert os.path.exists(os.path.join(root, ".gone", "c1.json"))
+
+
+@pytest.mark.parametrize("flag", ["--force", "-f"])
+def test_delete_force_of_a_live_init_is_the_full_paths(tmp_path: Path, flag: str) -> None:
+    root = make_plain(tmp_path)  # its init: this process, alive
+    before = snapshot(tmp_path)
+    reader = _fifo_reader(root)
+    try:
+        assert lean.main(["--root", root, "delete", flag, "c1"]) is None
+    finally:
+        os.close(reader)
+    after = snapshot(tmp_path)
+    after.pop("root/c1/lock")  # taken before the init is looked at, as the full path takes it
+    assert after == before
 
 
 def test_the_test_switch_forces_the_full_path(

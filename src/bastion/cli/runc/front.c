@@ -7,12 +7,14 @@
  * runs a line (runc's whole `start` is ~4 ms), so the lean Python path (bastion/cli/runc/lean.py)
  * cannot bring create -> start -> delete to runc's (docs/architecture.md, "The
  * create-start-delete cycle"). Everything else execs the Python launcher with the same
- * arguments, in the same process: every other verb and option, `--force`, a container that is
- * not plain, every refusal and every error before the point of no return. The Python path stays
+ * arguments, in the same process: every other verb and option, a container that is not plain,
+ * every refusal and every error before the point of no return. The Python path stays
  * the reference; its messages and exit codes are runc's.
  *
  * What it handles: `[--root DIR] [--log FILE] [--log-format text|json] start|delete ID` (each
- * global option also as `--name=value` and Go's `-name`), for a container whose `create` wrote
+ * global option also as `--name=value` and Go's `-name`), and `delete --force ID` (`-f`,
+ * `-force`) as `delete ID`: with the init gone the flag changes nothing, and a live init goes
+ * to the Python path, which kills it; for a container whose `create` wrote
  * the plain record `<root>/<id>/plain` (bastion/runtime/lean.py, `plain_record`: written only
  * for a finished create with no poststart or poststop hook, its mounts in its own namespace, a
  * cgroup this create made and whose directories it recorded; state.json is never rewritten
@@ -518,6 +520,11 @@ static int delete(const char *root, const char *id, const char *dir, struct plai
     return 0;
 }
 
+static int is_force_flag(const char *arg)
+{
+    return strcmp(arg, "--force") == 0 || strcmp(arg, "-force") == 0 || strcmp(arg, "-f") == 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *root = "/run/bastion"; /* bastion.identity.DEFAULT_STATE_ROOT */
@@ -553,11 +560,17 @@ int main(int argc, char **argv)
         }
         *into = value;
     }
-    if (argc - i != 2 || argv[i + 1][0] == '-' || !valid_id(argv[i + 1]) || !*root)
+    /* `delete --force ID` (runc's -f, Go's -force too): what Podman calls for every
+     * container it removes. For a stopped container the flag changes nothing (the init is
+     * gone: nothing to kill), and delete() hands a live init to the Python path, which kills */
+    int force = argc - i == 3 && strcmp(argv[i], "delete") == 0 && is_force_flag(argv[i + 1]);
+    if (argc - i != 2 + force)
+        full_path();
+    const char *verb = argv[i], *id = argv[i + 1 + force]; /* argv stays whole: full_path's */
+    if (id[0] == '-' || !valid_id(id) || !*root)
         full_path();
     if (strcmp(g_log_format, "text") != 0 && strcmp(g_log_format, "json") != 0)
         full_path();
-    const char *verb = argv[i], *id = argv[i + 1];
     int is_start = strcmp(verb, "start") == 0;
     if (!is_start && strcmp(verb, "delete") != 0)
         full_path();

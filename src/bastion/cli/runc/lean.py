@@ -4,10 +4,12 @@ The Python launcher (scripts/setup; the compiled front, cli/runc/front.c, execs 
 does not do itself) calls `run_lean` after installing its module archive and before
 importing `bastion.cli.runc.main`, when `start` or `delete` is among its arguments. It handles
 `[--root DIR] [--log FILE] [--log-format text|json] start|delete ID` (each global option also
-as `--name=value` and Go's `-name`), and only for a plain container (bastion/runtime/lean.py):
+as `--name=value` and Go's `-name`), and `delete --force ID` (`-f`, `-force`: what Podman calls)
+as `delete ID`, since the flag changes nothing once the init is gone and a live init is the full
+path's to kill; and only for a plain container (bastion/runtime/lean.py):
 the call then imports no `os`, no option parser, no `Container` and no cgroup manager, ~1.3 ms
 of CPU less than the full path. Anything else (another option or flag,
-`--force`, a container that is not plain, every refusal and error) returns to the launcher,
+a container that is not plain, every refusal and error) returns to the launcher,
 which takes the full path: that path stays the reference, so the messages and exit codes are
 always its own (runc's). A successful `start` or `delete` writes nothing to the log, on either
 path. `BASTION_TEST_NO_LEAN=1` in the environment forces the full path (tests compare them).
@@ -33,6 +35,8 @@ _OPTIONS = {
     "-log-format": "log_format",
 }
 VERBS = ("start", "delete")
+#: `delete`'s flag, as runc spells it (`-f` too) and Go's flag package reads it (`-force`)
+FORCE_FLAGS = ("--force", "-force", "-f")
 
 
 def run_lean() -> None:
@@ -67,6 +71,8 @@ def main(argv: list[str]) -> int | None:
         values[key] = value
         i += 1
     rest = argv[i:]
+    if len(rest) == 3 and rest[0] == "delete" and rest[1] in FORCE_FLAGS:
+        rest = [rest[0], rest[2]]  # a live init: lean.delete declines, the full path kills
     if len(rest) != 2 or rest[0] not in VERBS or rest[1].startswith("-"):
         return None
     if values["log_format"] not in ("text", "json"):
