@@ -106,6 +106,15 @@ class Pipeline:
         """Apply and match a batch; returns the alerts it emitted (in event order)."""
         alerts: list[Alert] = []
         self._fed = alerts
+        try:
+            self._feed(events)
+        finally:
+            # the caller owns the batch's alerts now: none stays alive with the pipeline
+            # until the next batch (a sink may hold many, each with its output fields)
+            self._fed = []
+        return alerts
+
+    def _feed(self, events: Iterable[Event]) -> None:
         engine = self.engine
         loop = self._loop
         if loop is not None and self._match == self._rules_of(engine):
@@ -133,7 +142,6 @@ class Pipeline:
                 apply(event)
                 one(event)
         self.stats.events += count
-        return alerts
 
     def _one(self, event: Event) -> None:
         """An applied event's way through the rules: nothing for a type no loaded rule takes

@@ -4,6 +4,8 @@ state, and no alert is lost for it."""
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,3 +57,19 @@ def test_only_the_types_a_rule_takes_reach_the_rules(tmp_path: Path) -> None:
     assert matched == ["openat", "openat"]  # the closes were not dispatched
     assert state.threads.get(4242).fds == {}  # type: ignore[union-attr]  # both closes applied
     assert pipeline.stats.events == 4
+
+
+def test_the_pipeline_keeps_no_batch_alerts_once_it_returns_them(tmp_path: Path) -> None:
+    """A sink may hold a batch's alerts as long as it likes; the pipeline itself holds none
+    of them after `feed` returns (nor while waiting for the next batch)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE)
+    state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
+    state.live = False
+    state.add_thread(Thread(tid=4242, pid=4242, cwd="/"))
+    pipeline = Pipeline(engine=load_rules([str(path)], state).engine, state=state, hostname="t")
+    shadow = {"fd": 3, "dirfd": -100, "name": "/etc/shadow", "flags": 1, "mode": 0}
+    alerts = pipeline.feed([_event("openat", shadow, 3)])
+    assert [a.rule for a in alerts] == ["read of a secret"]
+    held = [r for r in gc.get_referrers(alerts) if r is not sys._getframe()]
+    assert held == []
