@@ -29,13 +29,18 @@ def _event(kind: str, params: dict[str, object], res: int) -> Event:
     return Event(1, 10, 0, 4242, 4242, kind, Direction.EXIT, "file", params, {}, res, 0)
 
 
-def test_only_the_types_a_rule_takes_reach_the_rules(tmp_path: Path) -> None:
+def _pipeline(tmp_path: Path) -> tuple[Pipeline, SensorState]:
+    """RULE's pipeline over a state that knows thread 4242."""
     path = tmp_path / "rules.yaml"
     path.write_text(RULE)
     state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
     state.live = False
     state.add_thread(Thread(tid=4242, pid=4242, cwd="/"))
-    pipeline = Pipeline(engine=load_rules([str(path)], state).engine, state=state, hostname="t")
+    return Pipeline(engine=load_rules([str(path)], state).engine, state=state, hostname="t"), state
+
+
+def test_only_the_types_a_rule_takes_reach_the_rules(tmp_path: Path) -> None:
+    pipeline, state = _pipeline(tmp_path)
     matched: list[str] = []
     match = pipeline._match
 
@@ -62,12 +67,7 @@ def test_only_the_types_a_rule_takes_reach_the_rules(tmp_path: Path) -> None:
 def test_the_pipeline_keeps_no_batch_alerts_once_it_returns_them(tmp_path: Path) -> None:
     """A sink may hold a batch's alerts as long as it likes; the pipeline itself holds none
     of them after `feed` returns (nor while waiting for the next batch)."""
-    path = tmp_path / "rules.yaml"
-    path.write_text(RULE)
-    state = SensorState(runtime_roots=(), proc_root="/nonexistent", host_root="/nonexistent")
-    state.live = False
-    state.add_thread(Thread(tid=4242, pid=4242, cwd="/"))
-    pipeline = Pipeline(engine=load_rules([str(path)], state).engine, state=state, hostname="t")
+    pipeline, _ = _pipeline(tmp_path)
     shadow = {"fd": 3, "dirfd": -100, "name": "/etc/shadow", "flags": 1, "mode": 0}
     alerts = pipeline.feed([_event("openat", shadow, 3)])
     assert [a.rule for a in alerts] == ["read of a secret"]
