@@ -131,7 +131,6 @@ class SensorWorker:
     ) -> None:
         """`env`: variables set for the worker on top of ours (``BASTION_SENSOR_ACCEL=0``)."""
         argv = pinned([PYTHON, WORKER, *extra], cpu)
-        before = program_ids("bst_sys_exit")
         self.proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -144,8 +143,6 @@ class SensorWorker:
         if line.strip() != "ready":
             err = self._finish()
             raise BenchError(f"the sensor worker did not start: {line.strip()} {err}")
-        #: its probe's dispatcher (a probe another session loaded meanwhile would be counted)
-        self.program_ids = program_ids("bst_sys_exit") - before
 
     def _finish(self) -> str:
         try:

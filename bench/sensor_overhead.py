@@ -116,6 +116,22 @@ def _floor_args(built: Built, config: str) -> tuple[str, ...]:
     return ("--floor-object", built.floor_object, "--floor-program", RECORD_FLOORS[config])
 
 
+def _worker_costs(
+    program: str, worker_args: tuple[str, ...], loads: dict[str, list[str]]
+) -> dict[str, float]:
+    """ns per run of `program` while each workload runs, under a worker started with
+    `worker_args` (its own programs only: another session may load the same names)."""
+    before = program_ids(program)
+    worker = SensorWorker(*worker_args)
+    try:
+        ours = program_ids(program) - before
+        costs = {name: ns_per_run(program, argv, ours) for name, argv in loads.items()}
+        worker.stop()
+    finally:
+        worker.kill()
+    return costs
+
+
 def kernel_costs(
     built: Built,
     loads: dict[str, list[str]],
@@ -126,7 +142,7 @@ def kernel_costs(
     """One untimed pass with kernel.bpf_stats_enabled: ns per run of the floors' programs and
     of the probe's sys_exit dispatcher, as the kernel counts them. Far less noisy than loop
     times on a shared VM: it isolates the programs' own cost from everything else."""
-    costs: dict[str, dict[str, float]] = {"floor": {}, "sensor": {}}
+    costs: dict[str, dict[str, float]] = {"floor": {}}
     with bpf_stats():
         before = program_ids("bst_bench_exit")
         with floor_programs(built.floor_object):
@@ -134,33 +150,13 @@ def kernel_costs(
             for name, argv in loads.items():
                 costs["floor"][name] = ns_per_run("bst_bench_exit", argv, ours)
         for config in records:  # the record floors, each ring drained by its worker
-            costs[config] = {}
-            program = RECORD_FLOORS[config]
-            before = program_ids(program)
-            worker = SensorWorker(*_floor_args(built, config), *ring_args)
-            try:
-                ours = program_ids(program) - before
-                for name, argv in loads.items():
-                    costs[config][name] = ns_per_run(program, argv, ours)
-                worker.stop()
-            finally:
-                worker.kill()
-        worker = SensorWorker()
-        try:
-            for name, argv in loads.items():
-                costs["sensor"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
-            worker.stop()
-        finally:
-            worker.kill()
+            floor_args = (*_floor_args(built, config), *ring_args)
+            costs[config] = _worker_costs(RECORD_FLOORS[config], floor_args, loads)
+        costs["sensor"] = _worker_costs("bst_sys_exit", (), loads)
         if filtered_args is not None:  # the probe with the kernel filter the rules allow
-            costs["filtered"] = {}
-            worker = SensorWorker(*filtered_args, "--kernel-filter")
-            try:
-                for name, argv in loads.items():
-                    costs["filtered"][name] = ns_per_run("bst_sys_exit", argv, worker.program_ids)
-                worker.stop()
-            finally:
-                worker.kill()
+            costs["filtered"] = _worker_costs(
+                "bst_sys_exit", (*filtered_args, "--kernel-filter"), loads
+            )
     return costs
 
 
@@ -178,7 +174,7 @@ def report(
             med = median([float(x) for x in samples[config][name]])
             over = med / base - 1
             time_ratio = over_ratio = ""
-            if config != "none" and config != "floor" and floor:
+            if config not in ("none", "floor") and floor:
                 time_ratio = f"{(1 + over) / (1 + floor_over):.3f}x"
                 over_ratio = f"{over / floor_over:.2f}x" if floor_over > 0 else "n/a"
             row = f"{name:<14}{config:<12}{med / 1e6:>11.1f}{over * 100:>+9.1f}%"
@@ -272,9 +268,8 @@ def main() -> int:
         for name in loads:
             bare = median([float(x) for x in samples["none"][name]]) / iterations(args)[name]
             shares = "  ".join(
-                f"{config} {ns * SYSCALLS_PER_ITERATION[name] / bare * 100:+.1f}%"
+                f"{config} {per_load[name] * SYSCALLS_PER_ITERATION[name] / bare * 100:+.1f}%"
                 for config, per_load in costs.items()
-                for ns in [per_load[name]]
             )
             print(f"  {name:<14} {shares}")
     for config, workers in drops.items():
